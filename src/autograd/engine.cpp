@@ -1,0 +1,296 @@
+// The backward engine: iterative topological order by dependency counts, accumulation when a
+// tensor is used more than once, and the single place where broadcasting is undone.
+#include "autograd/engine.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+#include <unordered_map>
+
+#include "autograd/grad_mode.hpp"
+#include "autograd/node.hpp"
+#include "core/shape.hpp"
+#include "ndgrad/autograd.hpp"
+
+namespace ndgrad {
+
+Node::~Node() {
+  // Unlink children we own the last reference to, one level at a time, instead of letting
+  // shared_ptr destructors recurse down the chain.
+  std::vector<std::shared_ptr<Node>> stack;
+  for (auto& e : edges)
+    if (e.fn) stack.push_back(std::move(e.fn));
+  edges.clear();
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = std::move(stack.back());
+    stack.pop_back();
+    if (n.use_count() == 1) {
+      n->release_saved();
+      n->grad_buffer = Tensor();
+      for (auto& e : n->edges)
+        if (e.fn) stack.push_back(std::move(e.fn));
+      n->edges.clear();
+    }
+  }
+}
+
+namespace {
+std::vector<std::string>& op_registry() {
+  static std::vector<std::string> names;
+  return names;
+}
+}  // namespace
+
+bool register_op(const char* name) {
+  auto& names = op_registry();
+  if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  return true;
+}
+
+std::vector<std::string> differentiable_ops() {
+  auto names = op_registry();
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+bool records_grad(const Tensor& t) { return t.defined() && t.impl()->requires_grad; }
+
+bool any_records_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!is_grad_enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (records_grad(*t)) return true;
+  return false;
+}
+
+void attach_node(Tensor& out, const std::shared_ptr<Node>& node,
+                 std::initializer_list<const Tensor*> inputs) {
+  node->edges.reserve(inputs.size());
+  for (const Tensor* t : inputs) {
+    Node::Edge e;
+    e.shape = t->impl()->shape;
+    e.dtype = t->impl()->dtype;
+    if (records_grad(*t)) {
+      if (t->impl()->grad_fn)
+        e.fn = t->impl()->grad_fn;
+      else
+        e.leaf = t->impl();
+    }
+    node->edges.push_back(std::move(e));
+  }
+  out.impl()->grad_fn = node;
+  out.impl()->requires_grad = true;
+}
+
+namespace {
+
+std::atomic<uint64_t> stamp_counter{0};
+
+// The one place where broadcasting is undone: every gradient arriving at an input is summed
+// over the axes the op broadcast it along, back to the input's shape.
+Tensor reduce_to_input(const Tensor& g, const Node::Edge& e, const char* op) {
+  Tensor r = g;
+  if (g.impl()->shape != e.shape) {
+    const Shape& gs = g.impl()->shape;
+    bool ok = gs.size() >= e.shape.size();
+    for (size_t i = 0; ok && i < e.shape.size(); ++i) {
+      int64_t gd = gs[gs.size() - e.shape.size() + i];
+      ok = gd == e.shape[i] || e.shape[i] == 1;
+    }
+    if (!ok)
+      throw AutogradError(std::string(op) + " backward: a gradient of shape " + shape_str(gs) +
+                          " cannot be summed to the input's shape " + shape_str(e.shape));
+    r = sum_to(g, e.shape);
+  }
+  if (r.dtype() != e.dtype) r = r.to(e.dtype);
+  return r;
+}
+
+Tensor add_grads(const Tensor& a, const Tensor& b) { return a.defined() ? a + b : b; }
+
+}  // namespace
+
+void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph,
+                  bool create_graph, const std::vector<Tensor>* inputs,
+                  std::vector<Tensor>* results) {
+  GradModeScope mode(create_graph);
+
+  std::unordered_map<const Node*, size_t> capture_node;
+  std::unordered_map<const TensorImpl*, size_t> capture_leaf;
+  if (inputs) {
+    results->assign(inputs->size(), Tensor());
+    for (size_t i = 0; i < inputs->size(); ++i) {
+      const auto& impl = (*inputs)[i].impl();
+      if (impl->grad_fn)
+        capture_node[impl->grad_fn.get()] = i;
+      else
+        capture_leaf[impl.get()] = i;
+    }
+  }
+
+  auto deliver_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, const Tensor& g) {
+    if (inputs) {
+      auto it = capture_leaf.find(leaf.get());
+      if (it != capture_leaf.end()) (*results)[it->second] = add_grads((*results)[it->second], g);
+      return;
+    }
+    // Stored gradients are contiguous buffers, never stride-0 views; without create_graph
+    // they carry no history (grad mode is off here, so the sum records nothing).
+    Tensor stored = create_graph ? g : g.detach();
+    leaf->grad = leaf->grad.defined() ? leaf->grad + stored : stored.contiguous();
+  };
+
+  Node* root_fn = root.impl()->grad_fn.get();
+  if (!root_fn) {
+    deliver_leaf(root.impl(), root_grad);
+    return;
+  }
+
+  // Discover the graph and count, for each node, how many edges lead into it.
+  const uint64_t stamp = ++stamp_counter;
+  std::vector<Node*> visited{root_fn};
+  root_fn->visit_stamp = stamp;
+  root_fn->pending = 0;
+  for (size_t i = 0; i < visited.size(); ++i) {
+    Node* n = visited[i];
+    if (n->released)
+      throw AutogradError(std::string("backward through ") + n->name() +
+                          " a second time: its saved values were freed by the first backward; "
+                          "pass retain_graph=true to the first one");
+    for (auto& e : n->edges) {
+      Node* c = e.fn.get();
+      if (!c) continue;
+      if (c->visit_stamp != stamp) {
+        c->visit_stamp = stamp;
+        c->pending = 0;
+        visited.push_back(c);
+      }
+      ++c->pending;
+    }
+  }
+
+  struct ClearBuffers {  // on any exit, no node keeps a gradient alive
+    std::vector<Node*>& nodes;
+    ~ClearBuffers() {
+      for (Node* n : nodes) n->grad_buffer = Tensor();
+    }
+  } clear{visited};
+
+  root_fn->grad_buffer = root_grad;
+  std::vector<Node*> ready{root_fn};
+  while (!ready.empty()) {
+    Node* n = ready.back();
+    ready.pop_back();
+    Tensor g = std::move(n->grad_buffer);
+    n->grad_buffer = Tensor();
+    if (inputs && g.defined()) {
+      auto it = capture_node.find(n);
+      if (it != capture_node.end()) (*results)[it->second] = g;
+    }
+    std::vector<Tensor> grads;
+    if (g.defined()) grads = n->backward(g);
+    for (size_t i = 0; i < n->edges.size(); ++i) {
+      const Node::Edge& e = n->edges[i];
+      bool flows = e.active() && i < grads.size() && grads[i].defined();
+      Tensor gi = flows ? reduce_to_input(grads[i], e, n->name()) : Tensor();
+      if (e.fn) {
+        Node* c = e.fn.get();
+        if (flows) c->grad_buffer = add_grads(c->grad_buffer, gi);
+        if (--c->pending == 0) ready.push_back(c);
+      } else if (flows) {
+        deliver_leaf(e.leaf, gi);
+      }
+    }
+    if (!retain_graph) {
+      n->release_saved();
+      n->released = true;
+    }
+  }
+}
+
+// ---- the autograd half of Tensor's interface ----
+
+Tensor& Tensor::requires_grad_(bool on) {
+  if (!impl_) throw AutogradError("requires_grad_: the tensor is undefined");
+  if (impl_->grad_fn && !on)
+    throw AutogradError("requires_grad_(false) on a tensor produced by " +
+                        std::string(impl_->grad_fn->name()) + "; use detach() instead");
+  if (on && !is_floating(impl_->dtype))
+    throw DTypeError(std::string("requires_grad_: only floating tensors can require grad, got ") +
+                     dtype_name(impl_->dtype));
+  impl_->requires_grad = on;
+  return *this;
+}
+
+bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
+bool Tensor::is_leaf() const { return !impl_ || !impl_->grad_fn; }
+const char* Tensor::grad_fn_name() const {
+  return impl_ && impl_->grad_fn ? impl_->grad_fn->name() : nullptr;
+}
+
+Tensor Tensor::grad() const { return impl_ ? impl_->grad : Tensor(); }
+
+void Tensor::zero_grad() {
+  if (impl_) impl_->grad = Tensor();
+}
+
+Tensor Tensor::detach() const {
+  if (!impl_) return Tensor();
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = impl_->storage;
+  impl->shape = impl_->shape;
+  impl->strides = impl_->strides;
+  impl->offset = impl_->offset;
+  impl->dtype = impl_->dtype;
+  return Tensor(std::move(impl));
+}
+
+void Tensor::backward() const {
+  if (!impl_) throw AutogradError("backward: the tensor is undefined");
+  if (numel() != 1)
+    throw AutogradError("backward: grad can be implicitly created only for one-element outputs; "
+                        "this tensor has shape " +
+                        shape_str(impl_->shape) + ": pass a gradient of that shape");
+  backward(ones(impl_->shape, impl_->dtype));
+}
+
+void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {
+  if (!impl_) throw AutogradError("backward: the tensor is undefined");
+  if (!impl_->requires_grad)
+    throw AutogradError(
+        "backward: the tensor does not require grad and has no grad_fn (no input of the ops that "
+        "produced it had requires_grad_() set)");
+  if (!gradient.defined() || gradient.shape() != impl_->shape)
+    throw AutogradError("backward: the gradient's shape " +
+                        (gradient.defined() ? shape_str(gradient.shape()) : std::string("(undefined)")) +
+                        " does not match the tensor's shape " + shape_str(impl_->shape));
+  Tensor g = gradient.dtype() == impl_->dtype ? gradient : gradient.to(impl_->dtype);
+  run_backward(*this, g, retain_graph, create_graph, nullptr, nullptr);
+}
+
+std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs,
+                         const Tensor& grad_output, bool create_graph) {
+  if (!output.defined()) throw AutogradError("grad: the output is undefined");
+  if (!output.requires_grad())
+    throw AutogradError("grad: the output does not require grad and has no grad_fn");
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (!inputs[i].requires_grad())
+      throw AutogradError("grad: input " + std::to_string(i) + " does not require grad");
+  Tensor g = grad_output;
+  if (!g.defined()) {
+    if (output.numel() != 1)
+      throw AutogradError("grad: grad_output is required for an output of shape " +
+                          shape_str(output.shape()));
+    g = ones(output.shape(), output.dtype());
+  } else if (g.shape() != output.shape()) {
+    throw AutogradError("grad: grad_output's shape " + shape_str(g.shape()) +
+                        " does not match the output's shape " + shape_str(output.shape()));
+  }
+  if (g.dtype() != output.dtype()) g = g.to(output.dtype());
+  std::vector<Tensor> results;
+  run_backward(output, g, create_graph, create_graph, &inputs, &results);
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (!results[i].defined()) results[i] = zeros_like(inputs[i]);
+  return results;
+}
+
+}  // namespace ndgrad

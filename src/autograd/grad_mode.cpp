@@ -1,0 +1,17 @@
+#include "autograd/grad_mode.hpp"
+
+#include "ndgrad/autograd.hpp"
+
+namespace ndgrad {
+
+namespace {
+thread_local bool grad_enabled = true;
+}
+
+bool is_grad_enabled() { return grad_enabled; }
+void set_grad_enabled(bool on) { grad_enabled = on; }
+
+NoGradGuard::NoGradGuard() : previous_(grad_enabled) { grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { grad_enabled = previous_; }
+
+}  // namespace ndgrad

@@ -1,0 +1,76 @@
+#pragma once
+// A recorded op in the backward graph.
+#include <memory>
+#include <vector>
+
+#include "core/tensor_impl.hpp"
+
+namespace ndgrad {
+
+struct Node {
+  // Where the gradient of one input goes: the node that produced it, or the leaf itself.
+  struct Edge {
+    std::shared_ptr<Node> fn;
+    std::shared_ptr<TensorImpl> leaf;
+    Shape shape;  // the input's shape: the engine sums incoming gradients to it
+    DType dtype;
+    bool active() const { return fn != nullptr || leaf != nullptr; }
+  };
+
+  std::vector<Edge> edges;  // one per differentiable input, in the op's argument order
+  bool released = false;    // saved tensors freed by a backward without retain_graph
+
+  // Engine bookkeeping for one backward pass.
+  uint64_t visit_stamp = 0;
+  int pending = 0;
+  Tensor grad_buffer;
+
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  // Tears down the graph behind this node iteratively, so a million-op chain cannot
+  // overflow the stack.
+  virtual ~Node();
+
+  virtual const char* name() const = 0;
+  // Gradients for each edge, in the shape of the op's broadcast operands (the engine sums
+  // them down to each input's shape). An undefined tensor means no gradient flows there.
+  virtual std::vector<Tensor> backward(const Tensor& grad) = 0;
+  // Drops saved tensors.
+  virtual void release_saved() {}
+
+  bool needs(size_t i) const { return i < edges.size() && edges[i].active(); }
+};
+
+// Every node type registers its name once, so tests can demand a gradient check per op.
+bool register_op(const char* name);
+template <class N>
+struct OpRegistration {
+  static inline const bool registered = register_op(N::kName);
+};
+#define NDGRAD_OP_NAME(str)                     \
+  static constexpr const char* kName = str;     \
+  const char* name() const override { return kName; }
+
+// Whether t takes part in autograd (requires grad, as a leaf or through its history).
+bool records_grad(const Tensor& t);
+
+// Connects an op's output to a new node of type N when grad mode is on and any input requires
+// grad; returns the node so the caller can save what backward needs, or null otherwise.
+template <class N>
+std::shared_ptr<N> record(Tensor& out, std::initializer_list<const Tensor*> inputs);
+
+void attach_node(Tensor& out, const std::shared_ptr<Node>& node,
+                 std::initializer_list<const Tensor*> inputs);
+bool any_records_grad(std::initializer_list<const Tensor*> inputs);
+
+template <class N>
+std::shared_ptr<N> record(Tensor& out, std::initializer_list<const Tensor*> inputs) {
+  (void)OpRegistration<N>::registered;
+  if (!any_records_grad(inputs)) return nullptr;
+  auto node = std::make_shared<N>();
+  attach_node(out, node, inputs);
+  return node;
+}
+
+}  // namespace ndgrad

@@ -1,0 +1,165 @@
+#include "core/shape.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "ndgrad/error.hpp"
+
+namespace ndgrad {
+
+int64_t itemsize(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return 4;
+    case DType::f64: return 8;
+    case DType::i64: return 8;
+    case DType::boolean: return 1;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return "f32";
+    case DType::f64: return "f64";
+    case DType::i64: return "i64";
+    case DType::boolean: return "bool";
+  }
+  return "?";
+}
+
+bool is_floating(DType dtype) { return dtype == DType::f32 || dtype == DType::f64; }
+
+DType promote_types(DType a, DType b) {
+  auto rank = [](DType d) {
+    switch (d) {
+      case DType::boolean: return 0;
+      case DType::i64: return 1;
+      case DType::f32: return 2;
+      case DType::f64: return 3;
+    }
+    return 0;
+  };
+  return rank(a) >= rank(b) ? a : b;
+}
+
+std::string shape_str(const Shape& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ",";
+    s += std::to_string(shape[i]);
+  }
+  if (shape.size() == 1) s += ",";
+  return s + ")";
+}
+
+std::string axes_str(const std::vector<int64_t>& axes) {
+  std::string s = "[";
+  for (size_t i = 0; i < axes.size(); ++i) s += (i ? "," : "") + std::to_string(axes[i]);
+  return s + "]";
+}
+
+int64_t checked_numel(const Shape& shape, const char* op) {
+  if (static_cast<int64_t>(shape.size()) > kMaxDims)
+    throw ValueError(std::string(op) + ": " + std::to_string(shape.size()) +
+                     " dimensions exceed the maximum of " + std::to_string(kMaxDims));
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0)
+      throw ValueError(std::string(op) + ": negative dimension " + std::to_string(d) +
+                       " in shape " + shape_str(shape));
+    if (d != 0 && n > INT64_MAX / d)
+      throw ValueError(std::string(op) + ": shape " + shape_str(shape) +
+                       " has more elements than fit in 64 bits");
+    n *= d;
+  }
+  return n;
+}
+
+int64_t numel_of(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+Shape contiguous_strides(const Shape& shape) {
+  Shape strides(shape.size());
+  int64_t s = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    strides[i] = s;
+    s *= std::max<int64_t>(shape[i], 1);
+  }
+  return strides;
+}
+
+bool is_contiguous(const Shape& shape, const Shape& strides) {
+  int64_t expected = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    if (shape[i] == 1) continue;
+    if (shape[i] == 0) return true;
+    if (strides[i] != expected) return false;
+    expected *= shape[i];
+  }
+  return true;
+}
+
+int64_t normalize_axis(int64_t axis, int64_t ndim, const char* op) {
+  if (axis < -ndim || axis >= ndim)
+    throw AxisError(std::string(op) + ": axis " + std::to_string(axis) +
+                    " is out of bounds for array of dimension " + std::to_string(ndim));
+  return axis < 0 ? axis + ndim : axis;
+}
+
+std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t ndim, const char* op) {
+  std::vector<int64_t> out;
+  if (axes.empty()) {
+    for (int64_t i = 0; i < ndim; ++i) out.push_back(i);
+    return out;
+  }
+  for (int64_t a : axes) out.push_back(normalize_axis(a, ndim, op));
+  std::sort(out.begin(), out.end());
+  if (std::adjacent_find(out.begin(), out.end()) != out.end())
+    throw AxisError(std::string(op) + ": repeated axis in " + axes_str(axes));
+  return out;
+}
+
+Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& axes, bool keepdims) {
+  Shape out;
+  size_t k = 0;
+  for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
+    bool reduced = k < axes.size() && axes[k] == i;
+    if (reduced) ++k;
+    if (!reduced)
+      out.push_back(shape[i]);
+    else if (keepdims)
+      out.push_back(1);
+  }
+  return out;
+}
+
+Shape broadcast_shapes_for(const Shape& a, const Shape& b, const char* op) {
+  size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (da != db && da != 1 && db != 1)
+      throw ShapeError(std::string(op) + ": operands could not be broadcast together with shapes " +
+                       shape_str(a) + " " + shape_str(b));
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+Shape broadcast_shapes(const Shape& a, const Shape& b) {
+  return broadcast_shapes_for(a, b, "broadcast_shapes");
+}
+
+Shape broadcast_strides(const Shape& shape, const Shape& strides, const Shape& target) {
+  Shape out(target.size(), 0);
+  size_t lead = target.size() - shape.size();
+  for (size_t i = 0; i < shape.size(); ++i)
+    out[lead + i] = (shape[i] == target[lead + i] && shape[i] != 1) ? strides[i] : 0;
+  return out;
+}
+
+}  // namespace ndgrad

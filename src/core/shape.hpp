@@ -1,0 +1,29 @@
+#pragma once
+// Shape arithmetic shared by the ops: numel, strides, axis normalization.
+#include <string>
+#include <vector>
+
+#include "ndgrad/dtype.hpp"
+
+namespace ndgrad {
+
+constexpr int64_t kMaxDims = 32;
+
+// Product of the sizes; ValueError on a negative size, too many dims, or overflow.
+int64_t checked_numel(const Shape& shape, const char* op);
+int64_t numel_of(const Shape& shape);
+Shape contiguous_strides(const Shape& shape);
+bool is_contiguous(const Shape& shape, const Shape& strides);
+// Maps axis into [0, ndim); AxisError naming op otherwise.
+int64_t normalize_axis(int64_t axis, int64_t ndim, const char* op);
+// Sorted, normalized, unique axes; empty input means every axis. AxisError on a repeat.
+std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t ndim, const char* op);
+// The shape with the given (normalized, sorted) axes set to 1 (keepdims) or removed.
+Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& axes, bool keepdims);
+// Broadcasting with the error message naming op.
+Shape broadcast_shapes_for(const Shape& a, const Shape& b, const char* op);
+// Strides of t's (shape, strides) seen as the larger broadcast shape: stride 0 on broadcast axes.
+Shape broadcast_strides(const Shape& shape, const Shape& strides, const Shape& target);
+std::string axes_str(const std::vector<int64_t>& axes);
+
+}  // namespace ndgrad

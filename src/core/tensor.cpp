@@ -1,0 +1,252 @@
+// Tensor construction and inspection.
+#include <cmath>
+#include <cstring>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+
+#include "core/shape.hpp"
+#include "core/tensor_impl.hpp"
+#include "kernels/cpu/kernels.hpp"
+
+namespace ndgrad {
+
+Tensor make_tensor(const Shape& shape, DType dtype) {
+  int64_t n = checked_numel(shape, "tensor");
+  int64_t bytes_limit = INT64_MAX / 8;
+  if (n > bytes_limit)
+    throw MemoryError("cannot allocate a tensor of shape " + shape_str(shape));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = Storage::allocate(static_cast<size_t>(n * itemsize(dtype)));
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
+Tensor make_view(const Tensor& t, Shape shape, Shape strides, int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = t.impl()->storage;
+  impl->shape = std::move(shape);
+  impl->strides = std::move(strides);
+  impl->offset = offset;
+  impl->dtype = t.impl()->dtype;
+  return Tensor(std::move(impl));
+}
+
+namespace {
+
+void require_defined(const Tensor& t, const char* op) {
+  if (!t.defined()) throw ValueError(std::string(op) + ": the tensor is undefined");
+}
+
+// splitmix64: a tiny, well-mixed generator whose output is the same on every platform.
+struct Rng {
+  uint64_t state;
+  uint64_t next() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return (next() >> 11) * 0x1.0p-53; }  // [0, 1)
+};
+
+Tensor from_doubles(const std::vector<double>& values, const Shape& shape, DType dtype) {
+  Tensor t = make_tensor(shape, dtype);
+  Shape strides{1};
+  Shape flat{static_cast<int64_t>(values.size())};
+  Tensor src = make_tensor(flat, DType::f64);
+  if (!values.empty()) std::memcpy(src.impl()->data(), values.data(), values.size() * 8);
+  kernels::copy(flat, {t.impl()->data(), strides.data(), dtype},
+                {src.impl()->data(), strides.data(), DType::f64});
+  return t;
+}
+
+}  // namespace
+
+Tensor tensor(std::vector<double> values, Shape shape, DType dtype) {
+  int64_t n = checked_numel(shape, "tensor");
+  if (n != static_cast<int64_t>(values.size()))
+    throw ShapeError("tensor: " + std::to_string(values.size()) +
+                     " values cannot fill shape " + shape_str(shape) + " (" + std::to_string(n) +
+                     " elements)");
+  return from_doubles(values, shape, dtype);
+}
+
+Tensor scalar(double value, DType dtype) { return full({}, value, dtype); }
+
+Tensor empty(Shape shape, DType dtype) { return make_tensor(shape, dtype); }
+
+Tensor full(Shape shape, double value, DType dtype) {
+  Tensor t = make_tensor(shape, dtype);
+  kernels::fill(t.impl()->data(), dtype, t.numel(), value);
+  return t;
+}
+
+Tensor zeros(Shape shape, DType dtype) { return full(std::move(shape), 0.0, dtype); }
+Tensor ones(Shape shape, DType dtype) { return full(std::move(shape), 1.0, dtype); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+
+Tensor arange(int64_t n, DType dtype) {
+  if (n < 0) throw ValueError("arange: n must be >= 0, got " + std::to_string(n));
+  std::vector<double> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<double>(i);
+  return from_doubles(v, {n}, dtype);
+}
+
+Tensor eye(int64_t n, DType dtype) {
+  if (n < 0) throw ValueError("eye: n must be >= 0, got " + std::to_string(n));
+  std::vector<double> v(static_cast<size_t>(n * n), 0.0);
+  for (int64_t i = 0; i < n; ++i) v[i * n + i] = 1.0;
+  return from_doubles(v, {n, n}, dtype);
+}
+
+Tensor rand(Shape shape, uint64_t seed, DType dtype) {
+  int64_t n = checked_numel(shape, "rand");
+  Rng rng{seed};
+  std::vector<double> v(static_cast<size_t>(n));
+  for (auto& x : v) x = rng.uniform();
+  if (dtype == DType::f32)  // rounding could reach 1.0; keep the interval half-open
+    for (auto& x : v) x = std::min(x, static_cast<double>(std::nextafter(1.0f, 0.0f)));
+  return from_doubles(v, shape, dtype);
+}
+
+Tensor randn(Shape shape, uint64_t seed, DType dtype) {
+  int64_t n = checked_numel(shape, "randn");
+  Rng rng{seed};
+  std::vector<double> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; i += 2) {  // Box-Muller: two normals per two uniforms
+    double u1 = 1.0 - rng.uniform(), u2 = rng.uniform();
+    double r = std::sqrt(-2.0 * std::log(u1));
+    v[i] = r * std::cos(2 * M_PI * u2);
+    if (i + 1 < n) v[i + 1] = r * std::sin(2 * M_PI * u2);
+  }
+  return from_doubles(v, shape, dtype);
+}
+
+// ---- inspection ----
+
+Shape Tensor::shape() const {
+  require_defined(*this, "shape");
+  return impl_->shape;
+}
+Shape Tensor::strides() const {
+  require_defined(*this, "strides");
+  return impl_->strides;
+}
+int64_t Tensor::ndim() const {
+  require_defined(*this, "ndim");
+  return static_cast<int64_t>(impl_->shape.size());
+}
+int64_t Tensor::numel() const {
+  require_defined(*this, "numel");
+  return numel_of(impl_->shape);
+}
+int64_t Tensor::size(int64_t axis) const {
+  return impl_->shape[normalize_axis(axis, ndim(), "size")];
+}
+DType Tensor::dtype() const {
+  require_defined(*this, "dtype");
+  return impl_->dtype;
+}
+bool Tensor::is_contiguous() const {
+  require_defined(*this, "is_contiguous");
+  return ndgrad::is_contiguous(impl_->shape, impl_->strides);
+}
+
+template <class T>
+T* Tensor::data_ptr() const {
+  require_defined(*this, "data_ptr");
+  constexpr DType want = std::is_same_v<T, float>     ? DType::f32
+                         : std::is_same_v<T, double>  ? DType::f64
+                         : std::is_same_v<T, int64_t> ? DType::i64
+                                                      : DType::boolean;
+  if (impl_->dtype != want)
+    throw DTypeError(std::string("data_ptr: the tensor holds ") + dtype_name(impl_->dtype) +
+                     ", not " + dtype_name(want));
+  return reinterpret_cast<T*>(impl_->data());
+}
+template float* Tensor::data_ptr<float>() const;
+template double* Tensor::data_ptr<double>() const;
+template int64_t* Tensor::data_ptr<int64_t>() const;
+template bool* Tensor::data_ptr<bool>() const;
+
+std::vector<double> Tensor::to_vector() const {
+  require_defined(*this, "to_vector");
+  std::vector<double> out(static_cast<size_t>(numel()));
+  Shape flat_strides = contiguous_strides(impl_->shape);
+  kernels::copy(impl_->shape, {reinterpret_cast<char*>(out.data()), flat_strides.data(), DType::f64},
+                {impl_->data(), impl_->strides.data(), impl_->dtype});
+  return out;
+}
+
+double Tensor::item() const {
+  require_defined(*this, "item");
+  if (numel() != 1)
+    throw ValueError("item: only one-element tensors can be converted to a scalar; this one has "
+                     "shape " + shape_str(impl_->shape));
+  return to_vector()[0];
+}
+
+// ---- printing, NumPy style ----
+
+namespace {
+
+std::string format_value(double v, DType dtype, int precision) {
+  if (dtype == DType::boolean) return v != 0 ? "True" : "False";
+  if (dtype == DType::i64) return std::to_string(static_cast<int64_t>(v));
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  std::ostringstream os;
+  if (v == std::floor(v) && std::fabs(v) < 1e16) {
+    os << std::fixed << std::setprecision(0) << v << ".";
+  } else {
+    os << std::setprecision(precision) << v;
+  }
+  return os.str();
+}
+
+void print_rec(std::ostream& os, const std::vector<std::string>& cells, const Shape& shape,
+               size_t dim, int64_t& pos, size_t width, int indent) {
+  if (dim == shape.size()) {
+    std::string c = cells[pos++];
+    os << std::string(width - c.size(), ' ') << c;
+    return;
+  }
+  os << "[";
+  for (int64_t i = 0; i < shape[dim]; ++i) {
+    if (i) {
+      if (dim + 1 == shape.size()) {
+        os << " ";
+      } else {
+        os << std::string(shape.size() - dim - 1, '\n') << std::string(indent + dim + 1, ' ');
+      }
+    }
+    print_rec(os, cells, shape, dim + 1, pos, width, indent);
+  }
+  os << "]";
+}
+
+}  // namespace
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  if (!t.defined()) return os << "tensor(undefined)";
+  std::vector<double> v = t.to_vector();
+  std::vector<std::string> cells;
+  size_t width = 0;
+  int precision = static_cast<int>(os.precision() > 0 && os.precision() != 6 ? os.precision() : 4);
+  for (double x : v) {
+    cells.push_back(format_value(x, t.dtype(), precision));
+    width = std::max(width, cells.back().size());
+  }
+  os << "tensor(";
+  int64_t pos = 0;
+  print_rec(os, cells, t.shape(), 0, pos, width, 7);
+  os << ", dtype=" << dtype_name(t.dtype());
+  if (t.requires_grad()) os << ", requires_grad=True";
+  return os << ")";
+}
+
+}  // namespace ndgrad

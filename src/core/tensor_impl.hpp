@@ -1,0 +1,31 @@
+#pragma once
+// What a Tensor handle points at: a strided view over Storage, plus autograd state.
+#include <memory>
+
+#include "core/storage.hpp"
+#include "ndgrad/tensor.hpp"
+
+namespace ndgrad {
+
+struct Node;
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  Shape shape;
+  Shape strides;       // in elements
+  int64_t offset = 0;  // in elements
+  DType dtype = DType::f32;
+
+  bool requires_grad = false;
+  std::shared_ptr<Node> grad_fn;  // the op that produced this tensor; null for leaves
+  Tensor grad;                    // accumulated gradient (leaves only)
+
+  char* data() const { return storage->data + offset * itemsize(dtype); }
+};
+
+// A fresh contiguous tensor; contents uninitialized.
+Tensor make_tensor(const Shape& shape, DType dtype);
+// A view over t's storage with other shape/strides/offset; no autograd state.
+Tensor make_view(const Tensor& t, Shape shape, Shape strides, int64_t offset);
+
+}  // namespace ndgrad

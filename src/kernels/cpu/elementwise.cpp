@@ -1,0 +1,205 @@
+// Elementwise kernels: each is a scalar functor run by one strided loop, with a contiguous
+// fast path the compiler can vectorize.
+#include <array>
+#include <cmath>
+#include <type_traits>
+
+#include "kernels/cpu/dispatch.hpp"
+#include "kernels/cpu/kernels.hpp"
+#include "kernels/cpu/strided_loop.hpp"
+
+namespace ndgrad::kernels {
+
+namespace {
+
+template <int N>
+std::array<int64_t, kLoopMaxDims * N> byte_strides(int ndim,
+                                                   const std::array<const Operand*, N>& ops) {
+  std::array<int64_t, kLoopMaxDims * N> out{};
+  for (int k = 0; k < N; ++k)
+    for (int d = 0; d < ndim; ++d)
+      out[k * kLoopMaxDims + d] = ops[k]->strides[d] * itemsize(ops[k]->dtype);
+  return out;
+}
+
+template <int N>
+StridedLoop<N> make_loop(const Shape& shape, const std::array<const Operand*, N>& ops,
+                         std::array<int64_t, kLoopMaxDims * N>& storage) {
+  int ndim = static_cast<int>(shape.size());
+  storage = byte_strides<N>(ndim, ops);
+  std::array<const int64_t*, N> strides;
+  for (int k = 0; k < N; ++k) strides[k] = storage.data() + k * kLoopMaxDims;
+  return StridedLoop<N>(ndim, shape.data(), strides);
+}
+
+template <class R, class T, class Op>
+void run_unary(const Shape& shape, const Operand& out, const Operand& in, Op op) {
+  std::array<int64_t, kLoopMaxDims * 2> st;
+  auto loop = make_loop<2>(shape, {&out, &in}, st);
+  loop.run({out.data, in.data}, [&](char* const* p, const int64_t* s, int64_t n) {
+    R* o = reinterpret_cast<R*>(p[0]);
+    const T* x = reinterpret_cast<const T*>(p[1]);
+    if (s[0] == sizeof(R) && s[1] == sizeof(T)) {
+      for (int64_t i = 0; i < n; ++i) o[i] = op(x[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<R*>(p[0] + i * s[0]) =
+            op(*reinterpret_cast<const T*>(p[1] + i * s[1]));
+    }
+  });
+}
+
+template <class R, class T, class Op>
+void run_binary(const Shape& shape, const Operand& out, const Operand& a, const Operand& b, Op op) {
+  std::array<int64_t, kLoopMaxDims * 3> st;
+  auto loop = make_loop<3>(shape, {&out, &a, &b}, st);
+  loop.run({out.data, a.data, b.data}, [&](char* const* p, const int64_t* s, int64_t n) {
+    R* o = reinterpret_cast<R*>(p[0]);
+    const T* x = reinterpret_cast<const T*>(p[1]);
+    const T* y = reinterpret_cast<const T*>(p[2]);
+    constexpr int64_t r = sizeof(R), t = sizeof(T);
+    if (s[0] == r && s[1] == t && s[2] == t) {
+      for (int64_t i = 0; i < n; ++i) o[i] = op(x[i], y[i]);
+    } else if (s[0] == r && s[1] == t && s[2] == 0) {
+      const T yv = *y;
+      for (int64_t i = 0; i < n; ++i) o[i] = op(x[i], yv);
+    } else if (s[0] == r && s[1] == 0 && s[2] == t) {
+      const T xv = *x;
+      for (int64_t i = 0; i < n; ++i) o[i] = op(xv, y[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<R*>(p[0] + i * s[0]) =
+            op(*reinterpret_cast<const T*>(p[1] + i * s[1]),
+               *reinterpret_cast<const T*>(p[2] + i * s[2]));
+    }
+  });
+}
+
+template <class T>
+T sigmoid_of(T x) {
+  // Two branches so that exp never overflows.
+  if (x >= 0) return T(1) / (T(1) + std::exp(-x));
+  T e = std::exp(x);
+  return e / (T(1) + e);
+}
+
+template <class T>
+void unary_typed(UnaryOp op, const Shape& shape, const Operand& out, const Operand& in) {
+  switch (op) {
+    case UnaryOp::neg: return run_unary<T, T>(shape, out, in, [](T x) { return T(-x); });
+    case UnaryOp::abs:
+      return run_unary<T, T>(shape, out, in, [](T x) { return x < 0 ? T(-x) : x; });
+    case UnaryOp::sign:
+      return run_unary<T, T>(shape, out, in, [](T x) { return T((T(0) < x) - (x < T(0))); });
+    case UnaryOp::relu:
+      return run_unary<T, T>(shape, out, in, [](T x) { return x > T(0) ? x : T(0); });
+    default: break;
+  }
+  if constexpr (std::is_floating_point_v<T>) {
+    switch (op) {
+      case UnaryOp::exp: return run_unary<T, T>(shape, out, in, [](T x) { return std::exp(x); });
+      case UnaryOp::log: return run_unary<T, T>(shape, out, in, [](T x) { return std::log(x); });
+      case UnaryOp::sqrt:
+        return run_unary<T, T>(shape, out, in, [](T x) { return std::sqrt(x); });
+      case UnaryOp::tanh:
+        return run_unary<T, T>(shape, out, in, [](T x) { return std::tanh(x); });
+      case UnaryOp::sigmoid: return run_unary<T, T>(shape, out, in, sigmoid_of<T>);
+      default: break;
+    }
+  }
+}
+
+template <class T>
+void binary_typed(BinaryOp op, const Shape& shape, const Operand& out, const Operand& a,
+                  const Operand& b) {
+  switch (op) {
+    case BinaryOp::eq: return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x == y; });
+    case BinaryOp::ne: return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x != y; });
+    case BinaryOp::lt: return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x < y; });
+    case BinaryOp::le: return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x <= y; });
+    case BinaryOp::gt: return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x > y; });
+    case BinaryOp::ge: return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x >= y; });
+    default: break;
+  }
+  if constexpr (!std::is_same_v<T, bool>) {
+    switch (op) {
+      case BinaryOp::add: return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return T(x + y); });
+      case BinaryOp::sub: return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return T(x - y); });
+      case BinaryOp::mul: return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return T(x * y); });
+      case BinaryOp::div:
+        return run_binary<T, T>(shape, out, a, b, [](T x, T y) {
+          if constexpr (std::is_integral_v<T>) {  // floor division, like NumPy's //
+            if (y == 0) return T(0);
+            T q = x / y;
+            return (x % y != 0 && ((x < 0) != (y < 0))) ? T(q - 1) : q;
+          } else {
+            return T(x / y);
+          }
+        });
+      case BinaryOp::pow:
+        return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return T(std::pow(x, y)); });
+      case BinaryOp::maximum:  // NaN wins, as in NumPy
+        return run_binary<T, T>(shape, out, a, b,
+                                [](T x, T y) { return (x > y || x != x) ? x : y; });
+      case BinaryOp::minimum:
+        return run_binary<T, T>(shape, out, a, b,
+                                [](T x, T y) { return (x < y || x != x) ? x : y; });
+      default: break;
+    }
+  }
+}
+
+}  // namespace
+
+bool is_comparison(BinaryOp op) {
+  return op == BinaryOp::eq || op == BinaryOp::ne || op == BinaryOp::lt || op == BinaryOp::le ||
+         op == BinaryOp::gt || op == BinaryOp::ge;
+}
+
+void unary(UnaryOp op, const Shape& shape, Operand out, Operand in) {
+  dispatch_dtype(in.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (!std::is_same_v<T, bool>) unary_typed<T>(op, shape, out, in);
+  });
+}
+
+void binary(BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b) {
+  dispatch_dtype(a.dtype, [&](auto tag) { binary_typed<decltype(tag)>(op, shape, out, a, b); });
+}
+
+void where(const Shape& shape, Operand out, Operand cond, Operand a, Operand b) {
+  dispatch_dtype(out.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    std::array<int64_t, kLoopMaxDims * 4> st;
+    auto loop = make_loop<4>(shape, {&out, &cond, &a, &b}, st);
+    loop.run({out.data, cond.data, a.data, b.data},
+             [&](char* const* p, const int64_t* s, int64_t n) {
+               for (int64_t i = 0; i < n; ++i)
+                 *reinterpret_cast<T*>(p[0] + i * s[0]) =
+                     *reinterpret_cast<const bool*>(p[1] + i * s[1])
+                         ? *reinterpret_cast<const T*>(p[2] + i * s[2])
+                         : *reinterpret_cast<const T*>(p[3] + i * s[3]);
+             });
+  });
+}
+
+void copy(const Shape& shape, Operand out, Operand in) {
+  dispatch_dtype(out.dtype, [&](auto otag) {
+    using R = decltype(otag);
+    dispatch_dtype(in.dtype, [&](auto itag) {
+      using T = decltype(itag);
+      run_unary<R, T>(shape, out, in, [](T x) { return static_cast<R>(x); });
+    });
+  });
+}
+
+void fill(char* data, DType dtype, int64_t n, double value) {
+  dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T v = static_cast<T>(value);
+    T* p = reinterpret_cast<T*>(data);
+    for (int64_t i = 0; i < n; ++i) p[i] = v;
+  });
+}
+
+}  // namespace ndgrad::kernels

@@ -1,0 +1,121 @@
+// Matrix products: BLAS when the build has it, a cache-friendly portable loop otherwise.
+// The batch dims go through the same strided loop as every other kernel.
+#include <algorithm>
+#include <array>
+
+#include "kernels/cpu/dispatch.hpp"
+#include "kernels/cpu/kernels.hpp"
+#include "kernels/cpu/strided_loop.hpp"
+
+#ifdef NDGRAD_HAVE_BLAS
+// The CBLAS entry points, declared here so the build does not depend on where a distribution
+// puts cblas.h. Enum values are fixed by the CBLAS standard.
+extern "C" {
+void cblas_sgemm(int order, int transa, int transb, int m, int n, int k, float alpha,
+                 const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
+void cblas_dgemm(int order, int transa, int transb, int m, int n, int k, double alpha,
+                 const double* a, int lda, const double* b, int ldb, double beta, double* c,
+                 int ldc);
+}
+#endif
+
+namespace ndgrad::kernels {
+
+namespace {
+
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+
+// How a rows x cols matrix with element strides (s0, s1) is described to BLAS.
+struct Layout {
+  bool trans;
+  int64_t ld;
+};
+
+Layout layout_of(int64_t rows, int64_t cols, int64_t s0, int64_t s1) {
+  if ((cols == 1 || s1 == 1) && (rows == 1 || s0 >= std::max<int64_t>(cols, 1)))
+    return {false, rows == 1 ? std::max<int64_t>(cols, 1) : s0};
+  return {true, cols == 1 ? std::max<int64_t>(rows, 1) : s1};
+}
+
+template <class T>
+void portable_gemm(int64_t n, int64_t k, int64_t m, const T* a, int64_t as0, int64_t as1,
+                   const T* b, int64_t bs0, int64_t bs1, T* c) {
+  std::fill(c, c + n * m, T(0));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t p = 0; p < k; ++p) {
+      const T av = a[i * as0 + p * as1];
+      const T* brow = b + p * bs0;
+      T* crow = c + i * m;
+      if (bs1 == 1)
+        for (int64_t j = 0; j < m; ++j) crow[j] += av * brow[j];
+      else
+        for (int64_t j = 0; j < m; ++j) crow[j] += av * brow[j * bs1];
+    }
+}
+
+template <class T>
+void gemm(int64_t n, int64_t k, int64_t m, const T* a, int64_t as0, int64_t as1, const T* b,
+          int64_t bs0, int64_t bs1, T* c) {
+  if (n == 0 || m == 0) return;
+  if (k == 0) {
+    std::fill(c, c + n * m, T(0));
+    return;
+  }
+#ifdef NDGRAD_HAVE_BLAS
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    Layout la = layout_of(n, k, as0, as1), lb = layout_of(k, m, bs0, bs1);
+    const int ta = la.trans ? kTrans : kNoTrans, tb = lb.trans ? kTrans : kNoTrans;
+    const int N = int(n), M = int(m), K = int(k);
+    if constexpr (std::is_same_v<T, float>)
+      cblas_sgemm(kRowMajor, ta, tb, N, M, K, 1.0f, a, int(la.ld), b, int(lb.ld), 0.0f, c, M);
+    else
+      cblas_dgemm(kRowMajor, ta, tb, N, M, K, 1.0, a, int(la.ld), b, int(lb.ld), 0.0, c, M);
+    return;
+  }
+#endif
+  portable_gemm(n, k, m, a, as0, as1, b, bs0, bs1, c);
+}
+
+}  // namespace
+
+bool have_blas() {
+#ifdef NDGRAD_HAVE_BLAS
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool gemm_compatible(int64_t rows, int64_t cols, int64_t s0, int64_t s1) {
+  if (rows > INT32_MAX || cols > INT32_MAX) return false;
+  bool row_major = (cols == 1 || s1 == 1) && (rows == 1 || s0 >= std::max<int64_t>(cols, 1));
+  bool col_major = (rows == 1 || s0 == 1) && (cols == 1 || s1 >= std::max<int64_t>(rows, 1));
+  return row_major || col_major;
+}
+
+void batched_matmul(DType dtype, const Shape& batch, int64_t n, int64_t k, int64_t m, Operand c,
+                    Operand a, Operand b) {
+  const int nb = static_cast<int>(batch.size());
+  dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (!std::is_same_v<T, bool>) {
+      const int64_t as0 = a.strides[nb], as1 = a.strides[nb + 1];
+      const int64_t bs0 = b.strides[nb], bs1 = b.strides[nb + 1];
+      int64_t sc[kLoopMaxDims], sa[kLoopMaxDims], sb[kLoopMaxDims];
+      for (int d = 0; d < nb; ++d) {
+        sc[d] = c.strides[d] * int64_t(sizeof(T));
+        sa[d] = a.strides[d] * int64_t(sizeof(T));
+        sb[d] = b.strides[d] * int64_t(sizeof(T));
+      }
+      StridedLoop<3> loop(nb, batch.data(), {sc, sa, sb});
+      loop.run({c.data, a.data, b.data}, [&](char* const* p, const int64_t* s, int64_t count) {
+        for (int64_t i = 0; i < count; ++i)
+          gemm<T>(n, k, m, reinterpret_cast<const T*>(p[1] + i * s[1]), as0, as1,
+                  reinterpret_cast<const T*>(p[2] + i * s[2]), bs0, bs1,
+                  reinterpret_cast<T*>(p[0] + i * s[0]));
+      });
+    }
+  });
+}
+
+}  // namespace ndgrad::kernels

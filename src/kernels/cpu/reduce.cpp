@@ -1,0 +1,126 @@
+// Reductions: the output operand has stride 0 along reduced axes, so one strided loop serves
+// every axis choice. When the innermost run is a reduction, it is summed with several
+// independent accumulators (fast, and more accurate than one running sum).
+#include <array>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "kernels/cpu/dispatch.hpp"
+#include "kernels/cpu/kernels.hpp"
+#include "kernels/cpu/strided_loop.hpp"
+
+namespace ndgrad::kernels {
+
+namespace {
+
+template <class T>
+struct SumOp {
+  static T combine(T a, T b) { return a + b; }
+};
+template <class T>
+struct MaxOp {
+  static T combine(T a, T b) { return (b > a || b != b) ? b : a; }
+};
+template <class T>
+struct MinOp {
+  static T combine(T a, T b) { return (b < a || b != b) ? b : a; }
+};
+
+template <class T, class Op>
+T reduce_run(const char* p, int64_t stride, int64_t n, T init) {
+  constexpr int kLanes = 8;
+  if (stride == sizeof(T) && n >= kLanes) {
+    const T* x = reinterpret_cast<const T*>(p);
+    T acc[kLanes];
+    for (int l = 0; l < kLanes; ++l) acc[l] = x[l];
+    int64_t i = kLanes;
+    for (; i + kLanes <= n; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) acc[l] = Op::combine(acc[l], x[i + l]);
+    T r = init;
+    for (int l = 0; l < kLanes; ++l) r = Op::combine(r, acc[l]);
+    for (; i < n; ++i) r = Op::combine(r, x[i]);
+    return r;
+  }
+  T r = init;
+  for (int64_t i = 0; i < n; ++i) r = Op::combine(r, *reinterpret_cast<const T*>(p + i * stride));
+  return r;
+}
+
+template <class T, class Op>
+void reduce_typed(const Shape& shape, const Operand& out, int64_t out_numel, const Operand& in,
+                  T identity) {
+  T* fill = reinterpret_cast<T*>(out.data);
+  for (int64_t i = 0; i < out_numel; ++i) fill[i] = identity;
+  int ndim = static_cast<int>(shape.size());
+  int64_t so[kLoopMaxDims], si[kLoopMaxDims];
+  for (int d = 0; d < ndim; ++d) {
+    so[d] = out.strides[d] * static_cast<int64_t>(sizeof(T));
+    si[d] = in.strides[d] * static_cast<int64_t>(sizeof(T));
+  }
+  StridedLoop<2> loop(ndim, shape.data(), {so, si});
+  loop.run({out.data, in.data}, [&](char* const* p, const int64_t* s, int64_t n) {
+    T* o = reinterpret_cast<T*>(p[0]);
+    if (s[0] == 0) {
+      *o = Op::combine(*o, reduce_run<T, Op>(p[1], s[1], n, identity));
+    } else if (s[0] == sizeof(T) && s[1] == sizeof(T)) {
+      const T* x = reinterpret_cast<const T*>(p[1]);
+      for (int64_t i = 0; i < n; ++i) o[i] = Op::combine(o[i], x[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) {
+        T* oi = reinterpret_cast<T*>(p[0] + i * s[0]);
+        *oi = Op::combine(*oi, *reinterpret_cast<const T*>(p[1] + i * s[1]));
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void reduce(ReduceOp op, const Shape& shape, Operand out, int64_t out_numel, Operand in) {
+  dispatch_dtype(in.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (!std::is_same_v<T, bool>) {
+      using L = std::numeric_limits<T>;
+      const T lowest = L::has_infinity ? -L::infinity() : L::lowest();
+      const T highest = L::has_infinity ? L::infinity() : L::max();
+      switch (op) {
+        case ReduceOp::sum: return reduce_typed<T, SumOp<T>>(shape, out, out_numel, in, T(0));
+        case ReduceOp::max: return reduce_typed<T, MaxOp<T>>(shape, out, out_numel, in, lowest);
+        case ReduceOp::min: return reduce_typed<T, MinOp<T>>(shape, out, out_numel, in, highest);
+      }
+    }
+  });
+}
+
+void arg_reduce(bool is_max, const Shape& shape, Operand out, Operand in, int64_t axis_size,
+                int64_t axis_stride) {
+  dispatch_dtype(in.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    int ndim = static_cast<int>(shape.size());
+    int64_t so[kLoopMaxDims], si[kLoopMaxDims];
+    for (int d = 0; d < ndim; ++d) {
+      so[d] = out.strides[d] * 8;
+      si[d] = in.strides[d] * static_cast<int64_t>(sizeof(T));
+    }
+    const int64_t step = axis_stride * static_cast<int64_t>(sizeof(T));
+    StridedLoop<2> loop(ndim, shape.data(), {so, si});
+    loop.run({out.data, in.data}, [&](char* const* p, const int64_t* s, int64_t n) {
+      for (int64_t i = 0; i < n; ++i) {
+        const char* x = p[1] + i * s[1];
+        T best = *reinterpret_cast<const T*>(x);
+        int64_t best_j = 0;
+        for (int64_t j = 1; j < axis_size && best == best; ++j) {  // stops at the first NaN
+          T v = *reinterpret_cast<const T*>(x + j * step);
+          if ((is_max ? v > best : v < best) || v != v) {
+            best = v;
+            best_j = j;
+          }
+        }
+        *reinterpret_cast<int64_t*>(p[0] + i * s[0]) = best_j;
+      }
+    });
+  });
+}
+
+}  // namespace ndgrad::kernels

@@ -1,0 +1,355 @@
+// Elementwise ops. Binary ones broadcast like NumPy; each backward returns gradients in the
+// broadcast output's shape and the engine sums them back to each input's shape.
+#include <cmath>
+
+#include "ops/ops_common.hpp"
+
+namespace ndgrad {
+
+using kernels::BinaryOp;
+using kernels::UnaryOp;
+
+namespace {
+
+Tensor unary_forward(UnaryOp op, const Tensor& x, const char* name, bool floating_only = true) {
+  require_defined_arg(x, name);
+  if (floating_only || x.dtype() == DType::boolean) require_floating(x, name);
+  Tensor out = make_tensor(x.impl()->shape, x.dtype());
+  kernels::unary(op, x.impl()->shape, {out.impl()->data(), out.impl()->strides.data(), out.dtype()},
+                 {x.impl()->data(), x.impl()->strides.data(), x.dtype()});
+  return out;
+}
+
+Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
+  require_defined_arg(a, name, "the first operand");
+  require_defined_arg(b, name, "the second operand");
+  const Shape shape = broadcast_shapes_for(a.impl()->shape, b.impl()->shape, name);
+  checked_numel(shape, name);
+  const DType dt = promote_types(a.dtype(), b.dtype());
+  const bool compare = kernels::is_comparison(op);
+  if (!compare && dt == DType::boolean)
+    throw DTypeError(std::string(name) + " is not defined for bool tensors; convert with .to()");
+  const Tensor ac = a.dtype() == dt ? a : raw_cast(a, dt);
+  const Tensor bc = b.dtype() == dt ? b : raw_cast(b, dt);
+  Tensor out = make_tensor(shape, compare ? DType::boolean : dt);
+  OperandOf oa(ac, shape), ob(bc, shape);
+  kernels::binary(op, shape, {out.impl()->data(), out.impl()->strides.data(), out.dtype()}, oa.op,
+                  ob.op);
+  return out;
+}
+
+// A node that can reuse its forward output: the saved copy carries no autograd link (no
+// reference cycle). With create_graph the rule recomputes it from the input, so that second
+// derivatives see the dependency.
+struct SavesOutput : Node {
+  Tensor x, out;
+  void release_saved() override { x = out = Tensor(); }
+  template <class F>
+  Tensor output(F recompute) const {
+    return is_grad_enabled() ? recompute(x) : out;
+  }
+};
+
+template <class N>
+Tensor unary_with_output(UnaryOp op, const Tensor& x, const char* name) {
+  Tensor out = unary_forward(op, x, name);
+  if (auto node = record<N>(out, {&x})) {
+    node->x = x;
+    node->out = out.detach();
+  }
+  return out;
+}
+
+struct AddBackward : Node {
+  NDGRAD_OP_NAME("add")
+  std::vector<Tensor> backward(const Tensor& g) override { return {g, g}; }
+};
+
+struct SubBackward : Node {
+  NDGRAD_OP_NAME("sub")
+  std::vector<Tensor> backward(const Tensor& g) override {
+    return {g, needs(1) ? -g : Tensor()};
+  }
+};
+
+struct MulBackward : Node {
+  NDGRAD_OP_NAME("mul")
+  Tensor a, b;
+  void release_saved() override { a = b = Tensor(); }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    return {needs(0) ? g * b : Tensor(), needs(1) ? g * a : Tensor()};
+  }
+};
+
+struct DivBackward : Node {
+  NDGRAD_OP_NAME("div")
+  Tensor a, b;
+  void release_saved() override { a = b = Tensor(); }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+    return {needs(0) ? g / b : Tensor(), needs(1) ? -(g * a) / (b * b) : Tensor()};
+  }
+};
+
+struct NegBackward : Node {
+  NDGRAD_OP_NAME("neg")
+  std::vector<Tensor> backward(const Tensor& g) override { return {-g}; }
+};
+
+struct PowScalarBackward : Node {
+  NDGRAD_OP_NAME("pow_scalar")
+  Tensor x;
+  double exponent = 0;
+  void release_saved() override { x = Tensor(); }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    if (exponent == 0) return {zeros_like(g)};
+    return {g * (exponent * pow(x, exponent - 1))};
+  }
+};
+
+struct PowBackward : Node {
+  NDGRAD_OP_NAME("pow")
+  Tensor a, b, out;
+  void release_saved() override { a = b = out = Tensor(); }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a)
+    Tensor y = is_grad_enabled() ? pow(a, b) : out;
+    return {needs(0) ? g * b * pow(a, b - 1.0) : Tensor(), needs(1) ? g * y * log(a) : Tensor()};
+  }
+};
+
+struct ExpBackward : SavesOutput {
+  NDGRAD_OP_NAME("exp")
+  std::vector<Tensor> backward(const Tensor& g) override {
+    return {g * output([](const Tensor& x) { return exp(x); })};
+  }
+};
+
+struct LogBackward : Node {
+  NDGRAD_OP_NAME("log")
+  Tensor x;
+  void release_saved() override { x = Tensor(); }
+  std::vector<Tensor> backward(const Tensor& g) override { return {g / x}; }
+};
+
+struct SqrtBackward : SavesOutput {
+  NDGRAD_OP_NAME("sqrt")
+  std::vector<Tensor> backward(const Tensor& g) override {
+    return {g / (2.0 * output([](const Tensor& x) { return sqrt(x); }))};
+  }
+};
+
+struct TanhBackward : SavesOutput {
+  NDGRAD_OP_NAME("tanh")
+  std::vector<Tensor> backward(const Tensor& g) override {
+    Tensor y = output([](const Tensor& x) { return tanh(x); });
+    return {g * (1.0 - y * y)};
+  }
+};
+
+struct SigmoidBackward : SavesOutput {
+  NDGRAD_OP_NAME("sigmoid")
+  std::vector<Tensor> backward(const Tensor& g) override {
+    Tensor y = output([](const Tensor& x) { return sigmoid(x); });
+    return {g * (y * (1.0 - y))};
+  }
+};
+
+struct ReluBackward : Node {
+  NDGRAD_OP_NAME("relu")
+  Tensor x;
+  void release_saved() override { x = Tensor(); }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    return {where(x > 0.0, g, scalar(0.0, g.dtype()))};
+  }
+};
+
+struct AbsBackward : Node {
+  NDGRAD_OP_NAME("abs")
+  Tensor x;
+  void release_saved() override { x = Tensor(); }
+  std::vector<Tensor> backward(const Tensor& g) override { return {g * sign(x)}; }
+};
+
+// maximum/minimum: the gradient goes to the selected operand; a tie splits it evenly.
+struct SelectBackward : Node {
+  Tensor a, b;
+  bool is_max = true;
+  void release_saved() override { a = b = Tensor(); }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    const Tensor zero = scalar(0.0, g.dtype());
+    const Tensor tie = where(a == b, g * 0.5, zero);
+    const Tensor a_wins = is_max ? a > b : a < b;
+    const Tensor b_wins = is_max ? b > a : b < a;
+    return {needs(0) ? where(a_wins, g, tie) : Tensor(),
+            needs(1) ? where(b_wins, g, tie) : Tensor()};
+  }
+};
+struct MaximumBackward : SelectBackward {
+  NDGRAD_OP_NAME("maximum")
+};
+struct MinimumBackward : SelectBackward {
+  NDGRAD_OP_NAME("minimum")
+};
+
+struct WhereBackward : Node {
+  NDGRAD_OP_NAME("where")
+  Tensor condition;
+  void release_saved() override { condition = Tensor(); }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    const Tensor zero = scalar(0.0, g.dtype());
+    return {needs(0) ? where(condition, g, zero) : Tensor(),
+            needs(1) ? where(condition, zero, g) : Tensor()};
+  }
+};
+
+template <class N>
+Tensor binary_saving(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
+  Tensor out = binary_forward(op, a, b, name);
+  if (auto node = record<N>(out, {&a, &b})) {
+    node->a = a;
+    node->b = b;
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor operator+(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(BinaryOp::add, a, b, "add");
+  record<AddBackward>(out, {&a, &b});
+  return out;
+}
+
+Tensor operator-(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(BinaryOp::sub, a, b, "sub");
+  record<SubBackward>(out, {&a, &b});
+  return out;
+}
+
+Tensor operator*(const Tensor& a, const Tensor& b) {
+  return binary_saving<MulBackward>(BinaryOp::mul, a, b, "mul");
+}
+
+Tensor operator/(const Tensor& a, const Tensor& b) {
+  return binary_saving<DivBackward>(BinaryOp::div, a, b, "div");
+}
+
+Tensor operator-(const Tensor& a) {
+  Tensor out = unary_forward(UnaryOp::neg, a, "neg", false);
+  record<NegBackward>(out, {&a});
+  return out;
+}
+
+Tensor operator+(const Tensor& a, double b) { return a + scalar_like(b, a); }
+Tensor operator-(const Tensor& a, double b) { return a - scalar_like(b, a); }
+Tensor operator*(const Tensor& a, double b) { return a * scalar_like(b, a); }
+Tensor operator/(const Tensor& a, double b) { return a / scalar_like(b, a); }
+Tensor operator+(double a, const Tensor& b) { return scalar_like(a, b) + b; }
+Tensor operator-(double a, const Tensor& b) { return scalar_like(a, b) - b; }
+Tensor operator*(double a, const Tensor& b) { return scalar_like(a, b) * b; }
+Tensor operator/(double a, const Tensor& b) { return scalar_like(a, b) / b; }
+
+Tensor pow(const Tensor& base, double exponent) {
+  require_defined_arg(base, "pow");
+  require_floating(base, "pow");
+  Tensor out = binary_forward(BinaryOp::pow, base, scalar(exponent, base.dtype()), "pow");
+  if (auto node = record<PowScalarBackward>(out, {&base})) {
+    node->x = base;
+    node->exponent = exponent;
+  }
+  return out;
+}
+
+Tensor pow(const Tensor& base, const Tensor& exponent) {
+  require_defined_arg(base, "pow");
+  require_defined_arg(exponent, "pow", "the exponent");
+  require_floating(base, "pow");
+  Tensor out = binary_forward(BinaryOp::pow, base, exponent, "pow");
+  if (auto node = record<PowBackward>(out, {&base, &exponent})) {
+    node->a = base;
+    node->b = exponent;
+    node->out = out.detach();
+  }
+  return out;
+}
+
+Tensor exp(const Tensor& x) { return unary_with_output<ExpBackward>(UnaryOp::exp, x, "exp"); }
+Tensor sqrt(const Tensor& x) { return unary_with_output<SqrtBackward>(UnaryOp::sqrt, x, "sqrt"); }
+Tensor tanh(const Tensor& x) { return unary_with_output<TanhBackward>(UnaryOp::tanh, x, "tanh"); }
+Tensor sigmoid(const Tensor& x) {
+  return unary_with_output<SigmoidBackward>(UnaryOp::sigmoid, x, "sigmoid");
+}
+
+Tensor log(const Tensor& x) {
+  Tensor out = unary_forward(UnaryOp::log, x, "log");
+  if (auto node = record<LogBackward>(out, {&x})) node->x = x;
+  return out;
+}
+
+Tensor relu(const Tensor& x) {
+  Tensor out = unary_forward(UnaryOp::relu, x, "relu", false);
+  if (auto node = record<ReluBackward>(out, {&x})) node->x = x;
+  return out;
+}
+
+Tensor abs(const Tensor& x) {
+  Tensor out = unary_forward(UnaryOp::abs, x, "abs", false);
+  if (auto node = record<AbsBackward>(out, {&x})) node->x = x;
+  return out;
+}
+
+Tensor sign(const Tensor& x) { return unary_forward(UnaryOp::sign, x, "sign", false); }
+
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_saving<MaximumBackward>(BinaryOp::maximum, a, b, "maximum");
+  return out;
+}
+
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(BinaryOp::minimum, a, b, "minimum");
+  if (auto node = record<MinimumBackward>(out, {&a, &b})) {
+    node->a = a;
+    node->b = b;
+    node->is_max = false;
+  }
+  return out;
+}
+
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+  require_defined_arg(condition, "where", "the condition");
+  require_defined_arg(a, "where", "the first choice");
+  require_defined_arg(b, "where", "the second choice");
+  if (condition.dtype() != DType::boolean)
+    throw DTypeError(std::string("where: the condition must be a bool tensor, got ") +
+                     dtype_name(condition.dtype()));
+  const Shape shape = broadcast_shapes_for(
+      broadcast_shapes_for(condition.impl()->shape, a.impl()->shape, "where"), b.impl()->shape,
+      "where");
+  checked_numel(shape, "where");
+  const DType dt = promote_types(a.dtype(), b.dtype());
+  const Tensor ac = a.dtype() == dt ? a : raw_cast(a, dt);
+  const Tensor bc = b.dtype() == dt ? b : raw_cast(b, dt);
+  Tensor out = make_tensor(shape, dt);
+  OperandOf oc(condition, shape), oa(ac, shape), ob(bc, shape);
+  kernels::where(shape, {out.impl()->data(), out.impl()->strides.data(), dt}, oc.op, oa.op, ob.op);
+  if (auto node = record<WhereBackward>(out, {&a, &b})) node->condition = condition;
+  return out;
+}
+
+#define NDGRAD_COMPARISON(symbol, kind, name)                                          \
+  Tensor operator symbol(const Tensor& a, const Tensor& b) {                           \
+    return binary_forward(BinaryOp::kind, a, b, name);                                 \
+  }                                                                                    \
+  Tensor operator symbol(const Tensor& a, double b) { return a symbol scalar_like(b, a); } \
+  Tensor operator symbol(double a, const Tensor& b) { return scalar_like(a, b) symbol b; }
+
+NDGRAD_COMPARISON(==, eq, "equal")
+NDGRAD_COMPARISON(!=, ne, "not_equal")
+NDGRAD_COMPARISON(<, lt, "less")
+NDGRAD_COMPARISON(<=, le, "less_equal")
+NDGRAD_COMPARISON(>, gt, "greater")
+NDGRAD_COMPARISON(>=, ge, "greater_equal")
+#undef NDGRAD_COMPARISON
+
+}  // namespace ndgrad

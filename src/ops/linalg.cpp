@@ -1,0 +1,84 @@
+// matmul with numpy.matmul semantics: 1-D operands are promoted (and the added axis removed
+// afterwards), batch dims broadcast. The core op works on >= 2-D operands.
+#include "ops/ops_common.hpp"
+
+namespace ndgrad {
+
+namespace {
+
+struct MatmulBackward : Node {
+  NDGRAD_OP_NAME("matmul")
+  Tensor a, b;
+  void release_saved() override { a = b = Tensor(); }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    // Batch dims of these results are the broadcast ones; the engine sums them away.
+    return {needs(0) ? matmul(g, b.mT()) : Tensor(), needs(1) ? matmul(a.mT(), g) : Tensor()};
+  }
+};
+
+// A view of t as (batch..., rows, cols) that BLAS can take, copying only when it must.
+Tensor gemm_ready(const Tensor& t, const Shape& full) {
+  Tensor v = raw_broadcast(t, full);
+  const auto& s = v.impl()->strides;
+  const size_t n = full.size();
+  if (kernels::gemm_compatible(full[n - 2], full[n - 1], s[n - 2], s[n - 1])) return v;
+  return raw_contiguous(v);
+}
+
+Tensor matmul_nd(const Tensor& a, const Tensor& b) {
+  const Shape& as = a.impl()->shape;
+  const Shape& bs = b.impl()->shape;
+  const int64_t n = as[as.size() - 2], k = as.back(), k2 = bs[bs.size() - 2], m = bs.back();
+  if (k != k2)
+    throw ShapeError("matmul: shapes " + shape_str(as) + " and " + shape_str(bs) +
+                     " are not aligned: the inner dimensions differ (" + std::to_string(k) +
+                     " != " + std::to_string(k2) + ")");
+  Shape batch = broadcast_shapes_for(Shape(as.begin(), as.end() - 2),
+                                     Shape(bs.begin(), bs.end() - 2), "matmul");
+  Shape out_shape = batch, a_full = batch, b_full = batch;
+  out_shape.insert(out_shape.end(), {n, m});
+  a_full.insert(a_full.end(), {n, k});
+  b_full.insert(b_full.end(), {k, m});
+  checked_numel(out_shape, "matmul");
+  const DType dt = promote_types(a.dtype(), b.dtype());
+  const Tensor av = gemm_ready(a.dtype() == dt ? a : raw_cast(a, dt), a_full);
+  const Tensor bv = gemm_ready(b.dtype() == dt ? b : raw_cast(b, dt), b_full);
+  Tensor out = make_tensor(out_shape, dt);
+  kernels::batched_matmul(dt, batch, n, k, m,
+                          {out.impl()->data(), out.impl()->strides.data(), dt},
+                          {av.impl()->data(), av.impl()->strides.data(), dt},
+                          {bv.impl()->data(), bv.impl()->strides.data(), dt});
+  if (auto node = record<MatmulBackward>(out, {&a, &b})) {
+    node->a = a;
+    node->b = b;
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  require_defined_arg(a, "matmul", "the first operand");
+  require_defined_arg(b, "matmul", "the second operand");
+  for (const Tensor* t : {&a, &b}) {
+    if (t->ndim() == 0)
+      throw ValueError("matmul: operand " + std::to_string(t == &a ? 0 : 1) +
+                       " is 0-d; matmul needs at least 1 dimension (use * for scalars)");
+    if (t->dtype() == DType::boolean)
+      throw DTypeError("matmul is not defined for bool tensors; convert with .to()");
+  }
+  const Tensor a2 = a.ndim() == 1 ? a.unsqueeze(0) : a;
+  const Tensor b2 = b.ndim() == 1 ? b.unsqueeze(1) : b;
+  if (a2.size(-1) != b2.size(-2))
+    throw ShapeError("matmul: shapes " + shape_str(a.shape()) + " and " + shape_str(b.shape()) +
+                     " are not aligned: the inner dimensions differ (" +
+                     std::to_string(a2.size(-1)) + " != " + std::to_string(b2.size(-2)) + ")");
+  Tensor out = matmul_nd(a2, b2);
+  if (b.ndim() == 1) out = out.squeeze(-1);
+  if (a.ndim() == 1) out = out.squeeze(-2 + (b.ndim() == 1 ? 1 : 0));
+  return out;
+}
+
+Tensor Tensor::matmul(const Tensor& other) const { return ndgrad::matmul(*this, other); }
+
+}  // namespace ndgrad

@@ -1,0 +1,36 @@
+#pragma once
+// Helpers the op files share: raw (unrecorded) views and copies, operands for kernels.
+#include <string>
+
+#include "autograd/grad_mode.hpp"
+#include "autograd/node.hpp"
+#include "core/shape.hpp"
+#include "core/tensor_impl.hpp"
+#include "kernels/cpu/kernels.hpp"
+#include "ndgrad/autograd.hpp"
+
+namespace ndgrad {
+
+// A kernel operand for t seen through the (broadcast) iteration shape.
+struct OperandOf {
+  Shape strides;
+  kernels::Operand op;
+  OperandOf(const Tensor& t, const Shape& shape)
+      : strides(broadcast_strides(t.impl()->shape, t.impl()->strides, shape)),
+        op{t.impl()->data(), strides.data(), t.impl()->dtype} {}
+};
+
+void require_defined_arg(const Tensor& t, const char* op, const char* what = "input");
+// DTypeError unless t is f32 or f64.
+void require_floating(const Tensor& t, const char* op);
+
+// Unrecorded building blocks: the public ops call these, then record a node.
+Tensor raw_cast(const Tensor& t, DType dtype);
+Tensor raw_contiguous(const Tensor& t);
+Tensor raw_broadcast(const Tensor& t, const Shape& shape);
+Tensor raw_reshape(const Tensor& t, const Shape& shape);
+
+// A value of t's dtype, or f32 when the double is fractional and t is integral or boolean.
+Tensor scalar_like(double value, const Tensor& t);
+
+}  // namespace ndgrad

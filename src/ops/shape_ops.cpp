@@ -1,0 +1,256 @@
+// Views and copies: broadcast_to, reshape, permute and friends change only metadata; their
+// backward rules map the gradient back through the inverse view.
+#include <algorithm>
+#include <numeric>
+
+#include "ops/ops_common.hpp"
+
+namespace ndgrad {
+
+void require_defined_arg(const Tensor& t, const char* op, const char* what) {
+  if (!t.defined()) throw ValueError(std::string(op) + ": " + what + " is an undefined tensor");
+}
+
+void require_floating(const Tensor& t, const char* op) {
+  if (!is_floating(t.dtype()))
+    throw DTypeError(std::string(op) + " expects a floating tensor (f32 or f64), got " +
+                     dtype_name(t.dtype()) + "; convert it with .to(DType::f32)");
+}
+
+Tensor raw_cast(const Tensor& t, DType dtype) {
+  Tensor out = make_tensor(t.impl()->shape, dtype);
+  kernels::copy(t.impl()->shape, {out.impl()->data(), out.impl()->strides.data(), dtype},
+                {t.impl()->data(), t.impl()->strides.data(), t.impl()->dtype});
+  return out;
+}
+
+Tensor raw_contiguous(const Tensor& t) {
+  if (t.is_contiguous()) return t.detach();
+  return raw_cast(t, t.impl()->dtype);
+}
+
+Tensor raw_broadcast(const Tensor& t, const Shape& shape) {
+  const auto& impl = *t.impl();
+  return make_view(t, shape, broadcast_strides(impl.shape, impl.strides, shape), impl.offset);
+}
+
+Tensor raw_reshape(const Tensor& t, const Shape& shape) {
+  Tensor c = raw_contiguous(t);
+  return make_view(c, shape, contiguous_strides(shape), c.impl()->offset);
+}
+
+Tensor scalar_like(double value, const Tensor& t) {
+  DType dt = t.dtype();
+  if (!is_floating(dt) && value != static_cast<double>(static_cast<int64_t>(value)))
+    dt = DType::f32;
+  if (dt == DType::boolean) dt = DType::i64;
+  return scalar(value, dt);
+}
+
+namespace {
+
+struct IdentityBackward : Node {  // the engine sums the gradient to the input's shape
+  NDGRAD_OP_NAME("broadcast_to")
+  std::vector<Tensor> backward(const Tensor& g) override { return {g}; }
+};
+
+struct CastBackward : Node {  // the engine converts the gradient to the input's dtype
+  NDGRAD_OP_NAME("to")
+  std::vector<Tensor> backward(const Tensor& g) override { return {g}; }
+};
+
+struct ContiguousBackward : Node {
+  NDGRAD_OP_NAME("contiguous")
+  std::vector<Tensor> backward(const Tensor& g) override { return {g}; }
+};
+
+struct ReshapeBackward : Node {
+  NDGRAD_OP_NAME("reshape")
+  Shape input_shape;
+  std::vector<Tensor> backward(const Tensor& g) override { return {g.reshape(input_shape)}; }
+};
+
+struct PermuteBackward : Node {
+  NDGRAD_OP_NAME("permute")
+  std::vector<int64_t> inverse;
+  std::vector<Tensor> backward(const Tensor& g) override { return {g.permute(inverse)}; }
+};
+
+struct SqueezeBackward : Node {
+  NDGRAD_OP_NAME("squeeze")
+  int64_t axis = 0;
+  std::vector<Tensor> backward(const Tensor& g) override { return {g.unsqueeze(axis)}; }
+};
+
+struct UnsqueezeBackward : Node {
+  NDGRAD_OP_NAME("unsqueeze")
+  int64_t axis = 0;
+  std::vector<Tensor> backward(const Tensor& g) override { return {g.squeeze(axis)}; }
+};
+
+}  // namespace
+
+Tensor Tensor::to(DType dtype) const {
+  require_defined_arg(*this, "to");
+  if (dtype == impl_->dtype) return *this;
+  Tensor out = raw_cast(*this, dtype);
+  if (is_floating(dtype) && is_floating(impl_->dtype)) record<CastBackward>(out, {this});
+  return out;
+}
+
+Tensor Tensor::contiguous() const {
+  require_defined_arg(*this, "contiguous");
+  if (is_contiguous()) return *this;
+  Tensor out = raw_cast(*this, impl_->dtype);
+  record<ContiguousBackward>(out, {this});
+  return out;
+}
+
+Tensor Tensor::broadcast_to(const Shape& shape) const {
+  require_defined_arg(*this, "broadcast_to");
+  checked_numel(shape, "broadcast_to");
+  const Shape& from = impl_->shape;
+  bool ok = shape.size() >= from.size();
+  for (size_t i = 0; ok && i < from.size(); ++i) {
+    int64_t target = shape[shape.size() - from.size() + i];
+    ok = from[i] == target || from[i] == 1;
+  }
+  if (!ok)
+    throw ShapeError("broadcast_to: cannot broadcast a tensor of shape " + shape_str(from) +
+                     " to shape " + shape_str(shape));
+  if (shape == from) return *this;
+  Tensor out = raw_broadcast(*this, shape);
+  record<IdentityBackward>(out, {this});
+  return out;
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  require_defined_arg(*this, "reshape");
+  Shape target = shape;
+  int64_t infer = -1, known = 1;
+  for (size_t i = 0; i < target.size(); ++i) {
+    if (target[i] == -1) {
+      if (infer >= 0) throw ShapeError("reshape: can only specify one unknown dimension (-1) in " + shape_str(shape));
+      infer = static_cast<int64_t>(i);
+    } else if (target[i] < 0) {
+      throw ShapeError("reshape: negative dimension " + std::to_string(target[i]) + " in " + shape_str(shape));
+    } else {
+      known = target[i] == 0 ? 0 : (known > INT64_MAX / target[i] ? -1 : known * target[i]);
+      if (known < 0) throw ShapeError("reshape: shape " + shape_str(shape) + " is too large");
+    }
+  }
+  const int64_t n = numel();
+  if (infer >= 0) {
+    if (known == 0 || n % known != 0)
+      throw ShapeError("reshape: cannot reshape array of size " + std::to_string(n) +
+                       " into shape " + shape_str(shape));
+    target[infer] = n / known;
+  }
+  if (checked_numel(target, "reshape") != n)
+    throw ShapeError("reshape: cannot reshape array of size " + std::to_string(n) +
+                     " into shape " + shape_str(shape));
+  if (target == impl_->shape) return *this;
+  Tensor out = raw_reshape(*this, target);
+  if (auto node = record<ReshapeBackward>(out, {this})) node->input_shape = impl_->shape;
+  return out;
+}
+
+Tensor Tensor::flatten() const { return reshape({-1}); }
+
+Tensor Tensor::permute(const std::vector<int64_t>& axes) const {
+  require_defined_arg(*this, "permute");
+  const int64_t n = ndim();
+  if (static_cast<int64_t>(axes.size()) != n)
+    throw AxisError("permute: axes " + axes_str(axes) + " don't match a tensor of shape " +
+                    shape_str(impl_->shape));
+  std::vector<int64_t> norm(axes.size()), inverse(axes.size(), -1);
+  for (size_t i = 0; i < axes.size(); ++i) {
+    norm[i] = normalize_axis(axes[i], n, "permute");
+    if (inverse[norm[i]] >= 0) throw AxisError("permute: repeated axis in " + axes_str(axes));
+    inverse[norm[i]] = static_cast<int64_t>(i);
+  }
+  Shape shape(n), strides(n);
+  for (int64_t i = 0; i < n; ++i) {
+    shape[i] = impl_->shape[norm[i]];
+    strides[i] = impl_->strides[norm[i]];
+  }
+  Tensor out = make_view(*this, shape, strides, impl_->offset);
+  if (auto node = record<PermuteBackward>(out, {this})) node->inverse = inverse;
+  return out;
+}
+
+Tensor Tensor::transpose(int64_t axis0, int64_t axis1) const {
+  require_defined_arg(*this, "transpose");
+  std::vector<int64_t> axes(ndim());
+  std::iota(axes.begin(), axes.end(), 0);
+  std::swap(axes[normalize_axis(axis0, ndim(), "transpose")],
+            axes[normalize_axis(axis1, ndim(), "transpose")]);
+  return permute(axes);
+}
+
+Tensor Tensor::T() const {
+  require_defined_arg(*this, "T");
+  std::vector<int64_t> axes(ndim());
+  std::iota(axes.rbegin(), axes.rend(), 0);
+  return permute(axes);
+}
+
+Tensor Tensor::mT() const {
+  require_defined_arg(*this, "mT");
+  if (ndim() < 2)
+    throw ValueError("mT: needs at least 2 dimensions, got shape " + shape_str(impl_->shape));
+  return transpose(-2, -1);
+}
+
+Tensor Tensor::squeeze(int64_t axis) const {
+  require_defined_arg(*this, "squeeze");
+  const int64_t a = normalize_axis(axis, ndim(), "squeeze");
+  if (impl_->shape[a] != 1)
+    throw ShapeError("squeeze: cannot select axis " + std::to_string(axis) +
+                     " of a tensor of shape " + shape_str(impl_->shape) +
+                     ": its size is not equal to one");
+  Shape shape = impl_->shape, strides = impl_->strides;
+  shape.erase(shape.begin() + a);
+  strides.erase(strides.begin() + a);
+  Tensor out = make_view(*this, shape, strides, impl_->offset);
+  if (auto node = record<SqueezeBackward>(out, {this})) node->axis = a;
+  return out;
+}
+
+Tensor Tensor::unsqueeze(int64_t axis) const {
+  require_defined_arg(*this, "unsqueeze");
+  const int64_t a = normalize_axis(axis, ndim() + 1, "unsqueeze");
+  Shape shape = impl_->shape, strides = impl_->strides;
+  if (static_cast<int64_t>(shape.size()) >= kMaxDims)
+    throw ValueError("unsqueeze: a tensor cannot have more than " + std::to_string(kMaxDims) + " dimensions");
+  int64_t stride = a < ndim() ? impl_->strides[a] * impl_->shape[a] : 1;
+  shape.insert(shape.begin() + a, 1);
+  strides.insert(strides.begin() + a, stride);
+  Tensor out = make_view(*this, shape, strides, impl_->offset);
+  if (auto node = record<UnsqueezeBackward>(out, {this})) node->axis = a;
+  return out;
+}
+
+Tensor sum_to(const Tensor& t, const Shape& shape) {
+  require_defined_arg(t, "sum_to");
+  const Shape& from = t.impl()->shape;
+  if (from == shape) return t;
+  bool ok = from.size() >= shape.size();
+  std::vector<int64_t> axes;
+  const size_t lead = ok ? from.size() - shape.size() : 0;
+  for (size_t i = 0; ok && i < from.size(); ++i) {
+    if (i < lead) {
+      axes.push_back(static_cast<int64_t>(i));
+    } else if (shape[i - lead] != from[i]) {
+      ok = shape[i - lead] == 1;
+      axes.push_back(static_cast<int64_t>(i));
+    }
+  }
+  if (!ok)
+    throw ShapeError("sum_to: a tensor of shape " + shape_str(from) +
+                     " cannot be summed to shape " + shape_str(shape));
+  Tensor r = axes.empty() ? t : t.sum(axes, true);
+  return r.reshape(shape);
+}
+
+}  // namespace ndgrad
