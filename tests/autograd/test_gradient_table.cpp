@@ -1,0 +1,203 @@
+// One table over every differentiable op: float64 gradcheck (central differences, random
+// inputs, random upstream gradient inside gradcheck) across shapes with distinct and repeated
+// sizes, negative and unsorted axes, keepdims both ways. The last test fails when an op with a
+// backward rule has no row here.
+#include <functional>
+
+#include "test_util.hpp"
+
+using namespace ndgrad;
+using namespace ndgrad::testing;
+
+namespace {
+
+using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+const std::vector<Shape> kShapes = {{}, {1}, {4}, {3, 1}, {1, 4}, {3, 4}, {2, 1, 4}, {2, 3, 4}};
+
+std::set<std::string>& covered() {
+  static std::set<std::string> names;
+  return names;
+}
+
+std::string describe(const std::vector<Tensor>& inputs) {
+  std::string s;
+  for (const auto& t : inputs) s += shape_str(t.shape()) + " ";
+  return s;
+}
+
+// Runs gradcheck and records which ops the checked graph contained.
+void check(const std::string& row, const Fn& f, const std::vector<Tensor>& inputs,
+           double eps = 1e-6, double atol = 1e-6, double rtol = 1e-4) {
+  std::vector<Tensor> probe;
+  for (const auto& t : inputs) {
+    Tensor c = t.detach();
+    if (is_floating(c.dtype())) c.requires_grad_();
+    probe.push_back(c);
+  }
+  Tensor y = f(probe);
+  ASSERT_TRUE(y.requires_grad()) << row << ": the output does not depend on the inputs";
+  for (const auto& name : ops_in_graph(y)) covered().insert(name);
+  GradcheckResult r = gradcheck(f, inputs, eps, atol, rtol);
+  EXPECT_TRUE(r.ok) << row << " with shapes " << describe(inputs) << "\n" << r.report;
+}
+
+uint64_t seed_counter = 1000;
+Tensor any_input(const Shape& s) { return away_from_zero(s, ++seed_counter); }
+Tensor positive_input(const Shape& s) { return uniform(s, ++seed_counter, 0.5, 2.0); }
+
+struct BinaryRow {
+  const char* name;
+  Fn f;
+  bool positive_first;
+};
+
+}  // namespace
+
+TEST(GradientTable, BinaryOpsOverEveryBroadcastPair) {
+  const std::vector<BinaryRow> rows = {
+      {"add", [](const std::vector<Tensor>& x) { return x[0] + x[1]; }, false},
+      {"sub", [](const std::vector<Tensor>& x) { return x[0] - x[1]; }, false},
+      {"mul", [](const std::vector<Tensor>& x) { return x[0] * x[1]; }, false},
+      {"div", [](const std::vector<Tensor>& x) { return x[0] / x[1]; }, false},
+      {"pow", [](const std::vector<Tensor>& x) { return pow(x[0], x[1]); }, true},
+      // maximum/minimum: a shift keeps the operands apart, so no ties.
+      {"maximum", [](const std::vector<Tensor>& x) { return maximum(x[0], x[1] + 0.05); }, false},
+      {"minimum", [](const std::vector<Tensor>& x) { return minimum(x[0], x[1] + 0.05); }, false},
+      {"where",
+       [](const std::vector<Tensor>& x) { return where(x[0] * x[1] > 0.0, x[0], x[1]); }, false},
+  };
+  int pairs = 0;
+  for (const auto& row : rows)
+    for (const Shape& a : kShapes)
+      for (const Shape& b : kShapes) {
+        try {
+          broadcast_shapes(a, b);
+        } catch (const ShapeError&) {
+          continue;
+        }
+        ++pairs;
+        check(row.name, row.f, {row.positive_first ? positive_input(a) : any_input(a), any_input(b)});
+      }
+  EXPECT_GT(pairs, 8 * 40);
+}
+
+TEST(GradientTable, ScalarOperandForms) {
+  check("tensor+double", [](const std::vector<Tensor>& x) { return 2.5 + x[0] + 1.0; }, {any_input({3, 4})});
+  check("double-tensor", [](const std::vector<Tensor>& x) { return 2.5 - x[0] - 1.0; }, {any_input({3, 4})});
+  check("double*tensor", [](const std::vector<Tensor>& x) { return 2.5 * x[0] * -3.0; }, {any_input({3, 4})});
+  check("double/tensor", [](const std::vector<Tensor>& x) { return 2.5 / x[0] / 4.0; }, {any_input({3, 4})});
+  check("neg", [](const std::vector<Tensor>& x) { return -x[0]; }, {any_input({2, 3, 4})});
+  for (double p : {2.0, 3.0, 0.5, -1.5, 1.0, 0.0})
+    check("pow_scalar", [p](const std::vector<Tensor>& x) { return pow(x[0], p); }, {positive_input({2, 3})});
+  check("pow_scalar", [](const std::vector<Tensor>& x) { return pow(x[0], 3.0); }, {any_input({3, 4})});
+}
+
+TEST(GradientTable, UnaryOpsOverEveryShape) {
+  const std::vector<std::pair<const char*, Fn>> any = {
+      {"exp", [](const std::vector<Tensor>& x) { return exp(x[0]); }},
+      {"tanh", [](const std::vector<Tensor>& x) { return tanh(x[0]); }},
+      {"sigmoid", [](const std::vector<Tensor>& x) { return sigmoid(x[0]); }},
+      {"relu", [](const std::vector<Tensor>& x) { return relu(x[0]); }},
+      {"abs", [](const std::vector<Tensor>& x) { return abs(x[0]); }},
+  };
+  const std::vector<std::pair<const char*, Fn>> positive = {
+      {"log", [](const std::vector<Tensor>& x) { return log(x[0]); }},
+      {"sqrt", [](const std::vector<Tensor>& x) { return sqrt(x[0]); }},
+  };
+  for (const Shape& s : kShapes) {
+    for (const auto& [name, f] : any) check(name, f, {any_input(s)});
+    for (const auto& [name, f] : positive) check(name, f, {positive_input(s)});
+  }
+}
+
+TEST(GradientTable, ReductionsOverAxesAndKeepdims) {
+  const std::vector<std::pair<Shape, std::vector<std::vector<int64_t>>>> cases = {
+      {{}, {{}}},
+      {{4}, {{}, {0}, {-1}}},
+      {{3, 4}, {{}, {0}, {1}, {-1}, {1, 0}, {-2, -1}}},
+      {{2, 3, 4}, {{}, {0}, {1}, {2}, {-1}, {2, 0}, {-1, -3}, {0, 1, 2}}},
+      {{3, 3, 3}, {{0}, {1}, {2}, {0, 2}, {2, 1}}},  // repeated sizes
+      {{2, 3, 2}, {{0}, {1}, {2}, {-1, 0}}},         // repeated sizes
+  };
+  for (const auto& [shape, axes_list] : cases)
+    for (const auto& axes : axes_list)
+      for (bool keepdims : {false, true}) {
+        auto ax = axes;
+        check("sum", [ax, keepdims](const std::vector<Tensor>& x) { return x[0].sum(ax, keepdims); },
+              {any_input(shape)});
+        check("mean", [ax, keepdims](const std::vector<Tensor>& x) { return x[0].mean(ax, keepdims); },
+              {any_input(shape)});
+        check("max", [ax, keepdims](const std::vector<Tensor>& x) { return x[0].max(ax, keepdims); },
+              {any_input(shape)});
+        check("min", [ax, keepdims](const std::vector<Tensor>& x) { return x[0].min(ax, keepdims); },
+              {any_input(shape)});
+        check("logsumexp",
+              [ax, keepdims](const std::vector<Tensor>& x) { return logsumexp(x[0], ax, keepdims); },
+              {any_input(shape)});
+        check("free sum",
+              [ax, keepdims](const std::vector<Tensor>& x) { return sum(x[0], ax, keepdims) * 2.0; },
+              {any_input(shape)});
+      }
+}
+
+TEST(GradientTable, ShapeOps) {
+  auto f = [](std::function<Tensor(const Tensor&)> g) {
+    return [g](const std::vector<Tensor>& x) { return g(x[0]); };
+  };
+  check("reshape", f([](const Tensor& t) { return t.reshape({4, -1}) * 1.5; }), {any_input({2, 3, 4})});
+  check("reshape of a transpose", f([](const Tensor& t) { return t.T().reshape({-1}); }), {any_input({3, 4})});
+  check("flatten", f([](const Tensor& t) { return t.flatten(); }), {any_input({2, 3, 4})});
+  check("transpose", f([](const Tensor& t) { return t.transpose(0, -1); }), {any_input({2, 3, 4})});
+  check("T", f([](const Tensor& t) { return t.T(); }), {any_input({2, 3, 4})});
+  check("mT", f([](const Tensor& t) { return t.mT(); }), {any_input({2, 3, 4})});
+  check("permute", f([](const Tensor& t) { return t.permute({1, -1, 0}); }), {any_input({2, 3, 4})});
+  check("squeeze", f([](const Tensor& t) { return t.squeeze(1); }), {any_input({2, 1, 4})});
+  check("squeeze", f([](const Tensor& t) { return t.squeeze(-1); }), {any_input({3, 1})});
+  check("unsqueeze", f([](const Tensor& t) { return t.unsqueeze(0) * t.unsqueeze(-1); }), {any_input({4})});
+  check("broadcast_to", f([](const Tensor& t) { return t.broadcast_to({2, 3, 4}); }), {any_input({3, 1})});
+  check("broadcast_to", f([](const Tensor& t) { return t.broadcast_to({3, 3, 3}) * t; }), {any_input({3, 1, 3})});
+  check("sum_to", f([](const Tensor& t) { return sum_to(t, {3, 1}); }), {any_input({2, 3, 4})});
+  check("contiguous", f([](const Tensor& t) { return t.T().contiguous(); }), {any_input({3, 4})});
+  // f64 -> f32 -> f64 loses precision, so this row takes a wider step.
+  check("to", f([](const Tensor& t) { return t.to(DType::f32).to(DType::f64) * 2.0; }),
+        {any_input({3, 4})}, 1e-2, 1e-4, 1e-3);
+}
+
+TEST(GradientTable, Matmul) {
+  const std::vector<std::pair<Shape, Shape>> cases = {
+      {{3, 4}, {4, 2}},       {{4}, {4, 2}},          {{3, 4}, {4}},
+      {{4}, {4}},             {{2, 3, 4}, {4, 5}},    {{4}, {2, 4, 3}},
+      {{2, 1, 3, 4}, {5, 4, 2}}, {{1, 3, 4}, {2, 4, 2}}, {{3, 3}, {3, 3}},
+  };
+  for (const auto& [a, b] : cases) {
+    check("matmul", [](const std::vector<Tensor>& x) { return matmul(x[0], x[1]); },
+          {any_input(a), any_input(b)});
+    check("matmul of transposed views",
+          [](const std::vector<Tensor>& x) { return matmul(x[0].T().T(), x[1]); },
+          {any_input(a), any_input(b)});
+  }
+  check("Tensor::matmul", [](const std::vector<Tensor>& x) { return x[0].matmul(x[1].mT()); },
+        {any_input({3, 4}), any_input({2, 4})});
+}
+
+TEST(GradientTable, Composites) {
+  // A two-layer network with its bias broadcasts: the founding texts' model.
+  check("two-layer net",
+        [](const std::vector<Tensor>& x) {
+          Tensor h1 = relu(matmul(x[0], x[1]) + x[2]);
+          return matmul(h1, x[3]) + x[4];
+        },
+        {any_input({5, 4}), any_input({4, 3}), any_input({3}), any_input({3, 2}), any_input({2})});
+  check("softmax-like",
+        [](const std::vector<Tensor>& x) { return exp(x[0] - logsumexp(x[0], {-1}, true)); },
+        {any_input({3, 4})});
+}
+
+// Must run last in this file: every op with a backward rule was exercised by a row above.
+TEST(GradientTable, ZZ_EveryDifferentiableOpHasARow) {
+  for (const std::string& name : differentiable_ops())
+    EXPECT_TRUE(covered().count(name)) << "op '" << name << "' has a backward rule but no row in "
+                                       << "the gradient table";
+  EXPECT_GE(differentiable_ops().size(), 25u);
+}

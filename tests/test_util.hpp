@@ -1,0 +1,68 @@
+#pragma once
+// Helpers the tests share: random inputs, closeness checks, naive references.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "autograd/node.hpp"
+#include "ndgrad/ndgrad.hpp"
+
+namespace ndgrad::testing {
+
+// float64 normal values kept away from 0 by at least 0.2, so kinks (relu, abs) and
+// near-zero divisors never sit within a finite-difference step.
+inline Tensor away_from_zero(const Shape& shape, uint64_t seed) {
+  std::vector<double> v = randn(shape, seed, DType::f64).to_vector();
+  for (auto& x : v) x = (x < 0 ? -1 : 1) * (0.2 + std::fabs(x));
+  return tensor(v, shape, DType::f64);
+}
+
+// float64 values in [lo, hi).
+inline Tensor uniform(const Shape& shape, uint64_t seed, double lo, double hi) {
+  std::vector<double> v = rand(shape, seed, DType::f64).to_vector();
+  for (auto& x : v) x = lo + (hi - lo) * x;
+  return tensor(v, shape, DType::f64);
+}
+
+inline void expect_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-6) {
+  std::vector<double> got = t.to_vector();
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_NEAR(got[i], expected[i], tol * (1 + std::fabs(expected[i]))) << "at flat index " << i;
+}
+
+inline void expect_close(const Tensor& a, const Tensor& b, double tol = 1e-6) {
+  ASSERT_TRUE(a.defined());
+  ASSERT_TRUE(b.defined());
+  ASSERT_EQ(a.shape(), b.shape());
+  expect_values(a, b.to_vector(), tol);
+}
+
+// Names of the ops recorded in the graph behind t.
+inline std::set<std::string> ops_in_graph(const Tensor& t) {
+  std::set<std::string> names;
+  std::vector<Node*> stack;
+  std::set<Node*> seen;
+  if (t.impl()->grad_fn) stack.push_back(t.impl()->grad_fn.get());
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    if (!seen.insert(n).second) continue;
+    names.insert(n->name());
+    for (auto& e : n->edges)
+      if (e.fn) stack.push_back(e.fn.get());
+  }
+  return names;
+}
+
+// Flat index of a multi-index in a row-major shape.
+inline int64_t flat_index(const std::vector<int64_t>& idx, const Shape& shape) {
+  int64_t f = 0;
+  for (size_t d = 0; d < shape.size(); ++d) f = f * shape[d] + idx[d];
+  return f;
+}
+
+}  // namespace ndgrad::testing
