@@ -23,12 +23,12 @@ std::string index_str(int64_t flat, const Shape& shape) {
   return s + ")";
 }
 
-// sum(f(inputs) * v) in float64, with no graph recorded.
+// sum(f(inputs) * v) in float64. Grad mode stays on: f may itself differentiate (a check
+// of second derivatives), so the probes are leaves that require grad, as the inputs are.
 double projected(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                  const std::vector<Tensor>& inputs, const Tensor& v) {
-  NoGradGuard no_grad;
   Tensor y = f(inputs);
-  return (y.to(DType::f64) * v).sum().item();
+  return (y.detach().to(DType::f64) * v).sum().item();
 }
 
 }  // namespace
@@ -108,10 +108,10 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     for (size_t j = 0; j < base.size(); ++j) {
       std::vector<double> moved = base;
       moved[j] = base[j] + eps;
-      probe[i] = tensor(moved, shape, DType::f64);
+      probe[i] = tensor(moved, shape, DType::f64).requires_grad_();
       const double plus = projected(f, probe, v);
       moved[j] = base[j] - eps;
-      probe[i] = tensor(moved, shape, DType::f64);
+      probe[i] = tensor(moved, shape, DType::f64).requires_grad_();
       const double minus = projected(f, probe, v);
       const double numeric = (plus - minus) / (2 * eps);
       const double err = std::fabs(ana[j] - numeric);

@@ -1,0 +1,227 @@
+// Engine semantics: accumulation, retain_graph, create_graph, no-grad, detach, the functional
+// form, gradcheck's own sensitivity, deep graphs and teardown.
+#include <thread>
+
+#include "test_util.hpp"
+
+using namespace ndgrad;
+using namespace ndgrad::testing;
+
+TEST(Engine, GradientsAccumulateWhenATensorIsUsedTwice) {
+  Tensor x = randn({3}, 1, DType::f64).requires_grad_();
+  Tensor y = x * x + x;  // dy/dx = 2x + 1
+  Tensor g = randn({3}, 2, DType::f64);
+  y.backward(g);
+  std::vector<double> xv = x.to_vector(), gv = g.to_vector(), expected;
+  for (size_t i = 0; i < 3; ++i) expected.push_back(gv[i] * (2 * xv[i] + 1));
+  expect_values(x.grad(), expected, 1e-12);
+  // A second backward (fresh graph) adds to .grad; zero_grad clears it.
+  (x * 3.0).sum().backward();
+  for (auto& e : expected) e += 3;
+  expect_values(x.grad(), expected, 1e-12);
+  x.zero_grad();
+  EXPECT_FALSE(x.grad().defined());
+}
+
+TEST(Engine, DiamondGraphSumsBothPaths) {
+  Tensor x = tensor({0.5, -1.0}, {2}, DType::f64).requires_grad_();
+  Tensor a = exp(x), b = a * 2.0, c = a * a, d = b + c;  // d = 2e^x + e^{2x}
+  d.backward(tensor({1.0, -3.0}, {2}, DType::f64));
+  std::vector<double> xv = x.to_vector();
+  expect_values(x.grad(), {2 * std::exp(xv[0]) + 2 * std::exp(2 * xv[0]),
+                           -3 * (2 * std::exp(xv[1]) + 2 * std::exp(2 * xv[1]))},
+                1e-12);
+}
+
+TEST(Engine, SecondBackwardThroughFreedGraphIsAnError) {
+  Tensor x = randn({3}, 3).requires_grad_();
+  Tensor y = (x * x).sum();
+  y.backward();
+  Tensor before = x.grad().contiguous();
+  EXPECT_THROW(y.backward(), AutogradError);
+  try {
+    y.backward();
+  } catch (const AutogradError& e) {
+    EXPECT_NE(std::string(e.what()).find("retain_graph"), std::string::npos) << e.what();
+  }
+  expect_close(x.grad(), before, 0);  // the failed call changed nothing
+}
+
+TEST(Engine, RetainGraphAllowsASecondBackward) {
+  Tensor x = randn({3}, 4, DType::f64).requires_grad_();
+  Tensor y = (x * x).sum();
+  y.backward(ones({}, DType::f64), true);
+  y.backward();
+  std::vector<double> xv = x.to_vector(), expected;
+  for (double v : xv) expected.push_back(4 * v);
+  expect_values(x.grad(), expected, 1e-12);
+}
+
+TEST(Engine, CreateGraphGivesSecondDerivatives) {
+  Tensor x = tensor({0.3, -0.7, 1.2}, {3}, DType::f64).requires_grad_();
+  Tensor y = (x * x * x).sum();  // dy/dx = 3x^2, d2y/dx2 = 6x
+  auto g = grad(y, {x}, Tensor(), true);
+  ASSERT_TRUE(g[0].requires_grad());
+  expect_values(g[0], {0.27, 1.47, 4.32}, 1e-12);
+  auto g2 = grad(g[0].sum(), {x});
+  expect_values(g2[0], {1.8, -4.2, 7.2}, 1e-12);
+}
+
+TEST(Engine, SecondDerivativesOfSavedOutputOpsPassGradcheck) {
+  // Gradients of gradients for ops that reuse their output in backward (exp, tanh, sigmoid,
+  // sqrt) and for broadcasting and matmul, checked against finite differences.
+  auto grad_of = [](std::function<Tensor(const Tensor&, const Tensor&)> f) {
+    return [f](const std::vector<Tensor>& in) {
+      Tensor x = in[0], w = in[1];
+      Tensor y = f(x, w);
+      Tensor v = randn(y.shape(), 99, DType::f64);
+      return grad((y * v).sum(), {x}, Tensor(), true)[0];
+    };
+  };
+  const Tensor x = away_from_zero({3, 4}, 5), w = away_from_zero({4}, 6);
+  const Tensor xp = uniform({3, 4}, 7, 0.5, 2.0);
+  for (auto f : std::vector<std::function<Tensor(const Tensor&, const Tensor&)>>{
+           [](const Tensor& a, const Tensor& b) { return exp(a * b); },
+           [](const Tensor& a, const Tensor& b) { return tanh(a + b) * b; },
+           [](const Tensor& a, const Tensor& b) { return sigmoid(a) * b; },
+           [](const Tensor& a, const Tensor& b) { return (a * a).sum({1}, true) * b; },
+           [](const Tensor& a, const Tensor& b) { return matmul(a * a, b); },
+           [](const Tensor& a, const Tensor& b) { return logsumexp(a * b, {-1}); },
+       }) {
+    GradcheckResult r = gradcheck(grad_of(f), {x, w});
+    EXPECT_TRUE(r.ok) << r.report;
+  }
+  GradcheckResult r = gradcheck(grad_of([](const Tensor& a, const Tensor& b) { return sqrt(a) * b; }), {xp, w});
+  EXPECT_TRUE(r.ok) << r.report;
+}
+
+TEST(Engine, GradcheckCatchesAWrongGradient) {
+  // x * x.detach() has derivative 2x in truth but backward sees only x.
+  GradcheckResult r = gradcheck([](const std::vector<Tensor>& in) { return in[0] * in[0].detach(); },
+                                {away_from_zero({3, 2}, 9)});
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.report.find("MISMATCHED"), std::string::npos) << r.report;
+  EXPECT_NE(r.report.find("element"), std::string::npos) << r.report;
+  EXPECT_GT(r.max_abs_error, 0.1);
+}
+
+TEST(Engine, NoGradGuardRecordsNothingAndIsPerThread) {
+  Tensor x = randn({2}, 1).requires_grad_();
+  {
+    NoGradGuard guard;
+    EXPECT_FALSE(is_grad_enabled());
+    Tensor y = x * 2.0;
+    EXPECT_FALSE(y.requires_grad());
+    bool other_thread_enabled = false;
+    std::thread t([&] { other_thread_enabled = is_grad_enabled(); });
+    t.join();
+    EXPECT_TRUE(other_thread_enabled);
+    {
+      NoGradGuard nested;
+    }
+    EXPECT_FALSE(is_grad_enabled());
+  }
+  EXPECT_TRUE(is_grad_enabled());
+  EXPECT_TRUE((x * 2.0).requires_grad());
+}
+
+TEST(Engine, DetachSharesDataWithoutHistory) {
+  Tensor x = randn({2, 2}, 1).requires_grad_();
+  Tensor y = x * 2.0;
+  Tensor d = y.detach();
+  EXPECT_FALSE(d.requires_grad());
+  EXPECT_TRUE(d.is_leaf());
+  EXPECT_EQ(d.data_ptr<float>(), y.data_ptr<float>());
+  (x * d).sum().backward();
+  expect_close(x.grad(), d);
+}
+
+TEST(Engine, FunctionalGradLeavesDotGradAlone) {
+  Tensor x = randn({3}, 1, DType::f64).requires_grad_();
+  Tensor w = randn({3}, 2, DType::f64).requires_grad_();
+  Tensor unused = randn({3}, 3, DType::f64).requires_grad_();
+  Tensor h = x * w;  // a non-leaf input
+  Tensor y = (h * h).sum();
+  auto g = grad(y, {x, h, unused});
+  expect_close(g[0], 2.0 * h * w, 1e-12);
+  expect_close(g[1], 2.0 * h, 1e-12);
+  expect_values(g[2], {0, 0, 0}, 0);
+  EXPECT_FALSE(x.grad().defined());
+  EXPECT_FALSE(w.grad().defined());
+}
+
+TEST(Engine, StoredGradientsAreContiguousBuffers) {
+  Tensor b = randn({4}, 1).requires_grad_();
+  b.broadcast_to({3, 4}).sum().backward();
+  EXPECT_TRUE(b.grad().is_contiguous());
+  EXPECT_EQ(b.grad().strides(), (Shape{1}));
+  expect_values(b.grad(), {3, 3, 3, 3});
+  Tensor s = scalar(2.0).requires_grad_();
+  (s.broadcast_to({5, 5}) * 1.0).sum().backward();
+  expect_values(s.grad(), {25});
+}
+
+TEST(Engine, MixedPrecisionGradientsComeBackInTheInputsDType) {
+  Tensor a = randn({3}, 1, DType::f32).requires_grad_();
+  Tensor b = randn({3}, 2, DType::f64).requires_grad_();
+  Tensor y = a * b;
+  EXPECT_EQ(y.dtype(), DType::f64);
+  y.sum().backward();
+  EXPECT_EQ(a.grad().dtype(), DType::f32);
+  EXPECT_EQ(b.grad().dtype(), DType::f64);
+  expect_values(a.grad(), b.to_vector(), 1e-6);
+}
+
+TEST(Engine, MillionOpChainRunsBackwardAndIsDestroyedWithoutStackOverflow) {
+  Tensor x = scalar(0.5, DType::f64).requires_grad_();
+  Tensor y = x;
+  const int n = 1000000;
+  for (int i = 0; i < n; ++i) y = y * 1.0000001 - 1e-9 * i / n;
+  y.backward();
+  EXPECT_NEAR(x.grad().item(), std::pow(1.0000001, n), 1e-9);
+  y = Tensor();  // graph of a million nodes freed here
+  // And one that is dropped without ever running backward.
+  Tensor z = x;
+  for (int i = 0; i < n; ++i) z = tanh(z) + x;
+  z = Tensor();
+}
+
+TEST(Engine, GraphsThatAreDroppedLeaveNothingAlive) {
+  std::weak_ptr<Node> node;
+  std::weak_ptr<TensorImpl> saved_output;
+  {
+    Tensor x = randn({4}, 1).requires_grad_();
+    Tensor y = exp(tanh(x) * x);  // exp and tanh save their own outputs
+    node = y.impl()->grad_fn;
+    saved_output = y.impl();
+    EXPECT_FALSE(node.expired());
+  }
+  EXPECT_TRUE(node.expired()) << "a reference cycle keeps the graph alive";
+  EXPECT_TRUE(saved_output.expired());
+  {
+    Tensor x = randn({4}, 2).requires_grad_();
+    Tensor y = sigmoid(x) * sqrt(abs(x));
+    node = y.impl()->grad_fn;
+    y.sum().backward(ones({}), true);
+  }
+  EXPECT_TRUE(node.expired());
+}
+
+TEST(Engine, IndependentGraphsOnSeveralThreadsMatchSequentialResults) {
+  auto work = [](uint64_t seed) {
+    Tensor w = randn({8, 4}, seed, DType::f64).requires_grad_();
+    Tensor b = randn({4}, seed + 1, DType::f64).requires_grad_();
+    Tensor x = randn({16, 8}, seed + 2, DType::f64);
+    for (int i = 0; i < 50; ++i) tanh(matmul(x, w) + b).sum().backward();
+    std::vector<double> out = w.grad().to_vector();
+    auto bv = b.grad().to_vector();
+    out.insert(out.end(), bv.begin(), bv.end());
+    return out;
+  };
+  std::vector<std::vector<double>> sequential, parallel(4);
+  for (uint64_t s = 0; s < 4; ++s) sequential.push_back(work(s * 10));
+  std::vector<std::thread> threads;
+  for (uint64_t s = 0; s < 4; ++s) threads.emplace_back([&, s] { parallel[s] = work(s * 10); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(sequential, parallel);
+}

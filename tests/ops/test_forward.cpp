@@ -1,0 +1,228 @@
+// Forward values of the ops against hand computation or naive loops.
+#include <sstream>
+
+#include "test_util.hpp"
+
+using namespace ndgrad;
+using namespace ndgrad::testing;
+
+TEST(Construction, FactoriesAndInspection) {
+  Tensor t = tensor({1, 2, 3, 4, 5, 6}, {2, 3});
+  EXPECT_EQ(t.shape(), (Shape{2, 3}));
+  EXPECT_EQ(t.ndim(), 2);
+  EXPECT_EQ(t.numel(), 6);
+  EXPECT_EQ(t.dtype(), DType::f32);
+  EXPECT_TRUE(t.defined());
+  EXPECT_FALSE(Tensor().defined());
+  EXPECT_EQ(scalar(2.5).ndim(), 0);
+  EXPECT_DOUBLE_EQ(scalar(2.5, DType::f64).item(), 2.5);
+  expect_values(zeros({2}), {0, 0});
+  expect_values(ones({2}, DType::i64), {1, 1});
+  expect_values(full({3}, 7.5, DType::f64), {7.5, 7.5, 7.5});
+  expect_values(arange(4, DType::i64), {0, 1, 2, 3});
+  expect_values(eye(3), {1, 0, 0, 0, 1, 0, 0, 0, 1});
+  EXPECT_EQ(arange(3).dtype(), DType::f32);
+}
+
+TEST(Construction, RandomIsReproducibleAndPlausible) {
+  expect_close(randn({100}, 42), randn({100}, 42), 0);
+  EXPECT_NE(randn({100}, 42).to_vector(), randn({100}, 43).to_vector());
+  std::vector<double> v = randn({20000}, 7, DType::f64).to_vector();
+  double mean = 0, var = 0;
+  for (double x : v) mean += x / v.size();
+  for (double x : v) var += (x - mean) * (x - mean) / v.size();
+  EXPECT_NEAR(mean, 0, 0.03);
+  EXPECT_NEAR(var, 1, 0.05);
+  std::vector<double> u = rand({20000}, 8).to_vector();
+  for (double x : u) ASSERT_TRUE(x >= 0 && x < 1);
+}
+
+TEST(Views, ShapeOpsShareStorage) {
+  Tensor x = arange(24).reshape({2, 3, 4});
+  const float* base = x.data_ptr<float>();
+  EXPECT_EQ(x.transpose(0, 2).data_ptr<float>(), base);
+  EXPECT_EQ(x.T().shape(), (Shape{4, 3, 2}));
+  EXPECT_EQ(x.permute({1, 2, 0}).strides(), (Shape{4, 1, 12}));
+  EXPECT_EQ(x.unsqueeze(1).shape(), (Shape{2, 1, 3, 4}));
+  EXPECT_EQ(x.unsqueeze(1).squeeze(1).data_ptr<float>(), base);
+  EXPECT_EQ(x.reshape({6, -1}).data_ptr<float>(), base);
+  EXPECT_EQ(x.reshape({6, -1}).shape(), (Shape{6, 4}));
+  Tensor b = tensor({1, 2, 3}, {3}).broadcast_to({4, 3});
+  EXPECT_EQ(b.strides(), (Shape{0, 1}));
+  expect_values(b, {1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3});
+  // reshape of a non-contiguous view copies, with the right values.
+  Tensor t = arange(6).reshape({2, 3}).T().reshape({6});
+  expect_values(t, {0, 3, 1, 4, 2, 5});
+  expect_values(arange(6).reshape({2, 3}).T().flatten(), {0, 3, 1, 4, 2, 5});
+  EXPECT_FALSE(x.transpose(0, 1).is_contiguous());
+  EXPECT_TRUE(x.transpose(0, 1).contiguous().is_contiguous());
+}
+
+TEST(Elementwise, ArithmeticAndFunctions) {
+  Tensor a = tensor({1, -2, 3, 0.5}, {4}, DType::f64);
+  Tensor b = tensor({2, 4, -1, 0.25}, {4}, DType::f64);
+  expect_values(a + b, {3, 2, 2, 0.75});
+  expect_values(a - b, {-1, -6, 4, 0.25});
+  expect_values(a * b, {2, -8, -3, 0.125});
+  expect_values(a / b, {0.5, -0.5, -3, 2});
+  expect_values(-a, {-1, 2, -3, -0.5});
+  expect_values(1.0 - a, {0, 3, -2, 0.5});
+  expect_values(2.0 / b, {1, 0.5, -2, 8});
+  expect_values(pow(b, 2.0), {4, 16, 1, 0.0625});
+  expect_values(pow(abs(b), a), {2, 1.0 / 16, 1, 0.5});
+  expect_values(relu(a), {1, 0, 3, 0.5});
+  expect_values(abs(a), {1, 2, 3, 0.5});
+  expect_values(maximum(a, b), {2, 4, 3, 0.5});
+  expect_values(minimum(a, b), {1, -2, -1, 0.25});
+  expect_values(sign(a), {1, -1, 1, 1});
+  std::vector<double> av = a.to_vector(), e, l, s, t, g;
+  for (double x : av) {
+    e.push_back(std::exp(x));
+    t.push_back(std::tanh(x));
+    g.push_back(1 / (1 + std::exp(-x)));
+  }
+  expect_values(exp(a), e, 1e-14);
+  expect_values(tanh(a), t, 1e-14);
+  expect_values(sigmoid(a), g, 1e-14);
+  expect_values(log(abs(a)), {0, std::log(2.0), std::log(3.0), std::log(0.5)}, 1e-14);
+  expect_values(sqrt(abs(a)), {1, std::sqrt(2.0), std::sqrt(3.0), std::sqrt(0.5)}, 1e-14);
+  // Sigmoid stays finite at the extremes.
+  expect_values(sigmoid(tensor({-1000, 1000}, {2})), {0, 1});
+}
+
+TEST(Elementwise, ComparisonsAndWhere) {
+  Tensor a = tensor({1, 2, 3}, {3});
+  Tensor c = a > 1.5;
+  EXPECT_EQ(c.dtype(), DType::boolean);
+  expect_values(c, {0, 1, 1});
+  expect_values(a == 2.0, {0, 1, 0});
+  expect_values(a != 2.0, {1, 0, 1});
+  expect_values(a <= 2.0, {1, 1, 0});
+  expect_values(a < a, {0, 0, 0});
+  expect_values(2.0 >= a, {1, 1, 0});
+  expect_values(where(c, a, scalar(-1.0)), {-1, 2, 3});
+  Tensor col = tensor({1, 0}, {2, 1}) > 0.5;
+  expect_values(where(col, a, -a), {1, 2, 3, -1, -2, -3});
+  EXPECT_FALSE((a.detach().requires_grad_() > 1.0).requires_grad());
+}
+
+TEST(Elementwise, DTypePromotion) {
+  Tensor i = arange(3, DType::i64);
+  EXPECT_EQ((i + i).dtype(), DType::i64);
+  EXPECT_EQ((i + 1.0).dtype(), DType::i64);
+  EXPECT_EQ((i * 0.5).dtype(), DType::f32);
+  EXPECT_EQ((i + ones({3})).dtype(), DType::f32);
+  EXPECT_EQ((ones({3}) + ones({3}, DType::f64)).dtype(), DType::f64);
+  expect_values(tensor({7, -7}, {2}, DType::i64) / tensor({2, 2}, {2}, DType::i64), {3, -4});
+  EXPECT_EQ(ones({2}).to(DType::i64).dtype(), DType::i64);
+  expect_values(tensor({1.7, -1.7}, {2}).to(DType::i64), {1, -1});
+  expect_values((arange(3) > 0.5).sum(), {2});
+}
+
+TEST(Reductions, EveryAxisOfRepeatedSizesMatchesNaive) {
+  for (const Shape& shape : {Shape{3, 3, 3}, Shape{2, 3, 2}, Shape{2, 3, 4}}) {
+    Tensor x = randn(shape, 5, DType::f64);
+    std::vector<double> v = x.to_vector();
+    for (int64_t axis = 0; axis < 3; ++axis) {
+      Shape out = shape;
+      out[axis] = 1;
+      std::vector<double> s(static_cast<size_t>(out[0] * out[1] * out[2]), 0.0), m(s.size(), -INFINITY);
+      for (int64_t i = 0; i < shape[0]; ++i)
+        for (int64_t j = 0; j < shape[1]; ++j)
+          for (int64_t k = 0; k < shape[2]; ++k) {
+            std::vector<int64_t> o = {i, j, k};
+            o[axis] = 0;
+            int64_t f = flat_index(o, out);
+            double val = v[flat_index({i, j, k}, shape)];
+            s[f] += val;
+            m[f] = std::max(m[f], val);
+          }
+      Tensor kept = x.sum({axis}, true);
+      EXPECT_EQ(kept.shape(), out);
+      expect_values(kept, s, 1e-12);
+      expect_values(x.sum({axis - 3}), s, 1e-12);
+      expect_values(x.max({axis}, true), m, 0);
+      std::vector<double> mean = s;
+      for (auto& e : mean) e /= shape[axis];
+      expect_values(x.mean({axis}), mean, 1e-12);
+    }
+  }
+}
+
+TEST(Reductions, AllAxesArgmaxAndLogsumexp) {
+  Tensor x = tensor({3, 9, 1, 4, 7, 2}, {2, 3});
+  EXPECT_EQ(x.sum().ndim(), 0);
+  EXPECT_DOUBLE_EQ(x.sum().item(), 26);
+  EXPECT_DOUBLE_EQ(x.max().item(), 9);
+  EXPECT_DOUBLE_EQ(x.min().item(), 1);
+  EXPECT_EQ(x.sum({}, true).shape(), (Shape{1, 1}));
+  Tensor am = x.argmax(1);
+  EXPECT_EQ(am.dtype(), DType::i64);
+  expect_values(am, {1, 1});
+  expect_values(x.argmax(0), {1, 0, 1});
+  expect_values(x.argmin(-1), {2, 2});
+  expect_values(argmax(x.T(), 0), {1, 1});
+  Tensor big = tensor({1000, 1000}, {2}, DType::f64);
+  EXPECT_NEAR(logsumexp(big, {0}).item(), 1000 + std::log(2.0), 1e-9);
+  expect_values(logsumexp(x.to(DType::f64), {1}),
+                {std::log(std::exp(3) + std::exp(9) + std::exp(1)),
+                 std::log(std::exp(4) + std::exp(7) + std::exp(2))}, 1e-12);
+  expect_values(max(x, {0, 1}), {9});
+  expect_values(min(x, {-1}), {1, 2});
+  expect_values(mean(x, {0}), {3.5, 8, 1.5});
+}
+
+TEST(Matmul, NumpySemanticsMatchNaive) {
+  auto naive = [](const Tensor& a, const Tensor& b) {  // (n,k) @ (k,m)
+    int64_t n = a.shape()[0], k = a.shape()[1], m = b.shape()[1];
+    std::vector<double> av = a.to_vector(), bv = b.to_vector(), c(n * m, 0.0);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < m; ++j)
+        for (int64_t p = 0; p < k; ++p) c[i * m + j] += av[i * k + p] * bv[p * m + j];
+    return tensor(c, {n, m}, DType::f64);
+  };
+  Tensor A = randn({3, 4}, 1, DType::f64), B = randn({4, 5}, 2, DType::f64);
+  expect_close(matmul(A, B), naive(A, B), 1e-12);
+  expect_close(matmul(B.T(), A.T()), naive(A, B).T(), 1e-12);  // transposed (col-major) views
+  Tensor v = randn({4}, 3, DType::f64);
+  Tensor mv = matmul(A, v);
+  EXPECT_EQ(mv.shape(), (Shape{3}));
+  expect_values(mv, naive(A, v.reshape({4, 1})).to_vector(), 1e-12);
+  Tensor vm = matmul(v, B);
+  EXPECT_EQ(vm.shape(), (Shape{5}));
+  expect_values(vm, naive(v.reshape({1, 4}), B).to_vector(), 1e-12);
+  EXPECT_EQ(matmul(v, v).ndim(), 0);
+  EXPECT_NEAR(matmul(v, v).item(), (v * v).sum().item(), 1e-12);
+  // Batched with broadcast batch dims: (2,1,3,4) @ (5,4,2) -> (2,5,3,2).
+  Tensor X = randn({2, 1, 3, 4}, 4, DType::f64), Y = randn({5, 4, 2}, 5, DType::f64);
+  Tensor Z = matmul(X, Y);
+  ASSERT_EQ(Z.shape(), (Shape{2, 5, 3, 2}));
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t j = 0; j < 5; ++j) {
+      Tensor xi = X.reshape({2, 3, 4}).permute({0, 1, 2});
+      std::vector<double> xv = X.to_vector(), yv = Y.to_vector();
+      Tensor xm = tensor(std::vector<double>(xv.begin() + i * 12, xv.begin() + (i + 1) * 12), {3, 4}, DType::f64);
+      Tensor ym = tensor(std::vector<double>(yv.begin() + j * 8, yv.begin() + (j + 1) * 8), {4, 2}, DType::f64);
+      std::vector<double> zv = Z.to_vector();
+      std::vector<double> zij(zv.begin() + (i * 5 + j) * 6, zv.begin() + (i * 5 + j + 1) * 6);
+      expect_values(naive(xm, ym), zij, 1e-12);
+    }
+  // float32 through BLAS (or the fallback) agrees with float64.
+  Tensor A32 = randn({64, 48}, 6), B32 = randn({48, 33}, 7);
+  expect_close(matmul(A32, B32).to(DType::f64), matmul(A32.to(DType::f64), B32.to(DType::f64)), 1e-4);
+  // A broadcast (stride-0) operand inside the matrix dims still works.
+  Tensor row = randn({1, 4}, 8, DType::f64).broadcast_to({3, 4});
+  expect_close(matmul(row, B), naive(row.contiguous(), B), 1e-12);
+}
+
+TEST(Printing, LooksLikeNumpy) {
+  std::ostringstream os;
+  os << tensor({0, 1, 2, 3, 4, 5}, {2, 3});
+  EXPECT_EQ(os.str(), "tensor([[0. 1. 2.]\n        [3. 4. 5.]], dtype=f32)");
+  std::ostringstream os2;
+  os2 << tensor({0.5, -1.25}, {2}, DType::f64);
+  EXPECT_EQ(os2.str(), "tensor([  0.5 -1.25], dtype=f64)");
+  std::ostringstream os3;
+  os3 << (arange(3) > 0.5) << " " << arange(2, DType::i64) << " " << scalar(3);
+  EXPECT_EQ(os3.str(), "tensor([False  True  True], dtype=bool) tensor([0 1], dtype=i64) tensor(3., dtype=f32)");
+}
