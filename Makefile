@@ -1,0 +1,31 @@
+# make test  : installs missing Debian packages (as root), builds (Release, -j2), runs ctest
+# make demo  : builds and runs the main program
+BUILD_DIR ?= build
+JOBS ?= 2
+CMAKE_ARGS ?=
+
+.PHONY: all deps configure build test demo install clean
+
+all: build
+
+deps:
+	@bash tools/install_deps.sh
+
+configure: deps
+	@launcher=""; command -v ccache >/dev/null 2>&1 && launcher="-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"; \
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $$launcher $(CMAKE_ARGS)
+
+build: configure
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
+
+demo: build
+	./$(BUILD_DIR)/examples/founding_walkthrough
+
+install: build
+	cmake --install $(BUILD_DIR)
+
+clean:
+	rm -rf $(BUILD_DIR)
