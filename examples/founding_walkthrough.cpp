@@ -35,7 +35,8 @@ int main() {
   Tensor h2 = matmul(X1, W2) + b2;
   Tensor G = randn({B, M}, 3);
   h2.backward(G);
-  std::cout << "upstream gradient G " << shape_str(G.shape()) << " =\n" << G << "\n"
+  std::cout << "upstream gradient G " << shape_str(G.shape()) << " =\n"
+            << G << "\n"
             << "b2.grad()            = " << b2.grad() << "\n"
             << "G.sum({0})           = " << G.sum({0}) << "   (the same: a sum, not n times G)\n";
 
@@ -53,7 +54,8 @@ int main() {
 
   heading("4. Shape ops and reductions");
   Tensor X = arange(12).reshape({3, 4});
-  std::cout << "X = arange(12).reshape({3,4}) =\n" << X << "\n"
+  std::cout << "X = arange(12).reshape({3,4}) =\n"
+            << X << "\n"
             << "X.T() (a view, strides " << shape_str(X.T().strides()) << ") =\n"
             << X.T() << "\n"
             << "X.sum({1}, keepdims=true) = " << X.sum({1}, true).T() << ".T\n"

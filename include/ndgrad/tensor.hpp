@@ -118,7 +118,8 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor abs(const Tensor& x);
-Tensor sign(const Tensor& x);  // -1, 0, 1; not differentiable (its derivative is 0 almost everywhere)
+Tensor sign(
+    const Tensor& x);  // -1, 0, 1; not differentiable (its derivative is 0 almost everywhere)
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);

@@ -109,9 +109,8 @@ Tensor add_grads(const Tensor& a, const Tensor& b) { return a.defined() ? a + b 
 
 }  // namespace
 
-void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph,
-                  bool create_graph, const std::vector<Tensor>* inputs,
-                  std::vector<Tensor>* results) {
+void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph, bool create_graph,
+                  const std::vector<Tensor>* inputs, std::vector<Tensor>* results) {
   GradModeScope mode(create_graph);
 
   std::unordered_map<const Node*, size_t> capture_node;
@@ -247,9 +246,10 @@ Tensor Tensor::detach() const {
 void Tensor::backward() const {
   if (!impl_) throw AutogradError("backward: the tensor is undefined");
   if (numel() != 1)
-    throw AutogradError("backward: grad can be implicitly created only for one-element outputs; "
-                        "this tensor has shape " +
-                        shape_str(impl_->shape) + ": pass a gradient of that shape");
+    throw AutogradError(
+        "backward: grad can be implicitly created only for one-element outputs; "
+        "this tensor has shape " +
+        shape_str(impl_->shape) + ": pass a gradient of that shape");
   backward(ones(impl_->shape, impl_->dtype));
 }
 
@@ -260,9 +260,10 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_gra
         "backward: the tensor does not require grad and has no grad_fn (no input of the ops that "
         "produced it had requires_grad_() set)");
   if (!gradient.defined() || gradient.shape() != impl_->shape)
-    throw AutogradError("backward: the gradient's shape " +
-                        (gradient.defined() ? shape_str(gradient.shape()) : std::string("(undefined)")) +
-                        " does not match the tensor's shape " + shape_str(impl_->shape));
+    throw AutogradError(
+        "backward: the gradient's shape " +
+        (gradient.defined() ? shape_str(gradient.shape()) : std::string("(undefined)")) +
+        " does not match the tensor's shape " + shape_str(impl_->shape));
   Tensor g = gradient.dtype() == impl_->dtype ? gradient : gradient.to(impl_->dtype);
   run_backward(*this, g, retain_graph, create_graph, nullptr, nullptr);
 }

@@ -62,14 +62,14 @@ Tensor jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x) 
 }
 
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
-                          const std::vector<Tensor>& inputs, double eps, double atol,
-                          double rtol) {
+                          const std::vector<Tensor>& inputs, double eps, double atol, double rtol) {
   if (!(eps > 0) || !(atol >= 0) || !(rtol >= 0))
     throw ValueError("gradcheck: eps must be > 0 and atol, rtol >= 0");
   std::vector<Tensor> xs;
   std::vector<size_t> checked;  // positions of the floating inputs
   for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i].defined()) throw ValueError("gradcheck: input " + std::to_string(i) + " is undefined");
+    if (!inputs[i].defined())
+      throw ValueError("gradcheck: input " + std::to_string(i) + " is undefined");
     if (is_floating(inputs[i].dtype())) {
       // A fresh leaf; the probes below are new tensors, so the caller's data is never touched.
       Tensor x = inputs[i].detach().to(DType::f64).contiguous().detach();
@@ -84,13 +84,13 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
   if (!y.defined() || !is_floating(y.dtype()))
     throw ValueError("gradcheck: f must return a floating tensor");
   // A random upstream gradient: an all-ones one hides errors that cancel in a plain sum.
-  const Tensor v = randn(y.shape(), 0x9e3779b97f4a7c15ull ^ static_cast<uint64_t>(y.numel()), DType::f64);
+  const Tensor v =
+      randn(y.shape(), 0x9e3779b97f4a7c15ull ^ static_cast<uint64_t>(y.numel()), DType::f64);
 
   std::vector<Tensor> diff_inputs;
   for (size_t i : checked) diff_inputs.push_back(xs[i]);
   std::vector<Tensor> analytic(diff_inputs.size());
-  if (y.requires_grad() && !diff_inputs.empty())
-    analytic = grad(y.to(DType::f64), diff_inputs, v);
+  if (y.requires_grad() && !diff_inputs.empty()) analytic = grad(y.to(DType::f64), diff_inputs, v);
 
   GradcheckResult result{true, 0.0, 0.0, ""};
   std::ostringstream report;
@@ -122,7 +122,7 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
         ++bad;
         if (shown++ < 8)
           details << "  input " << i << " element " << index_str(static_cast<int64_t>(j), shape)
-                 << ": backward " << ana[j] << ", finite differences " << numeric << "\n";
+                  << ": backward " << ana[j] << ", finite differences " << numeric << "\n";
       }
     }
     result.max_abs_error = std::max(result.max_abs_error, in_abs);
@@ -130,8 +130,8 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     if (bad) result.ok = false;
     report.precision(3);
     report << "input " << i << " " << shape_str(shape) << ": " << base.size() << " elements, "
-         << (bad ? std::to_string(bad) + " MISMATCHED" : std::string("all match"))
-         << ", max abs error " << in_abs << "\n"
+           << (bad ? std::to_string(bad) + " MISMATCHED" : std::string("all match"))
+           << ", max abs error " << in_abs << "\n"
            << details.str();
   }
   std::ostringstream head;

@@ -48,8 +48,8 @@ template <class N>
 struct OpRegistration {
   static inline const bool registered = register_op(N::kName);
 };
-#define NDGRAD_OP_NAME(str)                     \
-  static constexpr const char* kName = str;     \
+#define NDGRAD_OP_NAME(str)                 \
+  static constexpr const char* kName = str; \
   const char* name() const override { return kName; }
 
 // Whether t takes part in autograd (requires grad, as a leaf or through its history).

@@ -9,20 +9,28 @@ namespace ndgrad {
 
 int64_t itemsize(DType dtype) {
   switch (dtype) {
-    case DType::f32: return 4;
-    case DType::f64: return 8;
-    case DType::i64: return 8;
-    case DType::boolean: return 1;
+    case DType::f32:
+      return 4;
+    case DType::f64:
+      return 8;
+    case DType::i64:
+      return 8;
+    case DType::boolean:
+      return 1;
   }
   return 0;
 }
 
 const char* dtype_name(DType dtype) {
   switch (dtype) {
-    case DType::f32: return "f32";
-    case DType::f64: return "f64";
-    case DType::i64: return "i64";
-    case DType::boolean: return "bool";
+    case DType::f32:
+      return "f32";
+    case DType::f64:
+      return "f64";
+    case DType::i64:
+      return "i64";
+    case DType::boolean:
+      return "bool";
   }
   return "?";
 }
@@ -32,10 +40,14 @@ bool is_floating(DType dtype) { return dtype == DType::f32 || dtype == DType::f6
 DType promote_types(DType a, DType b) {
   auto rank = [](DType d) {
     switch (d) {
-      case DType::boolean: return 0;
-      case DType::i64: return 1;
-      case DType::f32: return 2;
-      case DType::f64: return 3;
+      case DType::boolean:
+        return 0;
+      case DType::i64:
+        return 1;
+      case DType::f32:
+        return 2;
+      case DType::f64:
+        return 3;
     }
     return 0;
   };
@@ -109,7 +121,8 @@ int64_t normalize_axis(int64_t axis, int64_t ndim, const char* op) {
   return axis < 0 ? axis + ndim : axis;
 }
 
-std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t ndim, const char* op) {
+std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t ndim,
+                                    const char* op) {
   std::vector<int64_t> out;
   if (axes.empty()) {
     for (int64_t i = 0; i < ndim; ++i) out.push_back(i);

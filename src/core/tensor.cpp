@@ -14,8 +14,7 @@ namespace ndgrad {
 Tensor make_tensor(const Shape& shape, DType dtype) {
   int64_t n = checked_numel(shape, "tensor");
   int64_t bytes_limit = INT64_MAX / 8;
-  if (n > bytes_limit)
-    throw MemoryError("cannot allocate a tensor of shape " + shape_str(shape));
+  if (n > bytes_limit) throw MemoryError("cannot allocate a tensor of shape " + shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = Storage::allocate(static_cast<size_t>(n * itemsize(dtype)));
   impl->shape = shape;
@@ -68,9 +67,8 @@ Tensor from_doubles(const std::vector<double>& values, const Shape& shape, DType
 Tensor tensor(std::vector<double> values, Shape shape, DType dtype) {
   int64_t n = checked_numel(shape, "tensor");
   if (n != static_cast<int64_t>(values.size()))
-    throw ShapeError("tensor: " + std::to_string(values.size()) +
-                     " values cannot fill shape " + shape_str(shape) + " (" + std::to_string(n) +
-                     " elements)");
+    throw ShapeError("tensor: " + std::to_string(values.size()) + " values cannot fill shape " +
+                     shape_str(shape) + " (" + std::to_string(n) + " elements)");
   return from_doubles(values, shape, dtype);
 }
 
@@ -177,7 +175,8 @@ std::vector<double> Tensor::to_vector() const {
   require_defined(*this, "to_vector");
   std::vector<double> out(static_cast<size_t>(numel()));
   Shape flat_strides = contiguous_strides(impl_->shape);
-  kernels::copy(impl_->shape, {reinterpret_cast<char*>(out.data()), flat_strides.data(), DType::f64},
+  kernels::copy(impl_->shape,
+                {reinterpret_cast<char*>(out.data()), flat_strides.data(), DType::f64},
                 {impl_->data(), impl_->strides.data(), impl_->dtype});
   return out;
 }
@@ -185,8 +184,10 @@ std::vector<double> Tensor::to_vector() const {
 double Tensor::item() const {
   require_defined(*this, "item");
   if (numel() != 1)
-    throw ValueError("item: only one-element tensors can be converted to a scalar; this one has "
-                     "shape " + shape_str(impl_->shape));
+    throw ValueError(
+        "item: only one-element tensors can be converted to a scalar; this one has "
+        "shape " +
+        shape_str(impl_->shape));
   return to_vector()[0];
 }
 

@@ -67,9 +67,7 @@ struct AddBackward : Node {
 
 struct SubBackward : Node {
   NDGRAD_OP_NAME("sub")
-  std::vector<Tensor> backward(const Tensor& g) override {
-    return {g, needs(1) ? -g : Tensor()};
-  }
+  std::vector<Tensor> backward(const Tensor& g) override { return {g, needs(1) ? -g : Tensor()}; }
 };
 
 struct MulBackward : Node {
@@ -323,9 +321,9 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   if (condition.dtype() != DType::boolean)
     throw DTypeError(std::string("where: the condition must be a bool tensor, got ") +
                      dtype_name(condition.dtype()));
-  const Shape shape = broadcast_shapes_for(
-      broadcast_shapes_for(condition.impl()->shape, a.impl()->shape, "where"), b.impl()->shape,
-      "where");
+  const Shape shape =
+      broadcast_shapes_for(broadcast_shapes_for(condition.impl()->shape, a.impl()->shape, "where"),
+                           b.impl()->shape, "where");
   checked_numel(shape, "where");
   const DType dt = promote_types(a.dtype(), b.dtype());
   const Tensor ac = a.dtype() == dt ? a : raw_cast(a, dt);
@@ -337,10 +335,10 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   return out;
 }
 
-#define NDGRAD_COMPARISON(symbol, kind, name)                                          \
-  Tensor operator symbol(const Tensor& a, const Tensor& b) {                           \
-    return binary_forward(BinaryOp::kind, a, b, name);                                 \
-  }                                                                                    \
+#define NDGRAD_COMPARISON(symbol, kind, name)                                              \
+  Tensor operator symbol(const Tensor& a, const Tensor& b) {                               \
+    return binary_forward(BinaryOp::kind, a, b, name);                                     \
+  }                                                                                        \
   Tensor operator symbol(const Tensor& a, double b) { return a symbol scalar_like(b, a); } \
   Tensor operator symbol(double a, const Tensor& b) { return scalar_like(a, b) symbol b; }
 

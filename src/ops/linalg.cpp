@@ -44,8 +44,7 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   const Tensor av = gemm_ready(a.dtype() == dt ? a : raw_cast(a, dt), a_full);
   const Tensor bv = gemm_ready(b.dtype() == dt ? b : raw_cast(b, dt), b_full);
   Tensor out = make_tensor(out_shape, dt);
-  kernels::batched_matmul(dt, batch, n, k, m,
-                          {out.impl()->data(), out.impl()->strides.data(), dt},
+  kernels::batched_matmul(dt, batch, n, k, m, {out.impl()->data(), out.impl()->strides.data(), dt},
                           {av.impl()->data(), av.impl()->strides.data(), dt},
                           {bv.impl()->data(), bv.impl()->strides.data(), dt});
   if (auto node = record<MatmulBackward>(out, {&a, &b})) {

@@ -58,9 +58,8 @@ Tensor extreme(const Tensor& t, const std::vector<int64_t>& axes_in, bool keepdi
   const auto axes = normalize_axes(axes_in, t.ndim(), name);
   for (int64_t a : axes)
     if (t.impl()->shape[a] == 0)
-      throw ValueError(std::string(name) + ": zero-size reduction along axis " +
-                       std::to_string(a) + " of shape " + shape_str(t.impl()->shape) +
-                       ", which has no identity");
+      throw ValueError(std::string(name) + ": zero-size reduction along axis " + std::to_string(a) +
+                       " of shape " + shape_str(t.impl()->shape) + ", which has no identity");
   Tensor kept = reduce_forward(op, t, axes);
   Tensor out = finish(kept, t.impl()->shape, axes, keepdims);
   if (auto node = record<N>(out, {&t})) {
@@ -80,13 +79,15 @@ Tensor arg_extreme(const Tensor& t, int64_t axis, bool is_max, const char* name)
   const int64_t a = normalize_axis(axis, x.ndim(), name);
   const int64_t n = x.impl()->shape[a];
   if (n == 0)
-    throw ValueError(std::string(name) + ": attempt to get " + name + " of an empty sequence (shape " +
-                     shape_str(shape) + ", axis " + std::to_string(axis) + ")");
+    throw ValueError(std::string(name) + ": attempt to get " + name +
+                     " of an empty sequence (shape " + shape_str(shape) + ", axis " +
+                     std::to_string(axis) + ")");
   Shape out_shape = x.impl()->shape, in_strides = x.impl()->strides;
   out_shape.erase(out_shape.begin() + a);
   in_strides.erase(in_strides.begin() + a);
   Tensor out = make_tensor(out_shape, DType::i64);
-  kernels::arg_reduce(is_max, out_shape, {out.impl()->data(), out.impl()->strides.data(), DType::i64},
+  kernels::arg_reduce(is_max, out_shape,
+                      {out.impl()->data(), out.impl()->strides.data(), DType::i64},
                       {x.impl()->data(), in_strides.data(), x.dtype()}, n, x.impl()->strides[a]);
   return out;
 }

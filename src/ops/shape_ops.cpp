@@ -130,10 +130,13 @@ Tensor Tensor::reshape(const Shape& shape) const {
   int64_t infer = -1, known = 1;
   for (size_t i = 0; i < target.size(); ++i) {
     if (target[i] == -1) {
-      if (infer >= 0) throw ShapeError("reshape: can only specify one unknown dimension (-1) in " + shape_str(shape));
+      if (infer >= 0)
+        throw ShapeError("reshape: can only specify one unknown dimension (-1) in " +
+                         shape_str(shape));
       infer = static_cast<int64_t>(i);
     } else if (target[i] < 0) {
-      throw ShapeError("reshape: negative dimension " + std::to_string(target[i]) + " in " + shape_str(shape));
+      throw ShapeError("reshape: negative dimension " + std::to_string(target[i]) + " in " +
+                       shape_str(shape));
     } else {
       known = target[i] == 0 ? 0 : (known > INT64_MAX / target[i] ? -1 : known * target[i]);
       if (known < 0) throw ShapeError("reshape: shape " + shape_str(shape) + " is too large");
@@ -147,8 +150,8 @@ Tensor Tensor::reshape(const Shape& shape) const {
     target[infer] = n / known;
   }
   if (checked_numel(target, "reshape") != n)
-    throw ShapeError("reshape: cannot reshape array of size " + std::to_string(n) +
-                     " into shape " + shape_str(shape));
+    throw ShapeError("reshape: cannot reshape array of size " + std::to_string(n) + " into shape " +
+                     shape_str(shape));
   if (target == impl_->shape) return *this;
   Tensor out = raw_reshape(*this, target);
   if (auto node = record<ReshapeBackward>(out, {this})) node->input_shape = impl_->shape;
@@ -222,7 +225,8 @@ Tensor Tensor::unsqueeze(int64_t axis) const {
   const int64_t a = normalize_axis(axis, ndim() + 1, "unsqueeze");
   Shape shape = impl_->shape, strides = impl_->strides;
   if (static_cast<int64_t>(shape.size()) >= kMaxDims)
-    throw ValueError("unsqueeze: a tensor cannot have more than " + std::to_string(kMaxDims) + " dimensions");
+    throw ValueError("unsqueeze: a tensor cannot have more than " + std::to_string(kMaxDims) +
+                     " dimensions");
   int64_t stride = a < ndim() ? impl_->strides[a] * impl_->shape[a] : 1;
   shape.insert(shape.begin() + a, 1);
   strides.insert(strides.begin() + a, stride);

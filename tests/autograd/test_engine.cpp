@@ -28,8 +28,9 @@ TEST(Engine, DiamondGraphSumsBothPaths) {
   Tensor a = exp(x), b = a * 2.0, c = a * a, d = b + c;  // d = 2e^x + e^{2x}
   d.backward(tensor({1.0, -3.0}, {2}, DType::f64));
   std::vector<double> xv = x.to_vector();
-  expect_values(x.grad(), {2 * std::exp(xv[0]) + 2 * std::exp(2 * xv[0]),
-                           -3 * (2 * std::exp(xv[1]) + 2 * std::exp(2 * xv[1]))},
+  expect_values(x.grad(),
+                {2 * std::exp(xv[0]) + 2 * std::exp(2 * xv[0]),
+                 -3 * (2 * std::exp(xv[1]) + 2 * std::exp(2 * xv[1]))},
                 1e-12);
 }
 
@@ -81,24 +82,26 @@ TEST(Engine, SecondDerivativesOfSavedOutputOpsPassGradcheck) {
   const Tensor x = away_from_zero({3, 4}, 5), w = away_from_zero({4}, 6);
   const Tensor xp = uniform({3, 4}, 7, 0.5, 2.0);
   for (auto f : std::vector<std::function<Tensor(const Tensor&, const Tensor&)>>{
-           [](const Tensor& a, const Tensor& b) { return exp(a * b); },
-           [](const Tensor& a, const Tensor& b) { return tanh(a + b) * b; },
-           [](const Tensor& a, const Tensor& b) { return sigmoid(a) * b; },
-           [](const Tensor& a, const Tensor& b) { return (a * a).sum({1}, true) * b; },
-           [](const Tensor& a, const Tensor& b) { return matmul(a * a, b); },
-           [](const Tensor& a, const Tensor& b) { return logsumexp(a * b, {-1}); },
+           [](const Tensor&a, const Tensor&b) { return exp(a * b); },
+           [](const Tensor&a, const Tensor&b) { return tanh(a + b) * b; },
+           [](const Tensor&a, const Tensor&b) { return sigmoid(a) * b; },
+           [](const Tensor&a, const Tensor&b) { return (a * a).sum({1}, true) * b; },
+           [](const Tensor&a, const Tensor&b) { return matmul(a * a, b); },
+           [](const Tensor&a, const Tensor&b) { return logsumexp(a * b, {-1}); },
        }) {
     GradcheckResult r = gradcheck(grad_of(f), {x, w});
     EXPECT_TRUE(r.ok) << r.report;
   }
-  GradcheckResult r = gradcheck(grad_of([](const Tensor& a, const Tensor& b) { return sqrt(a) * b; }), {xp, w});
+  GradcheckResult r =
+      gradcheck(grad_of([](const Tensor& a, const Tensor& b) { return sqrt(a) * b; }), {xp, w});
   EXPECT_TRUE(r.ok) << r.report;
 }
 
 TEST(Engine, GradcheckCatchesAWrongGradient) {
   // x * x.detach() has derivative 2x in truth but backward sees only x.
-  GradcheckResult r = gradcheck([](const std::vector<Tensor>& in) { return in[0] * in[0].detach(); },
-                                {away_from_zero({3, 2}, 9)});
+  GradcheckResult r =
+      gradcheck([](const std::vector<Tensor>& in) { return in[0] * in[0].detach(); },
+                {away_from_zero({3, 2}, 9)});
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.report.find("MISMATCHED"), std::string::npos) << r.report;
   EXPECT_NE(r.report.find("element"), std::string::npos) << r.report;
@@ -116,9 +119,7 @@ TEST(Engine, NoGradGuardRecordsNothingAndIsPerThread) {
     std::thread t([&] { other_thread_enabled = is_grad_enabled(); });
     t.join();
     EXPECT_TRUE(other_thread_enabled);
-    {
-      NoGradGuard nested;
-    }
+    { NoGradGuard nested; }
     EXPECT_FALSE(is_grad_enabled());
   }
   EXPECT_TRUE(is_grad_enabled());

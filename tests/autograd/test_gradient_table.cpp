@@ -64,8 +64,8 @@ void rows_BinaryOpsOverEveryBroadcastPair() {
       // maximum/minimum: a shift keeps the operands apart, so no ties.
       {"maximum", [](const std::vector<Tensor>& x) { return maximum(x[0], x[1] + 0.05); }, false},
       {"minimum", [](const std::vector<Tensor>& x) { return minimum(x[0], x[1] + 0.05); }, false},
-      {"where",
-       [](const std::vector<Tensor>& x) { return where(x[0] * x[1] > 0.0, x[0], x[1]); }, false},
+      {"where", [](const std::vector<Tensor>& x) { return where(x[0] * x[1] > 0.0, x[0], x[1]); },
+       false},
   };
   int pairs = 0;
   for (const auto& row : rows)
@@ -77,20 +77,27 @@ void rows_BinaryOpsOverEveryBroadcastPair() {
           continue;
         }
         ++pairs;
-        check(row.name, row.f, {row.positive_first ? positive_input(a) : any_input(a), any_input(b)});
+        check(row.name, row.f,
+              {row.positive_first ? positive_input(a) : any_input(a), any_input(b)});
       }
   EXPECT_GT(pairs, 8 * 40);
 }
 
 void rows_ScalarOperandForms() {
-  check("tensor+double", [](const std::vector<Tensor>& x) { return 2.5 + x[0] + 1.0; }, {any_input({3, 4})});
-  check("double-tensor", [](const std::vector<Tensor>& x) { return 2.5 - x[0] - 1.0; }, {any_input({3, 4})});
-  check("double*tensor", [](const std::vector<Tensor>& x) { return 2.5 * x[0] * -3.0; }, {any_input({3, 4})});
-  check("double/tensor", [](const std::vector<Tensor>& x) { return 2.5 / x[0] / 4.0; }, {any_input({3, 4})});
+  check("tensor+double", [](const std::vector<Tensor>& x) { return 2.5 + x[0] + 1.0; },
+        {any_input({3, 4})});
+  check("double-tensor", [](const std::vector<Tensor>& x) { return 2.5 - x[0] - 1.0; },
+        {any_input({3, 4})});
+  check("double*tensor", [](const std::vector<Tensor>& x) { return 2.5 * x[0] * -3.0; },
+        {any_input({3, 4})});
+  check("double/tensor", [](const std::vector<Tensor>& x) { return 2.5 / x[0] / 4.0; },
+        {any_input({3, 4})});
   check("neg", [](const std::vector<Tensor>& x) { return -x[0]; }, {any_input({2, 3, 4})});
   for (double p : {2.0, 3.0, 0.5, -1.5, 1.0, 0.0})
-    check("pow_scalar", [p](const std::vector<Tensor>& x) { return pow(x[0], p); }, {positive_input({2, 3})});
-  check("pow_scalar", [](const std::vector<Tensor>& x) { return pow(x[0], 3.0); }, {any_input({3, 4})});
+    check("pow_scalar", [p](const std::vector<Tensor>& x) { return pow(x[0], p); },
+          {positive_input({2, 3})});
+  check("pow_scalar", [](const std::vector<Tensor>& x) { return pow(x[0], 3.0); },
+        {any_input({3, 4})});
 }
 
 void rows_UnaryOpsOverEveryShape() {
@@ -124,20 +131,26 @@ void rows_ReductionsOverAxesAndKeepdims() {
     for (const auto& axes : axes_list)
       for (bool keepdims : {false, true}) {
         auto ax = axes;
-        check("sum", [ax, keepdims](const std::vector<Tensor>& x) { return x[0].sum(ax, keepdims); },
+        check("sum",
+              [ax, keepdims](const std::vector<Tensor>& x) { return x[0].sum(ax, keepdims); },
               {any_input(shape)});
-        check("mean", [ax, keepdims](const std::vector<Tensor>& x) { return x[0].mean(ax, keepdims); },
+        check("mean",
+              [ax, keepdims](const std::vector<Tensor>& x) { return x[0].mean(ax, keepdims); },
               {any_input(shape)});
-        check("max", [ax, keepdims](const std::vector<Tensor>& x) { return x[0].max(ax, keepdims); },
+        check("max",
+              [ax, keepdims](const std::vector<Tensor>& x) { return x[0].max(ax, keepdims); },
               {any_input(shape)});
-        check("min", [ax, keepdims](const std::vector<Tensor>& x) { return x[0].min(ax, keepdims); },
+        check("min",
+              [ax, keepdims](const std::vector<Tensor>& x) { return x[0].min(ax, keepdims); },
               {any_input(shape)});
-        check("logsumexp",
-              [ax, keepdims](const std::vector<Tensor>& x) { return logsumexp(x[0], ax, keepdims); },
-              {any_input(shape)});
-        check("free sum",
-              [ax, keepdims](const std::vector<Tensor>& x) { return sum(x[0], ax, keepdims) * 2.0; },
-              {any_input(shape)});
+        check(
+            "logsumexp",
+            [ax, keepdims](const std::vector<Tensor>& x) { return logsumexp(x[0], ax, keepdims); },
+            {any_input(shape)});
+        check(
+            "free sum",
+            [ax, keepdims](const std::vector<Tensor>& x) { return sum(x[0], ax, keepdims) * 2.0; },
+            {any_input(shape)});
       }
 }
 
@@ -145,18 +158,32 @@ void rows_ShapeOps() {
   auto f = [](std::function<Tensor(const Tensor&)> g) {
     return [g](const std::vector<Tensor>& x) { return g(x[0]); };
   };
-  check("reshape", f([](const Tensor& t) { return t.reshape({4, -1}) * 1.5; }), {any_input({2, 3, 4})});
-  check("reshape of a transpose", f([](const Tensor& t) { return t.T().reshape({-1}); }), {any_input({3, 4})});
+  check("reshape", f([](const Tensor& t) {
+          return t.reshape({4, -1}) * 1.5;
+        }),
+        {any_input({2, 3, 4})});
+  check("reshape of a transpose", f([](const Tensor& t) { return t.T().reshape({-1}); }),
+        {any_input({3, 4})});
   check("flatten", f([](const Tensor& t) { return t.flatten(); }), {any_input({2, 3, 4})});
   check("transpose", f([](const Tensor& t) { return t.transpose(0, -1); }), {any_input({2, 3, 4})});
   check("T", f([](const Tensor& t) { return t.T(); }), {any_input({2, 3, 4})});
   check("mT", f([](const Tensor& t) { return t.mT(); }), {any_input({2, 3, 4})});
-  check("permute", f([](const Tensor& t) { return t.permute({1, -1, 0}); }), {any_input({2, 3, 4})});
+  check("permute", f([](const Tensor& t) {
+          return t.permute({1, -1, 0});
+        }),
+        {any_input({2, 3, 4})});
   check("squeeze", f([](const Tensor& t) { return t.squeeze(1); }), {any_input({2, 1, 4})});
   check("squeeze", f([](const Tensor& t) { return t.squeeze(-1); }), {any_input({3, 1})});
-  check("unsqueeze", f([](const Tensor& t) { return t.unsqueeze(0) * t.unsqueeze(-1); }), {any_input({4})});
-  check("broadcast_to", f([](const Tensor& t) { return t.broadcast_to({2, 3, 4}); }), {any_input({3, 1})});
-  check("broadcast_to", f([](const Tensor& t) { return t.broadcast_to({3, 3, 3}) * t; }), {any_input({3, 1, 3})});
+  check("unsqueeze", f([](const Tensor& t) { return t.unsqueeze(0) * t.unsqueeze(-1); }),
+        {any_input({4})});
+  check("broadcast_to", f([](const Tensor& t) {
+          return t.broadcast_to({2, 3, 4});
+        }),
+        {any_input({3, 1})});
+  check("broadcast_to", f([](const Tensor& t) {
+          return t.broadcast_to({3, 3, 3}) * t;
+        }),
+        {any_input({3, 1, 3})});
   check("sum_to", f([](const Tensor& t) { return sum_to(t, {3, 1}); }), {any_input({2, 3, 4})});
   check("contiguous", f([](const Tensor& t) { return t.T().contiguous(); }), {any_input({3, 4})});
   // f64 -> f32 -> f64 loses precision, so this row takes a wider step.
@@ -166,9 +193,15 @@ void rows_ShapeOps() {
 
 void rows_Matmul() {
   const std::vector<std::pair<Shape, Shape>> cases = {
-      {{3, 4}, {4, 2}},       {{4}, {4, 2}},          {{3, 4}, {4}},
-      {{4}, {4}},             {{2, 3, 4}, {4, 5}},    {{4}, {2, 4, 3}},
-      {{2, 1, 3, 4}, {5, 4, 2}}, {{1, 3, 4}, {2, 4, 2}}, {{3, 3}, {3, 3}},
+      {{3, 4}, {4, 2}},
+      {{4}, {4, 2}},
+      {{3, 4}, {4}},
+      {{4}, {4}},
+      {{2, 3, 4}, {4, 5}},
+      {{4}, {2, 4, 3}},
+      {{2, 1, 3, 4}, {5, 4, 2}},
+      {{1, 3, 4}, {2, 4, 2}},
+      {{3, 3}, {3, 3}},
   };
   for (const auto& [a, b] : cases) {
     check("matmul", [](const std::vector<Tensor>& x) { return matmul(x[0], x[1]); },

@@ -36,22 +36,43 @@ TEST(Errors, AllDeriveFromError) {
 }
 
 TEST(Errors, BroadcastMismatchReadsLikeNumpy) {
-  expect_error<ShapeError>([] { broadcast_shapes({3, 4}, {2, 1, 5}); },
-                           {"operands could not be broadcast together with shapes (3,4) (2,1,5)"});
-  expect_error<ShapeError>([] { ones({3, 4}) * ones({2, 1, 5}); },
-                           {"mul", "operands could not be broadcast together with shapes (3,4) (2,1,5)"});
+  expect_error<ShapeError>(
+      [] {
+        broadcast_shapes({3, 4}, {2, 1, 5});
+      },
+      {"operands could not be broadcast together with shapes (3,4) (2,1,5)"});
+  expect_error<ShapeError>(
+      [] {
+        ones({3, 4}) * ones({2, 1, 5});
+      },
+      {"mul", "operands could not be broadcast together with shapes (3,4) (2,1,5)"});
   expect_error<ShapeError>([] { ones({4}) + ones({3}); }, {"add", "(4,) (3,)"});
   expect_error<ShapeError>([] { where(ones({2}) > 0.0, ones({3}), ones({1})); }, {"where"});
-  expect_error<ShapeError>([] { ones({3, 1}).broadcast_to({3}); }, {"broadcast_to", "(3,1)", "(3,)"});
-  expect_error<ShapeError>([] { ones({3}).broadcast_to({3, 2}); }, {"broadcast_to", "(3,)", "(3,2)"});
+  expect_error<ShapeError>(
+      [] {
+        ones({3, 1}).broadcast_to({3});
+      },
+      {"broadcast_to", "(3,1)", "(3,)"});
+  expect_error<ShapeError>(
+      [] {
+        ones({3}).broadcast_to({3, 2});
+      },
+      {"broadcast_to", "(3,)", "(3,2)"});
   expect_error<ShapeError>([] { sum_to(ones({3, 4}), {2}); }, {"sum_to", "(3,4)", "(2,)"});
 }
 
 TEST(Errors, MatmulShapes) {
-  expect_error<ShapeError>([] { matmul(ones({3, 4}), ones({5, 2})); },
-                           {"matmul", "(3,4)", "(5,2)", "4 != 5"});
+  expect_error<ShapeError>(
+      [] {
+        matmul(ones({3, 4}), ones({5, 2}));
+      },
+      {"matmul", "(3,4)", "(5,2)", "4 != 5"});
   expect_error<ShapeError>([] { matmul(ones({4}), ones({3})); }, {"matmul", "(4,)", "(3,)"});
-  expect_error<ShapeError>([] { matmul(ones({2, 3, 4}), ones({3, 4, 2})); }, {"matmul", "(2,)", "(3,)"});
+  expect_error<ShapeError>(
+      [] {
+        matmul(ones({2, 3, 4}), ones({3, 4, 2}));
+      },
+      {"matmul", "(2,)", "(3,)"});
   expect_error<ValueError>([] { matmul(scalar(1), ones({3})); }, {"matmul", "0-d"});
 }
 
@@ -87,8 +108,9 @@ TEST(Errors, Values) {
   expect_error<ValueError>([] { arange(-1); }, {"arange", "-1"});
   expect_error<ShapeError>([] { tensor({1, 2, 3}, {2, 2}); }, {"tensor", "3 values", "(2,2)"});
   expect_error<ValueError>([] { Tensor() + ones({1}); }, {"add", "undefined"});
-  expect_error<ValueError>([] { gradcheck([](const std::vector<Tensor>& x) { return x[0]; }, {ones({1})}, 0.0); },
-                           {"gradcheck", "eps"});
+  expect_error<ValueError>(
+      [] { gradcheck([](const std::vector<Tensor>& x) { return x[0]; }, {ones({1})}, 0.0); },
+      {"gradcheck", "eps"});
 }
 
 TEST(Errors, DTypes) {
@@ -97,7 +119,8 @@ TEST(Errors, DTypes) {
   expect_error<DTypeError>([&] { log(arange(3, DType::i64)); }, {"log", "i64"});
   expect_error<DTypeError>([&] { b + b; }, {"add", "bool"});
   expect_error<DTypeError>([&] { where(ones({3}), ones({3}), ones({3})); }, {"where", "bool"});
-  expect_error<DTypeError>([] { arange(3, DType::i64).requires_grad_(); }, {"requires_grad_", "i64"});
+  expect_error<DTypeError>([] { arange(3, DType::i64).requires_grad_(); },
+                           {"requires_grad_", "i64"});
   expect_error<DTypeError>([] { ones({2}).data_ptr<double>(); }, {"data_ptr", "f32"});
   expect_error<DTypeError>([&] { matmul(b, b); }, {"matmul", "bool"});
 }

@@ -1,7 +1,6 @@
 // The one iterator: dims ordered by stride and coalesced; results on strided, transposed and
 // broadcast operands equal a naive index-by-index computation.
 #include "kernels/cpu/strided_loop.hpp"
-
 #include "test_util.hpp"
 
 using namespace ndgrad;
@@ -51,7 +50,7 @@ TEST(StridedLoop, VisitsEveryElementOnceInAnyLayout) {
 TEST(StridedLoop, ElementwiseOnViewsMatchesNaive) {
   Tensor a = randn({4, 3, 5}, 1, DType::f64);
   Tensor b = randn({5, 1, 3}, 2, DType::f64);
-  Tensor at = a.permute({2, 0, 1});             // (5, 4, 3), non-contiguous
+  Tensor at = a.permute({2, 0, 1});  // (5, 4, 3), non-contiguous
   Tensor r = at * b + exp(at) - b.transpose(0, 2).transpose(0, 2);
   ASSERT_EQ(r.shape(), (Shape{5, 4, 3}));
   std::vector<double> av = a.to_vector(), bv = b.to_vector(), expected;

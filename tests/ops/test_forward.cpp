@@ -126,7 +126,8 @@ TEST(Reductions, EveryAxisOfRepeatedSizesMatchesNaive) {
     for (int64_t axis = 0; axis < 3; ++axis) {
       Shape out = shape;
       out[axis] = 1;
-      std::vector<double> s(static_cast<size_t>(out[0] * out[1] * out[2]), 0.0), m(s.size(), -INFINITY);
+      std::vector<double> s(static_cast<size_t>(out[0] * out[1] * out[2]), 0.0),
+          m(s.size(), -INFINITY);
       for (int64_t i = 0; i < shape[0]; ++i)
         for (int64_t j = 0; j < shape[1]; ++j)
           for (int64_t k = 0; k < shape[2]; ++k) {
@@ -166,7 +167,8 @@ TEST(Reductions, AllAxesArgmaxAndLogsumexp) {
   EXPECT_NEAR(logsumexp(big, {0}).item(), 1000 + std::log(2.0), 1e-9);
   expect_values(logsumexp(x.to(DType::f64), {1}),
                 {std::log(std::exp(3) + std::exp(9) + std::exp(1)),
-                 std::log(std::exp(4) + std::exp(7) + std::exp(2))}, 1e-12);
+                 std::log(std::exp(4) + std::exp(7) + std::exp(2))},
+                1e-12);
   expect_values(max(x, {0, 1}), {9});
   expect_values(min(x, {-1}), {1, 2});
   expect_values(mean(x, {0}), {3.5, 8, 1.5});
@@ -201,15 +203,18 @@ TEST(Matmul, NumpySemanticsMatchNaive) {
     for (int64_t j = 0; j < 5; ++j) {
       Tensor xi = X.reshape({2, 3, 4}).permute({0, 1, 2});
       std::vector<double> xv = X.to_vector(), yv = Y.to_vector();
-      Tensor xm = tensor(std::vector<double>(xv.begin() + i * 12, xv.begin() + (i + 1) * 12), {3, 4}, DType::f64);
-      Tensor ym = tensor(std::vector<double>(yv.begin() + j * 8, yv.begin() + (j + 1) * 8), {4, 2}, DType::f64);
+      Tensor xm = tensor(std::vector<double>(xv.begin() + i * 12, xv.begin() + (i + 1) * 12),
+                         {3, 4}, DType::f64);
+      Tensor ym = tensor(std::vector<double>(yv.begin() + j * 8, yv.begin() + (j + 1) * 8), {4, 2},
+                         DType::f64);
       std::vector<double> zv = Z.to_vector();
       std::vector<double> zij(zv.begin() + (i * 5 + j) * 6, zv.begin() + (i * 5 + j + 1) * 6);
       expect_values(naive(xm, ym), zij, 1e-12);
     }
   // float32 through BLAS (or the fallback) agrees with float64.
   Tensor A32 = randn({64, 48}, 6), B32 = randn({48, 33}, 7);
-  expect_close(matmul(A32, B32).to(DType::f64), matmul(A32.to(DType::f64), B32.to(DType::f64)), 1e-4);
+  expect_close(matmul(A32, B32).to(DType::f64), matmul(A32.to(DType::f64), B32.to(DType::f64)),
+               1e-4);
   // A broadcast (stride-0) operand inside the matrix dims still works.
   Tensor row = randn({1, 4}, 8, DType::f64).broadcast_to({3, 4});
   expect_close(matmul(row, B), naive(row.contiguous(), B), 1e-12);
@@ -224,5 +229,7 @@ TEST(Printing, LooksLikeNumpy) {
   EXPECT_EQ(os2.str(), "tensor([  0.5 -1.25], dtype=f64)");
   std::ostringstream os3;
   os3 << (arange(3) > 0.5) << " " << arange(2, DType::i64) << " " << scalar(3);
-  EXPECT_EQ(os3.str(), "tensor([False  True  True], dtype=bool) tensor([0 1], dtype=i64) tensor(3., dtype=f32)");
+  EXPECT_EQ(
+      os3.str(),
+      "tensor([False  True  True], dtype=bool) tensor([0 1], dtype=i64) tensor(3., dtype=f32)");
 }

@@ -43,8 +43,7 @@ void run_unary(const Shape& shape, const Operand& out, const Operand& in, Op op)
       for (int64_t i = 0; i < n; ++i) o[i] = op(x[i]);
     } else {
       for (int64_t i = 0; i < n; ++i)
-        *reinterpret_cast<R*>(p[0] + i * s[0]) =
-            op(*reinterpret_cast<const T*>(p[1] + i * s[1]));
+        *reinterpret_cast<R*>(p[0] + i * s[0]) = op(*reinterpret_cast<const T*>(p[1] + i * s[1]));
     }
   });
 }
@@ -68,9 +67,8 @@ void run_binary(const Shape& shape, const Operand& out, const Operand& a, const 
       for (int64_t i = 0; i < n; ++i) o[i] = op(xv, y[i]);
     } else {
       for (int64_t i = 0; i < n; ++i)
-        *reinterpret_cast<R*>(p[0] + i * s[0]) =
-            op(*reinterpret_cast<const T*>(p[1] + i * s[1]),
-               *reinterpret_cast<const T*>(p[2] + i * s[2]));
+        *reinterpret_cast<R*>(p[0] + i * s[0]) = op(*reinterpret_cast<const T*>(p[1] + i * s[1]),
+                                                    *reinterpret_cast<const T*>(p[2] + i * s[2]));
     }
   });
 }
@@ -86,25 +84,31 @@ T sigmoid_of(T x) {
 template <class T>
 void unary_typed(UnaryOp op, const Shape& shape, const Operand& out, const Operand& in) {
   switch (op) {
-    case UnaryOp::neg: return run_unary<T, T>(shape, out, in, [](T x) { return T(-x); });
+    case UnaryOp::neg:
+      return run_unary<T, T>(shape, out, in, [](T x) { return T(-x); });
     case UnaryOp::abs:
       return run_unary<T, T>(shape, out, in, [](T x) { return x < 0 ? T(-x) : x; });
     case UnaryOp::sign:
       return run_unary<T, T>(shape, out, in, [](T x) { return T((T(0) < x) - (x < T(0))); });
     case UnaryOp::relu:
       return run_unary<T, T>(shape, out, in, [](T x) { return x > T(0) ? x : T(0); });
-    default: break;
+    default:
+      break;
   }
   if constexpr (std::is_floating_point_v<T>) {
     switch (op) {
-      case UnaryOp::exp: return run_unary<T, T>(shape, out, in, [](T x) { return std::exp(x); });
-      case UnaryOp::log: return run_unary<T, T>(shape, out, in, [](T x) { return std::log(x); });
+      case UnaryOp::exp:
+        return run_unary<T, T>(shape, out, in, [](T x) { return std::exp(x); });
+      case UnaryOp::log:
+        return run_unary<T, T>(shape, out, in, [](T x) { return std::log(x); });
       case UnaryOp::sqrt:
         return run_unary<T, T>(shape, out, in, [](T x) { return std::sqrt(x); });
       case UnaryOp::tanh:
         return run_unary<T, T>(shape, out, in, [](T x) { return std::tanh(x); });
-      case UnaryOp::sigmoid: return run_unary<T, T>(shape, out, in, sigmoid_of<T>);
-      default: break;
+      case UnaryOp::sigmoid:
+        return run_unary<T, T>(shape, out, in, sigmoid_of<T>);
+      default:
+        break;
     }
   }
 }
@@ -113,19 +117,29 @@ template <class T>
 void binary_typed(BinaryOp op, const Shape& shape, const Operand& out, const Operand& a,
                   const Operand& b) {
   switch (op) {
-    case BinaryOp::eq: return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x == y; });
-    case BinaryOp::ne: return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x != y; });
-    case BinaryOp::lt: return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x < y; });
-    case BinaryOp::le: return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x <= y; });
-    case BinaryOp::gt: return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x > y; });
-    case BinaryOp::ge: return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x >= y; });
-    default: break;
+    case BinaryOp::eq:
+      return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x == y; });
+    case BinaryOp::ne:
+      return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x != y; });
+    case BinaryOp::lt:
+      return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x < y; });
+    case BinaryOp::le:
+      return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x <= y; });
+    case BinaryOp::gt:
+      return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x > y; });
+    case BinaryOp::ge:
+      return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x >= y; });
+    default:
+      break;
   }
   if constexpr (!std::is_same_v<T, bool>) {
     switch (op) {
-      case BinaryOp::add: return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return T(x + y); });
-      case BinaryOp::sub: return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return T(x - y); });
-      case BinaryOp::mul: return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return T(x * y); });
+      case BinaryOp::add:
+        return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return T(x + y); });
+      case BinaryOp::sub:
+        return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return T(x - y); });
+      case BinaryOp::mul:
+        return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return T(x * y); });
       case BinaryOp::div:
         return run_binary<T, T>(shape, out, a, b, [](T x, T y) {
           if constexpr (std::is_integral_v<T>) {  // floor division, like NumPy's //
@@ -144,7 +158,8 @@ void binary_typed(BinaryOp op, const Shape& shape, const Operand& out, const Ope
       case BinaryOp::minimum:
         return run_binary<T, T>(shape, out, a, b,
                                 [](T x, T y) { return (x < y || x != x) ? x : y; });
-      default: break;
+      default:
+        break;
     }
   }
 }
@@ -172,14 +187,13 @@ void where(const Shape& shape, Operand out, Operand cond, Operand a, Operand b) 
     using T = decltype(tag);
     std::array<int64_t, kLoopMaxDims * 4> st;
     auto loop = make_loop<4>(shape, {&out, &cond, &a, &b}, st);
-    loop.run({out.data, cond.data, a.data, b.data},
-             [&](char* const* p, const int64_t* s, int64_t n) {
-               for (int64_t i = 0; i < n; ++i)
-                 *reinterpret_cast<T*>(p[0] + i * s[0]) =
-                     *reinterpret_cast<const bool*>(p[1] + i * s[1])
-                         ? *reinterpret_cast<const T*>(p[2] + i * s[2])
-                         : *reinterpret_cast<const T*>(p[3] + i * s[3]);
-             });
+    loop.run({out.data, cond.data, a.data, b.data}, [&](char* const* p, const int64_t* s,
+                                                        int64_t n) {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<T*>(p[0] + i * s[0]) = *reinterpret_cast<const bool*>(p[1] + i * s[1])
+                                                     ? *reinterpret_cast<const T*>(p[2] + i * s[2])
+                                                     : *reinterpret_cast<const T*>(p[3] + i * s[3]);
+    });
   });
 }
 

@@ -85,9 +85,12 @@ void reduce(ReduceOp op, const Shape& shape, Operand out, int64_t out_numel, Ope
       const T lowest = L::has_infinity ? -L::infinity() : L::lowest();
       const T highest = L::has_infinity ? L::infinity() : L::max();
       switch (op) {
-        case ReduceOp::sum: return reduce_typed<T, SumOp<T>>(shape, out, out_numel, in, T(0));
-        case ReduceOp::max: return reduce_typed<T, MaxOp<T>>(shape, out, out_numel, in, lowest);
-        case ReduceOp::min: return reduce_typed<T, MinOp<T>>(shape, out, out_numel, in, highest);
+        case ReduceOp::sum:
+          return reduce_typed<T, SumOp<T>>(shape, out, out_numel, in, T(0));
+        case ReduceOp::max:
+          return reduce_typed<T, MaxOp<T>>(shape, out, out_numel, in, lowest);
+        case ReduceOp::min:
+          return reduce_typed<T, MinOp<T>>(shape, out, out_numel, in, highest);
       }
     }
   });
