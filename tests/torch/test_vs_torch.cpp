@@ -1,0 +1,223 @@
+// Differential test: every op's forward value and input gradients equal PyTorch's (libtorch),
+// in float64, on random inputs with a random upstream gradient, across broadcast pairs.
+#include <torch/torch.h>
+
+#include <functional>
+
+#include "test_util.hpp"
+
+using namespace ndgrad::testing;
+namespace nd = ndgrad;
+
+namespace {
+
+torch::Tensor to_torch(const nd::Tensor& t) {
+  std::vector<double> v = t.to_vector();
+  std::vector<int64_t> shape = t.shape();
+  return torch::tensor(v, torch::kFloat64).reshape(shape).clone();
+}
+
+void expect_same(const nd::Tensor& a, const torch::Tensor& b, const std::string& what) {
+  ASSERT_TRUE(a.defined()) << what;
+  ASSERT_EQ(a.shape(), nd::Shape(b.sizes().begin(), b.sizes().end())) << what;
+  torch::Tensor bc = b.contiguous().to(torch::kFloat64);
+  std::vector<double> av = a.to_vector();
+  const double* bp = bc.data_ptr<double>();
+  for (size_t i = 0; i < av.size(); ++i)
+    ASSERT_NEAR(av[i], bp[i], 1e-10 * (1 + std::fabs(bp[i]))) << what << " at flat index " << i;
+}
+
+using NdFn = std::function<nd::Tensor(const std::vector<nd::Tensor>&)>;
+using TorchFn = std::function<torch::Tensor(const std::vector<torch::Tensor>&)>;
+
+void compare(const std::string& name, const NdFn& f, const TorchFn& g,
+             const std::vector<nd::Tensor>& inputs, uint64_t seed) {
+  std::vector<nd::Tensor> xs;
+  std::vector<torch::Tensor> ts;
+  for (const auto& x : inputs) {
+    xs.push_back(x.detach().requires_grad_());
+    ts.push_back(to_torch(x).requires_grad_(true));
+  }
+  nd::Tensor y = f(xs);
+  torch::Tensor ty = g(ts);
+  expect_same(y, ty, name + " forward");
+  nd::Tensor upstream = nd::randn(y.shape(), seed, nd::DType::f64);
+  y.backward(upstream);
+  ty.backward(to_torch(upstream));
+  for (size_t i = 0; i < xs.size(); ++i)
+    expect_same(xs[i].grad(), ts[i].grad(), name + " gradient of input " + std::to_string(i));
+}
+
+const std::vector<nd::Shape> kShapes = {{}, {1}, {4}, {3, 1}, {1, 4}, {3, 4}, {2, 1, 4}, {2, 3, 4}};
+
+}  // namespace
+
+TEST(VsTorch, BinaryOpsOverBroadcastPairs) {
+  struct Row {
+    const char* name;
+    NdFn f;
+    TorchFn g;
+    bool positive;
+  };
+  const std::vector<Row> rows = {
+      {"add", [](auto& x) { return x[0] + x[1]; }, [](auto& x) { return x[0] + x[1]; }, false},
+      {"sub", [](auto& x) { return x[0] - x[1]; }, [](auto& x) { return x[0] - x[1]; }, false},
+      {"mul", [](auto& x) { return x[0] * x[1]; }, [](auto& x) { return x[0] * x[1]; }, false},
+      {"div", [](auto& x) { return x[0] / x[1]; }, [](auto& x) { return x[0] / x[1]; }, false},
+      {"pow", [](auto& x) { return nd::pow(x[0], x[1]); },
+       [](auto& x) { return torch::pow(x[0], x[1]); }, true},
+      {"maximum", [](auto& x) { return nd::maximum(x[0], x[1]); },
+       [](auto& x) { return torch::maximum(x[0], x[1]); }, false},
+      {"minimum", [](auto& x) { return nd::minimum(x[0], x[1]); },
+       [](auto& x) { return torch::minimum(x[0], x[1]); }, false},
+      {"where", [](auto& x) { return nd::where(x[0] > x[1], x[0], x[1] * 2.0); },
+       [](auto& x) { return torch::where(x[0] > x[1], x[0], x[1] * 2.0); }, false},
+  };
+  uint64_t seed = 1;
+  for (const auto& row : rows)
+    for (const auto& a : kShapes)
+      for (const auto& b : kShapes) {
+        try {
+          nd::broadcast_shapes(a, b);
+        } catch (const nd::ShapeError&) {
+          continue;
+        }
+        nd::Tensor xa = row.positive ? uniform(a, ++seed, 0.5, 2) : away_from_zero(a, ++seed);
+        compare(row.name + (" " + nd::shape_str(a) + " " + nd::shape_str(b)), row.f, row.g,
+                {xa, away_from_zero(b, ++seed)}, ++seed);
+      }
+}
+
+TEST(VsTorch, UnaryOps) {
+  uint64_t seed = 100;
+  for (const auto& s : kShapes) {
+    compare(
+        "exp", [](auto& x) { return nd::exp(x[0]); }, [](auto& x) { return torch::exp(x[0]); },
+        {away_from_zero(s, ++seed)}, ++seed);
+    compare(
+        "tanh", [](auto& x) { return nd::tanh(x[0]); }, [](auto& x) { return torch::tanh(x[0]); },
+        {away_from_zero(s, ++seed)}, ++seed);
+    compare(
+        "sigmoid", [](auto& x) { return nd::sigmoid(x[0]); },
+        [](auto& x) { return torch::sigmoid(x[0]); }, {away_from_zero(s, ++seed)}, ++seed);
+    compare(
+        "relu", [](auto& x) { return nd::relu(x[0]); }, [](auto& x) { return torch::relu(x[0]); },
+        {away_from_zero(s, ++seed)}, ++seed);
+    compare(
+        "abs", [](auto& x) { return nd::abs(x[0]); }, [](auto& x) { return torch::abs(x[0]); },
+        {away_from_zero(s, ++seed)}, ++seed);
+    compare(
+        "neg", [](auto& x) { return -x[0]; }, [](auto& x) { return -x[0]; },
+        {away_from_zero(s, ++seed)}, ++seed);
+    compare(
+        "log", [](auto& x) { return nd::log(x[0]); }, [](auto& x) { return torch::log(x[0]); },
+        {uniform(s, ++seed, 0.5, 2)}, ++seed);
+    compare(
+        "sqrt", [](auto& x) { return nd::sqrt(x[0]); }, [](auto& x) { return torch::sqrt(x[0]); },
+        {uniform(s, ++seed, 0.5, 2)}, ++seed);
+    compare(
+        "pow 2.5", [](auto& x) { return nd::pow(x[0], 2.5); },
+        [](auto& x) { return torch::pow(x[0], 2.5); }, {uniform(s, ++seed, 0.5, 2)}, ++seed);
+  }
+}
+
+TEST(VsTorch, Reductions) {
+  uint64_t seed = 200;
+  const std::vector<std::pair<nd::Shape, std::vector<std::vector<int64_t>>>> cases = {
+      {{3, 4}, {{0}, {1}, {-1}, {1, 0}}},
+      {{2, 3, 4}, {{0}, {1}, {2}, {2, 0}, {-1, -3}, {0, 1, 2}}},
+      {{3, 3, 3}, {{0}, {1}, {2}, {0, 2}}},
+      {{2, 3, 2}, {{0}, {1}, {2}, {-1, 0}}},
+  };
+  for (const auto& [shape, axes_list] : cases)
+    for (const auto& axes : axes_list)
+      for (bool keep : {false, true}) {
+        const std::string tag = nd::shape_str(shape) + " axes " + std::to_string(axes.size());
+        compare(
+            "sum " + tag, [&](auto& x) { return x[0].sum(axes, keep); },
+            [&](auto& x) { return x[0].sum(axes, keep); }, {away_from_zero(shape, ++seed)}, ++seed);
+        compare(
+            "mean " + tag, [&](auto& x) { return x[0].mean(axes, keep); },
+            [&](auto& x) { return x[0].mean(axes, keep); }, {away_from_zero(shape, ++seed)},
+            ++seed);
+        compare(
+            "max " + tag, [&](auto& x) { return x[0].max(axes, keep); },
+            [&](auto& x) { return torch::amax(x[0], axes, keep); }, {away_from_zero(shape, ++seed)},
+            ++seed);
+        compare(
+            "min " + tag, [&](auto& x) { return x[0].min(axes, keep); },
+            [&](auto& x) { return torch::amin(x[0], axes, keep); }, {away_from_zero(shape, ++seed)},
+            ++seed);
+        compare(
+            "logsumexp " + tag, [&](auto& x) { return nd::logsumexp(x[0], axes, keep); },
+            [&](auto& x) { return torch::logsumexp(x[0], axes, keep); },
+            {away_from_zero(shape, ++seed)}, ++seed);
+      }
+}
+
+TEST(VsTorch, MatmulAndShapeOps) {
+  uint64_t seed = 300;
+  const std::vector<std::pair<nd::Shape, nd::Shape>> cases = {
+      {{3, 4}, {4, 2}},
+      {{4}, {4, 2}},
+      {{3, 4}, {4}},
+      {{4}, {4}},
+      {{2, 3, 4}, {4, 5}},
+      {{4}, {2, 4, 3}},
+      {{2, 1, 3, 4}, {5, 4, 2}},
+      {{1, 3, 4}, {2, 4, 2}},
+  };
+  for (const auto& [a, b] : cases)
+    compare(
+        "matmul " + nd::shape_str(a) + " @ " + nd::shape_str(b),
+        [](auto& x) { return nd::matmul(x[0], x[1]); },
+        [](auto& x) { return torch::matmul(x[0], x[1]); },
+        {away_from_zero(a, ++seed), away_from_zero(b, ++seed)}, ++seed);
+  const nd::Shape s{2, 3, 4};
+  compare(
+      "reshape",
+      [](auto& x) {
+        return x[0].reshape({4, -1});
+      },
+      [](auto& x) {
+        return x[0].reshape({4, -1});
+      },
+      {away_from_zero(s, ++seed)}, ++seed);
+  compare(
+      "permute",
+      [](auto& x) {
+        return x[0].permute({2, 0, 1});
+      },
+      [](auto& x) {
+        return x[0].permute({2, 0, 1});
+      },
+      {away_from_zero(s, ++seed)}, ++seed);
+  compare(
+      "transpose", [](auto& x) { return x[0].transpose(0, 2); },
+      [](auto& x) { return x[0].transpose(0, 2); }, {away_from_zero(s, ++seed)}, ++seed);
+  compare(
+      "broadcast_to",
+      [](auto& x) {
+        return x[0].broadcast_to({2, 3, 4});
+      },
+      [](auto& x) {
+        return x[0].expand({2, 3, 4});
+      },
+      {away_from_zero({3, 1}, ++seed)}, ++seed);
+  compare(
+      "squeeze/unsqueeze", [](auto& x) { return x[0].squeeze(1).unsqueeze(0); },
+      [](auto& x) { return x[0].squeeze(1).unsqueeze(0); }, {away_from_zero({2, 1, 4}, ++seed)},
+      ++seed);
+}
+
+TEST(VsTorch, TwoLayerNetwork) {
+  compare(
+      "two-layer net",
+      [](auto& x) { return nd::matmul(nd::relu(nd::matmul(x[0], x[1]) + x[2]), x[3]) + x[4]; },
+      [](auto& x) {
+        return torch::matmul(torch::relu(torch::matmul(x[0], x[1]) + x[2]), x[3]) + x[4];
+      },
+      {away_from_zero({8, 5}, 1), away_from_zero({5, 6}, 2), away_from_zero({6}, 3),
+       away_from_zero({6, 3}, 4), away_from_zero({3}, 5)},
+      6);
+}
