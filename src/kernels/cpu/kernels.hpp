@@ -41,9 +41,10 @@ void arg_reduce(bool is_max, const Shape& shape, Operand out, Operand in, int64_
 // Whether a rows x cols matrix with these element strides can be handed to BLAS as it is.
 bool gemm_compatible(int64_t rows, int64_t cols, int64_t s0, int64_t s1);
 // c[batch] = a[batch] @ b[batch] for (n,k) @ (k,m) matrices. strides span batch dims then the
-// two matrix dims; c is contiguous; a and b must be gemm_compatible.
+// two matrix dims; c is contiguous; a and b must be gemm_compatible. use_blas=false forces the
+// portable kernel (the one builds without BLAS use), so tests can check it everywhere.
 void batched_matmul(DType dtype, const Shape& batch, int64_t n, int64_t k, int64_t m, Operand c,
-                    Operand a, Operand b);
+                    Operand a, Operand b, bool use_blas = true);
 // Whether matmul goes to a BLAS library in this build.
 bool have_blas();
 

@@ -55,7 +55,7 @@ void portable_gemm(int64_t n, int64_t k, int64_t m, const T* a, int64_t as0, int
 
 template <class T>
 void gemm(int64_t n, int64_t k, int64_t m, const T* a, int64_t as0, int64_t as1, const T* b,
-          int64_t bs0, int64_t bs1, T* c) {
+          int64_t bs0, int64_t bs1, T* c, bool use_blas) {
   if (n == 0 || m == 0) return;
   if (k == 0) {
     std::fill(c, c + n * m, T(0));
@@ -63,6 +63,7 @@ void gemm(int64_t n, int64_t k, int64_t m, const T* a, int64_t as0, int64_t as1,
   }
 #ifdef NDGRAD_HAVE_BLAS
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    if (!use_blas) return portable_gemm(n, k, m, a, as0, as1, b, bs0, bs1, c);
     Layout la = layout_of(n, k, as0, as1), lb = layout_of(k, m, bs0, bs1);
     const int ta = la.trans ? kTrans : kNoTrans, tb = lb.trans ? kTrans : kNoTrans;
     const int N = int(n), M = int(m), K = int(k);
@@ -72,6 +73,8 @@ void gemm(int64_t n, int64_t k, int64_t m, const T* a, int64_t as0, int64_t as1,
       cblas_dgemm(kRowMajor, ta, tb, N, M, K, 1.0, a, int(la.ld), b, int(lb.ld), 0.0, c, M);
     return;
   }
+#else
+  (void)use_blas;
 #endif
   portable_gemm(n, k, m, a, as0, as1, b, bs0, bs1, c);
 }
@@ -94,7 +97,7 @@ bool gemm_compatible(int64_t rows, int64_t cols, int64_t s0, int64_t s1) {
 }
 
 void batched_matmul(DType dtype, const Shape& batch, int64_t n, int64_t k, int64_t m, Operand c,
-                    Operand a, Operand b) {
+                    Operand a, Operand b, bool use_blas) {
   const int nb = static_cast<int>(batch.size());
   dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -112,7 +115,7 @@ void batched_matmul(DType dtype, const Shape& batch, int64_t n, int64_t k, int64
         for (int64_t i = 0; i < count; ++i)
           gemm<T>(n, k, m, reinterpret_cast<const T*>(p[1] + i * s[1]), as0, as1,
                   reinterpret_cast<const T*>(p[2] + i * s[2]), bs0, bs1,
-                  reinterpret_cast<T*>(p[0] + i * s[0]));
+                  reinterpret_cast<T*>(p[0] + i * s[0]), use_blas);
       });
     }
   });
