@@ -38,6 +38,9 @@ class Tensor {
 
   // --- autograd ---
   Tensor& requires_grad_(bool on = true);
+  // Copies src (broadcast to this shape, converted to this dtype) into this tensor's memory.
+  // Refused on a tensor that requires grad while grad mode is on (use NoGradGuard).
+  Tensor& copy_(const Tensor& src);
   bool requires_grad() const;
   bool is_leaf() const;  // true when no recorded op produced this tensor
   Tensor grad() const;

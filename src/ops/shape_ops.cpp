@@ -258,3 +258,29 @@ Tensor sum_to(const Tensor& t, const Shape& shape) {
 }
 
 }  // namespace ndgrad
+
+namespace ndgrad {
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  require_defined_arg(*this, "copy_", "the destination");
+  require_defined_arg(src, "copy_", "the source");
+  if (impl_->requires_grad && is_grad_enabled())
+    throw AutogradError("copy_: in-place write into a tensor that requires grad while grad mode "
+                        "is on; wrap it in a NoGradGuard");
+  broadcast_shapes_for(src.impl()->shape, impl_->shape, "copy_");
+  Tensor source = src;
+  bool fits = src.impl()->shape.size() <= impl_->shape.size();
+  for (size_t i = 0; fits && i < src.impl()->shape.size(); ++i) {
+    int64_t d = src.impl()->shape[i];
+    fits = d == 1 || d == impl_->shape[impl_->shape.size() - src.impl()->shape.size() + i];
+  }
+  if (!fits)
+    throw ShapeError("copy_: cannot broadcast a source of shape " + shape_str(src.impl()->shape) +
+                     " into a tensor of shape " + shape_str(impl_->shape));
+  if (src.impl()->storage == impl_->storage) source = raw_cast(src, src.dtype());  // overlap
+  OperandOf in(source, impl_->shape);
+  kernels::copy(impl_->shape, {impl_->data(), impl_->strides.data(), impl_->dtype}, in.op);
+  return *this;
+}
+
+}  // namespace ndgrad

@@ -49,3 +49,17 @@ void batched_matmul(DType dtype, const Shape& batch, int64_t n, int64_t k, int64
 bool have_blas();
 
 }  // namespace ndgrad::kernels
+
+namespace ndgrad::kernels {
+
+// Contiguous (rows, cols) logits: returns the sum over rows of logsumexp(row) - row[label];
+// writes the row-wise softmax into probs when probs is not null.
+double softmax_cross_entropy(DType dtype, int64_t rows, int64_t cols, const char* logits,
+                             const int64_t* labels, char* probs);
+// In-place optimizer updates on n contiguous elements (see ndgrad::optim for the formulas).
+void sgd_update(DType dtype, int64_t n, char* param, const char* grad, char* velocity, double lr,
+                double momentum, double weight_decay, bool first_step);
+void adam_update(DType dtype, int64_t n, char* param, const char* grad, char* m, char* v,
+                 double lr, double beta1, double beta2, double eps, int64_t step);
+
+}  // namespace ndgrad::kernels

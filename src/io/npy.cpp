@@ -1,0 +1,309 @@
+// .npy and .npz, readable by NumPy and reading what NumPy writes.
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/shape.hpp"
+#include "core/tensor_impl.hpp"
+#include "io/file_util.hpp"
+#include "ndgrad/io.hpp"
+
+namespace ndgrad {
+
+namespace {
+
+static_assert(sizeof(int64_t) == 8 && sizeof(double) == 8 && sizeof(float) == 4);
+
+bool host_is_little_endian() {
+  const uint16_t one = 1;
+  uint8_t first;
+  std::memcpy(&first, &one, 1);
+  return first == 1;
+}
+
+const char* descr_of(DType d) {
+  switch (d) {
+    case DType::f32: return "<f4";
+    case DType::f64: return "<f8";
+    case DType::i64: return "<i8";
+    case DType::boolean: return "|b1";
+  }
+  return "";
+}
+
+std::string npy_bytes(const Tensor& t) {
+  if (!host_is_little_endian()) throw IOError("save_npy: only little-endian hosts are supported");
+  const Tensor c = t.detach().contiguous();
+  std::string shape = "(";
+  for (size_t i = 0; i < c.shape().size(); ++i)
+    shape += (i ? ", " : "") + std::to_string(c.shape()[i]);
+  if (c.shape().size() == 1) shape += ",";
+  shape += ")";
+  std::string header = std::string("{'descr': '") + descr_of(c.dtype()) +
+                       "', 'fortran_order': False, 'shape': " + shape + ", }";
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header += '\n';
+  std::string out("\x93NUMPY\x01\x00", 8);
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  out += header;
+  const size_t nbytes = static_cast<size_t>(c.numel() * itemsize(c.dtype()));
+  if (nbytes) out.append(c.impl()->data(), nbytes);
+  return out;
+}
+
+// The value text after 'key': in a header dict.
+std::string header_field(const std::string& header, const std::string& key, const std::string& what) {
+  size_t k = header.find("'" + key + "'");
+  if (k == std::string::npos) k = header.find("\"" + key + "\"");
+  if (k == std::string::npos) throw IOError(what + ": the header has no '" + key + "'");
+  size_t colon = header.find(':', k);
+  if (colon == std::string::npos) throw IOError(what + ": malformed header");
+  size_t start = header.find_first_not_of(' ', colon + 1);
+  if (start == std::string::npos) throw IOError(what + ": malformed header");
+  size_t end;
+  if (header[start] == '(') {
+    end = header.find(')', start);
+    if (end == std::string::npos) throw IOError(what + ": malformed shape in header");
+    return header.substr(start, end - start + 1);
+  }
+  if (header[start] == '\'' || header[start] == '"') {
+    end = header.find(header[start], start + 1);
+    if (end == std::string::npos) throw IOError(what + ": malformed header");
+    return header.substr(start + 1, end - start - 1);
+  }
+  end = header.find_first_of(",}", start);
+  return header.substr(start, end - start);
+}
+
+Shape parse_shape(const std::string& text, const std::string& what) {
+  Shape shape;
+  size_t i = 1;
+  while (i < text.size()) {
+    while (i < text.size() && (text[i] == ' ' || text[i] == ',')) ++i;
+    if (i >= text.size() || text[i] == ')') break;
+    size_t end = i;
+    while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
+    if (end == i) throw IOError(what + ": malformed shape " + text);
+    if (end - i > 18) throw IOError(what + ": dimension too large in shape " + text);
+    shape.push_back(std::stoll(text.substr(i, end - i)));
+    i = end;
+  }
+  return shape;
+}
+
+template <class S, class D>
+void convert(const char* src, char* dst, int64_t n, bool swap) {
+  for (int64_t i = 0; i < n; ++i) {
+    char raw[sizeof(S)];
+    std::memcpy(raw, src + i * sizeof(S), sizeof(S));
+    if (swap) std::reverse(raw, raw + sizeof(S));
+    S v;
+    std::memcpy(&v, raw, sizeof(S));
+    D d = static_cast<D>(v);
+    std::memcpy(dst + i * sizeof(D), &d, sizeof(D));
+  }
+}
+
+Tensor parse_npy(const std::string& bytes, const std::string& what) {
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0)
+    throw IOError(what + ": not a .npy file (bad magic number)");
+  const int major = static_cast<unsigned char>(bytes[6]);
+  size_t header_len, offset;
+  if (major == 1) {
+    header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+    offset = 10;
+  } else if (major == 2 || major == 3) {
+    if (bytes.size() < 12) throw IOError(what + ": truncated header");
+    header_len = 0;
+    for (int i = 3; i >= 0; --i) header_len = header_len << 8 | static_cast<unsigned char>(bytes[8 + i]);
+    offset = 12;
+  } else {
+    throw IOError(what + ": unsupported .npy version " + std::to_string(major));
+  }
+  if (bytes.size() < offset + header_len) throw IOError(what + ": truncated header");
+  const std::string header = bytes.substr(offset, header_len);
+  const std::string descr = header_field(header, "descr", what);
+  const bool fortran = header_field(header, "fortran_order", what) == "True";
+  const Shape shape = parse_shape(header_field(header, "shape", what), what);
+  if (descr.size() < 3) throw IOError(what + ": unsupported dtype '" + descr + "'");
+  const char order = descr[0];
+  const std::string kind = descr.substr(1);
+  if (order != '<' && order != '>' && order != '|' && order != '=')
+    throw IOError(what + ": unsupported dtype '" + descr + "'");
+  const bool swap = order == '>' && host_is_little_endian();
+  DType dtype;
+  size_t src_size;
+  if (kind == "f4") dtype = DType::f32, src_size = 4;
+  else if (kind == "f8") dtype = DType::f64, src_size = 8;
+  else if (kind == "b1") dtype = DType::boolean, src_size = 1;
+  else if (kind == "i8" || kind == "i4" || kind == "i2" || kind == "i1" || kind == "u1" ||
+           kind == "u2" || kind == "u4")
+    dtype = DType::i64, src_size = static_cast<size_t>(kind[1] - '0');
+  else
+    throw IOError(what + ": unsupported dtype '" + descr + "'");
+  int64_t n;
+  try {
+    n = checked_numel(shape, "load_npy");
+  } catch (const Error& e) {
+    throw IOError(what + ": " + e.what());
+  }
+  const size_t body = bytes.size() - offset - header_len;
+  if (static_cast<uint64_t>(n) > body / std::max<size_t>(src_size, 1) || body < n * src_size)
+    throw IOError(what + ": truncated data: the header describes " + std::to_string(n) +
+                  " elements of " + std::to_string(src_size) + " bytes, the file holds " +
+                  std::to_string(body) + " bytes");
+  // Fortran order: read as the reversed shape, then transpose back.
+  Shape storage_shape = shape;
+  if (fortran) std::reverse(storage_shape.begin(), storage_shape.end());
+  Tensor t = empty(storage_shape, dtype);
+  const char* src = bytes.data() + offset + header_len;
+  char* dst = t.impl()->data();
+  if (kind == "f4") convert<float, float>(src, dst, n, swap);
+  else if (kind == "f8") convert<double, double>(src, dst, n, swap);
+  else if (kind == "b1") convert<uint8_t, bool>(src, dst, n, false);
+  else if (kind == "i8") convert<int64_t, int64_t>(src, dst, n, swap);
+  else if (kind == "i4") convert<int32_t, int64_t>(src, dst, n, swap);
+  else if (kind == "i2") convert<int16_t, int64_t>(src, dst, n, swap);
+  else if (kind == "i1") convert<int8_t, int64_t>(src, dst, n, false);
+  else if (kind == "u1") convert<uint8_t, int64_t>(src, dst, n, false);
+  else if (kind == "u2") convert<uint16_t, int64_t>(src, dst, n, swap);
+  else if (kind == "u4") convert<uint32_t, int64_t>(src, dst, n, swap);
+  return fortran ? t.T().contiguous() : t;
+}
+
+// --- a minimal zip container ---
+
+void put16(std::string& s, uint32_t v) {
+  s += static_cast<char>(v & 0xff);
+  s += static_cast<char>((v >> 8) & 0xff);
+}
+void put32(std::string& s, uint32_t v) {
+  put16(s, v & 0xffff);
+  put16(s, v >> 16);
+}
+uint32_t get16(const std::string& s, size_t at) {
+  return static_cast<unsigned char>(s[at]) | static_cast<unsigned char>(s[at + 1]) << 8;
+}
+uint32_t get32(const std::string& s, size_t at) { return get16(s, at) | get16(s, at + 2) << 16; }
+
+std::string inflate_raw(const std::string& data, size_t expected, const std::string& what) {
+  std::string out(expected, '\0');
+  z_stream zs{};
+  if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) throw IOError(what + ": zlib initialisation failed");
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = inflate(&zs, Z_FINISH);
+  const size_t produced = zs.total_out;
+  inflateEnd(&zs);
+  if (rc != Z_STREAM_END || produced != expected)
+    throw IOError(what + ": corrupted compressed member");
+  return out;
+}
+
+}  // namespace
+
+void save_npy(const std::string& path, const Tensor& t) {
+  if (!t.defined()) throw ValueError("save_npy: the tensor is undefined");
+  write_file_atomically(path, npy_bytes(t), "save_npy");
+}
+
+Tensor load_npy(const std::string& path) {
+  return parse_npy(read_file(path, "load_npy"), "load_npy: '" + path + "'");
+}
+
+void save_npz(const std::string& path, const std::map<std::string, Tensor>& arrays) {
+  std::string zip, central;
+  uint32_t count = 0;
+  for (const auto& [name, t] : arrays) {
+    if (!t.defined()) throw ValueError("save_npz: array '" + name + "' is undefined");
+    if (name.empty() || name.size() > 4000) throw ValueError("save_npz: bad array name '" + name + "'");
+    const std::string member = name + ".npy";
+    const std::string data = npy_bytes(t);
+    if (data.size() >= 0xffffffffu || zip.size() >= 0xffffffffu)
+      throw IOError("save_npz: '" + path + "' would exceed 4 GiB, which needs zip64");
+    const uint32_t crc = static_cast<uint32_t>(
+        crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
+    const uint32_t offset = static_cast<uint32_t>(zip.size());
+    const uint32_t dos_time = 0, dos_date = (1 << 5) | 1;  // 1980-01-01: reproducible files
+    put32(zip, 0x04034b50);
+    put16(zip, 20), put16(zip, 0), put16(zip, 0), put16(zip, dos_time), put16(zip, dos_date);
+    put32(zip, crc), put32(zip, static_cast<uint32_t>(data.size()));
+    put32(zip, static_cast<uint32_t>(data.size()));
+    put16(zip, static_cast<uint32_t>(member.size())), put16(zip, 0);
+    zip += member;
+    zip += data;
+    put32(central, 0x02014b50);
+    put16(central, 20), put16(central, 20), put16(central, 0), put16(central, 0);
+    put16(central, dos_time), put16(central, dos_date);
+    put32(central, crc), put32(central, static_cast<uint32_t>(data.size()));
+    put32(central, static_cast<uint32_t>(data.size()));
+    put16(central, static_cast<uint32_t>(member.size())), put16(central, 0), put16(central, 0);
+    put16(central, 0), put16(central, 0), put32(central, 0), put32(central, offset);
+    central += member;
+    ++count;
+  }
+  if (count > 0xffff) throw IOError("save_npz: too many arrays for a zip without zip64");
+  const uint32_t central_offset = static_cast<uint32_t>(zip.size());
+  zip += central;
+  put32(zip, 0x06054b50);
+  put16(zip, 0), put16(zip, 0), put16(zip, count), put16(zip, count);
+  put32(zip, static_cast<uint32_t>(central.size())), put32(zip, central_offset), put16(zip, 0);
+  write_file_atomically(path, zip, "save_npz");
+}
+
+std::map<std::string, Tensor> load_npz(const std::string& path) {
+  const std::string what = "load_npz: '" + path + "'";
+  const std::string zip = read_file(path, "load_npz");
+  // The end-of-central-directory record is in the last 64 KiB + 22 bytes.
+  if (zip.size() < 22) throw IOError(what + ": not a zip file (too short)");
+  size_t eocd = std::string::npos;
+  const size_t lowest = zip.size() > 65557 ? zip.size() - 65557 : 0;
+  for (size_t i = zip.size() - 22 + 1; i-- > lowest;)
+    if (get32(zip, i) == 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  if (eocd == std::string::npos) throw IOError(what + ": not a zip file (no end record)");
+  const uint32_t count = get16(zip, eocd + 10);
+  const uint32_t cd_size = get32(zip, eocd + 12), cd_offset = get32(zip, eocd + 16);
+  if (cd_offset == 0xffffffffu || count == 0xffff) throw IOError(what + ": zip64 files are not supported");
+  if (static_cast<uint64_t>(cd_offset) + cd_size > eocd) throw IOError(what + ": corrupted central directory");
+  std::map<std::string, Tensor> out;
+  size_t at = cd_offset;
+  for (uint32_t e = 0; e < count; ++e) {
+    if (at + 46 > eocd || get32(zip, at) != 0x02014b50)
+      throw IOError(what + ": corrupted central directory");
+    const uint32_t method = get16(zip, at + 10), crc = get32(zip, at + 16);
+    const uint32_t csize = get32(zip, at + 20), usize = get32(zip, at + 24);
+    const uint32_t name_len = get16(zip, at + 28), extra_len = get16(zip, at + 30),
+                   comment_len = get16(zip, at + 32), local = get32(zip, at + 42);
+    if (at + 46 + name_len > eocd) throw IOError(what + ": corrupted central directory");
+    std::string name = zip.substr(at + 46, name_len);
+    at += 46 + name_len + extra_len + comment_len;
+    if (csize == 0xffffffffu || usize == 0xffffffffu || local == 0xffffffffu)
+      throw IOError(what + ": zip64 members are not supported");
+    if (static_cast<uint64_t>(local) + 30 > zip.size() || get32(zip, local) != 0x04034b50)
+      throw IOError(what + ": corrupted member '" + name + "'");
+    const size_t data_at = local + 30 + get16(zip, local + 26) + get16(zip, local + 28);
+    if (data_at + static_cast<uint64_t>(csize) > zip.size())
+      throw IOError(what + ": truncated member '" + name + "'");
+    std::string data = zip.substr(data_at, csize);
+    if (method == 8)
+      data = inflate_raw(data, usize, what + " member '" + name + "'");
+    else if (method != 0)
+      throw IOError(what + ": member '" + name + "' uses unsupported compression " + std::to_string(method));
+    if (static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()),
+                                    static_cast<uInt>(data.size()))) != crc)
+      throw IOError(what + ": member '" + name + "' is corrupted (CRC mismatch)");
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0) name.resize(name.size() - 4);
+    out[name] = parse_npy(data, what + " member '" + name + "'");
+  }
+  return out;
+}
+
+}  // namespace ndgrad

@@ -1,0 +1,81 @@
+// Fused loops for training: softmax + cross-entropy, and the optimizers' updates.
+#include <cmath>
+
+#include "kernels/cpu/dispatch.hpp"
+#include "kernels/cpu/kernels.hpp"
+
+namespace ndgrad::kernels {
+
+double softmax_cross_entropy(DType dtype, int64_t rows, int64_t cols, const char* logits,
+                             const int64_t* labels, char* probs) {
+  double total = 0;
+  dispatch_floating(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = reinterpret_cast<const T*>(logits);
+    T* p = reinterpret_cast<T*>(probs);
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* xr = x + r * cols;
+      T m = xr[0];
+      for (int64_t c = 1; c < cols; ++c) m = xr[c] > m ? xr[c] : m;
+      double s = 0;
+      if (p) {
+        T* pr = p + r * cols;
+        for (int64_t c = 0; c < cols; ++c) {
+          pr[c] = std::exp(xr[c] - m);
+          s += pr[c];
+        }
+        const T inv = T(1 / s);
+        for (int64_t c = 0; c < cols; ++c) pr[c] *= inv;
+      } else {
+        for (int64_t c = 0; c < cols; ++c) s += std::exp(xr[c] - m);
+      }
+      total += std::log(s) + m - xr[labels[r]];
+    }
+  });
+  return total;
+}
+
+void sgd_update(DType dtype, int64_t n, char* param, const char* grad, char* velocity, double lr,
+                double momentum, double weight_decay, bool first_step) {
+  dispatch_floating(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* p = reinterpret_cast<T*>(param);
+    const T* g = reinterpret_cast<const T*>(grad);
+    T* v = reinterpret_cast<T*>(velocity);
+    const T lr_ = T(lr), mu = T(momentum), wd = T(weight_decay);
+    if (!v) {
+      for (int64_t i = 0; i < n; ++i) p[i] -= lr_ * (g[i] + wd * p[i]);
+    } else if (first_step) {
+      for (int64_t i = 0; i < n; ++i) {
+        v[i] = g[i] + wd * p[i];
+        p[i] -= lr_ * v[i];
+      }
+    } else {
+      for (int64_t i = 0; i < n; ++i) {
+        v[i] = mu * v[i] + g[i] + wd * p[i];
+        p[i] -= lr_ * v[i];
+      }
+    }
+  });
+}
+
+void adam_update(DType dtype, int64_t n, char* param, const char* grad, char* m1, char* m2,
+                 double lr, double beta1, double beta2, double eps, int64_t step) {
+  dispatch_floating(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* p = reinterpret_cast<T*>(param);
+    const T* g = reinterpret_cast<const T*>(grad);
+    T* m = reinterpret_cast<T*>(m1);
+    T* v = reinterpret_cast<T*>(m2);
+    const double bc1 = 1 - std::pow(beta1, double(step)), bc2 = 1 - std::pow(beta2, double(step));
+    const T b1 = T(beta1), b2 = T(beta2), step_size = T(lr / bc1), inv_sqrt_bc2 = T(1 / std::sqrt(bc2));
+    const T e = T(eps);
+    for (int64_t i = 0; i < n; ++i) {
+      m[i] = b1 * m[i] + (1 - b1) * g[i];
+      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+      p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + e);
+    }
+  });
+}
+
+}  // namespace ndgrad::kernels

@@ -1,0 +1,90 @@
+// Softmax family and losses. cross_entropy's backward is one fused formula:
+// d/dlogits = (softmax(logits) - onehot(labels)) / B.
+#include "ndgrad/nn.hpp"
+#include "ops/ops_common.hpp"
+
+namespace ndgrad::nn {
+
+namespace {
+
+struct CrossEntropyBackward : Node {
+  NDGRAD_OP_NAME("cross_entropy")
+  Tensor logits, onehot, probs;  // probs: the forward's softmax, without autograd history
+  void release_saved() override { logits = onehot = probs = Tensor(); }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    const double rows = static_cast<double>(logits.shape()[0]);
+    // With create_graph the softmax is recomputed differentiably from the logits.
+    Tensor p = is_grad_enabled() ? softmax(logits, 1) : probs;
+    return {(p - onehot) * (g / rows)};
+  }
+};
+
+void check_labels(const Tensor& logits, const Tensor& labels) {
+  require_defined_arg(logits, "cross_entropy", "logits");
+  require_defined_arg(labels, "cross_entropy", "labels");
+  require_floating(logits, "cross_entropy");
+  if (logits.ndim() != 2)
+    throw ShapeError("cross_entropy: logits must be (batch, classes), got " +
+                     shape_str(logits.shape()));
+  if (labels.dtype() != DType::i64)
+    throw DTypeError(std::string("cross_entropy: labels must be i64 class indices, got ") +
+                     dtype_name(labels.dtype()));
+  if (labels.ndim() != 1 || labels.shape()[0] != logits.shape()[0])
+    throw ShapeError("cross_entropy: labels of shape " + shape_str(labels.shape()) +
+                     " do not match logits of shape " + shape_str(logits.shape()) +
+                     ": expected (" + std::to_string(logits.shape()[0]) + ",)");
+  if (logits.shape()[0] == 0) throw ValueError("cross_entropy: the batch is empty");
+}
+
+}  // namespace
+
+Tensor log_softmax(const Tensor& logits, int64_t axis) {
+  require_defined_arg(logits, "log_softmax");
+  return logits - logsumexp(logits, {axis}, true);
+}
+
+Tensor softmax(const Tensor& logits, int64_t axis) {
+  require_defined_arg(logits, "softmax");
+  return exp(log_softmax(logits, axis));
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
+  check_labels(logits, labels);
+  const int64_t rows = logits.shape()[0], cols = logits.shape()[1];
+  const Tensor lab = labels.contiguous();
+  const int64_t* l = lab.data_ptr<int64_t>();
+  for (int64_t i = 0; i < rows; ++i)
+    if (l[i] < 0 || l[i] >= cols)
+      throw ValueError("cross_entropy: label " + std::to_string(l[i]) + " at index " +
+                       std::to_string(i) + " is out of range for " + std::to_string(cols) +
+                       " classes");
+  const Tensor x = raw_contiguous(logits);
+  const bool needs_grad = any_records_grad({&logits});
+  Tensor probs = needs_grad ? make_tensor({rows, cols}, logits.dtype()) : Tensor();
+  const double total = kernels::softmax_cross_entropy(
+      logits.dtype(), rows, cols, x.impl()->data(), l, needs_grad ? probs.impl()->data() : nullptr);
+  Tensor out = scalar(total / static_cast<double>(rows), logits.dtype());
+  if (auto node = record<CrossEntropyBackward>(out, {&logits})) {
+    Tensor onehot = zeros({rows, cols}, logits.dtype());
+    for (int64_t i = 0; i < rows; ++i)
+      kernels::fill(onehot.impl()->data() + (i * cols + l[i]) * itemsize(logits.dtype()),
+                    logits.dtype(), 1, 1.0);
+    node->logits = logits;
+    node->onehot = onehot;
+    node->probs = probs;
+  }
+  return out;
+}
+
+Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
+  require_defined_arg(prediction, "mse_loss", "prediction");
+  require_defined_arg(target, "mse_loss", "target");
+  if (prediction.shape() != target.shape())
+    throw ShapeError("mse_loss: prediction of shape " + shape_str(prediction.shape()) +
+                     " and target of shape " + shape_str(target.shape()) +
+                     " differ; broadcasting them would silently compare every pair");
+  const Tensor d = prediction - target;
+  return (d * d).mean();
+}
+
+}  // namespace ndgrad::nn

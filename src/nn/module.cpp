@@ -1,0 +1,136 @@
+// Modules: parameter registration, traversal, save/load, and the standard layers.
+#include <cmath>
+#include <set>
+
+#include "ndgrad/autograd.hpp"
+#include "ndgrad/io.hpp"
+#include "ndgrad/nn.hpp"
+
+namespace ndgrad::nn {
+
+Tensor Module::register_parameter(const std::string& name, Tensor t) {
+  if (!t.defined()) throw ValueError("register_parameter: '" + name + "' is undefined");
+  if (name.empty() || name.find('.') != std::string::npos)
+    throw ValueError("register_parameter: bad name '" + name + "' (empty or containing '.')");
+  for (const auto& [n, _] : params_)
+    if (n == name) throw ValueError("register_parameter: '" + name + "' is registered already");
+  if (!t.requires_grad()) t.requires_grad_(true);
+  params_.emplace_back(name, t);
+  return t;
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
+  if (!module) throw ValueError("register_module: '" + name + "' is null");
+  if (name.empty() || name.find('.') != std::string::npos)
+    throw ValueError("register_module: bad name '" + name + "' (empty or containing '.')");
+  for (const auto& [n, _] : children_)
+    if (n == name) throw ValueError("register_module: '" + name + "' is registered already");
+  children_.emplace_back(name, std::move(module));
+}
+
+void Module::collect(const std::string& prefix,
+                     std::vector<std::pair<std::string, Tensor>>& out) const {
+  for (const auto& [name, t] : params_) out.emplace_back(prefix + name, t);
+  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out);
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  collect("", out);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters() const {
+  std::vector<Tensor> out;
+  for (auto& [_, t] : named_parameters()) out.push_back(t);
+  return out;
+}
+
+void Module::zero_grad() {
+  for (auto& t : parameters()) t.zero_grad();
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [_, child] : children_) child->train(on);
+}
+
+void Module::save(const std::string& path) const {
+  std::map<std::string, Tensor> arrays;
+  for (const auto& [name, t] : named_parameters()) arrays[name] = t.detach();
+  save_npz(path, arrays);
+}
+
+void Module::load(const std::string& path) {
+  const std::map<std::string, Tensor> arrays = load_npz(path);
+  const auto params = named_parameters();
+  // Check everything first: a bad file changes no parameter.
+  std::set<std::string> expected;
+  for (const auto& [name, t] : params) {
+    expected.insert(name);
+    auto it = arrays.find(name);
+    if (it == arrays.end())
+      throw IOError("Module::load: '" + path + "' has no parameter '" + name + "'");
+    if (it->second.shape() != t.shape())
+      throw IOError("Module::load: parameter '" + name + "' in '" + path + "' has shape " +
+                    shape_str(it->second.shape()) + ", the module expects " +
+                    shape_str(t.shape()));
+    if (it->second.dtype() != t.dtype())
+      throw IOError("Module::load: parameter '" + name + "' in '" + path + "' is " +
+                    dtype_name(it->second.dtype()) + ", the module expects " +
+                    dtype_name(t.dtype()));
+  }
+  for (const auto& [name, _] : arrays)
+    if (!expected.count(name))
+      throw IOError("Module::load: '" + path + "' has a parameter '" + name +
+                    "' that the module does not");
+  NoGradGuard no_grad;
+  for (const auto& [name, t] : params) {
+    Tensor dst = t;
+    dst.copy_(arrays.at(name));
+  }
+}
+
+Linear::Linear(int64_t in, int64_t out, uint64_t seed, DType dtype)
+    : in_features(in), out_features(out) {
+  if (in <= 0 || out <= 0)
+    throw ValueError("Linear: in_features and out_features must be positive, got " +
+                     std::to_string(in) + " and " + std::to_string(out));
+  if (!is_floating(dtype)) throw DTypeError("Linear: parameters must be f32 or f64");
+  const double w_bound = std::sqrt(6.0 / static_cast<double>(in));
+  const double b_bound = 1.0 / std::sqrt(static_cast<double>(in));
+  Tensor w = (rand({in, out}, seed, DType::f64) * (2 * w_bound) - w_bound).to(dtype);
+  Tensor b = (rand({out}, seed ^ 0x5bd1e995u, DType::f64) * (2 * b_bound) - b_bound).to(dtype);
+  weight = register_parameter("weight", w);
+  bias = register_parameter("bias", b);
+}
+
+Tensor Linear::forward(const Tensor& x) {
+  if (!x.defined()) throw ValueError("Linear: the input is undefined");
+  if (x.ndim() < 1 || x.shape().back() != in_features)
+    throw ShapeError("Linear: expected inputs with " + std::to_string(in_features) +
+                     " features in the last axis, got shape " + shape_str(x.shape()));
+  return matmul(x, weight) + bias;
+}
+
+Tensor ReLU::forward(const Tensor& x) { return relu(x); }
+Tensor Tanh::forward(const Tensor& x) { return tanh(x); }
+Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
+
+Sequential::Sequential(std::vector<std::shared_ptr<Module>> modules) {
+  for (auto& m : modules) push_back(std::move(m));
+}
+
+Sequential& Sequential::push_back(std::shared_ptr<Module> module) {
+  register_module(std::to_string(modules_.size()), module);
+  modules_.push_back(std::move(module));
+  return *this;
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor h = x;
+  for (auto& m : modules_) h = m->forward(h);
+  return h;
+}
+
+}  // namespace ndgrad::nn
