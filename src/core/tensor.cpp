@@ -206,7 +206,9 @@ std::string format_value(double v, DType dtype, int precision) {
   } else {
     os << std::setprecision(precision) << v;
   }
-  return os.str();
+  std::string text = os.str();
+  if (text.find_first_of(".e") == std::string::npos) text += ".";  // rounded to a whole number
+  return text;
 }
 
 void print_rec(std::ostream& os, const std::vector<std::string>& cells, const Shape& shape,

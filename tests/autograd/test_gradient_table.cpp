@@ -222,6 +222,15 @@ void rows_Composites() {
           return matmul(h1, x[3]) + x[4];
         },
         {any_input({5, 4}), any_input({4, 3}), any_input({3}), any_input({3, 2}), any_input({2})});
+  const Tensor labels = tensor({2, 0, 3, 1, 3}, {5}, DType::i64);
+  check("cross_entropy",
+        [labels](const std::vector<Tensor>& x) { return nn::cross_entropy(x[0] * x[1], labels); },
+        {any_input({5, 4}), any_input({4})});
+  check("log_softmax and softmax",
+        [](const std::vector<Tensor>& x) { return nn::log_softmax(x[0], 0) * nn::softmax(x[0], -1); },
+        {any_input({3, 4})});
+  check("mse_loss", [](const std::vector<Tensor>& x) { return nn::mse_loss(x[0], x[1] * 2.0); },
+        {any_input({3, 4}), any_input({3, 4})});
   check("softmax-like",
         [](const std::vector<Tensor>& x) { return exp(x[0] - logsumexp(x[0], {-1}, true)); },
         {any_input({3, 4})});
