@@ -1,6 +1,7 @@
 // Trains an MLP 784-256-128-10 (ReLU) on Fashion-MNIST: the founding texts' two-layer network
 // grown up. Progress bar on a terminal, plain lines otherwise; a learning-curve SVG and the
 // trained parameters (.npz) at the end.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,7 +13,6 @@
 #include <memory>
 #include <sstream>
 #include <string>
-#include <sys/stat.h>
 
 #include "ndgrad/ndgrad.hpp"
 
@@ -39,7 +39,8 @@ const char* kUsage =
     "  --lr X              learning rate (default 0.05 for sgd, use ~0.001 for adam)\n"
     "  --optimizer NAME    sgd (momentum 0.9, cosine-decayed lr) or adam (default sgd)\n"
     "  --seed N            initialization and shuffling seed (default 0)\n"
-    "  --data DIR          directory with the IDX files (default /usr/share/datasets/fashion-mnist)\n"
+    "  --data DIR          directory with the IDX files (default "
+    "/usr/share/datasets/fashion-mnist)\n"
     "  --out DIR           where the plot and the parameters go (default fashion_mnist_out)\n"
     "  --help              this text\n";
 
@@ -64,16 +65,26 @@ Options parse(int argc, char** argv) {
       std::cout << kUsage;
       std::exit(0);
     }
-    if (i + 1 >= argc) usage_error(flag.rfind("--", 0) == 0 ? "missing value for " + flag : "unknown argument '" + flag + "'");
+    if (i + 1 >= argc)
+      usage_error(flag.rfind("--", 0) == 0 ? "missing value for " + flag
+                                           : "unknown argument '" + flag + "'");
     const std::string value = argv[++i];
-    if (flag == "--epochs") o.epochs = parse_number<int>(flag, value);
-    else if (flag == "--batch-size") o.batch_size = parse_number<int64_t>(flag, value);
-    else if (flag == "--lr") o.lr = parse_number<double>(flag, value);
-    else if (flag == "--optimizer") o.optimizer = value;
-    else if (flag == "--seed") o.seed = parse_number<uint64_t>(flag, value);
-    else if (flag == "--data") o.data = value;
-    else if (flag == "--out") o.out = value;
-    else usage_error("unknown option '" + flag + "'");
+    if (flag == "--epochs")
+      o.epochs = parse_number<int>(flag, value);
+    else if (flag == "--batch-size")
+      o.batch_size = parse_number<int64_t>(flag, value);
+    else if (flag == "--lr")
+      o.lr = parse_number<double>(flag, value);
+    else if (flag == "--optimizer")
+      o.optimizer = value;
+    else if (flag == "--seed")
+      o.seed = parse_number<uint64_t>(flag, value);
+    else if (flag == "--data")
+      o.data = value;
+    else if (flag == "--out")
+      o.out = value;
+    else
+      usage_error("unknown option '" + flag + "'");
   }
   if (o.epochs <= 0) usage_error("--epochs must be positive");
   if (o.batch_size <= 0) usage_error("--batch-size must be positive");
@@ -88,7 +99,8 @@ double accuracy(nn::Module& model, const Tensor& images, const Tensor& labels) {
   int64_t correct = 0;
   data::BatchIterator batches(images, labels, 1000, false, 0);
   Tensor x, y;
-  while (batches.next(x, y)) correct += static_cast<int64_t>((model(x).argmax(1) == y).sum().item());
+  while (batches.next(x, y))
+    correct += static_cast<int64_t>((model(x).argmax(1) == y).sum().item());
   return static_cast<double>(correct) / static_cast<double>(n);
 }
 
@@ -98,26 +110,32 @@ std::string learning_curve_svg(const std::vector<double>& loss, const std::vecto
   std::ostringstream s;
   s.precision(4);
   s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << 2 * w << "' height='" << h
-    << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n";
+    << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' "
+       "fill='white'/>\n";
   auto panel = [&](int x0, const std::vector<double>& v, const char* title, const char* color) {
     double lo = v[0], hi = v[0];
     for (double e : v) lo = std::min(lo, e), hi = std::max(hi, e);
     const double pad = (hi - lo) * 0.1 + 1e-9;
     lo -= pad, hi += pad;
-    auto px = [&](size_t i) { return x0 + left + (v.size() == 1 ? pw / 2.0 : pw * double(i) / double(v.size() - 1)); };
+    auto px = [&](size_t i) {
+      return x0 + left + (v.size() == 1 ? pw / 2.0 : pw * double(i) / double(v.size() - 1));
+    };
     auto py = [&](double e) { return top + ph * (1 - (e - lo) / (hi - lo)); };
-    s << "<text x='" << x0 + left + pw / 2 << "' y='22' text-anchor='middle' font-size='14'>" << title << "</text>\n";
+    s << "<text x='" << x0 + left + pw / 2 << "' y='22' text-anchor='middle' font-size='14'>"
+      << title << "</text>\n";
     s << "<rect x='" << x0 + left << "' y='" << top << "' width='" << pw << "' height='" << ph
       << "' fill='none' stroke='#444'/>\n";
     for (int t = 0; t <= 4; ++t) {
       const double e = lo + (hi - lo) * t / 4;
-      s << "<line x1='" << x0 + left - 4 << "' x2='" << x0 + left << "' y1='" << py(e) << "' y2='" << py(e)
-        << "' stroke='#444'/><text x='" << x0 + left - 6 << "' y='" << py(e) + 4
+      s << "<line x1='" << x0 + left - 4 << "' x2='" << x0 + left << "' y1='" << py(e) << "' y2='"
+        << py(e) << "' stroke='#444'/><text x='" << x0 + left - 6 << "' y='" << py(e) + 4
         << "' text-anchor='end'>" << e << "</text>\n";
     }
     for (size_t i = 0; i < v.size(); ++i)
-      s << "<text x='" << px(i) << "' y='" << top + ph + 16 << "' text-anchor='middle'>" << i + 1 << "</text>\n";
-    s << "<text x='" << x0 + left + pw / 2 << "' y='" << h - 8 << "' text-anchor='middle'>epoch</text>\n";
+      s << "<text x='" << px(i) << "' y='" << top + ph + 16 << "' text-anchor='middle'>" << i + 1
+        << "</text>\n";
+    s << "<text x='" << x0 + left + pw / 2 << "' y='" << h - 8
+      << "' text-anchor='middle'>epoch</text>\n";
     s << "<polyline fill='none' stroke='" << color << "' stroke-width='2' points='";
     for (size_t i = 0; i < v.size(); ++i) s << px(i) << "," << py(v[i]) << " ";
     s << "'/>\n";

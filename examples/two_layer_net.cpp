@@ -18,7 +18,8 @@ int main() {
     return nn::cross_entropy(h2, labels);
   };
   std::vector<Tensor> params = {randn({D, N}, 2, DType::f64) * 0.5, randn({N}, 3, DType::f64) * 0.1,
-                                randn({N, M}, 4, DType::f64) * 0.5, randn({M}, 5, DType::f64) * 0.1};
+                                randn({N, M}, 4, DType::f64) * 0.5,
+                                randn({M}, 5, DType::f64) * 0.1};
   GradcheckResult check = gradcheck(network, params);
   std::cout << "gradients of the two-layer network against finite differences:\n" << check.report;
   if (!check.ok) return 1;

@@ -4,6 +4,7 @@
 #include "ndgrad/data.hpp"
 #include "ndgrad/dtype.hpp"
 #include "ndgrad/error.hpp"
+#include "ndgrad/explain.hpp"
 #include "ndgrad/io.hpp"
 #include "ndgrad/nn.hpp"
 #include "ndgrad/optim.hpp"

@@ -9,6 +9,7 @@
 
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
+#include "autograd/strict.hpp"
 #include "core/shape.hpp"
 #include "ndgrad/autograd.hpp"
 
@@ -112,6 +113,7 @@ Tensor add_grads(const Tensor& a, const Tensor& b) { return a.defined() ? a + b 
 void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph, bool create_graph,
                   const std::vector<Tensor>* inputs, std::vector<Tensor>* results) {
   GradModeScope mode(create_graph);
+  StrictExemptScope exempt;  // backward rules broadcast by design
 
   std::unordered_map<const Node*, size_t> capture_node;
   std::unordered_map<const TensorImpl*, size_t> capture_leaf;

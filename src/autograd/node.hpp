@@ -38,6 +38,10 @@ struct Node {
   virtual std::vector<Tensor> backward(const Tensor& grad) = 0;
   // Drops saved tensors.
   virtual void release_saved() {}
+  // How this op's gradients relate to its inputs' shapes: -1, they arrive already in each
+  // input's shape; otherwise they arrive in the output's (broadcast) shape, apart from this many
+  // trailing core dims (0 for elementwise ops, 2 for matmul), and the engine sums them down.
+  virtual int broadcast_core_dims() const { return -1; }
 
   bool needs(size_t i) const { return i < edges.size() && edges[i].active(); }
 };

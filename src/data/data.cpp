@@ -1,4 +1,6 @@
 // IDX files (the MNIST format), gzip'd or plain, and mini-batching.
+#include "ndgrad/data.hpp"
+
 #include <zlib.h>
 
 #include <cerrno>
@@ -10,7 +12,6 @@
 #include "core/shape.hpp"
 #include "core/tensor_impl.hpp"
 #include "kernels/cpu/dispatch.hpp"
-#include "ndgrad/data.hpp"
 
 namespace ndgrad::data {
 
@@ -71,8 +72,7 @@ uint64_t mix(uint64_t& state) {  // splitmix64
 Tensor load_idx(const std::string& path, DType dtype) {
   {
     std::ifstream probe(path, std::ios::binary);
-    if (!probe)
-      throw IOError("load_idx: cannot open '" + path + "': " + std::strerror(errno));
+    if (!probe) throw IOError("load_idx: cannot open '" + path + "': " + std::strerror(errno));
   }
   GzFile file{gzopen(path.c_str(), "rb")};
   if (!file.f) throw IOError("load_idx: cannot open '" + path + "'");
@@ -81,11 +81,22 @@ Tensor load_idx(const std::string& path, DType dtype) {
     throw IOError("load_idx: '" + path + "' is truncated: no header");
   size_t elem;
   switch (magic[2]) {
-    case 0x08: case 0x09: elem = 1; break;
-    case 0x0B: elem = 2; break;
-    case 0x0C: case 0x0D: elem = 4; break;
-    case 0x0E: elem = 8; break;
-    default: elem = 0;
+    case 0x08:
+    case 0x09:
+      elem = 1;
+      break;
+    case 0x0B:
+      elem = 2;
+      break;
+    case 0x0C:
+    case 0x0D:
+      elem = 4;
+      break;
+    case 0x0E:
+      elem = 8;
+      break;
+    default:
+      elem = 0;
   }
   if (magic[0] != 0 || magic[1] != 0 || elem == 0 || magic[3] == 0 || magic[3] > 8)
     throw IOError("load_idx: '" + path + "' has a bad magic number (not an IDX file)");
@@ -102,7 +113,8 @@ Tensor load_idx(const std::string& path, DType dtype) {
     throw IOError("load_idx: '" + path + "': " + e.what());
   }
   if (static_cast<uint64_t>(n) > (uint64_t(1) << 40) / elem)
-    throw IOError("load_idx: '" + path + "' declares an implausibly large shape " + shape_str(shape));
+    throw IOError("load_idx: '" + path + "' declares an implausibly large shape " +
+                  shape_str(shape));
   const size_t nbytes = static_cast<size_t>(n) * elem;
   std::vector<unsigned char> body(nbytes);
   const size_t got = gz_read(file.f, reinterpret_cast<char*>(body.data()), nbytes, path);
@@ -119,12 +131,24 @@ Tensor load_idx(const std::string& path, DType dtype) {
     using D = decltype(tag);
     D* dst = reinterpret_cast<D*>(t.impl()->data());
     switch (magic[2]) {
-      case 0x08: decode<uint8_t>(body.data(), dst, n); break;
-      case 0x09: decode<int8_t>(body.data(), dst, n); break;
-      case 0x0B: decode<int16_t>(body.data(), dst, n); break;
-      case 0x0C: decode<int32_t>(body.data(), dst, n); break;
-      case 0x0D: decode<float>(body.data(), dst, n); break;
-      case 0x0E: decode<double>(body.data(), dst, n); break;
+      case 0x08:
+        decode<uint8_t>(body.data(), dst, n);
+        break;
+      case 0x09:
+        decode<int8_t>(body.data(), dst, n);
+        break;
+      case 0x0B:
+        decode<int16_t>(body.data(), dst, n);
+        break;
+      case 0x0C:
+        decode<int32_t>(body.data(), dst, n);
+        break;
+      case 0x0D:
+        decode<float>(body.data(), dst, n);
+        break;
+      case 0x0E:
+        decode<double>(body.data(), dst, n);
+        break;
     }
   });
   return t;
@@ -201,7 +225,8 @@ BatchIterator::BatchIterator(Tensor inputs, Tensor labels, int64_t batch_size, b
     throw ShapeError("BatchIterator: " + std::to_string(inputs_.shape()[0]) + " inputs but " +
                      std::to_string(labels_.shape()[0]) + " labels");
   if (batch_size <= 0)
-    throw ValueError("BatchIterator: batch_size must be positive, got " + std::to_string(batch_size));
+    throw ValueError("BatchIterator: batch_size must be positive, got " +
+                     std::to_string(batch_size));
   n_ = inputs_.shape()[0];
   inputs_ = inputs_.detach().contiguous();
   labels_ = labels_.detach().contiguous();

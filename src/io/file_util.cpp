@@ -27,8 +27,8 @@ std::string read_file(const std::string& path, const char* op) {
 
 void write_file_atomically(const std::string& path, const std::string& contents, const char* op) {
   static std::atomic<unsigned> counter{0};
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" +
-                          std::to_string(counter++);
+  const std::string tmp =
+      path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0)
     throw IOError(std::string(op) + ": cannot write '" + path + "': " + std::strerror(errno));

@@ -24,10 +24,14 @@ bool host_is_little_endian() {
 
 const char* descr_of(DType d) {
   switch (d) {
-    case DType::f32: return "<f4";
-    case DType::f64: return "<f8";
-    case DType::i64: return "<i8";
-    case DType::boolean: return "|b1";
+    case DType::f32:
+      return "<f4";
+    case DType::f64:
+      return "<f8";
+    case DType::i64:
+      return "<i8";
+    case DType::boolean:
+      return "|b1";
   }
   return "";
 }
@@ -55,7 +59,8 @@ std::string npy_bytes(const Tensor& t) {
 }
 
 // The value text after 'key': in a header dict.
-std::string header_field(const std::string& header, const std::string& key, const std::string& what) {
+std::string header_field(const std::string& header, const std::string& key,
+                         const std::string& what) {
   size_t k = header.find("'" + key + "'");
   if (k == std::string::npos) k = header.find("\"" + key + "\"");
   if (k == std::string::npos) throw IOError(what + ": the header has no '" + key + "'");
@@ -118,7 +123,8 @@ Tensor parse_npy(const std::string& bytes, const std::string& what) {
   } else if (major == 2 || major == 3) {
     if (bytes.size() < 12) throw IOError(what + ": truncated header");
     header_len = 0;
-    for (int i = 3; i >= 0; --i) header_len = header_len << 8 | static_cast<unsigned char>(bytes[8 + i]);
+    for (int i = 3; i >= 0; --i)
+      header_len = header_len << 8 | static_cast<unsigned char>(bytes[8 + i]);
     offset = 12;
   } else {
     throw IOError(what + ": unsupported .npy version " + std::to_string(major));
@@ -136,9 +142,12 @@ Tensor parse_npy(const std::string& bytes, const std::string& what) {
   const bool swap = order == '>' && host_is_little_endian();
   DType dtype;
   size_t src_size;
-  if (kind == "f4") dtype = DType::f32, src_size = 4;
-  else if (kind == "f8") dtype = DType::f64, src_size = 8;
-  else if (kind == "b1") dtype = DType::boolean, src_size = 1;
+  if (kind == "f4")
+    dtype = DType::f32, src_size = 4;
+  else if (kind == "f8")
+    dtype = DType::f64, src_size = 8;
+  else if (kind == "b1")
+    dtype = DType::boolean, src_size = 1;
   else if (kind == "i8" || kind == "i4" || kind == "i2" || kind == "i1" || kind == "u1" ||
            kind == "u2" || kind == "u4")
     dtype = DType::i64, src_size = static_cast<size_t>(kind[1] - '0');
@@ -161,16 +170,26 @@ Tensor parse_npy(const std::string& bytes, const std::string& what) {
   Tensor t = empty(storage_shape, dtype);
   const char* src = bytes.data() + offset + header_len;
   char* dst = t.impl()->data();
-  if (kind == "f4") convert<float, float>(src, dst, n, swap);
-  else if (kind == "f8") convert<double, double>(src, dst, n, swap);
-  else if (kind == "b1") convert<uint8_t, bool>(src, dst, n, false);
-  else if (kind == "i8") convert<int64_t, int64_t>(src, dst, n, swap);
-  else if (kind == "i4") convert<int32_t, int64_t>(src, dst, n, swap);
-  else if (kind == "i2") convert<int16_t, int64_t>(src, dst, n, swap);
-  else if (kind == "i1") convert<int8_t, int64_t>(src, dst, n, false);
-  else if (kind == "u1") convert<uint8_t, int64_t>(src, dst, n, false);
-  else if (kind == "u2") convert<uint16_t, int64_t>(src, dst, n, swap);
-  else if (kind == "u4") convert<uint32_t, int64_t>(src, dst, n, swap);
+  if (kind == "f4")
+    convert<float, float>(src, dst, n, swap);
+  else if (kind == "f8")
+    convert<double, double>(src, dst, n, swap);
+  else if (kind == "b1")
+    convert<uint8_t, bool>(src, dst, n, false);
+  else if (kind == "i8")
+    convert<int64_t, int64_t>(src, dst, n, swap);
+  else if (kind == "i4")
+    convert<int32_t, int64_t>(src, dst, n, swap);
+  else if (kind == "i2")
+    convert<int16_t, int64_t>(src, dst, n, swap);
+  else if (kind == "i1")
+    convert<int8_t, int64_t>(src, dst, n, false);
+  else if (kind == "u1")
+    convert<uint8_t, int64_t>(src, dst, n, false);
+  else if (kind == "u2")
+    convert<uint16_t, int64_t>(src, dst, n, swap);
+  else if (kind == "u4")
+    convert<uint32_t, int64_t>(src, dst, n, swap);
   return fortran ? t.T().contiguous() : t;
 }
 
@@ -221,7 +240,8 @@ void save_npz(const std::string& path, const std::map<std::string, Tensor>& arra
   uint32_t count = 0;
   for (const auto& [name, t] : arrays) {
     if (!t.defined()) throw ValueError("save_npz: array '" + name + "' is undefined");
-    if (name.empty() || name.size() > 4000) throw ValueError("save_npz: bad array name '" + name + "'");
+    if (name.empty() || name.size() > 4000)
+      throw ValueError("save_npz: bad array name '" + name + "'");
     const std::string member = name + ".npy";
     const std::string data = npy_bytes(t);
     if (data.size() >= 0xffffffffu || zip.size() >= 0xffffffffu)
@@ -271,8 +291,10 @@ std::map<std::string, Tensor> load_npz(const std::string& path) {
   if (eocd == std::string::npos) throw IOError(what + ": not a zip file (no end record)");
   const uint32_t count = get16(zip, eocd + 10);
   const uint32_t cd_size = get32(zip, eocd + 12), cd_offset = get32(zip, eocd + 16);
-  if (cd_offset == 0xffffffffu || count == 0xffff) throw IOError(what + ": zip64 files are not supported");
-  if (static_cast<uint64_t>(cd_offset) + cd_size > eocd) throw IOError(what + ": corrupted central directory");
+  if (cd_offset == 0xffffffffu || count == 0xffff)
+    throw IOError(what + ": zip64 files are not supported");
+  if (static_cast<uint64_t>(cd_offset) + cd_size > eocd)
+    throw IOError(what + ": corrupted central directory");
   std::map<std::string, Tensor> out;
   size_t at = cd_offset;
   for (uint32_t e = 0; e < count; ++e) {
@@ -296,11 +318,13 @@ std::map<std::string, Tensor> load_npz(const std::string& path) {
     if (method == 8)
       data = inflate_raw(data, usize, what + " member '" + name + "'");
     else if (method != 0)
-      throw IOError(what + ": member '" + name + "' uses unsupported compression " + std::to_string(method));
+      throw IOError(what + ": member '" + name + "' uses unsupported compression " +
+                    std::to_string(method));
     if (static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()),
                                     static_cast<uInt>(data.size()))) != crc)
       throw IOError(what + ": member '" + name + "' is corrupted (CRC mismatch)");
-    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0) name.resize(name.size() - 4);
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0)
+      name.resize(name.size() - 4);
     out[name] = parse_npy(data, what + " member '" + name + "'");
   }
   return out;

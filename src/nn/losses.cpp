@@ -1,5 +1,6 @@
 // Softmax family and losses. cross_entropy's backward is one fused formula:
 // d/dlogits = (softmax(logits) - onehot(labels)) / B.
+#include "autograd/strict.hpp"
 #include "ndgrad/nn.hpp"
 #include "ops/ops_common.hpp"
 
@@ -31,8 +32,8 @@ void check_labels(const Tensor& logits, const Tensor& labels) {
                      dtype_name(labels.dtype()));
   if (labels.ndim() != 1 || labels.shape()[0] != logits.shape()[0])
     throw ShapeError("cross_entropy: labels of shape " + shape_str(labels.shape()) +
-                     " do not match logits of shape " + shape_str(logits.shape()) +
-                     ": expected (" + std::to_string(logits.shape()[0]) + ",)");
+                     " do not match logits of shape " + shape_str(logits.shape()) + ": expected (" +
+                     std::to_string(logits.shape()[0]) + ",)");
   if (logits.shape()[0] == 0) throw ValueError("cross_entropy: the batch is empty");
 }
 
@@ -40,6 +41,7 @@ void check_labels(const Tensor& logits, const Tensor& labels) {
 
 Tensor log_softmax(const Tensor& logits, int64_t axis) {
   require_defined_arg(logits, "log_softmax");
+  StrictExemptScope exempt;  // subtracting the keepdims logsumexp broadcasts by design
   return logits - logsumexp(logits, {axis}, true);
 }
 

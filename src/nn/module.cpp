@@ -73,8 +73,7 @@ void Module::load(const std::string& path) {
       throw IOError("Module::load: '" + path + "' has no parameter '" + name + "'");
     if (it->second.shape() != t.shape())
       throw IOError("Module::load: parameter '" + name + "' in '" + path + "' has shape " +
-                    shape_str(it->second.shape()) + ", the module expects " +
-                    shape_str(t.shape()));
+                    shape_str(it->second.shape()) + ", the module expects " + shape_str(t.shape()));
     if (it->second.dtype() != t.dtype())
       throw IOError("Module::load: parameter '" + name + "' in '" + path + "' is " +
                     dtype_name(it->second.dtype()) + ", the module expects " +
@@ -110,7 +109,8 @@ Tensor Linear::forward(const Tensor& x) {
   if (x.ndim() < 1 || x.shape().back() != in_features)
     throw ShapeError("Linear: expected inputs with " + std::to_string(in_features) +
                      " features in the last axis, got shape " + shape_str(x.shape()));
-  return matmul(x, weight) + bias;
+  Tensor xw = matmul(x, weight);
+  return xw + bias.broadcast_to(xw.shape());  // explicit: allowed under strict broadcasting
 }
 
 Tensor ReLU::forward(const Tensor& x) { return relu(x); }

@@ -2,6 +2,7 @@
 // broadcast output's shape and the engine sums them back to each input's shape.
 #include <cmath>
 
+#include "autograd/strict.hpp"
 #include "ops/ops_common.hpp"
 
 namespace ndgrad {
@@ -20,10 +21,13 @@ Tensor unary_forward(UnaryOp op, const Tensor& x, const char* name, bool floatin
   return out;
 }
 
-Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
+// call_site: the return address in the user's code, for strict broadcasting's message.
+Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char* name,
+                      const void* call_site = nullptr) {
   require_defined_arg(a, name, "the first operand");
   require_defined_arg(b, name, "the second operand");
   const Shape shape = broadcast_shapes_for(a.impl()->shape, b.impl()->shape, name);
+  check_strict_broadcast(name, a.impl()->shape, b.impl()->shape, shape, call_site);
   checked_numel(shape, name);
   const DType dt = promote_types(a.dtype(), b.dtype());
   const bool compare = kernels::is_comparison(op);
@@ -61,16 +65,19 @@ Tensor unary_with_output(UnaryOp op, const Tensor& x, const char* name) {
 }
 
 struct AddBackward : Node {
+  int broadcast_core_dims() const override { return 0; }
   NDGRAD_OP_NAME("add")
   std::vector<Tensor> backward(const Tensor& g) override { return {g, g}; }
 };
 
 struct SubBackward : Node {
+  int broadcast_core_dims() const override { return 0; }
   NDGRAD_OP_NAME("sub")
   std::vector<Tensor> backward(const Tensor& g) override { return {g, needs(1) ? -g : Tensor()}; }
 };
 
 struct MulBackward : Node {
+  int broadcast_core_dims() const override { return 0; }
   NDGRAD_OP_NAME("mul")
   Tensor a, b;
   void release_saved() override { a = b = Tensor(); }
@@ -80,6 +87,7 @@ struct MulBackward : Node {
 };
 
 struct DivBackward : Node {
+  int broadcast_core_dims() const override { return 0; }
   NDGRAD_OP_NAME("div")
   Tensor a, b;
   void release_saved() override { a = b = Tensor(); }
@@ -106,6 +114,7 @@ struct PowScalarBackward : Node {
 };
 
 struct PowBackward : Node {
+  int broadcast_core_dims() const override { return 0; }
   NDGRAD_OP_NAME("pow")
   Tensor a, b, out;
   void release_saved() override { a = b = out = Tensor(); }
@@ -171,6 +180,7 @@ struct AbsBackward : Node {
 
 // maximum/minimum: the gradient goes to the selected operand; a tie splits it evenly.
 struct SelectBackward : Node {
+  int broadcast_core_dims() const override { return 0; }
   Tensor a, b;
   bool is_max = true;
   void release_saved() override { a = b = Tensor(); }
@@ -188,9 +198,11 @@ struct MaximumBackward : SelectBackward {
 };
 struct MinimumBackward : SelectBackward {
   NDGRAD_OP_NAME("minimum")
+  MinimumBackward() { is_max = false; }
 };
 
 struct WhereBackward : Node {
+  int broadcast_core_dims() const override { return 0; }
   NDGRAD_OP_NAME("where")
   Tensor condition;
   void release_saved() override { condition = Tensor(); }
@@ -202,8 +214,9 @@ struct WhereBackward : Node {
 };
 
 template <class N>
-Tensor binary_saving(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
-  Tensor out = binary_forward(op, a, b, name);
+Tensor binary_saving(BinaryOp op, const Tensor& a, const Tensor& b, const char* name,
+                     const void* call_site) {
+  Tensor out = binary_forward(op, a, b, name, call_site);
   if (auto node = record<N>(out, {&a, &b})) {
     node->a = a;
     node->b = b;
@@ -214,23 +227,23 @@ Tensor binary_saving(BinaryOp op, const Tensor& a, const Tensor& b, const char* 
 }  // namespace
 
 Tensor operator+(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(BinaryOp::add, a, b, "add");
+  Tensor out = binary_forward(BinaryOp::add, a, b, "add", __builtin_return_address(0));
   record<AddBackward>(out, {&a, &b});
   return out;
 }
 
 Tensor operator-(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(BinaryOp::sub, a, b, "sub");
+  Tensor out = binary_forward(BinaryOp::sub, a, b, "sub", __builtin_return_address(0));
   record<SubBackward>(out, {&a, &b});
   return out;
 }
 
 Tensor operator*(const Tensor& a, const Tensor& b) {
-  return binary_saving<MulBackward>(BinaryOp::mul, a, b, "mul");
+  return binary_saving<MulBackward>(BinaryOp::mul, a, b, "mul", __builtin_return_address(0));
 }
 
 Tensor operator/(const Tensor& a, const Tensor& b) {
-  return binary_saving<DivBackward>(BinaryOp::div, a, b, "div");
+  return binary_saving<DivBackward>(BinaryOp::div, a, b, "div", __builtin_return_address(0));
 }
 
 Tensor operator-(const Tensor& a) {
@@ -263,7 +276,7 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
   require_defined_arg(base, "pow");
   require_defined_arg(exponent, "pow", "the exponent");
   require_floating(base, "pow");
-  Tensor out = binary_forward(BinaryOp::pow, base, exponent, "pow");
+  Tensor out = binary_forward(BinaryOp::pow, base, exponent, "pow", __builtin_return_address(0));
   if (auto node = record<PowBackward>(out, {&base, &exponent})) {
     node->a = base;
     node->b = exponent;
@@ -300,18 +313,13 @@ Tensor abs(const Tensor& x) {
 Tensor sign(const Tensor& x) { return unary_forward(UnaryOp::sign, x, "sign", false); }
 
 Tensor maximum(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_saving<MaximumBackward>(BinaryOp::maximum, a, b, "maximum");
-  return out;
+  return binary_saving<MaximumBackward>(BinaryOp::maximum, a, b, "maximum",
+                                        __builtin_return_address(0));
 }
 
 Tensor minimum(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(BinaryOp::minimum, a, b, "minimum");
-  if (auto node = record<MinimumBackward>(out, {&a, &b})) {
-    node->a = a;
-    node->b = b;
-    node->is_max = false;
-  }
-  return out;
+  return binary_saving<MinimumBackward>(BinaryOp::minimum, a, b, "minimum",
+                                        __builtin_return_address(0));
 }
 
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
@@ -325,6 +333,9 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
       broadcast_shapes_for(broadcast_shapes_for(condition.impl()->shape, a.impl()->shape, "where"),
                            b.impl()->shape, "where");
   checked_numel(shape, "where");
+  const void* site = __builtin_return_address(0);
+  check_strict_broadcast("where", condition.impl()->shape, a.impl()->shape, shape, site);
+  check_strict_broadcast("where", a.impl()->shape, b.impl()->shape, shape, site);
   const DType dt = promote_types(a.dtype(), b.dtype());
   const Tensor ac = a.dtype() == dt ? a : raw_cast(a, dt);
   const Tensor bc = b.dtype() == dt ? b : raw_cast(b, dt);
@@ -337,7 +348,7 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
 
 #define NDGRAD_COMPARISON(symbol, kind, name)                                              \
   Tensor operator symbol(const Tensor& a, const Tensor& b) {                               \
-    return binary_forward(BinaryOp::kind, a, b, name);                                     \
+    return binary_forward(BinaryOp::kind, a, b, name, __builtin_return_address(0));        \
   }                                                                                        \
   Tensor operator symbol(const Tensor& a, double b) { return a symbol scalar_like(b, a); } \
   Tensor operator symbol(double a, const Tensor& b) { return scalar_like(a, b) symbol b; }

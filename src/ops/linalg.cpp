@@ -8,6 +8,7 @@ namespace {
 
 struct MatmulBackward : Node {
   NDGRAD_OP_NAME("matmul")
+  int broadcast_core_dims() const override { return 2; }
   Tensor a, b;
   void release_saved() override { a = b = Tensor(); }
   std::vector<Tensor> backward(const Tensor& g) override {

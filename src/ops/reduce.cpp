@@ -2,6 +2,7 @@
 // (a reshape to the keepdims shape), then broadcasts: never by matching sizes.
 #include <cmath>
 
+#include "autograd/strict.hpp"
 #include "ops/ops_common.hpp"
 
 namespace ndgrad {
@@ -156,6 +157,7 @@ Tensor logsumexp(const Tensor& t, const std::vector<int64_t>& axes_in, bool keep
   require_defined_arg(t, "logsumexp");
   require_floating(t, "logsumexp");
   const auto axes = normalize_axes(axes_in, t.ndim(), "logsumexp");
+  StrictExemptScope exempt;  // the keepdims shift broadcasts by design
   // Shift by the (constant) max so exp cannot overflow; the shift cancels in the gradient.
   Tensor shift;
   {

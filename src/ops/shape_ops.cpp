@@ -51,6 +51,7 @@ namespace {
 
 struct IdentityBackward : Node {  // the engine sums the gradient to the input's shape
   NDGRAD_OP_NAME("broadcast_to")
+  int broadcast_core_dims() const override { return 0; }
   std::vector<Tensor> backward(const Tensor& g) override { return {g}; }
 };
 
@@ -265,8 +266,9 @@ Tensor& Tensor::copy_(const Tensor& src) {
   require_defined_arg(*this, "copy_", "the destination");
   require_defined_arg(src, "copy_", "the source");
   if (impl_->requires_grad && is_grad_enabled())
-    throw AutogradError("copy_: in-place write into a tensor that requires grad while grad mode "
-                        "is on; wrap it in a NoGradGuard");
+    throw AutogradError(
+        "copy_: in-place write into a tensor that requires grad while grad mode "
+        "is on; wrap it in a NoGradGuard");
   broadcast_shapes_for(src.impl()->shape, impl_->shape, "copy_");
   Tensor source = src;
   bool fits = src.impl()->shape.size() <= impl_->shape.size();

@@ -35,8 +35,7 @@ Optimizer::Optimizer(std::vector<Tensor> params) : params_(std::move(params)) {
             "optimizer: parameter " + std::to_string(i) + " is not floating");
     require(p.requires_grad() && p.is_leaf(),
             "optimizer: parameter " + std::to_string(i) + " is not a leaf that requires grad");
-    require(p.is_contiguous(),
-            "optimizer: parameter " + std::to_string(i) + " is not contiguous");
+    require(p.is_contiguous(), "optimizer: parameter " + std::to_string(i) + " is not contiguous");
   }
 }
 
@@ -47,7 +46,8 @@ void Optimizer::zero_grad() {
 SGD::SGD(std::vector<Tensor> params, double lr_, double momentum_, double weight_decay_)
     : Optimizer(std::move(params)), lr(lr_), momentum(momentum_), weight_decay(weight_decay_) {
   require(lr > 0 && std::isfinite(lr), "SGD: lr must be positive, got " + std::to_string(lr));
-  require(momentum >= 0 && momentum < 1, "SGD: momentum must be in [0, 1), got " + std::to_string(momentum));
+  require(momentum >= 0 && momentum < 1,
+          "SGD: momentum must be in [0, 1), got " + std::to_string(momentum));
   require(weight_decay >= 0, "SGD: weight_decay must be >= 0, got " + std::to_string(weight_decay));
   velocity_.resize(params_.size());
 }
@@ -60,8 +60,8 @@ void SGD::step() {
     const bool first = momentum > 0 && !velocity_[i].defined();
     if (first) velocity_[i] = empty(p.shape(), p.dtype());
     kernels::sgd_update(p.dtype(), p.numel(), bytes(p), bytes(g),
-                        momentum > 0 ? bytes(velocity_[i]) : nullptr, lr, momentum,
-                        weight_decay, first);
+                        momentum > 0 ? bytes(velocity_[i]) : nullptr, lr, momentum, weight_decay,
+                        first);
   }
 }
 

@@ -226,9 +226,10 @@ void rows_Composites() {
   check("cross_entropy",
         [labels](const std::vector<Tensor>& x) { return nn::cross_entropy(x[0] * x[1], labels); },
         {any_input({5, 4}), any_input({4})});
-  check("log_softmax and softmax",
-        [](const std::vector<Tensor>& x) { return nn::log_softmax(x[0], 0) * nn::softmax(x[0], -1); },
-        {any_input({3, 4})});
+  check(
+      "log_softmax and softmax",
+      [](const std::vector<Tensor>& x) { return nn::log_softmax(x[0], 0) * nn::softmax(x[0], -1); },
+      {any_input({3, 4})});
   check("mse_loss", [](const std::vector<Tensor>& x) { return nn::mse_loss(x[0], x[1] * 2.0); },
         {any_input({3, 4}), any_input({3, 4})});
   check("softmax-like",

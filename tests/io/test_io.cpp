@@ -34,9 +34,7 @@ bool numpy_available() {
   return std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0;
 }
 
-std::string be32(uint32_t v) {
-  return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-}
+std::string be32(uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
 
 std::string idx_bytes(uint8_t type, const std::vector<uint32_t>& dims, const std::string& body) {
   std::string s{0, 0, char(type), char(dims.size())};
@@ -70,8 +68,8 @@ TEST(Npy, RoundTripsEveryDTypeAndLayout) {
       randn({5}, 3) > 0.0,
       scalar(2.5, DType::f64),
       zeros({0, 3}),
-      randn({3, 4}, 4, DType::f64).T(),          // non-contiguous view
-      randn({4}, 5).broadcast_to({3, 4}),        // stride-0 view
+      randn({3, 4}, 4, DType::f64).T(),    // non-contiguous view
+      randn({4}, 5).broadcast_to({3, 4}),  // stride-0 view
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     const std::string path = temp_dir() + "/case" + std::to_string(i) + ".npy";
@@ -111,7 +109,8 @@ TEST(Npy, NumpyReadsWhatNdgradWritesAndViceVersa) {
       "x = np.load(d + '/ours.npy')\n"
       "assert x.dtype == np.float64 and x.shape == (2, 3) and x[0, 0] == 1.5 and x[1, 2] == 6, x\n"
       "z = np.load(d + '/ours.npz')\n"
-      "assert sorted(z.files) == ['a', 'b'] and z['a'].dtype == np.int64 and list(z['a']) == [0, 1, 2]\n"
+      "assert sorted(z.files) == ['a', 'b'] and z['a'].dtype == np.int64 and list(z['a']) == [0, "
+      "1, 2]\n"
       "assert z['b'].dtype == np.float32 and z['b'].shape == (2, 2)\n"
       "np.save(d + '/theirs.npy', np.arange(12, dtype=np.float32).reshape(3, 4))\n"
       "np.save(d + '/fortran.npy', np.asfortranarray(np.arange(6.0).reshape(2, 3)))\n"
@@ -216,8 +215,10 @@ TEST(Idx, ReadsPlainAndGzipFiles) {
     EXPECT_DOUBLE_EQ(t.to_vector()[23], 230);
   }
   // Big-endian int32 and float64 bodies.
-  Tensor ints = data::load_idx((write_all(dir + "/ints.idx", idx_bytes(0x0C, {2}, be32(7) + be32(uint32_t(-3)))),
-                                dir + "/ints.idx"), DType::i64);
+  Tensor ints = data::load_idx(
+      (write_all(dir + "/ints.idx", idx_bytes(0x0C, {2}, be32(7) + be32(uint32_t(-3)))),
+       dir + "/ints.idx"),
+      DType::i64);
   expect_values(ints, {7, -3});
 }
 
@@ -241,8 +242,10 @@ TEST(Idx, MalformedFilesAreIOErrors) {
 TEST(Idx, MnistLayoutChecksThatCountsAgree) {
   const std::string dir = temp_dir() + "/mnist";
   ::mkdir(dir.c_str(), 0755);
-  write_gz(dir + "/train-images-idx3-ubyte.gz", idx_bytes(0x08, {3, 2, 2}, std::string(12, '\x10')));
-  write_gz(dir + "/train-labels-idx1-ubyte.gz", idx_bytes(0x08, {3}, std::string("\x01\x02\x03", 3)));
+  write_gz(dir + "/train-images-idx3-ubyte.gz",
+           idx_bytes(0x08, {3, 2, 2}, std::string(12, '\x10')));
+  write_gz(dir + "/train-labels-idx1-ubyte.gz",
+           idx_bytes(0x08, {3}, std::string("\x01\x02\x03", 3)));
   data::Dataset ds = data::load_mnist_like(dir, true);
   EXPECT_EQ(ds.images.shape(), (Shape{3, 4}));
   EXPECT_EQ(ds.labels.dtype(), DType::i64);

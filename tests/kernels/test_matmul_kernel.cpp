@@ -1,7 +1,6 @@
 // The portable GEMM (used where no BLAS exists) and the BLAS path agree with a naive product
 // for every layout the ops hand them: row-major, column-major (transposed views), batched.
 #include "kernels/cpu/kernels.hpp"
-
 #include "test_util.hpp"
 
 using namespace ndgrad;
@@ -33,11 +32,9 @@ TEST(MatmulKernel, PortableAndBlasMatchNaiveInEveryLayout) {
           Tensor bv = b_transposed ? b.T().contiguous().T() : b;
           Tensor c = zeros({n, m}, dt);
           Shape as = av.strides(), bs = bv.strides(), cs = c.strides();
-          auto ptr = [](const Tensor& t) {
-            return reinterpret_cast<char*>(t.impl()->data());
-          };
-          kernels::batched_matmul(dt, {}, n, k, m, {ptr(c), cs.data(), dt}, {ptr(av), as.data(), dt},
-                                  {ptr(bv), bs.data(), dt}, use_blas);
+          auto ptr = [](const Tensor& t) { return reinterpret_cast<char*>(t.impl()->data()); };
+          kernels::batched_matmul(dt, {}, n, k, m, {ptr(c), cs.data(), dt},
+                                  {ptr(av), as.data(), dt}, {ptr(bv), bs.data(), dt}, use_blas);
           expect_values(c, naive(a.to_vector(), b.to_vector(), n, k, m), 1e-6);
         }
 }
@@ -48,8 +45,7 @@ TEST(MatmulKernel, BatchedWithBroadcastBatch) {
   for (bool use_blas : {false, true}) {
     Tensor c = zeros({3, 4, 5}, DType::f64);
     Shape as = a.strides(), bs = b.strides(), cs = c.strides();
-    kernels::batched_matmul(DType::f64, {3}, 4, 2, 5,
-                            {c.impl()->data(), cs.data(), DType::f64},
+    kernels::batched_matmul(DType::f64, {3}, 4, 2, 5, {c.impl()->data(), cs.data(), DType::f64},
                             {a.impl()->data(), as.data(), DType::f64},
                             {b.impl()->data(), bs.data(), DType::f64}, use_blas);
     std::vector<double> av = a.to_vector(), bv = b.contiguous().to_vector(), cv = c.to_vector();

@@ -14,7 +14,9 @@ struct TwoLayer : nn::Module {
     second = register_module("second", std::make_shared<nn::Linear>(4, 2, 2));
     scale = register_parameter("scale", ones({1}));
   }
-  Tensor forward(const Tensor& x) override { return second->forward(relu(first->forward(x))) * scale; }
+  Tensor forward(const Tensor& x) override {
+    return second->forward(relu(first->forward(x))) * scale;
+  }
 };
 
 }  // namespace
@@ -104,7 +106,8 @@ TEST(Losses, CrossEntropyEqualsLogSoftmaxNll) {
   expect_values(nn::softmax(logits).sum({1}), {1, 1, 1, 1, 1}, 1e-12);
   // Stable for huge logits.
   Tensor big = tensor({1000, 1000, -1000, 1000}, {2, 2}, DType::f64);  // rows: log 2, 0
-  EXPECT_NEAR(nn::cross_entropy(big, tensor({0, 1}, {2}, DType::i64)).item(), std::log(2.0) / 2, 1e-9);
+  EXPECT_NEAR(nn::cross_entropy(big, tensor({0, 1}, {2}, DType::i64)).item(), std::log(2.0) / 2,
+              1e-9);
 }
 
 TEST(Losses, CrossEntropyGradientIsFusedAndCorrect) {
@@ -204,8 +207,8 @@ TEST(Optim, BadArgumentsAreErrors) {
   EXPECT_THROW(optim::SGD({p}, -1.0), ValueError);
   EXPECT_THROW(optim::SGD({p}, 0.1, 1.5), ValueError);
   EXPECT_THROW(optim::Adam({p}, 0.1, 1.0), ValueError);
-  EXPECT_THROW(optim::SGD({ones({2})}, 0.1), ValueError);       // does not require grad
-  EXPECT_THROW(optim::SGD({p * 2.0}, 0.1), ValueError);         // not a leaf
+  EXPECT_THROW(optim::SGD({ones({2})}, 0.1), ValueError);  // does not require grad
+  EXPECT_THROW(optim::SGD({p * 2.0}, 0.1), ValueError);    // not a leaf
   Tensor before = p.detach().contiguous();
   optim::SGD sgd({p}, 0.1);
   sgd.step();  // no gradient yet: nothing changes
@@ -259,8 +262,10 @@ TEST(Data, BatchIteratorCoversEverySampleOnceWithASeededShuffle) {
     expect_values(bx.flatten(), v);  // inputs and labels stay paired
     seen_a.insert(seen_a.end(), v.begin(), v.end());
   }
-  while (b.next(bx, by)) for (double v : by.to_vector()) seen_b.push_back(v);
-  while (c.next(bx, by)) for (double v : by.to_vector()) seen_c.push_back(v);
+  while (b.next(bx, by))
+    for (double v : by.to_vector()) seen_b.push_back(v);
+  while (c.next(bx, by))
+    for (double v : by.to_vector()) seen_c.push_back(v);
   EXPECT_EQ(sizes, (std::vector<int64_t>{4, 4, 2}));
   EXPECT_EQ(seen_a, seen_b);  // deterministic for a seed
   EXPECT_NE(seen_a, seen_c);  // and shuffled
@@ -269,7 +274,8 @@ TEST(Data, BatchIteratorCoversEverySampleOnceWithASeededShuffle) {
   EXPECT_EQ(sorted, seen_c);  // a permutation
   a.start_epoch();
   std::vector<double> epoch2;
-  while (a.next(bx, by)) for (double v : by.to_vector()) epoch2.push_back(v);
+  while (a.next(bx, by))
+    for (double v : by.to_vector()) epoch2.push_back(v);
   EXPECT_NE(epoch2, seen_a);  // a new order each epoch
 }
 
