@@ -1,0 +1,238 @@
+// ndgrad: the command-line face of the library.
+//   ndgrad explain 3,1 1,4
+//   ndgrad gradcheck "sum(tanh(x @ w + b), 1)" --shape x=3,4 --shape w=4,2 --shape b=2
+//   ndgrad jacobian "x * b" --shape x=2,3 --shape b=3
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "expr.hpp"
+
+using namespace ndgrad;
+
+namespace {
+
+const char* kMainUsage =
+    "usage: ndgrad <command> [arguments]\n\n"
+    "commands:\n"
+    "  explain A B            walk through NumPy broadcasting of shapes A and B (e.g. 3,1 1,4)\n"
+    "                         and the reductions backward applies to each operand\n"
+    "  gradcheck EXPR ...     run EXPR forward and backward on random inputs and compare the\n"
+    "                         gradients with finite differences\n"
+    "  jacobian EXPR ...      print the full-form Jacobian next to the compact gradient\n\n"
+    "Run 'ndgrad <command> --help' for a command's options.\n";
+
+const char* kExprHelp =
+    "EXPR uses named inputs and:\n"
+    "  + - * / (broadcasting), @ (matmul), ^ (power), unary -, .T\n"
+    "  exp log sqrt tanh sigmoid relu abs (x); pow maximum minimum (x, y)\n"
+    "  sum mean max min logsumexp (x [, axes] [, keepdims]), e.g. sum(x, [0, 2], keepdims)\n"
+    "  softmax log_softmax (x [, axis]); reshape broadcast_to (x, dims); transpose (x, a, b);\n"
+    "  permute (x, [axes])\n"
+    "options:\n"
+    "  --shape NAME=DIMS      the shape of an input, e.g. --shape x=3,4 (--shape s=() for 0-d)\n"
+    "  --seed N               seed for the random inputs (default 0)\n";
+
+const char* kExplainUsage =
+    "usage: ndgrad explain A B\n"
+    "Shapes are comma-separated sizes: 3,1 or (3,1); () is a 0-d shape.\n";
+
+int usage_error(const std::string& message, const char* usage) {
+  std::cerr << "ndgrad: " << message << "\n\n" << usage;
+  return 2;
+}
+
+// Prints a parse error with a caret under the failing column.
+int parse_error(const std::string& what, const std::string& text, const cli::ParseError& e) {
+  std::cerr << "ndgrad: cannot parse " << what << ": " << e.what() << "\n  " << text << "\n  "
+            << std::string(static_cast<size_t>(std::max(e.column - 1, 0)), ' ') << "^\n";
+  return 2;
+}
+
+int explain(const std::vector<std::string>& args) {
+  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
+    std::cout << kExplainUsage;
+    return 0;
+  }
+  if (args.size() != 2) return usage_error("explain takes two shapes", kExplainUsage);
+  Shape shapes[2];
+  for (int i = 0; i < 2; ++i) {
+    try {
+      shapes[i] = cli::parse_shape(args[i]);
+    } catch (const cli::ParseError& e) {
+      return parse_error("shape " + std::to_string(i + 1), args[i], e);
+    }
+  }
+  const BroadcastExplanation e = explain_broadcast(shapes[0], shapes[1]);
+  std::cout << e.text;
+  return e.compatible ? 0 : 1;
+}
+
+struct Problem {
+  std::string text;
+  std::shared_ptr<cli::Expr> expr;
+  std::map<std::string, Tensor> inputs;
+  std::vector<std::string> names;
+};
+
+// Parses EXPR and --shape/--seed options; returns an exit code, or -1 to go on.
+int parse_problem(const std::vector<std::string>& args, const std::string& usage, Problem& p) {
+  if (args.empty()) return usage_error("missing EXPR", usage.c_str());
+  if (args[0] == "--help" || args[0] == "-h") {
+    std::cout << usage;
+    return 0;
+  }
+  p.text = args[0];
+  try {
+    p.expr = cli::parse_expression(p.text);
+  } catch (const cli::ParseError& e) {
+    return parse_error("the expression", p.text, e);
+  }
+  std::map<std::string, Shape> shapes;
+  uint64_t seed = 0;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << usage;
+      return 0;
+    }
+    if (i + 1 >= args.size()) return usage_error("missing value after " + a, usage.c_str());
+    const std::string v = args[++i];
+    if (a == "--shape") {
+      const size_t eq = v.find('=');
+      if (eq == std::string::npos || eq == 0)
+        return usage_error("--shape needs NAME=DIMS, got '" + v + "'", usage.c_str());
+      try {
+        shapes[v.substr(0, eq)] = cli::parse_shape(v.substr(eq + 1));
+      } catch (const cli::ParseError& e) {
+        return parse_error("the shape of " + v.substr(0, eq), v.substr(eq + 1), e);
+      }
+    } else if (a == "--seed") {
+      try {
+        seed = std::stoull(v);
+      } catch (const std::exception&) {
+        return usage_error("bad --seed '" + v + "'", usage.c_str());
+      }
+    } else {
+      return usage_error("unknown option '" + a + "'", usage.c_str());
+    }
+  }
+  uint64_t k = seed * 1000;
+  for (const std::string& name : cli::variables_of(*p.expr)) {
+    auto it = shapes.find(name);
+    if (it == shapes.end())
+      return usage_error("input '" + name + "' needs a shape: --shape " + name + "=...",
+                         usage.c_str());
+    // Values in [0.5, 1.5): away from the kinks of relu/abs and inside log's and sqrt's domain.
+    try {
+      p.inputs[name] = rand(it->second, ++k, DType::f64) + 0.5;
+    } catch (const Error& e) {
+      return usage_error(std::string("bad shape for '") + name + "': " + e.what(), usage.c_str());
+    }
+    p.names.push_back(name);
+  }
+  return -1;
+}
+
+std::string input_list(const Problem& p) {
+  std::string s;
+  for (const auto& n : p.names)
+    s += (s.empty() ? "" : ", ") + n + " " + shape_str(p.inputs.at(n).shape());
+  return s.empty() ? "(none)" : s;
+}
+
+int gradcheck_command(const std::vector<std::string>& args) {
+  const std::string usage =
+      std::string("usage: ndgrad gradcheck EXPR --shape NAME=DIMS ...\n") + kExprHelp;
+  Problem p;
+  if (int rc = parse_problem(args, usage, p); rc >= 0) return rc;
+  if (p.names.empty()) return usage_error("EXPR has no inputs to differentiate", usage.c_str());
+  auto f = [&](const std::vector<Tensor>& xs) {
+    std::map<std::string, Tensor> vars;
+    for (size_t i = 0; i < xs.size(); ++i) vars[p.names[i]] = xs[i];
+    return cli::evaluate(*p.expr, vars);
+  };
+  std::vector<Tensor> xs;
+  for (const auto& n : p.names) xs.push_back(p.inputs.at(n).detach().requires_grad_());
+  try {
+    Tensor y = f(xs);
+    std::cout << "expression: " << p.text << "\ninputs: " << input_list(p)
+              << " (uniform in [0.5, 1.5))\nresult shape: " << shape_str(y.shape()) << "\n";
+    y.backward(ones(y.shape(), y.dtype()));
+    std::cout << "gradient shapes:";
+    for (size_t i = 0; i < xs.size(); ++i)
+      std::cout << " d/d" << p.names[i] << " " << shape_str(xs[i].grad().shape());
+    std::cout << "\n";
+    GradcheckResult r = gradcheck(f, xs);
+    std::string report = r.report;  // name the inputs the report numbers
+    for (size_t i = 0; i < p.names.size(); ++i) {
+      const std::string key = "input " + std::to_string(i) + " ";
+      for (size_t at = report.find(key); at != std::string::npos; at = report.find(key, at + 1))
+        report.insert(at + key.size() - 1, " '" + p.names[i] + "'");
+    }
+    std::cout << report;
+    return r.ok ? 0 : 1;
+  } catch (const cli::ParseError& e) {
+    return parse_error("the expression", p.text, e);
+  } catch (const Error& e) {
+    std::cerr << "ndgrad: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+int jacobian_command(const std::vector<std::string>& args) {
+  const std::string usage =
+      std::string("usage: ndgrad jacobian EXPR --shape NAME=DIMS ...\n") + kExprHelp;
+  Problem p;
+  if (int rc = parse_problem(args, usage, p); rc >= 0) return rc;
+  if (p.names.empty()) return usage_error("EXPR has no inputs to differentiate", usage.c_str());
+  try {
+    const Tensor y = cli::evaluate(*p.expr, p.inputs);
+    std::cout << "expression: " << p.text << "\ninputs: " << input_list(p)
+              << "\nresult shape: " << shape_str(y.shape()) << "\n";
+    for (const auto& name : p.names) {
+      const Tensor& x = p.inputs.at(name);
+      if (y.numel() * x.numel() > 4096) {
+        std::cerr << "ndgrad: the Jacobian with respect to " << name << " would have "
+                  << y.numel() * x.numel() << " entries; use smaller shapes (at most 4096)\n";
+        return 1;
+      }
+      auto fx = [&](const Tensor& v) {
+        std::map<std::string, Tensor> vars = p.inputs;
+        vars[name] = v;
+        return cli::evaluate(*p.expr, vars);
+      };
+      const Tensor J = jacobian(fx, x);
+      std::cout << "\nfull form d(result)/d" << name << ": shape " << shape_str(y.shape()) << " ++ "
+                << shape_str(x.shape()) << " = " << shape_str(J.shape()) << "\n"
+                << J << "\n";
+      Tensor xr = x.detach().requires_grad_();
+      const Tensor compact = grad(fx(xr).sum(), {xr})[0];
+      std::cout << "compact form (the gradient of sum(result), shape of " << name << " "
+                << shape_str(x.shape()) << "): the full form summed over the result's axes\n"
+                << compact << "\n";
+    }
+    return 0;
+  } catch (const cli::ParseError& e) {
+    return parse_error("the expression", p.text, e);
+  } catch (const Error& e) {
+    std::cerr << "ndgrad: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage_error("missing command", kMainUsage);
+  const std::string command = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kMainUsage;
+    return 0;
+  }
+  if (command == "explain") return explain(args);
+  if (command == "gradcheck") return gradcheck_command(args);
+  if (command == "jacobian") return jacobian_command(args);
+  return usage_error("unknown command '" + command + "'", kMainUsage);
+}
