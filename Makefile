@@ -1,10 +1,21 @@
 # make test  : installs missing Debian packages (as root), builds (Release, -j2), runs ctest
 # make demo  : installs the Fashion-MNIST data set, builds, trains the MLP on it
+# make test-sanitize, make test-tsan, make fuzz [FUZZ_SECONDS=60]: the reliability checks
+SHELL := /bin/bash
+# ccache: relative paths, so a fresh clone elsewhere still hits the cache.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
 BUILD_DIR ?= build
 JOBS ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build test demo walkthrough install clean
+.PHONY: all deps configure build test demo walkthrough install clean test-sanitize test-tsan fuzz fuzz-build
+
+CCACHE_LAUNCHER = $$(command -v ccache >/dev/null 2>&1 && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+# Tests that build other projects or load uninstrumented libtorch are left to `make test`.
+SANITIZE_EXCLUDE = consumer|VsTorch
+FUZZ_SECONDS ?= 60
 
 all: build
 
@@ -30,6 +41,39 @@ demo:
 # The founding examples walked through: shapes, values, gradients, a Jacobian, a gradcheck.
 walkthrough: build
 	./$(BUILD_DIR)/examples/founding_walkthrough
+
+# Every test under AddressSanitizer + UndefinedBehaviorSanitizer, LeakSanitizer on.
+test-sanitize: deps
+	cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNDGRAD_SANITIZE=ON $(CCACHE_LAUNCHER)
+	cmake --build build-sanitize -j$(JOBS)
+	cd build-sanitize && ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j$(JOBS) -E '$(SANITIZE_EXCLUDE)'
+
+# The concurrency tests under ThreadSanitizer (portable GEMM: OpenBLAS is not instrumented).
+test-tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNDGRAD_SANITIZE_THREAD=ON \
+	  -DNDGRAD_USE_BLAS=OFF -DNDGRAD_BUILD_EXAMPLES=OFF -DNDGRAD_BUILD_TOOLS=OFF $(CCACHE_LAUNCHER)
+	cmake --build build-tsan -j$(JOBS) --target ndgrad_concurrency_tests
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ./build-tsan/tests/ndgrad_concurrency_tests
+
+# libFuzzer (clang): each target for FUZZ_SECONDS, starting from the saved corpus.
+fuzz-build:
+	@NDGRAD_EXTRA_PACKAGES="clang libclang-rt-14-dev" bash tools/install_deps.sh
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNDGRAD_FUZZ=ON \
+	  -DNDGRAD_BUILD_EXAMPLES=OFF -DNDGRAD_BUILD_TOOLS=OFF $(CCACHE_LAUNCHER)
+	cmake --build build-fuzz -j$(JOBS) --target fuzz_ops fuzz_npy fuzz_idx
+
+fuzz: fuzz-build
+	@for t in ops npy idx; do \
+	  mkdir -p build-fuzz/corpus/$$t && \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS) s" && \
+	  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+	  ./build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+	    -print_final_stats=0 -artifact_prefix=build-fuzz/ build-fuzz/corpus/$$t fuzz/corpus/$$t \
+	    2>&1 | grep -E "^Done [0-9]+ runs|ERROR|SUMMARY|Test unit written" ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
 
 install: build
 	cmake --install $(BUILD_DIR)

@@ -88,12 +88,15 @@ int64_t checked_numel(const Shape& shape, const char* op) {
 }
 
 int64_t numel_of(const Shape& shape) {
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
 }
 
 Shape contiguous_strides(const Shape& shape) {
+  // An empty tensor touches no element; zero strides avoid overflowing on its other sizes.
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return Shape(shape.size(), 0);
   Shape strides(shape.size());
   int64_t s = 1;
   for (size_t i = shape.size(); i-- > 0;) {

@@ -7,6 +7,7 @@
 
 #include "core/shape.hpp"
 #include "core/tensor_impl.hpp"
+#include "kernels/cpu/dispatch.hpp"
 #include "kernels/cpu/kernels.hpp"
 
 namespace ndgrad {
@@ -197,7 +198,7 @@ namespace {
 
 std::string format_value(double v, DType dtype, int precision) {
   if (dtype == DType::boolean) return v != 0 ? "True" : "False";
-  if (dtype == DType::i64) return std::to_string(static_cast<int64_t>(v));
+  if (dtype == DType::i64) return std::to_string(kernels::convert_value<int64_t>(v));
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   std::ostringstream os;

@@ -116,8 +116,17 @@ Tensor load_idx(const std::string& path, DType dtype) {
     throw IOError("load_idx: '" + path + "' declares an implausibly large shape " +
                   shape_str(shape));
   const size_t nbytes = static_cast<size_t>(n) * elem;
-  std::vector<unsigned char> body(nbytes);
-  const size_t got = gz_read(file.f, reinterpret_cast<char*>(body.data()), nbytes, path);
+  // Grow with the data actually present, so a header that lies about its size cannot make
+  // us allocate what the file does not hold.
+  std::vector<unsigned char> body;
+  size_t got = 0;
+  while (got < nbytes) {
+    const size_t chunk = std::min<size_t>(nbytes - got, size_t(1) << 24);
+    body.resize(got + chunk);
+    const size_t r = gz_read(file.f, reinterpret_cast<char*>(body.data()) + got, chunk, path);
+    got += r;
+    if (r < chunk) break;
+  }
   if (got != nbytes)
     throw IOError("load_idx: '" + path + "' is truncated: its header " + shape_str(shape) +
                   " needs " + std::to_string(nbytes) + " bytes of data, the file has " +

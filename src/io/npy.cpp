@@ -315,6 +315,9 @@ std::map<std::string, Tensor> load_npz(const std::string& path) {
     if (data_at + static_cast<uint64_t>(csize) > zip.size())
       throw IOError(what + ": truncated member '" + name + "'");
     std::string data = zip.substr(data_at, csize);
+    // Deflate expands at most ~1032:1; a larger claim is a corrupted (or hostile) header.
+    if (method == 8 && static_cast<uint64_t>(usize) > static_cast<uint64_t>(csize) * 1032 + 1024)
+      throw IOError(what + ": member '" + name + "' claims an impossible uncompressed size");
     if (method == 8)
       data = inflate_raw(data, usize, what + " member '" + name + "'");
     else if (method != 0)

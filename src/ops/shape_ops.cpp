@@ -1,6 +1,7 @@
 // Views and copies: broadcast_to, reshape, permute and friends change only metadata; their
 // backward rules map the gradient back through the inverse view.
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "ops/ops_common.hpp"
@@ -41,8 +42,8 @@ Tensor raw_reshape(const Tensor& t, const Shape& shape) {
 
 Tensor scalar_like(double value, const Tensor& t) {
   DType dt = t.dtype();
-  if (!is_floating(dt) && value != static_cast<double>(static_cast<int64_t>(value)))
-    dt = DType::f32;
+  if (!is_floating(dt) && value != std::floor(value)) dt = DType::f32;  // also NaN, inf
+  if (!is_floating(dt) && std::fabs(value) >= 9.2e18) dt = DType::f32;  // beyond i64
   if (dt == DType::boolean) dt = DType::i64;
   return scalar(value, dt);
 }

@@ -207,22 +207,3 @@ TEST(Engine, GraphsThatAreDroppedLeaveNothingAlive) {
   }
   EXPECT_TRUE(node.expired());
 }
-
-TEST(Engine, IndependentGraphsOnSeveralThreadsMatchSequentialResults) {
-  auto work = [](uint64_t seed) {
-    Tensor w = randn({8, 4}, seed, DType::f64).requires_grad_();
-    Tensor b = randn({4}, seed + 1, DType::f64).requires_grad_();
-    Tensor x = randn({16, 8}, seed + 2, DType::f64);
-    for (int i = 0; i < 50; ++i) tanh(matmul(x, w) + b).sum().backward();
-    std::vector<double> out = w.grad().to_vector();
-    auto bv = b.grad().to_vector();
-    out.insert(out.end(), bv.begin(), bv.end());
-    return out;
-  };
-  std::vector<std::vector<double>> sequential, parallel(4);
-  for (uint64_t s = 0; s < 4; ++s) sequential.push_back(work(s * 10));
-  std::vector<std::thread> threads;
-  for (uint64_t s = 0; s < 4; ++s) threads.emplace_back([&, s] { parallel[s] = work(s * 10); });
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(sequential, parallel);
-}

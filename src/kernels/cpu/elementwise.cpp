@@ -85,9 +85,9 @@ template <class T>
 void unary_typed(UnaryOp op, const Shape& shape, const Operand& out, const Operand& in) {
   switch (op) {
     case UnaryOp::neg:
-      return run_unary<T, T>(shape, out, in, [](T x) { return T(-x); });
+      return run_unary<T, T>(shape, out, in, [](T x) { return wrap_neg(x); });
     case UnaryOp::abs:
-      return run_unary<T, T>(shape, out, in, [](T x) { return x < 0 ? T(-x) : x; });
+      return run_unary<T, T>(shape, out, in, [](T x) { return x < 0 ? wrap_neg(x) : x; });
     case UnaryOp::sign:
       return run_unary<T, T>(shape, out, in, [](T x) { return T((T(0) < x) - (x < T(0))); });
     case UnaryOp::relu:
@@ -135,15 +135,16 @@ void binary_typed(BinaryOp op, const Shape& shape, const Operand& out, const Ope
   if constexpr (!std::is_same_v<T, bool>) {
     switch (op) {
       case BinaryOp::add:
-        return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return T(x + y); });
+        return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return wrap_add(x, y); });
       case BinaryOp::sub:
-        return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return T(x - y); });
+        return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return wrap_sub(x, y); });
       case BinaryOp::mul:
-        return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return T(x * y); });
+        return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return wrap_mul(x, y); });
       case BinaryOp::div:
         return run_binary<T, T>(shape, out, a, b, [](T x, T y) {
           if constexpr (std::is_integral_v<T>) {  // floor division, like NumPy's //
             if (y == 0) return T(0);
+            if (y == -1) return wrap_neg(x);  // INT64_MIN / -1 overflows
             T q = x / y;
             return (x % y != 0 && ((x < 0) != (y < 0))) ? T(q - 1) : q;
           } else {
@@ -151,7 +152,12 @@ void binary_typed(BinaryOp op, const Shape& shape, const Operand& out, const Ope
           }
         });
       case BinaryOp::pow:
-        return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return T(std::pow(x, y)); });
+        return run_binary<T, T>(shape, out, a, b, [](T x, T y) {
+          if constexpr (std::is_integral_v<T>)
+            return convert_value<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
+          else
+            return T(std::pow(x, y));
+        });
       case BinaryOp::maximum:  // NaN wins, as in NumPy
         return run_binary<T, T>(shape, out, a, b,
                                 [](T x, T y) { return (x > y || x != x) ? x : y; });
@@ -202,7 +208,7 @@ void copy(const Shape& shape, Operand out, Operand in) {
     using R = decltype(otag);
     dispatch_dtype(in.dtype, [&](auto itag) {
       using T = decltype(itag);
-      run_unary<R, T>(shape, out, in, [](T x) { return static_cast<R>(x); });
+      run_unary<R, T>(shape, out, in, [](T x) { return convert_value<R>(x); });
     });
   });
 }
@@ -210,7 +216,7 @@ void copy(const Shape& shape, Operand out, Operand in) {
 void fill(char* data, DType dtype, int64_t n, double value) {
   dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    T v = static_cast<T>(value);
+    const T v = convert_value<T>(value);
     T* p = reinterpret_cast<T*>(data);
     for (int64_t i = 0; i < n; ++i) p[i] = v;
   });

@@ -59,7 +59,7 @@ double softmax_cross_entropy(DType dtype, int64_t rows, int64_t cols, const char
 // In-place optimizer updates on n contiguous elements (see ndgrad::optim for the formulas).
 void sgd_update(DType dtype, int64_t n, char* param, const char* grad, char* velocity, double lr,
                 double momentum, double weight_decay, bool first_step);
-void adam_update(DType dtype, int64_t n, char* param, const char* grad, char* m, char* v,
-                 double lr, double beta1, double beta2, double eps, int64_t step);
+void adam_update(DType dtype, int64_t n, char* param, const char* grad, char* m, char* v, double lr,
+                 double beta1, double beta2, double eps, int64_t step);
 
 }  // namespace ndgrad::kernels

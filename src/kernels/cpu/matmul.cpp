@@ -33,9 +33,9 @@ void portable_gemm(int64_t n, int64_t k, int64_t m, const T* a, int64_t as0, int
       const T* brow = b + p * bs0;
       T* crow = c + i * m;
       if (bs1 == 1)
-        for (int64_t j = 0; j < m; ++j) crow[j] += av * brow[j];
+        for (int64_t j = 0; j < m; ++j) crow[j] = wrap_add(crow[j], wrap_mul(av, brow[j]));
       else
-        for (int64_t j = 0; j < m; ++j) crow[j] += av * brow[j * bs1];
+        for (int64_t j = 0; j < m; ++j) crow[j] = wrap_add(crow[j], wrap_mul(av, brow[j * bs1]));
     }
 }
 
@@ -102,6 +102,12 @@ bool gemm_compatible(int64_t rows, int64_t cols, int64_t s0, int64_t s1) {
 void batched_matmul(DType dtype, const Shape& batch, int64_t n, int64_t k, int64_t m, Operand c,
                     Operand a, Operand b, bool use_blas) {
   const int nb = static_cast<int>(batch.size());
+  if (n == 0 || m == 0 || k == 0) {  // empty operands own no memory: never step through them
+    int64_t count = n * m;
+    for (int64_t d : batch) count *= d;
+    fill(c.data, dtype, count, 0.0);
+    return;
+  }
   dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (!std::is_same_v<T, bool>) {

@@ -68,7 +68,8 @@ void adam_update(DType dtype, int64_t n, char* param, const char* grad, char* m1
     T* m = reinterpret_cast<T*>(m1);
     T* v = reinterpret_cast<T*>(m2);
     const double bc1 = 1 - std::pow(beta1, double(step)), bc2 = 1 - std::pow(beta2, double(step));
-    const T b1 = T(beta1), b2 = T(beta2), step_size = T(lr / bc1), inv_sqrt_bc2 = T(1 / std::sqrt(bc2));
+    const T b1 = T(beta1), b2 = T(beta2), step_size = T(lr / bc1),
+            inv_sqrt_bc2 = T(1 / std::sqrt(bc2));
     const T e = T(eps);
     for (int64_t i = 0; i < n; ++i) {
       m[i] = b1 * m[i] + (1 - b1) * g[i];

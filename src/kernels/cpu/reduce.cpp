@@ -16,7 +16,7 @@ namespace {
 
 template <class T>
 struct SumOp {
-  static T combine(T a, T b) { return a + b; }
+  static T combine(T a, T b) { return wrap_add(a, b); }
 };
 template <class T>
 struct MaxOp {

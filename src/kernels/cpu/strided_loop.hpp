@@ -21,8 +21,12 @@ class StridedLoop {
   StridedLoop(int ndim, const int64_t* shape, const std::array<const int64_t*, N>& strides) {
     empty_ = false;
     ndim_ = 0;
+    for (int d = 0; d < ndim; ++d)
+      if (shape[d] == 0) {  // nothing to visit; the other sizes may be absurd
+        empty_ = true;
+        return;
+      }
     for (int d = ndim - 1; d >= 0; --d) {  // store innermost first
-      if (shape[d] == 0) empty_ = true;
       if (shape[d] == 1) continue;
       size_[ndim_] = shape[d];
       for (int k = 0; k < N; ++k) stride_[k][ndim_] = strides[k][d];

@@ -1,0 +1,170 @@
+// Decodes bytes into a random op program over a small stack of tensors and runs it forward
+// and backward. Every outcome must be a correct result or an ndgrad::Error: any other
+// exception, a crash, a sanitizer report, a leak, or a broken invariant is a finding.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <vector>
+
+#include "ndgrad/ndgrad.hpp"
+
+using namespace ndgrad;
+
+namespace {
+
+struct Bytes {
+  const uint8_t* p;
+  size_t n;
+  uint8_t next() {
+    if (n == 0) return 0;
+    --n;
+    return *p++;
+  }
+  int small(int mod) { return next() % mod; }
+  int64_t axis() { return static_cast<int64_t>(next() % 9) - 4; }  // -4..4: some out of range
+};
+
+void require(bool ok) {
+  if (!ok) std::abort();  // a wrong result: report it as a crash
+}
+
+Shape shape_from(Bytes& in, int max_rank, int max_dim) {
+  Shape s;
+  const int rank = in.small(max_rank + 1);
+  for (int i = 0; i < rank; ++i) s.push_back(in.small(max_dim + 1));  // includes 0 and 1
+  return s;
+}
+
+void step(Bytes& in, std::vector<Tensor>& stack) {
+  const int op = in.small(16);
+  auto top = [&](int k) -> Tensor& { return stack[stack.size() - 1 - k]; };
+  if (op == 0 || stack.size() < 2) {
+    const Shape s = shape_from(in, 4, 4);
+    Tensor t = randn(s, in.next(), in.next() & 1 ? DType::f64 : DType::f32);
+    if (in.next() & 1) t.requires_grad_();
+    stack.push_back(t);
+    return;
+  }
+  Tensor a = top(0), b = top(1), r;
+  switch (op) {
+    case 1: {  // broadcasting binary ops
+      const int which = in.small(8);
+      r = which == 0   ? a + b
+          : which == 1 ? a - b
+          : which == 2 ? a * b
+          : which == 3 ? a / b
+          : which == 4 ? maximum(a, b)
+          : which == 5 ? minimum(a, b)
+          : which == 6 ? pow(abs(a) + 0.5, b)
+                       : where(a > 0.0, a, b);
+      require(r.shape() == broadcast_shapes(a.shape(), b.shape()));
+      break;
+    }
+    case 2: {  // unary
+      const int which = in.small(8);
+      r = which == 0   ? exp(a)
+          : which == 1 ? log(abs(a) + 1.0)
+          : which == 2 ? sqrt(abs(a))
+          : which == 3 ? tanh(a)
+          : which == 4 ? sigmoid(a)
+          : which == 5 ? relu(a)
+          : which == 6 ? abs(a)
+                       : -a;
+      require(r.shape() == a.shape());
+      break;
+    }
+    case 3: {  // reductions: axes may be negative, repeated or out of range
+      std::vector<int64_t> axes;
+      for (int i = in.small(4); i > 0; --i) axes.push_back(in.axis());
+      const bool keep = in.next() & 1;
+      const int which = in.small(5);
+      r = which == 0   ? a.sum(axes, keep)
+          : which == 1 ? a.mean(axes, keep)
+          : which == 2 ? a.max(axes, keep)
+          : which == 3 ? a.min(axes, keep)
+                       : logsumexp(a, axes, keep);
+      if (keep) require(r.ndim() == a.ndim());
+      break;
+    }
+    case 4: {  // reshape: targets with -1, several -1, negative and wrong sizes
+      Shape target;
+      for (int i = in.small(5); i > 0; --i) target.push_back(static_cast<int64_t>(in.small(8)) - 2);
+      r = a.reshape(target);
+      require(r.numel() == a.numel());
+      break;
+    }
+    case 5:
+      r = a.broadcast_to(shape_from(in, 5, 4));
+      break;
+    case 6:
+      r = matmul(a, b);
+      break;
+    case 7:
+      r = a.transpose(in.axis(), in.axis());
+      break;
+    case 8: {
+      std::vector<int64_t> axes;
+      for (int i = in.small(5); i > 0; --i) axes.push_back(in.axis());
+      r = a.permute(axes);
+      break;
+    }
+    case 9:
+      r = in.next() & 1 ? a.squeeze(in.axis()) : a.unsqueeze(in.axis());
+      break;
+    case 10:
+      r = sum_to(a, shape_from(in, 3, 4));
+      break;
+    case 11:
+      r = in.next() & 1 ? a.T() : a.flatten();
+      break;
+    case 12: {  // dtype changes, including to types that cannot carry gradients
+      const DType to[] = {DType::f32, DType::f64, DType::i64, DType::boolean};
+      r = a.to(to[in.small(4)]);
+      if (in.next() & 1) r = exp(r);  // DTypeError for i64/bool
+      break;
+    }
+    case 13: {  // cross-entropy with labels that may be out of range
+      std::vector<double> labels;
+      const int64_t rows = a.ndim() > 0 ? a.shape()[0] : 1;
+      for (int64_t i = 0; i < rows && i < 16; ++i)
+        labels.push_back(static_cast<int64_t>(in.small(6)) - 1);
+      r = nn::cross_entropy(a, tensor(labels, {static_cast<int64_t>(labels.size())}, DType::i64));
+      break;
+    }
+    case 14:
+      r = a.argmax(in.axis());
+      break;
+    default: {  // backward, possibly twice, possibly with a wrong-shaped gradient
+      Tensor s = a.sum();
+      if (s.requires_grad()) {
+        s.backward(ones({}, s.dtype()), in.next() & 1);
+        if (in.next() & 1) s.backward();  // AutogradError unless the graph was retained
+      }
+      if (a.requires_grad() && (in.next() & 1)) a.backward(ones(shape_from(in, 2, 3), a.dtype()));
+      return;
+    }
+  }
+  stack.push_back(r);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  Bytes in{data, size};
+  std::vector<Tensor> stack;
+  for (int i = 0; i < 40 && in.n > 0; ++i) {
+    try {
+      step(in, stack);
+    } catch (const Error&) {
+      // one of the documented errors: fine
+    }
+    if (stack.size() > 8) stack.erase(stack.begin());
+  }
+  // Every leaf's gradient, when present, has the leaf's shape and dtype.
+  for (const Tensor& t : stack)
+    if (t.is_leaf() && t.grad().defined()) {
+      require(t.grad().shape() == t.shape());
+      require(t.grad().dtype() == t.dtype());
+    }
+  return 0;
+}

@@ -1,0 +1,105 @@
+// Several threads at once: independent graphs give the sequential results, and the per-thread
+// switches (NoGradGuard, strict broadcasting) stay on their own thread. Built into its own
+// binary so the ThreadSanitizer build (make test-tsan) runs exactly these.
+#include <atomic>
+#include <thread>
+
+#include "test_util.hpp"
+
+using namespace ndgrad;
+using namespace ndgrad::testing;
+
+namespace {
+
+// A small training job: forward, backward and SGD steps on a graph of its own.
+std::vector<double> job(uint64_t seed) {
+  nn::Sequential model(nn::Linear(8, 16, seed), nn::Tanh(), nn::Linear(16, 4, seed + 1));
+  optim::SGD opt(model.parameters(), 0.05, 0.9);
+  Tensor x = randn({32, 8}, seed + 2, DType::f32);
+  Tensor y = (rand({32}, seed + 3, DType::f64) * 4.0).to(DType::i64);  // labels in [0, 4)
+  for (int step = 0; step < 40; ++step) {
+    opt.zero_grad();
+    Tensor loss = nn::cross_entropy(model(x), y) + (model(x) * model(x)).mean() * 0.01;
+    loss.backward();
+    opt.step();
+  }
+  std::vector<double> out;
+  for (auto& p : model.parameters()) {
+    auto v = p.to_vector();
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  // Second derivatives too.
+  Tensor z = randn({5}, seed, DType::f64).requires_grad_();
+  Tensor g = grad((tanh(z) * z).sum(), {z}, Tensor(), true)[0];
+  auto gg = grad(g.sum(), {z})[0].to_vector();
+  out.insert(out.end(), gg.begin(), gg.end());
+  return out;
+}
+
+}  // namespace
+
+TEST(Concurrency, IndependentGraphsOnThreadsMatchSequentialResults) {
+  const int kThreads = 4;
+  std::vector<std::vector<double>> sequential, parallel(kThreads);
+  for (int t = 0; t < kThreads; ++t) sequential.push_back(job(100 * t));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) threads.emplace_back([&, t] { parallel[t] = job(100 * t); });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(sequential[t], parallel[t]) << "thread " << t;
+}
+
+TEST(Concurrency, SharedReadOnlyInputsAcrossThreads) {
+  // Several threads read one tensor (and views of it) while building their own graphs.
+  const Tensor shared = randn({64, 32}, 1, DType::f64);
+  const Tensor expected = tanh(matmul(shared, shared.T())).sum({1});
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        Tensor w = shared.detach().requires_grad_();
+        Tensor r = tanh(matmul(w, shared.T())).sum({1});
+        r.sum().backward();
+        if (r.to_vector() != expected.to_vector()) ++mismatches;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST(Concurrency, GradModeAndStrictnessArePerThread) {
+  std::atomic<bool> other_saw_no_grad{false}, other_saw_strict{false}, other_records{false};
+  Tensor x = randn({3}, 1).requires_grad_();
+  {
+    NoGradGuard no_grad;
+    StrictBroadcastGuard strict;
+    std::thread t([&] {
+      other_saw_no_grad = !is_grad_enabled();
+      other_saw_strict = strict_broadcast_level() != StrictBroadcast::off;
+      other_records = (x * 2.0).requires_grad();
+      EXPECT_NO_THROW(ones({3, 1}) + ones({4}));
+    });
+    t.join();
+    EXPECT_FALSE((x * 2.0).requires_grad());
+    EXPECT_THROW(ones({3, 1}) + ones({4}), ShapeError);
+  }
+  EXPECT_FALSE(other_saw_no_grad.load());
+  EXPECT_FALSE(other_saw_strict.load());
+  EXPECT_TRUE(other_records.load());
+}
+
+TEST(Concurrency, GraphsBuiltOnOneThreadAndFreedOnAnother) {
+  std::vector<Tensor> outputs;
+  for (int i = 0; i < 8; ++i) {
+    Tensor x = randn({4}, i).requires_grad_();
+    Tensor y = x;
+    for (int k = 0; k < 1000; ++k) y = tanh(y) * 0.9 + x;
+    outputs.push_back(y);
+  }
+  std::thread t([&] {
+    for (auto& y : outputs) y.sum().backward();
+    outputs.clear();  // the graphs are torn down here, on this thread
+  });
+  t.join();
+  EXPECT_TRUE(outputs.empty());
+}
