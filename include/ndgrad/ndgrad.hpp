@@ -9,3 +9,4 @@
 #include "ndgrad/nn.hpp"
 #include "ndgrad/optim.hpp"
 #include "ndgrad/tensor.hpp"
+#include "ndgrad/threads.hpp"

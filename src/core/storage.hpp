@@ -8,6 +8,7 @@ namespace ndgrad {
 struct Storage {
   char* data = nullptr;
   size_t nbytes = 0;
+  size_t capacity = 0;  // the block's real size (nbytes rounded up)
   Storage() = default;
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

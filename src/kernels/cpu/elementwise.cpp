@@ -36,7 +36,7 @@ template <class R, class T, class Op>
 void run_unary(const Shape& shape, const Operand& out, const Operand& in, Op op) {
   std::array<int64_t, kLoopMaxDims * 2> st;
   auto loop = make_loop<2>(shape, {&out, &in}, st);
-  loop.run({out.data, in.data}, [&](char* const* p, const int64_t* s, int64_t n) {
+  loop.run_parallel({out.data, in.data}, [&](char* const* p, const int64_t* s, int64_t n) {
     R* o = reinterpret_cast<R*>(p[0]);
     const T* x = reinterpret_cast<const T*>(p[1]);
     if (s[0] == sizeof(R) && s[1] == sizeof(T)) {
@@ -52,7 +52,7 @@ template <class R, class T, class Op>
 void run_binary(const Shape& shape, const Operand& out, const Operand& a, const Operand& b, Op op) {
   std::array<int64_t, kLoopMaxDims * 3> st;
   auto loop = make_loop<3>(shape, {&out, &a, &b}, st);
-  loop.run({out.data, a.data, b.data}, [&](char* const* p, const int64_t* s, int64_t n) {
+  loop.run_parallel({out.data, a.data, b.data}, [&](char* const* p, const int64_t* s, int64_t n) {
     R* o = reinterpret_cast<R*>(p[0]);
     const T* x = reinterpret_cast<const T*>(p[1]);
     const T* y = reinterpret_cast<const T*>(p[2]);
@@ -193,8 +193,8 @@ void where(const Shape& shape, Operand out, Operand cond, Operand a, Operand b) 
     using T = decltype(tag);
     std::array<int64_t, kLoopMaxDims * 4> st;
     auto loop = make_loop<4>(shape, {&out, &cond, &a, &b}, st);
-    loop.run({out.data, cond.data, a.data, b.data}, [&](char* const* p, const int64_t* s,
-                                                        int64_t n) {
+    loop.run_parallel({out.data, cond.data, a.data, b.data}, [&](char* const* p, const int64_t* s,
+                                                                 int64_t n) {
       for (int64_t i = 0; i < n; ++i)
         *reinterpret_cast<T*>(p[0] + i * s[0]) = *reinterpret_cast<const bool*>(p[1] + i * s[1])
                                                      ? *reinterpret_cast<const T*>(p[2] + i * s[2])

@@ -3,21 +3,10 @@
 #include <algorithm>
 #include <array>
 
+#include "kernels/cpu/blas.hpp"
 #include "kernels/cpu/dispatch.hpp"
 #include "kernels/cpu/kernels.hpp"
 #include "kernels/cpu/strided_loop.hpp"
-
-#ifdef NDGRAD_HAVE_BLAS
-// The CBLAS entry points, declared here so the build does not depend on where a distribution
-// puts cblas.h. Enum values are fixed by the CBLAS standard.
-extern "C" {
-void cblas_sgemm(int order, int transa, int transb, int m, int n, int k, float alpha,
-                 const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
-void cblas_dgemm(int order, int transa, int transb, int m, int n, int k, double alpha,
-                 const double* a, int lda, const double* b, int ldb, double beta, double* c,
-                 int ldc);
-}
-#endif
 
 namespace ndgrad::kernels {
 
@@ -39,7 +28,6 @@ void portable_gemm(int64_t n, int64_t k, int64_t m, const T* a, int64_t as0, int
     }
 }
 
-#ifdef NDGRAD_HAVE_BLAS
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
 
 // How a rows x cols matrix with element strides (s0, s1) is described to BLAS.
@@ -54,8 +42,6 @@ Layout layout_of(int64_t rows, int64_t cols, int64_t s0, int64_t s1) {
   return {true, cols == 1 ? std::max<int64_t>(rows, 1) : s1};
 }
 
-#endif
-
 template <class T>
 void gemm(int64_t n, int64_t k, int64_t m, const T* a, int64_t as0, int64_t as1, const T* b,
           int64_t bs0, int64_t bs1, T* c, bool use_blas) {
@@ -64,33 +50,25 @@ void gemm(int64_t n, int64_t k, int64_t m, const T* a, int64_t as0, int64_t as1,
     std::fill(c, c + n * m, T(0));
     return;
   }
-#ifdef NDGRAD_HAVE_BLAS
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-    if (!use_blas) return portable_gemm(n, k, m, a, as0, as1, b, bs0, bs1, c);
-    Layout la = layout_of(n, k, as0, as1), lb = layout_of(k, m, bs0, bs1);
-    const int ta = la.trans ? kTrans : kNoTrans, tb = lb.trans ? kTrans : kNoTrans;
-    const int N = int(n), M = int(m), K = int(k);
-    if constexpr (std::is_same_v<T, float>)
-      cblas_sgemm(kRowMajor, ta, tb, N, M, K, 1.0f, a, int(la.ld), b, int(lb.ld), 0.0f, c, M);
-    else
-      cblas_dgemm(kRowMajor, ta, tb, N, M, K, 1.0, a, int(la.ld), b, int(lb.ld), 0.0, c, M);
-    return;
+    const Blas& lib = blas();
+    if (use_blas && lib.loaded()) {
+      Layout la = layout_of(n, k, as0, as1), lb = layout_of(k, m, bs0, bs1);
+      const int ta = la.trans ? kTrans : kNoTrans, tb = lb.trans ? kTrans : kNoTrans;
+      const int N = int(n), M = int(m), K = int(k);
+      if constexpr (std::is_same_v<T, float>)
+        lib.sgemm(kRowMajor, ta, tb, N, M, K, 1.0f, a, int(la.ld), b, int(lb.ld), 0.0f, c, M);
+      else
+        lib.dgemm(kRowMajor, ta, tb, N, M, K, 1.0, a, int(la.ld), b, int(lb.ld), 0.0, c, M);
+      return;
+    }
   }
-#else
-  (void)use_blas;
-#endif
   portable_gemm(n, k, m, a, as0, as1, b, bs0, bs1, c);
 }
 
 }  // namespace
 
-bool have_blas() {
-#ifdef NDGRAD_HAVE_BLAS
-  return true;
-#else
-  return false;
-#endif
-}
+bool have_blas() { return blas().loaded(); }
 
 bool gemm_compatible(int64_t rows, int64_t cols, int64_t s0, int64_t s1) {
   if (rows > INT32_MAX || cols > INT32_MAX) return false;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/cpu/dispatch.hpp"
 #include "kernels/cpu/kernels.hpp"
@@ -59,7 +60,7 @@ void reduce_typed(const Shape& shape, const Operand& out, int64_t out_numel, con
     si[d] = in.strides[d] * static_cast<int64_t>(sizeof(T));
   }
   StridedLoop<2> loop(ndim, shape.data(), {so, si});
-  loop.run({out.data, in.data}, [&](char* const* p, const int64_t* s, int64_t n) {
+  auto body = [&](char* const* p, const int64_t* s, int64_t n) {
     T* o = reinterpret_cast<T*>(p[0]);
     if (s[0] == 0) {
       *o = Op::combine(*o, reduce_run<T, Op>(p[1], s[1], n, identity));
@@ -72,7 +73,24 @@ void reduce_typed(const Shape& shape, const Operand& out, int64_t out_numel, con
         *oi = Op::combine(*oi, *reinterpret_cast<const T*>(p[1] + i * s[1]));
       }
     }
+  };
+  const int threads = get_num_threads();
+  if (loop.split_dim() >= 0 || threads <= 1 || loop.total() < 2 * loop.kGrain || loop.ndim() == 0) {
+    loop.run_parallel({out.data, in.data}, body);
+    return;
+  }
+  // Every element reduces into the same outputs: each thread reduces a slice of the outermost
+  // dim into partial results of its own, which are then combined.
+  const int d = loop.ndim() - 1;
+  const int64_t chunks = std::min<int64_t>(threads, loop.size(d));
+  std::vector<std::vector<T>> partial(chunks, std::vector<T>(out_numel, identity));
+  parallel_for(chunks, [&](int64_t c) {
+    std::array<char*, 2> base{reinterpret_cast<char*>(partial[c].data()), in.data};
+    const int64_t begin = loop.size(d) * c / chunks, end = loop.size(d) * (c + 1) / chunks;
+    loop.slice(d, begin, end, base).run(base, body);
   });
+  for (const auto& part : partial)
+    for (int64_t i = 0; i < out_numel; ++i) fill[i] = Op::combine(fill[i], part[i]);
 }
 
 }  // namespace

@@ -10,6 +10,9 @@
 #include <cstdint>
 #include <utility>
 
+#include "core/thread_pool.hpp"
+#include "ndgrad/threads.hpp"
+
 namespace ndgrad::kernels {
 
 constexpr int kLoopMaxDims = 32;
@@ -37,6 +40,49 @@ class StridedLoop {
   }
 
   int ndim() const { return ndim_; }
+  bool empty() const { return empty_; }
+  int64_t total() const {
+    int64_t n = empty_ ? 0 : 1;
+    for (int d = 0; d < ndim_; ++d) n *= size_[d];
+    return n;
+  }
+
+  // Elements below which a loop never pays for threads.
+  static constexpr int64_t kGrain = 1 << 16;
+
+  // Like run, split across threads when large: along the outermost dim on which operand 0
+  // (the output) moves, so no two threads write the same element. Runs serially when no such
+  // dim exists (a reduction to one value: see split_dim).
+  template <class F>
+  void run_parallel(const std::array<char*, N>& base, F&& f) const {
+    const int threads = get_num_threads();
+    const int d = split_dim();
+    if (threads <= 1 || empty_ || d < 0 || total() < 2 * kGrain) return run(base, f);
+    const int64_t chunks =
+        std::min<int64_t>(size_[d], std::min<int64_t>(threads, total() / kGrain));
+    parallel_for(chunks, [&](int64_t c) {
+      const int64_t begin = size_[d] * c / chunks, end = size_[d] * (c + 1) / chunks;
+      StridedLoop sub = *this;
+      sub.size_[d] = end - begin;
+      std::array<char*, N> b = base;
+      for (int k = 0; k < N; ++k) b[k] += begin * stride_[k][d];
+      sub.run(b, f);
+    });
+  }
+
+  // The outermost dim along which operand 0 moves, or -1.
+  int split_dim() const {
+    for (int d = ndim_ - 1; d >= 0; --d)
+      if (stride_[0][d] != 0 && size_[d] > 1) return d;
+    return -1;
+  }
+  // This loop restricted to [begin, end) of dim d, with base pointers moved accordingly.
+  StridedLoop slice(int d, int64_t begin, int64_t end, std::array<char*, N>& base) const {
+    StridedLoop sub = *this;
+    sub.size_[d] = end - begin;
+    for (int k = 0; k < N; ++k) base[k] += begin * stride_[k][d];
+    return sub;
+  }
   int64_t size(int d) const { return size_[d]; }
   int64_t stride(int k, int d) const { return stride_[k][d]; }
 

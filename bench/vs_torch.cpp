@@ -1,0 +1,296 @@
+// ndgrad against libtorch on the benchmark workloads, interleaved in one process
+// (A B A B ..., warm-up first, medians of many repetitions), float32.
+//
+// libtorch runs at its best: OPENBLAS_CORETYPE=SkylakeX (Debian's OpenBLAS 0.3.21 does not
+// recognise this CPU otherwise), OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = the thread count,
+// OMP_WAIT_POLICY=PASSIVE. The program re-executes itself once to put those in its environment
+// before either library loads.
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ndgrad/ndgrad.hpp"
+
+namespace nd = ndgrad;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds(const std::function<void()>& f) {
+  const auto t0 = Clock::now();
+  f();
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+struct Row {
+  std::string name, unit;
+  double nd, torch;  // medians in the unit
+  std::string note;
+};
+std::vector<Row> rows;
+
+// Runs both sides reps times, interleaved, after warm-up; records medians scaled to unit.
+void compare(const std::string& name, const std::function<void()>& nd_fn,
+             const std::function<void()>& torch_fn, int reps, double scale, const std::string& unit,
+             const std::string& note = "") {
+  for (int i = 0; i < 2; ++i) {
+    nd_fn();
+    torch_fn();
+  }
+  std::vector<double> a, b;
+  for (int i = 0; i < reps; ++i) {
+    a.push_back(seconds(nd_fn) * scale);
+    b.push_back(seconds(torch_fn) * scale);
+  }
+  rows.push_back({name, unit, median(a), median(b), note});
+  std::printf("%-34s ndgrad %10.3f %-8s libtorch %10.3f %-8s torch/ndgrad %6.2fx %s\n",
+              name.c_str(), rows.back().nd, unit.c_str(), rows.back().torch, unit.c_str(),
+              rows.back().torch / rows.back().nd, note.c_str());
+  std::fflush(stdout);
+}
+
+void w1() {  // 25 x (mul, add, tanh, sub) on 8x8, then sum and backward: per-op cost
+  nd::Tensor x = nd::randn({8, 8}, 1).requires_grad_();
+  torch::Tensor tx = torch::randn({8, 8}).requires_grad_(true);
+  auto nd_fn = [&] {
+    nd::Tensor y = x;
+    for (int i = 0; i < 25; ++i) y = nd::tanh(y * 1.0001 + 0.5) - x;
+    y.sum().backward();
+    x.zero_grad();
+  };
+  auto torch_fn = [&] {
+    torch::Tensor y = tx;
+    for (int i = 0; i < 25; ++i) y = torch::tanh(y * 1.0001 + 0.5) - tx;
+    y.sum().backward();
+    tx.mutable_grad().reset();
+  };
+  compare("W1 per op (8x8, fwd+bwd)", nd_fn, torch_fn, 2000, 1e6 / 101, "us/op");
+  auto nd_fwd = [&] {
+    nd::NoGradGuard g;
+    nd::Tensor y = x;
+    for (int i = 0; i < 25; ++i) y = nd::tanh(y * 1.0001 + 0.5) - x;
+  };
+  auto torch_fwd = [&] {
+    torch::NoGradGuard g;
+    torch::Tensor y = tx;
+    for (int i = 0; i < 25; ++i) y = torch::tanh(y * 1.0001 + 0.5) - tx;
+  };
+  compare("W1 per op (8x8, no-grad fwd)", nd_fwd, torch_fwd, 2000, 1e6 / 100, "us/op");
+}
+
+void w2() {  // one SGD step of an MLP 784-256-128-10, batch 64
+  nd::nn::Sequential model(nd::nn::Linear(784, 256, 1), nd::nn::ReLU(), nd::nn::Linear(256, 128, 2),
+                           nd::nn::ReLU(), nd::nn::Linear(128, 10, 3));
+  nd::optim::SGD opt(model.parameters(), 0.01, 0.9);
+  nd::Tensor x = nd::randn({64, 784}, 4);
+  nd::Tensor y = (nd::rand({64}, 5, nd::DType::f64) * 10.0).to(nd::DType::i64);
+  torch::nn::Sequential tm(torch::nn::Linear(784, 256), torch::nn::ReLU(),
+                           torch::nn::Linear(256, 128), torch::nn::ReLU(),
+                           torch::nn::Linear(128, 10));
+  torch::optim::SGD topt(tm->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
+  torch::Tensor tx = torch::randn({64, 784});
+  torch::Tensor ty = torch::randint(0, 10, {64}, torch::kLong);
+  compare(
+      "W2 MLP step, batch 64",
+      [&] {
+        opt.zero_grad();
+        nd::nn::cross_entropy(model(x), y).backward();
+        opt.step();
+      },
+      [&] {
+        topt.zero_grad();
+        torch::nn::functional::cross_entropy(tm->forward(tx), ty).backward();
+        topt.step();
+      },
+      200, 1e6, "us");
+}
+
+void w3() {  // ((X + b) * (X + b)).sum().backward(), X (4096,1024)
+  nd::Tensor X = nd::randn({4096, 1024}, 6).requires_grad_(),
+             b = nd::randn({1024}, 7).requires_grad_();
+  torch::Tensor tX = torch::randn({4096, 1024}).requires_grad_(true),
+                tb = torch::randn({1024}).requires_grad_(true);
+  compare(
+      "W3 ((X+b)*(X+b)).sum() fwd+bwd",
+      [&] {
+        ((X + b) * (X + b)).sum().backward();
+        X.zero_grad();
+        b.zero_grad();
+      },
+      [&] {
+        ((tX + tb) * (tX + tb)).sum().backward();
+        tX.mutable_grad().reset();
+        tb.mutable_grad().reset();
+      },
+      30, 1e3, "ms");
+}
+
+void w4() {  // reductions of A (4096,4096) over each axis, forward and backward
+  nd::Tensor A = nd::randn({4096, 4096}, 8).requires_grad_();
+  torch::Tensor tA = torch::randn({4096, 4096}).requires_grad_(true);
+  for (int axis : {0, 1}) {
+    compare(
+        "W4 A.sum({" + std::to_string(axis) + "},true).sum() fwd+bwd",
+        [&] {
+          A.sum({axis}, true).sum().backward();
+          A.zero_grad();
+        },
+        [&] {
+          tA.sum({axis}, true).sum().backward();
+          tA.mutable_grad().reset();
+        },
+        30, 1e3, "ms");
+    compare(
+        "W4 A.sum({" + std::to_string(axis) + "}) forward",
+        [&] {
+          nd::NoGradGuard g;
+          A.sum({axis}, true);
+        },
+        [&] {
+          torch::NoGradGuard g;
+          tA.sum({axis}, true);
+        },
+        30, 1e3, "ms");
+  }
+}
+
+void w5() {  // 1024^3 matmul forward and backward: 3 GEMMs
+  nd::Tensor A = nd::randn({1024, 1024}, 9).requires_grad_(),
+             B = nd::randn({1024, 1024}, 10).requires_grad_();
+  nd::Tensor G = nd::randn({1024, 1024}, 11);
+  torch::Tensor tA = torch::randn({1024, 1024}).requires_grad_(true),
+                tB = torch::randn({1024, 1024}).requires_grad_(true);
+  torch::Tensor tG = torch::randn({1024, 1024});
+  const double flop = 3 * 2.0 * 1024 * 1024 * 1024;
+  compare(
+      "W5 matmul 1024^3 fwd+bwd",
+      [&] {
+        nd::matmul(A, B).backward(G);
+        A.zero_grad();
+        B.zero_grad();
+      },
+      [&] {
+        torch::matmul(tA, tB).backward(tG);
+        tA.mutable_grad().reset();
+        tB.mutable_grad().reset();
+      },
+      20, 1e3, "ms");
+  rows.back().note = "ndgrad " + std::to_string(int(flop / rows.back().nd / 1e6)) +
+                     " GFLOP/s, libtorch " + std::to_string(int(flop / rows.back().torch / 1e6)) +
+                     " GFLOP/s";
+  std::printf("   %s\n", rows.back().note.c_str());
+}
+
+void w7(const std::string& data_dir) {  // one epoch of the Fashion-MNIST MLP, batch 128
+  nd::data::Dataset train, test;
+  try {
+    train = nd::data::load_mnist_like(data_dir, true);
+    test = nd::data::load_mnist_like(data_dir, false);
+  } catch (const nd::IOError& e) {
+    std::printf("W7 skipped: %s\n", e.what());
+    return;
+  }
+  const nd::Tensor x = (train.images / 255.0 - 0.2860) / 0.3530;
+  const nd::Tensor tx_test_nd = (test.images / 255.0 - 0.2860) / 0.3530;
+  auto to_torch = [](const nd::Tensor& t) {
+    auto v = t.contiguous();
+    std::vector<int64_t> shape = t.shape();
+    return t.dtype() == nd::DType::i64
+               ? torch::from_blob(v.data_ptr<int64_t>(), shape, torch::kLong).clone()
+               : torch::from_blob(v.data_ptr<float>(), shape, torch::kFloat).clone();
+  };
+  const torch::Tensor tx = to_torch(x), ty = to_torch(train.labels);
+  const torch::Tensor tx_test = to_torch(tx_test_nd), ty_test = to_torch(test.labels);
+  const int64_t n = x.shape()[0], B = 128;
+  double nd_acc = 0, torch_acc = 0;
+  uint64_t epoch = 0;
+  auto nd_epoch = [&] {
+    nd::nn::Sequential model(nd::nn::Linear(784, 256, 1), nd::nn::ReLU(),
+                             nd::nn::Linear(256, 128, 2), nd::nn::ReLU(),
+                             nd::nn::Linear(128, 10, 3));
+    nd::optim::SGD opt(model.parameters(), 0.05, 0.9);
+    nd::data::BatchIterator batches(x, train.labels, B, true, ++epoch);
+    nd::Tensor bx, by;
+    while (batches.next(bx, by)) {
+      opt.zero_grad();
+      nd::nn::cross_entropy(model(bx), by).backward();
+      opt.step();
+    }
+    nd::NoGradGuard g;
+    nd_acc = (model(tx_test_nd).argmax(1) == test.labels).sum().item() / test.labels.numel();
+  };
+  auto torch_epoch = [&] {
+    torch::nn::Sequential tm(torch::nn::Linear(784, 256), torch::nn::ReLU(),
+                             torch::nn::Linear(256, 128), torch::nn::ReLU(),
+                             torch::nn::Linear(128, 10));
+    torch::optim::SGD topt(tm->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
+    torch::Tensor perm = torch::randperm(n, torch::kLong);
+    for (int64_t s = 0; s < n; s += B) {
+      torch::Tensor idx = perm.slice(0, s, std::min(n, s + B));
+      topt.zero_grad();
+      torch::nn::functional::cross_entropy(tm->forward(tx.index_select(0, idx)),
+                                           ty.index_select(0, idx))
+          .backward();
+      topt.step();
+    }
+    torch::NoGradGuard g;
+    torch_acc = tm->forward(tx_test).argmax(1).eq(ty_test).sum().item<double>() / ty_test.numel();
+  };
+  compare("W7 Fashion-MNIST epoch, batch 128", nd_epoch, torch_epoch, 5, 1.0, "s");
+  char note[128];
+  std::snprintf(note, sizeof note, "test accuracy after one epoch: ndgrad %.4f, libtorch %.4f",
+                nd_acc, torch_acc);
+  rows.back().note = note;
+  std::printf("   %s\n", note);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 1;
+  std::string only, data_dir = "/usr/share/datasets/fashion-mnist";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--threads")
+      threads = std::atoi(argv[i + 1]);
+    else if (flag == "--only")
+      only = argv[i + 1];
+    else if (flag == "--data")
+      data_dir = argv[i + 1];
+  }
+  if (!std::getenv("NDGRAD_BENCH_ENV_SET")) {  // put libtorch's best settings in place, once
+    const std::string t = std::to_string(threads);
+    setenv("OPENBLAS_CORETYPE", "SkylakeX", 0);
+    setenv("OMP_NUM_THREADS", t.c_str(), 1);
+    setenv("OPENBLAS_NUM_THREADS", t.c_str(), 1);
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+    setenv("NDGRAD_BENCH_ENV_SET", "1", 1);
+    execv("/proc/self/exe", argv);
+    std::perror("execv");
+    return 1;
+  }
+  torch::set_num_threads(threads);
+  nd::set_num_threads(threads);
+  std::printf("ndgrad vs libtorch %s, float32, %d thread%s (OPENBLAS_CORETYPE=%s)\n", TORCH_VERSION,
+              threads, threads == 1 ? "" : "s", std::getenv("OPENBLAS_CORETYPE"));
+  auto want = [&](const char* w) { return only.empty() || only.find(w) != std::string::npos; };
+  if (want("W1")) w1();
+  if (want("W2")) w2();
+  if (want("W3")) w3();
+  if (want("W4")) w4();
+  if (want("W5")) w5();
+  if (want("W7")) w7(data_dir);
+  return 0;
+}

@@ -1,0 +1,26 @@
+#pragma once
+// BLAS, found at run time: ndgrad opens OpenBLAS itself on first use, so it can ask for the
+// AVX-512 kernels that OpenBLAS 0.3.21 fails to pick on CPUs it does not recognise, without
+// the user setting environment variables, and so that a machine without BLAS still runs.
+namespace ndgrad::kernels {
+
+struct Blas {
+  using Sgemm = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int,
+                         float, float*, int);
+  using Dgemm = void (*)(int, int, int, int, int, int, double, const double*, int, const double*,
+                         int, double, double*, int);
+  Sgemm sgemm = nullptr;
+  Dgemm dgemm = nullptr;
+  void (*set_num_threads)(int) = nullptr;
+  const char* (*corename)() = nullptr;
+  bool loaded() const { return sgemm && dgemm; }
+};
+
+// Loaded once, thread-safely; loaded() is false when no BLAS was found (or NDGRAD_NO_BLAS is
+// set, or the build disabled it).
+const Blas& blas();
+void blas_set_num_threads(int n);
+// OpenBLAS's name for the kernels it uses ("SkylakeX", "Haswell", ...), or "none".
+const char* blas_corename();
+
+}  // namespace ndgrad::kernels
