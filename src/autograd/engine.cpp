@@ -12,6 +12,7 @@
 #include "autograd/strict.hpp"
 #include "core/shape.hpp"
 #include "ndgrad/autograd.hpp"
+#include "ops/ops_common.hpp"
 
 namespace ndgrad {
 
@@ -106,7 +107,19 @@ Tensor reduce_to_input(const Tensor& g, const Node::Edge& e, const char* op) {
   return r;
 }
 
-Tensor add_grads(const Tensor& a, const Tensor& b) { return a.defined() ? a + b : b; }
+// acc + g. Without create_graph, an accumulator that nothing else references (no other
+// handle, no view of its storage) of the result's shape is added to in place.
+Tensor add_grads(const Tensor& acc, const Tensor& g) {
+  if (!acc.defined()) return g;
+  const auto& impl = acc.impl();
+  if (!is_grad_enabled() && impl.use_count() == 1 && impl->storage.use_count() == 1 &&
+      impl->shape == g.impl()->shape && impl->dtype == g.impl()->dtype && acc.is_contiguous()) {
+    Tensor target = acc;
+    add_into(target, g);
+    return target;
+  }
+  return acc + g;
+}
 
 }  // namespace
 
@@ -137,7 +150,12 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     // Stored gradients are contiguous buffers, never stride-0 views; without create_graph
     // they carry no history (grad mode is off here, so the sum records nothing).
     Tensor stored = create_graph ? g : g.detach();
-    leaf->grad = leaf->grad.defined() ? leaf->grad + stored : stored.contiguous();
+    if (!leaf->grad.defined()) {
+      leaf->grad = stored.contiguous();
+    } else {
+      Tensor acc = std::move(leaf->grad);  // so that an unshared buffer is added to in place
+      leaf->grad = add_grads(acc, stored);
+    }
   };
 
   Node* root_fn = root.impl()->grad_fn.get();
@@ -195,7 +213,10 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
       Tensor gi = flows ? reduce_to_input(grads[i], e, n->name()) : Tensor();
       if (e.fn) {
         Node* c = e.fn.get();
-        if (flows) c->grad_buffer = add_grads(c->grad_buffer, gi);
+        if (flows) {
+          Tensor acc = std::move(c->grad_buffer);
+          c->grad_buffer = add_grads(acc, gi);
+        }
         if (--c->pending == 0) ready.push_back(c);
       } else if (flows) {
         deliver_leaf(e.leaf, gi);

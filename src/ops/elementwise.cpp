@@ -167,7 +167,9 @@ struct ReluBackward : Node {
   Tensor x;
   void release_saved() override { x = Tensor(); }
   std::vector<Tensor> backward(const Tensor& g) override {
-    return {where(x > 0.0, g, scalar(0.0, g.dtype()))};
+    // Differentiable in g when a graph is recorded (create_graph); one fused pass otherwise.
+    if (is_grad_enabled()) return {where(x > 0.0, g, scalar(0.0, g.dtype()))};
+    return {binary_forward(BinaryOp::relu_grad, x, g, "relu backward")};
   }
 };
 
@@ -360,5 +362,15 @@ NDGRAD_COMPARISON(<=, le, "less_equal")
 NDGRAD_COMPARISON(>, gt, "greater")
 NDGRAD_COMPARISON(>=, ge, "greater_equal")
 #undef NDGRAD_COMPARISON
+
+}  // namespace ndgrad
+
+namespace ndgrad {
+
+void add_into(Tensor& acc, const Tensor& g) {
+  const Shape& shape = acc.impl()->shape;
+  OperandOf out(acc, shape), in(g, shape);
+  kernels::binary(BinaryOp::add, shape, out.op, out.op, in.op);
+}
 
 }  // namespace ndgrad

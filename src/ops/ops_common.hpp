@@ -30,6 +30,9 @@ Tensor raw_contiguous(const Tensor& t);
 Tensor raw_broadcast(const Tensor& t, const Shape& shape);
 Tensor raw_reshape(const Tensor& t, const Shape& shape);
 
+// acc += g in place (g broadcasts to acc's shape, same dtype). Unrecorded: for the engine.
+void add_into(Tensor& acc, const Tensor& g);
+
 // A value of t's dtype, or f32 when the double is fractional and t is integral or boolean.
 Tensor scalar_like(double value, const Tensor& t);
 

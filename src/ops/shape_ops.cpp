@@ -2,6 +2,7 @@
 // backward rules map the gradient back through the inverse view.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 #include "ops/ops_common.hpp"
@@ -45,7 +46,19 @@ Tensor scalar_like(double value, const Tensor& t) {
   if (!is_floating(dt) && value != std::floor(value)) dt = DType::f32;  // also NaN, inf
   if (!is_floating(dt) && std::fabs(value) >= 9.2e18) dt = DType::f32;  // beyond i64
   if (dt == DType::boolean) dt = DType::i64;
-  return scalar(value, dt);
+  // The constants of a loop (y * 1.0001 + 0.5) recur: reuse their 0-d tensors, which nothing
+  // writes to, from a small per-thread table instead of allocating one per op.
+  struct Entry {
+    uint64_t bits = 0;
+    DType dtype = DType::f32;
+    Tensor t;
+  };
+  thread_local Entry table[16];
+  uint64_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  Entry& e = table[(bits ^ (bits >> 29) ^ static_cast<uint64_t>(dt)) % 16];
+  if (!e.t.defined() || e.bits != bits || e.dtype != dt) e = {bits, dt, scalar(value, dt)};
+  return e.t;
 }
 
 namespace {

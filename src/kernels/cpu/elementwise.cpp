@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/dispatch.hpp"
+#include "kernels/cpu/fast_math.hpp"
 #include "kernels/cpu/kernels.hpp"
 #include "kernels/cpu/strided_loop.hpp"
 
@@ -15,7 +16,7 @@ namespace {
 template <int N>
 std::array<int64_t, kLoopMaxDims * N> byte_strides(int ndim,
                                                    const std::array<const Operand*, N>& ops) {
-  std::array<int64_t, kLoopMaxDims * N> out{};
+  std::array<int64_t, kLoopMaxDims * N> out;
   for (int k = 0; k < N; ++k)
     for (int d = 0; d < ndim; ++d)
       out[k * kLoopMaxDims + d] = ops[k]->strides[d] * itemsize(ops[k]->dtype);
@@ -41,6 +42,9 @@ void run_unary(const Shape& shape, const Operand& out, const Operand& in, Op op)
     const T* x = reinterpret_cast<const T*>(p[1]);
     if (s[0] == sizeof(R) && s[1] == sizeof(T)) {
       for (int64_t i = 0; i < n; ++i) o[i] = op(x[i]);
+    } else if (s[0] == sizeof(R) && s[1] == 0) {  // a broadcast value: materializing a gradient
+      const R v = op(*x);
+      for (int64_t i = 0; i < n; ++i) o[i] = v;
     } else {
       for (int64_t i = 0; i < n; ++i)
         *reinterpret_cast<R*>(p[0] + i * s[0]) = op(*reinterpret_cast<const T*>(p[1] + i * s[1]));
@@ -94,6 +98,28 @@ void unary_typed(UnaryOp op, const Shape& shape, const Operand& out, const Opera
       return run_unary<T, T>(shape, out, in, [](T x) { return x > T(0) ? x : T(0); });
     default:
       break;
+  }
+  if constexpr (std::is_same_v<T, float>) {  // vectorized float32 transcendentals
+    void (*loop)(const float*, float*, int64_t) = op == UnaryOp::exp       ? exp_f32_loop
+                                                  : op == UnaryOp::tanh    ? tanh_f32_loop
+                                                  : op == UnaryOp::sigmoid ? sigmoid_f32_loop
+                                                                           : nullptr;
+    float (*one)(float) = op == UnaryOp::exp    ? exp_f32
+                          : op == UnaryOp::tanh ? tanh_f32
+                                                : sigmoid_f32;
+    if (loop) {
+      std::array<int64_t, kLoopMaxDims * 2> st;
+      auto strided = make_loop<2>(shape, {&out, &in}, st);
+      strided.run_parallel({out.data, in.data}, [&](char* const* p, const int64_t* s, int64_t n) {
+        if (s[0] == 4 && s[1] == 4)
+          loop(reinterpret_cast<const float*>(p[1]), reinterpret_cast<float*>(p[0]), n);
+        else
+          for (int64_t i = 0; i < n; ++i)
+            *reinterpret_cast<float*>(p[0] + i * s[0]) =
+                one(*reinterpret_cast<const float*>(p[1] + i * s[1]));
+      });
+      return;
+    }
   }
   if constexpr (std::is_floating_point_v<T>) {
     switch (op) {
@@ -158,6 +184,8 @@ void binary_typed(BinaryOp op, const Shape& shape, const Operand& out, const Ope
           else
             return T(std::pow(x, y));
         });
+      case BinaryOp::relu_grad:
+        return run_binary<T, T>(shape, out, a, b, [](T x, T g) { return x > T(0) ? g : T(0); });
       case BinaryOp::maximum:  // NaN wins, as in NumPy
         return run_binary<T, T>(shape, out, a, b,
                                 [](T x, T y) { return (x > y || x != x) ? x : y; });
@@ -193,13 +221,26 @@ void where(const Shape& shape, Operand out, Operand cond, Operand a, Operand b) 
     using T = decltype(tag);
     std::array<int64_t, kLoopMaxDims * 4> st;
     auto loop = make_loop<4>(shape, {&out, &cond, &a, &b}, st);
-    loop.run_parallel({out.data, cond.data, a.data, b.data}, [&](char* const* p, const int64_t* s,
-                                                                 int64_t n) {
-      for (int64_t i = 0; i < n; ++i)
-        *reinterpret_cast<T*>(p[0] + i * s[0]) = *reinterpret_cast<const bool*>(p[1] + i * s[1])
-                                                     ? *reinterpret_cast<const T*>(p[2] + i * s[2])
-                                                     : *reinterpret_cast<const T*>(p[3] + i * s[3]);
-    });
+    loop.run_parallel({out.data, cond.data, a.data, b.data},
+                      [&](char* const* p, const int64_t* s, int64_t n) {
+                        constexpr int64_t t = sizeof(T);
+                        T* o = reinterpret_cast<T*>(p[0]);
+                        const bool* c = reinterpret_cast<const bool*>(p[1]);
+                        const T* x = reinterpret_cast<const T*>(p[2]);
+                        const T* y = reinterpret_cast<const T*>(p[3]);
+                        if (s[0] == t && s[1] == 1 && s[2] == t && s[3] == 0) {  // relu's backward
+                          const T yv = *y;
+                          for (int64_t i = 0; i < n; ++i) o[i] = c[i] ? x[i] : yv;
+                        } else if (s[0] == t && s[1] == 1 && s[2] == t && s[3] == t) {
+                          for (int64_t i = 0; i < n; ++i) o[i] = c[i] ? x[i] : y[i];
+                        } else {
+                          for (int64_t i = 0; i < n; ++i)
+                            *reinterpret_cast<T*>(p[0] + i * s[0]) =
+                                *reinterpret_cast<const bool*>(p[1] + i * s[1])
+                                    ? *reinterpret_cast<const T*>(p[2] + i * s[2])
+                                    : *reinterpret_cast<const T*>(p[3] + i * s[3]);
+                        }
+                      });
   });
 }
 

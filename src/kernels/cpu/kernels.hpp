@@ -16,7 +16,23 @@ struct Operand {
 };
 
 enum class UnaryOp { neg, exp, log, sqrt, tanh, sigmoid, relu, abs, sign };
-enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge };
+// relu_grad(x, g) = x > 0 ? g : 0, relu's backward in one pass.
+enum class BinaryOp {
+  add,
+  sub,
+  mul,
+  div,
+  pow,
+  maximum,
+  minimum,
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge,
+  relu_grad
+};
 enum class ReduceOp { sum, max, min };
 
 bool is_comparison(BinaryOp op);

