@@ -1,6 +1,7 @@
 # make test  : installs missing Debian packages (as root), builds (Release, -j2), runs ctest
 # make demo  : installs the Fashion-MNIST data set, builds, trains the MLP on it
 # make test-sanitize, make test-tsan, make fuzz [FUZZ_SECONDS=60]: the reliability checks
+# make bench : the benchmarks (bench/NOTES.md explains them)
 SHELL := /bin/bash
 # ccache: relative paths, so a fresh clone elsewhere still hits the cache.
 export CCACHE_BASEDIR := $(CURDIR)
@@ -10,7 +11,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build test demo walkthrough install clean test-sanitize test-tsan fuzz fuzz-build
+.PHONY: all deps configure build test demo walkthrough install clean test-sanitize test-tsan fuzz fuzz-build bench
 
 CCACHE_LAUNCHER = $$(command -v ccache >/dev/null 2>&1 && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 # Tests that build other projects or load uninstrumented libtorch are left to `make test`.
@@ -74,6 +75,17 @@ fuzz: fuzz-build
 	    2>&1 | grep -E "^Done [0-9]+ runs|ERROR|SUMMARY|Test unit written" ; \
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
+
+# The benchmarks: machine limits, kernel microbenchmarks, and ndgrad against libtorch (Debian's
+# libtorch-dev) on W1-W7, interleaved in one process, on 1 and 2 threads.
+bench:
+	@NDGRAD_EXTRA_PACKAGES="libbenchmark-dev libtorch-dev dataset-fashion-mnist" bash tools/install_deps.sh
+	@$(MAKE) --no-print-directory configure
+	cmake --build $(BUILD_DIR) -j$(JOBS) --target bench_limits bench_kernels vs_torch
+	./$(BUILD_DIR)/bench/bench_limits
+	./$(BUILD_DIR)/bench/bench_kernels --benchmark_min_time=0.2
+	./$(BUILD_DIR)/bench/vs_torch --threads 1
+	./$(BUILD_DIR)/bench/vs_torch --threads 2
 
 install: build
 	cmake --install $(BUILD_DIR)
