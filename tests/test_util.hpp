@@ -58,6 +58,30 @@ inline std::set<std::string> ops_in_graph(const Tensor& t) {
   return names;
 }
 
+// The shapes every gradient and differential test runs over: distinct and repeated sizes,
+// 0-d, size-1 axes, rank promotion.
+inline const std::vector<Shape>& table_shapes() {
+  static const std::vector<Shape> shapes = {{},     {1},    {4},       {3, 1},
+                                            {1, 4}, {3, 4}, {2, 1, 4}, {2, 3, 4}};
+  return shapes;
+}
+
+// matmul operand shapes: 1-D promotion on either side, batch dims that broadcast, square.
+inline const std::vector<std::pair<Shape, Shape>>& matmul_cases() {
+  static const std::vector<std::pair<Shape, Shape>> cases = {
+      {{3, 4}, {4, 2}},
+      {{4}, {4, 2}},
+      {{3, 4}, {4}},
+      {{4}, {4}},
+      {{2, 3, 4}, {4, 5}},
+      {{4}, {2, 4, 3}},
+      {{2, 1, 3, 4}, {5, 4, 2}},
+      {{1, 3, 4}, {2, 4, 2}},
+      {{3, 3}, {3, 3}},
+  };
+  return cases;
+}
+
 // Flat index of a multi-index in a row-major shape.
 inline int64_t flat_index(const std::vector<int64_t>& idx, const Shape& shape) {
   int64_t f = 0;

@@ -13,7 +13,7 @@ namespace {
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-const std::vector<Shape> kShapes = {{}, {1}, {4}, {3, 1}, {1, 4}, {3, 4}, {2, 1, 4}, {2, 3, 4}};
+const std::vector<Shape>& kShapes = table_shapes();
 
 std::set<std::string>& covered() {
   static std::set<std::string> names;
@@ -192,17 +192,7 @@ void rows_ShapeOps() {
 }
 
 void rows_Matmul() {
-  const std::vector<std::pair<Shape, Shape>> cases = {
-      {{3, 4}, {4, 2}},
-      {{4}, {4, 2}},
-      {{3, 4}, {4}},
-      {{4}, {4}},
-      {{2, 3, 4}, {4, 5}},
-      {{4}, {2, 4, 3}},
-      {{2, 1, 3, 4}, {5, 4, 2}},
-      {{1, 3, 4}, {2, 4, 2}},
-      {{3, 3}, {3, 3}},
-  };
+  const auto& cases = matmul_cases();
   for (const auto& [a, b] : cases) {
     check("matmul", [](const std::vector<Tensor>& x) { return matmul(x[0], x[1]); },
           {any_input(a), any_input(b)});

@@ -48,7 +48,7 @@ void compare(const std::string& name, const NdFn& f, const TorchFn& g,
     expect_same(xs[i].grad(), ts[i].grad(), name + " gradient of input " + std::to_string(i));
 }
 
-const std::vector<nd::Shape> kShapes = {{}, {1}, {4}, {3, 1}, {1, 4}, {3, 4}, {2, 1, 4}, {2, 3, 4}};
+const std::vector<nd::Shape>& kShapes = table_shapes();
 
 }  // namespace
 
@@ -157,16 +157,7 @@ TEST(VsTorch, Reductions) {
 
 TEST(VsTorch, MatmulAndShapeOps) {
   uint64_t seed = 300;
-  const std::vector<std::pair<nd::Shape, nd::Shape>> cases = {
-      {{3, 4}, {4, 2}},
-      {{4}, {4, 2}},
-      {{3, 4}, {4}},
-      {{4}, {4}},
-      {{2, 3, 4}, {4, 5}},
-      {{4}, {2, 4, 3}},
-      {{2, 1, 3, 4}, {5, 4, 2}},
-      {{1, 3, 4}, {2, 4, 2}},
-  };
+  const auto& cases = matmul_cases();
   for (const auto& [a, b] : cases)
     compare(
         "matmul " + nd::shape_str(a) + " @ " + nd::shape_str(b),
