@@ -20,10 +20,15 @@ namespace {
 constexpr size_t kAlignment = 64;                // a cache line, and the widest SIMD register
 constexpr size_t kCacheLimit = size_t(1) << 30;  // bytes kept per thread
 
+// Set when this thread's cache is destroyed at thread exit. A trivially destructible flag stays
+// readable after that, so tensors freed later (by other thread-locals) bypass the cache.
+thread_local bool cache_gone = false;
+
 struct BlockCache {
   std::unordered_map<size_t, std::vector<void*>> free_blocks;
   size_t cached_bytes = 0;
   ~BlockCache() {
+    cache_gone = true;
     for (auto& [size, blocks] : free_blocks)
       for (void* p : blocks) std::free(p);
   }
@@ -43,9 +48,10 @@ struct BlockCache {
   }
 };
 
-BlockCache& cache() {
+BlockCache* cache() {
+  if (cache_gone) return nullptr;
   thread_local BlockCache c;
-  return c;
+  return &c;
 }
 
 // Sizes are rounded to 64 bytes, and large ones to 1/16 of their power of two, so that nearby
@@ -63,7 +69,8 @@ size_t rounded(size_t nbytes) {
 
 Storage::~Storage() {
   if (!data) return;
-  if (!cache().give(data, capacity)) std::free(data);
+  BlockCache* c = cache();
+  if (!c || !c->give(data, capacity)) std::free(data);
 }
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
@@ -71,7 +78,8 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
   if (nbytes == 0) return storage;
   const size_t size = rounded(nbytes);
   if (size < nbytes) throw MemoryError("cannot allocate " + std::to_string(nbytes) + " bytes");
-  void* p = cache().take(size);
+  BlockCache* c = cache();
+  void* p = c ? c->take(size) : nullptr;
   if (!p) p = std::aligned_alloc(kAlignment, size);
   if (p == nullptr)
     throw MemoryError("cannot allocate " + std::to_string(nbytes) + " bytes for a tensor");
