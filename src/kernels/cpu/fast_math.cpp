@@ -2,8 +2,9 @@
 
 namespace ndgrad::kernels {
 
+// Not under sanitizers: their runtimes are not ready when ifunc resolvers run at load time.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__)
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define NDGRAD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define NDGRAD_CLONES
