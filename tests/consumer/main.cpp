@@ -2,6 +2,8 @@
 #include <iostream>
 #include <ndgrad/ndgrad.hpp>
 
+bool api_contract();
+
 int main() {
   using namespace ndgrad;
   Tensor a = tensor({0, 1, 2}, {3, 1}).requires_grad_();
@@ -15,7 +17,7 @@ int main() {
   ok = ok && grad(loss, {w})[0].shape() == Shape{4, 2};
   GradcheckResult r = gradcheck([](const std::vector<Tensor>& x) { return tanh(x[0]).sum({0}); },
                                 {randn({3, 2}, 3)});
-  ok = ok && r.ok;
+  ok = ok && r.ok && api_contract();
   std::cout << (ok ? "consumer ok" : "consumer FAILED") << "\n";
   return ok ? 0 : 1;
 }
