@@ -17,6 +17,9 @@ CCACHE_LAUNCHER = $$(command -v ccache >/dev/null 2>&1 && echo -DCMAKE_CXX_COMPI
 # Tests that build other projects or load uninstrumented libtorch are left to `make test`.
 SANITIZE_EXCLUDE = consumer|VsTorch
 FUZZ_SECONDS ?= 60
+# FUZZ_RUNS=N: a fixed number of runs from a fixed seed instead, reproducible (CI uses it).
+FUZZ_RUNS ?=
+FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS) -seed=1,-max_total_time=$(FUZZ_SECONDS))
 
 all: build
 
@@ -67,10 +70,10 @@ fuzz-build:
 
 fuzz: fuzz-build
 	@for t in ops npy idx; do \
-	  mkdir -p build-fuzz/corpus/$$t && \
-	  echo "fuzzing $$t for $(FUZZ_SECONDS) s" && \
+	  $(if $(FUZZ_RUNS),rm -rf build-fuzz/corpus/$$t &&) mkdir -p build-fuzz/corpus/$$t && \
+	  echo "fuzzing $$t ($(FUZZ_LIMIT))" && \
 	  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
-	  ./build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+	  ./build-fuzz/fuzz/fuzz_$$t $(FUZZ_LIMIT) -rss_limit_mb=2048 -timeout=10 \
 	    -print_final_stats=0 -artifact_prefix=build-fuzz/ build-fuzz/corpus/$$t fuzz/corpus/$$t \
 	    2>&1 | grep -E "^Done [0-9]+ runs|ERROR|SUMMARY|Test unit written" ; \
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \

@@ -54,9 +54,9 @@ template <class S, class D>
 void decode(const unsigned char* src, D* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     if constexpr (sizeof(S) == 1)
-      dst[i] = static_cast<D>(static_cast<S>(src[i]));
-    else
-      dst[i] = static_cast<D>(big_endian<S>(src + i * sizeof(S)));
+      dst[i] = kernels::convert_value<D>(static_cast<S>(src[i]));
+    else  // float data into an integer dtype saturates, as everywhere in ndgrad
+      dst[i] = kernels::convert_value<D>(big_endian<S>(src + i * sizeof(S)));
   }
 }
 

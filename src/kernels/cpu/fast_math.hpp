@@ -15,7 +15,9 @@ inline float bits_to_float(int32_t i) {
 
 inline float exp_f32(float x) {
   const float hi = 88.7228394f, lo = -87.3365479f;
-  const float xc = x > hi ? hi : (x < lo ? lo : x);
+  // Clamped, and NaN mapped to 0 so the integer conversion below is defined; the result for
+  // out-of-range and NaN inputs is chosen at the end.
+  const float xc = x > hi ? hi : (x < lo ? lo : (x == x ? x : 0.0f));
   // n = round(x / ln 2) by the 1.5 * 2^23 trick; r = x - n ln 2 in two parts.
   const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
