@@ -11,7 +11,9 @@ enum class DType { f32, f64, i64, boolean };
 using Shape = std::vector<int64_t>;
 
 // Bytes per element.
-int64_t itemsize(DType dtype);
+inline int64_t itemsize(DType dtype) {
+  return dtype == DType::f32 ? 4 : dtype == DType::boolean ? 1 : 8;
+}
 // "f32", "f64", "i64", "bool".
 const char* dtype_name(DType dtype);
 bool is_floating(DType dtype);

@@ -7,20 +7,6 @@
 
 namespace ndgrad {
 
-int64_t itemsize(DType dtype) {
-  switch (dtype) {
-    case DType::f32:
-      return 4;
-    case DType::f64:
-      return 8;
-    case DType::i64:
-      return 8;
-    case DType::boolean:
-      return 1;
-  }
-  return 0;
-}
-
 const char* dtype_name(DType dtype) {
   switch (dtype) {
     case DType::f32:

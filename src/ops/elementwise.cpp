@@ -26,8 +26,14 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
                       const void* call_site = nullptr) {
   require_defined_arg(a, name, "the first operand");
   require_defined_arg(b, name, "the second operand");
-  const Shape shape = broadcast_shapes_for(a.impl()->shape, b.impl()->shape, name);
-  check_strict_broadcast(name, a.impl()->shape, b.impl()->shape, shape, call_site);
+  // The result's shape; no new vector when one operand already has it (the common cases).
+  const Shape& sa = a.impl()->shape;
+  const Shape& sb = b.impl()->shape;
+  Shape computed;
+  const bool same = sa == sb || sb.empty();
+  if (!same && !sa.empty()) computed = broadcast_shapes_for(sa, sb, name);
+  const Shape& shape = same ? sa : (sa.empty() ? sb : computed);
+  check_strict_broadcast(name, sa, sb, shape, call_site);
   checked_numel(shape, name);
   const DType dt = promote_types(a.dtype(), b.dtype());
   const bool compare = kernels::is_comparison(op);

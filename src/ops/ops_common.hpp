@@ -11,13 +11,24 @@
 
 namespace ndgrad {
 
-// A kernel operand for t seen through the (broadcast) iteration shape.
+// A kernel operand for t seen through the (broadcast) iteration shape. Allocates only when t
+// is really broadcast: a tensor of the iteration's shape lends its own strides, a 0-d one
+// all-zero strides.
 struct OperandOf {
   Shape strides;
   kernels::Operand op;
-  OperandOf(const Tensor& t, const Shape& shape)
-      : strides(broadcast_strides(t.impl()->shape, t.impl()->strides, shape)),
-        op{t.impl()->data(), strides.data(), t.impl()->dtype} {}
+  OperandOf(const Tensor& t, const Shape& shape) : op{t.impl()->data(), nullptr, t.impl()->dtype} {
+    static const int64_t zeros[kMaxDims] = {};
+    const TensorImpl& impl = *t.impl();
+    if (impl.shape == shape) {
+      op.strides = impl.strides.data();
+    } else if (impl.shape.empty()) {
+      op.strides = zeros;
+    } else {
+      strides = broadcast_strides(impl.shape, impl.strides, shape);
+      op.strides = strides.data();
+    }
+  }
 };
 
 void require_defined_arg(const Tensor& t, const char* op, const char* what = "input");
