@@ -1,4 +1,5 @@
-// Matrix products: BLAS when the build has it, a cache-friendly portable loop otherwise.
+// Matrix products: OpenBLAS when it can be opened at run time (see blas.hpp), a cache-friendly
+// portable loop otherwise.
 // The batch dims go through the same strided loop as every other kernel.
 #include <algorithm>
 #include <array>
