@@ -155,7 +155,8 @@ struct SqrtBackward : SavesOutput {
 struct TanhBackward : SavesOutput {
   NDGRAD_OP_NAME("tanh")
   std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor y = output([](const Tensor& x) { return tanh(x); });
+    if (!is_grad_enabled()) return {binary_forward(BinaryOp::tanh_grad, out, g, "tanh backward")};
+    Tensor y = tanh(x);  // recomputed, so that second derivatives see the dependency
     return {g * (1.0 - y * y)};
   }
 };
@@ -163,7 +164,9 @@ struct TanhBackward : SavesOutput {
 struct SigmoidBackward : SavesOutput {
   NDGRAD_OP_NAME("sigmoid")
   std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor y = output([](const Tensor& x) { return sigmoid(x); });
+    if (!is_grad_enabled())
+      return {binary_forward(BinaryOp::sigmoid_grad, out, g, "sigmoid backward")};
+    Tensor y = sigmoid(x);
     return {g * (y * (1.0 - y))};
   }
 };

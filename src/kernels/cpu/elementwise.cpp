@@ -184,6 +184,10 @@ void binary_typed(BinaryOp op, const Shape& shape, const Operand& out, const Ope
           else
             return T(std::pow(x, y));
         });
+      case BinaryOp::tanh_grad:
+        return run_binary<T, T>(shape, out, a, b, [](T y, T g) { return T(g * (T(1) - y * y)); });
+      case BinaryOp::sigmoid_grad:
+        return run_binary<T, T>(shape, out, a, b, [](T y, T g) { return T(g * (y * (T(1) - y))); });
       case BinaryOp::relu_grad:
         return run_binary<T, T>(shape, out, a, b, [](T x, T g) { return x > T(0) ? g : T(0); });
       case BinaryOp::maximum:  // NaN wins, as in NumPy

@@ -16,7 +16,8 @@ struct Operand {
 };
 
 enum class UnaryOp { neg, exp, log, sqrt, tanh, sigmoid, relu, abs, sign };
-// relu_grad(x, g) = x > 0 ? g : 0, relu's backward in one pass.
+// The *_grad ops are backward rules in one pass: relu_grad(x, g) = x > 0 ? g : 0,
+// tanh_grad(y, g) = g (1 - y^2), sigmoid_grad(y, g) = g y (1 - y), with y the forward output.
 enum class BinaryOp {
   add,
   sub,
@@ -31,7 +32,9 @@ enum class BinaryOp {
   le,
   gt,
   ge,
-  relu_grad
+  relu_grad,
+  tanh_grad,
+  sigmoid_grad
 };
 enum class ReduceOp { sum, max, min };
 
