@@ -93,11 +93,9 @@ Tensor reduce_to_input(const Tensor& g, const Node::Edge& e, const char* op) {
   Tensor r = g;
   if (g.impl()->shape != e.shape) {
     const Shape& gs = g.impl()->shape;
-    bool ok = gs.size() >= e.shape.size();
-    for (size_t i = 0; ok && i < e.shape.size(); ++i) {
-      int64_t gd = gs[gs.size() - e.shape.size() + i];
-      ok = gd == e.shape[i] || e.shape[i] == 1;
-    }
+    std::vector<int64_t> axes;
+    int64_t leading;
+    const bool ok = unbroadcast_axes(gs, e.shape, 0, axes, leading);
     if (!ok)
       throw AutogradError(std::string(op) + " backward: a gradient of shape " + shape_str(gs) +
                           " cannot be summed to the input's shape " + shape_str(e.shape));

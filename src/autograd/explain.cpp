@@ -16,23 +16,6 @@ namespace {
 thread_local StrictBroadcast strict_level = StrictBroadcast::off;
 thread_local int strict_exempt_depth = 0;
 
-// The axes of `to` (rank >= from's) along which a gradient of shape `to` is summed to reach
-// `from`, ignoring `core` trailing dims; leading = how many of them are padding to squeeze.
-std::vector<int64_t> summed_axes(const Shape& from, const Shape& to, int core, int64_t& leading) {
-  std::vector<int64_t> axes;
-  const int64_t rf = static_cast<int64_t>(from.size()) - core;
-  const int64_t rt = static_cast<int64_t>(to.size()) - core;
-  leading = rt > rf ? rt - rf : 0;
-  for (int64_t i = 0; i < rt; ++i) {
-    if (i < leading) {
-      axes.push_back(i);
-    } else if (from[i - leading] == 1 && to[i] != 1) {
-      axes.push_back(i);
-    }
-  }
-  return axes;
-}
-
 std::string run_command(const std::string& cmd) {
   std::FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return "";
@@ -104,7 +87,7 @@ BroadcastExplanation explain_broadcast(const Shape& a, const Shape& b) {
   t << "Backward: the gradient arrives with shape " << shape_str(e.result)
     << "; each operand gets the sum over the axes it was broadcast along\n";
   auto reduction = [&](const Shape& op, const char* name, BroadcastExplanation::Reduction& r) {
-    r.summed_axes = summed_axes(op, e.result, 0, r.squeezed);
+    unbroadcast_axes(e.result, op, 0, r.summed_axes, r.squeezed);
     t << "  " << name << " " << shape_str(op) << ": ";
     if (r.summed_axes.empty()) {
       t << "nothing to sum: the gradient already has its shape\n";
@@ -228,8 +211,8 @@ std::string to_dot(const Tensor& output) {
       const int core = n->broadcast_core_dims();
       if (core >= 0 && e.active()) {
         int64_t leading = 0;
-        const auto axes = summed_axes(e.shape, out_shape[n], core, leading);
-        if (!axes.empty()) {
+        std::vector<int64_t> axes;
+        if (unbroadcast_axes(out_shape[n], e.shape, core, axes, leading) && !axes.empty()) {
           label += "\\ngrad: sum axes " + axes_str(axes);
           if (leading) label += ", drop " + std::to_string(leading) + " leading";
         }

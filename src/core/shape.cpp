@@ -156,6 +156,24 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
   return broadcast_shapes_for(a, b, "broadcast_shapes");
 }
 
+bool unbroadcast_axes(const Shape& from, const Shape& to, int core, std::vector<int64_t>& axes,
+                      int64_t& leading) {
+  axes.clear();
+  const int64_t rf = static_cast<int64_t>(from.size()) - core;
+  const int64_t rt = static_cast<int64_t>(to.size()) - core;
+  if (rf < rt || rt < 0) return false;
+  leading = rf - rt;
+  for (int64_t i = 0; i < rf; ++i) {
+    if (i < leading) {
+      axes.push_back(i);
+    } else if (to[i - leading] != from[i]) {
+      if (to[i - leading] != 1) return false;
+      axes.push_back(i);
+    }
+  }
+  return true;
+}
+
 Shape broadcast_strides(const Shape& shape, const Shape& strides, const Shape& target) {
   Shape out(target.size(), 0);
   size_t lead = target.size() - shape.size();

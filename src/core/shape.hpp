@@ -24,6 +24,12 @@ Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& axes, bool k
 Shape broadcast_shapes_for(const Shape& a, const Shape& b, const char* op);
 // Strides of t's (shape, strides) seen as the larger broadcast shape: stride 0 on broadcast axes.
 Shape broadcast_strides(const Shape& shape, const Shape& strides, const Shape& target);
+// The axes along which a gradient of shape `from` is summed to reach `to` (broadcasting undone):
+// the leading axes `to` lacks (`leading` of them, removed after summing), then the axes where
+// `to` has 1. The last `core` dims of both take no part (matmul's matrix dims). False when
+// `to` is not a shape `from` could have been broadcast from.
+bool unbroadcast_axes(const Shape& from, const Shape& to, int core, std::vector<int64_t>& axes,
+                      int64_t& leading);
 std::string axes_str(const std::vector<int64_t>& axes);
 
 }  // namespace ndgrad

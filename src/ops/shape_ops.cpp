@@ -254,18 +254,9 @@ Tensor sum_to(const Tensor& t, const Shape& shape) {
   require_defined_arg(t, "sum_to");
   const Shape& from = t.impl()->shape;
   if (from == shape) return t;
-  bool ok = from.size() >= shape.size();
   std::vector<int64_t> axes;
-  const size_t lead = ok ? from.size() - shape.size() : 0;
-  for (size_t i = 0; ok && i < from.size(); ++i) {
-    if (i < lead) {
-      axes.push_back(static_cast<int64_t>(i));
-    } else if (shape[i - lead] != from[i]) {
-      ok = shape[i - lead] == 1;
-      axes.push_back(static_cast<int64_t>(i));
-    }
-  }
-  if (!ok)
+  int64_t leading;
+  if (!unbroadcast_axes(from, shape, 0, axes, leading))
     throw ShapeError("sum_to: a tensor of shape " + shape_str(from) +
                      " cannot be summed to shape " + shape_str(shape));
   Tensor r = axes.empty() ? t : t.sum(axes, true);
