@@ -1,8 +1,9 @@
 #pragma once
 
+#include "ndgrad/autograd.hpp"  // is_grad_enabled
+
 namespace ndgrad {
 
-bool is_grad_enabled();
 void set_grad_enabled(bool on);
 
 // Sets grad mode for a scope and restores the previous one.

@@ -5,6 +5,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "core/random.hpp"
 #include "core/shape.hpp"
 #include "core/tensor_impl.hpp"
 #include "kernels/cpu/dispatch.hpp"
@@ -39,18 +40,6 @@ namespace {
 void require_defined(const Tensor& t, const char* op) {
   if (!t.defined()) throw ValueError(std::string(op) + ": the tensor is undefined");
 }
-
-// splitmix64: a tiny, well-mixed generator whose output is the same on every platform.
-struct Rng {
-  uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return (next() >> 11) * 0x1.0p-53; }  // [0, 1)
-};
 
 Tensor from_doubles(const std::vector<double>& values, const Shape& shape, DType dtype) {
   Tensor t = make_tensor(shape, dtype);
@@ -104,7 +93,7 @@ Tensor eye(int64_t n, DType dtype) {
 
 Tensor rand(Shape shape, uint64_t seed, DType dtype) {
   int64_t n = checked_numel(shape, "rand");
-  Rng rng{seed};
+  SplitMix64 rng{seed};
   std::vector<double> v(static_cast<size_t>(n));
   for (auto& x : v) x = rng.uniform();
   if (dtype == DType::f32)  // rounding could reach 1.0; keep the interval half-open
@@ -114,7 +103,7 @@ Tensor rand(Shape shape, uint64_t seed, DType dtype) {
 
 Tensor randn(Shape shape, uint64_t seed, DType dtype) {
   int64_t n = checked_numel(shape, "randn");
-  Rng rng{seed};
+  SplitMix64 rng{seed};
   std::vector<double> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; i += 2) {  // Box-Muller: two normals per two uniforms
     double u1 = 1.0 - rng.uniform(), u2 = rng.uniform();

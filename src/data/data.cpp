@@ -9,6 +9,7 @@
 #include <fstream>
 #include <numeric>
 
+#include "core/random.hpp"
 #include "core/shape.hpp"
 #include "core/tensor_impl.hpp"
 #include "kernels/cpu/dispatch.hpp"
@@ -58,13 +59,6 @@ void decode(const unsigned char* src, D* dst, int64_t n) {
     else  // float data into an integer dtype saturates, as everywhere in ndgrad
       dst[i] = kernels::convert_value<D>(big_endian<S>(src + i * sizeof(S)));
   }
-}
-
-uint64_t mix(uint64_t& state) {  // splitmix64
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
 }
 
 }  // namespace
@@ -248,9 +242,9 @@ int64_t BatchIterator::num_batches() const { return (n_ + batch_size_ - 1) / bat
 void BatchIterator::start_epoch() {
   std::iota(order_.begin(), order_.end(), 0);
   if (shuffle_) {
-    uint64_t state = seed_ * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch_);
+    SplitMix64 rng{seed_ * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch_)};
     for (int64_t i = n_ - 1; i > 0; --i)  // Fisher-Yates
-      std::swap(order_[i], order_[mix(state) % static_cast<uint64_t>(i + 1)]);
+      std::swap(order_[i], order_[rng.next() % static_cast<uint64_t>(i + 1)]);
   }
   ++epoch_;
   cursor_ = 0;

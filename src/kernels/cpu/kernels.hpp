@@ -64,8 +64,6 @@ bool gemm_compatible(int64_t rows, int64_t cols, int64_t s0, int64_t s1);
 // portable kernel (the one builds without BLAS use), so tests can check it everywhere.
 void batched_matmul(DType dtype, const Shape& batch, int64_t n, int64_t k, int64_t m, Operand c,
                     Operand a, Operand b, bool use_blas = true);
-// Whether matmul goes to a BLAS library in this build.
-bool have_blas();
 
 }  // namespace ndgrad::kernels
 

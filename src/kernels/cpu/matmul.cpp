@@ -69,8 +69,6 @@ void gemm(int64_t n, int64_t k, int64_t m, const T* a, int64_t as0, int64_t as1,
 
 }  // namespace
 
-bool have_blas() { return blas().loaded(); }
-
 bool gemm_compatible(int64_t rows, int64_t cols, int64_t s0, int64_t s1) {
   if (rows > INT32_MAX || cols > INT32_MAX) return false;
   bool row_major = (cols == 1 || s1 == 1) && (rows == 1 || s0 >= std::max<int64_t>(cols, 1));

@@ -61,12 +61,8 @@ class StridedLoop {
     const int64_t chunks =
         std::min<int64_t>(size_[d], std::min<int64_t>(threads, total() / kGrain));
     parallel_for(chunks, [&](int64_t c) {
-      const int64_t begin = size_[d] * c / chunks, end = size_[d] * (c + 1) / chunks;
-      StridedLoop sub = *this;
-      sub.size_[d] = end - begin;
       std::array<char*, N> b = base;
-      for (int k = 0; k < N; ++k) b[k] += begin * stride_[k][d];
-      sub.run(b, f);
+      slice(d, size_[d] * c / chunks, size_[d] * (c + 1) / chunks, b).run(b, f);
     });
   }
 
