@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "test_util.hpp"
@@ -13,12 +14,20 @@ using namespace ndgrad::testing;
 
 namespace {
 
+// One directory for the whole test binary, removed with everything in it when it exits.
 std::string temp_dir() {
-  static std::string dir = [] {
+  struct TempDir {
+    std::string path;
+    ~TempDir() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  };
+  static TempDir dir{[] {
     char tmpl[] = "/tmp/ndgrad_io_XXXXXX";
     return std::string(mkdtemp(tmpl));
-  }();
-  return dir;
+  }()};
+  return dir.path;
 }
 
 std::string read_all(const std::string& path) {
