@@ -92,7 +92,7 @@ std::atomic<uint64_t> stamp_counter{0};
 Tensor reduce_to_input(const Tensor& g, const Node::Edge& e, const char* op) {
   Tensor r = g;
   if (g.impl()->shape != e.shape) {
-    const Shape& gs = g.impl()->shape;
+    const Dims& gs = g.impl()->shape;
     std::vector<int64_t> axes;
     int64_t leading;
     const bool ok = unbroadcast_axes(gs, e.shape, 0, axes, leading);

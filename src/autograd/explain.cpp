@@ -116,10 +116,10 @@ StrictBroadcast strict_broadcast_level() { return strict_level; }
 StrictExemptScope::StrictExemptScope() { ++strict_exempt_depth; }
 StrictExemptScope::~StrictExemptScope() { --strict_exempt_depth; }
 
-void check_strict_broadcast(const char* op, const Shape& a, const Shape& b, const Shape& result,
+void check_strict_broadcast(const char* op, const Dims& a, const Dims& b, const Dims& result,
                             const void* call_site) {
   if (strict_level == StrictBroadcast::off || strict_exempt_depth > 0) return;
-  auto violates = [&](const Shape& s) {
+  auto violates = [&](const Dims& s) {
     if (s.empty()) return false;  // 0-d values (tensor * 2.0) always broadcast
     if (strict_level == StrictBroadcast::no_rank_promotion) return s.size() != result.size();
     return s != result;

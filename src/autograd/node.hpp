@@ -12,7 +12,7 @@ struct Node {
   struct Edge {
     std::shared_ptr<Node> fn;
     std::shared_ptr<TensorImpl> leaf;
-    Shape shape;  // the input's shape: the engine sums incoming gradients to it
+    Dims shape;   // the input's shape: the engine sums incoming gradients to it
     DType dtype;
     bool active() const { return fn != nullptr || leaf != nullptr; }
   };

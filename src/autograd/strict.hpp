@@ -1,5 +1,6 @@
 #pragma once
 // Strict broadcasting state (per thread) and the check the broadcasting ops call.
+#include "core/dims.hpp"
 #include "ndgrad/explain.hpp"
 
 namespace ndgrad {
@@ -15,7 +16,7 @@ class StrictExemptScope {
 
 // Throws ShapeError when strict mode refuses broadcasting operand to result for op;
 // call_site is the return address in the caller of the public op.
-void check_strict_broadcast(const char* op, const Shape& a, const Shape& b, const Shape& result,
+void check_strict_broadcast(const char* op, const Dims& a, const Dims& b, const Dims& result,
                             const void* call_site);
 
 // "file.cpp:42 (in function)" for a return address, when debug information allows.

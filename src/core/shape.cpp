@@ -56,7 +56,7 @@ std::string axes_str(const std::vector<int64_t>& axes) {
   return s + "]";
 }
 
-int64_t checked_numel(const Shape& shape, const char* op) {
+int64_t checked_numel(const Dims& shape, const char* op) {
   if (static_cast<int64_t>(shape.size()) > kMaxDims)
     throw ValueError(std::string(op) + ": " + std::to_string(shape.size()) +
                      " dimensions exceed the maximum of " + std::to_string(kMaxDims));
@@ -73,17 +73,17 @@ int64_t checked_numel(const Shape& shape, const char* op) {
   return n;
 }
 
-int64_t numel_of(const Shape& shape) {
+int64_t numel_of(const Dims& shape) {
   if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
 }
 
-Shape contiguous_strides(const Shape& shape) {
+Dims contiguous_strides(const Dims& shape) {
   // An empty tensor touches no element; zero strides avoid overflowing on its other sizes.
-  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return Shape(shape.size(), 0);
-  Shape strides(shape.size());
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return Dims(shape.size(), 0);
+  Dims strides(shape.size());
   int64_t s = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     strides[i] = s;
@@ -92,7 +92,7 @@ Shape contiguous_strides(const Shape& shape) {
   return strides;
 }
 
-bool is_contiguous(const Shape& shape, const Shape& strides) {
+bool is_contiguous(const Dims& shape, const Dims& strides) {
   int64_t expected = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     if (shape[i] == 1) continue;
@@ -124,8 +124,8 @@ std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t nd
   return out;
 }
 
-Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& axes, bool keepdims) {
-  Shape out;
+Dims reduced_shape(const Dims& shape, const std::vector<int64_t>& axes, bool keepdims) {
+  Dims out;
   size_t k = 0;
   for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
     bool reduced = k < axes.size() && axes[k] == i;
@@ -138,9 +138,9 @@ Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& axes, bool k
   return out;
 }
 
-Shape broadcast_shapes_for(const Shape& a, const Shape& b, const char* op) {
+Dims broadcast_shapes_for(const Dims& a, const Dims& b, const char* op) {
   size_t n = std::max(a.size(), b.size());
-  Shape out(n);
+  Dims out(n);
   for (size_t i = 0; i < n; ++i) {
     int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
@@ -156,7 +156,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
   return broadcast_shapes_for(a, b, "broadcast_shapes");
 }
 
-bool unbroadcast_axes(const Shape& from, const Shape& to, int core, std::vector<int64_t>& axes,
+bool unbroadcast_axes(const Dims& from, const Dims& to, int core, std::vector<int64_t>& axes,
                       int64_t& leading) {
   axes.clear();
   const int64_t rf = static_cast<int64_t>(from.size()) - core;
@@ -174,8 +174,8 @@ bool unbroadcast_axes(const Shape& from, const Shape& to, int core, std::vector<
   return true;
 }
 
-Shape broadcast_strides(const Shape& shape, const Shape& strides, const Shape& target) {
-  Shape out(target.size(), 0);
+Dims broadcast_strides(const Dims& shape, const Dims& strides, const Dims& target) {
+  Dims out(target.size(), 0);
   size_t lead = target.size() - shape.size();
   for (size_t i = 0; i < shape.size(); ++i)
     out[lead + i] = (shape[i] == target[lead + i] && shape[i] != 1) ? strides[i] : 0;

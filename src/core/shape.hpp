@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dims.hpp"
 #include "ndgrad/dtype.hpp"
 
 namespace ndgrad {
@@ -10,25 +11,25 @@ namespace ndgrad {
 constexpr int64_t kMaxDims = 32;
 
 // Product of the sizes; ValueError on a negative size, too many dims, or overflow.
-int64_t checked_numel(const Shape& shape, const char* op);
-int64_t numel_of(const Shape& shape);
-Shape contiguous_strides(const Shape& shape);
-bool is_contiguous(const Shape& shape, const Shape& strides);
+int64_t checked_numel(const Dims& shape, const char* op);
+int64_t numel_of(const Dims& shape);
+Dims contiguous_strides(const Dims& shape);
+bool is_contiguous(const Dims& shape, const Dims& strides);
 // Maps axis into [0, ndim); AxisError naming op otherwise.
 int64_t normalize_axis(int64_t axis, int64_t ndim, const char* op);
 // Sorted, normalized, unique axes; empty input means every axis. AxisError on a repeat.
 std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t ndim, const char* op);
 // The shape with the given (normalized, sorted) axes set to 1 (keepdims) or removed.
-Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& axes, bool keepdims);
+Dims reduced_shape(const Dims& shape, const std::vector<int64_t>& axes, bool keepdims);
 // Broadcasting with the error message naming op.
-Shape broadcast_shapes_for(const Shape& a, const Shape& b, const char* op);
+Dims broadcast_shapes_for(const Dims& a, const Dims& b, const char* op);
 // Strides of t's (shape, strides) seen as the larger broadcast shape: stride 0 on broadcast axes.
-Shape broadcast_strides(const Shape& shape, const Shape& strides, const Shape& target);
+Dims broadcast_strides(const Dims& shape, const Dims& strides, const Dims& target);
 // The axes along which a gradient of shape `from` is summed to reach `to` (broadcasting undone):
 // the leading axes `to` lacks (`leading` of them, removed after summing), then the axes where
 // `to` has 1. The last `core` dims of both take no part (matmul's matrix dims). False when
 // `to` is not a shape `from` could have been broadcast from.
-bool unbroadcast_axes(const Shape& from, const Shape& to, int core, std::vector<int64_t>& axes,
+bool unbroadcast_axes(const Dims& from, const Dims& to, int core, std::vector<int64_t>& axes,
                       int64_t& leading);
 std::string axes_str(const std::vector<int64_t>& axes);
 

@@ -13,7 +13,7 @@
 
 namespace ndgrad {
 
-Tensor make_tensor(const Shape& shape, DType dtype) {
+Tensor make_tensor(const Dims& shape, DType dtype) {
   int64_t n = checked_numel(shape, "tensor");
   int64_t bytes_limit = INT64_MAX / 8;
   if (n > bytes_limit) throw MemoryError("cannot allocate a tensor of shape " + shape_str(shape));
@@ -25,7 +25,7 @@ Tensor make_tensor(const Shape& shape, DType dtype) {
   return Tensor(std::move(impl));
 }
 
-Tensor make_view(const Tensor& t, Shape shape, Shape strides, int64_t offset) {
+Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset) {
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = t.impl()->storage;
   impl->shape = std::move(shape);

@@ -2,6 +2,7 @@
 // What a Tensor handle points at: a strided view over Storage, plus autograd state.
 #include <memory>
 
+#include "core/dims.hpp"
 #include "core/storage.hpp"
 #include "ndgrad/tensor.hpp"
 
@@ -11,8 +12,8 @@ struct Node;
 
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
-  Shape shape;
-  Shape strides;       // in elements
+  Dims shape;
+  Dims strides;        // in elements
   int64_t offset = 0;  // in elements
   DType dtype = DType::f32;
 
@@ -24,8 +25,8 @@ struct TensorImpl {
 };
 
 // A fresh contiguous tensor; contents uninitialized.
-Tensor make_tensor(const Shape& shape, DType dtype);
+Tensor make_tensor(const Dims& shape, DType dtype);
 // A view over t's storage with other shape/strides/offset; no autograd state.
-Tensor make_view(const Tensor& t, Shape shape, Shape strides, int64_t offset);
+Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset);
 
 }  // namespace ndgrad

@@ -27,12 +27,12 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
   require_defined_arg(a, name, "the first operand");
   require_defined_arg(b, name, "the second operand");
   // The result's shape; no new vector when one operand already has it (the common cases).
-  const Shape& sa = a.impl()->shape;
-  const Shape& sb = b.impl()->shape;
-  Shape computed;
+  const Dims& sa = a.impl()->shape;
+  const Dims& sb = b.impl()->shape;
+  Dims computed;
   const bool same = sa == sb || sb.empty();
   if (!same && !sa.empty()) computed = broadcast_shapes_for(sa, sb, name);
-  const Shape& shape = same ? sa : (sa.empty() ? sb : computed);
+  const Dims& shape = same ? sa : (sa.empty() ? sb : computed);
   check_strict_broadcast(name, sa, sb, shape, call_site);
   checked_numel(shape, name);
   const DType dt = promote_types(a.dtype(), b.dtype());
@@ -340,7 +340,7 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   if (condition.dtype() != DType::boolean)
     throw DTypeError(std::string("where: the condition must be a bool tensor, got ") +
                      dtype_name(condition.dtype()));
-  const Shape shape =
+  const Dims shape =
       broadcast_shapes_for(broadcast_shapes_for(condition.impl()->shape, a.impl()->shape, "where"),
                            b.impl()->shape, "where");
   checked_numel(shape, "where");
@@ -377,7 +377,7 @@ NDGRAD_COMPARISON(>=, ge, "greater_equal")
 namespace ndgrad {
 
 void add_into(Tensor& acc, const Tensor& g) {
-  const Shape& shape = acc.impl()->shape;
+  const Dims& shape = acc.impl()->shape;
   OperandOf out(acc, shape), in(g, shape);
   kernels::binary(BinaryOp::add, shape, out.op, out.op, in.op);
 }

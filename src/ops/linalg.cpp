@@ -18,7 +18,7 @@ struct MatmulBackward : Node {
 };
 
 // A view of t as (batch..., rows, cols) that BLAS can take, copying only when it must.
-Tensor gemm_ready(const Tensor& t, const Shape& full) {
+Tensor gemm_ready(const Tensor& t, const Dims& full) {
   Tensor v = raw_broadcast(t, full);
   const auto& s = v.impl()->strides;
   const size_t n = full.size();
@@ -27,19 +27,22 @@ Tensor gemm_ready(const Tensor& t, const Shape& full) {
 }
 
 Tensor matmul_nd(const Tensor& a, const Tensor& b) {
-  const Shape& as = a.impl()->shape;
-  const Shape& bs = b.impl()->shape;
+  const Dims& as = a.impl()->shape;
+  const Dims& bs = b.impl()->shape;
   const int64_t n = as[as.size() - 2], k = as.back(), k2 = bs[bs.size() - 2], m = bs.back();
   if (k != k2)
     throw ShapeError("matmul: shapes " + shape_str(as) + " and " + shape_str(bs) +
                      " are not aligned: the inner dimensions differ (" + std::to_string(k) +
                      " != " + std::to_string(k2) + ")");
-  Shape batch = broadcast_shapes_for(Shape(as.begin(), as.end() - 2),
-                                     Shape(bs.begin(), bs.end() - 2), "matmul");
-  Shape out_shape = batch, a_full = batch, b_full = batch;
-  out_shape.insert(out_shape.end(), {n, m});
-  a_full.insert(a_full.end(), {n, k});
-  b_full.insert(b_full.end(), {k, m});
+  Dims batch = broadcast_shapes_for(Dims(as.data(), as.size() - 2),
+                                    Dims(bs.data(), bs.size() - 2), "matmul");
+  auto with_matrix = [&batch](int64_t rows, int64_t cols) {
+    Dims d = batch;
+    d.push_back(rows);
+    d.push_back(cols);
+    return d;
+  };
+  const Dims out_shape = with_matrix(n, m), a_full = with_matrix(n, k), b_full = with_matrix(k, m);
   checked_numel(out_shape, "matmul");
   const DType dt = promote_types(a.dtype(), b.dtype());
   const Tensor av = gemm_ready(a.dtype() == dt ? a : raw_cast(a, dt), a_full);

@@ -15,9 +15,9 @@ namespace ndgrad {
 // is really broadcast: a tensor of the iteration's shape lends its own strides, a 0-d one
 // all-zero strides.
 struct OperandOf {
-  Shape strides;
+  Dims strides;
   kernels::Operand op;
-  OperandOf(const Tensor& t, const Shape& shape) : op{t.impl()->data(), nullptr, t.impl()->dtype} {
+  OperandOf(const Tensor& t, const Dims& shape) : op{t.impl()->data(), nullptr, t.impl()->dtype} {
     static const int64_t zeros[kMaxDims] = {};
     const TensorImpl& impl = *t.impl();
     if (impl.shape == shape) {
@@ -38,8 +38,8 @@ void require_floating(const Tensor& t, const char* op);
 // Unrecorded building blocks: the public ops call these, then record a node.
 Tensor raw_cast(const Tensor& t, DType dtype);
 Tensor raw_contiguous(const Tensor& t);
-Tensor raw_broadcast(const Tensor& t, const Shape& shape);
-Tensor raw_reshape(const Tensor& t, const Shape& shape);
+Tensor raw_broadcast(const Tensor& t, const Dims& shape);
+Tensor raw_reshape(const Tensor& t, const Dims& shape);
 
 // acc += g in place (g broadcasts to acc's shape, same dtype). Unrecorded: for the engine.
 void add_into(Tensor& acc, const Tensor& g);

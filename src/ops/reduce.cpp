@@ -11,7 +11,7 @@ namespace {
 
 // Forward reduction into a fresh tensor of the keepdims shape.
 Tensor reduce_forward(kernels::ReduceOp op, const Tensor& x, const std::vector<int64_t>& axes) {
-  const Shape& shape = x.impl()->shape;
+  const Dims& shape = x.impl()->shape;
   Tensor out = make_tensor(reduced_shape(shape, axes, true), x.dtype());
   OperandOf o(out, shape);
   kernels::reduce(op, shape, o.op, out.numel(),
@@ -19,14 +19,14 @@ Tensor reduce_forward(kernels::ReduceOp op, const Tensor& x, const std::vector<i
   return out;
 }
 
-Tensor finish(const Tensor& kept, const Shape& in_shape, const std::vector<int64_t>& axes,
+Tensor finish(const Tensor& kept, const Dims& in_shape, const std::vector<int64_t>& axes,
               bool keepdims) {
   return keepdims ? kept : raw_reshape(kept, reduced_shape(in_shape, axes, false));
 }
 
 struct SumBackward : Node {
   NDGRAD_OP_NAME("sum")
-  Shape input_shape, kept_shape;
+  Dims input_shape, kept_shape;
   std::vector<Tensor> backward(const Tensor& g) override {
     return {g.reshape(kept_shape).broadcast_to(input_shape)};
   }
@@ -35,7 +35,7 @@ struct SumBackward : Node {
 // max/min: the gradient goes to the elements equal to the extreme, split evenly among ties.
 struct ExtremeBackward : Node {
   Tensor x, kept_out;
-  Shape kept_shape;
+  Dims kept_shape;
   std::vector<int64_t> axes;
   void release_saved() override { x = kept_out = Tensor(); }
   std::vector<Tensor> backward(const Tensor& g) override {
@@ -74,7 +74,7 @@ Tensor extreme(const Tensor& t, const std::vector<int64_t>& axes_in, bool keepdi
 
 Tensor arg_extreme(const Tensor& t, int64_t axis, bool is_max, const char* name) {
   require_defined_arg(t, name);
-  const Shape& shape = t.impl()->shape;
+  const Dims& shape = t.impl()->shape;
   Tensor x = t;
   if (t.ndim() == 0) x = t.reshape({1});
   const int64_t a = normalize_axis(axis, x.ndim(), name);
@@ -83,7 +83,7 @@ Tensor arg_extreme(const Tensor& t, int64_t axis, bool is_max, const char* name)
     throw ValueError(std::string(name) + ": attempt to get " + name +
                      " of an empty sequence (shape " + shape_str(shape) + ", axis " +
                      std::to_string(axis) + ")");
-  Shape out_shape = x.impl()->shape, in_strides = x.impl()->strides;
+  Dims out_shape = x.impl()->shape, in_strides = x.impl()->strides;
   out_shape.erase(out_shape.begin() + a);
   in_strides.erase(in_strides.begin() + a);
   Tensor out = make_tensor(out_shape, DType::i64);

@@ -31,12 +31,12 @@ Tensor raw_contiguous(const Tensor& t) {
   return raw_cast(t, t.impl()->dtype);
 }
 
-Tensor raw_broadcast(const Tensor& t, const Shape& shape) {
+Tensor raw_broadcast(const Tensor& t, const Dims& shape) {
   const auto& impl = *t.impl();
   return make_view(t, shape, broadcast_strides(impl.shape, impl.strides, shape), impl.offset);
 }
 
-Tensor raw_reshape(const Tensor& t, const Shape& shape) {
+Tensor raw_reshape(const Tensor& t, const Dims& shape) {
   Tensor c = raw_contiguous(t);
   return make_view(c, shape, contiguous_strides(shape), c.impl()->offset);
 }
@@ -81,7 +81,7 @@ struct ContiguousBackward : Node {
 
 struct ReshapeBackward : Node {
   NDGRAD_OP_NAME("reshape")
-  Shape input_shape;
+  Dims input_shape;
   std::vector<Tensor> backward(const Tensor& g) override { return {g.reshape(input_shape)}; }
 };
 
@@ -124,7 +124,7 @@ Tensor Tensor::contiguous() const {
 Tensor Tensor::broadcast_to(const Shape& shape) const {
   require_defined_arg(*this, "broadcast_to");
   checked_numel(shape, "broadcast_to");
-  const Shape& from = impl_->shape;
+  const Dims& from = impl_->shape;
   bool ok = shape.size() >= from.size();
   for (size_t i = 0; ok && i < from.size(); ++i) {
     int64_t target = shape[shape.size() - from.size() + i];
@@ -187,7 +187,7 @@ Tensor Tensor::permute(const std::vector<int64_t>& axes) const {
     if (inverse[norm[i]] >= 0) throw AxisError("permute: repeated axis in " + axes_str(axes));
     inverse[norm[i]] = static_cast<int64_t>(i);
   }
-  Shape shape(n), strides(n);
+  Dims shape(n), strides(n);
   for (int64_t i = 0; i < n; ++i) {
     shape[i] = impl_->shape[norm[i]];
     strides[i] = impl_->strides[norm[i]];
@@ -227,7 +227,7 @@ Tensor Tensor::squeeze(int64_t axis) const {
     throw ShapeError("squeeze: cannot select axis " + std::to_string(axis) +
                      " of a tensor of shape " + shape_str(impl_->shape) +
                      ": its size is not equal to one");
-  Shape shape = impl_->shape, strides = impl_->strides;
+  Dims shape = impl_->shape, strides = impl_->strides;
   shape.erase(shape.begin() + a);
   strides.erase(strides.begin() + a);
   Tensor out = make_view(*this, shape, strides, impl_->offset);
@@ -238,7 +238,7 @@ Tensor Tensor::squeeze(int64_t axis) const {
 Tensor Tensor::unsqueeze(int64_t axis) const {
   require_defined_arg(*this, "unsqueeze");
   const int64_t a = normalize_axis(axis, ndim() + 1, "unsqueeze");
-  Shape shape = impl_->shape, strides = impl_->strides;
+  Dims shape = impl_->shape, strides = impl_->strides;
   if (static_cast<int64_t>(shape.size()) >= kMaxDims)
     throw ValueError("unsqueeze: a tensor cannot have more than " + std::to_string(kMaxDims) +
                      " dimensions");
@@ -252,7 +252,7 @@ Tensor Tensor::unsqueeze(int64_t axis) const {
 
 Tensor sum_to(const Tensor& t, const Shape& shape) {
   require_defined_arg(t, "sum_to");
-  const Shape& from = t.impl()->shape;
+  const Dims& from = t.impl()->shape;
   if (from == shape) return t;
   std::vector<int64_t> axes;
   int64_t leading;

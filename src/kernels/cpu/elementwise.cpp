@@ -24,7 +24,7 @@ std::array<int64_t, kLoopMaxDims * N> byte_strides(int ndim,
 }
 
 template <int N>
-StridedLoop<N> make_loop(const Shape& shape, const std::array<const Operand*, N>& ops,
+StridedLoop<N> make_loop(const Dims& shape, const std::array<const Operand*, N>& ops,
                          std::array<int64_t, kLoopMaxDims * N>& storage) {
   int ndim = static_cast<int>(shape.size());
   storage = byte_strides<N>(ndim, ops);
@@ -34,7 +34,7 @@ StridedLoop<N> make_loop(const Shape& shape, const std::array<const Operand*, N>
 }
 
 template <class R, class T, class Op>
-void run_unary(const Shape& shape, const Operand& out, const Operand& in, Op op) {
+void run_unary(const Dims& shape, const Operand& out, const Operand& in, Op op) {
   std::array<int64_t, kLoopMaxDims * 2> st;
   auto loop = make_loop<2>(shape, {&out, &in}, st);
   loop.run_parallel({out.data, in.data}, [&](char* const* p, const int64_t* s, int64_t n) {
@@ -53,7 +53,7 @@ void run_unary(const Shape& shape, const Operand& out, const Operand& in, Op op)
 }
 
 template <class R, class T, class Op>
-void run_binary(const Shape& shape, const Operand& out, const Operand& a, const Operand& b, Op op) {
+void run_binary(const Dims& shape, const Operand& out, const Operand& a, const Operand& b, Op op) {
   std::array<int64_t, kLoopMaxDims * 3> st;
   auto loop = make_loop<3>(shape, {&out, &a, &b}, st);
   loop.run_parallel({out.data, a.data, b.data}, [&](char* const* p, const int64_t* s, int64_t n) {
@@ -86,7 +86,7 @@ T sigmoid_of(T x) {
 }
 
 template <class T>
-void unary_typed(UnaryOp op, const Shape& shape, const Operand& out, const Operand& in) {
+void unary_typed(UnaryOp op, const Dims& shape, const Operand& out, const Operand& in) {
   switch (op) {
     case UnaryOp::neg:
       return run_unary<T, T>(shape, out, in, [](T x) { return wrap_neg(x); });
@@ -140,7 +140,7 @@ void unary_typed(UnaryOp op, const Shape& shape, const Operand& out, const Opera
 }
 
 template <class T>
-void binary_typed(BinaryOp op, const Shape& shape, const Operand& out, const Operand& a,
+void binary_typed(BinaryOp op, const Dims& shape, const Operand& out, const Operand& a,
                   const Operand& b) {
   switch (op) {
     case BinaryOp::eq:
@@ -209,18 +209,18 @@ bool is_comparison(BinaryOp op) {
          op == BinaryOp::gt || op == BinaryOp::ge;
 }
 
-void unary(UnaryOp op, const Shape& shape, Operand out, Operand in) {
+void unary(UnaryOp op, const Dims& shape, Operand out, Operand in) {
   dispatch_dtype(in.dtype, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (!std::is_same_v<T, bool>) unary_typed<T>(op, shape, out, in);
   });
 }
 
-void binary(BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b) {
+void binary(BinaryOp op, const Dims& shape, Operand out, Operand a, Operand b) {
   dispatch_dtype(a.dtype, [&](auto tag) { binary_typed<decltype(tag)>(op, shape, out, a, b); });
 }
 
-void where(const Shape& shape, Operand out, Operand cond, Operand a, Operand b) {
+void where(const Dims& shape, Operand out, Operand cond, Operand a, Operand b) {
   dispatch_dtype(out.dtype, [&](auto tag) {
     using T = decltype(tag);
     std::array<int64_t, kLoopMaxDims * 4> st;
@@ -248,7 +248,7 @@ void where(const Shape& shape, Operand out, Operand cond, Operand a, Operand b) 
   });
 }
 
-void copy(const Shape& shape, Operand out, Operand in) {
+void copy(const Dims& shape, Operand out, Operand in) {
   dispatch_dtype(out.dtype, [&](auto otag) {
     using R = decltype(otag);
     dispatch_dtype(in.dtype, [&](auto itag) {

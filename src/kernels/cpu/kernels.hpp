@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/dims.hpp"
 #include "ndgrad/dtype.hpp"
 
 namespace ndgrad::kernels {
@@ -41,20 +42,20 @@ enum class ReduceOp { sum, max, min };
 bool is_comparison(BinaryOp op);
 
 // out = op(in); out and in share a dtype.
-void unary(UnaryOp op, const Shape& shape, Operand out, Operand in);
+void unary(UnaryOp op, const Dims& shape, Operand out, Operand in);
 // out = op(a, b); a and b share a dtype; out has it too, or boolean for comparisons.
-void binary(BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b);
+void binary(BinaryOp op, const Dims& shape, Operand out, Operand a, Operand b);
 // out = cond ? a : b; cond boolean; out, a, b share a dtype.
-void where(const Shape& shape, Operand out, Operand cond, Operand a, Operand b);
+void where(const Dims& shape, Operand out, Operand cond, Operand a, Operand b);
 // out = in, converting dtype.
-void copy(const Shape& shape, Operand out, Operand in);
+void copy(const Dims& shape, Operand out, Operand in);
 // Sets n contiguous elements to value.
 void fill(char* data, DType dtype, int64_t n, double value);
 // Reduces in over shape into out: a fresh contiguous buffer of out_numel elements, seen
 // through strides that are 0 along the reduced axes. The kernel fills it with the identity.
-void reduce(ReduceOp op, const Shape& shape, Operand out, int64_t out_numel, Operand in);
+void reduce(ReduceOp op, const Dims& shape, Operand out, int64_t out_numel, Operand in);
 // Index of the max (or min) along one axis: shape is the output's, in's strides skip the axis.
-void arg_reduce(bool is_max, const Shape& shape, Operand out, Operand in, int64_t axis_size,
+void arg_reduce(bool is_max, const Dims& shape, Operand out, Operand in, int64_t axis_size,
                 int64_t axis_stride);
 
 // Whether a rows x cols matrix with these element strides can be handed to BLAS as it is.
@@ -62,7 +63,7 @@ bool gemm_compatible(int64_t rows, int64_t cols, int64_t s0, int64_t s1);
 // c[batch] = a[batch] @ b[batch] for (n,k) @ (k,m) matrices. strides span batch dims then the
 // two matrix dims; c is contiguous; a and b must be gemm_compatible. use_blas=false forces the
 // portable kernel (the one builds without BLAS use), so tests can check it everywhere.
-void batched_matmul(DType dtype, const Shape& batch, int64_t n, int64_t k, int64_t m, Operand c,
+void batched_matmul(DType dtype, const Dims& batch, int64_t n, int64_t k, int64_t m, Operand c,
                     Operand a, Operand b, bool use_blas = true);
 
 }  // namespace ndgrad::kernels

@@ -76,7 +76,7 @@ bool gemm_compatible(int64_t rows, int64_t cols, int64_t s0, int64_t s1) {
   return row_major || col_major;
 }
 
-void batched_matmul(DType dtype, const Shape& batch, int64_t n, int64_t k, int64_t m, Operand c,
+void batched_matmul(DType dtype, const Dims& batch, int64_t n, int64_t k, int64_t m, Operand c,
                     Operand a, Operand b, bool use_blas) {
   const int nb = static_cast<int>(batch.size());
   if (n == 0 || m == 0 || k == 0) {  // empty operands own no memory: never step through them

@@ -49,7 +49,7 @@ T reduce_run(const char* p, int64_t stride, int64_t n, T init) {
 }
 
 template <class T, class Op>
-void reduce_typed(const Shape& shape, const Operand& out, int64_t out_numel, const Operand& in,
+void reduce_typed(const Dims& shape, const Operand& out, int64_t out_numel, const Operand& in,
                   T identity) {
   T* fill = reinterpret_cast<T*>(out.data);
   for (int64_t i = 0; i < out_numel; ++i) fill[i] = identity;
@@ -95,7 +95,7 @@ void reduce_typed(const Shape& shape, const Operand& out, int64_t out_numel, con
 
 }  // namespace
 
-void reduce(ReduceOp op, const Shape& shape, Operand out, int64_t out_numel, Operand in) {
+void reduce(ReduceOp op, const Dims& shape, Operand out, int64_t out_numel, Operand in) {
   dispatch_dtype(in.dtype, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (!std::is_same_v<T, bool>) {
@@ -114,7 +114,7 @@ void reduce(ReduceOp op, const Shape& shape, Operand out, int64_t out_numel, Ope
   });
 }
 
-void arg_reduce(bool is_max, const Shape& shape, Operand out, Operand in, int64_t axis_size,
+void arg_reduce(bool is_max, const Dims& shape, Operand out, Operand in, int64_t axis_size,
                 int64_t axis_stride) {
   dispatch_dtype(in.dtype, [&](auto tag) {
     using T = decltype(tag);
