@@ -203,7 +203,7 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
       auto it = capture_node.find(n);
       if (it != capture_node.end()) (*results)[it->second] = g;
     }
-    std::vector<Tensor> grads;
+    GradList grads;
     if (g.defined()) grads = n->backward(g);
     for (size_t i = 0; i < n->edges.size(); ++i) {
       const Node::Edge& e = n->edges[i];
@@ -255,7 +255,7 @@ void Tensor::zero_grad() {
 
 Tensor Tensor::detach() const {
   if (!impl_) return Tensor();
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = pool::make_shared<TensorImpl>();
   impl->storage = impl_->storage;
   impl->shape = impl_->shape;
   impl->strides = impl_->strides;

@@ -7,6 +7,9 @@
 
 namespace ndgrad {
 
+// The gradients a backward rule returns, one per edge.
+using GradList = std::vector<Tensor, pool::Allocator<Tensor>>;
+
 struct Node {
   // Where the gradient of one input goes: the node that produced it, or the leaf itself.
   struct Edge {
@@ -17,7 +20,7 @@ struct Node {
     bool active() const { return fn != nullptr || leaf != nullptr; }
   };
 
-  std::vector<Edge> edges;  // one per differentiable input, in the op's argument order
+  std::vector<Edge, pool::Allocator<Edge>> edges;  // one per differentiable input, in the op's argument order
   bool released = false;    // saved tensors freed by a backward without retain_graph
 
   // Engine bookkeeping for one backward pass.
@@ -35,7 +38,7 @@ struct Node {
   virtual const char* name() const = 0;
   // Gradients for each edge, in the shape of the op's broadcast operands (the engine sums
   // them down to each input's shape). An undefined tensor means no gradient flows there.
-  virtual std::vector<Tensor> backward(const Tensor& grad) = 0;
+  virtual GradList backward(const Tensor& grad) = 0;
   // Drops saved tensors.
   virtual void release_saved() {}
   // How this op's gradients relate to its inputs' shapes: -1, they arrive already in each
@@ -72,7 +75,7 @@ template <class N>
 std::shared_ptr<N> record(Tensor& out, std::initializer_list<const Tensor*> inputs) {
   (void)OpRegistration<N>::registered;
   if (!any_records_grad(inputs)) return nullptr;
-  auto node = std::make_shared<N>();
+  auto node = pool::make_shared<N>();
   attach_node(out, node, inputs);
   return node;
 }

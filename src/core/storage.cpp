@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/pool.hpp"
 #include "ndgrad/error.hpp"
 
 namespace ndgrad {
@@ -24,25 +25,38 @@ constexpr size_t kCacheLimit = size_t(1) << 30;  // bytes kept per thread
 // readable after that, so tensors freed later (by other thread-locals) bypass the cache.
 thread_local bool cache_gone = false;
 
+// Blocks up to this size (the small tensors of a chain of ops) are found by indexing an array
+// with size / kAlignment instead of hashing.
+constexpr size_t kSmallBlock = 4096;
+
 struct BlockCache {
-  std::unordered_map<size_t, std::vector<void*>> free_blocks;
+  std::vector<void*> small[kSmallBlock / kAlignment + 1];
+  std::unordered_map<size_t, std::vector<void*>> large;
   size_t cached_bytes = 0;
   ~BlockCache() {
     cache_gone = true;
-    for (auto& [size, blocks] : free_blocks)
+    for (auto& blocks : small)
+      for (void* p : blocks) std::free(p);
+    for (auto& [size, blocks] : large)
       for (void* p : blocks) std::free(p);
   }
+  std::vector<void*>* list(size_t size, bool create) {
+    if (size <= kSmallBlock) return &small[size / kAlignment];
+    auto it = large.find(size);
+    if (it != large.end()) return &it->second;
+    return create ? &large[size] : nullptr;
+  }
   void* take(size_t size) {
-    auto it = free_blocks.find(size);
-    if (it == free_blocks.end() || it->second.empty()) return nullptr;
-    void* p = it->second.back();
-    it->second.pop_back();
+    std::vector<void*>* blocks = list(size, false);
+    if (!blocks || blocks->empty()) return nullptr;
+    void* p = blocks->back();
+    blocks->pop_back();
     cached_bytes -= size;
     return p;
   }
   bool give(void* p, size_t size) {
     if (cached_bytes + size > kCacheLimit) return false;
-    free_blocks[size].push_back(p);
+    list(size, true)->push_back(p);
     cached_bytes += size;
     return true;
   }
@@ -74,7 +88,7 @@ Storage::~Storage() {
 }
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
-  auto storage = std::make_shared<Storage>();
+  auto storage = pool::make_shared<Storage>();
   if (nbytes == 0) return storage;
   const size_t size = rounded(nbytes);
   if (size < nbytes) throw MemoryError("cannot allocate " + std::to_string(nbytes) + " bytes");

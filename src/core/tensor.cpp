@@ -17,7 +17,7 @@ Tensor make_tensor(const Dims& shape, DType dtype) {
   int64_t n = checked_numel(shape, "tensor");
   int64_t bytes_limit = INT64_MAX / 8;
   if (n > bytes_limit) throw MemoryError("cannot allocate a tensor of shape " + shape_str(shape));
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = pool::make_shared<TensorImpl>();
   impl->storage = Storage::allocate(static_cast<size_t>(n * itemsize(dtype)));
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
@@ -26,7 +26,7 @@ Tensor make_tensor(const Dims& shape, DType dtype) {
 }
 
 Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset) {
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = pool::make_shared<TensorImpl>();
   impl->storage = t.impl()->storage;
   impl->shape = std::move(shape);
   impl->strides = std::move(strides);

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "core/dims.hpp"
+#include "core/pool.hpp"
 #include "core/storage.hpp"
 #include "ndgrad/tensor.hpp"
 

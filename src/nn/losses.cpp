@@ -12,7 +12,7 @@ struct CrossEntropyBackward : Node {
   NDGRAD_OP_NAME("cross_entropy")
   Tensor logits, onehot, probs;  // probs: the forward's softmax, without autograd history
   void release_saved() override { logits = onehot = probs = Tensor(); }
-  std::vector<Tensor> backward(const Tensor& g) override {
+  GradList backward(const Tensor& g) override {
     const double rows = static_cast<double>(logits.shape()[0]);
     // With create_graph the softmax is recomputed differentiably from the logits.
     Tensor p = is_grad_enabled() ? softmax(logits, 1) : probs;

@@ -34,7 +34,7 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
   if (!same && !sa.empty()) computed = broadcast_shapes_for(sa, sb, name);
   const Dims& shape = same ? sa : (sa.empty() ? sb : computed);
   check_strict_broadcast(name, sa, sb, shape, call_site);
-  checked_numel(shape, name);
+  if (!same && !sa.empty()) checked_numel(shape, name);  // a new shape; operands' are valid
   const DType dt = promote_types(a.dtype(), b.dtype());
   const bool compare = kernels::is_comparison(op);
   if (!compare && dt == DType::boolean)
@@ -73,13 +73,13 @@ Tensor unary_with_output(UnaryOp op, const Tensor& x, const char* name) {
 struct AddBackward : Node {
   int broadcast_core_dims() const override { return 0; }
   NDGRAD_OP_NAME("add")
-  std::vector<Tensor> backward(const Tensor& g) override { return {g, g}; }
+  GradList backward(const Tensor& g) override { return {g, g}; }
 };
 
 struct SubBackward : Node {
   int broadcast_core_dims() const override { return 0; }
   NDGRAD_OP_NAME("sub")
-  std::vector<Tensor> backward(const Tensor& g) override { return {g, needs(1) ? -g : Tensor()}; }
+  GradList backward(const Tensor& g) override { return {g, needs(1) ? -g : Tensor()}; }
 };
 
 struct MulBackward : Node {
@@ -87,7 +87,7 @@ struct MulBackward : Node {
   NDGRAD_OP_NAME("mul")
   Tensor a, b;
   void release_saved() override { a = b = Tensor(); }
-  std::vector<Tensor> backward(const Tensor& g) override {
+  GradList backward(const Tensor& g) override {
     return {needs(0) ? g * b : Tensor(), needs(1) ? g * a : Tensor()};
   }
 };
@@ -97,7 +97,7 @@ struct DivBackward : Node {
   NDGRAD_OP_NAME("div")
   Tensor a, b;
   void release_saved() override { a = b = Tensor(); }
-  std::vector<Tensor> backward(const Tensor& g) override {
+  GradList backward(const Tensor& g) override {
     // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
     return {needs(0) ? g / b : Tensor(), needs(1) ? -(g * a) / (b * b) : Tensor()};
   }
@@ -105,7 +105,7 @@ struct DivBackward : Node {
 
 struct NegBackward : Node {
   NDGRAD_OP_NAME("neg")
-  std::vector<Tensor> backward(const Tensor& g) override { return {-g}; }
+  GradList backward(const Tensor& g) override { return {-g}; }
 };
 
 struct PowScalarBackward : Node {
@@ -113,7 +113,7 @@ struct PowScalarBackward : Node {
   Tensor x;
   double exponent = 0;
   void release_saved() override { x = Tensor(); }
-  std::vector<Tensor> backward(const Tensor& g) override {
+  GradList backward(const Tensor& g) override {
     if (exponent == 0) return {zeros_like(g)};
     return {g * (exponent * pow(x, exponent - 1))};
   }
@@ -124,7 +124,7 @@ struct PowBackward : Node {
   NDGRAD_OP_NAME("pow")
   Tensor a, b, out;
   void release_saved() override { a = b = out = Tensor(); }
-  std::vector<Tensor> backward(const Tensor& g) override {
+  GradList backward(const Tensor& g) override {
     // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a)
     Tensor y = is_grad_enabled() ? pow(a, b) : out;
     return {needs(0) ? g * b * pow(a, b - 1.0) : Tensor(), needs(1) ? g * y * log(a) : Tensor()};
@@ -133,7 +133,7 @@ struct PowBackward : Node {
 
 struct ExpBackward : SavesOutput {
   NDGRAD_OP_NAME("exp")
-  std::vector<Tensor> backward(const Tensor& g) override {
+  GradList backward(const Tensor& g) override {
     return {g * output([](const Tensor& x) { return exp(x); })};
   }
 };
@@ -142,19 +142,19 @@ struct LogBackward : Node {
   NDGRAD_OP_NAME("log")
   Tensor x;
   void release_saved() override { x = Tensor(); }
-  std::vector<Tensor> backward(const Tensor& g) override { return {g / x}; }
+  GradList backward(const Tensor& g) override { return {g / x}; }
 };
 
 struct SqrtBackward : SavesOutput {
   NDGRAD_OP_NAME("sqrt")
-  std::vector<Tensor> backward(const Tensor& g) override {
+  GradList backward(const Tensor& g) override {
     return {g / (2.0 * output([](const Tensor& x) { return sqrt(x); }))};
   }
 };
 
 struct TanhBackward : SavesOutput {
   NDGRAD_OP_NAME("tanh")
-  std::vector<Tensor> backward(const Tensor& g) override {
+  GradList backward(const Tensor& g) override {
     if (!is_grad_enabled()) return {binary_forward(BinaryOp::tanh_grad, out, g, "tanh backward")};
     Tensor y = tanh(x);  // recomputed, so that second derivatives see the dependency
     return {g * (1.0 - y * y)};
@@ -163,7 +163,7 @@ struct TanhBackward : SavesOutput {
 
 struct SigmoidBackward : SavesOutput {
   NDGRAD_OP_NAME("sigmoid")
-  std::vector<Tensor> backward(const Tensor& g) override {
+  GradList backward(const Tensor& g) override {
     if (!is_grad_enabled())
       return {binary_forward(BinaryOp::sigmoid_grad, out, g, "sigmoid backward")};
     Tensor y = sigmoid(x);
@@ -175,7 +175,7 @@ struct ReluBackward : Node {
   NDGRAD_OP_NAME("relu")
   Tensor x;
   void release_saved() override { x = Tensor(); }
-  std::vector<Tensor> backward(const Tensor& g) override {
+  GradList backward(const Tensor& g) override {
     // Differentiable in g when a graph is recorded (create_graph); one fused pass otherwise.
     if (is_grad_enabled()) return {where(x > 0.0, g, scalar(0.0, g.dtype()))};
     return {binary_forward(BinaryOp::relu_grad, x, g, "relu backward")};
@@ -186,7 +186,7 @@ struct AbsBackward : Node {
   NDGRAD_OP_NAME("abs")
   Tensor x;
   void release_saved() override { x = Tensor(); }
-  std::vector<Tensor> backward(const Tensor& g) override { return {g * sign(x)}; }
+  GradList backward(const Tensor& g) override { return {g * sign(x)}; }
 };
 
 // maximum/minimum: the gradient goes to the selected operand; a tie splits it evenly.
@@ -195,7 +195,7 @@ struct SelectBackward : Node {
   Tensor a, b;
   bool is_max = true;
   void release_saved() override { a = b = Tensor(); }
-  std::vector<Tensor> backward(const Tensor& g) override {
+  GradList backward(const Tensor& g) override {
     const Tensor zero = scalar(0.0, g.dtype());
     const Tensor tie = where(a == b, g * 0.5, zero);
     const Tensor a_wins = is_max ? a > b : a < b;
@@ -217,7 +217,7 @@ struct WhereBackward : Node {
   NDGRAD_OP_NAME("where")
   Tensor condition;
   void release_saved() override { condition = Tensor(); }
-  std::vector<Tensor> backward(const Tensor& g) override {
+  GradList backward(const Tensor& g) override {
     const Tensor zero = scalar(0.0, g.dtype());
     return {needs(0) ? where(condition, g, zero) : Tensor(),
             needs(1) ? where(condition, zero, g) : Tensor()};

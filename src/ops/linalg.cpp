@@ -11,7 +11,7 @@ struct MatmulBackward : Node {
   int broadcast_core_dims() const override { return 2; }
   Tensor a, b;
   void release_saved() override { a = b = Tensor(); }
-  std::vector<Tensor> backward(const Tensor& g) override {
+  GradList backward(const Tensor& g) override {
     // Batch dims of these results are the broadcast ones; the engine sums them away.
     return {needs(0) ? matmul(g, b.mT()) : Tensor(), needs(1) ? matmul(a.mT(), g) : Tensor()};
   }

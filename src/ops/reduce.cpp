@@ -27,7 +27,7 @@ Tensor finish(const Tensor& kept, const Dims& in_shape, const std::vector<int64_
 struct SumBackward : Node {
   NDGRAD_OP_NAME("sum")
   Dims input_shape, kept_shape;
-  std::vector<Tensor> backward(const Tensor& g) override {
+  GradList backward(const Tensor& g) override {
     return {g.reshape(kept_shape).broadcast_to(input_shape)};
   }
 };
@@ -38,7 +38,7 @@ struct ExtremeBackward : Node {
   Dims kept_shape;
   std::vector<int64_t> axes;
   void release_saved() override { x = kept_out = Tensor(); }
-  std::vector<Tensor> backward(const Tensor& g) override {
+  GradList backward(const Tensor& g) override {
     const Tensor mask = (x == kept_out).to(g.dtype());
     const Tensor count = mask.sum(axes, true);
     return {g.reshape(kept_shape) * mask / count};

@@ -13,23 +13,18 @@ namespace ndgrad::kernels {
 
 namespace {
 
-template <int N>
-std::array<int64_t, kLoopMaxDims * N> byte_strides(int ndim,
-                                                   const std::array<const Operand*, N>& ops) {
-  std::array<int64_t, kLoopMaxDims * N> out;
-  for (int k = 0; k < N; ++k)
-    for (int d = 0; d < ndim; ++d)
-      out[k * kLoopMaxDims + d] = ops[k]->strides[d] * itemsize(ops[k]->dtype);
-  return out;
-}
-
+// The loop over shape with each operand's strides in bytes (written into storage).
 template <int N>
 StridedLoop<N> make_loop(const Dims& shape, const std::array<const Operand*, N>& ops,
                          std::array<int64_t, kLoopMaxDims * N>& storage) {
-  int ndim = static_cast<int>(shape.size());
-  storage = byte_strides<N>(ndim, ops);
+  const int ndim = static_cast<int>(shape.size());
   std::array<const int64_t*, N> strides;
-  for (int k = 0; k < N; ++k) strides[k] = storage.data() + k * kLoopMaxDims;
+  for (int k = 0; k < N; ++k) {
+    int64_t* s = storage.data() + k * kLoopMaxDims;
+    const int64_t size = itemsize(ops[k]->dtype);
+    for (int d = 0; d < ndim; ++d) s[d] = ops[k]->strides[d] * size;
+    strides[k] = s;
+  }
   return StridedLoop<N>(ndim, shape.data(), strides);
 }
 

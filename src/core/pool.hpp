@@ -1,0 +1,117 @@
+#pragma once
+// Small-object pool for the bookkeeping every op creates: tensor handles, storage headers,
+// graph nodes and their edge lists. Freed blocks go to a free list of the freeing thread,
+// per 16-byte size class, and are handed out again without touching malloc. A chain of small
+// ops frees and allocates the same few sizes hundreds of times per step, more than glibc's
+// per-thread cache holds (7 blocks per size), so without this most of those calls fall
+// through to malloc's slower paths.
+//
+// Blocks are plain malloc blocks, so any thread may free any block; a thread's lists are
+// bounded, and released when the thread exits. Under AddressSanitizer the pool is bypassed,
+// so that use-after-free stays detectable.
+#include <cstddef>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <utility>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NDGRAD_POOL_BYPASS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NDGRAD_POOL_BYPASS 1
+#endif
+#endif
+
+namespace ndgrad::pool {
+
+constexpr size_t kGranule = 16;
+constexpr size_t kClasses = 32;  // blocks up to 512 bytes
+constexpr int kKeptPerClass = 2048;
+
+struct FreeLists {
+  struct Block {
+    Block* next;
+  };
+  Block* head[kClasses] = {};
+  int count[kClasses] = {};
+  ~FreeLists();
+};
+
+// Set when this thread's lists are destroyed at thread exit: blocks freed after that (by other
+// thread-locals) go straight back to malloc.
+inline thread_local bool lists_gone = false;
+inline thread_local FreeLists lists;
+
+inline FreeLists::~FreeLists() {
+  lists_gone = true;
+  for (size_t c = 0; c < kClasses; ++c)
+    while (head[c]) {
+      Block* b = head[c];
+      head[c] = b->next;
+      std::free(b);
+    }
+}
+
+inline void* allocate(size_t bytes) {
+  const size_t c = (bytes + kGranule - 1) / kGranule;
+#ifndef NDGRAD_POOL_BYPASS
+  if (c < kClasses && !lists_gone) {
+    FreeLists& l = lists;
+    if (FreeLists::Block* b = l.head[c]) {
+      l.head[c] = b->next;
+      --l.count[c];
+      return b;
+    }
+  }
+#endif
+  void* p = std::malloc(c < kClasses ? c * kGranule : bytes);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+inline void deallocate(void* p, size_t bytes) noexcept {
+#ifndef NDGRAD_POOL_BYPASS
+  const size_t c = (bytes + kGranule - 1) / kGranule;
+  if (c < kClasses && !lists_gone) {
+    FreeLists& l = lists;
+    if (l.count[c] < kKeptPerClass) {
+      auto* b = static_cast<FreeLists::Block*>(p);
+      b->next = l.head[c];
+      l.head[c] = b;
+      ++l.count[c];
+      return;
+    }
+  }
+#else
+  (void)bytes;
+#endif
+  std::free(p);
+}
+
+// A standard allocator over the pool, for allocate_shared and containers.
+template <class T>
+struct Allocator {
+  using value_type = T;
+  Allocator() = default;
+  template <class U>
+  Allocator(const Allocator<U>&) {}  // NOLINT: rebinding is implicit by design
+  static_assert(alignof(T) <= kGranule, "pool blocks are 16-byte aligned");
+  T* allocate(size_t n) { return static_cast<T*>(pool::allocate(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) noexcept { pool::deallocate(p, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const Allocator<U>&) const {
+    return true;
+  }
+  template <class U>
+  bool operator!=(const Allocator<U>&) const {
+    return false;
+  }
+};
+
+template <class T, class... Args>
+std::shared_ptr<T> make_shared(Args&&... args) {
+  return std::allocate_shared<T>(Allocator<T>(), std::forward<Args>(args)...);
+}
+
+}  // namespace ndgrad::pool
