@@ -65,10 +65,9 @@ int64_t checked_numel(const Dims& shape, const char* op) {
     if (d < 0)
       throw ValueError(std::string(op) + ": negative dimension " + std::to_string(d) +
                        " in shape " + shape_str(shape));
-    if (d != 0 && n > INT64_MAX / d)
+    if (__builtin_mul_overflow(n, d, &n))
       throw ValueError(std::string(op) + ": shape " + shape_str(shape) +
                        " has more elements than fit in 64 bits");
-    n *= d;
   }
   return n;
 }

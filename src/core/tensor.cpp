@@ -14,13 +14,22 @@
 namespace ndgrad {
 
 Tensor make_tensor(const Dims& shape, DType dtype) {
-  int64_t n = checked_numel(shape, "tensor");
-  int64_t bytes_limit = INT64_MAX / 8;
-  if (n > bytes_limit) throw MemoryError("cannot allocate a tensor of shape " + shape_str(shape));
+  const int64_t n = checked_numel(shape, "tensor");
+  if (n > INT64_MAX / 8) throw MemoryError("cannot allocate a tensor of shape " + shape_str(shape));
   auto impl = pool::make_shared<TensorImpl>();
   impl->storage = Storage::allocate(static_cast<size_t>(n * itemsize(dtype)));
   impl->shape = shape;
-  impl->strides = contiguous_strides(shape);
+  if (n == 0) {
+    impl->strides = contiguous_strides(shape);
+  } else {  // row-major strides, written in place
+    const size_t ndim = shape.size();
+    impl->strides.resize(ndim);
+    int64_t s = 1;
+    for (size_t i = ndim; i-- > 0;) {
+      impl->strides[i] = s;
+      s *= shape[i];
+    }
+  }
   impl->dtype = dtype;
   return Tensor(std::move(impl));
 }
