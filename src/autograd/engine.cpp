@@ -147,12 +147,11 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     }
     // Stored gradients are contiguous buffers, never stride-0 views; without create_graph
     // they carry no history (grad mode is off here, so the sum records nothing).
-    Tensor stored = create_graph ? g : g.detach();
     if (!leaf->grad.defined()) {
-      leaf->grad = stored.contiguous();
+      leaf->grad = (create_graph ? g : g.detach()).contiguous();
     } else {
       Tensor acc = std::move(leaf->grad);  // so that an unshared buffer is added to in place
-      leaf->grad = add_grads(acc, stored);
+      leaf->grad = add_grads(acc, g);  // records nothing unless create_graph
     }
   };
 

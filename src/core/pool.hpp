@@ -29,28 +29,36 @@ constexpr size_t kGranule = 16;
 constexpr size_t kClasses = 32;  // blocks up to 512 bytes
 constexpr int kKeptPerClass = 2048;
 
+// Trivially constructible and destructible, so that reaching it costs no initialization check;
+// the blocks are released by a separate thread-local, registered with the first block kept.
 struct FreeLists {
   struct Block {
     Block* next;
   };
-  Block* head[kClasses] = {};
-  int count[kClasses] = {};
-  ~FreeLists();
+  Block* head[kClasses];
+  int count[kClasses];
+  bool releaser_registered;
 };
-
-// Set when this thread's lists are destroyed at thread exit: blocks freed after that (by other
+inline thread_local FreeLists lists{};
+// Set when this thread's lists are released at thread exit: blocks freed after that (by other
 // thread-locals) go straight back to malloc.
 inline thread_local bool lists_gone = false;
-inline thread_local FreeLists lists;
 
-inline FreeLists::~FreeLists() {
-  lists_gone = true;
-  for (size_t c = 0; c < kClasses; ++c)
-    while (head[c]) {
-      Block* b = head[c];
-      head[c] = b->next;
-      std::free(b);
-    }
+struct ListsReleaser {
+  ~ListsReleaser() {
+    lists_gone = true;
+    for (size_t c = 0; c < kClasses; ++c)
+      while (FreeLists::Block* b = lists.head[c]) {
+        lists.head[c] = b->next;
+        std::free(b);
+      }
+  }
+};
+
+inline void register_releaser() {
+  static thread_local ListsReleaser releaser;
+  (void)releaser;
+  lists.releaser_registered = true;
 }
 
 inline void* allocate(size_t bytes) {
@@ -76,6 +84,7 @@ inline void deallocate(void* p, size_t bytes) noexcept {
   if (c < kClasses && !lists_gone) {
     FreeLists& l = lists;
     if (l.count[c] < kKeptPerClass) {
+      if (!l.releaser_registered) register_releaser();
       auto* b = static_cast<FreeLists::Block*>(p);
       b->next = l.head[c];
       l.head[c] = b;
