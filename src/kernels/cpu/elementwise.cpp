@@ -7,6 +7,7 @@
 #include "kernels/cpu/dispatch.hpp"
 #include "kernels/cpu/fast_math.hpp"
 #include "kernels/cpu/kernels.hpp"
+#include "kernels/cpu/stream_store.hpp"
 #include "kernels/cpu/strided_loop.hpp"
 
 namespace ndgrad::kernels {
@@ -28,48 +29,77 @@ StridedLoop<N> make_loop(const Dims& shape, const std::array<const Operand*, N>&
   return StridedLoop<N>(ndim, shape.data(), strides);
 }
 
+// Whether an op writing total elements of size bytes to out streams its stores: a large output
+// that no input shares memory with (an in-place update has its lines in cache already).
+bool streams(int64_t total, size_t size, const Operand& out,
+             std::initializer_list<const Operand*> inputs) {
+  if (total * static_cast<int64_t>(size) < kStreamBytes) return false;
+  for (const Operand* in : inputs)
+    if (in->data == out.data) return false;
+  return true;
+}
+
+// What each thread does after its share of a kernel that may have streamed.
+auto fence_if(bool stream) {
+  return [stream] {
+    if (stream) stream_fence();
+  };
+}
+
 template <class R, class T, class Op>
 void run_unary(const Dims& shape, const Operand& out, const Operand& in, Op op) {
   std::array<int64_t, kLoopMaxDims * 2> st;
   auto loop = make_loop<2>(shape, {&out, &in}, st);
+  const bool stream = streams(loop.total(), sizeof(R), out, {&in});
   loop.run_parallel({out.data, in.data}, [&](char* const* p, const int64_t* s, int64_t n) {
     R* o = reinterpret_cast<R*>(p[0]);
     const T* x = reinterpret_cast<const T*>(p[1]);
     if (s[0] == sizeof(R) && s[1] == sizeof(T)) {
-      for (int64_t i = 0; i < n; ++i) o[i] = op(x[i]);
+      write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
+        for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i]);
+      });
     } else if (s[0] == sizeof(R) && s[1] == 0) {  // a broadcast value: materializing a gradient
       const R v = op(*x);
-      for (int64_t i = 0; i < n; ++i) o[i] = v;
+      write_run(o, n, stream, [&](R* d, int64_t, int64_t c) {
+        for (int64_t i = 0; i < c; ++i) d[i] = v;
+      });
     } else {
       for (int64_t i = 0; i < n; ++i)
         *reinterpret_cast<R*>(p[0] + i * s[0]) = op(*reinterpret_cast<const T*>(p[1] + i * s[1]));
     }
-  });
+  }, fence_if(stream));
 }
 
 template <class R, class T, class Op>
 void run_binary(const Dims& shape, const Operand& out, const Operand& a, const Operand& b, Op op) {
   std::array<int64_t, kLoopMaxDims * 3> st;
   auto loop = make_loop<3>(shape, {&out, &a, &b}, st);
+  const bool stream = streams(loop.total(), sizeof(R), out, {&a, &b});
   loop.run_parallel({out.data, a.data, b.data}, [&](char* const* p, const int64_t* s, int64_t n) {
     R* o = reinterpret_cast<R*>(p[0]);
     const T* x = reinterpret_cast<const T*>(p[1]);
     const T* y = reinterpret_cast<const T*>(p[2]);
     constexpr int64_t r = sizeof(R), t = sizeof(T);
     if (s[0] == r && s[1] == t && s[2] == t) {
-      for (int64_t i = 0; i < n; ++i) o[i] = op(x[i], y[i]);
+      write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
+        for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i], y[b + i]);
+      });
     } else if (s[0] == r && s[1] == t && s[2] == 0) {
       const T yv = *y;
-      for (int64_t i = 0; i < n; ++i) o[i] = op(x[i], yv);
+      write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
+        for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i], yv);
+      });
     } else if (s[0] == r && s[1] == 0 && s[2] == t) {
       const T xv = *x;
-      for (int64_t i = 0; i < n; ++i) o[i] = op(xv, y[i]);
+      write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
+        for (int64_t i = 0; i < c; ++i) d[i] = op(xv, y[b + i]);
+      });
     } else {
       for (int64_t i = 0; i < n; ++i)
         *reinterpret_cast<R*>(p[0] + i * s[0]) = op(*reinterpret_cast<const T*>(p[1] + i * s[1]),
                                                     *reinterpret_cast<const T*>(p[2] + i * s[2]));
     }
-  });
+  }, fence_if(stream));
 }
 
 template <class T>
@@ -105,14 +135,17 @@ void unary_typed(UnaryOp op, const Dims& shape, const Operand& out, const Operan
     if (loop) {
       std::array<int64_t, kLoopMaxDims * 2> st;
       auto strided = make_loop<2>(shape, {&out, &in}, st);
+      const bool stream = streams(strided.total(), sizeof(float), out, {&in});
       strided.run_parallel({out.data, in.data}, [&](char* const* p, const int64_t* s, int64_t n) {
+        const float* x = reinterpret_cast<const float*>(p[1]);
         if (s[0] == 4 && s[1] == 4)
-          loop(reinterpret_cast<const float*>(p[1]), reinterpret_cast<float*>(p[0]), n);
+          write_run(reinterpret_cast<float*>(p[0]), n, stream,
+                    [&](float* d, int64_t b, int64_t c) { loop(x + b, d, c); });
         else
           for (int64_t i = 0; i < n; ++i)
             *reinterpret_cast<float*>(p[0] + i * s[0]) =
                 one(*reinterpret_cast<const float*>(p[1] + i * s[1]));
-      });
+      }, fence_if(stream));
       return;
     }
   }
@@ -257,8 +290,11 @@ void fill(char* data, DType dtype, int64_t n, double value) {
   dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     const T v = convert_value<T>(value);
-    T* p = reinterpret_cast<T*>(data);
-    for (int64_t i = 0; i < n; ++i) p[i] = v;
+    const bool stream = n * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
+    write_run(reinterpret_cast<T*>(data), n, stream, [&](T* d, int64_t, int64_t c) {
+      for (int64_t i = 0; i < c; ++i) d[i] = v;
+    });
+    fence_if(stream)();
   });
 }
 

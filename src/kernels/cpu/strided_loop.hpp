@@ -53,17 +53,27 @@ class StridedLoop {
   // Like run, split across threads when large: along the outermost dim on which operand 0
   // (the output) moves, so no two threads write the same element. Runs serially when no such
   // dim exists (a reduction to one value: see split_dim).
-  template <class F>
-  void run_parallel(const std::array<char*, N>& base, F&& f) const {
+  // done() runs on each thread after its share (e.g. to fence non-temporal stores).
+  template <class F, class Done>
+  void run_parallel(const std::array<char*, N>& base, F&& f, Done&& done) const {
     const int threads = get_num_threads();
     const int d = split_dim();
-    if (threads <= 1 || empty_ || d < 0 || total() < 2 * kGrain) return run(base, f);
+    if (threads <= 1 || empty_ || d < 0 || total() < 2 * kGrain) {
+      run(base, f);
+      done();
+      return;
+    }
     const int64_t chunks =
         std::min<int64_t>(size_[d], std::min<int64_t>(threads, total() / kGrain));
     parallel_for(chunks, [&](int64_t c) {
       std::array<char*, N> b = base;
       slice(d, size_[d] * c / chunks, size_[d] * (c + 1) / chunks, b).run(b, f);
+      done();
     });
+  }
+  template <class F>
+  void run_parallel(const std::array<char*, N>& base, F&& f) const {
+    run_parallel(base, f, [] {});
   }
 
   // The outermost dim along which operand 0 moves, or -1.

@@ -1,0 +1,54 @@
+#pragma once
+// Writing large outputs past the caches.
+//
+// An output much larger than the per-core caches is written once and read later from memory
+// anyway. A normal store first reads each cache line from memory (read-for-ownership) only to
+// overwrite it, so a large fill moves twice the bytes it writes. Non-temporal stores skip that
+// read. Measured on the benchmark machine (1 thread): 64 MiB fill 8.1 -> 3.6 ms, 64 MiB
+// scaled copy 11.7 -> 9.5 ms, and the same ratios at 16 MiB.
+#include <cstdint>
+
+namespace ndgrad::kernels {
+
+// Outputs at least this large (in bytes, over the whole op) are streamed.
+constexpr int64_t kStreamBytes = int64_t(4) << 20;
+
+// Copies bytes from src to dst (both 64-byte aligned) with non-temporal stores: 32-byte stores
+// where the CPU has AVX, 16-byte ones otherwise (a plain copy off x86).
+void stream_copy(char* dst, const char* src, int64_t bytes);
+// Orders the non-temporal stores before everything after it (they are weakly ordered). Once per
+// thread and kernel: fencing every block stalls the write-combining buffers.
+void stream_fence();
+
+// Writes n results to out. f(dst, begin, count) computes the results for elements
+// [begin, begin + count) into dst[0, count). With stream set, whole cache lines of results are
+// computed a block at a time into a buffer that stays in L1 and streamed to out from there
+// (the caller fences with stream_fence() before the results are used); the rest, and every
+// result without stream, f writes to out directly.
+template <class R, class F>
+void write_run(R* out, int64_t n, bool stream, F&& f) {
+  constexpr int64_t kBlockBytes = 16384;
+  if (!stream || n * static_cast<int64_t>(sizeof(R)) < 4096) {
+    f(out, 0, n);
+    return;
+  }
+  alignas(64) R buf[kBlockBytes / sizeof(R)];
+  int64_t i = 0;
+  const uintptr_t misaligned = reinterpret_cast<uintptr_t>(out) % 64;
+  if (misaligned) {  // a few elements, up to the first cache-line boundary
+    i = static_cast<int64_t>((64 - misaligned) / sizeof(R));
+    f(out, 0, i);
+  }
+  for (;;) {
+    int64_t bytes = (n - i) * static_cast<int64_t>(sizeof(R));
+    bytes = (bytes < kBlockBytes ? bytes : kBlockBytes) / 64 * 64;
+    if (bytes == 0) break;
+    const int64_t count = bytes / static_cast<int64_t>(sizeof(R));
+    f(buf, i, count);
+    stream_copy(reinterpret_cast<char*>(out + i), reinterpret_cast<const char*>(buf), bytes);
+    i += count;
+  }
+  if (i < n) f(out + i, i, n - i);
+}
+
+}  // namespace ndgrad::kernels
