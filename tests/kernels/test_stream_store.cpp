@@ -26,6 +26,13 @@ TEST(StreamStore, EveryLengthAndAlignmentGetsEveryValue) {
         // Nothing outside the run is touched.
         for (int64_t i = 0; i < offset; ++i) ASSERT_EQ(storage[i], -1.0f);
         for (size_t i = offset + n; i < storage.size(); ++i) ASSERT_EQ(storage[i], -1.0f);
+
+        std::fill(storage.begin(), storage.end(), -1.0f);
+        kernels::fill_run(out, n, 2.5f, stream);
+        kernels::stream_fence();
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(out[i], 2.5f) << "n " << n << " offset " << offset;
+        for (int64_t i = 0; i < offset; ++i) ASSERT_EQ(storage[i], -1.0f);
+        for (size_t i = offset + n; i < storage.size(); ++i) ASSERT_EQ(storage[i], -1.0f);
       }
     }
   }

@@ -59,10 +59,7 @@ void run_unary(const Dims& shape, const Operand& out, const Operand& in, Op op) 
         for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i]);
       });
     } else if (s[0] == sizeof(R) && s[1] == 0) {  // a broadcast value: materializing a gradient
-      const R v = op(*x);
-      write_run(o, n, stream, [&](R* d, int64_t, int64_t c) {
-        for (int64_t i = 0; i < c; ++i) d[i] = v;
-      });
+      fill_run(o, n, R(op(*x)), stream);
     } else {
       for (int64_t i = 0; i < n; ++i)
         *reinterpret_cast<R*>(p[0] + i * s[0]) = op(*reinterpret_cast<const T*>(p[1] + i * s[1]));
@@ -291,9 +288,7 @@ void fill(char* data, DType dtype, int64_t n, double value) {
     using T = decltype(tag);
     const T v = convert_value<T>(value);
     const bool stream = n * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
-    write_run(reinterpret_cast<T*>(data), n, stream, [&](T* d, int64_t, int64_t c) {
-      for (int64_t i = 0; i < c; ++i) d[i] = v;
-    });
+    fill_run(reinterpret_cast<T*>(data), n, v, stream);
     fence_if(stream)();
   });
 }

@@ -16,6 +16,9 @@ constexpr int64_t kStreamBytes = int64_t(4) << 20;
 // Copies bytes from src to dst (both 64-byte aligned) with non-temporal stores: 32-byte stores
 // where the CPU has AVX, 16-byte ones otherwise (a plain copy off x86).
 void stream_copy(char* dst, const char* src, int64_t bytes);
+// Repeats a 64-byte pattern (64-byte aligned) over bytes (a multiple of 64) at dst (64-byte
+// aligned) with non-temporal stores.
+void stream_fill(char* dst, const char* pattern, int64_t bytes);
 // Orders the non-temporal stores before everything after it (they are weakly ordered). Once per
 // thread and kernel: fencing every block stalls the write-combining buffers.
 void stream_fence();
@@ -49,6 +52,22 @@ void write_run(R* out, int64_t n, bool stream, F&& f) {
     i += count;
   }
   if (i < n) f(out + i, i, n - i);
+}
+
+// Sets n elements at out to v; streamed like write_run.
+template <class R>
+void fill_run(R* out, int64_t n, R v, bool stream) {
+  if (!stream || n * static_cast<int64_t>(sizeof(R)) < 4096) {
+    for (int64_t i = 0; i < n; ++i) out[i] = v;
+    return;
+  }
+  int64_t i = 0;
+  for (; reinterpret_cast<uintptr_t>(out + i) % 64 != 0; ++i) out[i] = v;
+  alignas(64) R pattern[64 / sizeof(R)];
+  for (R& p : pattern) p = v;
+  const int64_t lines = (n - i) * static_cast<int64_t>(sizeof(R)) / 64;
+  stream_fill(reinterpret_cast<char*>(out + i), reinterpret_cast<const char*>(pattern), lines * 64);
+  for (i += lines * 64 / static_cast<int64_t>(sizeof(R)); i < n; ++i) out[i] = v;
 }
 
 }  // namespace ndgrad::kernels
