@@ -133,4 +133,14 @@ void parallel_for(int64_t tasks, const std::function<void(int64_t)>& f) {
     for (int64_t t = 0; t < tasks; ++t) f(t);
 }
 
+void parallel_range(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f) {
+  const int64_t pieces = std::min<int64_t>(get_num_threads(), n / std::max<int64_t>(grain, 1));
+  if (pieces <= 1) {
+    f(0, n);
+    return;
+  }
+  auto bound = [&](int64_t p) { return p == pieces ? n : n * p / pieces / 16 * 16; };
+  parallel_for(pieces, [&](int64_t p) { f(bound(p), bound(p + 1)); });
+}
+
 }  // namespace ndgrad

@@ -10,4 +10,8 @@ namespace ndgrad {
 // done. Runs serially when the pool is busy (another thread's job) or called from a worker.
 void parallel_for(int64_t tasks, const std::function<void(int64_t)>& f);
 
+// Runs f(begin, end) over contiguous pieces of [0, n), one per thread, when n is at least
+// 2 * grain (piece boundaries multiples of 16, a cache line of floats); f(0, n) otherwise.
+void parallel_range(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
+
 }  // namespace ndgrad

@@ -10,6 +10,7 @@
 #include <numeric>
 
 #include "core/random.hpp"
+#include "core/thread_pool.hpp"
 #include "core/shape.hpp"
 #include "core/tensor_impl.hpp"
 #include "kernels/cpu/dispatch.hpp"
@@ -197,8 +198,12 @@ Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& rows) {
   const size_t row_bytes = static_cast<size_t>(n ? c.numel() / n : 0) * itemsize(t.dtype());
   const char* src = c.impl()->data();
   char* dst = out.impl()->data();
-  for (size_t i = 0; i < rows.size(); ++i)
-    std::memcpy(dst + i * row_bytes, src + rows[i] * row_bytes, row_bytes);
+  // Rows scattered over a large dataset: each copy waits on memory, so threads overlap them.
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 17) / std::max<size_t>(row_bytes, 1));
+  parallel_range(static_cast<int64_t>(rows.size()), grain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      std::memcpy(dst + i * row_bytes, src + rows[i] * row_bytes, row_bytes);
+  });
   return out;
 }
 

@@ -202,6 +202,45 @@ TEST(Optim, AdamStepsMatchHandComputedUpdates) {
   }
 }
 
+TEST(Optim, LargeParametersUpdatedBySeveralThreadsFollowTheFormulas) {
+  // Long enough (and of odd length) to be split across threads in pieces.
+  const int64_t n = 300001;
+  const int before = get_num_threads();
+  set_num_threads(2);
+  const Tensor r = randn({n}, 11, DType::f64);
+  const std::vector<double> rv = r.to_vector();
+  Tensor p = randn({n}, 12, DType::f64).requires_grad_();
+  Tensor q = randn({n}, 12, DType::f64).requires_grad_();  // the same values, its own memory
+  std::vector<double> pv = p.to_vector(), qv = pv, vel(n, 0.0), m(n, 0.0), v(n, 0.0);
+  optim::SGD sgd({p}, 0.1, 0.9);
+  optim::Adam adam({q}, 0.01);
+  for (int t = 1; t <= 2; ++t) {
+    sgd.zero_grad();
+    adam.zero_grad();
+    (p * r).sum().backward();  // gradient r
+    (q * r).sum().backward();
+    sgd.step();
+    adam.step();
+    for (int64_t i = 0; i < n; ++i) {
+      vel[i] = t == 1 ? rv[i] : 0.9 * vel[i] + rv[i];
+      pv[i] -= 0.1 * vel[i];
+      m[i] = 0.9 * m[i] + 0.1 * rv[i];
+      v[i] = 0.999 * v[i] + 0.001 * rv[i] * rv[i];
+      const double mh = m[i] / (1 - std::pow(0.9, t)), vh = v[i] / (1 - std::pow(0.999, t));
+      qv[i] -= 0.01 * mh / (std::sqrt(vh) + 1e-8);
+    }
+    const std::vector<double> got_p = p.to_vector(), got_q = q.to_vector();
+    double worst_p = 0, worst_q = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      worst_p = std::max(worst_p, std::fabs(got_p[i] - pv[i]));
+      worst_q = std::max(worst_q, std::fabs(got_q[i] - qv[i]));
+    }
+    EXPECT_LT(worst_p, 1e-12) << "SGD, step " << t;
+    EXPECT_LT(worst_q, 1e-10) << "Adam, step " << t;
+  }
+  set_num_threads(before);
+}
+
 TEST(Optim, BadArgumentsAreErrors) {
   Tensor p = ones({2}).requires_grad_();
   EXPECT_THROW(optim::SGD({p}, -1.0), ValueError);
@@ -289,4 +328,26 @@ TEST(Data, Normalization) {
   EXPECT_NEAR(s2, 1, 1e-12);
   EXPECT_THROW(data::standardize(x, 0, 0), ValueError);
   EXPECT_THROW(data::gather_rows(x, {4}), ValueError);
+}
+
+TEST(Data, GatherRowsCopiesEachChosenRowWithOneOrSeveralThreads) {
+  // Rows wide enough, and enough of them, for the copy to be split across threads.
+  const int64_t n = 1000, width = 784;
+  const Tensor x = randn({n, width}, 21);
+  const std::vector<double> xv = x.to_vector();
+  std::vector<int64_t> rows;
+  for (int64_t i = 0; i < 333; ++i) rows.push_back((i * 7919) % n);
+  const int before = get_num_threads();
+  std::vector<Tensor> kept;  // alive, so no result is written over memory holding the last one
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    const Tensor g = data::gather_rows(x, rows);
+    kept.push_back(g);
+    ASSERT_EQ(g.shape(), (Shape{333, width}));
+    const std::vector<double> gv = g.to_vector();
+    for (size_t i = 0; i < rows.size(); ++i)
+      for (int64_t c = 0; c < width; ++c)
+        ASSERT_EQ(gv[i * width + c], xv[rows[i] * width + c]) << "row " << i;
+  }
+  set_num_threads(before);
 }

@@ -1,6 +1,7 @@
 // Fused loops for training: softmax + cross-entropy, and the optimizers' updates.
 #include <cmath>
 
+#include "core/thread_pool.hpp"
 #include "kernels/cpu/dispatch.hpp"
 #include "kernels/cpu/kernels.hpp"
 
@@ -37,6 +38,9 @@ double softmax_cross_entropy(DType dtype, int64_t rows, int64_t cols, const char
 
 namespace {
 
+// Parameters at least twice this long are updated by all threads, each on its own piece.
+constexpr int64_t kUpdateGrain = 1 << 15;
+
 // Restrict-qualified so the loops vectorize: a parameter, its gradient and its state never
 // overlap.
 template <class T>
@@ -71,8 +75,13 @@ void sgd_update(DType dtype, int64_t n, char* param, const char* grad, char* vel
                 double momentum, double weight_decay, bool first_step) {
   dispatch_floating(dtype, [&](auto tag) {
     using T = decltype(tag);
-    sgd_loop<T>(n, reinterpret_cast<T*>(param), reinterpret_cast<const T*>(grad),
-                reinterpret_cast<T*>(velocity), T(lr), T(momentum), T(weight_decay), first_step);
+    T* p = reinterpret_cast<T*>(param);
+    const T* g = reinterpret_cast<const T*>(grad);
+    T* v = reinterpret_cast<T*>(velocity);
+    parallel_range(n, kUpdateGrain, [&](int64_t begin, int64_t end) {
+      sgd_loop<T>(end - begin, p + begin, g + begin, v ? v + begin : nullptr, T(lr), T(momentum),
+                  T(weight_decay), first_step);
+    });
   });
 }
 
@@ -88,11 +97,13 @@ void adam_update(DType dtype, int64_t n, char* param, const char* grad, char* m1
     const T b1 = T(beta1), b2 = T(beta2), step_size = T(lr / bc1),
             inv_sqrt_bc2 = T(1 / std::sqrt(bc2));
     const T e = T(eps);
-    for (int64_t i = 0; i < n; ++i) {
-      m[i] = b1 * m[i] + (1 - b1) * g[i];
-      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-      p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + e);
-    }
+    parallel_range(n, kUpdateGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        m[i] = b1 * m[i] + (1 - b1) * g[i];
+        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+        p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + e);
+      }
+    });
   });
 }
 
