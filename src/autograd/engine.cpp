@@ -89,8 +89,8 @@ std::atomic<uint64_t> stamp_counter{0};
 
 // The one place where broadcasting is undone: every gradient arriving at an input is summed
 // over the axes the op broadcast it along, back to the input's shape.
-Tensor reduce_to_input(const Tensor& g, const Node::Edge& e, const char* op) {
-  Tensor r = g;
+// Takes g by value: a gradient that needs no change is passed on without a handle copy.
+Tensor reduce_to_input(Tensor g, const Node::Edge& e, const char* op) {
   if (g.impl()->shape != e.shape) {
     const Dims& gs = g.impl()->shape;
     std::vector<int64_t> axes;
@@ -99,22 +99,21 @@ Tensor reduce_to_input(const Tensor& g, const Node::Edge& e, const char* op) {
     if (!ok)
       throw AutogradError(std::string(op) + " backward: a gradient of shape " + shape_str(gs) +
                           " cannot be summed to the input's shape " + shape_str(e.shape));
-    r = sum_to(g, e.shape);
+    g = sum_to(g, e.shape);
   }
-  if (r.dtype() != e.dtype) r = r.to(e.dtype);
-  return r;
+  if (g.impl()->dtype != e.dtype) g = g.to(e.dtype);
+  return g;
 }
 
 // acc + g. Without create_graph, an accumulator that nothing else references (no other
 // handle, no view of its storage) of the result's shape is added to in place.
-Tensor add_grads(const Tensor& acc, const Tensor& g) {
+Tensor add_grads(Tensor acc, Tensor g) {
   if (!acc.defined()) return g;
   const auto& impl = acc.impl();
   if (!is_grad_enabled() && impl.use_count() == 1 && impl->storage.use_count() == 1 &&
       impl->shape == g.impl()->shape && impl->dtype == g.impl()->dtype && acc.is_contiguous()) {
-    Tensor target = acc;
-    add_into(target, g);
-    return target;
+    add_into(acc, g);
+    return acc;
   }
   return acc + g;
 }
@@ -142,7 +141,8 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
   auto deliver_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, const Tensor& g) {
     if (inputs) {
       auto it = capture_leaf.find(leaf.get());
-      if (it != capture_leaf.end()) (*results)[it->second] = add_grads((*results)[it->second], g);
+      if (it != capture_leaf.end())
+        (*results)[it->second] = add_grads(std::move((*results)[it->second]), g);
       return;
     }
     // Stored gradients are contiguous buffers, never stride-0 views; without create_graph
@@ -150,8 +150,9 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     if (!leaf->grad.defined()) {
       leaf->grad = (create_graph ? g : g.detach()).contiguous();
     } else {
-      Tensor acc = std::move(leaf->grad);  // so that an unshared buffer is added to in place
-      leaf->grad = add_grads(acc, g);  // records nothing unless create_graph
+      // Moved out, so that an unshared buffer is added to in place; records nothing unless
+      // create_graph.
+      leaf->grad = add_grads(std::move(leaf->grad), g);
     }
   };
 
@@ -207,13 +208,10 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     for (size_t i = 0; i < n->edges.size(); ++i) {
       const Node::Edge& e = n->edges[i];
       bool flows = e.active() && i < grads.size() && grads[i].defined();
-      Tensor gi = flows ? reduce_to_input(grads[i], e, n->name()) : Tensor();
+      Tensor gi = flows ? reduce_to_input(std::move(grads[i]), e, n->name()) : Tensor();
       if (e.fn) {
         Node* c = e.fn.get();
-        if (flows) {
-          Tensor acc = std::move(c->grad_buffer);
-          c->grad_buffer = add_grads(acc, gi);
-        }
+        if (flows) c->grad_buffer = add_grads(std::move(c->grad_buffer), std::move(gi));
         if (--c->pending == 0) ready.push_back(c);
       } else if (flows) {
         deliver_leaf(e.leaf, gi);
