@@ -1,7 +1,53 @@
 #include <gtest/gtest.h>
 
+#include "core/dims.hpp"
 #include "ndgrad/ndgrad.hpp"
 
 using namespace ndgrad;
 
 TEST(Shape, BroadcastShapes) { EXPECT_EQ(broadcast_shapes({3, 1}, {1, 4}), (Shape{3, 4})); }
+
+// Dims: the in-place small vector behind tensors' shapes and strides.
+TEST(Dims, GrowsPastItsInlineValuesAndKeepsThemAll) {
+  Dims d;
+  std::vector<int64_t> expected;
+  for (int64_t v = 0; v < 20; ++v) {  // inline capacity 6, then the heap
+    d.push_back(v * 3);
+    expected.push_back(v * 3);
+    ASSERT_EQ(d, Shape(expected));
+  }
+  Dims copy = d;  // heap copy
+  Dims moved = std::move(d);
+  EXPECT_EQ(copy, moved);
+  EXPECT_TRUE(d.empty());  // NOLINT: a moved-from Dims is empty and usable
+  d.push_back(7);
+  EXPECT_EQ(d, (Shape{7}));
+  Dims small{1, 2, 3};  // inline copy and move
+  Dims small_copy = small, small_moved = std::move(small);
+  EXPECT_EQ(small_copy, small_moved);
+  EXPECT_EQ(Shape(small_moved), (Shape{1, 2, 3}));
+  small_copy = copy;  // inline <- heap
+  EXPECT_EQ(small_copy, copy);
+  copy = Dims{4};  // heap <- inline
+  EXPECT_EQ(copy, (Shape{4}));
+}
+
+TEST(Dims, InsertEraseResizeAndCompareWithShape) {
+  Dims d{1, 2, 3, 4, 5, 6};  // exactly the inline capacity
+  d.insert(d.begin() + 2, 9);
+  EXPECT_EQ(d, (Shape{1, 2, 9, 3, 4, 5, 6}));
+  d.erase(d.begin());
+  EXPECT_EQ(d, (Shape{2, 9, 3, 4, 5, 6}));
+  d.insert(d.end(), 8);
+  EXPECT_EQ(d.back(), 8);
+  d.resize(9, -1);
+  EXPECT_EQ(d, (Shape{2, 9, 3, 4, 5, 6, 8, -1, -1}));
+  d.resize(2);
+  EXPECT_EQ(d, (Shape{2, 9}));
+  EXPECT_NE(d, (Shape{2, 9, 1}));
+  EXPECT_NE((Shape{2, 8}), d);
+  EXPECT_EQ(Dims(4, 7), (Shape{7, 7, 7, 7}));
+  Dims from_shape = Shape{5, 6};
+  EXPECT_EQ(from_shape.size(), 2u);
+  EXPECT_EQ(from_shape[1], 6);
+}
