@@ -108,6 +108,16 @@ struct Allocator {
   static_assert(alignof(T) <= kGranule, "pool blocks are 16-byte aligned");
   T* allocate(size_t n) { return static_cast<T*>(pool::allocate(n * sizeof(T))); }
   void deallocate(T* p, size_t n) noexcept { pool::deallocate(p, n * sizeof(T)); }
+  // Default-initializes when given no arguments: value-initialization would first zero the
+  // whole object (a `rep stos` over a tensor's inline shape arrays), though every member
+  // that needs a value has an initializer.
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    if constexpr (sizeof...(Args) == 0)
+      ::new (static_cast<void*>(p)) U;
+    else
+      ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
   template <class U>
   bool operator==(const Allocator<U>&) const {
     return true;
