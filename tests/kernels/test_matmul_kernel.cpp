@@ -1,6 +1,13 @@
 // The portable GEMM (used where no BLAS exists) and the BLAS path agree with a naive product
 // for every layout the ops hand them: row-major, column-major (transposed views), batched.
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
 #include "kernels/cpu/kernels.hpp"
+#include "ndgrad/threads.hpp"
 #include "test_util.hpp"
 
 using namespace ndgrad;
@@ -55,4 +62,41 @@ TEST(MatmulKernel, BatchedWithBroadcastBatch) {
       for (int64_t j = 0; j < 20; ++j) EXPECT_NEAR(cv[i * 20 + j], ref[j], 1e-12);
     }
   }
+}
+
+namespace {
+
+bool openblas_mapped() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line))
+    if (line.find("libopenblas") != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST(Blas, LoadedOnFirstMatmulWithTheThreadCountAskedForBefore) {
+  // Run alone (as ctest runs each test), this process has not loaded OpenBLAS yet: setting the
+  // thread count must not load it (a program without matmul never starts its threads).
+  const bool mapped_before = openblas_mapped();
+  const int before = get_num_threads();
+  set_num_threads(1);
+  if (!mapped_before) {
+    EXPECT_FALSE(openblas_mapped());
+  }
+  const Tensor c = matmul(ones({64, 64}), ones({64, 64}));
+  EXPECT_EQ(c.to_vector()[0], 64.0);
+  if (!std::getenv("NDGRAD_NO_BLAS") && openblas_mapped()) {
+    void* h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD);
+    if (!h) h = dlopen("libopenblas.so", RTLD_NOW | RTLD_NOLOAD);
+    ASSERT_NE(h, nullptr);
+    auto get = reinterpret_cast<int (*)()>(dlsym(h, "openblas_get_num_threads"));
+    ASSERT_NE(get, nullptr);
+    EXPECT_EQ(get(), 1);  // the count asked for before the load was applied
+    set_num_threads(2);
+    EXPECT_EQ(get(), 2);  // and later changes too
+    dlclose(h);
+  }
+  set_num_threads(before);
 }

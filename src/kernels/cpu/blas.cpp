@@ -2,12 +2,18 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <initializer_list>
 
 namespace ndgrad::kernels {
 
 namespace {
+
+// The thread count asked for before OpenBLAS is loaded; applied when it is (set_num_threads
+// does not load it: a program that never multiplies matrices never starts its threads).
+std::atomic<int> requested_threads{0};
+std::atomic<bool> loading_done{false};
 
 Blas load() {
   Blas b;
@@ -35,6 +41,10 @@ Blas load() {
   b.dgemm = reinterpret_cast<Blas::Dgemm>(dlsym(h, "cblas_dgemm"));
   b.set_num_threads = reinterpret_cast<void (*)(int)>(dlsym(h, "openblas_set_num_threads"));
   b.corename = reinterpret_cast<const char* (*)()>(dlsym(h, "openblas_get_corename"));
+  // Flag first, then read: a concurrent blas_set_num_threads either is seen here or sees the
+  // flag and applies its count itself.
+  loading_done = true;
+  if (const int n = requested_threads.load(); n > 0 && b.set_num_threads) b.set_num_threads(n);
 #endif
   return b;
 }
@@ -47,7 +57,8 @@ const Blas& blas() {
 }
 
 void blas_set_num_threads(int n) {
-  if (blas().set_num_threads) blas().set_num_threads(n);
+  requested_threads = n;
+  if (loading_done && blas().set_num_threads) blas().set_num_threads(n);
 }
 
 const char* blas_corename() { return blas().corename ? blas().corename() : "none"; }
