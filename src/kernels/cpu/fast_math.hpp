@@ -56,5 +56,8 @@ inline float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
 void exp_f32_loop(const float* x, float* y, int64_t n);
 void tanh_f32_loop(const float* x, float* y, int64_t n);
 void sigmoid_f32_loop(const float* x, float* y, int64_t n);
+// Sums of n contiguous values, with many independent partial sums.
+float sum_f32(const float* x, int64_t n);
+double sum_f64(const double* x, int64_t n);
 
 }  // namespace ndgrad::kernels

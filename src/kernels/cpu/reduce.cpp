@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/cpu/dispatch.hpp"
+#include "kernels/cpu/fast_math.hpp"
 #include "kernels/cpu/kernels.hpp"
 #include "kernels/cpu/strided_loop.hpp"
 
@@ -30,6 +31,15 @@ struct MinOp {
 
 template <class T, class Op>
 T reduce_run(const char* p, int64_t stride, int64_t n, T init) {
+  if constexpr (std::is_floating_point_v<T> && std::is_same_v<Op, SumOp<T>>) {
+    if (stride == sizeof(T)) {  // the vectorized loops, cloned per instruction set
+      const T* x = reinterpret_cast<const T*>(p);
+      if constexpr (std::is_same_v<T, float>)
+        return init + sum_f32(x, n);
+      else
+        return init + sum_f64(x, n);
+    }
+  }
   constexpr int kLanes = 8;
   if (stride == sizeof(T) && n >= kLanes) {
     const T* x = reinterpret_cast<const T*>(p);
