@@ -16,7 +16,7 @@ struct Node {
     std::shared_ptr<Node> fn;
     std::shared_ptr<TensorImpl> leaf;
     Dims shape;   // the input's shape: the engine sums incoming gradients to it
-    DType dtype;
+    DType dtype = DType::f32;
     bool active() const { return fn != nullptr || leaf != nullptr; }
   };
 
