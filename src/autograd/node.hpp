@@ -15,13 +15,14 @@ struct Node {
   struct Edge {
     std::shared_ptr<Node> fn;
     std::shared_ptr<TensorImpl> leaf;
-    Dims shape;   // the input's shape: the engine sums incoming gradients to it
+    Dims shape;  // the input's shape: the engine sums incoming gradients to it
     DType dtype = DType::f32;
     bool active() const { return fn != nullptr || leaf != nullptr; }
   };
 
-  std::vector<Edge, pool::Allocator<Edge>> edges;  // one per differentiable input, in the op's argument order
-  bool released = false;    // saved tensors freed by a backward without retain_graph
+  // One per differentiable input, in the op's argument order.
+  std::vector<Edge, pool::Allocator<Edge>> edges;
+  bool released = false;  // saved tensors freed by a backward without retain_graph
 
   // Engine bookkeeping for one backward pass.
   uint64_t visit_stamp = 0;

@@ -10,9 +10,9 @@
 #include <numeric>
 
 #include "core/random.hpp"
-#include "core/thread_pool.hpp"
 #include "core/shape.hpp"
 #include "core/tensor_impl.hpp"
+#include "core/thread_pool.hpp"
 #include "kernels/cpu/dispatch.hpp"
 
 namespace ndgrad::data {

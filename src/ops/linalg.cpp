@@ -34,8 +34,8 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
     throw ShapeError("matmul: shapes " + shape_str(as) + " and " + shape_str(bs) +
                      " are not aligned: the inner dimensions differ (" + std::to_string(k) +
                      " != " + std::to_string(k2) + ")");
-  Dims batch = broadcast_shapes_for(Dims(as.data(), as.size() - 2),
-                                    Dims(bs.data(), bs.size() - 2), "matmul");
+  Dims batch = broadcast_shapes_for(Dims(as.data(), as.size() - 2), Dims(bs.data(), bs.size() - 2),
+                                    "matmul");
   auto with_matrix = [&batch](int64_t rows, int64_t cols) {
     Dims d = batch;
     d.push_back(rows);

@@ -30,7 +30,8 @@ TEST(StreamStore, EveryLengthAndAlignmentGetsEveryValue) {
         std::fill(storage.begin(), storage.end(), -1.0f);
         kernels::fill_run(out, n, 2.5f, stream);
         kernels::stream_fence();
-        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(out[i], 2.5f) << "n " << n << " offset " << offset;
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_EQ(out[i], 2.5f) << "n " << n << " offset " << offset;
         for (int64_t i = 0; i < offset; ++i) ASSERT_EQ(storage[i], -1.0f);
         for (size_t i = offset + n; i < storage.size(); ++i) ASSERT_EQ(storage[i], -1.0f);
       }
@@ -48,7 +49,8 @@ TEST(StreamStore, LargeOpsGiveTheSameValuesAsScalarCode) {
     set_num_threads(threads);
     const std::vector<double> sum = (x + b).to_vector(), scaled = (x * 3.0).to_vector(),
                               filled = full({2048, 1024}, 0.25).to_vector(),
-                              spread = scalar(1.5).broadcast_to({2048, 1024}).contiguous().to_vector();
+                              spread =
+                                  scalar(1.5).broadcast_to({2048, 1024}).contiguous().to_vector();
     ASSERT_EQ(sum.size(), xs.size());
     for (size_t i = 0; i < xs.size(); ++i) {
       ASSERT_EQ(static_cast<float>(sum[i]),

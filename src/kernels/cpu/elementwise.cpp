@@ -51,20 +51,24 @@ void run_unary(const Dims& shape, const Operand& out, const Operand& in, Op op) 
   std::array<int64_t, kLoopMaxDims * 2> st;
   auto loop = make_loop<2>(shape, {&out, &in}, st);
   const bool stream = streams(loop.total(), sizeof(R), out, {&in});
-  loop.run_parallel({out.data, in.data}, [&](char* const* p, const int64_t* s, int64_t n) {
-    R* o = reinterpret_cast<R*>(p[0]);
-    const T* x = reinterpret_cast<const T*>(p[1]);
-    if (s[0] == sizeof(R) && s[1] == sizeof(T)) {
-      write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
-        for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i]);
-      });
-    } else if (s[0] == sizeof(R) && s[1] == 0) {  // a broadcast value: materializing a gradient
-      fill_run(o, n, R(op(*x)), stream);
-    } else {
-      for (int64_t i = 0; i < n; ++i)
-        *reinterpret_cast<R*>(p[0] + i * s[0]) = op(*reinterpret_cast<const T*>(p[1] + i * s[1]));
-    }
-  }, fence_if(stream));
+  loop.run_parallel(
+      {out.data, in.data},
+      [&](char* const* p, const int64_t* s, int64_t n) {
+        R* o = reinterpret_cast<R*>(p[0]);
+        const T* x = reinterpret_cast<const T*>(p[1]);
+        if (s[0] == sizeof(R) && s[1] == sizeof(T)) {
+          write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
+            for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i]);
+          });
+        } else if (s[0] == sizeof(R) && s[1] == 0) {  // a broadcast value: materializing a gradient
+          fill_run(o, n, R(op(*x)), stream);
+        } else {
+          for (int64_t i = 0; i < n; ++i)
+            *reinterpret_cast<R*>(p[0] + i * s[0]) =
+                op(*reinterpret_cast<const T*>(p[1] + i * s[1]));
+        }
+      },
+      fence_if(stream));
 }
 
 template <class R, class T, class Op>
@@ -72,31 +76,35 @@ void run_binary(const Dims& shape, const Operand& out, const Operand& a, const O
   std::array<int64_t, kLoopMaxDims * 3> st;
   auto loop = make_loop<3>(shape, {&out, &a, &b}, st);
   const bool stream = streams(loop.total(), sizeof(R), out, {&a, &b});
-  loop.run_parallel({out.data, a.data, b.data}, [&](char* const* p, const int64_t* s, int64_t n) {
-    R* o = reinterpret_cast<R*>(p[0]);
-    const T* x = reinterpret_cast<const T*>(p[1]);
-    const T* y = reinterpret_cast<const T*>(p[2]);
-    constexpr int64_t r = sizeof(R), t = sizeof(T);
-    if (s[0] == r && s[1] == t && s[2] == t) {
-      write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
-        for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i], y[b + i]);
-      });
-    } else if (s[0] == r && s[1] == t && s[2] == 0) {
-      const T yv = *y;
-      write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
-        for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i], yv);
-      });
-    } else if (s[0] == r && s[1] == 0 && s[2] == t) {
-      const T xv = *x;
-      write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
-        for (int64_t i = 0; i < c; ++i) d[i] = op(xv, y[b + i]);
-      });
-    } else {
-      for (int64_t i = 0; i < n; ++i)
-        *reinterpret_cast<R*>(p[0] + i * s[0]) = op(*reinterpret_cast<const T*>(p[1] + i * s[1]),
-                                                    *reinterpret_cast<const T*>(p[2] + i * s[2]));
-    }
-  }, fence_if(stream));
+  loop.run_parallel(
+      {out.data, a.data, b.data},
+      [&](char* const* p, const int64_t* s, int64_t n) {
+        R* o = reinterpret_cast<R*>(p[0]);
+        const T* x = reinterpret_cast<const T*>(p[1]);
+        const T* y = reinterpret_cast<const T*>(p[2]);
+        constexpr int64_t r = sizeof(R), t = sizeof(T);
+        if (s[0] == r && s[1] == t && s[2] == t) {
+          write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
+            for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i], y[b + i]);
+          });
+        } else if (s[0] == r && s[1] == t && s[2] == 0) {
+          const T yv = *y;
+          write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
+            for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i], yv);
+          });
+        } else if (s[0] == r && s[1] == 0 && s[2] == t) {
+          const T xv = *x;
+          write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
+            for (int64_t i = 0; i < c; ++i) d[i] = op(xv, y[b + i]);
+          });
+        } else {
+          for (int64_t i = 0; i < n; ++i)
+            *reinterpret_cast<R*>(p[0] + i * s[0]) =
+                op(*reinterpret_cast<const T*>(p[1] + i * s[1]),
+                   *reinterpret_cast<const T*>(p[2] + i * s[2]));
+        }
+      },
+      fence_if(stream));
 }
 
 template <class T>
@@ -133,16 +141,19 @@ void unary_typed(UnaryOp op, const Dims& shape, const Operand& out, const Operan
       std::array<int64_t, kLoopMaxDims * 2> st;
       auto strided = make_loop<2>(shape, {&out, &in}, st);
       const bool stream = streams(strided.total(), sizeof(float), out, {&in});
-      strided.run_parallel({out.data, in.data}, [&](char* const* p, const int64_t* s, int64_t n) {
-        const float* x = reinterpret_cast<const float*>(p[1]);
-        if (s[0] == 4 && s[1] == 4)
-          write_run(reinterpret_cast<float*>(p[0]), n, stream,
-                    [&](float* d, int64_t b, int64_t c) { loop(x + b, d, c); });
-        else
-          for (int64_t i = 0; i < n; ++i)
-            *reinterpret_cast<float*>(p[0] + i * s[0]) =
-                one(*reinterpret_cast<const float*>(p[1] + i * s[1]));
-      }, fence_if(stream));
+      strided.run_parallel(
+          {out.data, in.data},
+          [&](char* const* p, const int64_t* s, int64_t n) {
+            const float* x = reinterpret_cast<const float*>(p[1]);
+            if (s[0] == 4 && s[1] == 4)
+              write_run(reinterpret_cast<float*>(p[0]), n, stream,
+                        [&](float* d, int64_t b, int64_t c) { loop(x + b, d, c); });
+            else
+              for (int64_t i = 0; i < n; ++i)
+                *reinterpret_cast<float*>(p[0] + i * s[0]) =
+                    one(*reinterpret_cast<const float*>(p[1] + i * s[1]));
+          },
+          fence_if(stream));
       return;
     }
   }

@@ -4,7 +4,6 @@
 
 namespace ndgrad::kernels {
 
-
 NDGRAD_CLONES void exp_f32_loop(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = exp_f32(x[i]);
 }
