@@ -46,8 +46,10 @@ auto fence_if(bool stream) {
   };
 }
 
-template <class R, class T, class Op>
-void run_unary(const Dims& shape, const Operand& out, const Operand& in, Op op) {
+// out = op(in) elementwise. Contiguous runs go through block(x, dst, count), by default a plain
+// loop over op; the vectorized transcendentals pass their own loops.
+template <class R, class T, class Op, class Block>
+void run_unary(const Dims& shape, const Operand& out, const Operand& in, Op op, Block block) {
   std::array<int64_t, kLoopMaxDims * 2> st;
   auto loop = make_loop<2>(shape, {&out, &in}, st);
   const bool stream = streams(loop.total(), sizeof(R), out, {&in});
@@ -57,9 +59,7 @@ void run_unary(const Dims& shape, const Operand& out, const Operand& in, Op op) 
         R* o = reinterpret_cast<R*>(p[0]);
         const T* x = reinterpret_cast<const T*>(p[1]);
         if (s[0] == sizeof(R) && s[1] == sizeof(T)) {
-          write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
-            for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i]);
-          });
+          write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) { block(x + b, d, c); });
         } else if (s[0] == sizeof(R) && s[1] == 0) {  // a broadcast value: materializing a gradient
           fill_run(o, n, R(op(*x)), stream);
         } else {
@@ -69,6 +69,13 @@ void run_unary(const Dims& shape, const Operand& out, const Operand& in, Op op) 
         }
       },
       fence_if(stream));
+}
+
+template <class R, class T, class Op>
+void run_unary(const Dims& shape, const Operand& out, const Operand& in, Op op) {
+  run_unary<R, T>(shape, out, in, op, [op](const T* x, R* d, int64_t c) {
+    for (int64_t i = 0; i < c; ++i) d[i] = op(x[i]);
+  });
 }
 
 template <class R, class T, class Op>
@@ -137,25 +144,7 @@ void unary_typed(UnaryOp op, const Dims& shape, const Operand& out, const Operan
     float (*one)(float) = op == UnaryOp::exp    ? exp_f32
                           : op == UnaryOp::tanh ? tanh_f32
                                                 : sigmoid_f32;
-    if (loop) {
-      std::array<int64_t, kLoopMaxDims * 2> st;
-      auto strided = make_loop<2>(shape, {&out, &in}, st);
-      const bool stream = streams(strided.total(), sizeof(float), out, {&in});
-      strided.run_parallel(
-          {out.data, in.data},
-          [&](char* const* p, const int64_t* s, int64_t n) {
-            const float* x = reinterpret_cast<const float*>(p[1]);
-            if (s[0] == 4 && s[1] == 4)
-              write_run(reinterpret_cast<float*>(p[0]), n, stream,
-                        [&](float* d, int64_t b, int64_t c) { loop(x + b, d, c); });
-            else
-              for (int64_t i = 0; i < n; ++i)
-                *reinterpret_cast<float*>(p[0] + i * s[0]) =
-                    one(*reinterpret_cast<const float*>(p[1] + i * s[1]));
-          },
-          fence_if(stream));
-      return;
-    }
+    if (loop) return run_unary<float, float>(shape, out, in, one, loop);
   }
   if constexpr (std::is_floating_point_v<T>) {
     switch (op) {
