@@ -99,7 +99,7 @@ Tensor reduce_to_input(Tensor g, const Node::Edge& e, const char* op) {
     if (!ok)
       throw AutogradError(std::string(op) + " backward: a gradient of shape " + shape_str(gs) +
                           " cannot be summed to the input's shape " + shape_str(e.shape));
-    g = sum_to(g, e.shape);
+    g = sum_axes_to(g, axes, e.shape);
   }
   if (g.impl()->dtype != e.dtype) g = g.to(e.dtype);
   return g;

@@ -41,6 +41,10 @@ Tensor raw_contiguous(const Tensor& t);
 Tensor raw_broadcast(const Tensor& t, const Dims& shape);
 Tensor raw_reshape(const Tensor& t, const Dims& shape);
 
+// sum_to once its axes are known (from unbroadcast_axes): sums t over them, keeping dims, then
+// drops the leading ones by reshaping to shape. Recorded like the public ops it uses.
+Tensor sum_axes_to(const Tensor& t, const std::vector<int64_t>& axes, const Shape& shape);
+
 // acc += g in place (g broadcasts to acc's shape, same dtype). Unrecorded: for the engine.
 void add_into(Tensor& acc, const Tensor& g);
 

@@ -259,8 +259,11 @@ Tensor sum_to(const Tensor& t, const Shape& shape) {
   if (!unbroadcast_axes(from, shape, 0, axes, leading))
     throw ShapeError("sum_to: a tensor of shape " + shape_str(from) +
                      " cannot be summed to shape " + shape_str(shape));
-  Tensor r = axes.empty() ? t : t.sum(axes, true);
-  return r.reshape(shape);
+  return sum_axes_to(t, axes, shape);
+}
+
+Tensor sum_axes_to(const Tensor& t, const std::vector<int64_t>& axes, const Shape& shape) {
+  return (axes.empty() ? t : t.sum(axes, true)).reshape(shape);
 }
 
 }  // namespace ndgrad
