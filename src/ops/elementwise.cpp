@@ -35,19 +35,14 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
   const Dims& shape = same ? sa : (sa.empty() ? sb : computed);
   check_strict_broadcast(name, sa, sb, shape, call_site);
   if (!same && !sa.empty()) checked_numel(shape, name);  // a new shape; operands' are valid
-  const DType da = a.impl()->dtype, db = b.impl()->dtype;
-  const DType dt = promote_types(da, db);
+  const DType dt = promote_types(a.impl()->dtype, b.impl()->dtype);
   const bool compare = kernels::is_comparison(op);
   if (!compare && dt == DType::boolean)
     throw DTypeError(std::string(name) + " is not defined for bool tensors; convert with .to()");
-  // Operands in the computation's dtype; converted copies only when they differ (no handle
-  // copies otherwise: each costs two atomic reference-count updates).
   Tensor a_cast, b_cast;
-  if (da != dt) a_cast = raw_cast(a, dt);
-  if (db != dt) b_cast = raw_cast(b, dt);
   const DType out_dt = compare ? DType::boolean : dt;
   Tensor out = make_tensor(shape, out_dt);
-  OperandOf oa(da == dt ? a : a_cast, shape), ob(db == dt ? b : b_cast, shape);
+  OperandOf oa(in_dtype(a, dt, a_cast), shape), ob(in_dtype(b, dt, b_cast), shape);
   kernels::binary(op, shape, {out.impl()->data(), out.impl()->strides.data(), out_dt}, oa.op,
                   ob.op);
   return out;
@@ -353,10 +348,10 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   check_strict_broadcast("where", condition.impl()->shape, a.impl()->shape, shape, site);
   check_strict_broadcast("where", a.impl()->shape, b.impl()->shape, shape, site);
   const DType dt = promote_types(a.dtype(), b.dtype());
-  const Tensor ac = a.dtype() == dt ? a : raw_cast(a, dt);
-  const Tensor bc = b.dtype() == dt ? b : raw_cast(b, dt);
+  Tensor a_cast, b_cast;
   Tensor out = make_tensor(shape, dt);
-  OperandOf oc(condition, shape), oa(ac, shape), ob(bc, shape);
+  OperandOf oc(condition, shape), oa(in_dtype(a, dt, a_cast), shape),
+      ob(in_dtype(b, dt, b_cast), shape);
   kernels::where(shape, {out.impl()->data(), out.impl()->strides.data(), dt}, oc.op, oa.op, ob.op);
   if (auto node = record<WhereBackward>(out, {&a, &b})) node->condition = condition;
   return out;

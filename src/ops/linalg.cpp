@@ -45,8 +45,9 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   const Dims out_shape = with_matrix(n, m), a_full = with_matrix(n, k), b_full = with_matrix(k, m);
   checked_numel(out_shape, "matmul");
   const DType dt = promote_types(a.dtype(), b.dtype());
-  const Tensor av = gemm_ready(a.dtype() == dt ? a : raw_cast(a, dt), a_full);
-  const Tensor bv = gemm_ready(b.dtype() == dt ? b : raw_cast(b, dt), b_full);
+  Tensor a_cast, b_cast;
+  const Tensor av = gemm_ready(in_dtype(a, dt, a_cast), a_full);
+  const Tensor bv = gemm_ready(in_dtype(b, dt, b_cast), b_full);
   Tensor out = make_tensor(out_shape, dt);
   kernels::batched_matmul(dt, batch, n, k, m, {out.impl()->data(), out.impl()->strides.data(), dt},
                           {av.impl()->data(), av.impl()->strides.data(), dt},

@@ -37,6 +37,13 @@ void require_floating(const Tensor& t, const char* op);
 
 // Unrecorded building blocks: the public ops call these, then record a node.
 Tensor raw_cast(const Tensor& t, DType dtype);
+// t in dtype: t itself when it already has it (no handle copy: that costs two atomic
+// reference-count updates), otherwise a converted copy, kept in holder.
+inline const Tensor& in_dtype(const Tensor& t, DType dtype, Tensor& holder) {
+  if (t.impl()->dtype == dtype) return t;
+  holder = raw_cast(t, dtype);
+  return holder;
+}
 Tensor raw_contiguous(const Tensor& t);
 Tensor raw_broadcast(const Tensor& t, const Dims& shape);
 Tensor raw_reshape(const Tensor& t, const Dims& shape);
