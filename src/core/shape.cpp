@@ -80,14 +80,8 @@ int64_t numel_of(const Dims& shape) {
 }
 
 Dims contiguous_strides(const Dims& shape) {
-  // An empty tensor touches no element; zero strides avoid overflowing on its other sizes.
-  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return Dims(shape.size(), 0);
-  Dims strides(shape.size());
-  int64_t s = 1;
-  for (size_t i = shape.size(); i-- > 0;) {
-    strides[i] = s;
-    s *= std::max<int64_t>(shape[i], 1);
-  }
+  Dims strides;
+  contiguous_strides_into(shape, strides);
   return strides;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 // Shape arithmetic shared by the ops: numel, strides, axis normalization.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,20 @@ constexpr int64_t kMaxDims = 32;
 int64_t checked_numel(const Dims& shape, const char* op);
 int64_t numel_of(const Dims& shape);
 Dims contiguous_strides(const Dims& shape);
+// The same, written into strides (no temporary: make_tensor's hot path).
+inline void contiguous_strides_into(const Dims& shape, Dims& strides) {
+  strides.resize(shape.size());
+  // An empty tensor touches no element; zero strides avoid overflowing on its other sizes.
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) {
+    std::fill(strides.begin(), strides.end(), 0);
+    return;
+  }
+  int64_t s = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    strides[i] = s;
+    s *= shape[i];
+  }
+}
 bool is_contiguous(const Dims& shape, const Dims& strides);
 // Maps axis into [0, ndim); AxisError naming op otherwise.
 int64_t normalize_axis(int64_t axis, int64_t ndim, const char* op);

@@ -19,17 +19,7 @@ Tensor make_tensor(const Dims& shape, DType dtype) {
   auto impl = pool::make_shared<TensorImpl>();
   impl->storage = Storage::allocate(static_cast<size_t>(n * itemsize(dtype)));
   impl->shape = shape;
-  if (n == 0) {
-    impl->strides = contiguous_strides(shape);
-  } else {  // row-major strides, written in place
-    const size_t ndim = shape.size();
-    impl->strides.resize(ndim);
-    int64_t s = 1;
-    for (size_t i = ndim; i-- > 0;) {
-      impl->strides[i] = s;
-      s *= shape[i];
-    }
-  }
+  contiguous_strides_into(shape, impl->strides);
   impl->dtype = dtype;
   return Tensor(std::move(impl));
 }
