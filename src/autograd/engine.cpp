@@ -12,6 +12,7 @@
 #include "autograd/strict.hpp"
 #include "core/shape.hpp"
 #include "ndgrad/autograd.hpp"
+#include "ops/lazy.hpp"
 #include "ops/ops_common.hpp"
 
 namespace ndgrad {
@@ -107,8 +108,10 @@ Tensor reduce_to_input(Tensor g, const Node::Edge& e, const char* op) {
 
 // acc + g. Without create_graph, an accumulator that nothing else references (no other
 // handle, no view of its storage) of the result's shape is added to in place.
+// A pending (lazy) gradient is added lazily instead: the sum is computed once, at the end.
 Tensor add_grads(Tensor acc, Tensor g) {
   if (!acc.defined()) return g;
+  if (!is_grad_enabled() && (lazy::pending(acc) || lazy::pending(g))) return acc + g;
   const auto& impl = acc.impl();
   if (!is_grad_enabled() && impl.use_count() == 1 && impl->storage.use_count() == 1 &&
       impl->shape == g.impl()->shape && impl->dtype == g.impl()->dtype && acc.is_contiguous()) {
@@ -138,7 +141,18 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     }
   }
 
+  // Leaves whose gradient is pending (lazy): computed at the end, so that backward() leaves
+  // values in .grad, as its callers (and their timings) expect.
+  std::vector<std::shared_ptr<TensorImpl>> lazy_grads;
+  auto compute_pending = [&] {
+    for (const auto& leaf : lazy_grads) lazy::compute(leaf->grad);
+    if (results)
+      for (const Tensor& r : *results)
+        if (r.defined()) lazy::compute(r);
+  };
+
   auto deliver_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, const Tensor& g) {
+    if (!inputs && lazy::pending(g)) lazy_grads.push_back(leaf);
     if (inputs) {
       auto it = capture_leaf.find(leaf.get());
       if (it != capture_leaf.end())
@@ -159,6 +173,7 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
   Node* root_fn = root.impl()->grad_fn.get();
   if (!root_fn) {
     deliver_leaf(root.impl(), root_grad);
+    compute_pending();
     return;
   }
 
@@ -222,6 +237,7 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
       n->released = true;
     }
   }
+  compute_pending();
 }
 
 // ---- the autograd half of Tensor's interface ----

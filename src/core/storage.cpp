@@ -82,6 +82,8 @@ size_t rounded(size_t nbytes) {
 }  // namespace
 
 Storage::~Storage() {
+  // Non-zero only while pending: a storage that pending computations read is kept alive by them.
+  if (hooks.load(std::memory_order_acquire) != 0) discard_pending(*this);
   if (!data) return;
   BlockCache* c = cache();
   if (!c || !c->give(data, capacity)) std::free(data);
@@ -89,18 +91,22 @@ Storage::~Storage() {
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
   auto storage = pool::make_shared<Storage>();
-  if (nbytes == 0) return storage;
-  const size_t size = rounded(nbytes);
-  if (size < nbytes) throw MemoryError("cannot allocate " + std::to_string(nbytes) + " bytes");
+  storage->allocate_data(nbytes);
+  return storage;
+}
+
+void Storage::allocate_data(size_t n) {
+  if (n == 0) return;
+  const size_t size = rounded(n);
+  if (size < n) throw MemoryError("cannot allocate " + std::to_string(n) + " bytes");
   BlockCache* c = cache();
   void* p = c ? c->take(size) : nullptr;
   if (!p) p = std::aligned_alloc(kAlignment, size);
   if (p == nullptr)
-    throw MemoryError("cannot allocate " + std::to_string(nbytes) + " bytes for a tensor");
-  storage->data = static_cast<char*>(p);
-  storage->nbytes = nbytes;
-  storage->capacity = size;
-  return storage;
+    throw MemoryError("cannot allocate " + std::to_string(n) + " bytes for a tensor");
+  data = static_cast<char*>(p);
+  nbytes = n;
+  capacity = size;
 }
 
 }  // namespace ndgrad

@@ -1,5 +1,6 @@
 #pragma once
 // Reference-counted, 64-byte aligned memory that tensors view.
+#include <atomic>
 #include <cstddef>
 #include <memory>
 
@@ -9,12 +10,27 @@ struct Storage {
   char* data = nullptr;
   size_t nbytes = 0;
   size_t capacity = 0;  // the block's real size (nbytes rounded up)
+  // Lazy elementwise results (ops/lazy.hpp): the pending computation of this storage's values
+  // (data is null until it runs), and a count that is non-zero while data may not be used as
+  // it is: 1 while pending, plus 1 per pending computation that reads this storage.
+  struct Pending;
+  Pending* pending = nullptr;
+  std::atomic<int> hooks{0};
   Storage() = default;
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   ~Storage();
   // Throws MemoryError when the memory cannot be had.
   static std::shared_ptr<Storage> allocate(size_t nbytes);
+  // Gives this (empty) storage a block of nbytes.
+  void allocate_data(size_t nbytes);
 };
+
+// Runs what must happen before s's memory is used (see Storage::hooks): its own pending
+// computation, and the pending ones that read it, so that a write cannot change their inputs.
+void prepare_access(Storage& s);
+// Drops s's pending computation unrun (s is being destroyed).
+void discard_pending(Storage& s);
+
 
 }  // namespace ndgrad

@@ -22,7 +22,10 @@ struct TensorImpl {
   std::shared_ptr<Node> grad_fn;  // the op that produced this tensor; null for leaves
   Tensor grad;                    // accumulated gradient (leaves only)
 
-  char* data() const { return storage->data + offset * itemsize(dtype); }
+  char* data() const {
+    if (storage->hooks.load(std::memory_order_acquire) != 0) prepare_access(*storage);
+    return storage->data + offset * itemsize(dtype);
+  }
 };
 
 // A fresh contiguous tensor; contents uninitialized.

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/strict.hpp"
+#include "ops/lazy.hpp"
 #include "ops/ops_common.hpp"
 
 namespace ndgrad {
@@ -15,6 +16,8 @@ namespace {
 Tensor unary_forward(UnaryOp op, const Tensor& x, const char* name, bool floating_only = true) {
   require_defined_arg(x, name);
   if (floating_only || x.dtype() == DType::boolean) require_floating(x, name);
+  if (op == UnaryOp::neg && lazy::large(x.impl()->shape))
+    if (Tensor pending = lazy::neg(x); pending.defined()) return pending;
   Tensor out = make_tensor(x.impl()->shape, x.dtype());
   kernels::unary(op, x.impl()->shape, {out.impl()->data(), out.impl()->strides.data(), out.dtype()},
                  {x.impl()->data(), x.impl()->strides.data(), x.dtype()});
@@ -39,6 +42,8 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
   const bool compare = kernels::is_comparison(op);
   if (!compare && dt == DType::boolean)
     throw DTypeError(std::string(name) + " is not defined for bool tensors; convert with .to()");
+  if (!compare && lazy::large(shape))
+    if (Tensor pending = lazy::binary(op, a, b, shape, dt); pending.defined()) return pending;
   Tensor a_cast, b_cast;
   const DType out_dt = compare ? DType::boolean : dt;
   Tensor out = make_tensor(shape, out_dt);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/strict.hpp"
+#include "ops/lazy.hpp"
 #include "ops/ops_common.hpp"
 
 namespace ndgrad {
@@ -99,7 +100,8 @@ Tensor Tensor::sum(const std::vector<int64_t>& axes_in, bool keepdims) const {
   require_defined_arg(*this, "sum");
   if (impl_->dtype == DType::boolean) return to(DType::i64).sum(axes_in, keepdims);
   const auto axes = normalize_axes(axes_in, ndim(), "sum");
-  Tensor kept = reduce_forward(kernels::ReduceOp::sum, *this, axes);
+  Tensor kept = lazy::large(impl_->shape) ? lazy::sum(*this, axes) : Tensor();
+  if (!kept.defined()) kept = reduce_forward(kernels::ReduceOp::sum, *this, axes);
   Tensor out = finish(kept, impl_->shape, axes, keepdims);
   if (auto node = record<SumBackward>(out, {this})) {
     node->input_shape = impl_->shape;

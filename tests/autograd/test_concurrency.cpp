@@ -103,3 +103,22 @@ TEST(Concurrency, GraphsBuiltOnOneThreadAndFreedOnAnother) {
   t.join();
   EXPECT_TRUE(outputs.empty());
 }
+
+TEST(Concurrency, PendingLargeResultsUsedFromSeveralThreads) {
+  // Large elementwise results are computed on first use (ops/lazy.hpp): several threads use
+  // the same pending results at once, build new ones from a shared input, and free them.
+  const Tensor x = randn({1024, 1100}, 5), b = randn({1100}, 6);
+  const Tensor expected = ((x + b) * x).to(DType::f64).sum();
+  const Tensor pending = (x + b) * x;
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t)
+    threads.emplace_back([&, t] {
+      const Tensor own = (x + b) * x;  // pending, reading x like the shared one
+      const Tensor view = t % 2 ? pending.transpose(0, 1) : pending;
+      if (view.to(DType::f64).sum().item() != expected.item()) ++mismatches;
+      if (own.to(DType::f64).sum().item() != expected.item()) ++mismatches;
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}

@@ -1,0 +1,354 @@
+#include "kernels/cpu/fused.hpp"
+
+#include <algorithm>
+#include <type_traits>
+#include <vector>
+
+#include "core/thread_pool.hpp"
+#include "kernels/cpu/clones.hpp"
+#include "kernels/cpu/fast_math.hpp"
+#include "kernels/cpu/stream_store.hpp"
+#include "ndgrad/threads.hpp"
+
+namespace ndgrad::kernels {
+namespace {
+
+// One block of values per op (and per leaf that has to be gathered): 4 KiB each, so that a
+// typical chain's blocks stay in L1 between its ops.
+constexpr int64_t kBlockBytes = 4096;
+constexpr int kScratchBlocks = kFusedMaxOps + kFusedMaxLeaves;
+
+// The loop nest after dropping size-1 dims and merging adjacent dims that every leaf walks as
+// one: usually a single dim, or rows by columns when an operand is broadcast.
+struct Plan {
+  int nd = 0;
+  int64_t size[kFusedMaxDims] = {};
+  int64_t stride[kFusedMaxLeaves][kFusedMaxDims] = {};
+  int64_t inner() const { return size[nd - 1]; }
+  int64_t outer() const {
+    int64_t n = 1;
+    for (int d = 0; d + 1 < nd; ++d) n *= size[d];
+    return n;
+  }
+};
+
+// Dims before `barrier` (a reduction's reduced dims) are never merged with the ones after it.
+Plan make_plan(const FusedProgram& p, int barrier) {
+  Plan q;
+  bool prev_reduced = false;
+  for (int d = 0; d < p.ndim; ++d) {
+    if (p.shape[d] == 1) continue;
+    const bool reduced = d < barrier;
+    bool merge = q.nd > 0 && reduced == prev_reduced;
+    for (int l = 0; merge && l < p.nleaves; ++l)
+      merge = q.stride[l][q.nd - 1] == p.leaf_strides[l][d] * p.shape[d];
+    if (merge) {
+      q.size[q.nd - 1] *= p.shape[d];
+    } else {
+      q.size[q.nd++] = p.shape[d];
+    }
+    for (int l = 0; l < p.nleaves; ++l) q.stride[l][q.nd - 1] = p.leaf_strides[l][d];
+    prev_reduced = reduced;
+  }
+  if (q.nd == 0) {  // a single element
+    q.nd = 1;
+    q.size[0] = 1;
+  }
+  return q;
+}
+
+// A block of n values, or one value repeated (when no operand moves along the block).
+template <class T>
+struct Val {
+  const T* p;
+  T s;
+};
+
+// Where the program's last op sends its values: stored to out, added to out element by
+// element, or summed (returned). The last op runs inside that loop, so a block makes one pass
+// less through L1 than computing the values first.
+enum class Sink { store, accumulate, sum };
+
+template <class T, Sink S, class A, class B, class F>
+[[gnu::always_inline]] inline T sink_loop(A x, B y, T* __restrict out, int64_t n, F f) {
+  if constexpr (S == Sink::store) {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(x(i), y(i));
+    return T(0);
+  } else if constexpr (S == Sink::accumulate) {
+    for (int64_t i = 0; i < n; ++i) out[i] += f(x(i), y(i));
+    return T(0);
+  } else {
+    // Independent partial sums, as in the eager sum: 32 floats or 16 doubles (two AVX-512
+    // registers).
+    constexpr int kLanes = 128 / sizeof(T);
+    T part[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) part[l] += f(x(i + l), y(i + l));
+    T r = 0;
+    for (int l = 0; l < kLanes; ++l) r += part[l];
+    for (; i < n; ++i) r += f(x(i), y(i));
+    return r;
+  }
+}
+
+// f over n elements of a and b into the sink; a scalar result when neither moves (returned
+// through *scalar, with nothing written, when S is store into scratch).
+template <class T, Sink S, class F>
+[[gnu::always_inline]] inline T sink_op(Val<T> a, Val<T> b, T* out, int64_t n, F f) {
+  if (a.p && b.p) {
+    const T* __restrict x = a.p;
+    const T* __restrict y = b.p;
+    return sink_loop<T, S>([=](int64_t i) { return x[i]; }, [=](int64_t i) { return y[i]; }, out,
+                           n, f);
+  }
+  if (a.p) {
+    const T* __restrict x = a.p;
+    const T s = b.s;
+    return sink_loop<T, S>([=](int64_t i) { return x[i]; }, [=](int64_t) { return s; }, out, n,
+                           f);
+  }
+  if (b.p) {
+    const T* __restrict y = b.p;
+    const T s = a.s;
+    return sink_loop<T, S>([=](int64_t) { return s; }, [=](int64_t i) { return y[i]; }, out, n,
+                           f);
+  }
+  const T v = f(a.s, b.s);
+  if constexpr (S == Sink::sum) {
+    return v * static_cast<T>(n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) S == Sink::store ? out[i] = v : out[i] += v;
+    return T(0);
+  }
+}
+
+template <class T, Sink S>
+[[gnu::always_inline]] inline T sink_any(FusedOp op, Val<T> a, Val<T> b, T* out, int64_t n) {
+  switch (op) {
+    case FusedOp::neg:
+      return sink_op<T, S>(a, Val<T>{nullptr, T(0)}, out, n, [](T x, T) { return -x; });
+    case FusedOp::add:
+      return sink_op<T, S>(a, b, out, n, [](T x, T y) { return x + y; });
+    case FusedOp::sub:
+      return sink_op<T, S>(a, b, out, n, [](T x, T y) { return x - y; });
+    case FusedOp::mul:
+      return sink_op<T, S>(a, b, out, n, [](T x, T y) { return x * y; });
+    case FusedOp::div:
+      return sink_op<T, S>(a, b, out, n, [](T x, T y) { return x / y; });
+  }
+  return T(0);
+}
+
+// The program over n consecutive elements of the innermost dim, starting at the leaf pointers
+// ptr: every op but the last into scratch blocks, the last into the sink (out).
+template <class T, Sink S>
+[[gnu::always_inline]] inline T eval_block(const FusedProgram& p, const int64_t* step,
+                                           const char* const* ptr, int64_t n, T* out,
+                                           T* scratch) {
+  constexpr int64_t kPitch = kBlockBytes / sizeof(T);
+  Val<T> leaf[kFusedMaxLeaves], val[kFusedMaxOps];
+  for (int l = 0; l < p.nleaves; ++l) {
+    const T* x = reinterpret_cast<const T*>(ptr[l]);
+    if (step[l] == 1) {
+      leaf[l] = {x, T(0)};
+    } else if (step[l] == 0) {
+      leaf[l] = {nullptr, *x};
+    } else {
+      T* g = scratch + (kFusedMaxOps + l) * kPitch;
+      const int64_t s = step[l];
+      for (int64_t i = 0; i < n; ++i) g[i] = x[i * s];
+      leaf[l] = {g, T(0)};
+    }
+  }
+  auto get = [&](uint8_t v) {
+    return (v & FusedProgram::kLeaf) ? leaf[v & ~FusedProgram::kLeaf] : val[v];
+  };
+  for (int k = 0; k + 1 < p.nops; ++k) {
+    const FusedProgram::Op& op = p.ops[k];
+    const Val<T> a = get(op.a), b = op.op == FusedOp::neg ? Val<T>{nullptr, T(0)} : get(op.b);
+    if (!a.p && !b.p) {  // a value that does not move along the block: computed once
+      T one = T(0);
+      sink_any<T, Sink::store>(op.op, a, b, &one, 1);
+      val[k] = {nullptr, one};
+    } else {
+      T* dst = scratch + k * kPitch;
+      sink_any<T, Sink::store>(op.op, a, b, dst, n);
+      val[k] = {dst, T(0)};
+    }
+  }
+  const FusedProgram::Op& last = p.ops[p.nops - 1];
+  return sink_any<T, S>(last.op, get(last.a),
+                        last.op == FusedOp::neg ? Val<T>{nullptr, T(0)} : get(last.b), out, n);
+}
+
+template <class T>
+[[gnu::always_inline]] inline T eval_any(Sink s, const FusedProgram& p, const int64_t* step,
+                                         const char* const* ptr, int64_t n, T* out, T* scratch) {
+  switch (s) {
+    case Sink::store:
+      return eval_block<T, Sink::store>(p, step, ptr, n, out, scratch);
+    case Sink::accumulate:
+      return eval_block<T, Sink::accumulate>(p, step, ptr, n, out, scratch);
+    case Sink::sum:
+      return eval_block<T, Sink::sum>(p, step, ptr, n, out, scratch);
+  }
+  return T(0);
+}
+
+}  // namespace
+
+// The block evaluator, compiled for AVX-512, AVX2 and baseline x86-64.
+NDGRAD_CLONES float fused_block_f32(Sink s, const FusedProgram& p, const int64_t* step,
+                                    const char* const* ptr, int64_t n, float* out,
+                                    float* scratch) {
+  return eval_any<float>(s, p, step, ptr, n, out, scratch);
+}
+NDGRAD_CLONES double fused_block_f64(Sink s, const FusedProgram& p, const int64_t* step,
+                                     const char* const* ptr, int64_t n, double* out,
+                                     double* scratch) {
+  return eval_any<double>(s, p, step, ptr, n, out, scratch);
+}
+
+namespace {
+
+template <class T>
+T block(Sink s, const FusedProgram& p, const int64_t* step, const char* const* ptr, int64_t n,
+        T* out, T* scratch) {
+  if constexpr (std::is_same_v<T, float>)
+    return fused_block_f32(s, p, step, ptr, n, out, scratch);
+  else
+    return fused_block_f64(s, p, step, ptr, n, out, scratch);
+}
+
+// Work items are blocks: item = outer index * blocks per row + block within the row.
+template <class T>
+struct Blocks {
+  static constexpr int64_t kB = kBlockBytes / sizeof(T);
+  static constexpr int64_t kPitch = kBlockBytes / sizeof(T);
+  const FusedProgram& p;
+  Plan q;
+  int64_t per_row, items;
+  int64_t step[kFusedMaxLeaves];
+
+  Blocks(const FusedProgram& prog, int barrier) : p(prog), q(make_plan(prog, barrier)) {
+    per_row = (q.inner() + kB - 1) / kB;
+    items = q.outer() * per_row;
+    for (int l = 0; l < p.nleaves; ++l) step[l] = q.stride[l][q.nd - 1];
+  }
+
+  // f(first element's linear index, count, leaf pointers, scratch) for items [begin, end).
+  template <class F>
+  void run(int64_t begin, int64_t end, F&& f) const {
+    // 64-byte aligned: a misaligned block splits every vector load and store across lines.
+    std::vector<T> buffer(kScratchBlocks * kPitch + 64 / sizeof(T));
+    T* scratch = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(buffer.data()) + 63) / 64 * 64);
+    const char* ptr[kFusedMaxLeaves];
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t row = item / per_row, start = item % per_row * kB;
+      const int64_t n = std::min(kB, q.inner() - start);
+      for (int l = 0; l < p.nleaves; ++l) {
+        int64_t off = start * step[l], rest = row;
+        for (int d = q.nd - 2; d >= 0; --d) {
+          off += rest % q.size[d] * q.stride[l][d];
+          rest /= q.size[d];
+        }
+        ptr[l] = p.leaf_data[l] + off * static_cast<int64_t>(sizeof(T));
+      }
+      f(row * q.inner() + start, n, ptr, scratch);
+    }
+  }
+
+  // Splits the items into one contiguous range per thread above a grain size and calls
+  // f(part, begin, end); returns the number of parts.
+  template <class F>
+  int64_t split(F&& f) const {
+    const int64_t elems = items * kB;
+    int64_t parts = std::min<int64_t>({get_num_threads(), elems / (int64_t(1) << 16), 64});
+    parts = std::max<int64_t>(1, std::min(parts, items));
+    if (parts == 1) {
+      f(0, 0, items);
+      return 1;
+    }
+    parallel_for(parts, [&](int64_t t) { f(t, items * t / parts, items * (t + 1) / parts); });
+    return parts;
+  }
+};
+
+template <class T>
+void materialize_t(const FusedProgram& p, T* out) {
+  const Blocks<T> b(p, 0);
+  const bool stream = p.numel() * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
+  b.split([&](int64_t, int64_t begin, int64_t end) {
+    b.run(begin, end, [&](int64_t at, int64_t n, const char* const* ptr, T* scratch) {
+      write_run(out + at, n, stream, [&](T* dst, int64_t first, int64_t count) {
+        const char* moved[kFusedMaxLeaves];
+        for (int l = 0; l < p.nleaves; ++l)
+          moved[l] = ptr[l] + first * b.step[l] * static_cast<int64_t>(sizeof(T));
+        block<T>(Sink::store, p, b.step, moved, count, dst, scratch);
+      });
+    });
+    if (stream) stream_fence();
+  });
+}
+
+template <class T>
+double sum_all_t(const FusedProgram& p) {
+  const Blocks<T> b(p, 0);
+  double part[64] = {};
+  const int64_t parts = b.split([&](int64_t t, int64_t begin, int64_t end) {
+    double acc = 0;
+    b.run(begin, end, [&](int64_t, int64_t n, const char* const* ptr, T* scratch) {
+      acc += static_cast<double>(block<T>(Sink::sum, p, b.step, ptr, n, nullptr, scratch));
+    });
+    part[t] = acc;
+  });
+  double total = 0;
+  for (int64_t t = 0; t < parts; ++t) total += part[t];
+  return total;
+}
+
+template <class T>
+void sum_leading_t(const FusedProgram& p, int reduced, T* out) {
+  int64_t kept = 1;
+  for (int d = reduced; d < p.ndim; ++d) kept *= p.shape[d];
+  if (kept == 1) {  // every kept dim has size 1: the innermost dims are reduced ones
+    *out = static_cast<T>(sum_all_t<T>(p));
+    return;
+  }
+  const Blocks<T> b(p, reduced);
+  std::vector<std::vector<T>> part(std::min<int64_t>(64, std::max(1, get_num_threads())));
+  const int64_t parts = b.split([&](int64_t t, int64_t begin, int64_t end) {
+    std::vector<T>& acc = part[t];
+    acc.assign(kept, T(0));
+    b.run(begin, end, [&](int64_t at, int64_t n, const char* const* ptr, T* scratch) {
+      // The plan keeps the reduced dims apart, so a block lies within one row of kept values.
+      block<T>(Sink::accumulate, p, b.step, ptr, n, acc.data() + at % kept, scratch);
+    });
+  });
+  for (int64_t j = 0; j < kept; ++j) out[j] = T(0);
+  for (int64_t t = 0; t < parts; ++t)
+    for (int64_t j = 0; j < kept; ++j) out[j] += part[t][j];
+}
+
+}  // namespace
+
+void fused_materialize(const FusedProgram& p, char* out) {
+  if (p.dtype == DType::f32)
+    materialize_t(p, reinterpret_cast<float*>(out));
+  else
+    materialize_t(p, reinterpret_cast<double*>(out));
+}
+
+double fused_sum_all(const FusedProgram& p) {
+  return p.dtype == DType::f32 ? sum_all_t<float>(p) : sum_all_t<double>(p);
+}
+
+void fused_sum_leading(const FusedProgram& p, int reduced, char* out) {
+  if (p.dtype == DType::f32)
+    sum_leading_t(p, reduced, reinterpret_cast<float*>(out));
+  else
+    sum_leading_t(p, reduced, reinterpret_cast<double*>(out));
+}
+
+}  // namespace ndgrad::kernels

@@ -1,0 +1,55 @@
+#pragma once
+// Lazy elementwise results for large tensors.
+//
+// add, sub, mul, div and neg whose result has at least kMinElements elements (f32 or f64, no
+// dtype conversion) return a tensor whose storage holds the computation instead of values.
+// Further such ops on it fold into one program (kernels/cpu/fused.hpp), a sum over all axes
+// or over leading axes (the sum of a broadcast gradient) evaluates it fused, and anything else
+// that uses the values computes them first (TensorImpl::data()). So a chain like
+// ((X + b) * (X + b)).sum() reads X once instead of writing and reading three temporaries.
+//
+// Results are those of eager evaluation: materialized values bit for bit, fused sums up to
+// the order of additions. A pending computation reads its inputs when it runs, so before an
+// input's memory is used directly (above all, written in place: copy_, optimizer steps,
+// gradient accumulation) every computation that reads it runs first (prepare_access).
+#include <vector>
+
+#include "core/dims.hpp"
+#include "core/tensor_impl.hpp"
+#include "kernels/cpu/kernels.hpp"
+
+namespace ndgrad::lazy {
+
+constexpr int64_t kMinElements = int64_t(1) << 20;
+
+// Whether a result of this shape is large enough to be left pending.
+inline bool large(const Dims& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d == 0) return false;
+    if (__builtin_mul_overflow(n, d, &n)) return false;
+  }
+  return n >= kMinElements;
+}
+
+// On by default; off makes every op eager (tests compare the two).
+void set_enabled(bool on);
+bool enabled();
+
+// a op b over shape (the broadcast result) in dtype dt, pending; undefined when the op cannot
+// be (another op or dtype, a dtype conversion, too many inputs or ops).
+Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Dims& shape,
+              DType dt);
+Tensor neg(const Tensor& x);
+
+// Whether t's values are still to be computed.
+bool pending(const Tensor& t);
+// x.sum(axes, keepdims=true) evaluated fused into x's pending computation; undefined unless x
+// is a pending result seen whole and axes are all axes or the leading ones.
+Tensor sum(const Tensor& x, const std::vector<int64_t>& axes);
+// Computes t's values now if they are pending.
+void compute(const Tensor& t);
+// Pending computations alive (for tests).
+int64_t pending_count();
+
+}  // namespace ndgrad::lazy
