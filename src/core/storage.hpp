@@ -32,5 +32,4 @@ void prepare_access(Storage& s);
 // Drops s's pending computation unrun (s is being destroyed).
 void discard_pending(Storage& s);
 
-
 }  // namespace ndgrad

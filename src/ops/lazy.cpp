@@ -1,8 +1,11 @@
 #include "ops/lazy.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <iterator>
 #include <mutex>
+#include <utility>
 
 #include "core/shape.hpp"
 #include "kernels/cpu/fused.hpp"
@@ -212,34 +215,43 @@ namespace lazy {
 void set_enabled(bool on) { lazy_on.store(on); }
 bool enabled() { return lazy_on.load(); }
 
-Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Dims& shape,
-              DType dt) {
-  FusedOp f;
-  switch (op) {
-    case kernels::BinaryOp::add: f = FusedOp::add; break;
-    case kernels::BinaryOp::sub: f = FusedOp::sub; break;
-    case kernels::BinaryOp::mul: f = FusedOp::mul; break;
-    case kernels::BinaryOp::div: f = FusedOp::div; break;
-    default: return Tensor();
-  }
-  if (!eligible(dt, shape) || a.dtype() != dt || b.dtype() != dt) return Tensor();
+namespace {
+
+// One new program: add(builder) appends its ops (false when they do not fit).
+template <class F>
+Tensor build(const Dims& shape, DType dt, F&& add) {
   Releases release;
   std::lock_guard<std::mutex> lock(registry().mu);
   Builder builder(shape, dt, release);
-  const int x = builder.operand(a);
-  const int y = builder.operand(b);
-  if (builder.op(f, x, y, true) < 0) return Tensor();
+  if (!add(builder)) return Tensor();
   return builder.finish(shape);
+}
+
+}  // namespace
+
+Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Dims& shape, DType dt) {
+  using kernels::BinaryOp;
+  static const std::pair<BinaryOp, FusedOp> kFusable[] = {{BinaryOp::add, FusedOp::add},
+                                                          {BinaryOp::sub, FusedOp::sub},
+                                                          {BinaryOp::mul, FusedOp::mul},
+                                                          {BinaryOp::div, FusedOp::div}};
+  const auto* it = std::find_if(std::begin(kFusable), std::end(kFusable),
+                                [&](const auto& p) { return p.first == op; });
+  if (it == std::end(kFusable) || !eligible(dt, shape) || a.dtype() != dt || b.dtype() != dt)
+    return Tensor();
+  return build(shape, dt, [&](Builder& builder) {
+    const int x = builder.operand(a);
+    const int y = builder.operand(b);
+    return builder.op(it->second, x, y, true) >= 0;
+  });
 }
 
 Tensor neg(const Tensor& x) {
   const Dims& shape = x.impl()->shape;
   if (!eligible(x.dtype(), shape)) return Tensor();
-  Releases release;
-  std::lock_guard<std::mutex> lock(registry().mu);
-  Builder builder(shape, x.dtype(), release);
-  if (builder.op(FusedOp::neg, builder.operand(x), 0, true) < 0) return Tensor();
-  return builder.finish(shape);
+  return build(shape, x.dtype(), [&](Builder& builder) {
+    return builder.op(FusedOp::neg, builder.operand(x), 0, true) >= 0;
+  });
 }
 
 bool pending(const Tensor& t) {

@@ -38,8 +38,7 @@ bool enabled();
 
 // a op b over shape (the broadcast result) in dtype dt, pending; undefined when the op cannot
 // be (another op or dtype, a dtype conversion, too many inputs or ops).
-Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Dims& shape,
-              DType dt);
+Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Dims& shape, DType dt);
 Tensor neg(const Tensor& x);
 
 // Whether t's values are still to be computed.

@@ -4,8 +4,8 @@
 #include <functional>
 #include <random>
 
-#include "ndgrad/optim.hpp"
 #include "core/shape.hpp"
+#include "ndgrad/optim.hpp"
 #include "ops/lazy.hpp"
 #include "test_util.hpp"
 
@@ -57,8 +57,8 @@ TEST(Lazy, LargeArithmeticIsPendingSmallIsNot) {
 // eager ones bit for bit (every op rounds to the dtype in both).
 TEST(Lazy, RandomChainsMatchEagerBitForBit) {
   std::mt19937 rng(7);
-  const std::vector<Shape> operand_shapes = {
-      {kRows, kCols}, {kCols}, {kRows, 1}, {1, kCols}, {}, {2, 1, kCols}};
+  const std::vector<Shape> operand_shapes = {{kRows, kCols}, {kCols}, {kRows, 1},
+                                             {1, kCols},     {},      {2, 1, kCols}};
   for (DType dt : {DType::f32, DType::f64}) {
     for (int trial = 0; trial < 12; ++trial) {
       std::vector<Tensor> inputs;
@@ -76,11 +76,21 @@ TEST(Lazy, RandomChainsMatchEagerBitForBit) {
         for (int k = 0; k < length; ++k) {
           const Tensor& z = inputs[picks[k]];
           switch (ops[k]) {
-            case 0: y = y + z; break;
-            case 1: y = z - y; break;
-            case 2: y = y * z; break;
-            case 3: y = y / z; break;
-            case 4: y = -y; break;
+            case 0:
+              y = y + z;
+              break;
+            case 1:
+              y = z - y;
+              break;
+            case 2:
+              y = y * z;
+              break;
+            case 3:
+              y = y / z;
+              break;
+            case 4:
+              y = -y;
+              break;
           }
         }
         return y;
@@ -95,8 +105,8 @@ TEST(Lazy, RandomChainsMatchEagerBitForBit) {
 TEST(Lazy, FusedSumsMatchEagerSums) {
   const Tensor x = randn({4, kRows / 4, kCols}, 11), b = randn({kCols}, 12);
   const Tensor c = randn({4, 1, 1}, 13);
-  for (const std::vector<int64_t>& axes : std::vector<std::vector<int64_t>>{
-           {}, {0}, {0, 1}, {1}, {2}, {1, 2}, {0, 2}}) {
+  for (const std::vector<int64_t>& axes :
+       std::vector<std::vector<int64_t>>{{}, {0}, {0, 1}, {1}, {2}, {1, 2}, {0, 2}}) {
     for (bool keepdims : {true, false}) {
       auto terms = [&] { return (x + b) * (x - c) / 3.0; };
       auto [eager, lazy_result] = eager_and_lazy([&] { return terms().sum(axes, keepdims); });

@@ -99,20 +99,18 @@ template <class T, Sink S, class F>
   if (a.p && b.p) {
     const T* __restrict x = a.p;
     const T* __restrict y = b.p;
-    return sink_loop<T, S>([=](int64_t i) { return x[i]; }, [=](int64_t i) { return y[i]; }, out,
-                           n, f);
+    return sink_loop<T, S>([=](int64_t i) { return x[i]; }, [=](int64_t i) { return y[i]; }, out, n,
+                           f);
   }
   if (a.p) {
     const T* __restrict x = a.p;
     const T s = b.s;
-    return sink_loop<T, S>([=](int64_t i) { return x[i]; }, [=](int64_t) { return s; }, out, n,
-                           f);
+    return sink_loop<T, S>([=](int64_t i) { return x[i]; }, [=](int64_t) { return s; }, out, n, f);
   }
   if (b.p) {
     const T* __restrict y = b.p;
     const T s = a.s;
-    return sink_loop<T, S>([=](int64_t) { return s; }, [=](int64_t i) { return y[i]; }, out, n,
-                           f);
+    return sink_loop<T, S>([=](int64_t) { return s; }, [=](int64_t i) { return y[i]; }, out, n, f);
   }
   const T v = f(a.s, b.s);
   if constexpr (S == Sink::sum) {
@@ -144,8 +142,7 @@ template <class T, Sink S>
 // ptr: every op but the last into scratch blocks, the last into the sink (out).
 template <class T, Sink S>
 [[gnu::always_inline]] inline T eval_block(const FusedProgram& p, const int64_t* step,
-                                           const char* const* ptr, int64_t n, T* out,
-                                           T* scratch) {
+                                           const char* const* ptr, int64_t n, T* out, T* scratch) {
   constexpr int64_t kPitch = kBlockBytes / sizeof(T);
   Val<T> leaf[kFusedMaxLeaves], val[kFusedMaxOps];
   for (int l = 0; l < p.nleaves; ++l) {
@@ -200,8 +197,7 @@ template <class T>
 
 // The block evaluator, compiled for AVX-512, AVX2 and baseline x86-64.
 NDGRAD_CLONES float fused_block_f32(Sink s, const FusedProgram& p, const int64_t* step,
-                                    const char* const* ptr, int64_t n, float* out,
-                                    float* scratch) {
+                                    const char* const* ptr, int64_t n, float* out, float* scratch) {
   return eval_any<float>(s, p, step, ptr, n, out, scratch);
 }
 NDGRAD_CLONES double fused_block_f64(Sink s, const FusedProgram& p, const int64_t* step,

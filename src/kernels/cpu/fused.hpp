@@ -26,7 +26,7 @@ struct FusedProgram {
   int ndim = 0;
   int64_t shape[kFusedMaxDims] = {};
   int nleaves = 0;
-  const char* leaf_data[kFusedMaxLeaves] = {};               // first element
+  const char* leaf_data[kFusedMaxLeaves] = {};                // first element
   int64_t leaf_strides[kFusedMaxLeaves][kFusedMaxDims] = {};  // elements; 0 where broadcast
   // An operand is a leaf (kLeaf | index) or the result of an earlier op (index). The program's
   // value is the last op's.
