@@ -80,9 +80,10 @@ bool whole(const TensorImpl& impl, const FusedProgram& p) {
 struct Builder {
   FusedProgram prog;
   std::shared_ptr<Storage> inputs[kFusedMaxLeaves];
+  const Dims& shape;  // the result's
   Releases& release;
 
-  Builder(const Dims& shape, DType dt, Releases& r) : release(r) {
+  Builder(const Dims& out_shape, DType dt, Releases& r) : shape(out_shape), release(r) {
     prog.dtype = dt;
     prog.ndim = static_cast<int>(shape.size());
     for (int d = 0; d < prog.ndim; ++d) prog.shape[d] = shape[d];
@@ -128,12 +129,9 @@ struct Builder {
         return fold(sub);
       run_locked(st, release);
     }
-    int64_t strides[kFusedMaxDims] = {};  // 0 along broadcast (and size-1) dims
-    const int lead = prog.ndim - static_cast<int>(impl.shape.size());
-    for (size_t d = 0; d < impl.shape.size(); ++d)
-      strides[lead + d] = impl.shape[d] == 1 ? 0 : impl.strides[d];
+    const Dims strides = broadcast_strides(impl.shape, impl.strides, shape);
     // Not impl.data(): that would run the computations reading st, which are not affected.
-    return leaf(st.data + impl.offset * itemsize(impl.dtype), strides, impl.storage);
+    return leaf(st.data + impl.offset * itemsize(impl.dtype), strides.data(), impl.storage);
   }
 
   int fold(const Storage::Pending& sub) {
