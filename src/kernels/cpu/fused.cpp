@@ -6,7 +6,6 @@
 
 #include "core/thread_pool.hpp"
 #include "kernels/cpu/clones.hpp"
-#include "kernels/cpu/fast_math.hpp"
 #include "kernels/cpu/stream_store.hpp"
 #include "ndgrad/threads.hpp"
 
