@@ -4,6 +4,7 @@
 #include <atomic>
 #include <thread>
 
+#include "core/thread_pool.hpp"
 #include "test_util.hpp"
 
 using namespace ndgrad;
@@ -121,4 +122,58 @@ TEST(Concurrency, PendingLargeResultsUsedFromSeveralThreads) {
     });
   for (auto& th : threads) th.join();
   EXPECT_EQ(mismatches.load(), 0);
+}
+
+// The thread pool: back-to-back jobs (the workers still polling), jobs several user threads
+// submit at once (one gets the pool, the others run their tasks themselves), and a task's
+// exception reaching its caller. Every task of every job runs exactly once.
+TEST(Concurrency, PoolRunsEveryTaskOnceUnderBackToBackAndConcurrentJobs) {
+  const int before = get_num_threads();
+  set_num_threads(2);
+  auto submit_jobs = [](int jobs, std::atomic<int>& failures) {
+    for (int j = 0; j < jobs; ++j) {
+      const int64_t tasks = 1 + j % 9;
+      std::vector<std::atomic<int>> runs(tasks);
+      parallel_for(tasks, [&](int64_t t) { runs[t].fetch_add(1); });
+      for (auto& r : runs)
+        if (r.load() != 1) failures.fetch_add(1);
+    }
+  };
+  std::atomic<int> failures{0};
+  submit_jobs(2000, failures);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) threads.emplace_back([&] { submit_jobs(500, failures); });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_THROW(parallel_for(4,
+                            [](int64_t t) {
+                              if (t == 3) throw ValueError("task 3");
+                            }),
+               ValueError);
+  submit_jobs(10, failures);  // the pool still works after a failed job
+  EXPECT_EQ(failures.load(), 0);
+  set_num_threads(before);
+}
+
+// Matrix products large enough to be split over the pool, from several threads at once, equal
+// the same products computed alone.
+TEST(Concurrency, SplitMatrixProductsFromSeveralThreads) {
+  const int before = get_num_threads();
+  set_num_threads(2);
+  std::vector<Tensor> a, b, expected;
+  for (int t = 0; t < 3; ++t) {
+    a.push_back(randn({96, 200}, 10 + t, DType::f32));
+    b.push_back(randn({200, 150}, 20 + t, DType::f32));
+    expected.push_back(matmul(a[t], b[t]));
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 3; ++t)
+    threads.emplace_back([&, t] {
+      for (int rep = 0; rep < 20; ++rep)
+        if (matmul(a[t], b[t]).to_vector() != expected[t].to_vector()) mismatches.fetch_add(1);
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
+  set_num_threads(before);
 }
