@@ -4,9 +4,11 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <string>
 
 #include "kernels/cpu/kernels.hpp"
+#include "kernels/cpu/sgemm.hpp"
 #include "ndgrad/threads.hpp"
 #include "test_util.hpp"
 
@@ -85,7 +87,8 @@ TEST(Blas, LoadedOnFirstMatmulWithTheThreadCountAskedForBefore) {
   if (!mapped_before) {
     EXPECT_FALSE(openblas_mapped());
   }
-  const Tensor c = matmul(ones({64, 64}), ones({64, 64}));
+  // float64: float32 products on AVX-512 CPUs do not use OpenBLAS (sgemm.hpp).
+  const Tensor c = matmul(ones({64, 64}, DType::f64), ones({64, 64}, DType::f64));
   EXPECT_EQ(c.to_vector()[0], 64.0);
   if (!std::getenv("NDGRAD_NO_BLAS") && openblas_mapped()) {
     void* h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD);
@@ -99,4 +102,97 @@ TEST(Blas, LoadedOnFirstMatmulWithTheThreadCountAskedForBefore) {
     dlclose(h);
   }
   set_num_threads(before);
+}
+
+namespace {
+
+// One own_sgemm call on random operands stored with the given strides (padding between rows,
+// columns and around the result filled with a sentinel), checked against a float64 product:
+// every element within the float32 rounding bound of its sum, nothing outside c written.
+void check_own_sgemm(std::mt19937_64& rng, int64_t m, int64_t n, int64_t k, int a_layout,
+                     int b_layout) {
+  std::normal_distribution<float> normal;
+  // layout 0: rows contiguous, 1: columns contiguous, 2: neither (every other element).
+  auto strides = [](int layout, int64_t rows, int64_t cols, int64_t& s0, int64_t& s1) {
+    if (layout == 0)
+      s0 = cols + 3, s1 = 1;
+    else if (layout == 1)
+      s0 = 1, s1 = rows + 5;
+    else
+      s0 = 2 * cols + 1, s1 = 2;
+  };
+  int64_t as0, as1, bs0, bs1;
+  strides(a_layout, m, k, as0, as1);
+  strides(b_layout, k, n, bs0, bs1);
+  std::vector<float> a((m - 1) * as0 + (k - 1) * as1 + 1), b((k - 1) * bs0 + (n - 1) * bs1 + 1);
+  for (auto& x : a) x = normal(rng);
+  for (auto& x : b) x = normal(rng);
+  const int64_t ldc = n + 7;
+  const float sentinel = 12345.0f;
+  std::vector<float> c(m * ldc + 16, sentinel);
+  kernels::own_sgemm(m, n, k, a.data(), as0, as1, b.data(), bs0, bs1, c.data() + 8, ldc);
+  for (int64_t i = 0; i < 8; ++i) ASSERT_EQ(c[i], sentinel);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < ldc; ++j) {
+      const float got = c[8 + i * ldc + j];
+      if (j >= n) {
+        ASSERT_EQ(got, sentinel) << "written outside the result at row " << i << " col " << j;
+        continue;
+      }
+      double ref = 0, mag = 0;
+      for (int64_t p = 0; p < k; ++p) {
+        const double t = double(a[i * as0 + p * as1]) * double(b[p * bs0 + j * bs1]);
+        ref += t;
+        mag += std::fabs(t);
+      }
+      ASSERT_NEAR(got, ref, 1.2e-7 * double(k + 2) * mag + 1e-30)
+          << m << "x" << n << "x" << k << " layouts " << a_layout << b_layout << " at (" << i
+          << ", " << j << ")";
+    }
+  for (int64_t i = 8 + m * ldc; i < int64_t(c.size()); ++i) ASSERT_EQ(c[i], sentinel);
+}
+
+}  // namespace
+
+TEST(OwnSgemm, MatchesFloat64ProductForEveryShapeEdgeAndLayout) {
+  if (!kernels::own_sgemm_available()) GTEST_SKIP() << "this CPU has no AVX-512";
+  std::mt19937_64 rng(42);
+  const int before = get_num_threads();
+  // Row counts around the 12-row tile, column counts around the 32-column panel and the
+  // 512-column block, depths around the 256-deep block; both threading splits.
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (int64_t m : {1, 11, 12, 13, 25, 130})
+      for (int64_t n : {1, 16, 17, 33, 520})
+        for (int64_t k : {1, 255, 257, 600})
+          for (int al = 0; al < 3; ++al)
+            for (int bl = 0; bl < 3; ++bl) {
+              if (m * n * k > 200000 && (al + 2 * bl) % 4) continue;  // keep the big ones few
+              check_own_sgemm(rng, m, n, k, al, bl);
+              if (::testing::Test::HasFatalFailure()) {
+                set_num_threads(before);
+                return;
+              }
+            }
+  }
+  set_num_threads(before);
+}
+
+TEST(OwnSgemm, PropagatesNaNAndInfinity) {
+  if (!kernels::own_sgemm_available()) GTEST_SKIP() << "this CPU has no AVX-512";
+  const int64_t m = 13, n = 35, k = 9;
+  std::vector<float> a(m * k, 1.0f), b(k * n, 2.0f), c(m * n);
+  a[5 * k + 3] = std::nanf("");
+  b[4 * n + 34] = INFINITY;
+  kernels::own_sgemm(m, n, k, a.data(), k, 1, b.data(), n, 1, c.data(), n);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      const float v = c[i * n + j];
+      if (i == 5)
+        EXPECT_TRUE(std::isnan(v)) << j;
+      else if (j == 34)
+        EXPECT_EQ(v, INFINITY) << i;
+      else
+        EXPECT_EQ(v, 2.0f * k) << i << " " << j;
+    }
 }

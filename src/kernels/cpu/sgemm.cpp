@@ -1,0 +1,224 @@
+#include "kernels/cpu/sgemm.hpp"
+
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <utility>
+
+#include "core/thread_pool.hpp"
+#include "ndgrad/threads.hpp"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define NDGRAD_HAVE_OWN_SGEMM 1
+#define NDGRAD_AVX512 __attribute__((target("avx512f")))
+#endif
+
+namespace ndgrad::kernels {
+
+#ifdef NDGRAD_HAVE_OWN_SGEMM
+
+namespace {
+
+// The register tile: up to kRows rows of c by 32 columns (two 16-float vectors), 24 of the 32
+// vector registers as accumulators. kDepth rows of the packed right operand (32 KiB) stay in L1
+// while a tile is computed; kPanels panels of it (512 KiB) in L2 while all rows pass.
+constexpr int kRows = 12;
+constexpr int kCols = 32;
+constexpr int64_t kDepth = 256;
+constexpr int64_t kPanels = 16;
+// Products of fewer flops than this run on one thread: waking the pool costs more.
+constexpr double kParallelFlops = 4e6;
+
+struct alignas(64) Buffers {
+  float b[kDepth * kCols * kPanels];
+  float a[kDepth * kRows];
+};
+
+Buffers& buffers() {
+  thread_local std::unique_ptr<Buffers> buf;
+  if (!buf) buf.reset(new Buffers);
+  return *buf;
+}
+
+NDGRAD_AVX512 inline __mmask16 low_mask(int64_t count) {
+  return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
+}
+
+// c[0..R) x [0..32) (= or +=) sum over p of a(i, p) * bp[p * 32 + j], where a(i, p) is
+// a[i * lda + p] for ROWS (a row-major operand read in place) and a[p * lda + i] otherwise (a
+// packed panel, or a column-major operand). Masks m0, m1 select the columns that exist.
+template <int R, bool ROWS>
+NDGRAD_AVX512 void tile(int64_t kc, const float* __restrict a, int64_t lda,
+                        const float* __restrict bp, float* c, int64_t ldc, __mmask16 m0,
+                        __mmask16 m1, bool accumulate) {
+  __m512 c0[R], c1[R];
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m512 b0 = _mm512_load_ps(bp + kCols * p), b1 = _mm512_load_ps(bp + kCols * p + 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < R; ++i) {
+      const __m512 av = _mm512_set1_ps(ROWS ? a[i * lda + p] : a[p * lda + i]);
+      c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) {
+    float* row = c + i * ldc;
+    if (accumulate) {
+      c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, row));
+      c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, row + 16));
+    }
+    _mm512_mask_storeu_ps(row, m0, c0[i]);
+    _mm512_mask_storeu_ps(row + 16, m1, c1[i]);
+  }
+}
+
+using TileFn = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, __mmask16,
+                        __mmask16, bool);
+
+template <bool ROWS, int... I>
+constexpr std::array<TileFn, sizeof...(I)> tile_table(std::integer_sequence<int, I...>) {
+  return {&tile<I + 1, ROWS>...};
+}
+// Indexed by the row count - 1.
+constexpr auto kRowTiles = tile_table<true>(std::make_integer_sequence<int, kRows>{});
+constexpr auto kPackedTiles = tile_table<false>(std::make_integer_sequence<int, kRows>{});
+
+// A gather's element offsets i * stride for i < 16, when they fit its 32-bit indices.
+NDGRAD_AVX512 inline bool gather_offsets(int64_t stride, __m512i& idx) {
+  if (stride <= 0 || stride > INT32_MAX / 32) return false;
+  idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(int(stride)));
+  return true;
+}
+
+// Packs columns [j0, j0 + cols) of rows [0, kc) of b (b already at the first row) into panels
+// of kc x 32 floats, zero beyond the last column.
+NDGRAD_AVX512 void pack_b(int64_t kc, int64_t cols, const float* b, int64_t bs0, int64_t bs1,
+                          float* dst) {
+  __m512i idx;
+  const bool gather = bs1 != 1 && gather_offsets(bs1, idx);
+  for (int64_t j0 = 0; j0 < cols; j0 += kCols, dst += kc * kCols) {
+    const int64_t nj = std::min<int64_t>(kCols, cols - j0);
+    const __mmask16 m0 = low_mask(nj), m1 = low_mask(nj - 16);
+    const float* src = b + j0 * bs1;
+    for (int64_t p = 0; p < kc; ++p, src += bs0) {
+      float* d = dst + p * kCols;
+      if (bs1 == 1) {
+        _mm512_store_ps(d, _mm512_maskz_loadu_ps(m0, src));
+        _mm512_store_ps(d + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+      } else if (gather) {
+        _mm512_store_ps(d, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m0, idx, src, 4));
+        _mm512_store_ps(d + 16,
+                        _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m1, idx, src + 16 * bs1, 4));
+      } else {
+        for (int64_t j = 0; j < kCols; ++j) d[j] = j < nj ? src[j * bs1] : 0.0f;
+      }
+    }
+  }
+}
+
+// Packs rows [0, r) x depth [0, kc) of a (a at the first element) as kc groups of r floats.
+NDGRAD_AVX512 void pack_a(int64_t kc, int r, const float* a, int64_t as0, int64_t as1, float* dst) {
+  const __mmask16 m = low_mask(r);
+  __m512i idx;
+  const bool gather = as0 != 1 && gather_offsets(as0, idx);
+  for (int64_t p = 0; p < kc; ++p, a += as1, dst += r) {
+    if (as0 == 1)
+      _mm512_mask_storeu_ps(dst, m, _mm512_maskz_loadu_ps(m, a));
+    else if (gather)
+      _mm512_mask_storeu_ps(dst, m, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, a, 4));
+    else
+      for (int i = 0; i < r; ++i) dst[i] = a[i * as0];
+  }
+}
+
+struct Problem {
+  int64_t m, n, k;
+  const float* a;
+  int64_t as0, as1;
+  const float* b;
+  int64_t bs0, bs1;
+  float* c;
+  int64_t ldc;
+};
+
+// Rows [r0, r1) by columns [c0, c1) of the product (c0 a multiple of 32), on this thread.
+NDGRAD_AVX512 void run_block(const Problem& q, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+  if (r0 >= r1 || c0 >= c1) return;
+  Buffers& buf = buffers();
+  const bool rows_in_place = q.as1 == 1;
+  // Row tiles of balanced heights (no thin last tile): 128 rows are 8 x 12 + 3 x 11.
+  const int64_t rows = r1 - r0;
+  const int64_t tiles = (rows + kRows - 1) / kRows;
+  for (int64_t jc = c0; jc < c1; jc += kPanels * kCols) {
+    const int64_t cols = std::min<int64_t>(kPanels * kCols, c1 - jc);
+    for (int64_t pc = 0; pc < q.k; pc += kDepth) {
+      const int64_t kc = std::min<int64_t>(kDepth, q.k - pc);
+      pack_b(kc, cols, q.b + pc * q.bs0 + jc * q.bs1, q.bs0, q.bs1, buf.b);
+      int64_t i0 = r0;
+      for (int64_t t = 0; t < tiles; ++t) {
+        const int r = int(rows / tiles + (t < rows % tiles ? 1 : 0));
+        const float* at = q.a + i0 * q.as0 + pc * q.as1;
+        int64_t lda = q.as0;
+        if (!rows_in_place) {
+          pack_a(kc, r, at, q.as0, q.as1, buf.a);
+          at = buf.a;
+          lda = r;
+        }
+        const TileFn f = rows_in_place ? kRowTiles[r - 1] : kPackedTiles[r - 1];
+        for (int64_t j0 = 0; j0 < cols; j0 += kCols) {
+          const int64_t nj = std::min<int64_t>(kCols, cols - j0);
+          f(kc, at, lda, buf.b + j0 * kc, q.c + i0 * q.ldc + jc + j0, q.ldc, low_mask(nj),
+            low_mask(nj - 16), pc > 0);
+        }
+        i0 += r;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool own_sgemm_available() {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return yes;
+}
+
+void own_sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t as0, int64_t as1,
+               const float* b, int64_t bs0, int64_t bs1, float* c, int64_t ldc) {
+  const Problem q{m, n, k, a, as0, as1, b, bs0, bs1, c, ldc};
+  const int threads = get_num_threads();
+  const int64_t panels = (n + kCols - 1) / kCols;
+  if (threads <= 1 || 2.0 * double(m) * double(n) * double(k) < kParallelFlops) {
+    run_block(q, 0, m, 0, n);
+    return;
+  }
+  // Whole 32-column panels per task (each task packs only its own) when there are enough,
+  // otherwise a share of the rows. Several tasks per thread, claimed as threads free up: a
+  // thread slowed by another program on its core does less of the work.
+  const int64_t tasks = std::min<int64_t>(4 * threads, panels >= 2 * threads ? panels : m);
+  if (panels >= 2 * threads) {
+    parallel_for(tasks, [&](int64_t t) {
+      run_block(q, 0, m, panels * t / tasks * kCols, std::min(n, panels * (t + 1) / tasks * kCols));
+    });
+  } else {
+    parallel_for(tasks, [&](int64_t t) { run_block(q, m * t / tasks, m * (t + 1) / tasks, 0, n); });
+  }
+}
+
+#else
+
+bool own_sgemm_available() { return false; }
+void own_sgemm(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t,
+               int64_t, float*, int64_t) {}
+
+#endif
+
+}  // namespace ndgrad::kernels
