@@ -62,16 +62,19 @@ class Pool {
   bool run(int64_t tasks, const std::function<void(int64_t)>& f) {
     std::unique_lock<std::mutex> busy(submit_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
+    if (tasks > INT32_MAX) return false;
     bool sleepers;
     {
       std::lock_guard<std::mutex> lock(m_);
+      // First end the previous job's claims: a worker still holding its (generation, index)
+      // fails its compare-and-swap from here on, so it never runs a task of this job by
+      // reading this job's count. Then publish the job under a new generation, next task 0.
+      ticket_.store(uint64_t(++generation_) << 32 | 0xffffffffu);
       job_ = &f;
       error_ = nullptr;
-      tasks_.store(tasks, std::memory_order_relaxed);
-      remaining_.store(tasks, std::memory_order_relaxed);
-      // Publishes the job: a new generation with its next task 0.
-      ++generation_;
-      ticket_.store(uint64_t(generation_) << 32, std::memory_order_release);
+      tasks_.store(tasks);
+      remaining_.store(tasks);
+      ticket_.store(uint64_t(++generation_) << 32);
       sleepers = sleepers_ > 0;
     }
     if (sleepers) wake_.notify_all();
@@ -93,12 +96,14 @@ class Pool {
   // task of a later job under an earlier job's count.
   void drain(uint32_t generation) {
     for (;;) {
-      uint64_t ticket = ticket_.load(std::memory_order_acquire);
+      // Sequentially consistent: a count read here that belongs to a later job implies the
+      // ticket had already moved on, so the exchange below fails.
+      uint64_t ticket = ticket_.load();
       int64_t t;
       do {
         t = int64_t(ticket & 0xffffffffu);
-        if ((ticket >> 32) != generation || t >= tasks_.load(std::memory_order_relaxed)) return;
-      } while (!ticket_.compare_exchange_weak(ticket, ticket + 1, std::memory_order_acq_rel));
+        if ((ticket >> 32) != generation || t >= tasks_.load()) return;
+      } while (!ticket_.compare_exchange_weak(ticket, ticket + 1));
       // The job stays installed until its last task is counted off below.
       try {
         (*job_)(t);
@@ -135,7 +140,7 @@ class Pool {
   const std::function<void(int64_t)>* job_ = nullptr;
   std::atomic<int64_t> tasks_{0}, remaining_{0};
   std::atomic<uint64_t> ticket_{0};  // generation << 32 | next task
-  uint32_t generation_ = 0;          // under m_ (wraps; compared for equality only)
+  uint32_t generation_ = 0;          // under m_; two per job (wraps; compared for equality)
   int sleepers_ = 0;                 // under m_
   std::atomic<bool> stop_{false};    // set under m_
   std::exception_ptr error_;
