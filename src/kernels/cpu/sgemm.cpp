@@ -200,15 +200,20 @@ void own_sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t as0, int
     run_block(q, 0, m, 0, n);
     return;
   }
-  // Whole 32-column panels per task (each task packs only its own) when there are enough,
-  // otherwise a share of the rows. Several tasks per thread, claimed as threads free up: a
-  // thread slowed by another program on its core does less of the work.
-  const int64_t tasks = std::min<int64_t>(4 * threads, panels >= 2 * threads ? panels : m);
-  if (panels >= 2 * threads) {
+  // Several tasks per thread, claimed as threads free up: a thread slowed by another program
+  // on its core does less of the work. Each task packs the part of b its columns need, and of
+  // a (unless a is read in place) the part its rows need: split the columns into whole 32-column
+  // panels, unless splitting the rows packs less in all (a packed a with more rows than b has
+  // columns, or too few panels to go round).
+  const int64_t row_tiles = (m + kRows - 1) / kRows;
+  const bool by_rows = panels < 2 * threads || (q.as1 != 1 && m > n && row_tiles >= 2 * threads);
+  if (!by_rows) {
+    const int64_t tasks = std::min<int64_t>(4 * threads, panels);
     parallel_for(tasks, [&](int64_t t) {
       run_block(q, 0, m, panels * t / tasks * kCols, std::min(n, panels * (t + 1) / tasks * kCols));
     });
   } else {
+    const int64_t tasks = std::min<int64_t>(4 * threads, m);
     parallel_for(tasks, [&](int64_t t) { run_block(q, m * t / tasks, m * (t + 1) / tasks, 0, n); });
   }
 }
