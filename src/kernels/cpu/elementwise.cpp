@@ -29,6 +29,33 @@ StridedLoop<N> make_loop(const Dims& shape, const std::array<const Operand*, N>&
   return StridedLoop<N>(ndim, shape.data(), strides);
 }
 
+// A small operation whose output is contiguous and whose inputs are each contiguous in the
+// same order or one broadcast value runs as a single flat run, without building a loop: most
+// of the kernel's cost on small tensors. steps gets each operand's byte stride (its item size
+// or 0; item: the item sizes), n the element count. Too small to split over threads or to stream.
+template <int N>
+bool flat_run(const Dims& shape, const std::array<const Operand*, N>& ops,
+              const std::array<int64_t, N>& item, std::array<int64_t, N>& steps, int64_t& n) {
+  const int64_t* size = shape.data();
+  unsigned moving = (1u << N) - 1, fixed = moving;  // bit k: operand k walks / stays put
+  int64_t count = 1;
+  for (int d = static_cast<int>(shape.size()) - 1; d >= 0; --d) {
+    if (size[d] == 1) continue;
+    if (size[d] == 0 || count >= StridedLoop<N>::kGrain) return false;
+    for (int k = 0; k < N; ++k) {
+      const int64_t st = ops[k]->strides[d];
+      if (st != count) moving &= ~(1u << k);
+      if (st != 0) fixed &= ~(1u << k);
+    }
+    count *= size[d];
+  }
+  if (count >= StridedLoop<N>::kGrain || !(moving & 1u) || ((moving | fixed) != (1u << N) - 1))
+    return false;
+  for (int k = 0; k < N; ++k) steps[k] = (moving >> k) & 1u ? item[k] : 0;
+  n = count;
+  return true;
+}
+
 // Whether an op writing total elements of size bytes to out streams its stores: a large output
 // that no input shares memory with (an in-place update has its lines in cache already).
 bool streams(int64_t total, size_t size, const Operand& out,
@@ -50,25 +77,29 @@ auto fence_if(bool stream) {
 // loop over op; the vectorized transcendentals pass their own loops.
 template <class R, class T, class Op, class Block>
 void run_unary(const Dims& shape, const Operand& out, const Operand& in, Op op, Block block) {
+  bool stream = false;
+  auto body = [&](char* const* p, const int64_t* s, int64_t n) {
+    R* o = reinterpret_cast<R*>(p[0]);
+    const T* x = reinterpret_cast<const T*>(p[1]);
+    if (s[0] == sizeof(R) && s[1] == sizeof(T)) {
+      write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) { block(x + b, d, c); });
+    } else if (s[0] == sizeof(R) && s[1] == 0) {  // a broadcast value: materializing a gradient
+      fill_run(o, n, R(op(*x)), stream);
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<R*>(p[0] + i * s[0]) = op(*reinterpret_cast<const T*>(p[1] + i * s[1]));
+    }
+  };
+  std::array<int64_t, 2> steps;
+  int64_t count;
+  if (flat_run<2>(shape, {&out, &in}, {sizeof(R), sizeof(T)}, steps, count)) {
+    char* const p[2] = {out.data, in.data};
+    return body(p, steps.data(), count);
+  }
   std::array<int64_t, kLoopMaxDims * 2> st;
   auto loop = make_loop<2>(shape, {&out, &in}, st);
-  const bool stream = streams(loop.total(), sizeof(R), out, {&in});
-  loop.run_parallel(
-      {out.data, in.data},
-      [&](char* const* p, const int64_t* s, int64_t n) {
-        R* o = reinterpret_cast<R*>(p[0]);
-        const T* x = reinterpret_cast<const T*>(p[1]);
-        if (s[0] == sizeof(R) && s[1] == sizeof(T)) {
-          write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) { block(x + b, d, c); });
-        } else if (s[0] == sizeof(R) && s[1] == 0) {  // a broadcast value: materializing a gradient
-          fill_run(o, n, R(op(*x)), stream);
-        } else {
-          for (int64_t i = 0; i < n; ++i)
-            *reinterpret_cast<R*>(p[0] + i * s[0]) =
-                op(*reinterpret_cast<const T*>(p[1] + i * s[1]));
-        }
-      },
-      fence_if(stream));
+  stream = streams(loop.total(), sizeof(R), out, {&in});
+  loop.run_parallel({out.data, in.data}, body, fence_if(stream));
 }
 
 template <class R, class T, class Op>
@@ -80,38 +111,42 @@ void run_unary(const Dims& shape, const Operand& out, const Operand& in, Op op) 
 
 template <class R, class T, class Op>
 void run_binary(const Dims& shape, const Operand& out, const Operand& a, const Operand& b, Op op) {
+  bool stream = false;
+  auto body = [&](char* const* p, const int64_t* s, int64_t n) {
+    R* o = reinterpret_cast<R*>(p[0]);
+    const T* x = reinterpret_cast<const T*>(p[1]);
+    const T* y = reinterpret_cast<const T*>(p[2]);
+    constexpr int64_t r = sizeof(R), t = sizeof(T);
+    if (s[0] == r && s[1] == t && s[2] == t) {
+      write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
+        for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i], y[b + i]);
+      });
+    } else if (s[0] == r && s[1] == t && s[2] == 0) {
+      const T yv = *y;
+      write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
+        for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i], yv);
+      });
+    } else if (s[0] == r && s[1] == 0 && s[2] == t) {
+      const T xv = *x;
+      write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
+        for (int64_t i = 0; i < c; ++i) d[i] = op(xv, y[b + i]);
+      });
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<R*>(p[0] + i * s[0]) = op(*reinterpret_cast<const T*>(p[1] + i * s[1]),
+                                                    *reinterpret_cast<const T*>(p[2] + i * s[2]));
+    }
+  };
+  std::array<int64_t, 3> steps;
+  int64_t count;
+  if (flat_run<3>(shape, {&out, &a, &b}, {sizeof(R), sizeof(T), sizeof(T)}, steps, count)) {
+    char* const p[3] = {out.data, a.data, b.data};
+    return body(p, steps.data(), count);
+  }
   std::array<int64_t, kLoopMaxDims * 3> st;
   auto loop = make_loop<3>(shape, {&out, &a, &b}, st);
-  const bool stream = streams(loop.total(), sizeof(R), out, {&a, &b});
-  loop.run_parallel(
-      {out.data, a.data, b.data},
-      [&](char* const* p, const int64_t* s, int64_t n) {
-        R* o = reinterpret_cast<R*>(p[0]);
-        const T* x = reinterpret_cast<const T*>(p[1]);
-        const T* y = reinterpret_cast<const T*>(p[2]);
-        constexpr int64_t r = sizeof(R), t = sizeof(T);
-        if (s[0] == r && s[1] == t && s[2] == t) {
-          write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
-            for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i], y[b + i]);
-          });
-        } else if (s[0] == r && s[1] == t && s[2] == 0) {
-          const T yv = *y;
-          write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
-            for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i], yv);
-          });
-        } else if (s[0] == r && s[1] == 0 && s[2] == t) {
-          const T xv = *x;
-          write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
-            for (int64_t i = 0; i < c; ++i) d[i] = op(xv, y[b + i]);
-          });
-        } else {
-          for (int64_t i = 0; i < n; ++i)
-            *reinterpret_cast<R*>(p[0] + i * s[0]) =
-                op(*reinterpret_cast<const T*>(p[1] + i * s[1]),
-                   *reinterpret_cast<const T*>(p[2] + i * s[2]));
-        }
-      },
-      fence_if(stream));
+  stream = streams(loop.total(), sizeof(R), out, {&a, &b});
+  loop.run_parallel({out.data, a.data, b.data}, body, fence_if(stream));
 }
 
 template <class T>
