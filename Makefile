@@ -84,8 +84,10 @@ fuzz: fuzz-build
 bench:
 	@NDGRAD_EXTRA_PACKAGES="libbenchmark-dev libtorch-dev dataset-fashion-mnist" bash tools/install_deps.sh
 	@$(MAKE) --no-print-directory configure
-	cmake --build $(BUILD_DIR) -j$(JOBS) --target bench_limits bench_kernels vs_torch
+	cmake --build $(BUILD_DIR) -j$(JOBS) --target bench_limits bench_gemm bench_kernels vs_torch
 	./$(BUILD_DIR)/bench/bench_limits
+	./$(BUILD_DIR)/bench/bench_gemm --threads 1
+	./$(BUILD_DIR)/bench/bench_gemm --threads 2
 	./$(BUILD_DIR)/bench/bench_kernels --benchmark_min_time=0.2
 	./$(BUILD_DIR)/bench/vs_torch --threads 1
 	./$(BUILD_DIR)/bench/vs_torch --threads 2
