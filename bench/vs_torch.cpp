@@ -1,5 +1,6 @@
 // ndgrad against libtorch on the benchmark workloads, interleaved in one process
-// (A B A B ..., warm-up first, medians of many repetitions), float32.
+// (A B A B ..., warm-up first, medians of many repetitions), float32. Each A or B is a round of
+// calls lasting about --round-ms (default 10; 0 alternates single calls).
 //
 // libtorch runs at its best: OPENBLAS_CORETYPE=SkylakeX (Debian's OpenBLAS 0.3.21 does not
 // recognise this CPU otherwise), OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = the thread count,
@@ -41,18 +42,33 @@ struct Row {
 };
 std::vector<Row> rows;
 
-// Runs both sides reps times, interleaved, after warm-up; records medians scaled to unit.
+// Milliseconds each side runs before the other takes over (--round-ms; 0: alternate single
+// calls). Each library's idle threads keep spinning for a while after its calls (OpenBLAS's
+// workers, and ndgrad's for 100 us) and a call evicts the other side's caches: rounds let each
+// side run as a program using it alone would, and the disturbance falls on the start of a round.
+double round_ms = 10;
+
+// Runs both sides reps times (calls), interleaved in rounds after warm-up; records the medians
+// over rounds of the mean time per call, scaled to unit.
 void compare(const std::string& name, const std::function<void()>& nd_fn,
              const std::function<void()>& torch_fn, int reps, double scale, const std::string& unit,
              const std::string& note = "") {
+  double one = 0;
   for (int i = 0; i < 2; ++i) {
-    nd_fn();
+    one = seconds(nd_fn);
     torch_fn();
   }
+  const int per_round = std::max(1, static_cast<int>(round_ms * 1e-3 / std::max(one, 1e-9)));
+  const int rounds = std::max(7, reps / per_round);
+  auto round = [&](const std::function<void()>& f) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < per_round; ++i) f();
+    return std::chrono::duration<double>(Clock::now() - t0).count() / per_round;
+  };
   std::vector<double> a, b;
-  for (int i = 0; i < reps; ++i) {
-    a.push_back(seconds(nd_fn) * scale);
-    b.push_back(seconds(torch_fn) * scale);
+  for (int i = 0; i < rounds; ++i) {
+    a.push_back(round(nd_fn) * scale);
+    b.push_back(round(torch_fn) * scale);
   }
   rows.push_back({name, unit, median(a), median(b), note});
   std::printf("%-34s ndgrad %10.3f %-8s libtorch %10.3f %-8s torch/ndgrad %6.2fx %s\n",
@@ -269,6 +285,8 @@ int main(int argc, char** argv) {
       only = argv[i + 1];
     else if (flag == "--data")
       data_dir = argv[i + 1];
+    else if (flag == "--round-ms")
+      round_ms = std::atof(argv[i + 1]);
   }
   if (!std::getenv("NDGRAD_BENCH_ENV_SET")) {  // put libtorch's best settings in place, once
     const std::string t = std::to_string(threads);
@@ -283,8 +301,9 @@ int main(int argc, char** argv) {
   }
   torch::set_num_threads(threads);
   nd::set_num_threads(threads);
-  std::printf("ndgrad vs libtorch %s, float32, %d thread%s (OPENBLAS_CORETYPE=%s)\n", TORCH_VERSION,
-              threads, threads == 1 ? "" : "s", std::getenv("OPENBLAS_CORETYPE"));
+  std::printf(
+      "ndgrad vs libtorch %s, float32, %d thread%s (OPENBLAS_CORETYPE=%s), rounds of %g ms\n",
+      TORCH_VERSION, threads, threads == 1 ? "" : "s", std::getenv("OPENBLAS_CORETYPE"), round_ms);
   auto want = [&](const char* w) { return only.empty() || only.find(w) != std::string::npos; };
   if (want("W1")) w1();
   if (want("W2")) w2();
