@@ -69,7 +69,7 @@ void attach_node(Tensor& out, const std::shared_ptr<Node>& node,
                  std::initializer_list<const Tensor*> inputs) {
   node->edges.reserve(inputs.size());
   for (const Tensor* t : inputs) {
-    Node::Edge e;
+    Node::Edge& e = node->edges.emplace_back();  // built in place: no temporary to move
     e.shape = t->impl()->shape;
     e.dtype = t->impl()->dtype;
     if (records_grad(*t)) {
@@ -78,7 +78,6 @@ void attach_node(Tensor& out, const std::shared_ptr<Node>& node,
       else
         e.leaf = t->impl();
     }
-    node->edges.push_back(std::move(e));
   }
   out.impl()->grad_fn = node;
   out.impl()->requires_grad = true;
