@@ -1,5 +1,5 @@
 // ndgrad's own float32 GEMM (src/kernels/cpu/sgemm.*) against OpenBLAS with its AVX-512
-// kernels, interleaved in one process (rounds of ~50 ms: own, OpenBLAS, own, ...; medians), on
+// kernels, interleaved in one process (rounds of ~100 ms: own, OpenBLAS, own, ...; medians), on
 // the products of the MLP workloads (batch 64 and 128, the weight gradients with a transposed
 // left operand, the input gradients with a transposed right one) and on 1024^3. Prints GFLOP/s
 // and own/OpenBLAS.
@@ -71,13 +71,13 @@ int main(int argc, char** argv) {
                    c.data(), s.n);
     };
     const double flop = 2.0 * s.m * s.n * s.k;
-    // ~50 ms per side per round: the other library's idle threads (OpenBLAS's spin for a
+    // ~100 ms per side per round: the other library's idle threads (OpenBLAS's spin for a
     // while after each call, ndgrad's poll for 100 us) disturb only the start of a round.
-    const int reps = std::max(2, int(5e9 / flop));
+    const int reps = std::max(4, int(1e10 / flop));
     own();
     openblas();
     std::vector<double> t_own, t_blas;
-    for (int r = 0; r < 15; ++r) {
+    for (int r = 0; r < 11; ++r) {
       double t0 = seconds_now();
       for (int i = 0; i < reps; ++i) own();
       double t1 = seconds_now();
