@@ -67,6 +67,11 @@ class Dims {
     data_ = fresh;
     cap_ = static_cast<uint32_t>(n);
   }
+  // n values, to be written by the caller (no fill).
+  void resize_for_overwrite(size_t n) {
+    reserve(n);
+    size_ = static_cast<uint32_t>(n);
+  }
   void resize(size_t n, int64_t value = 0) {
     reserve(n);
     for (size_t i = size_; i < n; ++i) data_[i] = value;
@@ -114,8 +119,41 @@ class Dims {
       data_ = new int64_t[n];
       cap_ = static_cast<uint32_t>(n);
     }
-    if (n) std::memmove(data_, values, n * sizeof(int64_t));
+    copy_values(data_, values, n);
     size_ = static_cast<uint32_t>(n);
+  }
+  // The few values of a typical shape moved one by one: as a loop, GCC would turn them back
+  // into a library call that costs more than the copy.
+  static void copy_values(int64_t* dst, const int64_t* src, size_t n) {
+    if (n > kInline)
+      std::memmove(dst, src, n * sizeof(int64_t));
+    else
+      copy_inline(dst, src, n);
+  }
+  static void copy_inline(int64_t* dst, const int64_t* src, size_t n) {  // n <= kInline
+    static_assert(kInline == 6, "one case per inline value");
+    switch (n) {
+      case 6:
+        dst[5] = src[5];
+        [[fallthrough]];
+      case 5:
+        dst[4] = src[4];
+        [[fallthrough]];
+      case 4:
+        dst[3] = src[3];
+        [[fallthrough]];
+      case 3:
+        dst[2] = src[2];
+        [[fallthrough]];
+      case 2:
+        dst[1] = src[1];
+        [[fallthrough]];
+      case 1:
+        dst[0] = src[0];
+        [[fallthrough]];
+      default:
+        break;
+    }
   }
   void release() {
     if (data_ != inline_) delete[] data_;
@@ -127,7 +165,7 @@ class Dims {
     if (o.data_ == o.inline_) {
       data_ = inline_;
       cap_ = kInline;
-      std::memcpy(inline_, o.inline_, o.size_ * sizeof(int64_t));
+      copy_inline(inline_, o.inline_, o.size_);
     } else {
       data_ = o.data_;
       cap_ = o.cap_;

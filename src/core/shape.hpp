@@ -17,7 +17,7 @@ int64_t numel_of(const Dims& shape);
 Dims contiguous_strides(const Dims& shape);
 // The same, written into strides (no temporary: make_tensor's hot path).
 inline void contiguous_strides_into(const Dims& shape, Dims& strides) {
-  strides.resize(shape.size());
+  strides.resize_for_overwrite(shape.size());
   // An empty tensor touches no element; zero strides avoid overflowing on its other sizes.
   if (std::find(shape.begin(), shape.end(), 0) != shape.end()) {
     std::fill(strides.begin(), strides.end(), 0);
