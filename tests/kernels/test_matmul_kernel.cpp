@@ -2,6 +2,7 @@
 // for every layout the ops hand them: row-major, column-major (transposed views), batched.
 #include <dlfcn.h>
 
+#include <array>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -195,4 +196,27 @@ TEST(OwnSgemm, PropagatesNaNAndInfinity) {
       else
         EXPECT_EQ(v, 2.0f * k) << i << " " << j;
     }
+}
+
+TEST(OwnSgemm, SameBitsOnOneAndTwoThreads) {
+  // Every element is summed in the same order whichever task computes it, so a product does
+  // not depend on the thread count (both splits: by column panels and by rows).
+  if (!kernels::own_sgemm_available()) GTEST_SKIP() << "this CPU has no AVX-512";
+  const int before = get_num_threads();
+  for (auto [m, n, k] : {std::array<int64_t, 3>{300, 200, 700}, {700, 40, 300}}) {
+    std::vector<float> a(m * k), b(k * n), c1(m * n), c2(m * n);
+    std::mt19937_64 rng(7);
+    std::normal_distribution<float> normal;
+    for (auto& x : a) x = normal(rng);
+    for (auto& x : b) x = normal(rng);
+    for (bool a_columns : {false, true}) {  // a row-major (read in place) or column-major (packed)
+      const int64_t as0 = a_columns ? 1 : k, as1 = a_columns ? m : 1;
+      set_num_threads(1);
+      kernels::own_sgemm(m, n, k, a.data(), as0, as1, b.data(), n, 1, c1.data(), n);
+      set_num_threads(2);
+      kernels::own_sgemm(m, n, k, a.data(), as0, as1, b.data(), n, 1, c2.data(), n);
+      EXPECT_EQ(c1, c2) << m << "x" << n << "x" << k << " a_columns " << a_columns;
+    }
+  }
+  set_num_threads(before);
 }
