@@ -220,3 +220,38 @@ TEST(OwnSgemm, SameBitsOnOneAndTwoThreads) {
   }
   set_num_threads(before);
 }
+
+// matmul in float32 (the own GEMM on AVX-512 CPUs) through the op layer: 1-D operands, batch
+// broadcasting, transposed views, products large enough to be split over threads, and the
+// backward rules' transposed products, against the same computation in float64. Random
+// inputs and random upstream gradients.
+TEST(MatmulKernel, Float32OpAndGradientsMatchFloat64) {
+  std::vector<std::pair<Shape, Shape>> cases = matmul_cases();
+  cases.push_back({{130, 300}, {300, 70}});  // split over threads (> 4 MFLOP)
+  cases.push_back({{3, 37, 50}, {50, 33}});  // batched, edges of the tiles
+  uint64_t seed = 100;
+  for (bool transposed : {false, true})
+    for (const auto& [sa, sb] : cases) {
+      // The same values, as f64 leaves and as f32 leaves; optionally stored transposed.
+      auto make = [&](const Shape& s) {
+        Tensor v = randn(s, ++seed, DType::f64);
+        if (transposed && s.size() >= 2) v = v.transpose(-1, -2).contiguous().transpose(-1, -2);
+        return v;
+      };
+      const Tensor a64 = make(sa).requires_grad_(), b64 = make(sb).requires_grad_();
+      const Tensor a32 = a64.detach().to(DType::f32).requires_grad_();
+      const Tensor b32 = b64.detach().to(DType::f32).requires_grad_();
+      const Tensor y64 = matmul(a64, b64), y32 = matmul(a32, b32);
+      const Tensor up = randn(y64.shape(), ++seed, DType::f64);
+      (y64 * up).sum().backward();
+      (y32 * up.to(DType::f32)).sum().backward();
+      const int64_t k = sa.back();
+      const double tol = 1e-6 * double(k + 4);  // float32 rounding of k-term sums of N(0,1)
+      const std::string what =
+          shape_str(sa) + " @ " + shape_str(sb) + (transposed ? " (transposed storage)" : "");
+      SCOPED_TRACE(what);
+      expect_close(y32, y64, tol);
+      expect_close(a32.grad(), a64.grad(), tol * 8);
+      expect_close(b32.grad(), b64.grad(), tol * 8);
+    }
+}
