@@ -84,7 +84,7 @@ size_t rounded(size_t nbytes) {
 Storage::~Storage() {
   // Non-zero only while pending: a storage that pending computations read is kept alive by them.
   if (hooks.load(std::memory_order_acquire) != 0) discard_pending(*this);
-  if (!data) return;
+  if (!data || capacity == 0) return;  // nothing, or the inline space
   BlockCache* c = cache();
   if (!c || !c->give(data, capacity)) std::free(data);
 }
@@ -97,6 +97,13 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
 
 void Storage::allocate_data(size_t n) {
   if (n == 0) return;
+  if (n <= kInlineBytes) {
+    const uintptr_t at = reinterpret_cast<uintptr_t>(inline_space);
+    data = reinterpret_cast<char*>((at + kAlignment - 1) & ~uintptr_t(kAlignment - 1));
+    nbytes = n;
+    capacity = 0;  // marks the inline space: never freed or cached
+    return;
+  }
   const size_t size = rounded(n);
   if (size < n) throw MemoryError("cannot allocate " + std::to_string(n) + " bytes");
   BlockCache* c = cache();

@@ -2,6 +2,7 @@
 // Reference-counted, 64-byte aligned memory that tensors view.
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 namespace ndgrad {
@@ -9,13 +10,18 @@ namespace ndgrad {
 struct Storage {
   char* data = nullptr;
   size_t nbytes = 0;
-  size_t capacity = 0;  // the block's real size (nbytes rounded up)
+  size_t capacity = 0;  // the block's real size (nbytes rounded up); 0 for the inline space
   // Lazy elementwise results (ops/lazy.hpp): the pending computation of this storage's values
   // (data is null until it runs), and a count that is non-zero while data may not be used as
   // it is: 1 while pending, plus 1 per pending computation that reads this storage.
   struct Pending;
   Pending* pending = nullptr;
   std::atomic<int> hooks{0};
+  // Up to kInlineBytes of values (an 8x8 float matrix) live in the storage object itself,
+  // 64-byte aligned inside it: a small tensor's memory then costs one pooled block, not a
+  // header and a separate data block.
+  static constexpr size_t kInlineBytes = 256;
+  alignas(16) char inline_space[kInlineBytes + 48];  // 48: to reach 64-byte alignment
   Storage() = default;
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <set>
+#include <vector>
+
 #include "core/dims.hpp"
 #include "ndgrad/ndgrad.hpp"
 
@@ -50,4 +54,23 @@ TEST(Dims, InsertEraseResizeAndCompareWithShape) {
   Dims from_shape = Shape{5, 6};
   EXPECT_EQ(from_shape.size(), 2u);
   EXPECT_EQ(from_shape[1], 6);
+}
+
+// Tensor memory is 64-byte aligned whatever its size: small values live inside the storage
+// object (aligned within it), larger ones in blocks of their own; both are kept apart from
+// each other and from the storage's other fields.
+TEST(Storage, SmallAndLargeTensorsAre64ByteAlignedAndDistinct) {
+  std::vector<Tensor> keep;
+  std::set<const void*> seen;
+  for (int64_t n : {1, 3, 16, 63, 64, 65, 200, 1000}) {
+    for (int rep = 0; rep < 3; ++rep) {
+      Tensor t = full({n}, double(n), DType::f32);
+      const float* p = t.data_ptr<float>();
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u) << n;
+      EXPECT_TRUE(seen.insert(p).second) << "two live tensors share memory, n = " << n;
+      keep.push_back(t);
+    }
+  }
+  for (const Tensor& t : keep)  // nothing overwrote another tensor's values
+    for (double v : t.to_vector()) ASSERT_EQ(v, double(t.numel()));
 }
