@@ -169,6 +169,35 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     }
   };
 
+  // Pending (lazy) gradients bound for a leaf that has to be summed down to the leaf's shape:
+  // added up first (lazily, one program) and reduced once at the end, so that a leaf used by
+  // several broadcasting ops (b in (X + b) * (X + b)) costs one pass over their inputs, not one
+  // per use. Only without create_graph and without captured inputs (grad()).
+  struct Deferred {
+    std::shared_ptr<TensorImpl> leaf;
+    Tensor sum;  // in the ops' broadcast shape
+    Node::Edge edge;
+    const char* op;
+  };
+  std::vector<Deferred> deferred;
+  auto defer = [&](const Node::Edge& e, Tensor g, const char* op) {
+    if (inputs || create_graph || !lazy::pending(g) || g.impl()->shape == e.shape ||
+        g.impl()->dtype != e.dtype)
+      return Tensor(std::move(g));
+    for (Deferred& d : deferred)
+      if (d.leaf == e.leaf && d.sum.impl()->shape == g.impl()->shape) {
+        d.sum = d.sum + g;
+        return Tensor();
+      }
+    deferred.push_back({e.leaf, std::move(g), Node::Edge{nullptr, e.leaf, e.shape, e.dtype}, op});
+    return Tensor();
+  };
+  auto deliver_deferred = [&] {
+    for (Deferred& d : deferred)
+      deliver_leaf(d.leaf, reduce_to_input(std::move(d.sum), d.edge, d.op));
+    deferred.clear();
+  };
+
   Node* root_fn = root.impl()->grad_fn.get();
   if (!root_fn) {
     deliver_leaf(root.impl(), root_grad);
@@ -222,6 +251,10 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     for (size_t i = 0; i < n->edges.size(); ++i) {
       const Node::Edge& e = n->edges[i];
       bool flows = e.active() && i < grads.size() && grads[i].defined();
+      if (flows && !e.fn) {
+        grads[i] = defer(e, std::move(grads[i]), n->name());
+        flows = grads[i].defined();
+      }
       Tensor gi = flows ? reduce_to_input(std::move(grads[i]), e, n->name()) : Tensor();
       if (e.fn) {
         Node* c = e.fn.get();
@@ -236,6 +269,7 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
       n->released = true;
     }
   }
+  deliver_deferred();
   compute_pending();
 }
 
