@@ -174,9 +174,8 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
   // several broadcasting ops (b in (X + b) * (X + b)) costs one pass over their inputs, not one
   // per use. Only without create_graph and without captured inputs (grad()).
   struct Deferred {
-    std::shared_ptr<TensorImpl> leaf;
-    Tensor sum;  // in the ops' broadcast shape
-    Node::Edge edge;
+    Node::Edge edge;  // the leaf, with its shape and dtype
+    Tensor sum;       // in the ops' broadcast shape
     const char* op;
   };
   std::vector<Deferred> deferred;
@@ -185,16 +184,16 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
         g.impl()->dtype != e.dtype)
       return Tensor(std::move(g));
     for (Deferred& d : deferred)
-      if (d.leaf == e.leaf && d.sum.impl()->shape == g.impl()->shape) {
+      if (d.edge.leaf == e.leaf && d.sum.impl()->shape == g.impl()->shape) {
         d.sum = d.sum + g;
         return Tensor();
       }
-    deferred.push_back({e.leaf, std::move(g), Node::Edge{nullptr, e.leaf, e.shape, e.dtype}, op});
+    deferred.push_back({Node::Edge{nullptr, e.leaf, e.shape, e.dtype}, std::move(g), op});
     return Tensor();
   };
   auto deliver_deferred = [&] {
     for (Deferred& d : deferred)
-      deliver_leaf(d.leaf, reduce_to_input(std::move(d.sum), d.edge, d.op));
+      deliver_leaf(d.edge.leaf, reduce_to_input(std::move(d.sum), d.edge, d.op));
     deferred.clear();
   };
 
