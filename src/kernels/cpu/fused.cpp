@@ -6,6 +6,7 @@
 
 #include "core/thread_pool.hpp"
 #include "kernels/cpu/clones.hpp"
+#include "kernels/cpu/fast_math.hpp"
 #include "kernels/cpu/stream_store.hpp"
 #include "ndgrad/threads.hpp"
 
@@ -76,18 +77,8 @@ template <class T, Sink S, class A, class B, class F>
   } else if constexpr (S == Sink::accumulate) {
     for (int64_t i = 0; i < n; ++i) out[i] += f(x(i), y(i));
     return T(0);
-  } else {
-    // Independent partial sums, as in the eager sum: 32 floats or 16 doubles (two AVX-512
-    // registers).
-    constexpr int kLanes = 128 / sizeof(T);
-    T part[kLanes] = {};
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-      for (int l = 0; l < kLanes; ++l) part[l] += f(x(i + l), y(i + l));
-    T r = 0;
-    for (int l = 0; l < kLanes; ++l) r += part[l];
-    for (; i < n; ++i) r += f(x(i), y(i));
-    return r;
+  } else {  // in partial sums, as the eager sum: 32 floats or 16 doubles
+    return lane_sum<T, 128 / sizeof(T)>(n, [&](int64_t i) { return f(x(i), y(i)); });
   }
 }
 
@@ -219,8 +210,7 @@ T block(Sink s, const FusedProgram& p, const int64_t* step, const char* const* p
 // Work items are blocks: item = outer index * blocks per row + block within the row.
 template <class T>
 struct Blocks {
-  static constexpr int64_t kB = kBlockBytes / sizeof(T);
-  static constexpr int64_t kPitch = kBlockBytes / sizeof(T);
+  static constexpr int64_t kB = kBlockBytes / sizeof(T);  // elements per block
   const FusedProgram& p;
   Plan q;
   int64_t per_row, items;
@@ -236,7 +226,7 @@ struct Blocks {
   template <class F>
   void run(int64_t begin, int64_t end, F&& f) const {
     // 64-byte aligned: a misaligned block splits every vector load and store across lines.
-    std::vector<T> buffer(kScratchBlocks * kPitch + 64 / sizeof(T));
+    std::vector<T> buffer(kScratchBlocks * kB + 64 / sizeof(T));
     T* scratch = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(buffer.data()) + 63) / 64 * 64);
     const char* ptr[kFusedMaxLeaves];
     for (int64_t item = begin; item < end; ++item) {
