@@ -65,7 +65,7 @@ bool any_records_grad(std::initializer_list<const Tensor*> inputs) {
   return false;
 }
 
-void attach_node(Tensor& out, const std::shared_ptr<Node>& node,
+void attach_node(Tensor& out, std::shared_ptr<Node> node,
                  std::initializer_list<const Tensor*> inputs) {
   node->edges.reserve(inputs.size());
   for (const Tensor* t : inputs) {
@@ -79,7 +79,7 @@ void attach_node(Tensor& out, const std::shared_ptr<Node>& node,
         e.leaf = t->impl();
     }
   }
-  out.impl()->grad_fn = node;
+  out.impl()->grad_fn = std::move(node);
   out.impl()->requires_grad = true;
 }
 

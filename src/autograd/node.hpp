@@ -64,21 +64,35 @@ struct OpRegistration {
 bool records_grad(const Tensor& t);
 
 // Connects an op's output to a new node of type N when grad mode is on and any input requires
-// grad; returns the node so the caller can save what backward needs, or null otherwise.
+// grad; returns the node (owned by out) so the caller can save what backward needs, or null
+// otherwise.
 template <class N>
-std::shared_ptr<N> record(Tensor& out, std::initializer_list<const Tensor*> inputs);
+N* record(Tensor& out, std::initializer_list<const Tensor*> inputs);
 
-void attach_node(Tensor& out, const std::shared_ptr<Node>& node,
+// Hands node to out (as its grad_fn) with one edge per input.
+void attach_node(Tensor& out, std::shared_ptr<Node> node,
                  std::initializer_list<const Tensor*> inputs);
 bool any_records_grad(std::initializer_list<const Tensor*> inputs);
 
 template <class N>
-std::shared_ptr<N> record(Tensor& out, std::initializer_list<const Tensor*> inputs) {
+N* record(Tensor& out, std::initializer_list<const Tensor*> inputs) {
   (void)OpRegistration<N>::registered;
   if (!any_records_grad(inputs)) return nullptr;
   auto node = pool::make_shared<N>();
-  attach_node(out, node, inputs);
-  return node;
+  N* raw = node.get();
+  attach_node(out, std::move(node), inputs);
+  return raw;
+}
+
+// A backward rule's result, built from its arguments by moving (or copying lvalues) each into
+// place: a braced list would copy every gradient once more, each copy a reference-count
+// increment and decrement.
+template <class... T>
+GradList grad_list(T&&... grads) {
+  GradList list;
+  list.reserve(sizeof...(T));
+  (list.emplace_back(std::forward<T>(grads)), ...);
+  return list;
 }
 
 }  // namespace ndgrad

@@ -16,7 +16,7 @@ struct CrossEntropyBackward : Node {
     const double rows = static_cast<double>(logits.shape()[0]);
     // With create_graph the softmax is recomputed differentiably from the logits.
     Tensor p = is_grad_enabled() ? softmax(logits, 1) : probs;
-    return {(p - onehot) * (g / rows)};
+    return grad_list((p - onehot) * (g / rows));
   }
 };
 

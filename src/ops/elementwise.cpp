@@ -78,13 +78,13 @@ Tensor unary_with_output(UnaryOp op, const Tensor& x, const char* name) {
 struct AddBackward : Node {
   int broadcast_core_dims() const override { return 0; }
   NDGRAD_OP_NAME("add")
-  GradList backward(const Tensor& g) override { return {g, g}; }
+  GradList backward(const Tensor& g) override { return grad_list(g, g); }
 };
 
 struct SubBackward : Node {
   int broadcast_core_dims() const override { return 0; }
   NDGRAD_OP_NAME("sub")
-  GradList backward(const Tensor& g) override { return {g, needs(1) ? -g : Tensor()}; }
+  GradList backward(const Tensor& g) override { return grad_list(g, needs(1) ? -g : Tensor()); }
 };
 
 struct MulBackward : Node {
@@ -93,7 +93,7 @@ struct MulBackward : Node {
   Tensor a, b;
   void release_saved() override { a = b = Tensor(); }
   GradList backward(const Tensor& g) override {
-    return {needs(0) ? g * b : Tensor(), needs(1) ? g * a : Tensor()};
+    return grad_list(needs(0) ? g * b : Tensor(), needs(1) ? g * a : Tensor());
   }
 };
 
@@ -104,13 +104,13 @@ struct DivBackward : Node {
   void release_saved() override { a = b = Tensor(); }
   GradList backward(const Tensor& g) override {
     // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
-    return {needs(0) ? g / b : Tensor(), needs(1) ? -(g * a) / (b * b) : Tensor()};
+    return grad_list(needs(0) ? g / b : Tensor(), needs(1) ? -(g * a) / (b * b) : Tensor());
   }
 };
 
 struct NegBackward : Node {
   NDGRAD_OP_NAME("neg")
-  GradList backward(const Tensor& g) override { return {-g}; }
+  GradList backward(const Tensor& g) override { return grad_list(-g); }
 };
 
 struct PowScalarBackward : Node {
@@ -119,8 +119,8 @@ struct PowScalarBackward : Node {
   double exponent = 0;
   void release_saved() override { x = Tensor(); }
   GradList backward(const Tensor& g) override {
-    if (exponent == 0) return {zeros_like(g)};
-    return {g * (exponent * pow(x, exponent - 1))};
+    if (exponent == 0) return grad_list(zeros_like(g));
+    return grad_list(g * (exponent * pow(x, exponent - 1)));
   }
 };
 
@@ -132,14 +132,15 @@ struct PowBackward : Node {
   GradList backward(const Tensor& g) override {
     // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a)
     Tensor y = is_grad_enabled() ? pow(a, b) : out;
-    return {needs(0) ? g * b * pow(a, b - 1.0) : Tensor(), needs(1) ? g * y * log(a) : Tensor()};
+    return grad_list(needs(0) ? g * b * pow(a, b - 1.0) : Tensor(),
+                     needs(1) ? g * y * log(a) : Tensor());
   }
 };
 
 struct ExpBackward : SavesOutput {
   NDGRAD_OP_NAME("exp")
   GradList backward(const Tensor& g) override {
-    return {g * output([](const Tensor& x) { return exp(x); })};
+    return grad_list(g * output([](const Tensor& x) { return exp(x); }));
   }
 };
 
@@ -147,22 +148,23 @@ struct LogBackward : Node {
   NDGRAD_OP_NAME("log")
   Tensor x;
   void release_saved() override { x = Tensor(); }
-  GradList backward(const Tensor& g) override { return {g / x}; }
+  GradList backward(const Tensor& g) override { return grad_list(g / x); }
 };
 
 struct SqrtBackward : SavesOutput {
   NDGRAD_OP_NAME("sqrt")
   GradList backward(const Tensor& g) override {
-    return {g / (2.0 * output([](const Tensor& x) { return sqrt(x); }))};
+    return grad_list(g / (2.0 * output([](const Tensor& x) { return sqrt(x); })));
   }
 };
 
 struct TanhBackward : SavesOutput {
   NDGRAD_OP_NAME("tanh")
   GradList backward(const Tensor& g) override {
-    if (!is_grad_enabled()) return {binary_forward(BinaryOp::tanh_grad, out, g, "tanh backward")};
+    if (!is_grad_enabled())
+      return grad_list(binary_forward(BinaryOp::tanh_grad, out, g, "tanh backward"));
     Tensor y = tanh(x);  // recomputed, so that second derivatives see the dependency
-    return {g * (1.0 - y * y)};
+    return grad_list(g * (1.0 - y * y));
   }
 };
 
@@ -170,9 +172,9 @@ struct SigmoidBackward : SavesOutput {
   NDGRAD_OP_NAME("sigmoid")
   GradList backward(const Tensor& g) override {
     if (!is_grad_enabled())
-      return {binary_forward(BinaryOp::sigmoid_grad, out, g, "sigmoid backward")};
+      return grad_list(binary_forward(BinaryOp::sigmoid_grad, out, g, "sigmoid backward"));
     Tensor y = sigmoid(x);
-    return {g * (y * (1.0 - y))};
+    return grad_list(g * (y * (1.0 - y)));
   }
 };
 
@@ -182,8 +184,8 @@ struct ReluBackward : Node {
   void release_saved() override { x = Tensor(); }
   GradList backward(const Tensor& g) override {
     // Differentiable in g when a graph is recorded (create_graph); one fused pass otherwise.
-    if (is_grad_enabled()) return {where(x > 0.0, g, scalar(0.0, g.dtype()))};
-    return {binary_forward(BinaryOp::relu_grad, x, g, "relu backward")};
+    if (is_grad_enabled()) return grad_list(where(x > 0.0, g, scalar(0.0, g.dtype())));
+    return grad_list(binary_forward(BinaryOp::relu_grad, x, g, "relu backward"));
   }
 };
 
@@ -191,7 +193,7 @@ struct AbsBackward : Node {
   NDGRAD_OP_NAME("abs")
   Tensor x;
   void release_saved() override { x = Tensor(); }
-  GradList backward(const Tensor& g) override { return {g * sign(x)}; }
+  GradList backward(const Tensor& g) override { return grad_list(g * sign(x)); }
 };
 
 // maximum/minimum: the gradient goes to the selected operand; a tie splits it evenly.
@@ -205,8 +207,8 @@ struct SelectBackward : Node {
     const Tensor tie = where(a == b, g * 0.5, zero);
     const Tensor a_wins = is_max ? a > b : a < b;
     const Tensor b_wins = is_max ? b > a : b < a;
-    return {needs(0) ? where(a_wins, g, tie) : Tensor(),
-            needs(1) ? where(b_wins, g, tie) : Tensor()};
+    return grad_list(needs(0) ? where(a_wins, g, tie) : Tensor(),
+                     needs(1) ? where(b_wins, g, tie) : Tensor());
   }
 };
 struct MaximumBackward : SelectBackward {
@@ -224,8 +226,8 @@ struct WhereBackward : Node {
   void release_saved() override { condition = Tensor(); }
   GradList backward(const Tensor& g) override {
     const Tensor zero = scalar(0.0, g.dtype());
-    return {needs(0) ? where(condition, g, zero) : Tensor(),
-            needs(1) ? where(condition, zero, g) : Tensor()};
+    return grad_list(needs(0) ? where(condition, g, zero) : Tensor(),
+                     needs(1) ? where(condition, zero, g) : Tensor());
   }
 };
 

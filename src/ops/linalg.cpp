@@ -13,7 +13,8 @@ struct MatmulBackward : Node {
   void release_saved() override { a = b = Tensor(); }
   GradList backward(const Tensor& g) override {
     // Batch dims of these results are the broadcast ones; the engine sums them away.
-    return {needs(0) ? matmul(g, b.mT()) : Tensor(), needs(1) ? matmul(a.mT(), g) : Tensor()};
+    return grad_list(needs(0) ? matmul(g, b.mT()) : Tensor(),
+                     needs(1) ? matmul(a.mT(), g) : Tensor());
   }
 };
 

@@ -29,7 +29,7 @@ struct SumBackward : Node {
   NDGRAD_OP_NAME("sum")
   Dims input_shape, kept_shape;
   GradList backward(const Tensor& g) override {
-    return {g.reshape(kept_shape).broadcast_to(input_shape)};
+    return grad_list(g.reshape(kept_shape).broadcast_to(input_shape));
   }
 };
 
@@ -42,7 +42,7 @@ struct ExtremeBackward : Node {
   GradList backward(const Tensor& g) override {
     const Tensor mask = (x == kept_out).to(g.dtype());
     const Tensor count = mask.sum(axes, true);
-    return {g.reshape(kept_shape) * mask / count};
+    return grad_list(g.reshape(kept_shape) * mask / count);
   }
 };
 struct MaxBackward : ExtremeBackward {

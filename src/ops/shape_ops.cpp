@@ -66,41 +66,41 @@ namespace {
 struct IdentityBackward : Node {  // the engine sums the gradient to the input's shape
   NDGRAD_OP_NAME("broadcast_to")
   int broadcast_core_dims() const override { return 0; }
-  GradList backward(const Tensor& g) override { return {g}; }
+  GradList backward(const Tensor& g) override { return grad_list(g); }
 };
 
 struct CastBackward : Node {  // the engine converts the gradient to the input's dtype
   NDGRAD_OP_NAME("to")
-  GradList backward(const Tensor& g) override { return {g}; }
+  GradList backward(const Tensor& g) override { return grad_list(g); }
 };
 
 struct ContiguousBackward : Node {
   NDGRAD_OP_NAME("contiguous")
-  GradList backward(const Tensor& g) override { return {g}; }
+  GradList backward(const Tensor& g) override { return grad_list(g); }
 };
 
 struct ReshapeBackward : Node {
   NDGRAD_OP_NAME("reshape")
   Dims input_shape;
-  GradList backward(const Tensor& g) override { return {g.reshape(input_shape)}; }
+  GradList backward(const Tensor& g) override { return grad_list(g.reshape(input_shape)); }
 };
 
 struct PermuteBackward : Node {
   NDGRAD_OP_NAME("permute")
   std::vector<int64_t> inverse;
-  GradList backward(const Tensor& g) override { return {g.permute(inverse)}; }
+  GradList backward(const Tensor& g) override { return grad_list(g.permute(inverse)); }
 };
 
 struct SqueezeBackward : Node {
   NDGRAD_OP_NAME("squeeze")
   int64_t axis = 0;
-  GradList backward(const Tensor& g) override { return {g.unsqueeze(axis)}; }
+  GradList backward(const Tensor& g) override { return grad_list(g.unsqueeze(axis)); }
 };
 
 struct UnsqueezeBackward : Node {
   NDGRAD_OP_NAME("unsqueeze")
   int64_t axis = 0;
-  GradList backward(const Tensor& g) override { return {g.squeeze(axis)}; }
+  GradList backward(const Tensor& g) override { return grad_list(g.squeeze(axis)); }
 };
 
 }  // namespace
