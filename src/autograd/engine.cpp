@@ -108,16 +108,21 @@ Tensor reduce_to_input(Tensor g, const Node::Edge& e, const char* op) {
 // acc + g. Without create_graph, an accumulator that nothing else references (no other
 // handle, no view of its storage) of the result's shape is added to in place.
 // A pending (lazy) gradient is added lazily instead: the sum is computed once, at the end.
-Tensor add_grads(Tensor acc, Tensor g) {
-  if (!acc.defined()) return g;
-  if (!is_grad_enabled() && (lazy::pending(acc) || lazy::pending(g))) return acc + g;
+// With subtract, acc - g (and -g for an empty acc).
+Tensor add_grads(Tensor acc, Tensor g, bool subtract = false) {
+  if (!acc.defined()) {
+    if (subtract) return -g;
+    return g;
+  }
+  if (!is_grad_enabled() && (lazy::pending(acc) || lazy::pending(g)))
+    return subtract ? acc - g : acc + g;
   const auto& impl = acc.impl();
   if (!is_grad_enabled() && impl.use_count() == 1 && impl->storage.use_count() == 1 &&
       impl->shape == g.impl()->shape && impl->dtype == g.impl()->dtype && acc.is_contiguous()) {
-    add_into(acc, g);
+    add_into(acc, g, subtract);
     return acc;
   }
-  return acc + g;
+  return subtract ? acc - g : acc + g;
 }
 
 }  // namespace
@@ -150,22 +155,25 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
         if (r.defined()) lazy::compute(r);
   };
 
-  auto deliver_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, const Tensor& g) {
+  // negated: g is the negative of the gradient (Node::negated).
+  auto deliver_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, Tensor g, bool negated = false) {
     if (!inputs && lazy::pending(g)) lazy_grads.push_back(leaf);
     if (inputs) {
       auto it = capture_leaf.find(leaf.get());
       if (it != capture_leaf.end())
-        (*results)[it->second] = add_grads(std::move((*results)[it->second]), g);
+        (*results)[it->second] =
+            add_grads(std::move((*results)[it->second]), std::move(g), negated);
       return;
     }
     // Stored gradients are contiguous buffers, never stride-0 views; without create_graph
     // they carry no history (grad mode is off here, so the sum records nothing).
     if (!leaf->grad.defined()) {
+      if (negated) g = -g;
       leaf->grad = (create_graph ? g : g.detach()).contiguous();
     } else {
       // Moved out, so that an unshared buffer is added to in place; records nothing unless
       // create_graph.
-      leaf->grad = add_grads(std::move(leaf->grad), g);
+      leaf->grad = add_grads(std::move(leaf->grad), std::move(g), negated);
     }
   };
 
@@ -260,7 +268,7 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
         if (flows) c->grad_buffer = add_grads(std::move(c->grad_buffer), std::move(gi));
         if (--c->pending == 0) ready.push_back(c);
       } else if (flows) {
-        deliver_leaf(e.leaf, gi);
+        deliver_leaf(e.leaf, std::move(gi), n->negated(i));
       }
     }
     if (!retain_graph) {

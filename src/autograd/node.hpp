@@ -46,6 +46,9 @@ struct Node {
   // input's shape; otherwise they arrive in the output's (broadcast) shape, apart from this many
   // trailing core dims (0 for elementwise ops, 2 for matmul), and the engine sums them down.
   virtual int broadcast_core_dims() const { return -1; }
+  // Whether the last backward returned the negative of edge i's gradient (edge i a leaf): the
+  // engine subtracts it from the leaf's gradient instead of adding, and no negated copy is made.
+  virtual bool negated(size_t) const { return false; }
 
   bool needs(size_t i) const { return i < edges.size() && edges[i].active(); }
 };

@@ -84,7 +84,15 @@ struct AddBackward : Node {
 struct SubBackward : Node {
   int broadcast_core_dims() const override { return 0; }
   NDGRAD_OP_NAME("sub")
-  GradList backward(const Tensor& g) override { return grad_list(g, needs(1) ? -g : Tensor()); }
+  bool fold = false;  // b's gradient returned as g, for the engine to subtract
+  GradList backward(const Tensor& g) override {
+    // b a leaf (x in y - x): no -g tensor, the engine subtracts g from x's gradient. Not when
+    // the backward is recorded (create_graph) nor for large gradients (their -g is lazy).
+    fold = needs(1) && !edges[1].fn && !is_grad_enabled() && !lazy::large(g.impl()->shape);
+    if (fold) return grad_list(g, g);
+    return grad_list(g, needs(1) ? -g : Tensor());
+  }
+  bool negated(size_t i) const override { return i == 1 && fold; }
 };
 
 struct MulBackward : Node {
@@ -383,10 +391,10 @@ NDGRAD_COMPARISON(>=, ge, "greater_equal")
 
 namespace ndgrad {
 
-void add_into(Tensor& acc, const Tensor& g) {
+void add_into(Tensor& acc, const Tensor& g, bool subtract) {
   const Dims& shape = acc.impl()->shape;
   OperandOf out(acc, shape), in(g, shape);
-  kernels::binary(BinaryOp::add, shape, out.op, out.op, in.op);
+  kernels::binary(subtract ? BinaryOp::sub : BinaryOp::add, shape, out.op, out.op, in.op);
 }
 
 }  // namespace ndgrad

@@ -23,6 +23,38 @@ TEST(Engine, GradientsAccumulateWhenATensorIsUsedTwice) {
   EXPECT_FALSE(x.grad().defined());
 }
 
+// y - x with x a leaf: x's gradient is subtracted from its accumulator instead of adding a
+// negated copy. Covers the first contribution, in-place accumulation (several uses, a second
+// backward onto an existing .grad), a broadcast leaf summed down first, and grad()'s results.
+TEST(Engine, SubtractedLeafGradientsAccumulate) {
+  Tensor x = randn({3, 5}, 11, DType::f64).requires_grad_();
+  Tensor v = randn({5}, 12, DType::f64).requires_grad_();
+  const Tensor a = randn({3, 5}, 13, DType::f64), c = randn({3, 5}, 14, DType::f64),
+               w1 = randn({3, 5}, 15, DType::f64), w2 = randn({3, 5}, 16, DType::f64),
+               g = randn({3, 5}, 17, DType::f64);
+  auto f = [&] { return ((a - x) - x) * w1 + (x - v) * w2 + (c - v) - x; };
+  // d/dx = -2 w1 + w2 - 1, d/dv = -w2 - 1 (summed over rows), times g.
+  const std::vector<double> w1v = w1.to_vector(), w2v = w2.to_vector(), gv = g.to_vector();
+  std::vector<double> dx(15), dv(5, 0.0);
+  for (size_t i = 0; i < 15; ++i) {
+    dx[i] = gv[i] * (-2 * w1v[i] + w2v[i] - 1);
+    dv[i % 5] += gv[i] * (-w2v[i] - 1);
+  }
+  f().backward(g);
+  expect_values(x.grad(), dx, 1e-12);
+  expect_values(v.grad(), dv, 1e-12);
+  f().backward(g);  // onto the existing buffers, in place
+  std::vector<double> dx2 = dx, dv2 = dv;
+  for (auto& e : dx2) e *= 2;
+  for (auto& e : dv2) e *= 2;
+  expect_values(x.grad(), dx2, 1e-12);
+  expect_values(v.grad(), dv2, 1e-12);
+  const std::vector<Tensor> r = grad(f(), {x, v}, g);
+  expect_values(r[0], dx, 1e-12);
+  expect_values(r[1], dv, 1e-12);
+  expect_values(x.grad(), dx2, 1e-12);  // grad() leaves .grad alone
+}
+
 TEST(Engine, DiamondGraphSumsBothPaths) {
   Tensor x = tensor({0.5, -1.0}, {2}, DType::f64).requires_grad_();
   Tensor a = exp(x), b = a * 2.0, c = a * a, d = b + c;  // d = 2e^x + e^{2x}
