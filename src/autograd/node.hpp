@@ -3,12 +3,16 @@
 #include <memory>
 #include <vector>
 
+#include "core/inline_list.hpp"
 #include "core/tensor_impl.hpp"
 
 namespace ndgrad {
 
+// Ops have at most this many differentiable inputs.
+constexpr size_t kMaxEdges = 2;
+
 // The gradients a backward rule returns, one per edge.
-using GradList = std::vector<Tensor, pool::Allocator<Tensor>>;
+using GradList = InlineList<Tensor, kMaxEdges>;
 
 struct Node {
   // Where the gradient of one input goes: the node that produced it, or the leaf itself.
@@ -21,7 +25,7 @@ struct Node {
   };
 
   // One per differentiable input, in the op's argument order.
-  std::vector<Edge, pool::Allocator<Edge>> edges;
+  InlineList<Edge, kMaxEdges> edges;
   bool released = false;  // saved tensors freed by a backward without retain_graph
 
   // Engine bookkeeping for one backward pass.

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/dims.hpp"
+#include "core/inline_list.hpp"
 #include "ndgrad/ndgrad.hpp"
 
 using namespace ndgrad;
@@ -59,6 +60,40 @@ TEST(Dims, InsertEraseResizeAndCompareWithShape) {
 // Tensor memory is 64-byte aligned whatever its size: small values live inside the storage
 // object (aligned within it), larger ones in blocks of their own; both are kept apart from
 // each other and from the storage's other fields.
+// Every value constructed is destroyed exactly once, moves leave the source empty, and a
+// value past the capacity is refused before anything is constructed.
+TEST(InlineList, ConstructsDestroysAndMovesEachValueOnce) {
+  static int alive = 0;
+  struct Counted {
+    int v;
+    explicit Counted(int x) : v(x) { ++alive; }
+    Counted(Counted&& o) noexcept : v(o.v) { ++alive; }
+    ~Counted() { --alive; }
+  };
+  {
+    InlineList<Counted, 2> a;
+    a.emplace_back(1);
+    a.emplace_back(2);
+    EXPECT_THROW(a.emplace_back(3), std::length_error);
+    EXPECT_THROW(a.reserve(3), std::length_error);
+    EXPECT_EQ(alive, 2);
+    InlineList<Counted, 2> b(std::move(a));
+    EXPECT_EQ(a.size(), 0u);
+    ASSERT_EQ(b.size(), 2u);
+    EXPECT_EQ(b[0].v + 10 * b[1].v, 21);
+    EXPECT_EQ(alive, 2);
+    InlineList<Counted, 2> c;
+    c.emplace_back(7);
+    c = std::move(b);
+    EXPECT_EQ(alive, 2);
+    EXPECT_EQ(c[1].v, 2);
+    c.clear();
+    EXPECT_EQ(alive, 0);
+    c.emplace_back(5);
+  }
+  EXPECT_EQ(alive, 0);
+}
+
 TEST(Storage, SmallAndLargeTensorsAre64ByteAlignedAndDistinct) {
   std::vector<Tensor> keep;
   std::set<const void*> seen;
