@@ -392,7 +392,15 @@ NDGRAD_COMPARISON(>=, ge, "greater_equal")
 namespace ndgrad {
 
 void add_into(Tensor& acc, const Tensor& g, bool subtract) {
-  const Dims& shape = acc.impl()->shape;
+  const TensorImpl& a = *acc.impl();
+  const Dims& shape = a.shape;
+  if (g.impl()->dtype == a.dtype && is_floating(a.dtype) && g.impl()->shape == shape &&
+      acc.is_contiguous() && g.is_contiguous()) {
+    // The common case (a gradient added to a buffer of its own shape): one flat loop, no
+    // broadcasting set-up.
+    kernels::accumulate(a.dtype, acc.numel(), a.data(), g.impl()->data(), subtract);
+    return;
+  }
   OperandOf out(acc, shape), in(g, shape);
   kernels::binary(subtract ? BinaryOp::sub : BinaryOp::add, shape, out.op, out.op, in.op);
 }

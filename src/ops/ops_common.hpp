@@ -52,7 +52,8 @@ Tensor raw_reshape(const Tensor& t, const Dims& shape);
 // drops the leading ones by reshaping to shape. Recorded like the public ops it uses.
 Tensor sum_axes_to(const Tensor& t, const std::vector<int64_t>& axes, const Shape& shape);
 
-// acc += g in place (g broadcasts to acc's shape, same dtype). Unrecorded: for the engine.
+// acc += g (acc -= g with subtract) in place; g broadcasts to acc's shape, same dtype, and does
+// not share acc's memory. Unrecorded: for the engine.
 void add_into(Tensor& acc, const Tensor& g, bool subtract = false);
 
 // A value of t's dtype, or f32 when the double is fractional and t is integral or boolean.

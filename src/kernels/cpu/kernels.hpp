@@ -74,6 +74,9 @@ namespace ndgrad::kernels {
 // writes the row-wise softmax into probs when probs is not null.
 double softmax_cross_entropy(DType dtype, int64_t rows, int64_t cols, const char* logits,
                              const int64_t* labels, char* probs);
+// acc += grad (acc -= grad with subtract) over n contiguous floating elements that do not
+// overlap: a gradient accumulated in place.
+void accumulate(DType dtype, int64_t n, char* acc, const char* grad, bool subtract);
 // In-place optimizer updates on n contiguous elements (see ndgrad::optim for the formulas).
 void sgd_update(DType dtype, int64_t n, char* param, const char* grad, char* velocity, double lr,
                 double momentum, double weight_decay, bool first_step);

@@ -71,6 +71,24 @@ void sgd_loop(int64_t n, T* __restrict p, const T* __restrict g, T* __restrict v
 
 }  // namespace
 
+void accumulate(DType dtype, int64_t n, char* acc, const char* grad, bool subtract) {
+  dispatch_floating(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* __restrict a = reinterpret_cast<T*>(acc);
+    const T* __restrict g = reinterpret_cast<const T*>(grad);
+    auto loop = [&](int64_t begin, int64_t end) {
+      if (subtract)
+        for (int64_t i = begin; i < end; ++i) a[i] -= g[i];
+      else
+        for (int64_t i = begin; i < end; ++i) a[i] += g[i];
+    };
+    if (n < 2 * kUpdateGrain)
+      loop(0, n);  // most gradients: no threads to ask about
+    else
+      parallel_range(n, kUpdateGrain, loop);
+  });
+}
+
 void sgd_update(DType dtype, int64_t n, char* param, const char* grad, char* velocity, double lr,
                 double momentum, double weight_decay, bool first_step) {
   dispatch_floating(dtype, [&](auto tag) {
