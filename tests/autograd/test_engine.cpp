@@ -55,6 +55,24 @@ TEST(Engine, SubtractedLeafGradientsAccumulate) {
   expect_values(x.grad(), dx2, 1e-12);  // grad() leaves .grad alone
 }
 
+// Accumulation in place past the size where the pool splits it (2 threads), both dtypes and
+// both signs: x.grad = g * (a + b - 1) exactly, element by element.
+TEST(Engine, LargeGradientsAccumulateInPlaceOnSeveralThreads) {
+  const int before = get_num_threads();
+  set_num_threads(2);
+  for (DType dt : {DType::f32, DType::f64}) {
+    Tensor x = randn({300, 400}, 21, dt).requires_grad_();
+    const Tensor a = randn({300, 400}, 22, dt), b = randn({300, 400}, 23, dt),
+                 g = randn({300, 400}, 24, dt);
+    (x * a + x * b - x).backward(g);
+    const std::vector<double> av = a.to_vector(), bv = b.to_vector(), gv = g.to_vector();
+    std::vector<double> expected(av.size());
+    for (size_t i = 0; i < av.size(); ++i) expected[i] = gv[i] * av[i] + gv[i] * bv[i] - gv[i];
+    expect_values(x.grad(), expected, dt == DType::f32 ? 1e-5 : 1e-12);
+  }
+  set_num_threads(before);
+}
+
 TEST(Engine, DiamondGraphSumsBothPaths) {
   Tensor x = tensor({0.5, -1.0}, {2}, DType::f64).requires_grad_();
   Tensor a = exp(x), b = a * 2.0, c = a * a, d = b + c;  // d = 2e^x + e^{2x}
