@@ -14,7 +14,13 @@
 namespace ndgrad {
 
 Tensor make_tensor(const Dims& shape, DType dtype) {
-  const int64_t n = checked_numel(shape, "tensor");
+  checked_numel(shape, "tensor");
+  return make_tensor_of_valid_shape(shape, dtype);
+}
+
+Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
   if (n > INT64_MAX / 8) throw MemoryError("cannot allocate a tensor of shape " + shape_str(shape));
   auto impl = pool::make_shared<TensorImpl>();
   impl->storage = Storage::allocate(static_cast<size_t>(n * itemsize(dtype)));

@@ -30,6 +30,9 @@ struct TensorImpl {
 
 // A fresh contiguous tensor; contents uninitialized.
 Tensor make_tensor(const Dims& shape, DType dtype);
+// The same for a shape known to be valid (an existing tensor's, or one the caller checked with
+// checked_numel): only the byte count's overflow is checked.
+Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype);
 // A view over t's storage with other shape/strides/offset; no autograd state.
 Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset);
 

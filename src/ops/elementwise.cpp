@@ -18,7 +18,7 @@ Tensor unary_forward(UnaryOp op, const Tensor& x, const char* name, bool floatin
   if (floating_only || x.dtype() == DType::boolean) require_floating(x, name);
   if (op == UnaryOp::neg && lazy::large(x.impl()->shape))
     if (Tensor pending = lazy::neg(x); pending.defined()) return pending;
-  Tensor out = make_tensor(x.impl()->shape, x.dtype());
+  Tensor out = make_tensor_of_valid_shape(x.impl()->shape, x.impl()->dtype);
   kernels::unary(op, x.impl()->shape, {out.impl()->data(), out.impl()->strides.data(), out.dtype()},
                  {x.impl()->data(), x.impl()->strides.data(), x.dtype()});
   return out;
@@ -46,7 +46,7 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
     if (Tensor pending = lazy::binary(op, a, b, shape, dt); pending.defined()) return pending;
   Tensor a_cast, b_cast;
   const DType out_dt = compare ? DType::boolean : dt;
-  Tensor out = make_tensor(shape, out_dt);
+  Tensor out = make_tensor_of_valid_shape(shape, out_dt);  // an operand's, or checked above
   OperandOf oa(in_dtype(a, dt, a_cast), shape), ob(in_dtype(b, dt, b_cast), shape);
   kernels::binary(op, shape, {out.impl()->data(), out.impl()->strides.data(), out_dt}, oa.op,
                   ob.op);
