@@ -56,7 +56,10 @@ Tensor sum_axes_to(const Tensor& t, const std::vector<int64_t>& axes, const Shap
 // not share acc's memory. Unrecorded: for the engine.
 void add_into(Tensor& acc, const Tensor& g, bool subtract = false);
 
-// A value of t's dtype, or f32 when the double is fractional and t is integral or boolean.
-Tensor scalar_like(double value, const Tensor& t);
+// A 0-d tensor of value in t's dtype, or f32 when the double is fractional and t is integral or
+// boolean. From a small per-thread table: the reference holds until the thread's next
+// scalar_like call (the operators use it within one expression; no handle copy, no atomic
+// reference-count updates).
+const Tensor& scalar_like(double value, const Tensor& t);
 
 }  // namespace ndgrad

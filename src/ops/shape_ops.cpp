@@ -41,7 +41,7 @@ Tensor raw_reshape(const Tensor& t, const Dims& shape) {
   return make_view(c, shape, contiguous_strides(shape), c.impl()->offset);
 }
 
-Tensor scalar_like(double value, const Tensor& t) {
+const Tensor& scalar_like(double value, const Tensor& t) {
   DType dt = t.dtype();
   if (!is_floating(dt) && value != std::floor(value)) dt = DType::f32;  // also NaN, inf
   if (!is_floating(dt) && std::fabs(value) >= 9.2e18) dt = DType::f32;  // beyond i64
