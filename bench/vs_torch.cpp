@@ -92,7 +92,7 @@ void w1() {  // 25 x (mul, add, tanh, sub) on 8x8, then sum and backward: per-op
     y.sum().backward();
     tx.mutable_grad().reset();
   };
-  compare("W1 per op (8x8, fwd+bwd)", nd_fn, torch_fn, 2000, 1e6 / 101, "us/op");
+  compare("W1 per op (8x8, fwd+bwd)", nd_fn, torch_fn, 20000, 1e6 / 101, "us/op");
   auto nd_fwd = [&] {
     nd::NoGradGuard g;
     nd::Tensor y = x;
@@ -103,7 +103,7 @@ void w1() {  // 25 x (mul, add, tanh, sub) on 8x8, then sum and backward: per-op
     torch::Tensor y = tx;
     for (int i = 0; i < 25; ++i) y = torch::tanh(y * 1.0001 + 0.5) - tx;
   };
-  compare("W1 per op (8x8, no-grad fwd)", nd_fwd, torch_fwd, 2000, 1e6 / 100, "us/op");
+  compare("W1 per op (8x8, no-grad fwd)", nd_fwd, torch_fwd, 20000, 1e6 / 100, "us/op");
 }
 
 void w2() {  // one SGD step of an MLP 784-256-128-10, batch 64

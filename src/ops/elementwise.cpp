@@ -53,6 +53,27 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
   return out;
 }
 
+// For backward rules outside create_graph: op(a, b) where g, one of a and b, is the gradient
+// the engine handed to the rule. When nothing else holds g (not its handle, not its memory) and
+// it already has the result's shape, dtype and a contiguous layout, the result is written over
+// g's own buffer and g is returned: no new tensor for an elementwise rule's result. Otherwise,
+// and for large (lazy) shapes, as binary_forward.
+Tensor binary_into_grad(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& g,
+                        const char* name) {
+  const TensorImpl& gi = *g.impl();
+  const Tensor& other = &g == &a ? b : a;
+  const TensorImpl& oi = *other.impl();
+  const bool fits = g.impl().use_count() == 1 && gi.storage.use_count() == 1 &&
+                    oi.dtype == gi.dtype && !lazy::large(gi.shape) &&
+                    (oi.shape == gi.shape || oi.shape.empty()) && g.is_contiguous() &&
+                    !lazy::pending(g) && !lazy::pending(other);
+  if (!fits) return binary_forward(op, a, b, name);
+  const Dims& shape = gi.shape;
+  OperandOf oa(a, shape), ob(b, shape);
+  kernels::binary(op, shape, {gi.data(), gi.strides.data(), gi.dtype}, oa.op, ob.op);
+  return g;
+}
+
 // A node that can reuse its forward output: the saved copy carries no autograd link (no
 // reference cycle). With create_graph the rule recomputes it from the input, so that second
 // derivatives see the dependency.
@@ -101,6 +122,13 @@ struct MulBackward : Node {
   Tensor a, b;
   void release_saved() override { a = b = Tensor(); }
   GradList backward(const Tensor& g) override {
+    if (!is_grad_enabled()) {
+      // The second product may be written over g: the first is taken before it.
+      Tensor ga = needs(0) ? (needs(1) ? g * b : binary_into_grad(BinaryOp::mul, g, b, g, "mul"))
+                           : Tensor();
+      Tensor gb = needs(1) ? binary_into_grad(BinaryOp::mul, g, a, g, "mul") : Tensor();
+      return grad_list(std::move(ga), std::move(gb));
+    }
     return grad_list(needs(0) ? g * b : Tensor(), needs(1) ? g * a : Tensor());
   }
 };
@@ -170,7 +198,7 @@ struct TanhBackward : SavesOutput {
   NDGRAD_OP_NAME("tanh")
   GradList backward(const Tensor& g) override {
     if (!is_grad_enabled())
-      return grad_list(binary_forward(BinaryOp::tanh_grad, out, g, "tanh backward"));
+      return grad_list(binary_into_grad(BinaryOp::tanh_grad, out, g, g, "tanh backward"));
     Tensor y = tanh(x);  // recomputed, so that second derivatives see the dependency
     return grad_list(g * (1.0 - y * y));
   }
@@ -180,7 +208,7 @@ struct SigmoidBackward : SavesOutput {
   NDGRAD_OP_NAME("sigmoid")
   GradList backward(const Tensor& g) override {
     if (!is_grad_enabled())
-      return grad_list(binary_forward(BinaryOp::sigmoid_grad, out, g, "sigmoid backward"));
+      return grad_list(binary_into_grad(BinaryOp::sigmoid_grad, out, g, g, "sigmoid backward"));
     Tensor y = sigmoid(x);
     return grad_list(g * (y * (1.0 - y)));
   }
@@ -193,7 +221,7 @@ struct ReluBackward : Node {
   GradList backward(const Tensor& g) override {
     // Differentiable in g when a graph is recorded (create_graph); one fused pass otherwise.
     if (is_grad_enabled()) return grad_list(where(x > 0.0, g, scalar(0.0, g.dtype())));
-    return grad_list(binary_forward(BinaryOp::relu_grad, x, g, "relu backward"));
+    return grad_list(binary_into_grad(BinaryOp::relu_grad, x, g, g, "relu backward"));
   }
 };
 

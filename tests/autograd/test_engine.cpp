@@ -73,6 +73,45 @@ TEST(Engine, LargeGradientsAccumulateInPlaceOnSeveralThreads) {
   set_num_threads(before);
 }
 
+// Elementwise backward rules may write their result over the gradient they were handed when
+// nothing else holds it. Never over the caller's gradient, nor over one whose memory a leaf's
+// .grad shares (w's below), nor when both inputs of a product need it.
+TEST(Engine, GradientsWrittenInPlaceLeaveSharedValuesIntact) {
+  Tensor x = randn({4, 6}, 31, DType::f64).requires_grad_();
+  Tensor w = randn({4, 6}, 32, DType::f64).requires_grad_();
+  const Tensor G = randn({4, 6}, 33, DType::f64);
+  const std::vector<double> g_before = G.to_vector();
+  Tensor b = tanh(x) + w;
+  Tensor c = relu(tanh(b) * w) * 3.0;
+  c.backward(G);
+  EXPECT_EQ(G.to_vector(), g_before);
+  const std::vector<double> xv = x.to_vector(), wv = w.to_vector(), gv = G.to_vector();
+  std::vector<double> dx(24), dw(24);
+  for (size_t i = 0; i < 24; ++i) {
+    const double ta = std::tanh(xv[i]), bv = ta + wv[i], tb = std::tanh(bv);
+    const double r = tb * wv[i] > 0 ? 3.0 * gv[i] : 0.0;  // d c / d (tanh(b) * w)
+    const double db = r * wv[i] * (1 - tb * tb);
+    dw[i] = db + r * tb;
+    dx[i] = db * (1 - ta * ta);
+  }
+  expect_values(x.grad(), dx, 1e-12);
+  expect_values(w.grad(), dw, 1e-12);
+
+  // v's first gradient is the one tanh(v2 + v) hands on to tanh(v2): v.grad shares its memory.
+  Tensor v = randn({4, 6}, 34, DType::f64).requires_grad_();
+  Tensor v2 = randn({4, 6}, 35, DType::f64).requires_grad_();
+  (tanh(tanh(v2) + v) * 3.0).backward(G);
+  const std::vector<double> vv = v.to_vector(), v2v = v2.to_vector();
+  std::vector<double> dv(24), dv2(24);
+  for (size_t i = 0; i < 24; ++i) {
+    const double t2 = std::tanh(v2v[i]), tb = std::tanh(t2 + vv[i]);
+    dv[i] = 3.0 * gv[i] * (1 - tb * tb);
+    dv2[i] = dv[i] * (1 - t2 * t2);
+  }
+  expect_values(v.grad(), dv, 1e-12);
+  expect_values(v2.grad(), dv2, 1e-12);
+}
+
 TEST(Engine, DiamondGraphSumsBothPaths) {
   Tensor x = tensor({0.5, -1.0}, {2}, DType::f64).requires_grad_();
   Tensor a = exp(x), b = a * 2.0, c = a * a, d = b + c;  // d = 2e^x + e^{2x}
