@@ -27,8 +27,10 @@ Tensor unary_forward(UnaryOp op, const Tensor& x, const char* name, bool floatin
 // call_site: the return address in the user's code, for strict broadcasting's message.
 Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char* name,
                       const void* call_site = nullptr) {
-  require_defined_arg(a, name, "the first operand");
-  require_defined_arg(b, name, "the second operand");
+  if (!a.defined() || !b.defined()) {
+    require_defined_arg(a, name, "the first operand");
+    require_defined_arg(b, name, "the second operand");
+  }
   // The result's shape; no new vector when one operand already has it (the common cases).
   const Dims& sa = a.impl()->shape;
   const Dims& sb = b.impl()->shape;
@@ -38,7 +40,8 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
   const Dims& shape = same ? sa : (sa.empty() ? sb : computed);
   check_strict_broadcast(name, sa, sb, shape, call_site);
   if (!same && !sa.empty()) checked_numel(shape, name);  // a new shape; operands' are valid
-  const DType dt = promote_types(a.impl()->dtype, b.impl()->dtype);
+  const DType da = a.impl()->dtype, db = b.impl()->dtype;
+  const DType dt = da == db ? da : promote_types(da, db);
   const bool compare = kernels::is_comparison(op);
   if (!compare && dt == DType::boolean)
     throw DTypeError(std::string(name) + " is not defined for bool tensors; convert with .to()");
