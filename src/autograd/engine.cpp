@@ -199,9 +199,21 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     deferred.push_back({Node::Edge{nullptr, e.leaf, e.shape, e.dtype}, std::move(g), op});
     return Tensor();
   };
+  // A leaf whose pending gradient has the very values being summed down (X's, for b in
+  // X + b) has them computed in the same pass as the sum: one read of the inputs for both.
+  auto reduce_deferred = [&](Deferred& d) {
+    const Dims& gs = d.sum.impl()->shape;
+    std::vector<int64_t> axes;
+    int64_t leading;
+    if (unbroadcast_axes(gs, d.edge.shape, 0, axes, leading))
+      for (const auto& leaf : lazy_grads)
+        if (leaf != d.edge.leaf && leaf->grad.defined() && leaf->grad.impl()->shape == gs)
+          if (Tensor s = lazy::sum_computing(d.sum, axes, leaf->grad); s.defined())
+            return s.reshape(d.edge.shape);
+    return reduce_to_input(std::move(d.sum), d.edge, d.op);
+  };
   auto deliver_deferred = [&] {
-    for (Deferred& d : deferred)
-      deliver_leaf(d.edge.leaf, reduce_to_input(std::move(d.sum), d.edge, d.op));
+    for (Deferred& d : deferred) deliver_leaf(d.edge.leaf, reduce_deferred(d));
     deferred.clear();
   };
 

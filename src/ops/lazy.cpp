@@ -290,6 +290,33 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& axes) {
   return out;
 }
 
+Tensor sum_computing(const Tensor& x, const std::vector<int64_t>& axes, const Tensor& also) {
+  const TensorImpl& impl = *x.impl();
+  const TensorImpl& other = *also.impl();
+  if (impl.storage->hooks.load(std::memory_order_acquire) == 0 ||
+      other.storage->hooks.load(std::memory_order_acquire) == 0 || impl.storage == other.storage)
+    return Tensor();
+  const int ndim = static_cast<int>(impl.shape.size());
+  int reduced = 0;
+  while (reduced < static_cast<int>(axes.size()) && axes[reduced] == reduced) ++reduced;
+  if (reduced != static_cast<int>(axes.size()) || reduced == 0 || reduced == ndim) return Tensor();
+  Tensor out = make_tensor(reduced_shape(impl.shape, axes, true), impl.dtype);
+  char* dst = out.impl()->data();
+  Releases release;
+  std::lock_guard<std::mutex> lock(registry().mu);
+  const Storage::Pending* e = impl.storage->pending;
+  Storage::Pending* f = other.storage->pending;
+  if (!e || !f || !whole(impl, e->prog) || !whole(other, f->prog) ||
+      !kernels::same_program(e->prog, f->prog))
+    return Tensor();
+  Storage& s = *other.storage;
+  s.allocate_data(s.nbytes);
+  kernels::fused_materialize_sum_leading(f->prog, s.data, reduced, dst);
+  retire(f, release);
+  s.hooks.fetch_sub(1, std::memory_order_release);
+  return out;
+}
+
 void compute(const Tensor& t) {
   Storage& s = *t.impl()->storage;
   if (s.hooks.load(std::memory_order_acquire) == 0) return;

@@ -46,6 +46,11 @@ bool pending(const Tensor& t);
 // x.sum(axes, keepdims=true) evaluated fused into x's pending computation; undefined unless x
 // is a pending result seen whole and axes are all axes or the leading ones.
 Tensor sum(const Tensor& x, const std::vector<int64_t>& axes);
+// x.sum(axes, keepdims=true) for axes the leading ones (not all), computed in one pass with the
+// values of `also`, a pending result with the same program as x's (the gradient of X and the
+// one summed down for b in X + b): also's values are computed and the sum returned. Undefined
+// (nothing computed) when that does not hold.
+Tensor sum_computing(const Tensor& x, const std::vector<int64_t>& axes, const Tensor& also);
 // Computes t's values now if they are pending.
 void compute(const Tensor& t);
 // Pending computations alive (for tests).

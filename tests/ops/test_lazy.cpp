@@ -222,6 +222,36 @@ TEST(Lazy, GradientsSummedDownOnceMatchEager) {
   EXPECT_EQ(lazy::pending_count(), 0);
 }
 
+// x and b of x + b receive the same gradient values: x's are computed in the same pass that
+// sums b's down (2 or 3 dims, b broadcast over one or two leading ones, 1 and 2 threads).
+TEST(Lazy, GradientOfALeafComputedWithTheSumOfABroadcastLeaf) {
+  const int before = get_num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (int nd : {2, 3}) {
+      const Shape xs = nd == 2 ? Shape{kRows, kCols} : Shape{2, kRows / 2, kCols};
+      const Tensor x0 = randn(xs, 61), b0 = randn({kCols}, 62), up = randn(xs, 63);
+      auto step = [&] {
+        Tensor x = x0.detach().requires_grad_(), b = b0.detach().requires_grad_();
+        ((x + b) * (x + b) * up).sum().backward();
+        EXPECT_FALSE(lazy::pending(x.grad()));
+        return std::make_pair(x.grad(), b.grad());
+      };
+      lazy::set_enabled(false);
+      auto [gx_e, gb_e] = step();
+      lazy::set_enabled(true);
+      auto [gx_l, gb_l] = step();
+      expect_same_bits(gx_e, gx_l);
+      std::vector<int64_t> lead(nd - 1);
+      for (int d = 0; d < nd - 1; ++d) lead[d] = d;
+      const Tensor terms = ((abs(x0) + abs(b0)) * abs(up) * 4.0).to(DType::f64).sum(lead);
+      expect_sum_close(gb_e, gb_l, terms);
+      EXPECT_EQ(lazy::pending_count(), 0);
+    }
+  }
+  set_num_threads(before);
+}
+
 TEST(Lazy, UnusedPendingResultsAreDroppedUncomputed) {
   const int64_t before = lazy::pending_count();
   {

@@ -1,6 +1,7 @@
 #include "kernels/cpu/fused.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -196,6 +197,14 @@ NDGRAD_CLONES double fused_block_f64(Sink s, const FusedProgram& p, const int64_
   return eval_any<double>(s, p, step, ptr, n, out, scratch);
 }
 
+// acc[i] += v[i]: a block of values added to the running sums over leading dims.
+NDGRAD_CLONES void add_block_f32(float* __restrict acc, const float* __restrict v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] += v[i];
+}
+NDGRAD_CLONES void add_block_f64(double* __restrict acc, const double* __restrict v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] += v[i];
+}
+
 namespace {
 
 template <class T>
@@ -316,7 +325,71 @@ void sum_leading_t(const FusedProgram& p, int reduced, T* out) {
     for (int64_t j = 0; j < kept; ++j) out[j] += part[t][j];
 }
 
+// Both at once: each block's values are written out (streamed when large) and added to the
+// sums over the leading dims while they are in L1. The same blocks, parts and order of additions
+// as sum_leading_t; the values added are the rounded results (sum_leading_t's last op may be
+// contracted into its addition).
+template <class T>
+void materialize_sum_leading_t(const FusedProgram& p, int reduced, T* out, T* sums) {
+  int64_t kept = 1;
+  for (int d = reduced; d < p.ndim; ++d) kept *= p.shape[d];
+  if (kept == 1) {
+    materialize_t(p, out);
+    *sums = static_cast<T>(sum_all_t<T>(p));
+    return;
+  }
+  const Blocks<T> b(p, reduced);
+  const bool stream = p.numel() * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
+  std::vector<std::vector<T>> part(std::min<int64_t>(64, std::max(1, get_num_threads())));
+  const int64_t parts = b.split([&](int64_t t, int64_t begin, int64_t end) {
+    std::vector<T>& acc = part[t];
+    acc.assign(kept, T(0));
+    b.run(begin, end, [&](int64_t at, int64_t n, const char* const* ptr, T* scratch) {
+      write_run(out + at, n, stream, [&](T* dst, int64_t first, int64_t count) {
+        const char* moved[kFusedMaxLeaves];
+        for (int l = 0; l < p.nleaves; ++l)
+          moved[l] = ptr[l] + first * b.step[l] * static_cast<int64_t>(sizeof(T));
+        block<T>(Sink::store, p, b.step, moved, count, dst, scratch);
+        T* a = acc.data() + (at + first) % kept;
+        if constexpr (std::is_same_v<T, float>)
+          add_block_f32(a, dst, count);
+        else
+          add_block_f64(a, dst, count);
+      });
+    });
+    if (stream) stream_fence();
+  });
+  for (int64_t j = 0; j < kept; ++j) sums[j] = T(0);
+  for (int64_t t = 0; t < parts; ++t)
+    for (int64_t j = 0; j < kept; ++j) sums[j] += part[t][j];
+}
+
 }  // namespace
+
+void fused_materialize_sum_leading(const FusedProgram& p, char* out, int reduced, char* sums) {
+  if (p.dtype == DType::f32)
+    materialize_sum_leading_t(p, reduced, reinterpret_cast<float*>(out),
+                              reinterpret_cast<float*>(sums));
+  else
+    materialize_sum_leading_t(p, reduced, reinterpret_cast<double*>(out),
+                              reinterpret_cast<double*>(sums));
+}
+
+bool same_program(const FusedProgram& p, const FusedProgram& q) {
+  if (p.dtype != q.dtype || p.ndim != q.ndim || p.nleaves != q.nleaves || p.nops != q.nops)
+    return false;
+  const size_t dims = sizeof(int64_t) * static_cast<size_t>(p.ndim);
+  if (std::memcmp(p.shape, q.shape, dims) != 0) return false;
+  for (int l = 0; l < p.nleaves; ++l)
+    if (p.leaf_data[l] != q.leaf_data[l] ||
+        std::memcmp(p.leaf_strides[l], q.leaf_strides[l], dims) != 0)
+      return false;
+  for (int k = 0; k < p.nops; ++k) {
+    const FusedProgram::Op &a = p.ops[k], &b = q.ops[k];
+    if (a.op != b.op || a.a != b.a || (a.op != FusedOp::neg && a.b != b.b)) return false;
+  }
+  return true;
+}
 
 void fused_materialize(const FusedProgram& p, char* out) {
   if (p.dtype == DType::f32)

@@ -53,5 +53,10 @@ double fused_sum_all(const FusedProgram& p);
 // Sums over the leading `reduced` dims into out: contiguous, one value per index of the
 // remaining dims, accumulated in the dtype in row order like the eager reduction.
 void fused_sum_leading(const FusedProgram& p, int reduced, char* out);
+// fused_materialize and fused_sum_leading in one pass over the inputs: the same values; the
+// same sums up to rounding.
+void fused_materialize_sum_leading(const FusedProgram& p, char* out, int reduced, char* sums);
+// Whether p and q compute the same values: the same ops over the same inputs.
+bool same_program(const FusedProgram& p, const FusedProgram& q);
 
 }  // namespace ndgrad::kernels
