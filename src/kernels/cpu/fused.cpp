@@ -269,18 +269,40 @@ struct Blocks {
   }
 };
 
+// Writes a block's n values to out + at (streamed past the caches when stream), calling
+// then(values, first, count) on each piece while it is in L1.
+template <class T, class F>
+void write_block(const Blocks<T>& b, T* out, int64_t at, int64_t n, const char* const* ptr,
+                 T* scratch, bool stream, F&& then) {
+  write_run(out + at, n, stream, [&](T* dst, int64_t first, int64_t count) {
+    const char* moved[kFusedMaxLeaves];
+    for (int l = 0; l < b.p.nleaves; ++l)
+      moved[l] = ptr[l] + first * b.step[l] * static_cast<int64_t>(sizeof(T));
+    block<T>(Sink::store, b.p, b.step, moved, count, dst, scratch);
+    then(dst, first, count);
+  });
+}
+
+template <class T>
+bool streamed(const FusedProgram& p) {
+  return p.numel() * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
+}
+
+// out[j] = the sum over parts of part[t][j].
+template <class T>
+void add_parts(const std::vector<std::vector<T>>& part, int64_t parts, int64_t kept, T* out) {
+  for (int64_t j = 0; j < kept; ++j) out[j] = T(0);
+  for (int64_t t = 0; t < parts; ++t)
+    for (int64_t j = 0; j < kept; ++j) out[j] += part[t][j];
+}
+
 template <class T>
 void materialize_t(const FusedProgram& p, T* out) {
   const Blocks<T> b(p, 0);
-  const bool stream = p.numel() * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
+  const bool stream = streamed<T>(p);
   b.split([&](int64_t, int64_t begin, int64_t end) {
     b.run(begin, end, [&](int64_t at, int64_t n, const char* const* ptr, T* scratch) {
-      write_run(out + at, n, stream, [&](T* dst, int64_t first, int64_t count) {
-        const char* moved[kFusedMaxLeaves];
-        for (int l = 0; l < p.nleaves; ++l)
-          moved[l] = ptr[l] + first * b.step[l] * static_cast<int64_t>(sizeof(T));
-        block<T>(Sink::store, p, b.step, moved, count, dst, scratch);
-      });
+      write_block(b, out, at, n, ptr, scratch, stream, [](const T*, int64_t, int64_t) {});
     });
     if (stream) stream_fence();
   });
@@ -320,9 +342,7 @@ void sum_leading_t(const FusedProgram& p, int reduced, T* out) {
       block<T>(Sink::accumulate, p, b.step, ptr, n, acc.data() + at % kept, scratch);
     });
   });
-  for (int64_t j = 0; j < kept; ++j) out[j] = T(0);
-  for (int64_t t = 0; t < parts; ++t)
-    for (int64_t j = 0; j < kept; ++j) out[j] += part[t][j];
+  add_parts(part, parts, kept, out);
 }
 
 // Both at once: each block's values are written out (streamed when large) and added to the
@@ -339,29 +359,24 @@ void materialize_sum_leading_t(const FusedProgram& p, int reduced, T* out, T* su
     return;
   }
   const Blocks<T> b(p, reduced);
-  const bool stream = p.numel() * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
+  const bool stream = streamed<T>(p);
   std::vector<std::vector<T>> part(std::min<int64_t>(64, std::max(1, get_num_threads())));
   const int64_t parts = b.split([&](int64_t t, int64_t begin, int64_t end) {
     std::vector<T>& acc = part[t];
     acc.assign(kept, T(0));
     b.run(begin, end, [&](int64_t at, int64_t n, const char* const* ptr, T* scratch) {
-      write_run(out + at, n, stream, [&](T* dst, int64_t first, int64_t count) {
-        const char* moved[kFusedMaxLeaves];
-        for (int l = 0; l < p.nleaves; ++l)
-          moved[l] = ptr[l] + first * b.step[l] * static_cast<int64_t>(sizeof(T));
-        block<T>(Sink::store, p, b.step, moved, count, dst, scratch);
-        T* a = acc.data() + (at + first) % kept;
-        if constexpr (std::is_same_v<T, float>)
-          add_block_f32(a, dst, count);
-        else
-          add_block_f64(a, dst, count);
-      });
+      write_block(b, out, at, n, ptr, scratch, stream,
+                  [&](const T* values, int64_t first, int64_t count) {
+                    T* a = acc.data() + (at + first) % kept;
+                    if constexpr (std::is_same_v<T, float>)
+                      add_block_f32(a, values, count);
+                    else
+                      add_block_f64(a, values, count);
+                  });
     });
     if (stream) stream_fence();
   });
-  for (int64_t j = 0; j < kept; ++j) sums[j] = T(0);
-  for (int64_t t = 0; t < parts; ++t)
-    for (int64_t j = 0; j < kept; ++j) sums[j] += part[t][j];
+  add_parts(part, parts, kept, sums);
 }
 
 }  // namespace
