@@ -51,6 +51,8 @@ int main(int argc, char** argv) {
       {64, 256, 784, false, false, "x @ W1, batch 64"},
       {784, 256, 64, true, false, "dW1 = x^T @ dy, batch 64"},
       {1024, 1024, 1024, false, false, "1024^3"},
+      {1024, 1024, 1024, false, true, "1024^3, b^T (W5's dA)"},
+      {1024, 1024, 1024, true, false, "1024^3, a^T (W5's dB)"},
   };
   std::printf("own float32 GEMM vs OpenBLAS (%s kernels), %d thread%s, interleaved medians\n",
               blas_corename(), threads, threads > 1 ? "s" : "");
