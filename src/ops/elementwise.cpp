@@ -24,6 +24,21 @@ Tensor unary_forward(UnaryOp op, const Tensor& x, const char* name, bool floatin
   return out;
 }
 
+// Whether op(a, b) into out (contiguous) is one flat run: each input laid out like out, or one
+// value, and few enough elements for one thread. Saves the kernel examining strides.
+bool flat_operands(const TensorImpl& out, const TensorImpl& a, const TensorImpl& b,
+                   kernels::FlatRun& f) {
+  int64_t n = 1;
+  for (int64_t d : out.shape) n *= d;
+  if (n == 0 || n >= kernels::kFlatMax) return false;
+  auto step = [&](const TensorImpl& t) -> int64_t {
+    if (t.shape.empty()) return 0;
+    return t.shape == out.shape && t.strides == out.strides ? 1 : -1;
+  };
+  f = {n, step(a), step(b)};
+  return f.a_step >= 0 && f.b_step >= 0;
+}
+
 // call_site: the return address in the user's code, for strict broadcasting's message.
 Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char* name,
                       const void* call_site = nullptr) {
@@ -50,9 +65,18 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
   Tensor a_cast, b_cast;
   const DType out_dt = compare ? DType::boolean : dt;
   Tensor out = make_tensor_of_valid_shape(shape, out_dt);  // an operand's, or checked above
-  OperandOf oa(in_dtype(a, dt, a_cast), shape), ob(in_dtype(b, dt, b_cast), shape);
-  kernels::binary(op, shape, {out.impl()->data(), out.impl()->strides.data(), out_dt}, oa.op,
-                  ob.op);
+  const Tensor& ta = in_dtype(a, dt, a_cast);
+  const Tensor& tb = in_dtype(b, dt, b_cast);
+  const TensorImpl& oi = *out.impl();
+  const kernels::Operand o{oi.data(), oi.strides.data(), out_dt};
+  kernels::FlatRun flat;
+  if (flat_operands(oi, *ta.impl(), *tb.impl(), flat)) {
+    kernels::binary(op, shape, o, {ta.impl()->data(), nullptr, dt},
+                    {tb.impl()->data(), nullptr, dt}, &flat);
+    return out;
+  }
+  OperandOf oa(ta, shape), ob(tb, shape);
+  kernels::binary(op, shape, o, oa.op, ob.op);
   return out;
 }
 
@@ -72,8 +96,15 @@ Tensor binary_into_grad(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
                     !lazy::pending(g) && !lazy::pending(other);
   if (!fits) return binary_forward(op, a, b, name);
   const Dims& shape = gi.shape;
+  const kernels::Operand o{gi.data(), gi.strides.data(), gi.dtype};
+  kernels::FlatRun flat;
+  if (flat_operands(gi, *a.impl(), *b.impl(), flat)) {
+    kernels::binary(op, shape, o, {a.impl()->data(), nullptr, gi.dtype},
+                    {b.impl()->data(), nullptr, gi.dtype}, &flat);
+    return g;
+  }
   OperandOf oa(a, shape), ob(b, shape);
-  kernels::binary(op, shape, {gi.data(), gi.strides.data(), gi.dtype}, oa.op, ob.op);
+  kernels::binary(op, shape, o, oa.op, ob.op);
   return g;
 }
 

@@ -110,7 +110,8 @@ void run_unary(const Dims& shape, const Operand& out, const Operand& in, Op op) 
 }
 
 template <class R, class T, class Op>
-void run_binary(const Dims& shape, const Operand& out, const Operand& a, const Operand& b, Op op) {
+void run_binary(const Dims& shape, const FlatRun* flat, const Operand& out, const Operand& a,
+                const Operand& b, Op op) {
   bool stream = false;
   auto body = [&](char* const* p, const int64_t* s, int64_t n) {
     R* o = reinterpret_cast<R*>(p[0]);
@@ -139,7 +140,11 @@ void run_binary(const Dims& shape, const Operand& out, const Operand& a, const O
   };
   std::array<int64_t, 3> steps;
   int64_t count;
-  if (flat_run<3>(shape, {&out, &a, &b}, {sizeof(R), sizeof(T), sizeof(T)}, steps, count)) {
+  if (flat) {
+    steps = {sizeof(R), flat->a_step * int64_t(sizeof(T)), flat->b_step * int64_t(sizeof(T))};
+    count = flat->n;
+  }
+  if (flat || flat_run<3>(shape, {&out, &a, &b}, {sizeof(R), sizeof(T), sizeof(T)}, steps, count)) {
     char* const p[3] = {out.data, a.data, b.data};
     return body(p, steps.data(), count);
   }
@@ -200,34 +205,34 @@ void unary_typed(UnaryOp op, const Dims& shape, const Operand& out, const Operan
 }
 
 template <class T>
-void binary_typed(BinaryOp op, const Dims& shape, const Operand& out, const Operand& a,
-                  const Operand& b) {
+void binary_typed(BinaryOp op, const Dims& shape, const FlatRun* flat, const Operand& out,
+                  const Operand& a, const Operand& b) {
   switch (op) {
     case BinaryOp::eq:
-      return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x == y; });
+      return run_binary<bool, T>(shape, flat, out, a, b, [](T x, T y) { return x == y; });
     case BinaryOp::ne:
-      return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x != y; });
+      return run_binary<bool, T>(shape, flat, out, a, b, [](T x, T y) { return x != y; });
     case BinaryOp::lt:
-      return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x < y; });
+      return run_binary<bool, T>(shape, flat, out, a, b, [](T x, T y) { return x < y; });
     case BinaryOp::le:
-      return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x <= y; });
+      return run_binary<bool, T>(shape, flat, out, a, b, [](T x, T y) { return x <= y; });
     case BinaryOp::gt:
-      return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x > y; });
+      return run_binary<bool, T>(shape, flat, out, a, b, [](T x, T y) { return x > y; });
     case BinaryOp::ge:
-      return run_binary<bool, T>(shape, out, a, b, [](T x, T y) { return x >= y; });
+      return run_binary<bool, T>(shape, flat, out, a, b, [](T x, T y) { return x >= y; });
     default:
       break;
   }
   if constexpr (!std::is_same_v<T, bool>) {
     switch (op) {
       case BinaryOp::add:
-        return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return wrap_add(x, y); });
+        return run_binary<T, T>(shape, flat, out, a, b, [](T x, T y) { return wrap_add(x, y); });
       case BinaryOp::sub:
-        return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return wrap_sub(x, y); });
+        return run_binary<T, T>(shape, flat, out, a, b, [](T x, T y) { return wrap_sub(x, y); });
       case BinaryOp::mul:
-        return run_binary<T, T>(shape, out, a, b, [](T x, T y) { return wrap_mul(x, y); });
+        return run_binary<T, T>(shape, flat, out, a, b, [](T x, T y) { return wrap_mul(x, y); });
       case BinaryOp::div:
-        return run_binary<T, T>(shape, out, a, b, [](T x, T y) {
+        return run_binary<T, T>(shape, flat, out, a, b, [](T x, T y) {
           if constexpr (std::is_integral_v<T>) {  // floor division, like NumPy's //
             if (y == 0) return T(0);
             if (y == -1) return wrap_neg(x);  // INT64_MIN / -1 overflows
@@ -238,23 +243,26 @@ void binary_typed(BinaryOp op, const Dims& shape, const Operand& out, const Oper
           }
         });
       case BinaryOp::pow:
-        return run_binary<T, T>(shape, out, a, b, [](T x, T y) {
+        return run_binary<T, T>(shape, flat, out, a, b, [](T x, T y) {
           if constexpr (std::is_integral_v<T>)
             return convert_value<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
           else
             return T(std::pow(x, y));
         });
       case BinaryOp::tanh_grad:
-        return run_binary<T, T>(shape, out, a, b, [](T y, T g) { return T(g * (T(1) - y * y)); });
+        return run_binary<T, T>(shape, flat, out, a, b,
+                                [](T y, T g) { return T(g * (T(1) - y * y)); });
       case BinaryOp::sigmoid_grad:
-        return run_binary<T, T>(shape, out, a, b, [](T y, T g) { return T(g * (y * (T(1) - y))); });
+        return run_binary<T, T>(shape, flat, out, a, b,
+                                [](T y, T g) { return T(g * (y * (T(1) - y))); });
       case BinaryOp::relu_grad:
-        return run_binary<T, T>(shape, out, a, b, [](T x, T g) { return x > T(0) ? g : T(0); });
+        return run_binary<T, T>(shape, flat, out, a, b,
+                                [](T x, T g) { return x > T(0) ? g : T(0); });
       case BinaryOp::maximum:  // NaN wins, as in NumPy
-        return run_binary<T, T>(shape, out, a, b,
+        return run_binary<T, T>(shape, flat, out, a, b,
                                 [](T x, T y) { return (x > y || x != x) ? x : y; });
       case BinaryOp::minimum:
-        return run_binary<T, T>(shape, out, a, b,
+        return run_binary<T, T>(shape, flat, out, a, b,
                                 [](T x, T y) { return (x < y || x != x) ? x : y; });
       default:
         break;
@@ -276,8 +284,12 @@ void unary(UnaryOp op, const Dims& shape, Operand out, Operand in) {
   });
 }
 
-void binary(BinaryOp op, const Dims& shape, Operand out, Operand a, Operand b) {
-  dispatch_dtype(a.dtype, [&](auto tag) { binary_typed<decltype(tag)>(op, shape, out, a, b); });
+static_assert(kFlatMax <= StridedLoop<3>::kGrain, "a flat run is one thread's");
+
+void binary(BinaryOp op, const Dims& shape, Operand out, Operand a, Operand b,
+            const FlatRun* flat) {
+  dispatch_dtype(a.dtype,
+                 [&](auto tag) { binary_typed<decltype(tag)>(op, shape, flat, out, a, b); });
 }
 
 void where(const Dims& shape, Operand out, Operand cond, Operand a, Operand b) {
