@@ -53,8 +53,10 @@ double round_ms = 10;
 void compare(const std::string& name, const std::function<void()>& nd_fn,
              const std::function<void()>& torch_fn, int reps, double scale, const std::string& unit,
              const std::string& note = "") {
+  // Warm-up: at least two calls and 200 ms per pair of sides (pools, caches, the CPU's clock).
   double one = 0;
-  for (int i = 0; i < 2; ++i) {
+  const auto warm_start = Clock::now();
+  for (int i = 0; i < 2 || Clock::now() - warm_start < std::chrono::milliseconds(200); ++i) {
     one = seconds(nd_fn);
     torch_fn();
   }
