@@ -74,5 +74,8 @@ inline T lane_sum(int64_t n, Term term) {
 // Sums of n contiguous values (lane_sum over 32 floats or 16 doubles).
 float sum_f32(const float* x, int64_t n);
 double sum_f64(const double* x, int64_t n);
+// acc[i] += v[i] (acc[i] -= v[i] with subtract) over n values that do not overlap.
+void add_to_f32(float* acc, const float* v, int64_t n, bool subtract);
+void add_to_f64(double* acc, const double* v, int64_t n, bool subtract);
 
 }  // namespace ndgrad::kernels

@@ -197,14 +197,6 @@ NDGRAD_CLONES double fused_block_f64(Sink s, const FusedProgram& p, const int64_
   return eval_any<double>(s, p, step, ptr, n, out, scratch);
 }
 
-// acc[i] += v[i]: a block of values added to the running sums over leading dims.
-NDGRAD_CLONES void add_block_f32(float* __restrict acc, const float* __restrict v, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) acc[i] += v[i];
-}
-NDGRAD_CLONES void add_block_f64(double* __restrict acc, const double* __restrict v, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) acc[i] += v[i];
-}
-
 namespace {
 
 template <class T>
@@ -369,9 +361,9 @@ void materialize_sum_leading_t(const FusedProgram& p, int reduced, T* out, T* su
                   [&](const T* values, int64_t first, int64_t count) {
                     T* a = acc.data() + (at + first) % kept;
                     if constexpr (std::is_same_v<T, float>)
-                      add_block_f32(a, values, count);
+                      add_to_f32(a, values, count, false);
                     else
-                      add_block_f64(a, values, count);
+                      add_to_f64(a, values, count, false);
                   });
     });
     if (stream) stream_fence();

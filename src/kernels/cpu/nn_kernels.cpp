@@ -1,8 +1,10 @@
 // Fused loops for training: softmax + cross-entropy, and the optimizers' updates.
 #include <cmath>
+#include <type_traits>
 
 #include "core/thread_pool.hpp"
 #include "kernels/cpu/dispatch.hpp"
+#include "kernels/cpu/fast_math.hpp"
 #include "kernels/cpu/kernels.hpp"
 
 namespace ndgrad::kernels {
@@ -74,13 +76,13 @@ void sgd_loop(int64_t n, T* __restrict p, const T* __restrict g, T* __restrict v
 void accumulate(DType dtype, int64_t n, char* acc, const char* grad, bool subtract) {
   dispatch_floating(dtype, [&](auto tag) {
     using T = decltype(tag);
-    T* __restrict a = reinterpret_cast<T*>(acc);
-    const T* __restrict g = reinterpret_cast<const T*>(grad);
+    T* a = reinterpret_cast<T*>(acc);
+    const T* g = reinterpret_cast<const T*>(grad);
     auto loop = [&](int64_t begin, int64_t end) {
-      if (subtract)
-        for (int64_t i = begin; i < end; ++i) a[i] -= g[i];
+      if constexpr (std::is_same_v<T, float>)
+        add_to_f32(a + begin, g + begin, end - begin, subtract);
       else
-        for (int64_t i = begin; i < end; ++i) a[i] += g[i];
+        add_to_f64(a + begin, g + begin, end - begin, subtract);
     };
     if (n < 2 * kUpdateGrain)
       loop(0, n);  // most gradients: no threads to ask about
