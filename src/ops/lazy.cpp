@@ -60,10 +60,14 @@ void retire(Storage::Pending* e, Releases& release) {
   delete e;
 }
 
-// Computes s's values. The lock is held.
-void run_locked(Storage& s, Releases& release) {
+// Computes s's values; with sums, also their sums over the leading `reduced` dims, in the same
+// pass. The lock is held.
+void run_locked(Storage& s, Releases& release, int reduced = 0, char* sums = nullptr) {
   s.allocate_data(s.nbytes);
-  kernels::fused_materialize(s.pending->prog, s.data);
+  if (sums)
+    kernels::fused_materialize_sum_leading(s.pending->prog, s.data, reduced, sums);
+  else
+    kernels::fused_materialize(s.pending->prog, s.data);
   retire(s.pending, release);
   s.hooks.fetch_sub(1, std::memory_order_release);  // publishes data to the lock-free check
 }
@@ -175,6 +179,13 @@ struct Builder {
   }
 };
 
+// How many leading axes `axes` (sorted) names: k when they are exactly 0 .. k-1, else 0.
+int leading_axes(const std::vector<int64_t>& axes) {
+  int k = 0;
+  while (k < static_cast<int>(axes.size()) && axes[k] == k) ++k;
+  return k == static_cast<int>(axes.size()) ? k : 0;
+}
+
 bool eligible(DType dt, const Dims& shape) {
   return lazy_on.load(std::memory_order_relaxed) && (dt == DType::f32 || dt == DType::f64) &&
          static_cast<int>(shape.size()) <= kFusedMaxDims && lazy::large(shape);
@@ -263,9 +274,8 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& axes) {
   const TensorImpl& impl = *x.impl();
   if (impl.storage->hooks.load(std::memory_order_acquire) == 0) return Tensor();
   const int ndim = static_cast<int>(impl.shape.size());
-  int reduced = 0;  // the axes are sorted: they are the leading ones when axes[i] == i
-  while (reduced < static_cast<int>(axes.size()) && axes[reduced] == reduced) ++reduced;
-  if (reduced != static_cast<int>(axes.size()) || reduced == 0) return Tensor();
+  const int reduced = leading_axes(axes);
+  if (reduced == 0) return Tensor();
   // A copy of the program, and its inputs held, so that it can run without the lock.
   FusedProgram prog;
   std::shared_ptr<Storage> inputs[kFusedMaxLeaves];
@@ -296,24 +306,18 @@ Tensor sum_computing(const Tensor& x, const std::vector<int64_t>& axes, const Te
   if (impl.storage->hooks.load(std::memory_order_acquire) == 0 ||
       other.storage->hooks.load(std::memory_order_acquire) == 0 || impl.storage == other.storage)
     return Tensor();
-  const int ndim = static_cast<int>(impl.shape.size());
-  int reduced = 0;
-  while (reduced < static_cast<int>(axes.size()) && axes[reduced] == reduced) ++reduced;
-  if (reduced != static_cast<int>(axes.size()) || reduced == 0 || reduced == ndim) return Tensor();
+  const int reduced = leading_axes(axes);
+  if (reduced == 0 || reduced == static_cast<int>(impl.shape.size())) return Tensor();
   Tensor out = make_tensor(reduced_shape(impl.shape, axes, true), impl.dtype);
   char* dst = out.impl()->data();
   Releases release;
   std::lock_guard<std::mutex> lock(registry().mu);
   const Storage::Pending* e = impl.storage->pending;
-  Storage::Pending* f = other.storage->pending;
+  const Storage::Pending* f = other.storage->pending;
   if (!e || !f || !whole(impl, e->prog) || !whole(other, f->prog) ||
       !kernels::same_program(e->prog, f->prog))
     return Tensor();
-  Storage& s = *other.storage;
-  s.allocate_data(s.nbytes);
-  kernels::fused_materialize_sum_leading(f->prog, s.data, reduced, dst);
-  retire(f, release);
-  s.hooks.fetch_sub(1, std::memory_order_release);
+  run_locked(*other.storage, release, reduced, dst);
   return out;
 }
 
