@@ -90,7 +90,10 @@ std::atomic<uint64_t> stamp_counter{0};
 // The one place where broadcasting is undone: every gradient arriving at an input is summed
 // over the axes the op broadcast it along, back to the input's shape.
 // Takes g by value: a gradient that needs no change is passed on without a handle copy.
-Tensor reduce_to_input(Tensor g, const Node::Edge& e, const char* op) {
+// companions: leaves whose pending gradient may have g's very values (X's, for b in X + b);
+// the first that does is computed in the same pass as the sum (one read of the inputs).
+Tensor reduce_to_input(Tensor g, const Node::Edge& e, const char* op,
+                       const std::vector<std::shared_ptr<TensorImpl>>* companions = nullptr) {
   if (g.impl()->shape != e.shape) {
     const Dims& gs = g.impl()->shape;
     std::vector<int64_t> axes;
@@ -99,7 +102,13 @@ Tensor reduce_to_input(Tensor g, const Node::Edge& e, const char* op) {
     if (!ok)
       throw AutogradError(std::string(op) + " backward: a gradient of shape " + shape_str(gs) +
                           " cannot be summed to the input's shape " + shape_str(e.shape));
-    g = sum_axes_to(g, axes, e.shape);
+    Tensor sum;
+    if (companions)
+      for (const auto& leaf : *companions)
+        if (leaf != e.leaf && leaf->grad.defined() && leaf->grad.impl()->shape == gs &&
+            (sum = lazy::sum_computing(g, axes, leaf->grad)).defined())
+          break;
+    g = sum.defined() ? sum.reshape(e.shape) : sum_axes_to(g, axes, e.shape);
   }
   if (g.impl()->dtype != e.dtype) g = g.to(e.dtype);
   return g;
@@ -199,21 +208,11 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     deferred.push_back({Node::Edge{nullptr, e.leaf, e.shape, e.dtype}, std::move(g), op});
     return Tensor();
   };
-  // A leaf whose pending gradient has the very values being summed down (X's, for b in
-  // X + b) has them computed in the same pass as the sum: one read of the inputs for both.
-  auto reduce_deferred = [&](Deferred& d) {
-    const Dims& gs = d.sum.impl()->shape;
-    std::vector<int64_t> axes;
-    int64_t leading;
-    if (unbroadcast_axes(gs, d.edge.shape, 0, axes, leading))
-      for (const auto& leaf : lazy_grads)
-        if (leaf != d.edge.leaf && leaf->grad.defined() && leaf->grad.impl()->shape == gs)
-          if (Tensor s = lazy::sum_computing(d.sum, axes, leaf->grad); s.defined())
-            return s.reshape(d.edge.shape);
-    return reduce_to_input(std::move(d.sum), d.edge, d.op);
-  };
+  // A leaf whose pending gradient has the very values being summed down (X's, for b in X + b)
+  // gets them computed in the same pass (reduce_to_input's companions).
   auto deliver_deferred = [&] {
-    for (Deferred& d : deferred) deliver_leaf(d.edge.leaf, reduce_deferred(d));
+    for (Deferred& d : deferred)
+      deliver_leaf(d.edge.leaf, reduce_to_input(std::move(d.sum), d.edge, d.op, &lazy_grads));
     deferred.clear();
   };
 
