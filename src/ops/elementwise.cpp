@@ -39,6 +39,22 @@ bool flat_operands(const TensorImpl& out, const TensorImpl& a, const TensorImpl&
   return f.a_step >= 0 && f.b_step >= 0;
 }
 
+// op(a, b) into out's buffer (a contiguous result of shape `shape`; a and b in the op's dtype):
+// as a flat run when flat_operands allows, through the broadcasting kernel otherwise.
+void binary_into(BinaryOp op, const Dims& shape, const TensorImpl& out, const Tensor& a,
+                 const Tensor& b) {
+  const TensorImpl &ai = *a.impl(), &bi = *b.impl();
+  const kernels::Operand o{out.data(), out.strides.data(), out.dtype};
+  kernels::FlatRun flat;
+  if (flat_operands(out, ai, bi, flat)) {
+    kernels::binary(op, shape, o, {ai.data(), nullptr, ai.dtype}, {bi.data(), nullptr, bi.dtype},
+                    &flat);
+    return;
+  }
+  OperandOf oa(a, shape), ob(b, shape);
+  kernels::binary(op, shape, o, oa.op, ob.op);
+}
+
 // call_site: the return address in the user's code, for strict broadcasting's message.
 Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char* name,
                       const void* call_site = nullptr) {
@@ -65,18 +81,7 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
   Tensor a_cast, b_cast;
   const DType out_dt = compare ? DType::boolean : dt;
   Tensor out = make_tensor_of_valid_shape(shape, out_dt);  // an operand's, or checked above
-  const Tensor& ta = in_dtype(a, dt, a_cast);
-  const Tensor& tb = in_dtype(b, dt, b_cast);
-  const TensorImpl& oi = *out.impl();
-  const kernels::Operand o{oi.data(), oi.strides.data(), out_dt};
-  kernels::FlatRun flat;
-  if (flat_operands(oi, *ta.impl(), *tb.impl(), flat)) {
-    kernels::binary(op, shape, o, {ta.impl()->data(), nullptr, dt},
-                    {tb.impl()->data(), nullptr, dt}, &flat);
-    return out;
-  }
-  OperandOf oa(ta, shape), ob(tb, shape);
-  kernels::binary(op, shape, o, oa.op, ob.op);
+  binary_into(op, shape, *out.impl(), in_dtype(a, dt, a_cast), in_dtype(b, dt, b_cast));
   return out;
 }
 
@@ -95,16 +100,7 @@ Tensor binary_into_grad(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
                     (oi.shape == gi.shape || oi.shape.empty()) && g.is_contiguous() &&
                     !lazy::pending(g) && !lazy::pending(other);
   if (!fits) return binary_forward(op, a, b, name);
-  const Dims& shape = gi.shape;
-  const kernels::Operand o{gi.data(), gi.strides.data(), gi.dtype};
-  kernels::FlatRun flat;
-  if (flat_operands(gi, *a.impl(), *b.impl(), flat)) {
-    kernels::binary(op, shape, o, {a.impl()->data(), nullptr, gi.dtype},
-                    {b.impl()->data(), nullptr, gi.dtype}, &flat);
-    return g;
-  }
-  OperandOf oa(a, shape), ob(b, shape);
-  kernels::binary(op, shape, o, oa.op, ob.op);
+  binary_into(op, gi.shape, gi, a, b);
   return g;
 }
 
@@ -456,8 +452,8 @@ namespace ndgrad {
 void add_into(Tensor& acc, const Tensor& g, bool subtract) {
   const TensorImpl& a = *acc.impl();
   const Dims& shape = a.shape;
-  if (g.impl()->dtype == a.dtype && is_floating(a.dtype) && g.impl()->shape == shape &&
-      acc.is_contiguous() && g.is_contiguous()) {
+  if (is_floating(a.dtype) && g.impl()->shape == shape && acc.is_contiguous() &&
+      g.is_contiguous()) {  // g has acc's dtype (the contract)
     // The common case (a gradient added to a buffer of its own shape): one flat loop, no
     // broadcasting set-up.
     kernels::accumulate(a.dtype, acc.numel(), a.data(), g.impl()->data(), subtract);
