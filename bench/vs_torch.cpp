@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "core/thread_pool.hpp"
+#include "kernels/cpu/blas.hpp"
 #include "ndgrad/ndgrad.hpp"
 
 namespace nd = ndgrad;
@@ -48,11 +50,59 @@ std::vector<Row> rows;
 // side run as a program using it alone would, and the disturbance falls on the start of a round.
 double round_ms = 10;
 
+// A physical limit of the machine, measured in the same rounds as a workload, so that ndgrad's
+// figure is reported as a fraction of what the machine gave in those minutes (its speed drifts
+// up to 2x on a shared host; a limit measured earlier in another program does not describe the
+// minutes the workload ran in).
+struct Limit {
+  std::string name;          // "the triad", ...
+  std::function<void()> fn;  // one call
+  double amount;             // bytes or flops one call of fn moves or does
+  double nd_amount;          // the same for one call of the workload: the least it must move or do
+  std::string unit;          // "GB/s" or "GFLOP/s" (amount / 1e9 per second)
+  double target;             // the fraction of the limit the performance issue asks for
+};
+
+// STREAM-like triad a = b + 3c over 64M floats (12 bytes an element, far beyond the caches), on
+// ndgrad's threads; the arrays are made on first use.
+Limit triad_limit(double nd_bytes, double target) {
+  constexpr int64_t n = 64 << 20;
+  static std::vector<float> a, b, c;
+  if (a.empty()) a.assign(n, 0.0f), b.assign(n, 1.0f), c.assign(n, 2.0f);
+  auto fn = [] {
+    const int parts = nd::get_num_threads();
+    nd::parallel_for(parts, [&](int64_t part) {
+      const int64_t lo = n * part / parts, hi = n * (part + 1) / parts;
+      float* __restrict pa = a.data();
+      const float* __restrict pb = b.data();
+      const float* __restrict pc = c.data();
+      for (int64_t i = lo; i < hi; ++i) pa[i] = pb[i] + 3.0f * pc[i];
+    });
+  };
+  return {"the triad", fn, 12.0 * n, nd_bytes, "GB/s", target};
+}
+
+// OpenBLAS sgemm 2048^3 with its AVX-512 kernels, on as many threads as the run: the machine's
+// GEMM speed (MEASURED.md's "peak").
+Limit sgemm_limit(double nd_flops, double target) {
+  constexpr int m = 2048;
+  static std::vector<float> x, y, z;
+  if (x.empty())
+    x.assign(size_t(m) * m, 1.0f), y.assign(size_t(m) * m, 1.0f), z.assign(size_t(m) * m, 0.0f);
+  auto fn = [] {
+    nd::kernels::blas().sgemm(101, 111, 111, m, m, m, 1.0f, x.data(), m, y.data(), m, 0.0f,
+                              z.data(), m);
+  };
+  return {"OpenBLAS sgemm 2048^3", fn, 2.0 * m * m * m, nd_flops, "GFLOP/s", target};
+}
+
 // Runs both sides reps times (calls), interleaved in rounds after warm-up; records the medians
-// over rounds of the mean time per call, scaled to unit.
+// over rounds of the mean time per call, scaled to unit. With a limit, each round of the two
+// sides is followed by a round of the limit's calls, and ndgrad's rate (nd_amount per median
+// call) is printed as a fraction of the limit's median rate.
 void compare(const std::string& name, const std::function<void()>& nd_fn,
              const std::function<void()>& torch_fn, int reps, double scale, const std::string& unit,
-             const std::string& note = "") {
+             const std::string& note = "", const Limit* limit = nullptr) {
   // Warm-up: at least two calls and 200 ms per pair of sides (pools, caches, the CPU's clock).
   double one = 0;
   const auto warm_start = Clock::now();
@@ -67,15 +117,24 @@ void compare(const std::string& name, const std::function<void()>& nd_fn,
     for (int i = 0; i < per_round; ++i) f();
     return std::chrono::duration<double>(Clock::now() - t0).count() / per_round;
   };
-  std::vector<double> a, b;
+  std::vector<double> a, b, lim;
+  if (limit) limit->fn();  // its first call pays for first touches
   for (int i = 0; i < rounds; ++i) {
     a.push_back(round(nd_fn) * scale);
     b.push_back(round(torch_fn) * scale);
+    if (limit) lim.push_back(seconds(limit->fn));
   }
   rows.push_back({name, unit, median(a), median(b), note});
   std::printf("%-34s ndgrad %10.3f %-8s libtorch %10.3f %-8s torch/ndgrad %6.2fx %s\n",
               name.c_str(), rows.back().nd, unit.c_str(), rows.back().torch, unit.c_str(),
               rows.back().torch / rows.back().nd, note.c_str());
+  if (limit) {
+    const double nd_rate = limit->nd_amount / (rows.back().nd / scale) / 1e9;
+    const double lim_rate = limit->amount / median(lim) / 1e9;
+    std::printf("   ndgrad %.1f %s = %.2f of %s (%.1f %s in the same rounds; target %.2f)\n",
+                nd_rate, limit->unit.c_str(), nd_rate / lim_rate, limit->name.c_str(), lim_rate,
+                limit->unit.c_str(), limit->target);
+  }
   std::fflush(stdout);
 }
 
@@ -138,6 +197,8 @@ void w2() {  // one SGD step of an MLP 784-256-128-10, batch 64
 void w3() {  // ((X + b) * (X + b)).sum().backward(), X (4096,1024)
   nd::Tensor X = nd::randn({4096, 1024}, 6).requires_grad_(),
              b = nd::randn({1024}, 7).requires_grad_();
+  // The least a forward and a backward pass move: X read by each, X.grad written once.
+  const Limit triad = triad_limit(3.0 * 4 * X.numel(), 0.60);
   torch::Tensor tX = torch::randn({4096, 1024}).requires_grad_(true),
                 tb = torch::randn({1024}).requires_grad_(true);
   compare(
@@ -152,7 +213,7 @@ void w3() {  // ((X + b) * (X + b)).sum().backward(), X (4096,1024)
         tX.mutable_grad().reset();
         tb.mutable_grad().reset();
       },
-      30, 1e3, "ms");
+      30, 1e3, "ms", "", &triad);
 }
 
 void w4() {  // reductions of A (4096,4096) over each axis, forward and backward
@@ -192,6 +253,8 @@ void w5() {  // 1024^3 matmul forward and backward: 3 GEMMs
                 tB = torch::randn({1024, 1024}).requires_grad_(true);
   torch::Tensor tG = torch::randn({1024, 1024});
   const double flop = 3 * 2.0 * 1024 * 1024 * 1024;
+  // 120 GFLOP/s against the 140 MEASURED.md gives OpenBLAS's 2048^3 product.
+  const Limit peak = sgemm_limit(flop, 120.0 / 140.0);
   compare(
       "W5 matmul 1024^3 fwd+bwd",
       [&] {
@@ -204,7 +267,7 @@ void w5() {  // 1024^3 matmul forward and backward: 3 GEMMs
         tA.mutable_grad().reset();
         tB.mutable_grad().reset();
       },
-      20, 1e3, "ms");
+      20, 1e3, "ms", "", &peak);
   rows.back().note = "ndgrad " + std::to_string(int(flop / rows.back().nd / 1e6)) +
                      " GFLOP/s, libtorch " + std::to_string(int(flop / rows.back().torch / 1e6)) +
                      " GFLOP/s";
@@ -266,7 +329,12 @@ void w7(const std::string& data_dir) {  // one epoch of the Fashion-MNIST MLP, b
     torch::NoGradGuard g;
     torch_acc = tm->forward(tx_test).argmax(1).eq(ty_test).sum().item<double>() / ty_test.numel();
   };
-  compare("W7 Fashion-MNIST epoch, batch 128", nd_epoch, torch_epoch, 5, 1.0, "s");
+  // The products of an epoch's training steps (the input needs no gradient: the first layer
+  // runs two products, the others three); the test evaluation in the timed call is not counted.
+  // 0.6 s on 1 thread is 70% of the 140 GFLOP/s MEASURED.md gives OpenBLAS's 2048^3 product.
+  const double macs = 784.0 * 256 * 2 + (256.0 * 128 + 128.0 * 10) * 3;
+  const Limit peak = sgemm_limit(2.0 * macs * double(n), 0.70);
+  compare("W7 Fashion-MNIST epoch, batch 128", nd_epoch, torch_epoch, 5, 1.0, "s", "", &peak);
   char note[128];
   std::snprintf(note, sizeof note, "test accuracy after one epoch: ndgrad %.4f, libtorch %.4f",
                 nd_acc, torch_acc);
