@@ -60,7 +60,7 @@ struct Limit {
   double amount;             // bytes or flops one call of fn moves or does
   double nd_amount;          // the same for one call of the workload: the least it must move or do
   std::string unit;          // "GB/s" or "GFLOP/s" (amount / 1e9 per second)
-  double target;             // the fraction of the limit the performance issue asks for
+  double target;             // the fraction of the limit the performance issue asks on 1 thread
 };
 
 // STREAM-like triad a = b + 3c over 64M floats (12 bytes an element, far beyond the caches), on
@@ -131,9 +131,10 @@ void compare(const std::string& name, const std::function<void()>& nd_fn,
   if (limit) {
     const double nd_rate = limit->nd_amount / (rows.back().nd / scale) / 1e9;
     const double lim_rate = limit->amount / median(lim) / 1e9;
-    std::printf("   ndgrad %.1f %s = %.2f of %s (%.1f %s in the same rounds; target %.2f)\n",
-                nd_rate, limit->unit.c_str(), nd_rate / lim_rate, limit->name.c_str(), lim_rate,
-                limit->unit.c_str(), limit->target);
+    std::printf(
+        "   ndgrad %.1f %s = %.2f of %s (%.1f %s in the same rounds; the 1-thread target: %.2f)\n",
+        nd_rate, limit->unit.c_str(), nd_rate / lim_rate, limit->name.c_str(), lim_rate,
+        limit->unit.c_str(), limit->target);
   }
   std::fflush(stdout);
 }
