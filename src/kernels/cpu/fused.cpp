@@ -18,6 +18,10 @@ namespace {
 // typical chain's blocks stay in L1 between its ops.
 constexpr int64_t kBlockBytes = 4096;
 constexpr int kScratchBlocks = kFusedMaxOps + kFusedMaxLeaves;
+// An op that reads an input from memory into a scratch block runs in chunks of this many bytes,
+// each after prefetching the same bytes of the next block's input: the loads that miss reach
+// memory while the block's other ops run, instead of after them.
+constexpr int64_t kPrefetchChunk = 1024;
 
 // The loop nest after dropping size-1 dims and merging adjacent dims that every leaf walks as
 // one: usually a single dim, or rows by columns when an operand is broadcast.
@@ -129,11 +133,32 @@ template <class T, Sink S>
   return T(0);
 }
 
+// An op into a scratch block whose operands include a leaf that the next block reads from
+// `ahead` bytes further on (pa, pb: the leaves' next addresses, or null).
+template <class T>
+[[gnu::always_inline]] inline void store_prefetching(FusedOp op, Val<T> a, Val<T> b, T* out,
+                                                     int64_t n, const char* pa, const char* pb) {
+  constexpr int64_t kChunk = kPrefetchChunk / sizeof(T);
+  for (int64_t i = 0; i < n; i += kChunk) {
+    const int64_t c = std::min(kChunk, n - i);
+    for (int64_t byte = 0; byte < c * int64_t(sizeof(T)); byte += 64) {
+      if (pa) __builtin_prefetch(pa + byte);
+      if (pb) __builtin_prefetch(pb + byte);
+    }
+    if (pa) pa += kPrefetchChunk;
+    if (pb) pb += kPrefetchChunk;
+    sink_any<T, Sink::store>(op, a.p ? Val<T>{a.p + i, T(0)} : a, b.p ? Val<T>{b.p + i, T(0)} : b,
+                             out + i, c);
+  }
+}
+
 // The program over n consecutive elements of the innermost dim, starting at the leaf pointers
-// ptr: every op but the last into scratch blocks, the last into the sink (out).
+// ptr: every op but the last into scratch blocks, the last into the sink (out). ahead: for each
+// leaf, how many bytes further on the next block reads it (null for the last block).
 template <class T, Sink S>
 [[gnu::always_inline]] inline T eval_block(const FusedProgram& p, const int64_t* step,
-                                           const char* const* ptr, int64_t n, T* out, T* scratch) {
+                                           const char* const* ptr, const int64_t* ahead, int64_t n,
+                                           T* out, T* scratch) {
   constexpr int64_t kPitch = kBlockBytes / sizeof(T);
   Val<T> leaf[kFusedMaxLeaves], val[kFusedMaxOps];
   for (int l = 0; l < p.nleaves; ++l) {
@@ -152,6 +177,15 @@ template <class T, Sink S>
   auto get = [&](uint8_t v) {
     return (v & FusedProgram::kLeaf) ? leaf[v & ~FusedProgram::kLeaf] : val[v];
   };
+  // The next block's address of a contiguous leaf that an op reads here first, else null.
+  unsigned prefetched = 0;
+  auto next_of = [&](uint8_t v) -> const char* {
+    if (!ahead || !(v & FusedProgram::kLeaf)) return nullptr;
+    const int l = v & ~FusedProgram::kLeaf;
+    if (step[l] != 1 || ahead[l] == 0 || (prefetched & (1u << l))) return nullptr;
+    prefetched |= 1u << l;
+    return ptr[l] + ahead[l];
+  };
   for (int k = 0; k + 1 < p.nops; ++k) {
     const FusedProgram::Op& op = p.ops[k];
     const Val<T> a = get(op.a), b = op.op == FusedOp::neg ? Val<T>{nullptr, T(0)} : get(op.b);
@@ -161,7 +195,12 @@ template <class T, Sink S>
       val[k] = {nullptr, one};
     } else {
       T* dst = scratch + k * kPitch;
-      sink_any<T, Sink::store>(op.op, a, b, dst, n);
+      const char* pa = next_of(op.a);
+      const char* pb = op.op == FusedOp::neg ? nullptr : next_of(op.b);
+      if (pa || pb)
+        store_prefetching<T>(op.op, a, b, dst, n, pa, pb);
+      else
+        sink_any<T, Sink::store>(op.op, a, b, dst, n);
       val[k] = {dst, T(0)};
     }
   }
@@ -172,14 +211,15 @@ template <class T, Sink S>
 
 template <class T>
 [[gnu::always_inline]] inline T eval_any(Sink s, const FusedProgram& p, const int64_t* step,
-                                         const char* const* ptr, int64_t n, T* out, T* scratch) {
+                                         const char* const* ptr, const int64_t* ahead, int64_t n,
+                                         T* out, T* scratch) {
   switch (s) {
     case Sink::store:
-      return eval_block<T, Sink::store>(p, step, ptr, n, out, scratch);
+      return eval_block<T, Sink::store>(p, step, ptr, ahead, n, out, scratch);
     case Sink::accumulate:
-      return eval_block<T, Sink::accumulate>(p, step, ptr, n, out, scratch);
+      return eval_block<T, Sink::accumulate>(p, step, ptr, ahead, n, out, scratch);
     case Sink::sum:
-      return eval_block<T, Sink::sum>(p, step, ptr, n, out, scratch);
+      return eval_block<T, Sink::sum>(p, step, ptr, ahead, n, out, scratch);
   }
   return T(0);
 }
@@ -188,24 +228,25 @@ template <class T>
 
 // The block evaluator, compiled for AVX-512, AVX2 and baseline x86-64.
 NDGRAD_CLONES float fused_block_f32(Sink s, const FusedProgram& p, const int64_t* step,
-                                    const char* const* ptr, int64_t n, float* out, float* scratch) {
-  return eval_any<float>(s, p, step, ptr, n, out, scratch);
+                                    const char* const* ptr, const int64_t* ahead, int64_t n,
+                                    float* out, float* scratch) {
+  return eval_any<float>(s, p, step, ptr, ahead, n, out, scratch);
 }
 NDGRAD_CLONES double fused_block_f64(Sink s, const FusedProgram& p, const int64_t* step,
-                                     const char* const* ptr, int64_t n, double* out,
-                                     double* scratch) {
-  return eval_any<double>(s, p, step, ptr, n, out, scratch);
+                                     const char* const* ptr, const int64_t* ahead, int64_t n,
+                                     double* out, double* scratch) {
+  return eval_any<double>(s, p, step, ptr, ahead, n, out, scratch);
 }
 
 namespace {
 
 template <class T>
-T block(Sink s, const FusedProgram& p, const int64_t* step, const char* const* ptr, int64_t n,
-        T* out, T* scratch) {
+T block(Sink s, const FusedProgram& p, const int64_t* step, const char* const* ptr,
+        const int64_t* ahead, int64_t n, T* out, T* scratch) {
   if constexpr (std::is_same_v<T, float>)
-    return fused_block_f32(s, p, step, ptr, n, out, scratch);
+    return fused_block_f32(s, p, step, ptr, ahead, n, out, scratch);
   else
-    return fused_block_f64(s, p, step, ptr, n, out, scratch);
+    return fused_block_f64(s, p, step, ptr, ahead, n, out, scratch);
 }
 
 // Work items are blocks: item = outer index * blocks per row + block within the row.
@@ -223,25 +264,40 @@ struct Blocks {
     for (int l = 0; l < p.nleaves; ++l) step[l] = q.stride[l][q.nd - 1];
   }
 
-  // f(first element's linear index, count, leaf pointers, scratch) for items [begin, end).
+  // The leaf pointers of an item.
+  void locate(int64_t item, const char** ptr) const {
+    const int64_t row = item / per_row, start = item % per_row * kB;
+    for (int l = 0; l < p.nleaves; ++l) {
+      int64_t off = start * step[l], rest = row;
+      for (int d = q.nd - 2; d >= 0; --d) {
+        off += rest % q.size[d] * q.stride[l][d];
+        rest /= q.size[d];
+      }
+      ptr[l] = p.leaf_data[l] + off * static_cast<int64_t>(sizeof(T));
+    }
+  }
+
+  // f(first element's linear index, count, leaf pointers, the next item's distance from them
+  // in bytes (null for the last item), scratch) for items [begin, end).
   template <class F>
   void run(int64_t begin, int64_t end, F&& f) const {
     // 64-byte aligned: a misaligned block splits every vector load and store across lines.
     std::vector<T> buffer(kScratchBlocks * kB + 64 / sizeof(T));
     T* scratch = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(buffer.data()) + 63) / 64 * 64);
     const char* ptr[kFusedMaxLeaves];
+    const char* next[kFusedMaxLeaves];
+    int64_t ahead[kFusedMaxLeaves];
+    if (begin < end) locate(begin, ptr);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t row = item / per_row, start = item % per_row * kB;
       const int64_t n = std::min(kB, q.inner() - start);
-      for (int l = 0; l < p.nleaves; ++l) {
-        int64_t off = start * step[l], rest = row;
-        for (int d = q.nd - 2; d >= 0; --d) {
-          off += rest % q.size[d] * q.stride[l][d];
-          rest /= q.size[d];
-        }
-        ptr[l] = p.leaf_data[l] + off * static_cast<int64_t>(sizeof(T));
+      const bool more = item + 1 < end;
+      if (more) {
+        locate(item + 1, next);
+        for (int l = 0; l < p.nleaves; ++l) ahead[l] = next[l] - ptr[l];
       }
-      f(row * q.inner() + start, n, ptr, scratch);
+      f(row * q.inner() + start, n, ptr, more ? ahead : nullptr, scratch);
+      if (more) std::copy(next, next + p.nleaves, ptr);
     }
   }
 
@@ -265,12 +321,12 @@ struct Blocks {
 // then(values, first, count) on each piece while it is in L1.
 template <class T, class F>
 void write_block(const Blocks<T>& b, T* out, int64_t at, int64_t n, const char* const* ptr,
-                 T* scratch, bool stream, F&& then) {
+                 const int64_t* ahead, T* scratch, bool stream, F&& then) {
   write_run(out + at, n, stream, [&](T* dst, int64_t first, int64_t count) {
     const char* moved[kFusedMaxLeaves];
     for (int l = 0; l < b.p.nleaves; ++l)
       moved[l] = ptr[l] + first * b.step[l] * static_cast<int64_t>(sizeof(T));
-    block<T>(Sink::store, b.p, b.step, moved, count, dst, scratch);
+    block<T>(Sink::store, b.p, b.step, moved, ahead, count, dst, scratch);
     then(dst, first, count);
   });
 }
@@ -293,9 +349,11 @@ void materialize_t(const FusedProgram& p, T* out) {
   const Blocks<T> b(p, 0);
   const bool stream = streamed<T>(p);
   b.split([&](int64_t, int64_t begin, int64_t end) {
-    b.run(begin, end, [&](int64_t at, int64_t n, const char* const* ptr, T* scratch) {
-      write_block(b, out, at, n, ptr, scratch, stream, [](const T*, int64_t, int64_t) {});
-    });
+    b.run(begin, end,
+          [&](int64_t at, int64_t n, const char* const* ptr, const int64_t* ahead, T* scratch) {
+            write_block(b, out, at, n, ptr, ahead, scratch, stream,
+                        [](const T*, int64_t, int64_t) {});
+          });
     if (stream) stream_fence();
   });
 }
@@ -306,9 +364,11 @@ double sum_all_t(const FusedProgram& p) {
   double part[64] = {};
   const int64_t parts = b.split([&](int64_t t, int64_t begin, int64_t end) {
     double acc = 0;
-    b.run(begin, end, [&](int64_t, int64_t n, const char* const* ptr, T* scratch) {
-      acc += static_cast<double>(block<T>(Sink::sum, p, b.step, ptr, n, nullptr, scratch));
-    });
+    b.run(begin, end,
+          [&](int64_t, int64_t n, const char* const* ptr, const int64_t* ahead, T* scratch) {
+            acc += static_cast<double>(
+                block<T>(Sink::sum, p, b.step, ptr, ahead, n, nullptr, scratch));
+          });
     part[t] = acc;
   });
   double total = 0;
@@ -329,10 +389,11 @@ void sum_leading_t(const FusedProgram& p, int reduced, T* out) {
   const int64_t parts = b.split([&](int64_t t, int64_t begin, int64_t end) {
     std::vector<T>& acc = part[t];
     acc.assign(kept, T(0));
-    b.run(begin, end, [&](int64_t at, int64_t n, const char* const* ptr, T* scratch) {
-      // The plan keeps the reduced dims apart, so a block lies within one row of kept values.
-      block<T>(Sink::accumulate, p, b.step, ptr, n, acc.data() + at % kept, scratch);
-    });
+    b.run(begin, end,
+          [&](int64_t at, int64_t n, const char* const* ptr, const int64_t* ahead, T* scratch) {
+            // The plan keeps the reduced dims apart, so a block lies within one row of kept values.
+            block<T>(Sink::accumulate, p, b.step, ptr, ahead, n, acc.data() + at % kept, scratch);
+          });
   });
   add_parts(part, parts, kept, out);
 }
@@ -356,16 +417,17 @@ void materialize_sum_leading_t(const FusedProgram& p, int reduced, T* out, T* su
   const int64_t parts = b.split([&](int64_t t, int64_t begin, int64_t end) {
     std::vector<T>& acc = part[t];
     acc.assign(kept, T(0));
-    b.run(begin, end, [&](int64_t at, int64_t n, const char* const* ptr, T* scratch) {
-      write_block(b, out, at, n, ptr, scratch, stream,
-                  [&](const T* values, int64_t first, int64_t count) {
-                    T* a = acc.data() + (at + first) % kept;
-                    if constexpr (std::is_same_v<T, float>)
-                      add_to_f32(a, values, count, false);
-                    else
-                      add_to_f64(a, values, count, false);
-                  });
-    });
+    b.run(begin, end,
+          [&](int64_t at, int64_t n, const char* const* ptr, const int64_t* ahead, T* scratch) {
+            write_block(b, out, at, n, ptr, ahead, scratch, stream,
+                        [&](const T* values, int64_t first, int64_t count) {
+                          T* a = acc.data() + (at + first) % kept;
+                          if constexpr (std::is_same_v<T, float>)
+                            add_to_f32(a, values, count, false);
+                          else
+                            add_to_f64(a, values, count, false);
+                        });
+          });
     if (stream) stream_fence();
   });
   add_parts(part, parts, kept, sums);
