@@ -72,13 +72,6 @@ int64_t checked_numel(const Dims& shape, const char* op) {
   return n;
 }
 
-int64_t numel_of(const Dims& shape) {
-  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
-
 Dims contiguous_strides(const Dims& shape) {
   Dims strides;
   contiguous_strides_into(shape, strides);

@@ -13,7 +13,14 @@ constexpr int64_t kMaxDims = 32;
 
 // Product of the sizes; ValueError on a negative size, too many dims, or overflow.
 int64_t checked_numel(const Dims& shape, const char* op);
-int64_t numel_of(const Dims& shape);
+// Product of the sizes of a valid shape. Taken modulo 2^64, so that a size of 0 gives 0
+// whatever the others (a permuted empty shape's partial products may not fit); without a 0,
+// every partial product of a valid shape fits.
+inline int64_t numel_of(const Dims& shape) {
+  uint64_t n = 1;
+  for (int64_t d : shape) n *= static_cast<uint64_t>(d);
+  return static_cast<int64_t>(n);
+}
 Dims contiguous_strides(const Dims& shape);
 // The same, written into strides (no temporary: make_tensor's hot path).
 inline void contiguous_strides_into(const Dims& shape, Dims& strides) {

@@ -13,14 +13,10 @@
 
 namespace ndgrad {
 
-Tensor make_tensor(const Dims& shape, DType dtype) {
-  checked_numel(shape, "tensor");
-  return make_tensor_of_valid_shape(shape, dtype);
-}
+namespace {
 
-Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+// A contiguous tensor of a valid shape with n elements.
+Tensor allocate_tensor(const Dims& shape, int64_t n, DType dtype) {
   if (n > INT64_MAX / 8) throw MemoryError("cannot allocate a tensor of shape " + shape_str(shape));
   auto impl = pool::make_shared<TensorImpl>();
   impl->storage = Storage::allocate(static_cast<size_t>(n * itemsize(dtype)));
@@ -28,6 +24,16 @@ Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype) {
   contiguous_strides_into(shape, impl->strides);
   impl->dtype = dtype;
   return Tensor(std::move(impl));
+}
+
+}  // namespace
+
+Tensor make_tensor(const Dims& shape, DType dtype) {
+  return allocate_tensor(shape, checked_numel(shape, "tensor"), dtype);
+}
+
+Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype) {
+  return allocate_tensor(shape, numel_of(shape), dtype);
 }
 
 Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset) {

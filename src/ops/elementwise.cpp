@@ -28,8 +28,7 @@ Tensor unary_forward(UnaryOp op, const Tensor& x, const char* name, bool floatin
 // value, and few enough elements for one thread. Saves the kernel examining strides.
 bool flat_operands(const TensorImpl& out, const TensorImpl& a, const TensorImpl& b,
                    kernels::FlatRun& f) {
-  int64_t n = 1;
-  for (int64_t d : out.shape) n *= d;
+  const int64_t n = numel_of(out.shape);
   if (n == 0 || n >= kernels::kFlatMax) return false;
   auto step = [&](const TensorImpl& t) -> int64_t {
     if (t.shape.empty()) return 0;

@@ -12,6 +12,21 @@ using namespace ndgrad;
 
 TEST(Shape, BroadcastShapes) { EXPECT_EQ(broadcast_shapes({3, 1}, {1, 4}), (Shape{3, 4})); }
 
+// An empty tensor whose other sizes multiply past 64 bits once the 0 is moved last: its
+// element count stays 0 in every order, and ops on it produce empty results.
+TEST(Shape, EmptyTensorWithHugeSizesHasNoElementsInAnyOrder) {
+  const int64_t huge = int64_t(1) << 40;
+  const Tensor t = zeros({0, huge, huge});
+  EXPECT_EQ(t.numel(), 0);
+  const Tensor p = t.permute({1, 2, 0});
+  EXPECT_EQ(p.shape(), (Shape{huge, huge, 0}));
+  EXPECT_EQ(p.numel(), 0);
+  const Tensor q = p * 2.0f + p;
+  EXPECT_EQ(q.shape(), (Shape{huge, huge, 0}));
+  EXPECT_EQ(q.numel(), 0);
+  EXPECT_EQ(p.sum().item(), 0.0);
+}
+
 // Dims: the in-place small vector behind tensors' shapes and strides.
 TEST(Dims, GrowsPastItsInlineValuesAndKeepsThemAll) {
   Dims d;
