@@ -35,6 +35,8 @@ BroadcastExplanation explain_broadcast(const Shape& a, const Shape& b);
 // Strict broadcasting, per thread, opt-in per scope. A violation is a ShapeError naming the op,
 // both shapes, and the call site. 0-d operands (tensor * 2.0) and explicit broadcast_to are
 // always allowed, and so is the broadcasting the library does inside backward and composites.
+// matmul's batch dims are checked too; a plain matrix (no batch dims) against a batch is
+// allowed, as a 0-d operand is against any shape.
 enum class StrictBroadcast {
   off,
   no_rank_promotion,  // (3,4) + (4,) is refused: operands must have equal ranks

@@ -1,5 +1,6 @@
 // matmul with numpy.matmul semantics: 1-D operands are promoted (and the added axis removed
 // afterwards), batch dims broadcast. The core op works on >= 2-D operands.
+#include "autograd/strict.hpp"
 #include "ops/ops_common.hpp"
 
 namespace ndgrad {
@@ -27,7 +28,8 @@ Tensor gemm_ready(const Tensor& t, const Dims& full) {
   return raw_contiguous(v);
 }
 
-Tensor matmul_nd(const Tensor& a, const Tensor& b) {
+// site: the return address in the user's code, for strict broadcasting's message.
+Tensor matmul_nd(const Tensor& a, const Tensor& b, const void* site) {
   const Dims& as = a.impl()->shape;
   const Dims& bs = b.impl()->shape;
   const int64_t n = as[as.size() - 2], k = as.back(), k2 = bs[bs.size() - 2], m = bs.back();
@@ -35,8 +37,10 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
     throw ShapeError("matmul: shapes " + shape_str(as) + " and " + shape_str(bs) +
                      " are not aligned: the inner dimensions differ (" + std::to_string(k) +
                      " != " + std::to_string(k2) + ")");
-  Dims batch = broadcast_shapes_for(Dims(as.data(), as.size() - 2), Dims(bs.data(), bs.size() - 2),
-                                    "matmul");
+  const Dims a_batch(as.data(), as.size() - 2), b_batch(bs.data(), bs.size() - 2);
+  Dims batch = broadcast_shapes_for(a_batch, b_batch, "matmul");
+  // A plain matrix meets a batch as a 0-d value meets any shape: always allowed.
+  check_strict_broadcast("matmul (batch dims)", a_batch, b_batch, batch, site);
   auto with_matrix = [&batch](int64_t rows, int64_t cols) {
     Dims d = batch;
     d.push_back(rows);
@@ -60,9 +64,7 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-}  // namespace
-
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul_at(const Tensor& a, const Tensor& b, const void* site) {
   require_defined_arg(a, "matmul", "the first operand");
   require_defined_arg(b, "matmul", "the second operand");
   for (const Tensor* t : {&a, &b}) {
@@ -78,12 +80,20 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     throw ShapeError("matmul: shapes " + shape_str(a.shape()) + " and " + shape_str(b.shape()) +
                      " are not aligned: the inner dimensions differ (" +
                      std::to_string(a2.size(-1)) + " != " + std::to_string(b2.size(-2)) + ")");
-  Tensor out = matmul_nd(a2, b2);
+  Tensor out = matmul_nd(a2, b2, site);
   if (b.ndim() == 1) out = out.squeeze(-1);
   if (a.ndim() == 1) out = out.squeeze(-2 + (b.ndim() == 1 ? 1 : 0));
   return out;
 }
 
-Tensor Tensor::matmul(const Tensor& other) const { return ndgrad::matmul(*this, other); }
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  return matmul_at(a, b, __builtin_return_address(0));
+}
+
+Tensor Tensor::matmul(const Tensor& other) const {
+  return matmul_at(*this, other, __builtin_return_address(0));
+}
 
 }  // namespace ndgrad

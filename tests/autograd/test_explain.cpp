@@ -90,6 +90,38 @@ TEST(Strict, LevelsScopesThreadsAndWhatStaysAllowed) {
   EXPECT_NO_THROW(m + v);
 }
 
+// matmul broadcasts its batch dims; strict mode checks them as it checks elementwise shapes. A
+// plain matrix against a batch is allowed, as a 0-d value against any shape.
+TEST(Strict, MatmulBatchDims) {
+  const Tensor batch = randn({2, 3, 4}, 1), w = randn({4, 5}, 2), per_item = randn({2, 4, 5}, 3);
+  const Tensor column_batch = randn({2, 1, 3, 4}, 4), row_batch = randn({1, 7, 4, 5}, 5);
+  const Tensor one_item = randn({1, 4, 5}, 6), deeper = randn({7, 2, 4, 5}, 7);
+  {
+    StrictBroadcastGuard guard(StrictBroadcast::no_rank_promotion);
+    EXPECT_NO_THROW(matmul(batch, w));
+    EXPECT_NO_THROW(matmul(batch, one_item));  // same batch rank
+    EXPECT_THROW(matmul(batch, deeper), ShapeError);
+  }
+  StrictBroadcastGuard strict;
+  EXPECT_NO_THROW(matmul(batch, w));
+  EXPECT_NO_THROW(batch.matmul(per_item));
+  EXPECT_THROW(matmul(batch, one_item), ShapeError);
+  try {
+    Tensor y = column_batch.matmul(row_batch);  // this line is the call site
+    ADD_FAILURE() << "no error, shape " << shape_str(y.shape());
+  } catch (const ShapeError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("matmul (batch dims)"), std::string::npos) << what;
+    EXPECT_NE(what.find("(2,1) and (1,7)"), std::string::npos) << what;
+    EXPECT_NE(what.find("test_explain.cpp:"), std::string::npos) << what;
+  }
+  // A linear layer on a batch of sequences, and its backward, which sums over the batch.
+  const Tensor x = randn({2, 3, 4}, 8).requires_grad_();
+  nn::Linear lin(4, 5, 9);
+  EXPECT_NO_THROW(lin(x).sum().backward());
+  EXPECT_EQ(lin.weight.grad().shape(), (Shape{4, 5}));
+}
+
 TEST(Dot, TwoLayerNetworkGraph) {
   Tensor X = randn({5, 4}, 1);
   Tensor W1 = randn({4, 3}, 2).requires_grad_(), b1 = randn({3}, 3).requires_grad_();
