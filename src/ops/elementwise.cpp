@@ -19,8 +19,13 @@ Tensor unary_forward(UnaryOp op, const Tensor& x, const char* name, bool floatin
   if (op == UnaryOp::neg && lazy::large(x.impl()->shape))
     if (Tensor pending = lazy::neg(x); pending.defined()) return pending;
   Tensor out = make_tensor_of_valid_shape(x.impl()->shape, x.impl()->dtype);
-  kernels::unary(op, x.impl()->shape, {out.impl()->data(), out.impl()->strides.data(), out.dtype()},
-                 {x.impl()->data(), x.impl()->strides.data(), x.dtype()});
+  const TensorImpl &o = *out.impl(), &xi = *x.impl();
+  // A small input laid out like the (contiguous) result: one flat run, strides unexamined.
+  const int64_t n = numel_of(o.shape);
+  const kernels::FlatRun flat{n, 1, 0};
+  const bool is_flat = n > 0 && n < kernels::kFlatMax && xi.strides == o.strides;
+  kernels::unary(op, o.shape, {o.data(), o.strides.data(), o.dtype},
+                 {xi.data(), xi.strides.data(), xi.dtype}, is_flat ? &flat : nullptr);
   return out;
 }
 

@@ -76,7 +76,8 @@ auto fence_if(bool stream) {
 // out = op(in) elementwise. Contiguous runs go through block(x, dst, count), by default a plain
 // loop over op; the vectorized transcendentals pass their own loops.
 template <class R, class T, class Op, class Block>
-void run_unary(const Dims& shape, const Operand& out, const Operand& in, Op op, Block block) {
+void run_unary(const Dims& shape, const FlatRun* flat, const Operand& out, const Operand& in, Op op,
+               Block block) {
   bool stream = false;
   auto body = [&](char* const* p, const int64_t* s, int64_t n) {
     R* o = reinterpret_cast<R*>(p[0]);
@@ -92,7 +93,11 @@ void run_unary(const Dims& shape, const Operand& out, const Operand& in, Op op, 
   };
   std::array<int64_t, 2> steps;
   int64_t count;
-  if (flat_run<2>(shape, {&out, &in}, {sizeof(R), sizeof(T)}, steps, count)) {
+  if (flat) {
+    steps = {sizeof(R), flat->a_step * int64_t(sizeof(T))};
+    count = flat->n;
+  }
+  if (flat || flat_run<2>(shape, {&out, &in}, {sizeof(R), sizeof(T)}, steps, count)) {
     char* const p[2] = {out.data, in.data};
     return body(p, steps.data(), count);
   }
@@ -103,8 +108,9 @@ void run_unary(const Dims& shape, const Operand& out, const Operand& in, Op op, 
 }
 
 template <class R, class T, class Op>
-void run_unary(const Dims& shape, const Operand& out, const Operand& in, Op op) {
-  run_unary<R, T>(shape, out, in, op, [op](const T* x, R* d, int64_t c) {
+void run_unary(const Dims& shape, const FlatRun* flat, const Operand& out, const Operand& in,
+               Op op) {
+  run_unary<R, T>(shape, flat, out, in, op, [op](const T* x, R* d, int64_t c) {
     for (int64_t i = 0; i < c; ++i) d[i] = op(x[i]);
   });
 }
@@ -163,16 +169,17 @@ T sigmoid_of(T x) {
 }
 
 template <class T>
-void unary_typed(UnaryOp op, const Dims& shape, const Operand& out, const Operand& in) {
+void unary_typed(UnaryOp op, const Dims& shape, const FlatRun* flat, const Operand& out,
+                 const Operand& in) {
   switch (op) {
     case UnaryOp::neg:
-      return run_unary<T, T>(shape, out, in, [](T x) { return wrap_neg(x); });
+      return run_unary<T, T>(shape, flat, out, in, [](T x) { return wrap_neg(x); });
     case UnaryOp::abs:
-      return run_unary<T, T>(shape, out, in, [](T x) { return x < 0 ? wrap_neg(x) : x; });
+      return run_unary<T, T>(shape, flat, out, in, [](T x) { return x < 0 ? wrap_neg(x) : x; });
     case UnaryOp::sign:
-      return run_unary<T, T>(shape, out, in, [](T x) { return T((T(0) < x) - (x < T(0))); });
+      return run_unary<T, T>(shape, flat, out, in, [](T x) { return T((T(0) < x) - (x < T(0))); });
     case UnaryOp::relu:
-      return run_unary<T, T>(shape, out, in, [](T x) { return x > T(0) ? x : T(0); });
+      return run_unary<T, T>(shape, flat, out, in, [](T x) { return x > T(0) ? x : T(0); });
     default:
       break;
   }
@@ -184,20 +191,20 @@ void unary_typed(UnaryOp op, const Dims& shape, const Operand& out, const Operan
     float (*one)(float) = op == UnaryOp::exp    ? exp_f32
                           : op == UnaryOp::tanh ? tanh_f32
                                                 : sigmoid_f32;
-    if (loop) return run_unary<float, float>(shape, out, in, one, loop);
+    if (loop) return run_unary<float, float>(shape, flat, out, in, one, loop);
   }
   if constexpr (std::is_floating_point_v<T>) {
     switch (op) {
       case UnaryOp::exp:
-        return run_unary<T, T>(shape, out, in, [](T x) { return std::exp(x); });
+        return run_unary<T, T>(shape, flat, out, in, [](T x) { return std::exp(x); });
       case UnaryOp::log:
-        return run_unary<T, T>(shape, out, in, [](T x) { return std::log(x); });
+        return run_unary<T, T>(shape, flat, out, in, [](T x) { return std::log(x); });
       case UnaryOp::sqrt:
-        return run_unary<T, T>(shape, out, in, [](T x) { return std::sqrt(x); });
+        return run_unary<T, T>(shape, flat, out, in, [](T x) { return std::sqrt(x); });
       case UnaryOp::tanh:
-        return run_unary<T, T>(shape, out, in, [](T x) { return std::tanh(x); });
+        return run_unary<T, T>(shape, flat, out, in, [](T x) { return std::tanh(x); });
       case UnaryOp::sigmoid:
-        return run_unary<T, T>(shape, out, in, sigmoid_of<T>);
+        return run_unary<T, T>(shape, flat, out, in, sigmoid_of<T>);
       default:
         break;
     }
@@ -277,10 +284,10 @@ bool is_comparison(BinaryOp op) {
          op == BinaryOp::gt || op == BinaryOp::ge;
 }
 
-void unary(UnaryOp op, const Dims& shape, Operand out, Operand in) {
+void unary(UnaryOp op, const Dims& shape, Operand out, Operand in, const FlatRun* flat) {
   dispatch_dtype(in.dtype, [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (!std::is_same_v<T, bool>) unary_typed<T>(op, shape, out, in);
+    if constexpr (!std::is_same_v<T, bool>) unary_typed<T>(op, shape, flat, out, in);
   });
 }
 
@@ -325,7 +332,7 @@ void copy(const Dims& shape, Operand out, Operand in) {
     using R = decltype(otag);
     dispatch_dtype(in.dtype, [&](auto itag) {
       using T = decltype(itag);
-      run_unary<R, T>(shape, out, in, [](T x) { return convert_value<R>(x); });
+      run_unary<R, T>(shape, nullptr, out, in, [](T x) { return convert_value<R>(x); });
     });
   });
 }
