@@ -43,6 +43,9 @@ class Tensor {
   Tensor& copy_(const Tensor& src);
   bool requires_grad() const;
   bool is_leaf() const;  // true when no recorded op produced this tensor
+  // The accumulated gradient of a leaf. Backward passes on several threads may accumulate into
+  // the same leaf at once; grad() and zero_grad() may run meanwhile (each sees or drops a whole
+  // gradient).
   Tensor grad() const;
   void zero_grad();
   void backward() const;

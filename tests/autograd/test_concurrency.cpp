@@ -2,6 +2,7 @@
 // switches (NoGradGuard, strict broadcasting) stay on their own thread. Built into its own
 // binary so the ThreadSanitizer build (make test-tsan) runs exactly these.
 #include <atomic>
+#include <cmath>
 #include <thread>
 
 #include "core/thread_pool.hpp"
@@ -176,4 +177,65 @@ TEST(Concurrency, SplitMatrixProductsFromSeveralThreads) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(mismatches.load(), 0);
   set_num_threads(before);
+}
+
+// Backward passes on several threads accumulate into the same leaves (shared parameters, as in
+// data-parallel training on one machine): each leaf's .grad ends as the sum of every thread's
+// gradients, for small parameters and for large ones whose gradients are pending (lazy) and
+// summed down from a broadcast, while other threads read .grad and zero_grad runs between
+// rounds.
+TEST(Concurrency, BackwardFromSeveralThreadsAccumulatesIntoSharedLeaves) {
+  const int kThreads = 4, kRounds = 3;
+  Tensor w = randn({8, 6}, 1, DType::f64).requires_grad_(),
+         c = randn({6}, 2, DType::f64).requires_grad_();
+  Tensor big = randn({1024, 1100}, 3).requires_grad_(), b = randn({1100}, 4).requires_grad_();
+  std::vector<Tensor> xs;
+  for (int t = 0; t < kThreads; ++t) xs.push_back(randn({5, 8}, 10 + t, DType::f64));
+  auto small_loss = [&](int t) { return tanh(matmul(xs[t], w) + c).sum(); };
+  auto big_loss = [&](int t) { return ((big + b) * (big + b) * (0.5 + 0.25 * t)).sum(); };
+  // Expected: the sum over threads of each thread's gradients, computed one at a time.
+  std::vector<double> expect_w(48, 0.0), expect_c(6, 0.0), expect_b(1100, 0.0), expect_big;
+  for (int t = 0; t < kThreads; ++t) {
+    const auto gs = grad(small_loss(t), {w, c});
+    const auto gb = grad(big_loss(t), {big, b});
+    const auto vw = gs[0].to_vector(), vc = gs[1].to_vector(), vbig = gb[0].to_vector(),
+               vb = gb[1].to_vector();
+    for (size_t i = 0; i < vw.size(); ++i) expect_w[i] += vw[i];
+    for (size_t i = 0; i < vc.size(); ++i) expect_c[i] += vc[i];
+    for (size_t i = 0; i < vb.size(); ++i) expect_b[i] += vb[i];
+    if (expect_big.empty()) expect_big.assign(vbig.size(), 0.0);
+    for (size_t i = 0; i < vbig.size(); ++i) expect_big[i] += vbig[i];
+  }
+  auto worst = [](const Tensor& got, const std::vector<double>& want) {
+    const auto g = got.to_vector();
+    double m = 0;
+    for (size_t i = 0; i < g.size(); ++i)
+      m = std::max(m, std::fabs(g[i] - want[i]) / (1.0 + std::fabs(want[i])));
+    return g.size() == want.size() ? m : 1e9;
+  };
+  for (int round = 0; round < kRounds; ++round) {
+    for (Tensor* p : {&w, &c, &big, &b}) p->zero_grad();
+    std::atomic<bool> done{false};
+    std::thread reader([&] {  // reads the gradients while they are being accumulated
+      while (!done.load()) {
+        const Tensor g = w.grad();
+        if (g.defined()) {
+          EXPECT_EQ(g.shape(), (Shape{8, 6}));
+        }
+      }
+    });
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&, t] {
+        small_loss(t).backward();
+        big_loss(t).backward();
+      });
+    for (auto& th : threads) th.join();
+    done = true;
+    reader.join();
+    EXPECT_LT(worst(w.grad(), expect_w), 1e-12) << "round " << round;
+    EXPECT_LT(worst(c.grad(), expect_c), 1e-12) << "round " << round;
+    EXPECT_LT(worst(b.grad(), expect_b), 1e-4) << "round " << round;  // float32 sums
+    EXPECT_LT(worst(big.grad(), expect_big), 1e-5) << "round " << round;
+  }
 }
