@@ -186,6 +186,14 @@ int leading_axes(const std::vector<int64_t>& axes) {
   return k == static_cast<int>(axes.size()) ? k : 0;
 }
 
+// How many trailing axes `axes` (sorted) names: k when they are exactly ndim-k .. ndim-1, else 0.
+int trailing_axes(const std::vector<int64_t>& axes, int ndim) {
+  const int k = static_cast<int>(axes.size());
+  for (int i = 0; i < k; ++i)
+    if (axes[i] != ndim - k + i) return 0;
+  return k;
+}
+
 bool eligible(DType dt, const Dims& shape) {
   return lazy_on.load(std::memory_order_relaxed) && (dt == DType::f32 || dt == DType::f64) &&
          static_cast<int>(shape.size()) <= kFusedMaxDims && lazy::large(shape);
@@ -275,7 +283,8 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& axes) {
   if (impl.storage->hooks.load(std::memory_order_acquire) == 0) return Tensor();
   const int ndim = static_cast<int>(impl.shape.size());
   const int reduced = leading_axes(axes);
-  if (reduced == 0) return Tensor();
+  const int trailing = reduced == 0 ? trailing_axes(axes, ndim) : 0;
+  if (reduced == 0 && trailing == 0) return Tensor();
   // A copy of the program, and its inputs held, so that it can run without the lock.
   FusedProgram prog;
   std::shared_ptr<Storage> inputs[kFusedMaxLeaves];
@@ -294,8 +303,10 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& axes) {
       *reinterpret_cast<float*>(dst) = static_cast<float>(total);
     else
       *reinterpret_cast<double*>(dst) = total;
-  } else {
+  } else if (reduced > 0) {
     kernels::fused_sum_leading(prog, reduced, dst);
+  } else if (!kernels::fused_sum_trailing(prog, trailing, dst)) {
+    return Tensor();  // the caller computes the values and reduces them
   }
   return out;
 }

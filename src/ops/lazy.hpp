@@ -44,7 +44,8 @@ Tensor neg(const Tensor& x);
 // Whether t's values are still to be computed.
 bool pending(const Tensor& t);
 // x.sum(axes, keepdims=true) evaluated fused into x's pending computation; undefined unless x
-// is a pending result seen whole and axes are all axes or the leading ones.
+// is a pending result seen whole and axes are all axes, the leading ones, or the trailing ones
+// (when those merge into one run per output value).
 Tensor sum(const Tensor& x, const std::vector<int64_t>& axes);
 // x.sum(axes, keepdims=true) for axes the leading ones (not all), computed in one pass with the
 // values of `also`, a pending result with the same program as x's (the gradient of X and the

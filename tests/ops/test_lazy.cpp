@@ -119,6 +119,27 @@ TEST(Lazy, FusedSumsMatchEagerSums) {
   const Tensor col = randn({kRows * 2, 1}, 14);
   auto [eager, lazy_result] = eager_and_lazy([&] { return (col * 2.0 + 1.0).sum({0}); });
   expect_sum_close(eager, lazy_result, abs(col * 2.0 + 1.0).to(DType::f64).sum({0}));
+  // Sums over trailing axes (per-row reductions) run fused when the reduced axes form one run
+  // per output value (not (x + b) over axes 1 and 2: b repeats along axis 1): the terms are
+  // never computed.
+  {
+    const Tensor terms = (x + b) * (x - c);
+    const Tensor lazy_sum = terms.sum({2});
+    EXPECT_TRUE(lazy::pending(terms));
+    auto [eager, again] = eager_and_lazy([&] { return ((x + b) * (x - c)).sum({2}); });
+    expect_sum_close(eager, lazy_sum, abs(terms).to(DType::f64).sum({2}));
+  }
+  {
+    const Tensor terms = x * x - c;
+    const Tensor lazy_sum = terms.sum({1, 2});
+    EXPECT_TRUE(lazy::pending(terms));
+    auto [eager, again] = eager_and_lazy([&] { return (x * x - c).sum({1, 2}); });
+    expect_sum_close(eager, lazy_sum, abs(terms).to(DType::f64).sum({1, 2}));
+  }
+  // A column broadcast along the reduced axis, and rows of one block plus a partial one.
+  const Tensor rows = randn({kRows, kCols}, 15), column = randn({kRows, 1}, 16);
+  auto [er, lr] = eager_and_lazy([&] { return (rows * column - 1.0).sum({1}, true); });
+  expect_sum_close(er, lr, abs(rows * column - 1.0).to(DType::f64).sum({1}, true));
   // mean goes through the fused sum too.
   auto [em, lm] = eager_and_lazy([&] { return (x * x).mean(); });
   testing::expect_close(em, lm, 1e-5);  // positive terms: relative error bounded

@@ -27,6 +27,8 @@ constexpr int64_t kPrefetchChunk = 1024;
 // one: usually a single dim, or rows by columns when an operand is broadcast.
 struct Plan {
   int nd = 0;
+  int nreduced = 0;           // dims made of reduced dims
+  bool last_reduced = false;  // the innermost one is
   int64_t size[kFusedMaxDims] = {};
   int64_t stride[kFusedMaxLeaves][kFusedMaxDims] = {};
   int64_t inner() const { return size[nd - 1]; }
@@ -37,13 +39,14 @@ struct Plan {
   }
 };
 
-// Dims before `barrier` (a reduction's reduced dims) are never merged with the ones after it.
-Plan make_plan(const FusedProgram& p, int barrier) {
+// Dims before `barrier` are never merged with the ones after it: a reduction's reduced dims are
+// the ones before it, or with `trailing` the ones from it on.
+Plan make_plan(const FusedProgram& p, int barrier, bool trailing = false) {
   Plan q;
   bool prev_reduced = false;
   for (int d = 0; d < p.ndim; ++d) {
     if (p.shape[d] == 1) continue;
-    const bool reduced = d < barrier;
+    const bool reduced = trailing ? d >= barrier : d < barrier;
     bool merge = q.nd > 0 && reduced == prev_reduced;
     for (int l = 0; merge && l < p.nleaves; ++l)
       merge = q.stride[l][q.nd - 1] == p.leaf_strides[l][d] * p.shape[d];
@@ -51,10 +54,12 @@ Plan make_plan(const FusedProgram& p, int barrier) {
       q.size[q.nd - 1] *= p.shape[d];
     } else {
       q.size[q.nd++] = p.shape[d];
+      q.nreduced += reduced ? 1 : 0;
     }
     for (int l = 0; l < p.nleaves; ++l) q.stride[l][q.nd - 1] = p.leaf_strides[l][d];
     prev_reduced = reduced;
   }
+  q.last_reduced = q.nd > 0 && prev_reduced;
   if (q.nd == 0) {  // a single element
     q.nd = 1;
     q.size[0] = 1;
@@ -258,7 +263,8 @@ struct Blocks {
   int64_t per_row, items;
   int64_t step[kFusedMaxLeaves];
 
-  Blocks(const FusedProgram& prog, int barrier) : p(prog), q(make_plan(prog, barrier)) {
+  Blocks(const FusedProgram& prog, int barrier, bool trailing = false)
+      : p(prog), q(make_plan(prog, barrier, trailing)) {
     per_row = (q.inner() + kB - 1) / kB;
     items = q.outer() * per_row;
     for (int l = 0; l < p.nleaves; ++l) step[l] = q.stride[l][q.nd - 1];
@@ -398,6 +404,40 @@ void sum_leading_t(const FusedProgram& p, int reduced, T* out) {
   add_parts(part, parts, kept, out);
 }
 
+// Sums over the trailing `reduced` dims into out (one value per index of the leading dims, in
+// their row-major order), when those dims merge into the plan's innermost one; false otherwise.
+// Each row's blocks are summed as fused_sum_all sums blocks (in the dtype, then in double).
+template <class T>
+bool sum_trailing_t(const FusedProgram& p, int reduced, T* out) {
+  const Blocks<T> b(p, p.ndim - reduced, true);
+  if (!b.q.last_reduced || b.q.nreduced != 1) return false;
+  const int64_t rows = b.q.outer(), inner = b.q.inner();
+  // Whole rows per part, so that no two threads add to one value.
+  int64_t parts = std::min<int64_t>({get_num_threads(), b.items * b.kB / (int64_t(1) << 16), 64});
+  parts = std::max<int64_t>(1, std::min(parts, rows));
+  auto part = [&](int64_t t) {
+    const int64_t r0 = rows * t / parts, r1 = rows * (t + 1) / parts;
+    int64_t row = r0;
+    double acc = 0;
+    b.run(r0 * b.per_row, r1 * b.per_row,
+          [&](int64_t at, int64_t n, const char* const* ptr, const int64_t* ahead, T* scratch) {
+            if (at / inner != row) {
+              out[row] = static_cast<T>(acc);
+              acc = 0;
+              row = at / inner;
+            }
+            acc += static_cast<double>(
+                block<T>(Sink::sum, p, b.step, ptr, ahead, n, nullptr, scratch));
+          });
+    if (r1 > r0) out[row] = static_cast<T>(acc);
+  };
+  if (parts == 1)
+    part(0);
+  else
+    parallel_for(parts, part);
+  return true;
+}
+
 // Both at once: each block's values are written out (streamed when large) and added to the
 // sums over the leading dims while they are in L1. The same blocks, parts and order of additions
 // as sum_leading_t; the values added are the rounded results (sum_leading_t's last op may be
@@ -469,6 +509,11 @@ void fused_materialize(const FusedProgram& p, char* out) {
 
 double fused_sum_all(const FusedProgram& p) {
   return p.dtype == DType::f32 ? sum_all_t<float>(p) : sum_all_t<double>(p);
+}
+
+bool fused_sum_trailing(const FusedProgram& p, int reduced, char* out) {
+  return p.dtype == DType::f32 ? sum_trailing_t(p, reduced, reinterpret_cast<float*>(out))
+                               : sum_trailing_t(p, reduced, reinterpret_cast<double*>(out));
 }
 
 void fused_sum_leading(const FusedProgram& p, int reduced, char* out) {
