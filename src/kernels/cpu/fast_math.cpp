@@ -23,7 +23,7 @@ NDGRAD_CLONES double sum_f64(const double* x, int64_t n) {
 
 namespace {
 template <class T>
-inline void add_to(T* __restrict acc, const T* __restrict v, int64_t n, bool subtract) {
+inline void add_loop(T* __restrict acc, const T* __restrict v, int64_t n, bool subtract) {
   if (subtract)
     for (int64_t i = 0; i < n; ++i) acc[i] -= v[i];
   else
@@ -32,10 +32,10 @@ inline void add_to(T* __restrict acc, const T* __restrict v, int64_t n, bool sub
 }  // namespace
 
 NDGRAD_CLONES void add_to_f32(float* acc, const float* v, int64_t n, bool subtract) {
-  add_to(acc, v, n, subtract);
+  add_loop(acc, v, n, subtract);
 }
 NDGRAD_CLONES void add_to_f64(double* acc, const double* v, int64_t n, bool subtract) {
-  add_to(acc, v, n, subtract);
+  add_loop(acc, v, n, subtract);
 }
 
 }  // namespace ndgrad::kernels

@@ -1,6 +1,5 @@
 // Fused loops for training: softmax + cross-entropy, and the optimizers' updates.
 #include <cmath>
-#include <type_traits>
 
 #include "core/thread_pool.hpp"
 #include "kernels/cpu/clones.hpp"
@@ -74,12 +73,12 @@ inline void sgd_loop(int64_t n, T* __restrict p, const T* __restrict g, T* __res
 
 // The update streams five arrays through the caches (a parameter and its state, read and
 // written, and the gradient); the AVX-512 clone moves them in full cache lines.
-NDGRAD_CLONES void sgd_f32(int64_t n, float* p, const float* g, float* v, float lr, float mu,
-                           float wd, bool first) {
+NDGRAD_CLONES void sgd_cloned(int64_t n, float* p, const float* g, float* v, float lr, float mu,
+                              float wd, bool first) {
   sgd_loop(n, p, g, v, lr, mu, wd, first);
 }
-NDGRAD_CLONES void sgd_f64(int64_t n, double* p, const double* g, double* v, double lr, double mu,
-                           double wd, bool first) {
+NDGRAD_CLONES void sgd_cloned(int64_t n, double* p, const double* g, double* v, double lr,
+                              double mu, double wd, bool first) {
   sgd_loop(n, p, g, v, lr, mu, wd, first);
 }
 
@@ -91,10 +90,7 @@ void accumulate(DType dtype, int64_t n, char* acc, const char* grad, bool subtra
     T* a = reinterpret_cast<T*>(acc);
     const T* g = reinterpret_cast<const T*>(grad);
     auto loop = [&](int64_t begin, int64_t end) {
-      if constexpr (std::is_same_v<T, float>)
-        add_to_f32(a + begin, g + begin, end - begin, subtract);
-      else
-        add_to_f64(a + begin, g + begin, end - begin, subtract);
+      add_to(a + begin, g + begin, end - begin, subtract);
     };
     if (n < 2 * kUpdateGrain)
       loop(0, n);  // most gradients: no threads to ask about
@@ -111,12 +107,8 @@ void sgd_update(DType dtype, int64_t n, char* param, const char* grad, char* vel
     const T* g = reinterpret_cast<const T*>(grad);
     T* v = reinterpret_cast<T*>(velocity);
     parallel_range(n, kUpdateGrain, [&](int64_t begin, int64_t end) {
-      if constexpr (std::is_same_v<T, float>)
-        sgd_f32(end - begin, p + begin, g + begin, v ? v + begin : nullptr, T(lr), T(momentum),
-                T(weight_decay), first_step);
-      else
-        sgd_f64(end - begin, p + begin, g + begin, v ? v + begin : nullptr, T(lr), T(momentum),
-                T(weight_decay), first_step);
+      sgd_cloned(end - begin, p + begin, g + begin, v ? v + begin : nullptr, T(lr), T(momentum),
+                 T(weight_decay), first_step);
     });
   });
 }
