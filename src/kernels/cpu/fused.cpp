@@ -342,12 +342,31 @@ bool streamed(const FusedProgram& p) {
   return p.numel() * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
 }
 
-// out[j] = the sum over parts of part[t][j].
-template <class T>
-void add_parts(const std::vector<std::vector<T>>& part, int64_t parts, int64_t kept, T* out) {
-  for (int64_t j = 0; j < kept; ++j) out[j] = T(0);
+// How many values a sum over the leading `reduced` dims keeps.
+int64_t kept_by(const FusedProgram& p, int reduced) {
+  int64_t kept = 1;
+  for (int d = reduced; d < p.ndim; ++d) kept *= p.shape[d];
+  return kept;
+}
+
+// Sums over the leading dims: f(acc, at, n, ptr, ahead, scratch) runs on every block with acc
+// its thread's own `kept` partial sums, and the threads' sums are added into sums in thread
+// order. fence: each thread's part ends with a fence for its streamed stores.
+template <class T, class F>
+void sum_leading_parts(const Blocks<T>& b, int64_t kept, bool fence, T* sums, F&& f) {
+  std::vector<std::vector<T>> part(std::min<int64_t>(64, std::max(1, get_num_threads())));
+  const int64_t parts = b.split([&](int64_t t, int64_t begin, int64_t end) {
+    std::vector<T>& acc = part[t];
+    acc.assign(kept, T(0));
+    b.run(begin, end,
+          [&](int64_t at, int64_t n, const char* const* ptr, const int64_t* ahead, T* scratch) {
+            f(acc.data(), at, n, ptr, ahead, scratch);
+          });
+    if (fence) stream_fence();
+  });
+  for (int64_t j = 0; j < kept; ++j) sums[j] = T(0);
   for (int64_t t = 0; t < parts; ++t)
-    for (int64_t j = 0; j < kept; ++j) out[j] += part[t][j];
+    for (int64_t j = 0; j < kept; ++j) sums[j] += part[t][j];
 }
 
 template <class T>
@@ -384,24 +403,19 @@ double sum_all_t(const FusedProgram& p) {
 
 template <class T>
 void sum_leading_t(const FusedProgram& p, int reduced, T* out) {
-  int64_t kept = 1;
-  for (int d = reduced; d < p.ndim; ++d) kept *= p.shape[d];
+  const int64_t kept = kept_by(p, reduced);
   if (kept == 1) {  // every kept dim has size 1: the innermost dims are reduced ones
     *out = static_cast<T>(sum_all_t<T>(p));
     return;
   }
   const Blocks<T> b(p, reduced);
-  std::vector<std::vector<T>> part(std::min<int64_t>(64, std::max(1, get_num_threads())));
-  const int64_t parts = b.split([&](int64_t t, int64_t begin, int64_t end) {
-    std::vector<T>& acc = part[t];
-    acc.assign(kept, T(0));
-    b.run(begin, end,
-          [&](int64_t at, int64_t n, const char* const* ptr, const int64_t* ahead, T* scratch) {
-            // The plan keeps the reduced dims apart, so a block lies within one row of kept values.
-            block<T>(Sink::accumulate, p, b.step, ptr, ahead, n, acc.data() + at % kept, scratch);
-          });
-  });
-  add_parts(part, parts, kept, out);
+  sum_leading_parts(
+      b, kept, false, out,
+      [&](T* acc, int64_t at, int64_t n, const char* const* ptr, const int64_t* ahead, T* scratch) {
+        // The plan keeps the reduced dims apart: a block lies within one row of
+        // kept values.
+        block<T>(Sink::accumulate, p, b.step, ptr, ahead, n, acc + at % kept, scratch);
+      });
 }
 
 // Sums over the trailing `reduced` dims into out (one value per index of the leading dims, in
@@ -444,8 +458,7 @@ bool sum_trailing_t(const FusedProgram& p, int reduced, T* out) {
 // contracted into its addition).
 template <class T>
 void materialize_sum_leading_t(const FusedProgram& p, int reduced, T* out, T* sums) {
-  int64_t kept = 1;
-  for (int d = reduced; d < p.ndim; ++d) kept *= p.shape[d];
+  const int64_t kept = kept_by(p, reduced);
   if (kept == 1) {
     materialize_t(p, out);
     *sums = static_cast<T>(sum_all_t<T>(p));
@@ -453,24 +466,14 @@ void materialize_sum_leading_t(const FusedProgram& p, int reduced, T* out, T* su
   }
   const Blocks<T> b(p, reduced);
   const bool stream = streamed<T>(p);
-  std::vector<std::vector<T>> part(std::min<int64_t>(64, std::max(1, get_num_threads())));
-  const int64_t parts = b.split([&](int64_t t, int64_t begin, int64_t end) {
-    std::vector<T>& acc = part[t];
-    acc.assign(kept, T(0));
-    b.run(begin, end,
-          [&](int64_t at, int64_t n, const char* const* ptr, const int64_t* ahead, T* scratch) {
-            write_block(b, out, at, n, ptr, ahead, scratch, stream,
-                        [&](const T* values, int64_t first, int64_t count) {
-                          T* a = acc.data() + (at + first) % kept;
-                          if constexpr (std::is_same_v<T, float>)
-                            add_to_f32(a, values, count, false);
-                          else
-                            add_to_f64(a, values, count, false);
-                        });
-          });
-    if (stream) stream_fence();
-  });
-  add_parts(part, parts, kept, sums);
+  sum_leading_parts(
+      b, kept, stream, sums,
+      [&](T* acc, int64_t at, int64_t n, const char* const* ptr, const int64_t* ahead, T* scratch) {
+        write_block(b, out, at, n, ptr, ahead, scratch, stream,
+                    [&](const T* values, int64_t first, int64_t count) {
+                      add_to(acc + (at + first) % kept, values, count, false);
+                    });
+      });
 }
 
 }  // namespace
