@@ -13,25 +13,10 @@ using kernels::UnaryOp;
 
 namespace {
 
-Tensor unary_forward(UnaryOp op, const Tensor& x, const char* name, bool floating_only = true) {
-  require_defined_arg(x, name);
-  if (floating_only || x.dtype() == DType::boolean) require_floating(x, name);
-  if (op == UnaryOp::neg && lazy::large(x.impl()->shape))
-    if (Tensor pending = lazy::neg(x); pending.defined()) return pending;
-  Tensor out = make_tensor_of_valid_shape(x.impl()->shape, x.impl()->dtype);
-  const TensorImpl &o = *out.impl(), &xi = *x.impl();
-  // A small input laid out like the (contiguous) result: one flat run, strides unexamined.
-  const int64_t n = numel_of(o.shape);
-  const kernels::FlatRun flat{n, 1, 0};
-  const bool is_flat = n > 0 && n < kernels::kFlatMax && xi.strides == o.strides;
-  kernels::unary(op, o.shape, {o.data(), o.strides.data(), o.dtype},
-                 {xi.data(), xi.strides.data(), xi.dtype}, is_flat ? &flat : nullptr);
-  return out;
-}
-
-// Whether op(a, b) into out (contiguous) is one flat run: each input laid out like out, or one
-// value, and few enough elements for one thread. Saves the kernel examining strides.
-bool flat_operands(const TensorImpl& out, const TensorImpl& a, const TensorImpl& b,
+// Whether op(a, b) (or op(a) when b is null) into out (contiguous) is one flat run: each input
+// laid out like out, or one value, and few enough elements for one thread. Saves the kernel
+// examining strides.
+bool flat_operands(const TensorImpl& out, const TensorImpl& a, const TensorImpl* b,
                    kernels::FlatRun& f) {
   const int64_t n = numel_of(out.shape);
   if (n == 0 || n >= kernels::kFlatMax) return false;
@@ -39,8 +24,22 @@ bool flat_operands(const TensorImpl& out, const TensorImpl& a, const TensorImpl&
     if (t.shape.empty()) return 0;
     return t.shape == out.shape && t.strides == out.strides ? 1 : -1;
   };
-  f = {n, step(a), step(b)};
+  f = {n, step(a), b ? step(*b) : 0};
   return f.a_step >= 0 && f.b_step >= 0;
+}
+
+Tensor unary_forward(UnaryOp op, const Tensor& x, const char* name, bool floating_only = true) {
+  require_defined_arg(x, name);
+  if (floating_only || x.dtype() == DType::boolean) require_floating(x, name);
+  if (op == UnaryOp::neg && lazy::large(x.impl()->shape))
+    if (Tensor pending = lazy::neg(x); pending.defined()) return pending;
+  Tensor out = make_tensor_of_valid_shape(x.impl()->shape, x.impl()->dtype);
+  const TensorImpl &o = *out.impl(), &xi = *x.impl();
+  kernels::FlatRun flat;
+  const bool is_flat = flat_operands(o, xi, nullptr, flat);
+  kernels::unary(op, o.shape, {o.data(), o.strides.data(), o.dtype},
+                 {xi.data(), xi.strides.data(), xi.dtype}, is_flat ? &flat : nullptr);
+  return out;
 }
 
 // op(a, b) into out's buffer (a contiguous result of shape `shape`; a and b in the op's dtype):
@@ -50,7 +49,7 @@ void binary_into(BinaryOp op, const Dims& shape, const TensorImpl& out, const Te
   const TensorImpl &ai = *a.impl(), &bi = *b.impl();
   const kernels::Operand o{out.data(), out.strides.data(), out.dtype};
   kernels::FlatRun flat;
-  if (flat_operands(out, ai, bi, flat)) {
+  if (flat_operands(out, ai, &bi, flat)) {
     kernels::binary(op, shape, o, {ai.data(), nullptr, ai.dtype}, {bi.data(), nullptr, bi.dtype},
                     &flat);
     return;
