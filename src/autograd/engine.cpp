@@ -352,8 +352,7 @@ void Tensor::zero_grad() {
   if (!impl_) return;
   Tensor old;  // freed after the lock is released
   std::lock_guard<GradLock> lock(grad_lock(impl_.get()));
-  old = std::move(impl_->grad);
-  impl_->grad = Tensor();
+  std::swap(old, impl_->grad);
 }
 
 Tensor Tensor::detach() const {
