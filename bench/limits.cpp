@@ -7,8 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/thread_pool.hpp"
-#include "kernels/cpu/blas.hpp"
+#include "machine_limits.hpp"
 #include "ndgrad/ndgrad.hpp"
 
 using Clock = std::chrono::steady_clock;
@@ -32,17 +31,11 @@ int main() {
   std::vector<float> a(n), b(n, 1.0f), c(n, 2.0f);
   for (int threads : {1, 2}) {
     ndgrad::set_num_threads(threads);
-    const double t = best_of(5, [&] {
-      ndgrad::parallel_for(threads, [&](int64_t part) {
-        const int64_t lo = n * part / threads, hi = n * (part + 1) / threads;
-        for (int64_t i = lo; i < hi; ++i) a[i] = b[i] + 3.0f * c[i];
-      });
-    });
+    const double t = best_of(5, [&] { ndgrad::bench::triad(a.data(), b.data(), c.data(), n); });
     std::printf("triad, %d thread%s: %.1f GB/s\n", threads, threads > 1 ? "s" : "",
                 12.0 * n / t / 1e9);
   }
-  const auto& blas = ndgrad::kernels::blas();
-  if (!blas.loaded()) {
+  if (!ndgrad::kernels::blas().loaded()) {
     std::printf("sgemm: no BLAS found\n");
     return 0;
   }
@@ -50,9 +43,8 @@ int main() {
   std::vector<float> x(size_t(m) * m, 1.0f), y(size_t(m) * m, 1.0f), z(size_t(m) * m);
   for (int threads : {1, 2}) {
     ndgrad::set_num_threads(threads);
-    const double t = best_of(3, [&] {
-      blas.sgemm(101, 111, 111, m, m, m, 1.0f, x.data(), m, y.data(), m, 0.0f, z.data(), m);
-    });
+    const double t =
+        best_of(3, [&] { ndgrad::bench::sgemm_square(m, x.data(), y.data(), z.data()); });
     std::printf("sgemm %d^3 (OpenBLAS, %s kernels), %d thread%s: %.0f GFLOP/s\n", m,
                 ndgrad::kernels::blas_corename(), threads, threads > 1 ? "s" : "",
                 2.0 * m * m * m / t / 1e9);

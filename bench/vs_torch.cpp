@@ -18,8 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "core/thread_pool.hpp"
-#include "kernels/cpu/blas.hpp"
+#include "machine_limits.hpp"
 #include "ndgrad/ndgrad.hpp"
 
 namespace nd = ndgrad;
@@ -70,16 +69,7 @@ Limit triad_limit(double nd_bytes, double target) {
   constexpr int64_t n = 64 << 20;
   static std::vector<float> a, b, c;
   if (a.empty()) a.assign(n, 0.0f), b.assign(n, 1.0f), c.assign(n, 2.0f);
-  auto fn = [] {
-    const int parts = nd::get_num_threads();
-    nd::parallel_for(parts, [&](int64_t part) {
-      const int64_t lo = n * part / parts, hi = n * (part + 1) / parts;
-      float* __restrict pa = a.data();
-      const float* __restrict pb = b.data();
-      const float* __restrict pc = c.data();
-      for (int64_t i = lo; i < hi; ++i) pa[i] = pb[i] + 3.0f * pc[i];
-    });
-  };
+  auto fn = [] { nd::bench::triad(a.data(), b.data(), c.data(), n); };
   return {"the triad", fn, 12.0 * n, nd_bytes, "GB/s", target};
 }
 
@@ -91,10 +81,7 @@ std::optional<Limit> sgemm_limit(double nd_flops, double target) {
   static std::vector<float> x, y, z;
   if (x.empty())
     x.assign(size_t(m) * m, 1.0f), y.assign(size_t(m) * m, 1.0f), z.assign(size_t(m) * m, 0.0f);
-  auto fn = [] {
-    nd::kernels::blas().sgemm(101, 111, 111, m, m, m, 1.0f, x.data(), m, y.data(), m, 0.0f,
-                              z.data(), m);
-  };
+  auto fn = [] { nd::bench::sgemm_square(m, x.data(), y.data(), z.data()); };
   return Limit{"OpenBLAS sgemm 2048^3", fn, 2.0 * m * m * m, nd_flops, "GFLOP/s", target};
 }
 
