@@ -308,17 +308,20 @@ struct Blocks {
   }
 
   // Splits the items into one contiguous range per thread above a grain size and calls
-  // f(part, begin, end); returns the number of parts.
+  // f(part, begin, end); returns the number of parts. With whole_rows, the ranges hold whole
+  // rows of the plan (a row's blocks on one thread).
   template <class F>
-  int64_t split(F&& f) const {
+  int64_t split(F&& f, bool whole_rows = false) const {
+    const int64_t unit = whole_rows ? per_row : 1, units = items / unit;
     const int64_t elems = items * kB;
     int64_t parts = std::min<int64_t>({get_num_threads(), elems / (int64_t(1) << 16), 64});
-    parts = std::max<int64_t>(1, std::min(parts, items));
+    parts = std::max<int64_t>(1, std::min(parts, units));
     if (parts == 1) {
       f(0, 0, items);
       return 1;
     }
-    parallel_for(parts, [&](int64_t t) { f(t, items * t / parts, items * (t + 1) / parts); });
+    parallel_for(
+        parts, [&](int64_t t) { f(t, units * t / parts * unit, units * (t + 1) / parts * unit); });
     return parts;
   }
 };
@@ -425,30 +428,25 @@ template <class T>
 bool sum_trailing_t(const FusedProgram& p, int reduced, T* out) {
   const Blocks<T> b(p, p.ndim - reduced, true);
   if (!b.q.last_reduced || b.q.nreduced != 1) return false;
-  const int64_t rows = b.q.outer(), inner = b.q.inner();
+  const int64_t inner = b.q.inner();
   // Whole rows per part, so that no two threads add to one value.
-  int64_t parts = std::min<int64_t>({get_num_threads(), b.items * b.kB / (int64_t(1) << 16), 64});
-  parts = std::max<int64_t>(1, std::min(parts, rows));
-  auto part = [&](int64_t t) {
-    const int64_t r0 = rows * t / parts, r1 = rows * (t + 1) / parts;
-    int64_t row = r0;
-    double acc = 0;
-    b.run(r0 * b.per_row, r1 * b.per_row,
-          [&](int64_t at, int64_t n, const char* const* ptr, const int64_t* ahead, T* scratch) {
-            if (at / inner != row) {
-              out[row] = static_cast<T>(acc);
-              acc = 0;
-              row = at / inner;
-            }
-            acc += static_cast<double>(
-                block<T>(Sink::sum, p, b.step, ptr, ahead, n, nullptr, scratch));
-          });
-    if (r1 > r0) out[row] = static_cast<T>(acc);
-  };
-  if (parts == 1)
-    part(0);
-  else
-    parallel_for(parts, part);
+  b.split(
+      [&](int64_t, int64_t begin, int64_t end) {
+        int64_t row = begin / b.per_row;
+        double acc = 0;
+        b.run(begin, end,
+              [&](int64_t at, int64_t n, const char* const* ptr, const int64_t* ahead, T* scratch) {
+                if (at / inner != row) {
+                  out[row] = static_cast<T>(acc);
+                  acc = 0;
+                  row = at / inner;
+                }
+                acc += static_cast<double>(
+                    block<T>(Sink::sum, p, b.step, ptr, ahead, n, nullptr, scratch));
+              });
+        if (end > begin) out[row] = static_cast<T>(acc);
+      },
+      true);
   return true;
 }
 
