@@ -48,15 +48,31 @@ NDGRAD_AVX512 inline __mmask16 low_mask(int64_t count) {
 // c[0..R) x [0..32) (= or +=) sum over p of a(i, p) * bp[p * 32 + j], where a(i, p) is
 // a[i * lda + p] for ROWS (a row-major operand read in place) and a[p * lda + i] otherwise (a
 // packed panel, or a column-major operand). Masks m0, m1 select the columns that exist.
-template <int R, bool ROWS>
-NDGRAD_AVX512 void tile(int64_t kc, const float* __restrict a, int64_t lda,
-                        const float* __restrict bp, float* c, int64_t ldc, __mmask16 m0,
-                        __mmask16 m1, bool accumulate) {
+// With PACK, row p of the panel is read from b_src + p * bs0 (contiguous columns, the masked
+// ones read as zero) and written to bp as it is used: the first row tile of a block packs the
+// right operand, so its reads from L3 overlap the products instead of a packing pass.
+template <int R, bool ROWS, bool PACK>
+NDGRAD_AVX512 void tile(int64_t kc, const float* __restrict a, int64_t lda, float* __restrict bp,
+                        float* c, int64_t ldc, __mmask16 m0, __mmask16 m1, bool accumulate,
+                        const float* __restrict b_src, int64_t bs0) {
   __m512 c0[R], c1[R];
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kc; ++p) {
-    const __m512 b0 = _mm512_load_ps(bp + kCols * p), b1 = _mm512_load_ps(bp + kCols * p + 16);
+    __m512 b0, b1;
+    if (PACK) {
+      const float* src = b_src + p * bs0;
+      // The row 8 ahead: its lines arrive while these products run.
+      _mm_prefetch(reinterpret_cast<const char*>(src + 8 * bs0), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(src + 8 * bs0 + 16), _MM_HINT_T0);
+      b0 = _mm512_maskz_loadu_ps(m0, src);
+      b1 = _mm512_maskz_loadu_ps(m1, src + 16);
+      _mm512_store_ps(bp + kCols * p, b0);
+      _mm512_store_ps(bp + kCols * p + 16, b1);
+    } else {
+      b0 = _mm512_load_ps(bp + kCols * p);
+      b1 = _mm512_load_ps(bp + kCols * p + 16);
+    }
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
       const __m512 av = _mm512_set1_ps(ROWS ? a[i * lda + p] : a[p * lda + i]);
@@ -76,16 +92,16 @@ NDGRAD_AVX512 void tile(int64_t kc, const float* __restrict a, int64_t lda,
   }
 }
 
-using TileFn = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, __mmask16,
-                        __mmask16, bool);
+using TileFn = void (*)(int64_t, const float*, int64_t, float*, float*, int64_t, __mmask16,
+                        __mmask16, bool, const float*, int64_t);
 
-template <bool ROWS, int... I>
+template <bool ROWS, bool PACK, int... I>
 constexpr std::array<TileFn, sizeof...(I)> tile_table(std::integer_sequence<int, I...>) {
-  return {&tile<I + 1, ROWS>...};
+  return {&tile<I + 1, ROWS, PACK>...};
 }
-// Indexed by the row count - 1.
-constexpr auto kRowTiles = tile_table<true>(std::make_integer_sequence<int, kRows>{});
-constexpr auto kPackedTiles = tile_table<false>(std::make_integer_sequence<int, kRows>{});
+// kTiles<ROWS, PACK>[r - 1]: the tile of r rows.
+template <bool ROWS, bool PACK>
+constexpr auto kTiles = tile_table<ROWS, PACK>(std::make_integer_sequence<int, kRows>{});
 
 // A gather's element offsets i * stride for i < 16, when they fit its 32-bit indices.
 NDGRAD_AVX512 inline bool gather_offsets(int64_t stride, __m512i& idx) {
@@ -158,7 +174,11 @@ NDGRAD_AVX512 void run_block(const Problem& q, int64_t r0, int64_t r1, int64_t c
     const int64_t cols = std::min<int64_t>(kPanels * kCols, c1 - jc);
     for (int64_t pc = 0; pc < q.k; pc += kDepth) {
       const int64_t kc = std::min<int64_t>(kDepth, q.k - pc);
-      pack_b(kc, cols, q.b + pc * q.bs0 + jc * q.bs1, q.bs0, q.bs1, buf.b);
+      const float* b_src = q.b + pc * q.bs0 + jc * q.bs1;
+      // Contiguous rows of b are packed by the first row tile as it goes; others (gathers
+      // for a transposed b) before it.
+      const bool pack_in_tile = q.bs1 == 1;
+      if (!pack_in_tile) pack_b(kc, cols, b_src, q.bs0, q.bs1, buf.b);
       int64_t i0 = r0;
       for (int64_t t = 0; t < tiles; ++t) {
         const int r = int(rows / tiles + (t < rows % tiles ? 1 : 0));
@@ -169,11 +189,13 @@ NDGRAD_AVX512 void run_block(const Problem& q, int64_t r0, int64_t r1, int64_t c
           at = buf.a;
           lda = r;
         }
-        const TileFn f = rows_in_place ? kRowTiles[r - 1] : kPackedTiles[r - 1];
+        const bool pack = pack_in_tile && t == 0;
+        const TileFn f = rows_in_place ? (pack ? kTiles<true, true> : kTiles<true, false>)[r - 1]
+                                       : (pack ? kTiles<false, true> : kTiles<false, false>)[r - 1];
         for (int64_t j0 = 0; j0 < cols; j0 += kCols) {
           const int64_t nj = std::min<int64_t>(kCols, cols - j0);
           f(kc, at, lda, buf.b + j0 * kc, q.c + i0 * q.ldc + jc + j0, q.ldc, low_mask(nj),
-            low_mask(nj - 16), pc > 0);
+            low_mask(nj - 16), pc > 0, b_src + j0, q.bs0);
         }
         i0 += r;
       }
