@@ -86,9 +86,11 @@ std::optional<Limit> sgemm_limit(double nd_flops, double target) {
 }
 
 // Runs both sides reps times (calls), interleaved in rounds after warm-up; records the medians
-// over rounds of the mean time per call, scaled to unit. With a limit, each round of the two
-// sides is followed by one call of the limit, and ndgrad's rate (nd_amount per median call) is
-// printed as a fraction of the limit's median rate.
+// over rounds of the mean time per call, scaled to unit. With a limit, one call of the limit
+// runs just before and one just after each round of ndgrad, and ndgrad's rate in the round is
+// taken as a fraction of the mean of those two: the printed fraction is the median over rounds
+// of these paired fractions (the machine's speed drifts within seconds, so a limit measured
+// next to the workload describes the same minutes better than medians over all rounds).
 void compare(const std::string& name, const std::function<void()>& nd_fn,
              const std::function<void()>& torch_fn, int reps, double scale, const std::string& unit,
              const std::string& note = "", const Limit* limit = nullptr) {
@@ -106,12 +108,19 @@ void compare(const std::string& name, const std::function<void()>& nd_fn,
     for (int i = 0; i < per_round; ++i) f();
     return std::chrono::duration<double>(Clock::now() - t0).count() / per_round;
   };
-  std::vector<double> a, b, lim;
+  std::vector<double> a, b, lim, fractions;
   if (limit) limit->fn();  // its first call pays for first touches
   for (int i = 0; i < rounds; ++i) {
+    const double before = limit ? seconds(limit->fn) : 0;
     a.push_back(round(nd_fn) * scale);
+    if (limit) {
+      const double after = seconds(limit->fn);
+      lim.push_back(before);
+      lim.push_back(after);
+      const double lim_rate = limit->amount * (1 / before + 1 / after) / 2;
+      fractions.push_back(limit->nd_amount / (a.back() / scale) / lim_rate);
+    }
     b.push_back(round(torch_fn) * scale);
-    if (limit) lim.push_back(seconds(limit->fn));
   }
   rows.push_back({name, unit, median(a), median(b), note});
   std::printf("%-34s ndgrad %10.3f %-8s libtorch %10.3f %-8s torch/ndgrad %6.2fx %s\n",
@@ -121,8 +130,9 @@ void compare(const std::string& name, const std::function<void()>& nd_fn,
     const double nd_rate = limit->nd_amount / (rows.back().nd / scale) / 1e9;
     const double lim_rate = limit->amount / median(lim) / 1e9;
     std::printf(
-        "   ndgrad %.1f %s = %.2f of %s (%.1f %s in the same rounds; the 1-thread target: %.2f)\n",
-        nd_rate, limit->unit.c_str(), nd_rate / lim_rate, limit->name.c_str(), lim_rate,
+        "   ndgrad %.1f %s = %.2f of %s (median of paired rounds; the limit's median %.1f %s; "
+        "the 1-thread target: %.2f)\n",
+        nd_rate, limit->unit.c_str(), median(fractions), limit->name.c_str(), lim_rate,
         limit->unit.c_str(), limit->target);
   }
   std::fflush(stdout);
