@@ -41,12 +41,6 @@ enum class ReduceOp { sum, max, min };
 
 bool is_comparison(BinaryOp op);
 
-// out = op(in); out and in share a dtype. flat: as for binary (b_step unused).
-void unary(UnaryOp op, const Dims& shape, Operand out, Operand in,
-           const struct FlatRun* flat = nullptr);
-// out = op(a, b); a and b share a dtype; out has it too, or boolean for comparisons.
-void binary(BinaryOp op, const Dims& shape, Operand out, Operand a, Operand b,
-            const struct FlatRun* flat = nullptr);
 // What a caller already knows of a small op: out contiguous, each input contiguous in the same
 // layout (step 1) or one value (step 0), n < kFlatMax elements (one thread, no streaming).
 // unary() and binary() then run the flat loop without examining strides.
@@ -55,6 +49,11 @@ struct FlatRun {
   int64_t n;
   int64_t a_step, b_step;
 };
+// out = op(in); out and in share a dtype. flat: as for binary (b_step unused).
+void unary(UnaryOp op, const Dims& shape, Operand out, Operand in, const FlatRun* flat = nullptr);
+// out = op(a, b); a and b share a dtype; out has it too, or boolean for comparisons.
+void binary(BinaryOp op, const Dims& shape, Operand out, Operand a, Operand b,
+            const FlatRun* flat = nullptr);
 // out = cond ? a : b; cond boolean; out, a, b share a dtype.
 void where(const Dims& shape, Operand out, Operand cond, Operand a, Operand b);
 // out = in, converting dtype.
