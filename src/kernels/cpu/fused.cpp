@@ -415,8 +415,7 @@ void sum_leading_t(const FusedProgram& p, int reduced, T* out) {
   sum_leading_parts(
       b, kept, false, out,
       [&](T* acc, int64_t at, int64_t n, const char* const* ptr, const int64_t* ahead, T* scratch) {
-        // The plan keeps the reduced dims apart: a block lies within one row of
-        // kept values.
+        // The plan keeps the reduced dims apart: a block lies within one row of kept values.
         block<T>(Sink::accumulate, p, b.step, ptr, ahead, n, acc + at % kept, scratch);
       });
 }
