@@ -6,6 +6,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace ndgrad {
@@ -34,10 +35,11 @@ class InlineList {
   T& emplace_back(A&&... args) {
     if (size_ == N) too_many(N + 1);
     T* p;
-    // Default-initialized, not value-initialized: `T()` of a type without a user-provided
-    // constructor zero-fills the whole object first (a `rep stos` of a node's 104-byte edge
-    // on every recorded op) before its members' initializers run.
-    if constexpr (sizeof...(A) == 0)
+    // A class type is default-initialized, not value-initialized: `T()` of a type without a
+    // user-provided constructor zero-fills the whole object first (a `rep stos` of a node's
+    // 104-byte edge on every recorded op) before its members' initializers run. A trivial type
+    // (whose default-initialization would leave it unset) is still value-initialized.
+    if constexpr (sizeof...(A) == 0 && !std::is_trivially_default_constructible_v<T>)
       p = ::new (static_cast<void*>(slot(size_))) T;
     else
       p = ::new (static_cast<void*>(slot(size_))) T(std::forward<A>(args)...);
