@@ -295,6 +295,8 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& axes) {
     prog = e->prog;
     for (int l = 0; l < prog.nleaves; ++l) inputs[l] = e->inputs[l];
   }
+  // Otherwise the caller computes the values and reduces them.
+  if (trailing > 0 && !kernels::fused_sum_trailing_fits(prog, trailing)) return Tensor();
   Tensor out = make_tensor(reduced_shape(impl.shape, axes, true), impl.dtype);
   char* dst = out.impl()->data();
   if (reduced == ndim) {
@@ -305,8 +307,8 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& axes) {
       *reinterpret_cast<double*>(dst) = total;
   } else if (reduced > 0) {
     kernels::fused_sum_leading(prog, reduced, dst);
-  } else if (!kernels::fused_sum_trailing(prog, trailing, dst)) {
-    return Tensor();  // the caller computes the values and reduces them
+  } else {
+    kernels::fused_sum_trailing(prog, trailing, dst);
   }
   return out;
 }

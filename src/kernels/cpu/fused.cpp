@@ -420,13 +420,16 @@ void sum_leading_t(const FusedProgram& p, int reduced, T* out) {
       });
 }
 
+// Whether the trailing `reduced` dims merge into the plan's innermost one (one run per output
+// value).
+bool trailing_one_run(const Plan& q) { return q.last_reduced && q.nreduced == 1; }
+
 // Sums over the trailing `reduced` dims into out (one value per index of the leading dims, in
-// their row-major order), when those dims merge into the plan's innermost one; false otherwise.
-// Each row's blocks are summed as fused_sum_all sums blocks (in the dtype, then in double).
+// their row-major order); trailing_one_run holds. Each row's blocks are summed as fused_sum_all
+// sums blocks (in the dtype, then in double).
 template <class T>
-bool sum_trailing_t(const FusedProgram& p, int reduced, T* out) {
+void sum_trailing_t(const FusedProgram& p, int reduced, T* out) {
   const Blocks<T> b(p, p.ndim - reduced, true);
-  if (!b.q.last_reduced || b.q.nreduced != 1) return false;
   const int64_t inner = b.q.inner();
   // Whole rows per part, so that no two threads add to one value.
   b.split(
@@ -446,7 +449,6 @@ bool sum_trailing_t(const FusedProgram& p, int reduced, T* out) {
         if (end > begin) out[row] = static_cast<T>(acc);
       },
       true);
-  return true;
 }
 
 // Both at once: each block's values are written out (streamed when large) and added to the
@@ -511,9 +513,15 @@ double fused_sum_all(const FusedProgram& p) {
   return p.dtype == DType::f32 ? sum_all_t<float>(p) : sum_all_t<double>(p);
 }
 
-bool fused_sum_trailing(const FusedProgram& p, int reduced, char* out) {
-  return p.dtype == DType::f32 ? sum_trailing_t(p, reduced, reinterpret_cast<float*>(out))
-                               : sum_trailing_t(p, reduced, reinterpret_cast<double*>(out));
+bool fused_sum_trailing_fits(const FusedProgram& p, int reduced) {
+  return trailing_one_run(make_plan(p, p.ndim - reduced, true));
+}
+
+void fused_sum_trailing(const FusedProgram& p, int reduced, char* out) {
+  if (p.dtype == DType::f32)
+    sum_trailing_t(p, reduced, reinterpret_cast<float*>(out));
+  else
+    sum_trailing_t(p, reduced, reinterpret_cast<double*>(out));
 }
 
 void fused_sum_leading(const FusedProgram& p, int reduced, char* out) {

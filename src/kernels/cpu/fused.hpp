@@ -53,10 +53,12 @@ double fused_sum_all(const FusedProgram& p);
 // Sums over the leading `reduced` dims into out: contiguous, one value per index of the
 // remaining dims, accumulated in the dtype in row order like the eager reduction.
 void fused_sum_leading(const FusedProgram& p, int reduced, char* out);
-// Sums over the trailing `reduced` dims into out: contiguous, one value per index of the
-// leading dims. False (nothing written) when the reduced dims' layout does not allow one pass
-// per row; the caller then computes the values and reduces them.
-bool fused_sum_trailing(const FusedProgram& p, int reduced, char* out);
+// Whether fused_sum_trailing can sum the trailing `reduced` dims: they merge into one run per
+// output value (not, e.g., (x + b) over axes 1 and 2 of a 3-d x, where b repeats along axis 1).
+bool fused_sum_trailing_fits(const FusedProgram& p, int reduced);
+// Sums over the trailing `reduced` dims into out (fused_sum_trailing_fits holds): contiguous,
+// one value per index of the leading dims.
+void fused_sum_trailing(const FusedProgram& p, int reduced, char* out);
 // fused_materialize and fused_sum_leading in one pass over the inputs: the same values; the
 // same sums up to rounding.
 void fused_materialize_sum_leading(const FusedProgram& p, char* out, int reduced, char* sums);
