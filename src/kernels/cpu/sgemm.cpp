@@ -167,7 +167,12 @@ NDGRAD_AVX512 void run_block(const Problem& q, int64_t r0, int64_t r1, int64_t c
   if (r0 >= r1 || c0 >= c1) return;
   Buffers& buf = buffers();
   const bool rows_in_place = q.as1 == 1;
-  // Row tiles of balanced heights (no thin last tile): 128 rows are 8 x 12 + 3 x 11.
+  // Contiguous rows of b at most 1 KiB apart (the layers of an MLP) are packed by the first row
+  // tile as it goes. Rows further apart meet in fewer L1 sets, where they evict the tile's
+  // operands (0.97-0.99 of the packing pass at 1024^3); they, and gathers for a transposed b,
+  // are packed before the first tile.
+  const bool pack_in_tile = q.bs1 == 1 && q.bs0 <= 256;
+  // Row tiles of balanced heights (no thin last tile): 128 rows are 7 x 12 + 4 x 11.
   const int64_t rows = r1 - r0;
   const int64_t tiles = (rows + kRows - 1) / kRows;
   for (int64_t jc = c0; jc < c1; jc += kPanels * kCols) {
@@ -175,11 +180,6 @@ NDGRAD_AVX512 void run_block(const Problem& q, int64_t r0, int64_t r1, int64_t c
     for (int64_t pc = 0; pc < q.k; pc += kDepth) {
       const int64_t kc = std::min<int64_t>(kDepth, q.k - pc);
       const float* b_src = q.b + pc * q.bs0 + jc * q.bs1;
-      // Contiguous rows of b at most 1 KiB apart (the layers of an MLP) are packed by the
-      // first row tile as it goes. Rows further apart meet in fewer L1 sets, where they evict
-      // the tile's operands (0.97-0.99 of the packing pass at 1024^3); they, and gathers for
-      // a transposed b, are packed before the first tile.
-      const bool pack_in_tile = q.bs1 == 1 && q.bs0 <= 256;
       if (!pack_in_tile) pack_b(kc, cols, b_src, q.bs0, q.bs1, buf.b);
       int64_t i0 = r0;
       for (int64_t t = 0; t < tiles; ++t) {
