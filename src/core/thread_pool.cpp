@@ -9,6 +9,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <pthread.h>
+#endif
+
 #include "kernels/cpu/blas.hpp"
 #include "ndgrad/error.hpp"
 #include "ndgrad/threads.hpp"
@@ -32,21 +36,44 @@ inline void cpu_relax() {
 #endif
 }
 
-// Polls ready() for up to kSpin; true when it became true.
-template <class F>
-bool poll(F ready) {
+// The CPU the calling thread runs on now (a read of the thread's restartable-sequence area or
+// the vDSO, not a system call); -1 where the system does not say.
+inline int current_cpu() {
+#if defined(__linux__)
+  return sched_getcpu();
+#else
+  return -1;
+#endif
+}
+
+// Polls ready() for up to kSpin; true when it became true. Every ~64 pauses (a few us) it also
+// calls every_while(), which may give the core away.
+template <class F, class G>
+bool poll(F ready, G every_while) {
   const auto until = std::chrono::steady_clock::now() + kSpin;
   for (int i = 1;; ++i) {
     if (ready()) return true;
     cpu_relax();
-    if (i % 64 == 0 && std::chrono::steady_clock::now() > until) return false;
+    if (i % 64 == 0) {
+      if (std::chrono::steady_clock::now() > until) return false;
+      every_while();
+    }
   }
+}
+template <class F>
+bool poll(F ready) {
+  return poll(ready, [] {});
 }
 
 class Pool {
  public:
   explicit Pool(int workers) {
-    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+    for (int i = 0; i < workers; ++i) {
+      threads_.emplace_back([this] { work(); });
+#if defined(__linux__)
+      pthread_setname_np(threads_.back().native_handle(), "ndgrad-worker");  // top, perf, gdb
+#endif
+    }
   }
   ~Pool() {
     {
@@ -64,6 +91,7 @@ class Pool {
     if (!busy.owns_lock()) return false;
     if (tasks > INT32_MAX) return false;
     bool sleepers;
+    caller_cpu_.store(current_cpu(), std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(m_);
       // First end the previous job's claims: a worker still holding its (generation, index)
@@ -119,10 +147,13 @@ class Pool {
   }
   void work() {
     inside_worker = true;
+    WorkerPlacement place;
     uint32_t seen = 0;
     auto fresh = [&] { return uint32_t(ticket_.load(std::memory_order_acquire) >> 32) != seen; };
+    auto avoid_caller = [&] { place.avoid(caller_cpu_.load(std::memory_order_relaxed)); };
     for (;;) {
-      if (!poll([&] { return fresh() || stop_.load(std::memory_order_relaxed); })) {
+      if (!poll([&] { return fresh() || stop_.load(std::memory_order_relaxed); }, avoid_caller)) {
+        place.release();
         std::unique_lock<std::mutex> lock(m_);
         ++sleepers_;
         wake_.wait(lock, [&] { return stop_ || fresh(); });
@@ -130,6 +161,7 @@ class Pool {
       }
       if (stop_.load()) return;
       seen = uint32_t(ticket_.load(std::memory_order_acquire) >> 32);
+      avoid_caller();
       drain(seen);
     }
   }
@@ -143,6 +175,7 @@ class Pool {
   uint32_t generation_ = 0;          // under m_; two per job (wraps; compared for equality)
   int sleepers_ = 0;                 // under m_
   std::atomic<bool> stop_{false};    // set under m_
+  std::atomic<int> caller_cpu_{-1};  // where the last job was published from
   std::exception_ptr error_;
 };
 
@@ -166,6 +199,31 @@ Pool* pool_for(int threads) {
 }
 
 }  // namespace
+
+#if defined(__linux__)
+void WorkerPlacement::avoid(int caller_cpu) {
+  if (caller_cpu < 0 || caller_cpu >= CPU_SETSIZE || sched_getcpu() != caller_cpu) return;
+  // The set the thread may use, read now (the program may have changed it since it started).
+  if (!narrowed_ && pthread_getaffinity_np(pthread_self(), sizeof allowed_, &allowed_) != 0) {
+    sched_yield();
+    return;
+  }
+  cpu_set_t away = allowed_;
+  CPU_CLR(caller_cpu, &away);
+  if (CPU_COUNT(&away) > 0 && pthread_setaffinity_np(pthread_self(), sizeof away, &away) == 0)
+    narrowed_ = true;
+  else
+    sched_yield();
+}
+
+void WorkerPlacement::release() {
+  if (narrowed_) pthread_setaffinity_np(pthread_self(), sizeof allowed_, &allowed_);
+  narrowed_ = false;
+}
+#else
+void WorkerPlacement::avoid(int) {}
+void WorkerPlacement::release() {}
+#endif
 
 void set_num_threads(int n) {
   if (n < 1) throw ValueError("set_num_threads: n must be >= 1, got " + std::to_string(n));

@@ -2,8 +2,17 @@
 // switches (NoGradGuard, strict broadcasting) stay on their own thread. Built into its own
 // binary so the ThreadSanitizer build (make test-tsan) runs exactly these.
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <fstream>
+#include <string>
 #include <thread>
+
+#if defined(__linux__)
+#include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
+#endif
 
 #include "core/thread_pool.hpp"
 #include "test_util.hpp"
@@ -155,6 +164,153 @@ TEST(Concurrency, PoolRunsEveryTaskOnceUnderBackToBackAndConcurrentJobs) {
   EXPECT_EQ(failures.load(), 0);
   set_num_threads(before);
 }
+
+#if defined(__linux__)
+namespace {
+
+// The pool's worker threads (named "ndgrad-worker"), by thread id.
+std::vector<pid_t> pool_workers() {
+  std::vector<pid_t> tids;
+  DIR* dir = opendir("/proc/self/task");
+  if (!dir) return tids;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
+    std::string name;
+    if (std::getline(comm, name) && name == "ndgrad-worker") tids.push_back(std::stoi(e->d_name));
+  }
+  closedir(dir);
+  return tids;
+}
+
+// Runs jobs of 1-8 tasks; counts tasks that did not run exactly once.
+int run_jobs(int jobs) {
+  int failures = 0;
+  for (int j = 0; j < jobs; ++j) {
+    const int64_t tasks = 1 + j % 8;
+    std::vector<std::atomic<int>> runs(tasks);
+    parallel_for(tasks, [&](int64_t t) {
+      volatile double x = 0;
+      for (int i = 0; i < 200; ++i) x = x + i;
+      runs[t].fetch_add(1);
+    });
+    for (auto& r : runs) failures += r.load() != 1;
+  }
+  return failures;
+}
+
+}  // namespace
+
+// The pool's threads confined to one CPU (the worker cannot leave the caller's CPU, so it gives
+// its time to the caller instead of polling): every task still runs once and the jobs finish.
+TEST(Concurrency, PoolConfinedToOneCpuRunsEveryTaskOnce) {
+  const int before = get_num_threads();
+  cpu_set_t full, one;
+  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof full, &full), 0);
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  ASSERT_EQ(pthread_setaffinity_np(pthread_self(), sizeof one, &one), 0);
+  set_num_threads(3);  // a new pool, its workers started from this thread: on its CPU only
+  EXPECT_EQ(run_jobs(2000), 0);
+  EXPECT_GE(pool_workers().size(), 2u);  // its workers (a joined pool's may linger a moment)
+  set_num_threads(before);
+  run_jobs(1);  // the pool of `before` threads, started with the full set again
+  ASSERT_EQ(pthread_setaffinity_np(pthread_self(), sizeof full, &full), 0);
+}
+
+// A thread on the caller's CPU leaves out that CPU alone from its set and moves; it keeps its
+// set when it is elsewhere or has nowhere else to go; release() gives the set back.
+TEST(Concurrency, WorkerPlacementLeavesTheCallersCpuAndRestoresItsSet) {
+  cpu_set_t full;
+  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof full, &full), 0);
+  if (CPU_COUNT(&full) < 2) GTEST_SKIP() << "needs two CPUs";
+  std::thread([&] {
+    auto own_set = [] {
+      cpu_set_t s;
+      EXPECT_EQ(pthread_getaffinity_np(pthread_self(), sizeof s, &s), 0);
+      return s;
+    };
+    WorkerPlacement place;
+    int caller = -1;
+    cpu_set_t now = full;
+    // The CPU read here is the one avoid() sees unless the thread migrates in between: retry.
+    for (int i = 0; i < 1000 && CPU_EQUAL(&now, &full); ++i) {
+      caller = sched_getcpu();
+      place.avoid(caller);
+      now = own_set();
+    }
+    cpu_set_t expected = full;
+    CPU_CLR(caller, &expected);
+    EXPECT_TRUE(CPU_EQUAL(&now, &expected));
+    EXPECT_NE(sched_getcpu(), caller);
+    place.avoid(caller);  // elsewhere now: nothing changes
+    now = own_set();
+    EXPECT_TRUE(CPU_EQUAL(&now, &expected));
+    place.release();
+    now = own_set();
+    EXPECT_TRUE(CPU_EQUAL(&now, &full));
+    // Held to one CPU by the program: it stays there (and yields instead).
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    ASSERT_EQ(pthread_setaffinity_np(pthread_self(), sizeof one, &one), 0);
+    const int here = sched_getcpu();
+    WorkerPlacement confined;
+    confined.avoid(here);
+    now = own_set();
+    EXPECT_TRUE(CPU_EQUAL(&now, &one));
+    EXPECT_EQ(sched_getcpu(), here);
+    confined.release();
+    now = own_set();
+    EXPECT_TRUE(CPU_EQUAL(&now, &one));
+  }).join();
+}
+
+// With the caller held to one CPU, a worker may narrow its own CPU set while jobs run, but only
+// by the caller's CPU, and it has its set back once the pool is idle (asleep).
+TEST(Concurrency, PoolWorkerNarrowsItsCpuSetOnlyByTheCallersAndRestoresIt) {
+  const int before = get_num_threads();
+  cpu_set_t full;
+  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof full, &full), 0);
+  if (CPU_COUNT(&full) < 2) GTEST_SKIP() << "needs two CPUs";
+  set_num_threads(2);
+  run_jobs(10);
+  std::vector<pid_t> workers = pool_workers();
+  // A joined pool's threads may still be listed for a moment.
+  for (int i = 0; i < 1000 && workers.size() != 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    workers = pool_workers();
+  }
+  ASSERT_EQ(workers.size(), 1u);
+  const int cpu = sched_getcpu();
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  ASSERT_EQ(pthread_setaffinity_np(pthread_self(), sizeof one, &one), 0);
+  int failures = 0, wrong_sets = 0;
+  for (int round = 0; round < 200; ++round) {
+    failures += run_jobs(20);
+    cpu_set_t now;
+    ASSERT_EQ(sched_getaffinity(workers[0], sizeof now, &now), 0);
+    cpu_set_t expected_or_narrowed = full;
+    CPU_CLR(cpu, &expected_or_narrowed);
+    wrong_sets += !CPU_EQUAL(&now, &full) && !CPU_EQUAL(&now, &expected_or_narrowed);
+  }
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(wrong_sets, 0);
+  ASSERT_EQ(pthread_setaffinity_np(pthread_self(), sizeof full, &full), 0);
+  // Idle: the worker polls for 100 us, then sleeps.
+  cpu_set_t after;
+  bool restored = false;
+  for (int i = 0; i < 100 && !restored; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_EQ(sched_getaffinity(workers[0], sizeof after, &after), 0);
+    restored = CPU_EQUAL(&after, &full);
+  }
+  EXPECT_TRUE(restored);
+  set_num_threads(before);
+}
+#endif
 
 // Matrix products large enough to be split over the pool, from several threads at once, equal
 // the same products computed alone.
