@@ -210,12 +210,15 @@ TEST(Concurrency, PoolConfinedToOneCpuRunsEveryTaskOnce) {
   CPU_ZERO(&one);
   CPU_SET(sched_getcpu(), &one);
   ASSERT_EQ(pthread_setaffinity_np(pthread_self(), sizeof one, &one), 0);
-  set_num_threads(3);  // a new pool, its workers started from this thread: on its CPU only
+  // A new pool (its size differs from the current one), its workers started from this thread:
+  // on its CPU only.
+  set_num_threads(before + 1);
   EXPECT_EQ(run_jobs(2000), 0);
-  EXPECT_GE(pool_workers().size(), 2u);  // its workers (a joined pool's may linger a moment)
-  set_num_threads(before);
-  run_jobs(1);  // the pool of `before` threads, started with the full set again
+  EXPECT_GE(pool_workers().size(), size_t(before));  // a joined pool's may linger a moment
+  // The full set back before the next pool starts (at the next parallel job), so that its
+  // workers inherit it.
   ASSERT_EQ(pthread_setaffinity_np(pthread_self(), sizeof full, &full), 0);
+  set_num_threads(before);
 }
 
 // A thread on the caller's CPU leaves out that CPU alone from its set and moves; it keeps its
