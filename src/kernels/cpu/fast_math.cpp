@@ -31,10 +31,10 @@ inline void add_loop(T* __restrict acc, const T* __restrict v, int64_t n, bool s
 }
 }  // namespace
 
-NDGRAD_CLONES void add_to_f32(float* acc, const float* v, int64_t n, bool subtract) {
+NDGRAD_CLONES void add_to(float* acc, const float* v, int64_t n, bool subtract) {
   add_loop(acc, v, n, subtract);
 }
-NDGRAD_CLONES void add_to_f64(double* acc, const double* v, int64_t n, bool subtract) {
+NDGRAD_CLONES void add_to(double* acc, const double* v, int64_t n, bool subtract) {
   add_loop(acc, v, n, subtract);
 }
 

@@ -75,14 +75,7 @@ inline T lane_sum(int64_t n, Term term) {
 float sum_f32(const float* x, int64_t n);
 double sum_f64(const double* x, int64_t n);
 // acc[i] += v[i] (acc[i] -= v[i] with subtract) over n values that do not overlap.
-void add_to_f32(float* acc, const float* v, int64_t n, bool subtract);
-void add_to_f64(double* acc, const double* v, int64_t n, bool subtract);
-// The same, chosen by the values' type.
-inline void add_to(float* acc, const float* v, int64_t n, bool subtract) {
-  add_to_f32(acc, v, n, subtract);
-}
-inline void add_to(double* acc, const double* v, int64_t n, bool subtract) {
-  add_to_f64(acc, v, n, subtract);
-}
+void add_to(float* acc, const float* v, int64_t n, bool subtract);
+void add_to(double* acc, const double* v, int64_t n, bool subtract);
 
 }  // namespace ndgrad::kernels
