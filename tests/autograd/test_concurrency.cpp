@@ -134,25 +134,36 @@ TEST(Concurrency, PendingLargeResultsUsedFromSeveralThreads) {
   EXPECT_EQ(mismatches.load(), 0);
 }
 
+namespace {
+
+// Runs `jobs` parallel jobs of 1-9 tasks, each task `work` additions long; returns the number
+// of tasks that did not run exactly once.
+int run_jobs(int jobs, int work = 0) {
+  int failures = 0;
+  for (int j = 0; j < jobs; ++j) {
+    const int64_t tasks = 1 + j % 9;
+    std::vector<std::atomic<int>> runs(tasks);
+    parallel_for(tasks, [&](int64_t t) {
+      volatile double x = 0;
+      for (int i = 0; i < work; ++i) x = x + i;
+      runs[t].fetch_add(1);
+    });
+    for (auto& r : runs) failures += r.load() != 1;
+  }
+  return failures;
+}
+
+}  // namespace
+
 // The thread pool: back-to-back jobs (the workers still polling), jobs several user threads
 // submit at once (one gets the pool, the others run their tasks themselves), and a task's
 // exception reaching its caller. Every task of every job runs exactly once.
 TEST(Concurrency, PoolRunsEveryTaskOnceUnderBackToBackAndConcurrentJobs) {
   const int before = get_num_threads();
   set_num_threads(2);
-  auto submit_jobs = [](int jobs, std::atomic<int>& failures) {
-    for (int j = 0; j < jobs; ++j) {
-      const int64_t tasks = 1 + j % 9;
-      std::vector<std::atomic<int>> runs(tasks);
-      parallel_for(tasks, [&](int64_t t) { runs[t].fetch_add(1); });
-      for (auto& r : runs)
-        if (r.load() != 1) failures.fetch_add(1);
-    }
-  };
-  std::atomic<int> failures{0};
-  submit_jobs(2000, failures);
+  std::atomic<int> failures{run_jobs(2000)};
   std::vector<std::thread> threads;
-  for (int t = 0; t < 3; ++t) threads.emplace_back([&] { submit_jobs(500, failures); });
+  for (int t = 0; t < 3; ++t) threads.emplace_back([&] { failures.fetch_add(run_jobs(500)); });
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_THROW(parallel_for(4,
@@ -160,7 +171,7 @@ TEST(Concurrency, PoolRunsEveryTaskOnceUnderBackToBackAndConcurrentJobs) {
                               if (t == 3) throw ValueError("task 3");
                             }),
                ValueError);
-  submit_jobs(10, failures);  // the pool still works after a failed job
+  failures.fetch_add(run_jobs(10));  // the pool still works after a failed job
   EXPECT_EQ(failures.load(), 0);
   set_num_threads(before);
 }
@@ -183,22 +194,6 @@ std::vector<pid_t> pool_workers() {
   return tids;
 }
 
-// Runs jobs of 1-8 tasks; counts tasks that did not run exactly once.
-int run_jobs(int jobs) {
-  int failures = 0;
-  for (int j = 0; j < jobs; ++j) {
-    const int64_t tasks = 1 + j % 8;
-    std::vector<std::atomic<int>> runs(tasks);
-    parallel_for(tasks, [&](int64_t t) {
-      volatile double x = 0;
-      for (int i = 0; i < 200; ++i) x = x + i;
-      runs[t].fetch_add(1);
-    });
-    for (auto& r : runs) failures += r.load() != 1;
-  }
-  return failures;
-}
-
 }  // namespace
 
 // The pool's threads confined to one CPU (the worker cannot leave the caller's CPU, so it gives
@@ -213,7 +208,7 @@ TEST(Concurrency, PoolConfinedToOneCpuRunsEveryTaskOnce) {
   // A new pool (its size differs from the current one), its workers started from this thread:
   // on its CPU only.
   set_num_threads(before + 1);
-  EXPECT_EQ(run_jobs(2000), 0);
+  EXPECT_EQ(run_jobs(2000, 200), 0);
   EXPECT_GE(pool_workers().size(), size_t(before));  // a joined pool's may linger a moment
   // The full set back before the next pool starts (at the next parallel job), so that its
   // workers inherit it.
@@ -277,7 +272,7 @@ TEST(Concurrency, PoolWorkerNarrowsItsCpuSetOnlyByTheCallersAndRestoresIt) {
   ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof full, &full), 0);
   if (CPU_COUNT(&full) < 2) GTEST_SKIP() << "needs two CPUs";
   set_num_threads(2);
-  run_jobs(10);
+  run_jobs(10, 200);
   std::vector<pid_t> workers = pool_workers();
   // A joined pool's threads may still be listed for a moment.
   for (int i = 0; i < 1000 && workers.size() != 1; ++i) {
@@ -292,7 +287,7 @@ TEST(Concurrency, PoolWorkerNarrowsItsCpuSetOnlyByTheCallersAndRestoresIt) {
   ASSERT_EQ(pthread_setaffinity_np(pthread_self(), sizeof one, &one), 0);
   int failures = 0, wrong_sets = 0;
   for (int round = 0; round < 200; ++round) {
-    failures += run_jobs(20);
+    failures += run_jobs(20, 200);
     cpu_set_t now;
     ASSERT_EQ(sched_getaffinity(workers[0], sizeof now, &now), 0);
     cpu_set_t expected_or_narrowed = full;
