@@ -179,19 +179,17 @@ struct Builder {
   }
 };
 
-// How many leading axes `axes` (sorted) names: k when they are exactly 0 .. k-1, else 0.
-int leading_axes(const std::vector<int64_t>& axes) {
-  int k = 0;
-  while (k < static_cast<int>(axes.size()) && axes[k] == k) ++k;
-  return k == static_cast<int>(axes.size()) ? k : 0;
-}
-
-// How many trailing axes `axes` (sorted) names: k when they are exactly ndim-k .. ndim-1, else 0.
-int trailing_axes(const std::vector<int64_t>& axes, int ndim) {
+// The number of axes k when `axes` (sorted) are exactly first .. first+k-1, else 0.
+int axes_from(const std::vector<int64_t>& axes, int64_t first) {
   const int k = static_cast<int>(axes.size());
   for (int i = 0; i < k; ++i)
-    if (axes[i] != ndim - k + i) return 0;
+    if (axes[i] != first + i) return 0;
   return k;
+}
+// How many leading axes `axes` names (0 .. k-1), or trailing ones of ndim (ndim-k .. ndim-1).
+int leading_axes(const std::vector<int64_t>& axes) { return axes_from(axes, 0); }
+int trailing_axes(const std::vector<int64_t>& axes, int ndim) {
+  return axes_from(axes, ndim - static_cast<int64_t>(axes.size()));
 }
 
 bool eligible(DType dt, const Dims& shape) {
