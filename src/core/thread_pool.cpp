@@ -202,7 +202,7 @@ Pool* pool_for(int threads) {
 
 #if defined(__linux__)
 void WorkerPlacement::avoid(int caller_cpu) {
-  if (caller_cpu < 0 || caller_cpu >= CPU_SETSIZE || sched_getcpu() != caller_cpu) return;
+  if (caller_cpu < 0 || caller_cpu >= CPU_SETSIZE || current_cpu() != caller_cpu) return;
   // The set the thread may use, read now (the program may have changed it since it started).
   if (!narrowed_ && pthread_getaffinity_np(pthread_self(), sizeof allowed_, &allowed_) != 0) {
     sched_yield();
