@@ -111,10 +111,75 @@ NDGRAD_AVX512 inline bool gather_offsets(int64_t stride, __m512i& idx) {
   return true;
 }
 
+// Transposes the 16 x 16 block in r (r[i] is row i) in place: afterwards r[j] holds column j.
+// (GCC 12 warns that the shuffles' unused pass-through operand, _mm512_undefined_ps, may be
+// uninitialized; it is never read.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+NDGRAD_AVX512 inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  // Pairs of rows interleaved within each 128-bit lane, then groups of four rows: lane L of
+  // r[4g + c] then holds column 4L + c of rows 4g .. 4g + 3.
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int g = 0; g < 4; ++g) {
+    r[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+    r[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+    r[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+    r[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+  }
+  // Column 4L + c is lane L of r[c], r[4 + c], r[8 + c] and r[12 + c]: 128-bit lanes picked
+  // across the groups (0x88 takes lanes 0 and 2 of each source, 0xDD lanes 1 and 3).
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    const __m512 lo_even = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
+    const __m512 lo_odd = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xDD);
+    const __m512 hi_even = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+    const __m512 hi_odd = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xDD);
+    t[c] = _mm512_shuffle_f32x4(lo_even, hi_even, 0x88);
+    t[8 + c] = _mm512_shuffle_f32x4(lo_even, hi_even, 0xDD);
+    t[4 + c] = _mm512_shuffle_f32x4(lo_odd, hi_odd, 0x88);
+    t[12 + c] = _mm512_shuffle_f32x4(lo_odd, hi_odd, 0xDD);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+#pragma GCC diagnostic pop
+
+// pack_b for a b whose columns are contiguous (bs0 == 1: the transposed weight in an input's
+// gradient): 16 columns x 16 rows are read as 16 vectors and transposed in registers, 4-5x
+// faster than gathering each packed row with stride bs1.
+NDGRAD_AVX512 void pack_b_columns(int64_t kc, int64_t cols, const float* b, int64_t bs1,
+                                  float* dst) {
+  for (int64_t j0 = 0; j0 < cols; j0 += kCols, dst += kc * kCols) {
+    const int64_t nj = std::min<int64_t>(kCols, cols - j0);
+    for (int64_t p0 = 0; p0 < kc; p0 += 16) {
+      const int64_t np = std::min<int64_t>(16, kc - p0);
+      const __mmask16 mp = low_mask(np);
+      for (int64_t h = 0; h < kCols; h += 16) {
+        __m512 r[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i)
+          r[i] = h + i < nj ? _mm512_maskz_loadu_ps(mp, b + (j0 + h + i) * bs1 + p0)
+                            : _mm512_setzero_ps();
+        transpose16(r);
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i)
+          if (i < np) _mm512_store_ps(dst + (p0 + i) * kCols + h, r[i]);
+      }
+    }
+  }
+}
+
 // Packs columns [j0, j0 + cols) of rows [0, kc) of b (b already at the first row) into panels
 // of kc x 32 floats, zero beyond the last column.
 NDGRAD_AVX512 void pack_b(int64_t kc, int64_t cols, const float* b, int64_t bs0, int64_t bs1,
                           float* dst) {
+  if (bs0 == 1 && bs1 != 1) return pack_b_columns(kc, cols, b, bs1, dst);
   __m512i idx;
   const bool gather = bs1 != 1 && gather_offsets(bs1, idx);
   for (int64_t j0 = 0; j0 < cols; j0 += kCols, dst += kc * kCols) {
@@ -169,7 +234,7 @@ NDGRAD_AVX512 void run_block(const Problem& q, int64_t r0, int64_t r1, int64_t c
   const bool rows_in_place = q.as1 == 1;
   // Contiguous rows of b at most 1 KiB apart (the layers of an MLP) are packed by the first row
   // tile as it goes. Rows further apart meet in fewer L1 sets, where they evict the tile's
-  // operands (0.97-0.99 of the packing pass at 1024^3); they, and gathers for a transposed b,
+  // operands (0.97-0.99 of the packing pass at 1024^3); they, and a transposed or strided b,
   // are packed before the first tile.
   const bool pack_in_tile = q.bs1 == 1 && q.bs0 <= 256;
   // Row tiles of balanced heights (no thin last tile): 128 rows are 7 x 12 + 4 x 11.
