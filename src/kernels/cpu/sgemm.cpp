@@ -51,7 +51,9 @@ NDGRAD_AVX512 inline __mmask16 low_mask(int64_t count) {
 // With PACK, row p of the panel is read from b_src + p * bs0 (contiguous columns, the masked
 // ones read as zero) and written to bp as it is used: the first row tile of a block packs the
 // right operand, so its reads from L3 overlap the products instead of a packing pass.
-template <int R, bool ROWS, bool PACK>
+// WIDE false: a panel of at most 16 columns (a classifier's 10 outputs), one vector per row;
+// only the first 16 floats of each packed row are written and read.
+template <int R, bool ROWS, bool PACK, bool WIDE>
 NDGRAD_AVX512 void tile(int64_t kc, const float* __restrict a, int64_t lda, float* __restrict bp,
                         float* c, int64_t ldc, __mmask16 m0, __mmask16 m1, bool accumulate,
                         const float* __restrict b_src, int64_t bs0) {
@@ -59,25 +61,27 @@ NDGRAD_AVX512 void tile(int64_t kc, const float* __restrict a, int64_t lda, floa
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kc; ++p) {
-    __m512 b0, b1;
+    __m512 b0, b1 = _mm512_setzero_ps();
     if (PACK) {
       const float* src = b_src + p * bs0;
       // The row 8 ahead: its lines arrive while these products run.
       _mm_prefetch(reinterpret_cast<const char*>(src + 8 * bs0), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(src + 8 * bs0 + 16), _MM_HINT_T0);
+      if (WIDE) _mm_prefetch(reinterpret_cast<const char*>(src + 8 * bs0 + 16), _MM_HINT_T0);
       b0 = _mm512_maskz_loadu_ps(m0, src);
-      b1 = _mm512_maskz_loadu_ps(m1, src + 16);
       _mm512_store_ps(bp + kCols * p, b0);
-      _mm512_store_ps(bp + kCols * p + 16, b1);
+      if (WIDE) {
+        b1 = _mm512_maskz_loadu_ps(m1, src + 16);
+        _mm512_store_ps(bp + kCols * p + 16, b1);
+      }
     } else {
       b0 = _mm512_load_ps(bp + kCols * p);
-      b1 = _mm512_load_ps(bp + kCols * p + 16);
+      if (WIDE) b1 = _mm512_load_ps(bp + kCols * p + 16);
     }
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
       const __m512 av = _mm512_set1_ps(ROWS ? a[i * lda + p] : a[p * lda + i]);
       c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
-      c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+      if (WIDE) c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
     }
   }
 #pragma GCC unroll 16
@@ -85,23 +89,29 @@ NDGRAD_AVX512 void tile(int64_t kc, const float* __restrict a, int64_t lda, floa
     float* row = c + i * ldc;
     if (accumulate) {
       c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, row));
-      c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, row + 16));
+      if (WIDE) c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, row + 16));
     }
     _mm512_mask_storeu_ps(row, m0, c0[i]);
-    _mm512_mask_storeu_ps(row + 16, m1, c1[i]);
+    if (WIDE) _mm512_mask_storeu_ps(row + 16, m1, c1[i]);
   }
 }
 
 using TileFn = void (*)(int64_t, const float*, int64_t, float*, float*, int64_t, __mmask16,
                         __mmask16, bool, const float*, int64_t);
 
-template <bool ROWS, bool PACK, int... I>
+template <bool ROWS, bool PACK, bool WIDE, int... I>
 constexpr std::array<TileFn, sizeof...(I)> tile_table(std::integer_sequence<int, I...>) {
-  return {&tile<I + 1, ROWS, PACK>...};
+  return {&tile<I + 1, ROWS, PACK, WIDE>...};
 }
-// kTiles<ROWS, PACK>[r - 1]: the tile of r rows.
-template <bool ROWS, bool PACK>
-constexpr auto kTiles = tile_table<ROWS, PACK>(std::make_integer_sequence<int, kRows>{});
+// kTiles<ROWS, PACK, WIDE>[r - 1]: the tile of r rows.
+template <bool ROWS, bool PACK, bool WIDE>
+constexpr auto kTiles = tile_table<ROWS, PACK, WIDE>(std::make_integer_sequence<int, kRows>{});
+
+template <bool WIDE>
+TileFn tile_for(bool rows_in_place, bool pack, int r) {
+  return rows_in_place ? (pack ? kTiles<true, true, WIDE> : kTiles<true, false, WIDE>)[r - 1]
+                       : (pack ? kTiles<false, true, WIDE> : kTiles<false, false, WIDE>)[r - 1];
+}
 
 // A gather's element offsets i * stride for i < 16, when they fit its 32-bit indices.
 NDGRAD_AVX512 inline bool gather_offsets(int64_t stride, __m512i& idx) {
@@ -257,12 +267,12 @@ NDGRAD_AVX512 void run_block(const Problem& q, int64_t r0, int64_t r1, int64_t c
           lda = r;
         }
         const bool pack = pack_in_tile && t == 0;
-        const TileFn f = rows_in_place ? (pack ? kTiles<true, true> : kTiles<true, false>)[r - 1]
-                                       : (pack ? kTiles<false, true> : kTiles<false, false>)[r - 1];
+        const TileFn wide = tile_for<true>(rows_in_place, pack, r);
+        const TileFn narrow = tile_for<false>(rows_in_place, pack, r);
         for (int64_t j0 = 0; j0 < cols; j0 += kCols) {
           const int64_t nj = std::min<int64_t>(kCols, cols - j0);
-          f(kc, at, lda, buf.b + j0 * kc, q.c + i0 * q.ldc + jc + j0, q.ldc, low_mask(nj),
-            low_mask(nj - 16), pc > 0, b_src + j0, q.bs0);
+          (nj > 16 ? wide : narrow)(kc, at, lda, buf.b + j0 * kc, q.c + i0 * q.ldc + jc + j0, q.ldc,
+                                    low_mask(nj), low_mask(nj - 16), pc > 0, b_src + j0, q.bs0);
         }
         i0 += r;
       }
