@@ -159,12 +159,13 @@ TEST(OwnSgemm, MatchesFloat64ProductForEveryShapeEdgeAndLayout) {
   if (!kernels::own_sgemm_available()) GTEST_SKIP() << "this CPU has no AVX-512";
   std::mt19937_64 rng(42);
   const int before = get_num_threads();
-  // Row counts around the 12-row tile, column counts around the 32-column panel and the
-  // 512-column block, depths around the 256-deep block; both threading splits.
+  // Row counts around the 6-row tile, the 12-row one of outputs at most 16 wide and the 16
+  // rows packed at once; column counts around each of the 64-column panel's four vectors and
+  // the 512-column block; depths around the 256-deep block; both threading splits.
   for (int threads : {1, 2}) {
     set_num_threads(threads);
-    for (int64_t m : {1, 11, 12, 13, 25, 130})
-      for (int64_t n : {1, 16, 17, 33, 520})
+    for (int64_t m : {1, 5, 6, 7, 13, 25, 130})
+      for (int64_t n : {1, 16, 17, 33, 48, 65, 520})
         for (int64_t k : {1, 255, 257, 600})
           for (int al = 0; al < 3; ++al)
             for (int bl = 0; bl < 3; ++bl) {

@@ -20,19 +20,26 @@ namespace ndgrad::kernels {
 
 namespace {
 
-// The register tile: up to kRows rows of c by 32 columns (two 16-float vectors), 24 of the 32
-// vector registers as accumulators. kDepth rows of the packed right operand (32 KiB) stay in L1
-// while a tile is computed; kPanels panels of it (512 KiB) in L2 while all rows pass.
-constexpr int kRows = 12;
-constexpr int kCols = 32;
+// The register tile: up to kRows rows of c by 64 columns (four 16-float vectors), 24 of the 32
+// vector registers as accumulators. Each depth step loads 4 vectors of the packed right
+// operand and broadcasts 6 floats of the left one for 24 FMAs; this CPU issues about one
+// broadcast per cycle, so the 12 x 32 tile's 12 broadcasts and 2 loads kept its FMA units
+// waiting (6 x 64 is 1.05-1.15x faster on the MLP's products and 1024^3). The left operand's
+// tile (6 x kDepth floats) stays in L1 while the panels of the packed right operand (kDepth x
+// 64 floats each, kPanels of them: 512 KiB) stream from L2.
+constexpr int kVecs = 4;
+constexpr int kRows = 6;
+constexpr int kCols = 16 * kVecs;
 constexpr int64_t kDepth = 256;
-constexpr int64_t kPanels = 16;
+constexpr int64_t kPanels = 512 / kCols;
+// Rows of the one-vector tile where every panel is that narrow (n <= 16).
+constexpr int kNarrowRows = 12;
 // Products of fewer flops than this run on one thread: waking the pool costs more.
 constexpr double kParallelFlops = 4e6;
 
 struct alignas(64) Buffers {
   float b[kDepth * kCols * kPanels];
-  float a[kDepth * kRows];
+  float a[kDepth * 16];
 };
 
 Buffers& buffers() {
@@ -45,72 +52,82 @@ NDGRAD_AVX512 inline __mmask16 low_mask(int64_t count) {
   return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
 }
 
-// c[0..R) x [0..32) (= or +=) sum over p of a(i, p) * bp[p * 32 + j], where a(i, p) is
+// c[0..R) x [0..16 V) (= or +=) sum over p of a(i, p) * bp[p * kCols + j], where a(i, p) is
 // a[i * lda + p] for ROWS (a row-major operand read in place) and a[p * lda + i] otherwise (a
-// packed panel, or a column-major operand). Masks m0, m1 select the columns that exist.
+// packed panel, or a column-major operand). Columns from nj on are neither read nor written.
 // With PACK, row p of the panel is read from b_src + p * bs0 (contiguous columns, the masked
 // ones read as zero) and written to bp as it is used: the first row tile of a block packs the
 // right operand, so its reads from L3 overlap the products instead of a packing pass.
-// WIDE false: a panel of at most 16 columns (a classifier's 10 outputs), one vector per row;
-// only the first 16 floats of each packed row are written and read.
-template <int R, bool ROWS, bool PACK, bool WIDE>
+// V < kVecs: a panel of at most 16 V columns (the last one, or a classifier's 10 outputs);
+// only the first 16 V floats of each packed row are written and read.
+template <int R, bool ROWS, bool PACK, int V>
 NDGRAD_AVX512 void tile(int64_t kc, const float* __restrict a, int64_t lda, float* __restrict bp,
-                        float* c, int64_t ldc, __mmask16 m0, __mmask16 m1, bool accumulate,
+                        float* c, int64_t ldc, int64_t nj, bool accumulate,
                         const float* __restrict b_src, int64_t bs0) {
-  __m512 c0[R], c1[R];
+  __mmask16 m[V];
+#pragma GCC unroll 4
+  for (int v = 0; v < V; ++v) m[v] = low_mask(nj - 16 * v);
+  __m512 acc[R][V];
 #pragma GCC unroll 16
-  for (int i = 0; i < R; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kc; ++p) {
-    __m512 b0, b1 = _mm512_setzero_ps();
+    __m512 b[V];
     if (PACK) {
       const float* src = b_src + p * bs0;
       // The row 8 ahead: its lines arrive while these products run.
-      _mm_prefetch(reinterpret_cast<const char*>(src + 8 * bs0), _MM_HINT_T0);
-      if (WIDE) _mm_prefetch(reinterpret_cast<const char*>(src + 8 * bs0 + 16), _MM_HINT_T0);
-      b0 = _mm512_maskz_loadu_ps(m0, src);
-      _mm512_store_ps(bp + kCols * p, b0);
-      if (WIDE) {
-        b1 = _mm512_maskz_loadu_ps(m1, src + 16);
-        _mm512_store_ps(bp + kCols * p + 16, b1);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) {
+        _mm_prefetch(reinterpret_cast<const char*>(src + 8 * bs0 + 16 * v), _MM_HINT_T0);
+        b[v] = _mm512_maskz_loadu_ps(m[v], src + 16 * v);
+        _mm512_store_ps(bp + kCols * p + 16 * v, b[v]);
       }
     } else {
-      b0 = _mm512_load_ps(bp + kCols * p);
-      if (WIDE) b1 = _mm512_load_ps(bp + kCols * p + 16);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) b[v] = _mm512_load_ps(bp + kCols * p + 16 * v);
     }
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
       const __m512 av = _mm512_set1_ps(ROWS ? a[i * lda + p] : a[p * lda + i]);
-      c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
-      if (WIDE) c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(av, b[v], acc[i][v]);
     }
   }
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i) {
     float* row = c + i * ldc;
-    if (accumulate) {
-      c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, row));
-      if (WIDE) c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, row + 16));
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) {
+      if (accumulate)
+        acc[i][v] = _mm512_add_ps(acc[i][v], _mm512_maskz_loadu_ps(m[v], row + 16 * v));
+      _mm512_mask_storeu_ps(row + 16 * v, m[v], acc[i][v]);
     }
-    _mm512_mask_storeu_ps(row, m0, c0[i]);
-    if (WIDE) _mm512_mask_storeu_ps(row + 16, m1, c1[i]);
   }
 }
 
-using TileFn = void (*)(int64_t, const float*, int64_t, float*, float*, int64_t, __mmask16,
-                        __mmask16, bool, const float*, int64_t);
+using TileFn = void (*)(int64_t, const float*, int64_t, float*, float*, int64_t, int64_t, bool,
+                        const float*, int64_t);
 
-template <bool ROWS, bool PACK, bool WIDE, int... I>
+template <bool ROWS, bool PACK, int V, int... I>
 constexpr std::array<TileFn, sizeof...(I)> tile_table(std::integer_sequence<int, I...>) {
-  return {&tile<I + 1, ROWS, PACK, WIDE>...};
+  return {&tile<I + 1, ROWS, PACK, V>...};
 }
-// kTiles<ROWS, PACK, WIDE>[r - 1]: the tile of r rows.
-template <bool ROWS, bool PACK, bool WIDE>
-constexpr auto kTiles = tile_table<ROWS, PACK, WIDE>(std::make_integer_sequence<int, kRows>{});
+// kTiles<ROWS, PACK, V>[r - 1]: the tile of r rows and V vectors.
+template <bool ROWS, bool PACK, int V>
+constexpr auto kTiles = tile_table<ROWS, PACK, V>(
+    std::make_integer_sequence<int, V == 1 ? std::max(kRows, kNarrowRows) : kRows>{});
 
-template <bool WIDE>
+template <int V>
 TileFn tile_for(bool rows_in_place, bool pack, int r) {
-  return rows_in_place ? (pack ? kTiles<true, true, WIDE> : kTiles<true, false, WIDE>)[r - 1]
-                       : (pack ? kTiles<false, true, WIDE> : kTiles<false, false, WIDE>)[r - 1];
+  return rows_in_place ? (pack ? kTiles<true, true, V> : kTiles<true, false, V>)[r - 1]
+                       : (pack ? kTiles<false, true, V> : kTiles<false, false, V>)[r - 1];
+}
+// out[v - 1]: the tile of r rows and v vectors, for v = 1 .. kVecs.
+template <int... V>
+void tiles_for(bool rows_in_place, bool pack, int r, TileFn* out,
+               std::integer_sequence<int, V...>) {
+  ((out[V] = tile_for<V + 1>(rows_in_place, pack, r)), ...);
 }
 
 // A gather's element offsets i * stride for i < 16, when they fit its 32-bit indices.
@@ -194,17 +211,16 @@ NDGRAD_AVX512 void pack_b(int64_t kc, int64_t cols, const float* b, int64_t bs0,
   const bool gather = bs1 != 1 && gather_offsets(bs1, idx);
   for (int64_t j0 = 0; j0 < cols; j0 += kCols, dst += kc * kCols) {
     const int64_t nj = std::min<int64_t>(kCols, cols - j0);
-    const __mmask16 m0 = low_mask(nj), m1 = low_mask(nj - 16);
     const float* src = b + j0 * bs1;
     for (int64_t p = 0; p < kc; ++p, src += bs0) {
       float* d = dst + p * kCols;
       if (bs1 == 1) {
-        _mm512_store_ps(d, _mm512_maskz_loadu_ps(m0, src));
-        _mm512_store_ps(d + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+        for (int64_t h = 0; h < kCols; h += 16)
+          _mm512_store_ps(d + h, _mm512_maskz_loadu_ps(low_mask(nj - h), src + h));
       } else if (gather) {
-        _mm512_store_ps(d, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m0, idx, src, 4));
-        _mm512_store_ps(d + 16,
-                        _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m1, idx, src + 16 * bs1, 4));
+        for (int64_t h = 0; h < kCols; h += 16)
+          _mm512_store_ps(d + h, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), low_mask(nj - h),
+                                                          idx, src + h * bs1, 4));
       } else {
         for (int64_t j = 0; j < kCols; ++j) d[j] = j < nj ? src[j * bs1] : 0.0f;
       }
@@ -247,32 +263,45 @@ NDGRAD_AVX512 void run_block(const Problem& q, int64_t r0, int64_t r1, int64_t c
   // operands (0.97-0.99 of the packing pass at 1024^3); they, and a transposed or strided b,
   // are packed before the first tile.
   const bool pack_in_tile = q.bs1 == 1 && q.bs0 <= 256;
-  // Row tiles of balanced heights (no thin last tile): 128 rows are 7 x 12 + 4 x 11.
+  // Row tiles of balanced heights (no thin last tile): 128 rows are 18 x 6 + 4 x 5. Where
+  // every panel is one vector wide, taller tiles: 6 products per 7 loads would leave the FMA
+  // units half idle.
   const int64_t rows = r1 - r0;
-  const int64_t tiles = (rows + kRows - 1) / kRows;
+  const int max_rows = c1 - c0 <= 16 ? std::max(kRows, kNarrowRows) : kRows;
+  const int64_t tiles = (rows + max_rows - 1) / max_rows;
   for (int64_t jc = c0; jc < c1; jc += kPanels * kCols) {
     const int64_t cols = std::min<int64_t>(kPanels * kCols, c1 - jc);
     for (int64_t pc = 0; pc < q.k; pc += kDepth) {
       const int64_t kc = std::min<int64_t>(kDepth, q.k - pc);
       const float* b_src = q.b + pc * q.bs0 + jc * q.bs1;
       if (!pack_in_tile) pack_b(kc, cols, b_src, q.bs0, q.bs1, buf.b);
+      auto height = [&](int64_t t) { return int(rows / tiles + (t < rows % tiles ? 1 : 0)); };
+      // A packed a holds the rows of consecutive tiles, up to 16 (one vector per depth): a
+      // column-major a then reads each of its lines once for 12 rows, not twice for 6.
+      int64_t packed_from = r0, packed_rows = 0;
       int64_t i0 = r0;
       for (int64_t t = 0; t < tiles; ++t) {
-        const int r = int(rows / tiles + (t < rows % tiles ? 1 : 0));
+        const int r = height(t);
         const float* at = q.a + i0 * q.as0 + pc * q.as1;
         int64_t lda = q.as0;
         if (!rows_in_place) {
-          pack_a(kc, r, at, q.as0, q.as1, buf.a);
-          at = buf.a;
-          lda = r;
+          if (i0 >= packed_from + packed_rows) {
+            int g = r;
+            for (int64_t u = t + 1; u < tiles && g + height(u) <= 16; ++u) g += height(u);
+            pack_a(kc, g, at, q.as0, q.as1, buf.a);
+            packed_from = i0;
+            packed_rows = g;
+          }
+          at = buf.a + (i0 - packed_from);
+          lda = packed_rows;
         }
         const bool pack = pack_in_tile && t == 0;
-        const TileFn wide = tile_for<true>(rows_in_place, pack, r);
-        const TileFn narrow = tile_for<false>(rows_in_place, pack, r);
+        TileFn fs[kVecs];
+        tiles_for(rows_in_place, pack, r, fs, std::make_integer_sequence<int, kVecs>{});
         for (int64_t j0 = 0; j0 < cols; j0 += kCols) {
           const int64_t nj = std::min<int64_t>(kCols, cols - j0);
-          (nj > 16 ? wide : narrow)(kc, at, lda, buf.b + j0 * kc, q.c + i0 * q.ldc + jc + j0, q.ldc,
-                                    low_mask(nj), low_mask(nj - 16), pc > 0, b_src + j0, q.bs0);
+          fs[(nj + 15) / 16 - 1](kc, at, lda, buf.b + j0 * kc, q.c + i0 * q.ldc + jc + j0, q.ldc,
+                                 nj, pc > 0, b_src + j0, q.bs0);
         }
         i0 += r;
       }
@@ -301,11 +330,11 @@ void own_sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t as0, int
   }
   // Several tasks per thread, claimed as threads free up: a thread slowed by another program
   // on its core does less of the work. Each task packs the part of b its columns need, and of
-  // a (unless a is read in place) the part its rows need: split the columns into whole 32-column
+  // a (unless a is read in place) the part its rows need: split the columns into whole 64-column
   // panels, unless splitting the rows packs less in all (a packed a with more rows than b has
-  // columns, or too few panels to go round).
+  // columns, or fewer panels than threads: rows split 8 ways would each pack all of b).
   const int64_t row_tiles = (m + kRows - 1) / kRows;
-  const bool by_rows = panels < 2 * threads || (q.as1 != 1 && m > n && row_tiles >= 2 * threads);
+  const bool by_rows = panels < threads || (q.as1 != 1 && m > n && row_tiles >= 2 * threads);
   if (!by_rows) {
     const int64_t tasks = std::min<int64_t>(4 * threads, panels);
     parallel_for(tasks, [&](int64_t t) {
