@@ -34,12 +34,15 @@ constexpr int64_t kDepth = 256;
 constexpr int64_t kPanels = 512 / kCols;
 // Rows of the one-vector tile where every panel is that narrow (n <= 16).
 constexpr int kNarrowRows = 12;
+// Rows one pack_a call packs (one masked vector per depth step): the rows of consecutive tiles.
+constexpr int kPackedRows = 16;
+static_assert(kRows <= kPackedRows && kNarrowRows <= kPackedRows);
 // Products of fewer flops than this run on one thread: waking the pool costs more.
 constexpr double kParallelFlops = 4e6;
 
 struct alignas(64) Buffers {
   float b[kDepth * kCols * kPanels];
-  float a[kDepth * 16];
+  float a[kDepth * kPackedRows];
 };
 
 Buffers& buffers() {
@@ -277,7 +280,7 @@ NDGRAD_AVX512 void run_block(const Problem& q, int64_t r0, int64_t r1, int64_t c
       const float* b_src = q.b + pc * q.bs0 + jc * q.bs1;
       if (!pack_in_tile) pack_b(kc, cols, b_src, q.bs0, q.bs1, buf.b);
       auto height = [&](int64_t t) { return int(rows / tiles + (t < rows % tiles ? 1 : 0)); };
-      // A packed a holds the rows of consecutive tiles, up to 16 (one vector per depth): a
+      // A packed a holds the rows of consecutive tiles, up to kPackedRows: a
       // column-major a then reads each of its lines once for 12 rows, not twice for 6.
       int64_t packed_from = r0, packed_rows = 0;
       int64_t i0 = r0;
@@ -288,7 +291,7 @@ NDGRAD_AVX512 void run_block(const Problem& q, int64_t r0, int64_t r1, int64_t c
         if (!rows_in_place) {
           if (i0 >= packed_from + packed_rows) {
             int g = r;
-            for (int64_t u = t + 1; u < tiles && g + height(u) <= 16; ++u) g += height(u);
+            for (int64_t u = t + 1; u < tiles && g + height(u) <= kPackedRows; ++u) g += height(u);
             pack_a(kc, g, at, q.as0, q.as1, buf.a);
             packed_from = i0;
             packed_rows = g;
