@@ -1,12 +1,26 @@
-// Tensor memory: 64-byte aligned blocks, recycled through a per-thread cache.
+// Tensor memory: 64-byte aligned blocks, recycled through a small per-thread cache over a
+// shared one.
 //
 // A training step frees and allocates the same sizes over and over. glibc hands large frees
 // back to the kernel, so each fresh 64 MiB buffer page-faults in again on first touch (the
-// main cost of large elementwise work). Keeping freed blocks, per size and per thread (no
-// locks), up to a bound, avoids that.
+// main cost of large elementwise work). Keeping freed blocks, per size, up to a bound, avoids
+// that.
+//
+// Where a block is kept decides whether memory stays flat when tensors cross threads: a loader
+// thread makes batches that the main thread frees, a pool's threads free what the caller made,
+// short-lived threads come and go. So no thread keeps more than a few MiB to itself:
+// - blocks up to kLocalBlock bytes (the small tensors of a chain of ops, where a lock would
+//   show) go to the freeing thread's own cache, at most kLocalLimit bytes of them, without locks;
+// - larger blocks, and small ones past that bound, go to one shared cache under a mutex (a lock
+//   costs tens of nanoseconds; a tensor of kLocalBlock bytes takes microseconds to fill), bounded
+//   for the whole process, where any thread finds them;
+// - a thread's own cache moves to the shared one when the thread exits.
+// Whatever the pattern of threads, the cache holds at most kSharedLimit + kLocalLimit per
+// thread alive; a block freed past those bounds goes back to the system.
 #include "core/storage.hpp"
 
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -18,28 +32,21 @@ namespace ndgrad {
 
 namespace {
 
-constexpr size_t kAlignment = 64;                // a cache line, and the widest SIMD register
-constexpr size_t kCacheLimit = size_t(1) << 30;  // bytes kept per thread
+constexpr size_t kAlignment = 64;                   // a cache line, and the widest SIMD register
+constexpr size_t kLocalBlock = size_t(64) << 10;    // largest block a thread keeps to itself
+constexpr size_t kLocalLimit = size_t(4) << 20;     // bytes a thread keeps to itself
+constexpr size_t kSharedLimit = size_t(1) << 30;    // bytes kept for the whole process
 
-// Set when this thread's cache is destroyed at thread exit. A trivially destructible flag stays
-// readable after that, so tensors freed later (by other thread-locals) bypass the cache.
-thread_local bool cache_gone = false;
-
-// Blocks up to this size (the small tensors of a chain of ops) are found by indexing an array
-// with size / kAlignment instead of hashing.
+// Blocks up to this size are found by indexing an array with size / kAlignment instead of
+// hashing.
 constexpr size_t kSmallBlock = 4096;
 
-struct BlockCache {
+// Free blocks by size: an array for small sizes, a hash map for the others.
+struct BlockLists {
   std::vector<void*> small[kSmallBlock / kAlignment + 1];
   std::unordered_map<size_t, std::vector<void*>> large;
-  size_t cached_bytes = 0;
-  ~BlockCache() {
-    cache_gone = true;
-    for (auto& blocks : small)
-      for (void* p : blocks) std::free(p);
-    for (auto& [size, blocks] : large)
-      for (void* p : blocks) std::free(p);
-  }
+  size_t bytes = 0;
+
   std::vector<void*>* list(size_t size, bool create) {
     if (size <= kSmallBlock) return &small[size / kAlignment];
     auto it = large.find(size);
@@ -51,20 +58,71 @@ struct BlockCache {
     if (!blocks || blocks->empty()) return nullptr;
     void* p = blocks->back();
     blocks->pop_back();
-    cached_bytes -= size;
+    bytes -= size;
     return p;
   }
-  bool give(void* p, size_t size) {
-    if (cached_bytes + size > kCacheLimit) return false;
+  void put(void* p, size_t size) {
     list(size, true)->push_back(p);
-    cached_bytes += size;
-    return true;
+    bytes += size;
+  }
+  // Calls f(block, size) for every block, emptying the lists.
+  template <class F>
+  void drain(F f) {
+    for (size_t i = 0; i <= kSmallBlock / kAlignment; ++i) {
+      for (void* p : small[i]) f(p, i * kAlignment);
+      small[i].clear();
+    }
+    for (auto& [size, blocks] : large)
+      for (void* p : blocks) f(p, size);
+    large.clear();
+    bytes = 0;
   }
 };
 
-BlockCache* cache() {
-  if (cache_gone) return nullptr;
-  thread_local BlockCache c;
+// The process-wide cache. Never destroyed: tensors may be freed by other static destructors.
+struct SharedCache {
+  std::mutex mu;
+  BlockLists lists;
+};
+SharedCache& shared() {
+  static SharedCache* c = new SharedCache;
+  return *c;
+}
+
+void* shared_take(size_t size) {
+  SharedCache& c = shared();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return c.lists.take(size);
+}
+
+// Keeps p in the shared cache, or frees it when the cache is full.
+void shared_give(void* p, size_t size) {
+  {
+    SharedCache& c = shared();
+    std::lock_guard<std::mutex> lock(c.mu);
+    if (c.lists.bytes + size <= kSharedLimit) {
+      c.lists.put(p, size);
+      return;
+    }
+  }
+  std::free(p);
+}
+
+// Set when this thread's cache is destroyed at thread exit. A trivially destructible flag stays
+// readable after that, so tensors freed later (by other thread-locals) bypass the local cache.
+thread_local bool local_gone = false;
+
+struct LocalCache {
+  BlockLists lists;
+  ~LocalCache() {
+    local_gone = true;
+    lists.drain(shared_give);
+  }
+};
+
+LocalCache* local() {
+  if (local_gone) return nullptr;
+  thread_local LocalCache c;
   return &c;
 }
 
@@ -79,14 +137,48 @@ size_t rounded(size_t nbytes) {
   return r;
 }
 
+void* cached_block(size_t size) {
+  if (size <= kLocalBlock)
+    if (LocalCache* c = local())
+      if (void* p = c->lists.take(size)) return p;
+  return shared_take(size);
+}
+
+void release_block(void* p, size_t size) {
+  if (size <= kLocalBlock)
+    if (LocalCache* c = local(); c && c->lists.bytes + size <= kLocalLimit) {
+      c->lists.put(p, size);
+      return;
+    }
+  shared_give(p, size);
+}
+
 }  // namespace
+
+size_t cached_storage_bytes() {
+  size_t bytes = 0;
+  if (LocalCache* c = local()) bytes += c->lists.bytes;
+  SharedCache& s = shared();
+  std::lock_guard<std::mutex> lock(s.mu);
+  return bytes + s.lists.bytes;
+}
+
+void release_cached_storage() {
+  if (LocalCache* c = local()) c->lists.drain([](void* p, size_t) { std::free(p); });
+  BlockLists blocks;
+  {
+    SharedCache& s = shared();
+    std::lock_guard<std::mutex> lock(s.mu);
+    std::swap(blocks, s.lists);
+  }
+  blocks.drain([](void* p, size_t) { std::free(p); });
+}
 
 Storage::~Storage() {
   // Non-zero only while pending: a storage that pending computations read is kept alive by them.
   if (hooks.load(std::memory_order_acquire) != 0) discard_pending(*this);
   if (!data || capacity == 0) return;  // nothing, or the inline space
-  BlockCache* c = cache();
-  if (!c || !c->give(data, capacity)) std::free(data);
+  release_block(data, capacity);
 }
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
@@ -106,8 +198,7 @@ void Storage::allocate_data(size_t n) {
   }
   const size_t size = rounded(n);
   if (size < n) throw MemoryError("cannot allocate " + std::to_string(n) + " bytes");
-  BlockCache* c = cache();
-  void* p = c ? c->take(size) : nullptr;
+  void* p = cached_block(size);
   if (!p) p = std::aligned_alloc(kAlignment, size);
   if (p == nullptr)
     throw MemoryError("cannot allocate " + std::to_string(n) + " bytes for a tensor");

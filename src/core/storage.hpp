@@ -17,6 +17,11 @@ struct Storage {
   struct Pending;
   Pending* pending = nullptr;
   std::atomic<int> hooks{0};
+  // Bumped by every in-place write to the values (copy_, optimizer steps, ...): a backward rule
+  // that saved this storage compares it with the version it saw, so that it never computes a
+  // gradient from values overwritten since the forward pass.
+  std::atomic<uint32_t> version{0};
+  void bump_version() { version.fetch_add(1, std::memory_order_relaxed); }
   // Up to kInlineBytes of values (an 8x8 float matrix) live in the storage object itself,
   // 64-byte aligned inside it: a small tensor's memory then costs one pooled block, not a
   // header and a separate data block.
@@ -31,6 +36,11 @@ struct Storage {
   // Gives this (empty) storage a block of nbytes.
   void allocate_data(size_t nbytes);
 };
+
+// Bytes of freed tensor memory kept for reuse (this thread's cache and the shared one), and a
+// way to hand all of it back to the system.
+size_t cached_storage_bytes();
+void release_cached_storage();
 
 // Runs what must happen before s's memory is used (see Storage::hooks): its own pending
 // computation, and the pending ones that read it, so that a write cannot change their inputs.
