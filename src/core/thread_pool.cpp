@@ -6,6 +6,8 @@
 #include <condition_variable>
 #include <exception>
 #include <mutex>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -67,22 +69,25 @@ bool poll(F ready) {
 
 class Pool {
  public:
+  // MemoryError when a worker cannot be started (the system's limit on threads or memory):
+  // the ones already started are stopped first.
   explicit Pool(int workers) {
+    threads_.reserve(static_cast<size_t>(workers));
     for (int i = 0; i < workers; ++i) {
-      threads_.emplace_back([this] { work(); });
+      try {
+        threads_.emplace_back([this] { work(); });
+      } catch (const std::system_error& e) {
+        stop();
+        throw MemoryError("set_num_threads: could not start thread " + std::to_string(i + 2) +
+                          " of " + std::to_string(workers + 1) + " (" + e.what() +
+                          "); the thread count is unchanged");
+      }
 #if defined(__linux__)
       pthread_setname_np(threads_.back().native_handle(), "ndgrad-worker");  // top, perf, gdb
 #endif
     }
   }
-  ~Pool() {
-    {
-      std::lock_guard<std::mutex> lock(m_);
-      stop_ = true;
-    }
-    wake_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
+  ~Pool() { stop(); }
   int workers() const { return static_cast<int>(threads_.size()); }
 
   // False when another job is running: the caller then runs its tasks itself.
@@ -119,6 +124,15 @@ class Pool {
   }
 
  private:
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
   // Claims and runs tasks of job `generation` until none is left. A task is claimed by one
   // compare-and-swap on (generation, next task): a worker that arrives late can never claim a
   // task of a later job under an earlier job's count.
@@ -185,15 +199,26 @@ Pool* pool = nullptr;
 
 // Asked once: glibc answers hardware_concurrency() by reading sysfs, far too slow per op.
 int hardware_threads() {
-  static const int n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  static const int n =
+      std::min(kMaxThreads, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   return n;
 }
 
+// The pool for this many threads; null when its workers cannot be started (the caller then
+// runs the tasks itself).
 Pool* pool_for(int threads) {
   std::lock_guard<std::mutex> lock(pool_mutex);
   if (!pool || pool->workers() != threads - 1) {
+    Pool* fresh = nullptr;
+    try {
+      fresh = new Pool(threads - 1);
+    } catch (const Error&) {
+      return nullptr;
+    } catch (const std::bad_alloc&) {
+      return nullptr;
+    }
     delete pool;  // only between jobs: set_num_threads is not called while kernels run
-    pool = new Pool(threads - 1);
+    pool = fresh;
   }
   return pool;
 }
@@ -226,7 +251,23 @@ void WorkerPlacement::release() {}
 #endif
 
 void set_num_threads(int n) {
-  if (n < 1) throw ValueError("set_num_threads: n must be >= 1, got " + std::to_string(n));
+  if (n < 1 || n > kMaxThreads)
+    throw ValueError("set_num_threads: n must be in [1, " + std::to_string(kMaxThreads) +
+                     "], got " + std::to_string(n));
+  if (n > 1) {  // start the workers now, so that a failure is reported here, not in an op
+    std::lock_guard<std::mutex> lock(pool_mutex);
+    if (!pool || pool->workers() != n - 1) {
+      Pool* fresh;
+      try {
+        fresh = new Pool(n - 1);
+      } catch (const std::bad_alloc&) {
+        throw MemoryError("set_num_threads: no memory for " + std::to_string(n) +
+                          " threads; the thread count is unchanged");
+      }
+      delete pool;
+      pool = fresh;
+    }
+  }
   num_threads = n;
   kernels::blas_set_num_threads(n);
 }
@@ -238,7 +279,8 @@ int get_num_threads() {
 
 void parallel_for(int64_t tasks, const std::function<void(int64_t)>& f) {
   const int threads = get_num_threads();
-  if (tasks <= 1 || threads <= 1 || inside_worker || !pool_for(threads)->run(tasks, f))
+  Pool* p;
+  if (tasks <= 1 || threads <= 1 || inside_worker || !(p = pool_for(threads)) || !p->run(tasks, f))
     for (int64_t t = 0; t < tasks; ++t) f(t);
 }
 
