@@ -12,6 +12,21 @@
 
 namespace ndgrad::testing {
 
+// Runs f, expects an exception of type E whose message contains every fragment.
+template <class E, class F>
+void expect_error(F f, std::vector<std::string> fragments) {
+  try {
+    f();
+    ADD_FAILURE() << "no exception thrown";
+  } catch (const E& e) {
+    const std::string what = e.what();
+    for (const auto& frag : fragments)
+      EXPECT_NE(what.find(frag), std::string::npos) << "'" << frag << "' missing from: " << what;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong exception type: " << e.what();
+  }
+}
+
 // float64 normal values kept away from 0 by at least 0.2, so kinks (relu, abs) and
 // near-zero divisors never sit within a finite-difference step.
 inline Tensor away_from_zero(const Shape& shape, uint64_t seed) {

@@ -32,12 +32,26 @@ Node::~Node() {
     stack.pop_back();
     if (n.use_count() == 1) {
       n->release_saved();
+      n->saved.clear();
       n->grad_buffer = Tensor();
       for (auto& e : n->edges)
         if (e.fn) stack.push_back(std::move(e.fn));
       n->edges.clear();
     }
   }
+}
+
+void Node::modified_in_place(const Saved& s) const {
+  const TensorImpl& t = *s.impl;
+  const uint32_t now = t.storage->version.load(std::memory_order_relaxed);
+  std::string what = std::string(s.role) + " of " + name() + " (shape " + shape_str(t.shape) +
+                     ", " + dtype_name(t.dtype) + ")";
+  throw AutogradError(std::string("backward through ") + name() + ": " + what +
+                      " was saved for backward and has been modified in place since (its "
+                      "version was " +
+                      std::to_string(s.version) + ", now " + std::to_string(now) +
+                      "): the gradient would use the new values. Call backward before writing "
+                      "to it (copy_, an optimizer step), or write to a copy");
 }
 
 namespace {
@@ -141,6 +155,13 @@ Tensor reduce_to_input(Tensor g, const Node::Edge& e, const char* op,
   return g;
 }
 
+// t, or a copy of it when anything else holds its memory (another handle, a view), so that a
+// gradient handed to the caller never changes when another tensor is written.
+Tensor owned(Tensor t) {
+  if (t.impl().use_count() == 1 && t.impl()->storage.use_count() == 1) return t;
+  return copy_of(t);
+}
+
 // acc + g. Without create_graph, an accumulator that nothing else references (no other
 // handle, no view of its storage) of the result's shape is added to in place.
 // A pending (lazy) gradient is added lazily instead: the sum is computed once, at the end.
@@ -184,14 +205,25 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
   // Leaves whose gradient is pending (lazy): computed at the end, so that backward() leaves
   // values in .grad, as its callers (and their timings) expect.
   std::vector<std::shared_ptr<TensorImpl>> lazy_grads;
-  auto compute_pending = [&] {
+  // Leaves given a gradient by this pass where they had none: it may be the very tensor the
+  // caller passed in, or one the op handed to several inputs (add's), so at the end each is
+  // made a buffer of its own unless nothing else holds its memory.
+  std::vector<std::shared_ptr<TensorImpl>> fresh_grads;
+  auto finish = [&] {
     for (const auto& leaf : lazy_grads) {
       std::lock_guard<GradLock> lock(grad_lock(leaf.get()));
       lazy::compute(leaf->grad);
     }
     if (results)
-      for (const Tensor& r : *results)
-        if (r.defined()) lazy::compute(r);
+      for (Tensor& r : *results)
+        if (r.defined()) {
+          lazy::compute(r);
+          r = owned(std::move(r));
+        }
+    for (const auto& leaf : fresh_grads) {
+      std::lock_guard<GradLock> lock(grad_lock(leaf.get()));
+      if (leaf->grad.defined()) leaf->grad = owned(std::move(leaf->grad));
+    }
   };
 
   // negated: g is the negative of the gradient (Node::negated).
@@ -210,6 +242,7 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     if (!leaf->grad.defined()) {
       if (negated) g = -g;
       leaf->grad = (create_graph ? g : g.detach()).contiguous();
+      fresh_grads.push_back(leaf);
     } else {
       // Moved out, so that an unshared buffer is added to in place; records nothing unless
       // create_graph.
@@ -250,7 +283,7 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
   Node* root_fn = root.impl()->grad_fn.get();
   if (!root_fn) {
     deliver_leaf(root.impl(), root_grad);
-    compute_pending();
+    finish();
     return;
   }
 
@@ -279,9 +312,11 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
 
   struct ClearBuffers {  // on any exit, no node keeps a gradient alive
     std::vector<Node*>& nodes;
-    ~ClearBuffers() {
+    void release() {
       for (Node* n : nodes) n->grad_buffer = Tensor();
+      nodes.clear();
     }
+    ~ClearBuffers() { release(); }
   } clear{visited};
 
   root_fn->grad_buffer = root_grad;
@@ -296,7 +331,10 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
       if (it != capture_node.end()) (*results)[it->second] = g;
     }
     GradList grads;
-    if (g.defined()) grads = n->backward(g);
+    if (g.defined()) {
+      n->check_saved_versions();
+      grads = n->backward(g);
+    }
     for (size_t i = 0; i < n->edges.size(); ++i) {
       const Node::Edge& e = n->edges[i];
       bool flows = e.active() && i < grads.size() && grads[i].defined();
@@ -315,11 +353,13 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     }
     if (!retain_graph) {
       n->release_saved();
+      n->saved.clear();
       n->released = true;
     }
   }
   deliver_deferred();
-  compute_pending();
+  clear.release();  // the nodes' buffers may share memory with the gradients handed out
+  finish();
 }
 
 // ---- the autograd half of Tensor's interface ----
@@ -366,15 +406,7 @@ Tensor Tensor::detach() const {
   return Tensor(std::move(impl));
 }
 
-void Tensor::backward() const {
-  if (!impl_) throw AutogradError("backward: the tensor is undefined");
-  if (numel() != 1)
-    throw AutogradError(
-        "backward: grad can be implicitly created only for one-element outputs; "
-        "this tensor has shape " +
-        shape_str(impl_->shape) + ": pass a gradient of that shape");
-  backward(ones(impl_->shape, impl_->dtype));
-}
+void Tensor::backward() const { backward(Tensor()); }
 
 void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {
   if (!impl_) throw AutogradError("backward: the tensor is undefined");
@@ -382,12 +414,20 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_gra
     throw AutogradError(
         "backward: the tensor does not require grad and has no grad_fn (no input of the ops that "
         "produced it had requires_grad_() set)");
-  if (!gradient.defined() || gradient.shape() != impl_->shape)
-    throw AutogradError(
-        "backward: the gradient's shape " +
-        (gradient.defined() ? shape_str(gradient.shape()) : std::string("(undefined)")) +
-        " does not match the tensor's shape " + shape_str(impl_->shape));
-  Tensor g = gradient.dtype() == impl_->dtype ? gradient : gradient.to(impl_->dtype);
+  Tensor g;
+  if (!gradient.defined()) {  // as backward(): ones, for a one-element tensor
+    if (numel() != 1)
+      throw AutogradError(
+          "backward: grad can be implicitly created only for one-element outputs; "
+          "this tensor has shape " +
+          shape_str(impl_->shape) + ": pass a gradient of that shape");
+    g = ones(impl_->shape, impl_->dtype);
+  } else if (gradient.impl()->shape != impl_->shape) {
+    throw AutogradError("backward: the gradient's shape " + shape_str(gradient.impl()->shape) +
+                        " does not match the tensor's shape " + shape_str(impl_->shape));
+  } else {
+    g = gradient.impl()->dtype == impl_->dtype ? gradient : gradient.to(impl_->dtype);
+  }
   run_backward(*this, g, retain_graph, create_graph, nullptr, nullptr);
 }
 

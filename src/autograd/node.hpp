@@ -26,6 +26,31 @@ struct Node {
 
   // One per differentiable input, in the op's argument order.
   InlineList<Edge, kMaxEdges> edges;
+
+  // What the op saved for backward that a user could write in place (its inputs, its output),
+  // with the storage's version at the time: the engine refuses to run backward once any of them
+  // changed (the gradient would be computed from the new values).
+  struct Saved {
+    const TensorImpl* impl;  // kept alive by the node's own saved Tensor until release_saved
+    uint32_t version;
+    const char* role;  // "the first operand", "the output", ...
+  };
+  static constexpr size_t kMaxSaved = 3;
+  InlineList<Saved, kMaxSaved> saved;
+  // Records t's version; returns t, for `node->a = node->save(a, "the first operand")`.
+  const Tensor& save(const Tensor& t, const char* role) {
+    if (t.defined())
+      saved.emplace_back(
+          Saved{t.impl().get(), t.impl()->storage->version.load(std::memory_order_relaxed), role});
+    return t;
+  }
+  // AutogradError naming the op and the tensor if a saved tensor was written in place since.
+  void check_saved_versions() const {
+    for (const Saved& s : saved)
+      if (s.impl->storage->version.load(std::memory_order_relaxed) != s.version)
+        modified_in_place(s);
+  }
+  [[noreturn]] void modified_in_place(const Saved& s) const;
   bool released = false;  // saved tensors freed by a backward without retain_graph
 
   // Engine bookkeeping for one backward pass.

@@ -40,6 +40,25 @@ DType promote_types(DType a, DType b) {
   return rank(a) >= rank(b) ? a : b;
 }
 
+bool has_internal_overlap(const Dims& shape, const Dims& strides) {
+  // Sorted by stride, each axis must step past everything the smaller-stride axes span.
+  int64_t order[kMaxDims];
+  int n = 0;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 0) return false;  // no elements at all
+    if (shape[i] > 1) order[n++] = static_cast<int64_t>(i);
+  }
+  auto stride = [&](int64_t i) { return strides[i] < 0 ? -strides[i] : strides[i]; };
+  std::sort(order, order + n, [&](int64_t x, int64_t y) { return stride(x) < stride(y); });
+  int64_t span = 1;  // elements covered by the axes so far, from the first
+  for (int k = 0; k < n; ++k) {
+    const int64_t s = stride(order[k]);
+    if (s < span) return true;
+    span = s * (shape[order[k]] - 1) + span;
+  }
+  return false;
+}
+
 std::string shape_str(const Shape& shape) {
   std::string s = "(";
   for (size_t i = 0; i < shape.size(); ++i) {

@@ -37,6 +37,9 @@ inline void contiguous_strides_into(const Dims& shape, Dims& strides) {
   }
 }
 bool is_contiguous(const Dims& shape, const Dims& strides);
+// Whether two elements of a view share memory (a broadcast axis: stride 0 with size > 1, or
+// strides that interleave). Conservative: a view it accepts has no two elements at one address.
+bool has_internal_overlap(const Dims& shape, const Dims& strides);
 // Maps axis into [0, ndim); AxisError naming op otherwise.
 int64_t normalize_axis(int64_t axis, int64_t ndim, const char* op);
 // Sorted, normalized, unique axes; empty input means every axis. AxisError on a repeat.

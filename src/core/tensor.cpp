@@ -15,11 +15,19 @@ namespace ndgrad {
 
 namespace {
 
+[[noreturn]] void cannot_allocate(const Dims& shape, DType dtype, const char* op) {
+  const int64_t n = numel_of(shape);
+  std::string bytes = n > INT64_MAX / 8 ? std::string("more than 2^63")
+                                        : std::to_string(n * itemsize(dtype));
+  throw MemoryError(std::string(op ? op : "tensor") + ": cannot allocate " + bytes +
+                    " bytes for a tensor of shape " + shape_str(shape) + " " +
+                    dtype_name(dtype));
+}
+
 // A contiguous tensor of a valid shape with n elements.
-Tensor allocate_tensor(const Dims& shape, int64_t n, DType dtype) {
-  if (n > INT64_MAX / 8) throw MemoryError("cannot allocate a tensor of shape " + shape_str(shape));
+Tensor allocate_tensor(const Dims& shape, int64_t n, DType dtype, const char* op) {
   auto impl = pool::make_shared<TensorImpl>();
-  impl->storage = Storage::allocate(static_cast<size_t>(n * itemsize(dtype)));
+  impl->storage = allocate_storage(shape, dtype, op, n);
   impl->shape = shape;
   contiguous_strides_into(shape, impl->strides);
   impl->dtype = dtype;
@@ -28,12 +36,25 @@ Tensor allocate_tensor(const Dims& shape, int64_t n, DType dtype) {
 
 }  // namespace
 
-Tensor make_tensor(const Dims& shape, DType dtype) {
-  return allocate_tensor(shape, checked_numel(shape, "tensor"), dtype);
+std::shared_ptr<Storage> allocate_storage(const Dims& shape, DType dtype, const char* op,
+                                          int64_t n) {
+  if (n < 0) n = numel_of(shape);
+  if (n > INT64_MAX / 8) cannot_allocate(shape, dtype, op);
+  try {
+    return Storage::allocate(static_cast<size_t>(n * itemsize(dtype)));
+  } catch (const MemoryError&) {
+    cannot_allocate(shape, dtype, op);
+  } catch (const std::bad_alloc&) {
+    cannot_allocate(shape, dtype, op);
+  }
 }
 
-Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype) {
-  return allocate_tensor(shape, numel_of(shape), dtype);
+Tensor make_tensor(const Dims& shape, DType dtype, const char* op) {
+  return allocate_tensor(shape, checked_numel(shape, op ? op : "tensor"), dtype, op);
+}
+
+Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype, const char* op) {
+  return allocate_tensor(shape, numel_of(shape), dtype, op);
 }
 
 Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset) {
@@ -52,15 +73,31 @@ void require_defined(const Tensor& t, const char* op) {
   if (!t.defined()) throw ValueError(std::string(op) + ": the tensor is undefined");
 }
 
-Tensor from_doubles(const std::vector<double>& values, const Shape& shape, DType dtype) {
-  Tensor t = make_tensor(shape, dtype);
-  Shape strides{1};
-  Shape flat{static_cast<int64_t>(values.size())};
-  Tensor src = make_tensor(flat, DType::f64);
-  if (!values.empty()) std::memcpy(src.impl()->data(), values.data(), values.size() * 8);
-  kernels::copy(flat, {t.impl()->data(), strides.data(), dtype},
-                {src.impl()->data(), strides.data(), DType::f64});
+// A tensor of shape whose i-th value (row-major) is value(i), converted to dtype: computed in
+// chunks, so that no buffer of the whole tensor's doubles is ever needed.
+template <class F>
+Tensor generate(const Shape& shape, DType dtype, const char* op, F value) {
+  Tensor t = make_tensor(shape, dtype, op);
+  const int64_t n = t.numel();
+  constexpr int64_t kChunk = 4096;  // even: randn draws its normals in pairs
+  double buf[kChunk];
+  const int64_t one = 1;
+  char* dst = t.impl()->data();
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t len = std::min(kChunk, n - start);
+    value(start, len, buf);
+    const Dims flat{len};
+    kernels::copy(flat, {dst + start * itemsize(dtype), &one, dtype},
+                  {reinterpret_cast<char*>(buf), &one, DType::f64});
+  }
   return t;
+}
+
+Tensor from_doubles(const std::vector<double>& values, const Shape& shape, DType dtype,
+                    const char* op) {
+  return generate(shape, dtype, op, [&](int64_t start, int64_t len, double* out) {
+    std::memcpy(out, values.data() + start, static_cast<size_t>(len) * sizeof(double));
+  });
 }
 
 }  // namespace
@@ -70,15 +107,15 @@ Tensor tensor(std::vector<double> values, Shape shape, DType dtype) {
   if (n != static_cast<int64_t>(values.size()))
     throw ShapeError("tensor: " + std::to_string(values.size()) + " values cannot fill shape " +
                      shape_str(shape) + " (" + std::to_string(n) + " elements)");
-  return from_doubles(values, shape, dtype);
+  return from_doubles(values, shape, dtype, "tensor");
 }
 
 Tensor scalar(double value, DType dtype) { return full({}, value, dtype); }
 
-Tensor empty(Shape shape, DType dtype) { return make_tensor(shape, dtype); }
+Tensor empty(Shape shape, DType dtype) { return make_tensor(shape, dtype, "empty"); }
 
 Tensor full(Shape shape, double value, DType dtype) {
-  Tensor t = make_tensor(shape, dtype);
+  Tensor t = make_tensor(shape, dtype, "full");
   kernels::fill(t.impl()->data(), dtype, t.numel(), value);
   return t;
 }
@@ -90,39 +127,40 @@ Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
 
 Tensor arange(int64_t n, DType dtype) {
   if (n < 0) throw ValueError("arange: n must be >= 0, got " + std::to_string(n));
-  std::vector<double> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<double>(i);
-  return from_doubles(v, {n}, dtype);
+  return generate({n}, dtype, "arange", [](int64_t start, int64_t len, double* out) {
+    for (int64_t i = 0; i < len; ++i) out[i] = static_cast<double>(start + i);
+  });
 }
 
 Tensor eye(int64_t n, DType dtype) {
   if (n < 0) throw ValueError("eye: n must be >= 0, got " + std::to_string(n));
-  std::vector<double> v(static_cast<size_t>(n * n), 0.0);
-  for (int64_t i = 0; i < n; ++i) v[i * n + i] = 1.0;
-  return from_doubles(v, {n, n}, dtype);
+  Tensor t = make_tensor({n, n}, dtype, "eye");  // checks n * n first
+  char* p = t.impl()->data();
+  const size_t item = itemsize(dtype);
+  kernels::fill(p, dtype, n * n, 0.0);
+  for (int64_t i = 0; i < n; ++i) kernels::fill(p + (i * n + i) * item, dtype, 1, 1.0);
+  return t;
 }
 
 Tensor rand(Shape shape, uint64_t seed, DType dtype) {
-  int64_t n = checked_numel(shape, "rand");
   SplitMix64 rng{seed};
-  std::vector<double> v(static_cast<size_t>(n));
-  for (auto& x : v) x = rng.uniform();
-  if (dtype == DType::f32)  // rounding could reach 1.0; keep the interval half-open
-    for (auto& x : v) x = std::min(x, static_cast<double>(std::nextafter(1.0f, 0.0f)));
-  return from_doubles(v, shape, dtype);
+  // f32: rounding could reach 1.0; keep the interval half-open.
+  const double top = dtype == DType::f32 ? std::nextafter(1.0f, 0.0f) : 1.0;
+  return generate(shape, dtype, "rand", [&](int64_t, int64_t len, double* out) {
+    for (int64_t i = 0; i < len; ++i) out[i] = std::min(rng.uniform(), top);
+  });
 }
 
 Tensor randn(Shape shape, uint64_t seed, DType dtype) {
-  int64_t n = checked_numel(shape, "randn");
   SplitMix64 rng{seed};
-  std::vector<double> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; i += 2) {  // Box-Muller: two normals per two uniforms
-    double u1 = 1.0 - rng.uniform(), u2 = rng.uniform();
-    double r = std::sqrt(-2.0 * std::log(u1));
-    v[i] = r * std::cos(2 * M_PI * u2);
-    if (i + 1 < n) v[i + 1] = r * std::sin(2 * M_PI * u2);
-  }
-  return from_doubles(v, shape, dtype);
+  return generate(shape, dtype, "randn", [&](int64_t, int64_t len, double* out) {
+    for (int64_t i = 0; i < len; i += 2) {  // Box-Muller: two normals per two uniforms
+      double u1 = 1.0 - rng.uniform(), u2 = rng.uniform();
+      double r = std::sqrt(-2.0 * std::log(u1));
+      out[i] = r * std::cos(2 * M_PI * u2);
+      if (i + 1 < len) out[i + 1] = r * std::sin(2 * M_PI * u2);
+    }
+  });
 }
 
 // ---- inspection ----
@@ -174,7 +212,14 @@ template bool* Tensor::data_ptr<bool>() const;
 
 std::vector<double> Tensor::to_vector() const {
   require_defined(*this, "to_vector");
-  std::vector<double> out(static_cast<size_t>(numel()));
+  const int64_t n = numel();
+  std::vector<double> out;
+  try {
+    out.resize(static_cast<size_t>(n));
+  } catch (const std::exception&) {  // bad_alloc, or length_error past the vector's limit
+    throw MemoryError("to_vector: cannot allocate " + std::to_string(n) +
+                      " doubles for a tensor of shape " + shape_str(impl_->shape));
+  }
   Shape flat_strides = contiguous_strides(impl_->shape);
   kernels::copy(impl_->shape,
                 {reinterpret_cast<char*>(out.data()), flat_strides.data(), DType::f64},

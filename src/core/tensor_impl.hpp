@@ -28,11 +28,16 @@ struct TensorImpl {
   }
 };
 
-// A fresh contiguous tensor; contents uninitialized.
-Tensor make_tensor(const Dims& shape, DType dtype);
+// A fresh contiguous tensor; contents uninitialized. op names the caller in errors: ShapeError
+// for an invalid shape, MemoryError (with the shape and the bytes) when the memory cannot be had.
+Tensor make_tensor(const Dims& shape, DType dtype, const char* op = nullptr);
 // The same for a shape known to be valid (an existing tensor's, or one the caller checked with
 // checked_numel): only the byte count's overflow is checked.
-Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype);
+Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype, const char* op = nullptr);
+// Memory for a contiguous tensor of a valid shape (n: its element count, when known), or a
+// MemoryError naming op, the shape and the bytes.
+std::shared_ptr<Storage> allocate_storage(const Dims& shape, DType dtype, const char* op,
+                                          int64_t n = -1);
 // A view over t's storage with other shape/strides/offset; no autograd state.
 Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset);
 

@@ -38,7 +38,13 @@ const char* descr_of(DType d) {
 
 std::string npy_bytes(const Tensor& t) {
   if (!host_is_little_endian()) throw IOError("save_npy: only little-endian hosts are supported");
-  const Tensor c = t.detach().contiguous();
+  Tensor c;
+  try {
+    c = t.detach().contiguous();
+  } catch (const MemoryError&) {  // a broadcast view far larger than its memory
+    throw MemoryError("save_npy: cannot allocate a copy of the tensor of shape " +
+                      shape_str(t.shape()) + " " + dtype_name(t.dtype()) + " to write");
+  }
   std::string shape = "(";
   for (size_t i = 0; i < c.shape().size(); ++i)
     shape += (i ? ", " : "") + std::to_string(c.shape()[i]);
@@ -54,6 +60,12 @@ std::string npy_bytes(const Tensor& t) {
   out += static_cast<char>(header.size() >> 8);
   out += header;
   const size_t nbytes = static_cast<size_t>(c.numel() * itemsize(c.dtype()));
+  try {
+    out.reserve(out.size() + nbytes);
+  } catch (const std::exception&) {  // bad_alloc, or length_error past the string's limit
+    throw MemoryError("save_npy: cannot allocate " + std::to_string(nbytes) +
+                      " bytes to write a tensor of shape " + shape_str(c.shape()));
+  }
   if (nbytes) out.append(c.impl()->data(), nbytes);
   return out;
 }

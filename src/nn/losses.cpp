@@ -71,7 +71,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
     for (int64_t i = 0; i < rows; ++i)
       kernels::fill(onehot.impl()->data() + (i * cols + l[i]) * itemsize(logits.dtype()),
                     logits.dtype(), 1, 1.0);
-    node->logits = logits;
+    node->logits = node->save(logits, "the logits");
     node->onehot = onehot;
     node->probs = probs;
   }

@@ -33,7 +33,7 @@ Tensor unary_forward(UnaryOp op, const Tensor& x, const char* name, bool floatin
   if (floating_only || x.dtype() == DType::boolean) require_floating(x, name);
   if (op == UnaryOp::neg && lazy::large(x.impl()->shape))
     if (Tensor pending = lazy::neg(x); pending.defined()) return pending;
-  Tensor out = make_tensor_of_valid_shape(x.impl()->shape, x.impl()->dtype);
+  Tensor out = make_tensor_of_valid_shape(x.impl()->shape, x.impl()->dtype, name);
   const TensorImpl &o = *out.impl(), &xi = *x.impl();
   kernels::FlatRun flat;
   const bool is_flat = flat_operands(o, xi, nullptr, flat);
@@ -80,10 +80,12 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
   if (!compare && dt == DType::boolean)
     throw DTypeError(std::string(name) + " is not defined for bool tensors; convert with .to()");
   if (!compare && lazy::large(shape))
-    if (Tensor pending = lazy::binary(op, a, b, shape, dt); pending.defined()) return pending;
+    if (Tensor pending = lazy::binary(op, a, b, shape, dt, name); pending.defined())
+      return pending;
   Tensor a_cast, b_cast;
   const DType out_dt = compare ? DType::boolean : dt;
-  Tensor out = make_tensor_of_valid_shape(shape, out_dt);  // an operand's, or checked above
+  // An operand's shape, or checked above.
+  Tensor out = make_tensor_of_valid_shape(shape, out_dt, name);
   binary_into(op, shape, *out.impl(), in_dtype(a, dt, a_cast), in_dtype(b, dt, b_cast));
   return out;
 }
@@ -123,8 +125,8 @@ template <class N>
 Tensor unary_with_output(UnaryOp op, const Tensor& x, const char* name) {
   Tensor out = unary_forward(op, x, name);
   if (auto node = record<N>(out, {&x})) {
-    node->x = x;
-    node->out = out.detach();
+    node->x = node->save(x, "the input");
+    node->out = node->save(out.detach(), "the output");
   }
   return out;
 }
@@ -305,8 +307,8 @@ Tensor binary_saving(BinaryOp op, const Tensor& a, const Tensor& b, const char* 
                      const void* call_site) {
   Tensor out = binary_forward(op, a, b, name, call_site);
   if (auto node = record<N>(out, {&a, &b})) {
-    node->a = a;
-    node->b = b;
+    node->a = node->save(a, "the first operand");
+    node->b = node->save(b, "the second operand");
   }
   return out;
 }
@@ -353,7 +355,7 @@ Tensor pow(const Tensor& base, double exponent) {
   require_floating(base, "pow");
   Tensor out = binary_forward(BinaryOp::pow, base, scalar(exponent, base.dtype()), "pow");
   if (auto node = record<PowScalarBackward>(out, {&base})) {
-    node->x = base;
+    node->x = node->save(base, "the base");
     node->exponent = exponent;
   }
   return out;
@@ -365,9 +367,9 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
   require_floating(base, "pow");
   Tensor out = binary_forward(BinaryOp::pow, base, exponent, "pow", __builtin_return_address(0));
   if (auto node = record<PowBackward>(out, {&base, &exponent})) {
-    node->a = base;
-    node->b = exponent;
-    node->out = out.detach();
+    node->a = node->save(base, "the base");
+    node->b = node->save(exponent, "the exponent");
+    node->out = node->save(out.detach(), "the output");
   }
   return out;
 }
@@ -381,19 +383,19 @@ Tensor sigmoid(const Tensor& x) {
 
 Tensor log(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::log, x, "log");
-  if (auto node = record<LogBackward>(out, {&x})) node->x = x;
+  if (auto node = record<LogBackward>(out, {&x})) node->x = node->save(x, "the input");
   return out;
 }
 
 Tensor relu(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::relu, x, "relu", false);
-  if (auto node = record<ReluBackward>(out, {&x})) node->x = x;
+  if (auto node = record<ReluBackward>(out, {&x})) node->x = node->save(x, "the input");
   return out;
 }
 
 Tensor abs(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::abs, x, "abs", false);
-  if (auto node = record<AbsBackward>(out, {&x})) node->x = x;
+  if (auto node = record<AbsBackward>(out, {&x})) node->x = node->save(x, "the input");
   return out;
 }
 
@@ -429,7 +431,8 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   OperandOf oc(condition, shape), oa(in_dtype(a, dt, a_cast), shape),
       ob(in_dtype(b, dt, b_cast), shape);
   kernels::where(shape, {out.impl()->data(), out.impl()->strides.data(), dt}, oc.op, oa.op, ob.op);
-  if (auto node = record<WhereBackward>(out, {&a, &b})) node->condition = condition;
+  if (auto node = record<WhereBackward>(out, {&a, &b}))
+    node->condition = node->save(condition, "the condition");
   return out;
 }
 

@@ -63,7 +63,6 @@ void retire(Storage::Pending* e, Releases& release) {
 // Computes s's values; with sums, also their sums over the leading `reduced` dims, in the same
 // pass. The lock is held.
 void run_locked(Storage& s, Releases& release, int reduced = 0, char* sums = nullptr) {
-  s.allocate_data(s.nbytes);
   if (sums)
     kernels::fused_materialize_sum_leading(s.pending->prog, s.data, reduced, sums);
   else
@@ -152,12 +151,10 @@ struct Builder {
     return ids[kFusedMaxLeaves + p.nops - 1];
   }
 
-  // The pending result. The last op is the program's value.
-  Tensor finish(const Dims& shape) {
+  // The pending result, over storage (its memory reserved). The last op is the program's value.
+  Tensor finish(const Dims& shape, std::shared_ptr<Storage> storage) {
     auto e = new Storage::Pending;
     e->prog = prog;
-    auto storage = pool::make_shared<Storage>();
-    storage->nbytes = static_cast<size_t>(prog.numel()) * itemsize(prog.dtype);
     storage->pending = e;
     storage->hooks.store(1, std::memory_order_relaxed);
     e->owner = storage.get();
@@ -234,17 +231,19 @@ namespace {
 
 // One new program: add(builder) appends its ops (false when they do not fit).
 template <class F>
-Tensor build(const Dims& shape, DType dt, F&& add) {
+Tensor build(const Dims& shape, DType dt, const char* name, F&& add) {
+  std::shared_ptr<Storage> storage = allocate_storage(shape, dt, name);
   Releases release;
   std::lock_guard<std::mutex> lock(registry().mu);
   Builder builder(shape, dt, release);
   if (!add(builder)) return Tensor();
-  return builder.finish(shape);
+  return builder.finish(shape, std::move(storage));
 }
 
 }  // namespace
 
-Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Dims& shape, DType dt) {
+Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Dims& shape, DType dt,
+              const char* name) {
   using kernels::BinaryOp;
   static const std::pair<BinaryOp, FusedOp> kFusable[] = {{BinaryOp::add, FusedOp::add},
                                                           {BinaryOp::sub, FusedOp::sub},
@@ -254,7 +253,7 @@ Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Dims
                                 [&](const auto& p) { return p.first == op; });
   if (it == std::end(kFusable) || !eligible(dt, shape) || a.dtype() != dt || b.dtype() != dt)
     return Tensor();
-  return build(shape, dt, [&](Builder& builder) {
+  return build(shape, dt, name, [&](Builder& builder) {
     const int x = builder.operand(a);
     const int y = builder.operand(b);
     return builder.op(it->second, x, y, true) >= 0;
@@ -264,7 +263,7 @@ Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Dims
 Tensor neg(const Tensor& x) {
   const Dims& shape = x.impl()->shape;
   if (!eligible(x.dtype(), shape)) return Tensor();
-  return build(shape, x.dtype(), [&](Builder& builder) {
+  return build(shape, x.dtype(), "neg", [&](Builder& builder) {
     return builder.op(FusedOp::neg, builder.operand(x), 0, true) >= 0;
   });
 }

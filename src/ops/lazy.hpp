@@ -37,8 +37,11 @@ void set_enabled(bool on);
 bool enabled();
 
 // a op b over shape (the broadcast result) in dtype dt, pending; undefined when the op cannot
-// be (another op or dtype, a dtype conversion, too many inputs or ops).
-Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Dims& shape, DType dt);
+// be (another op or dtype, a dtype conversion, too many inputs or ops). The result's memory is
+// reserved here (MemoryError naming `name` when it cannot be had), so that a pending result can
+// always be computed: the reads and writes of its inputs that must compute it first never fail.
+Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Dims& shape, DType dt,
+              const char* name);
 Tensor neg(const Tensor& x);
 
 // Whether t's values are still to be computed.

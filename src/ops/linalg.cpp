@@ -53,13 +53,13 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b, const void* site) {
   Tensor a_cast, b_cast;
   const Tensor av = gemm_ready(in_dtype(a, dt, a_cast), a_full);
   const Tensor bv = gemm_ready(in_dtype(b, dt, b_cast), b_full);
-  Tensor out = make_tensor(out_shape, dt);
+  Tensor out = make_tensor(out_shape, dt, "matmul");
   kernels::batched_matmul(dt, batch, n, k, m, {out.impl()->data(), out.impl()->strides.data(), dt},
                           {av.impl()->data(), av.impl()->strides.data(), dt},
                           {bv.impl()->data(), bv.impl()->strides.data(), dt});
   if (auto node = record<MatmulBackward>(out, {&a, &b})) {
-    node->a = a;
-    node->b = b;
+    node->a = node->save(a, "the first operand");
+    node->b = node->save(b, "the second operand");
   }
   return out;
 }

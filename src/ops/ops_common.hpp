@@ -36,7 +36,7 @@ void require_defined_arg(const Tensor& t, const char* op, const char* what = "in
 void require_floating(const Tensor& t, const char* op);
 
 // Unrecorded building blocks: the public ops call these, then record a node.
-Tensor raw_cast(const Tensor& t, DType dtype);
+Tensor raw_cast(const Tensor& t, DType dtype, const char* op = nullptr);
 // t in dtype: t itself when it already has it (no handle copy: that costs two atomic
 // reference-count updates), otherwise a converted copy, kept in holder.
 inline const Tensor& in_dtype(const Tensor& t, DType dtype, Tensor& holder) {
@@ -45,6 +45,9 @@ inline const Tensor& in_dtype(const Tensor& t, DType dtype, Tensor& holder) {
   return holder;
 }
 Tensor raw_contiguous(const Tensor& t);
+// A contiguous copy in memory of its own; recorded (as an identity) when t takes part in autograd
+// and grad mode is on.
+Tensor copy_of(const Tensor& t);
 Tensor raw_broadcast(const Tensor& t, const Dims& shape);
 Tensor raw_reshape(const Tensor& t, const Dims& shape);
 

@@ -65,8 +65,8 @@ Tensor extreme(const Tensor& t, const std::vector<int64_t>& axes_in, bool keepdi
   Tensor kept = reduce_forward(op, t, axes);
   Tensor out = finish(kept, t.impl()->shape, axes, keepdims);
   if (auto node = record<N>(out, {&t})) {
-    node->x = t;
-    node->kept_out = kept.detach();
+    node->x = node->save(t, "the input");
+    node->kept_out = node->save(kept.detach(), "the output");
     node->kept_shape = kept.impl()->shape;
     node->axes = axes;
   }

@@ -19,8 +19,8 @@ void require_floating(const Tensor& t, const char* op) {
                      dtype_name(t.dtype()) + "; convert it with .to(DType::f32)");
 }
 
-Tensor raw_cast(const Tensor& t, DType dtype) {
-  Tensor out = make_tensor(t.impl()->shape, dtype);
+Tensor raw_cast(const Tensor& t, DType dtype, const char* op) {
+  Tensor out = make_tensor_of_valid_shape(t.impl()->shape, dtype, op);
   kernels::copy(t.impl()->shape, {out.impl()->data(), out.impl()->strides.data(), dtype},
                 {t.impl()->data(), t.impl()->strides.data(), t.impl()->dtype});
   return out;
@@ -108,15 +108,21 @@ struct UnsqueezeBackward : Node {
 Tensor Tensor::to(DType dtype) const {
   require_defined_arg(*this, "to");
   if (dtype == impl_->dtype) return *this;
-  Tensor out = raw_cast(*this, dtype);
+  Tensor out = raw_cast(*this, dtype, "to");
   if (is_floating(dtype) && is_floating(impl_->dtype)) record<CastBackward>(out, {this});
+  return out;
+}
+
+Tensor copy_of(const Tensor& t) {
+  Tensor out = raw_cast(t, t.impl()->dtype);
+  record<ContiguousBackward>(out, {&t});
   return out;
 }
 
 Tensor Tensor::contiguous() const {
   require_defined_arg(*this, "contiguous");
   if (is_contiguous()) return *this;
-  Tensor out = raw_cast(*this, impl_->dtype);
+  Tensor out = raw_cast(*this, impl_->dtype, "contiguous");
   record<ContiguousBackward>(out, {this});
   return out;
 }
@@ -287,9 +293,15 @@ Tensor& Tensor::copy_(const Tensor& src) {
   if (!fits)
     throw ShapeError("copy_: cannot broadcast a source of shape " + shape_str(src.impl()->shape) +
                      " into a tensor of shape " + shape_str(impl_->shape));
+  if (has_internal_overlap(impl_->shape, impl_->strides))
+    throw ValueError("copy_: the destination (shape " + shape_str(impl_->shape) + ", strides " +
+                     shape_str(impl_->strides) +
+                     ") has elements that share memory (a broadcast view): a write to one would "
+                     "change the others; copy into a tensor of its own (contiguous()) instead");
   if (src.impl()->storage == impl_->storage) source = raw_cast(src, src.dtype());  // overlap
   OperandOf in(source, impl_->shape);
   kernels::copy(impl_->shape, {impl_->data(), impl_->strides.data(), impl_->dtype}, in.op);
+  impl_->storage->bump_version();
   return *this;
 }
 

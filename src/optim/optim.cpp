@@ -16,6 +16,11 @@ void require(bool ok, const std::string& message) {
 }
 
 char* bytes(const Tensor& t) { return t.impl()->data(); }
+// A parameter about to be updated in place: backward rules that saved it see the change.
+char* written(const Tensor& p) {
+  p.impl()->storage->bump_version();
+  return bytes(p);
+}
 
 // The parameter's gradient as a contiguous buffer of its dtype, or undefined if it has none.
 Tensor grad_of(const Tensor& p) {
@@ -59,7 +64,7 @@ void SGD::step() {
     Tensor& p = params_[i];
     const bool first = momentum > 0 && !velocity_[i].defined();
     if (first) velocity_[i] = empty(p.shape(), p.dtype());
-    kernels::sgd_update(p.dtype(), p.numel(), bytes(p), bytes(g),
+    kernels::sgd_update(p.dtype(), p.numel(), written(p), bytes(g),
                         momentum > 0 ? bytes(velocity_[i]) : nullptr, lr, momentum, weight_decay,
                         first);
   }
@@ -83,7 +88,7 @@ void Adam::step() {
     const Tensor g = grad_of(params_[i]);
     if (!g.defined()) continue;
     Tensor& p = params_[i];
-    kernels::adam_update(p.dtype(), p.numel(), bytes(p), bytes(g), bytes(m_[i]), bytes(v_[i]), lr,
+    kernels::adam_update(p.dtype(), p.numel(), written(p), bytes(g), bytes(m_[i]), bytes(v_[i]), lr,
                          beta1, beta2, eps, ++steps_[i]);
   }
 }

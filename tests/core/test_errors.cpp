@@ -5,25 +5,6 @@
 using namespace ndgrad;
 using namespace ndgrad::testing;
 
-namespace {
-
-// Runs f, expects an exception of type E whose message contains every fragment.
-template <class E, class F>
-void expect_error(F f, std::vector<std::string> fragments) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception thrown";
-  } catch (const E& e) {
-    const std::string what = e.what();
-    for (const auto& frag : fragments)
-      EXPECT_NE(what.find(frag), std::string::npos) << "'" << frag << "' missing from: " << what;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
-}
-
-}  // namespace
-
 TEST(Errors, AllDeriveFromError) {
   static_assert(std::is_base_of_v<std::runtime_error, Error>);
   static_assert(std::is_base_of_v<Error, ShapeError>);

@@ -1,0 +1,434 @@
+// What a hostile user tries: sizes past what memory or 64 bits hold, thread counts past the
+// system's, writes to tensors that a graph saved, gradients that could share memory, writes
+// into views whose elements overlap. Each gets a typed error naming the call, or a result that
+// owns its memory.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <functional>
+
+#include "core/tensor_impl.hpp"
+#include "ops/lazy.hpp"
+#include "test_util.hpp"
+
+using namespace ndgrad;
+using namespace ndgrad::testing;
+
+namespace {
+
+// Sizes whose bytes exceed the 47-bit user address space: no system can map them, whatever its
+// overcommit policy, so the failure is certain and nothing is touched.
+constexpr int64_t kHuge = int64_t(1) << 50;  // elements
+constexpr int64_t kSide = int64_t(1) << 25;  // kSide^2 elements
+
+bool sanitized() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  return true;
+#else
+  return false;
+#endif
+#else
+  return false;
+#endif
+}
+
+// Runs body in a child process whose address space is limited to what it has now plus
+// extra_bytes; true when the body returned 0. For failures that only resource limits provoke
+// (starting threads), without touching the machine's real limits.
+bool in_limited_child(size_t extra_bytes, const std::function<int()>& body) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::ifstream statm("/proc/self/statm");
+    size_t pages = 0;
+    statm >> pages;
+    const rlim_t limit = pages * sysconf(_SC_PAGESIZE) + extra_bytes;
+    rlimit r{limit, limit};
+    if (setrlimit(RLIMIT_AS, &r) != 0) _exit(90);
+    int code = 91;
+    try {
+      code = body();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "child: unexpected exception: %s\n", e.what());
+    }
+    std::fflush(nullptr);
+    _exit(code);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status)) ADD_FAILURE() << "child ended by signal " << WTERMSIG(status);
+  else if (WEXITSTATUS(status) != 0) ADD_FAILURE() << "child exited with " << WEXITSTATUS(status);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+const DType kAllDTypes[] = {DType::f32, DType::f64, DType::i64, DType::boolean};
+
+}  // namespace
+
+// ---- sizes: checked before anything is allocated, typed errors naming the call and shape ----
+
+TEST(Sizes, ConstructorsRefuseShapesPastSixtyFourBitsWithValueError) {
+  for (DType dt : kAllDTypes) {
+    expect_error<ValueError>([&] { eye(int64_t(1) << 32, dt); }, {"eye", "64 bits"});
+    expect_error<ValueError>([&] { zeros({int64_t(1) << 40, int64_t(1) << 40}, dt); },
+                             {"full", "(1099511627776,1099511627776)"});
+    expect_error<ValueError>([&] { randn({int64_t(1) << 62, 8}, 1, dt); }, {"randn"});
+    expect_error<ValueError>([&] { rand({int64_t(1) << 62, 8}, 1, dt); }, {"rand"});
+    expect_error<ValueError>([&] { empty({-1, 3}, dt); }, {"empty", "negative"});
+  }
+}
+
+TEST(Sizes, ConstructorsRefuseUnallocatableSizesWithMemoryError) {
+  for (DType dt : kAllDTypes) {
+    const std::string name = dtype_name(dt);
+    expect_error<MemoryError>([&] { eye(kSide, dt); }, {"eye", "(33554432,33554432)", name});
+    expect_error<MemoryError>([&] { arange(kHuge, dt); }, {"arange", "(1125899906842624,)"});
+    expect_error<MemoryError>([&] { randn({kHuge}, 1, dt); }, {"randn", "(1125899906842624,)"});
+    expect_error<MemoryError>([&] { rand({kSide, kSide}, 1, dt); }, {"rand", "(33554432,33554432)"});
+    expect_error<MemoryError>([&] { ones({kHuge}, dt); }, {"full", "bytes"});
+    expect_error<MemoryError>([&] { empty({2, kHuge}, dt); }, {"empty", "(2,1125899906842624)"});
+  }
+}
+
+TEST(Sizes, HugeBroadcastViewsRefuseCopiesWithMemoryError) {
+  for (DType dt : kAllDTypes) {
+    const Tensor view = scalar(1, dt).broadcast_to({kSide, kSide});  // no memory of its own
+    EXPECT_EQ(view.numel(), kSide * kSide);
+    expect_error<MemoryError>([&] { view.to_vector(); }, {"to_vector", "(33554432,33554432)"});
+    expect_error<MemoryError>([&] { view.contiguous(); }, {"contiguous", "(33554432,33554432)"});
+    expect_error<MemoryError>([&] { view.to(dt == DType::f32 ? DType::f64 : DType::f32); },
+                              {"to", "(33554432,33554432)"});
+    const std::string path = ::testing::TempDir() + "/ndgrad_huge_view.npy";
+    save_npy(path, ones({2}, dt));
+    expect_error<MemoryError>([&] { save_npy(path, view); }, {"save_npy", "(33554432,33554432)"});
+    EXPECT_EQ(load_npy(path).to_vector(), std::vector<double>({1, 1}));  // the old file stays
+    std::remove(path.c_str());
+  }
+}
+
+TEST(Sizes, OpsWithUnallocatableResultsNameTheOp) {
+  const Tensor col = zeros({kSide, 1}), row = zeros({1, kSide});
+  expect_error<MemoryError>([&] { col + row; }, {"add", "(33554432,33554432)"});
+  expect_error<MemoryError>([&] { col * row; }, {"mul", "(33554432,33554432)"});
+  expect_error<MemoryError>([&] { maximum(col, row); }, {"maximum", "(33554432,33554432)"});
+  expect_error<MemoryError>([&] { col.to(DType::i64) - row.to(DType::i64); },
+                            {"sub", "(33554432,33554432)"});
+  expect_error<MemoryError>([&] { col < row; }, {"(33554432,33554432)"});
+  expect_error<MemoryError>([&] { matmul(col, row); }, {"matmul", "(33554432,33554432)"});
+}
+
+// ---- a pending (lazy) result that cannot be computed ----
+
+TEST(Sizes, AnUnallocatableLazyResultFailsAtTheOpAndNeverBlocksItsInputs) {
+  for (DType dt : {DType::f32, DType::f64}) {
+    const int64_t n = int64_t(1) << 23;  // an outer difference of n^2 = 2^46 elements
+    Tensor x = arange(n, dt);
+    const int64_t pending_before = lazy::pending_count();
+    expect_error<MemoryError>([&] { x.unsqueeze(1) - x.unsqueeze(0); }, {"sub", "(8388608,8388608)"});
+    expect_error<MemoryError>([&] { x.unsqueeze(1) + x.unsqueeze(0); }, {"add", "(8388608,8388608)"});
+    expect_error<MemoryError>([&] { x.unsqueeze(1) * x.unsqueeze(0); }, {"mul", "(8388608,8388608)"});
+    expect_error<MemoryError>([&] { x.unsqueeze(1) / x.unsqueeze(0); }, {"div", "(8388608,8388608)"});
+    expect_error<MemoryError>([&] { -x.unsqueeze(1).broadcast_to({n, n}); }, {"neg", "(8388608,8388608)"});
+    EXPECT_EQ(lazy::pending_count(), pending_before);
+    // x is untouched and every use of it works.
+    const double expected = double(n) * double(n - 1) / 2;
+    EXPECT_NEAR(x.sum().item(), expected, expected * 1e-5);  // f32 sums round
+    EXPECT_EQ(x.to_vector()[n - 1], double(n - 1));
+    {
+      NoGradGuard no_grad;
+      x.copy_(zeros({n}, dt));
+    }
+    EXPECT_EQ(x.sum().item(), 0.0);
+  }
+}
+
+// ---- thread counts ----
+
+TEST(Threads, SetNumThreadsRefusesCountsOutsideItsRange) {
+  const int before = get_num_threads();
+  for (int n : {0, -1, -100000, kMaxThreads + 1, 100000, INT32_MAX})
+    expect_error<ValueError>([&] { set_num_threads(n); },
+                             {"set_num_threads", std::to_string(n), std::to_string(kMaxThreads)});
+  EXPECT_EQ(get_num_threads(), before);
+}
+
+TEST(Threads, AFailureToStartThreadsLeavesAWorkingPoolAndATypedError) {
+  if (sanitized()) GTEST_SKIP() << "sanitizers reserve address space that the limit would break";
+  // 1000 threads of 8 MiB stacks need far more than the 256 MiB the child may map.
+  EXPECT_TRUE(in_limited_child(size_t(256) << 20, [] {
+    set_num_threads(2);
+    const Tensor big = ones({1 << 22});
+    try {
+      set_num_threads(1000);
+      std::fprintf(stderr, "child: 1000 threads started under the limit\n");
+      return 1;
+    } catch (const MemoryError& e) {
+      if (std::string(e.what()).find("set_num_threads") == std::string::npos) return 2;
+    }
+    if (get_num_threads() != 2) return 3;
+    if (big.sum().item() != double(1 << 22)) return 4;  // the pool still runs jobs
+    set_num_threads(1);
+    if (big.sum().item() != double(1 << 22)) return 5;
+    set_num_threads(2);
+    if ((big * 2.0).sum().item() != double(1 << 23)) return 6;
+    return 0;
+  }));
+}
+
+// ---- in-place writes to what a graph saved for backward ----
+
+namespace {
+
+// y = op(x); then x (or y, when through_output) is written in place; backward must refuse.
+void expect_refused(const char* op, const std::function<Tensor(const Tensor&)>& f,
+                    bool through_output = false, Shape shape = {3, 4}) {
+  for (DType dt : {DType::f32, DType::f64}) {
+    Tensor x = (uniform(shape, 5, 0.5, 2.0)).to(dt).requires_grad_();
+    Tensor y = f(x);
+    Tensor loss = y.sum();  // sum saves nothing: the op under test is the one to refuse
+    {
+      NoGradGuard no_grad;
+      Tensor target = through_output ? y : x;
+      target.copy_(ones(target.shape(), dt) * 1.5);
+    }
+    expect_error<AutogradError>([&] { loss.backward(); }, {op, "modified in place"});
+  }
+}
+
+}  // namespace
+
+TEST(InPlace, WritesToSavedInputsAreDetectedForEveryOpThatSavesThem) {
+  expect_refused("mul", [](const Tensor& x) { return x * x; });
+  expect_refused("mul", [](const Tensor& x) { return x * 3.0; });
+  expect_refused("div", [](const Tensor& x) { return 1.0 / x; });
+  expect_refused("pow", [](const Tensor& x) { return pow(x, x); });
+  expect_refused("pow_scalar", [](const Tensor& x) { return pow(x, 3.0); });
+  expect_refused("exp", [](const Tensor& x) { return exp(x); });
+  expect_refused("log", [](const Tensor& x) { return log(x); });
+  expect_refused("sqrt", [](const Tensor& x) { return sqrt(x); });
+  expect_refused("tanh", [](const Tensor& x) { return tanh(x); });
+  expect_refused("sigmoid", [](const Tensor& x) { return sigmoid(x); });
+  expect_refused("relu", [](const Tensor& x) { return relu(x); });
+  expect_refused("abs", [](const Tensor& x) { return abs(x); });
+  expect_refused("maximum", [](const Tensor& x) { return maximum(x, x * 0.5); });
+  expect_refused("minimum", [](const Tensor& x) { return minimum(x, x * 0.5); });
+  expect_refused("max", [](const Tensor& x) { return x.max({1}); });
+  expect_refused("min", [](const Tensor& x) { return x.min({0}, true); });
+  expect_refused("matmul", [](const Tensor& x) { return matmul(x, x.T()); });
+  expect_refused("cross_entropy", [](const Tensor& x) {
+    return nn::cross_entropy(x, tensor({0, 3, 1}, {3}, DType::i64));
+  });
+}
+
+TEST(InPlace, WritesToSavedOutputsAreDetected) {
+  expect_refused("exp", [](const Tensor& x) { return exp(x); }, true);
+  expect_refused("tanh", [](const Tensor& x) { return tanh(x); }, true);
+  expect_refused("sigmoid", [](const Tensor& x) { return sigmoid(x); }, true);
+  expect_refused("sqrt", [](const Tensor& x) { return sqrt(x); }, true);
+  expect_refused("max", [](const Tensor& x) { return x.max({1}, true); }, true);
+}
+
+TEST(InPlace, WritesThroughAnotherViewOfTheSameMemoryAreDetected) {
+  Tensor w = randn({4, 3}, 2, DType::f64).requires_grad_();
+  Tensor loss = (w * w).sum();
+  Tensor view = w.detach().T();  // same memory, other shape
+  view.copy_(zeros({3, 4}, DType::f64));
+  expect_error<AutogradError>([&] { loss.backward(); }, {"mul", "(4,3)", "modified in place"});
+}
+
+TEST(InPlace, LargeLazyInputsAreCoveredToo) {
+  const int64_t n = lazy::kMinElements;
+  Tensor w = randn({n}, 3).requires_grad_();
+  Tensor loss = (w * w * 2.0).sum();
+  {
+    NoGradGuard g;
+    w.copy_(zeros({n}));
+  }
+  expect_error<AutogradError>([&] { loss.backward(); }, {"mul", "modified in place"});
+}
+
+TEST(InPlace, AnOptimizerStepBetweenTwoBackwardPassesIsDetected) {
+  for (int which = 0; which < 2; ++which) {
+    nn::Linear layer(4, 3, 1);
+    std::vector<Tensor> params = layer.parameters();
+    std::unique_ptr<optim::Optimizer> opt;
+    if (which == 0)
+      opt = std::make_unique<optim::SGD>(params, 0.1, 0.9);
+    else
+      opt = std::make_unique<optim::Adam>(params, 0.01);
+    Tensor loss = (layer(randn({5, 4}, 2)) * randn({5, 3}, 3)).sum();
+    loss.backward(Tensor(), /*retain_graph=*/true);
+    opt->step();
+    expect_error<AutogradError>([&] { loss.backward(); }, {"matmul", "modified in place"});
+  }
+}
+
+TEST(InPlace, WritesToWhatNoNodeSavedAreAllowed) {
+  Tensor a = randn({3, 4}, 1, DType::f64).requires_grad_();
+  Tensor b = randn({3, 4}, 2, DType::f64).requires_grad_();
+  Tensor c = (a + b - a.reshape({4, 3}).T()).sum();  // add, sub, reshape save nothing
+  {
+    NoGradGuard g;
+    a.copy_(zeros({3, 4}, DType::f64));
+    b.copy_(zeros({3, 4}, DType::f64));
+  }
+  c.backward();
+  expect_close(a.grad(), zeros({3, 4}, DType::f64));
+  expect_close(b.grad(), ones({3, 4}, DType::f64));
+}
+
+TEST(InPlace, AnUntouchedGraphBackwardsAsBefore) {
+  // The usual loop: backward, then the step writes the parameters; the next step's graph is new.
+  nn::Sequential model(nn::Linear(6, 8, 1), nn::ReLU(), nn::Linear(8, 2, 2));
+  optim::SGD opt(model.parameters(), 0.1, 0.9);
+  const Tensor x = randn({10, 6}, 3), y = (rand({10}, 4, DType::f64) * 2.0).to(DType::i64);
+  for (int i = 0; i < 5; ++i) {
+    opt.zero_grad();
+    Tensor loss = nn::cross_entropy(model(x), y);
+    loss.backward(Tensor(), true);
+    loss.backward();  // twice through the untouched graph: fine
+    opt.step();
+  }
+}
+
+// ---- gradients never share memory with the upstream gradient or with each other ----
+
+namespace {
+
+void write(Tensor t, double v) {
+  NoGradGuard g;
+  t.copy_(full(t.shape(), v, t.dtype()));
+}
+
+}  // namespace
+
+TEST(GradAliasing, LeafGradientsOwnTheirMemory) {
+  for (DType dt : {DType::f32, DType::f64})
+    for (int64_t n : {int64_t(4), lazy::kMinElements}) {  // eager and lazy gradients
+      Tensor a = randn({n}, 1, dt).requires_grad_();
+      Tensor b = randn({n}, 2, dt).requires_grad_();
+      Tensor G = randn({n}, 3, dt);
+      const std::vector<double> g = G.to_vector();
+      (a + b).backward(G);
+      write(G, 7);
+      EXPECT_EQ(a.grad().to_vector(), g);
+      EXPECT_EQ(b.grad().to_vector(), g);
+      write(a.grad(), 5);
+      EXPECT_EQ(b.grad().to_vector(), g) << "b.grad changed with a.grad";
+      EXPECT_NE(a.grad().impl()->storage, b.grad().impl()->storage);
+    }
+}
+
+TEST(GradAliasing, ViewsOfTheUpstreamGradientAreCopied) {
+  Tensor a = randn({3, 4}, 1, DType::f64).requires_grad_();
+  Tensor G = randn({4, 3}, 2, DType::f64);
+  const std::vector<double> g = G.to_vector();
+  a.reshape({4, 3}).backward(G);
+  write(G, 0);
+  EXPECT_EQ(a.grad().to_vector(), g);
+  Tensor b = randn({2, 3}, 3, DType::f64).requires_grad_();
+  Tensor H = randn({3, 2}, 4, DType::f64);
+  b.T().backward(H);
+  EXPECT_EQ(b.grad().to_vector(), H.T().contiguous().to_vector());
+  write(H, 0);
+  EXPECT_NE(b.grad().to_vector(), H.T().contiguous().to_vector());
+}
+
+TEST(GradAliasing, ALeafAsTheRootGetsACopy) {
+  Tensor a = randn({3}, 1).requires_grad_();
+  Tensor G = randn({3}, 2);
+  const std::vector<double> g = G.to_vector();
+  a.backward(G);
+  write(G, 9);
+  EXPECT_EQ(a.grad().to_vector(), g);
+  Tensor s = scalar(2.0).requires_grad_();
+  s.backward();
+  EXPECT_EQ(s.grad().item(), 1.0);
+}
+
+TEST(GradAliasing, GradResultsOwnTheirMemory) {
+  for (bool create_graph : {false, true}) {
+    Tensor a = randn({2, 3}, 1, DType::f64).requires_grad_();
+    Tensor b = randn({2, 3}, 2, DType::f64).requires_grad_();
+    Tensor G = randn({2, 3}, 3, DType::f64);
+    const std::vector<double> g = G.to_vector();
+    std::vector<Tensor> r = grad(a + b, {a, b}, G, create_graph);
+    write(G, 1);
+    EXPECT_EQ(r[0].to_vector(), g);
+    write(r[0].detach(), 2);
+    EXPECT_EQ(r[1].to_vector(), g);
+    // A leaf as the output too.
+    std::vector<Tensor> s = grad(a, {a}, G, create_graph);
+    write(G, 3);
+    EXPECT_EQ(s[0].to_vector(), std::vector<double>(6, 1.0));
+  }
+}
+
+TEST(GradAliasing, WithCreateGraphTheCopiesStillDifferentiate) {
+  Tensor a = randn({3}, 1, DType::f64).requires_grad_();
+  Tensor b = randn({3}, 2, DType::f64).requires_grad_();
+  Tensor G = (a * a).detach().requires_grad_();  // an upstream gradient that itself requires grad
+  (a + b).backward(G, false, true);
+  write(G.detach(), 0);
+  EXPECT_EQ(a.grad().to_vector(), (a * a).to_vector());
+  // d(sum(a.grad))/dG = 1: the copy is recorded as an identity.
+  EXPECT_TRUE(a.grad().requires_grad());
+  const Tensor dG = grad(a.grad().sum(), {G})[0];
+  EXPECT_EQ(dG.to_vector(), std::vector<double>(3, 1.0));
+}
+
+// ---- backward(Tensor()) ----
+
+TEST(Backward, AnUndefinedGradientMeansOnesForOneElement) {
+  for (Shape s : {Shape{}, Shape{1}, Shape{1, 1}})
+    for (DType dt : {DType::f32, DType::f64}) {
+      Tensor x = randn(s, 4, dt).requires_grad_();
+      (x * 3.0).backward(Tensor());
+      expect_values(x.grad(), {3.0});
+      Tensor y = randn({2}, 4, dt).requires_grad_();
+      (y * y).sum().backward(Tensor(), false, false);
+      expect_close(y.grad(), y.detach() * 2.0);
+    }
+  Tensor v = randn({2, 2}, 5).requires_grad_();
+  expect_error<AutogradError>([&] { (v * 2.0).backward(Tensor()); },
+                              {"backward", "one-element", "(2,2)"});
+}
+
+// ---- writes into views whose elements overlap ----
+
+TEST(Overlap, CopyIntoAViewWithSharedElementsIsRefusedAndWritesNothing) {
+  for (DType dt : kAllDTypes) {
+    Tensor base = zeros({1, 4}, dt);
+    const std::vector<Tensor> views = {
+        base.broadcast_to({3, 4}),
+        base.broadcast_to({2, 3, 4}),
+        base.reshape({4}).unsqueeze(0).broadcast_to({5, 4}).T(),
+        base.reshape({4, 1}).broadcast_to({4, 2}),
+        zeros({}, dt).broadcast_to({3}),
+    };
+    for (const Tensor& v : views) {
+      expect_error<ValueError>([&] { Tensor(v).copy_(arange(v.numel(), dt).reshape(v.shape())); },
+                               {"copy_", "share memory", shape_str(v.shape())});
+      expect_error<ValueError>([&] { Tensor(v).copy_(ones({}, dt)); }, {"copy_"});
+    }
+    EXPECT_EQ(base.to_vector(), std::vector<double>(4, 0.0)) << "something was written";
+  }
+}
+
+TEST(Overlap, ViewsWithoutSharedElementsStillAcceptCopies) {
+  Tensor base = zeros({3, 4});
+  base.T().copy_(arange(12).reshape({4, 3}));
+  EXPECT_EQ(base.to_vector(), arange(12).reshape({4, 3}).T().contiguous().to_vector());
+  Tensor one = zeros({1, 4});
+  one.broadcast_to({1, 4}).copy_(ones({4}));  // stride-0 only on size-1 axes: no overlap
+  EXPECT_EQ(one.to_vector(), std::vector<double>(4, 1.0));
+  Tensor sq = zeros({4, 1, 3});
+  sq.squeeze(1).permute({1, 0}).copy_(ones({3, 4}));
+  EXPECT_EQ(sq.sum().item(), 12.0);
+}
