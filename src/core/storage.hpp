@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "ndgrad/memory.hpp"
+
 namespace ndgrad {
 
 struct Storage {
@@ -36,11 +38,6 @@ struct Storage {
   // Gives this (empty) storage a block of nbytes.
   void allocate_data(size_t nbytes);
 };
-
-// Bytes of freed tensor memory kept for reuse (this thread's cache and the shared one), and a
-// way to hand all of it back to the system.
-size_t cached_storage_bytes();
-void release_cached_storage();
 
 // Runs what must happen before s's memory is used (see Storage::hooks): its own pending
 // computation, and the pending ones that read it, so that a write cannot change their inputs.
