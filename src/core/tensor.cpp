@@ -48,9 +48,7 @@ Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset) {
 
 namespace {
 
-void require_defined(const Tensor& t, const char* op) {
-  if (!t.defined()) throw ValueError(std::string(op) + ": the tensor is undefined");
-}
+void require_defined(const Tensor& t, const char* op) { require_defined_arg(t, op, "the tensor"); }
 
 Tensor from_doubles(const std::vector<double>& values, const Shape& shape, DType dtype) {
   Tensor t = make_tensor(shape, dtype);
@@ -85,8 +83,14 @@ Tensor full(Shape shape, double value, DType dtype) {
 
 Tensor zeros(Shape shape, DType dtype) { return full(std::move(shape), 0.0, dtype); }
 Tensor ones(Shape shape, DType dtype) { return full(std::move(shape), 1.0, dtype); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
-Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+Tensor zeros_like(const Tensor& t) {
+  require_defined(t, "zeros_like");
+  return zeros(t.shape(), t.dtype());
+}
+Tensor ones_like(const Tensor& t) {
+  require_defined(t, "ones_like");
+  return ones(t.shape(), t.dtype());
+}
 
 Tensor arange(int64_t n, DType dtype) {
   if (n < 0) throw ValueError("arange: n must be >= 0, got " + std::to_string(n));
@@ -144,6 +148,7 @@ int64_t Tensor::numel() const {
   return numel_of(impl_->shape);
 }
 int64_t Tensor::size(int64_t axis) const {
+  require_defined(*this, "size");
   return impl_->shape[normalize_axis(axis, ndim(), "size")];
 }
 DType Tensor::dtype() const {

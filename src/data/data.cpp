@@ -184,7 +184,7 @@ Dataset load_mnist_like(const std::string& dir, bool train) {
 }
 
 Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& rows) {
-  if (!t.defined()) throw ValueError("gather_rows: the tensor is undefined");
+  require_defined_arg(t, "gather_rows", "the tensor");
   if (t.ndim() == 0) throw ValueError("gather_rows: needs at least one dimension");
   const int64_t n = t.shape()[0];
   for (int64_t r : rows)
@@ -208,12 +208,14 @@ Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& rows) {
 }
 
 Tensor standardize(const Tensor& x, double mean, double std) {
+  require_defined_arg(x, "standardize", "x");
   if (!(std > 0)) throw ValueError("standardize: std must be positive, got " + std::to_string(std));
   return (x - mean) / std;
 }
 
 std::pair<double, double> mean_std(const Tensor& x) {
-  if (!x.defined() || x.numel() == 0) throw ValueError("mean_std: needs a non-empty tensor");
+  require_defined_arg(x, "mean_std", "x");
+  if (x.numel() == 0) throw ValueError("mean_std: needs a non-empty tensor");
   const Tensor d = x.detach().to(DType::f64);
   const double mean = d.mean().item();
   const double var = ((d - mean) * (d - mean)).mean().item();
@@ -227,8 +229,11 @@ BatchIterator::BatchIterator(Tensor inputs, Tensor labels, int64_t batch_size, b
       batch_size_(batch_size),
       shuffle_(shuffle),
       seed_(seed) {
-  if (!inputs_.defined() || !labels_.defined() || inputs_.ndim() == 0 || labels_.ndim() == 0)
-    throw ValueError("BatchIterator: inputs and labels must be defined, with a batch axis");
+  require_defined_arg(inputs_, "BatchIterator", "inputs");
+  require_defined_arg(labels_, "BatchIterator", "labels");
+  if (inputs_.ndim() == 0 || labels_.ndim() == 0)
+    throw ValueError("BatchIterator: inputs and labels need a batch axis, got shapes " +
+                     shape_str(inputs_.shape()) + " and " + shape_str(labels_.shape()));
   if (inputs_.shape()[0] != labels_.shape()[0])
     throw ShapeError("BatchIterator: " + std::to_string(inputs_.shape()[0]) + " inputs but " +
                      std::to_string(labels_.shape()[0]) + " labels");

@@ -227,7 +227,7 @@ std::string inflate_raw(const std::string& data, size_t expected, const std::str
 }  // namespace
 
 void save_npy(const std::string& path, const Tensor& t) {
-  if (!t.defined()) throw ValueError("save_npy: the tensor is undefined");
+  require_defined_arg(t, "save_npy", "the tensor");
   write_file_atomically(path, npy_bytes(t), "save_npy");
 }
 
@@ -239,7 +239,7 @@ void save_npz(const std::string& path, const std::map<std::string, Tensor>& arra
   std::string zip, central;
   uint32_t count = 0;
   for (const auto& [name, t] : arrays) {
-    if (!t.defined()) throw ValueError("save_npz: array '" + name + "' is undefined");
+    require_defined_arg(t, "save_npz", ("array '" + name + "'").c_str());
     if (name.empty() || name.size() > 4000)
       throw ValueError("save_npz: bad array name '" + name + "'");
     const std::string member = name + ".npy";
