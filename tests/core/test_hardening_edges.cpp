@@ -36,7 +36,148 @@ std::string expect_error(F f, const std::vector<std::string>& fragments) {
   return "";
 }
 
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+
 }  // namespace
+
+// ---- gradcheck and jacobian: sizes ----
+
+TEST(HardeningGradcheck, RefusesInputsTooLargeBeforeCallingF) {
+  int calls = 0;
+  const Fn f = [&](const std::vector<Tensor>& x) {
+    ++calls;
+    return x[0].sum();
+  };
+  // A broadcast view costs nothing to make, yet a copy of it would not fit in memory.
+  for (const Shape& huge : {Shape{1 << 20, 1 << 20}, Shape{1 << 30, 1 << 30, 4}, Shape{300, 300}})
+    for (DType dt : {DType::f32, DType::f64}) {
+      const Tensor x = scalar(1.0, dt).broadcast_to(huge);
+      expect_error<ValueError>([&] { gradcheck(f, {x}); },
+                               {"gradcheck", "input 0", shape_str(huge), "at most"});
+    }
+  // The limit is on all inputs together; the message names the one that crosses it.
+  const Tensor half = zeros({40000}, DType::f64);
+  expect_error<ValueError>([&] { gradcheck(f, {half, arange(3, DType::i64), half}); },
+                           {"gradcheck", "input 2", "(40000,)", "80000"});
+  EXPECT_EQ(calls, 0);
+  // Integer inputs are not checked, so they do not count.
+  const Fn g = [](const std::vector<Tensor>& x) { return x[0] * 2.0; };
+  EXPECT_TRUE(gradcheck(g, {randn({3}, 1, DType::f64), zeros({1 << 20}, DType::i64)}).ok);
+}
+
+TEST(HardeningGradcheck, RefusesOutputsTooLarge) {
+  for (const Shape& huge : {Shape{1 << 20, 1 << 20}, Shape{1 << 13, 1 << 13}}) {
+    const Fn f = [&](const std::vector<Tensor>& x) { return x[0].sum().broadcast_to(huge); };
+    expect_error<ValueError>([&] { gradcheck(f, {randn({2}, 1, DType::f64)}); },
+                             {"gradcheck", "output", shape_str(huge)});
+  }
+}
+
+TEST(HardeningJacobian, RefusesFullFormsTooLargeBeforeAllocating) {
+  // Too many entries, and a count that overflows 64 bits; x or f(x) may be broadcast views.
+  const Tensor big = scalar(1.0, DType::f64).broadcast_to({1 << 16, 1 << 16});
+  expect_error<MemoryError>([&] { jacobian([](const Tensor& x) { return x; }, big); },
+                            {"jacobian", "(65536,65536,65536,65536)", "64 bits"});
+  expect_error<MemoryError>(
+      [&] { jacobian([](const Tensor& x) { return x.sum().broadcast_to({1 << 20}); }, ones({100})); },
+      {"jacobian", "(1048576,100)", "104857600 entries"});
+  // A full form within the limit still works.
+  const Tensor J = jacobian([](const Tensor& x) { return x * 2.0; }, ones({3}, DType::f64));
+  expect_close(J, eye(3, DType::f64) * 2.0, 0);
+}
+
+// ---- gradcheck: NaN and inf ----
+
+TEST(HardeningGradcheck, NanInOneFiniteDifferenceFailsThatElementOnly) {
+  // sqrt at exactly 0: f(x - eps) is NaN for that element, every other element is fine.
+  for (DType dt : {DType::f32, DType::f64}) {
+    const Tensor x = tensor({1, 2, 0, 3, 4, 5}, {2, 3}, dt);
+    const GradcheckResult r =
+        gradcheck([](const std::vector<Tensor>& v) { return sqrt(v[0]); }, {x});
+    EXPECT_FALSE(r.ok);
+    EXPECT_TRUE(std::isnan(r.max_abs_error)) << r.max_abs_error;
+    EXPECT_TRUE(std::isnan(r.max_rel_error)) << r.max_rel_error;
+    EXPECT_TRUE(contains(r.report, "1 MISMATCHED")) << r.report;
+    EXPECT_TRUE(contains(r.report, "element (0,2)")) << r.report;
+    EXPECT_TRUE(contains(r.report, "moves by -eps")) << r.report;
+    EXPECT_FALSE(contains(r.report, "element (0,0)")) << r.report;
+    EXPECT_FALSE(contains(r.report, "max abs error 0\n")) << r.report;
+  }
+}
+
+TEST(HardeningGradcheck, NanOrInfInTheFunctionsValueIsNamedAndFails) {
+  // log of a negative (nan) and 1/0 (inf) at input element 1 of the second input.
+  const std::vector<std::pair<Fn, std::string>> cases = {
+      {[](const std::vector<Tensor>& v) { return v[0] * log(v[1]); }, "nan"},
+      {[](const std::vector<Tensor>& v) { return v[0] / v[1]; }, "inf"},
+  };
+  for (const auto& [f, kind] : cases) {
+    const Tensor a = tensor({1, 2, 3}, {3}, DType::f64);
+    const Tensor b = tensor({2, kind == "nan" ? -1.0 : 0.0, 4}, {3}, DType::f64);
+    const GradcheckResult r = gradcheck(f, {a, b});
+    EXPECT_FALSE(r.ok) << r.report;
+    EXPECT_TRUE(std::isnan(r.max_abs_error)) << r.report;
+    EXPECT_TRUE(contains(r.report, "f(inputs) is " + kind + " at output element (1)")) << r.report;
+    // The other outputs are still compared element by element, and agree; backward through
+    // the bad output gives nan, and says so.
+    EXPECT_TRUE(contains(r.report, "input 0 element (1): backward nan")) << r.report;
+    EXPECT_TRUE(contains(r.report, "1 MISMATCHED")) << r.report;
+    for (const char* fine : {"element (0)", "element (2)"})
+      EXPECT_FALSE(contains(r.report, fine)) << r.report;
+  }
+}
+
+TEST(HardeningGradcheck, AllOutputsNanNeverReportsAZeroError) {
+  for (DType dt : {DType::f32, DType::f64}) {
+    const GradcheckResult r = gradcheck(
+        [](const std::vector<Tensor>& v) { return log(v[0] - 10.0); }, {ones({2, 2}, dt)});
+    EXPECT_FALSE(r.ok);
+    EXPECT_TRUE(std::isnan(r.max_abs_error));
+    EXPECT_TRUE(std::isnan(r.max_rel_error));
+    EXPECT_FALSE(contains(r.report, "error 0")) << r.report;
+    EXPECT_TRUE(contains(r.report, "output element (1,1)")) << r.report;
+    EXPECT_TRUE(contains(r.report, "max abs error nan")) << r.report;
+  }
+}
+
+TEST(HardeningGradcheck, NanFromBackwardIsNamed) {
+  // sqrt(|x|) * 0 is 0 everywhere, but backward computes 0 * inf = nan at x = 0.
+  const Tensor x = tensor({0, 1, 2}, {3}, DType::f64);
+  const GradcheckResult r =
+      gradcheck([](const std::vector<Tensor>& v) { return sqrt(abs(v[0])) * 0.0; }, {x});
+  EXPECT_FALSE(r.ok);
+  EXPECT_TRUE(std::isnan(r.max_abs_error));
+  EXPECT_TRUE(contains(r.report, "element (0): backward nan")) << r.report;
+  EXPECT_TRUE(contains(r.report, "backward gives nan")) << r.report;
+}
+
+TEST(HardeningGradcheck, ManyNonFiniteElementsAreNamedBeforeMismatches) {
+  // A wrong gradient everywhere (plain mismatches) plus nan at the last element: the nan is
+  // still listed although more than eight mismatches come before it.
+  const Tensor x = arange(20, DType::f64) + 1.0;
+  const Fn f = [](const std::vector<Tensor>& v) {
+    const Tensor wrong = v[0] * v[0].detach();  // backward misses half the derivative
+    return where(v[0] > 19.5, log(v[0] - 21.0 + v[0].detach() * 0.0), wrong);
+  };
+  const GradcheckResult r = gradcheck(f, {x});
+  EXPECT_FALSE(r.ok);
+  EXPECT_TRUE(std::isnan(r.max_abs_error));
+  EXPECT_TRUE(contains(r.report, "output element (19)")) << r.report;
+  EXPECT_TRUE(contains(r.report, "... and")) << r.report;
+}
+
+TEST(HardeningGradcheck, PassingChecksReportFiniteErrors) {
+  const GradcheckResult r = gradcheck(
+      [](const std::vector<Tensor>& v) { return tanh(v[0]) * v[1]; },
+      {randn({3, 4}, 1, DType::f64), randn({4}, 2, DType::f64)});
+  EXPECT_TRUE(r.ok) << r.report;
+  EXPECT_TRUE(std::isfinite(r.max_abs_error));
+  EXPECT_LE(r.max_rel_error, 1e-3);
+}
 
 // ---- messages name the call ----
 
@@ -108,6 +249,8 @@ TEST(HardeningMessages, UndefinedTensorsNameTheCallAndTheCause) {
       {"logsumexp", [&] { logsumexp(u, {0}); }},
       {"save_npy", [&] { save_npy("/nonexistent/x.npy", u); }},
       {"save_npz", [&] { save_npz("/nonexistent/x.npz", {{"a", u}}); }},
+      {"jacobian", [&] { jacobian([](const Tensor& x) { return x; }, u); }},
+      {"gradcheck", [&] { gradcheck([](const std::vector<Tensor>& x) { return x[0]; }, {d, u}); }},
       {"to_dot", [&] { to_dot(u); }},
       {"gather_rows", [&] { data::gather_rows(u, {0}); }},
       {"standardize", [&] { data::standardize(u, 0, 1); }},
