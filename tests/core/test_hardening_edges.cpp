@@ -268,3 +268,126 @@ TEST(HardeningMessages, UndefinedTensorsNameTheCallAndTheCause) {
     EXPECT_LT(what.size(), 160u) << what;  // short
   }
 }
+
+// ---- .npy headers ----
+
+namespace {
+
+std::string temp_path(const std::string& name) {
+  static const std::string dir = [] {
+    char tmpl[] = "/tmp/ndgrad_edges_XXXXXX";
+    std::string d = mkdtemp(tmpl);
+    struct Cleanup {
+      std::string d;
+      ~Cleanup() {
+        std::error_code ignored;
+        std::filesystem::remove_all(d, ignored);
+      }
+    };
+    static Cleanup cleanup{d};
+    return d;
+  }();
+  return dir + "/" + name;
+}
+
+// A version-1 .npy file with the given header text (padded as NumPy pads) and body.
+std::string npy_with_header(std::string header, const std::string& body) {
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header += '\n';
+  std::string out("\x93NUMPY\x01\x00", 8);
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  return out + header + body;
+}
+
+std::string f8_body(std::vector<double> v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(double));
+}
+
+}  // namespace
+
+TEST(HardeningNpy, HeadersNumpyRefusesAreIOErrorsNamingFileAndProblem) {
+  const std::string body = f8_body({1, 2, 3});
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"{'descr': '<f8', 'fortran_order': 'False', 'shape': (3,), }", "fortran_order"},
+      {"{'descr': '<f8', 'fortran_order': 0, 'shape': (3,), }", "True or False"},
+      {"{'descr': '<f8', 'fortran_order': Falsey, 'shape': (3,), }", "True or False"},
+      {"{'descr': '<f8', 'fortran_order': None, 'shape': (3,), }", "True or False"},
+      {"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), 'extra': 1}", "unknown key 'extra'"},
+      {"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), 'Descr': '<f8'}", "unknown key"},
+      {"{'descr': '<f8', 'shape': (3,), }", "no 'fortran_order'"},
+      {"{'fortran_order': False, 'shape': (3,), }", "no 'descr'"},
+      {"{'descr': '<f8', 'fortran_order': False, }", "no 'shape'"},
+      {"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), 'shape': (3,)}", "twice"},
+      {"{'descr': '<f8', 'fortran_order': False, 'shape': 3, }", "tuple"},
+      {"{'descr': '<f8', 'fortran_order': False, 'shape': (3), }", "tuple"},
+      {"{'descr': '<f8', 'fortran_order': False, 'shape': [3], }", "tuple"},
+      {"{'descr': '<f8', 'fortran_order': False, 'shape': (-3,), }", "negative"},
+      {"{'descr': '<f8', 'fortran_order': False, 'shape': ('3',), }", "tuple"},
+      {"{'descr': 8, 'fortran_order': False, 'shape': (3,), }", "descr"},
+      {"{'descr': '<f8' 'fortran_order': False, 'shape': (3,), }", "expected ','"},
+      {"'descr': '<f8', 'fortran_order': False, 'shape': (3,)", "not a dict"},
+      {"{'descr': '<f8', 'fortran_order': False, 'shape': (3,)} junk", "after the header"},
+      {"{'fortran_order': False, 'shape': (3,), 'note': 'descr': '<f8'}", "unknown key 'note'"},
+  };
+  for (size_t i = 0; i < bad.size(); ++i) {
+    const std::string path = temp_path("bad" + std::to_string(i) + ".npy");
+    std::ofstream(path, std::ios::binary) << npy_with_header(bad[i].first, body);
+    SCOPED_TRACE(bad[i].first);
+    expect_error<IOError>([&] { load_npy(path); }, {"load_npy", path, bad[i].second});
+  }
+  // Inside an .npz, the member is named too.
+  std::map<std::string, Tensor> arrays{{"w", ones({3}, DType::f64)}};
+  const std::string npz = temp_path("bad.npz");
+  save_npz(npz, arrays);
+  std::string zip;
+  {
+    std::ifstream f(npz, std::ios::binary);
+    zip.assign(std::istreambuf_iterator<char>(f), {});
+  }
+  // Same length, so the zip's sizes stay right, and the member's CRC (in its local header and
+  // the central directory) updated, so that the header is what fails.
+  const size_t start = zip.find("\x93NUMPY"), at = zip.find("False");
+  ASSERT_NE(start, std::string::npos);
+  ASSERT_NE(at, std::string::npos);
+  const size_t member_size = zip.find("PK", at) - start;
+  auto crc_of = [&] {
+    return static_cast<uint32_t>(
+        crc32(0, reinterpret_cast<const Bytef*>(zip.data() + start), member_size));
+  };
+  auto le32 = [](uint32_t v) { return std::string{char(v), char(v >> 8), char(v >> 16), char(v >> 24)}; };
+  const std::string old_crc = le32(crc_of());
+  zip.replace(at, 5, "Fals_");
+  const std::string new_crc = le32(crc_of());
+  for (size_t p = zip.find(old_crc); p != std::string::npos; p = zip.find(old_crc, p + 4))
+    zip.replace(p, 4, new_crc);
+  std::ofstream(npz, std::ios::binary) << zip;
+  expect_error<IOError>([&] { load_npz(npz); }, {"load_npz", npz, "'w'"});
+}
+
+TEST(HardeningNpy, HeadersNumpyWritesStillLoad) {
+  const std::string body = f8_body({1, 2, 3, 4, 5, 6});
+  const std::vector<std::pair<std::string, Shape>> good = {
+      {"{'descr': '<f8', 'fortran_order': False, 'shape': (6,), }", {6}},
+      {"{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3)}", {2, 3}},
+      {"{\"descr\": \"<f8\", \"fortran_order\": False, \"shape\": (3, 2,)}", {3, 2}},
+      {"{'shape': (6,), 'fortran_order': False, 'descr': '<f8'}", {6}},
+      {"{ 'descr' : '<f8' ,\t'fortran_order' : False , 'shape' : ( 1 , 6 ) , }", {1, 6}},
+      {"{'descr': '<f8', 'fortran_order': True, 'shape': (3, 2), }", {3, 2}},
+  };
+  for (size_t i = 0; i < good.size(); ++i) {
+    const std::string path = temp_path("good" + std::to_string(i) + ".npy");
+    std::ofstream(path, std::ios::binary) << npy_with_header(good[i].first, body);
+    const Tensor t = load_npy(path);
+    EXPECT_EQ(t.shape(), good[i].second) << good[i].first;
+  }
+  // Fortran order still transposes: column-major (3,2) of 1..6.
+  const Tensor f = load_npy(temp_path("good5.npy"));
+  expect_values(f, {1, 4, 2, 5, 3, 6});
+  // A 0-d array: shape ().
+  const std::string path = temp_path("scalar.npy");
+  std::ofstream(path, std::ios::binary)
+      << npy_with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (), }", f8_body({7}));
+  EXPECT_EQ(load_npy(path).item(), 7);
+}
