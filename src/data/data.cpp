@@ -247,7 +247,10 @@ BatchIterator::BatchIterator(Tensor inputs, Tensor labels, int64_t batch_size, b
   start_epoch();
 }
 
-int64_t BatchIterator::num_batches() const { return (n_ + batch_size_ - 1) / batch_size_; }
+// Without n_ + batch_size_ - 1, which overflows for a batch size near INT64_MAX.
+int64_t BatchIterator::num_batches() const {
+  return n_ / batch_size_ + (n_ % batch_size_ != 0 ? 1 : 0);
+}
 
 void BatchIterator::start_epoch() {
   std::iota(order_.begin(), order_.end(), 0);
@@ -258,16 +261,29 @@ void BatchIterator::start_epoch() {
   }
   ++epoch_;
   cursor_ = 0;
+  epoch_done_ = false;
 }
 
 bool BatchIterator::next(Tensor& inputs, Tensor& labels) {
-  if (cursor_ >= n_) return false;
-  const int64_t end = std::min(n_, cursor_ + batch_size_);
+  // A loop over epochs that never calls start_epoch() must not train on the first one only.
+  if (epoch_done_) start_epoch();
+  if (cursor_ >= n_) {
+    epoch_done_ = true;
+    return false;
+  }
+  // Compared without cursor_ + batch_size_, which may overflow.
+  const int64_t end = batch_size_ >= n_ - cursor_ ? n_ : cursor_ + batch_size_;
   const std::vector<int64_t> rows(order_.begin() + cursor_, order_.begin() + end);
   inputs = gather_rows(inputs_, rows);
   labels = gather_rows(labels_, rows);
   cursor_ = end;
   return true;
+}
+
+BatchIterator::iterator BatchIterator::begin() {
+  // A finished epoch (whether or not next() has said so yet) gives way to the next one.
+  if (epoch_done_ || cursor_ >= n_) start_epoch();
+  return iterator(this);
 }
 
 }  // namespace ndgrad::data

@@ -179,6 +179,114 @@ TEST(HardeningGradcheck, PassingChecksReportFiniteErrors) {
   EXPECT_LE(r.max_rel_error, 1e-3);
 }
 
+// ---- BatchIterator across epochs ----
+
+namespace {
+
+// The labels each epoch serves, in order, epoch by epoch.
+using Epochs = std::vector<std::vector<double>>;
+
+data::BatchIterator make_batches(int64_t n, int64_t batch, bool shuffle) {
+  return data::BatchIterator(arange(n).reshape({n, 1}), arange(n, DType::i64), batch, shuffle, 5);
+}
+
+// The old way: start_epoch() before each epoch but the first.
+Epochs with_start_epoch(int64_t n, int64_t batch, bool shuffle, int epochs) {
+  data::BatchIterator it = make_batches(n, batch, shuffle);
+  Epochs out;
+  Tensor x, y;
+  for (int e = 0; e < epochs; ++e) {
+    if (e) it.start_epoch();
+    out.emplace_back();
+    while (it.next(x, y))
+      for (double v : y.to_vector()) out.back().push_back(v);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(HardeningBatchIterator, PlainEpochLoopServesEveryEpoch) {
+  for (int64_t n : {10, 12, 1, 0})
+    for (int64_t batch : {1, 4, 5, 64})
+      for (bool shuffle : {true, false}) {
+        SCOPED_TRACE("n " + std::to_string(n) + " batch " + std::to_string(batch));
+        data::BatchIterator it = make_batches(n, batch, shuffle);
+        Epochs got;
+        Tensor x, y;
+        for (int e = 0; e < 4; ++e) {
+          got.emplace_back();
+          int64_t batches = 0;
+          while (it.next(x, y)) {
+            ++batches;
+            expect_values(x.flatten(), y.to_vector());  // inputs and labels stay paired
+            for (double v : y.to_vector()) got.back().push_back(v);
+          }
+          EXPECT_EQ(batches, it.num_batches());
+          std::vector<double> sorted = got.back();
+          std::sort(sorted.begin(), sorted.end());
+          EXPECT_EQ(sorted, arange(n, DType::f64).to_vector());  // every sample once
+        }
+        // The same orders as calling start_epoch() between epochs: same shuffles per seed.
+        EXPECT_EQ(got, with_start_epoch(n, batch, shuffle, 4));
+        if (shuffle && n >= 10) {
+          EXPECT_NE(got[1], got[2]);
+        }
+      }
+}
+
+TEST(HardeningBatchIterator, RangeForServesOneEpochPerLoop) {
+  for (int64_t batch : {3, 4, 100}) {
+    data::BatchIterator it = make_batches(10, batch, true);
+    Epochs got;
+    for (int e = 0; e < 3; ++e) {
+      got.emplace_back();
+      for (auto [x, y] : it) {
+        expect_values(x.flatten(), y.to_vector());
+        for (double v : y.to_vector()) got.back().push_back(v);
+      }
+    }
+    EXPECT_EQ(got, with_start_epoch(10, batch, true, 3));
+  }
+  // After next() has drained an epoch without seeing false, a range-for starts the next one.
+  data::BatchIterator it = make_batches(8, 4, true);
+  Tensor x, y;
+  ASSERT_TRUE(it.next(x, y));
+  ASSERT_TRUE(it.next(x, y));
+  int64_t served = 0;
+  for (const auto& batch : it) served += batch.inputs.shape()[0];
+  EXPECT_EQ(served, 8);
+  // A loop left early leaves the rest of its epoch to the next loop.
+  data::BatchIterator part = make_batches(12, 4, false);
+  std::vector<double> first, rest;
+  for (auto [bx, by] : part) {
+    first = by.to_vector();
+    break;
+  }
+  for (auto [bx, by] : part)
+    for (double v : by.to_vector()) rest.push_back(v);
+  EXPECT_EQ(first, (std::vector<double>{0, 1, 2, 3}));
+  EXPECT_EQ(rest, (std::vector<double>{4, 5, 6, 7, 8, 9, 10, 11}));
+  // An empty data set gives empty epochs, not an endless loop.
+  data::BatchIterator empty = make_batches(0, 4, true);
+  for (int e = 0; e < 3; ++e)
+    for (const auto& b : empty) ADD_FAILURE() << "a batch of " << b.inputs.shape()[0];
+}
+
+TEST(HardeningBatchIterator, HugeBatchSizesDoNotOverflow) {
+  for (int64_t batch : {INT64_MAX, INT64_MAX - 1, INT64_MAX / 2 + 1, int64_t(1) << 62}) {
+    data::BatchIterator it = make_batches(7, batch, true);
+    EXPECT_EQ(it.num_batches(), 1) << batch;
+    Tensor x, y;
+    ASSERT_TRUE(it.next(x, y));
+    EXPECT_EQ(x.shape(), (Shape{7, 1}));
+    EXPECT_FALSE(it.next(x, y));
+  }
+  EXPECT_EQ(make_batches(0, INT64_MAX, false).num_batches(), 0);
+  EXPECT_EQ(make_batches(10, 3, false).num_batches(), 4);
+  EXPECT_EQ(make_batches(9, 3, false).num_batches(), 3);
+}
+
 // ---- messages name the call ----
 
 TEST(HardeningMessages, EmptyLogsumexpNamesLogsumexp) {
