@@ -499,3 +499,80 @@ TEST(HardeningNpy, HeadersNumpyWritesStillLoad) {
       << npy_with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (), }", f8_body({7}));
   EXPECT_EQ(load_npy(path).item(), 7);
 }
+
+// ---- printing ----
+
+namespace {
+
+std::string printed(const Tensor& t) {
+  std::ostringstream os;
+  os << t;
+  return os.str();
+}
+
+size_t count_of(const std::string& text, const std::string& part) {
+  size_t n = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST(HardeningPrinting, LargeTensorsAreSummarizedLikeNumpy) {
+  EXPECT_EQ(printed(arange(2000, DType::i64)), "tensor([   0    1    2 ... 1997 1998 1999], dtype=i64)");
+  EXPECT_EQ(printed(arange(10000, DType::i64).reshape({100, 100})),
+            "tensor([[   0    1    2 ...   97   98   99]\n"
+            "        [ 100  101  102 ...  197  198  199]\n"
+            "        [ 200  201  202 ...  297  298  299]\n"
+            "        ...\n"
+            "        [9700 9701 9702 ... 9797 9798 9799]\n"
+            "        [9800 9801 9802 ... 9897 9898 9899]\n"
+            "        [9900 9901 9902 ... 9997 9998 9999]], dtype=i64)");
+  // Three axes: blocks apart by a blank line, the elided block too; a short axis is whole.
+  const std::string three = printed(arange(2 * 1000 * 3, DType::i64).reshape({2, 1000, 3}));
+  EXPECT_EQ(three,
+            "tensor([[[   0    1    2]\n"
+            "         [   3    4    5]\n"
+            "         [   6    7    8]\n"
+            "         ...\n"
+            "         [2991 2992 2993]\n"
+            "         [2994 2995 2996]\n"
+            "         [2997 2998 2999]]\n"
+            "\n"
+            "        [[3000 3001 3002]\n"
+            "         [3003 3004 3005]\n"
+            "         [3006 3007 3008]\n"
+            "         ...\n"
+            "         [5991 5992 5993]\n"
+            "         [5994 5995 5996]\n"
+            "         [5997 5998 5999]]], dtype=i64)");
+  const std::string cube = printed(arange(8000).reshape({20, 20, 20}));
+  EXPECT_NE(cube.find("]]\n\n        ...\n\n        [["), std::string::npos) << cube;
+  EXPECT_EQ(count_of(cube, "..."), 6u * 6u + 6u + 1u);  // per row, per block, between blocks
+  // Up to the threshold nothing is elided; past it, for every dtype and a transposed layout.
+  EXPECT_EQ(count_of(printed(arange(1000)), "..."), 0u);
+  EXPECT_EQ(count_of(printed(arange(1001)), "..."), 1u);
+  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::boolean})
+    EXPECT_EQ(count_of(printed(ones({40, 30}, dt)), "..."), 7u) << dtype_name(dt);
+  EXPECT_EQ(printed(arange(1001).reshape({7, 143}).T()).substr(0, 49),
+            "tensor([[   0.  143.  286. ...  572.  715.  858.]");
+  // Small tensors print as before.
+  EXPECT_EQ(printed(tensor({0, 1, 2, 3, 4, 5}, {2, 3})),
+            "tensor([[0. 1. 2.]\n        [3. 4. 5.]], dtype=f32)");
+  EXPECT_EQ(printed(zeros({2, 0})), "tensor([[]\n        []], dtype=f32)");
+}
+
+TEST(HardeningPrinting, HugeViewsPrintWithoutMaterializing) {
+  // 2^40 elements (8 TiB as f64): only the printed ones are read.
+  const Tensor huge = scalar(1.5, DType::f64).broadcast_to({1 << 20, 1 << 20});
+  const std::string text = printed(huge);
+  EXPECT_EQ(count_of(text, "1.5"), 36u) << text;
+  EXPECT_EQ(text.substr(0, 38), "tensor([[1.5 1.5 1.5 ... 1.5 1.5 1.5]\n");
+  // Many axes: the edges shrink so that the printed values stay few.
+  const std::string eight = printed(scalar(2.0).broadcast_to(Shape(8, 7)));
+  EXPECT_LE(count_of(eight, "2."), size_t(1) << 16);
+  EXPECT_GT(count_of(eight, "2."), 0u);
+  // Too many axes for even one value per edge: the shape instead of the values.
+  EXPECT_EQ(printed(scalar(2.0).broadcast_to(Shape(32, 3))),
+            "tensor([...], shape=" + shape_str(Shape(32, 3)) + ", dtype=f32)");
+}
