@@ -12,9 +12,10 @@
 
 namespace ndgrad::testing {
 
-// Runs f, expects an exception of type E whose message contains every fragment.
+// Runs f, expects an exception of type E whose message contains every fragment; returns the
+// message.
 template <class E, class F>
-void expect_error(F f, std::vector<std::string> fragments) {
+std::string expect_error(F f, const std::vector<std::string>& fragments) {
   try {
     f();
     ADD_FAILURE() << "no exception thrown";
@@ -22,9 +23,11 @@ void expect_error(F f, std::vector<std::string> fragments) {
     const std::string what = e.what();
     for (const auto& frag : fragments)
       EXPECT_NE(what.find(frag), std::string::npos) << "'" << frag << "' missing from: " << what;
+    return what;
   } catch (const std::exception& e) {
     ADD_FAILURE() << "wrong exception type: " << e.what();
   }
+  return "";
 }
 
 // float64 normal values kept away from 0 by at least 0.2, so kinks (relu, abs) and

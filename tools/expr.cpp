@@ -18,6 +18,10 @@ class Parser {
   explicit Parser(const std::string& text) : s_(text) {}
 
   std::shared_ptr<Expr> parse() {
+    if (s_.size() > kMaxLength) {
+      pos_ = kMaxLength;
+      fail("the expression is longer than " + std::to_string(kMaxLength) + " characters");
+    }
     auto e = expr();
     skip();
     if (pos_ < s_.size()) fail("unexpected '" + std::string(1, s_[pos_]) + "'");
@@ -89,8 +93,22 @@ class Parser {
     }
   }
 
+  // Every nested construct (parentheses, calls' arguments, unary minus, the right side of ^)
+  // passes through factor(), so counting here bounds the parser's recursion: deeper input
+  // would overflow the call stack rather than fail.
+  struct Nest {
+    Parser& p;
+    explicit Nest(Parser& parser) : p(parser) {
+      if (++p.depth_ > kMaxNesting)
+        p.fail("nested more than " + std::to_string(kMaxNesting) +
+               " levels deep (parentheses, calls, unary minus, ^)");
+    }
+    ~Nest() { --p.depth_; }
+  };
+
   std::shared_ptr<Expr> factor() {
     const int col = column();
+    const Nest nest(*this);
     if (accept("-")) {
       auto e = node(Expr::Kind::negate, col);
       e->args = {factor()};
@@ -232,23 +250,40 @@ class Parser {
 
   const std::string& s_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace
 
 std::shared_ptr<Expr> parse_expression(const std::string& text) { return Parser(text).parse(); }
 
-std::set<std::string> variables_of(const Expr& e) {
+Expr::~Expr() {
+  std::vector<std::shared_ptr<Expr>> pending = std::move(args);
+  while (!pending.empty()) {
+    std::shared_ptr<Expr> e = std::move(pending.back());
+    pending.pop_back();
+    // The last owner takes the children, so e dies childless and its destructor returns at once.
+    if (e.use_count() == 1)
+      for (auto& a : e->args) pending.push_back(std::move(a));
+  }
+}
+
+std::set<std::string> variables_of(const Expr& root) {
   std::set<std::string> out;
-  if (e.kind == Expr::Kind::variable) out.insert(e.name);
-  for (const auto& a : e.args) {
-    auto sub = variables_of(*a);
-    out.insert(sub.begin(), sub.end());
+  std::vector<const Expr*> stack{&root};
+  while (!stack.empty()) {
+    const Expr* e = stack.back();
+    stack.pop_back();
+    if (e->kind == Expr::Kind::variable) out.insert(e->name);
+    for (const auto& a : e->args) stack.push_back(a.get());
   }
   return out;
 }
 
-Tensor evaluate(const Expr& e, const std::map<std::string, Tensor>& vars) {
+namespace {
+
+// One node's value from its children's values x[0], x[1], ...
+Tensor apply(const Expr& e, const Tensor* x, const std::map<std::string, Tensor>& vars) {
   switch (e.kind) {
     case Expr::Kind::number:
       return scalar(e.value, DType::f64);
@@ -261,43 +296,68 @@ Tensor evaluate(const Expr& e, const std::map<std::string, Tensor>& vars) {
       return it->second;
     }
     case Expr::Kind::negate:
-      return -evaluate(*e.args[0], vars);
-    case Expr::Kind::binary: {
-      const Tensor l = evaluate(*e.args[0], vars), r = evaluate(*e.args[1], vars);
-      if (e.name == "+") return l + r;
-      if (e.name == "-") return l - r;
-      if (e.name == "*") return l * r;
-      if (e.name == "/") return l / r;
-      if (e.name == "@") return matmul(l, r);
-      return pow(l, r);
-    }
+      return -x[0];
+    case Expr::Kind::binary:
+      if (e.name == "+") return x[0] + x[1];
+      if (e.name == "-") return x[0] - x[1];
+      if (e.name == "*") return x[0] * x[1];
+      if (e.name == "/") return x[0] / x[1];
+      if (e.name == "@") return matmul(x[0], x[1]);
+      return pow(x[0], x[1]);
     case Expr::Kind::call:
       break;
   }
-  const Tensor x = evaluate(*e.args[0], vars);
   const std::string& f = e.name;
-  if (f == "T") return x.T();
-  if (f == "exp") return exp(x);
-  if (f == "log") return log(x);
-  if (f == "sqrt") return sqrt(x);
-  if (f == "tanh") return tanh(x);
-  if (f == "sigmoid") return sigmoid(x);
-  if (f == "relu") return relu(x);
-  if (f == "abs") return abs(x);
-  if (f == "pow") return pow(x, evaluate(*e.args[1], vars));
-  if (f == "maximum") return maximum(x, evaluate(*e.args[1], vars));
-  if (f == "minimum") return minimum(x, evaluate(*e.args[1], vars));
-  if (f == "sum") return x.sum(e.ints, e.keepdims);
-  if (f == "mean") return x.mean(e.ints, e.keepdims);
-  if (f == "max") return x.max(e.ints, e.keepdims);
-  if (f == "min") return x.min(e.ints, e.keepdims);
-  if (f == "logsumexp") return logsumexp(x, e.ints, e.keepdims);
-  if (f == "softmax") return nn::softmax(x, e.has_ints ? e.ints[0] : -1);
-  if (f == "log_softmax") return nn::log_softmax(x, e.has_ints ? e.ints[0] : -1);
-  if (f == "reshape") return x.reshape(e.ints);
-  if (f == "broadcast_to") return x.broadcast_to(e.ints);
-  if (f == "transpose") return x.transpose(e.ints[0], e.ints[1]);
-  return x.permute(e.ints);
+  if (f == "T") return x[0].T();
+  if (f == "exp") return exp(x[0]);
+  if (f == "log") return log(x[0]);
+  if (f == "sqrt") return sqrt(x[0]);
+  if (f == "tanh") return tanh(x[0]);
+  if (f == "sigmoid") return sigmoid(x[0]);
+  if (f == "relu") return relu(x[0]);
+  if (f == "abs") return abs(x[0]);
+  if (f == "pow") return pow(x[0], x[1]);
+  if (f == "maximum") return maximum(x[0], x[1]);
+  if (f == "minimum") return minimum(x[0], x[1]);
+  if (f == "sum") return x[0].sum(e.ints, e.keepdims);
+  if (f == "mean") return x[0].mean(e.ints, e.keepdims);
+  if (f == "max") return x[0].max(e.ints, e.keepdims);
+  if (f == "min") return x[0].min(e.ints, e.keepdims);
+  if (f == "logsumexp") return logsumexp(x[0], e.ints, e.keepdims);
+  if (f == "softmax") return nn::softmax(x[0], e.has_ints ? e.ints[0] : -1);
+  if (f == "log_softmax") return nn::log_softmax(x[0], e.has_ints ? e.ints[0] : -1);
+  if (f == "reshape") return x[0].reshape(e.ints);
+  if (f == "broadcast_to") return x[0].broadcast_to(e.ints);
+  if (f == "transpose") return x[0].transpose(e.ints[0], e.ints[1]);
+  return x[0].permute(e.ints);
+}
+
+}  // namespace
+
+Tensor evaluate(const Expr& root, const std::map<std::string, Tensor>& vars) {
+  // Post-order with explicit stacks: a flat chain (x + x + ... + x) is a tree as deep as it is
+  // long, too deep to recurse on the call stack. Children are evaluated left to right.
+  struct Frame {
+    const Expr* e;
+    size_t next_child;
+  };
+  std::vector<Frame> stack{{&root, 0}};
+  std::vector<Tensor> values;  // the finished children of the nodes on the stack, in order
+  while (!stack.empty()) {
+    Frame& top = stack.back();
+    if (top.next_child < top.e->args.size()) {
+      const Expr* child = top.e->args[top.next_child++].get();
+      stack.push_back({child, 0});
+      continue;
+    }
+    const Expr& e = *top.e;
+    stack.pop_back();
+    const size_t n = e.args.size();
+    Tensor value = apply(e, values.data() + (values.size() - n), vars);
+    values.resize(values.size() - n);
+    values.push_back(std::move(value));
+  }
+  return values.back();
 }
 
 Shape parse_shape(const std::string& text) {
@@ -312,6 +372,7 @@ Shape parse_shape(const std::string& text) {
     offset = 1;
   }
   size_t i = 0;
+  int64_t numel = 1;
   while (i <= t.size()) {
     const size_t start = i;
     while (i < t.size() && std::isdigit(static_cast<unsigned char>(t[i]))) ++i;
@@ -323,6 +384,11 @@ Shape parse_shape(const std::string& text) {
     }
     if (i - start > 12) throw ParseError("size too large", static_cast<int>(offset + start) + 1);
     shape.push_back(std::stoll(t.substr(start, i - start)));
+    // Refuse a shape whose element count overflows 64 bits here, where the column is known,
+    // rather than deep inside whatever allocates it.
+    if (__builtin_mul_overflow(numel, shape.back(), &numel))
+      throw ParseError("the shape has more elements than fit in 64 bits",
+                       static_cast<int>(offset + start) + 1);
     if (i == t.size()) break;
     if (t[i] != ',')
       throw ParseError("expected ',' between sizes", static_cast<int>(offset + i) + 1);

@@ -9,6 +9,9 @@
 // logsumexp (expr [, axes] [, keepdims]), softmax log_softmax (expr [, axis]), reshape
 // broadcast_to (expr, dims), transpose (expr, a, b), permute (expr, axes). Axes and dims are
 // integers or [lists].
+// Nesting (parentheses, calls, unary minus, ^) is limited to kMaxNesting levels and the text
+// to kMaxLength characters, both ParseErrors; evaluation, variables_of and destruction walk
+// the tree without recursion, so a long flat chain (x + x + ... + x) works at any length.
 #include <map>
 #include <memory>
 #include <set>
@@ -27,6 +30,10 @@ class ParseError : public ValueError {
   int column;
 };
 
+// The deepest nesting parse_expression accepts, and the longest text.
+constexpr int kMaxNesting = 256;
+constexpr size_t kMaxLength = size_t(1) << 20;
+
 struct Expr {
   enum class Kind { number, variable, negate, binary, call } kind;
   double value = 0;  // number
@@ -35,6 +42,13 @@ struct Expr {
   std::vector<int64_t> ints;  // axes, dims
   bool has_ints = false, keepdims = false;
   int column = 0;
+
+  Expr() = default;
+  Expr(const Expr&) = delete;
+  Expr& operator=(const Expr&) = delete;
+  // Frees the subtree with an explicit stack: a left-deep chain of 60,000 sums would otherwise
+  // recurse once per node through shared_ptr's destructor.
+  ~Expr();
 };
 
 std::shared_ptr<Expr> parse_expression(const std::string& text);

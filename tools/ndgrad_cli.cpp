@@ -29,6 +29,7 @@ const char* kExprHelp =
     "  sum mean max min logsumexp (x [, axes] [, keepdims]), e.g. sum(x, [0, 2], keepdims)\n"
     "  softmax log_softmax (x [, axis]); reshape broadcast_to (x, dims); transpose (x, a, b);\n"
     "  permute (x, [axes])\n"
+    "  nested at most 256 levels deep; inputs and the result hold at most 1048576 elements\n"
     "options:\n"
     "  --shape NAME=DIMS      the shape of an input, e.g. --shape x=3,4 (--shape s=() for 0-d)\n"
     "  --seed N               seed for the random inputs (default 0)\n";
@@ -42,12 +43,23 @@ int usage_error(const std::string& message, const char* usage) {
   return 2;
 }
 
-// Prints a parse error with a caret under the failing column.
+// Prints a parse error with a caret under the failing column; of a long text, only the part
+// around the column (an expression may be 100,000 characters long).
 int parse_error(const std::string& what, const std::string& text, const cli::ParseError& e) {
-  std::cerr << "ndgrad: cannot parse " << what << ": " << e.what() << "\n  " << text << "\n  "
-            << std::string(static_cast<size_t>(std::max(e.column - 1, 0)), ' ') << "^\n";
+  const size_t col = static_cast<size_t>(std::max(e.column - 1, 0)), half = 36;
+  const size_t from = col > half ? col - half : 0;
+  std::string shown = text.substr(std::min(from, text.size()), 2 * half);
+  size_t caret = col - from;
+  if (from > 0) shown = "..." + shown, caret += 3;
+  if (from + 2 * half < text.size()) shown += "...";
+  std::cerr << "ndgrad: cannot parse " << what << ": " << e.what() << "\n  " << shown << "\n  "
+            << std::string(caret, ' ') << "^\n";
   return 2;
 }
+
+// The most elements an input or a result may have: the inputs are random test data, and the
+// checks below cost a pass of the expression per input element.
+constexpr int64_t kMaxElements = int64_t(1) << 20;
 
 int explain(const std::vector<std::string>& args) {
   if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
@@ -123,6 +135,13 @@ int parse_problem(const std::vector<std::string>& args, const std::string& usage
     if (it == shapes.end())
       return usage_error("input '" + name + "' needs a shape: --shape " + name + "=...",
                          usage.c_str());
+    int64_t numel = 1;
+    for (int64_t d : it->second) numel *= d;  // parse_shape refused shapes that overflow
+    if (numel > kMaxElements)
+      return usage_error("input '" + name + "' of shape " + shape_str(it->second) + " has " +
+                             std::to_string(numel) + " elements; the ndgrad command takes at most " +
+                             std::to_string(kMaxElements) + " per input",
+                         usage.c_str());
     // Values in [0.5, 1.5): away from the kinks of relu/abs and inside log's and sqrt's domain.
     try {
       p.inputs[name] = rand(it->second, ++k, DType::f64) + 0.5;
@@ -141,6 +160,15 @@ std::string input_list(const Problem& p) {
   return s.empty() ? "(none)" : s;
 }
 
+// A result may be a broadcast view far larger than any input (broadcast_to(x, [10^6, 10^6])):
+// refuse it before backward allocates a gradient of its size. An exit code, or -1 to go on.
+int check_result_size(const Tensor& y) {
+  if (y.numel() <= kMaxElements) return -1;
+  std::cerr << "ndgrad: the result of shape " << shape_str(y.shape()) << " has " << y.numel()
+            << " elements; the ndgrad command handles at most " << kMaxElements << "\n";
+  return 1;
+}
+
 int gradcheck_command(const std::vector<std::string>& args) {
   const std::string usage =
       std::string("usage: ndgrad gradcheck EXPR --shape NAME=DIMS ...\n") + kExprHelp;
@@ -156,6 +184,7 @@ int gradcheck_command(const std::vector<std::string>& args) {
   for (const auto& n : p.names) xs.push_back(p.inputs.at(n).detach().requires_grad_());
   try {
     Tensor y = f(xs);
+    if (int rc = check_result_size(y); rc >= 0) return rc;
     std::cout << "expression: " << p.text << "\ninputs: " << input_list(p)
               << " (uniform in [0.5, 1.5))\nresult shape: " << shape_str(y.shape()) << "\n";
     y.backward(ones(y.shape(), y.dtype()));
@@ -188,6 +217,7 @@ int jacobian_command(const std::vector<std::string>& args) {
   if (p.names.empty()) return usage_error("EXPR has no inputs to differentiate", usage.c_str());
   try {
     const Tensor y = cli::evaluate(*p.expr, p.inputs);
+    if (int rc = check_result_size(y); rc >= 0) return rc;
     std::cout << "expression: " << p.text << "\ninputs: " << input_list(p)
               << "\nresult shape: " << shape_str(y.shape()) << "\n";
     for (const auto& name : p.names) {

@@ -32,18 +32,30 @@ std::vector<std::string> differentiable_ops();
 std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs,
                          const Tensor& grad_output = Tensor(), bool create_graph = false);
 
-// The "full form" derivative of f at x: shape f(x).shape() ++ x.shape().
+// The "full form" derivative of f at x: shape f(x).shape() ++ x.shape(). MemoryError, before
+// allocating, when that would have more than 2^26 entries.
 Tensor jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x);
 
+// An element passes when |backward - fd| <= atol + rtol * |fd|, fd being its central finite
+// difference. A NaN or inf anywhere (in f(inputs), at a probe x +- eps, or in backward) fails
+// the check and makes both errors NaN: never 0 for a failing check.
 struct GradcheckResult {
   bool ok;
-  double max_abs_error;
+  double max_abs_error;  // the largest |backward - fd| over all checked elements
+  // The largest |backward - fd| / |fd| among the elements whose absolute error exceeds atol (0
+  // when none does; a zero fd counts as 1e-300): how far off the elements that matter are.
   double max_rel_error;
+  // One line per input, then up to 8 lines per input for elements with a NaN or inf (with the
+  // reason: "f is nan when this element moves by -eps", "backward gives nan") and up to 8 for
+  // plain mismatches; output elements where f(inputs) is NaN or inf come first (they are left
+  // out of the other comparisons).
   std::string report;
 };
 
 // Compares backward() with central finite differences in float64, for every element of every
-// floating input, under a random upstream gradient.
+// floating input, under a random upstream gradient. f is called twice per element, so at most
+// 65,536 floating input elements in all and outputs of at most 2^24 elements are checked;
+// more is a ValueError, raised before f is called.
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                           const std::vector<Tensor>& inputs, double eps = 1e-6, double atol = 1e-5,
                           double rtol = 1e-3);

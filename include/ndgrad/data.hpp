@@ -1,5 +1,7 @@
 #pragma once
 // Data loading: IDX files (gzip'd or not), batching with a seeded shuffle, normalization.
+#include <cstddef>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -26,21 +28,71 @@ Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& rows);
 Tensor standardize(const Tensor& x, double mean, double std);
 std::pair<double, double> mean_std(const Tensor& x);
 
+// One mini-batch: inputs and labels rows in the same order. `auto [x, y] = batch` works.
+struct Batch {
+  Tensor inputs, labels;
+};
+
 // Mini-batches of (inputs, labels) along axis 0; reshuffled at each epoch when shuffle is on,
 // deterministically for a seed. The last batch may be smaller.
+//
+// Epochs follow one another on their own, in either of two styles:
+//
+//   for (int epoch = 0; epoch < 10; ++epoch)    // next(): false once at each epoch's end;
+//     while (batches.next(x, y)) train(x, y);   // the call after that starts the next epoch
+//
+//   for (int epoch = 0; epoch < 10; ++epoch)    // a range-for serves the epoch in progress
+//     for (auto [x, y] : batches) train(x, y);  // to its end, or the next epoch when the
+//                                               // current one is finished
+//
+// Each new epoch is reshuffled exactly as start_epoch() would, so the orders are the same as
+// when start_epoch() is called between epochs (which keeps working). A range-for left early
+// (break) leaves the rest of its epoch to the next next() or range-for. Not thread-safe: one
+// iterator serves one loop at a time.
 class BatchIterator {
  public:
   BatchIterator(Tensor inputs, Tensor labels, int64_t batch_size, bool shuffle, uint64_t seed);
-  int64_t num_batches() const;
+  int64_t num_batches() const;  // per epoch
   int64_t num_samples() const { return n_; }
-  // Begins a new epoch (a new order when shuffling).
+  // Begins a new epoch now (a new order when shuffling), dropping the rest of the current one.
   void start_epoch();
-  // The next batch of this epoch; false when the epoch is done.
+  // The next batch; false, once, when the epoch is done, and the call after that begins the
+  // next epoch.
   bool next(Tensor& inputs, Tensor& labels);
+
+  // The range-for's input iterator: each step calls next(); the end is the epoch's end.
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = Batch;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const Batch*;
+    using reference = const Batch&;
+
+    iterator() = default;  // the end
+    const Batch& operator*() const { return batch_; }
+    const Batch* operator->() const { return &batch_; }
+    iterator& operator++() {
+      if (!owner_->next(batch_.inputs, batch_.labels)) owner_ = nullptr;
+      return *this;
+    }
+    bool operator==(const iterator& o) const { return owner_ == o.owner_; }
+    bool operator!=(const iterator& o) const { return owner_ != o.owner_; }
+
+   private:
+    friend class BatchIterator;
+    explicit iterator(BatchIterator* owner) : owner_(owner) { ++*this; }
+    BatchIterator* owner_ = nullptr;
+    Batch batch_;
+  };
+  // The rest of the epoch in progress, or a new epoch when the current one is finished.
+  iterator begin();
+  iterator end() { return iterator(); }
 
  private:
   Tensor inputs_, labels_;
   int64_t n_, batch_size_, cursor_ = 0, epoch_ = 0;
+  bool epoch_done_ = false;  // next() has returned false for the current epoch
   bool shuffle_;
   uint64_t seed_;
   std::vector<int64_t> order_;

@@ -161,7 +161,7 @@ std::string describe_call_site(const void* return_address) {
 }
 
 std::string to_dot(const Tensor& output) {
-  if (!output.defined()) throw ValueError("to_dot: the output is undefined");
+  require_defined_arg(output, "to_dot", "the output");
   std::ostringstream dot;
   dot << "digraph backward {\n  rankdir=BT;\n  node [fontname=\"Helvetica\", fontsize=11];\n"
       << "  edge [fontname=\"Helvetica\", fontsize=10];\n";

@@ -69,9 +69,7 @@ Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset) {
 
 namespace {
 
-void require_defined(const Tensor& t, const char* op) {
-  if (!t.defined()) throw ValueError(std::string(op) + ": the tensor is undefined");
-}
+void require_defined(const Tensor& t, const char* op) { require_defined_arg(t, op, "the tensor"); }
 
 // A tensor of shape whose i-th value (row-major) is value(i), converted to dtype: computed in
 // chunks, so that no buffer of the whole tensor's doubles is ever needed.
@@ -122,8 +120,14 @@ Tensor full(Shape shape, double value, DType dtype) {
 
 Tensor zeros(Shape shape, DType dtype) { return full(std::move(shape), 0.0, dtype); }
 Tensor ones(Shape shape, DType dtype) { return full(std::move(shape), 1.0, dtype); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
-Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+Tensor zeros_like(const Tensor& t) {
+  require_defined(t, "zeros_like");
+  return zeros(t.shape(), t.dtype());
+}
+Tensor ones_like(const Tensor& t) {
+  require_defined(t, "ones_like");
+  return ones(t.shape(), t.dtype());
+}
 
 Tensor arange(int64_t n, DType dtype) {
   if (n < 0) throw ValueError("arange: n must be >= 0, got " + std::to_string(n));
@@ -182,6 +186,7 @@ int64_t Tensor::numel() const {
   return numel_of(impl_->shape);
 }
 int64_t Tensor::size(int64_t axis) const {
+  require_defined(*this, "size");
   return impl_->shape[normalize_axis(axis, ndim(), "size")];
 }
 DType Tensor::dtype() const {
@@ -257,23 +262,81 @@ std::string format_value(double v, DType dtype, int precision) {
   return text;
 }
 
-void print_rec(std::ostream& os, const std::vector<std::string>& cells, const Shape& shape,
-               size_t dim, int64_t& pos, size_t width, int indent) {
-  if (dim == shape.size()) {
+// Summarizing as NumPy does: past kPrintThreshold elements, each axis longer than
+// 2 * kEdgeItems shows its first and last kEdgeItems entries around "...".
+constexpr int64_t kPrintThreshold = 1000;
+constexpr int64_t kEdgeItems = 3;
+// With many axes even the edges multiply (6^ndim): fewer edge items past this many values.
+constexpr int64_t kMaxPrinted = int64_t(1) << 16;
+
+// The indices printed along each axis; -1 stands for the elided middle. Empty when even one
+// edge item per axis would print more than kMaxPrinted values.
+std::vector<std::vector<int64_t>> printed_indices(const Dims& shape) {
+  const bool summarize = numel_of(shape) > kPrintThreshold;
+  std::vector<int64_t> edge(shape.size(), kEdgeItems);
+  auto count = [&] {
+    double c = 1;  // a double: 6^32 overflows int64
+    for (size_t d = 0; d < shape.size(); ++d)
+      c *= summarize && shape[d] > 2 * edge[d] ? 2 * edge[d] : shape[d];
+    return c;
+  };
+  // Fewer edge items, outer axes first, until the values printed are few enough.
+  for (int64_t e = kEdgeItems - 1; summarize && e >= 1 && count() > kMaxPrinted; --e)
+    for (size_t d = 0; d < shape.size() && count() > kMaxPrinted; ++d) edge[d] = e;
+  if (count() > kMaxPrinted) return {};
+  std::vector<std::vector<int64_t>> indices(shape.size());
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (summarize && shape[d] > 2 * edge[d]) {
+      for (int64_t i = 0; i < edge[d]; ++i) indices[d].push_back(i);
+      indices[d].push_back(-1);
+      for (int64_t i = shape[d] - edge[d]; i < shape[d]; ++i) indices[d].push_back(i);
+    } else {
+      for (int64_t i = 0; i < shape[d]; ++i) indices[d].push_back(i);
+    }
+  }
+  return indices;
+}
+
+// The printed elements in row-major order, read straight from the strided data: a summarized
+// tensor may be a broadcast view far larger than memory.
+void gather_printed(const TensorImpl& t, const std::vector<std::vector<int64_t>>& indices,
+                    size_t dim, const char* at, std::vector<double>& out) {
+  if (dim == indices.size()) {
+    kernels::dispatch_dtype(t.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      T v;
+      std::memcpy(&v, at, sizeof(T));
+      out.push_back(static_cast<double>(v));
+    });
+    return;
+  }
+  const int64_t step = t.strides[dim] * static_cast<int64_t>(itemsize(t.dtype));
+  for (int64_t i : indices[dim])
+    if (i >= 0) gather_printed(t, indices, dim + 1, at + i * step, out);
+}
+
+void print_rec(std::ostream& os, const std::vector<std::string>& cells,
+               const std::vector<std::vector<int64_t>>& indices, size_t dim, int64_t& pos,
+               size_t width, int indent) {
+  const size_t ndim = indices.size();
+  if (dim == ndim) {
     std::string c = cells[pos++];
     os << std::string(width - c.size(), ' ') << c;
     return;
   }
   os << "[";
-  for (int64_t i = 0; i < shape[dim]; ++i) {
-    if (i) {
-      if (dim + 1 == shape.size()) {
+  for (size_t k = 0; k < indices[dim].size(); ++k) {
+    if (k) {
+      if (dim + 1 == ndim) {
         os << " ";
       } else {
-        os << std::string(shape.size() - dim - 1, '\n') << std::string(indent + dim + 1, ' ');
+        os << std::string(ndim - dim - 1, '\n') << std::string(indent + dim + 1, ' ');
       }
     }
-    print_rec(os, cells, shape, dim + 1, pos, width, indent);
+    if (indices[dim][k] < 0)
+      os << "...";
+    else
+      print_rec(os, cells, indices, dim + 1, pos, width, indent);
   }
   os << "]";
 }
@@ -282,18 +345,26 @@ void print_rec(std::ostream& os, const std::vector<std::string>& cells, const Sh
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   if (!t.defined()) return os << "tensor(undefined)";
-  std::vector<double> v = t.to_vector();
-  std::vector<std::string> cells;
-  size_t width = 0;
-  int precision = static_cast<int>(os.precision() > 0 && os.precision() != 6 ? os.precision() : 4);
-  for (double x : v) {
-    cells.push_back(format_value(x, t.dtype(), precision));
-    width = std::max(width, cells.back().size());
-  }
+  const TensorImpl& impl = *t.impl();
+  const std::vector<std::vector<int64_t>> indices = printed_indices(impl.shape);
   os << "tensor(";
-  int64_t pos = 0;
-  print_rec(os, cells, t.shape(), 0, pos, width, 7);
-  os << ", dtype=" << dtype_name(t.dtype());
+  if (indices.empty() && !impl.shape.empty()) {
+    os << "[...], shape=" << shape_str(impl.shape);
+  } else {
+    std::vector<double> v;
+    gather_printed(impl, indices, 0, impl.data(), v);
+    std::vector<std::string> cells;
+    size_t width = 0;
+    int precision =
+        static_cast<int>(os.precision() > 0 && os.precision() != 6 ? os.precision() : 4);
+    for (double x : v) {
+      cells.push_back(format_value(x, impl.dtype, precision));
+      width = std::max(width, cells.back().size());
+    }
+    int64_t pos = 0;
+    print_rec(os, cells, indices, 0, pos, width, 7);
+  }
+  os << ", dtype=" << dtype_name(impl.dtype);
   if (t.requires_grad()) os << ", requires_grad=True";
   return os << ")";
 }

@@ -41,4 +41,8 @@ std::shared_ptr<Storage> allocate_storage(const Dims& shape, DType dtype, const 
 // A view over t's storage with other shape/strides/offset; no autograd state.
 Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset);
 
+// ValueError unless t is defined: "<op>: <what> is undefined", with the usual causes. op is the
+// call the user made, what the argument ("input", "the first operand", "the tensor").
+void require_defined_arg(const Tensor& t, const char* op, const char* what = "input");
+
 }  // namespace ndgrad

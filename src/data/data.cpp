@@ -184,7 +184,7 @@ Dataset load_mnist_like(const std::string& dir, bool train) {
 }
 
 Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& rows) {
-  if (!t.defined()) throw ValueError("gather_rows: the tensor is undefined");
+  require_defined_arg(t, "gather_rows", "the tensor");
   if (t.ndim() == 0) throw ValueError("gather_rows: needs at least one dimension");
   const int64_t n = t.shape()[0];
   for (int64_t r : rows)
@@ -208,12 +208,14 @@ Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& rows) {
 }
 
 Tensor standardize(const Tensor& x, double mean, double std) {
+  require_defined_arg(x, "standardize", "x");
   if (!(std > 0)) throw ValueError("standardize: std must be positive, got " + std::to_string(std));
   return (x - mean) / std;
 }
 
 std::pair<double, double> mean_std(const Tensor& x) {
-  if (!x.defined() || x.numel() == 0) throw ValueError("mean_std: needs a non-empty tensor");
+  require_defined_arg(x, "mean_std", "x");
+  if (x.numel() == 0) throw ValueError("mean_std: needs a non-empty tensor");
   const Tensor d = x.detach().to(DType::f64);
   const double mean = d.mean().item();
   const double var = ((d - mean) * (d - mean)).mean().item();
@@ -227,8 +229,11 @@ BatchIterator::BatchIterator(Tensor inputs, Tensor labels, int64_t batch_size, b
       batch_size_(batch_size),
       shuffle_(shuffle),
       seed_(seed) {
-  if (!inputs_.defined() || !labels_.defined() || inputs_.ndim() == 0 || labels_.ndim() == 0)
-    throw ValueError("BatchIterator: inputs and labels must be defined, with a batch axis");
+  require_defined_arg(inputs_, "BatchIterator", "inputs");
+  require_defined_arg(labels_, "BatchIterator", "labels");
+  if (inputs_.ndim() == 0 || labels_.ndim() == 0)
+    throw ValueError("BatchIterator: inputs and labels need a batch axis, got shapes " +
+                     shape_str(inputs_.shape()) + " and " + shape_str(labels_.shape()));
   if (inputs_.shape()[0] != labels_.shape()[0])
     throw ShapeError("BatchIterator: " + std::to_string(inputs_.shape()[0]) + " inputs but " +
                      std::to_string(labels_.shape()[0]) + " labels");
@@ -242,7 +247,10 @@ BatchIterator::BatchIterator(Tensor inputs, Tensor labels, int64_t batch_size, b
   start_epoch();
 }
 
-int64_t BatchIterator::num_batches() const { return (n_ + batch_size_ - 1) / batch_size_; }
+// Without n_ + batch_size_ - 1, which overflows for a batch size near INT64_MAX.
+int64_t BatchIterator::num_batches() const {
+  return n_ / batch_size_ + (n_ % batch_size_ != 0 ? 1 : 0);
+}
 
 void BatchIterator::start_epoch() {
   std::iota(order_.begin(), order_.end(), 0);
@@ -253,16 +261,29 @@ void BatchIterator::start_epoch() {
   }
   ++epoch_;
   cursor_ = 0;
+  epoch_done_ = false;
 }
 
 bool BatchIterator::next(Tensor& inputs, Tensor& labels) {
-  if (cursor_ >= n_) return false;
-  const int64_t end = std::min(n_, cursor_ + batch_size_);
+  // A loop over epochs that never calls start_epoch() must not train on the first one only.
+  if (epoch_done_) start_epoch();
+  if (cursor_ >= n_) {
+    epoch_done_ = true;
+    return false;
+  }
+  // Compared without cursor_ + batch_size_, which may overflow.
+  const int64_t end = batch_size_ >= n_ - cursor_ ? n_ : cursor_ + batch_size_;
   const std::vector<int64_t> rows(order_.begin() + cursor_, order_.begin() + end);
   inputs = gather_rows(inputs_, rows);
   labels = gather_rows(labels_, rows);
   cursor_ = end;
   return true;
+}
+
+BatchIterator::iterator BatchIterator::begin() {
+  // A finished epoch (whether or not next() has said so yet) gives way to the next one.
+  if (epoch_done_ || cursor_ >= n_) start_epoch();
+  return iterator(this);
 }
 
 }  // namespace ndgrad::data

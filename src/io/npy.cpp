@@ -2,6 +2,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "core/shape.hpp"
@@ -70,46 +71,126 @@ std::string npy_bytes(const Tensor& t) {
   return out;
 }
 
-// The value text after 'key': in a header dict.
-std::string header_field(const std::string& header, const std::string& key,
-                         const std::string& what) {
-  size_t k = header.find("'" + key + "'");
-  if (k == std::string::npos) k = header.find("\"" + key + "\"");
-  if (k == std::string::npos) throw IOError(what + ": the header has no '" + key + "'");
-  size_t colon = header.find(':', k);
-  if (colon == std::string::npos) throw IOError(what + ": malformed header");
-  size_t start = header.find_first_not_of(' ', colon + 1);
-  if (start == std::string::npos) throw IOError(what + ": malformed header");
-  size_t end;
-  if (header[start] == '(') {
-    end = header.find(')', start);
-    if (end == std::string::npos) throw IOError(what + ": malformed shape in header");
-    return header.substr(start, end - start + 1);
-  }
-  if (header[start] == '\'' || header[start] == '"') {
-    end = header.find(header[start], start + 1);
-    if (end == std::string::npos) throw IOError(what + ": malformed header");
-    return header.substr(start + 1, end - start - 1);
-  }
-  end = header.find_first_of(",}", start);
-  return header.substr(start, end - start);
-}
-
-Shape parse_shape(const std::string& text, const std::string& what) {
+// A .npy header: a Python dict literal with exactly the keys 'descr' (a string),
+// 'fortran_order' (True or False) and 'shape' (a tuple of integers), padded with whitespace.
+// NumPy's reader refuses anything else, and so does this one: a header that merely contains
+// the keys somewhere is not accepted.
+struct NpyHeader {
+  std::string descr;
+  bool fortran_order = false;
   Shape shape;
-  size_t i = 1;
-  while (i < text.size()) {
-    while (i < text.size() && (text[i] == ' ' || text[i] == ',')) ++i;
-    if (i >= text.size() || text[i] == ')') break;
-    size_t end = i;
-    while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
-    if (end == i) throw IOError(what + ": malformed shape " + text);
-    if (end - i > 18) throw IOError(what + ": dimension too large in shape " + text);
-    shape.push_back(std::stoll(text.substr(i, end - i)));
-    i = end;
+};
+
+class HeaderParser {
+ public:
+  HeaderParser(const std::string& text, const std::string& what) : s_(text), what_(what) {}
+
+  NpyHeader parse() {
+    NpyHeader h;
+    bool seen[3] = {false, false, false};
+    expect('{', "the header is not a dict");
+    while (!at('}')) {
+      const std::string key = string_literal("a key in quotes");
+      const char* const keys[3] = {"descr", "fortran_order", "shape"};
+      int k = 0;
+      while (k < 3 && key != keys[k]) ++k;
+      if (k == 3)
+        fail("unknown key '" + key + "' in the header (a .npy header has exactly 'descr', " +
+             "'fortran_order' and 'shape')");
+      if (seen[k]) fail("the key '" + key + "' appears twice in the header");
+      seen[k] = true;
+      expect(':', "expected ':' after '" + key + "'");
+      if (k == 0)
+        h.descr = string_literal("'descr' to be a string (structured dtypes are not supported)");
+      else if (k == 1)
+        h.fortran_order = boolean();
+      else
+        h.shape = shape();
+      if (!at(',')) break;
+      ++pos_;
+    }
+    expect('}', "expected ',' or '}' in the header dict");
+    skip();
+    if (pos_ != s_.size()) fail("unexpected text after the header dict");
+    const char* const keys[3] = {"descr", "fortran_order", "shape"};
+    for (int k = 0; k < 3; ++k)
+      if (!seen[k]) fail(std::string("the header has no '") + keys[k] + "'");
+    return h;
   }
-  return shape;
-}
+
+ private:
+  [[noreturn]] void fail(const std::string& problem) const {
+    throw IOError(what_ + ": malformed header: " + problem);
+  }
+  void skip() {
+    while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+  }
+  bool at(char c) {
+    skip();
+    return pos_ < s_.size() && s_[pos_] == c;
+  }
+  void expect(char c, const std::string& problem) {
+    if (!at(c)) fail(problem);
+    ++pos_;
+  }
+  // The next value's text, for messages: up to the next ',' or '}'.
+  std::string value_text() {
+    skip();
+    const size_t end = s_.find_first_of(",}", pos_);
+    return s_.substr(pos_, std::min<size_t>((end == std::string::npos ? s_.size() : end) - pos_,
+                                            40));
+  }
+  std::string string_literal(const std::string& expected) {
+    if (!at('\'') && !at('"')) fail("expected " + expected + ", got '" + value_text() + "'");
+    const char quote = s_[pos_];
+    const size_t end = s_.find(quote, pos_ + 1);
+    if (end == std::string::npos) fail("unterminated string");
+    std::string out = s_.substr(pos_ + 1, end - pos_ - 1);
+    if (out.find('\\') != std::string::npos) fail("escapes in strings are not supported");
+    pos_ = end + 1;
+    return out;
+  }
+  bool boolean() {
+    skip();
+    for (const char* word : {"True", "False"}) {
+      const size_t n = std::strlen(word);
+      // A whole word: "Truest" or "True_" is a Python name, not True.
+      if (s_.compare(pos_, n, word) == 0 &&
+          (pos_ + n == s_.size() ||
+           !(std::isalnum(static_cast<unsigned char>(s_[pos_ + n])) || s_[pos_ + n] == '_'))) {
+        pos_ += n;
+        return word[0] == 'T';
+      }
+    }
+    fail("'fortran_order' must be True or False, got '" + value_text() + "'");
+  }
+  Shape shape() {
+    const std::string text = value_text();
+    expect('(', "'shape' must be a tuple of integers, got '" + text + "'");
+    Shape out;
+    bool trailing_comma = false;
+    while (!at(')')) {
+      if (pos_ < s_.size() && s_[pos_] == '-') fail("negative dimension in shape '" + text + "'");
+      const size_t start = pos_;
+      while (pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+      if (pos_ == start) fail("'shape' must be a tuple of integers, got '" + text + "'");
+      if (pos_ - start > 18) fail("dimension too large in shape '" + text + "'");
+      out.push_back(std::stoll(s_.substr(start, pos_ - start)));
+      trailing_comma = at(',');
+      if (!trailing_comma) break;
+      ++pos_;
+    }
+    expect(')', "'shape' must be a tuple of integers, got '" + text + "'");
+    // "(3)" is the integer 3 in Python, not a tuple.
+    if (out.size() == 1 && !trailing_comma)
+      fail("'shape' must be a tuple of integers, got '" + text + "'");
+    return out;
+  }
+
+  const std::string& s_;
+  const std::string& what_;
+  size_t pos_ = 0;
+};
 
 template <class S, class D>
 void convert(const char* src, char* dst, int64_t n, bool swap) {
@@ -143,9 +224,10 @@ Tensor parse_npy(const std::string& bytes, const std::string& what) {
   }
   if (bytes.size() < offset + header_len) throw IOError(what + ": truncated header");
   const std::string header = bytes.substr(offset, header_len);
-  const std::string descr = header_field(header, "descr", what);
-  const bool fortran = header_field(header, "fortran_order", what) == "True";
-  const Shape shape = parse_shape(header_field(header, "shape", what), what);
+  NpyHeader parsed = HeaderParser(header, what).parse();
+  const std::string& descr = parsed.descr;
+  const bool fortran = parsed.fortran_order;
+  const Shape& shape = parsed.shape;
   if (descr.size() < 3) throw IOError(what + ": unsupported dtype '" + descr + "'");
   const char order = descr[0];
   const std::string kind = descr.substr(1);
@@ -239,7 +321,7 @@ std::string inflate_raw(const std::string& data, size_t expected, const std::str
 }  // namespace
 
 void save_npy(const std::string& path, const Tensor& t) {
-  if (!t.defined()) throw ValueError("save_npy: the tensor is undefined");
+  require_defined_arg(t, "save_npy", "the tensor");
   write_file_atomically(path, npy_bytes(t), "save_npy");
 }
 
@@ -251,7 +333,7 @@ void save_npz(const std::string& path, const std::map<std::string, Tensor>& arra
   std::string zip, central;
   uint32_t count = 0;
   for (const auto& [name, t] : arrays) {
-    if (!t.defined()) throw ValueError("save_npz: array '" + name + "' is undefined");
+    require_defined_arg(t, "save_npz", ("array '" + name + "'").c_str());
     if (name.empty() || name.size() > 4000)
       throw ValueError("save_npz: bad array name '" + name + "'");
     const std::string member = name + ".npy";

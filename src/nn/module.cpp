@@ -2,6 +2,7 @@
 #include <cmath>
 #include <set>
 
+#include "core/tensor_impl.hpp"
 #include "ndgrad/autograd.hpp"
 #include "ndgrad/io.hpp"
 #include "ndgrad/nn.hpp"
@@ -105,7 +106,7 @@ Linear::Linear(int64_t in, int64_t out, uint64_t seed, DType dtype)
 }
 
 Tensor Linear::forward(const Tensor& x) {
-  if (!x.defined()) throw ValueError("Linear: the input is undefined");
+  require_defined_arg(x, "Linear", "the input");
   if (x.ndim() < 1 || x.shape().back() != in_features)
     throw ShapeError("Linear: expected inputs with " + std::to_string(in_features) +
                      " features in the last axis, got shape " + shape_str(x.shape()));

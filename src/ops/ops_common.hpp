@@ -31,7 +31,6 @@ struct OperandOf {
   }
 };
 
-void require_defined_arg(const Tensor& t, const char* op, const char* what = "input");
 // DTypeError unless t is f32 or f64.
 void require_floating(const Tensor& t, const char* op);
 

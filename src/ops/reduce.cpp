@@ -159,6 +159,11 @@ Tensor logsumexp(const Tensor& t, const std::vector<int64_t>& axes_in, bool keep
   require_defined_arg(t, "logsumexp");
   require_floating(t, "logsumexp");
   const auto axes = normalize_axes(axes_in, t.ndim(), "logsumexp");
+  // The max below would otherwise refuse an empty reduction under its own name.
+  for (int64_t a : axes)
+    if (t.impl()->shape[a] == 0)
+      throw ValueError("logsumexp: zero-size reduction along axis " + std::to_string(a) +
+                       " of shape " + shape_str(t.impl()->shape));
   StrictExemptScope exempt;  // the keepdims shift broadcasts by design
   // Shift by the (constant) max so exp cannot overflow; the shift cancels in the gradient.
   Tensor shift;

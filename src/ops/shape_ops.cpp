@@ -10,7 +10,10 @@
 namespace ndgrad {
 
 void require_defined_arg(const Tensor& t, const char* op, const char* what) {
-  if (!t.defined()) throw ValueError(std::string(op) + ": " + what + " is an undefined tensor");
+  if (!t.defined())
+    throw ValueError(std::string(op) + ": " + what +
+                     " is undefined (a default-constructed Tensor, or a .grad() read before any "
+                     "backward)");
 }
 
 void require_floating(const Tensor& t, const char* op) {
@@ -42,7 +45,9 @@ Tensor raw_reshape(const Tensor& t, const Dims& shape) {
 }
 
 const Tensor& scalar_like(double value, const Tensor& t) {
-  DType dt = t.dtype();
+  // An undefined t gets an f32 constant, so that the operator using it reports which of its
+  // operands is undefined (rather than "dtype" failing here).
+  DType dt = t.defined() ? t.dtype() : DType::f32;
   if (!is_floating(dt) && value != std::floor(value)) dt = DType::f32;  // also NaN, inf
   if (!is_floating(dt) && std::fabs(value) >= 9.2e18) dt = DType::f32;  // beyond i64
   if (dt == DType::boolean) dt = DType::i64;
@@ -179,7 +184,10 @@ Tensor Tensor::reshape(const Shape& shape) const {
   return out;
 }
 
-Tensor Tensor::flatten() const { return reshape({-1}); }
+Tensor Tensor::flatten() const {
+  require_defined_arg(*this, "flatten");
+  return reshape({-1});
+}
 
 Tensor Tensor::permute(const std::vector<int64_t>& axes) const {
   require_defined_arg(*this, "permute");

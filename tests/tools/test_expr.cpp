@@ -85,3 +85,77 @@ TEST(Expr, Shapes) {
     }
   }
 }
+
+TEST(Expr, DeepNestingIsAParseErrorAtTheLimit) {
+  // Every way to nest: parentheses, calls, unary minus, the right side of ^.
+  const int n = cli::kMaxNesting;
+  auto repeat = [](const std::string& s, int k) {
+    std::string out;
+    for (int i = 0; i < k; ++i) out += s;
+    return out;
+  };
+  const std::vector<std::pair<std::string, std::string>> forms = {
+      {"(", ")"}, {"exp(", ")"}, {"sum(", ", 0)"}, {"-", ""}, {"x ^ ", ""}, {"-(", ")"}};
+  for (const auto& [open, close] : forms) {
+    for (int depth : {n / 4, n + 1, 20000}) {
+      const std::string text = repeat(open, depth) + "x" + repeat(close, depth);
+      SCOPED_TRACE(open + " x " + std::to_string(depth));
+      const int column = error_column(text);
+      if (depth < n) {
+        EXPECT_EQ(column, -1);
+      } else {
+        EXPECT_GT(column, 0);
+        try {
+          cli::parse_expression(text);
+        } catch (const cli::ParseError& e) {
+          EXPECT_NE(std::string(e.what()).find("nested more than 256 levels"), std::string::npos)
+              << e.what();
+        }
+      }
+    }
+  }
+  // Too long a text is refused before parsing.
+  EXPECT_EQ(error_column(std::string(cli::kMaxLength + 1, ' ')),
+            static_cast<int>(cli::kMaxLength) + 1);
+}
+
+TEST(Expr, LongFlatChainsEvaluateWithoutRecursion) {
+  const Tensor x = tensor({1, 2}, {2}, DType::f64);
+  const std::map<std::string, Tensor> v = {{"x", x}, {"y", scalar(1.0, DType::f64)}};
+  // 200,000 terms: a tree far deeper than any call stack would allow recursion over.
+  std::string sum = "x", product = "y", mixed = "x", transposes = "x";
+  for (int i = 1; i < 200000; ++i) {
+    sum += "+x";
+    product += "*y";
+    mixed += i % 2 ? "-x" : "+x";
+    transposes += ".T";
+  }
+  expect_close(eval(sum, v), x * 200000.0, 0);
+  expect_close(eval(product, v), scalar(1.0, DType::f64), 0);
+  expect_close(eval(mixed, v), x * 0.0, 0);
+  expect_close(eval(transposes, v), x, 0);
+  EXPECT_EQ(cli::variables_of(*cli::parse_expression(sum + "+y")),
+            (std::set<std::string>{"x", "y"}));
+  // Backward through the chain, as gradcheck does.
+  Tensor xr = x.detach().requires_grad_();
+  eval(sum, {{"x", xr}}).sum().backward();
+  expect_values(xr.grad(), {200000, 200000});
+}
+
+TEST(Expr, ShapesWhoseSizeOverflowsAreParseErrors) {
+  for (auto [text, col] : std::vector<std::pair<std::string, int>>{
+           {"99999999999,99999999999", 13},
+           {"(4294967296,4294967296)", 13},
+           {"1000000,1000000,1000000,100", 25}}) {
+    try {
+      cli::parse_shape(text);
+      ADD_FAILURE() << text;
+    } catch (const cli::ParseError& e) {
+      EXPECT_EQ(e.column, col) << text << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find("64 bits"), std::string::npos) << e.what();
+    }
+  }
+  // Large but representable, and a zero anywhere, are fine.
+  EXPECT_EQ(cli::parse_shape("3037000499,3037000499"), (Shape{3037000499, 3037000499}));
+  EXPECT_EQ(cli::parse_shape("0,99999999999,99999999999"), (Shape{0, 99999999999, 99999999999}));
+}
