@@ -139,7 +139,8 @@ int parse_problem(const std::vector<std::string>& args, const std::string& usage
     for (int64_t d : it->second) numel *= d;  // parse_shape refused shapes that overflow
     if (numel > kMaxElements)
       return usage_error("input '" + name + "' of shape " + shape_str(it->second) + " has " +
-                             std::to_string(numel) + " elements; the ndgrad command takes at most " +
+                             std::to_string(numel) +
+                             " elements; the ndgrad command takes at most " +
                              std::to_string(kMaxElements) + " per input",
                          usage.c_str());
     // Values in [0.5, 1.5): away from the kinks of relu/abs and inside log's and sqrt's domain.

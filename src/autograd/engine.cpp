@@ -364,8 +364,15 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
 
 // ---- the autograd half of Tensor's interface ----
 
+namespace {
+// Why a tensor handed to these calls may be undefined.
+const std::string kUndefinedCause =
+    " (a default-constructed Tensor, or a .grad() read before any backward)";
+}  // namespace
+
 Tensor& Tensor::requires_grad_(bool on) {
-  if (!impl_) throw AutogradError("requires_grad_: the tensor is undefined");
+  if (!impl_)
+    throw AutogradError(std::string("requires_grad_: the tensor is undefined") + kUndefinedCause);
   if (impl_->grad_fn && !on)
     throw AutogradError("requires_grad_(false) on a tensor produced by " +
                         std::string(impl_->grad_fn->name()) + "; use detach() instead");
@@ -409,7 +416,8 @@ Tensor Tensor::detach() const {
 void Tensor::backward() const { backward(Tensor()); }
 
 void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {
-  if (!impl_) throw AutogradError("backward: the tensor is undefined");
+  if (!impl_)
+    throw AutogradError(std::string("backward: the tensor is undefined") + kUndefinedCause);
   if (!impl_->requires_grad)
     throw AutogradError(
         "backward: the tensor does not require grad and has no grad_fn (no input of the ops that "
@@ -433,11 +441,14 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_gra
 
 std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs,
                          const Tensor& grad_output, bool create_graph) {
-  if (!output.defined()) throw AutogradError("grad: the output is undefined");
+  if (!output.defined())
+    throw AutogradError(std::string("grad: the output is undefined") + kUndefinedCause);
   if (!output.requires_grad())
     throw AutogradError("grad: the output does not require grad and has no grad_fn");
   for (size_t i = 0; i < inputs.size(); ++i)
-    if (!inputs[i].requires_grad())
+    if (!inputs[i].defined())
+      throw AutogradError("grad: input " + std::to_string(i) + " is undefined" + kUndefinedCause);
+    else if (!inputs[i].requires_grad())
       throw AutogradError("grad: input " + std::to_string(i) + " does not require grad");
   Tensor g = grad_output;
   if (!g.defined()) {

@@ -109,12 +109,12 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     if (!is_floating(inputs[i].dtype())) continue;
     const int64_t n = inputs[i].numel();
     if (n > kGradcheckMaxElements - total)
-      throw ValueError("gradcheck: input " + std::to_string(i) + " of shape " +
-                       shape_str(inputs[i].shape()) + " brings the elements to check to " +
-                       (n > INT64_MAX - total ? std::string("more than 2^63")
-                                              : std::to_string(total + n)) +
-                       "; finite differences evaluate f twice per element, so gradcheck takes " +
-                       "at most " + std::to_string(kGradcheckMaxElements) + " in all");
+      throw ValueError(
+          "gradcheck: input " + std::to_string(i) + " of shape " + shape_str(inputs[i].shape()) +
+          " brings the elements to check to " +
+          (n > INT64_MAX - total ? std::string("more than 2^63") : std::to_string(total + n)) +
+          "; finite differences evaluate f twice per element, so gradcheck takes " + "at most " +
+          std::to_string(kGradcheckMaxElements) + " in all");
     total += n;
   }
   std::vector<Tensor> xs;
@@ -204,8 +204,7 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
         if (not_finite++ < 8)
           non_finite << "  input " << i << " element " << index_str(static_cast<int64_t>(j), shape)
                      << ": backward " << shown(ana[j]) << ", finite differences " << shown(numeric)
-                     << " (" << non_finite_reason(plus, minus, ana[j], numeric)
-                     << ")\n";
+                     << " (" << non_finite_reason(plus, minus, ana[j], numeric) << ")\n";
         continue;
       }
       const double rel = err / std::max(std::fabs(numeric), 1e-300);
@@ -231,7 +230,8 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     // Where f(inputs) has a NaN the error is undefined, whatever the other outputs say.
     report << ", max abs error " << (f_bad ? NAN : shown(in_abs)) << "\n"
            << non_finite.str() << mismatched.str();
-    const int64_t listed = std::min<int64_t>(not_finite, 8) + std::min<int64_t>(bad - not_finite, 8);
+    const int64_t listed =
+        std::min<int64_t>(not_finite, 8) + std::min<int64_t>(bad - not_finite, 8);
     if (bad > listed) report << "  ... and " << bad - listed << " more\n";
   }
   std::ostringstream head;

@@ -32,10 +32,10 @@ namespace ndgrad {
 
 namespace {
 
-constexpr size_t kAlignment = 64;                   // a cache line, and the widest SIMD register
-constexpr size_t kLocalBlock = size_t(64) << 10;    // largest block a thread keeps to itself
-constexpr size_t kLocalLimit = size_t(4) << 20;     // bytes a thread keeps to itself
-constexpr size_t kSharedLimit = size_t(1) << 30;    // bytes kept for the whole process
+constexpr size_t kAlignment = 64;                 // a cache line, and the widest SIMD register
+constexpr size_t kLocalBlock = size_t(64) << 10;  // largest block a thread keeps to itself
+constexpr size_t kLocalLimit = size_t(4) << 20;   // bytes a thread keeps to itself
+constexpr size_t kSharedLimit = size_t(1) << 30;  // bytes kept for the whole process
 
 // Blocks up to this size are found by indexing an array with size / kAlignment instead of
 // hashing.

@@ -17,11 +17,10 @@ namespace {
 
 [[noreturn]] void cannot_allocate(const Dims& shape, DType dtype, const char* op) {
   const int64_t n = numel_of(shape);
-  std::string bytes = n > INT64_MAX / 8 ? std::string("more than 2^63")
-                                        : std::to_string(n * itemsize(dtype));
+  std::string bytes =
+      n > INT64_MAX / 8 ? std::string("more than 2^63") : std::to_string(n * itemsize(dtype));
   throw MemoryError(std::string(op ? op : "tensor") + ": cannot allocate " + bytes +
-                    " bytes for a tensor of shape " + shape_str(shape) + " " +
-                    dtype_name(dtype));
+                    " bytes for a tensor of shape " + shape_str(shape) + " " + dtype_name(dtype));
 }
 
 // A contiguous tensor of a valid shape with n elements.

@@ -137,8 +137,8 @@ class HeaderParser {
   std::string value_text() {
     skip();
     const size_t end = s_.find_first_of(",}", pos_);
-    return s_.substr(pos_, std::min<size_t>((end == std::string::npos ? s_.size() : end) - pos_,
-                                            40));
+    return s_.substr(pos_,
+                     std::min<size_t>((end == std::string::npos ? s_.size() : end) - pos_, 40));
   }
   std::string string_literal(const std::string& expected) {
     if (!at('\'') && !at('"')) fail("expected " + expected + ", got '" + value_text() + "'");

@@ -80,8 +80,7 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
   if (!compare && dt == DType::boolean)
     throw DTypeError(std::string(name) + " is not defined for bool tensors; convert with .to()");
   if (!compare && lazy::large(shape))
-    if (Tensor pending = lazy::binary(op, a, b, shape, dt, name); pending.defined())
-      return pending;
+    if (Tensor pending = lazy::binary(op, a, b, shape, dt, name); pending.defined()) return pending;
   Tensor a_cast, b_cast;
   const DType out_dt = compare ? DType::boolean : dt;
   // An operand's shape, or checked above.

@@ -62,8 +62,10 @@ bool in_limited_child(size_t extra_bytes, const std::function<int()>& body) {
   }
   int status = 0;
   waitpid(pid, &status, 0);
-  if (!WIFEXITED(status)) ADD_FAILURE() << "child ended by signal " << WTERMSIG(status);
-  else if (WEXITSTATUS(status) != 0) ADD_FAILURE() << "child exited with " << WEXITSTATUS(status);
+  if (!WIFEXITED(status))
+    ADD_FAILURE() << "child ended by signal " << WTERMSIG(status);
+  else if (WEXITSTATUS(status) != 0)
+    ADD_FAILURE() << "child exited with " << WEXITSTATUS(status);
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
@@ -76,8 +78,11 @@ const DType kAllDTypes[] = {DType::f32, DType::f64, DType::i64, DType::boolean};
 TEST(Sizes, ConstructorsRefuseShapesPastSixtyFourBitsWithValueError) {
   for (DType dt : kAllDTypes) {
     expect_error<ValueError>([&] { eye(int64_t(1) << 32, dt); }, {"eye", "64 bits"});
-    expect_error<ValueError>([&] { zeros({int64_t(1) << 40, int64_t(1) << 40}, dt); },
-                             {"full", "(1099511627776,1099511627776)"});
+    expect_error<ValueError>(
+        [&] {
+          zeros({int64_t(1) << 40, int64_t(1) << 40}, dt);
+        },
+        {"full", "(1099511627776,1099511627776)"});
     expect_error<ValueError>([&] { randn({int64_t(1) << 62, 8}, 1, dt); }, {"randn"});
     expect_error<ValueError>([&] { rand({int64_t(1) << 62, 8}, 1, dt); }, {"rand"});
     expect_error<ValueError>([&] { empty({-1, 3}, dt); }, {"empty", "negative"});
@@ -90,7 +95,11 @@ TEST(Sizes, ConstructorsRefuseUnallocatableSizesWithMemoryError) {
     expect_error<MemoryError>([&] { eye(kSide, dt); }, {"eye", "(33554432,33554432)", name});
     expect_error<MemoryError>([&] { arange(kHuge, dt); }, {"arange", "(1125899906842624,)"});
     expect_error<MemoryError>([&] { randn({kHuge}, 1, dt); }, {"randn", "(1125899906842624,)"});
-    expect_error<MemoryError>([&] { rand({kSide, kSide}, 1, dt); }, {"rand", "(33554432,33554432)"});
+    expect_error<MemoryError>(
+        [&] {
+          rand({kSide, kSide}, 1, dt);
+        },
+        {"rand", "(33554432,33554432)"});
     expect_error<MemoryError>([&] { ones({kHuge}, dt); }, {"full", "bytes"});
     expect_error<MemoryError>([&] { empty({2, kHuge}, dt); }, {"empty", "(2,1125899906842624)"});
   }
@@ -115,7 +124,7 @@ TEST(Sizes, HugeBroadcastViewsRefuseCopiesWithMemoryError) {
 TEST(Sizes, OpsWithUnallocatableResultsNameTheOp) {
   const Tensor col = zeros({kSide, 1}), row = zeros({1, kSide});
   expect_error<MemoryError>([&] { col + row; }, {"add", "(33554432,33554432)"});
-  expect_error<MemoryError>([&] { col * row; }, {"mul", "(33554432,33554432)"});
+  expect_error<MemoryError>([&] { col* row; }, {"mul", "(33554432,33554432)"});
   expect_error<MemoryError>([&] { maximum(col, row); }, {"maximum", "(33554432,33554432)"});
   expect_error<MemoryError>([&] { col.to(DType::i64) - row.to(DType::i64); },
                             {"sub", "(33554432,33554432)"});
@@ -130,11 +139,19 @@ TEST(Sizes, AnUnallocatableLazyResultFailsAtTheOpAndNeverBlocksItsInputs) {
     const int64_t n = int64_t(1) << 23;  // an outer difference of n^2 = 2^46 elements
     Tensor x = arange(n, dt);
     const int64_t pending_before = lazy::pending_count();
-    expect_error<MemoryError>([&] { x.unsqueeze(1) - x.unsqueeze(0); }, {"sub", "(8388608,8388608)"});
-    expect_error<MemoryError>([&] { x.unsqueeze(1) + x.unsqueeze(0); }, {"add", "(8388608,8388608)"});
-    expect_error<MemoryError>([&] { x.unsqueeze(1) * x.unsqueeze(0); }, {"mul", "(8388608,8388608)"});
-    expect_error<MemoryError>([&] { x.unsqueeze(1) / x.unsqueeze(0); }, {"div", "(8388608,8388608)"});
-    expect_error<MemoryError>([&] { -x.unsqueeze(1).broadcast_to({n, n}); }, {"neg", "(8388608,8388608)"});
+    expect_error<MemoryError>([&] { x.unsqueeze(1) - x.unsqueeze(0); },
+                              {"sub", "(8388608,8388608)"});
+    expect_error<MemoryError>([&] { x.unsqueeze(1) + x.unsqueeze(0); },
+                              {"add", "(8388608,8388608)"});
+    expect_error<MemoryError>([&] { x.unsqueeze(1) * x.unsqueeze(0); },
+                              {"mul", "(8388608,8388608)"});
+    expect_error<MemoryError>([&] { x.unsqueeze(1) / x.unsqueeze(0); },
+                              {"div", "(8388608,8388608)"});
+    expect_error<MemoryError>(
+        [&] {
+          -x.unsqueeze(1).broadcast_to({n, n});
+        },
+        {"neg", "(8388608,8388608)"});
     EXPECT_EQ(lazy::pending_count(), pending_before);
     // x is untouched and every use of it works.
     const double expected = double(n) * double(n - 1) / 2;
@@ -227,11 +244,16 @@ TEST(InPlace, WritesToSavedInputsAreDetectedForEveryOpThatSavesThem) {
 }
 
 TEST(InPlace, WritesToSavedOutputsAreDetected) {
-  expect_refused("exp", [](const Tensor& x) { return exp(x); }, true);
-  expect_refused("tanh", [](const Tensor& x) { return tanh(x); }, true);
-  expect_refused("sigmoid", [](const Tensor& x) { return sigmoid(x); }, true);
-  expect_refused("sqrt", [](const Tensor& x) { return sqrt(x); }, true);
-  expect_refused("max", [](const Tensor& x) { return x.max({1}, true); }, true);
+  expect_refused(
+      "exp", [](const Tensor& x) { return exp(x); }, true);
+  expect_refused(
+      "tanh", [](const Tensor& x) { return tanh(x); }, true);
+  expect_refused(
+      "sigmoid", [](const Tensor& x) { return sigmoid(x); }, true);
+  expect_refused(
+      "sqrt", [](const Tensor& x) { return sqrt(x); }, true);
+  expect_refused(
+      "max", [](const Tensor& x) { return x.max({1}, true); }, true);
 }
 
 TEST(InPlace, WritesThroughAnotherViewOfTheSameMemoryAreDetected) {

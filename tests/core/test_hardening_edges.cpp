@@ -44,8 +44,11 @@ TEST(HardeningGradcheck, RefusesInputsTooLargeBeforeCallingF) {
     }
   // The limit is on all inputs together; the message names the one that crosses it.
   const Tensor half = zeros({40000}, DType::f64);
-  expect_error<ValueError>([&] { gradcheck(f, {half, arange(3, DType::i64), half}); },
-                           {"gradcheck", "input 2", "(40000,)", "80000"});
+  expect_error<ValueError>(
+      [&] {
+        gradcheck(f, {half, arange(3, DType::i64), half});
+      },
+      {"gradcheck", "input 2", "(40000,)", "80000"});
   EXPECT_EQ(calls, 0);
   // Integer inputs are not checked, so they do not count.
   const Fn g = [](const std::vector<Tensor>& x) { return x[0] * 2.0; };
@@ -66,7 +69,9 @@ TEST(HardeningJacobian, RefusesFullFormsTooLargeBeforeAllocating) {
   expect_error<MemoryError>([&] { jacobian([](const Tensor& x) { return x; }, big); },
                             {"jacobian", "(65536,65536,65536,65536)", "64 bits"});
   expect_error<MemoryError>(
-      [&] { jacobian([](const Tensor& x) { return x.sum().broadcast_to({1 << 20}); }, ones({100})); },
+      [&] {
+        jacobian([](const Tensor& x) { return x.sum().broadcast_to({1 << 20}); }, ones({100}));
+      },
       {"jacobian", "(1048576,100)", "104857600 entries"});
   // A full form within the limit still works.
   const Tensor J = jacobian([](const Tensor& x) { return x * 2.0; }, ones({3}, DType::f64));
@@ -154,9 +159,9 @@ TEST(HardeningGradcheck, ManyNonFiniteElementsAreNamedBeforeMismatches) {
 }
 
 TEST(HardeningGradcheck, PassingChecksReportFiniteErrors) {
-  const GradcheckResult r = gradcheck(
-      [](const std::vector<Tensor>& v) { return tanh(v[0]) * v[1]; },
-      {randn({3, 4}, 1, DType::f64), randn({4}, 2, DType::f64)});
+  const GradcheckResult r =
+      gradcheck([](const std::vector<Tensor>& v) { return tanh(v[0]) * v[1]; },
+                {randn({3, 4}, 1, DType::f64), randn({4}, 2, DType::f64)});
   EXPECT_TRUE(r.ok) << r.report;
   EXPECT_TRUE(std::isfinite(r.max_abs_error));
   EXPECT_LE(r.max_rel_error, 1e-3);
@@ -276,8 +281,8 @@ TEST(HardeningMessages, EmptyLogsumexpNamesLogsumexp) {
   for (DType dt : {DType::f32, DType::f64})
     for (const auto& [shape, axes] : std::vector<std::pair<Shape, std::vector<int64_t>>>{
              {{0}, {0}}, {{0}, {}}, {{2, 0}, {1}}, {{2, 0}, {}}, {{0, 3}, {0, 1}}}) {
-      const std::string what = expect_error<ValueError>(
-          [&] { logsumexp(zeros(shape, dt), axes); }, {"zero-size", shape_str(shape)});
+      const std::string what = expect_error<ValueError>([&] { logsumexp(zeros(shape, dt), axes); },
+                                                        {"zero-size", shape_str(shape)});
       EXPECT_EQ(what.rfind("logsumexp:", 0), 0u) << what;
     }
   // A non-empty reduction of a tensor with an empty axis elsewhere is fine.
@@ -300,7 +305,10 @@ TEST(HardeningMessages, UndefinedTensorsNameTheCallAndTheCause) {
       {"to", [&] { u.to(DType::f64); }},
       {"contiguous", [&] { u.contiguous(); }},
       {"copy_", [&] { Tensor(u).copy_(d); }},
-      {"copy_", [&] { ones({2, 2}).copy_(u); }},
+      {"copy_",
+       [&] {
+         ones({2, 2}).copy_(u);
+       }},
       {"broadcast_to", [&] { u.broadcast_to({2}); }},
       {"reshape", [&] { u.reshape({2}); }},
       {"flatten", [&] { u.flatten(); }},
@@ -339,9 +347,15 @@ TEST(HardeningMessages, UndefinedTensorsNameTheCallAndTheCause) {
       {"less", [&] { 1.0 < u; }},
       {"logsumexp", [&] { logsumexp(u, {0}); }},
       {"save_npy", [&] { save_npy("/nonexistent/x.npy", u); }},
-      {"save_npz", [&] { save_npz("/nonexistent/x.npz", {{"a", u}}); }},
+      {"save_npz",
+       [&] {
+         save_npz("/nonexistent/x.npz", {{"a", u}});
+       }},
       {"jacobian", [&] { jacobian([](const Tensor& x) { return x; }, u); }},
-      {"gradcheck", [&] { gradcheck([](const std::vector<Tensor>& x) { return x[0]; }, {d, u}); }},
+      {"gradcheck",
+       [&] {
+         gradcheck([](const std::vector<Tensor>& x) { return x[0]; }, {d, u});
+       }},
       {"to_dot", [&] { to_dot(u); }},
       {"gather_rows", [&] { data::gather_rows(u, {0}); }},
       {"standardize", [&] { data::standardize(u, 0, 1); }},
@@ -405,7 +419,8 @@ TEST(HardeningNpy, HeadersNumpyRefusesAreIOErrorsNamingFileAndProblem) {
       {"{'descr': '<f8', 'fortran_order': 0, 'shape': (3,), }", "True or False"},
       {"{'descr': '<f8', 'fortran_order': Falsey, 'shape': (3,), }", "True or False"},
       {"{'descr': '<f8', 'fortran_order': None, 'shape': (3,), }", "True or False"},
-      {"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), 'extra': 1}", "unknown key 'extra'"},
+      {"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), 'extra': 1}",
+       "unknown key 'extra'"},
       {"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), 'Descr': '<f8'}", "unknown key"},
       {"{'descr': '<f8', 'shape': (3,), }", "no 'fortran_order'"},
       {"{'fortran_order': False, 'shape': (3,), }", "no 'descr'"},
@@ -447,7 +462,9 @@ TEST(HardeningNpy, HeadersNumpyRefusesAreIOErrorsNamingFileAndProblem) {
     return static_cast<uint32_t>(
         crc32(0, reinterpret_cast<const Bytef*>(zip.data() + start), member_size));
   };
-  auto le32 = [](uint32_t v) { return std::string{char(v), char(v >> 8), char(v >> 16), char(v >> 24)}; };
+  auto le32 = [](uint32_t v) {
+    return std::string{char(v), char(v >> 8), char(v >> 16), char(v >> 24)};
+  };
   const std::string old_crc = le32(crc_of());
   zip.replace(at, 5, "Fals_");
   const std::string new_crc = le32(crc_of());
@@ -502,7 +519,8 @@ size_t count_of(const std::string& text, const std::string& part) {
 }  // namespace
 
 TEST(HardeningPrinting, LargeTensorsAreSummarizedLikeNumpy) {
-  EXPECT_EQ(printed(arange(2000, DType::i64)), "tensor([   0    1    2 ... 1997 1998 1999], dtype=i64)");
+  EXPECT_EQ(printed(arange(2000, DType::i64)),
+            "tensor([   0    1    2 ... 1997 1998 1999], dtype=i64)");
   EXPECT_EQ(printed(arange(10000, DType::i64).reshape({100, 100})),
             "tensor([[   0    1    2 ...   97   98   99]\n"
             "        [ 100  101  102 ...  197  198  199]\n"

@@ -143,10 +143,10 @@ TEST(Expr, LongFlatChainsEvaluateWithoutRecursion) {
 }
 
 TEST(Expr, ShapesWhoseSizeOverflowsAreParseErrors) {
-  for (auto [text, col] : std::vector<std::pair<std::string, int>>{
-           {"99999999999,99999999999", 13},
-           {"(4294967296,4294967296)", 13},
-           {"1000000,1000000,1000000,100", 25}}) {
+  for (auto [text, col] :
+       std::vector<std::pair<std::string, int>>{{"99999999999,99999999999", 13},
+                                                {"(4294967296,4294967296)", 13},
+                                                {"1000000,1000000,1000000,100", 25}}) {
     try {
       cli::parse_shape(text);
       ADD_FAILURE() << text;
