@@ -122,6 +122,7 @@ Tensor log(const Tensor& x);
 Tensor sqrt(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
+// relu, abs, sign, maximum and minimum pass NaN through (NaN wins in maximum/minimum).
 Tensor relu(const Tensor& x);
 Tensor abs(const Tensor& x);
 Tensor sign(

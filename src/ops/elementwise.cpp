@@ -253,7 +253,8 @@ struct ReluBackward : Node {
   void release_saved() override { x = Tensor(); }
   GradList backward(const Tensor& g) override {
     // Differentiable in g when a graph is recorded (create_graph); one fused pass otherwise.
-    if (is_grad_enabled()) return grad_list(where(x > 0.0, g, scalar(0.0, g.dtype())));
+    // g where x is NaN, as relu_grad: relu passes NaN through.
+    if (is_grad_enabled()) return grad_list(where(x <= 0.0, scalar(0.0, g.dtype()), g));
     return grad_list(binary_into_grad(BinaryOp::relu_grad, x, g, g, "relu backward"));
   }
 };
@@ -265,7 +266,8 @@ struct AbsBackward : Node {
   GradList backward(const Tensor& g) override { return grad_list(g * sign(x)); }
 };
 
-// maximum/minimum: the gradient goes to the selected operand; a tie splits it evenly.
+// maximum/minimum: the gradient goes to the selected operand; a tie splits it evenly. A NaN
+// operand is the one selected (NaN wins, as in the forward kernel), so it gets the gradient.
 struct SelectBackward : Node {
   int broadcast_core_dims() const override { return 0; }
   Tensor a, b;
@@ -273,11 +275,12 @@ struct SelectBackward : Node {
   void release_saved() override { a = b = Tensor(); }
   GradList backward(const Tensor& g) override {
     const Tensor zero = scalar(0.0, g.dtype());
-    const Tensor tie = where(a == b, g * 0.5, zero);
-    const Tensor a_wins = is_max ? a > b : a < b;
-    const Tensor b_wins = is_max ? b > a : b < a;
-    return grad_list(needs(0) ? where(a_wins, g, tie) : Tensor(),
-                     needs(1) ? where(b_wins, g, tie) : Tensor());
+    const Tensor is_tie = a == b;  // false when either is NaN
+    const Tensor half = g * 0.5;
+    // The forward's choice of a: strictly better, or NaN.
+    const Tensor a_wins = where(a != a, scalar(1.0, DType::boolean), is_max ? a > b : a < b);
+    return grad_list(needs(0) ? where(a_wins, g, where(is_tie, half, zero)) : Tensor(),
+                     needs(1) ? where(a_wins, zero, where(is_tie, half, g)) : Tensor());
   }
 };
 struct MaximumBackward : SelectBackward {

@@ -34,13 +34,14 @@ struct SumBackward : Node {
 };
 
 // max/min: the gradient goes to the elements equal to the extreme, split evenly among ties.
+// Where the extreme is NaN (a NaN wins), the NaN elements are the ones that equal it.
 struct ExtremeBackward : Node {
   Tensor x, kept_out;
   Dims kept_shape;
   std::vector<int64_t> axes;
   void release_saved() override { x = kept_out = Tensor(); }
   GradList backward(const Tensor& g) override {
-    const Tensor mask = (x == kept_out).to(g.dtype());
+    const Tensor mask = where(kept_out != kept_out, x != x, x == kept_out).to(g.dtype());
     const Tensor count = mask.sum(axes, true);
     return grad_list(g.reshape(kept_shape) * mask / count);
   }

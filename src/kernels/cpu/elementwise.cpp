@@ -176,10 +176,13 @@ void unary_typed(UnaryOp op, const Dims& shape, const FlatRun* flat, const Opera
       return run_unary<T, T>(shape, flat, out, in, [](T x) { return wrap_neg(x); });
     case UnaryOp::abs:
       return run_unary<T, T>(shape, flat, out, in, [](T x) { return x < 0 ? wrap_neg(x) : x; });
+    // NaN passes through sign and relu, as in NumPy (a comparison alone would make it 0).
     case UnaryOp::sign:
-      return run_unary<T, T>(shape, flat, out, in, [](T x) { return T((T(0) < x) - (x < T(0))); });
+      return run_unary<T, T>(shape, flat, out, in,
+                             [](T x) { return x != x ? x : T((T(0) < x) - (x < T(0))); });
     case UnaryOp::relu:
-      return run_unary<T, T>(shape, flat, out, in, [](T x) { return x > T(0) ? x : T(0); });
+      return run_unary<T, T>(shape, flat, out, in,
+                             [](T x) { return (x > T(0) || x != x) ? x : T(0); });
     default:
       break;
   }
@@ -262,9 +265,9 @@ void binary_typed(BinaryOp op, const Dims& shape, const FlatRun* flat, const Ope
       case BinaryOp::sigmoid_grad:
         return run_binary<T, T>(shape, flat, out, a, b,
                                 [](T y, T g) { return T(g * (y * (T(1) - y))); });
-      case BinaryOp::relu_grad:
+      case BinaryOp::relu_grad:  // relu passes NaN through, and g with it (as PyTorch)
         return run_binary<T, T>(shape, flat, out, a, b,
-                                [](T x, T g) { return x > T(0) ? g : T(0); });
+                                [](T x, T g) { return x <= T(0) ? T(0) : g; });
       case BinaryOp::maximum:  // NaN wins, as in NumPy
         return run_binary<T, T>(shape, flat, out, a, b,
                                 [](T x, T y) { return (x > y || x != x) ? x : y; });

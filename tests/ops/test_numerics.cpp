@@ -1,0 +1,211 @@
+// Numerical edge cases: NaN through clamps and extremes, gradual underflow in the float32
+// transcendentals, gradients at the singular points of pow and the kinks of other ops, softmax
+// normalization for large logits, and result dtypes that depend on operand kinds, never values.
+// Sections follow the items of the hardening issue (#19). Each runs in both float dtypes where it
+// applies, over lengths that reach the vectorized bodies and the scalar tails, on strided and
+// broadcast views, and past the lazy threshold.
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <tuple>
+
+#include "ops/lazy.hpp"
+#include "test_util.hpp"
+
+namespace ndgrad {
+namespace {
+
+using testing::expect_values;
+
+const DType kFloats[] = {DType::f32, DType::f64};
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// Lengths around every vector width (4, 8, 16 lanes), with tails, one flat run, and past a
+// flat run (kernels::kFlatMax), where the threaded strided loop takes over.
+const int64_t kLengths[] = {1, 3, 7, 8, 9, 15, 16, 17, 33, 100, 1000, 70000};
+
+// Exact equality where NaN equals NaN.
+bool same(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+
+void expect_same_values(const Tensor& t, const std::vector<double>& want, const std::string& what) {
+  const std::vector<double> got = t.to_vector();
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i)
+    if (!same(got[i], want[i])) {
+      ADD_FAILURE() << what << ": at flat index " << i << " got " << got[i] << ", want " << want[i];
+      return;
+    }
+}
+
+// v with NaN at a few positions: the first, one inside the vector body, and the last.
+std::vector<double> with_nans(std::vector<double> v) {
+  v[0] = kNaN;
+  v[v.size() / 2] = kNaN;
+  v.back() = kNaN;
+  return v;
+}
+
+template <class F>
+std::vector<double> map(const std::vector<double>& v, F f) {
+  std::vector<double> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = f(v[i]);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 12: NaN propagation through clamps and extremes, forward and backward.
+
+TEST(Numerics, ReluSignAbsPassNaNThroughAtEveryLength) {
+  for (DType dt : kFloats)
+    for (int64_t n : kLengths) {
+      const std::vector<double> v = with_nans(randn({n}, 11 + n, DType::f64).to_vector());
+      const Tensor x = tensor(v, {n}, dt);
+      const std::string what = std::string(dtype_name(dt)) + " n=" + std::to_string(n);
+      auto rounded = [dt](double d) { return dt == DType::f32 ? double(float(d)) : d; };
+      expect_same_values(
+          relu(x), map(v, [&](double d) { return std::isnan(d) ? d
+                                                 : d > 0       ? rounded(d)
+                                                               : 0.0; }),
+          "relu " + what);
+      expect_same_values(
+          sign(x), map(v, [](double d) { return std::isnan(d) ? d : double((d > 0) - (d < 0)); }),
+          "sign " + what);
+      expect_same_values(abs(x), map(v, [&](double d) { return std::fabs(rounded(d)); }),
+                         "abs " + what);
+    }
+  // Strided and broadcast views go through the strided loop.
+  const Tensor m = tensor({kNaN, -1, 2, kNaN, 0, -3}, {2, 3});
+  expect_same_values(relu(m.T()), {kNaN, kNaN, 0, 0, 2, 0}, "relu of a transpose");
+  expect_same_values(relu(scalar(kNaN).broadcast_to({5})), {kNaN, kNaN, kNaN, kNaN, kNaN},
+                     "relu of a broadcast NaN");
+  expect_same_values(sign(m.T()), {kNaN, kNaN, -1, 0, 1, -1}, "sign of a transpose");
+  // Integers are unchanged.
+  expect_values(relu(tensor({-2, 0, 3}, {3}, DType::i64)), {0, 0, 3});
+  expect_values(sign(tensor({-2, 0, 3}, {3}, DType::i64)), {-1, 0, 1});
+}
+
+TEST(Numerics, ReluBackwardPassesTheGradientAtNaN) {
+  // relu passes NaN through as the identity would, and its gradient with it (as PyTorch): in the
+  // fused backward and in the differentiable one that create_graph records.
+  for (DType dt : kFloats)
+    for (int64_t n : {int64_t(9), int64_t(33), int64_t(1000)}) {
+      const std::vector<double> v = with_nans(randn({n}, 21 + n, DType::f64).to_vector());
+      const Tensor g = randn({n}, 22 + n, dt);
+      const std::vector<double> gv = g.to_vector();
+      std::vector<double> want(v.size());
+      for (size_t i = 0; i < v.size(); ++i) want[i] = std::isnan(v[i]) || v[i] > 0 ? gv[i] : 0.0;
+      for (bool create_graph : {false, true}) {
+        Tensor x = tensor(v, {n}, dt).requires_grad_();
+        const Tensor gx = grad(relu(x), {x}, g, create_graph)[0];
+        expect_same_values(gx, want,
+                           std::string("relu gradient, create_graph=") +
+                               (create_graph ? "1" : "0") + " " + dtype_name(dt));
+      }
+    }
+}
+
+TEST(Numerics, MaximumMinimumPropagateNaNFromEitherOperand) {
+  for (DType dt : kFloats)
+    for (int64_t n : kLengths) {
+      std::vector<double> a = randn({n}, 31 + n, DType::f64).to_vector();
+      std::vector<double> b = randn({n}, 32 + n, DType::f64).to_vector();
+      a[0] = kNaN;
+      b[n / 2] = kNaN;
+      b.back() = kNaN;
+      if (n > 2) a.back() = kNaN;
+      const Tensor ta = tensor(a, {n}, dt), tb = tensor(b, {n}, dt);
+      std::vector<double> mx(n), mn(n);
+      for (int64_t i = 0; i < n; ++i) {
+        const bool nan = std::isnan(a[i]) || std::isnan(b[i]);
+        const double fa = dt == DType::f32 ? double(float(a[i])) : a[i];
+        const double fb = dt == DType::f32 ? double(float(b[i])) : b[i];
+        mx[i] = nan ? kNaN : std::max(fa, fb);
+        mn[i] = nan ? kNaN : std::min(fa, fb);
+      }
+      const std::string what = std::string(dtype_name(dt)) + " n=" + std::to_string(n);
+      expect_same_values(maximum(ta, tb), mx, "maximum " + what);
+      expect_same_values(maximum(tb, ta), mx, "maximum swapped " + what);
+      expect_same_values(minimum(ta, tb), mn, "minimum " + what);
+      expect_same_values(minimum(tb, ta), mn, "minimum swapped " + what);
+    }
+  // A broadcast NaN on either side.
+  const Tensor x = tensor({1, -2, 3}, {3});
+  expect_same_values(maximum(x, scalar(kNaN)), {kNaN, kNaN, kNaN}, "maximum with a 0-d NaN");
+  expect_same_values(minimum(scalar(kNaN), x), {kNaN, kNaN, kNaN}, "minimum with a 0-d NaN");
+}
+
+TEST(Numerics, MaximumMinimumGradientGoesToTheNaNOperand) {
+  // The NaN operand is the one selected, so it gets the gradient; ties split it evenly.
+  for (DType dt : kFloats) {
+    const Tensor g = randn({5}, 41, dt);
+    const std::vector<double> gv = g.to_vector();
+    for (bool is_max : {true, false}) {
+      Tensor a = tensor({kNaN, 1, kNaN, 2, 5}, {5}, dt).requires_grad_();
+      Tensor b = tensor({1, kNaN, kNaN, 2, 3}, {5}, dt).requires_grad_();
+      const Tensor y = is_max ? maximum(a, b) : minimum(a, b);
+      const auto gs = grad(y, {a, b}, g);
+      const double win_a = is_max ? gv[4] : 0, win_b = is_max ? 0 : gv[4];
+      expect_same_values(gs[0], {gv[0], 0, gv[2], gv[3] * 0.5, win_a}, "d/da");
+      expect_same_values(gs[1], {0, gv[1], 0, gv[3] * 0.5, win_b}, "d/db");
+    }
+  }
+}
+
+TEST(Numerics, MaxMinReductionsPropagateNaNWhereverItSits) {
+  for (DType dt : kFloats)
+    for (int64_t n : {int64_t(1), int64_t(7), int64_t(8), int64_t(9), int64_t(40), int64_t(300),
+                      int64_t(70000)})
+      for (int64_t pos : {int64_t(0), n / 2, n - 1}) {
+        std::vector<double> v = randn({n}, 51 + n, DType::f64).to_vector();
+        v[pos] = kNaN;
+        const Tensor x = tensor(v, {n}, dt);
+        const std::string what = std::string(dtype_name(dt)) + " n=" + std::to_string(n) +
+                                 " NaN at " + std::to_string(pos);
+        EXPECT_TRUE(std::isnan(x.max().item())) << "max " << what;
+        EXPECT_TRUE(std::isnan(x.min().item())) << "min " << what;
+        EXPECT_EQ(x.argmax(0).item(), pos) << "argmax " << what;
+        EXPECT_EQ(x.argmin(0).item(), pos) << "argmin " << what;
+      }
+  // Along each axis of a matrix and of its transpose (strided), one NaN per row.
+  const int64_t rows = 6, cols = 37;
+  std::vector<double> v = randn({rows, cols}, 61, DType::f64).to_vector();
+  for (int64_t r = 0; r < rows; ++r) v[r * cols + (r * 7) % cols] = kNaN;
+  for (DType dt : kFloats) {
+    const Tensor m = tensor(v, {rows, cols}, dt);
+    expect_same_values(m.max({1}), std::vector<double>(rows, kNaN), "row max");
+    expect_same_values(m.T().min({0}), std::vector<double>(rows, kNaN),
+                       "column min of the transpose");
+    const std::vector<double> col = m.max({0}).to_vector();
+    for (int64_t c = 0; c < cols; ++c) {
+      bool has_nan = false;
+      for (int64_t r = 0; r < rows; ++r) has_nan |= std::isnan(v[r * cols + c]);
+      EXPECT_EQ(std::isnan(col[c]), has_nan) << "column " << c;
+    }
+  }
+}
+
+TEST(Numerics, MaxMinReductionGradientGoesToTheNaNElements) {
+  // Not NaN everywhere (0/0 from a mask that no element matched): the gradient goes to the NaN
+  // elements, split evenly among several, as among tied maxima.
+  for (DType dt : kFloats)
+    for (bool is_max : {true, false}) {
+      Tensor x = tensor({1, kNaN, 3, 2, 5, kNaN, kNaN, 0, 4, 4, 1, 0}, {3, 4}, dt).requires_grad_();
+      const Tensor g = randn({3}, 71, dt);
+      const std::vector<double> gv = g.to_vector();
+      const Tensor y = is_max ? x.max({1}) : x.min({1});
+      const std::vector<double> gx = grad(y, {x}, g)[0].to_vector();
+      // Row 2 (4, 4, 1, 0) has no NaN: the max's tie splits, the min goes to the 0.
+      const double tie = is_max ? gv[2] / 2 : 0;
+      const std::vector<double> want = {0,   gv[0],     0,         0,  // one NaN
+                                        0,   gv[1] / 2, gv[1] / 2, 0,  // two NaNs
+                                        tie, tie,       0,         is_max ? 0 : gv[2]};
+      for (size_t i = 0; i < want.size(); ++i)
+        EXPECT_TRUE(same(gx[i], want[i])) << dtype_name(dt) << (is_max ? " max" : " min") << " at "
+                                          << i << ": got " << gx[i] << " want " << want[i];
+    }
+}
+
+}  // namespace
+}  // namespace ndgrad
