@@ -207,5 +207,62 @@ TEST(Numerics, MaxMinReductionGradientGoesToTheNaNElements) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Item 12: gradual underflow in exp and sigmoid.
+
+// Units of the spacing of floats at the correctly rounded result (subnormal spacing below
+// FLT_MIN): how far got is from exact.
+double float_ulps(double got, double exact) {
+  const float want = static_cast<float>(exact);
+  if (std::isnan(want) || std::isinf(want)) return same(got, want) ? 0 : 1e9;
+  const double ulp = std::max<double>(std::fabs(std::nextafter(want, INFINITY) - want),
+                                      std::numeric_limits<float>::denorm_min());
+  return std::fabs(got - double(want)) / ulp;
+}
+
+TEST(Numerics, Float32ExpAndSigmoidUnderflowGradually) {
+  // x from -104 to -87: results below FLT_MIN (1.18e-38) down to the smallest subnormal (1.4e-45).
+  std::vector<double> xs;
+  for (double x = -104.5; x <= -86.0; x += 0.0371) xs.push_back(double(float(x)));
+  const int64_t n = static_cast<int64_t>(xs.size());
+  const Tensor x = tensor(xs, {n});
+  int nonzero = 0;
+  for (const auto& [name, y, ref] :
+       std::vector<std::tuple<const char*, Tensor, std::function<double(double)>>>{
+           {"exp", exp(x), [](double v) { return std::exp(v); }},
+           {"sigmoid", sigmoid(x), [](double v) { return 1 / (1 + std::exp(-v)); }}}) {
+    const std::vector<double> got = y.to_vector();
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_LE(float_ulps(got[i], ref(xs[i])), 3) << name << "(" << xs[i] << ") = " << got[i];
+      nonzero += got[i] != 0;
+    }
+  }
+  EXPECT_GT(nonzero, 0.9 * 2 * n);  // only the few below ln(2^-150) round to 0
+  EXPECT_GT(exp(scalar(-100.0)).item(), 0.0);
+  EXPECT_GT(sigmoid(scalar(-100.0)).item(), 0.0);
+  // The strided loop, and every lane and tail position of the vectorized one.
+  const double want = std::exp(-95.0);
+  for (int64_t len : kLengths)
+    for (const Tensor& y : {exp(full({len}, -95.0)), sigmoid(full({len}, -95.0))})
+      for (double d : y.to_vector()) ASSERT_LE(float_ulps(d, want), 2) << "n=" << len;
+  for (double d : exp(full({3, 1}, -95.0).broadcast_to({3, 5}).T()).to_vector())
+    EXPECT_LE(float_ulps(d, want), 2) << "exp of a view";
+}
+
+TEST(Numerics, TranscendentalsKeepSubnormalsInBothDtypes) {
+  // tanh(x) = x and sigmoid(-x) ~ e^-x for tiny or very negative x, f32 and f64 alike.
+  for (DType dt : kFloats) {
+    const double tiny = dt == DType::f32 ? 1e-40 : 1e-310;  // subnormal in the dtype
+    const double tiny_r = dt == DType::f32 ? double(float(tiny)) : tiny;
+    expect_same_values(tanh(tensor({tiny, -tiny}, {2}, dt)), {tiny_r, -tiny_r},
+                       std::string("tanh of subnormals ") + dtype_name(dt));
+    const double deep = dt == DType::f32 ? -95.0 : -720.0;  // exp(deep) is subnormal
+    const double e = exp(scalar(deep, dt)).item(), s = sigmoid(scalar(deep, dt)).item();
+    EXPECT_GT(e, 0.0) << dtype_name(dt);
+    EXPECT_GT(s, 0.0) << dtype_name(dt);
+    EXPECT_NEAR(s, e, 2 * std::numeric_limits<double>::denorm_min() + 1e-6 * e) << dtype_name(dt);
+  }
+}
+
 }  // namespace
 }  // namespace ndgrad
