@@ -115,6 +115,8 @@ Tensor operator-(double a, const Tensor& b);
 Tensor operator*(double a, const Tensor& b);
 Tensor operator/(double a, const Tensor& b);
 Tensor operator-(const Tensor& a);
+// Gradients at base 0 follow PyTorch (docs/API.md): with a tensor exponent, d/dbase is 0 where
+// exponent == 0 and d/dexponent is 0 where base == 0 and exponent >= 0.
 Tensor pow(const Tensor& base, double exponent);
 Tensor pow(const Tensor& base, const Tensor& exponent);
 Tensor exp(const Tensor& x);

@@ -199,10 +199,25 @@ struct PowBackward : Node {
   Tensor a, b, out;
   void release_saved() override { a = b = out = Tensor(); }
   GradList backward(const Tensor& g) override {
-    // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a)
-    Tensor y = is_grad_enabled() ? pow(a, b) : out;
-    return grad_list(needs(0) ? g * b * pow(a, b - 1.0) : Tensor(),
-                     needs(1) ? g * y * log(a) : Tensor());
+    // d(a^b)/da = b a^(b-1), 0 where b == 0 (not 0 * 0^-1 = NaN at a = 0);
+    // d(a^b)/db = a^b log(a), 0 where a == 0 and b >= 0 (not 0 * log 0 = NaN, nor 1 * -inf):
+    // PyTorch's conventions. The masked entries are computed from stand-ins (b = 1, a = 1) so
+    // that no inf or NaN sits in where's unselected branch, where it would reach second
+    // derivatives (create_graph) as 0 * inf.
+    const Tensor zero = scalar(0.0, g.dtype());
+    const Tensor one = scalar(1.0, g.dtype());
+    Tensor ga, gb;
+    if (needs(0)) {
+      const Tensor b_zero = b == 0.0;
+      const Tensor b_safe = where(b_zero, one, b);
+      ga = where(b_zero, zero, g * b_safe * pow(a, b_safe - 1.0));
+    }
+    if (needs(1)) {
+      Tensor y = is_grad_enabled() ? pow(a, b) : out;
+      const Tensor a_zero = where(a == 0.0, b >= 0.0, scalar(0.0, DType::boolean));
+      gb = where(a_zero, zero, g * y * log(where(a_zero, one, a)));
+    }
+    return grad_list(std::move(ga), std::move(gb));
   }
 };
 

@@ -264,5 +264,182 @@ TEST(Numerics, TranscendentalsKeepSubnormalsInBothDtypes) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Item 10: gradients at the singular points of pow, and the conventions of the other ops at 0
+// and at kinks (PyTorch's).
+
+// Runs f with lazy results on and then off (the two paths for tensors of >= 2^20 elements).
+void both_paths(const std::function<void(const std::string&)>& f) {
+  f("lazy");
+  lazy::set_enabled(false);
+  f("eager");
+  lazy::set_enabled(true);
+}
+
+// PyTorch's pow gradients: d/da = 0 where b == 0, else g b a^(b-1); d/db = 0 where a == 0 and
+// b >= 0, else g a^b log(a).
+double pow_grad_base(double a, double b, double g) {
+  return b == 0 ? 0 : g * b * std::pow(a, b - 1);
+}
+double pow_grad_exponent(double a, double b, double g) {
+  return a == 0 && b >= 0 ? 0 : g * std::pow(a, b) * std::log(a);
+}
+
+TEST(Numerics, PowGradientsAtBaseZeroFollowPyTorch) {
+  // The cases: pow([0,1,2], 2) has d/dp = 4 ln 2 (not NaN); pow(0, 0) has 0 and 0.
+  for (DType dt : kFloats) {
+    Tensor a = tensor({0, 1, 2}, {3}, dt).requires_grad_();
+    Tensor p = scalar(2.0, dt).requires_grad_();
+    const auto gs = grad(pow(a, p).sum(), {a, p});
+    expect_values(gs[0], {0, 2, 4}, 1e-6);
+    expect_values(gs[1], {4 * std::log(2.0)}, 1e-6);
+    Tensor z = scalar(0.0, dt).requires_grad_(), e = scalar(0.0, dt).requires_grad_();
+    const auto gz = grad(pow(z, e), {z, e});
+    expect_same_values(gz[0], {0}, "d/dbase of 0^0");
+    expect_same_values(gz[1], {0}, "d/dexponent of 0^0");
+  }
+  // Every pairing of a base in {0, 0.5, 2, -1.5} with an exponent in {0, 1, 2, 3, 0.5, -1, -2},
+  // elementwise, under a random upstream gradient: inf where the true derivative is infinite,
+  // NaN only where the value itself is (a negative base to a fractional power).
+  const std::vector<double> bases = {0, 0.5, 2, -1.5}, exps = {0, 1, 2, 3, 0.5, -1, -2};
+  std::vector<double> av, bv;
+  for (double a : bases)
+    for (double b : exps) av.push_back(a), bv.push_back(b);
+  const int64_t n = static_cast<int64_t>(av.size());
+  for (DType dt : kFloats) {
+    const Tensor g = randn({n}, 81, dt);
+    const std::vector<double> gv = g.to_vector();
+    Tensor a = tensor(av, {n}, dt).requires_grad_(), b = tensor(bv, {n}, dt).requires_grad_();
+    const auto gs = grad(pow(a, b), {a, b}, g);
+    const std::vector<double> ga = gs[0].to_vector(), gb = gs[1].to_vector();
+    const double tol = dt == DType::f32 ? 1e-5 : 1e-12;
+    for (int64_t i = 0; i < n; ++i) {
+      const double wa = pow_grad_base(av[i], bv[i], gv[i]);
+      const double wb = pow_grad_exponent(av[i], bv[i], gv[i]);
+      const std::string at = std::string(dtype_name(dt)) + " pow(" + std::to_string(av[i]) + ", " +
+                             std::to_string(bv[i]) + ")";
+      if (std::isfinite(wa))
+        EXPECT_NEAR(ga[i], wa, tol * (1 + std::fabs(wa))) << "d/da " << at;
+      else
+        EXPECT_TRUE(same(ga[i], wa)) << "d/da " << at << ": " << ga[i] << " want " << wa;
+      if (std::isfinite(wb))
+        EXPECT_NEAR(gb[i], wb, tol * (1 + std::fabs(wb))) << "d/db " << at;
+      else
+        EXPECT_TRUE(same(gb[i], wb)) << "d/db " << at << ": " << gb[i] << " want " << wb;
+    }
+  }
+}
+
+TEST(Numerics, PowGradientsAtBaseZeroOnViewsAndLargeTensors) {
+  // Broadcast operands (a column of bases against a row of exponents, the gradients summed back),
+  // a strided base, and 2^20 elements, on both paths.
+  for (DType dt : kFloats) {
+    Tensor a = tensor({0, 0, 1.5, 0, 2, 0}, {2, 3}, dt).requires_grad_();
+    Tensor b = tensor({0, 1, 2, 3}, {4}, dt).requires_grad_();
+    const Tensor at = a.T().reshape({6, 1});  // 0, 0, 0, 2, 1.5, 0: a strided view, copied
+    const Tensor g = randn({6, 4}, 91, dt);
+    const auto gs = grad(pow(at, b), {a, b}, g);
+    const std::vector<double> gv = g.to_vector(), col = {0, 0, 0, 2, 1.5, 0}, row = {0, 1, 2, 3};
+    std::vector<double> want_b(4, 0.0), want_col(6, 0.0);
+    for (int i = 0; i < 6; ++i)
+      for (int j = 0; j < 4; ++j) {
+        want_col[i] += pow_grad_base(col[i], row[j], gv[i * 4 + j]);
+        want_b[j] += pow_grad_exponent(col[i], row[j], gv[i * 4 + j]);
+      }
+    // a's gradient in a's layout: a[r][c] is col[c * 2 + r].
+    std::vector<double> want_a(6);
+    for (int r = 0; r < 2; ++r)
+      for (int c = 0; c < 3; ++c) want_a[r * 3 + c] = want_col[c * 2 + r];
+    const double tol = dt == DType::f32 ? 1e-5 : 1e-12;
+    expect_values(gs[0], want_a, tol);
+    expect_values(gs[1], want_b, tol);
+  }
+  both_paths([](const std::string& path) {
+    const int64_t n = int64_t(1) << 20;
+    std::vector<double> v(n);
+    for (int64_t i = 0; i < n; ++i) v[i] = i % 3 == 0 ? 0.0 : 1.0 + double(i % 7);
+    Tensor a = tensor(v, {n}).requires_grad_();
+    Tensor b = scalar(2.0).requires_grad_();
+    Tensor e = scalar(0.0).requires_grad_();
+    const auto gs = grad(pow(a, b).sum() + pow(a, e).sum(), {a, b, e});
+    const std::vector<double> ga = gs[0].to_vector();
+    for (int64_t i : {int64_t(0), int64_t(1), int64_t(3), n - 1})
+      EXPECT_NEAR(ga[i], 2 * v[i], 1e-5 * (1 + v[i])) << path << " at " << i;
+    double want_b = 0;
+    for (double x : v) want_b += x == 0 ? 0 : x * x * std::log(x);
+    EXPECT_NEAR(gs[1].item(), want_b, 1e-4 * want_b) << path;
+    double want_e = 0;
+    for (double x : v) want_e += x == 0 ? 0 : std::log(x);
+    EXPECT_NEAR(gs[2].item(), want_e, 1e-4 * want_e) << path;
+  });
+}
+
+TEST(Numerics, PowSecondDerivativesStayDifferentiable) {
+  // create_graph: the masked rules are recorded ops, so gradcheck of the first derivative (with
+  // random weights) passes at regular points...
+  const Tensor wa = randn({3, 4}, 101, DType::f64), wb = randn({3, 4}, 102, DType::f64);
+  const Tensor up = randn({3, 4}, 103, DType::f64);
+  auto first = [&](const std::vector<Tensor>& x) {
+    const auto gs = grad(pow(x[0], x[1]), {x[0], x[1]}, up, true);
+    return gs[0] * wa + gs[1] * wb;
+  };
+  const GradcheckResult r = gradcheck(
+      first, {testing::uniform({3, 4}, 104, 0.5, 2), testing::away_from_zero({3, 4}, 105)});
+  EXPECT_TRUE(r.ok) << r.report;
+  auto first_scalar = [&](const std::vector<Tensor>& x) {
+    return grad(pow(x[0], 2.5), {x[0]}, up, true)[0] * wa;
+  };
+  const GradcheckResult rs = gradcheck(first_scalar, {testing::uniform({3, 4}, 106, 0.5, 2)});
+  EXPECT_TRUE(rs.ok) << rs.report;
+  // ... and at base 0 the second derivatives are finite: d2(a^2)/da2 = 2, and d/da of the
+  // (masked, constant 0) exponent gradient is 0.
+  Tensor a = tensor({0, 0}, {2}, DType::f64).requires_grad_();
+  Tensor b = tensor({2, 3}, {2}, DType::f64).requires_grad_();
+  const auto gs = grad(pow(a, b).sum(), {a, b}, Tensor(), true);
+  const auto gaa = grad(gs[0].sum(), {a, b}, Tensor(), false);
+  expect_same_values(gaa[0], {2, 0}, "d2/da2 at 0");
+  const auto gba = grad(gs[1].sum(), {a, b}, Tensor(), false);
+  expect_same_values(gba[0], {0, 0}, "d2/dadb at 0");
+  expect_same_values(gba[1], {0, 0}, "d2/db2 at 0");
+}
+
+TEST(Numerics, PowScalarExponentGradientsAtZeroFollowPyTorch) {
+  // d/dx x^p = p x^(p-1), and 0 for p == 0: at x = 0 that is 0 for p = 0, 2, 3; g for p = 1;
+  // inf for 0 < p < 1 and for p < 0 (the derivative is infinite there); never NaN.
+  for (DType dt : kFloats) {
+    const Tensor g = tensor({1.5, -2}, {2}, dt);
+    for (double p : {0.0, 1.0, 2.0, 3.0, 0.5, -1.0}) {
+      Tensor x = tensor({0, 2}, {2}, dt).requires_grad_();
+      const std::vector<double> gx = grad(pow(x, p), {x}, g)[0].to_vector();
+      const double at0 = p == 0 ? 0 : p == 1 ? 1.5 : p > 1 ? 0 : kInf * (p > 0 ? 1 : -1) * 1.5;
+      EXPECT_TRUE(same(gx[0], at0)) << "p=" << p << ": " << gx[0] << " want " << at0;
+      EXPECT_NEAR(gx[1], -2 * pow_grad_base(2, p, 1), 1e-5) << "p=" << p;
+    }
+  }
+}
+
+TEST(Numerics, ZeroAndKinkGradientConventionsMatchPyTorch) {
+  // At x = 0: sqrt and log have infinite derivatives (g / 0: +-inf by g's sign), a / b at b = 0
+  // too; abs, relu and sign give 0. maximum/minimum split a tie evenly; max/min reductions split
+  // the gradient evenly among tied extremes (torch.amax's convention).
+  for (DType dt : kFloats) {
+    const Tensor g = tensor({2, -3}, {2}, dt);
+    Tensor x = tensor({0, 0}, {2}, dt).requires_grad_();
+    expect_same_values(grad(sqrt(x), {x}, g)[0], {kInf, -kInf}, "sqrt at 0");
+    expect_same_values(grad(log(x), {x}, g)[0], {kInf, -kInf}, "log at 0");
+    expect_same_values(grad(abs(x), {x}, g)[0], {0, 0}, "abs at 0");
+    expect_same_values(grad(relu(x), {x}, g)[0], {0, 0}, "relu at 0");
+    Tensor num = tensor({1, 1}, {2}, dt).requires_grad_();
+    expect_same_values(grad(num / x, {num}, g)[0], {kInf, -kInf}, "d(a/b)/da at b = 0");
+    Tensor a = tensor({1, 2}, {2}, dt).requires_grad_(),
+           b = tensor({1, 2}, {2}, dt).requires_grad_();
+    const auto gm = grad(maximum(a, b), {a, b}, g);
+    expect_same_values(gm[0], {1, -1.5}, "maximum tie, a");
+    expect_same_values(gm[1], {1, -1.5}, "maximum tie, b");
+    Tensor t = tensor({3, 1, 3, 3}, {4}, dt).requires_grad_();
+    expect_values(grad(t.max(), {t})[0], {1.0 / 3, 0, 1.0 / 3, 1.0 / 3}, 1e-6);
+  }
+}
+
 }  // namespace
 }  // namespace ndgrad
