@@ -52,6 +52,12 @@ Tensor raw_reshape(const Tensor& t, const Dims& shape);
 // drops the leading ones by reshaping to shape. Recorded like the public ops it uses.
 Tensor sum_axes_to(const Tensor& t, const std::vector<int64_t>& axes, const Shape& shape);
 
+// The max of t over axes (normalized; keepdims shape), unrecorded, with an infinite max
+// replaced by 0: t - shift is at most 0, so exp cannot overflow, and an infinite max gives no
+// inf - inf. A constant shift: results that do not depend on it (softmax, logsumexp once the
+// shift is added back) get exact gradients without one flowing through it.
+Tensor max_shift(const Tensor& t, const std::vector<int64_t>& axes);
+
 // acc += g (acc -= g with subtract) in place; g broadcasts to acc's shape, same dtype, and does
 // not share acc's memory. Unrecorded: for the engine.
 void add_into(Tensor& acc, const Tensor& g, bool subtract = false);

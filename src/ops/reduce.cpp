@@ -161,15 +161,15 @@ Tensor logsumexp(const Tensor& t, const std::vector<int64_t>& axes_in, bool keep
   require_floating(t, "logsumexp");
   const auto axes = normalize_axes(axes_in, t.ndim(), "logsumexp");
   StrictExemptScope exempt;  // the keepdims shift broadcasts by design
-  // Shift by the (constant) max so exp cannot overflow; the shift cancels in the gradient.
-  Tensor shift;
-  {
-    NoGradGuard no_grad;
-    shift = t.max(axes, true);
-    shift = where(abs(shift) == INFINITY, scalar(0.0, t.dtype()), shift);
-  }
+  const Tensor shift = max_shift(t, axes);
   Tensor r = log(exp(t - shift).sum(axes, true)) + shift;
   return keepdims ? r : r.reshape(reduced_shape(t.impl()->shape, axes, false));
+}
+
+Tensor max_shift(const Tensor& t, const std::vector<int64_t>& axes) {
+  NoGradGuard no_grad;
+  const Tensor shift = t.max(axes, true);
+  return where(abs(shift) == INFINITY, scalar(0.0, t.dtype()), shift);
 }
 
 }  // namespace ndgrad

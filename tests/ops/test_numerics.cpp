@@ -441,5 +441,155 @@ TEST(Numerics, ZeroAndKinkGradientConventionsMatchPyTorch) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Item 11: softmax and log_softmax stay normalized for large float32 logits; their gradients
+// stay exact; their errors name them.
+
+// softmax of each row of a (rows, cols) row-major matrix, in long double.
+std::vector<double> softmax_rows(const std::vector<double>& v, int64_t rows, int64_t cols) {
+  std::vector<double> out(v.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    long double m = -INFINITY, s = 0;
+    for (int64_t c = 0; c < cols; ++c) m = std::max<long double>(m, v[r * cols + c]);
+    for (int64_t c = 0; c < cols; ++c) s += std::exp(v[r * cols + c] - m);
+    for (int64_t c = 0; c < cols; ++c)
+      out[r * cols + c] = double(std::exp(v[r * cols + c] - m) / s);
+  }
+  return out;
+}
+
+TEST(Numerics, SoftmaxStaysNormalizedForLargeLogits) {
+  // Logits of scale up to 1e30 along either axis, of a matrix and of its transpose (a strided
+  // view): softmax sums to 1 and matches a long double reference; log_softmax is its log.
+  const int64_t rows = 5, cols = 7;
+  for (DType dt : kFloats)
+    for (double scale : {1.0, 1e4, 1e7, 1e8, 1e12, 1e30})
+      for (bool transposed : {false, true})
+        for (int64_t axis : {int64_t(-1), int64_t(0)}) {
+          // Rows of ties and near-ties too: spread 3 keeps some differences at a few ulps.
+          Tensor base = randn({rows, cols}, 111, dt) * (scale > 1 ? 3.0 : 1.0) + scale;
+          Tensor x = transposed ? base.T() : base;
+          if (axis == 0) x = x.T();  // normalize along the logical rows either way
+          const Tensor p = nn::softmax(x, axis), lp = nn::log_softmax(x, axis);
+          const Tensor pr = axis == 0 ? p.T() : p, lpr = axis == 0 ? lp.T() : lp;
+          const Tensor xr = axis == 0 ? x.T() : x;
+          const int64_t r = xr.shape()[0], c = xr.shape()[1];
+          const std::vector<double> want = softmax_rows(xr.to_vector(), r, c);
+          const std::string what = std::string(dtype_name(dt)) + " scale " + std::to_string(scale) +
+                                   (transposed ? " transposed" : "") + " axis " +
+                                   std::to_string(axis);
+          const double tol = dt == DType::f32 ? 2e-6 : 1e-14;
+          const std::vector<double> got = pr.to_vector(), lgot = lpr.to_vector();
+          for (size_t i = 0; i < want.size(); ++i) {
+            EXPECT_NEAR(got[i], want[i], tol) << what << " softmax at " << i;
+            EXPECT_NEAR(std::exp(lgot[i]), want[i], 2 * tol) << what << " log_softmax at " << i;
+          }
+          expect_values(pr.sum({1}), std::vector<double>(r, 1.0), tol * c);
+          expect_values(exp(lpr).sum({1}), std::vector<double>(r, 1.0), 2 * tol * c);
+        }
+}
+
+TEST(Numerics, SoftmaxOfLargeTensorsStaysNormalized) {
+  // 2^20 elements: the shift and the normalization go through the lazy path, and the eager one.
+  both_paths([](const std::string& path) {
+    const int64_t rows = 1024, cols = 1024;
+    for (int64_t axis : {int64_t(1), int64_t(0)}) {
+      const Tensor x = randn({rows, cols}, 121) * 4.0 + 1e8;
+      const Tensor p = nn::softmax(x, axis), lp = nn::log_softmax(x, axis);
+      for (const Tensor& s : {p.sum({axis}), exp(lp).sum({axis})})
+        for (double v : s.to_vector()) ASSERT_NEAR(v, 1.0, 1e-4) << path << " axis " << axis;
+    }
+  });
+}
+
+TEST(Numerics, SoftmaxGradientsAreExactAndShiftInvariant) {
+  // d log_softmax = g - softmax * sum(g) and d softmax = p * (g - sum(g * p)), per row, under a
+  // random upstream gradient: exact for large float32 logits, with tied maxima (the shift's
+  // max must pass no gradient, or pass one that cancels), and after adding a constant.
+  const int64_t rows = 3, cols = 4;
+  for (DType dt : kFloats)
+    for (double offset : {0.0, 1e8}) {
+      std::vector<double> shifted = {1, 3, 3, 0, 2, 2, 2, 2, -1, 5, 4, 5};
+      for (double& e : shifted) e += offset;
+      // The reference from the logits as stored (float32 rounds 1e8 + 1 to a multiple of 8).
+      const std::vector<double> stored = tensor(shifted, {rows, cols}, dt).to_vector();
+      const Tensor g = randn({rows, cols}, 131, dt);
+      const std::vector<double> gv = g.to_vector();
+      const std::vector<double> sp = softmax_rows(stored, rows, cols);
+      std::vector<double> want_log(sp.size()), want_soft(sp.size());
+      for (int64_t r = 0; r < rows; ++r) {
+        double gsum = 0, gp = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+          gsum += gv[r * cols + c];
+          gp += gv[r * cols + c] * sp[r * cols + c];
+        }
+        for (int64_t c = 0; c < cols; ++c) {
+          const int64_t i = r * cols + c;
+          want_log[i] = gv[i] - sp[i] * gsum;
+          want_soft[i] = sp[i] * (gv[i] - gp);
+        }
+      }
+      const double tol = dt == DType::f32 ? 1e-5 : 1e-12;
+      Tensor x = tensor(shifted, {rows, cols}, dt).requires_grad_();
+      expect_values(grad(nn::log_softmax(x, 1), {x}, g)[0], want_log, tol);
+      expect_values(grad(nn::softmax(x, -1), {x}, g)[0], want_soft, tol);
+      const Tensor xt = tensor(shifted, {rows, cols}, dt).T().requires_grad_();
+      expect_values(grad(nn::log_softmax(xt, 0), {xt}, g.T())[0].T(), want_log, tol);
+      // Second derivatives through the shift: gradcheck of the gradient (random weights).
+      if (dt == DType::f64 && offset == 0) {
+        const Tensor w = randn({rows, cols}, 132, DType::f64);
+        auto first = [&](const std::vector<Tensor>& in) {
+          return grad(nn::log_softmax(in[0], 1) * nn::softmax(in[0], 1), {in[0]}, g, true)[0] * w;
+        };
+        const GradcheckResult r = gradcheck(first, {testing::away_from_zero({rows, cols}, 133)});
+        EXPECT_TRUE(r.ok) << r.report;
+      }
+    }
+}
+
+TEST(Numerics, CrossEntropyOfLargeLogitsIsExact) {
+  // The fused kernel: the loss matches a long double reference, and its gradient's rows (the
+  // softmax minus the one-hot, over B) sum to 0.
+  const int64_t rows = 4, cols = 6;
+  const Tensor labels = tensor({1, 0, 5, 3}, {rows}, DType::i64);
+  for (DType dt : kFloats)
+    for (double offset : {0.0, 1e7, 1e8, 1e30}) {
+      const Tensor base = randn({rows, cols}, 141, dt) * 3.0 + offset;
+      const std::vector<double> v = base.to_vector();
+      const std::vector<double> p = softmax_rows(v, rows, cols);
+      double want = 0;
+      for (int64_t r = 0; r < rows; ++r)
+        want -= std::log(p[r * cols + int64_t(labels.to_vector()[r])]);
+      want /= rows;
+      Tensor x = base.detach().requires_grad_();
+      const Tensor loss = nn::cross_entropy(x, labels);
+      const std::string what = std::string(dtype_name(dt)) + " offset " + std::to_string(offset);
+      EXPECT_NEAR(loss.item(), want, (dt == DType::f32 ? 1e-5 : 1e-12) * (1 + want)) << what;
+      const Tensor gx = grad(loss, {x})[0];
+      for (double s : gx.sum({1}).to_vector()) EXPECT_NEAR(s, 0.0, 1e-6) << what;
+    }
+}
+
+TEST(Numerics, SoftmaxErrorsNameTheFunctionCalled) {
+  const Tensor m = ones({2, 3});
+  for (const auto& [name, f] : std::vector<std::pair<std::string, std::function<Tensor()>>>{
+           {"softmax", [&] { return nn::softmax(m, 2); }},
+           {"log_softmax", [&] { return nn::log_softmax(m, -3); }},
+           {"softmax", [&] { return nn::softmax(ones({3}, DType::i64)); }},
+           {"log_softmax", [&] { return nn::log_softmax(Tensor()); }}}) {
+    try {
+      f();
+      ADD_FAILURE() << name << ": no error";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(what.rfind(name + ":", 0) == 0 || what.rfind(name + " ", 0) == 0, true)
+          << "'" << what << "' does not start with " << name;
+      EXPECT_EQ(what.find("logsumexp"), std::string::npos) << what;
+    }
+  }
+  EXPECT_THROW(nn::softmax(m, 2), AxisError);
+  EXPECT_THROW(nn::log_softmax(ones({3}, DType::i64)), DTypeError);
+}
+
 }  // namespace
 }  // namespace ndgrad
