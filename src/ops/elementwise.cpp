@@ -347,8 +347,27 @@ Tensor operator*(const Tensor& a, const Tensor& b) {
   return binary_saving<MulBackward>(BinaryOp::mul, a, b, "mul", __builtin_return_address(0));
 }
 
+namespace {
+
+// `/` of two integer or bool tensors: true division, in f64 so that the f32 result is the
+// quotient rounded once (exact for integers up to 2^53). Neither can carry a gradient.
+Tensor divide_non_floating(const Tensor& a, const Tensor& b, const void* call_site) {
+  Tensor q = binary_forward(BinaryOp::div, a.to(DType::f64), b.to(DType::f64), "div", call_site);
+  return q.to(DType::f32);
+}
+
+}  // namespace
+
 Tensor operator/(const Tensor& a, const Tensor& b) {
+  // For a floating a this is decided by a's dtype alone; b is examined only after an i64 or
+  // bool a (an undefined operand goes on to binary_forward's error).
+  if (a.defined() && !is_floating(a.impl()->dtype) && b.defined() && !is_floating(b.impl()->dtype))
+    return divide_non_floating(a, b, __builtin_return_address(0));
   return binary_saving<DivBackward>(BinaryOp::div, a, b, "div", __builtin_return_address(0));
+}
+
+Tensor floor_divide(const Tensor& a, const Tensor& b) {
+  return binary_forward(BinaryOp::floor_div, a, b, "floor_divide", __builtin_return_address(0));
 }
 
 Tensor operator-(const Tensor& a) {
@@ -357,14 +376,37 @@ Tensor operator-(const Tensor& a) {
   return out;
 }
 
-Tensor operator+(const Tensor& a, double b) { return a + scalar_like(b, a); }
-Tensor operator-(const Tensor& a, double b) { return a - scalar_like(b, a); }
-Tensor operator*(const Tensor& a, double b) { return a * scalar_like(b, a); }
-Tensor operator/(const Tensor& a, double b) { return a / scalar_like(b, a); }
-Tensor operator+(double a, const Tensor& b) { return scalar_like(a, b) + b; }
-Tensor operator-(double a, const Tensor& b) { return scalar_like(a, b) - b; }
-Tensor operator*(double a, const Tensor& b) { return scalar_like(a, b) * b; }
-Tensor operator/(double a, const Tensor& b) { return scalar_like(a, b) / b; }
+// The scalar forms: the 0-d operand's dtype follows the scalar's kind (scalar_like).
+#define NDGRAD_SCALAR_OPERATOR(symbol, name)                                                      \
+  Tensor operator symbol(const Tensor& a, double b) { return a symbol scalar_like(b, a, name); }  \
+  Tensor operator symbol(double a, const Tensor& b) { return scalar_like(a, b, name) symbol b; }  \
+  Tensor operator symbol(const Tensor& a, int64_t b) { return a symbol scalar_like(b, a, name); } \
+  Tensor operator symbol(int64_t a, const Tensor& b) { return scalar_like(a, b, name) symbol b; }
+NDGRAD_SCALAR_OPERATOR(+, "add")
+NDGRAD_SCALAR_OPERATOR(-, "sub")
+NDGRAD_SCALAR_OPERATOR(*, "mul")
+NDGRAD_SCALAR_OPERATOR(/, "div")
+#undef NDGRAD_SCALAR_OPERATOR
+
+Tensor floor_divide(const Tensor& a, double b) {
+  return floor_divide(a, scalar_like(b, a, "floor_divide"));
+}
+Tensor floor_divide(double a, const Tensor& b) {
+  return floor_divide(scalar_like(a, b, "floor_divide"), b);
+}
+Tensor floor_divide(const Tensor& a, int64_t b) {
+  return floor_divide(a, scalar_like(b, a, "floor_divide"));
+}
+Tensor floor_divide(int64_t a, const Tensor& b) {
+  return floor_divide(scalar_like(a, b, "floor_divide"), b);
+}
+
+namespace detail {
+void throw_scalar_out_of_range(const char* op, unsigned long long value) {
+  throw ValueError(std::string(op) + ": the integer scalar " + std::to_string(value) +
+                   " is out of range for i64");
+}
+}  // namespace detail
 
 Tensor pow(const Tensor& base, double exponent) {
   require_defined_arg(base, "pow");
@@ -451,12 +493,20 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   return out;
 }
 
-#define NDGRAD_COMPARISON(symbol, kind, name)                                              \
-  Tensor operator symbol(const Tensor& a, const Tensor& b) {                               \
-    return binary_forward(BinaryOp::kind, a, b, name, __builtin_return_address(0));        \
-  }                                                                                        \
-  Tensor operator symbol(const Tensor& a, double b) { return a symbol scalar_like(b, a); } \
-  Tensor operator symbol(double a, const Tensor& b) { return scalar_like(a, b) symbol b; }
+// A floating scalar compares with an integer or bool tensor in f64 (the result is bool either
+// way): 3 < 3.5 holds, and i64 values up to 2^53 compare exactly.
+#define NDGRAD_COMPARISON(symbol, kind, name)                                                     \
+  Tensor operator symbol(const Tensor& a, const Tensor& b) {                                      \
+    return binary_forward(BinaryOp::kind, a, b, name, __builtin_return_address(0));               \
+  }                                                                                               \
+  Tensor operator symbol(const Tensor& a, double b) {                                             \
+    return a symbol scalar_like(b, a, name, DType::f64);                                          \
+  }                                                                                               \
+  Tensor operator symbol(double a, const Tensor& b) {                                             \
+    return scalar_like(a, b, name, DType::f64) symbol b;                                          \
+  }                                                                                               \
+  Tensor operator symbol(const Tensor& a, int64_t b) { return a symbol scalar_like(b, a, name); } \
+  Tensor operator symbol(int64_t a, const Tensor& b) { return scalar_like(a, b, name) symbol b; }
 
 NDGRAD_COMPARISON(==, eq, "equal")
 NDGRAD_COMPARISON(!=, ne, "not_equal")

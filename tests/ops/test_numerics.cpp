@@ -591,5 +591,330 @@ TEST(Numerics, SoftmaxErrorsNameTheFunctionCalled) {
   EXPECT_THROW(nn::log_softmax(ones({3}, DType::i64)), DTypeError);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Item 14: result dtypes follow operand kinds, never a scalar's value; `/` is true division;
+// floor_divide is NumPy's //.
+
+enum class Op { add, sub, mul, div, floor_div, less, equal };
+const Op kOps[] = {Op::add, Op::sub, Op::mul, Op::div, Op::floor_div, Op::less, Op::equal};
+const char* op_name(Op op) {
+  const char* names[] = {"+", "-", "*", "/", "floor_divide", "<", "=="};
+  return names[static_cast<int>(op)];
+}
+bool is_comparison(Op op) { return op == Op::less || op == Op::equal; }
+
+template <class L, class R>
+Tensor apply(Op op, const L& a, const R& b) {
+  switch (op) {
+    case Op::add:
+      return a + b;
+    case Op::sub:
+      return a - b;
+    case Op::mul:
+      return a * b;
+    case Op::div:
+      return a / b;
+    case Op::floor_div:
+      return floor_divide(a, b);
+    case Op::less:
+      return a < b;
+    case Op::equal:
+      return a == b;
+  }
+  return Tensor();
+}
+
+// The value op gives in a result of dtype dt, from double operands.
+double reference(Op op, double a, double b, DType dt) {
+  double r = 0;
+  switch (op) {
+    case Op::add:
+      r = a + b;
+      break;
+    case Op::sub:
+      r = a - b;
+      break;
+    case Op::mul:
+      r = a * b;
+      break;
+    case Op::div:
+      r = a / b;
+      break;
+    case Op::floor_div:
+      r = dt == DType::i64 && b == 0 ? 0 : std::floor(a / b);
+      break;
+    case Op::less:
+      return a < b;
+    case Op::equal:
+      return a == b;
+  }
+  return dt == DType::f32 ? double(float(r)) : r;
+}
+
+// The documented result dtype; nullopt-like `refused` when the op refuses the operands.
+struct Expected {
+  DType dtype;
+  bool refused;
+};
+// Arithmetic on two tensors: promote_types (bool < i64 < f32 < f64), bool with bool refused;
+// `/` gives f32 where that is not floating. Comparisons give bool.
+Expected tensor_tensor(Op op, DType a, DType b) {
+  if (is_comparison(op)) return {DType::boolean, false};
+  const DType p = promote_types(a, b);
+  if (op == Op::div) return {is_floating(p) ? p : DType::f32, false};
+  return {p, p == DType::boolean};
+}
+// With a scalar: a floating tensor keeps its dtype; otherwise a floating scalar gives f32 and an
+// integer one i64. `/` gives f32 where that is not floating.
+Expected tensor_scalar(Op op, DType t, bool floating_scalar) {
+  if (is_comparison(op)) return {DType::boolean, false};
+  const DType r = is_floating(t) ? t : floating_scalar ? DType::f32 : DType::i64;
+  if (op == Op::div) return {is_floating(r) ? r : DType::f32, false};
+  return {r, false};
+}
+
+const DType kAllDTypes[] = {DType::f32, DType::f64, DType::i64, DType::boolean};
+
+std::vector<double> operand_values(DType dt, int which) {
+  if (dt == DType::boolean)
+    return which ? std::vector<double>{1, 1, 0, 1, 0} : std::vector<double>{1, 0, 1, 1, 0};
+  return which ? std::vector<double>{2, -1, 3, 1, 5} : std::vector<double>{1, 2, -3, 7, -4};
+}
+
+void check_cell(const std::string& cell, const std::function<Tensor()>& f, const Expected& want,
+                const std::function<double(size_t)>& ref) {
+  if (want.refused) {
+    EXPECT_THROW(f(), DTypeError) << cell;
+    return;
+  }
+  Tensor r;
+  try {
+    r = f();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << cell << ": " << e.what();
+    return;
+  }
+  ASSERT_EQ(r.dtype(), want.dtype)
+      << cell << ": got " << dtype_name(r.dtype()) << ", want " << dtype_name(want.dtype);
+  const std::vector<double> got = r.to_vector();
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double w = ref(i);
+    if (std::isfinite(w))
+      EXPECT_NEAR(got[i], w, 1e-6 * (1 + std::fabs(w))) << cell << " at " << i;
+    else
+      EXPECT_TRUE(same(got[i], w)) << cell << " at " << i << ": " << got[i] << " want " << w;
+  }
+}
+
+TEST(Numerics, PromotionTableTensorTensorEveryCell) {
+  for (DType da : kAllDTypes)
+    for (DType db : kAllDTypes)
+      for (Op op : kOps) {
+        const std::vector<double> va = operand_values(da, 0), vb = operand_values(db, 1);
+        const Tensor a = tensor(va, {5}, da), b = tensor(vb, {5}, db);
+        const Expected want = tensor_tensor(op, da, db);
+        const std::string cell =
+            std::string(dtype_name(da)) + " " + op_name(op) + " " + dtype_name(db);
+        check_cell(
+            cell, [&] { return apply(op, a, b); }, want,
+            [&](size_t i) { return reference(op, va[i], vb[i], want.dtype); });
+      }
+}
+
+// Every tensor dtype with a scalar of type S (value v), on either side, for every op.
+template <class S>
+void scalar_cells(const char* type_name, S v) {
+  constexpr bool floating = std::is_floating_point_v<S>;
+  for (DType dt : kAllDTypes)
+    for (Op op : kOps)
+      for (bool scalar_first : {false, true}) {
+        const std::vector<double> vt = operand_values(dt, 0);
+        const Tensor t = tensor(vt, {5}, dt);
+        const Expected want = tensor_scalar(op, dt, floating);
+        // The scalar as the op sees it: rounded to a floating result dtype.
+        const double sv = want.dtype == DType::f32 ? double(float(v)) : double(v);
+        const std::string cell =
+            scalar_first ? std::string(type_name) + " " + op_name(op) + " " + dtype_name(dt)
+                         : std::string(dtype_name(dt)) + " " + op_name(op) + " " + type_name;
+        check_cell(
+            cell, [&] { return scalar_first ? apply(op, v, t) : apply(op, t, v); }, want,
+            [&](size_t i) {
+              return scalar_first ? reference(op, sv, vt[i], want.dtype)
+                                  : reference(op, vt[i], sv, want.dtype);
+            });
+      }
+}
+
+TEST(Numerics, PromotionTableTensorScalarEveryCell) {
+  scalar_cells<int>("int", 3);
+  scalar_cells<int64_t>("int64_t", -3);
+  scalar_cells<long long>("long long", 2);
+  scalar_cells<unsigned>("unsigned", 3u);
+  scalar_cells<uint64_t>("uint64_t", 2u);
+  scalar_cells<unsigned char>("unsigned char", 2);
+  scalar_cells<bool>("bool", true);
+  scalar_cells<double>("double", 2.5);
+  scalar_cells<double>("double (integral value)", -2.0);
+  scalar_cells<float>("float", -2.5f);
+  scalar_cells<long double>("long double", 0.5L);
+}
+
+TEST(Numerics, ResultDTypeNeverDependsOnAScalarsValue) {
+  const Tensor i = tensor({1, 2, -3}, {3}, DType::i64), b = tensor({1, 0, 1}, {3}, DType::boolean);
+  const Tensor f = ones({3}), d = ones({3}, DType::f64);
+  for (double v : {2.0, 2.5, 0.0, -1.0, 1e19, -1e300, kNaN, kInf}) {
+    EXPECT_EQ((i + v).dtype(), DType::f32) << v;
+    EXPECT_EQ((v * i).dtype(), DType::f32) << v;
+    EXPECT_EQ((i / v).dtype(), DType::f32) << v;
+    EXPECT_EQ((v / i).dtype(), DType::f32) << v;
+    EXPECT_EQ(floor_divide(i, v).dtype(), DType::f32) << v;
+    EXPECT_EQ((b - v).dtype(), DType::f32) << v;
+    EXPECT_EQ((f + v).dtype(), DType::f32) << v;
+    EXPECT_EQ((d + v).dtype(), DType::f64) << v;
+  }
+  for (int64_t v : {int64_t(0), int64_t(-1), int64_t(2), std::numeric_limits<int64_t>::max(),
+                    std::numeric_limits<int64_t>::min()}) {
+    EXPECT_EQ((i + v).dtype(), DType::i64) << v;
+    EXPECT_EQ((v * b).dtype(), DType::i64) << v;
+    EXPECT_EQ(floor_divide(i, v).dtype(), DType::i64) << v;
+    EXPECT_EQ((i / v).dtype(), DType::f32) << v;
+    EXPECT_EQ((f * v).dtype(), DType::f32) << v;
+    EXPECT_EQ((d - v).dtype(), DType::f64) << v;
+  }
+  // The cases: i64 / 2.0 and i64 / 2.5 are both f32 true division, 2.0 / i64 too.
+  const Tensor x = tensor({1, 2, 3, -3}, {4}, DType::i64);
+  expect_values(x / 2.0, {0.5, 1, 1.5, -1.5});
+  expect_values(x / 2.5, {0.4, 0.8, 1.2, -1.2});
+  expect_values(x / 2, {0.5, 1, 1.5, -1.5});
+  expect_values(2.0 / x, {2, 1, 2.0 / 3, -2.0 / 3});
+  EXPECT_EQ((2.0 / x).dtype(), DType::f32);
+}
+
+TEST(Numerics, IntegerScalarsAreExact) {
+  // Integer scalars with an i64 tensor stay integers, past 2^53 too.
+  const int64_t big = (int64_t(1) << 62) + 1;
+  const Tensor t = tensor({0, 1, -1}, {3}, DType::i64);
+  const Tensor s = t + big;
+  ASSERT_EQ(s.dtype(), DType::i64);
+  const int64_t* p = s.contiguous().data_ptr<int64_t>();
+  EXPECT_EQ(p[0], big);
+  EXPECT_EQ(p[1], big + 1);
+  EXPECT_EQ(p[2], big - 1);
+  EXPECT_EQ((s == big).to_vector(), (std::vector<double>{1, 0, 0}));
+  EXPECT_EQ((s > big).to_vector(), (std::vector<double>{0, 1, 0}));
+  // A floating scalar compares with an i64 tensor in f64: 3 < 3.5, and 2^40 + 1 != 2^40.
+  const Tensor u = tensor({3, 4, 1099511627777.0}, {3}, DType::i64);
+  EXPECT_EQ((u < 3.5).to_vector(), (std::vector<double>{1, 0, 0}));
+  EXPECT_EQ((3.5 >= u).to_vector(), (std::vector<double>{1, 0, 0}));
+  EXPECT_EQ((u == 1099511627776.0).to_vector(), (std::vector<double>{0, 0, 0}));
+  // An unsigned value beyond i64 is refused, naming the op; within range it works.
+  EXPECT_THROW(t + std::numeric_limits<uint64_t>::max(), ValueError);
+  try {
+    (void)(t < std::numeric_limits<uint64_t>::max());
+    ADD_FAILURE() << "no error";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("less"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ((t * uint64_t(3)).to_vector(), (std::vector<double>{0, 3, -3}));
+}
+
+TEST(Numerics, TrueDivisionOfIntegersIsRoundedOnce) {
+  // i64 / i64 is the f64 quotient rounded to f32 once: for integers past 2^24 that is not the
+  // quotient of their f32 roundings.
+  std::vector<double> a, b;
+  for (int64_t x = (int64_t(1) << 25); x < (int64_t(1) << 25) + 300; ++x)
+    for (int64_t y = 3; y < 14; ++y) a.push_back(double(x)), b.push_back(double(y));
+  const int64_t n = static_cast<int64_t>(a.size());
+  const Tensor q = tensor(a, {n}, DType::i64) / tensor(b, {n}, DType::i64);
+  ASSERT_EQ(q.dtype(), DType::f32);
+  const std::vector<double> got = q.to_vector();
+  int differs = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    EXPECT_EQ(got[i], double(float(a[i] / b[i]))) << a[i] << " / " << b[i];
+    differs += float(a[i] / b[i]) != float(a[i]) / float(b[i]);
+  }
+  EXPECT_GT(differs, 0);  // the check can tell the two apart
+  // Division by zero as in NumPy: inf, -inf, NaN; bool operands divide too.
+  expect_same_values(tensor({1, -1, 0}, {3}, DType::i64) / tensor({0, 0, 0}, {3}, DType::i64),
+                     {kInf, -kInf, kNaN}, "i64 / 0");
+  const Tensor tb = tensor({1, 0, 1}, {3}, DType::boolean);
+  expect_same_values(tb / tb, {1, kNaN, 1}, "bool / bool");
+  // Large tensors, through the lazy path and the eager one.
+  both_paths([](const std::string& path) {
+    const int64_t big = int64_t(1) << 20;
+    const Tensor num = arange(big, DType::i64) - big / 2, den = full({big}, 4, DType::i64);
+    const Tensor r = num / den;
+    ASSERT_EQ(r.dtype(), DType::f32) << path;
+    const std::vector<double> v = r.to_vector();
+    for (int64_t i : {int64_t(0), int64_t(1), big / 2 - 1, big - 1})
+      EXPECT_EQ(v[i], double(i - big / 2) / 4) << path << " at " << i;
+  });
+}
+
+TEST(Numerics, FloorDivideFollowsNumPy) {
+  // Integers: the quotient rounded toward -inf, for every combination of signs; 0 on division by
+  // 0 (no SIGFPE); INT64_MIN // -1 wraps.
+  const std::vector<double> ia = {7, -7, 7, -7, 6, -6, 0, 1, -1, 5, -5, 0};
+  const std::vector<double> ib = {2, 2, -2, -2, 3, -3, 4, 7, 7, 0, 0, 0};
+  const std::vector<double> iq = {3, -4, -4, 3, 2, 2, 0, 0, -1, 0, 0, 0};
+  const Tensor ta = tensor(ia, {12}, DType::i64), tb = tensor(ib, {12}, DType::i64);
+  const Tensor q = floor_divide(ta, tb);
+  ASSERT_EQ(q.dtype(), DType::i64);
+  expect_same_values(q, iq, "i64 floor_divide");
+  const int64_t lowest = std::numeric_limits<int64_t>::min();
+  const Tensor low = full({1}, double(lowest), DType::i64);
+  EXPECT_EQ(floor_divide(low, int64_t(-1)).contiguous().data_ptr<int64_t>()[0], lowest);
+  EXPECT_EQ(floor_divide(low, int64_t(2)).contiguous().data_ptr<int64_t>()[0], lowest / 2);
+  // Scalar forms, either side.
+  expect_same_values(floor_divide(ta, -2), {-4, 3, -4, 3, -3, 3, 0, -1, 0, -3, 2, 0}, "i64 // -2");
+  expect_same_values(floor_divide(-7, tb), {-4, -4, 3, 3, -3, 2, -2, -1, -1, 0, 0, 0}, "-7 // i64");
+  // Floats: NumPy's divmod-based result (1 // 0.1 is 9, where floor(1 / 0.1) is 10), signed
+  // zeros, and a / b for b == 0.
+  for (DType dt : kFloats) {
+    const std::vector<double> fa = {7.5, -7.5, 7.5, -7.5, 1, -1, 0, 1, -1, 0.5, -0.5, 3};
+    const std::vector<double> fb = {2, 2, -2, -2, 0, 0, 0, kInf, kInf, 0.25, 0.25, -kInf};
+    const std::vector<double> fq = {3, -4, -4, 3, kInf, -kInf, kNaN, 0, -1, 2, -2, -1};
+    const Tensor r = floor_divide(tensor(fa, {12}, dt), tensor(fb, {12}, dt));
+    ASSERT_EQ(r.dtype(), dt);
+    expect_same_values(r, fq, std::string("floor_divide ") + dtype_name(dt));
+    EXPECT_EQ(floor_divide(scalar(1.0, dt), scalar(0.1, dt)).item(), 9.0) << dtype_name(dt);
+    EXPECT_TRUE(std::signbit(floor_divide(scalar(0.0, dt), -4.0).item())) << dtype_name(dt);
+    EXPECT_TRUE(std::signbit(floor_divide(scalar(-0.0, dt), 4.0).item())) << dtype_name(dt);
+    EXPECT_FALSE(std::signbit(floor_divide(scalar(0.0, dt), 4.0).item())) << dtype_name(dt);
+    EXPECT_EQ(floor_divide(scalar(-0.5, dt), 4.0).item(), -1.0) << dtype_name(dt);
+  }
+  // Mixed dtypes promote; bool is refused with the op's name; a broadcast row and a strided
+  // view go through the strided loop.
+  EXPECT_EQ(floor_divide(ta, 2.5).dtype(), DType::f32);
+  expect_values(floor_divide(tensor({7, -7}, {2}, DType::i64), tensor({2.5, 2.5}, {2})), {2, -3});
+  try {
+    floor_divide(tensor({1}, {1}, DType::boolean), tensor({1}, {1}, DType::boolean));
+    ADD_FAILURE() << "no error";
+  } catch (const DTypeError& e) {
+    EXPECT_NE(std::string(e.what()).find("floor_divide"), std::string::npos) << e.what();
+  }
+  const Tensor m = tensor({7, -7, 8, -9, 10, 11}, {2, 3}, DType::i64);
+  expect_same_values(floor_divide(m.T(), tensor({2, -3}, {2}, DType::i64)), {3, 3, -4, -4, 4, -4},
+                     "strided // broadcast row");
+  // Not differentiable: no graph even from a tensor that requires grad.
+  Tensor x = tensor({1.5, -2.5}, {2}).requires_grad_();
+  EXPECT_FALSE(floor_divide(x, 2.0).requires_grad());
+}
+
+TEST(Numerics, FloorDivideOfLargeTensors) {
+  both_paths([](const std::string& path) {
+    const int64_t n = int64_t(1) << 20;
+    const Tensor num = arange(n, DType::i64) - n / 2;
+    for (DType dt : {DType::i64, DType::f32, DType::f64}) {
+      const Tensor r = floor_divide(num.to(dt), full({n}, -3.0, dt));
+      ASSERT_EQ(r.dtype(), dt) << path;
+      const std::vector<double> v = r.to_vector();
+      for (int64_t i : {int64_t(0), int64_t(1), n / 2 - 1, n / 2, n / 2 + 1, n - 1})
+        EXPECT_EQ(v[i], std::floor(double(i - n / 2) / -3))
+            << path << " " << dtype_name(dt) << " at " << i;
+    }
+  });
+}
+
 }  // namespace
 }  // namespace ndgrad

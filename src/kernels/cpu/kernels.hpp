@@ -24,6 +24,7 @@ enum class BinaryOp {
   sub,
   mul,
   div,
+  floor_div,  // NumPy's //: see floor_div_value in elementwise.cpp
   pow,
   maximum,
   minimum,
