@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   Tensor X1 = randn({B, D}, 1);
   Tensor W1 = (randn({D, H}, 2) * 0.05).requires_grad_(), b1 = zeros({H}).requires_grad_();
   Tensor W2 = (randn({H, C}, 3) * 0.05).requires_grad_(), b2 = zeros({C}).requires_grad_();
-  Tensor labels = arange(B, DType::i64) - (arange(B, DType::i64) / 10.0).to(DType::i64) * 10.0;
+  Tensor labels = arange(B, DType::i64) - floor_divide(arange(B, DType::i64), 10) * 10;
   Tensor h1 = relu(matmul(X1, W1) + b1);
   Tensor h2 = matmul(h1, W2) + b2;  // b2 (C) broadcast over the batch: summed back in backward
   Tensor loss = nn::cross_entropy(h2, labels);

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "ndgrad/dtype.hpp"
@@ -102,6 +103,12 @@ Shape broadcast_shapes(const Shape& a, const Shape& b);
 Tensor sum_to(const Tensor& t, const Shape& shape);
 
 // --- elementwise ---
+// Result dtypes (docs/API.md has the tables): two tensors compute in promote_types of theirs.
+// A scalar operand counts by its kind, never its value: a floating scalar (float, double) with
+// an i64 or bool tensor gives f32; an integer scalar (any integral C++ type, bool included)
+// keeps an i64 tensor's dtype and gives i64 with a bool tensor; a floating tensor keeps its
+// dtype with either. `/` is true division: integer and bool operands give f32 (the quotient of
+// their f64 values, rounded once). floor_divide is NumPy's //.
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
 Tensor operator*(const Tensor& a, const Tensor& b);
@@ -114,7 +121,25 @@ Tensor operator+(double a, const Tensor& b);
 Tensor operator-(double a, const Tensor& b);
 Tensor operator*(double a, const Tensor& b);
 Tensor operator/(double a, const Tensor& b);
+Tensor operator+(const Tensor& a, int64_t b);
+Tensor operator-(const Tensor& a, int64_t b);
+Tensor operator*(const Tensor& a, int64_t b);
+Tensor operator/(const Tensor& a, int64_t b);
+Tensor operator+(int64_t a, const Tensor& b);
+Tensor operator-(int64_t a, const Tensor& b);
+Tensor operator*(int64_t a, const Tensor& b);
+Tensor operator/(int64_t a, const Tensor& b);
 Tensor operator-(const Tensor& a);
+// floor(a / b) with NumPy's semantics, in the promoted dtype (not for bool): integers round the
+// quotient toward -inf and give 0 when dividing by 0; floats give inf or NaN when dividing by
+// 0. Not differentiable (its derivative is 0 almost everywhere).
+Tensor floor_divide(const Tensor& a, const Tensor& b);
+Tensor floor_divide(const Tensor& a, double b);
+Tensor floor_divide(double a, const Tensor& b);
+Tensor floor_divide(const Tensor& a, int64_t b);
+Tensor floor_divide(int64_t a, const Tensor& b);
+// Gradients at base 0 follow PyTorch (docs/API.md): with a tensor exponent, d/dbase is 0 where
+// exponent == 0 and d/dexponent is 0 where base == 0 and exponent >= 0.
 Tensor pow(const Tensor& base, double exponent);
 Tensor pow(const Tensor& base, const Tensor& exponent);
 Tensor exp(const Tensor& x);
@@ -122,6 +147,7 @@ Tensor log(const Tensor& x);
 Tensor sqrt(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
+// relu, abs, sign, maximum and minimum pass NaN through (NaN wins in maximum/minimum).
 Tensor relu(const Tensor& x);
 Tensor abs(const Tensor& x);
 Tensor sign(
@@ -149,6 +175,68 @@ Tensor operator<(double a, const Tensor& b);
 Tensor operator<=(double a, const Tensor& b);
 Tensor operator>(double a, const Tensor& b);
 Tensor operator>=(double a, const Tensor& b);
+Tensor operator==(const Tensor& a, int64_t b);
+Tensor operator!=(const Tensor& a, int64_t b);
+Tensor operator<(const Tensor& a, int64_t b);
+Tensor operator<=(const Tensor& a, int64_t b);
+Tensor operator>(const Tensor& a, int64_t b);
+Tensor operator>=(const Tensor& a, int64_t b);
+Tensor operator==(int64_t a, const Tensor& b);
+Tensor operator!=(int64_t a, const Tensor& b);
+Tensor operator<(int64_t a, const Tensor& b);
+Tensor operator<=(int64_t a, const Tensor& b);
+Tensor operator>(int64_t a, const Tensor& b);
+Tensor operator>=(int64_t a, const Tensor& b);
+
+// Scalars of the other arithmetic types take the double (float, long double) or the int64_t
+// (every integral type) forms above. Templates: an exact match for `t + 2` (int), which the
+// double and int64_t forms would otherwise both claim. An unsigned value beyond i64's range is
+// a ValueError.
+namespace detail {
+[[noreturn]] void throw_scalar_out_of_range(const char* op, unsigned long long value);
+template <class S>
+using if_scalar = std::enable_if_t<std::is_arithmetic_v<S>, int>;
+template <class S>
+std::conditional_t<std::is_floating_point_v<S>, double, int64_t> scalar_arg(S v, const char* op) {
+  if constexpr (std::is_floating_point_v<S>) {
+    return static_cast<double>(v);
+  } else {
+    if constexpr (std::is_unsigned_v<S> && sizeof(S) >= sizeof(int64_t))
+      if (v > static_cast<S>(INT64_MAX)) throw_scalar_out_of_range(op, v);
+    (void)op;
+    return static_cast<int64_t>(v);
+  }
+}
+}  // namespace detail
+
+#define NDGRAD_SCALAR_FORMS(symbol, name)        \
+  template <class S, detail::if_scalar<S> = 0>   \
+  Tensor operator symbol(const Tensor& a, S b) { \
+    return a symbol detail::scalar_arg(b, name); \
+  }                                              \
+  template <class S, detail::if_scalar<S> = 0>   \
+  Tensor operator symbol(S a, const Tensor& b) { \
+    return detail::scalar_arg(a, name) symbol b; \
+  }
+NDGRAD_SCALAR_FORMS(+, "add")
+NDGRAD_SCALAR_FORMS(-, "sub")
+NDGRAD_SCALAR_FORMS(*, "mul")
+NDGRAD_SCALAR_FORMS(/, "div")
+NDGRAD_SCALAR_FORMS(==, "equal")
+NDGRAD_SCALAR_FORMS(!=, "not_equal")
+NDGRAD_SCALAR_FORMS(<, "less")
+NDGRAD_SCALAR_FORMS(<=, "less_equal")
+NDGRAD_SCALAR_FORMS(>, "greater")
+NDGRAD_SCALAR_FORMS(>=, "greater_equal")
+#undef NDGRAD_SCALAR_FORMS
+template <class S, detail::if_scalar<S> = 0>
+Tensor floor_divide(const Tensor& a, S b) {
+  return floor_divide(a, detail::scalar_arg(b, "floor_divide"));
+}
+template <class S, detail::if_scalar<S> = 0>
+Tensor floor_divide(S a, const Tensor& b) {
+  return floor_divide(detail::scalar_arg(a, "floor_divide"), b);
+}
 
 // --- reductions ---
 Tensor sum(const Tensor& t, const std::vector<int64_t>& axes = {}, bool keepdims = false);

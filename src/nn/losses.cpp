@@ -37,17 +37,30 @@ void check_labels(const Tensor& logits, const Tensor& labels) {
   if (logits.shape()[0] == 0) throw ValueError("cross_entropy: the batch is empty");
 }
 
+// axis, normalized, once logits are checked under the name of the function the user called.
+int64_t softmax_axis(const Tensor& logits, int64_t axis, const char* name) {
+  require_defined_arg(logits, name);
+  require_floating(logits, name);
+  return normalize_axis(axis, logits.ndim(), name);
+}
+
 }  // namespace
 
+// Both subtract the max along the axis first, a constant shift (max_shift) that the results do
+// not depend on, so their gradients are exact. Not logits - logsumexp(logits): in float32 a
+// logsumexp near 1e8 has an ulp of 8, and the results lose their normalization.
 Tensor log_softmax(const Tensor& logits, int64_t axis) {
-  require_defined_arg(logits, "log_softmax");
-  StrictExemptScope exempt;  // subtracting the keepdims logsumexp broadcasts by design
-  return logits - logsumexp(logits, {axis}, true);
+  const int64_t ax = softmax_axis(logits, axis, "log_softmax");
+  StrictExemptScope exempt;  // the keepdims shift and sum broadcast by design
+  const Tensor z = logits - max_shift(logits, {ax});
+  return z - log(exp(z).sum({ax}, true));
 }
 
 Tensor softmax(const Tensor& logits, int64_t axis) {
-  require_defined_arg(logits, "softmax");
-  return exp(log_softmax(logits, axis));
+  const int64_t ax = softmax_axis(logits, axis, "softmax");
+  StrictExemptScope exempt;
+  const Tensor e = exp(logits - max_shift(logits, {ax}));
+  return e / e.sum({ax}, true);
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {

@@ -200,10 +200,25 @@ struct PowBackward : Node {
   Tensor a, b, out;
   void release_saved() override { a = b = out = Tensor(); }
   GradList backward(const Tensor& g) override {
-    // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a)
-    Tensor y = is_grad_enabled() ? pow(a, b) : out;
-    return grad_list(needs(0) ? g * b * pow(a, b - 1.0) : Tensor(),
-                     needs(1) ? g * y * log(a) : Tensor());
+    // d(a^b)/da = b a^(b-1), 0 where b == 0 (not 0 * 0^-1 = NaN at a = 0);
+    // d(a^b)/db = a^b log(a), 0 where a == 0 and b >= 0 (not 0 * log 0 = NaN, nor 1 * -inf):
+    // PyTorch's conventions. The masked entries are computed from stand-ins (b = 1, a = 1) so
+    // that no inf or NaN sits in where's unselected branch, where it would reach second
+    // derivatives (create_graph) as 0 * inf.
+    const Tensor zero = scalar(0.0, g.dtype());
+    const Tensor one = scalar(1.0, g.dtype());
+    Tensor ga, gb;
+    if (needs(0)) {
+      const Tensor b_zero = b == 0.0;
+      const Tensor b_safe = where(b_zero, one, b);
+      ga = where(b_zero, zero, g * b_safe * pow(a, b_safe - 1.0));
+    }
+    if (needs(1)) {
+      Tensor y = is_grad_enabled() ? pow(a, b) : out;
+      const Tensor a_zero = where(a == 0.0, b >= 0.0, scalar(0.0, DType::boolean));
+      gb = where(a_zero, zero, g * y * log(where(a_zero, one, a)));
+    }
+    return grad_list(std::move(ga), std::move(gb));
   }
 };
 
@@ -254,7 +269,8 @@ struct ReluBackward : Node {
   void release_saved() override { x = Tensor(); }
   GradList backward(const Tensor& g) override {
     // Differentiable in g when a graph is recorded (create_graph); one fused pass otherwise.
-    if (is_grad_enabled()) return grad_list(where(x > 0.0, g, scalar(0.0, g.dtype())));
+    // g where x is NaN, as relu_grad: relu passes NaN through.
+    if (is_grad_enabled()) return grad_list(where(x <= 0.0, scalar(0.0, g.dtype()), g));
     return grad_list(binary_into_grad(BinaryOp::relu_grad, x, g, g, "relu backward"));
   }
 };
@@ -266,7 +282,8 @@ struct AbsBackward : Node {
   GradList backward(const Tensor& g) override { return grad_list(g * sign(x)); }
 };
 
-// maximum/minimum: the gradient goes to the selected operand; a tie splits it evenly.
+// maximum/minimum: the gradient goes to the selected operand; a tie splits it evenly. A NaN
+// operand is the one selected (NaN wins, as in the forward kernel), so it gets the gradient.
 struct SelectBackward : Node {
   int broadcast_core_dims() const override { return 0; }
   Tensor a, b;
@@ -274,11 +291,12 @@ struct SelectBackward : Node {
   void release_saved() override { a = b = Tensor(); }
   GradList backward(const Tensor& g) override {
     const Tensor zero = scalar(0.0, g.dtype());
-    const Tensor tie = where(a == b, g * 0.5, zero);
-    const Tensor a_wins = is_max ? a > b : a < b;
-    const Tensor b_wins = is_max ? b > a : b < a;
-    return grad_list(needs(0) ? where(a_wins, g, tie) : Tensor(),
-                     needs(1) ? where(b_wins, g, tie) : Tensor());
+    const Tensor is_tie = a == b;  // false when either is NaN
+    const Tensor half = g * 0.5;
+    // The forward's choice of a: strictly better, or NaN.
+    const Tensor a_wins = where(a != a, scalar(1.0, DType::boolean), is_max ? a > b : a < b);
+    return grad_list(needs(0) ? where(a_wins, g, where(is_tie, half, zero)) : Tensor(),
+                     needs(1) ? where(a_wins, zero, where(is_tie, half, g)) : Tensor());
   }
 };
 struct MaximumBackward : SelectBackward {
@@ -330,8 +348,27 @@ Tensor operator*(const Tensor& a, const Tensor& b) {
   return binary_saving<MulBackward>(BinaryOp::mul, a, b, "mul", __builtin_return_address(0));
 }
 
+namespace {
+
+// `/` of two integer or bool tensors: true division, in f64 so that the f32 result is the
+// quotient rounded once (exact for integers up to 2^53). Neither can carry a gradient.
+Tensor divide_non_floating(const Tensor& a, const Tensor& b, const void* call_site) {
+  Tensor q = binary_forward(BinaryOp::div, a.to(DType::f64), b.to(DType::f64), "div", call_site);
+  return q.to(DType::f32);
+}
+
+}  // namespace
+
 Tensor operator/(const Tensor& a, const Tensor& b) {
+  // For a floating a this is decided by a's dtype alone; b is examined only after an i64 or
+  // bool a (an undefined operand goes on to binary_forward's error).
+  if (a.defined() && !is_floating(a.impl()->dtype) && b.defined() && !is_floating(b.impl()->dtype))
+    return divide_non_floating(a, b, __builtin_return_address(0));
   return binary_saving<DivBackward>(BinaryOp::div, a, b, "div", __builtin_return_address(0));
+}
+
+Tensor floor_divide(const Tensor& a, const Tensor& b) {
+  return binary_forward(BinaryOp::floor_div, a, b, "floor_divide", __builtin_return_address(0));
 }
 
 Tensor operator-(const Tensor& a) {
@@ -340,14 +377,37 @@ Tensor operator-(const Tensor& a) {
   return out;
 }
 
-Tensor operator+(const Tensor& a, double b) { return a + scalar_like(b, a); }
-Tensor operator-(const Tensor& a, double b) { return a - scalar_like(b, a); }
-Tensor operator*(const Tensor& a, double b) { return a * scalar_like(b, a); }
-Tensor operator/(const Tensor& a, double b) { return a / scalar_like(b, a); }
-Tensor operator+(double a, const Tensor& b) { return scalar_like(a, b) + b; }
-Tensor operator-(double a, const Tensor& b) { return scalar_like(a, b) - b; }
-Tensor operator*(double a, const Tensor& b) { return scalar_like(a, b) * b; }
-Tensor operator/(double a, const Tensor& b) { return scalar_like(a, b) / b; }
+// The scalar forms: the 0-d operand's dtype follows the scalar's kind (scalar_like).
+#define NDGRAD_SCALAR_OPERATOR(symbol, name)                                                      \
+  Tensor operator symbol(const Tensor& a, double b) { return a symbol scalar_like(b, a, name); }  \
+  Tensor operator symbol(double a, const Tensor& b) { return scalar_like(a, b, name) symbol b; }  \
+  Tensor operator symbol(const Tensor& a, int64_t b) { return a symbol scalar_like(b, a, name); } \
+  Tensor operator symbol(int64_t a, const Tensor& b) { return scalar_like(a, b, name) symbol b; }
+NDGRAD_SCALAR_OPERATOR(+, "add")
+NDGRAD_SCALAR_OPERATOR(-, "sub")
+NDGRAD_SCALAR_OPERATOR(*, "mul")
+NDGRAD_SCALAR_OPERATOR(/, "div")
+#undef NDGRAD_SCALAR_OPERATOR
+
+Tensor floor_divide(const Tensor& a, double b) {
+  return floor_divide(a, scalar_like(b, a, "floor_divide"));
+}
+Tensor floor_divide(double a, const Tensor& b) {
+  return floor_divide(scalar_like(a, b, "floor_divide"), b);
+}
+Tensor floor_divide(const Tensor& a, int64_t b) {
+  return floor_divide(a, scalar_like(b, a, "floor_divide"));
+}
+Tensor floor_divide(int64_t a, const Tensor& b) {
+  return floor_divide(scalar_like(a, b, "floor_divide"), b);
+}
+
+namespace detail {
+void throw_scalar_out_of_range(const char* op, unsigned long long value) {
+  throw ValueError(std::string(op) + ": the integer scalar " + std::to_string(value) +
+                   " is out of range for i64");
+}
+}  // namespace detail
 
 Tensor pow(const Tensor& base, double exponent) {
   require_defined_arg(base, "pow");
@@ -435,12 +495,20 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   return out;
 }
 
-#define NDGRAD_COMPARISON(symbol, kind, name)                                              \
-  Tensor operator symbol(const Tensor& a, const Tensor& b) {                               \
-    return binary_forward(BinaryOp::kind, a, b, name, __builtin_return_address(0));        \
-  }                                                                                        \
-  Tensor operator symbol(const Tensor& a, double b) { return a symbol scalar_like(b, a); } \
-  Tensor operator symbol(double a, const Tensor& b) { return scalar_like(a, b) symbol b; }
+// A floating scalar compares with an integer or bool tensor in f64 (the result is bool either
+// way): 3 < 3.5 holds, and i64 values up to 2^53 compare exactly.
+#define NDGRAD_COMPARISON(symbol, kind, name)                                                     \
+  Tensor operator symbol(const Tensor& a, const Tensor& b) {                                      \
+    return binary_forward(BinaryOp::kind, a, b, name, __builtin_return_address(0));               \
+  }                                                                                               \
+  Tensor operator symbol(const Tensor& a, double b) {                                             \
+    return a symbol scalar_like(b, a, name, DType::f64);                                          \
+  }                                                                                               \
+  Tensor operator symbol(double a, const Tensor& b) {                                             \
+    return scalar_like(a, b, name, DType::f64) symbol b;                                          \
+  }                                                                                               \
+  Tensor operator symbol(const Tensor& a, int64_t b) { return a symbol scalar_like(b, a, name); } \
+  Tensor operator symbol(int64_t a, const Tensor& b) { return scalar_like(a, b, name) symbol b; }
 
 NDGRAD_COMPARISON(==, eq, "equal")
 NDGRAD_COMPARISON(!=, ne, "not_equal")

@@ -54,14 +54,24 @@ Tensor raw_reshape(const Tensor& t, const Dims& shape);
 // drops the leading ones by reshaping to shape. Recorded like the public ops it uses.
 Tensor sum_axes_to(const Tensor& t, const std::vector<int64_t>& axes, const Shape& shape);
 
+// The max of t over axes (normalized; keepdims shape), unrecorded, with an infinite max
+// replaced by 0: t - shift is at most 0, so exp cannot overflow, and an infinite max gives no
+// inf - inf. A constant shift: results that do not depend on it (softmax, logsumexp once the
+// shift is added back) get exact gradients without one flowing through it.
+Tensor max_shift(const Tensor& t, const std::vector<int64_t>& axes);
+
 // acc += g (acc -= g with subtract) in place; g broadcasts to acc's shape, same dtype, and does
 // not share acc's memory. Unrecorded: for the engine.
 void add_into(Tensor& acc, const Tensor& g, bool subtract = false);
 
-// A 0-d tensor of value in t's dtype, or f32 when the double is fractional and t is integral or
-// boolean. From a small per-thread table: the reference holds until the thread's next
-// scalar_like call (the operators use it within one expression; no handle copy, no atomic
-// reference-count updates).
-const Tensor& scalar_like(double value, const Tensor& t);
+// The 0-d operand for a scalar in an op (named op) with t: a floating scalar takes t's dtype
+// when t is floating and non_floating (f32, the default float dtype) otherwise; an integer
+// scalar takes t's dtype when t is floating and i64 otherwise (its value exactly). Never the
+// value: the result dtype does not depend on it. From a small per-thread table: the reference
+// holds until the thread's next scalar_like call (the operators use it within one expression;
+// no handle copy, no atomic reference-count updates).
+const Tensor& scalar_like(double value, const Tensor& t, const char* op,
+                          DType non_floating = DType::f32);
+const Tensor& scalar_like(int64_t value, const Tensor& t, const char* op);
 
 }  // namespace ndgrad

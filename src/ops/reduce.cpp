@@ -34,13 +34,14 @@ struct SumBackward : Node {
 };
 
 // max/min: the gradient goes to the elements equal to the extreme, split evenly among ties.
+// Where the extreme is NaN (a NaN wins), the NaN elements are the ones that equal it.
 struct ExtremeBackward : Node {
   Tensor x, kept_out;
   Dims kept_shape;
   std::vector<int64_t> axes;
   void release_saved() override { x = kept_out = Tensor(); }
   GradList backward(const Tensor& g) override {
-    const Tensor mask = (x == kept_out).to(g.dtype());
+    const Tensor mask = where(kept_out != kept_out, x != x, x == kept_out).to(g.dtype());
     const Tensor count = mask.sum(axes, true);
     return grad_list(g.reshape(kept_shape) * mask / count);
   }
@@ -165,15 +166,15 @@ Tensor logsumexp(const Tensor& t, const std::vector<int64_t>& axes_in, bool keep
       throw ValueError("logsumexp: zero-size reduction along axis " + std::to_string(a) +
                        " of shape " + shape_str(t.impl()->shape));
   StrictExemptScope exempt;  // the keepdims shift broadcasts by design
-  // Shift by the (constant) max so exp cannot overflow; the shift cancels in the gradient.
-  Tensor shift;
-  {
-    NoGradGuard no_grad;
-    shift = t.max(axes, true);
-    shift = where(abs(shift) == INFINITY, scalar(0.0, t.dtype()), shift);
-  }
+  const Tensor shift = max_shift(t, axes);
   Tensor r = log(exp(t - shift).sum(axes, true)) + shift;
   return keepdims ? r : r.reshape(reduced_shape(t.impl()->shape, axes, false));
+}
+
+Tensor max_shift(const Tensor& t, const std::vector<int64_t>& axes) {
+  NoGradGuard no_grad;
+  const Tensor shift = t.max(axes, true);
+  return where(abs(shift) == INFINITY, scalar(0.0, t.dtype()), shift);
 }
 
 }  // namespace ndgrad

@@ -44,26 +44,43 @@ Tensor raw_reshape(const Tensor& t, const Dims& shape) {
   return make_view(c, shape, contiguous_strides(shape), c.impl()->offset);
 }
 
-const Tensor& scalar_like(double value, const Tensor& t) {
-  // An undefined t gets an f32 constant, so that the operator using it reports which of its
-  // operands is undefined (rather than "dtype" failing here).
-  DType dt = t.defined() ? t.dtype() : DType::f32;
-  if (!is_floating(dt) && value != std::floor(value)) dt = DType::f32;  // also NaN, inf
-  if (!is_floating(dt) && std::fabs(value) >= 9.2e18) dt = DType::f32;  // beyond i64
-  if (dt == DType::boolean) dt = DType::i64;
-  // The constants of a loop (y * 1.0001 + 0.5) recur: reuse their 0-d tensors, which nothing
-  // writes to, from a small per-thread table instead of allocating one per op.
+namespace {
+
+// The constants of a loop (y * 1.0001 + 0.5) recur: their 0-d tensors, which nothing writes
+// to, come from a small per-thread table instead of one allocation per op. bits: the value's
+// bits (a double's, or an i64's with dtype i64).
+template <class Make>
+const Tensor& cached_scalar(uint64_t bits, DType dt, Make make) {
   struct Entry {
     uint64_t bits = 0;
     DType dtype = DType::f32;
     Tensor t;
   };
   thread_local Entry table[16];
+  Entry& e = table[(bits ^ (bits >> 29) ^ static_cast<uint64_t>(dt)) % 16];
+  if (!e.t.defined() || e.bits != bits || e.dtype != dt) e = {bits, dt, make()};
+  return e.t;
+}
+
+}  // namespace
+
+const Tensor& scalar_like(double value, const Tensor& t, const char* op, DType non_floating) {
+  if (!t.defined()) require_defined_arg(t, op);
+  const DType td = t.impl()->dtype;
+  const DType dt = is_floating(td) ? td : non_floating;
   uint64_t bits;
   std::memcpy(&bits, &value, sizeof bits);
-  Entry& e = table[(bits ^ (bits >> 29) ^ static_cast<uint64_t>(dt)) % 16];
-  if (!e.t.defined() || e.bits != bits || e.dtype != dt) e = {bits, dt, scalar(value, dt)};
-  return e.t;
+  return cached_scalar(bits, dt, [&] { return scalar(value, dt); });
+}
+
+const Tensor& scalar_like(int64_t value, const Tensor& t, const char* op) {
+  if (!t.defined()) require_defined_arg(t, op);
+  if (is_floating(t.impl()->dtype)) return scalar_like(static_cast<double>(value), t, op);
+  return cached_scalar(static_cast<uint64_t>(value), DType::i64, [&] {
+    Tensor s = make_tensor({}, DType::i64);
+    *reinterpret_cast<int64_t*>(s.impl()->data()) = value;  // exactly, past 2^53 too
+    return s;
+  });
 }
 
 namespace {

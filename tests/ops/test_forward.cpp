@@ -109,11 +109,16 @@ TEST(Elementwise, ComparisonsAndWhere) {
 TEST(Elementwise, DTypePromotion) {
   Tensor i = arange(3, DType::i64);
   EXPECT_EQ((i + i).dtype(), DType::i64);
-  EXPECT_EQ((i + 1.0).dtype(), DType::i64);
+  // A scalar's kind decides, not its value (tests/ops/test_numerics.cpp has every cell).
+  EXPECT_EQ((i + 1).dtype(), DType::i64);
+  EXPECT_EQ((i + 1.0).dtype(), DType::f32);
   EXPECT_EQ((i * 0.5).dtype(), DType::f32);
   EXPECT_EQ((i + ones({3})).dtype(), DType::f32);
   EXPECT_EQ((ones({3}) + ones({3}, DType::f64)).dtype(), DType::f64);
-  expect_values(tensor({7, -7}, {2}, DType::i64) / tensor({2, 2}, {2}, DType::i64), {3, -4});
+  // `/` is true division; floor_divide is NumPy's //.
+  const Tensor seven = tensor({7, -7}, {2}, DType::i64), two = tensor({2, 2}, {2}, DType::i64);
+  expect_values(seven / two, {3.5, -3.5});
+  expect_values(floor_divide(seven, two), {3, -4});
   EXPECT_EQ(ones({2}).to(DType::i64).dtype(), DType::i64);
   expect_values(tensor({1.7, -1.7}, {2}).to(DType::i64), {1, -1});
   expect_values((arange(3) > 0.5).sum(), {2});

@@ -212,3 +212,35 @@ TEST(VsTorch, TwoLayerNetwork) {
        away_from_zero({6, 3}, 4), away_from_zero({3}, 5)},
       6);
 }
+
+// Where the derivative is singular or a kink, ndgrad follows PyTorch's conventions (docs/API.md):
+// pow at base 0, abs and relu at 0, ties in maximum and in amax. And softmax of large logits.
+TEST(VsTorch, ConventionsAtZerosTiesAndLargeLogits) {
+  const nd::DType f64 = nd::DType::f64;
+  compare(
+      "pow at base 0", [](auto& x) { return nd::pow(x[0], x[1]); },
+      [](auto& x) { return torch::pow(x[0], x[1]); },
+      {nd::tensor({0, 0, 0, 2, 1.5}, {5}, f64), nd::tensor({0, 1, 2, 0, 0.5}, {5}, f64)}, 401);
+  const nd::Tensor kinks = nd::tensor({0, 0, 1, -1}, {4}, f64);
+  compare(
+      "abs at 0", [](auto& x) { return nd::abs(x[0]); }, [](auto& x) { return torch::abs(x[0]); },
+      {kinks}, 402);
+  compare(
+      "relu at 0", [](auto& x) { return nd::relu(x[0]); },
+      [](auto& x) { return torch::relu(x[0]); }, {kinks}, 403);
+  compare(
+      "maximum ties", [](auto& x) { return nd::maximum(x[0], x[1]); },
+      [](auto& x) { return torch::maximum(x[0], x[1]); },
+      {nd::tensor({1, 2, 2, 3}, {4}, f64), nd::tensor({1, 3, 2, 0}, {4}, f64)}, 404);
+  compare(
+      "amax ties", [](auto& x) { return x[0].max({1}); },
+      [](auto& x) { return torch::amax(x[0], {1}); }, {nd::tensor({3, 1, 3, 2, 2, 2}, {2, 3}, f64)},
+      405);
+  const nd::Tensor large = nd::randn({3, 5}, 406, f64) * 3.0 + 1e12;
+  compare(
+      "softmax of large logits", [](auto& x) { return nd::nn::softmax(x[0], 1); },
+      [](auto& x) { return torch::softmax(x[0], 1); }, {large}, 407);
+  compare(
+      "log_softmax of large logits", [](auto& x) { return nd::nn::log_softmax(x[0], 1); },
+      [](auto& x) { return torch::log_softmax(x[0], 1); }, {large}, 408);
+}

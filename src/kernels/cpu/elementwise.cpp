@@ -160,6 +160,29 @@ void run_binary(const Dims& shape, const FlatRun* flat, const Operand& out, cons
   loop.run_parallel({out.data, a.data, b.data}, body, fence_if(stream));
 }
 
+// NumPy's floor division (//). Integers: the quotient rounded toward -inf; division by 0
+// gives 0 (NumPy's result, there with a warning) rather than a SIGFPE, and INT64_MIN // -1
+// wraps to INT64_MIN. Floats: NumPy's npy_divmod, exact where floor(a / b) is not (a / b
+// rounds up to an integer); b == 0 gives a / b (inf or NaN).
+template <class T>
+T floor_div_value(T x, T y) {
+  if constexpr (std::is_integral_v<T>) {
+    if (y == 0) return T(0);
+    if (y == -1) return wrap_neg(x);  // INT64_MIN / -1 overflows
+    const T q = x / y;
+    return (x % y != 0 && ((x < 0) != (y < 0))) ? T(q - 1) : q;
+  } else {
+    if (y == 0) return x / y;
+    const T mod = std::fmod(x, y);
+    T div = (x - mod) / y;
+    if (mod != 0 && ((y < 0) != (mod < 0))) div -= T(1);
+    if (div == 0) return std::copysign(T(0), x / y);
+    T floor_div = std::floor(div);
+    if (div - floor_div > T(0.5)) floor_div += T(1);
+    return floor_div;
+  }
+}
+
 template <class T>
 T sigmoid_of(T x) {
   // Two branches so that exp never overflows.
@@ -176,10 +199,13 @@ void unary_typed(UnaryOp op, const Dims& shape, const FlatRun* flat, const Opera
       return run_unary<T, T>(shape, flat, out, in, [](T x) { return wrap_neg(x); });
     case UnaryOp::abs:
       return run_unary<T, T>(shape, flat, out, in, [](T x) { return x < 0 ? wrap_neg(x) : x; });
+    // NaN passes through sign and relu, as in NumPy (a comparison alone would make it 0).
     case UnaryOp::sign:
-      return run_unary<T, T>(shape, flat, out, in, [](T x) { return T((T(0) < x) - (x < T(0))); });
+      return run_unary<T, T>(shape, flat, out, in,
+                             [](T x) { return x != x ? x : T((T(0) < x) - (x < T(0))); });
     case UnaryOp::relu:
-      return run_unary<T, T>(shape, flat, out, in, [](T x) { return x > T(0) ? x : T(0); });
+      return run_unary<T, T>(shape, flat, out, in,
+                             [](T x) { return (x > T(0) || x != x) ? x : T(0); });
     default:
       break;
   }
@@ -239,16 +265,16 @@ void binary_typed(BinaryOp op, const Dims& shape, const FlatRun* flat, const Ope
       case BinaryOp::mul:
         return run_binary<T, T>(shape, flat, out, a, b, [](T x, T y) { return wrap_mul(x, y); });
       case BinaryOp::div:
+        // The ops never divide integers with div (`/` converts them to a floating dtype); were
+        // it asked to, floor division cannot trap.
         return run_binary<T, T>(shape, flat, out, a, b, [](T x, T y) {
-          if constexpr (std::is_integral_v<T>) {  // floor division, like NumPy's //
-            if (y == 0) return T(0);
-            if (y == -1) return wrap_neg(x);  // INT64_MIN / -1 overflows
-            T q = x / y;
-            return (x % y != 0 && ((x < 0) != (y < 0))) ? T(q - 1) : q;
-          } else {
+          if constexpr (std::is_integral_v<T>)
+            return floor_div_value(x, y);
+          else
             return T(x / y);
-          }
         });
+      case BinaryOp::floor_div:
+        return run_binary<T, T>(shape, flat, out, a, b, floor_div_value<T>);
       case BinaryOp::pow:
         return run_binary<T, T>(shape, flat, out, a, b, [](T x, T y) {
           if constexpr (std::is_integral_v<T>)
@@ -262,9 +288,9 @@ void binary_typed(BinaryOp op, const Dims& shape, const FlatRun* flat, const Ope
       case BinaryOp::sigmoid_grad:
         return run_binary<T, T>(shape, flat, out, a, b,
                                 [](T y, T g) { return T(g * (y * (T(1) - y))); });
-      case BinaryOp::relu_grad:
+      case BinaryOp::relu_grad:  // relu passes NaN through, and g with it (as PyTorch)
         return run_binary<T, T>(shape, flat, out, a, b,
-                                [](T x, T g) { return x > T(0) ? g : T(0); });
+                                [](T x, T g) { return x <= T(0) ? T(0) : g; });
       case BinaryOp::maximum:  // NaN wins, as in NumPy
         return run_binary<T, T>(shape, flat, out, a, b,
                                 [](T x, T y) { return (x > y || x != x) ? x : y; });

@@ -1,7 +1,8 @@
 #pragma once
 // float32 exp, tanh and sigmoid written without branches so that contiguous loops over them
 // vectorize (libm's expf/tanhf are scalar calls). Cody-Waite range reduction and the Cephes
-// minimax polynomials: within 2 ulp of libm over the whole float range, inf/NaN preserved.
+// minimax polynomials: within 2 ulp of libm over the whole float range, inf/NaN preserved, and
+// results below FLT_MIN kept as subnormals (gradual underflow) as libm keeps them.
 #include <cstdint>
 #include <cstring>
 
@@ -14,7 +15,9 @@ inline float bits_to_float(int32_t i) {
 }
 
 inline float exp_f32(float x) {
-  const float hi = 88.7228394f, lo = -87.3365479f;
+  // lo = ln(2^-150): below it the result rounds to 0. Between it and ln(FLT_MIN) = -87.34 the
+  // result is subnormal; the last multiplication by 2^n2 rounds it there once.
+  const float hi = 88.7228394f, lo = -103.972084f;
   // Clamped, and NaN mapped to 0 so the integer conversion below is defined; the result for
   // out-of-range and NaN inputs is chosen at the end.
   const float xc = x > hi ? hi : (x < lo ? lo : (x == x ? x : 0.0f));
@@ -27,7 +30,8 @@ inline float exp_f32(float x) {
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  // 2^n in two halves: n reaches 128 just below the overflow bound, past float's exponent.
+  // 2^n in two halves: n reaches 128 just below the overflow bound and -150 at lo, past float's
+  // exponent range either way.
   const int32_t ni = static_cast<int32_t>(n), n1 = ni / 2, n2 = ni - n1;
   const float e =
       (p * r * r + r + 1.0f) * bits_to_float((n1 + 127) << 23) * bits_to_float((n2 + 127) << 23);
@@ -50,7 +54,13 @@ inline float tanh_f32(float x) {
   return x != x ? x : (ax < 0.625f ? small : signed_big);
 }
 
-inline float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
+// exp of -|x| cannot overflow: for x < 0 the result is e / (1 + e), which keeps the subnormal
+// results (x down to -103.97) that 1 / (1 + exp(-x)) flushes to 0 once exp(-x) is inf. One
+// division either way: only the numerator is chosen.
+inline float sigmoid_f32(float x) {
+  const float e = exp_f32(x < 0 ? x : -x);
+  return (x < 0 ? e : 1.0f) / (1.0f + e);
+}
 
 // Contiguous loops, compiled for AVX-512, AVX2 and baseline x86-64 and picked at run time.
 void exp_f32_loop(const float* x, float* y, int64_t n);

@@ -17,13 +17,14 @@ struct Operand {
 };
 
 enum class UnaryOp { neg, exp, log, sqrt, tanh, sigmoid, relu, abs, sign };
-// The *_grad ops are backward rules in one pass: relu_grad(x, g) = x > 0 ? g : 0,
+// The *_grad ops are backward rules in one pass: relu_grad(x, g) = x <= 0 ? 0 : g (g at NaN),
 // tanh_grad(y, g) = g (1 - y^2), sigmoid_grad(y, g) = g y (1 - y), with y the forward output.
 enum class BinaryOp {
   add,
   sub,
   mul,
   div,
+  floor_div,  // NumPy's //: see floor_div_value in elementwise.cpp
   pow,
   maximum,
   minimum,

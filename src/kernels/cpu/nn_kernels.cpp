@@ -32,7 +32,8 @@ double softmax_cross_entropy(DType dtype, int64_t rows, int64_t cols, const char
       } else {
         for (int64_t c = 0; c < cols; ++c) s += std::exp(xr[c] - m);
       }
-      total += std::log(s) + m - xr[labels[r]];
+      // The label's shifted logit first: log(s) + m would round log(s) away next to a large m.
+      total += std::log(s) + (double(m) - double(xr[labels[r]]));
     }
   });
   return total;
