@@ -8,6 +8,7 @@
 #include "core/shape.hpp"
 #include "core/tensor_impl.hpp"
 #include "io/file_util.hpp"
+#include "io/npy_format.hpp"
 #include "ndgrad/io.hpp"
 
 namespace ndgrad {
@@ -53,13 +54,7 @@ std::string npy_bytes(const Tensor& t) {
   shape += ")";
   std::string header = std::string("{'descr': '") + descr_of(c.dtype()) +
                        "', 'fortran_order': False, 'shape': " + shape + ", }";
-  const size_t unpadded = 10 + header.size() + 1;
-  header.append((64 - unpadded % 64) % 64, ' ');
-  header += '\n';
-  std::string out("\x93NUMPY\x01\x00", 8);
-  out += static_cast<char>(header.size() & 0xff);
-  out += static_cast<char>(header.size() >> 8);
-  out += header;
+  std::string out = npy_preamble(std::move(header));
   const size_t nbytes = static_cast<size_t>(c.numel() * itemsize(c.dtype()));
   try {
     out.reserve(out.size() + nbytes);
@@ -319,6 +314,16 @@ std::string inflate_raw(const std::string& data, size_t expected, const std::str
 }
 
 }  // namespace
+
+std::string npy_preamble(std::string header) {
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header += '\n';
+  std::string out("\x93NUMPY\x01\x00", 8);
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  return out + header;
+}
 
 void save_npy(const std::string& path, const Tensor& t) {
   require_defined_arg(t, "save_npy", "the tensor");

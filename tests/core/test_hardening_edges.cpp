@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "ndgrad/data.hpp"
+#include "io/npy_format.hpp"
 #include "ndgrad/io.hpp"
 #include "test_util.hpp"
 
@@ -397,13 +398,7 @@ std::string temp_path(const std::string& name) {
 
 // A version-1 .npy file with the given header text (padded as NumPy pads) and body.
 std::string npy_with_header(std::string header, const std::string& body) {
-  const size_t unpadded = 10 + header.size() + 1;
-  header.append((64 - unpadded % 64) % 64, ' ');
-  header += '\n';
-  std::string out("\x93NUMPY\x01\x00", 8);
-  out += static_cast<char>(header.size() & 0xff);
-  out += static_cast<char>(header.size() >> 8);
-  return out + header + body;
+  return npy_preamble(std::move(header)) + body;
 }
 
 std::string f8_body(std::vector<double> v) {
