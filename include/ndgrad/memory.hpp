@@ -1,6 +1,6 @@
 #pragma once
 // The memory ndgrad keeps for reuse. Freed tensor memory is kept, per size, so that a training
-// step's buffers do not page-fault in again each step: up to 4 MiB of small blocks per thread
+// step's buffers do not page-fault in again each step: up to 2 MiB of small blocks per thread
 // (without locks), and up to 1 GiB for the whole process, where any thread finds them (so a
 // tensor made on one thread and freed on another is reused, and memory stays flat).
 #include <cstddef>

@@ -32,7 +32,6 @@ Node::~Node() {
     stack.pop_back();
     if (n.use_count() == 1) {
       n->release_saved();
-      n->saved.clear();
       n->grad_buffer = Tensor();
       for (auto& e : n->edges)
         if (e.fn) stack.push_back(std::move(e.fn));
@@ -41,17 +40,21 @@ Node::~Node() {
   }
 }
 
-void Node::modified_in_place(const Saved& s) const {
-  const TensorImpl& t = *s.impl;
-  const uint32_t now = t.storage->version.load(std::memory_order_relaxed);
-  std::string what = std::string(s.role) + " of " + name() + " (shape " + shape_str(t.shape) +
-                     ", " + dtype_name(t.dtype) + ")";
-  throw AutogradError(std::string("backward through ") + name() + ": " + what +
-                      " was saved for backward and has been modified in place since (its "
-                      "version was " +
-                      std::to_string(s.version) + ", now " + std::to_string(now) +
-                      "): the gradient would use the new values. Call backward before writing "
-                      "to it (copy_, an optimizer step), or write to a copy");
+void SavingNode::check_saved_versions() const {
+  for (const Saved& s : saved) {
+    const uint32_t now = s.impl->storage->version.load(std::memory_order_relaxed);
+    if (now == s.version) continue;
+    if (s.when != kAlways && (s.when == kWithCreateGraph) != is_grad_enabled()) continue;
+    const TensorImpl& t = *s.impl;
+    std::string what = std::string(s.role) + " of " + name() + " (shape " + shape_str(t.shape) +
+                       ", " + dtype_name(t.dtype) + ")";
+    throw AutogradError(std::string("backward through ") + name() + ": " + what +
+                        " was saved for backward and has been modified in place since (its "
+                        "version was " +
+                        std::to_string(s.version) + ", now " + std::to_string(now) +
+                        "): the gradient would use the new values. Call backward before writing "
+                        "to it (copy_, an optimizer step), or write to a copy");
+  }
 }
 
 namespace {
@@ -157,9 +160,12 @@ Tensor reduce_to_input(Tensor g, const Node::Edge& e, const char* op,
 
 // t, or a copy of it when anything else holds its memory (another handle, a view), so that a
 // gradient handed to the caller never changes when another tensor is written.
-Tensor owned(Tensor t) {
-  if (t.impl().use_count() == 1 && t.impl()->storage.use_count() == 1) return t;
-  return copy_of(t);
+bool unshared(const Tensor& t) {
+  return t.impl().use_count() == 1 && t.impl()->storage.use_count() == 1;
+}
+// Replaces t by a copy when anything else holds its memory; t is unchanged if the copy fails.
+void make_owned(Tensor& t) {
+  if (!unshared(t)) t = copy_of(t);
 }
 
 // acc + g. Without create_graph, an accumulator that nothing else references (no other
@@ -218,11 +224,11 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
       for (Tensor& r : *results)
         if (r.defined()) {
           lazy::compute(r);
-          r = owned(std::move(r));
+          make_owned(r);
         }
     for (const auto& leaf : fresh_grads) {
       std::lock_guard<GradLock> lock(grad_lock(leaf.get()));
-      if (leaf->grad.defined()) leaf->grad = owned(std::move(leaf->grad));
+      if (leaf->grad.defined()) make_owned(leaf->grad);
     }
   };
 
@@ -241,8 +247,9 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     std::lock_guard<GradLock> lock(grad_lock(leaf.get()));
     if (!leaf->grad.defined()) {
       if (negated) g = -g;
+      // A gradient nothing else holds stays so: the list (and its allocation) is for the rest.
+      if (!unshared(g)) fresh_grads.push_back(leaf);
       leaf->grad = (create_graph ? g : g.detach()).contiguous();
-      fresh_grads.push_back(leaf);
     } else {
       // Moved out, so that an unshared buffer is added to in place; records nothing unless
       // create_graph.
@@ -298,6 +305,7 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
       throw AutogradError(std::string("backward through ") + n->name() +
                           " a second time: its saved values were freed by the first backward; "
                           "pass retain_graph=true to the first one");
+    n->check_saved_versions();  // before any rule runs: a refused pass changes nothing
     for (auto& e : n->edges) {
       Node* c = e.fn.get();
       if (!c) continue;
@@ -331,10 +339,7 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
       if (it != capture_node.end()) (*results)[it->second] = g;
     }
     GradList grads;
-    if (g.defined()) {
-      n->check_saved_versions();
-      grads = n->backward(g);
-    }
+    if (g.defined()) grads = n->backward(g);
     for (size_t i = 0; i < n->edges.size(); ++i) {
       const Node::Edge& e = n->edges[i];
       bool flows = e.active() && i < grads.size() && grads[i].defined();
@@ -353,7 +358,6 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     }
     if (!retain_graph) {
       n->release_saved();
-      n->saved.clear();
       n->released = true;
     }
   }

@@ -27,30 +27,6 @@ struct Node {
   // One per differentiable input, in the op's argument order.
   InlineList<Edge, kMaxEdges> edges;
 
-  // What the op saved for backward that a user could write in place (its inputs, its output),
-  // with the storage's version at the time: the engine refuses to run backward once any of them
-  // changed (the gradient would be computed from the new values).
-  struct Saved {
-    const TensorImpl* impl;  // kept alive by the node's own saved Tensor until release_saved
-    uint32_t version;
-    const char* role;  // "the first operand", "the output", ...
-  };
-  static constexpr size_t kMaxSaved = 3;
-  InlineList<Saved, kMaxSaved> saved;
-  // Records t's version; returns t, for `node->a = node->save(a, "the first operand")`.
-  const Tensor& save(const Tensor& t, const char* role) {
-    if (t.defined())
-      saved.emplace_back(
-          Saved{t.impl().get(), t.impl()->storage->version.load(std::memory_order_relaxed), role});
-    return t;
-  }
-  // AutogradError naming the op and the tensor if a saved tensor was written in place since.
-  void check_saved_versions() const {
-    for (const Saved& s : saved)
-      if (s.impl->storage->version.load(std::memory_order_relaxed) != s.version)
-        modified_in_place(s);
-  }
-  [[noreturn]] void modified_in_place(const Saved& s) const;
   bool released = false;  // saved tensors freed by a backward without retain_graph
 
   // Engine bookkeeping for one backward pass.
@@ -71,6 +47,9 @@ struct Node {
   virtual GradList backward(const Tensor& grad) = 0;
   // Drops saved tensors.
   virtual void release_saved() {}
+  // AutogradError naming the op and the tensor when a tensor it saved for backward was written
+  // in place since (SavingNode); called for every node of a pass before any rule runs.
+  virtual void check_saved_versions() const {}
   // How this op's gradients relate to its inputs' shapes: -1, they arrive already in each
   // input's shape; otherwise they arrive in the output's (broadcast) shape, apart from this many
   // trailing core dims (0 for elementwise ops, 2 for matmul), and the engine sums them down.
@@ -80,6 +59,32 @@ struct Node {
   virtual bool negated(size_t) const { return false; }
 
   bool needs(size_t i) const { return i < edges.size() && edges[i].active(); }
+};
+
+// A node whose backward reads tensors a user could write in place (its inputs, its output):
+// it records each one's version when saving it, and refuses to run once one changed (the
+// gradient would be computed from the new values). Nodes that save nothing stay smaller.
+struct SavingNode : Node {
+  // When the rule reads a saved tensor: a rule may read its output when it runs unrecorded and
+  // recompute it from the input under create_graph (so that second derivatives see the
+  // dependency); a write to a tensor that the pass will not read refuses nothing.
+  enum When : uint8_t { kAlways, kWithCreateGraph, kWithoutCreateGraph };
+  struct Saved {
+    const TensorImpl* impl;  // kept alive by the node's own saved Tensor until release_saved
+    uint32_t version;
+    When when;
+    const char* role;  // "the first operand", "the output", ...
+  };
+  InlineList<Saved, 3> saved;
+
+  // Records t's version; returns t, for `node->a = node->save(a, "the first operand")`.
+  const Tensor& save(const Tensor& t, const char* role, When when = kAlways) {
+    if (t.defined())
+      saved.emplace_back(Saved{
+          t.impl().get(), t.impl()->storage->version.load(std::memory_order_relaxed), when, role});
+    return t;
+  }
+  void check_saved_versions() const override;
 };
 
 // Every node type registers its name once, so tests can demand a gradient check per op.

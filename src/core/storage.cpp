@@ -19,6 +19,8 @@
 // thread alive; a block freed past those bounds goes back to the system.
 #include "core/storage.hpp"
 
+#include <sys/sysinfo.h>
+
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -34,7 +36,7 @@ namespace {
 
 constexpr size_t kAlignment = 64;                 // a cache line, and the widest SIMD register
 constexpr size_t kLocalBlock = size_t(64) << 10;  // largest block a thread keeps to itself
-constexpr size_t kLocalLimit = size_t(4) << 20;   // bytes a thread keeps to itself
+constexpr size_t kLocalLimit = size_t(2) << 20;   // bytes a thread keeps to itself
 constexpr size_t kSharedLimit = size_t(1) << 30;  // bytes kept for the whole process
 
 // Blocks up to this size are found by indexing an array with size / kAlignment instead of
@@ -155,6 +157,16 @@ void release_block(void* p, size_t size) {
 
 }  // namespace
 
+size_t max_buffer_bytes() {
+  static const size_t limit = [] {
+    struct sysinfo info {};
+    if (sysinfo(&info) != 0) return SIZE_MAX;
+    const double bytes = (double(info.totalram) + double(info.totalswap)) * info.mem_unit;
+    return bytes >= double(SIZE_MAX) ? SIZE_MAX : static_cast<size_t>(bytes);
+  }();
+  return limit;
+}
+
 size_t cached_storage_bytes() {
   size_t bytes = 0;
   if (LocalCache* c = local()) bytes += c->lists.bytes;
@@ -178,7 +190,30 @@ Storage::~Storage() {
   // Non-zero only while pending: a storage that pending computations read is kept alive by them.
   if (hooks.load(std::memory_order_acquire) != 0) discard_pending(*this);
   if (!data || capacity == 0) return;  // nothing, or the inline space
-  release_block(data, capacity);
+  if (reserved)
+    std::free(data);  // never written: not worth a place in the cache
+  else
+    release_block(data, capacity);
+}
+
+void Storage::reserve(size_t n) {
+  const size_t size = rounded(n);
+  void* p = size < n ? nullptr : std::aligned_alloc(kAlignment, size);
+  if (p == nullptr)
+    throw MemoryError("cannot allocate " + std::to_string(n) + " bytes for a tensor");
+  data = static_cast<char*>(p);
+  nbytes = n;
+  capacity = size;
+  reserved = true;
+}
+
+void Storage::use_reserved() {
+  if (!reserved) return;
+  reserved = false;
+  if (void* p = cached_block(capacity)) {
+    std::free(data);
+    data = static_cast<char*>(p);
+  }
 }
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {

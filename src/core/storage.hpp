@@ -37,7 +37,19 @@ struct Storage {
   static std::shared_ptr<Storage> allocate(size_t nbytes);
   // Gives this (empty) storage a block of nbytes.
   void allocate_data(size_t nbytes);
+  // For a pending result: address space for nbytes from the system, not a cached block, so that
+  // holding it costs no resident memory (a result folded into a later computation is never
+  // written); MemoryError when it cannot be had. use_reserved() before the first write: it
+  // swaps in a cached block of the size when there is one (already paged in).
+  void reserve(size_t nbytes);
+  void use_reserved();
+  bool reserved = false;
 };
+
+// The most bytes one buffer can hold here: the machine's memory and swap. A std::vector or
+// std::string larger than that is refused before it is tried (a failed operator new aborts
+// under some allocators instead of throwing).
+size_t max_buffer_bytes();
 
 // Runs what must happen before s's memory is used (see Storage::hooks): its own pending
 // computation, and the pending ones that read it, so that a write cannot change their inputs.

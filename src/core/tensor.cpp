@@ -35,12 +35,16 @@ Tensor allocate_tensor(const Dims& shape, int64_t n, DType dtype, const char* op
 
 }  // namespace
 
-std::shared_ptr<Storage> allocate_storage(const Dims& shape, DType dtype, const char* op,
-                                          int64_t n) {
+std::shared_ptr<Storage> allocate_storage(const Dims& shape, DType dtype, const char* op, int64_t n,
+                                          bool reserve) {
   if (n < 0) n = numel_of(shape);
   if (n > INT64_MAX / 8) cannot_allocate(shape, dtype, op);
   try {
-    return Storage::allocate(static_cast<size_t>(n * itemsize(dtype)));
+    const size_t bytes = static_cast<size_t>(n * itemsize(dtype));
+    if (!reserve) return Storage::allocate(bytes);
+    auto storage = pool::make_shared<Storage>();
+    storage->reserve(bytes);
+    return storage;
   } catch (const MemoryError&) {
     cannot_allocate(shape, dtype, op);
   } catch (const std::bad_alloc&) {
@@ -219,6 +223,7 @@ std::vector<double> Tensor::to_vector() const {
   const int64_t n = numel();
   std::vector<double> out;
   try {
+    if (static_cast<uint64_t>(n) > max_buffer_bytes() / sizeof(double)) throw std::bad_alloc();
     out.resize(static_cast<size_t>(n));
   } catch (const std::exception&) {  // bad_alloc, or length_error past the vector's limit
     throw MemoryError("to_vector: cannot allocate " + std::to_string(n) +

@@ -35,9 +35,10 @@ Tensor make_tensor(const Dims& shape, DType dtype, const char* op = nullptr);
 // checked_numel): only the byte count's overflow is checked.
 Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype, const char* op = nullptr);
 // Memory for a contiguous tensor of a valid shape (n: its element count, when known), or a
-// MemoryError naming op, the shape and the bytes.
+// MemoryError naming op, the shape and the bytes. reserve: address space only, for a pending
+// result (Storage::reserve).
 std::shared_ptr<Storage> allocate_storage(const Dims& shape, DType dtype, const char* op,
-                                          int64_t n = -1);
+                                          int64_t n = -1, bool reserve = false);
 // A view over t's storage with other shape/strides/offset; no autograd state.
 Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset);
 

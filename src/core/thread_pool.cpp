@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <system_error>
@@ -76,7 +77,7 @@ class Pool {
     for (int i = 0; i < workers; ++i) {
       try {
         threads_.emplace_back([this] { work(); });
-      } catch (const std::system_error& e) {
+      } catch (const std::exception& e) {  // system_error, or bad_alloc for the thread's state
         stop();
         throw MemoryError("set_num_threads: could not start thread " + std::to_string(i + 2) +
                           " of " + std::to_string(workers + 1) + " (" + e.what() +
@@ -195,7 +196,11 @@ class Pool {
 
 std::atomic<int> num_threads{0};  // 0: not chosen yet
 std::mutex pool_mutex;
-Pool* pool = nullptr;
+// Held by each job while it runs, so that set_num_threads on another thread replaces the pool
+// without ending the workers of a job in progress. Never destroyed: at exit the workers are
+// left asleep rather than joined while other static objects go away.
+std::shared_ptr<Pool>& pool = *new std::shared_ptr<Pool>();
+int failed_workers = 0;  // a worker count that could not be started, not tried again
 
 // Asked once: glibc answers hardware_concurrency() by reading sysfs, far too slow per op.
 int hardware_threads() {
@@ -204,21 +209,33 @@ int hardware_threads() {
   return n;
 }
 
+// A pool of `workers` workers in place of the current one; MemoryError (the current one kept)
+// when they cannot be started. pool_mutex is held.
+void replace_pool(int workers) {
+  try {
+    pool = std::make_shared<Pool>(workers);
+    failed_workers = 0;
+  } catch (const std::bad_alloc&) {
+    failed_workers = workers;
+    throw MemoryError("set_num_threads: no memory for " + std::to_string(workers + 1) +
+                      " threads; the thread count is unchanged");
+  } catch (const Error&) {
+    failed_workers = workers;
+    throw;
+  }
+}
+
 // The pool for this many threads; null when its workers cannot be started (the caller then
-// runs the tasks itself).
-Pool* pool_for(int threads) {
+// runs the tasks itself, and the start is not tried again for this count).
+std::shared_ptr<Pool> pool_for(int threads) {
   std::lock_guard<std::mutex> lock(pool_mutex);
   if (!pool || pool->workers() != threads - 1) {
-    Pool* fresh = nullptr;
+    if (failed_workers == threads - 1) return nullptr;
     try {
-      fresh = new Pool(threads - 1);
+      replace_pool(threads - 1);
     } catch (const Error&) {
       return nullptr;
-    } catch (const std::bad_alloc&) {
-      return nullptr;
     }
-    delete pool;  // only between jobs: set_num_threads is not called while kernels run
-    pool = fresh;
   }
   return pool;
 }
@@ -256,17 +273,7 @@ void set_num_threads(int n) {
                      "], got " + std::to_string(n));
   if (n > 1) {  // start the workers now, so that a failure is reported here, not in an op
     std::lock_guard<std::mutex> lock(pool_mutex);
-    if (!pool || pool->workers() != n - 1) {
-      Pool* fresh;
-      try {
-        fresh = new Pool(n - 1);
-      } catch (const std::bad_alloc&) {
-        throw MemoryError("set_num_threads: no memory for " + std::to_string(n) +
-                          " threads; the thread count is unchanged");
-      }
-      delete pool;
-      pool = fresh;
-    }
+    if (!pool || pool->workers() != n - 1) replace_pool(n - 1);
   }
   num_threads = n;
   kernels::blas_set_num_threads(n);
@@ -279,7 +286,7 @@ int get_num_threads() {
 
 void parallel_for(int64_t tasks, const std::function<void(int64_t)>& f) {
   const int threads = get_num_threads();
-  Pool* p;
+  std::shared_ptr<Pool> p;
   if (tasks <= 1 || threads <= 1 || inside_worker || !(p = pool_for(threads)) || !p->run(tasks, f))
     for (int64_t t = 0; t < tasks; ++t) f(t);
 }

@@ -57,6 +57,7 @@ std::string npy_bytes(const Tensor& t) {
   std::string out = npy_preamble(std::move(header));
   const size_t nbytes = static_cast<size_t>(c.numel() * itemsize(c.dtype()));
   try {
+    if (nbytes > max_buffer_bytes()) throw std::bad_alloc();
     out.reserve(out.size() + nbytes);
   } catch (const std::exception&) {  // bad_alloc, or length_error past the string's limit
     throw MemoryError("save_npy: cannot allocate " + std::to_string(nbytes) +

@@ -8,7 +8,7 @@ namespace ndgrad::nn {
 
 namespace {
 
-struct CrossEntropyBackward : Node {
+struct CrossEntropyBackward : SavingNode {
   NDGRAD_OP_NAME("cross_entropy")
   Tensor logits, onehot, probs;  // probs: the forward's softmax, without autograd history
   void release_saved() override { logits = onehot = probs = Tensor(); }
@@ -84,7 +84,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
     for (int64_t i = 0; i < rows; ++i)
       kernels::fill(onehot.impl()->data() + (i * cols + l[i]) * itemsize(logits.dtype()),
                     logits.dtype(), 1, 1.0);
-    node->logits = node->save(logits, "the logits");
+    // Read only to recompute the softmax differentiably (create_graph); else probs is used.
+    node->logits = node->save(logits, "the logits", SavingNode::kWithCreateGraph);
     node->onehot = onehot;
     node->probs = probs;
   }

@@ -111,7 +111,7 @@ Tensor binary_into_grad(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
 // A node that can reuse its forward output: the saved copy carries no autograd link (no
 // reference cycle). With create_graph the rule recomputes it from the input, so that second
 // derivatives see the dependency.
-struct SavesOutput : Node {
+struct SavesOutput : SavingNode {
   Tensor x, out;
   void release_saved() override { x = out = Tensor(); }
   template <class F>
@@ -124,8 +124,9 @@ template <class N>
 Tensor unary_with_output(UnaryOp op, const Tensor& x, const char* name) {
   Tensor out = unary_forward(op, x, name);
   if (auto node = record<N>(out, {&x})) {
-    node->x = node->save(x, "the input");
-    node->out = node->save(out.detach(), "the output");
+    // The rule reads the output, or the input when it is recorded (create_graph).
+    node->x = node->save(x, "the input", SavingNode::kWithCreateGraph);
+    node->out = node->save(out.detach(), "the output", SavingNode::kWithoutCreateGraph);
   }
   return out;
 }
@@ -150,10 +151,11 @@ struct SubBackward : Node {
   bool negated(size_t i) const override { return i == 1 && fold; }
 };
 
-struct MulBackward : Node {
+struct MulBackward : SavingNode {
   int broadcast_core_dims() const override { return 0; }
   NDGRAD_OP_NAME("mul")
   Tensor a, b;
+  bool reads(size_t operand) const { return needs(1 - operand); }  // ga = g b, gb = g a
   void release_saved() override { a = b = Tensor(); }
   GradList backward(const Tensor& g) override {
     if (!is_grad_enabled()) {
@@ -167,10 +169,11 @@ struct MulBackward : Node {
   }
 };
 
-struct DivBackward : Node {
+struct DivBackward : SavingNode {
   int broadcast_core_dims() const override { return 0; }
   NDGRAD_OP_NAME("div")
   Tensor a, b;
+  bool reads(size_t operand) const { return operand == 1 || needs(1); }
   void release_saved() override { a = b = Tensor(); }
   GradList backward(const Tensor& g) override {
     // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
@@ -183,7 +186,7 @@ struct NegBackward : Node {
   GradList backward(const Tensor& g) override { return grad_list(-g); }
 };
 
-struct PowScalarBackward : Node {
+struct PowScalarBackward : SavingNode {
   NDGRAD_OP_NAME("pow_scalar")
   Tensor x;
   double exponent = 0;
@@ -194,7 +197,7 @@ struct PowScalarBackward : Node {
   }
 };
 
-struct PowBackward : Node {
+struct PowBackward : SavingNode {
   int broadcast_core_dims() const override { return 0; }
   NDGRAD_OP_NAME("pow")
   Tensor a, b, out;
@@ -229,7 +232,7 @@ struct ExpBackward : SavesOutput {
   }
 };
 
-struct LogBackward : Node {
+struct LogBackward : SavingNode {
   NDGRAD_OP_NAME("log")
   Tensor x;
   void release_saved() override { x = Tensor(); }
@@ -263,7 +266,7 @@ struct SigmoidBackward : SavesOutput {
   }
 };
 
-struct ReluBackward : Node {
+struct ReluBackward : SavingNode {
   NDGRAD_OP_NAME("relu")
   Tensor x;
   void release_saved() override { x = Tensor(); }
@@ -275,7 +278,7 @@ struct ReluBackward : Node {
   }
 };
 
-struct AbsBackward : Node {
+struct AbsBackward : SavingNode {
   NDGRAD_OP_NAME("abs")
   Tensor x;
   void release_saved() override { x = Tensor(); }
@@ -284,10 +287,11 @@ struct AbsBackward : Node {
 
 // maximum/minimum: the gradient goes to the selected operand; a tie splits it evenly. A NaN
 // operand is the one selected (NaN wins, as in the forward kernel), so it gets the gradient.
-struct SelectBackward : Node {
+struct SelectBackward : SavingNode {
   int broadcast_core_dims() const override { return 0; }
   Tensor a, b;
   bool is_max = true;
+  bool reads(size_t) const { return true; }  // the forward's choice, for either gradient
   void release_saved() override { a = b = Tensor(); }
   GradList backward(const Tensor& g) override {
     const Tensor zero = scalar(0.0, g.dtype());
@@ -307,7 +311,7 @@ struct MinimumBackward : SelectBackward {
   MinimumBackward() { is_max = false; }
 };
 
-struct WhereBackward : Node {
+struct WhereBackward : SavingNode {
   int broadcast_core_dims() const override { return 0; }
   NDGRAD_OP_NAME("where")
   Tensor condition;
@@ -323,9 +327,9 @@ template <class N>
 Tensor binary_saving(BinaryOp op, const Tensor& a, const Tensor& b, const char* name,
                      const void* call_site) {
   Tensor out = binary_forward(op, a, b, name, call_site);
-  if (auto node = record<N>(out, {&a, &b})) {
-    node->a = node->save(a, "the first operand");
-    node->b = node->save(b, "the second operand");
+  if (auto node = record<N>(out, {&a, &b})) {  // only what the rule will read
+    if (node->reads(0)) node->a = node->save(a, "the first operand");
+    if (node->reads(1)) node->b = node->save(b, "the second operand");
   }
   return out;
 }
@@ -428,7 +432,7 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
   if (auto node = record<PowBackward>(out, {&base, &exponent})) {
     node->a = node->save(base, "the base");
     node->b = node->save(exponent, "the exponent");
-    node->out = node->save(out.detach(), "the output");
+    node->out = node->save(out.detach(), "the output", SavingNode::kWithoutCreateGraph);
   }
   return out;
 }

@@ -63,6 +63,7 @@ void retire(Storage::Pending* e, Releases& release) {
 // Computes s's values; with sums, also their sums over the leading `reduced` dims, in the same
 // pass. The lock is held.
 void run_locked(Storage& s, Releases& release, int reduced = 0, char* sums = nullptr) {
+  s.use_reserved();
   if (sums)
     kernels::fused_materialize_sum_leading(s.pending->prog, s.data, reduced, sums);
   else
@@ -232,7 +233,7 @@ namespace {
 // One new program: add(builder) appends its ops (false when they do not fit).
 template <class F>
 Tensor build(const Dims& shape, DType dt, const char* name, F&& add) {
-  std::shared_ptr<Storage> storage = allocate_storage(shape, dt, name);
+  std::shared_ptr<Storage> storage = allocate_storage(shape, dt, name, -1, /*reserve=*/true);
   Releases release;
   std::lock_guard<std::mutex> lock(registry().mu);
   Builder builder(shape, dt, release);

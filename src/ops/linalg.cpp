@@ -7,7 +7,7 @@ namespace ndgrad {
 
 namespace {
 
-struct MatmulBackward : Node {
+struct MatmulBackward : SavingNode {
   NDGRAD_OP_NAME("matmul")
   int broadcast_core_dims() const override { return 2; }
   Tensor a, b;
@@ -58,8 +58,9 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b, const void* site) {
                           {av.impl()->data(), av.impl()->strides.data(), dt},
                           {bv.impl()->data(), bv.impl()->strides.data(), dt});
   if (auto node = record<MatmulBackward>(out, {&a, &b})) {
-    node->a = node->save(a, "the first operand");
-    node->b = node->save(b, "the second operand");
+    // Only what the rule will read: a for b's gradient, b for a's.
+    if (node->needs(1)) node->a = node->save(a, "the first operand");
+    if (node->needs(0)) node->b = node->save(b, "the second operand");
   }
   return out;
 }

@@ -35,7 +35,7 @@ struct SumBackward : Node {
 
 // max/min: the gradient goes to the elements equal to the extreme, split evenly among ties.
 // Where the extreme is NaN (a NaN wins), the NaN elements are the ones that equal it.
-struct ExtremeBackward : Node {
+struct ExtremeBackward : SavingNode {
   Tensor x, kept_out;
   Dims kept_shape;
   std::vector<int64_t> axes;

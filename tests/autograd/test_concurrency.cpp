@@ -393,3 +393,19 @@ TEST(Concurrency, BackwardFromSeveralThreadsAccumulatesIntoSharedLeaves) {
     EXPECT_LT(worst(big.grad(), expect_big), 1e-5) << "round " << round;
   }
 }
+
+TEST(Concurrency, SetNumThreadsWhileAnotherThreadRunsParallelOps) {
+  const int before = get_num_threads();
+  const Tensor big = ones({int64_t(1) << 21}, DType::f64);
+  std::atomic<bool> done{false};
+  std::atomic<int> wrong{0};
+  std::thread worker([&] {
+    for (int i = 0; i < 200; ++i)
+      if ((big * 2.0).sum().item() != double(int64_t(1) << 22)) ++wrong;
+    done = true;
+  });
+  for (int n = 0; !done; n = (n + 1) % 3) set_num_threads(n + 1);  // replaces the pool each time
+  worker.join();
+  set_num_threads(before);
+  EXPECT_EQ(wrong.load(), 0);
+}

@@ -165,6 +165,41 @@ TEST(Sizes, AnUnallocatableLazyResultFailsAtTheOpAndNeverBlocksItsInputs) {
   }
 }
 
+TEST(Sizes, PendingResultsReserveAddressSpaceNotCachedOrResidentMemory) {
+  const int64_t n = int64_t(1) << 22;  // 16 MiB of f32
+  NoGradGuard no_grad;
+  const Tensor a = randn({n}, 1);
+  // Freed blocks of the size wait in the cache: a pending result must not take them.
+  release_cached_storage();  // room for them, whatever the tests before left there
+  std::vector<Tensor> freed;
+  for (int i = 0; i < 4; ++i) freed.push_back(full({n}, i));
+  freed.clear();
+  const size_t cached = cached_storage_bytes();
+  std::vector<Tensor> chain{a};
+  for (int i = 0; i < 3; ++i) chain.push_back(chain.back() * 1.5 + 0.5);  // one program
+  EXPECT_TRUE(lazy::pending(chain.back()));
+  EXPECT_EQ(cached_storage_bytes(), cached) << "a pending result took a cached block";
+  const double total = chain.back().sum().item();  // fused: no intermediate written
+  EXPECT_TRUE(std::isfinite(total));
+  EXPECT_EQ(cached_storage_bytes(), cached);
+  lazy::compute(chain[2]);  // written now: it takes a cached block, already paged in
+  EXPECT_EQ(cached_storage_bytes(), cached - size_t(n) * 4);
+  if (!sanitized()) {
+    release_cached_storage();
+    std::ifstream before_statm("/proc/self/statm");
+    int64_t pages = 0, resident_before = 0, resident_after = 0;
+    before_statm >> pages >> resident_before;
+    std::vector<Tensor> more{a};
+    for (int i = 0; i < 3; ++i) more.push_back(more.back() * 0.5 - 1.0);
+    EXPECT_TRUE(std::isfinite(more.back().sum().item()));
+    std::ifstream after_statm("/proc/self/statm");
+    after_statm >> pages >> resident_after;
+    EXPECT_LT((resident_after - resident_before) * sysconf(_SC_PAGESIZE), int64_t(8) << 20)
+        << "pending results of 16 MiB made memory resident";
+    EXPECT_EQ(cached_storage_bytes(), 0u);
+  }
+}
+
 // ---- thread counts ----
 
 TEST(Threads, SetNumThreadsRefusesCountsOutsideItsRange) {
@@ -202,35 +237,59 @@ TEST(Threads, AFailureToStartThreadsLeavesAWorkingPoolAndATypedError) {
 
 namespace {
 
-// y = op(x); then x (or y, when through_output) is written in place; backward must refuse.
-void expect_refused(const char* op, const std::function<Tensor(const Tensor&)>& f,
-                    bool through_output = false, Shape shape = {3, 4}) {
+using Op = std::function<Tensor(const Tensor&)>;
+enum class Write { input, output };
+
+// y = op(x) for x of shape (3,4) that requires grad; then x or y is written in place, and
+// backward (recorded or not) must refuse, naming op.
+void expect_refused(const char* op, const Op& f, Write what = Write::input,
+                    bool create_graph = false) {
   for (DType dt : {DType::f32, DType::f64}) {
-    Tensor x = (uniform(shape, 5, 0.5, 2.0)).to(dt).requires_grad_();
+    Tensor x = uniform({3, 4}, 5, 0.5, 2.0).to(dt).requires_grad_();
     Tensor y = f(x);
     Tensor loss = y.sum();  // sum saves nothing: the op under test is the one to refuse
     {
       NoGradGuard no_grad;
-      Tensor target = through_output ? y : x;
+      Tensor target = what == Write::output ? y : x;
       target.copy_(ones(target.shape(), dt) * 1.5);
     }
-    expect_error<AutogradError>([&] { loss.backward(); }, {op, "modified in place"});
+    expect_error<AutogradError>([&] { loss.backward(Tensor(), false, create_graph); },
+                                {op, "modified in place"});
   }
+}
+
+// The same kind of write where the pass does not read what was written: backward runs, and
+// its gradient is the one the forward's values give (computed before the write).
+void expect_allowed(const Op& f, Write what, bool create_graph, const Op& expected_grad) {
+  Tensor x = uniform({3, 4}, 5, 0.5, 2.0).to(DType::f64).requires_grad_();
+  const Tensor expected = expected_grad(x.detach());
+  Tensor y = f(x);
+  {
+    NoGradGuard no_grad;
+    Tensor target = what == Write::output ? y : x;
+    target.copy_(ones(target.shape(), DType::f64) * 1.5);
+  }
+  y.sum().backward(Tensor(), false, create_graph);
+  expect_close(x.grad(), expected, 1e-12);
+}
+
+Tensor unary(const std::string& op, const Tensor& x) {
+  if (op == "exp") return exp(x);
+  if (op == "sqrt") return sqrt(x);
+  if (op == "tanh") return tanh(x);
+  return sigmoid(x);
 }
 
 }  // namespace
 
-TEST(InPlace, WritesToSavedInputsAreDetectedForEveryOpThatSavesThem) {
+TEST(InPlace, WritesToSavedInputsAreDetectedForEveryOpThatReadsThem) {
   expect_refused("mul", [](const Tensor& x) { return x * x; });
-  expect_refused("mul", [](const Tensor& x) { return x * 3.0; });
+  expect_refused("mul", [](const Tensor& x) { return x * (x * 2.0).detach().requires_grad_(); });
   expect_refused("div", [](const Tensor& x) { return 1.0 / x; });
+  expect_refused("div", [](const Tensor& x) { return x / x.detach(); });
   expect_refused("pow", [](const Tensor& x) { return pow(x, x); });
   expect_refused("pow_scalar", [](const Tensor& x) { return pow(x, 3.0); });
-  expect_refused("exp", [](const Tensor& x) { return exp(x); });
   expect_refused("log", [](const Tensor& x) { return log(x); });
-  expect_refused("sqrt", [](const Tensor& x) { return sqrt(x); });
-  expect_refused("tanh", [](const Tensor& x) { return tanh(x); });
-  expect_refused("sigmoid", [](const Tensor& x) { return sigmoid(x); });
   expect_refused("relu", [](const Tensor& x) { return relu(x); });
   expect_refused("abs", [](const Tensor& x) { return abs(x); });
   expect_refused("maximum", [](const Tensor& x) { return maximum(x, x * 0.5); });
@@ -238,22 +297,62 @@ TEST(InPlace, WritesToSavedInputsAreDetectedForEveryOpThatSavesThem) {
   expect_refused("max", [](const Tensor& x) { return x.max({1}); });
   expect_refused("min", [](const Tensor& x) { return x.min({0}, true); });
   expect_refused("matmul", [](const Tensor& x) { return matmul(x, x.T()); });
-  expect_refused("cross_entropy", [](const Tensor& x) {
-    return nn::cross_entropy(x, tensor({0, 3, 1}, {3}, DType::i64));
-  });
+  expect_refused(
+      "cross_entropy",
+      [](const Tensor& x) {
+        return nn::cross_entropy(x, tensor({0, 3, 1}, {3}, DType::i64));
+      },
+      Write::input, /*create_graph=*/true);
 }
 
 TEST(InPlace, WritesToSavedOutputsAreDetected) {
+  // exp/sqrt/tanh/sigmoid: the unrecorded rule reads the output, the recorded one the input.
+  for (const char* op : {"exp", "sqrt", "tanh", "sigmoid"}) {
+    const Op f = [op](const Tensor& x) { return unary(op, x); };
+    expect_refused(op, f, Write::output, /*create_graph=*/false);
+    expect_refused(op, f, Write::input, /*create_graph=*/true);
+  }
   expect_refused(
-      "exp", [](const Tensor& x) { return exp(x); }, true);
+      "max", [](const Tensor& x) { return x.max({1}, true); }, Write::output);
   expect_refused(
-      "tanh", [](const Tensor& x) { return tanh(x); }, true);
-  expect_refused(
-      "sigmoid", [](const Tensor& x) { return sigmoid(x); }, true);
-  expect_refused(
-      "sqrt", [](const Tensor& x) { return sqrt(x); }, true);
-  expect_refused(
-      "max", [](const Tensor& x) { return x.max({1}, true); }, true);
+      "pow", [](const Tensor& x) { return pow(x.detach() + 1.0, x); }, Write::output);
+}
+
+TEST(InPlace, WritesToWhatTheRuleDoesNotReadAreAllowed) {
+  // x * 3 and x @ W read only the other operand for x's gradient.
+  expect_allowed([](const Tensor& x) { return x * 3.0; }, Write::input, false,
+                 [](const Tensor& x) { return ones_like(x) * 3.0; });
+  expect_allowed(
+      [](const Tensor& x) {
+        return matmul(x, ones({4, 2}, DType::f64));
+      },
+      Write::input, false, [](const Tensor& x) { return ones_like(x) * 2.0; });
+  for (bool create_graph : {false, true}) {
+    const Write written = create_graph ? Write::output : Write::input;
+    expect_allowed([](const Tensor& x) { return exp(x); }, written, create_graph,
+                   [](const Tensor& x) { return exp(x); });
+    expect_allowed([](const Tensor& x) { return tanh(x); }, written, create_graph,
+                   [](const Tensor& x) { return 1.0 - tanh(x) * tanh(x); });
+    expect_allowed([](const Tensor& x) { return sigmoid(x); }, written, create_graph,
+                   [](const Tensor& x) { return sigmoid(x) * (1.0 - sigmoid(x)); });
+    expect_allowed([](const Tensor& x) { return sqrt(x); }, written, create_graph,
+                   [](const Tensor& x) { return 0.5 / sqrt(x); });
+  }
+}
+
+TEST(InPlace, ARefusedBackwardChangesNothing) {
+  Tensor x = randn({3}, 1, DType::f64).requires_grad_();
+  Tensor a = randn({3}, 2, DType::f64).requires_grad_();
+  Tensor loss = (a * 2.0).sum() + (x * x).sum();
+  {
+    NoGradGuard g;
+    x.copy_(zeros({3}, DType::f64));
+  }
+  for (int attempt = 0; attempt < 2; ++attempt) {  // the same refusal, not "a second time"
+    expect_error<AutogradError>([&] { loss.backward(); }, {"mul", "modified in place"});
+    EXPECT_FALSE(a.grad().defined()) << "a gradient was delivered by a refused pass";
+    EXPECT_FALSE(x.grad().defined());
+  }
 }
 
 TEST(InPlace, WritesThroughAnotherViewOfTheSameMemoryAreDetected) {
@@ -277,7 +376,8 @@ TEST(InPlace, LargeLazyInputsAreCoveredToo) {
 
 TEST(InPlace, AnOptimizerStepBetweenTwoBackwardPassesIsDetected) {
   for (int which = 0; which < 2; ++which) {
-    nn::Linear layer(4, 3, 1);
+    // The first layer's weight gradient reads the second layer's weight, which the step writes.
+    nn::Sequential layer(nn::Linear(4, 3, 1), nn::Tanh(), nn::Linear(3, 3, 2));
     std::vector<Tensor> params = layer.parameters();
     std::unique_ptr<optim::Optimizer> opt;
     if (which == 0)
