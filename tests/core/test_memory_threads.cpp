@@ -44,23 +44,24 @@ Tensor batch(int step) {
   return full(s, step, step % 2 ? DType::f64 : DType::f32);
 }
 
-// A queue handing tensors from one thread to another.
+// A queue handing tensors from one thread to another, at most 8 waiting (a loader's prefetch).
 struct Channel {
+  static constexpr size_t kCapacity = 8;
   std::mutex mu;
   std::condition_variable cv;
   std::deque<Tensor> items;
   void push(Tensor t) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      items.push_back(std::move(t));
-    }
-    cv.notify_one();
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return items.size() < kCapacity; });
+    items.push_back(std::move(t));
+    cv.notify_all();
   }
   Tensor pop() {
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return !items.empty(); });
     Tensor t = std::move(items.front());
     items.pop_front();
+    cv.notify_all();
     return t;
   }
 };
