@@ -25,8 +25,15 @@ namespace {
 
 // A contiguous tensor of a valid shape with n elements.
 Tensor allocate_tensor(const Dims& shape, int64_t n, DType dtype, const char* op) {
+  if (n > INT64_MAX / 8) cannot_allocate(shape, dtype, op);
   auto impl = pool::make_shared<TensorImpl>();
-  impl->storage = allocate_storage(shape, dtype, op, n);
+  try {  // inline here: the path of every small op's result
+    impl->storage = Storage::allocate(static_cast<size_t>(n * itemsize(dtype)));
+  } catch (const MemoryError&) {
+    cannot_allocate(shape, dtype, op);
+  } catch (const std::bad_alloc&) {
+    cannot_allocate(shape, dtype, op);
+  }
   impl->shape = shape;
   contiguous_strides_into(shape, impl->strides);
   impl->dtype = dtype;
@@ -72,7 +79,9 @@ Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset) {
 
 namespace {
 
-void require_defined(const Tensor& t, const char* op) { require_defined_arg(t, op, "the tensor"); }
+inline void require_defined(const Tensor& t, const char* op) {
+  if (!t.defined()) require_defined_arg(t, op, "the tensor");
+}
 
 // A tensor of shape whose i-th value (row-major) is value(i), converted to dtype: computed in
 // chunks, so that no buffer of the whole tensor's doubles is ever needed.
