@@ -359,8 +359,13 @@ void print_rec(std::ostream& os, const std::vector<std::string>& cells,
 std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   if (!t.defined()) return os << "tensor(undefined)";
   const TensorImpl& impl = *t.impl();
-  const std::vector<std::vector<int64_t>> indices = printed_indices(impl.shape);
   os << "tensor(";
+  if (numel_of(impl.shape) == 0 && impl.shape.size() > 1) {  // NumPy: array([], shape=...)
+    os << "[], shape=" << shape_str(impl.shape) << ", dtype=" << dtype_name(impl.dtype);
+    if (t.requires_grad()) os << ", requires_grad=True";
+    return os << ")";
+  }
+  const std::vector<std::vector<int64_t>> indices = printed_indices(impl.shape);
   if (indices.empty() && !impl.shape.empty()) {
     os << "[...], shape=" << shape_str(impl.shape);
   } else {

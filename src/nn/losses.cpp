@@ -51,13 +51,15 @@ int64_t softmax_axis(const Tensor& logits, int64_t axis, const char* name) {
 // logsumexp near 1e8 has an ulp of 8, and the results lose their normalization.
 Tensor log_softmax(const Tensor& logits, int64_t axis) {
   const int64_t ax = softmax_axis(logits, axis, "log_softmax");
-  StrictExemptScope exempt;  // the keepdims shift and sum broadcast by design
+  if (logits.numel() == 0) return logits * 1.0;  // empty in, empty out (no max to shift by)
+  StrictExemptScope exempt;                      // the keepdims shift and sum broadcast by design
   const Tensor z = logits - max_shift(logits, {ax});
   return z - log(exp(z).sum({ax}, true));
 }
 
 Tensor softmax(const Tensor& logits, int64_t axis) {
   const int64_t ax = softmax_axis(logits, axis, "softmax");
+  if (logits.numel() == 0) return logits * 1.0;
   StrictExemptScope exempt;
   const Tensor e = exp(logits - max_shift(logits, {ax}));
   return e / e.sum({ax}, true);
@@ -75,7 +77,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
                        " classes");
   const Tensor x = raw_contiguous(logits);
   const bool needs_grad = any_records_grad({&logits});
-  Tensor probs = needs_grad ? make_tensor({rows, cols}, logits.dtype()) : Tensor();
+  Tensor probs = needs_grad ? make_tensor({rows, cols}, logits.dtype(), "cross_entropy") : Tensor();
   const double total = kernels::softmax_cross_entropy(
       logits.dtype(), rows, cols, x.impl()->data(), l, needs_grad ? probs.impl()->data() : nullptr);
   Tensor out = scalar(total / static_cast<double>(rows), logits.dtype());

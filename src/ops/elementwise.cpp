@@ -390,8 +390,21 @@ Tensor operator-(const Tensor& a) {
 NDGRAD_SCALAR_OPERATOR(+, "add")
 NDGRAD_SCALAR_OPERATOR(-, "sub")
 NDGRAD_SCALAR_OPERATOR(*, "mul")
-NDGRAD_SCALAR_OPERATOR(/, "div")
 #undef NDGRAD_SCALAR_OPERATOR
+// An integer or bool tensor with a floating scalar divides in f64 too, so that t / 7.0 and
+// t / 7 give the same quotient, rounded once to f32.
+Tensor operator/(const Tensor& a, double b) {
+  if (a.defined() && !is_floating(a.impl()->dtype))
+    return divide_non_floating(a, scalar(b, DType::f64), __builtin_return_address(0));
+  return a / scalar_like(b, a, "div");
+}
+Tensor operator/(double a, const Tensor& b) {
+  if (b.defined() && !is_floating(b.impl()->dtype))
+    return divide_non_floating(scalar(a, DType::f64), b, __builtin_return_address(0));
+  return scalar_like(a, b, "div") / b;
+}
+Tensor operator/(const Tensor& a, int64_t b) { return a / scalar_like(b, a, "div"); }
+Tensor operator/(int64_t a, const Tensor& b) { return scalar_like(a, b, "div") / b; }
 
 Tensor floor_divide(const Tensor& a, double b) {
   return floor_divide(a, scalar_like(b, a, "floor_divide"));
@@ -490,7 +503,7 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   check_strict_broadcast("where", a.impl()->shape, b.impl()->shape, shape, site);
   const DType dt = promote_types(a.dtype(), b.dtype());
   Tensor a_cast, b_cast;
-  Tensor out = make_tensor(shape, dt);
+  Tensor out = make_tensor(shape, dt, "where");
   OperandOf oc(condition, shape), oa(in_dtype(a, dt, a_cast), shape),
       ob(in_dtype(b, dt, b_cast), shape);
   kernels::where(shape, {out.impl()->data(), out.impl()->strides.data(), dt}, oc.op, oa.op, ob.op);

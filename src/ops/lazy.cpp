@@ -295,7 +295,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& axes) {
   }
   // Otherwise the caller computes the values and reduces them.
   if (trailing > 0 && !kernels::fused_sum_trailing_fits(prog, trailing)) return Tensor();
-  Tensor out = make_tensor(reduced_shape(impl.shape, axes, true), impl.dtype);
+  Tensor out = make_tensor(reduced_shape(impl.shape, axes, true), impl.dtype, "sum");
   char* dst = out.impl()->data();
   if (reduced == ndim) {
     const double total = kernels::fused_sum_all(prog);
@@ -319,7 +319,7 @@ Tensor sum_computing(const Tensor& x, const std::vector<int64_t>& axes, const Te
     return Tensor();
   const int reduced = leading_axes(axes);
   if (reduced == 0 || reduced == static_cast<int>(impl.shape.size())) return Tensor();
-  Tensor out = make_tensor(reduced_shape(impl.shape, axes, true), impl.dtype);
+  Tensor out = make_tensor(reduced_shape(impl.shape, axes, true), impl.dtype, "sum");
   char* dst = out.impl()->data();
   Releases release;
   std::lock_guard<std::mutex> lock(registry().mu);

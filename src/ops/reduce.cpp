@@ -11,9 +11,10 @@ namespace ndgrad {
 namespace {
 
 // Forward reduction into a fresh tensor of the keepdims shape.
-Tensor reduce_forward(kernels::ReduceOp op, const Tensor& x, const std::vector<int64_t>& axes) {
+Tensor reduce_forward(kernels::ReduceOp op, const Tensor& x, const std::vector<int64_t>& axes,
+                      const char* name) {
   const Dims& shape = x.impl()->shape;
-  Tensor out = make_tensor(reduced_shape(shape, axes, true), x.dtype());
+  Tensor out = make_tensor(reduced_shape(shape, axes, true), x.dtype(), name);
   OperandOf o(out, shape);
   kernels::reduce(op, shape, o.op, out.numel(),
                   {x.impl()->data(), x.impl()->strides.data(), x.dtype()});
@@ -57,13 +58,14 @@ template <class N>
 Tensor extreme(const Tensor& t, const std::vector<int64_t>& axes_in, bool keepdims,
                kernels::ReduceOp op, const char* name) {
   require_defined_arg(t, name);
-  if (t.dtype() == DType::boolean) return extreme<N>(t.to(DType::i64), axes_in, keepdims, op, name);
+  if (t.dtype() == DType::boolean)  // computed on 0/1, given back as bool (NumPy's dtype)
+    return extreme<N>(t.to(DType::i64), axes_in, keepdims, op, name).to(DType::boolean);
   const auto axes = normalize_axes(axes_in, t.ndim(), name);
   for (int64_t a : axes)
     if (t.impl()->shape[a] == 0)
       throw ValueError(std::string(name) + ": zero-size reduction along axis " + std::to_string(a) +
                        " of shape " + shape_str(t.impl()->shape) + ", which has no identity");
-  Tensor kept = reduce_forward(op, t, axes);
+  Tensor kept = reduce_forward(op, t, axes, name);
   Tensor out = finish(kept, t.impl()->shape, axes, keepdims);
   if (auto node = record<N>(out, {&t})) {
     node->x = node->save(t, "the input");
@@ -88,7 +90,7 @@ Tensor arg_extreme(const Tensor& t, int64_t axis, bool is_max, const char* name)
   Dims out_shape = x.impl()->shape, in_strides = x.impl()->strides;
   out_shape.erase(out_shape.begin() + a);
   in_strides.erase(in_strides.begin() + a);
-  Tensor out = make_tensor(out_shape, DType::i64);
+  Tensor out = make_tensor(out_shape, DType::i64, name);
   kernels::arg_reduce(is_max, out_shape,
                       {out.impl()->data(), out.impl()->strides.data(), DType::i64},
                       {x.impl()->data(), in_strides.data(), x.dtype()}, n, x.impl()->strides[a]);
@@ -102,7 +104,7 @@ Tensor Tensor::sum(const std::vector<int64_t>& axes_in, bool keepdims) const {
   if (impl_->dtype == DType::boolean) return to(DType::i64).sum(axes_in, keepdims);
   const auto axes = normalize_axes(axes_in, ndim(), "sum");
   Tensor kept = lazy::large(impl_->shape) ? lazy::sum(*this, axes) : Tensor();
-  if (!kept.defined()) kept = reduce_forward(kernels::ReduceOp::sum, *this, axes);
+  if (!kept.defined()) kept = reduce_forward(kernels::ReduceOp::sum, *this, axes, "sum");
   Tensor out = finish(kept, impl_->shape, axes, keepdims);
   if (auto node = record<SumBackward>(out, {this})) {
     node->input_shape = impl_->shape;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <sstream>
 
 #include "core/tensor_impl.hpp"
 #include "ops/lazy.hpp"
@@ -553,4 +554,64 @@ TEST(Overlap, ViewsWithoutSharedElementsStillAcceptCopies) {
   Tensor sq = zeros({4, 1, 3});
   sq.squeeze(1).permute({1, 0}).copy_(ones({3, 4}));
   EXPECT_EQ(sq.sum().item(), 12.0);
+}
+
+// ---- variants found by an adversarial pass over the above ----
+
+TEST(Sizes, ReductionsAndSelectionsOfHugeViewsNameTheCall) {
+  const int64_t big = int64_t(1) << 40;
+  const Tensor v = scalar(1).broadcast_to({big, 2});
+  expect_error<MemoryError>([&] { v.sum({1}); }, {"sum", "(1099511627776,1)"});
+  expect_error<MemoryError>([&] { v.max({1}); }, {"max", "(1099511627776,1)"});
+  expect_error<MemoryError>([&] { v.argmax(1); }, {"argmax", "(1099511627776,)"});
+  expect_error<MemoryError>(
+      [&] { where(scalar(1, DType::boolean).broadcast_to({big}), scalar(1), scalar(2)); },
+      {"where", "(1099511627776,)"});
+}
+
+TEST(Printing, EmptyTensorsWithHugeAxesPrintTheirShapeOnly) {
+  for (Shape s : {Shape{0, int64_t(1) << 40}, Shape{int64_t(1) << 40, 0},
+                  Shape{0, int64_t(1) << 62, int64_t(1) << 62}, Shape{int64_t(1) << 24, 0}}) {
+    std::ostringstream os;
+    os << zeros(s);
+    EXPECT_EQ(os.str(), "tensor([], shape=" + shape_str(s) + ", dtype=f32)");
+  }
+  std::ostringstream os;
+  os << zeros({0});
+  EXPECT_EQ(os.str(), "tensor([], dtype=f32)");
+}
+
+TEST(Numerics, Float32SumsDoNotStallPastTwoToThe24) {
+  EXPECT_EQ(ones({(int64_t(1) << 25) + 8}).sum().item(), double((int64_t(1) << 25) + 8));
+  EXPECT_EQ(scalar(1).broadcast_to({int64_t(1) << 26}).mean().item(), 1.0);
+  const Tensor rows = scalar(1).broadcast_to({2, int64_t(1) << 26}).sum({1});
+  EXPECT_EQ(rows.to_vector(), std::vector<double>(2, double(int64_t(1) << 26)));
+  const Tensor strided = scalar(1).broadcast_to({int64_t(1) << 25, 3}).T().sum({1});
+  EXPECT_EQ(strided.to_vector(), std::vector<double>(3, double(int64_t(1) << 25)));
+}
+
+TEST(Numerics, IntegerDividedByAFloatingScalarRoundsOnce) {
+  for (int64_t n : {int64_t(4), int64_t(1) << 20}) {  // eager and large
+    const Tensor a = full({n}, 33554435.0, DType::i64);
+    const std::vector<double> by_int = (a / 7).to_vector(), by_double = (a / 7.0).to_vector();
+    EXPECT_EQ(by_int[0], double(float(33554435.0 / 7)));
+    EXPECT_EQ(by_double, by_int);
+    EXPECT_EQ((a / 7.0).dtype(), DType::f32);
+    EXPECT_EQ((7.0 / a).to_vector()[0], double(float(7.0 / 33554435.0)));
+  }
+}
+
+TEST(Numerics, SoftmaxOverAnEmptyAxisIsEmpty) {
+  for (int64_t axis : {0, 1, -1}) {
+    const Tensor x = zeros({3, 0}).requires_grad_();
+    EXPECT_EQ(nn::softmax(x, axis).shape(), Shape({3, 0}));
+    EXPECT_EQ(nn::log_softmax(x, axis).shape(), Shape({3, 0}));
+  }
+}
+
+TEST(Numerics, MaxAndMinOfBoolTensorsAreBool) {
+  const Tensor b = tensor({1, 0, 1, 1}, {2, 2}, DType::boolean);
+  EXPECT_EQ(b.max().dtype(), DType::boolean);
+  EXPECT_EQ(b.min({1}).dtype(), DType::boolean);
+  EXPECT_EQ(b.min({1}).to_vector(), std::vector<double>({0, 1}));
 }

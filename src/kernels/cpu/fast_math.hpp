@@ -81,8 +81,10 @@ inline T lane_sum(int64_t n, Term term) {
   return r;
 }
 
-// Sums of n contiguous values (lane_sum over 32 floats or 16 doubles).
-float sum_f32(const float* x, int64_t n);
+// Sums of n contiguous values (lane_sum over 32 floats or 16 doubles). Floats are summed in
+// blocks whose sums are added in double: a float accumulator stops growing at 2^24 times its
+// increments (2^25 ones summed to 2^25 exactly, and the 8 after them were lost).
+double sum_f32(const float* x, int64_t n);
 double sum_f64(const double* x, int64_t n);
 // acc[i] += v[i] (acc[i] -= v[i] with subtract) over n values that do not overlap.
 void add_to(float* acc, const float* v, int64_t n, bool subtract);

@@ -35,9 +35,14 @@ T reduce_run(const char* p, int64_t stride, int64_t n, T init) {
     if (stride == sizeof(T)) {  // the vectorized loops, cloned per instruction set
       const T* x = reinterpret_cast<const T*>(p);
       if constexpr (std::is_same_v<T, float>)
-        return init + sum_f32(x, n);
+        return static_cast<float>(init + sum_f32(x, n));
       else
         return init + sum_f64(x, n);
+    }
+    if constexpr (std::is_same_v<T, float>) {  // strided or broadcast (stride 0): in double
+      double r = init;
+      for (int64_t i = 0; i < n; ++i) r += *reinterpret_cast<const float*>(p + i * stride);
+      return static_cast<float>(r);
     }
   }
   constexpr int kLanes = 8;
