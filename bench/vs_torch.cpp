@@ -74,7 +74,7 @@ Limit triad_limit(double nd_bytes, double target) {
 }
 
 // OpenBLAS sgemm 2048^3 with its AVX-512 kernels, on as many threads as the run: the machine's
-// GEMM speed (MEASURED.md's "peak"). Nothing when ndgrad found no BLAS.
+// GEMM speed (the "peak"). Nothing when ndgrad found no BLAS.
 std::optional<Limit> sgemm_limit(double nd_flops, double target) {
   if (!nd::kernels::blas().loaded()) return std::nullopt;
   constexpr int m = 2048;
@@ -253,7 +253,7 @@ void w5() {  // 1024^3 matmul forward and backward: 3 GEMMs
                 tB = torch::randn({1024, 1024}).requires_grad_(true);
   torch::Tensor tG = torch::randn({1024, 1024});
   const double flop = 3 * 2.0 * 1024 * 1024 * 1024;
-  // 120 GFLOP/s against the 140 MEASURED.md gives OpenBLAS's 2048^3 product.
+  // 120 GFLOP/s against the 140 OpenBLAS's 2048^3 product reaches here in quieter hours.
   const std::optional<Limit> peak = sgemm_limit(flop, 120.0 / 140.0);
   compare(
       "W5 matmul 1024^3 fwd+bwd",
@@ -331,7 +331,7 @@ void w7(const std::string& data_dir) {  // one epoch of the Fashion-MNIST MLP, b
   };
   // The products of an epoch's training steps (the input needs no gradient: the first layer
   // runs two products, the others three): 60.4 GFLOP. 0.6 s on 1 thread is 70% of the
-  // 140 GFLOP/s MEASURED.md gives OpenBLAS's 2048^3 product.
+  // 140 GFLOP/s OpenBLAS's 2048^3 product reaches here in quieter hours.
   const double macs = 784.0 * 256 * 2 + (256.0 * 128 + 128.0 * 10) * 3;
   const std::optional<Limit> peak = sgemm_limit(2.0 * macs * double(n), 0.70);
   compare("W7 Fashion-MNIST epoch, batch 128", nd_epoch, torch_epoch, 5, 1.0, "s", "",
