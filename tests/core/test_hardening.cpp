@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/tensor_impl.hpp"
+#include "kernels/cpu/kernels.hpp"
 #include "ops/lazy.hpp"
 #include "test_util.hpp"
 
@@ -615,4 +616,23 @@ TEST(Numerics, MaxAndMinOfBoolTensorsAreBool) {
   EXPECT_EQ(b.max().dtype(), DType::boolean);
   EXPECT_EQ(b.min({1}).dtype(), DType::boolean);
   EXPECT_EQ(b.min({1}).to_vector(), std::vector<double>({0, 1}));
+}
+
+TEST(Kernels, AnOpWithoutAKernelForItsDTypeIsAnErrorNotAnUnwrittenResult) {
+  // The ops check dtypes before they reach a kernel; a kernel asked for a combination it does
+  // not have (a missing case) says so instead of leaving the output as it was.
+  Tensor in = arange(4, DType::i64), out = full({4}, 7.0, DType::i64);
+  const int64_t one = 1;
+  const Dims shape{4};
+  const kernels::Operand o{out.impl()->data(), &one, DType::i64};
+  const kernels::Operand i{in.impl()->data(), &one, DType::i64};
+  expect_error<DTypeError>([&] { kernels::unary(kernels::UnaryOp::exp, shape, o, i); },
+                           {"no unary kernel", "i64"});
+  Tensor flags = tensor({1, 0, 1, 0}, {4}, DType::boolean);
+  const kernels::Operand fb{flags.impl()->data(), &one, DType::boolean};
+  expect_error<DTypeError>([&] { kernels::binary(kernels::BinaryOp::add, shape, fb, fb, fb); },
+                           {"no binary kernel", "bool"});
+  expect_error<DTypeError>([&] { kernels::unary(kernels::UnaryOp::neg, shape, fb, fb); },
+                           {"no unary kernel", "bool"});
+  EXPECT_EQ(out.to_vector(), std::vector<double>(4, 7.0));
 }

@@ -9,6 +9,7 @@
 #include "kernels/cpu/kernels.hpp"
 #include "kernels/cpu/stream_store.hpp"
 #include "kernels/cpu/strided_loop.hpp"
+#include "ndgrad/error.hpp"
 
 namespace ndgrad::kernels {
 
@@ -183,6 +184,13 @@ T floor_div_value(T x, T y) {
   }
 }
 
+// Reached only when no case above took the op for this dtype: the ops check dtypes first, so
+// this is a missing kernel, never a silently unwritten result.
+[[noreturn]] void no_kernel(const char* kind, int op, DType dtype) {
+  throw DTypeError(std::string("internal: no ") + kind + " kernel for op " + std::to_string(op) +
+                   " on " + dtype_name(dtype));
+}
+
 template <class T>
 T sigmoid_of(T x) {
   // Two branches so that exp never overflows.
@@ -235,6 +243,7 @@ void unary_typed(UnaryOp op, const Dims& shape, const FlatRun* flat, const Opera
         break;
     }
   }
+  no_kernel("unary", static_cast<int>(op), in.dtype);
 }
 
 template <class T>
@@ -301,6 +310,7 @@ void binary_typed(BinaryOp op, const Dims& shape, const FlatRun* flat, const Ope
         break;
     }
   }
+  no_kernel("binary", static_cast<int>(op), a.dtype);
 }
 
 }  // namespace
@@ -313,7 +323,10 @@ bool is_comparison(BinaryOp op) {
 void unary(UnaryOp op, const Dims& shape, Operand out, Operand in, const FlatRun* flat) {
   dispatch_dtype(in.dtype, [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (!std::is_same_v<T, bool>) unary_typed<T>(op, shape, flat, out, in);
+    if constexpr (!std::is_same_v<T, bool>)
+      unary_typed<T>(op, shape, flat, out, in);
+    else
+      no_kernel("unary", static_cast<int>(op), in.dtype);
   });
 }
 
