@@ -158,8 +158,8 @@ Tensor reduce_to_input(Tensor g, const Node::Edge& e, const char* op,
   return g;
 }
 
-// t, or a copy of it when anything else holds its memory (another handle, a view), so that a
-// gradient handed to the caller never changes when another tensor is written.
+// Whether nothing else holds t or its memory (another handle, a view): a gradient handed to the
+// caller must not change when another tensor is written.
 bool unshared(const Tensor& t) {
   return t.impl().use_count() == 1 && t.impl()->storage.use_count() == 1;
 }
@@ -367,12 +367,6 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
 }
 
 // ---- the autograd half of Tensor's interface ----
-
-namespace {
-// Why a tensor handed to these calls may be undefined.
-const std::string kUndefinedCause =
-    " (a default-constructed Tensor, or a .grad() read before any backward)";
-}  // namespace
 
 Tensor& Tensor::requires_grad_(bool on) {
   if (!impl_)

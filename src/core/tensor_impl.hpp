@@ -42,6 +42,9 @@ std::shared_ptr<Storage> allocate_storage(const Dims& shape, DType dtype, const 
 // A view over t's storage with other shape/strides/offset; no autograd state.
 Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset);
 
+// Why a tensor handed to a call may be undefined, for the messages that say it is.
+constexpr const char* kUndefinedCause =
+    " (a default-constructed Tensor, or a .grad() read before any backward)";
 // ValueError unless t is defined: "<op>: <what> is undefined", with the usual causes. op is the
 // call the user made, what the argument ("input", "the first operand", "the tensor").
 void require_defined_arg(const Tensor& t, const char* op, const char* what = "input");

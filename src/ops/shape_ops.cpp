@@ -11,9 +11,7 @@ namespace ndgrad {
 
 void require_defined_arg(const Tensor& t, const char* op, const char* what) {
   if (!t.defined())
-    throw ValueError(std::string(op) + ": " + what +
-                     " is undefined (a default-constructed Tensor, or a .grad() read before any "
-                     "backward)");
+    throw ValueError(std::string(op) + ": " + what + " is undefined" + kUndefinedCause);
 }
 
 void require_floating(const Tensor& t, const char* op) {
@@ -136,7 +134,7 @@ Tensor Tensor::to(DType dtype) const {
 }
 
 Tensor copy_of(const Tensor& t) {
-  Tensor out = raw_cast(t, t.impl()->dtype);
+  Tensor out = raw_cast(t, t.impl()->dtype, "contiguous");
   record<ContiguousBackward>(out, {&t});
   return out;
 }
@@ -144,9 +142,7 @@ Tensor copy_of(const Tensor& t) {
 Tensor Tensor::contiguous() const {
   require_defined_arg(*this, "contiguous");
   if (is_contiguous()) return *this;
-  Tensor out = raw_cast(*this, impl_->dtype, "contiguous");
-  record<ContiguousBackward>(out, {this});
-  return out;
+  return copy_of(*this);
 }
 
 Tensor Tensor::broadcast_to(const Shape& shape) const {
