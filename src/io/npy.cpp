@@ -79,6 +79,8 @@ struct NpyHeader {
 
 class HeaderParser {
  public:
+  static constexpr const char* kKeys[3] = {"descr", "fortran_order", "shape"};
+
   HeaderParser(const std::string& text, const std::string& what) : s_(text), what_(what) {}
 
   NpyHeader parse() {
@@ -87,9 +89,8 @@ class HeaderParser {
     expect('{', "the header is not a dict");
     while (!at('}')) {
       const std::string key = string_literal("a key in quotes");
-      const char* const keys[3] = {"descr", "fortran_order", "shape"};
       int k = 0;
-      while (k < 3 && key != keys[k]) ++k;
+      while (k < 3 && key != kKeys[k]) ++k;
       if (k == 3)
         fail("unknown key '" + key + "' in the header (a .npy header has exactly 'descr', " +
              "'fortran_order' and 'shape')");
@@ -108,9 +109,8 @@ class HeaderParser {
     expect('}', "expected ',' or '}' in the header dict");
     skip();
     if (pos_ != s_.size()) fail("unexpected text after the header dict");
-    const char* const keys[3] = {"descr", "fortran_order", "shape"};
     for (int k = 0; k < 3; ++k)
-      if (!seen[k]) fail(std::string("the header has no '") + keys[k] + "'");
+      if (!seen[k]) fail(std::string("the header has no '") + kKeys[k] + "'");
     return h;
   }
 
