@@ -48,7 +48,7 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
   Tensor a = top(0), b = top(1), r;
   switch (op) {
     case 1: {  // broadcasting binary ops
-      const int which = in.small(8);
+      const int which = in.small(9);
       r = which == 0   ? a + b
           : which == 1 ? a - b
           : which == 2 ? a * b
@@ -56,6 +56,7 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
           : which == 4 ? maximum(a, b)
           : which == 5 ? minimum(a, b)
           : which == 6 ? pow(abs(a) + 0.5, b)
+          : which == 7 ? floor_divide(a, b)  // dividing by 0 included
                        : where(a > 0.0, a, b);
       require(r.shape() == broadcast_shapes(a.shape(), b.shape()));
       break;

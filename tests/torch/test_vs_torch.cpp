@@ -88,6 +88,29 @@ TEST(VsTorch, BinaryOpsOverBroadcastPairs) {
       }
 }
 
+// NumPy's floor division, as torch::div(a, b, "floor"): every sign combination, over broadcast
+// pairs, in floating and integer dtypes (no integer divisor of 0: libtorch refuses it).
+TEST(VsTorch, FloorDivideOverBroadcastPairs) {
+  uint64_t seed = 50;
+  for (const auto& a : kShapes)
+    for (const auto& b : kShapes) {
+      try {
+        nd::broadcast_shapes(a, b);
+      } catch (const nd::ShapeError&) {
+        continue;
+      }
+      const nd::Tensor x = away_from_zero(a, ++seed) * 7.0, y = away_from_zero(b, ++seed) * 2.0;
+      const std::string what = "floor_divide " + nd::shape_str(a) + " " + nd::shape_str(b);
+      expect_same(nd::floor_divide(x, y), torch::div(to_torch(x), to_torch(y), "floor"), what);
+      const nd::Tensor xi = x.to(nd::DType::i64), yi = y.to(nd::DType::i64);
+      const nd::Tensor yi_safe = nd::where(yi == 0, nd::full(yi.shape(), 3.0, nd::DType::i64), yi);
+      expect_same(
+          nd::floor_divide(xi, yi_safe),
+          torch::div(to_torch(xi).to(torch::kLong), to_torch(yi_safe).to(torch::kLong), "floor"),
+          what + " i64");
+    }
+}
+
 TEST(VsTorch, UnaryOps) {
   uint64_t seed = 100;
   for (const auto& s : kShapes) {
