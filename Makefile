@@ -1,5 +1,6 @@
 # make test  : installs missing Debian packages (as root), builds (Release, -j2), runs ctest
 # make demo  : installs the Fashion-MNIST data set, builds, trains the MLP on it
+# make test-reference: the whole suite again on the plain reference paths (NDGRAD_REFERENCE_KERNELS)
 # make test-sanitize, make test-tsan, make fuzz [FUZZ_SECONDS=60]: the reliability checks
 # make bench : the benchmarks (bench/NOTES.md explains them)
 SHELL := /bin/bash
@@ -11,7 +12,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build test demo walkthrough install clean test-sanitize test-tsan fuzz fuzz-build bench
+.PHONY: all deps configure build test test-reference demo walkthrough install clean test-sanitize test-tsan fuzz fuzz-build bench
 
 CCACHE_LAUNCHER = $$(command -v ccache >/dev/null 2>&1 && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 # Tests that build other projects or load uninstrumented libtorch are left to `make test`.
@@ -35,6 +36,11 @@ build: configure
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
+
+# The same binaries on the reference paths (no lazy fusion, own GEMM or vectorized
+# transcendentals): the optimized paths must keep the semantics those define.
+test-reference: build
+	cd $(BUILD_DIR) && NDGRAD_REFERENCE_KERNELS=1 ctest --output-on-failure -j$(JOBS) -E consumer
 
 # The main job: train the MLP on Fashion-MNIST (Debian's dataset-fashion-mnist).
 demo:

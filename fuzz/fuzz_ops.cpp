@@ -35,6 +35,32 @@ Shape shape_from(Bytes& in, int max_rank, int max_dim) {
   return s;
 }
 
+// The op table's rows (ndgrad/op_table.def), each with its domain: inputs of the positive kind
+// are made positive (abs + 0.5), so that the fuzzer reaches values and not only NaN.
+enum class Domain { any, positive, positive_first, apart };
+struct UnaryRow {
+  Tensor (*f)(const Tensor&);
+  Domain domain;
+};
+struct BinaryRow {
+  Tensor (*f)(const Tensor&, const Tensor&);
+  Domain domain;
+};
+const UnaryRow kUnaryRows[] = {
+#define NDGRAD_UNARY_OP(name, dtypes, domain, ...) \
+  {[](const Tensor& x) { return name(x); }, Domain::domain},
+#include "ndgrad/op_table.def"
+};
+const BinaryRow kBinaryRows[] = {
+#define NDGRAD_BINARY_OP(name, dtypes, domain, ...) \
+  {[](const Tensor& a, const Tensor& b) { return name(a, b); }, Domain::domain},
+#include "ndgrad/op_table.def"
+};
+constexpr int kUnaryCount = sizeof(kUnaryRows) / sizeof(kUnaryRows[0]);
+constexpr int kBinaryCount = sizeof(kBinaryRows) / sizeof(kBinaryRows[0]);
+
+Tensor positive(const Tensor& t) { return abs(t) + 0.5; }
+
 void step(Bytes& in, std::vector<Tensor>& stack) {
   const int op = in.small(16);
   auto top = [&](int k) -> Tensor& { return stack[stack.size() - 1 - k]; };
@@ -47,30 +73,20 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
   }
   Tensor a = top(0), b = top(1), r;
   switch (op) {
-    case 1: {  // broadcasting binary ops
-      const int which = in.small(9);
-      r = which == 0   ? a + b
-          : which == 1 ? a - b
-          : which == 2 ? a * b
-          : which == 3 ? a / b
-          : which == 4 ? maximum(a, b)
-          : which == 5 ? minimum(a, b)
-          : which == 6 ? pow(abs(a) + 0.5, b)
-          : which == 7 ? floor_divide(a, b)  // dividing by 0 included
-                       : where(a > 0.0, a, b);
+    case 1: {  // broadcasting binary ops: every row of the op table, and where
+      const int which = in.small(kBinaryCount + 1);
+      if (which == kBinaryCount) {
+        r = where(a > 0.0, a, b);
+      } else {
+        const BinaryRow& row = kBinaryRows[which];
+        r = row.f(row.domain == Domain::positive_first ? positive(a) : a, b);
+      }
       require(r.shape() == broadcast_shapes(a.shape(), b.shape()));
       break;
     }
-    case 2: {  // unary
-      const int which = in.small(8);
-      r = which == 0   ? exp(a)
-          : which == 1 ? log(abs(a) + 1.0)
-          : which == 2 ? sqrt(abs(a))
-          : which == 3 ? tanh(a)
-          : which == 4 ? sigmoid(a)
-          : which == 5 ? relu(a)
-          : which == 6 ? abs(a)
-                       : -a;
+    case 2: {  // unary: every row of the op table
+      const UnaryRow& row = kUnaryRows[in.small(kUnaryCount)];
+      r = row.f(row.domain == Domain::positive ? positive(a) : a);
       require(r.shape() == a.shape());
       break;
     }

@@ -7,8 +7,16 @@ namespace ndgrad::cli {
 
 namespace {
 
-const std::set<std::string> kUnary = {"exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs"};
-const std::set<std::string> kBinary = {"pow", "maximum", "minimum"};
+// Every row of the op table is a function of the language.
+const std::map<std::string, Tensor (*)(const Tensor&)> kUnary = {
+#define NDGRAD_UNARY_OP(name, ...) {#name, [](const Tensor& x) { return name(x); }},
+#include "ndgrad/op_table.def"
+};
+const std::map<std::string, Tensor (*)(const Tensor&, const Tensor&)> kBinary = {
+#define NDGRAD_BINARY_OP(name, ...) \
+  {#name, [](const Tensor& a, const Tensor& b) { return name(a, b); }},
+#include "ndgrad/op_table.def"
+};
 const std::set<std::string> kReductions = {"sum", "mean", "max", "min", "logsumexp"};
 const std::set<std::string> kAxisFns = {"softmax", "log_softmax"};
 const std::set<std::string> kShapeFns = {"reshape", "broadcast_to", "transpose", "permute"};
@@ -309,16 +317,8 @@ Tensor apply(const Expr& e, const Tensor* x, const std::map<std::string, Tensor>
   }
   const std::string& f = e.name;
   if (f == "T") return x[0].T();
-  if (f == "exp") return exp(x[0]);
-  if (f == "log") return log(x[0]);
-  if (f == "sqrt") return sqrt(x[0]);
-  if (f == "tanh") return tanh(x[0]);
-  if (f == "sigmoid") return sigmoid(x[0]);
-  if (f == "relu") return relu(x[0]);
-  if (f == "abs") return abs(x[0]);
-  if (f == "pow") return pow(x[0], x[1]);
-  if (f == "maximum") return maximum(x[0], x[1]);
-  if (f == "minimum") return minimum(x[0], x[1]);
+  if (auto it = kUnary.find(f); it != kUnary.end()) return it->second(x[0]);
+  if (auto it = kBinary.find(f); it != kBinary.end()) return it->second(x[0], x[1]);
   if (f == "sum") return x[0].sum(e.ints, e.keepdims);
   if (f == "mean") return x[0].mean(e.ints, e.keepdims);
   if (f == "max") return x[0].max(e.ints, e.keepdims);
@@ -333,6 +333,24 @@ Tensor apply(const Expr& e, const Tensor* x, const std::map<std::string, Tensor>
 }
 
 }  // namespace
+
+std::string elementwise_functions() {
+  std::string text;
+  auto list = [&](const auto& table, const char* args) {
+    std::string line = " ";
+    for (const auto& entry : table) {
+      if (line.size() + entry.first.size() > 88) {
+        text += line + "\n";
+        line = " ";
+      }
+      line += " " + entry.first;
+    }
+    text += line + " " + args + "\n";
+  };
+  list(kUnary, "(x)");
+  list(kBinary, "(x, y)");
+  return text;
+}
 
 Tensor evaluate(const Expr& root, const std::map<std::string, Tensor>& vars) {
   // Post-order with explicit stacks: a flat chain (x + x + ... + x) is a tree as deep as it is

@@ -22,17 +22,21 @@ const char* kMainUsage =
     "  jacobian EXPR ...      print the full-form Jacobian next to the compact gradient\n\n"
     "Run 'ndgrad <command> --help' for a command's options.\n";
 
-const char* kExprHelp =
-    "EXPR uses named inputs and:\n"
-    "  + - * / (broadcasting), @ (matmul), ^ (power), unary -, .T\n"
-    "  exp log sqrt tanh sigmoid relu abs (x); pow maximum minimum (x, y)\n"
-    "  sum mean max min logsumexp (x [, axes] [, keepdims]), e.g. sum(x, [0, 2], keepdims)\n"
-    "  softmax log_softmax (x [, axis]); reshape broadcast_to (x, dims); transpose (x, a, b);\n"
-    "  permute (x, [axes])\n"
-    "  nested at most 256 levels deep; inputs and the result hold at most 1048576 elements\n"
-    "options:\n"
-    "  --shape NAME=DIMS      the shape of an input, e.g. --shape x=3,4 (--shape s=() for 0-d)\n"
-    "  --seed N               seed for the random inputs (default 0)\n";
+// A function: the table of functions lives in another file, initialized in its own time.
+std::string expr_help() {
+  return "EXPR uses named inputs and:\n"
+         "  + - * / (broadcasting), @ (matmul), ^ (power), unary -, .T\n" +
+         ndgrad::cli::elementwise_functions() +
+         "  sum mean max min logsumexp (x [, axes] [, keepdims]), e.g. sum(x, [0, 2], keepdims)\n"
+         "  softmax log_softmax (x [, axis]); reshape broadcast_to (x, dims); transpose (x, a, "
+         "b);\n"
+         "  permute (x, [axes])\n"
+         "  nested at most 256 levels deep; inputs and the result hold at most 1048576 elements\n"
+         "options:\n"
+         "  --shape NAME=DIMS      the shape of an input, e.g. --shape x=3,4 (--shape s=() for "
+         "0-d)\n"
+         "  --seed N               seed for the random inputs (default 0)\n";
+}
 
 const char* kExplainUsage =
     "usage: ndgrad explain A B\n"
@@ -172,7 +176,7 @@ int check_result_size(const Tensor& y) {
 
 int gradcheck_command(const std::vector<std::string>& args) {
   const std::string usage =
-      std::string("usage: ndgrad gradcheck EXPR --shape NAME=DIMS ...\n") + kExprHelp;
+      std::string("usage: ndgrad gradcheck EXPR --shape NAME=DIMS ...\n") + expr_help();
   Problem p;
   if (int rc = parse_problem(args, usage, p); rc >= 0) return rc;
   if (p.names.empty()) return usage_error("EXPR has no inputs to differentiate", usage.c_str());
@@ -212,7 +216,7 @@ int gradcheck_command(const std::vector<std::string>& args) {
 
 int jacobian_command(const std::vector<std::string>& args) {
   const std::string usage =
-      std::string("usage: ndgrad jacobian EXPR --shape NAME=DIMS ...\n") + kExprHelp;
+      std::string("usage: ndgrad jacobian EXPR --shape NAME=DIMS ...\n") + expr_help();
   Problem p;
   if (int rc = parse_problem(args, usage, p); rc >= 0) return rc;
   if (p.names.empty()) return usage_error("EXPR has no inputs to differentiate", usage.c_str());

@@ -130,30 +130,29 @@ Tensor operator-(int64_t a, const Tensor& b);
 Tensor operator*(int64_t a, const Tensor& b);
 Tensor operator/(int64_t a, const Tensor& b);
 Tensor operator-(const Tensor& a);
-// floor(a / b) with NumPy's semantics, in the promoted dtype (not for bool): integers round the
-// quotient toward -inf and give 0 when dividing by 0; floats give inf or NaN when dividing by
-// 0. Not differentiable (its derivative is 0 almost everywhere).
-Tensor floor_divide(const Tensor& a, const Tensor& b);
-Tensor floor_divide(const Tensor& a, double b);
-Tensor floor_divide(double a, const Tensor& b);
-Tensor floor_divide(const Tensor& a, int64_t b);
-Tensor floor_divide(int64_t a, const Tensor& b);
-// Gradients at base 0 follow PyTorch (docs/API.md): with a tensor exponent, d/dbase is 0 where
-// exponent == 0 and d/dexponent is 0 where base == 0 and exponent >= 0.
-Tensor pow(const Tensor& base, double exponent);
-Tensor pow(const Tensor& base, const Tensor& exponent);
-Tensor exp(const Tensor& x);
-Tensor log(const Tensor& x);
-Tensor sqrt(const Tensor& x);
-Tensor tanh(const Tensor& x);
-Tensor sigmoid(const Tensor& x);
-// relu, abs, sign, maximum and minimum pass NaN through (NaN wins in maximum/minimum).
-Tensor relu(const Tensor& x);
-Tensor abs(const Tensor& x);
-Tensor sign(
-    const Tensor& x);  // -1, 0, 1; not differentiable (its derivative is 0 almost everywhere)
-Tensor maximum(const Tensor& a, const Tensor& b);
-Tensor minimum(const Tensor& a, const Tensor& b);
+
+// The op table's functions (ndgrad/op_table.def: one row per op, with its dtype rule and
+// derivative): unary name(x) for neg exp log sqrt tanh sigmoid relu abs sign; binary
+// name(a, b) for add sub mul div pow maximum minimum floor_divide equal not_equal less
+// less_equal greater greater_equal, and tanh_backward(g, y), sigmoid_backward(g, y),
+// relu_backward(g, x) (the derivatives of tanh, sigmoid and relu in one pass). Binary ones
+// broadcast and take a scalar on either side (the result dtype as for the operators).
+// - floor_divide is floor(a / b) with NumPy's semantics, in the promoted dtype (not for bool):
+//   integers round the quotient toward -inf and give 0 when dividing by 0; floats give inf or
+//   NaN when dividing by 0.
+// - pow's base must be floating. Gradients at base 0 follow PyTorch (docs/API.md): d/dbase is
+//   0 where exponent == 0 and d/dexponent is 0 where base == 0 and exponent >= 0.
+// - relu, abs, sign, maximum and minimum pass NaN through (NaN wins in maximum/minimum).
+// - sign (-1, 0, 1), floor_divide and the comparisons are not differentiable (their derivative
+//   is 0 almost everywhere, or undefined).
+#define NDGRAD_UNARY_OP(name, ...) Tensor name(const Tensor& x);
+#define NDGRAD_BINARY_OP(name, ...)              \
+  Tensor name(const Tensor& a, const Tensor& b); \
+  Tensor name(const Tensor& a, double b);        \
+  Tensor name(double a, const Tensor& b);        \
+  Tensor name(const Tensor& a, int64_t b);       \
+  Tensor name(int64_t a, const Tensor& b);
+#include "ndgrad/op_table.def"
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
 
 // Comparisons give DType::boolean tensors and are not differentiable.
@@ -229,14 +228,16 @@ NDGRAD_SCALAR_FORMS(<=, "less_equal")
 NDGRAD_SCALAR_FORMS(>, "greater")
 NDGRAD_SCALAR_FORMS(>=, "greater_equal")
 #undef NDGRAD_SCALAR_FORMS
-template <class S, detail::if_scalar<S> = 0>
-Tensor floor_divide(const Tensor& a, S b) {
-  return floor_divide(a, detail::scalar_arg(b, "floor_divide"));
-}
-template <class S, detail::if_scalar<S> = 0>
-Tensor floor_divide(S a, const Tensor& b) {
-  return floor_divide(detail::scalar_arg(a, "floor_divide"), b);
-}
+#define NDGRAD_BINARY_OP(name, ...)               \
+  template <class S, detail::if_scalar<S> = 0>    \
+  Tensor name(const Tensor& a, S b) {             \
+    return name(a, detail::scalar_arg(b, #name)); \
+  }                                               \
+  template <class S, detail::if_scalar<S> = 0>    \
+  Tensor name(S a, const Tensor& b) {             \
+    return name(detail::scalar_arg(a, #name), b); \
+  }
+#include "ndgrad/op_table.def"
 
 // --- reductions ---
 Tensor sum(const Tensor& t, const std::vector<int64_t>& axes = {}, bool keepdims = false);

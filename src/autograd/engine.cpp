@@ -58,6 +58,19 @@ void SavingNode::check_saved_versions() const {
 }
 
 namespace {
+// The node whose rule this thread runs, owned by the graph (for saved_output).
+thread_local const std::shared_ptr<Node>* running = nullptr;
+}  // namespace
+
+const Tensor& SavingNode::saved_output(const Tensor& y, Tensor& holder) const {
+  if (!y.defined() || !is_grad_enabled() || !running || running->get() != this) return y;
+  holder = y.detach();
+  holder.impl()->grad_fn = *running;
+  holder.impl()->requires_grad = true;
+  return holder;
+}
+
+namespace {
 std::vector<std::string>& op_registry() {
   static std::vector<std::string> names;
   return names;
@@ -171,21 +184,16 @@ void make_owned(Tensor& t) {
 // acc + g. Without create_graph, an accumulator that nothing else references (no other
 // handle, no view of its storage) of the result's shape is added to in place.
 // A pending (lazy) gradient is added lazily instead: the sum is computed once, at the end.
-// With subtract, acc - g (and -g for an empty acc).
-Tensor add_grads(Tensor acc, Tensor g, bool subtract = false) {
-  if (!acc.defined()) {
-    if (subtract) return -g;
-    return g;
-  }
-  if (!is_grad_enabled() && (lazy::pending(acc) || lazy::pending(g)))
-    return subtract ? acc - g : acc + g;
+Tensor add_grads(Tensor acc, Tensor g) {
+  if (!acc.defined()) return g;
+  if (!is_grad_enabled() && (lazy::pending(acc) || lazy::pending(g))) return acc + g;
   const auto& impl = acc.impl();
   if (!is_grad_enabled() && impl.use_count() == 1 && impl->storage.use_count() == 1 &&
       impl->shape == g.impl()->shape && impl->dtype == g.impl()->dtype && acc.is_contiguous()) {
-    add_into(acc, g, subtract);
+    add_into(acc, g);
     return acc;
   }
-  return subtract ? acc - g : acc + g;
+  return acc + g;
 }
 
 }  // namespace
@@ -232,28 +240,25 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     }
   };
 
-  // negated: g is the negative of the gradient (Node::negated).
-  auto deliver_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, Tensor g, bool negated = false) {
+  auto deliver_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, Tensor g) {
     if (!inputs && lazy::pending(g)) lazy_grads.push_back(leaf);
     if (inputs) {
       auto it = capture_leaf.find(leaf.get());
       if (it != capture_leaf.end())
-        (*results)[it->second] =
-            add_grads(std::move((*results)[it->second]), std::move(g), negated);
+        (*results)[it->second] = add_grads(std::move((*results)[it->second]), std::move(g));
       return;
     }
     // Stored gradients are contiguous buffers, never stride-0 views; without create_graph
     // they carry no history (grad mode is off here, so the sum records nothing).
     std::lock_guard<GradLock> lock(grad_lock(leaf.get()));
     if (!leaf->grad.defined()) {
-      if (negated) g = -g;
       // A gradient nothing else holds stays so: the list (and its allocation) is for the rest.
       if (!unshared(g)) fresh_grads.push_back(leaf);
       leaf->grad = (create_graph ? g : g.detach()).contiguous();
     } else {
       // Moved out, so that an unshared buffer is added to in place; records nothing unless
       // create_graph.
-      leaf->grad = add_grads(std::move(leaf->grad), std::move(g), negated);
+      leaf->grad = add_grads(std::move(leaf->grad), std::move(g));
     }
   };
 
@@ -287,20 +292,21 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     deferred.clear();
   };
 
-  Node* root_fn = root.impl()->grad_fn.get();
+  const std::shared_ptr<Node>& root_fn = root.impl()->grad_fn;
   if (!root_fn) {
     deliver_leaf(root.impl(), root_grad);
     finish();
     return;
   }
 
-  // Discover the graph and count, for each node, how many edges lead into it.
+  // Discover the graph and count, for each node, how many edges lead into it. Nodes are held
+  // by the graph (root's grad_fn, the edges) for the whole pass.
   const uint64_t stamp = ++stamp_counter;
-  std::vector<Node*> visited{root_fn};
+  std::vector<const std::shared_ptr<Node>*> visited{&root_fn};
   root_fn->visit_stamp = stamp;
   root_fn->pending = 0;
   for (size_t i = 0; i < visited.size(); ++i) {
-    Node* n = visited[i];
+    Node* n = visited[i]->get();
     if (n->released)
       throw AutogradError(std::string("backward through ") + n->name() +
                           " a second time: its saved values were freed by the first backward; "
@@ -312,25 +318,30 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
       if (c->visit_stamp != stamp) {
         c->visit_stamp = stamp;
         c->pending = 0;
-        visited.push_back(c);
+        visited.push_back(&e.fn);
       }
       ++c->pending;
     }
   }
 
   struct ClearBuffers {  // on any exit, no node keeps a gradient alive
-    std::vector<Node*>& nodes;
+    std::vector<const std::shared_ptr<Node>*>& nodes;
     void release() {
-      for (Node* n : nodes) n->grad_buffer = Tensor();
+      for (const auto* n : nodes) (*n)->grad_buffer = Tensor();
       nodes.clear();
     }
     ~ClearBuffers() { release(); }
   } clear{visited};
+  struct Running {  // the node whose rule runs, for SavingNode::saved_output
+    const std::shared_ptr<Node>* saved = running;
+    ~Running() { running = saved; }
+  } restore_running;
 
   root_fn->grad_buffer = root_grad;
-  std::vector<Node*> ready{root_fn};
+  std::vector<const std::shared_ptr<Node>*> ready{&root_fn};
   while (!ready.empty()) {
-    Node* n = ready.back();
+    const std::shared_ptr<Node>& owner = *ready.back();
+    Node* n = owner.get();
     ready.pop_back();
     Tensor g = std::move(n->grad_buffer);
     n->grad_buffer = Tensor();
@@ -339,7 +350,10 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
       if (it != capture_node.end()) (*results)[it->second] = g;
     }
     GradList grads;
-    if (g.defined()) grads = n->backward(g);
+    if (g.defined()) {
+      running = &owner;
+      grads = n->backward(g);
+    }
     for (size_t i = 0; i < n->edges.size(); ++i) {
       const Node::Edge& e = n->edges[i];
       bool flows = e.active() && i < grads.size() && grads[i].defined();
@@ -351,9 +365,9 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
       if (e.fn) {
         Node* c = e.fn.get();
         if (flows) c->grad_buffer = add_grads(std::move(c->grad_buffer), std::move(gi));
-        if (--c->pending == 0) ready.push_back(c);
+        if (--c->pending == 0) ready.push_back(&e.fn);
       } else if (flows) {
-        deliver_leaf(e.leaf, std::move(gi), n->negated(i));
+        deliver_leaf(e.leaf, std::move(gi));
       }
     }
     if (!retain_graph) {

@@ -54,9 +54,6 @@ struct Node {
   // input's shape; otherwise they arrive in the output's (broadcast) shape, apart from this many
   // trailing core dims (0 for elementwise ops, 2 for matmul), and the engine sums them down.
   virtual int broadcast_core_dims() const { return -1; }
-  // Whether the last backward returned the negative of edge i's gradient (edge i a leaf): the
-  // engine subtracts it from the leaf's gradient instead of adding, and no negated copy is made.
-  virtual bool negated(size_t) const { return false; }
 
   bool needs(size_t i) const { return i < edges.size() && edges[i].active(); }
 };
@@ -76,6 +73,12 @@ struct SavingNode : Node {
     const char* role;  // "the first operand", "the output", ...
   };
   InlineList<Saved, 3> saved;
+
+  // The op's output as a rule reads it: saved without its autograd link (no reference cycle),
+  // and under create_graph given back as a view whose grad_fn is this node, so that a
+  // derivative written with the output reaches the input in second derivatives. holder keeps
+  // that view alive.
+  const Tensor& saved_output(const Tensor& y, Tensor& holder) const;
 
   // Records t's version; returns t, for `node->a = node->save(a, "the first operand")`.
   const Tensor& save(const Tensor& t, const char* role, When when = kAlways) {

@@ -9,6 +9,7 @@
 
 #include "core/shape.hpp"
 #include "kernels/cpu/fused.hpp"
+#include "kernels/cpu/reference.hpp"
 
 namespace ndgrad {
 
@@ -29,7 +30,7 @@ struct Storage::Pending {
 
 namespace {
 
-std::atomic<bool> lazy_on{true};
+std::atomic<bool> lazy_on{!kernels::reference_kernels()};
 
 // Every pending computation, so that the ones reading a storage can be found before that
 // storage is used. One lock: computations are created only for tensors of >= 1M elements.
@@ -112,7 +113,7 @@ struct Builder {
   int op(FusedOp o, int a, int b, bool last) {
     for (int k = 0; !last && k < prog.nops; ++k) {
       const FusedProgram::Op& x = prog.ops[k];
-      if (x.op == o && x.a == a && (o == FusedOp::neg || x.b == b)) return k;
+      if (x.op == o && x.a == a && (kernels::is_unary(o) || x.b == b)) return k;
     }
     if (prog.nops == kFusedMaxOps || a < 0 || b < 0) return -1;
     prog.ops[prog.nops] = {o, static_cast<uint8_t>(a), static_cast<uint8_t>(b)};
@@ -148,7 +149,7 @@ struct Builder {
     };
     for (int k = 0; k < p.nops; ++k)
       ids[kFusedMaxLeaves + k] = op(p.ops[k].op, map(p.ops[k].a),
-                                    p.ops[k].op == FusedOp::neg ? 0 : map(p.ops[k].b), false);
+                                    kernels::is_unary(p.ops[k].op) ? 0 : map(p.ops[k].b), false);
     return ids[kFusedMaxLeaves + p.nops - 1];
   }
 
@@ -245,27 +246,21 @@ Tensor build(const Dims& shape, DType dt, const char* name, F&& add) {
 
 Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Dims& shape, DType dt,
               const char* name) {
-  using kernels::BinaryOp;
-  static const std::pair<BinaryOp, FusedOp> kFusable[] = {{BinaryOp::add, FusedOp::add},
-                                                          {BinaryOp::sub, FusedOp::sub},
-                                                          {BinaryOp::mul, FusedOp::mul},
-                                                          {BinaryOp::div, FusedOp::div}};
-  const auto* it = std::find_if(std::begin(kFusable), std::end(kFusable),
-                                [&](const auto& p) { return p.first == op; });
-  if (it == std::end(kFusable) || !eligible(dt, shape) || a.dtype() != dt || b.dtype() != dt)
-    return Tensor();
+  const int fused = kernels::fused_index(op);
+  if (fused < 0 || !eligible(dt, shape) || a.dtype() != dt || b.dtype() != dt) return Tensor();
   return build(shape, dt, name, [&](Builder& builder) {
     const int x = builder.operand(a);
     const int y = builder.operand(b);
-    return builder.op(it->second, x, y, true) >= 0;
+    return builder.op(static_cast<FusedOp>(fused), x, y, true) >= 0;
   });
 }
 
-Tensor neg(const Tensor& x) {
+Tensor unary(kernels::UnaryOp op, const Tensor& x, const char* name) {
+  const int fused = kernels::fused_index(op);
   const Dims& shape = x.impl()->shape;
-  if (!eligible(x.dtype(), shape)) return Tensor();
-  return build(shape, x.dtype(), "neg", [&](Builder& builder) {
-    return builder.op(FusedOp::neg, builder.operand(x), 0, true) >= 0;
+  if (fused < 0 || !eligible(x.dtype(), shape)) return Tensor();
+  return build(shape, x.dtype(), name, [&](Builder& builder) {
+    return builder.op(static_cast<FusedOp>(fused), builder.operand(x), 0, true) >= 0;
   });
 }
 

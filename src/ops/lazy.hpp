@@ -1,11 +1,11 @@
 #pragma once
 // Lazy elementwise results for large tensors.
 //
-// add, sub, mul, div and neg whose result has at least kMinElements elements (f32 or f64, no
-// dtype conversion) return a tensor whose storage holds the computation instead of values.
-// Further such ops on it fold into one program (kernels/cpu/fused.hpp), a sum over all axes
-// or over leading axes (the sum of a broadcast gradient) evaluates it fused, and anything else
-// that uses the values computes them first (TensorImpl::data()). So a chain like
+// The op table's fused ops (add, sub, mul, div, neg) whose result has at least kMinElements
+// elements (f32 or f64, no dtype conversion) return a tensor whose storage holds the computation
+// instead of values. Further such ops on it fold into one program (kernels/cpu/fused.hpp), a sum
+// over all axes or over leading axes (the sum of a broadcast gradient) evaluates it fused, and
+// anything else that uses the values computes them first (TensorImpl::data()). So a chain like
 // ((X + b) * (X + b)).sum() reads X once instead of writing and reading three temporaries.
 //
 // Results are those of eager evaluation: materialized values bit for bit, fused sums up to
@@ -32,17 +32,30 @@ inline bool large(const Dims& shape) {
   return n >= kMinElements;
 }
 
-// On by default; off makes every op eager (tests compare the two).
+// On by default (off under NDGRAD_REFERENCE_KERNELS); off makes every op eager (tests compare
+// the two).
 void set_enabled(bool on);
 bool enabled();
+// Sets enabled() for its lifetime, then restores it.
+class EnabledScope {
+ public:
+  explicit EnabledScope(bool on) : old_(enabled()) { set_enabled(on); }
+  ~EnabledScope() { set_enabled(old_); }
+  EnabledScope(const EnabledScope&) = delete;
+  EnabledScope& operator=(const EnabledScope&) = delete;
+
+ private:
+  bool old_;
+};
 
 // a op b over shape (the broadcast result) in dtype dt, pending; undefined when the op cannot
-// be (another op or dtype, a dtype conversion, too many inputs or ops). The result's memory is
-// reserved here (MemoryError naming `name` when it cannot be had), so that a pending result can
-// always be computed: the reads and writes of its inputs that must compute it first never fail.
+// be (an op the table marks eager, another dtype, a dtype conversion, too many inputs or ops). The
+// result's memory is reserved here (MemoryError naming `name` when it cannot be had), so that a
+// pending result can always be computed: the reads and writes of its inputs that must compute it
+// first never fail.
 Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Dims& shape, DType dt,
               const char* name);
-Tensor neg(const Tensor& x);
+Tensor unary(kernels::UnaryOp op, const Tensor& x, const char* name);
 
 // Whether t's values are still to be computed.
 bool pending(const Tensor& t);

@@ -13,6 +13,11 @@
 namespace ndgrad {
 namespace {
 
+// The lazy evaluator is what these tests check: on for each, also in a reference-kernels run.
+class Lazy : public ::testing::Test {
+  lazy::EnabledScope on_{true};
+};
+
 constexpr int64_t kRows = 1024, kCols = 1100;  // 1,126,400 elements: above the lazy threshold
 
 // Runs f with lazy results off, then on, and returns both results (computed).
@@ -42,7 +47,7 @@ void expect_sum_close(const Tensor& eager, const Tensor& lazy_result, const Tens
   for (size_t i = 0; i < e.size(); ++i) EXPECT_NEAR(e[i], l[i], 2e-6 * m[i]) << "at " << i;
 }
 
-TEST(Lazy, LargeArithmeticIsPendingSmallIsNot) {
+TEST_F(Lazy, LargeArithmeticIsPendingSmallIsNot) {
   const Tensor x = randn({kRows, kCols}, 1), b = randn({kCols}, 2);
   const Tensor big = x * b + 1.0;
   EXPECT_TRUE(lazy::pending(big));
@@ -56,7 +61,7 @@ TEST(Lazy, LargeArithmeticIsPendingSmallIsNot) {
 
 // Random chains over random broadcast operands, in both dtypes: the computed values are the
 // eager ones bit for bit (every op rounds to the dtype in both).
-TEST(Lazy, RandomChainsMatchEagerBitForBit) {
+TEST_F(Lazy, RandomChainsMatchEagerBitForBit) {
   std::mt19937 rng(7);
   const std::vector<Shape> operand_shapes = {{kRows, kCols}, {kCols}, {kRows, 1},
                                              {1, kCols},     {},      {2, 1, kCols}};
@@ -103,7 +108,7 @@ TEST(Lazy, RandomChainsMatchEagerBitForBit) {
   }
 }
 
-TEST(Lazy, FusedSumsMatchEagerSums) {
+TEST_F(Lazy, FusedSumsMatchEagerSums) {
   const Tensor x = randn({4, kRows / 4, kCols}, 11), b = randn({kCols}, 12);
   const Tensor c = randn({4, 1, 1}, 13);
   for (const std::vector<int64_t>& axes :
@@ -145,7 +150,7 @@ TEST(Lazy, FusedSumsMatchEagerSums) {
   testing::expect_close(em, lm, 1e-5);  // positive terms: relative error bounded
 }
 
-TEST(Lazy, ViewsOfPendingResultsSeeTheValues) {
+TEST_F(Lazy, ViewsOfPendingResultsSeeTheValues) {
   const Tensor x = randn({kRows, kCols}, 21), b = randn({kCols}, 22);
   auto [eager, lazy_result] = eager_and_lazy([&] { return (x - b).transpose(0, 1) * 2.0; });
   expect_same_bits(eager, lazy_result);
@@ -155,7 +160,7 @@ TEST(Lazy, ViewsOfPendingResultsSeeTheValues) {
 
 // A pending result reads its inputs when it is computed: writing an input in place first
 // must not change it. Each in-place path runs the pending computations that read the input.
-TEST(Lazy, InPlaceWritesToAnInputDoNotChangePendingResults) {
+TEST_F(Lazy, InPlaceWritesToAnInputDoNotChangePendingResults) {
   const Tensor b = randn({kCols}, 32);
   const std::vector<std::function<void(Tensor&)>> writes = {
       [](Tensor& x) { x.copy_(zeros(x.shape())); },
@@ -182,7 +187,7 @@ TEST(Lazy, InPlaceWritesToAnInputDoNotChangePendingResults) {
 
 // ((X + b) * (X + b)).sum() backward: the gradients are the eager ones, computed (not left
 // pending) when backward returns, and no pending computation outlives the step.
-TEST(Lazy, BackwardThroughLazyOpsMatchesEager) {
+TEST_F(Lazy, BackwardThroughLazyOpsMatchesEager) {
   const Tensor x0 = randn({kRows, kCols}, 41), b0 = randn({kCols}, 42);
   const Tensor upstream = randn({kRows, kCols}, 43);
   auto step = [&](bool with_upstream) {
@@ -219,7 +224,7 @@ TEST(Lazy, BackwardThroughLazyOpsMatchesEager) {
 // A leaf that several broadcasting ops use gets its pending gradients added up and summed
 // down once. Here b meets operands of two different broadcast shapes (kept apart), and a small
 // eager use as well; the result equals eager evaluation within the rounding of the sums.
-TEST(Lazy, GradientsSummedDownOnceMatchEager) {
+TEST_F(Lazy, GradientsSummedDownOnceMatchEager) {
   const Tensor x0 = randn({kRows, kCols}, 51), y0 = randn({2, kRows, kCols}, 52);
   const Tensor b0 = randn({kCols}, 53), up = randn({kRows, kCols}, 54);
   auto step = [&] {
@@ -245,7 +250,7 @@ TEST(Lazy, GradientsSummedDownOnceMatchEager) {
 
 // x and b of x + b receive the same gradient values: x's are computed in the same pass that
 // sums b's down (2 or 3 dims, b broadcast over one or two leading ones, 1 and 2 threads).
-TEST(Lazy, GradientOfALeafComputedWithTheSumOfABroadcastLeaf) {
+TEST_F(Lazy, GradientOfALeafComputedWithTheSumOfABroadcastLeaf) {
   const int before = get_num_threads();
   for (int threads : {1, 2}) {
     set_num_threads(threads);
@@ -273,7 +278,7 @@ TEST(Lazy, GradientOfALeafComputedWithTheSumOfABroadcastLeaf) {
   set_num_threads(before);
 }
 
-TEST(Lazy, UnusedPendingResultsAreDroppedUncomputed) {
+TEST_F(Lazy, UnusedPendingResultsAreDroppedUncomputed) {
   const int64_t before = lazy::pending_count();
   {
     const Tensor x = randn({kRows, kCols}, 51);

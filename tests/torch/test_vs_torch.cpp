@@ -4,6 +4,7 @@
 
 #include <functional>
 
+#include "kernels/cpu/op_info.hpp"
 #include "test_util.hpp"
 
 using namespace ndgrad::testing;
@@ -109,6 +110,69 @@ TEST(VsTorch, FloorDivideOverBroadcastPairs) {
           torch::div(to_torch(xi).to(torch::kLong), to_torch(yi_safe).to(torch::kLong), "floor"),
           what + " i64");
     }
+}
+
+// libtorch's spelling of a table row is found by argument-dependent lookup (at::exp for
+// exp(x) on torch tensors). Where libtorch's function of that name means something else, these
+// overloads, taking non-const references (the rows call them on local copies), are the better
+// match and win.
+torch::Tensor equal(torch::Tensor& a, torch::Tensor& b) { return torch::eq(a, b); }
+torch::Tensor floor_divide(torch::Tensor& a, torch::Tensor& b) { return torch::div(a, b, "floor"); }
+torch::Tensor relu_backward(torch::Tensor& g, torch::Tensor& x) {
+  return torch::threshold_backward(g, x, 0);
+}
+
+nd::Tensor row_input(nd::kernels::Domain domain, const nd::Shape& s, bool first, uint64_t seed) {
+  using nd::kernels::Domain;
+  if (domain == Domain::positive || (domain == Domain::positive_first && first))
+    return uniform(s, seed, 0.5, 2);
+  const nd::Tensor x = away_from_zero(s, seed);
+  return domain == Domain::apart && !first ? x + 0.05 : x;
+}
+
+// Every row of the op table: forward values and (for differentiable rows) gradients equal
+// libtorch's, unary rows over every shape, binary rows over every broadcasting pair.
+TEST(VsTorch, OpTableRows) {
+  using nd::kernels::BinaryOp;
+  using nd::kernels::UnaryOp;
+  uint64_t seed = 5000;
+  auto run = [&](const std::string& name, bool differentiable, const NdFn& f, const TorchFn& g,
+                 const std::vector<nd::Tensor>& inputs) {
+    if (differentiable) return compare(name, f, g, inputs, ++seed);
+    std::vector<torch::Tensor> ts;
+    for (const auto& x : inputs) ts.push_back(to_torch(x));
+    expect_same(f(inputs), g(ts), name + " forward");
+  };
+#define NDGRAD_UNARY_OP(name, ...)                                                                 \
+  for (const auto& s : kShapes) {                                                                  \
+    const auto& info = nd::kernels::info(UnaryOp::name);                                           \
+    run(                                                                                           \
+        #name " " + nd::shape_str(s), info.differentiable, [](auto& x) { return nd::name(x[0]); }, \
+        [](auto& x) {                                                                              \
+          auto t = x[0];                                                                           \
+          return name(t);                                                                          \
+        },                                                                                         \
+        {row_input(info.domain, s, true, ++seed)});                                                \
+  }
+#define NDGRAD_BINARY_OP(name, ...)                                                             \
+  for (const auto& a : kShapes)                                                                 \
+    for (const auto& b : kShapes) {                                                             \
+      try {                                                                                     \
+        nd::broadcast_shapes(a, b);                                                             \
+      } catch (const nd::ShapeError&) {                                                         \
+        continue;                                                                               \
+      }                                                                                         \
+      const auto& info = nd::kernels::info(BinaryOp::name);                                     \
+      run(                                                                                      \
+          #name " " + nd::shape_str(a) + " " + nd::shape_str(b), info.differentiable,           \
+          [](auto& x) { return nd::name(x[0], x[1]); },                                         \
+          [](auto& x) {                                                                         \
+            auto t = x[0], u = x[1];                                                            \
+            return name(t, u);                                                                  \
+          },                                                                                    \
+          {row_input(info.domain, a, true, ++seed), row_input(info.domain, b, false, ++seed)}); \
+    }
+#include "ndgrad/op_table.def"
 }
 
 TEST(VsTorch, UnaryOps) {

@@ -6,7 +6,9 @@
 
 #include "kernels/cpu/dispatch.hpp"
 #include "kernels/cpu/fast_math.hpp"
+#include "kernels/cpu/functors.hpp"
 #include "kernels/cpu/kernels.hpp"
+#include "kernels/cpu/reference.hpp"
 #include "kernels/cpu/stream_store.hpp"
 #include "kernels/cpu/strided_loop.hpp"
 #include "ndgrad/error.hpp"
@@ -161,164 +163,75 @@ void run_binary(const Dims& shape, const FlatRun* flat, const Operand& out, cons
   loop.run_parallel({out.data, a.data, b.data}, body, fence_if(stream));
 }
 
-// NumPy's floor division (//). Integers: the quotient rounded toward -inf; division by 0
-// gives 0 (NumPy's result, there with a warning) rather than a SIGFPE, and INT64_MIN // -1
-// wraps to INT64_MIN. Floats: NumPy's npy_divmod, exact where floor(a / b) is not (a / b
-// rounds up to an integer); b == 0 gives a / b (inf or NaN).
-template <class T>
-T floor_div_value(T x, T y) {
-  if constexpr (std::is_integral_v<T>) {
-    if (y == 0) return T(0);
-    if (y == -1) return wrap_neg(x);  // INT64_MIN / -1 overflows
-    const T q = x / y;
-    return (x % y != 0 && ((x < 0) != (y < 0))) ? T(q - 1) : q;
-  } else {
-    if (y == 0) return x / y;
-    const T mod = std::fmod(x, y);
-    T div = (x - mod) / y;
-    if (mod != 0 && ((y < 0) != (mod < 0))) div -= T(1);
-    if (div == 0) return std::copysign(T(0), x / y);
-    T floor_div = std::floor(div);
-    if (div - floor_div > T(0.5)) floor_div += T(1);
-    return floor_div;
-  }
-}
-
 // Reached only when no case above took the op for this dtype: the ops check dtypes first, so
 // this is a missing kernel, never a silently unwritten result.
-[[noreturn]] void no_kernel(const char* kind, int op, DType dtype) {
-  throw DTypeError(std::string("internal: no ") + kind + " kernel for op " + std::to_string(op) +
-                   " on " + dtype_name(dtype));
+[[noreturn]] void no_kernel(const char* kind, const char* op, DType dtype) {
+  throw DTypeError(std::string("internal: no ") + kind + " kernel for " + op + " on " +
+                   dtype_name(dtype));
 }
 
+// An op's name for an error, also for a value outside the enum.
+template <class Op>
+const char* name_of(Op op) {
+  const int i = static_cast<int>(op);
+  if constexpr (std::is_same_v<Op, UnaryOp>)
+    return i < kNumUnaryOps ? kUnaryOps[i].name : "an unknown unary op";
+  else
+    return i < kNumBinaryOps ? kBinaryOps[i].name : "an unknown binary op";
+}
+
+// Whether a kernel of element type T exists for an op with this dtype rule.
 template <class T>
-T sigmoid_of(T x) {
-  // Two branches so that exp never overflows.
-  if (x >= 0) return T(1) / (T(1) + std::exp(-x));
-  T e = std::exp(x);
-  return e / (T(1) + e);
+constexpr bool admits(DTypeRule rule) {
+  if (rule == DTypeRule::comparison) return true;
+  if (rule == DTypeRule::floating) return std::is_floating_point_v<T>;
+  return !std::is_same_v<T, bool>;
+}
+
+template <class F, class = void>
+struct has_vec_f32 : std::false_type {};
+template <class F>
+struct has_vec_f32<F, std::void_t<decltype(F::vec_f32)>> : std::true_type {};
+
+template <class F, class T>
+void run_unary_fn(const Dims& shape, const FlatRun* flat, const Operand& out, const Operand& in) {
+  if constexpr (std::is_same_v<T, float> && has_vec_f32<F>::value) {
+    if (!reference_kernels())
+      return run_unary<float, float>(shape, flat, out, in, F::f32, F::vec_f32);
+  }
+  run_unary<T, T>(shape, flat, out, in, [](T x) { return F::apply(x); });
 }
 
 template <class T>
 void unary_typed(UnaryOp op, const Dims& shape, const FlatRun* flat, const Operand& out,
                  const Operand& in) {
   switch (op) {
-    case UnaryOp::neg:
-      return run_unary<T, T>(shape, flat, out, in, [](T x) { return wrap_neg(x); });
-    case UnaryOp::abs:
-      return run_unary<T, T>(shape, flat, out, in, [](T x) { return x < 0 ? wrap_neg(x) : x; });
-    // NaN passes through sign and relu, as in NumPy (a comparison alone would make it 0).
-    case UnaryOp::sign:
-      return run_unary<T, T>(shape, flat, out, in,
-                             [](T x) { return x != x ? x : T((T(0) < x) - (x < T(0))); });
-    case UnaryOp::relu:
-      return run_unary<T, T>(shape, flat, out, in,
-                             [](T x) { return (x > T(0) || x != x) ? x : T(0); });
-    default:
-      break;
+#define NDGRAD_UNARY_OP(name, dtypes, ...)                    \
+  case UnaryOp::name:                                         \
+    if constexpr (admits<T>(DTypeRule::dtypes))               \
+      return run_unary_fn<fn::name, T>(shape, flat, out, in); \
+    break;
+#include "ndgrad/op_table.def"
   }
-  if constexpr (std::is_same_v<T, float>) {  // vectorized float32 transcendentals
-    void (*loop)(const float*, float*, int64_t) = op == UnaryOp::exp       ? exp_f32_loop
-                                                  : op == UnaryOp::tanh    ? tanh_f32_loop
-                                                  : op == UnaryOp::sigmoid ? sigmoid_f32_loop
-                                                                           : nullptr;
-    float (*one)(float) = op == UnaryOp::exp    ? exp_f32
-                          : op == UnaryOp::tanh ? tanh_f32
-                                                : sigmoid_f32;
-    if (loop) return run_unary<float, float>(shape, flat, out, in, one, loop);
-  }
-  if constexpr (std::is_floating_point_v<T>) {
-    switch (op) {
-      case UnaryOp::exp:
-        return run_unary<T, T>(shape, flat, out, in, [](T x) { return std::exp(x); });
-      case UnaryOp::log:
-        return run_unary<T, T>(shape, flat, out, in, [](T x) { return std::log(x); });
-      case UnaryOp::sqrt:
-        return run_unary<T, T>(shape, flat, out, in, [](T x) { return std::sqrt(x); });
-      case UnaryOp::tanh:
-        return run_unary<T, T>(shape, flat, out, in, [](T x) { return std::tanh(x); });
-      case UnaryOp::sigmoid:
-        return run_unary<T, T>(shape, flat, out, in, sigmoid_of<T>);
-      default:
-        break;
-    }
-  }
-  no_kernel("unary", static_cast<int>(op), in.dtype);
+  no_kernel("unary", name_of(op), in.dtype);
 }
 
 template <class T>
 void binary_typed(BinaryOp op, const Dims& shape, const FlatRun* flat, const Operand& out,
                   const Operand& a, const Operand& b) {
   switch (op) {
-    case BinaryOp::eq:
-      return run_binary<bool, T>(shape, flat, out, a, b, [](T x, T y) { return x == y; });
-    case BinaryOp::ne:
-      return run_binary<bool, T>(shape, flat, out, a, b, [](T x, T y) { return x != y; });
-    case BinaryOp::lt:
-      return run_binary<bool, T>(shape, flat, out, a, b, [](T x, T y) { return x < y; });
-    case BinaryOp::le:
-      return run_binary<bool, T>(shape, flat, out, a, b, [](T x, T y) { return x <= y; });
-    case BinaryOp::gt:
-      return run_binary<bool, T>(shape, flat, out, a, b, [](T x, T y) { return x > y; });
-    case BinaryOp::ge:
-      return run_binary<bool, T>(shape, flat, out, a, b, [](T x, T y) { return x >= y; });
-    default:
-      break;
+#define NDGRAD_BINARY_OP(name, dtypes, ...)                                        \
+  case BinaryOp::name:                                                             \
+    if constexpr (admits<T>(DTypeRule::dtypes))                                    \
+      return run_binary<decltype(fn::name::apply(T(), T())), T>(                   \
+          shape, flat, out, a, b, [](T x, T y) { return fn::name::apply(x, y); }); \
+    break;
+#include "ndgrad/op_table.def"
   }
-  if constexpr (!std::is_same_v<T, bool>) {
-    switch (op) {
-      case BinaryOp::add:
-        return run_binary<T, T>(shape, flat, out, a, b, [](T x, T y) { return wrap_add(x, y); });
-      case BinaryOp::sub:
-        return run_binary<T, T>(shape, flat, out, a, b, [](T x, T y) { return wrap_sub(x, y); });
-      case BinaryOp::mul:
-        return run_binary<T, T>(shape, flat, out, a, b, [](T x, T y) { return wrap_mul(x, y); });
-      case BinaryOp::div:
-        // The ops never divide integers with div (`/` converts them to a floating dtype); were
-        // it asked to, floor division cannot trap.
-        return run_binary<T, T>(shape, flat, out, a, b, [](T x, T y) {
-          if constexpr (std::is_integral_v<T>)
-            return floor_div_value(x, y);
-          else
-            return T(x / y);
-        });
-      case BinaryOp::floor_div:
-        return run_binary<T, T>(shape, flat, out, a, b, floor_div_value<T>);
-      case BinaryOp::pow:
-        return run_binary<T, T>(shape, flat, out, a, b, [](T x, T y) {
-          if constexpr (std::is_integral_v<T>)
-            return convert_value<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
-          else
-            return T(std::pow(x, y));
-        });
-      case BinaryOp::tanh_grad:
-        return run_binary<T, T>(shape, flat, out, a, b,
-                                [](T y, T g) { return T(g * (T(1) - y * y)); });
-      case BinaryOp::sigmoid_grad:
-        return run_binary<T, T>(shape, flat, out, a, b,
-                                [](T y, T g) { return T(g * (y * (T(1) - y))); });
-      case BinaryOp::relu_grad:  // relu passes NaN through, and g with it (as PyTorch)
-        return run_binary<T, T>(shape, flat, out, a, b,
-                                [](T x, T g) { return x <= T(0) ? T(0) : g; });
-      case BinaryOp::maximum:  // NaN wins, as in NumPy
-        return run_binary<T, T>(shape, flat, out, a, b,
-                                [](T x, T y) { return (x > y || x != x) ? x : y; });
-      case BinaryOp::minimum:
-        return run_binary<T, T>(shape, flat, out, a, b,
-                                [](T x, T y) { return (x < y || x != x) ? x : y; });
-      default:
-        break;
-    }
-  }
-  no_kernel("binary", static_cast<int>(op), a.dtype);
+  no_kernel("binary", name_of(op), a.dtype);
 }
 
 }  // namespace
-
-bool is_comparison(BinaryOp op) {
-  return op == BinaryOp::eq || op == BinaryOp::ne || op == BinaryOp::lt || op == BinaryOp::le ||
-         op == BinaryOp::gt || op == BinaryOp::ge;
-}
 
 void unary(UnaryOp op, const Dims& shape, Operand out, Operand in, const FlatRun* flat) {
   dispatch_dtype(in.dtype, [&](auto tag) {
@@ -326,7 +239,7 @@ void unary(UnaryOp op, const Dims& shape, Operand out, Operand in, const FlatRun
     if constexpr (!std::is_same_v<T, bool>)
       unary_typed<T>(op, shape, flat, out, in);
     else
-      no_kernel("unary", static_cast<int>(op), in.dtype);
+      no_kernel("unary", name_of(op), in.dtype);
   });
 }
 

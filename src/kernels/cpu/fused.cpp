@@ -8,6 +8,7 @@
 #include "core/thread_pool.hpp"
 #include "kernels/cpu/clones.hpp"
 #include "kernels/cpu/fast_math.hpp"
+#include "kernels/cpu/functors.hpp"
 #include "kernels/cpu/stream_store.hpp"
 #include "ndgrad/threads.hpp"
 
@@ -124,16 +125,15 @@ template <class T, Sink S, class F>
 template <class T, Sink S>
 [[gnu::always_inline]] inline T sink_any(FusedOp op, Val<T> a, Val<T> b, T* out, int64_t n) {
   switch (op) {
-    case FusedOp::neg:
-      return sink_op<T, S>(a, Val<T>{nullptr, T(0)}, out, n, [](T x, T) { return -x; });
-    case FusedOp::add:
-      return sink_op<T, S>(a, b, out, n, [](T x, T y) { return x + y; });
-    case FusedOp::sub:
-      return sink_op<T, S>(a, b, out, n, [](T x, T y) { return x - y; });
-    case FusedOp::mul:
-      return sink_op<T, S>(a, b, out, n, [](T x, T y) { return x * y; });
-    case FusedOp::div:
-      return sink_op<T, S>(a, b, out, n, [](T x, T y) { return x / y; });
+#define NDGRAD_UNARY_OP(name, dtypes, domain, fusion, ...)                          \
+  NDGRAD_IF_FUSED_##fusion(case FusedOp::name                                       \
+                           : return sink_op<T, S>(a, Val<T>{nullptr, T(0)}, out, n, \
+                                                  [](T x, T) { return fn::name::apply(x); });)
+#define NDGRAD_BINARY_OP(name, dtypes, domain, fusion, ...) \
+  NDGRAD_IF_FUSED_##fusion(                                 \
+      case FusedOp::name                                    \
+      : return sink_op<T, S>(a, b, out, n, [](T x, T y) { return fn::name::apply(x, y); });)
+#include "ndgrad/op_table.def"
   }
   return T(0);
 }
@@ -193,7 +193,7 @@ template <class T, Sink S>
   };
   for (int k = 0; k + 1 < p.nops; ++k) {
     const FusedProgram::Op& op = p.ops[k];
-    const Val<T> a = get(op.a), b = op.op == FusedOp::neg ? Val<T>{nullptr, T(0)} : get(op.b);
+    const Val<T> a = get(op.a), b = is_unary(op.op) ? Val<T>{nullptr, T(0)} : get(op.b);
     if (!a.p && !b.p) {  // a value that does not move along the block: computed once
       T one = T(0);
       sink_any<T, Sink::store>(op.op, a, b, &one, 1);
@@ -201,7 +201,7 @@ template <class T, Sink S>
     } else {
       T* dst = scratch + k * kPitch;
       const char* pa = next_of(op.a);
-      const char* pb = op.op == FusedOp::neg ? nullptr : next_of(op.b);
+      const char* pb = is_unary(op.op) ? nullptr : next_of(op.b);
       if (pa || pb)
         store_prefetching<T>(op.op, a, b, dst, n, pa, pb);
       else
@@ -211,7 +211,7 @@ template <class T, Sink S>
   }
   const FusedProgram::Op& last = p.ops[p.nops - 1];
   return sink_any<T, S>(last.op, get(last.a),
-                        last.op == FusedOp::neg ? Val<T>{nullptr, T(0)} : get(last.b), out, n);
+                        is_unary(last.op) ? Val<T>{nullptr, T(0)} : get(last.b), out, n);
 }
 
 template <class T>
@@ -497,7 +497,7 @@ bool same_program(const FusedProgram& p, const FusedProgram& q) {
       return false;
   for (int k = 0; k < p.nops; ++k) {
     const FusedProgram::Op &a = p.ops[k], &b = q.ops[k];
-    if (a.op != b.op || a.a != b.a || (a.op != FusedOp::neg && a.b != b.b)) return false;
+    if (a.op != b.op || a.a != b.a || (!is_unary(a.op) && a.b != b.b)) return false;
   }
   return true;
 }

@@ -1,7 +1,7 @@
 #pragma once
 // A chain of elementwise arithmetic evaluated in one pass.
 //
-// A FusedProgram is a small expression (add, sub, mul, div, neg) over strided, possibly
+// A FusedProgram is a small expression (the op table's rows marked fused) over strided, possibly
 // broadcast inputs. It is evaluated a block at a time in buffers that stay in L1, and each
 // block of results goes straight to its consumer: written out, summed, or summed over leading
 // axes. The intermediate results are never written to memory, so a chain over large tensors
@@ -11,11 +11,10 @@
 // eager ones; fused sums differ only in the order of additions.
 #include <cstdint>
 
+#include "kernels/cpu/op_info.hpp"
 #include "ndgrad/dtype.hpp"
 
 namespace ndgrad::kernels {
-
-enum class FusedOp : uint8_t { add, sub, mul, div, neg };
 
 constexpr int kFusedMaxLeaves = 8;
 constexpr int kFusedMaxOps = 16;
@@ -33,7 +32,7 @@ struct FusedProgram {
   static constexpr uint8_t kLeaf = 0x80;
   struct Op {
     FusedOp op;
-    uint8_t a, b;  // b unused by neg
+    uint8_t a, b;  // b unused by unary ops
   };
   int nops = 0;
   Op ops[kFusedMaxOps] = {};

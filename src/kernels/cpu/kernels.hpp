@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/dims.hpp"
+#include "kernels/cpu/op_info.hpp"
 #include "ndgrad/dtype.hpp"
 
 namespace ndgrad::kernels {
@@ -16,31 +17,7 @@ struct Operand {
   DType dtype;
 };
 
-enum class UnaryOp { neg, exp, log, sqrt, tanh, sigmoid, relu, abs, sign };
-// The *_grad ops are backward rules in one pass: relu_grad(x, g) = x <= 0 ? 0 : g (g at NaN),
-// tanh_grad(y, g) = g (1 - y^2), sigmoid_grad(y, g) = g y (1 - y), with y the forward output.
-enum class BinaryOp {
-  add,
-  sub,
-  mul,
-  div,
-  floor_div,  // NumPy's //: see floor_div_value in elementwise.cpp
-  pow,
-  maximum,
-  minimum,
-  eq,
-  ne,
-  lt,
-  le,
-  gt,
-  ge,
-  relu_grad,
-  tanh_grad,
-  sigmoid_grad
-};
 enum class ReduceOp { sum, max, min };
-
-bool is_comparison(BinaryOp op);
 
 // What a caller already knows of a small op: out contiguous, each input contiguous in the same
 // layout (step 1) or one value (step 0), n < kFlatMax elements (one thread, no streaming).

@@ -8,6 +8,7 @@
 #include "kernels/cpu/blas.hpp"
 #include "kernels/cpu/dispatch.hpp"
 #include "kernels/cpu/kernels.hpp"
+#include "kernels/cpu/reference.hpp"
 #include "kernels/cpu/sgemm.hpp"
 #include "kernels/cpu/strided_loop.hpp"
 
@@ -54,7 +55,7 @@ void gemm(int64_t n, int64_t k, int64_t m, const T* a, int64_t as0, int64_t as1,
     return;
   }
   if constexpr (std::is_same_v<T, float>) {
-    if (use_blas && own_sgemm_available()) {
+    if (use_blas && own_sgemm_available() && !reference_kernels()) {
       own_sgemm(n, m, k, a, as0, as1, b, bs0, bs1, c, m);
       return;
     }
