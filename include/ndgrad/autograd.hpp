@@ -23,6 +23,28 @@ class NoGradGuard {
 // Whether ops on this thread record a graph now.
 bool is_grad_enabled();
 
+// A differentiable op defined by the user (as libtorch's autograd::Function or JAX's custom_vjp):
+// its result takes part in backward, grad(), create_graph, explain/to_dot and gradcheck like a
+// built-in op's.
+//   forward(inputs) computes the output; it runs without recording a graph.
+//   backward(inputs, output, grad) returns one gradient per input (an undefined Tensor: none),
+//   each in the input's shape or in a shape that broadcasts to it (the engine sums it down).
+//   Written with ndgrad ops it is differentiable itself: create_graph records it, so second
+//   derivatives work. Inputs it reads and the output are checked for in-place writes as for
+//   built-in ops.
+// Any number of inputs; those that are not floating or do not require grad get no gradient.
+struct CustomOp {
+  std::string name;
+  std::function<Tensor(const std::vector<Tensor>& inputs)> forward;
+  std::function<std::vector<Tensor>(const std::vector<Tensor>& inputs, const Tensor& output,
+                                    const Tensor& grad)>
+      backward;
+  // Runs forward and records the op. ValueError for an undefined input or a missing callable;
+  // AutogradError (naming the op) when backward returns the wrong number of gradients or one
+  // whose shape cannot be summed to its input's.
+  Tensor operator()(const std::vector<Tensor>& inputs) const;
+};
+
 // Names of every op with a backward rule, sorted (each op's graph node has one of them).
 std::vector<std::string> differentiable_ops();
 

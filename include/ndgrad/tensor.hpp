@@ -1,6 +1,7 @@
 #pragma once
 // The Tensor handle and every tensor operation of the public API.
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <type_traits>
@@ -15,6 +16,11 @@ struct TensorImpl;
 
 // A handle: shape, strides and offset over shared storage, plus autograd state.
 // Copies are cheap and share data; views (broadcast_to, transpose, ...) share storage too.
+class Tensor;
+// A gradient hook: called with a tensor's gradient; a defined tensor it returns (of the same
+// shape) replaces the gradient, an undefined one keeps it.
+using GradHook = std::function<Tensor(const Tensor&)>;
+
 class Tensor {
  public:
   Tensor() = default;
@@ -53,6 +59,11 @@ class Tensor {
   void backward(const Tensor& gradient, bool retain_graph = false, bool create_graph = false) const;
   Tensor detach() const;
   const char* grad_fn_name() const;  // name of the op that produced this tensor, or nullptr
+  // Calls hook with this tensor's gradient in every backward pass (and grad()) that computes
+  // one: the total over all its uses, before it is accumulated into .grad (a leaf) or passed
+  // on to the op that produced it. Hooks run in the order registered, each seeing the last
+  // one's result. AutogradError unless the tensor requires grad.
+  void register_hook(GradHook hook) const;
 
   // --- shape ops (views where NumPy gives views) ---
   Tensor broadcast_to(const Shape& shape) const;

@@ -100,8 +100,13 @@ bool any_records_grad(std::initializer_list<const Tensor*> inputs) {
 
 void attach_node(Tensor& out, std::shared_ptr<Node> node,
                  std::initializer_list<const Tensor*> inputs) {
-  node->edges.reserve(inputs.size());
-  for (const Tensor* t : inputs) {
+  attach_node(out, std::move(node), inputs.begin(), inputs.size());
+}
+
+void attach_node(Tensor& out, std::shared_ptr<Node> node, const Tensor* const* inputs, size_t n) {
+  node->edges.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor* t = inputs[i];
     Node::Edge& e = node->edges.emplace_back();  // built in place: no temporary to move
     e.shape = t->impl()->shape;
     e.dtype = t->impl()->dtype;
@@ -168,6 +173,20 @@ Tensor reduce_to_input(Tensor g, const Node::Edge& e, const char* op,
     g = sum.defined() ? sum.reshape(e.shape) : sum_axes_to(g, axes, e.shape);
   }
   if (g.impl()->dtype != e.dtype) g = g.to(e.dtype);
+  return g;
+}
+
+// g after each hook in turn; a hook's result must keep g's shape.
+Tensor run_hooks(const std::vector<GradHook>& hooks, Tensor g, const char* whose) {
+  for (const GradHook& hook : hooks) {
+    Tensor r = hook(g);
+    if (!r.defined()) continue;
+    if (r.impl()->shape != g.impl()->shape)
+      throw AutogradError(std::string("a gradient hook on ") + whose + " returned shape " +
+                          shape_str(r.impl()->shape) + " for a gradient of shape " +
+                          shape_str(g.impl()->shape));
+    g = r.impl()->dtype == g.impl()->dtype ? std::move(r) : r.to(g.impl()->dtype);
+  }
   return g;
 }
 
@@ -240,7 +259,18 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     }
   };
 
-  auto deliver_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, Tensor g) {
+  // Leaves with hooks: their gradient is summed over the pass, and the hooks see the total.
+  std::vector<std::pair<std::shared_ptr<TensorImpl>, Tensor>> hooked;
+  auto deliver_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, Tensor g, bool hooks_ran) {
+    if (leaf->hooks && !hooks_ran) {
+      for (auto& [l, sum] : hooked)
+        if (l == leaf) {
+          sum = add_grads(std::move(sum), std::move(g));
+          return;
+        }
+      hooked.emplace_back(leaf, std::move(g));
+      return;
+    }
     if (!inputs && lazy::pending(g)) lazy_grads.push_back(leaf);
     if (inputs) {
       auto it = capture_leaf.find(leaf.get());
@@ -288,13 +318,21 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
   // gets them computed in the same pass (reduce_to_input's companions).
   auto deliver_deferred = [&] {
     for (Deferred& d : deferred)
-      deliver_leaf(d.edge.leaf, reduce_to_input(std::move(d.sum), d.edge, d.op, &lazy_grads));
+      deliver_leaf(d.edge.leaf, reduce_to_input(std::move(d.sum), d.edge, d.op, &lazy_grads),
+                   false);
     deferred.clear();
+  };
+
+  auto deliver_hooked = [&] {
+    for (auto& [leaf, sum] : hooked)
+      deliver_leaf(leaf, run_hooks(*leaf->hooks, sum, "a leaf"), true);
+    hooked.clear();
   };
 
   const std::shared_ptr<Node>& root_fn = root.impl()->grad_fn;
   if (!root_fn) {
-    deliver_leaf(root.impl(), root_grad);
+    deliver_leaf(root.impl(), root_grad, false);
+    deliver_hooked();
     finish();
     return;
   }
@@ -350,6 +388,7 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
       if (it != capture_node.end()) (*results)[it->second] = g;
     }
     GradList grads;
+    if (g.defined() && n->hooks) g = run_hooks(*n->hooks, std::move(g), n->name());
     if (g.defined()) {
       running = &owner;
       grads = n->backward(g);
@@ -367,7 +406,7 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
         if (flows) c->grad_buffer = add_grads(std::move(c->grad_buffer), std::move(gi));
         if (--c->pending == 0) ready.push_back(&e.fn);
       } else if (flows) {
-        deliver_leaf(e.leaf, std::move(gi));
+        deliver_leaf(e.leaf, std::move(gi), false);
       }
     }
     if (!retain_graph) {
@@ -376,6 +415,7 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     }
   }
   deliver_deferred();
+  deliver_hooked();
   clear.release();  // the nodes' buffers may share memory with the gradients handed out
   finish();
 }
@@ -399,6 +439,18 @@ bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
 bool Tensor::is_leaf() const { return !impl_ || !impl_->grad_fn; }
 const char* Tensor::grad_fn_name() const {
   return impl_ && impl_->grad_fn ? impl_->grad_fn->name() : nullptr;
+}
+
+void Tensor::register_hook(GradHook hook) const {
+  if (!impl_)
+    throw AutogradError(std::string("register_hook: the tensor is undefined") + kUndefinedCause);
+  if (!impl_->requires_grad)
+    throw AutogradError(
+        "register_hook: the tensor does not require grad, so no gradient reaches it");
+  if (!hook) throw ValueError("register_hook: the hook is empty");
+  auto& list = impl_->grad_fn ? impl_->grad_fn->hooks : impl_->hooks;
+  if (!list) list = std::make_unique<std::vector<GradHook>>();
+  list->push_back(std::move(hook));
 }
 
 Tensor Tensor::grad() const {

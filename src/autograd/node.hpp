@@ -8,11 +8,11 @@
 
 namespace ndgrad {
 
-// Ops have at most this many differentiable inputs.
-constexpr size_t kMaxEdges = 2;
+// Inputs a node keeps inline; more (concatenate, user-defined ops) go to a heap block.
+constexpr size_t kInlineEdges = 2;
 
 // The gradients a backward rule returns, one per edge.
-using GradList = InlineList<Tensor, kMaxEdges>;
+using GradList = InlineList<Tensor, kInlineEdges>;
 
 struct Node {
   // Where the gradient of one input goes: the node that produced it, or the leaf itself.
@@ -25,9 +25,12 @@ struct Node {
   };
 
   // One per differentiable input, in the op's argument order.
-  InlineList<Edge, kMaxEdges> edges;
+  InlineList<Edge, kInlineEdges> edges;
 
   bool released = false;  // saved tensors freed by a backward without retain_graph
+  // Hooks on the output's gradient (Tensor::register_hook on a non-leaf), run in order before
+  // this node's rule; null when none (most nodes).
+  std::unique_ptr<std::vector<GradHook>> hooks;
 
   // Engine bookkeeping for one backward pass.
   uint64_t visit_stamp = 0;
@@ -112,6 +115,8 @@ N* record(Tensor& out, std::initializer_list<const Tensor*> inputs);
 // Hands node to out (as its grad_fn) with one edge per input.
 void attach_node(Tensor& out, std::shared_ptr<Node> node,
                  std::initializer_list<const Tensor*> inputs);
+// The same for any number of inputs.
+void attach_node(Tensor& out, std::shared_ptr<Node> node, const Tensor* const* inputs, size_t n);
 bool any_records_grad(std::initializer_list<const Tensor*> inputs);
 
 template <class N>

@@ -1,6 +1,7 @@
 #pragma once
 // What a Tensor handle points at: a strided view over Storage, plus autograd state.
 #include <memory>
+#include <vector>
 
 #include "core/dims.hpp"
 #include "core/pool.hpp"
@@ -21,6 +22,8 @@ struct TensorImpl {
   bool requires_grad = false;
   std::shared_ptr<Node> grad_fn;  // the op that produced this tensor; null for leaves
   Tensor grad;                    // accumulated gradient (leaves only)
+  // A leaf's gradient hooks (Tensor::register_hook); a non-leaf's live on its grad_fn.
+  std::unique_ptr<std::vector<GradHook>> hooks;
 
   char* data() const {
     if (storage->hooks.load(std::memory_order_acquire) != 0) prepare_access(*storage);

@@ -75,8 +75,8 @@ TEST(Dims, InsertEraseResizeAndCompareWithShape) {
 // Tensor memory is 64-byte aligned whatever its size: small values live inside the storage
 // object (aligned within it), larger ones in blocks of their own; both are kept apart from
 // each other and from the storage's other fields.
-// Every value constructed is destroyed exactly once, moves leave the source empty, and a
-// value past the capacity is refused before anything is constructed.
+// Every value constructed is destroyed exactly once, moves leave the source empty, and values
+// past the inline capacity move to a heap block (a node with any number of inputs).
 TEST(InlineList, ConstructsDestroysAndMovesEachValueOnce) {
   static int alive = 0;
   struct Counted {
@@ -89,13 +89,23 @@ TEST(InlineList, ConstructsDestroysAndMovesEachValueOnce) {
     InlineList<Counted, 2> a;
     a.emplace_back(1);
     a.emplace_back(2);
-    EXPECT_THROW(a.emplace_back(3), std::length_error);
-    EXPECT_THROW(a.reserve(3), std::length_error);
     EXPECT_EQ(alive, 2);
     InlineList<Counted, 2> b(std::move(a));
     EXPECT_EQ(a.size(), 0u);
     ASSERT_EQ(b.size(), 2u);
     EXPECT_EQ(b[0].v + 10 * b[1].v, 21);
+    EXPECT_EQ(alive, 2);
+    {
+      InlineList<Counted, 2> many;
+      for (int i = 0; i < 37; ++i) many.emplace_back(i);  // past the inline two, growing twice+
+      EXPECT_EQ(alive, 39);
+      InlineList<Counted, 2> moved(std::move(many));  // the heap block changes hands
+      EXPECT_EQ(many.size(), 0u);
+      ASSERT_EQ(moved.size(), 37u);
+      for (int i = 0; i < 37; ++i) EXPECT_EQ(moved[i].v, i);
+      many.emplace_back(100);  // the moved-from list is usable again, inline
+      EXPECT_EQ(alive, 40);
+    }
     EXPECT_EQ(alive, 2);
     InlineList<Counted, 2> c;
     c.emplace_back(7);

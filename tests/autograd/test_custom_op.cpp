@@ -1,0 +1,161 @@
+// User-defined ops (CustomOp) and gradient hooks (Tensor::register_hook): they take part in
+// backward, grad(), create_graph, gradcheck and to_dot like built-in ops, with any number of
+// inputs.
+#include "test_util.hpp"
+
+using namespace ndgrad;
+using namespace ndgrad::testing;
+
+namespace {
+
+// softplus(x) = log(1 + e^x), derivative sigmoid(x): written by a user.
+const CustomOp kSoftplus{"softplus",
+                         [](const std::vector<Tensor>& x) { return log(1.0 + exp(x[0])); },
+                         [](const std::vector<Tensor>& x, const Tensor&, const Tensor& g) {
+                           return std::vector<Tensor>{g * sigmoid(x[0])};
+                         }};
+
+// w0 x0 + w1 x1 + ... over broadcasting inputs, with a rule for every input: any number of them.
+CustomOp weighted_sum(size_t n) {
+  return CustomOp{"weighted_sum",
+                  [n](const std::vector<Tensor>& x) {
+                    Tensor total = x[0] * x[n];
+                    for (size_t i = 1; i < n; ++i) total = total + x[i] * x[n + i];
+                    return total;
+                  },
+                  [n](const std::vector<Tensor>& x, const Tensor&, const Tensor& g) {
+                    std::vector<Tensor> grads(2 * n);
+                    for (size_t i = 0; i < n; ++i) {
+                      grads[i] = g * x[n + i];  // broadcast shape: the engine sums it down
+                      grads[n + i] = g * x[i];
+                    }
+                    return grads;
+                  }};
+}
+
+}  // namespace
+
+TEST(CustomOp, UserSoftplusPassesGradcheckToFirstAndSecondOrder) {
+  const Tensor x = away_from_zero({3, 4}, 1);
+  const auto f = [](const std::vector<Tensor>& in) { return kSoftplus({in[0]}) * in[0]; };
+  GradcheckResult r = gradcheck(f, {x});
+  EXPECT_TRUE(r.ok) << r.report;
+  // Second order: the rule is written with ndgrad ops, so create_graph differentiates it.
+  const Tensor u = uniform({3, 4}, 2, -1, 1).to(DType::f64);
+  const auto first = [u](const std::vector<Tensor>& in) {
+    return grad(kSoftplus({in[0]}), {in[0]}, u, true)[0].sum();
+  };
+  GradcheckResult r2 = gradcheck(first, {x});
+  EXPECT_TRUE(r2.ok) << r2.report;
+  // And it equals the built-in composition's second derivative.
+  Tensor xa = x.detach().requires_grad_(), xb = x.detach().requires_grad_();
+  Tensor ga = grad(kSoftplus({xa}), {xa}, u, true)[0];
+  Tensor gb = grad(log(1.0 + exp(xb)), {xb}, u, true)[0];
+  expect_close(grad(ga.sum(), {xa})[0], grad(gb.sum(), {xb})[0], 1e-12);
+}
+
+TEST(CustomOp, AnyNumberOfBroadcastingInputs) {
+  for (size_t n : {1u, 2u, 3u, 7u}) {
+    const CustomOp op = weighted_sum(n);
+    std::vector<Tensor> inputs;
+    const std::vector<Shape> shapes = {{2, 3}, {3}, {2, 1}, {}, {1, 3}, {2, 3}, {1}};
+    for (size_t i = 0; i < 2 * n; ++i) inputs.push_back(away_from_zero(shapes[i % 7], 10 + i));
+    GradcheckResult r = gradcheck([&](const std::vector<Tensor>& x) { return op(x); }, inputs);
+    EXPECT_TRUE(r.ok) << n << " pairs\n" << r.report;
+  }
+}
+
+TEST(CustomOp, ShowsInTheGraphAndItsDot) {
+  Tensor x = away_from_zero({2, 2}, 3).requires_grad_();
+  Tensor y = kSoftplus({x * 2.0}).sum();
+  EXPECT_STREQ(kSoftplus({x}).grad_fn_name(), "softplus");
+  EXPECT_NE(to_dot(y).find("softplus"), std::string::npos);
+  // Inputs that need no gradient get none; a leaf that does gets its own.
+  Tensor c = away_from_zero({2, 2}, 4);
+  Tensor z = weighted_sum(1)({x, c});
+  z.backward(ones({2, 2}, DType::f64));
+  expect_close(x.grad(), c, 0);
+}
+
+TEST(CustomOp, ErrorsNameTheOp) {
+  Tensor x = away_from_zero({3}, 5).requires_grad_();
+  const CustomOp wrong_count{"two_for_one", [](const std::vector<Tensor>& v) { return v[0] * 1.0; },
+                             [](const std::vector<Tensor>&, const Tensor&, const Tensor& g) {
+                               return std::vector<Tensor>{g, g};
+                             }};
+  expect_error<AutogradError>([&] { wrong_count({x}).sum().backward(); },
+                              {"two_for_one", "2 gradients for 1 inputs"});
+  const CustomOp wrong_shape{"bad_shape", [](const std::vector<Tensor>& v) { return v[0] * 1.0; },
+                             [](const std::vector<Tensor>&, const Tensor&, const Tensor&) {
+                               return std::vector<Tensor>{ones({4}, DType::f64)};
+                             }};
+  expect_error<AutogradError>([&] { wrong_shape({x}).sum().backward(); }, {"bad_shape", "(4,)"});
+  expect_error<ValueError>([&] { CustomOp{"empty", nullptr, nullptr}({x}); }, {"empty"});
+  expect_error<ValueError>([&] { kSoftplus({Tensor()}); }, {"softplus", "input 0"});
+}
+
+TEST(CustomOp, ForwardReturningItsInputLeavesTheInputAlone) {
+  Tensor x = away_from_zero({3}, 6).requires_grad_();
+  const CustomOp identity{"identity", [](const std::vector<Tensor>& v) { return v[0]; },
+                          [](const std::vector<Tensor>&, const Tensor&, const Tensor& g) {
+                            return std::vector<Tensor>{g * 2.0};
+                          }};
+  Tensor y = identity({x});
+  EXPECT_TRUE(x.is_leaf());
+  y.backward(ones({3}, DType::f64));
+  expect_close(x.grad(), full({3}, 2.0, DType::f64), 0);
+}
+
+TEST(CustomOp, WritesToWhatItSavedAreRefused) {
+  Tensor x = away_from_zero({3}, 7).requires_grad_();
+  Tensor y = kSoftplus({x});
+  {
+    NoGradGuard no_grad;
+    x.copy_(zeros({3}, DType::f64));
+  }
+  expect_error<AutogradError>([&] { y.sum().backward(); }, {"softplus", "modified in place"});
+}
+
+TEST(GradHook, ALeafHookSeesTheTotalOverItsUsesAndCanReplaceIt) {
+  Tensor x = away_from_zero({2, 3}, 8).requires_grad_();
+  Tensor seen;
+  int calls = 0;
+  x.register_hook([&](const Tensor& g) {
+    ++calls;
+    seen = g.detach();
+    return g * 10.0;
+  });
+  Tensor y = (x * 2.0 + x * 3.0).sum();  // two uses: the hook sees 5 once
+  y.backward();
+  EXPECT_EQ(calls, 1);
+  expect_close(seen, full({2, 3}, 5.0, DType::f64), 0);
+  expect_close(x.grad(), full({2, 3}, 50.0, DType::f64), 0);
+  // grad() runs it too, and leaves .grad alone.
+  const Tensor g = grad((x * 4.0).sum(), {x})[0];
+  expect_close(g, full({2, 3}, 40.0, DType::f64), 0);
+  EXPECT_EQ(calls, 2);
+}
+
+TEST(GradHook, ANonLeafHookChangesWhatFlowsOn) {
+  Tensor x = away_from_zero({4}, 9).requires_grad_();
+  Tensor h = x * 3.0;
+  const Tensor upstream = uniform({4}, 10, -1, 1).to(DType::f64);
+  Tensor observed;
+  h.register_hook([&](const Tensor& g) {
+    observed = g.detach();
+    return Tensor();  // keep the gradient
+  });
+  h.register_hook([](const Tensor& g) { return g + 1.0; });  // runs second, sees the first's
+  (h * h).backward(upstream);
+  expect_close(observed, upstream * 2.0 * h.detach(), 1e-12);
+  expect_close(x.grad(), (upstream * 2.0 * h.detach() + 1.0) * 3.0, 1e-12);
+}
+
+TEST(GradHook, ErrorsAreClear) {
+  Tensor c = ones({3});
+  expect_error<AutogradError>([&] { c.register_hook([](const Tensor& g) { return g; }); },
+                              {"register_hook", "does not require grad"});
+  Tensor x = away_from_zero({3}, 11).requires_grad_();
+  x.register_hook([](const Tensor&) { return ones({2}, DType::f64); });
+  expect_error<AutogradError>([&] { (x * 2.0).sum().backward(); }, {"hook", "(2,)", "(3,)"});
+}
