@@ -62,8 +62,8 @@ namespace {
 thread_local const std::shared_ptr<Node>* running = nullptr;
 }  // namespace
 
-const Tensor& SavingNode::saved_output(const Tensor& y, Tensor& holder) const {
-  if (!y.defined() || !is_grad_enabled() || !running || running->get() != this) return y;
+const Tensor& SavingNode::link_output(const Tensor& y, Tensor& holder) const {
+  if (!is_grad_enabled() || !running || running->get() != this) return y;
   holder = y.detach();
   holder.impl()->grad_fn = *running;
   holder.impl()->requires_grad = true;

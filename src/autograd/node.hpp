@@ -81,7 +81,10 @@ struct SavingNode : Node {
   // and under create_graph given back as a view whose grad_fn is this node, so that a
   // derivative written with the output reaches the input in second derivatives. holder keeps
   // that view alive.
-  const Tensor& saved_output(const Tensor& y, Tensor& holder) const;
+  const Tensor& saved_output(const Tensor& y, Tensor& holder) const {
+    return y.defined() ? link_output(y, holder) : y;
+  }
+  const Tensor& link_output(const Tensor& y, Tensor& holder) const;
 
   // Records t's version; returns t, for `node->a = node->save(a, "the first operand")`.
   const Tensor& save(const Tensor& t, const char* role, When when = kAlways) {

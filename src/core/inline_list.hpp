@@ -34,8 +34,8 @@ class InlineList {
     if (n > cap_) grow(n);
   }
   template <class... A>
-  T& emplace_back(A&&... args) {
-    if (size_ == cap_) grow(2 * cap_);
+  [[gnu::always_inline]] T& emplace_back(A&&... args) {
+    if (__builtin_expect(size_ == cap_, 0)) grow(2 * cap_);
     T* p;
     // A class type is default-initialized, not value-initialized: `T()` of a type without a
     // user-provided constructor zero-fills the whole object first (a `rep stos` of a node's
@@ -71,7 +71,7 @@ class InlineList {
     cap_ = N;
   }
   // Moves the values to a heap block of capacity n (> cap_).
-  void grow(size_t n) {
+  [[gnu::noinline, gnu::cold]] void grow(size_t n) {
     T* block = static_cast<T*>(::operator new(n * sizeof(T)));
     for (size_t i = 0; i < size_; ++i) {
       ::new (static_cast<void*>(block + i)) T(std::move(data_[i]));

@@ -20,6 +20,10 @@ struct TensorImpl {
   DType dtype = DType::f32;
 
   bool requires_grad = false;
+  // A backward rule's incoming gradient that the rule reads once (the op table's g_reads):
+  // outside create_graph, the elementwise op that reads it may write its result over it when
+  // nothing else holds it (ops/elementwise.cpp). Set only while the rule runs.
+  bool donated = false;
   std::shared_ptr<Node> grad_fn;  // the op that produced this tensor; null for leaves
   Tensor grad;                    // accumulated gradient (leaves only)
   // A leaf's gradient hooks (Tensor::register_hook); a non-leaf's live on its grad_fn.

@@ -3,6 +3,7 @@
 // derivative. Binary ops broadcast like NumPy; each backward returns gradients in the broadcast
 // output's shape and the engine sums them back to each input's shape.
 #include <cmath>
+#include <type_traits>
 
 #include "autograd/strict.hpp"
 #include "ops/derivatives.hpp"
@@ -32,6 +33,31 @@ bool flat_operands(const TensorImpl& out, const TensorImpl& a, const TensorImpl*
   return f.a_step >= 0 && f.b_step >= 0;
 }
 
+// Whether t is a donated gradient that an op's result (shape, dtype) can be written over:
+// nothing else holds it or its memory, it is laid out as the result and already computed.
+bool can_take(const Tensor& t, const Dims& shape, DType dtype) {
+  const TensorImpl& impl = *t.impl();
+  return impl.donated && t.impl().use_count() == 1 && impl.storage.use_count() == 1 &&
+         impl.dtype == dtype && impl.shape == shape && t.is_contiguous() && !lazy::pending(t);
+}
+
+// While a rule runs: offers its incoming gradient g to the op that reads it (can_take), when
+// the row's derivative reads g once and no graph is recorded (create_graph would save it).
+class Donation {
+ public:
+  Donation(const Tensor& g, bool offer) : g_(offer && !is_grad_enabled() ? &g : nullptr) {
+    if (g_) g_->impl()->donated = true;
+  }
+  ~Donation() {
+    if (g_) g_->impl()->donated = false;
+  }
+  Donation(const Donation&) = delete;
+  Donation& operator=(const Donation&) = delete;
+
+ private:
+  const Tensor* g_;
+};
+
 // The execution seam for one elementwise op: a pending (lazy) result when the table marks the
 // op fused and the result is large, the eager kernel otherwise.
 Tensor unary_forward(UnaryOp op, const Tensor& x) {
@@ -41,6 +67,13 @@ Tensor unary_forward(UnaryOp op, const Tensor& x) {
     require_floating(x, name);
   if (lazy::large(x.impl()->shape))
     if (Tensor pending = lazy::unary(op, x, name); pending.defined()) return pending;
+  if (x.impl()->donated && can_take(x, x.impl()->shape, x.impl()->dtype)) {
+    const TensorImpl& xi = *x.impl();
+    x.impl()->donated = false;  // taken: the result is not offered again
+    kernels::unary(op, xi.shape, {xi.data(), xi.strides.data(), xi.dtype},
+                   {xi.data(), xi.strides.data(), xi.dtype});
+    return x;
+  }
   Tensor out = make_tensor_of_valid_shape(x.impl()->shape, x.impl()->dtype, name);
   const TensorImpl &o = *out.impl(), &xi = *x.impl();
   kernels::FlatRun flat;
@@ -112,6 +145,13 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const void*
   if (lazy::large(shape))
     if (Tensor pending = lazy::binary(op, a, b, shape, dt, name); pending.defined()) return pending;
   Tensor a_cast, b_cast;
+  if (!compare && (a.impl()->donated || b.impl()->donated))
+    for (const Tensor* t : {&a, &b})
+      if (can_take(*t, shape, dt)) {
+        t->impl()->donated = false;  // taken: the result is not offered again
+        binary_into(op, shape, *t->impl(), in_dtype(a, dt, a_cast), in_dtype(b, dt, b_cast));
+        return *t;
+      }
   // An operand's shape, or checked above.
   Tensor out = make_tensor_of_valid_shape(shape, compare ? DType::boolean : dt, name);
   binary_into(op, shape, *out.impl(), in_dtype(a, dt, a_cast), in_dtype(b, dt, b_cast));
@@ -130,41 +170,52 @@ struct ElementwiseNode : SavingNode {
   Tensor a, b, y;
   void release_saved() override { a = b = y = Tensor(); }
   // Saves what the gradients of the operands that need one read.
-  void save_operands(unsigned reads, const Tensor& first, const Tensor* second, const Tensor& out) {
+  [[gnu::always_inline]] void save_operands(unsigned reads, const Tensor& first, const Tensor* second, const Tensor& out) {
     if (reads & 1) a = save(first, second ? "the first operand" : "the input");
     if (reads & 2) b = save(*second, "the second operand");
     if (reads & 4) y = save(out.detach(), "the output");
   }
 };
 
-#define NDGRAD_UNARY_OP(name_, dtypes, domain, fusion, saves, derivative) \
-  struct name_##_node final : ElementwiseNode {                           \
-    NDGRAD_OP_NAME(#name_)                                                \
-    static constexpr UnaryOp kOp = UnaryOp::name_;                        \
-    static constexpr unsigned kReads = kReads_##saves;                    \
-    GradList backward(const Tensor& g) override {                         \
-      (void)g;                                                            \
-      [[maybe_unused]] const Tensor& x = a;                               \
-      Tensor linked;                                                      \
-      [[maybe_unused]] const Tensor& y = saved_output(this->y, linked);   \
-      using namespace derivatives;                                        \
-      return grad_list(derivative);                                       \
-    }                                                                     \
+// A row whose derivative reads no tensor (add, sub, neg): a plain node, nothing to save.
+struct NothingSaved : Node {
+  static inline const Tensor a, b, y;  // never set: for the derivative's names only
+  void save_operands(unsigned, const Tensor&, const Tensor*, const Tensor&) {}
+  static const Tensor& saved_output(const Tensor& t, Tensor&) { return t; }
+};
+template <unsigned Reads>
+using RowNode = std::conditional_t<Reads == 0, NothingSaved, ElementwiseNode>;
+
+#define NDGRAD_UNARY_OP(name_, dtypes, domain, fusion, saves, g_reads, derivative) \
+  struct name_##_node final : RowNode<kReads_##saves> {                            \
+    NDGRAD_OP_NAME(#name_)                                                         \
+    static constexpr UnaryOp kOp = UnaryOp::name_;                                 \
+    static constexpr unsigned kReads = kReads_##saves;                             \
+    GradList backward(const Tensor& g) override {                                  \
+      const Donation offer(g, kernels::info(kOp).reads_grad_once);                 \
+      [[maybe_unused]] const Tensor& x = a;                                        \
+      Tensor linked;                                                               \
+      [[maybe_unused]] const Tensor& y = saved_output(this->y, linked);            \
+      using namespace derivatives;                                                 \
+      return grad_list(derivative);                                                \
+    }                                                                              \
   };
-#define NDGRAD_BINARY_OP(name_, dtypes, domain, fusion, saves_a, saves_b, grad_a, grad_b) \
-  struct name_##_node final : ElementwiseNode {                                           \
-    NDGRAD_OP_NAME(#name_)                                                                \
-    static constexpr BinaryOp kOp = BinaryOp::name_;                                      \
-    static constexpr unsigned kReadsA = kReads_##saves_a, kReadsB = kReads_##saves_b;     \
-    GradList backward(const Tensor& g) override {                                         \
-      (void)g;                                                                            \
-      Tensor linked;                                                                      \
-      [[maybe_unused]] const Tensor& y = saved_output(this->y, linked);                   \
-      using namespace derivatives;                                                        \
-      return grad_list(needs(0) ? Tensor(grad_a) : Tensor(),                              \
-                       needs(1) ? Tensor(grad_b) : Tensor());                             \
-    }                                                                                     \
-    int broadcast_core_dims() const override { return 0; }                                \
+#define NDGRAD_BINARY_OP(name_, dtypes, domain, fusion, saves_a, saves_b, g_reads, grad_a, grad_b) \
+  struct name_##_node final : RowNode<kReads_##saves_a | kReads_##saves_b> {                       \
+    NDGRAD_OP_NAME(#name_)                                                                         \
+    static constexpr BinaryOp kOp = BinaryOp::name_;                                               \
+    static constexpr unsigned kReadsA = kReads_##saves_a, kReadsB = kReads_##saves_b;              \
+    GradList backward(const Tensor& g) override {                                                  \
+      const Donation offer(g, kernels::info(kOp).reads_grad_once&& needs(0) != needs(1));          \
+      Tensor linked;                                                                               \
+      [[maybe_unused]] const Tensor& y = saved_output(this->y, linked);                            \
+      using namespace derivatives;                                                                 \
+      GradList grads;                                                                              \
+      grads.emplace_back(needs(0) ? Tensor(grad_a) : Tensor());                                    \
+      grads.emplace_back(needs(1) ? Tensor(grad_b) : Tensor());                                    \
+      return grads;                                                                                \
+    }                                                                                              \
+    int broadcast_core_dims() const override { return 0; }                                         \
   };
 #include "ndgrad/op_table.def"
 
@@ -204,11 +255,14 @@ const Tensor& scalar_operand(BinaryOp op, int64_t value, const Tensor& t) {
   return scalar_like(value, t, kernels::info(op).name);
 }
 
-// A true division by a floating scalar that is made in f64 gives f32, as two tensors would.
-Tensor scalar_result(BinaryOp op, const Tensor& t, Tensor out) {
-  if (kernels::info(op).dtypes == DTypeRule::true_divide && t.defined() &&
-      !is_floating(t.impl()->dtype) && out.dtype() == DType::f64)
-    return out.to(DType::f32);
+// op(t, value) or op(value, t) (scalar_first): a 0-d operand from scalar_operand; a true
+// division that it makes in f64 gives f32, as two tensors would.
+template <class N, class S>
+Tensor with_scalar(const Tensor& t, S value, bool scalar_first, const void* call_site) {
+  const Tensor& s = scalar_operand(N::kOp, value, t);
+  Tensor out = scalar_first ? binary_op<N>(s, t, call_site) : binary_op<N>(t, s, call_site);
+  if constexpr (kernels::info(N::kOp).dtypes == DTypeRule::true_divide && std::is_same_v<S, double>)
+    if (!is_floating(t.impl()->dtype) && out.impl()->dtype == DType::f64) return out.to(DType::f32);
   return out;
 }
 
@@ -217,40 +271,42 @@ Tensor scalar_result(BinaryOp op, const Tensor& t, Tensor out) {
 // The table's public functions, with their scalar forms.
 #define NDGRAD_UNARY_OP(name, ...) \
   Tensor name(const Tensor& x) { return unary_op<name##_node>(x); }
-#define NDGRAD_BINARY_OP(name, ...)                                                      \
-  Tensor name(const Tensor& a, const Tensor& b) {                                        \
-    return binary_op<name##_node>(a, b, __builtin_return_address(0));                    \
-  }                                                                                      \
-  Tensor name(const Tensor& a, double b) {                                               \
-    return scalar_result(BinaryOp::name, a,                                              \
-                         binary_op<name##_node>(a, scalar_operand(BinaryOp::name, b, a), \
-                                                __builtin_return_address(0)));           \
-  }                                                                                      \
-  Tensor name(double a, const Tensor& b) {                                               \
-    return scalar_result(BinaryOp::name, b,                                              \
-                         binary_op<name##_node>(scalar_operand(BinaryOp::name, a, b), b, \
-                                                __builtin_return_address(0)));           \
-  }                                                                                      \
-  Tensor name(const Tensor& a, int64_t b) {                                              \
-    return binary_op<name##_node>(a, scalar_operand(BinaryOp::name, b, a),               \
-                                  __builtin_return_address(0));                          \
-  }                                                                                      \
-  Tensor name(int64_t a, const Tensor& b) {                                              \
-    return binary_op<name##_node>(scalar_operand(BinaryOp::name, a, b), b,               \
-                                  __builtin_return_address(0));                          \
+#define NDGRAD_BINARY_OP(name, ...)                                            \
+  Tensor name(const Tensor& a, const Tensor& b) {                              \
+    return binary_op<name##_node>(a, b, __builtin_return_address(0));          \
+  }                                                                            \
+  Tensor name(const Tensor& a, double b) {                                     \
+    return with_scalar<name##_node>(a, b, false, __builtin_return_address(0)); \
+  }                                                                            \
+  Tensor name(double a, const Tensor& b) {                                     \
+    return with_scalar<name##_node>(b, a, true, __builtin_return_address(0));  \
+  }                                                                            \
+  Tensor name(const Tensor& a, int64_t b) {                                    \
+    return with_scalar<name##_node>(a, b, false, __builtin_return_address(0)); \
+  }                                                                            \
+  Tensor name(int64_t a, const Tensor& b) {                                    \
+    return with_scalar<name##_node>(b, a, true, __builtin_return_address(0));  \
   }
 #include "ndgrad/op_table.def"
 
 // The operators are spellings of table rows.
 Tensor operator-(const Tensor& a) { return unary_op<neg_node>(a); }
-#define NDGRAD_OPERATOR(symbol, name)                                       \
-  Tensor operator symbol(const Tensor& a, const Tensor& b) {                \
-    return binary_op<name##_node>(a, b, __builtin_return_address(0));       \
-  }                                                                         \
-  Tensor operator symbol(const Tensor& a, double b) { return name(a, b); }  \
-  Tensor operator symbol(double a, const Tensor& b) { return name(a, b); }  \
-  Tensor operator symbol(const Tensor& a, int64_t b) { return name(a, b); } \
-  Tensor operator symbol(int64_t a, const Tensor& b) { return name(a, b); }
+#define NDGRAD_OPERATOR(symbol, name)                                          \
+  Tensor operator symbol(const Tensor& a, const Tensor& b) {                   \
+    return binary_op<name##_node>(a, b, __builtin_return_address(0));          \
+  }                                                                            \
+  Tensor operator symbol(const Tensor& a, double b) {                          \
+    return with_scalar<name##_node>(a, b, false, __builtin_return_address(0)); \
+  }                                                                            \
+  Tensor operator symbol(double a, const Tensor& b) {                          \
+    return with_scalar<name##_node>(b, a, true, __builtin_return_address(0));  \
+  }                                                                            \
+  Tensor operator symbol(const Tensor& a, int64_t b) {                         \
+    return with_scalar<name##_node>(a, b, false, __builtin_return_address(0)); \
+  }                                                                            \
+  Tensor operator symbol(int64_t a, const Tensor& b) {                         \
+    return with_scalar<name##_node>(b, a, true, __builtin_return_address(0));  \
+  }
 NDGRAD_OPERATOR(+, add)
 NDGRAD_OPERATOR(-, sub)
 NDGRAD_OPERATOR(*, mul)

@@ -85,13 +85,16 @@ void rows_OpTable() {
   using kernels::BinaryOp;
   using kernels::UnaryOp;
   const std::vector<Shape> second_order_shapes = {{}, {3, 1}, {2, 3}};
-#define NDGRAD_UNARY_OP(name, ...)                                           \
-  if constexpr (kernels::info(UnaryOp::name).differentiable) {               \
-    const Fn f = [](const std::vector<Tensor>& x) { return name(x[0]); };    \
-    const kernels::Domain d = kernels::info(UnaryOp::name).domain;           \
-    for (const Shape& s : kShapes) check(#name, f, {input_for(d, s, true)}); \
-    for (const Shape& s : second_order_shapes)                               \
-      check_second_order(#name, f, {input_for(d, s, true)});                 \
+#define NDGRAD_UNARY_OP(name, ...)                                                           \
+  if constexpr (kernels::info(UnaryOp::name).differentiable) {                               \
+    const Fn f = [](const std::vector<Tensor>& x) { return name(x[0]); };                    \
+    const kernels::Domain d = kernels::info(UnaryOp::name).domain;                           \
+    for (const Shape& s : kShapes) check(#name, f, {input_for(d, s, true)});                 \
+    /* an incoming gradient made by another rule: offered to the op reading it */            \
+    check(#name " under mul", [](const std::vector<Tensor>& x) { return name(x[0]) * 1.5; }, \
+          {input_for(d, {2, 3}, true)});                                                     \
+    for (const Shape& s : second_order_shapes)                                               \
+      check_second_order(#name, f, {input_for(d, s, true)});                                 \
   }
 #define NDGRAD_BINARY_OP(name, ...)                                                              \
   if constexpr (kernels::info(BinaryOp::name).differentiable) {                                  \
@@ -109,6 +112,14 @@ void rows_OpTable() {
         check(#name, f, {input_for(d, a, true), input_for(d, b, false)});                        \
       }                                                                                          \
     EXPECT_GT(pairs, 40);                                                                        \
+    /* one operand constant: the gradient made by mul is offered to the one rule that runs */    \
+    const Tensor c1 = input_for(d, {2, 3}, true), c2 = input_for(d, {2, 3}, false);              \
+    check(#name " under mul, first",                                                             \
+          [c2](const std::vector<Tensor>& x) { return name(x[0], c2) * 1.5; },                   \
+          {input_for(d, {3}, true)});                                                            \
+    check(#name " under mul, second",                                                            \
+          [c1](const std::vector<Tensor>& x) { return name(c1, x[0]) * 1.5; },                   \
+          {input_for(d, {3}, false)});                                                           \
     for (const auto& [a, b] :                                                                    \
          std::vector<std::pair<Shape, Shape>>{{{}, {2, 3}}, {{3, 1}, {1, 4}}, {{2, 3}, {2, 3}}}) \
       check_second_order(#name, f, {input_for(d, a, true), input_for(d, b, false)});             \

@@ -34,6 +34,8 @@ struct OpInfo {
   Domain domain;
   Fusion fusion;
   bool differentiable;
+  // The derivative reads the output's gradient once, as an operand of one op (g_reads once).
+  bool reads_grad_once;
 };
 
 // The saves column: no_grad marks an op without a derivative.
@@ -46,14 +48,27 @@ struct OpInfo {
 #define NDGRAD_DIFFERENTIABLE_ab true
 #define NDGRAD_DIFFERENTIABLE_aby true
 
+#define NDGRAD_READS_ONCE_once true
+#define NDGRAD_READS_ONCE_many false
+
 inline constexpr OpInfo kUnaryOps[] = {
-#define NDGRAD_UNARY_OP(name, dtypes, domain, fusion, saves, ...) \
-  {#name, DTypeRule::dtypes, Domain::domain, Fusion::fusion, NDGRAD_DIFFERENTIABLE_##saves},
+#define NDGRAD_UNARY_OP(name, dtypes, domain, fusion, saves, g_reads, ...) \
+  {#name,                                                                  \
+   DTypeRule::dtypes,                                                      \
+   Domain::domain,                                                         \
+   Fusion::fusion,                                                         \
+   NDGRAD_DIFFERENTIABLE_##saves,                                          \
+   NDGRAD_READS_ONCE_##g_reads},
 #include "ndgrad/op_table.def"
 };
 inline constexpr OpInfo kBinaryOps[] = {
-#define NDGRAD_BINARY_OP(name, dtypes, domain, fusion, saves_a, ...) \
-  {#name, DTypeRule::dtypes, Domain::domain, Fusion::fusion, NDGRAD_DIFFERENTIABLE_##saves_a},
+#define NDGRAD_BINARY_OP(name, dtypes, domain, fusion, saves_a, saves_b, g_reads, ...) \
+  {#name,                                                                              \
+   DTypeRule::dtypes,                                                                  \
+   Domain::domain,                                                                     \
+   Fusion::fusion,                                                                     \
+   NDGRAD_DIFFERENTIABLE_##saves_a,                                                    \
+   NDGRAD_READS_ONCE_##g_reads},
 #include "ndgrad/op_table.def"
 };
 constexpr int kNumUnaryOps = sizeof(kUnaryOps) / sizeof(kUnaryOps[0]);
