@@ -5,6 +5,7 @@
 #include <iosfwd>
 #include <memory>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "ndgrad/dtype.hpp"
@@ -120,27 +121,30 @@ Tensor sum_to(const Tensor& t, const Shape& shape);
 // keeps an i64 tensor's dtype and gives i64 with a bool tensor; a floating tensor keeps its
 // dtype with either. `/` is true division: integer and bool operands give f32 (the quotient of
 // their f64 values, rounded once). floor_divide is NumPy's //.
-Tensor operator+(const Tensor& a, const Tensor& b);
-Tensor operator-(const Tensor& a, const Tensor& b);
-Tensor operator*(const Tensor& a, const Tensor& b);
-Tensor operator/(const Tensor& a, const Tensor& b);
-Tensor operator+(const Tensor& a, double b);
-Tensor operator-(const Tensor& a, double b);
-Tensor operator*(const Tensor& a, double b);
-Tensor operator/(const Tensor& a, double b);
-Tensor operator+(double a, const Tensor& b);
-Tensor operator-(double a, const Tensor& b);
-Tensor operator*(double a, const Tensor& b);
-Tensor operator/(double a, const Tensor& b);
-Tensor operator+(const Tensor& a, int64_t b);
-Tensor operator-(const Tensor& a, int64_t b);
-Tensor operator*(const Tensor& a, int64_t b);
-Tensor operator/(const Tensor& a, int64_t b);
-Tensor operator+(int64_t a, const Tensor& b);
-Tensor operator-(int64_t a, const Tensor& b);
-Tensor operator*(int64_t a, const Tensor& b);
-Tensor operator/(int64_t a, const Tensor& b);
+// A temporary operand (an rvalue: `x * 2.0 + 1.0`, `tanh(a + b)`) lends its memory: when
+// nothing else holds it and the op's gradient does not read it, the result is written over it
+// instead of a new buffer. A named tensor passed with std::move may so hold the result after
+// the call (as a moved-from object, its values are unspecified).
+#define NDGRAD_ARITHMETIC_OPERATOR(symbol)                  \
+  Tensor operator symbol(const Tensor& a, const Tensor& b); \
+  Tensor operator symbol(Tensor&& a, const Tensor& b);      \
+  Tensor operator symbol(const Tensor& a, Tensor&& b);      \
+  Tensor operator symbol(Tensor&& a, Tensor&& b);           \
+  Tensor operator symbol(const Tensor& a, double b);        \
+  Tensor operator symbol(Tensor&& a, double b);             \
+  Tensor operator symbol(double a, const Tensor& b);        \
+  Tensor operator symbol(double a, Tensor&& b);             \
+  Tensor operator symbol(const Tensor& a, int64_t b);       \
+  Tensor operator symbol(Tensor&& a, int64_t b);            \
+  Tensor operator symbol(int64_t a, const Tensor& b);       \
+  Tensor operator symbol(int64_t a, Tensor&& b);
+NDGRAD_ARITHMETIC_OPERATOR(+)
+NDGRAD_ARITHMETIC_OPERATOR(-)
+NDGRAD_ARITHMETIC_OPERATOR(*)
+NDGRAD_ARITHMETIC_OPERATOR(/)
+#undef NDGRAD_ARITHMETIC_OPERATOR
 Tensor operator-(const Tensor& a);
+Tensor operator-(Tensor&& a);
 
 // The op table's functions (ndgrad/op_table.def: one row per op, with its dtype rule and
 // derivative): unary name(x) for neg exp log sqrt tanh sigmoid relu abs sign; binary
@@ -156,13 +160,23 @@ Tensor operator-(const Tensor& a);
 // - relu, abs, sign, maximum and minimum pass NaN through (NaN wins in maximum/minimum).
 // - sign (-1, 0, 1), floor_divide and the comparisons are not differentiable (their derivative
 //   is 0 almost everywhere, or undefined).
-#define NDGRAD_UNARY_OP(name, ...) Tensor name(const Tensor& x);
+// Each also takes temporaries (rvalues), whose memory it may reuse (see the operators).
+#define NDGRAD_UNARY_OP(name, ...) \
+  Tensor name(const Tensor& x);     \
+  Tensor name(Tensor&& x);
 #define NDGRAD_BINARY_OP(name, ...)              \
   Tensor name(const Tensor& a, const Tensor& b); \
+  Tensor name(Tensor&& a, const Tensor& b);      \
+  Tensor name(const Tensor& a, Tensor&& b);      \
+  Tensor name(Tensor&& a, Tensor&& b);           \
   Tensor name(const Tensor& a, double b);        \
+  Tensor name(Tensor&& a, double b);             \
   Tensor name(double a, const Tensor& b);        \
+  Tensor name(double a, Tensor&& b);             \
   Tensor name(const Tensor& a, int64_t b);       \
-  Tensor name(int64_t a, const Tensor& b);
+  Tensor name(Tensor&& a, int64_t b);            \
+  Tensor name(int64_t a, const Tensor& b);       \
+  Tensor name(int64_t a, Tensor&& b);
 #include "ndgrad/op_table.def"
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
 
@@ -228,6 +242,16 @@ std::conditional_t<std::is_floating_point_v<S>, double, int64_t> scalar_arg(S v,
   Tensor operator symbol(S a, const Tensor& b) { \
     return detail::scalar_arg(a, name) symbol b; \
   }
+// The arithmetic operators' temporaries lend their memory (above) whatever the scalar's type.
+#define NDGRAD_RVALUE_SCALAR_FORMS(symbol, name)            \
+  template <class S, detail::if_scalar<S> = 0>              \
+  Tensor operator symbol(Tensor&& a, S b) {                 \
+    return std::move(a) symbol detail::scalar_arg(b, name); \
+  }                                                         \
+  template <class S, detail::if_scalar<S> = 0>              \
+  Tensor operator symbol(S a, Tensor&& b) {                 \
+    return detail::scalar_arg(a, name) symbol std::move(b); \
+  }
 NDGRAD_SCALAR_FORMS(+, "add")
 NDGRAD_SCALAR_FORMS(-, "sub")
 NDGRAD_SCALAR_FORMS(*, "mul")
@@ -239,14 +263,27 @@ NDGRAD_SCALAR_FORMS(<=, "less_equal")
 NDGRAD_SCALAR_FORMS(>, "greater")
 NDGRAD_SCALAR_FORMS(>=, "greater_equal")
 #undef NDGRAD_SCALAR_FORMS
-#define NDGRAD_BINARY_OP(name, ...)               \
-  template <class S, detail::if_scalar<S> = 0>    \
-  Tensor name(const Tensor& a, S b) {             \
-    return name(a, detail::scalar_arg(b, #name)); \
-  }                                               \
-  template <class S, detail::if_scalar<S> = 0>    \
-  Tensor name(S a, const Tensor& b) {             \
-    return name(detail::scalar_arg(a, #name), b); \
+NDGRAD_RVALUE_SCALAR_FORMS(+, "add")
+NDGRAD_RVALUE_SCALAR_FORMS(-, "sub")
+NDGRAD_RVALUE_SCALAR_FORMS(*, "mul")
+NDGRAD_RVALUE_SCALAR_FORMS(/, "div")
+#undef NDGRAD_RVALUE_SCALAR_FORMS
+#define NDGRAD_BINARY_OP(name, ...)                          \
+  template <class S, detail::if_scalar<S> = 0>               \
+  Tensor name(const Tensor& a, S b) {                        \
+    return name(a, detail::scalar_arg(b, #name));            \
+  }                                                          \
+  template <class S, detail::if_scalar<S> = 0>               \
+  Tensor name(S a, const Tensor& b) {                        \
+    return name(detail::scalar_arg(a, #name), b);            \
+  }                                                          \
+  template <class S, detail::if_scalar<S> = 0>               \
+  Tensor name(Tensor&& a, S b) {                             \
+    return name(std::move(a), detail::scalar_arg(b, #name)); \
+  }                                                          \
+  template <class S, detail::if_scalar<S> = 0>               \
+  Tensor name(S a, Tensor&& b) {                             \
+    return name(detail::scalar_arg(a, #name), std::move(b)); \
   }
 #include "ndgrad/op_table.def"
 

@@ -104,10 +104,15 @@ void attach_node(Tensor& out, std::shared_ptr<Node> node,
 }
 
 void attach_node(Tensor& out, std::shared_ptr<Node> node, const Tensor* const* inputs, size_t n) {
-  node->edges.reserve(n);
+  connect_edges(*node, inputs, n);
+  adopt(out, std::move(node));
+}
+
+void connect_edges(Node& node, const Tensor* const* inputs, size_t n) {
+  node.edges.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     const Tensor* t = inputs[i];
-    Node::Edge& e = node->edges.emplace_back();  // built in place: no temporary to move
+    Node::Edge& e = node.edges.emplace_back();  // built in place: no temporary to move
     e.shape = t->impl()->shape;
     e.dtype = t->impl()->dtype;
     if (records_grad(*t)) {
@@ -117,9 +122,8 @@ void attach_node(Tensor& out, std::shared_ptr<Node> node, const Tensor* const* i
         e.leaf = t->impl();
     }
   }
-  out.impl()->grad_fn = std::move(node);
-  out.impl()->requires_grad = true;
 }
+
 
 namespace {
 

@@ -121,6 +121,22 @@ void attach_node(Tensor& out, std::shared_ptr<Node> node,
 // The same for any number of inputs.
 void attach_node(Tensor& out, std::shared_ptr<Node> node, const Tensor* const* inputs, size_t n);
 bool any_records_grad(std::initializer_list<const Tensor*> inputs);
+// attach_node in two steps, for an op whose result may reuse an input's tensor: prepare builds
+// the node with its edges (null when nothing records), adopt makes it out's grad_fn.
+void connect_edges(Node& node, const Tensor* const* inputs, size_t n);
+inline void adopt(Tensor& out, std::shared_ptr<Node> node) {
+  out.impl()->grad_fn = std::move(node);
+  out.impl()->requires_grad = true;
+}
+template <class N>
+std::shared_ptr<N> prepare(std::initializer_list<const Tensor*> inputs) {
+  (void)OpRegistration<N>::registered;
+  if (!any_records_grad(inputs)) return nullptr;
+  auto node = pool::make_shared<N>();
+  connect_edges(*node, inputs.begin(), inputs.size());
+  return node;
+}
+
 
 template <class N>
 N* record(Tensor& out, std::initializer_list<const Tensor*> inputs) {

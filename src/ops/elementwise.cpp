@@ -35,44 +35,65 @@ bool flat_operands(const TensorImpl& out, const TensorImpl& a, const TensorImpl*
 
 // Whether t is a donated gradient that an op's result (shape, dtype) can be written over:
 // nothing else holds it or its memory, it is laid out as the result and already computed.
-bool can_take(const Tensor& t, const Dims& shape, DType dtype) {
+inline bool can_take(const Tensor& t, const Dims& shape, DType dtype) {
   const TensorImpl& impl = *t.impl();
+  // (A leaf that requires grad is the target of its consumers' edges: never taken.)
   return impl.donated && t.impl().use_count() == 1 && impl.storage.use_count() == 1 &&
-         impl.dtype == dtype && impl.shape == shape && t.is_contiguous() && !lazy::pending(t);
+         !(impl.requires_grad && !impl.grad_fn) && impl.dtype == dtype && impl.shape == shape &&
+         t.is_contiguous() && !lazy::pending(t);
 }
 
-// While a rule runs: offers its incoming gradient g to the op that reads it (can_take), when
-// the row's derivative reads g once and no graph is recorded (create_graph would save it).
-class Donation {
+// The result written over t: t itself, as a tensor of its own (its autograd state, if any,
+// was its producer's; a recorded op already holds that in its edges).
+Tensor taken(const Tensor& t) {
+  TensorImpl& impl = *t.impl();
+  impl.donated = false;  // taken: not offered again
+  if (impl.grad_fn) {
+    impl.grad_fn.reset();
+    impl.requires_grad = false;
+  }
+  return t;
+}
+
+// Marks operands as offered for the duration of one op, then withdraws what was not taken.
+class Offer {
  public:
-  Donation(const Tensor& g, bool offer) : g_(offer && !is_grad_enabled() ? &g : nullptr) {
-    if (g_) g_->impl()->donated = true;
+  Offer(const Tensor* a, const Tensor* b) : a_(a), b_(b) {
+    if (a_) a_->impl()->donated = true;
+    if (b_) b_->impl()->donated = true;
   }
-  ~Donation() {
-    if (g_) g_->impl()->donated = false;
+  ~Offer() {
+    if (a_) a_->impl()->donated = false;
+    if (b_) b_->impl()->donated = false;
   }
-  Donation(const Donation&) = delete;
-  Donation& operator=(const Donation&) = delete;
+  Offer(const Offer&) = delete;
+  Offer& operator=(const Offer&) = delete;
 
  private:
-  const Tensor* g_;
+  const Tensor *a_, *b_;
 };
+
+// A rule's incoming gradient g, offered to the op that reads it (when the row's derivative reads
+// it once, one_use) unless a graph is recorded (create_graph would save it); else null.
+const Tensor* offered(const Tensor& g, bool one_use) {
+  return one_use && !is_grad_enabled() ? &g : nullptr;
+}
 
 // The execution seam for one elementwise op: a pending (lazy) result when the table marks the
 // op fused and the result is large, the eager kernel otherwise.
 Tensor unary_forward(UnaryOp op, const Tensor& x) {
   const char* name = kernels::info(op).name;
-  require_defined_arg(x, name);
-  if (kernels::info(op).dtypes == DTypeRule::floating || x.dtype() == DType::boolean)
+  if (!x.defined()) require_defined_arg(x, name);
+  const DType dt = x.impl()->dtype;
+  if (!is_floating(dt) && (kernels::info(op).dtypes == DTypeRule::floating || dt == DType::boolean))
     require_floating(x, name);
   if (lazy::large(x.impl()->shape))
     if (Tensor pending = lazy::unary(op, x, name); pending.defined()) return pending;
   if (x.impl()->donated && can_take(x, x.impl()->shape, x.impl()->dtype)) {
     const TensorImpl& xi = *x.impl();
-    x.impl()->donated = false;  // taken: the result is not offered again
     kernels::unary(op, xi.shape, {xi.data(), xi.strides.data(), xi.dtype},
                    {xi.data(), xi.strides.data(), xi.dtype});
-    return x;
+    return taken(x);
   }
   Tensor out = make_tensor_of_valid_shape(x.impl()->shape, x.impl()->dtype, name);
   const TensorImpl &o = *out.impl(), &xi = *x.impl();
@@ -121,10 +142,10 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const void*
       if (!is_floating(da) && !is_floating(db)) return divide_non_floating(op, a, b, call_site);
       break;
     case DTypeRule::floating:
-      require_floating(b, name);
+      if (!is_floating(db)) require_floating(b, name);
       [[fallthrough]];
     case DTypeRule::floating_first:
-      require_floating(a, name);
+      if (!is_floating(da)) require_floating(a, name);
       break;
     default:
       break;
@@ -148,9 +169,8 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const void*
   if (!compare && (a.impl()->donated || b.impl()->donated))
     for (const Tensor* t : {&a, &b})
       if (can_take(*t, shape, dt)) {
-        t->impl()->donated = false;  // taken: the result is not offered again
         binary_into(op, shape, *t->impl(), in_dtype(a, dt, a_cast), in_dtype(b, dt, b_cast));
-        return *t;
+        return taken(*t);
       }
   // An operand's shape, or checked above.
   Tensor out = make_tensor_of_valid_shape(shape, compare ? DType::boolean : dt, name);
@@ -170,7 +190,8 @@ struct ElementwiseNode : SavingNode {
   Tensor a, b, y;
   void release_saved() override { a = b = y = Tensor(); }
   // Saves what the gradients of the operands that need one read.
-  [[gnu::always_inline]] void save_operands(unsigned reads, const Tensor& first, const Tensor* second, const Tensor& out) {
+  [[gnu::always_inline]] void save_operands(unsigned reads, const Tensor& first,
+                                            const Tensor* second, const Tensor& out) {
     if (reads & 1) a = save(first, second ? "the first operand" : "the input");
     if (reads & 2) b = save(*second, "the second operand");
     if (reads & 4) y = save(out.detach(), "the output");
@@ -192,7 +213,7 @@ using RowNode = std::conditional_t<Reads == 0, NothingSaved, ElementwiseNode>;
     static constexpr UnaryOp kOp = UnaryOp::name_;                                 \
     static constexpr unsigned kReads = kReads_##saves;                             \
     GradList backward(const Tensor& g) override {                                  \
-      const Donation offer(g, kernels::info(kOp).reads_grad_once);                 \
+      const Offer offer(offered(g, kernels::info(kOp).reads_grad_once), nullptr);  \
       [[maybe_unused]] const Tensor& x = a;                                        \
       Tensor linked;                                                               \
       [[maybe_unused]] const Tensor& y = saved_output(this->y, linked);            \
@@ -206,7 +227,8 @@ using RowNode = std::conditional_t<Reads == 0, NothingSaved, ElementwiseNode>;
     static constexpr BinaryOp kOp = BinaryOp::name_;                                               \
     static constexpr unsigned kReadsA = kReads_##saves_a, kReadsB = kReads_##saves_b;              \
     GradList backward(const Tensor& g) override {                                                  \
-      const Donation offer(g, kernels::info(kOp).reads_grad_once&& needs(0) != needs(1));          \
+      const Offer offer(offered(g, kernels::info(kOp).reads_grad_once&& needs(0) != needs(1)),     \
+                        nullptr);                                                                  \
       Tensor linked;                                                                               \
       [[maybe_unused]] const Tensor& y = saved_output(this->y, linked);                            \
       using namespace derivatives;                                                                 \
@@ -219,21 +241,47 @@ using RowNode = std::conditional_t<Reads == 0, NothingSaved, ElementwiseNode>;
   };
 #include "ndgrad/op_table.def"
 
+// offer: x is a temporary (an rvalue) whose memory the result may take, unless the op's
+// derivative will read it.
 template <class N>
-Tensor unary_op(const Tensor& x) {
-  Tensor out = unary_forward(N::kOp, x);
-  if constexpr (kernels::info(N::kOp).differentiable)
-    if (auto node = record<N>(out, {&x})) node->save_operands(N::kReads, x, nullptr, out);
+Tensor unary_op(const Tensor& x, bool offer = false) {
+  std::shared_ptr<N> node;  // built first: its edges hold x's producer, should x be reused
+  if constexpr (kernels::info(N::kOp).differentiable) node = prepare<N>({&x});
+  const bool lend = offer && x.defined() && !(N::kReads & kReads_x && node);
+  Tensor out;
+  {
+    const Offer lent(lend ? &x : nullptr, nullptr);
+    out = unary_forward(N::kOp, x);
+  }
+  if (node) {
+    N* raw = node.get();
+    adopt(out, std::move(node));
+    raw->save_operands(N::kReads, x, nullptr, out);
+  }
   return out;
 }
 
+// offer: bit 0 a, bit 1 b, temporaries whose memory the result may take, unless the op's
+// derivative will read them.
 template <class N>
-Tensor binary_op(const Tensor& a, const Tensor& b, const void* call_site) {
-  Tensor out = binary_forward(N::kOp, a, b, call_site);
-  if constexpr (kernels::info(N::kOp).differentiable)
-    if (auto node = record<N>(out, {&a, &b}))  // only what the needed gradients read
-      node->save_operands((node->needs(0) ? N::kReadsA : 0) | (node->needs(1) ? N::kReadsB : 0), a,
-                          &b, out);
+Tensor binary_op(const Tensor& a, const Tensor& b, const void* call_site, unsigned offer = 0) {
+  std::shared_ptr<N> node;  // built first: its edges hold the producers of reused operands
+  if constexpr (kernels::info(N::kOp).differentiable) node = prepare<N>({&a, &b});
+  const unsigned reads =
+      node ? (node->needs(0) ? N::kReadsA : 0) | (node->needs(1) ? N::kReadsB : 0) : 0;
+  offer &= ~reads;  // only what the needed gradients will not read
+  if (offer & 1 && !a.defined()) offer &= ~1u;
+  if (offer & 2 && !b.defined()) offer &= ~2u;
+  Tensor out;
+  {
+    const Offer lent(offer & 1 ? &a : nullptr, offer & 2 ? &b : nullptr);
+    out = binary_forward(N::kOp, a, b, call_site);
+  }
+  if (node) {
+    N* raw = node.get();
+    adopt(out, std::move(node));
+    raw->save_operands(reads, a, &b, out);
+  }
   return out;
 }
 
@@ -258,9 +306,11 @@ const Tensor& scalar_operand(BinaryOp op, int64_t value, const Tensor& t) {
 // op(t, value) or op(value, t) (scalar_first): a 0-d operand from scalar_operand; a true
 // division that it makes in f64 gives f32, as two tensors would.
 template <class N, class S>
-Tensor with_scalar(const Tensor& t, S value, bool scalar_first, const void* call_site) {
+Tensor with_scalar(const Tensor& t, S value, bool scalar_first, const void* call_site,
+                   bool offer = false) {
   const Tensor& s = scalar_operand(N::kOp, value, t);
-  Tensor out = scalar_first ? binary_op<N>(s, t, call_site) : binary_op<N>(t, s, call_site);
+  Tensor out = scalar_first ? binary_op<N>(s, t, call_site, offer ? 2 : 0)
+                            : binary_op<N>(t, s, call_site, offer ? 1 : 0);
   if constexpr (kernels::info(N::kOp).dtypes == DTypeRule::true_divide && std::is_same_v<S, double>)
     if (!is_floating(t.impl()->dtype) && out.impl()->dtype == DType::f64) return out.to(DType::f32);
   return out;
@@ -268,56 +318,81 @@ Tensor with_scalar(const Tensor& t, S value, bool scalar_first, const void* call
 
 }  // namespace
 
-// The table's public functions, with their scalar forms.
-#define NDGRAD_UNARY_OP(name, ...) \
-  Tensor name(const Tensor& x) { return unary_op<name##_node>(x); }
-#define NDGRAD_BINARY_OP(name, ...)                                            \
-  Tensor name(const Tensor& a, const Tensor& b) {                              \
-    return binary_op<name##_node>(a, b, __builtin_return_address(0));          \
-  }                                                                            \
-  Tensor name(const Tensor& a, double b) {                                     \
-    return with_scalar<name##_node>(a, b, false, __builtin_return_address(0)); \
-  }                                                                            \
-  Tensor name(double a, const Tensor& b) {                                     \
-    return with_scalar<name##_node>(b, a, true, __builtin_return_address(0));  \
-  }                                                                            \
-  Tensor name(const Tensor& a, int64_t b) {                                    \
-    return with_scalar<name##_node>(a, b, false, __builtin_return_address(0)); \
-  }                                                                            \
-  Tensor name(int64_t a, const Tensor& b) {                                    \
-    return with_scalar<name##_node>(b, a, true, __builtin_return_address(0));  \
+// The table's public functions, with their scalar forms; rvalue operands are offered.
+#define NDGRAD_UNARY_OP(name, ...)                                  \
+  Tensor name(const Tensor& x) { return unary_op<name##_node>(x); } \
+  Tensor name(Tensor&& x) { return unary_op<name##_node>(x, true); }
+#define NDGRAD_BINARY_OP(name, ...) NDGRAD_BINARY_FORMS(name, name)
+#define NDGRAD_BINARY_FORMS(fn, row)                                                \
+  Tensor fn(const Tensor& a, const Tensor& b) {                                     \
+    return binary_op<row##_node>(a, b, __builtin_return_address(0));                \
+  }                                                                                 \
+  Tensor fn(Tensor&& a, const Tensor& b) {                                          \
+    return binary_op<row##_node>(a, b, __builtin_return_address(0), 1);             \
+  }                                                                                 \
+  Tensor fn(const Tensor& a, Tensor&& b) {                                          \
+    return binary_op<row##_node>(a, b, __builtin_return_address(0), 2);             \
+  }                                                                                 \
+  Tensor fn(Tensor&& a, Tensor&& b) {                                               \
+    return binary_op<row##_node>(a, b, __builtin_return_address(0), 3);             \
+  }                                                                                 \
+  Tensor fn(const Tensor& a, double b) {                                            \
+    return with_scalar<row##_node>(a, b, false, __builtin_return_address(0));       \
+  }                                                                                 \
+  Tensor fn(Tensor&& a, double b) {                                                 \
+    return with_scalar<row##_node>(a, b, false, __builtin_return_address(0), true); \
+  }                                                                                 \
+  Tensor fn(double a, const Tensor& b) {                                            \
+    return with_scalar<row##_node>(b, a, true, __builtin_return_address(0));        \
+  }                                                                                 \
+  Tensor fn(double a, Tensor&& b) {                                                 \
+    return with_scalar<row##_node>(b, a, true, __builtin_return_address(0), true);  \
+  }                                                                                 \
+  Tensor fn(const Tensor& a, int64_t b) {                                           \
+    return with_scalar<row##_node>(a, b, false, __builtin_return_address(0));       \
+  }                                                                                 \
+  Tensor fn(Tensor&& a, int64_t b) {                                                \
+    return with_scalar<row##_node>(a, b, false, __builtin_return_address(0), true); \
+  }                                                                                 \
+  Tensor fn(int64_t a, const Tensor& b) {                                           \
+    return with_scalar<row##_node>(b, a, true, __builtin_return_address(0));        \
+  }                                                                                 \
+  Tensor fn(int64_t a, Tensor&& b) {                                                \
+    return with_scalar<row##_node>(b, a, true, __builtin_return_address(0), true);  \
   }
 #include "ndgrad/op_table.def"
 
 // The operators are spellings of table rows.
 Tensor operator-(const Tensor& a) { return unary_op<neg_node>(a); }
-#define NDGRAD_OPERATOR(symbol, name)                                          \
-  Tensor operator symbol(const Tensor& a, const Tensor& b) {                   \
-    return binary_op<name##_node>(a, b, __builtin_return_address(0));          \
-  }                                                                            \
-  Tensor operator symbol(const Tensor& a, double b) {                          \
-    return with_scalar<name##_node>(a, b, false, __builtin_return_address(0)); \
-  }                                                                            \
-  Tensor operator symbol(double a, const Tensor& b) {                          \
-    return with_scalar<name##_node>(b, a, true, __builtin_return_address(0));  \
-  }                                                                            \
-  Tensor operator symbol(const Tensor& a, int64_t b) {                         \
-    return with_scalar<name##_node>(a, b, false, __builtin_return_address(0)); \
-  }                                                                            \
-  Tensor operator symbol(int64_t a, const Tensor& b) {                         \
-    return with_scalar<name##_node>(b, a, true, __builtin_return_address(0));  \
+Tensor operator-(Tensor&& a) { return unary_op<neg_node>(a, true); }
+NDGRAD_BINARY_FORMS(operator+, add)
+NDGRAD_BINARY_FORMS(operator-, sub)
+NDGRAD_BINARY_FORMS(operator*, mul)
+NDGRAD_BINARY_FORMS(operator/, div)
+#define NDGRAD_COMPARISON(symbol, row)                                        \
+  Tensor operator symbol(const Tensor& a, const Tensor& b) {                  \
+    return binary_op<row##_node>(a, b, __builtin_return_address(0));          \
+  }                                                                           \
+  Tensor operator symbol(const Tensor& a, double b) {                         \
+    return with_scalar<row##_node>(a, b, false, __builtin_return_address(0)); \
+  }                                                                           \
+  Tensor operator symbol(double a, const Tensor& b) {                         \
+    return with_scalar<row##_node>(b, a, true, __builtin_return_address(0));  \
+  }                                                                           \
+  Tensor operator symbol(const Tensor& a, int64_t b) {                        \
+    return with_scalar<row##_node>(a, b, false, __builtin_return_address(0)); \
+  }                                                                           \
+  Tensor operator symbol(int64_t a, const Tensor& b) {                        \
+    return with_scalar<row##_node>(b, a, true, __builtin_return_address(0));  \
   }
-NDGRAD_OPERATOR(+, add)
-NDGRAD_OPERATOR(-, sub)
-NDGRAD_OPERATOR(*, mul)
-NDGRAD_OPERATOR(/, div)
-NDGRAD_OPERATOR(==, equal)
-NDGRAD_OPERATOR(!=, not_equal)
-NDGRAD_OPERATOR(<, less)
-NDGRAD_OPERATOR(<=, less_equal)
-NDGRAD_OPERATOR(>, greater)
-NDGRAD_OPERATOR(>=, greater_equal)
-#undef NDGRAD_OPERATOR
+NDGRAD_COMPARISON(==, equal)
+NDGRAD_COMPARISON(!=, not_equal)
+NDGRAD_COMPARISON(<, less)
+NDGRAD_COMPARISON(<=, less_equal)
+NDGRAD_COMPARISON(>, greater)
+NDGRAD_COMPARISON(>=, greater_equal)
+#undef NDGRAD_COMPARISON
+#undef NDGRAD_BINARY_FORMS
 
 namespace detail {
 void throw_scalar_out_of_range(const char* op, unsigned long long value) {

@@ -159,3 +159,49 @@ TEST(GradHook, ErrorsAreClear) {
   x.register_hook([](const Tensor&) { return ones({2}, DType::f64); });
   expect_error<AutogradError>([&] { (x * 2.0).sum().backward(); }, {"hook", "(2,)", "(3,)"});
 }
+
+// Temporaries (rvalues) lend their memory to the op that consumes them, unless anything else
+// holds it or the op's gradient reads them.
+TEST(Temporaries, AResultIsWrittenOverAnUnsharedTemporary) {
+  const Tensor x = uniform({4, 5}, 12, -1, 1);
+  Tensor t = x * 2.0;
+  const double* p = t.data_ptr<double>();
+  Tensor r = std::move(t) + 1.0;
+  EXPECT_EQ(r.data_ptr<double>(), p);
+  expect_close(r, x * 2.0 + 1.0, 0);
+  Tensor u = tanh(x * 3.0);  // a nested temporary
+  expect_close(u, tanh(Tensor(x * 3.0)), 0);
+}
+
+TEST(Temporaries, SharedOrReadMemoryIsNeverTaken) {
+  const Tensor x = uniform({4, 5}, 13, -1, 1);
+  Tensor t = x * 2.0;
+  const Tensor keep = t;                // another handle
+  const Tensor view = t.reshape({20});  // another view of its memory
+  Tensor r = std::move(t) + 1.0;
+  EXPECT_NE(r.data_ptr<double>(), keep.data_ptr<double>());
+  expect_close(keep, x * 2.0, 0);
+  expect_close(view, (x * 2.0).reshape({20}), 0);
+  // The gradient of mul reads its operands: a temporary it saves keeps its values.
+  Tensor w = uniform({4, 5}, 14, -1, 1).to(DType::f64).requires_grad_();
+  Tensor a = w * 2.0;
+  Tensor y = std::move(a) * w;  // 2 w^2: d/dw = 4 w, read from the saved 2w and w
+  y.sum().backward();
+  expect_close(w.grad(), w.detach() * 4.0, 1e-12);
+}
+
+TEST(Temporaries, RecordedOpsOnTemporariesKeepTheirGradients) {
+  Tensor x = uniform({3, 4}, 15, -1, 1).to(DType::f64).requires_grad_();
+  Tensor t = x * 2.0;
+  Tensor y = tanh(std::move(t) + 0.5) - x;  // add and tanh take their temporaries
+  const Tensor up = uniform({3, 4}, 16, -1, 1).to(DType::f64);
+  y.backward(up);
+  const Tensor z = tanh(x.detach() * 2.0 + 0.5);
+  expect_close(x.grad(), up * (1.0 - z * z) * 2.0 - up, 1e-12);
+  // A leaf that requires grad is never taken: its gradient still arrives.
+  Tensor leaf = uniform({3}, 17, -1, 1).to(DType::f64).requires_grad_();
+  Tensor handle = leaf;
+  Tensor q = std::move(leaf) * 3.0;
+  q.sum().backward();
+  expect_close(handle.grad(), full({3}, 3.0, DType::f64), 0);
+}
