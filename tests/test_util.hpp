@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "autograd/node.hpp"
+#include "graph/node.hpp"
 #include "ndgrad/ndgrad.hpp"
 
 namespace ndgrad::testing {

@@ -242,4 +242,16 @@ void Storage::allocate_data(size_t n) {
   capacity = size;
 }
 
+namespace {
+DeferredHooks deferred_hooks;
+}  // namespace
+
+void install_deferred_hooks(const DeferredHooks& hooks) { deferred_hooks = hooks; }
+void prepare_access(Storage& s, Access access) {
+  if (deferred_hooks.prepare) deferred_hooks.prepare(s, access);
+}
+void discard_pending(Storage& s) {
+  if (deferred_hooks.discard) deferred_hooks.discard(s);
+}
+
 }  // namespace ndgrad

@@ -51,10 +51,20 @@ struct Storage {
 // under some allocators instead of throwing).
 size_t max_buffer_bytes();
 
-// Runs what must happen before s's memory is used (see Storage::hooks): its own pending
-// computation, and the pending ones that read it, so that a write cannot change their inputs.
-void prepare_access(Storage& s);
-// Drops s's pending computation unrun (s is being destroyed).
+// How a storage's memory is about to be used.
+enum class Access : uint8_t { read, write };
+// Installed by the execution layer that defers computations (lazy results, ops/lazy.hpp);
+// called only while a storage's hooks count is non-zero. Core knows nothing more of it.
+struct DeferredHooks {
+  // Before access: at least s's own pending computation runs; before a write, also the
+  // pending computations that read s, so that the write cannot change their inputs.
+  void (*prepare)(Storage& s, Access access) = nullptr;
+  // s is being destroyed: its pending computation is dropped unrun.
+  void (*discard)(Storage& s) = nullptr;
+};
+void install_deferred_hooks(const DeferredHooks& hooks);
+// The slow paths of TensorImpl::data() / read_data() and of ~Storage.
+void prepare_access(Storage& s, Access access);
 void discard_pending(Storage& s);
 
 }  // namespace ndgrad

@@ -29,8 +29,17 @@ struct TensorImpl {
   // A leaf's gradient hooks (Tensor::register_hook); a non-leaf's live on its grad_fn.
   std::unique_ptr<std::vector<GradHook>> hooks;
 
+  // The first element, for writing (or reading and writing): every deferred computation over
+  // this memory runs first.
   char* data() const {
-    if (storage->hooks.load(std::memory_order_acquire) != 0) prepare_access(*storage);
+    if (storage->hooks.load(std::memory_order_acquire) != 0)
+      prepare_access(*storage, Access::write);
+    return storage->data + offset * itemsize(dtype);
+  }
+  // The first element, for reading only: the values are computed if they are deferred;
+  // deferred computations that read them stay deferred.
+  const char* read_data() const {
+    if (storage->hooks.load(std::memory_order_acquire) != 0) prepare_access(*storage, Access::read);
     return storage->data + offset * itemsize(dtype);
   }
 };

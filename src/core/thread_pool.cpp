@@ -16,7 +16,6 @@
 #include <pthread.h>
 #endif
 
-#include "kernels/cpu/blas.hpp"
 #include "ndgrad/error.hpp"
 #include "ndgrad/threads.hpp"
 
@@ -275,8 +274,7 @@ void set_num_threads(int n) {
     std::lock_guard<std::mutex> lock(pool_mutex);
     if (!pool || pool->workers() != n - 1) replace_pool(n - 1);
   }
-  num_threads = n;
-  kernels::blas_set_num_threads(n);
+  num_threads = n;  // OpenBLAS follows before its next product (kernels/cpu/blas.hpp)
 }
 
 int get_num_threads() {

@@ -1,6 +1,6 @@
 // Softmax family and losses. cross_entropy's backward is one fused formula:
 // d/dlogits = (softmax(logits) - onehot(labels)) / B.
-#include "autograd/strict.hpp"
+#include "ops/strict.hpp"
 #include "ndgrad/nn.hpp"
 #include "ops/ops_common.hpp"
 

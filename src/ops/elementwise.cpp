@@ -5,10 +5,10 @@
 #include <cmath>
 #include <type_traits>
 
-#include "autograd/strict.hpp"
 #include "ops/derivatives.hpp"
 #include "ops/lazy.hpp"
 #include "ops/ops_common.hpp"
+#include "ops/strict.hpp"
 
 namespace ndgrad {
 
@@ -100,7 +100,8 @@ Tensor unary_forward(UnaryOp op, const Tensor& x) {
   kernels::FlatRun flat;
   const bool is_flat = flat_operands(o, xi, nullptr, flat);
   kernels::unary(op, o.shape, {o.data(), o.strides.data(), o.dtype},
-                 {xi.data(), xi.strides.data(), xi.dtype}, is_flat ? &flat : nullptr);
+                 {const_cast<char*>(xi.read_data()), xi.strides.data(), xi.dtype},
+                 is_flat ? &flat : nullptr);
   return out;
 }
 
@@ -112,8 +113,8 @@ void binary_into(BinaryOp op, const Dims& shape, const TensorImpl& out, const Te
   const kernels::Operand o{out.data(), out.strides.data(), out.dtype};
   kernels::FlatRun flat;
   if (flat_operands(out, ai, &bi, flat)) {
-    kernels::binary(op, shape, o, {ai.data(), nullptr, ai.dtype}, {bi.data(), nullptr, bi.dtype},
-                    &flat);
+    kernels::binary(op, shape, o, {const_cast<char*>(ai.read_data()), nullptr, ai.dtype},
+                    {const_cast<char*>(bi.read_data()), nullptr, bi.dtype}, &flat);
     return;
   }
   OperandOf oa(a, shape), ob(b, shape);
@@ -454,7 +455,7 @@ void add_into(Tensor& acc, const Tensor& g, bool subtract) {
     kernels::accumulate(a.dtype, acc.numel(), a.data(), g.impl()->data(), subtract);
     return;
   }
-  OperandOf out(acc, shape), in(g, shape);
+  OperandOf out(acc, shape, Access::write), in(g, shape);
   kernels::binary(subtract ? BinaryOp::sub : BinaryOp::add, shape, out.op, out.op, in.op);
 }
 

@@ -198,13 +198,15 @@ bool eligible(DType dt, const Dims& shape) {
 
 }  // namespace
 
-// TensorImpl::data()'s slow path.
-void prepare_access(Storage& s) {
+namespace {
+
+// TensorImpl::data()'s and read_data()'s slow path (core's DeferredHooks).
+void prepare(Storage& s, Access access) {
   Releases release;
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);
   if (s.pending) run_locked(s, release);
-  if (s.hooks.load(std::memory_order_relaxed) == 0) return;
+  if (access == Access::read || s.hooks.load(std::memory_order_relaxed) == 0) return;
   // Computations that read s run now: the caller may be about to write it.
   std::vector<Storage*> readers;
   for (Storage::Pending* e = r.head; e; e = e->next)
@@ -216,13 +218,21 @@ void prepare_access(Storage& s) {
   for (Storage* o : readers) run_locked(*o, release);
 }
 
-void discard_pending(Storage& s) {
+void discard(Storage& s) {
   Releases release;
   std::lock_guard<std::mutex> lock(registry().mu);
   if (!s.pending) return;
   retire(s.pending, release);
   s.hooks.fetch_sub(1, std::memory_order_release);
 }
+
+// Core calls back into this layer through these, from the first pending result on.
+void install_hooks_once() {
+  static const bool installed = (install_deferred_hooks({&prepare, &discard}), true);
+  (void)installed;
+}
+
+}  // namespace
 
 namespace lazy {
 
@@ -234,6 +244,7 @@ namespace {
 // One new program: add(builder) appends its ops (false when they do not fit).
 template <class F>
 Tensor build(const Dims& shape, DType dt, const char* name, F&& add) {
+  install_hooks_once();
   std::shared_ptr<Storage> storage = allocate_storage(shape, dt, name, -1, /*reserve=*/true);
   Releases release;
   std::lock_guard<std::mutex> lock(registry().mu);

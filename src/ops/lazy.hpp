@@ -11,7 +11,8 @@
 // Results are those of eager evaluation: materialized values bit for bit, fused sums up to
 // the order of additions. A pending computation reads its inputs when it runs, so before an
 // input's memory is used directly (above all, written in place: copy_, optimizer steps,
-// gradient accumulation) every computation that reads it runs first (prepare_access).
+// gradient accumulation) every computation that reads it runs first (TensorImpl::data(); a
+// read, TensorImpl::read_data(), runs only the input's own pending computation).
 #include <vector>
 
 #include "core/dims.hpp"

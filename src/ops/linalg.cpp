@@ -1,7 +1,7 @@
 // matmul with numpy.matmul semantics: 1-D operands are promoted (and the added axis removed
 // afterwards), batch dims broadcast. The core op works on >= 2-D operands.
-#include "autograd/strict.hpp"
 #include "ops/ops_common.hpp"
+#include "ops/strict.hpp"
 
 namespace ndgrad {
 

@@ -2,10 +2,10 @@
 // Helpers the op files share: raw (unrecorded) views and copies, operands for kernels.
 #include <string>
 
-#include "autograd/grad_mode.hpp"
-#include "autograd/node.hpp"
 #include "core/shape.hpp"
 #include "core/tensor_impl.hpp"
+#include "graph/grad_mode.hpp"
+#include "graph/node.hpp"
 #include "kernels/cpu/kernels.hpp"
 #include "ndgrad/autograd.hpp"
 
@@ -17,7 +17,10 @@ namespace ndgrad {
 struct OperandOf {
   Dims strides;
   kernels::Operand op;
-  OperandOf(const Tensor& t, const Dims& shape) : op{t.impl()->data(), nullptr, t.impl()->dtype} {
+  // access: read for an input (its deferred readers stay deferred), write for an output.
+  OperandOf(const Tensor& t, const Dims& shape, Access access = Access::read)
+      : op{access == Access::read ? const_cast<char*>(t.impl()->read_data()) : t.impl()->data(),
+           nullptr, t.impl()->dtype} {
     static const int64_t zeros[kMaxDims] = {};
     const TensorImpl& impl = *t.impl();
     if (impl.shape == shape) {

@@ -2,9 +2,9 @@
 // (a reshape to the keepdims shape), then broadcasts: never by matching sizes.
 #include <cmath>
 
-#include "autograd/strict.hpp"
 #include "ops/lazy.hpp"
 #include "ops/ops_common.hpp"
+#include "ops/strict.hpp"
 
 namespace ndgrad {
 
@@ -15,9 +15,9 @@ Tensor reduce_forward(kernels::ReduceOp op, const Tensor& x, const std::vector<i
                       const char* name) {
   const Dims& shape = x.impl()->shape;
   Tensor out = make_tensor(reduced_shape(shape, axes, true), x.dtype(), name);
-  OperandOf o(out, shape);
+  OperandOf o(out, shape, Access::write);
   kernels::reduce(op, shape, o.op, out.numel(),
-                  {x.impl()->data(), x.impl()->strides.data(), x.dtype()});
+                  {const_cast<char*>(x.impl()->read_data()), x.impl()->strides.data(), x.dtype()});
   return out;
 }
 

@@ -6,14 +6,11 @@
 #include <cstdlib>
 #include <initializer_list>
 
+#include "ndgrad/threads.hpp"
+
 namespace ndgrad::kernels {
 
 namespace {
-
-// The thread count asked for before OpenBLAS is loaded; applied when it is (set_num_threads
-// does not load it: a program that never multiplies matrices never starts its threads).
-std::atomic<int> requested_threads{0};
-std::atomic<bool> loading_done{false};
 
 Blas load() {
   Blas b;
@@ -41,10 +38,6 @@ Blas load() {
   b.dgemm = reinterpret_cast<Blas::Dgemm>(dlsym(h, "cblas_dgemm"));
   b.set_num_threads = reinterpret_cast<void (*)(int)>(dlsym(h, "openblas_set_num_threads"));
   b.corename = reinterpret_cast<const char* (*)()>(dlsym(h, "openblas_get_corename"));
-  // Flag first, then read: a concurrent blas_set_num_threads either is seen here or sees the
-  // flag and applies its count itself.
-  loading_done = true;
-  if (const int n = requested_threads.load(); n > 0 && b.set_num_threads) b.set_num_threads(n);
 #endif
   return b;
 }
@@ -56,9 +49,12 @@ const Blas& blas() {
   return b;
 }
 
-void blas_set_num_threads(int n) {
-  requested_threads = n;
-  if (loading_done && blas().set_num_threads) blas().set_num_threads(n);
+void blas_sync_threads() {
+  static std::atomic<int> applied{0};
+  const int n = get_num_threads();
+  if (applied.load(std::memory_order_relaxed) == n) return;
+  applied.store(n, std::memory_order_relaxed);
+  if (blas().set_num_threads) blas().set_num_threads(n);
 }
 
 const char* blas_corename() { return blas().corename ? blas().corename() : "none"; }

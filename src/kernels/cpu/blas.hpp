@@ -19,7 +19,10 @@ struct Blas {
 // Loaded once, thread-safely; loaded() is false when no BLAS was found (or NDGRAD_NO_BLAS is
 // set, or the build disabled it).
 const Blas& blas();
-void blas_set_num_threads(int n);
+// Gives OpenBLAS ndgrad's thread count (set_num_threads) when it changed since the last call:
+// called before each BLAS product, so that the thread pool (in core) never calls up into
+// the kernels. A program that never multiplies matrices never loads OpenBLAS or its threads.
+void blas_sync_threads();
 // OpenBLAS's name for the kernels it uses ("SkylakeX", "Haswell", ...), or "none".
 const char* blas_corename();
 

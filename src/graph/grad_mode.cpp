@@ -1,4 +1,4 @@
-#include "autograd/grad_mode.hpp"
+#include "graph/grad_mode.hpp"
 
 #include "ndgrad/autograd.hpp"
 

@@ -96,6 +96,10 @@ struct SavingNode : Node {
   void check_saved_versions() const override;
 };
 
+// Sets the node whose rule the engine runs on this thread (for SavingNode::saved_output, which
+// links a saved output back to it); returns the previous one.
+const std::shared_ptr<Node>* exchange_running_node(const std::shared_ptr<Node>* node);
+
 // Every node type registers its name once, so tests can demand a gradient check per op.
 bool register_op(const char* name);
 template <class N>
@@ -136,7 +140,6 @@ std::shared_ptr<N> prepare(std::initializer_list<const Tensor*> inputs) {
   connect_edges(*node, inputs.begin(), inputs.size());
   return node;
 }
-
 
 template <class N>
 N* record(Tensor& out, std::initializer_list<const Tensor*> inputs) {

@@ -1,0 +1,124 @@
+// The graph's data structures: nodes, their edges and saved tensors, what ops record into.
+#include "graph/node.hpp"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "core/shape.hpp"
+#include "graph/grad_mode.hpp"
+#include "ndgrad/autograd.hpp"
+
+namespace ndgrad {
+
+Node::~Node() {
+  // Unlink children we own the last reference to, one level at a time, instead of letting
+  // shared_ptr destructors recurse down the chain.
+  std::vector<std::shared_ptr<Node>> stack;
+  for (auto& e : edges)
+    if (e.fn) stack.push_back(std::move(e.fn));
+  edges.clear();
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = std::move(stack.back());
+    stack.pop_back();
+    if (n.use_count() == 1) {
+      n->release_saved();
+      n->grad_buffer = Tensor();
+      for (auto& e : n->edges)
+        if (e.fn) stack.push_back(std::move(e.fn));
+      n->edges.clear();
+    }
+  }
+}
+
+void SavingNode::check_saved_versions() const {
+  for (const Saved& s : saved) {
+    const uint32_t now = s.impl->storage->version.load(std::memory_order_relaxed);
+    if (now == s.version) continue;
+    if (s.when != kAlways && (s.when == kWithCreateGraph) != is_grad_enabled()) continue;
+    const TensorImpl& t = *s.impl;
+    std::string what = std::string(s.role) + " of " + name() + " (shape " + shape_str(t.shape) +
+                       ", " + dtype_name(t.dtype) + ")";
+    throw AutogradError(std::string("backward through ") + name() + ": " + what +
+                        " was saved for backward and has been modified in place since (its "
+                        "version was " +
+                        std::to_string(s.version) + ", now " + std::to_string(now) +
+                        "): the gradient would use the new values. Call backward before writing "
+                        "to it (copy_, an optimizer step), or write to a copy");
+  }
+}
+
+namespace {
+// The node whose rule this thread runs, owned by the graph (for saved_output).
+thread_local const std::shared_ptr<Node>* running = nullptr;
+}  // namespace
+
+const std::shared_ptr<Node>* exchange_running_node(const std::shared_ptr<Node>* node) {
+  const std::shared_ptr<Node>* previous = running;
+  running = node;
+  return previous;
+}
+
+const Tensor& SavingNode::link_output(const Tensor& y, Tensor& holder) const {
+  if (!is_grad_enabled() || !running || running->get() != this) return y;
+  holder = y.detach();
+  holder.impl()->grad_fn = *running;
+  holder.impl()->requires_grad = true;
+  return holder;
+}
+
+namespace {
+std::vector<std::string>& op_registry() {
+  static std::vector<std::string> names;
+  return names;
+}
+}  // namespace
+
+bool register_op(const char* name) {
+  auto& names = op_registry();
+  if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  return true;
+}
+
+std::vector<std::string> differentiable_ops() {
+  auto names = op_registry();
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+bool records_grad(const Tensor& t) { return t.defined() && t.impl()->requires_grad; }
+
+bool any_records_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!is_grad_enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (records_grad(*t)) return true;
+  return false;
+}
+
+void attach_node(Tensor& out, std::shared_ptr<Node> node,
+                 std::initializer_list<const Tensor*> inputs) {
+  attach_node(out, std::move(node), inputs.begin(), inputs.size());
+}
+
+void attach_node(Tensor& out, std::shared_ptr<Node> node, const Tensor* const* inputs, size_t n) {
+  connect_edges(*node, inputs, n);
+  adopt(out, std::move(node));
+}
+
+void connect_edges(Node& node, const Tensor* const* inputs, size_t n) {
+  node.edges.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor* t = inputs[i];
+    Node::Edge& e = node.edges.emplace_back();  // built in place: no temporary to move
+    e.shape = t->impl()->shape;
+    e.dtype = t->impl()->dtype;
+    if (records_grad(*t)) {
+      if (t->impl()->grad_fn)
+        e.fn = t->impl()->grad_fn;
+      else
+        e.leaf = t->impl();
+    }
+  }
+}
+
+}  // namespace ndgrad
