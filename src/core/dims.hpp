@@ -11,6 +11,9 @@
 
 namespace ndgrad {
 
+// The most dims a tensor has: the one rank limit of every layer (shapes, the strided loop).
+constexpr int kMaxDims = 32;
+
 class Dims {
  public:
   static constexpr uint32_t kInline = 6;

@@ -9,8 +9,6 @@
 
 namespace ndgrad {
 
-constexpr int64_t kMaxDims = 32;
-
 // Product of the sizes; ValueError on a negative size, too many dims, or overflow.
 int64_t checked_numel(const Dims& shape, const char* op);
 // Product of the sizes of a valid shape. Taken modulo 2^64, so that a size of 0 gives 0

@@ -20,11 +20,11 @@ namespace {
 // The loop over shape with each operand's strides in bytes (written into storage).
 template <int N>
 StridedLoop<N> make_loop(const Dims& shape, const std::array<const Operand*, N>& ops,
-                         std::array<int64_t, kLoopMaxDims * N>& storage) {
+                         std::array<int64_t, kMaxDims * N>& storage) {
   const int ndim = static_cast<int>(shape.size());
   std::array<const int64_t*, N> strides;
   for (int k = 0; k < N; ++k) {
-    int64_t* s = storage.data() + k * kLoopMaxDims;
+    int64_t* s = storage.data() + k * kMaxDims;
     const int64_t size = itemsize(ops[k]->dtype);
     for (int d = 0; d < ndim; ++d) s[d] = ops[k]->strides[d] * size;
     strides[k] = s;
@@ -104,7 +104,7 @@ void run_unary(const Dims& shape, const FlatRun* flat, const Operand& out, const
     char* const p[2] = {out.data, in.data};
     return body(p, steps.data(), count);
   }
-  std::array<int64_t, kLoopMaxDims * 2> st;
+  std::array<int64_t, kMaxDims * 2> st;
   auto loop = make_loop<2>(shape, {&out, &in}, st);
   stream = streams(loop.total(), sizeof(R), out, {&in});
   loop.run_parallel({out.data, in.data}, body, fence_if(stream));
@@ -157,7 +157,7 @@ void run_binary(const Dims& shape, const FlatRun* flat, const Operand& out, cons
     char* const p[3] = {out.data, a.data, b.data};
     return body(p, steps.data(), count);
   }
-  std::array<int64_t, kLoopMaxDims * 3> st;
+  std::array<int64_t, kMaxDims * 3> st;
   auto loop = make_loop<3>(shape, {&out, &a, &b}, st);
   stream = streams(loop.total(), sizeof(R), out, {&a, &b});
   loop.run_parallel({out.data, a.data, b.data}, body, fence_if(stream));
@@ -254,7 +254,7 @@ void binary(BinaryOp op, const Dims& shape, Operand out, Operand a, Operand b,
 void where(const Dims& shape, Operand out, Operand cond, Operand a, Operand b) {
   dispatch_dtype(out.dtype, [&](auto tag) {
     using T = decltype(tag);
-    std::array<int64_t, kLoopMaxDims * 4> st;
+    std::array<int64_t, kMaxDims * 4> st;
     auto loop = make_loop<4>(shape, {&out, &cond, &a, &b}, st);
     loop.run_parallel({out.data, cond.data, a.data, b.data},
                       [&](char* const* p, const int64_t* s, int64_t n) {

@@ -18,6 +18,8 @@ namespace ndgrad::kernels {
 
 constexpr int kFusedMaxLeaves = 8;
 constexpr int kFusedMaxOps = 16;
+// A fused program's capacity (fixed arrays, sized for speed), not a rank limit: a result of
+// more dims is computed eagerly.
 constexpr int kFusedMaxDims = 8;
 
 struct FusedProgram {

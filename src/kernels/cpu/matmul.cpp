@@ -100,7 +100,7 @@ void batched_matmul(DType dtype, const Dims& batch, int64_t n, int64_t k, int64_
     if constexpr (!std::is_same_v<T, bool>) {
       const int64_t as0 = a.strides[nb], as1 = a.strides[nb + 1];
       const int64_t bs0 = b.strides[nb], bs1 = b.strides[nb + 1];
-      int64_t sc[kLoopMaxDims], sa[kLoopMaxDims], sb[kLoopMaxDims];
+      int64_t sc[kMaxDims], sa[kMaxDims], sb[kMaxDims];
       for (int d = 0; d < nb; ++d) {
         sc[d] = c.strides[d] * int64_t(sizeof(T));
         sa[d] = a.strides[d] * int64_t(sizeof(T));

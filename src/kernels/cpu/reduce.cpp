@@ -69,7 +69,7 @@ void reduce_typed(const Dims& shape, const Operand& out, int64_t out_numel, cons
   T* fill = reinterpret_cast<T*>(out.data);
   for (int64_t i = 0; i < out_numel; ++i) fill[i] = identity;
   int ndim = static_cast<int>(shape.size());
-  int64_t so[kLoopMaxDims], si[kLoopMaxDims];
+  int64_t so[kMaxDims], si[kMaxDims];
   for (int d = 0; d < ndim; ++d) {
     so[d] = out.strides[d] * static_cast<int64_t>(sizeof(T));
     si[d] = in.strides[d] * static_cast<int64_t>(sizeof(T));
@@ -134,7 +134,7 @@ void arg_reduce(bool is_max, const Dims& shape, Operand out, Operand in, int64_t
   dispatch_dtype(in.dtype, [&](auto tag) {
     using T = decltype(tag);
     int ndim = static_cast<int>(shape.size());
-    int64_t so[kLoopMaxDims], si[kLoopMaxDims];
+    int64_t so[kMaxDims], si[kMaxDims];
     for (int d = 0; d < ndim; ++d) {
       so[d] = out.strides[d] * 8;
       si[d] = in.strides[d] * static_cast<int64_t>(sizeof(T));

@@ -10,12 +10,11 @@
 #include <cstdint>
 #include <utility>
 
+#include "core/dims.hpp"
 #include "core/thread_pool.hpp"
 #include "ndgrad/threads.hpp"
 
 namespace ndgrad::kernels {
-
-constexpr int kLoopMaxDims = 32;
 
 template <int N>
 class StridedLoop {
@@ -110,7 +109,7 @@ class StridedLoop {
       return;
     }
     // Odometer over the outer dims.
-    int64_t index[kLoopMaxDims] = {0};
+    int64_t index[kMaxDims] = {0};
     std::array<char*, N> p = base;
     for (;;) {
       f(p.data(), inner.data(), count);
@@ -169,8 +168,8 @@ class StridedLoop {
 
   int ndim_;
   bool empty_;
-  int64_t size_[kLoopMaxDims];
-  int64_t stride_[N][kLoopMaxDims];
+  int64_t size_[kMaxDims];
+  int64_t stride_[N][kMaxDims];
 };
 
 }  // namespace ndgrad::kernels
