@@ -14,7 +14,7 @@
 #include "graph/grad_mode.hpp"
 #include "graph/node.hpp"
 #include "ndgrad/autograd.hpp"
-#include "ops/lazy.hpp"
+#include "ops/grad_sums.hpp"
 #include "ops/ops_common.hpp"
 #include "ops/strict.hpp"
 
@@ -45,36 +45,6 @@ GradLock& grad_lock(const TensorImpl* leaf) {
   return locks[(reinterpret_cast<uintptr_t>(leaf) / alignof(TensorImpl)) % locks.size()];
 }
 
-// The one place where broadcasting is undone: every gradient arriving at an input is summed
-// over the axes the op broadcast it along, back to the input's shape.
-// Takes g by value: a gradient that needs no change is passed on without a handle copy.
-// companions: leaves whose pending gradient may have g's very values (X's, for b in X + b);
-// the first that does is computed in the same pass as the sum (one read of the inputs).
-Tensor reduce_to_input(Tensor g, const Node::Edge& e, const char* op,
-                       const std::vector<std::shared_ptr<TensorImpl>>* companions = nullptr) {
-  if (g.impl()->shape != e.shape) {
-    const Dims& gs = g.impl()->shape;
-    std::vector<int64_t> axes;
-    int64_t leading;
-    const bool ok = unbroadcast_axes(gs, e.shape, 0, axes, leading);
-    if (!ok)
-      throw AutogradError(std::string(op) + " backward: a gradient of shape " + shape_str(gs) +
-                          " cannot be summed to the input's shape " + shape_str(e.shape));
-    Tensor sum;
-    if (companions)
-      for (const auto& leaf : *companions) {
-        if (leaf == e.leaf) continue;
-        std::lock_guard<GradLock> lock(grad_lock(leaf.get()));
-        if (leaf->grad.defined() && leaf->grad.impl()->shape == gs &&
-            (sum = lazy::sum_computing(g, axes, leaf->grad)).defined())
-          break;
-      }
-    g = sum.defined() ? sum.reshape(e.shape) : sum_axes_to(g, axes, e.shape);
-  }
-  if (g.impl()->dtype != e.dtype) g = g.to(e.dtype);
-  return g;
-}
-
 // g after each hook in turn; a hook's result must keep g's shape.
 Tensor run_hooks(const std::vector<GradHook>& hooks, Tensor g, const char* whose) {
   for (const GradHook& hook : hooks) {
@@ -99,28 +69,71 @@ void make_owned(Tensor& t) {
   if (!unshared(t)) t = copy_of(t);
 }
 
-// acc + g. Without create_graph, an accumulator that nothing else references (no other
-// handle, no view of its storage) of the result's shape is added to in place.
-// A pending (lazy) gradient is added lazily instead: the sum is computed once, at the end.
-Tensor add_grads(Tensor acc, Tensor g) {
-  if (!acc.defined()) return g;
-  if (!is_grad_enabled() && (lazy::pending(acc) || lazy::pending(g))) return acc + g;
-  const auto& impl = acc.impl();
-  if (!is_grad_enabled() && impl.use_count() == 1 && impl->storage.use_count() == 1 &&
-      impl->shape == g.impl()->shape && impl->dtype == g.impl()->dtype && acc.is_contiguous()) {
-    add_into(acc, g);
-    return acc;
+// Gives each leaf its total gradient of the pass: to the hooks, then to grad()'s results or
+// added to .grad. What is handed out owns its memory: a gradient must not change when another
+// tensor is written.
+void deliver(std::vector<std::pair<std::shared_ptr<TensorImpl>, Tensor>> totals,
+             const std::unordered_map<const TensorImpl*, size_t>& capture_leaf,
+             std::vector<Tensor>* results, bool create_graph) {
+  for (auto& [leaf, g] : totals) {
+    if (leaf->hooks) g = run_hooks(*leaf->hooks, std::move(g), "a leaf");
+    if (results) {
+      Tensor& r = (*results)[capture_leaf.at(leaf.get())];
+      r = accumulate(std::move(r), std::move(g));
+      make_owned(r);
+      continue;
+    }
+    std::lock_guard<GradLock> lock(grad_lock(leaf.get()));
+    if (leaf->grad.defined()) {
+      leaf->grad = accumulate(std::move(leaf->grad), std::move(g));  // records under create_graph
+    } else {
+      // Never a stride-0 view; without create_graph, no history. g's own handle goes first, so
+      // that a total nothing else holds is not copied.
+      Tensor value = create_graph ? std::move(g) : g.detach();
+      g = Tensor();
+      leaf->grad = value.contiguous();
+      value = Tensor();
+      make_owned(leaf->grad);
+    }
   }
-  return acc + g;
+}
+
+// Nodes reachable from root, each with the number of edges that lead into it; refuses a graph
+// whose saved values were freed or written in place before any rule runs.
+std::vector<const std::shared_ptr<Node>*> discover(const std::shared_ptr<Node>& root) {
+  const uint64_t stamp = ++stamp_counter;
+  std::vector<const std::shared_ptr<Node>*> nodes{&root};
+  root->visit_stamp = stamp;
+  root->pending = 0;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    Node* n = nodes[i]->get();
+    if (n->released)
+      throw AutogradError(std::string("backward through ") + n->name() +
+                          " a second time: its saved values were freed by the first backward; "
+                          "pass retain_graph=true to the first one");
+    n->check_saved_versions();
+    for (auto& e : n->edges) {
+      if (!e.fn) continue;
+      if (e.fn->visit_stamp != stamp) {
+        e.fn->visit_stamp = stamp;
+        e.fn->pending = 0;
+        nodes.push_back(&e.fn);
+      }
+      ++e.fn->pending;
+    }
+  }
+  return nodes;
 }
 
 }  // namespace
 
+// Reverse topological order by dependency counts: a node's rule runs once every gradient bound
+// for its output has been added up; each gradient is summed to its input's shape and added to
+// what that input has. inputs/results: grad()'s captured tensors (.grad is then left alone).
 void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph, bool create_graph,
                   const std::vector<Tensor>* inputs, std::vector<Tensor>* results) {
   GradModeScope mode(create_graph);
   StrictExemptScope exempt;  // backward rules broadcast by design
-
   std::unordered_map<const Node*, size_t> capture_node;
   std::unordered_map<const TensorImpl*, size_t> capture_leaf;
   if (inputs) {
@@ -133,179 +146,50 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
         capture_leaf[impl.get()] = i;
     }
   }
-
-  // Leaves whose gradient is pending (lazy): computed at the end, so that backward() leaves
-  // values in .grad, as its callers (and their timings) expect.
-  std::vector<std::shared_ptr<TensorImpl>> lazy_grads;
-  // Leaves given a gradient by this pass where they had none: it may be the very tensor the
-  // caller passed in, or one the op handed to several inputs (add's), so at the end each is
-  // made a buffer of its own unless nothing else holds its memory.
-  std::vector<std::shared_ptr<TensorImpl>> fresh_grads;
-  auto finish = [&] {
-    for (const auto& leaf : lazy_grads) {
-      std::lock_guard<GradLock> lock(grad_lock(leaf.get()));
-      lazy::compute(leaf->grad);
-    }
-    if (results)
-      for (Tensor& r : *results)
-        if (r.defined()) {
-          lazy::compute(r);
-          make_owned(r);
-        }
-    for (const auto& leaf : fresh_grads) {
-      std::lock_guard<GradLock> lock(grad_lock(leaf.get()));
-      if (leaf->grad.defined()) make_owned(leaf->grad);
-    }
+  LeafSums leaves(!create_graph && !inputs);
+  auto to_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, Tensor g, const Dims& shape,
+                     DType dtype, const char* op) {
+    if (!inputs || capture_leaf.count(leaf.get())) leaves.add(leaf, std::move(g), shape, dtype, op);
   };
-
-  // Leaves with hooks: their gradient is summed over the pass, and the hooks see the total.
-  std::vector<std::pair<std::shared_ptr<TensorImpl>, Tensor>> hooked;
-  auto deliver_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, Tensor g, bool hooks_ran) {
-    if (leaf->hooks && !hooks_ran) {
-      for (auto& [l, sum] : hooked)
-        if (l == leaf) {
-          sum = add_grads(std::move(sum), std::move(g));
-          return;
-        }
-      hooked.emplace_back(leaf, std::move(g));
-      return;
-    }
-    if (!inputs && lazy::pending(g)) lazy_grads.push_back(leaf);
-    if (inputs) {
-      auto it = capture_leaf.find(leaf.get());
-      if (it != capture_leaf.end())
-        (*results)[it->second] = add_grads(std::move((*results)[it->second]), std::move(g));
-      return;
-    }
-    // Stored gradients are contiguous buffers, never stride-0 views; without create_graph
-    // they carry no history (grad mode is off here, so the sum records nothing).
-    std::lock_guard<GradLock> lock(grad_lock(leaf.get()));
-    if (!leaf->grad.defined()) {
-      // A gradient nothing else holds stays so: the list (and its allocation) is for the rest.
-      if (!unshared(g)) fresh_grads.push_back(leaf);
-      leaf->grad = (create_graph ? g : g.detach()).contiguous();
-    } else {
-      // Moved out, so that an unshared buffer is added to in place; records nothing unless
-      // create_graph.
-      leaf->grad = add_grads(std::move(leaf->grad), std::move(g));
-    }
-  };
-
-  // Pending (lazy) gradients bound for a leaf that has to be summed down to the leaf's shape:
-  // added up first (lazily, one program) and reduced once at the end, so that a leaf used by
-  // several broadcasting ops (b in (X + b) * (X + b)) costs one pass over their inputs, not one
-  // per use. Only without create_graph and without captured inputs (grad()).
-  struct Deferred {
-    Node::Edge edge;  // the leaf, with its shape and dtype
-    Tensor sum;       // in the ops' broadcast shape
-    const char* op;
-  };
-  std::vector<Deferred> deferred;
-  auto defer = [&](const Node::Edge& e, Tensor g, const char* op) {
-    if (inputs || create_graph || !lazy::pending(g) || g.impl()->shape == e.shape ||
-        g.impl()->dtype != e.dtype)
-      return Tensor(std::move(g));
-    for (Deferred& d : deferred)
-      if (d.edge.leaf == e.leaf && d.sum.impl()->shape == g.impl()->shape) {
-        d.sum = d.sum + g;
-        return Tensor();
-      }
-    deferred.push_back({Node::Edge{nullptr, e.leaf, e.shape, e.dtype}, std::move(g), op});
-    return Tensor();
-  };
-  // A leaf whose pending gradient has the very values being summed down (X's, for b in X + b)
-  // gets them computed in the same pass (reduce_to_input's companions).
-  auto deliver_deferred = [&] {
-    for (Deferred& d : deferred)
-      deliver_leaf(d.edge.leaf, reduce_to_input(std::move(d.sum), d.edge, d.op, &lazy_grads),
-                   false);
-    deferred.clear();
-  };
-
-  auto deliver_hooked = [&] {
-    for (auto& [leaf, sum] : hooked)
-      deliver_leaf(leaf, run_hooks(*leaf->hooks, sum, "a leaf"), true);
-    hooked.clear();
-  };
-
   const std::shared_ptr<Node>& root_fn = root.impl()->grad_fn;
   if (!root_fn) {
-    deliver_leaf(root.impl(), root_grad, false);
-    deliver_hooked();
-    finish();
-    return;
+    to_leaf(root.impl(), root_grad, root.impl()->shape, root.impl()->dtype, "backward");
+    return deliver(leaves.finish(), capture_leaf, results, create_graph);
   }
-
-  // Discover the graph and count, for each node, how many edges lead into it. Nodes are held
-  // by the graph (root's grad_fn, the edges) for the whole pass.
-  const uint64_t stamp = ++stamp_counter;
-  std::vector<const std::shared_ptr<Node>*> visited{&root_fn};
-  root_fn->visit_stamp = stamp;
-  root_fn->pending = 0;
-  for (size_t i = 0; i < visited.size(); ++i) {
-    Node* n = visited[i]->get();
-    if (n->released)
-      throw AutogradError(std::string("backward through ") + n->name() +
-                          " a second time: its saved values were freed by the first backward; "
-                          "pass retain_graph=true to the first one");
-    n->check_saved_versions();  // before any rule runs: a refused pass changes nothing
-    for (auto& e : n->edges) {
-      Node* c = e.fn.get();
-      if (!c) continue;
-      if (c->visit_stamp != stamp) {
-        c->visit_stamp = stamp;
-        c->pending = 0;
-        visited.push_back(&e.fn);
-      }
-      ++c->pending;
-    }
-  }
-
-  struct ClearBuffers {  // on any exit, no node keeps a gradient alive
+  std::vector<const std::shared_ptr<Node>*> nodes = discover(root_fn);
+  struct Cleanup {  // on any exit: no node keeps a gradient alive, no rule is "running"
     std::vector<const std::shared_ptr<Node>*>& nodes;
-    void release() {
+    const std::shared_ptr<Node>* running = exchange_running_node(nullptr);
+    ~Cleanup() {
       for (const auto* n : nodes) (*n)->grad_buffer = Tensor();
-      nodes.clear();
+      exchange_running_node(running);
     }
-    ~ClearBuffers() { release(); }
-  } clear{visited};
-  struct Running {  // the node whose rule runs, for SavingNode::saved_output
-    const std::shared_ptr<Node>* saved = exchange_running_node(nullptr);
-    ~Running() { exchange_running_node(saved); }
-  } restore_running;
-
+  } cleanup{nodes};
   root_fn->grad_buffer = root_grad;
   std::vector<const std::shared_ptr<Node>*> ready{&root_fn};
   while (!ready.empty()) {
     const std::shared_ptr<Node>& owner = *ready.back();
-    Node* n = owner.get();
     ready.pop_back();
+    Node* n = owner.get();
     Tensor g = std::move(n->grad_buffer);
-    n->grad_buffer = Tensor();
-    if (inputs && g.defined()) {
-      auto it = capture_node.find(n);
-      if (it != capture_node.end()) (*results)[it->second] = g;
-    }
-    GradList grads;
     if (g.defined() && n->hooks) g = run_hooks(*n->hooks, std::move(g), n->name());
+    if (g.defined() && inputs && capture_node.count(n)) (*results)[capture_node[n]] = g;
+    GradList grads;
     if (g.defined()) {
-      exchange_running_node(&owner);
+      exchange_running_node(&owner);  // for SavingNode::saved_output
       grads = n->backward(g);
     }
     for (size_t i = 0; i < n->edges.size(); ++i) {
       const Node::Edge& e = n->edges[i];
-      bool flows = e.active() && i < grads.size() && grads[i].defined();
-      if (flows && !e.fn) {
-        grads[i] = defer(e, std::move(grads[i]), n->name());
-        flows = grads[i].defined();
-      }
-      Tensor gi = flows ? reduce_to_input(std::move(grads[i]), e, n->name()) : Tensor();
+      const bool flows = e.active() && i < grads.size() && grads[i].defined();
       if (e.fn) {
-        Node* c = e.fn.get();
-        if (flows) c->grad_buffer = add_grads(std::move(c->grad_buffer), std::move(gi));
-        if (--c->pending == 0) ready.push_back(&e.fn);
+        if (flows)
+          e.fn->grad_buffer =
+              accumulate(std::move(e.fn->grad_buffer),
+                         sum_to_input(std::move(grads[i]), e.shape, e.dtype, n->name()));
+        if (--e.fn->pending == 0) ready.push_back(&e.fn);
       } else if (flows) {
-        deliver_leaf(e.leaf, std::move(gi), false);
+        to_leaf(e.leaf, std::move(grads[i]), e.shape, e.dtype, n->name());
       }
     }
     if (!retain_graph) {
@@ -313,10 +197,14 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
       n->released = true;
     }
   }
-  deliver_deferred();
-  deliver_hooked();
-  clear.release();  // the nodes' buffers may share memory with the gradients handed out
-  finish();
+  for (const auto* node : nodes) (*node)->grad_buffer = Tensor();  // may share memory with totals
+  deliver(leaves.finish(), capture_leaf, results, create_graph);
+  if (results)
+    for (Tensor& r : *results)
+      if (r.defined()) {
+        (void)r.impl()->read_data();  // values now, not a deferred computation
+        make_owned(r);
+      }
 }
 
 // ---- the autograd half of Tensor's interface ----
