@@ -77,6 +77,19 @@ struct sign {
   }
 };
 
+struct sin {
+  template <class T>
+  static T apply(T x) {
+    return std::sin(x);
+  }
+};
+struct cos {
+  template <class T>
+  static T apply(T x) {
+    return std::cos(x);
+  }
+};
+
 struct add {
   template <class T>
   static T apply(T x, T y) {
