@@ -35,7 +35,6 @@ void SavingNode::check_saved_versions() const {
   for (const Saved& s : saved) {
     const uint32_t now = s.impl->storage->version.load(std::memory_order_relaxed);
     if (now == s.version) continue;
-    if (s.when != kAlways && (s.when == kWithCreateGraph) != is_grad_enabled()) continue;
     const TensorImpl& t = *s.impl;
     std::string what = std::string(s.role) + " of " + name() + " (shape " + shape_str(t.shape) +
                        ", " + dtype_name(t.dtype) + ")";

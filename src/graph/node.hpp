@@ -65,14 +65,9 @@ struct Node {
 // it records each one's version when saving it, and refuses to run once one changed (the
 // gradient would be computed from the new values). Nodes that save nothing stay smaller.
 struct SavingNode : Node {
-  // When the rule reads a saved tensor: a rule may read its output when it runs unrecorded and
-  // recompute it from the input under create_graph (so that second derivatives see the
-  // dependency); a write to a tensor that the pass will not read refuses nothing.
-  enum When : uint8_t { kAlways, kWithCreateGraph, kWithoutCreateGraph };
   struct Saved {
     const TensorImpl* impl;  // kept alive by the node's own saved Tensor until release_saved
     uint32_t version;
-    When when;
     const char* role;  // "the first operand", "the output", ...
   };
   InlineList<Saved, 3> saved;
@@ -87,10 +82,10 @@ struct SavingNode : Node {
   const Tensor& link_output(const Tensor& y, Tensor& holder) const;
 
   // Records t's version; returns t, for `node->a = node->save(a, "the first operand")`.
-  const Tensor& save(const Tensor& t, const char* role, When when = kAlways) {
+  const Tensor& save(const Tensor& t, const char* role) {
     if (t.defined())
-      saved.emplace_back(Saved{
-          t.impl().get(), t.impl()->storage->version.load(std::memory_order_relaxed), when, role});
+      saved.emplace_back(
+          Saved{t.impl().get(), t.impl()->storage->version.load(std::memory_order_relaxed), role});
     return t;
   }
   void check_saved_versions() const override;

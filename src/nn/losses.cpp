@@ -1,22 +1,34 @@
 // Softmax family and losses. cross_entropy's backward is one fused formula:
 // d/dlogits = (softmax(logits) - onehot(labels)) / B.
-#include "ops/strict.hpp"
 #include "ndgrad/nn.hpp"
 #include "ops/ops_common.hpp"
+#include "ops/strict.hpp"
 
 namespace ndgrad::nn {
 
 namespace {
 
+// The forward's row softmax, kept for cross_entropy's derivative with a history of its own
+// (d softmax = y (g - sum(g y))), so that second derivatives reach the logits.
+struct RowSoftmaxBackward : SavingNode {
+  NDGRAD_OP_NAME("cross_entropy")  // part of cross_entropy's derivative
+  Tensor y;
+  void release_saved() override { y = Tensor(); }
+  GradList backward(const Tensor& g) override {
+    Tensor linked;
+    const Tensor& p = saved_output(y, linked);
+    return grad_list(p * (g - (g * p).sum({1}, true)));
+  }
+};
+
+// One formula: (softmax(logits) - onehot) g / B, with the forward's softmax.
 struct CrossEntropyBackward : SavingNode {
   NDGRAD_OP_NAME("cross_entropy")
-  Tensor logits, onehot, probs;  // probs: the forward's softmax, without autograd history
-  void release_saved() override { logits = onehot = probs = Tensor(); }
+  Tensor onehot, probs;  // probs: recorded (RowSoftmaxBackward) when the logits require grad
+  int64_t rows = 1;
+  void release_saved() override { onehot = probs = Tensor(); }
   GradList backward(const Tensor& g) override {
-    const double rows = static_cast<double>(logits.shape()[0]);
-    // With create_graph the softmax is recomputed differentiably from the logits.
-    Tensor p = is_grad_enabled() ? softmax(logits, 1) : probs;
-    return grad_list((p - onehot) * (g / rows));
+    return grad_list((probs - onehot) * (g / static_cast<double>(rows)));
   }
 };
 
@@ -86,10 +98,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
     for (int64_t i = 0; i < rows; ++i)
       kernels::fill(onehot.impl()->data() + (i * cols + l[i]) * itemsize(logits.dtype()),
                     logits.dtype(), 1, 1.0);
-    // Read only to recompute the softmax differentiably (create_graph); else probs is used.
-    node->logits = node->save(logits, "the logits", SavingNode::kWithCreateGraph);
+    if (auto softmax_node = record<RowSoftmaxBackward>(probs, {&logits}))
+      softmax_node->y = softmax_node->save(probs.detach(), "the softmax");
     node->onehot = onehot;
-    node->probs = probs;
+    node->probs = node->save(probs, "the softmax");
+    node->rows = rows;
   }
   return out;
 }

@@ -261,6 +261,11 @@ void rows_Composites() {
   check("cross_entropy",
         [labels](const std::vector<Tensor>& x) { return nn::cross_entropy(x[0] * x[1], labels); },
         {any_input({5, 4}), any_input({4})});
+  // Its one derivative reads the forward's softmax, which carries its own history.
+  check_second_order(
+      "cross_entropy",
+      [labels](const std::vector<Tensor>& x) { return nn::cross_entropy(x[0] * x[1], labels); },
+      {any_input({5, 4}), any_input({4})});
   check(
       "log_softmax and softmax",
       [](const std::vector<Tensor>& x) { return nn::log_softmax(x[0], 0) * nn::softmax(x[0], -1); },
