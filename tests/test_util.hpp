@@ -84,6 +84,21 @@ inline const std::vector<Shape>& table_shapes() {
   return shapes;
 }
 
+// Every pair of table_shapes() that broadcasts together.
+inline const std::vector<std::pair<Shape, Shape>>& broadcast_pairs() {
+  static const std::vector<std::pair<Shape, Shape>> pairs = [] {
+    std::vector<std::pair<Shape, Shape>> out;
+    for (const Shape& a : table_shapes())
+      for (const Shape& b : table_shapes()) try {
+          broadcast_shapes(a, b);
+          out.emplace_back(a, b);
+        } catch (const ShapeError&) {
+        }
+    return out;
+  }();
+  return pairs;
+}
+
 // matmul operand shapes: 1-D promotion on either side, batch dims that broadcast, square.
 inline const std::vector<std::pair<Shape, Shape>>& matmul_cases() {
   static const std::vector<std::pair<Shape, Shape>> cases = {

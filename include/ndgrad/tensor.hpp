@@ -162,7 +162,7 @@ Tensor operator-(Tensor&& a);
 //   is 0 almost everywhere, or undefined).
 // Each also takes temporaries (rvalues), whose memory it may reuse (see the operators).
 #define NDGRAD_UNARY_OP(name, ...) \
-  Tensor name(const Tensor& x);     \
+  Tensor name(const Tensor& x);    \
   Tensor name(Tensor&& x);
 #define NDGRAD_BINARY_OP(name, ...)              \
   Tensor name(const Tensor& a, const Tensor& b); \
@@ -181,36 +181,19 @@ Tensor operator-(Tensor&& a);
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
 
 // Comparisons give DType::boolean tensors and are not differentiable.
-Tensor operator==(const Tensor& a, const Tensor& b);
-Tensor operator!=(const Tensor& a, const Tensor& b);
-Tensor operator<(const Tensor& a, const Tensor& b);
-Tensor operator<=(const Tensor& a, const Tensor& b);
-Tensor operator>(const Tensor& a, const Tensor& b);
-Tensor operator>=(const Tensor& a, const Tensor& b);
-Tensor operator==(const Tensor& a, double b);
-Tensor operator!=(const Tensor& a, double b);
-Tensor operator<(const Tensor& a, double b);
-Tensor operator<=(const Tensor& a, double b);
-Tensor operator>(const Tensor& a, double b);
-Tensor operator>=(const Tensor& a, double b);
-Tensor operator==(double a, const Tensor& b);
-Tensor operator!=(double a, const Tensor& b);
-Tensor operator<(double a, const Tensor& b);
-Tensor operator<=(double a, const Tensor& b);
-Tensor operator>(double a, const Tensor& b);
-Tensor operator>=(double a, const Tensor& b);
-Tensor operator==(const Tensor& a, int64_t b);
-Tensor operator!=(const Tensor& a, int64_t b);
-Tensor operator<(const Tensor& a, int64_t b);
-Tensor operator<=(const Tensor& a, int64_t b);
-Tensor operator>(const Tensor& a, int64_t b);
-Tensor operator>=(const Tensor& a, int64_t b);
-Tensor operator==(int64_t a, const Tensor& b);
-Tensor operator!=(int64_t a, const Tensor& b);
-Tensor operator<(int64_t a, const Tensor& b);
-Tensor operator<=(int64_t a, const Tensor& b);
-Tensor operator>(int64_t a, const Tensor& b);
-Tensor operator>=(int64_t a, const Tensor& b);
+#define NDGRAD_COMPARISON_OPERATOR(symbol)                  \
+  Tensor operator symbol(const Tensor& a, const Tensor& b); \
+  Tensor operator symbol(const Tensor& a, double b);        \
+  Tensor operator symbol(double a, const Tensor& b);        \
+  Tensor operator symbol(const Tensor& a, int64_t b);       \
+  Tensor operator symbol(int64_t a, const Tensor& b);
+NDGRAD_COMPARISON_OPERATOR(==)
+NDGRAD_COMPARISON_OPERATOR(!=)
+NDGRAD_COMPARISON_OPERATOR(<)
+NDGRAD_COMPARISON_OPERATOR(<=)
+NDGRAD_COMPARISON_OPERATOR(>)
+NDGRAD_COMPARISON_OPERATOR(>=)
+#undef NDGRAD_COMPARISON_OPERATOR
 
 // Scalars of the other arithmetic types take the double (float, long double) or the int64_t
 // (every integral type) forms above. Templates: an exact match for `t + 2` (int), which the

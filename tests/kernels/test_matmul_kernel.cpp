@@ -98,7 +98,7 @@ TEST(Blas, LoadedOnFirstMatmulWithTheThreadCountAskedForBefore) {
     auto get = reinterpret_cast<int (*)()>(dlsym(h, "openblas_get_num_threads"));
     ASSERT_NE(get, nullptr);
     EXPECT_EQ(get(), 1);  // the count asked for before the load was applied
-    set_num_threads(2);  // later changes too, from the next product on
+    set_num_threads(2);   // later changes too, from the next product on
     EXPECT_EQ(matmul(ones({64, 64}, DType::f64), ones({64, 64}, DType::f64)).to_vector()[0], 64.0);
     EXPECT_EQ(get(), 2);
     dlclose(h);
