@@ -58,7 +58,10 @@ Tensor taken(const Tensor& t) {
 // Marks operands as offered for the duration of one op, then withdraws what was not taken.
 class Offer {
  public:
-  Offer(const Tensor* a, const Tensor* b) : a_(a), b_(b) {
+  // Only a tensor no other handle shares: no other thread can be reading the flag.
+  Offer(const Tensor* a, const Tensor* b)
+      : a_(a && a->impl().use_count() == 1 ? a : nullptr),
+        b_(b && b->impl().use_count() == 1 ? b : nullptr) {
     if (a_) a_->impl()->donated = true;
     if (b_) b_->impl()->donated = true;
   }
