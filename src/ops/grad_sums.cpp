@@ -45,9 +45,24 @@ Tensor reduce_to(Tensor g, const Dims& shape, DType dtype, const char* op) {
 
 void LeafSums::add(const std::shared_ptr<TensorImpl>& leaf, Tensor g, const Dims& shape,
                    DType dtype, const char* op) {
-  auto [it, fresh] = index_.try_emplace(leaf.get(), totals_.size());
-  if (fresh) totals_.push_back(Total{leaf, shape, dtype, op, Tensor(), Tensor()});
-  Total& t = totals_[it->second];
+  // Few leaves (most passes): a scan; many: the index, built once there are more.
+  size_t at = totals_.size();
+  if (totals_.size() <= kScanned) {
+    for (size_t i = 0; i < totals_.size(); ++i)
+      if (totals_[i].leaf.get() == leaf.get()) at = i;
+  } else if (auto it = index_.find(leaf.get()); it != index_.end()) {
+    at = it->second;
+  }
+  if (at == totals_.size()) {
+    totals_.push_back(Total{leaf, shape, dtype, op, Tensor(), Tensor()});
+    if (totals_.size() > kScanned) {
+      if (index_.empty())
+        for (size_t i = 0; i < totals_.size(); ++i) index_.emplace(totals_[i].leaf.get(), i);
+      else
+        index_.emplace(leaf.get(), at);
+    }
+  }
+  Total& t = totals_[at];
   // A pending contribution to be summed down joins the others of its broadcast shape, so that
   // the leaf's total costs one reduction (one pass over the ops' inputs), not one per use.
   if (reassociate_ && lazy::pending(g) && g.impl()->shape != shape && g.impl()->dtype == dtype &&

@@ -53,9 +53,10 @@ class LeafSums {
     Tensor sum;      // in the leaf's shape
     Tensor pending;  // reassociated: pending contributions in one broadcast shape, unreduced
   };
+  static constexpr size_t kScanned = 16;
   bool reassociate_;
   std::vector<Total> totals_;
-  std::unordered_map<const TensorImpl*, size_t> index_;
+  std::unordered_map<const TensorImpl*, size_t> index_;  // only past kScanned leaves
 };
 
 }  // namespace ndgrad

@@ -205,3 +205,18 @@ TEST(Temporaries, RecordedOpsOnTemporariesKeepTheirGradients) {
   q.sum().backward();
   expect_close(handle.grad(), full({3}, 3.0, DType::f64), 0);
 }
+
+// A pass with many leaves (past the few that are looked up by a scan), each used twice, some
+// broadcast: every leaf gets exactly its own total.
+TEST(GradHook, ManyLeavesEachGetTheirOwnTotal) {
+  std::vector<Tensor> leaves;
+  Tensor y = zeros({3}, DType::f64);
+  for (int i = 0; i < 40; ++i) {
+    leaves.push_back(full(i % 2 ? Shape{3} : Shape{1}, 1.0 + i, DType::f64).requires_grad_());
+    y = y + leaves.back() * (i + 1.0) + leaves.back();
+  }
+  y.sum().backward();
+  for (int i = 0; i < 40; ++i)
+    expect_close(leaves[i].grad(), full(leaves[i].shape(), (i + 2.0) * (i % 2 ? 1 : 3), DType::f64),
+                 1e-12);
+}

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <initializer_list>
 
+#include "kernels/cpu/clones.hpp"
 #include "ndgrad/threads.hpp"
 
 namespace ndgrad::kernels {
@@ -20,15 +21,10 @@ Blas load() {
   // set, ask for those kernels unless the user chose; OpenBLAS 0.3.21 falls back to SSE3 ones on
   // CPUs it does not know (measured: 30 against 140 GFLOP/s on this machine kind).
   bool set_coretype = false;
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  if (!std::getenv("OPENBLAS_CORETYPE") && __builtin_cpu_supports("avx512f") &&
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("avx512vl")) {
+  if (!std::getenv("OPENBLAS_CORETYPE") && cpu().avx512) {
     setenv("OPENBLAS_CORETYPE", "SkylakeX", 0);
     set_coretype = true;
   }
-#endif
   void* h = nullptr;
   for (const char* name : {"libopenblas.so.0", "libopenblas.so", "libblas.so.3"})
     if ((h = dlopen(name, RTLD_NOW | RTLD_LOCAL))) break;

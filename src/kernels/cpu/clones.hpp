@@ -1,6 +1,10 @@
 #pragma once
-// Hot contiguous loops are compiled for AVX-512, AVX2 and baseline x86-64, and the loader picks
-// the clone the CPU runs best (no -march, so one binary serves every x86-64 machine).
+// The one SIMD dispatch: what the CPU can run, asked in one place.
+// - Hot contiguous loops are compiled for AVX-512, AVX2 and baseline x86-64 (NDGRAD_CLONES),
+//   and the loader picks the clone the CPU runs best (no -march: one binary serves every
+//   x86-64 machine).
+// - Code written for one instruction set (the own GEMM, streaming stores, the OpenBLAS kernels
+//   to ask for) checks cpu() once, at its first use.
 // Not under sanitizers: their runtimes are not ready when ifunc resolvers run at load time.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
@@ -8,3 +12,28 @@
 #else
 #define NDGRAD_CLONES
 #endif
+
+namespace ndgrad::kernels {
+
+struct CpuFeatures {
+  bool avx = false;
+  bool avx2 = false;
+  bool avx512 = false;  // F, BW, DQ and VL: what the own GEMM and OpenBLAS's SkylakeX kernels use
+};
+// Detected once (also before the C++ runtime's own detection has run).
+inline const CpuFeatures& cpu() {
+  static const CpuFeatures features = [] {
+    CpuFeatures f;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    f.avx = __builtin_cpu_supports("avx");
+    f.avx2 = __builtin_cpu_supports("avx2");
+    f.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#endif
+    return f;
+  }();
+  return features;
+}
+
+}  // namespace ndgrad::kernels

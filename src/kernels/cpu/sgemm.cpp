@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/thread_pool.hpp"
+#include "kernels/cpu/clones.hpp"
 #include "ndgrad/threads.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -315,13 +316,7 @@ NDGRAD_AVX512 void run_block(const Problem& q, int64_t r0, int64_t r1, int64_t c
 
 }  // namespace
 
-bool own_sgemm_available() {
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") != 0;
-  }();
-  return yes;
-}
+bool own_sgemm_available() { return cpu().avx512; }
 
 void own_sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t as0, int64_t as1,
                const float* b, int64_t bs0, int64_t bs1, float* c, int64_t ldc) {

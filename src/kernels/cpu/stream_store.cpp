@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "kernels/cpu/clones.hpp"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -39,21 +41,13 @@ void stream_copy_sse2(char* dst, const char* src, int64_t bytes) {
                      _mm_load_si128(reinterpret_cast<const __m128i*>(src + k)));
 }
 
-bool have_avx() {
-  static const bool avx = [] {
-    __builtin_cpu_init();  // may run before the runtime's own CPU detection
-    return __builtin_cpu_supports("avx") != 0;
-  }();
-  return avx;
-}
-
 }  // namespace
 
 void stream_copy(char* dst, const char* src, int64_t bytes) {
-  (have_avx() ? stream_copy_avx : stream_copy_sse2)(dst, src, bytes);
+  (cpu().avx ? stream_copy_avx : stream_copy_sse2)(dst, src, bytes);
 }
 void stream_fill(char* dst, const char* pattern, int64_t bytes) {
-  (have_avx() ? stream_fill_avx : stream_fill_sse2)(dst, pattern, bytes);
+  (cpu().avx ? stream_fill_avx : stream_fill_sse2)(dst, pattern, bytes);
 }
 void stream_fence() { _mm_sfence(); }
 #else
