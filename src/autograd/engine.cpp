@@ -47,7 +47,9 @@ GradLock& grad_lock(const TensorImpl* leaf) {
 
 // g after each hook in turn; a hook's result must keep g's shape.
 Tensor run_hooks(const std::vector<GradHook>& hooks, Tensor g, const char* whose) {
-  for (const GradHook& hook : hooks) {
+  // By index, over the hooks there were: a hook may register another (the vector grows).
+  for (size_t i = 0, n = hooks.size(); i < n; ++i) {
+    const GradHook hook = hooks[i];
     Tensor r = hook(g);
     if (!r.defined()) continue;
     if (r.impl()->shape != g.impl()->shape)
@@ -134,6 +136,9 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
                   const std::vector<Tensor>* inputs, std::vector<Tensor>* results) {
   GradModeScope mode(create_graph);
   StrictExemptScope exempt;  // backward rules broadcast by design
+  // A recorded backward refers back to the forward graph (saved outputs come back linked to
+  // their nodes): it is kept, so that the gradients can be differentiated again.
+  retain_graph = retain_graph || create_graph;
   std::unordered_map<const Node*, size_t> capture_node;
   std::unordered_map<const TensorImpl*, size_t> capture_leaf;
   if (inputs) {

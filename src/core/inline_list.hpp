@@ -12,6 +12,8 @@ namespace ndgrad {
 
 template <class T, size_t N>
 class InlineList {
+  static_assert(std::is_nothrow_move_constructible_v<T>, "grow() moves values without a way back");
+
  public:
   InlineList() = default;
   InlineList(const InlineList&) = delete;
@@ -35,7 +37,14 @@ class InlineList {
   }
   template <class... A>
   [[gnu::always_inline]] T& emplace_back(A&&... args) {
-    if (__builtin_expect(size_ == cap_, 0)) grow(2 * cap_);
+    if (__builtin_expect(size_ == cap_, 0)) {
+      // Built before the move: args may refer to a value of this list.
+      T value(std::forward<A>(args)...);
+      grow(2 * cap_);
+      T* p = ::new (static_cast<void*>(data_ + size_)) T(std::move(value));
+      ++size_;
+      return *p;
+    }
     T* p;
     // A class type is default-initialized, not value-initialized: `T()` of a type without a
     // user-provided constructor zero-fills the whole object first (a `rep stos` of a node's

@@ -44,13 +44,15 @@ inline bool can_take(const Tensor& t, const Dims& shape, DType dtype) {
 }
 
 // The result written over t: t itself, as a tensor of its own (its autograd state, if any,
-// was its producer's; a recorded op already holds that in its edges).
+// was its producer's, which a recorded op already holds in its edges, or a former leaf's).
 Tensor taken(const Tensor& t) {
   TensorImpl& impl = *t.impl();
-  impl.donated = false;  // taken: not offered again
-  if (impl.grad_fn) {
+  impl.donated = false;                                     // taken: not offered again
+  if (impl.grad_fn || impl.grad.defined() || impl.hooks) {  // a former leaf keeps nothing
     impl.grad_fn.reset();
     impl.requires_grad = false;
+    impl.grad = Tensor();
+    impl.hooks.reset();
   }
   return t;
 }

@@ -220,3 +220,32 @@ TEST(GradHook, ManyLeavesEachGetTheirOwnTotal) {
     expect_close(leaves[i].grad(), full(leaves[i].shape(), (i + 2.0) * (i % 2 ? 1 : 3), DType::f64),
                  1e-12);
 }
+
+// backward(create_graph = true) keeps the forward graph even when retain_graph is false: the
+// recorded gradients refer to the outputs their rules read (exp's, tanh's), which come back
+// linked to the forward nodes.
+TEST(GradHook, CreateGraphKeepsTheForwardGraphForSecondDerivatives) {
+  Tensor x = uniform({3}, 20, -1, 1).to(DType::f64).requires_grad_();
+  exp(x).sum().backward(Tensor(), /*retain_graph=*/false, /*create_graph=*/true);
+  Tensor g = x.grad();
+  x.zero_grad();
+  g.sum().backward();  // d/dx of exp(x) is exp(x) again
+  expect_close(x.grad(), exp(x.detach()), 1e-12);
+  x.zero_grad();
+}
+
+TEST(GradHook, AHookMayRegisterAnotherAndAFormerLeafLendsNothingStale) {
+  Tensor x = uniform({3}, 21, -1, 1).to(DType::f64).requires_grad_();
+  int calls = 0;
+  x.register_hook([&](const Tensor&) {
+    if (++calls < 20) x.register_hook([](const Tensor&) { return Tensor(); });
+    return Tensor();
+  });
+  (x * 2.0).sum().backward();
+  EXPECT_EQ(calls, 1);
+  // x, no longer requiring grad, passed as a temporary: its result carries no old gradient.
+  x.requires_grad_(false);
+  Tensor y = exp(std::move(x));
+  EXPECT_FALSE(y.grad().defined());
+  EXPECT_FALSE(y.requires_grad());
+}

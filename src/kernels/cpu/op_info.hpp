@@ -71,6 +71,12 @@ inline constexpr OpInfo kBinaryOps[] = {
    NDGRAD_READS_ONCE_##g_reads},
 #include "ndgrad/op_table.def"
 };
+// A binary row is differentiable or not as a whole: no_grad in both saves columns or in neither.
+#define NDGRAD_BINARY_OP(name, dtypes, domain, fusion, saves_a, saves_b, ...)       \
+  static_assert(NDGRAD_DIFFERENTIABLE_##saves_a == NDGRAD_DIFFERENTIABLE_##saves_b, \
+                #name ": saves_a and saves_b must both be no_grad or neither");
+#include "ndgrad/op_table.def"
+
 constexpr int kNumUnaryOps = sizeof(kUnaryOps) / sizeof(kUnaryOps[0]);
 constexpr int kNumBinaryOps = sizeof(kBinaryOps) / sizeof(kBinaryOps[0]);
 
