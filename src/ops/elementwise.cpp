@@ -163,8 +163,10 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const void*
   const bool same = sa == sb || sb.empty();
   if (!same && !sa.empty()) computed = broadcast_shapes_for(sa, sb, name);
   const Dims& shape = same ? sa : (sa.empty() ? sb : computed);
-  check_strict_broadcast(name, sa, sb, shape, call_site);
-  if (!same && !sa.empty()) checked_numel(shape, name);  // a new shape; operands' are valid
+  if (!same && !sa.empty()) {  // equal shapes and 0-d operands are allowed in every strict mode
+    check_strict_broadcast(name, sa, sb, shape, call_site);
+    checked_numel(shape, name);  // a new shape; operands' are valid
+  }
   const DType dt = da == db ? da : promote_types(da, db);
   const bool compare = info.dtypes == DTypeRule::comparison;
   if (!compare && dt == DType::boolean)
