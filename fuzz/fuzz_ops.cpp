@@ -62,7 +62,7 @@ constexpr int kBinaryCount = sizeof(kBinaryRows) / sizeof(kBinaryRows[0]);
 Tensor positive(const Tensor& t) { return abs(t) + 0.5; }
 
 void step(Bytes& in, std::vector<Tensor>& stack) {
-  const int op = in.small(16);
+  const int op = in.small(17);
   auto top = [&](int k) -> Tensor& { return stack[stack.size() - 1 - k]; };
   if (op == 0 || stack.size() < 2) {
     const Shape s = shape_from(in, 4, 4);
@@ -151,6 +151,20 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
     case 14:
       r = a.argmax(in.axis());
       break;
+    case 15: {  // a user op over two broadcasting inputs, its rule sometimes wrong; a hook
+      const bool wrong_count = in.next() % 8 == 0;
+      const CustomOp product{
+          "user_product", [](const std::vector<Tensor>& x) { return x[0] * x[1]; },
+          [wrong_count](const std::vector<Tensor>& x, const Tensor&, const Tensor& g) {
+            if (wrong_count) return std::vector<Tensor>{g};  // AutogradError
+            return std::vector<Tensor>{g * x[1], g * x[0]};
+          }};
+      if (a.requires_grad() && (in.next() & 1))
+        a.register_hook([](const Tensor& g) { return g * 2.0; });
+      r = product({a, b});
+      require(r.shape() == broadcast_shapes(a.shape(), b.shape()));
+      break;
+    }
     default: {  // backward, possibly twice, possibly with a wrong-shaped gradient
       Tensor s = a.sum();
       if (s.requires_grad()) {

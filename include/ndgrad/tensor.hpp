@@ -146,12 +146,11 @@ NDGRAD_ARITHMETIC_OPERATOR(/)
 Tensor operator-(const Tensor& a);
 Tensor operator-(Tensor&& a);
 
-// The op table's functions (ndgrad/op_table.def: one row per op, with its dtype rule and
-// derivative): unary name(x) for neg exp log sqrt tanh sigmoid relu abs sign; binary
-// name(a, b) for add sub mul div pow maximum minimum floor_divide equal not_equal less
-// less_equal greater greater_equal, and tanh_backward(g, y), sigmoid_backward(g, y),
-// relu_backward(g, x) (the derivatives of tanh, sigmoid and relu in one pass). Binary ones
-// broadcast and take a scalar on either side (the result dtype as for the operators).
+// The op table's functions: one per row of ndgrad/op_table.def, which gives each its dtype
+// rule and its derivative (the rows are the list; `ndgrad gradcheck --help` prints them).
+// Unary ones are name(x); binary ones name(a, b), broadcasting, with a scalar on either side
+// (the result dtype as for the operators). tanh_backward(g, y), sigmoid_backward(g, y) and
+// relu_backward(g, x) are the derivatives of tanh, sigmoid and relu in one pass.
 // - floor_divide is floor(a / b) with NumPy's semantics, in the promoted dtype (not for bool):
 //   integers round the quotient toward -inf and give 0 when dividing by 0; floats give inf or
 //   NaN when dividing by 0.

@@ -82,7 +82,6 @@ constexpr int kNumBinaryOps = sizeof(kBinaryOps) / sizeof(kBinaryOps[0]);
 
 constexpr const OpInfo& info(UnaryOp op) { return kUnaryOps[static_cast<int>(op)]; }
 constexpr const OpInfo& info(BinaryOp op) { return kBinaryOps[static_cast<int>(op)]; }
-constexpr bool is_comparison(BinaryOp op) { return info(op).dtypes == DTypeRule::comparison; }
 
 // The ops the lazy evaluator fuses: the rows marked fused, unary and binary in one enum.
 #define NDGRAD_IF_FUSED_fused(...) __VA_ARGS__
