@@ -10,12 +10,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "machine_limits.hpp"
@@ -138,6 +142,37 @@ void compare(const std::string& name, const std::function<void()>& nd_fn,
   std::fflush(stdout);
 }
 
+// Another part of the program, on a thread of its own: asleep (a GUI or a server between
+// events) or busy with arithmetic on the other core. Neither library is used on it.
+class ForeignThread {
+ public:
+  enum Mode { idle, busy };
+  explicit ForeignThread(Mode mode)
+      : thread_([this, mode] {
+          std::unique_lock<std::mutex> lock(mu_);
+          if (mode == idle) return cv_.wait(lock, [this] { return stop_; });
+          lock.unlock();
+          volatile double x = 1;
+          while (!stop_flag_.load(std::memory_order_relaxed)) x = x * 1.0000001 + 1e-9;
+        }) {}
+  ~ForeignThread() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    stop_flag_ = true;
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::atomic<bool> stop_flag_{false};
+  std::thread thread_;
+};
+
 void w1() {  // 25 x (mul, add, tanh, sub) on 8x8, then sum and backward: per-op cost
   nd::Tensor x = nd::randn({8, 8}, 1).requires_grad_();
   torch::Tensor tx = torch::randn({8, 8}).requires_grad_(true);
@@ -153,7 +188,22 @@ void w1() {  // 25 x (mul, add, tanh, sub) on 8x8, then sum and backward: per-op
     y.sum().backward();
     tx.mutable_grad().reset();
   };
+  // First in a process with no other thread (with --threads 1), then with one foreign thread,
+  // as in most real programs.
   compare("W1 per op (8x8, fwd+bwd)", nd_fn, torch_fn, 20000, 1e6 / 101, "us/op");
+  const Row alone = rows.back();
+  Row with[2];
+  for (ForeignThread::Mode mode : {ForeignThread::idle, ForeignThread::busy}) {
+    ForeignThread foreign(mode);
+    compare(mode == ForeignThread::idle ? "W1, a foreign thread idle" : "W1, a foreign thread busy",
+            nd_fn, torch_fn, 20000, 1e6 / 101, "us/op");
+    with[mode] = rows.back();
+  }
+  std::printf(
+      "   with a foreign thread / alone: ndgrad %.2f (idle) %.2f (busy); libtorch %.2f (idle) "
+      "%.2f (busy)\n",
+      with[0].nd / alone.nd, with[1].nd / alone.nd, with[0].torch / alone.torch,
+      with[1].torch / alone.torch);
   auto nd_fwd = [&] {
     nd::NoGradGuard g;
     nd::Tensor y = x;

@@ -10,6 +10,7 @@
 
 #include "ndgrad/dtype.hpp"
 #include "ndgrad/error.hpp"
+#include "ndgrad/ref.hpp"
 
 namespace ndgrad {
 
@@ -25,7 +26,7 @@ using GradHook = std::function<Tensor(const Tensor&)>;
 class Tensor {
  public:
   Tensor() = default;
-  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+  explicit Tensor(Ref<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   // --- inspection ---
   Shape shape() const;
@@ -88,10 +89,10 @@ class Tensor {
   Tensor matmul(const Tensor& other) const;
 
   // Internal handle; for the library's own layers.
-  const std::shared_ptr<TensorImpl>& impl() const { return impl_; }
+  const Ref<TensorImpl>& impl() const { return impl_; }
 
  private:
-  std::shared_ptr<TensorImpl> impl_;
+  Ref<TensorImpl> impl_;
 };
 
 // --- construction ---

@@ -63,9 +63,7 @@ Tensor run_hooks(const std::vector<GradHook>& hooks, Tensor g, const char* whose
 
 // Whether nothing else holds t or its memory (another handle, a view): a gradient handed to the
 // caller must not change when another tensor is written.
-bool unshared(const Tensor& t) {
-  return t.impl().use_count() == 1 && t.impl()->storage.use_count() == 1;
-}
+bool unshared(const Tensor& t) { return t.impl().unique() && t.impl()->storage.unique(); }
 // Replaces t by a copy when anything else holds its memory; t is unchanged if the copy fails.
 void make_owned(Tensor& t) {
   if (!unshared(t)) t = copy_of(t);
@@ -74,7 +72,7 @@ void make_owned(Tensor& t) {
 // Gives each leaf its total gradient of the pass: to the hooks, then to grad()'s results or
 // added to .grad. What is handed out owns its memory: a gradient must not change when another
 // tensor is written.
-void deliver(std::vector<std::pair<std::shared_ptr<TensorImpl>, Tensor>> totals,
+void deliver(std::vector<std::pair<Ref<TensorImpl>, Tensor>> totals,
              const std::unordered_map<const TensorImpl*, size_t>& capture_leaf,
              std::vector<Tensor>* results, bool create_graph) {
   for (auto& [leaf, g] : totals) {
@@ -102,9 +100,9 @@ void deliver(std::vector<std::pair<std::shared_ptr<TensorImpl>, Tensor>> totals,
 
 // Nodes reachable from root, each with the number of edges that lead into it; refuses a graph
 // whose saved values were freed or written in place before any rule runs.
-std::vector<const std::shared_ptr<Node>*> discover(const std::shared_ptr<Node>& root) {
+std::vector<const Ref<Node>*> discover(const Ref<Node>& root) {
   const uint64_t stamp = ++stamp_counter;
-  std::vector<const std::shared_ptr<Node>*> nodes{&root};
+  std::vector<const Ref<Node>*> nodes{&root};
   root->visit_stamp = stamp;
   root->pending = 0;
   for (size_t i = 0; i < nodes.size(); ++i) {
@@ -152,28 +150,28 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     }
   }
   LeafSums leaves(!create_graph && !inputs);
-  auto to_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, Tensor g, const Dims& shape,
-                     DType dtype, const char* op) {
+  auto to_leaf = [&](const Ref<TensorImpl>& leaf, Tensor g, const Dims& shape, DType dtype,
+                     const char* op) {
     if (!inputs || capture_leaf.count(leaf.get())) leaves.add(leaf, std::move(g), shape, dtype, op);
   };
-  const std::shared_ptr<Node>& root_fn = root.impl()->grad_fn;
+  const Ref<Node>& root_fn = root.impl()->grad_fn;
   if (!root_fn) {
     to_leaf(root.impl(), root_grad, root.impl()->shape, root.impl()->dtype, "backward");
     return deliver(leaves.finish(), capture_leaf, results, create_graph);
   }
-  std::vector<const std::shared_ptr<Node>*> nodes = discover(root_fn);
+  std::vector<const Ref<Node>*> nodes = discover(root_fn);
   struct Cleanup {  // on any exit: no node keeps a gradient alive, no rule is "running"
-    std::vector<const std::shared_ptr<Node>*>& nodes;
-    const std::shared_ptr<Node>* running = exchange_running_node(nullptr);
+    std::vector<const Ref<Node>*>& nodes;
+    const Ref<Node>* running = exchange_running_node(nullptr);
     ~Cleanup() {
       for (const auto* n : nodes) (*n)->grad_buffer = Tensor();
       exchange_running_node(running);
     }
   } cleanup{nodes};
   root_fn->grad_buffer = root_grad;
-  std::vector<const std::shared_ptr<Node>*> ready{&root_fn};
+  std::vector<const Ref<Node>*> ready{&root_fn};
   while (!ready.empty()) {
-    const std::shared_ptr<Node>& owner = *ready.back();
+    const Ref<Node>& owner = *ready.back();
     ready.pop_back();
     Node* n = owner.get();
     Tensor g = std::move(n->grad_buffer);
@@ -260,7 +258,7 @@ void Tensor::zero_grad() {
 
 Tensor Tensor::detach() const {
   if (!impl_) return Tensor();
-  auto impl = pool::make_shared<TensorImpl>();
+  auto impl = make_ref<TensorImpl>();
   impl->storage = impl_->storage;
   impl->shape = impl_->shape;
   impl->strides = impl_->strides;

@@ -11,9 +11,10 @@
 // so that use-after-free stays detectable.
 #include <cstddef>
 #include <cstdlib>
-#include <memory>
 #include <new>
 #include <utility>
+
+#include "ndgrad/ref.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define NDGRAD_POOL_BYPASS 1
@@ -98,39 +99,32 @@ inline void deallocate(void* p, size_t bytes) noexcept {
   std::free(p);
 }
 
-// A standard allocator over the pool, for allocate_shared and containers.
-template <class T>
-struct Allocator {
-  using value_type = T;
-  Allocator() = default;
-  template <class U>
-  Allocator(const Allocator<U>&) {}  // NOLINT: rebinding is implicit by design
-  static_assert(alignof(T) <= kGranule, "pool blocks are 16-byte aligned");
-  T* allocate(size_t n) { return static_cast<T*>(pool::allocate(n * sizeof(T))); }
-  void deallocate(T* p, size_t n) noexcept { pool::deallocate(p, n * sizeof(T)); }
-  // Default-initializes when given no arguments: value-initialization would first zero the
-  // whole object (a `rep stos` over a tensor's inline shape arrays), though every member
-  // that needs a value has an initializer.
-  template <class U, class... Args>
-  void construct(U* p, Args&&... args) {
-    if constexpr (sizeof...(Args) == 0)
-      ::new (static_cast<void*>(p)) U;
-    else
-      ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-  }
-  template <class U>
-  bool operator==(const Allocator<U>&) const {
-    return true;
-  }
-  template <class U>
-  bool operator!=(const Allocator<U>&) const {
-    return false;
-  }
-};
+}  // namespace ndgrad::pool
 
+namespace ndgrad {
+
+// A new reference-counted object in a pool block, held by the returned Ref. Default-initializes
+// when given no arguments (as pool::Allocator::construct).
 template <class T, class... Args>
-std::shared_ptr<T> make_shared(Args&&... args) {
-  return std::allocate_shared<T>(Allocator<T>(), std::forward<Args>(args)...);
+Ref<T> make_ref(Args&&... args) {
+  static_assert(std::is_base_of_v<Counted, T>, "make_ref makes Counted objects");
+  static_assert(alignof(T) <= pool::kGranule, "pool blocks are 16-byte aligned");
+  void* p = pool::allocate(sizeof(T));
+  T* obj;
+  try {
+    if constexpr (sizeof...(Args) == 0)
+      obj = ::new (p) T;
+    else
+      obj = ::new (p) T(std::forward<Args>(args)...);
+  } catch (...) {
+    pool::deallocate(p, sizeof(T));
+    throw;
+  }
+  Counted* c = obj;
+  c->alloc_bytes_ = static_cast<uint32_t>(sizeof(T));
+  Ref<T> r;
+  r.p_ = c;
+  return r;
 }
 
-}  // namespace ndgrad::pool
+}  // namespace ndgrad

@@ -176,6 +176,7 @@ size_t cached_storage_bytes() {
 }
 
 void release_cached_storage() {
+  refcount::drain();  // what other threads released of this thread's tensors
   if (LocalCache* c = local()) c->lists.drain([](void* p, size_t) { std::free(p); });
   BlockLists blocks;
   {
@@ -216,8 +217,8 @@ void Storage::use_reserved() {
   }
 }
 
-std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
-  auto storage = pool::make_shared<Storage>();
+Ref<Storage> Storage::allocate(size_t nbytes) {
+  auto storage = make_ref<Storage>();
   storage->allocate_data(nbytes);
   return storage;
 }

@@ -6,10 +6,11 @@
 #include <memory>
 
 #include "ndgrad/memory.hpp"
+#include "ndgrad/ref.hpp"
 
 namespace ndgrad {
 
-struct Storage {
+struct Storage : Counted {
   char* data = nullptr;
   size_t nbytes = 0;
   size_t capacity = 0;  // the block's real size (nbytes rounded up); 0 for the inline space
@@ -32,9 +33,9 @@ struct Storage {
   Storage() = default;
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
-  ~Storage();
+  ~Storage() override;
   // Throws MemoryError when the memory cannot be had.
-  static std::shared_ptr<Storage> allocate(size_t nbytes);
+  static Ref<Storage> allocate(size_t nbytes);
   // Gives this (empty) storage a block of nbytes.
   void allocate_data(size_t nbytes);
   // For a pending result: address space for nbytes from the system, not a cached block, so that

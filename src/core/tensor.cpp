@@ -25,7 +25,8 @@ namespace {
 // A contiguous tensor of a valid shape with n elements.
 Tensor allocate_tensor(const Dims& shape, int64_t n, DType dtype, const char* op) {
   if (n > INT64_MAX / 8) cannot_allocate(shape, dtype, op);
-  auto impl = pool::make_shared<TensorImpl>();
+  refcount::drain_if_queued();  // objects other threads released; no lock is held here
+  auto impl = make_ref<TensorImpl>();
   try {  // inline here: the path of every small op's result
     impl->storage = Storage::allocate(static_cast<size_t>(n * itemsize(dtype)));
   } catch (const MemoryError&) {
@@ -41,14 +42,15 @@ Tensor allocate_tensor(const Dims& shape, int64_t n, DType dtype, const char* op
 
 }  // namespace
 
-std::shared_ptr<Storage> allocate_storage(const Dims& shape, DType dtype, const char* op, int64_t n,
-                                          bool reserve) {
+Ref<Storage> allocate_storage(const Dims& shape, DType dtype, const char* op, int64_t n,
+                              bool reserve) {
   if (n < 0) n = numel_of(shape);
   if (n > INT64_MAX / 8) cannot_allocate(shape, dtype, op);
+  refcount::drain_if_queued();
   try {
     const size_t bytes = static_cast<size_t>(n * itemsize(dtype));
     if (!reserve) return Storage::allocate(bytes);
-    auto storage = pool::make_shared<Storage>();
+    auto storage = make_ref<Storage>();
     storage->reserve(bytes);
     return storage;
   } catch (const MemoryError&) {
@@ -67,7 +69,7 @@ Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype, const char* op
 }
 
 Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset) {
-  auto impl = pool::make_shared<TensorImpl>();
+  auto impl = make_ref<TensorImpl>();
   impl->storage = t.impl()->storage;
   impl->shape = std::move(shape);
   impl->strides = std::move(strides);

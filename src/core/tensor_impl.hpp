@@ -12,8 +12,8 @@ namespace ndgrad {
 
 struct Node;
 
-struct TensorImpl {
-  std::shared_ptr<Storage> storage;
+struct TensorImpl : Counted {
+  Ref<Storage> storage;
   Dims shape;
   Dims strides;        // in elements
   int64_t offset = 0;  // in elements
@@ -24,7 +24,7 @@ struct TensorImpl {
   // outside create_graph, the elementwise op that reads it may write its result over it when
   // nothing else holds it (ops/elementwise.cpp). Set only while the rule runs.
   bool donated = false;
-  std::shared_ptr<Node> grad_fn;  // the op that produced this tensor; null for leaves
+  Ref<Node> grad_fn;  // the op that produced this tensor; null for leaves
   Tensor grad;                    // accumulated gradient (leaves only)
   // A leaf's gradient hooks (Tensor::register_hook); a non-leaf's live on its grad_fn.
   std::unique_ptr<std::vector<GradHook>> hooks;
@@ -53,7 +53,7 @@ Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype, const char* op
 // Memory for a contiguous tensor of a valid shape (n: its element count, when known), or a
 // MemoryError naming op, the shape and the bytes. reserve: address space only, for a pending
 // result (Storage::reserve).
-std::shared_ptr<Storage> allocate_storage(const Dims& shape, DType dtype, const char* op,
+Ref<Storage> allocate_storage(const Dims& shape, DType dtype, const char* op,
                                           int64_t n = -1, bool reserve = false);
 // A view over t's storage with other shape/strides/offset; no autograd state.
 Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset);

@@ -17,6 +17,7 @@
 #endif
 
 #include "ndgrad/error.hpp"
+#include "ndgrad/ref.hpp"
 #include "ndgrad/threads.hpp"
 
 namespace ndgrad {
@@ -168,6 +169,8 @@ class Pool {
     for (;;) {
       if (!poll([&] { return fresh() || stop_.load(std::memory_order_relaxed); }, avoid_caller)) {
         place.release();
+        // Tensors a task made here and another thread released go back before it sleeps.
+        refcount::drain_if_queued();
         std::unique_lock<std::mutex> lock(m_);
         ++sleepers_;
         wake_.wait(lock, [&] { return stop_ || fresh(); });

@@ -12,22 +12,21 @@
 namespace ndgrad {
 
 Node::~Node() {
-  // Unlink children we own the last reference to, one level at a time, instead of letting
-  // shared_ptr destructors recurse down the chain.
-  std::vector<std::shared_ptr<Node>> stack;
+  // Children this held the last reference to are taken apart here, one level at a time, and
+  // then destroyed with no children left, instead of each destructor recursing down the chain.
+  std::vector<Node*> stack;
   for (auto& e : edges)
-    if (e.fn) stack.push_back(std::move(e.fn));
+    if (Node* last = e.fn.release_last()) stack.push_back(last);
   edges.clear();
   while (!stack.empty()) {
-    std::shared_ptr<Node> n = std::move(stack.back());
+    Node* n = stack.back();
     stack.pop_back();
-    if (n.use_count() == 1) {
-      n->release_saved();
-      n->grad_buffer = Tensor();
-      for (auto& e : n->edges)
-        if (e.fn) stack.push_back(std::move(e.fn));
-      n->edges.clear();
-    }
+    n->release_saved();
+    n->grad_buffer = Tensor();
+    for (auto& e : n->edges)
+      if (Node* last = e.fn.release_last()) stack.push_back(last);
+    n->edges.clear();
+    refcount::destroy(n);
   }
 }
 
@@ -49,11 +48,11 @@ void SavingNode::check_saved_versions() const {
 
 namespace {
 // The node whose rule this thread runs, owned by the graph (for saved_output).
-thread_local const std::shared_ptr<Node>* running = nullptr;
+thread_local const Ref<Node>* running = nullptr;
 }  // namespace
 
-const std::shared_ptr<Node>* exchange_running_node(const std::shared_ptr<Node>* node) {
-  const std::shared_ptr<Node>* previous = running;
+const Ref<Node>* exchange_running_node(const Ref<Node>* node) {
+  const Ref<Node>* previous = running;
   running = node;
   return previous;
 }
@@ -94,12 +93,11 @@ bool any_records_grad(std::initializer_list<const Tensor*> inputs) {
   return false;
 }
 
-void attach_node(Tensor& out, std::shared_ptr<Node> node,
-                 std::initializer_list<const Tensor*> inputs) {
+void attach_node(Tensor& out, Ref<Node> node, std::initializer_list<const Tensor*> inputs) {
   attach_node(out, std::move(node), inputs.begin(), inputs.size());
 }
 
-void attach_node(Tensor& out, std::shared_ptr<Node> node, const Tensor* const* inputs, size_t n) {
+void attach_node(Tensor& out, Ref<Node> node, const Tensor* const* inputs, size_t n) {
   connect_edges(*node, inputs, n);
   adopt(out, std::move(node));
 }

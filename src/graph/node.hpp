@@ -14,11 +14,11 @@ constexpr size_t kInlineEdges = 2;
 // The gradients a backward rule returns, one per edge.
 using GradList = InlineList<Tensor, kInlineEdges>;
 
-struct Node {
+struct Node : Counted {
   // Where the gradient of one input goes: the node that produced it, or the leaf itself.
   struct Edge {
-    std::shared_ptr<Node> fn;
-    std::shared_ptr<TensorImpl> leaf;
+    Ref<Node> fn;
+    Ref<TensorImpl> leaf;
     Dims shape;  // the input's shape: the engine sums incoming gradients to it
     DType dtype = DType::f32;
     bool active() const { return fn != nullptr || leaf != nullptr; }
@@ -42,7 +42,7 @@ struct Node {
   Node& operator=(const Node&) = delete;
   // Tears down the graph behind this node iteratively, so a million-op chain cannot
   // overflow the stack.
-  virtual ~Node();
+  ~Node() override;
 
   virtual const char* name() const = 0;
   // Gradients for each edge, in the shape of the op's broadcast operands (the engine sums
@@ -93,7 +93,7 @@ struct SavingNode : Node {
 
 // Sets the node whose rule the engine runs on this thread (for SavingNode::saved_output, which
 // links a saved output back to it); returns the previous one.
-const std::shared_ptr<Node>* exchange_running_node(const std::shared_ptr<Node>* node);
+const Ref<Node>* exchange_running_node(const Ref<Node>* node);
 
 // Every node type registers its name once, so tests can demand a gradient check per op.
 bool register_op(const char* name);
@@ -115,23 +115,22 @@ template <class N>
 N* record(Tensor& out, std::initializer_list<const Tensor*> inputs);
 
 // Hands node to out (as its grad_fn) with one edge per input.
-void attach_node(Tensor& out, std::shared_ptr<Node> node,
-                 std::initializer_list<const Tensor*> inputs);
+void attach_node(Tensor& out, Ref<Node> node, std::initializer_list<const Tensor*> inputs);
 // The same for any number of inputs.
-void attach_node(Tensor& out, std::shared_ptr<Node> node, const Tensor* const* inputs, size_t n);
+void attach_node(Tensor& out, Ref<Node> node, const Tensor* const* inputs, size_t n);
 bool any_records_grad(std::initializer_list<const Tensor*> inputs);
 // attach_node in two steps, for an op whose result may reuse an input's tensor: prepare builds
 // the node with its edges (null when nothing records), adopt makes it out's grad_fn.
 void connect_edges(Node& node, const Tensor* const* inputs, size_t n);
-inline void adopt(Tensor& out, std::shared_ptr<Node> node) {
+inline void adopt(Tensor& out, Ref<Node> node) {
   out.impl()->grad_fn = std::move(node);
   out.impl()->requires_grad = true;
 }
 template <class N>
-std::shared_ptr<N> prepare(std::initializer_list<const Tensor*> inputs) {
+Ref<N> prepare(std::initializer_list<const Tensor*> inputs) {
   (void)OpRegistration<N>::registered;
   if (!any_records_grad(inputs)) return nullptr;
-  auto node = pool::make_shared<N>();
+  auto node = make_ref<N>();
   connect_edges(*node, inputs.begin(), inputs.size());
   return node;
 }
@@ -140,7 +139,7 @@ template <class N>
 N* record(Tensor& out, std::initializer_list<const Tensor*> inputs) {
   (void)OpRegistration<N>::registered;
   if (!any_records_grad(inputs)) return nullptr;
-  auto node = pool::make_shared<N>();
+  auto node = make_ref<N>();
   N* raw = node.get();
   attach_node(out, std::move(node), inputs);
   return raw;

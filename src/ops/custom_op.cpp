@@ -55,7 +55,7 @@ Tensor CustomOp::operator()(const std::vector<Tensor>& args) const {
     records = records || records_grad(t);
   }
   if (!records || !is_grad_enabled()) return out;
-  auto node = pool::make_shared<CustomNode>();
+  auto node = make_ref<CustomNode>();
   node->op_name = label;
   node->rule = backward;
   for (size_t i = 0; i < args.size(); ++i)

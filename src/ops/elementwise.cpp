@@ -38,7 +38,7 @@ bool flat_operands(const TensorImpl& out, const TensorImpl& a, const TensorImpl*
 inline bool can_take(const Tensor& t, const Dims& shape, DType dtype) {
   const TensorImpl& impl = *t.impl();
   // (A leaf that requires grad is the target of its consumers' edges: never taken.)
-  return impl.donated && t.impl().use_count() == 1 && impl.storage.use_count() == 1 &&
+  return impl.donated && t.impl().unique() && impl.storage.unique() &&
          !(impl.requires_grad && !impl.grad_fn) && impl.dtype == dtype && impl.shape == shape &&
          t.is_contiguous() && !lazy::pending(t);
 }
@@ -62,8 +62,7 @@ class Offer {
  public:
   // Only a tensor no other handle shares: no other thread can be reading the flag.
   Offer(const Tensor* a, const Tensor* b)
-      : a_(a && a->impl().use_count() == 1 ? a : nullptr),
-        b_(b && b->impl().use_count() == 1 ? b : nullptr) {
+      : a_(a && a->impl().unique() ? a : nullptr), b_(b && b->impl().unique() ? b : nullptr) {
     if (a_) a_->impl()->donated = true;
     if (b_) b_->impl()->donated = true;
   }
@@ -253,7 +252,7 @@ using RowNode = std::conditional_t<Reads == 0, NothingSaved, ElementwiseNode>;
 // derivative will read it.
 template <class N>
 Tensor unary_op(const Tensor& x, bool offer = false) {
-  std::shared_ptr<N> node;  // built first: its edges hold x's producer, should x be reused
+  Ref<N> node;  // built first: its edges hold x's producer, should x be reused
   if constexpr (kernels::info(N::kOp).differentiable) node = prepare<N>({&x});
   const bool lend = offer && x.defined() && !(N::kReads & kReads_x && node);
   Tensor out;
@@ -273,7 +272,7 @@ Tensor unary_op(const Tensor& x, bool offer = false) {
 // derivative will read them.
 template <class N>
 Tensor binary_op(const Tensor& a, const Tensor& b, const void* call_site, unsigned offer = 0) {
-  std::shared_ptr<N> node;  // built first: its edges hold the producers of reused operands
+  Ref<N> node;  // built first: its edges hold the producers of reused operands
   if constexpr (kernels::info(N::kOp).differentiable) node = prepare<N>({&a, &b});
   const unsigned reads =
       node ? (node->needs(0) ? N::kReadsA : 0) | (node->needs(1) ? N::kReadsB : 0) : 0;

@@ -14,7 +14,7 @@ Tensor add_to(Tensor acc, Tensor g) {
   // Pending values are added lazily: the sum is computed once, with them.
   if (lazy::pending(acc) || lazy::pending(g)) return acc + g;
   const auto& impl = acc.impl();
-  if (impl.use_count() == 1 && impl->storage.use_count() == 1 && impl->shape == g.impl()->shape &&
+  if (impl.unique() && impl->storage.unique() && impl->shape == g.impl()->shape &&
       impl->dtype == g.impl()->dtype && acc.is_contiguous()) {
     add_into(acc, g);  // nothing else sees acc: added to in place
     return acc;
@@ -43,8 +43,8 @@ Tensor reduce_to(Tensor g, const Dims& shape, DType dtype, const char* op) {
   return g;
 }
 
-void LeafSums::add(const std::shared_ptr<TensorImpl>& leaf, Tensor g, const Dims& shape,
-                   DType dtype, const char* op) {
+void LeafSums::add(const Ref<TensorImpl>& leaf, Tensor g, const Dims& shape, DType dtype,
+                   const char* op) {
   // Few leaves (most passes): a scan; many: the index, built once there are more.
   size_t at = totals_.size();
   if (totals_.size() <= kScanned) {
@@ -73,7 +73,7 @@ void LeafSums::add(const std::shared_ptr<TensorImpl>& leaf, Tensor g, const Dims
   t.sum = accumulate(std::move(t.sum), sum_to_input(std::move(g), shape, dtype, op));
 }
 
-std::vector<std::pair<std::shared_ptr<TensorImpl>, Tensor>> LeafSums::finish() {
+std::vector<std::pair<Ref<TensorImpl>, Tensor>> LeafSums::finish() {
   for (Total& t : totals_) {
     if (!t.pending.defined()) continue;
     const std::vector<int64_t> axes = unbroadcast_or_throw(t.pending.impl()->shape, t.shape, t.op);
@@ -89,7 +89,7 @@ std::vector<std::pair<std::shared_ptr<TensorImpl>, Tensor>> LeafSums::finish() {
     t.pending = Tensor();
     t.sum = accumulate(std::move(t.sum), std::move(reduced));
   }
-  std::vector<std::pair<std::shared_ptr<TensorImpl>, Tensor>> out;
+  std::vector<std::pair<Ref<TensorImpl>, Tensor>> out;
   out.reserve(totals_.size());
   for (Total& t : totals_) {
     lazy::compute(t.sum);  // the caller gets values

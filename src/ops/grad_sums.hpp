@@ -39,14 +39,13 @@ class LeafSums {
   // (create_graph) or where the sums are not materialized at once (never here otherwise).
   explicit LeafSums(bool reassociate) : reassociate_(reassociate) {}
   // Adds g, in its op's broadcast shape, to leaf's total.
-  void add(const std::shared_ptr<TensorImpl>& leaf, Tensor g, const Dims& shape, DType dtype,
-           const char* op);
+  void add(const Ref<TensorImpl>& leaf, Tensor g, const Dims& shape, DType dtype, const char* op);
   // Each leaf's total in its shape and dtype, computed, in the order the leaves first came.
-  std::vector<std::pair<std::shared_ptr<TensorImpl>, Tensor>> finish();
+  std::vector<std::pair<Ref<TensorImpl>, Tensor>> finish();
 
  private:
   struct Total {
-    std::shared_ptr<TensorImpl> leaf;
+    Ref<TensorImpl> leaf;
     Dims shape;
     DType dtype;
     const char* op;

@@ -22,7 +22,7 @@ using kernels::kFusedMaxOps;
 // A storage's pending computation. Its leaves point into the input storages it holds.
 struct Storage::Pending {
   FusedProgram prog;
-  std::shared_ptr<Storage> inputs[kFusedMaxLeaves];  // leaf l's storage
+  Ref<Storage> inputs[kFusedMaxLeaves];  // leaf l's storage
   Storage* owner = nullptr;
   Pending* prev = nullptr;
   Pending* next = nullptr;
@@ -44,7 +44,7 @@ Registry& registry() {
   return *r;
 }
 
-using Releases = std::vector<std::shared_ptr<Storage>>;
+using Releases = std::vector<Ref<Storage>>;
 
 // Unlinks e and frees it; the input storages are handed to `release`, to be dropped once the
 // lock is let go. The lock is held.
@@ -84,7 +84,7 @@ bool whole(const TensorImpl& impl, const FusedProgram& p) {
 // Builds one program from the operands of an op. The lock is held.
 struct Builder {
   FusedProgram prog;
-  std::shared_ptr<Storage> inputs[kFusedMaxLeaves];
+  Ref<Storage> inputs[kFusedMaxLeaves];
   const Dims& shape;  // the result's
   Releases& release;
 
@@ -95,7 +95,7 @@ struct Builder {
   }
 
   // A leaf value id, reusing an identical leaf; -1 when there is no room.
-  int leaf(const char* data, const int64_t* strides, const std::shared_ptr<Storage>& storage) {
+  int leaf(const char* data, const int64_t* strides, const Ref<Storage>& storage) {
     const size_t bytes = sizeof(int64_t) * prog.ndim;
     for (int l = 0; l < prog.nleaves; ++l)
       if (prog.leaf_data[l] == data && std::memcmp(prog.leaf_strides[l], strides, bytes) == 0)
@@ -154,7 +154,7 @@ struct Builder {
   }
 
   // The pending result, over storage (its memory reserved). The last op is the program's value.
-  Tensor finish(const Dims& shape, std::shared_ptr<Storage> storage) {
+  Tensor finish(const Dims& shape, Ref<Storage> storage) {
     auto e = new Storage::Pending;
     e->prog = prog;
     storage->pending = e;
@@ -169,7 +169,7 @@ struct Builder {
     if (r.head) r.head->prev = e;
     r.head = e;
     ++r.count;
-    auto impl = pool::make_shared<TensorImpl>();
+    auto impl = make_ref<TensorImpl>();
     impl->storage = std::move(storage);
     impl->shape = shape;
     contiguous_strides_into(shape, impl->strides);
@@ -245,7 +245,7 @@ namespace {
 template <class F>
 Tensor build(const Dims& shape, DType dt, const char* name, F&& add) {
   install_hooks_once();
-  std::shared_ptr<Storage> storage = allocate_storage(shape, dt, name, -1, /*reserve=*/true);
+  Ref<Storage> storage = allocate_storage(shape, dt, name, -1, /*reserve=*/true);
   Releases release;
   std::lock_guard<std::mutex> lock(registry().mu);
   Builder builder(shape, dt, release);
@@ -291,7 +291,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& axes) {
   if (reduced == 0 && trailing == 0) return Tensor();
   // A copy of the program, and its inputs held, so that it can run without the lock.
   FusedProgram prog;
-  std::shared_ptr<Storage> inputs[kFusedMaxLeaves];
+  Ref<Storage> inputs[kFusedMaxLeaves];
   {
     std::lock_guard<std::mutex> lock(registry().mu);
     const Storage::Pending* e = impl.storage->pending;
