@@ -9,7 +9,8 @@ namespace ndgrad {
 
 // Bytes kept now: the calling thread's own cache and the process-wide one.
 size_t cached_storage_bytes();
-// Hands the calling thread's cache and the process-wide one back to the system.
+// Hands the calling thread's cache and the process-wide one back to the system, after freeing
+// what other threads released of the tensors this thread made (ndgrad/ref.hpp).
 void release_cached_storage();
 
 }  // namespace ndgrad

@@ -109,6 +109,7 @@ template <class T, class... Args>
 Ref<T> make_ref(Args&&... args) {
   static_assert(std::is_base_of_v<Counted, T>, "make_ref makes Counted objects");
   static_assert(alignof(T) <= pool::kGranule, "pool blocks are 16-byte aligned");
+  static_assert(sizeof(T) < (1u << 24), "the block size is kept in 24 bits");
   void* p = pool::allocate(sizeof(T));
   T* obj;
   try {

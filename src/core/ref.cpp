@@ -5,6 +5,7 @@
 #include <new>
 
 #include "core/pool.hpp"
+#include "core/tensor_impl.hpp"
 
 namespace ndgrad::refcount {
 
@@ -37,7 +38,16 @@ struct Access {
 
   static void destroy(Counted* c) {
     const size_t bytes = c->alloc_bytes_;
-    c->~Counted();
+    switch (static_cast<Counted::Kind>(c->kind_)) {
+      case Counted::Kind::tensor:
+        static_cast<TensorImpl*>(c)->TensorImpl::~TensorImpl();
+        break;
+      case Counted::Kind::storage:
+        static_cast<Storage*>(c)->Storage::~Storage();
+        break;
+      default:
+        c->~Counted();
+    }
     pool::deallocate(c, bytes);
   }
 

@@ -10,7 +10,7 @@
 
 namespace ndgrad {
 
-struct Storage : Counted {
+struct Storage final : Counted {
   char* data = nullptr;
   size_t nbytes = 0;
   size_t capacity = 0;  // the block's real size (nbytes rounded up); 0 for the inline space
@@ -30,7 +30,7 @@ struct Storage : Counted {
   // header and a separate data block.
   static constexpr size_t kInlineBytes = 256;
   alignas(16) char inline_space[kInlineBytes + 48];  // 48: to reach 64-byte alignment
-  Storage() = default;
+  Storage() noexcept : Counted(Kind::storage) {}
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   ~Storage() override;

@@ -12,7 +12,8 @@ namespace ndgrad {
 
 struct Node;
 
-struct TensorImpl : Counted {
+struct TensorImpl final : Counted {
+  TensorImpl() noexcept : Counted(Kind::tensor) {}
   Ref<Storage> storage;
   Dims shape;
   Dims strides;        // in elements

@@ -59,6 +59,45 @@ TEST(Concurrency, IndependentGraphsOnThreadsMatchSequentialResults) {
   for (int t = 0; t < kThreads; ++t) EXPECT_EQ(sequential[t], parallel[t]) << "thread " << t;
 }
 
+TEST(Concurrency, TrainingWhileAForeignThreadCopiesAndDropsTheSameHandles) {
+  // The thread that builds the graphs owns its tensors' reference counts; a foreign thread
+  // copies and drops handles to the same tensors (a monitor, a logger) and reads them, all
+  // the while. Nothing may be freed early or twice, and the results must be the sequential ones.
+  const std::vector<double> expected = job(7);  // parameters first, then second derivatives
+  nn::Sequential model(nn::Linear(8, 16, 7), nn::Tanh(), nn::Linear(16, 4, 8));
+  optim::SGD opt(model.parameters(), 0.05, 0.9);
+  const Tensor x = randn({32, 8}, 9, DType::f32);
+  const Tensor y = (rand({32}, 10, DType::f64) * 4.0).to(DType::i64);
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> seen{0};
+  const std::vector<Tensor> params = model.parameters();
+  std::thread monitor([&] {
+    while (!done.load()) {
+      for (const Tensor& p : params) {
+        Tensor copy = p;           // a handle the training thread owns, copied here
+        Tensor view = copy.T();    // and a view of it made here
+        seen += copy.numel() + view.numel() + static_cast<int64_t>(x.sum().item() != 0);
+      }
+    }
+  });
+  for (int step = 0; step < 40; ++step) {
+    opt.zero_grad();
+    Tensor loss = nn::cross_entropy(model(x), y) + (model(x) * model(x)).mean() * 0.01;
+    loss.backward();
+    opt.step();
+  }
+  done = true;
+  monitor.join();
+  EXPECT_GT(seen.load(), 0);
+  std::vector<double> got;
+  for (auto& p : model.parameters()) {
+    auto v = p.to_vector();
+    got.insert(got.end(), v.begin(), v.end());
+  }
+  got.resize(std::min(got.size(), expected.size()));
+  EXPECT_EQ(got, std::vector<double>(expected.begin(), expected.begin() + got.size()));
+}
+
 TEST(Concurrency, SharedReadOnlyInputsAcrossThreads) {
   // Several threads read one tensor (and views of it) while building their own graphs.
   const Tensor shared = randn({64, 32}, 1, DType::f64);
