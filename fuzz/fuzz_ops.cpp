@@ -56,6 +56,18 @@ const BinaryRow kBinaryRows[] = {
   {[](const Tensor& a, const Tensor& b) { return name(a, b); }, Domain::domain},
 #include "ndgrad/op_table.def"
 };
+// The table's reductions, then those written with them.
+using Reduction = Tensor (*)(const Tensor&, const std::vector<int64_t>&, bool);
+const Reduction kReductions[] = {
+#define NDGRAD_REDUCTION_OP(name, ...) \
+  [](const Tensor& x, const std::vector<int64_t>& axes, bool keep) { return name(x, axes, keep); },
+#include "ndgrad/op_table.def"
+    [](const Tensor& x, const std::vector<int64_t>& axes, bool keep) { return mean(x, axes, keep); },
+    [](const Tensor& x, const std::vector<int64_t>& axes, bool keep) {
+      return logsumexp(x, axes, keep);
+    },
+};
+constexpr int kReductionCount = sizeof(kReductions) / sizeof(kReductions[0]);
 constexpr int kUnaryCount = sizeof(kUnaryRows) / sizeof(kUnaryRows[0]);
 constexpr int kBinaryCount = sizeof(kBinaryRows) / sizeof(kBinaryRows[0]);
 
@@ -94,12 +106,7 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
       std::vector<int64_t> axes;
       for (int i = in.small(4); i > 0; --i) axes.push_back(in.axis());
       const bool keep = in.next() & 1;
-      const int which = in.small(5);
-      r = which == 0   ? a.sum(axes, keep)
-          : which == 1 ? a.mean(axes, keep)
-          : which == 2 ? a.max(axes, keep)
-          : which == 3 ? a.min(axes, keep)
-                       : logsumexp(a, axes, keep);
+      r = kReductions[in.small(kReductionCount)](a, axes, keep);
       if (keep) require(r.ndim() == a.ndim());
       break;
     }

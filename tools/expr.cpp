@@ -17,7 +17,19 @@ const std::map<std::string, Tensor (*)(const Tensor&, const Tensor&)> kBinary = 
   {#name, [](const Tensor& a, const Tensor& b) { return name(a, b); }},
 #include "ndgrad/op_table.def"
 };
-const std::set<std::string> kReductions = {"sum", "mean", "max", "min", "logsumexp"};
+// The op table's reductions, then those written with them.
+using Reduction = Tensor (*)(const Tensor&, const std::vector<int64_t>&, bool);
+const std::map<std::string, Reduction> kReductions = {
+#define NDGRAD_REDUCTION_OP(name, ...)                                             \
+  {#name, [](const Tensor& x, const std::vector<int64_t>& axes, bool keepdims) { \
+     return name(x, axes, keepdims);                                             \
+   }},
+#include "ndgrad/op_table.def"
+    {"mean", [](const Tensor& x, const std::vector<int64_t>& axes,
+                bool keepdims) { return mean(x, axes, keepdims); }},
+    {"logsumexp", [](const Tensor& x, const std::vector<int64_t>& axes,
+                     bool keepdims) { return logsumexp(x, axes, keepdims); }},
+};
 const std::set<std::string> kAxisFns = {"softmax", "log_softmax"};
 const std::set<std::string> kShapeFns = {"reshape", "broadcast_to", "transpose", "permute"};
 
@@ -319,11 +331,8 @@ Tensor apply(const Expr& e, const Tensor* x, const std::map<std::string, Tensor>
   if (f == "T") return x[0].T();
   if (auto it = kUnary.find(f); it != kUnary.end()) return it->second(x[0]);
   if (auto it = kBinary.find(f); it != kBinary.end()) return it->second(x[0], x[1]);
-  if (f == "sum") return x[0].sum(e.ints, e.keepdims);
-  if (f == "mean") return x[0].mean(e.ints, e.keepdims);
-  if (f == "max") return x[0].max(e.ints, e.keepdims);
-  if (f == "min") return x[0].min(e.ints, e.keepdims);
-  if (f == "logsumexp") return logsumexp(x[0], e.ints, e.keepdims);
+  if (auto it = kReductions.find(f); it != kReductions.end())
+    return it->second(x[0], e.ints, e.keepdims);
   if (f == "softmax") return nn::softmax(x[0], e.has_ints ? e.ints[0] : -1);
   if (f == "log_softmax") return nn::log_softmax(x[0], e.has_ints ? e.ints[0] : -1);
   if (f == "reshape") return x[0].reshape(e.ints);
@@ -334,7 +343,7 @@ Tensor apply(const Expr& e, const Tensor* x, const std::map<std::string, Tensor>
 
 }  // namespace
 
-std::string elementwise_functions() {
+std::string table_functions() {
   std::string text;
   auto list = [&](const auto& table, const char* args) {
     std::string line = " ";
@@ -349,6 +358,7 @@ std::string elementwise_functions() {
   };
   list(kUnary, "(x)");
   list(kBinary, "(x, y)");
+  list(kReductions, "(x [, axes] [, keepdims]), e.g. sum(x, [0, 2], keepdims)");
   return text;
 }
 

@@ -55,8 +55,8 @@ std::shared_ptr<Expr> parse_expression(const std::string& text);
 std::set<std::string> variables_of(const Expr& e);
 Tensor evaluate(const Expr& e, const std::map<std::string, Tensor>& vars);
 
-// The elementwise functions (the op table's rows), for help texts: "  exp log ... (x);\n  ...".
-std::string elementwise_functions();
+// The op table's functions (elementwise, then reductions), for help texts.
+std::string table_functions();
 
 // "3,4" -> (3,4); "" or "()" -> (); ParseError pointing at the bad character.
 Shape parse_shape(const std::string& text);

@@ -26,8 +26,7 @@ const char* kMainUsage =
 std::string expr_help() {
   return "EXPR uses named inputs and:\n"
          "  + - * / (broadcasting), @ (matmul), ^ (power), unary -, .T\n" +
-         ndgrad::cli::elementwise_functions() +
-         "  sum mean max min logsumexp (x [, axes] [, keepdims]), e.g. sum(x, [0, 2], keepdims)\n"
+         ndgrad::cli::table_functions() +
          "  softmax log_softmax (x [, axis]); reshape broadcast_to (x, dims); transpose (x, a, "
          "b);\n"
          "  permute (x, [axes])\n"

@@ -79,10 +79,11 @@ class Tensor {
   Tensor unsqueeze(int64_t axis) const;
 
   // --- reductions (empty axes = all axes) ---
-  Tensor sum(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
+  // The op table's reductions (sum, max, min: ndgrad/op_table.def), then those written with them.
+#define NDGRAD_REDUCTION_OP(name, ...) \
+  Tensor name(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
+#include "ndgrad/op_table.def"
   Tensor mean(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
-  Tensor max(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
-  Tensor min(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
   Tensor argmax(int64_t axis) const;
   Tensor argmin(int64_t axis) const;
 
@@ -271,10 +272,10 @@ NDGRAD_RVALUE_SCALAR_FORMS(/, "div")
 #include "ndgrad/op_table.def"
 
 // --- reductions ---
-Tensor sum(const Tensor& t, const std::vector<int64_t>& axes = {}, bool keepdims = false);
+#define NDGRAD_REDUCTION_OP(name, ...) \
+  Tensor name(const Tensor& t, const std::vector<int64_t>& axes = {}, bool keepdims = false);
+#include "ndgrad/op_table.def"
 Tensor mean(const Tensor& t, const std::vector<int64_t>& axes = {}, bool keepdims = false);
-Tensor max(const Tensor& t, const std::vector<int64_t>& axes = {}, bool keepdims = false);
-Tensor min(const Tensor& t, const std::vector<int64_t>& axes = {}, bool keepdims = false);
 Tensor argmax(const Tensor& t, int64_t axis);
 Tensor argmin(const Tensor& t, int64_t axis);
 Tensor logsumexp(const Tensor& t, const std::vector<int64_t>& axes, bool keepdims = false);

@@ -35,4 +35,13 @@ inline Tensor select_grad(const Tensor& g, const Tensor& a, const Tensor& b, boo
                : where(a_wins, zero, where(is_tie, half, g));
 }
 
+// max/min over axes: the gradient (g, in the keepdims shape) goes to the elements equal to the
+// extreme y, split evenly among ties. Where the extreme is NaN (a NaN wins), the NaN elements
+// are the ones that equal it.
+inline Tensor extreme_grad(const Tensor& g, const Tensor& x, const Tensor& y,
+                           const std::vector<int64_t>& axes) {
+  const Tensor mask = where(y != y, x != x, x == y).to(g.dtype());
+  return g * mask / mask.sum(axes, true);
+}
+
 }  // namespace ndgrad::derivatives

@@ -5,6 +5,7 @@
 #include "ops/lazy.hpp"
 #include "ops/ops_common.hpp"
 #include "ops/strict.hpp"
+#include "ops/derivatives.hpp"
 
 namespace ndgrad {
 
@@ -26,50 +27,63 @@ Tensor finish(const Tensor& kept, const Dims& in_shape, const std::vector<int64_
   return keepdims ? kept : raw_reshape(kept, reduced_shape(in_shape, axes, false));
 }
 
-struct SumBackward : Node {
-  NDGRAD_OP_NAME("sum")
+// What a reduction row's derivative reads: bit 0 the input, bit 1 the kept output.
+constexpr unsigned kReduceReads_nothing = 0, kReduceReads_xy = 3;
+// The bool_as and empty columns.
+constexpr bool kBoolAsI64_i64 = true, kBoolAsI64_bool = false;
+constexpr bool kRefusesEmpty_identity = false, kRefusesEmpty_refuse = true;
+
+struct ReductionNode : SavingNode {
+  Tensor x, y;  // the input and the output in the keepdims shape, when the derivative reads them
   Dims input_shape, kept_shape;
-  GradList backward(const Tensor& g) override {
-    return grad_list(g.reshape(kept_shape).broadcast_to(input_shape));
-  }
-};
-
-// max/min: the gradient goes to the elements equal to the extreme, split evenly among ties.
-// Where the extreme is NaN (a NaN wins), the NaN elements are the ones that equal it.
-struct ExtremeBackward : SavingNode {
-  Tensor x, kept_out;
-  Dims kept_shape;
   std::vector<int64_t> axes;
-  void release_saved() override { x = kept_out = Tensor(); }
-  GradList backward(const Tensor& g) override {
-    const Tensor mask = where(kept_out != kept_out, x != x, x == kept_out).to(g.dtype());
-    const Tensor count = mask.sum(axes, true);
-    return grad_list(g.reshape(kept_shape) * mask / count);
-  }
-};
-struct MaxBackward : ExtremeBackward {
-  NDGRAD_OP_NAME("max")
-};
-struct MinBackward : ExtremeBackward {
-  NDGRAD_OP_NAME("min")
+  void release_saved() override { x = y = Tensor(); }
 };
 
+// A table row's node: its derivative, from g in the keepdims shape.
+#define NDGRAD_REDUCTION_OP(name_, bool_as, empty, saves, derivative)         \
+  struct name_##_reduction final : ReductionNode {                            \
+    NDGRAD_OP_NAME(#name_)                                                    \
+    static constexpr kernels::ReduceOp kOp = kernels::ReduceOp::name_;        \
+    static constexpr unsigned kReads = kReduceReads_##saves;                  \
+    static constexpr bool kBoolAsI64 = kBoolAsI64_##bool_as;                  \
+    static constexpr bool kRefusesEmpty = kRefusesEmpty_##empty;              \
+    GradList backward(const Tensor& grad) override {                          \
+      const Tensor g = grad.reshape(kept_shape);                              \
+      [[maybe_unused]] const Dims& shape = input_shape;                       \
+      using namespace derivatives;                                            \
+      return grad_list(derivative);                                           \
+    }                                                                         \
+  };
+#include "ndgrad/op_table.def"
+
+// A table row over axes: bools reduced as the row says, zero-size reductions refused where the
+// row has no identity; large sums fused with their pending input (an execution choice).
 template <class N>
-Tensor extreme(const Tensor& t, const std::vector<int64_t>& axes_in, bool keepdims,
-               kernels::ReduceOp op, const char* name) {
+Tensor reduction(const Tensor& t, const std::vector<int64_t>& axes_in, bool keepdims) {
+  const char* name = N::kName;
   require_defined_arg(t, name);
-  if (t.dtype() == DType::boolean)  // computed on 0/1, given back as bool (NumPy's dtype)
-    return extreme<N>(t.to(DType::i64), axes_in, keepdims, op, name).to(DType::boolean);
+  if (t.dtype() == DType::boolean) {
+    if constexpr (N::kBoolAsI64) return reduction<N>(t.to(DType::i64), axes_in, keepdims);
+    return reduction<N>(t.to(DType::i64), axes_in, keepdims).to(DType::boolean);
+  }
   const auto axes = normalize_axes(axes_in, t.ndim(), name);
-  for (int64_t a : axes)
-    if (t.impl()->shape[a] == 0)
-      throw ValueError(std::string(name) + ": zero-size reduction along axis " + std::to_string(a) +
-                       " of shape " + shape_str(t.impl()->shape) + ", which has no identity");
-  Tensor kept = reduce_forward(op, t, axes, name);
-  Tensor out = finish(kept, t.impl()->shape, axes, keepdims);
+  const Dims& shape = t.impl()->shape;
+  if constexpr (N::kRefusesEmpty)
+    for (int64_t a : axes)
+      if (shape[a] == 0)
+        throw ValueError(std::string(name) + ": zero-size reduction along axis " +
+                         std::to_string(a) + " of shape " + shape_str(shape) +
+                         ", which has no identity");
+  Tensor kept;
+  if constexpr (N::kOp == kernels::ReduceOp::sum)
+    if (lazy::large(shape)) kept = lazy::sum(t, axes);
+  if (!kept.defined()) kept = reduce_forward(N::kOp, t, axes, name);
+  Tensor out = finish(kept, shape, axes, keepdims);
   if (auto node = record<N>(out, {&t})) {
-    node->x = node->save(t, "the input");
-    node->kept_out = node->save(kept.detach(), "the output");
+    if constexpr ((N::kReads & 1) != 0) node->x = node->save(t, "the input");
+    if constexpr ((N::kReads & 2) != 0) node->y = node->save(kept.detach(), "the output");
+    node->input_shape = shape;
     node->kept_shape = kept.impl()->shape;
     node->axes = axes;
   }
@@ -99,19 +113,15 @@ Tensor arg_extreme(const Tensor& t, int64_t axis, bool is_max, const char* name)
 
 }  // namespace
 
-Tensor Tensor::sum(const std::vector<int64_t>& axes_in, bool keepdims) const {
-  require_defined_arg(*this, "sum");
-  if (impl_->dtype == DType::boolean) return to(DType::i64).sum(axes_in, keepdims);
-  const auto axes = normalize_axes(axes_in, ndim(), "sum");
-  Tensor kept = lazy::large(impl_->shape) ? lazy::sum(*this, axes) : Tensor();
-  if (!kept.defined()) kept = reduce_forward(kernels::ReduceOp::sum, *this, axes, "sum");
-  Tensor out = finish(kept, impl_->shape, axes, keepdims);
-  if (auto node = record<SumBackward>(out, {this})) {
-    node->input_shape = impl_->shape;
-    node->kept_shape = kept.impl()->shape;
+// The table's reductions as members and free functions.
+#define NDGRAD_REDUCTION_OP(name, ...)                                            \
+  Tensor Tensor::name(const std::vector<int64_t>& axes, bool keepdims) const {    \
+    return reduction<name##_reduction>(*this, axes, keepdims);                    \
+  }                                                                               \
+  Tensor name(const Tensor& t, const std::vector<int64_t>& axes, bool keepdims) { \
+    return reduction<name##_reduction>(t, axes, keepdims);                        \
   }
-  return out;
-}
+#include "ndgrad/op_table.def"
 
 Tensor Tensor::mean(const std::vector<int64_t>& axes_in, bool keepdims) const {
   require_defined_arg(*this, "mean");
@@ -122,32 +132,12 @@ Tensor Tensor::mean(const std::vector<int64_t>& axes_in, bool keepdims) const {
   return sum(axes, keepdims) / static_cast<double>(count);
 }
 
-Tensor Tensor::max(const std::vector<int64_t>& axes, bool keepdims) const {
-  return extreme<MaxBackward>(*this, axes, keepdims, kernels::ReduceOp::max, "max");
-}
-
-Tensor Tensor::min(const std::vector<int64_t>& axes, bool keepdims) const {
-  return extreme<MinBackward>(*this, axes, keepdims, kernels::ReduceOp::min, "min");
-}
-
 Tensor Tensor::argmax(int64_t axis) const { return arg_extreme(*this, axis, true, "argmax"); }
 Tensor Tensor::argmin(int64_t axis) const { return arg_extreme(*this, axis, false, "argmin"); }
 
-Tensor sum(const Tensor& t, const std::vector<int64_t>& axes, bool keepdims) {
-  require_defined_arg(t, "sum");
-  return t.sum(axes, keepdims);
-}
 Tensor mean(const Tensor& t, const std::vector<int64_t>& axes, bool keepdims) {
   require_defined_arg(t, "mean");
   return t.mean(axes, keepdims);
-}
-Tensor max(const Tensor& t, const std::vector<int64_t>& axes, bool keepdims) {
-  require_defined_arg(t, "max");
-  return t.max(axes, keepdims);
-}
-Tensor min(const Tensor& t, const std::vector<int64_t>& axes, bool keepdims) {
-  require_defined_arg(t, "min");
-  return t.min(axes, keepdims);
 }
 Tensor argmax(const Tensor& t, int64_t axis) {
   require_defined_arg(t, "argmax");

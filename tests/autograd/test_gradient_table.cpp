@@ -143,7 +143,25 @@ void rows_ScalarOperandForms() {
                      {any_input({3, 4})});
 }
 
+// Every reduction row of the op table, as a member and as a free function, then the reductions
+// written with them (mean, logsumexp): first order over every axes choice, keepdims both ways;
+// second order under a non-linear op, so that the row's derivative is differentiated again.
 void rows_ReductionsOverAxesAndKeepdims() {
+  using Member = Tensor (Tensor::*)(const std::vector<int64_t>&, bool) const;
+  using Free = Tensor (*)(const Tensor&, const std::vector<int64_t>&, bool);
+  struct Row {
+    const char* name;
+    Member member;
+    Free free;
+  };
+  const std::vector<Row> rows = {
+#define NDGRAD_REDUCTION_OP(name, ...) {#name, &Tensor::name, &name},
+#include "ndgrad/op_table.def"
+      {"mean", &Tensor::mean, &mean},
+      {"logsumexp", nullptr, [](const Tensor& t, const std::vector<int64_t>& axes, bool keep) {
+         return logsumexp(t, axes, keep);
+       }},
+  };
   const std::vector<std::pair<Shape, std::vector<std::vector<int64_t>>>> cases = {
       {{}, {{}}},
       {{4}, {{}, {0}, {-1}}},
@@ -152,31 +170,33 @@ void rows_ReductionsOverAxesAndKeepdims() {
       {{3, 3, 3}, {{0}, {1}, {2}, {0, 2}, {2, 1}}},  // repeated sizes
       {{2, 3, 2}, {{0}, {1}, {2}, {-1, 0}}},         // repeated sizes
   };
-  for (const auto& [shape, axes_list] : cases)
-    for (const auto& axes : axes_list)
-      for (bool keepdims : {false, true}) {
-        auto ax = axes;
-        check("sum",
-              [ax, keepdims](const std::vector<Tensor>& x) { return x[0].sum(ax, keepdims); },
-              {any_input(shape)});
-        check("mean",
-              [ax, keepdims](const std::vector<Tensor>& x) { return x[0].mean(ax, keepdims); },
-              {any_input(shape)});
-        check("max",
-              [ax, keepdims](const std::vector<Tensor>& x) { return x[0].max(ax, keepdims); },
-              {any_input(shape)});
-        check("min",
-              [ax, keepdims](const std::vector<Tensor>& x) { return x[0].min(ax, keepdims); },
-              {any_input(shape)});
-        check(
-            "logsumexp",
-            [ax, keepdims](const std::vector<Tensor>& x) { return logsumexp(x[0], ax, keepdims); },
+  for (const Row& row : rows) {
+    for (const auto& [shape, axes_list] : cases)
+      for (const auto& axes : axes_list)
+        for (bool keepdims : {false, true}) {
+          auto ax = axes;
+          if (row.member)
+            check(row.name,
+                  [row, ax, keepdims](const std::vector<Tensor>& x) {
+                    return (x[0].*row.member)(ax, keepdims);
+                  },
+                  {any_input(shape)});
+          check(std::string("free ") + row.name,
+                [row, ax, keepdims](const std::vector<Tensor>& x) {
+                  return row.free(x[0], ax, keepdims) * 2.0;
+                },
+                {any_input(shape)});
+        }
+    for (const auto& [shape, axes] : std::vector<std::pair<Shape, std::vector<int64_t>>>{
+             {{4}, {}}, {{3, 4}, {1}}, {{2, 3, 4}, {2, 0}}})
+      for (bool keepdims : {false, true})
+        check_second_order(
+            row.name,
+            [row, axes = axes, keepdims](const std::vector<Tensor>& x) {
+              return tanh(row.free(x[0] * x[0], axes, keepdims));
+            },
             {any_input(shape)});
-        check(
-            "free sum",
-            [ax, keepdims](const std::vector<Tensor>& x) { return sum(x[0], ax, keepdims) * 2.0; },
-            {any_input(shape)});
-      }
+  }
 }
 
 void rows_ShapeOps() {

@@ -17,7 +17,11 @@ struct Operand {
   DType dtype;
 };
 
-enum class ReduceOp { sum, max, min };
+// The op table's reductions (ndgrad/op_table.def).
+enum class ReduceOp {
+#define NDGRAD_REDUCTION_OP(name, ...) name,
+#include "ndgrad/op_table.def"
+};
 
 // What a caller already knows of a small op: out contiguous, each input contiguous in the same
 // layout (step 1) or one value (step 0), n < kFlatMax elements (one thread, no streaming).

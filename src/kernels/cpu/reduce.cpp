@@ -2,6 +2,7 @@
 // every axis choice. When the innermost run is a reduction, it is summed with several
 // independent accumulators (fast, and more accurate than one running sum).
 #include <array>
+#include <string>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -10,24 +11,16 @@
 #include "kernels/cpu/dispatch.hpp"
 #include "kernels/cpu/fast_math.hpp"
 #include "kernels/cpu/kernels.hpp"
+#include "kernels/cpu/reduce_functors.hpp"
 #include "kernels/cpu/strided_loop.hpp"
+#include "ndgrad/error.hpp"
 
 namespace ndgrad::kernels {
 
 namespace {
 
 template <class T>
-struct SumOp {
-  static T combine(T a, T b) { return wrap_add(a, b); }
-};
-template <class T>
-struct MaxOp {
-  static T combine(T a, T b) { return (b > a || b != b) ? b : a; }
-};
-template <class T>
-struct MinOp {
-  static T combine(T a, T b) { return (b < a || b != b) ? b : a; }
-};
+using SumOp = ReduceFunctor<ReduceOp::sum, T>;
 
 template <class T, class Op>
 T reduce_run(const char* p, int64_t stride, int64_t n, T init) {
@@ -114,18 +107,19 @@ void reduce(ReduceOp op, const Dims& shape, Operand out, int64_t out_numel, Oper
   dispatch_dtype(in.dtype, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (!std::is_same_v<T, bool>) {
-      using L = std::numeric_limits<T>;
-      const T lowest = L::has_infinity ? -L::infinity() : L::lowest();
-      const T highest = L::has_infinity ? L::infinity() : L::max();
-      switch (op) {
-        case ReduceOp::sum:
-          return reduce_typed<T, SumOp<T>>(shape, out, out_numel, in, T(0));
-        case ReduceOp::max:
-          return reduce_typed<T, MaxOp<T>>(shape, out, out_numel, in, lowest);
-        case ReduceOp::min:
-          return reduce_typed<T, MinOp<T>>(shape, out, out_numel, in, highest);
+      switch (op) {  // every row of the table; no default
+#define NDGRAD_REDUCTION_OP(name, ...)                            \
+  case ReduceOp::name: {                                          \
+    using F = ReduceFunctor<ReduceOp::name, T>;                   \
+    return reduce_typed<T, F>(shape, out, out_numel, in, F::identity()); \
+  }
+#include "ndgrad/op_table.def"
       }
     }
+    // Reached only for a bool input (the ops reduce bools as i64) or a value outside the
+    // enum: an error, never a silently unwritten result.
+    throw DTypeError(std::string("internal: no reduction kernel ") +
+                     std::to_string(static_cast<int>(op)) + " for " + dtype_name(in.dtype));
   });
 }
 
