@@ -62,7 +62,9 @@ const Reduction kReductions[] = {
 #define NDGRAD_REDUCTION_OP(name, ...) \
   [](const Tensor& x, const std::vector<int64_t>& axes, bool keep) { return name(x, axes, keep); },
 #include "ndgrad/op_table.def"
-    [](const Tensor& x, const std::vector<int64_t>& axes, bool keep) { return mean(x, axes, keep); },
+    [](const Tensor& x, const std::vector<int64_t>& axes, bool keep) {
+      return mean(x, axes, keep);
+    },
     [](const Tensor& x, const std::vector<int64_t>& axes, bool keep) {
       return logsumexp(x, axes, keep);
     },

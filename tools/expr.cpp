@@ -20,7 +20,7 @@ const std::map<std::string, Tensor (*)(const Tensor&, const Tensor&)> kBinary = 
 // The op table's reductions, then those written with them.
 using Reduction = Tensor (*)(const Tensor&, const std::vector<int64_t>&, bool);
 const std::map<std::string, Reduction> kReductions = {
-#define NDGRAD_REDUCTION_OP(name, ...)                                             \
+#define NDGRAD_REDUCTION_OP(name, ...)                                           \
   {#name, [](const Tensor& x, const std::vector<int64_t>& axes, bool keepdims) { \
      return name(x, axes, keepdims);                                             \
    }},

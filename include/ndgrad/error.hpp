@@ -14,6 +14,11 @@ class ShapeError : public Error {
  public:
   using Error::Error;
 };
+// An index outside its axis, too many indices, two ellipses.
+class IndexError : public Error {
+ public:
+  using Error::Error;
+};
 // An axis outside [-ndim, ndim) or given twice.
 class AxisError : public Error {
  public:

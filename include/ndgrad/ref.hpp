@@ -110,8 +110,8 @@ class Counted {
 
   std::atomic<refcount::OwnerThread*> owner_{nullptr};
   std::atomic<int64_t> shared_{0};
-  uint32_t local_ = 0;              // the owner's references; only the owner touches it
-  uint32_t alloc_bytes_ : 24;       // the pool block's size (make_ref)
+  uint32_t local_ = 0;         // the owner's references; only the owner touches it
+  uint32_t alloc_bytes_ : 24;  // the pool block's size (make_ref)
   uint32_t kind_ : 8;
   Counted* queued_next_ = nullptr;  // in the owner's queue
 };

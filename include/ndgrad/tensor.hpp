@@ -4,6 +4,7 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -15,6 +16,41 @@
 namespace ndgrad {
 
 struct TensorImpl;
+
+// Basic indexing (NumPy's, libtorch's spellings): x.index({Slice(1, None), 0, NewAxis, Ellipsis}).
+// None: an open end of a slice. Slice(start, stop, step): negative values count from the end,
+// ends are clamped, step may be negative (not 0); Slice() is every element (also spelled All).
+inline constexpr std::nullopt_t None = std::nullopt;
+struct Slice {
+  constexpr Slice(std::optional<int64_t> start = None, std::optional<int64_t> stop = None,
+                  int64_t step = 1)
+      : start(start), stop(stop), step(step) {}
+  std::optional<int64_t> start, stop;
+  int64_t step;
+};
+struct NewAxisT {};
+inline constexpr NewAxisT NewAxis{};  // a new axis of size 1 (NumPy's None / np.newaxis)
+struct EllipsisT {};
+inline constexpr EllipsisT Ellipsis{};  // as many full slices as the other indices leave
+inline constexpr Slice All{};
+// One entry of an index: an integer (selects, removing the axis), a Slice, NewAxis or Ellipsis.
+class TensorIndex {
+ public:
+  enum class Kind : uint8_t { integer, slice, new_axis, ellipsis };
+  template <class I, class = std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>>>
+  TensorIndex(I i) : kind_(Kind::integer), i_(static_cast<int64_t>(i)) {}  // NOLINT
+  TensorIndex(Slice s) : kind_(Kind::slice), slice_(s) {}                  // NOLINT
+  TensorIndex(NewAxisT) : kind_(Kind::new_axis) {}                         // NOLINT
+  TensorIndex(EllipsisT) : kind_(Kind::ellipsis) {}                        // NOLINT
+  Kind kind() const { return kind_; }
+  int64_t integer() const { return i_; }
+  const Slice& slice() const { return slice_; }
+
+ private:
+  Kind kind_;
+  int64_t i_ = 0;
+  Slice slice_;
+};
 
 // A handle: shape, strides and offset over shared storage, plus autograd state.
 // Copies are cheap and share data; views (broadcast_to, transpose, ...) share storage too.
@@ -77,6 +113,15 @@ class Tensor {
   Tensor permute(const std::vector<int64_t>& axes) const;
   Tensor squeeze(int64_t axis) const;
   Tensor unsqueeze(int64_t axis) const;
+
+  // --- basic indexing: views that share this tensor's memory (O(1), no copy) ---
+  // NumPy's basic indexing; an integer outside [-size, size) is an IndexError naming the axis.
+  Tensor index(const std::vector<TensorIndex>& indices) const;
+  Tensor operator[](int64_t i) const;  // select(0, i)
+  Tensor slice(int64_t axis, std::optional<int64_t> start, std::optional<int64_t> stop,
+               int64_t step = 1) const;
+  Tensor select(int64_t axis, int64_t index) const;                  // removes the axis
+  Tensor narrow(int64_t axis, int64_t start, int64_t length) const;  // length elements from start
 
   // --- reductions (empty axes = all axes) ---
   // The op table's reductions (sum, max, min: ndgrad/op_table.def), then those written with them.
@@ -180,6 +225,20 @@ Tensor operator-(Tensor&& a);
   Tensor name(int64_t a, Tensor&& b);
 #include "ndgrad/op_table.def"
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
+
+// --- joining and splitting (differentiable; split, chunk and unbind give views) ---
+// cat: tensors of one rank whose shapes agree except along axis, in the promoted dtype.
+Tensor cat(const std::vector<Tensor>& tensors, int64_t axis = 0);
+Tensor concatenate(const std::vector<Tensor>& tensors, int64_t axis = 0);  // NumPy's name
+// stack: tensors of one shape along a new axis (axis in [-(ndim+1), ndim]).
+Tensor stack(const std::vector<Tensor>& tensors, int64_t axis = 0);
+// split: pieces of split_size along axis (the last may be smaller), or of the given sizes
+// (which must add up to the axis' size).
+std::vector<Tensor> split(const Tensor& t, int64_t split_size, int64_t axis = 0);
+std::vector<Tensor> split(const Tensor& t, const std::vector<int64_t>& sizes, int64_t axis = 0);
+// chunk: at most `chunks` pieces of ceil(size / chunks) (libtorch's rule).
+std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t axis = 0);
+std::vector<Tensor> unbind(const Tensor& t, int64_t axis = 0);  // select(axis, i) for each i
 
 // Comparisons give DType::boolean tensors and are not differentiable.
 #define NDGRAD_COMPARISON_OPERATOR(symbol)                  \

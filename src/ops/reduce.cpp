@@ -2,10 +2,10 @@
 // (a reshape to the keepdims shape), then broadcasts: never by matching sizes.
 #include <cmath>
 
+#include "ops/derivatives.hpp"
 #include "ops/lazy.hpp"
 #include "ops/ops_common.hpp"
 #include "ops/strict.hpp"
-#include "ops/derivatives.hpp"
 
 namespace ndgrad {
 
@@ -41,19 +41,19 @@ struct ReductionNode : SavingNode {
 };
 
 // A table row's node: its derivative, from g in the keepdims shape.
-#define NDGRAD_REDUCTION_OP(name_, bool_as, empty, saves, derivative)         \
-  struct name_##_reduction final : ReductionNode {                            \
-    NDGRAD_OP_NAME(#name_)                                                    \
-    static constexpr kernels::ReduceOp kOp = kernels::ReduceOp::name_;        \
-    static constexpr unsigned kReads = kReduceReads_##saves;                  \
-    static constexpr bool kBoolAsI64 = kBoolAsI64_##bool_as;                  \
-    static constexpr bool kRefusesEmpty = kRefusesEmpty_##empty;              \
-    GradList backward(const Tensor& grad) override {                          \
-      const Tensor g = grad.reshape(kept_shape);                              \
-      [[maybe_unused]] const Dims& shape = input_shape;                       \
-      using namespace derivatives;                                            \
-      return grad_list(derivative);                                           \
-    }                                                                         \
+#define NDGRAD_REDUCTION_OP(name_, bool_as, empty, saves, derivative)  \
+  struct name_##_reduction final : ReductionNode {                     \
+    NDGRAD_OP_NAME(#name_)                                             \
+    static constexpr kernels::ReduceOp kOp = kernels::ReduceOp::name_; \
+    static constexpr unsigned kReads = kReduceReads_##saves;           \
+    static constexpr bool kBoolAsI64 = kBoolAsI64_##bool_as;           \
+    static constexpr bool kRefusesEmpty = kRefusesEmpty_##empty;       \
+    GradList backward(const Tensor& grad) override {                   \
+      const Tensor g = grad.reshape(kept_shape);                       \
+      [[maybe_unused]] const Dims& shape = input_shape;                \
+      using namespace derivatives;                                     \
+      return grad_list(derivative);                                    \
+    }                                                                  \
   };
 #include "ndgrad/op_table.def"
 

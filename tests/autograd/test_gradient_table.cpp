@@ -71,6 +71,10 @@ void check_second_order(const std::string& row, const Fn& f, const std::vector<T
     for (size_t i = 1; i < g.size(); ++i) total = total + (g[i] * r[i]).sum();
     return total;
   };
+  // The rules' own ops (index_backward, ...) appear in the gradient's graph.
+  std::vector<Tensor> probes;
+  for (const Tensor& t : inputs) probes.push_back(t.detach().requires_grad_());
+  for (const auto& name : ops_in_graph(h(probes))) covered().insert(name);
   GradcheckResult res = gradcheck(h, inputs, 1e-6, 1e-6, 1e-4);
   EXPECT_TRUE(res.ok) << row << " (second order) with shapes " << describe(inputs) << "\n"
                       << res.report;
@@ -158,7 +162,8 @@ void rows_ReductionsOverAxesAndKeepdims() {
 #define NDGRAD_REDUCTION_OP(name, ...) {#name, &Tensor::name, &name},
 #include "ndgrad/op_table.def"
       {"mean", &Tensor::mean, &mean},
-      {"logsumexp", nullptr, [](const Tensor& t, const std::vector<int64_t>& axes, bool keep) {
+      {"logsumexp", nullptr,
+       [](const Tensor& t, const std::vector<int64_t>& axes, bool keep) {
          return logsumexp(t, axes, keep);
        }},
   };
@@ -190,13 +195,71 @@ void rows_ReductionsOverAxesAndKeepdims() {
     for (const auto& [shape, axes] : std::vector<std::pair<Shape, std::vector<int64_t>>>{
              {{4}, {}}, {{3, 4}, {1}}, {{2, 3, 4}, {2, 0}}})
       for (bool keepdims : {false, true})
-        check_second_order(
-            row.name,
-            [row, axes = axes, keepdims](const std::vector<Tensor>& x) {
-              return tanh(row.free(x[0] * x[0], axes, keepdims));
-            },
-            {any_input(shape)});
+        check_second_order(row.name,
+                           [row, axes = axes, keepdims](const std::vector<Tensor>& x) {
+                             return tanh(row.free(x[0] * x[0], axes, keepdims));
+                           },
+                           {any_input(shape)});
   }
+}
+
+// Basic indexing (every kind of index, steps that skip and reverse), joining and splitting:
+// first order, and second order under a non-linear op (the view's gradient, embedded into
+// zeros, is indexed again).
+void rows_Indexing() {
+  const std::vector<std::vector<TensorIndex>> indices = {
+      {1},
+      {-1, Slice(1, None)},
+      {Slice(), 0},
+      {Ellipsis, -1},
+      {Slice(None, None, -1)},
+      {0, Slice(None, None, -2), Slice(1, 4, 2)},
+      {NewAxis, Slice(1, 2), NewAxis, Ellipsis, Slice(-3, None)},
+      {Slice(5, 1)},  // empty
+      {Slice(None, None, -3), Ellipsis, Slice(4, 0, -2)},
+  };
+  for (const auto& ix : indices) {
+    check("index", [ix](const std::vector<Tensor>& x) { return x[0].index(ix); },
+          {any_input({2, 3, 5})});
+    check_second_order("index",
+                       [ix](const std::vector<Tensor>& x) { return tanh(x[0] * x[0]).index(ix); },
+                       {any_input({2, 3, 5})});
+  }
+  // A value used through several overlapping views accumulates.
+  check("index, overlapping views",
+        [](const std::vector<Tensor>& x) {
+          return x[0][0] * x[0].select(1, 2).index({NewAxis}).T() +
+                 x[0].narrow(1, 1, 2).sum({1}, true) + x[0].slice(0, None, None, -1)[1];
+        },
+        {any_input({3, 4})});
+  check("select, narrow, slice",
+        [](const std::vector<Tensor>& x) {
+          return x[0].select(-1, 1) * x[0].narrow(2, 2, 1).squeeze(2) +
+                 x[0].slice(1, 2, None, -1).sum({2});
+        },
+        {any_input({2, 3, 4})});
+  const Fn joined = [](const std::vector<Tensor>& x) {
+    return cat({x[0], x[1] * x[1], x[2]}, 1) * stack({x[0][0], x[0][1]}, 0).sum({1}, true);
+  };
+  check("cat, stack", joined, {any_input({2, 3}), any_input({2, 1}), any_input({2, 0})});
+  check_second_order("cat, stack", joined,
+                     {any_input({2, 3}), any_input({2, 1}), any_input({2, 2})});
+  // An f32 part: cat is linear, so a wide finite-difference step is exact but for f32 rounding.
+  check(
+      "cat, mixed dtypes",
+      [](const std::vector<Tensor>& x) {
+        return cat({x[0], x[1].to(DType::f32)}, -1);
+      },
+      {any_input({3, 2}), any_input({3, 1})}, 1e-2, 1e-4, 1e-4);
+  check("split, chunk, unbind",
+        [](const std::vector<Tensor>& x) {
+          const auto p = split(x[0], 2, 1);
+          const auto q = split(x[0], std::vector<int64_t>{1, 3, 1}, 1);
+          const auto c = chunk(x[0], 2, 0);
+          const auto u = unbind(x[0], 0);
+          return p[0].sum() * 2.0 + p[2].sum() + q[1] * q[1] + c[1].sum() + u[2].sum() * 3.0;
+        },
+        {any_input({3, 5})});
 }
 
 void rows_ShapeOps() {
@@ -282,6 +345,7 @@ TEST(GradientTable, BinaryOpsOverEveryBroadcastPair) { rows_BinaryOpsOverEveryBr
 TEST(GradientTable, ScalarOperandForms) { rows_ScalarOperandForms(); }
 TEST(GradientTable, ReductionsOverAxesAndKeepdims) { rows_ReductionsOverAxesAndKeepdims(); }
 TEST(GradientTable, ShapeOps) { rows_ShapeOps(); }
+TEST(GradientTable, Indexing) { rows_Indexing(); }
 TEST(GradientTable, Matmul) { rows_Matmul(); }
 TEST(GradientTable, Composites) { rows_Composites(); }
 
@@ -293,6 +357,7 @@ TEST(GradientTable, EveryDifferentiableOpHasARow) {
   rows_ScalarOperandForms();
   rows_ReductionsOverAxesAndKeepdims();
   rows_ShapeOps();
+  rows_Indexing();
   rows_Matmul();
   rows_Composites();
   for (const std::string& name : differentiable_ops())

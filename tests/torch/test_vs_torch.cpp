@@ -233,6 +233,81 @@ TEST(VsTorch, Reductions) {
         }
 }
 
+TEST(VsTorch, IndexingAndJoining) {
+  // libtorch has no negative slice steps; NumPy's are checked in tests/ops/test_index.cpp.
+  using torch::indexing::Ellipsis;
+  using torch::indexing::None;
+  using torch::indexing::Slice;
+  uint64_t seed = 600;
+  for (const nd::Shape& shape : std::vector<nd::Shape>{{4, 5, 6}, {3, 7, 2}, {6, 2, 9}}) {
+    const std::string tag = nd::shape_str(shape);
+    compare(
+        "index " + tag,
+        [](auto& x) {
+          return x[0].index({1, nd::Slice(1, nd::None, 2), nd::NewAxis, -1});
+        },
+        [](auto& x) {
+          return x[0].index({1, Slice(1, None, 2), None, -1});
+        },
+        {away_from_zero(shape, ++seed)}, ++seed);
+    compare(
+        "index ellipsis " + tag,
+        [](auto& x) {
+          return x[0].index({nd::Ellipsis, nd::Slice(-2, nd::None), 0});
+        },
+        [](auto& x) {
+          return x[0].index({Ellipsis, Slice(-2, None), 0});
+        },
+        {away_from_zero(shape, ++seed)}, ++seed);
+    compare(
+        "select narrow slice " + tag,
+        [](auto& x) { return x[0].select(1, -1) * x[0].narrow(1, 0, 1).squeeze(1) + x[0][0][0]; },
+        [](auto& x) { return x[0].select(1, -1) * x[0].narrow(1, 0, 1).squeeze(1) + x[0][0][0]; },
+        {away_from_zero(shape, ++seed)}, ++seed);
+    compare(
+        "slice step " + tag, [](auto& x) { return x[0].slice(2, 1, nd::None, 3); },
+        [](auto& x) { return x[0].slice(2, 1, c10::nullopt, 3); }, {away_from_zero(shape, ++seed)},
+        ++seed);
+    for (int64_t axis : {0, 1, -1}) {
+      nd::Shape other = shape;
+      other[axis < 0 ? other.size() - 1 : axis] = 2;
+      compare(
+          "cat " + tag + " axis " + std::to_string(axis),
+          [axis](auto& x) {
+            return nd::cat({x[0], x[1] * x[1]}, axis);
+          },
+          [axis](auto& x) {
+            return torch::cat({x[0], x[1] * x[1]}, axis);
+          },
+          {away_from_zero(shape, ++seed), away_from_zero(other, ++seed)}, ++seed);
+      compare(
+          "stack " + tag + " axis " + std::to_string(axis),
+          [axis](auto& x) {
+            return nd::stack({x[0], x[1]}, axis);
+          },
+          [axis](auto& x) {
+            return torch::stack({x[0], x[1]}, axis);
+          },
+          {away_from_zero(shape, ++seed), away_from_zero(shape, ++seed)}, ++seed);
+      compare(
+          "split chunk unbind " + tag + " axis " + std::to_string(axis),
+          [axis](auto& x) {
+            auto p = nd::split(x[0], 2, axis);
+            auto c = nd::chunk(x[0], 3, axis);
+            auto u = nd::unbind(x[0], axis);
+            return p.back().sum() * 2.0 + c[0].sum() * c.back().sum() + u[1] * 3.0;
+          },
+          [axis](auto& x) {
+            auto p = torch::split(x[0], 2, axis);
+            auto c = torch::chunk(x[0], 3, axis);
+            auto u = torch::unbind(x[0], axis);
+            return p.back().sum() * 2.0 + c[0].sum() * c.back().sum() + u[1] * 3.0;
+          },
+          {away_from_zero(shape, ++seed)}, ++seed);
+    }
+  }
+}
+
 TEST(VsTorch, MatmulAndShapeOps) {
   uint64_t seed = 300;
   const auto& cases = matmul_cases();

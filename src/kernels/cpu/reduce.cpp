@@ -2,9 +2,9 @@
 // every axis choice. When the innermost run is a reduction, it is summed with several
 // independent accumulators (fast, and more accurate than one running sum).
 #include <array>
-#include <string>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -108,9 +108,9 @@ void reduce(ReduceOp op, const Dims& shape, Operand out, int64_t out_numel, Oper
     using T = decltype(tag);
     if constexpr (!std::is_same_v<T, bool>) {
       switch (op) {  // every row of the table; no default
-#define NDGRAD_REDUCTION_OP(name, ...)                            \
-  case ReduceOp::name: {                                          \
-    using F = ReduceFunctor<ReduceOp::name, T>;                   \
+#define NDGRAD_REDUCTION_OP(name, ...)                                   \
+  case ReduceOp::name: {                                                 \
+    using F = ReduceFunctor<ReduceOp::name, T>;                          \
     return reduce_typed<T, F>(shape, out, out_numel, in, F::identity()); \
   }
 #include "ndgrad/op_table.def"

@@ -3,8 +3,8 @@
 // results combine, and the identity a zero-size reduction gives.
 #include <limits>
 
-#include "kernels/cpu/kernels.hpp"
 #include "kernels/cpu/dispatch.hpp"
+#include "kernels/cpu/kernels.hpp"
 
 namespace ndgrad::kernels {
 

@@ -1,0 +1,360 @@
+// Basic indexing (views) and joining: NumPy's basic indexing as zero-copy views whose gradient
+// is embedded back into zeros of the input's shape; cat and stack as N-input nodes whose
+// gradients are views of the output's gradient; split, chunk and unbind as views.
+#include <string>
+#include <vector>
+
+#include "graph/grad_mode.hpp"
+#include "ops/ops_common.hpp"
+
+namespace ndgrad {
+
+namespace {
+
+// A basic index resolved against a shape: for each input axis, the elements it keeps (a
+// slice: start, step, size) or the one it selects; and where the result has new axes.
+struct ViewSpec {
+  struct Pick {
+    bool keep;      // false: the axis is selected at `start` and removed
+    int64_t start;  // first element
+    int64_t step;   // kept axes only
+    int64_t size;   // kept axes only
+  };
+  std::vector<Pick> picks;       // one per input axis
+  std::vector<bool> out_is_new;  // per output axis: a new axis of size 1
+};
+
+std::string axis_text(int64_t axis, int64_t size) {
+  return "axis " + std::to_string(axis) + " with size " + std::to_string(size);
+}
+
+int64_t resolve_integer(int64_t i, int64_t axis, int64_t size, const char* op) {
+  if (i < -size || i >= size)
+    throw IndexError(std::string(op) + ": index " + std::to_string(i) + " is out of bounds for " +
+                     axis_text(axis, size));
+  return i < 0 ? i + size : i;
+}
+
+// NumPy's slice.indices(): ends clamped, negative values from the end, any non-zero step.
+ViewSpec::Pick resolve_slice(const Slice& s, int64_t size, const char* op) {
+  if (s.step == 0) throw ValueError(std::string(op) + ": slice step cannot be zero");
+  const int64_t step = s.step;
+  int64_t start, stop;
+  auto clamp = [&](std::optional<int64_t> v, int64_t open, int64_t lo, int64_t hi) {
+    if (!v) return open;
+    int64_t x = *v < 0 ? *v + size : *v;
+    return x < lo ? lo : (x > hi ? hi : x);
+  };
+  if (step > 0) {
+    start = clamp(s.start, 0, 0, size);
+    stop = clamp(s.stop, size, 0, size);
+  } else {
+    start = clamp(s.start, size - 1, -1, size - 1);
+    stop = clamp(s.stop, -1, -1, size - 1);
+  }
+  int64_t n = step > 0 ? (stop - start + step - 1) / step : (start - stop + (-step) - 1) / (-step);
+  if (n < 0) n = 0;
+  return {true, n == 0 ? 0 : start, step, n};
+}
+
+ViewSpec resolve(const std::vector<TensorIndex>& indices, const Dims& shape, const char* op) {
+  const int64_t ndim = static_cast<int64_t>(shape.size());
+  int64_t consuming = 0, ellipses = 0;
+  for (const TensorIndex& ix : indices) {
+    if (ix.kind() == TensorIndex::Kind::integer || ix.kind() == TensorIndex::Kind::slice)
+      ++consuming;
+    if (ix.kind() == TensorIndex::Kind::ellipsis) ++ellipses;
+  }
+  if (ellipses > 1) throw IndexError(std::string(op) + ": an index can only have one ellipsis");
+  if (consuming > ndim)
+    throw IndexError(std::string(op) + ": too many indices for a tensor of shape " +
+                     shape_str(shape) + ": " + std::to_string(consuming) + " were given");
+  ViewSpec spec;
+  int64_t axis = 0;
+  auto full = [&] {
+    spec.picks.push_back({true, 0, 1, shape[axis]});
+    spec.out_is_new.push_back(false);
+    ++axis;
+  };
+  for (const TensorIndex& ix : indices) {
+    switch (ix.kind()) {
+      case TensorIndex::Kind::integer:
+        spec.picks.push_back({false, resolve_integer(ix.integer(), axis, shape[axis], op), 0, 0});
+        ++axis;
+        break;
+      case TensorIndex::Kind::slice:
+        spec.picks.push_back(resolve_slice(ix.slice(), shape[axis], op));
+        spec.out_is_new.push_back(false);
+        ++axis;
+        break;
+      case TensorIndex::Kind::new_axis:
+        spec.out_is_new.push_back(true);
+        break;
+      case TensorIndex::Kind::ellipsis:
+        for (int64_t k = ndim - consuming; k > 0; --k) full();
+        break;
+    }
+  }
+  while (axis < ndim) full();  // the axes no index named are kept whole
+  return spec;
+}
+
+// The view of t that spec describes (no autograd).
+Tensor view_of(const Tensor& t, const ViewSpec& spec) {
+  const TensorImpl& impl = *t.impl();
+  int64_t offset = impl.offset;
+  Dims shape, strides;
+  size_t in = 0;
+  auto next_kept = [&]() -> const ViewSpec::Pick* {
+    while (in < spec.picks.size()) {
+      const ViewSpec::Pick& p = spec.picks[in];
+      const int64_t stride = impl.strides[in];
+      ++in;
+      if (p.keep) {
+        if (p.size > 0) offset += p.start * stride;
+        strides.push_back(p.step * stride);
+        return &p;
+      }
+      offset += p.start * stride;
+    }
+    return nullptr;
+  };
+  for (bool is_new : spec.out_is_new) {
+    if (is_new) {
+      shape.push_back(1);
+      strides.push_back(0);
+    } else {
+      shape.push_back(next_kept()->size);
+    }
+  }
+  while (in < spec.picks.size()) next_kept();  // trailing selected axes add their offsets
+  return make_view(t, std::move(shape), std::move(strides), offset);
+}
+
+Tensor index_view(const Tensor& t, const ViewSpec& spec);
+
+// g placed where the view took its elements, zeros elsewhere: the gradient of a view.
+struct EmbedBackward : Node {
+  NDGRAD_OP_NAME("index_backward")
+  ViewSpec spec;
+  GradList backward(const Tensor& g) override { return grad_list(index_view(g, spec)); }
+};
+Tensor embed(const Tensor& g, const ViewSpec& spec, const Dims& shape) {
+  Tensor out = zeros(Shape(shape), g.dtype());
+  const Tensor region = view_of(out, spec);
+  const TensorImpl &r = *region.impl(), &gi = *g.impl();
+  kernels::copy(r.shape, {r.data(), r.strides.data(), r.dtype},
+                {const_cast<char*>(gi.read_data()), gi.strides.data(), gi.dtype});
+  if (auto node = record<EmbedBackward>(out, {&g})) node->spec = spec;
+  return out;
+}
+
+struct IndexBackward : Node {
+  NDGRAD_OP_NAME("index")
+  ViewSpec spec;
+  Dims input_shape;
+  GradList backward(const Tensor& g) override { return grad_list(embed(g, spec, input_shape)); }
+};
+Tensor index_view(const Tensor& t, const ViewSpec& spec) {
+  Tensor out = view_of(t, spec);
+  if (auto node = record<IndexBackward>(out, {&t})) {
+    node->spec = spec;
+    node->input_shape = t.impl()->shape;
+  }
+  return out;
+}
+
+// The spec of a slice along one axis, every other axis whole.
+ViewSpec along(const Dims& shape, int64_t axis, ViewSpec::Pick pick) {
+  ViewSpec spec;
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
+    spec.picks.push_back(d == axis ? pick : ViewSpec::Pick{true, 0, 1, shape[d]});
+    if (d != axis || pick.keep) spec.out_is_new.push_back(false);
+  }
+  return spec;
+}
+
+}  // namespace
+
+Tensor Tensor::index(const std::vector<TensorIndex>& indices) const {
+  require_defined_arg(*this, "index");
+  return index_view(*this, resolve(indices, impl_->shape, "index"));
+}
+
+Tensor Tensor::operator[](int64_t i) const {
+  require_defined_arg(*this, "operator[]");
+  if (ndim() == 0) throw IndexError("operator[]: a 0-d tensor has no axis to index (shape ())");
+  return select(0, i);
+}
+
+Tensor Tensor::slice(int64_t axis, std::optional<int64_t> start, std::optional<int64_t> stop,
+                     int64_t step) const {
+  require_defined_arg(*this, "slice");
+  const int64_t a = normalize_axis(axis, ndim(), "slice");
+  return index_view(
+      *this,
+      along(impl_->shape, a, resolve_slice(Slice(start, stop, step), impl_->shape[a], "slice")));
+}
+
+Tensor Tensor::select(int64_t axis, int64_t index) const {
+  require_defined_arg(*this, "select");
+  const int64_t a = normalize_axis(axis, ndim(), "select");
+  const int64_t i = resolve_integer(index, a, impl_->shape[a], "select");
+  return index_view(*this, along(impl_->shape, a, {false, i, 0, 0}));
+}
+
+Tensor Tensor::narrow(int64_t axis, int64_t start, int64_t length) const {
+  require_defined_arg(*this, "narrow");
+  const int64_t a = normalize_axis(axis, ndim(), "narrow");
+  const int64_t size = impl_->shape[a];
+  const int64_t s = start < 0 ? start + size : start;
+  if (s < 0 || s > size || length < 0 || length > size - s)
+    throw IndexError("narrow: start " + std::to_string(start) + " and length " +
+                     std::to_string(length) + " do not fit " + axis_text(a, size));
+  return index_view(*this, along(impl_->shape, a, {true, length == 0 ? 0 : s, 1, length}));
+}
+
+namespace {
+
+// Each input's gradient is its part of the output's gradient: a view of it.
+struct CatBackward : Node {
+  NDGRAD_OP_NAME("cat")
+  int64_t axis = 0;
+  std::vector<int64_t> offsets, sizes;
+  GradList backward(const Tensor& g) override {
+    GradList grads;
+    grads.reserve(sizes.size());
+    for (size_t i = 0; i < sizes.size(); ++i)
+      grads.emplace_back(needs(i) ? g.narrow(axis, offsets[i], sizes[i]) : Tensor());
+    return grads;
+  }
+};
+
+}  // namespace
+
+Tensor cat(const std::vector<Tensor>& tensors, int64_t axis) {
+  if (tensors.empty()) throw ValueError("cat: expects a non-empty list of tensors");
+  for (size_t i = 0; i < tensors.size(); ++i)
+    require_defined_arg(tensors[i], "cat", ("tensor " + std::to_string(i)).c_str());
+  const Tensor& first = tensors[0];
+  const int64_t ndim = first.ndim();
+  if (ndim == 0)
+    throw ShapeError("cat: 0-d tensors cannot be concatenated (tensor 0 has shape ())");
+  const int64_t a = normalize_axis(axis, ndim, "cat");
+  Dims shape = first.impl()->shape;
+  DType dt = first.dtype();
+  shape[a] = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Dims& s = tensors[i].impl()->shape;
+    bool ok = static_cast<int64_t>(s.size()) == ndim;
+    for (int64_t d = 0; ok && d < ndim; ++d) ok = d == a || s[d] == first.impl()->shape[d];
+    if (!ok)
+      throw ShapeError("cat: tensor " + std::to_string(i) + " has shape " + shape_str(s) +
+                       ", which does not match tensor 0's shape " + shape_str(first.impl()->shape) +
+                       " except along axis " + std::to_string(a));
+    if (shape[a] > INT64_MAX - s[a]) throw ShapeError("cat: the result's size is too large");
+    shape[a] += s[a];
+    dt = promote_types(dt, tensors[i].dtype());
+  }
+  Tensor out = make_tensor(shape, dt, "cat");
+  std::vector<int64_t> offsets, sizes;
+  int64_t at = 0;
+  for (const Tensor& t : tensors) {
+    const int64_t n = t.impl()->shape[a];
+    const Tensor part = view_of(out, along(shape, a, {true, n == 0 ? 0 : at, 1, n}));
+    const TensorImpl &p = *part.impl(), &ti = *t.impl();
+    kernels::copy(p.shape, {p.data(), p.strides.data(), p.dtype},
+                  {const_cast<char*>(ti.read_data()), ti.strides.data(), ti.dtype});
+    offsets.push_back(at);
+    sizes.push_back(n);
+    at += n;
+  }
+  std::vector<const Tensor*> inputs;
+  for (const Tensor& t : tensors) inputs.push_back(&t);
+  bool records = false;
+  for (const Tensor* t : inputs) records = records || records_grad(*t);
+  if (records && is_grad_enabled()) {
+    auto node = make_ref<CatBackward>();
+    node->axis = a;
+    node->offsets = std::move(offsets);
+    node->sizes = std::move(sizes);
+    attach_node(out, std::move(node), inputs.data(), inputs.size());
+  }
+  return out;
+}
+
+Tensor concatenate(const std::vector<Tensor>& tensors, int64_t axis) { return cat(tensors, axis); }
+
+Tensor stack(const std::vector<Tensor>& tensors, int64_t axis) {
+  if (tensors.empty()) throw ValueError("stack: expects a non-empty list of tensors");
+  for (size_t i = 0; i < tensors.size(); ++i)
+    require_defined_arg(tensors[i], "stack", ("tensor " + std::to_string(i)).c_str());
+  const Dims& shape = tensors[0].impl()->shape;
+  for (size_t i = 1; i < tensors.size(); ++i)
+    if (tensors[i].impl()->shape != shape)
+      throw ShapeError("stack: tensor " + std::to_string(i) + " has shape " +
+                       shape_str(tensors[i].impl()->shape) + ", tensor 0 has shape " +
+                       shape_str(shape) + "; stack needs one shape");
+  const int64_t a = normalize_axis(axis, static_cast<int64_t>(shape.size()) + 1, "stack");
+  std::vector<Tensor> parts;
+  parts.reserve(tensors.size());
+  for (const Tensor& t : tensors) parts.push_back(t.unsqueeze(a));
+  return cat(parts, a);
+}
+
+std::vector<Tensor> split(const Tensor& t, int64_t split_size, int64_t axis) {
+  require_defined_arg(t, "split");
+  const int64_t a = normalize_axis(axis, t.ndim(), "split");
+  const int64_t size = t.impl()->shape[a];
+  if (split_size <= 0 && !(split_size == 0 && size == 0))
+    throw ValueError("split: split_size must be positive, got " + std::to_string(split_size));
+  std::vector<Tensor> out;
+  if (size == 0) return {t.narrow(a, 0, 0)};
+  for (int64_t at = 0; at < size; at += split_size)
+    out.push_back(t.narrow(a, at, std::min(split_size, size - at)));
+  return out;
+}
+
+std::vector<Tensor> split(const Tensor& t, const std::vector<int64_t>& sizes, int64_t axis) {
+  require_defined_arg(t, "split");
+  const int64_t a = normalize_axis(axis, t.ndim(), "split");
+  const int64_t size = t.impl()->shape[a];
+  int64_t total = 0;
+  for (int64_t s : sizes) {
+    if (s < 0 || total > size) break;
+    total += s;
+  }
+  bool ok = total == size;
+  for (int64_t s : sizes) ok = ok && s >= 0;
+  if (!ok) {
+    std::string list;
+    for (int64_t s : sizes) list += (list.empty() ? "" : ", ") + std::to_string(s);
+    throw ValueError("split: sizes [" + list + "] do not add up to " + axis_text(a, size));
+  }
+  std::vector<Tensor> out;
+  int64_t at = 0;
+  for (int64_t s : sizes) {
+    out.push_back(t.narrow(a, at, s));
+    at += s;
+  }
+  return out;
+}
+
+std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t axis) {
+  require_defined_arg(t, "chunk");
+  if (chunks <= 0)
+    throw ValueError("chunk: chunks must be positive, got " + std::to_string(chunks));
+  const int64_t a = normalize_axis(axis, t.ndim(), "chunk");
+  const int64_t size = t.impl()->shape[a];
+  return split(t, size == 0 ? 0 : (size + chunks - 1) / chunks, a);
+}
+
+std::vector<Tensor> unbind(const Tensor& t, int64_t axis) {
+  require_defined_arg(t, "unbind");
+  const int64_t a = normalize_axis(axis, t.ndim(), "unbind");
+  std::vector<Tensor> out;
+  for (int64_t i = 0; i < t.impl()->shape[a]; ++i) out.push_back(t.select(a, i));
+  return out;
+}
+
+}  // namespace ndgrad

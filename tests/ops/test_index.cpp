@@ -1,0 +1,139 @@
+// Basic indexing (views), joining and splitting: values against NumPy's rules worked by hand,
+// memory shared with the base, and the errors.
+#include "test_util.hpp"
+
+using namespace ndgrad;
+using namespace ndgrad::testing;
+
+namespace {
+
+// 0 .. 23 in shape (2, 3, 4): element (i, j, k) is 12 i + 4 j + k.
+Tensor x234() { return arange(24, DType::f64).reshape({2, 3, 4}); }
+
+void expect_view(const Tensor& v, const Shape& shape, const std::vector<double>& values) {
+  EXPECT_EQ(v.shape(), shape);
+  expect_values(v, values);
+}
+
+}  // namespace
+
+TEST(Index, IntegersSlicesNewAxesAndEllipsisFollowNumPy) {
+  const Tensor x = x234();
+  expect_view(x.index({1}), {3, 4}, {12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23});
+  expect_view(x.index({Slice(), 0}), {2, 4}, {0, 1, 2, 3, 12, 13, 14, 15});
+  expect_view(x.index({All, All, -1}), {2, 3}, {3, 7, 11, 15, 19, 23});
+  expect_view(x.index({Ellipsis, -1}), {2, 3}, {3, 7, 11, 15, 19, 23});
+  expect_view(x.index({1, Ellipsis}), {3, 4}, {12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23});
+  expect_view(x.index({0, Slice(None, None, -2), Slice(1, 3)}), {2, 2}, {9, 10, 1, 2});
+  expect_view(x.index({NewAxis, 1, NewAxis, Slice(1, None)}), {1, 1, 2, 4},
+              {16, 17, 18, 19, 20, 21, 22, 23});
+  expect_view(x.index({Slice(None, None, -1), 2, Slice(None, None, -3)}), {2, 2}, {23, 20, 11, 8});
+  expect_view(x.index({Ellipsis, NewAxis}).index({0, 0, 0}), {1}, {0});
+  expect_view(x.index({}), {2, 3, 4}, x.to_vector());
+  // Slices clamp; an empty slice is a (0, ...) view.
+  expect_view(x.index({Slice(-10, 10), 0, 0}), {2}, {0, 12});
+  EXPECT_EQ(x.index({Slice(5, 1)}).shape(), (Shape{0, 3, 4}));
+  EXPECT_EQ(x.index({Slice(1, 1)}).numel(), 0);
+  expect_view(x.index({Slice(1, None, -1), 0, 0}), {2}, {12, 0});
+  expect_view(x.index({Slice(None, -3, -1), 0, 0}), {2}, {12, 0});  // [0, 1][:-3:-1]
+  expect_view(x.index({0, 0, Slice(3, 0, -1)}), {3}, {3, 2, 1});
+  expect_view(x.index({0, 0, Slice(-1, -5, -2)}), {2}, {3, 1});
+  // 0-d results and 0-d tensors.
+  expect_view(x.index({1, 2, 3}), {}, {23});
+  expect_view(scalar(5.0).index({NewAxis}), {1}, {5});
+  expect_view(scalar(5.0).index({Ellipsis}), {}, {5});
+}
+
+TEST(Index, MembersSelectSliceNarrowAndSubscript) {
+  const Tensor x = x234();
+  expect_view(x[1][2], {4}, {20, 21, 22, 23});
+  expect_view(x[-1][0], {4}, {12, 13, 14, 15});
+  expect_view(x.select(-1, 0), {2, 3}, {0, 4, 8, 12, 16, 20});
+  expect_view(x.slice(2, 1, None, 2).select(0, 0), {3, 2}, {1, 3, 5, 7, 9, 11});
+  expect_view(x.slice(1, None, None, -1).select(0, 1).select(1, 0), {3}, {20, 16, 12});
+  expect_view(x.narrow(1, 1, 2).select(0, 0), {2, 4}, {4, 5, 6, 7, 8, 9, 10, 11});
+  expect_view(x.narrow(2, -2, 2).select(0, 1).select(0, 0), {2}, {14, 15});
+  EXPECT_EQ(x.narrow(1, 3, 0).shape(), (Shape{2, 0, 4}));
+}
+
+TEST(Index, ViewsShareTheBaseMemoryInConstantTime) {
+  Tensor x = zeros({1000, 1000}, DType::f64);
+  Tensor row = x[7];
+  Tensor col = x.index({Slice(), 3});
+  EXPECT_EQ(row.data_ptr<double>(), x.data_ptr<double>() + 7000);
+  EXPECT_EQ(col.strides(), (Shape{1000}));
+  row.copy_(full({1000}, 2.0, DType::f64));
+  EXPECT_EQ(x.index({7, 999}).item(), 2.0);
+  EXPECT_EQ(col.to_vector()[7], 2.0);
+  EXPECT_EQ(col.to_vector()[8], 0.0);
+  // Reversed views read backwards through the same memory.
+  const Tensor r = x.index({Slice(None, None, -1), 0});
+  EXPECT_EQ(r.to_vector()[992], 2.0);
+}
+
+TEST(Index, BadIndicesAreTypedErrorsNamingTheAxis) {
+  const Tensor x = x234();
+  expect_error<IndexError>([&] { x.index({2}); },
+                           {"index 2 is out of bounds for axis 0 with size 2"});
+  expect_error<IndexError>([&] { x.index({0, -4}); }, {"axis 1 with size 3"});
+  expect_error<IndexError>([&] { x.index({0, 0, 0, 0}); }, {"too many indices"});
+  expect_error<IndexError>([&] { x.index({Ellipsis, 0, Ellipsis}); }, {"one ellipsis"});
+  expect_error<ValueError>([&] { x.index({Slice(0, 2, 0)}); }, {"step cannot be zero"});
+  expect_error<IndexError>([&] { x[5]; }, {"out of bounds"});
+  expect_error<IndexError>([&] { scalar(1.0)[0]; }, {"0-d"});
+  expect_error<IndexError>([&] { x.select(2, 4); }, {"axis 2 with size 4"});
+  expect_error<AxisError>([&] { x.select(3, 0); }, {"select"});
+  expect_error<IndexError>([&] { x.narrow(1, 2, 2); }, {"do not fit axis 1 with size 3"});
+  expect_error<IndexError>([&] { x.narrow(1, 0, -1); }, {"narrow"});
+  expect_error<ValueError>([&] { Tensor().index({0}); }, {"index"});
+}
+
+TEST(Join, CatStackAndTheirShapes) {
+  const Tensor a = arange(6, DType::f64).reshape({2, 3});
+  const Tensor b = (arange(3, DType::f64) + 10.0).reshape({1, 3});
+  expect_view(cat({a, b}), {3, 3}, {0, 1, 2, 3, 4, 5, 10, 11, 12});
+  expect_view(cat({a, a}, -1), {2, 6}, {0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5});
+  expect_view(concatenate({b, zeros({0, 3}, DType::f64), b}), {2, 3}, {10, 11, 12, 10, 11, 12});
+  EXPECT_EQ(cat({a, b.to(DType::f32)}).dtype(), DType::f64);  // promoted
+  EXPECT_EQ(cat({arange(2, DType::i64), arange(2, DType::f32)}).dtype(), DType::f32);
+  expect_view(stack({b[0], b[0] * 2.0}), {2, 3}, {10, 11, 12, 20, 22, 24});
+  expect_view(stack({b[0], b[0] * 2.0}, 1), {3, 2}, {10, 20, 11, 22, 12, 24});
+  expect_view(stack({b[0], b[0]}, -1), {3, 2}, {10, 10, 11, 11, 12, 12});
+  expect_view(stack({scalar(1.0), scalar(2.0)}), {2}, {1, 2});
+}
+
+TEST(Join, SplitChunkAndUnbindAreViews) {
+  const Tensor x = arange(10, DType::f64);
+  auto p = split(x, 4);
+  ASSERT_EQ(p.size(), 3u);
+  expect_values(p[0], {0, 1, 2, 3});
+  expect_values(p[2], {8, 9});
+  EXPECT_EQ(p[1].data_ptr<double>(), x.data_ptr<double>() + 4);
+  auto q = split(x, std::vector<int64_t>{2, 0, 8});
+  ASSERT_EQ(q.size(), 3u);
+  EXPECT_EQ(q[1].numel(), 0);
+  expect_values(q[2], {2, 3, 4, 5, 6, 7, 8, 9});
+  auto c = chunk(x, 3);  // ceil(10 / 3) = 4: 4, 4, 2
+  ASSERT_EQ(c.size(), 3u);
+  expect_values(c[2], {8, 9});
+  EXPECT_EQ(chunk(arange(6), 4).size(), 3u);  // pieces of 2: libtorch's rule
+  auto u = unbind(arange(6, DType::f64).reshape({2, 3}), 1);
+  ASSERT_EQ(u.size(), 3u);
+  expect_values(u[1], {1, 4});
+}
+
+TEST(Join, BadInputIsATypedErrorNamingTheTensors) {
+  const Tensor a = zeros({2, 3}), b = zeros({2, 4});
+  expect_error<ValueError>([&] { cat({}); }, {"non-empty"});
+  expect_error<ShapeError>([&] { cat({a, b}); }, {"tensor 1 has shape (2,4)"});
+  expect_error<ShapeError>([&] { cat({a, zeros({2, 3, 1})}); }, {"tensor 1"});
+  expect_error<ShapeError>([&] { cat({scalar(1.0), scalar(2.0)}); }, {"0-d"});
+  expect_error<AxisError>([&] { cat({a, a}, 2); }, {"cat"});
+  expect_error<ShapeError>([&] { stack({a, b}); }, {"one shape"});
+  expect_error<ValueError>([&] { stack({}); }, {"non-empty"});
+  expect_error<ValueError>([&] { cat({a, Tensor()}); }, {"tensor 1"});
+  expect_error<ValueError>([&] { split(a, 0, 1); }, {"positive"});
+  expect_error<ValueError>([&] { split(a, std::vector<int64_t>{1, 1}, 1); }, {"do not add up"});
+  expect_error<ValueError>([&] { split(a, std::vector<int64_t>{4, -1}, 1); }, {"do not add up"});
+  expect_error<ValueError>([&] { chunk(a, 0); }, {"positive"});
+}
