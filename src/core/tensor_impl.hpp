@@ -26,7 +26,7 @@ struct TensorImpl final : Counted {
   // nothing else holds it (ops/elementwise.cpp). Set only while the rule runs.
   bool donated = false;
   Ref<Node> grad_fn;  // the op that produced this tensor; null for leaves
-  Tensor grad;                    // accumulated gradient (leaves only)
+  Tensor grad;        // accumulated gradient (leaves only)
   // A leaf's gradient hooks (Tensor::register_hook); a non-leaf's live on its grad_fn.
   std::unique_ptr<std::vector<GradHook>> hooks;
 
@@ -54,8 +54,8 @@ Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype, const char* op
 // Memory for a contiguous tensor of a valid shape (n: its element count, when known), or a
 // MemoryError naming op, the shape and the bytes. reserve: address space only, for a pending
 // result (Storage::reserve).
-Ref<Storage> allocate_storage(const Dims& shape, DType dtype, const char* op,
-                                          int64_t n = -1, bool reserve = false);
+Ref<Storage> allocate_storage(const Dims& shape, DType dtype, const char* op, int64_t n = -1,
+                              bool reserve = false);
 // A view over t's storage with other shape/strides/offset; no autograd state.
 Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset);
 

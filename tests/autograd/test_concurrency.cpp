@@ -74,8 +74,8 @@ TEST(Concurrency, TrainingWhileAForeignThreadCopiesAndDropsTheSameHandles) {
   std::thread monitor([&] {
     while (!done.load()) {
       for (const Tensor& p : params) {
-        Tensor copy = p;           // a handle the training thread owns, copied here
-        Tensor view = copy.T();    // and a view of it made here
+        Tensor copy = p;         // a handle the training thread owns, copied here
+        Tensor view = copy.T();  // and a view of it made here
         seen += copy.numel() + view.numel() + static_cast<int64_t>(x.sum().item() != 0);
       }
     }
