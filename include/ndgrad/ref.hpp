@@ -56,12 +56,20 @@ bool drop_shared(Counted* c) noexcept;      // a release that is not the owner's
 bool drop_local_zero(Counted* c) noexcept;  // the owner released its last; others hold some
 void destroy(Counted* c) noexcept;          // runs the destructor and frees the memory
 // Merges the objects other threads queued to this thread (they may be destroyed here). Called
-// where the library allocates a tensor; never with one of the library's locks held.
+// where the library allocates a tensor, unless a DrainHold is in scope (one of the library's
+// locks is held: destructors must not run there).
 void drain() noexcept;
+inline thread_local int drain_held = 0;
 inline void drain_if_queued() noexcept {
   OwnerThread* me = this_thread;
-  if (me && me->has_queue.load(std::memory_order_relaxed)) drain();
+  if (me && me->has_queue.load(std::memory_order_relaxed) && drain_held == 0) drain();
 }
+struct DrainHold {
+  DrainHold() noexcept { ++drain_held; }
+  ~DrainHold() { --drain_held; }
+  DrainHold(const DrainHold&) = delete;
+  DrainHold& operator=(const DrainHold&) = delete;
+};
 // Objects this thread made and still owns: for tests of what a graph leaves alive.
 int64_t owned_by_this_thread() noexcept;
 
@@ -84,17 +92,9 @@ class Counted {
   // What an object is, for destroying the commonest kinds without a virtual call (one call site
   // for every kind of object predicts poorly).
   enum class Kind : uint8_t { other, tensor, storage };
-  explicit Counted(Kind kind = Kind::other) noexcept : kind_(static_cast<uint32_t>(kind)) {
-    refcount::OwnerThread* me = refcount::this_thread;
-    if (!me) me = refcount::attach_thread();
-    owner_.store(me, std::memory_order_relaxed);
-    if (me == &refcount::shared_owner) {
-      shared_.store(refcount::kOne | refcount::kMerged, std::memory_order_relaxed);
-    } else {
-      local_ = 1;
-      ++me->owned;
-    }
-  }
+  // The counts are set by make_ref once the whole object is built (a constructor that throws
+  // leaves no count behind).
+  explicit Counted(Kind kind = Kind::other) noexcept : kind_(static_cast<uint32_t>(kind)) {}
   Counted(const Counted&) = delete;
   Counted& operator=(const Counted&) = delete;
   virtual ~Counted() = default;
@@ -108,9 +108,25 @@ class Counted {
   template <class T, class... Args>
   friend Ref<T> make_ref(Args&&... args);
 
+  // The first reference: to this thread (or, while it exits, merged from the start).
+  void adopt_first_reference() noexcept {
+    refcount::OwnerThread* me = refcount::this_thread;
+    if (!me) me = refcount::attach_thread();
+    owner_.store(me, std::memory_order_relaxed);
+    if (me == &refcount::shared_owner) {
+      shared_.store(refcount::kOne | refcount::kMerged, std::memory_order_relaxed);
+    } else {
+      local_ = 1;
+      ++me->owned;
+    }
+  }
+
   std::atomic<refcount::OwnerThread*> owner_{nullptr};
   std::atomic<int64_t> shared_{0};
-  uint32_t local_ = 0;         // the owner's references; only the owner touches it
+  // The owner's references; only the owner touches it. Signed: while the object is queued the
+  // owner may release references other threads counted, taking it below zero; the merge adds
+  // the two counts exactly.
+  int32_t local_ = 0;
   uint32_t alloc_bytes_ : 24;  // the pool block's size (make_ref)
   uint32_t kind_ : 8;
   Counted* queued_next_ = nullptr;  // in the owner's queue

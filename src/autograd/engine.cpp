@@ -84,6 +84,7 @@ void deliver(std::vector<std::pair<Ref<TensorImpl>, Tensor>> totals,
       continue;
     }
     std::lock_guard<GradLock> lock(grad_lock(leaf.get()));
+    const refcount::DrainHold hold;  // no queued destructors run under the lock
     if (leaf->grad.defined()) {
       leaf->grad = accumulate(std::move(leaf->grad), std::move(g));  // records under create_graph
     } else {

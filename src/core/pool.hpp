@@ -9,6 +9,7 @@
 // Blocks are plain malloc blocks, so any thread may free any block; a thread's lists are
 // bounded, and released when the thread exits. Under AddressSanitizer the pool is bypassed,
 // so that use-after-free stays detectable.
+#include <cassert>
 #include <cstddef>
 #include <cstdlib>
 #include <new>
@@ -122,7 +123,9 @@ Ref<T> make_ref(Args&&... args) {
     throw;
   }
   Counted* c = obj;
+  assert(static_cast<void*>(c) == p && "Counted is the object's first base: destroy frees c");
   c->alloc_bytes_ = static_cast<uint32_t>(sizeof(T));
+  c->adopt_first_reference();
   Ref<T> r;
   r.p_ = c;
   return r;

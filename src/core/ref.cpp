@@ -26,13 +26,15 @@ struct Access {
   static bool merge(Counted* c) {
     const int64_t local = c->local_;
     c->local_ = 0;
+    // Ownership goes first: once the merged count is published, another thread may free the
+    // object at any moment.
+    c->owner_.store(&shared_owner, std::memory_order_relaxed);
     int64_t s = c->shared_.load(std::memory_order_relaxed);
     int64_t total;
     do {
       total = local + count_of(s);
     } while (!c->shared_.compare_exchange_weak(s, total * kOne | kMerged, std::memory_order_acq_rel,
                                                std::memory_order_relaxed));
-    c->owner_.store(&shared_owner, std::memory_order_relaxed);
     return total == 0;
   }
 
@@ -54,17 +56,17 @@ struct Access {
   static bool drop_local_zero(Counted* c) {
     OwnerThread* me = this_thread;
     int64_t s = c->shared_.load(std::memory_order_acquire);
-    // Other threads hold references: the atomic count becomes the whole count. Queued (another
-    // thread's releases went below zero): merged when the queue is drained.
-    while (state_of(s) == kOwned) {
-      if (c->shared_.compare_exchange_weak(s, s | kMerged, std::memory_order_acq_rel,
-                                           std::memory_order_acquire)) {
-        c->owner_.store(&shared_owner, std::memory_order_relaxed);
-        --me->owned;
-        return count_of(s) == 0;
-      }
+    // Queued (another thread's releases went below zero): merged when the queue is drained.
+    if (state_of(s) != kOwned) return false;
+    // Other threads hold references: the atomic count becomes the whole count. Ownership goes
+    // first (once merged, another thread may free the object at any moment); with the owner's
+    // count at zero no release can take the atomic count below zero, so it stays kOwned.
+    c->owner_.store(&shared_owner, std::memory_order_relaxed);
+    --me->owned;
+    while (!c->shared_.compare_exchange_weak(
+        s, (s & ~int64_t(3)) | kMerged, std::memory_order_acq_rel, std::memory_order_acquire)) {
     }
-    return false;
+    return count_of(s) == 0;
   }
 
   static bool drop_shared(Counted* c) {
