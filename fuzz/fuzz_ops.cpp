@@ -76,7 +76,7 @@ constexpr int kBinaryCount = sizeof(kBinaryRows) / sizeof(kBinaryRows[0]);
 Tensor positive(const Tensor& t) { return abs(t) + 0.5; }
 
 void step(Bytes& in, std::vector<Tensor>& stack) {
-  const int op = in.small(17);
+  const int op = in.small(19);
   auto top = [&](int k) -> Tensor& { return stack[stack.size() - 1 - k]; };
   if (op == 0 || stack.size() < 2) {
     const Shape s = shape_from(in, 4, 4);
@@ -172,6 +172,59 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
         a.register_hook([](const Tensor& g) { return g * 2.0; });
       r = product({a, b});
       require(r.shape() == broadcast_shapes(a.shape(), b.shape()));
+      break;
+    }
+    case 16: {  // basic indexing: integers (some out of range), slices with any steps, new axes
+      std::vector<TensorIndex> ix;
+      for (int i = in.small(5); i > 0; --i) {
+        const auto end = [&]() -> std::optional<int64_t> {
+          const int v = in.small(12);
+          return v == 11 ? std::nullopt : std::optional<int64_t>(v - 5);
+        };
+        switch (in.small(4)) {
+          case 0:
+            ix.push_back(static_cast<int64_t>(in.small(9)) - 4);
+            break;
+          case 1: {
+            const auto start = end(), stop = end();
+            ix.push_back(Slice(start, stop, static_cast<int64_t>(in.small(7)) - 3));  // 0: error
+            break;
+          }
+          case 2:
+            ix.push_back(NewAxis);
+            break;
+          default:
+            ix.push_back(Ellipsis);  // two of them: an error
+        }
+      }
+      r = a.index(ix);
+      require(r.numel() <= a.numel());
+      break;
+    }
+    case 17: {  // joining and splitting: mismatched shapes, sizes that do not add up
+      const int64_t axis = in.axis();
+      switch (in.small(4)) {
+        case 0:
+          r = cat({a, b}, axis);
+          require(r.numel() == a.numel() + b.numel());
+          break;
+        case 1:
+          r = ndgrad::stack({a, b}, axis);
+          require(r.numel() == 2 * a.numel());
+          break;
+        case 2: {
+          const auto parts = split(a, static_cast<int64_t>(in.small(4)), axis);
+          int64_t total = 0;
+          for (const Tensor& p : parts) total += p.numel();
+          require(total == a.numel());
+          r = parts.back();
+          break;
+        }
+        default: {
+          const auto parts = chunk(a, static_cast<int64_t>(in.small(4)), axis);
+          r = parts.front();
+        }
+      }
       break;
     }
     default: {  // backward, possibly twice, possibly with a wrong-shaped gradient
