@@ -76,7 +76,7 @@ constexpr int kBinaryCount = sizeof(kBinaryRows) / sizeof(kBinaryRows[0]);
 Tensor positive(const Tensor& t) { return abs(t) + 0.5; }
 
 void step(Bytes& in, std::vector<Tensor>& stack) {
-  const int op = in.small(19);
+  const int op = in.small(20);
   auto top = [&](int k) -> Tensor& { return stack[stack.size() - 1 - k]; };
   if (op == 0 || stack.size() < 2) {
     const Shape s = shape_from(in, 4, 4);
@@ -224,6 +224,31 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
           const auto parts = chunk(a, static_cast<int64_t>(in.small(4)), axis);
           r = parts.front();
         }
+      }
+      break;
+    }
+    case 18: {  // advanced indexing: indices out of range, of the wrong dtype or shape
+      std::vector<double> iv;
+      for (int i = in.small(6); i > 0; --i) iv.push_back(static_cast<double>(in.small(11)) - 5);
+      const int64_t n = static_cast<int64_t>(iv.size());
+      const Tensor idx = tensor(iv, {n}, in.next() % 8 ? DType::i64 : DType::f32);
+      const int64_t axis = in.axis();
+      switch (in.small(5)) {
+        case 0:
+          r = take(a, idx);
+          break;
+        case 1:
+          r = index_select(a, axis, idx);
+          break;
+        case 2:
+          r = gather(a, axis, idx.reshape({n}).broadcast_to({std::max<int64_t>(a.ndim(), 1), n}));
+          break;
+        case 3:
+          r = masked_select(a, b > 0.0);
+          require(r.ndim() == 1);
+          break;
+        default:
+          r = nonzero(a).to(DType::f64);
       }
       break;
     }

@@ -240,6 +240,20 @@ std::vector<Tensor> split(const Tensor& t, const std::vector<int64_t>& sizes, in
 std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t axis = 0);
 std::vector<Tensor> unbind(const Tensor& t, int64_t axis = 0);  // select(axis, i) for each i
 
+// --- advanced indexing (copies; differentiable: repeated indices accumulate their gradients) ---
+// Index tensors are i64; negative values count from the end; out of range is an IndexError.
+Tensor take(const Tensor& t, const Tensor& indices);  // t.flatten()[indices], indices' shape
+Tensor index_select(const Tensor& t, int64_t axis, const Tensor& indices);  // indices 0-d/1-d
+// gather (libtorch): out[i][j] = t[i][index[i][j]] for axis 1; index has t's rank and is no
+// larger on the other axes. take_along_axis (NumPy): the same, the other axes broadcasting.
+Tensor gather(const Tensor& t, int64_t axis, const Tensor& index);
+Tensor take_along_axis(const Tensor& t, const Tensor& indices, int64_t axis);
+// The elements where mask (bool, broadcasting with t) is true, in row-major order (1-d).
+Tensor masked_select(const Tensor& t, const Tensor& mask);
+// The coordinates of the non-zero elements, (count, ndim) i64 (not differentiable).
+Tensor nonzero(const Tensor& t);
+Tensor argwhere(const Tensor& t);  // NumPy's name for nonzero's layout
+
 // Comparisons give DType::boolean tensors and are not differentiable.
 #define NDGRAD_COMPARISON_OPERATOR(symbol)                  \
   Tensor operator symbol(const Tensor& a, const Tensor& b); \

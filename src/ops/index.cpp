@@ -1,10 +1,13 @@
 // Basic indexing (views) and joining: NumPy's basic indexing as zero-copy views whose gradient
 // is embedded back into zeros of the input's shape; cat and stack as N-input nodes whose
 // gradients are views of the output's gradient; split, chunk and unbind as views.
+#include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "graph/grad_mode.hpp"
+#include "kernels/cpu/dispatch.hpp"
 #include "ops/ops_common.hpp"
 
 namespace ndgrad {
@@ -348,6 +351,221 @@ std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t axis) {
   const int64_t size = t.impl()->shape[a];
   return split(t, size == 0 ? 0 : (size + chunks - 1) / chunks, a);
 }
+
+// ---- advanced indexing: every selected element named by its row-major position ----
+
+namespace {
+
+// The row-major coordinates of flat position f of shape, as an element offset through strides.
+int64_t offset_of(int64_t f, const Dims& shape, const Dims& strides) {
+  int64_t off = 0;
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+    const int64_t n = shape[d];
+    off += (f % n) * strides[d];
+    f /= n;
+  }
+  return off;
+}
+
+Tensor put_flat(const Tensor& g, std::shared_ptr<const std::vector<int64_t>> flat,
+                const Dims& shape);
+
+// out[k] = t's element at row-major position flat[k] (a 1-D result; the caller reshapes).
+struct TakeBackward : Node {
+  NDGRAD_OP_NAME("take")
+  std::shared_ptr<const std::vector<int64_t>> flat;
+  Dims input_shape;
+  GradList backward(const Tensor& g) override { return grad_list(put_flat(g, flat, input_shape)); }
+};
+Tensor take_flat(const Tensor& t, std::shared_ptr<const std::vector<int64_t>> flat) {
+  const TensorImpl& ti = *t.impl();
+  const int64_t n = static_cast<int64_t>(flat->size());
+  Tensor out = make_tensor({n}, ti.dtype, "take");
+  const int64_t size = itemsize(ti.dtype);
+  const char* src = ti.read_data();
+  char* dst = out.impl()->data();
+  for (int64_t k = 0; k < n; ++k)
+    std::memcpy(dst + k * size, src + offset_of((*flat)[k], ti.shape, ti.strides) * size, size);
+  if (auto node = record<TakeBackward>(out, {&t})) {
+    node->flat = std::move(flat);
+    node->input_shape = ti.shape;
+  }
+  return out;
+}
+
+// The gradient of take_flat: zeros of shape with g[k] added at row-major position flat[k]
+// (repeated positions accumulate). Differentiable: its own gradient takes again.
+struct PutBackward : Node {
+  NDGRAD_OP_NAME("take_backward")
+  std::shared_ptr<const std::vector<int64_t>> flat;
+  GradList backward(const Tensor& g) override { return grad_list(take_flat(g, flat)); }
+};
+Tensor put_flat(const Tensor& g, std::shared_ptr<const std::vector<int64_t>> flat,
+                const Dims& shape) {
+  Tensor out = zeros(Shape(shape), g.dtype());
+  const Tensor gc = g.contiguous();
+  kernels::dispatch_floating(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* o = reinterpret_cast<T*>(out.impl()->data());
+    const T* v = reinterpret_cast<const T*>(gc.impl()->read_data());
+    for (size_t k = 0; k < flat->size(); ++k) o[(*flat)[k]] += v[k];
+  });
+  if (auto node = record<PutBackward>(out, {&g})) node->flat = std::move(flat);
+  return out;
+}
+
+// An index tensor's values as i64, or a DTypeError naming op.
+std::vector<int64_t> index_values(const Tensor& idx, const char* op, const char* what) {
+  require_defined_arg(idx, op, what);
+  if (idx.dtype() != DType::i64)
+    throw DTypeError(std::string(op) + ": " + what + " must be an integer (i64) tensor, got " +
+                     dtype_name(idx.dtype()));
+  const Tensor c = idx.contiguous();
+  const int64_t* p = c.data_ptr<int64_t>();
+  return std::vector<int64_t>(p, p + c.numel());
+}
+
+std::shared_ptr<const std::vector<int64_t>> shared(std::vector<int64_t> v) {
+  return std::make_shared<const std::vector<int64_t>>(std::move(v));
+}
+
+}  // namespace
+
+Tensor take(const Tensor& t, const Tensor& indices) {
+  require_defined_arg(t, "take");
+  const std::vector<int64_t> idx = index_values(indices, "take", "indices");
+  const int64_t n = t.numel();
+  std::vector<int64_t> flat(idx.size());
+  for (size_t k = 0; k < idx.size(); ++k) {
+    const int64_t i = idx[k];
+    if (i < -n || i >= n)
+      throw IndexError("take: index " + std::to_string(i) + " is out of bounds for a tensor of " +
+                       std::to_string(n) + " elements (shape " + shape_str(t.impl()->shape) + ")");
+    flat[k] = i < 0 ? i + n : i;
+  }
+  return take_flat(t, shared(std::move(flat))).reshape(indices.shape());
+}
+
+Tensor index_select(const Tensor& t, int64_t axis, const Tensor& indices) {
+  require_defined_arg(t, "index_select");
+  if (indices.defined() && indices.ndim() > 1)
+    throw ShapeError("index_select: indices must be 0-d or 1-d, got shape " +
+                     shape_str(indices.impl()->shape));
+  const int64_t a = normalize_axis(axis, std::max<int64_t>(t.ndim(), 1), "index_select");
+  const Tensor x = t.ndim() == 0 ? t.reshape({1}) : t;
+  const Dims& shape = x.impl()->shape;
+  std::vector<int64_t> idx = index_values(indices, "index_select", "indices");
+  for (int64_t& i : idx) i = resolve_integer(i, a, shape[a], "index_select");
+  Dims out_shape = shape;
+  out_shape[a] = static_cast<int64_t>(idx.size());
+  const int64_t outer = numel_of(Dims(shape.begin(), a)), inner = [&] {
+    int64_t p = 1;
+    for (size_t d = a + 1; d < shape.size(); ++d) p *= shape[d];
+    return p;
+  }();
+  std::vector<int64_t> flat;
+  flat.reserve(static_cast<size_t>(outer) * idx.size() * inner);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i : idx)
+      for (int64_t r = 0; r < inner; ++r) flat.push_back((o * shape[a] + i) * inner + r);
+  Tensor out = take_flat(x, shared(std::move(flat))).reshape(Shape(out_shape));
+  return t.ndim() == 0 && indices.ndim() == 0 ? out.reshape({}) : out;
+}
+
+Tensor gather(const Tensor& t, int64_t axis, const Tensor& index) {
+  require_defined_arg(t, "gather");
+  require_defined_arg(index, "gather", "index");
+  const int64_t a = normalize_axis(axis, std::max<int64_t>(t.ndim(), 1), "gather");
+  const Dims& shape = t.impl()->shape;
+  const Dims& ishape = index.impl()->shape;
+  bool ok = ishape.size() == shape.size();
+  for (size_t d = 0; ok && d < shape.size(); ++d)
+    ok = static_cast<int64_t>(d) == a || ishape[d] <= shape[d];
+  if (!ok)
+    throw ShapeError("gather: index of shape " + shape_str(ishape) +
+                     " must have the input's rank and no larger size on any axis but " +
+                     std::to_string(a) + " (input shape " + shape_str(shape) + ")");
+  const std::vector<int64_t> idx = index_values(index, "gather", "index");
+  if (shape.empty()) {  // 0-d: the index must be 0 (or -1)
+    std::vector<int64_t> flat;
+    for (int64_t i : idx) flat.push_back(resolve_integer(i, 0, 1, "gather"));
+    return take_flat(t, shared(std::move(flat))).reshape(index.shape());
+  }
+  const Dims strides = contiguous_strides(shape);
+  std::vector<int64_t> flat(idx.size());
+  std::vector<int64_t> coord(ishape.size(), 0);
+  for (size_t k = 0; k < idx.size(); ++k) {
+    int64_t f = 0;
+    for (size_t d = 0; d < shape.size(); ++d)
+      f += (static_cast<int64_t>(d) == a ? resolve_integer(idx[k], a, shape[a], "gather")
+                                         : coord[d]) *
+           strides[d];
+    flat[k] = f;
+    for (int64_t d = static_cast<int64_t>(ishape.size()) - 1; d >= 0; --d) {  // next coordinate
+      if (++coord[d] < ishape[d]) break;
+      coord[d] = 0;
+    }
+  }
+  return take_flat(t, shared(std::move(flat))).reshape(index.shape());
+}
+
+Tensor take_along_axis(const Tensor& t, const Tensor& indices, int64_t axis) {
+  require_defined_arg(t, "take_along_axis");
+  require_defined_arg(indices, "take_along_axis", "indices");
+  if (indices.ndim() != t.ndim())
+    throw ShapeError("take_along_axis: indices of shape " + shape_str(indices.impl()->shape) +
+                     " must have the input's rank (input shape " + shape_str(t.impl()->shape) +
+                     ")");
+  const int64_t a = normalize_axis(axis, t.ndim(), "take_along_axis");
+  // The other axes broadcast together (NumPy's rule).
+  Shape ts = t.shape(), is = indices.shape();
+  Shape tb = ts, ib = is;
+  tb[a] = ib[a] = 1;
+  const Shape common = broadcast_shapes(tb, ib);
+  tb = common, ib = common;
+  tb[a] = ts[a];
+  ib[a] = is[a];
+  return gather(t.broadcast_to(tb), a, indices.broadcast_to(ib));
+}
+
+Tensor masked_select(const Tensor& t, const Tensor& mask) {
+  require_defined_arg(t, "masked_select");
+  require_defined_arg(mask, "masked_select", "mask");
+  if (mask.dtype() != DType::boolean)
+    throw DTypeError(std::string("masked_select: the mask must be a bool tensor, got ") +
+                     dtype_name(mask.dtype()));
+  const Shape shape = broadcast_shapes(t.shape(), mask.shape());
+  const Tensor m = mask.broadcast_to(shape).contiguous();
+  const bool* p = m.data_ptr<bool>();
+  std::vector<int64_t> flat;
+  for (int64_t k = 0; k < m.numel(); ++k)
+    if (p[k]) flat.push_back(k);
+  return take_flat(t.broadcast_to(shape), shared(std::move(flat)));
+}
+
+Tensor nonzero(const Tensor& t) {
+  require_defined_arg(t, "nonzero");
+  const Tensor c = (t != 0.0).contiguous();
+  const bool* p = c.data_ptr<bool>();
+  const Dims& shape = c.impl()->shape;
+  const int64_t nd = static_cast<int64_t>(shape.size());
+  std::vector<double> coords;
+  int64_t count = 0;
+  for (int64_t k = 0; k < c.numel(); ++k) {
+    if (!p[k]) continue;
+    ++count;
+    std::vector<double> coord(nd);
+    int64_t f = k;
+    for (int64_t d = nd - 1; d >= 0; --d) {
+      coord[d] = static_cast<double>(f % shape[d]);
+      f /= shape[d];
+    }
+    coords.insert(coords.end(), coord.begin(), coord.end());
+  }
+  return tensor(std::move(coords), {count, nd}, DType::i64);
+}
+
+Tensor argwhere(const Tensor& t) { return nonzero(t); }
 
 std::vector<Tensor> unbind(const Tensor& t, int64_t axis) {
   require_defined_arg(t, "unbind");

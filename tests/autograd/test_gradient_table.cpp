@@ -251,6 +251,21 @@ void rows_Indexing() {
         return cat({x[0], x[1].to(DType::f32)}, -1);
       },
       {any_input({3, 2}), any_input({3, 1})}, 1e-2, 1e-4, 1e-4);
+  // Advanced indexing: repeated, negative and skipped indices; the gradient of a repeated
+  // index accumulates.
+  const Tensor rep = tensor({2, 0, 2, -1, 1}, {5}, DType::i64);
+  const Fn advanced = [rep](const std::vector<Tensor>& x) {
+    const Tensor mask = x[0] > 0.0;
+    return index_select(x[0], 1, rep).sum({1}) * take(x[0], rep.reshape({5, 1})).sum() +
+           gather(x[0], 0, tensor({2, 0, 0, 1, 1, 1}, {2, 3}, DType::i64)).sum({0}) +
+           take_along_axis(x[0], tensor({1, 1}, {1, 2}, DType::i64), 1).sum({1}, true).T() +
+           masked_select(x[0], mask).sum();
+  };
+  check("index_select, take, gather, take_along_axis, masked_select", advanced,
+        {any_input({3, 3})});
+  check_second_order("index_select, take, gather, take_along_axis, masked_select",
+                     [advanced](const std::vector<Tensor>& x) { return tanh(advanced(x)); },
+                     {any_input({3, 3})});
   check("split, chunk, unbind",
         [](const std::vector<Tensor>& x) {
           const auto p = split(x[0], 2, 1);

@@ -137,3 +137,45 @@ TEST(Join, BadInputIsATypedErrorNamingTheTensors) {
   expect_error<ValueError>([&] { split(a, std::vector<int64_t>{4, -1}, 1); }, {"do not add up"});
   expect_error<ValueError>([&] { chunk(a, 0); }, {"positive"});
 }
+
+TEST(AdvancedIndex, TakeIndexSelectGatherMaskedSelectNonzero) {
+  const Tensor x = x234();
+  const Tensor i = tensor({2, 0, 2, -1}, {4}, DType::i64);
+  expect_view(take(x, tensor({0, 23, -1, 5}, {2, 2}, DType::i64)), {2, 2}, {0, 23, 23, 5});
+  expect_view(index_select(x, 1, i).select(0, 0).select(1, 0), {4}, {8, 0, 8, 8});
+  expect_view(index_select(x, 0, tensor({1}, {1}, DType::i64)).select(1, 0), {1, 4},
+              {12, 13, 14, 15});
+  expect_view(index_select(x, 2, scalar(3, DType::i64)).select(0, 1), {3, 1}, {15, 19, 23});
+  const Tensor g = tensor({1, 0, 2, 2}, {2, 2}, DType::i64);
+  expect_view(gather(x[0], 1, g), {2, 2}, {1, 0, 6, 6});
+  expect_view(gather(x[0], 0, tensor({2, 0}, {1, 2}, DType::i64)), {1, 2}, {8, 1});
+  expect_view(take_along_axis(x[0], tensor({3, 0, 1}, {3, 1}, DType::i64), 1), {3, 1}, {3, 4, 9});
+  // NumPy's broadcasting of the other axes: one index row for every row.
+  expect_view(take_along_axis(x[0], tensor({3, 0}, {1, 2}, DType::i64), 1), {3, 2},
+              {3, 0, 7, 4, 11, 8});
+  expect_view(masked_select(x[0][0], tensor({1, 0, 0, 1}, {4}, DType::boolean)), {2}, {0, 3});
+  expect_view(masked_select(x[0], tensor({0, 1, 1, 0}, {4}, DType::boolean)), {6},
+              {1, 2, 5, 6, 9, 10});  // the mask broadcasts over the rows
+  const Tensor nz = nonzero(tensor({0, 3, 0, 0, 0, 5}, {2, 3}));
+  EXPECT_EQ(nz.dtype(), DType::i64);
+  expect_view(nz, {2, 2}, {0, 1, 1, 2});
+  EXPECT_EQ(argwhere(zeros({2, 2})).shape(), (Shape{0, 2}));
+}
+
+TEST(AdvancedIndex, BadIndicesAreTypedErrors) {
+  const Tensor x = x234();
+  expect_error<IndexError>([&] { take(x, tensor({24}, {1}, DType::i64)); }, {"24", "24 elements"});
+  expect_error<DTypeError>([&] { take(x, tensor({1}, {1})); }, {"take", "i64"});
+  expect_error<IndexError>([&] { index_select(x, 1, tensor({3}, {1}, DType::i64)); },
+                           {"index_select", "axis 1 with size 3"});
+  expect_error<ShapeError>([&] { index_select(x, 1, zeros({1, 1}, DType::i64)); }, {"0-d or 1-d"});
+  expect_error<ShapeError>([&] { gather(x, 1, zeros({2, 2}, DType::i64)); }, {"gather", "rank"});
+  expect_error<ShapeError>([&] { gather(x[0], 1, zeros({4, 1}, DType::i64)); }, {"gather"});
+  expect_error<IndexError>(
+      [&] {
+        gather(x[0], 1, full({1, 1}, 4, DType::i64));
+      },
+      {"axis 1 with size 4"});
+  expect_error<DTypeError>([&] { masked_select(x, ones({4})); }, {"bool"});
+  expect_error<ShapeError>([&] { masked_select(x, ones({5}, DType::boolean)); }, {"broadcast"});
+}

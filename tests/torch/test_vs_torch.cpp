@@ -19,6 +19,11 @@ torch::Tensor to_torch(const nd::Tensor& t) {
   return torch::tensor(v, torch::kFloat64).reshape(shape).clone();
 }
 
+// An index or mask tensor in libtorch's dtype for it.
+torch::Tensor to_torch_index(const nd::Tensor& t) {
+  return to_torch(t).to(t.dtype() == nd::DType::boolean ? torch::kBool : torch::kLong);
+}
+
 void expect_same(const nd::Tensor& a, const torch::Tensor& b, const std::string& what) {
   ASSERT_TRUE(a.defined()) << what;
   ASSERT_EQ(a.shape(), nd::Shape(b.sizes().begin(), b.sizes().end())) << what;
@@ -305,6 +310,50 @@ TEST(VsTorch, IndexingAndJoining) {
           },
           {away_from_zero(shape, ++seed)}, ++seed);
     }
+  }
+}
+
+TEST(VsTorch, AdvancedIndexing) {
+  uint64_t seed = 700;
+  for (const nd::Shape& shape : std::vector<nd::Shape>{{4, 5}, {3, 6, 2}}) {
+    const std::string tag = nd::shape_str(shape);
+    // Random indices with repeats, some negative.
+    const int64_t n1 = shape[1];
+    std::vector<double> iv;
+    for (int k = 0; k < 7; ++k) iv.push_back(static_cast<double>((k * 5 + 3) % (2 * n1) - n1));
+    const nd::Tensor idx = nd::tensor(iv, {7}, nd::DType::i64);
+    const torch::Tensor tidx = to_torch_index(idx);
+    compare(
+        "index_select " + tag, [&](auto& x) { return nd::index_select(x[0], 1, idx); },
+        [&](auto& x) { return torch::index_select(x[0], 1, tidx.remainder(n1)); },
+        {away_from_zero(shape, ++seed)}, ++seed);
+    compare(
+        "take " + tag,
+        [&](auto& x) {
+          return nd::take(x[0], idx.reshape({7, 1}));
+        },
+        [&](auto& x) {
+          return torch::take(x[0], tidx.reshape({7, 1}));
+        },
+        {away_from_zero(shape, ++seed)}, ++seed);
+    nd::Shape gshape = shape;
+    gshape[0] = 2;
+    gshape[1] = 3;
+    const nd::Tensor gi =
+        (nd::rand(gshape, ++seed, nd::DType::f64) * static_cast<double>(n1)).to(nd::DType::i64);
+    compare(
+        "gather " + tag, [&](auto& x) { return nd::gather(x[0], 1, gi); },
+        [&](auto& x) { return torch::gather(x[0], 1, to_torch_index(gi)); },
+        {away_from_zero(shape, ++seed)}, ++seed);
+    const nd::Tensor mask = nd::rand(shape, ++seed, nd::DType::f64) > 0.5;
+    compare(
+        "masked_select " + tag, [&](auto& x) { return nd::masked_select(x[0], mask); },
+        [&](auto& x) { return torch::masked_select(x[0], to_torch_index(mask)); },
+        {away_from_zero(shape, ++seed)}, ++seed);
+    const nd::Tensor nz = nd::nonzero(mask);
+    const torch::Tensor tnz = torch::nonzero(to_torch_index(mask));
+    ASSERT_EQ(nz.shape(), nd::Shape(tnz.sizes().begin(), tnz.sizes().end())) << tag;
+    EXPECT_TRUE(torch::equal(to_torch_index(nz), tnz)) << "nonzero " << tag;
   }
 }
 
