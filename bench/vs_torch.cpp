@@ -217,6 +217,30 @@ void w1() {  // 25 x (mul, add, tanh, sub) on 8x8, then sum and backward: per-op
   compare("W1 per op (8x8, no-grad fwd)", nd_fwd, torch_fwd, 20000, 1e6 / 100, "us/op");
 }
 
+// Embedding-style row gather: 4096 random rows (with repeats) of a 100,000 x 256 table,
+// forward and backward (the rows' gradients added into the table's).
+void gather_rows() {
+  nd::Tensor table = nd::randn({100000, 256}, 5).requires_grad_();
+  std::vector<double> rows;
+  uint64_t state = 12345;
+  for (int i = 0; i < 4096; ++i) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    rows.push_back(static_cast<double>((state >> 33) % 100000));
+  }
+  const nd::Tensor idx = nd::tensor(rows, {4096}, nd::DType::i64);
+  torch::Tensor ttable = torch::randn({100000, 256}).requires_grad_(true);
+  const torch::Tensor tidx = torch::tensor(rows, torch::kFloat64).to(torch::kLong);
+  auto nd_fn = [&] {
+    nd::index_select(table, 0, idx).sum().backward();
+    table.zero_grad();
+  };
+  auto torch_fn = [&] {
+    torch::index_select(ttable, 0, tidx).sum().backward();
+    ttable.mutable_grad().reset();
+  };
+  compare("I1 embedding rows 4096 of 100000x256", nd_fn, torch_fn, 200, 1e3, "ms");
+}
+
 void w2() {  // one SGD step of an MLP 784-256-128-10, batch 64
   nd::nn::Sequential model(nd::nn::Linear(784, 256, 1), nd::nn::ReLU(), nd::nn::Linear(256, 128, 2),
                            nd::nn::ReLU(), nd::nn::Linear(128, 10, 3));
@@ -439,6 +463,7 @@ int main(int argc, char** argv) {
   auto want = [&](const char* w) { return only.empty() || only.find(w) != std::string::npos; };
   if (want("W1")) w1();
   if (want("W2")) w2();
+  if (want("I1")) gather_rows();
   if (want("W3")) w3();
   if (want("W4")) w4();
   if (want("W5")) w5();

@@ -384,8 +384,18 @@ Tensor take_flat(const Tensor& t, std::shared_ptr<const std::vector<int64_t>> fl
   const int64_t size = itemsize(ti.dtype);
   const char* src = ti.read_data();
   char* dst = out.impl()->data();
-  for (int64_t k = 0; k < n; ++k)
-    std::memcpy(dst + k * size, src + offset_of((*flat)[k], ti.shape, ti.strides) * size, size);
+  if (is_contiguous(ti.shape, ti.strides)) {
+    // Runs of consecutive positions (rows of an embedding table) are copied whole.
+    for (int64_t k = 0; k < n;) {
+      int64_t run = 1;
+      while (k + run < n && (*flat)[k + run] == (*flat)[k] + run) ++run;
+      std::memcpy(dst + k * size, src + (*flat)[k] * size, static_cast<size_t>(run * size));
+      k += run;
+    }
+  } else {
+    for (int64_t k = 0; k < n; ++k)
+      std::memcpy(dst + k * size, src + offset_of((*flat)[k], ti.shape, ti.strides) * size, size);
+  }
   if (auto node = record<TakeBackward>(out, {&t})) {
     node->flat = std::move(flat);
     node->input_shape = ti.shape;
