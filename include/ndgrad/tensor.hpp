@@ -239,6 +239,19 @@ std::vector<Tensor> split(const Tensor& t, const std::vector<int64_t>& sizes, in
 // chunk: at most `chunks` pieces of ceil(size / chunks) (libtorch's rule).
 std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t axis = 0);
 std::vector<Tensor> unbind(const Tensor& t, int64_t axis = 0);  // select(axis, i) for each i
+// NumPy's stacking helpers: hstack joins along axis 1 (axis 0 for 1-d tensors); vstack joins
+// along axis 0, 1-d tensors (n) taken as rows (1, n).
+Tensor hstack(const std::vector<Tensor>& tensors);
+Tensor vstack(const std::vector<Tensor>& tensors);
+// Views: the elements in reverse order along axes (every axis when empty), NumPy's names for
+// unsqueeze and transpose, and moving one axis to another position (the rest keep their order).
+Tensor flip(const Tensor& t, const std::vector<int64_t>& axes = {});
+Tensor expand_dims(const Tensor& t, int64_t axis);
+Tensor swapaxes(const Tensor& t, int64_t axis0, int64_t axis1);
+Tensor moveaxis(const Tensor& t, int64_t source, int64_t destination);
+// The elements shifted by shift along axis, those past the end coming back at the start (a
+// copy); with no axis, over the flattened tensor, then given the original shape.
+Tensor roll(const Tensor& t, int64_t shift, std::optional<int64_t> axis = std::nullopt);
 
 // --- advanced indexing (copies; differentiable: repeated indices accumulate their gradients) ---
 // Index tensors are i64; negative values count from the end; out of range is an IndexError.

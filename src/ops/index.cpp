@@ -352,6 +352,64 @@ std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t axis) {
   return split(t, size == 0 ? 0 : (size + chunks - 1) / chunks, a);
 }
 
+Tensor hstack(const std::vector<Tensor>& tensors) {
+  if (tensors.empty()) throw ValueError("hstack: expects a non-empty list of tensors");
+  require_defined_arg(tensors[0], "hstack", "tensor 0");
+  return cat(tensors, tensors[0].ndim() <= 1 ? 0 : 1);
+}
+
+Tensor vstack(const std::vector<Tensor>& tensors) {
+  if (tensors.empty()) throw ValueError("vstack: expects a non-empty list of tensors");
+  std::vector<Tensor> rows;
+  rows.reserve(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i];
+    require_defined_arg(t, "vstack", ("tensor " + std::to_string(i)).c_str());
+    rows.push_back(t.ndim() == 0 ? t.reshape({1, 1}) : t.ndim() == 1 ? t.unsqueeze(0) : t);
+  }
+  return cat(rows, 0);
+}
+
+Tensor flip(const Tensor& t, const std::vector<int64_t>& axes_in) {
+  require_defined_arg(t, "flip");
+  const auto axes = normalize_axes(axes_in, t.ndim(), "flip");
+  std::vector<TensorIndex> ix(static_cast<size_t>(t.ndim()), All);
+  for (int64_t a : axes) ix[a] = Slice(None, None, -1);
+  return t.index(ix);
+}
+
+Tensor expand_dims(const Tensor& t, int64_t axis) {
+  require_defined_arg(t, "expand_dims");
+  return t.unsqueeze(axis);
+}
+
+Tensor swapaxes(const Tensor& t, int64_t axis0, int64_t axis1) {
+  require_defined_arg(t, "swapaxes");
+  return t.transpose(axis0, axis1);
+}
+
+Tensor moveaxis(const Tensor& t, int64_t source, int64_t destination) {
+  require_defined_arg(t, "moveaxis");
+  const int64_t s = normalize_axis(source, t.ndim(), "moveaxis");
+  const int64_t d = normalize_axis(destination, t.ndim(), "moveaxis");
+  std::vector<int64_t> order;
+  for (int64_t a = 0; a < t.ndim(); ++a)
+    if (a != s) order.push_back(a);
+  order.insert(order.begin() + d, s);
+  return t.permute(order);
+}
+
+Tensor roll(const Tensor& t, int64_t shift, std::optional<int64_t> axis) {
+  require_defined_arg(t, "roll");
+  if (!axis) return roll(t.flatten(), shift, 0).reshape(t.shape());
+  const int64_t a = normalize_axis(*axis, t.ndim(), "roll");
+  const int64_t n = t.impl()->shape[a];
+  if (n == 0) return t.contiguous();
+  const int64_t s = ((shift % n) + n) % n;
+  if (s == 0) return copy_of(t);
+  return cat({t.narrow(a, n - s, s), t.narrow(a, 0, n - s)}, a);
+}
+
 // ---- advanced indexing: every selected element named by its row-major position ----
 
 namespace {

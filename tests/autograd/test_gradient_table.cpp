@@ -266,6 +266,14 @@ void rows_Indexing() {
   check_second_order("index_select, take, gather, take_along_axis, masked_select",
                      [advanced](const std::vector<Tensor>& x) { return tanh(advanced(x)); },
                      {any_input({3, 3})});
+  const Fn moved = [](const std::vector<Tensor>& x) {
+    return flip(x[0], {0}) * roll(x[0], 2, 1) + moveaxis(swapaxes(x[0], 0, 1), 0, 1) +
+           vstack({x[0][0], x[0][1]}) * hstack({x[0].narrow(1, 0, 1), x[0].narrow(1, 1, 3)});
+  };
+  check("flip, roll, moveaxis, swapaxes, vstack, hstack", moved, {any_input({2, 4})});
+  check_second_order("flip, roll, moveaxis, swapaxes, vstack, hstack",
+                     [moved](const std::vector<Tensor>& x) { return tanh(moved(x)); },
+                     {any_input({2, 4})});
   check("split, chunk, unbind",
         [](const std::vector<Tensor>& x) {
           const auto p = split(x[0], 2, 1);

@@ -179,3 +179,28 @@ TEST(AdvancedIndex, BadIndicesAreTypedErrors) {
   expect_error<DTypeError>([&] { masked_select(x, ones({4})); }, {"bool"});
   expect_error<ShapeError>([&] { masked_select(x, ones({5}, DType::boolean)); }, {"broadcast"});
 }
+
+TEST(Join, HstackVstackFlipRollAndAxisMoves) {
+  const Tensor a = arange(3, DType::f64), b = arange(3, DType::f64) + 3.0;
+  expect_view(hstack({a, b}), {6}, {0, 1, 2, 3, 4, 5});
+  expect_view(vstack({a, b}), {2, 3}, {0, 1, 2, 3, 4, 5});
+  expect_view(hstack({a.reshape({3, 1}), b.reshape({3, 1})}), {3, 2}, {0, 3, 1, 4, 2, 5});
+  expect_view(vstack({scalar(1.0, DType::f64), scalar(2.0, DType::f64)}), {2, 1}, {1, 2});
+  const Tensor x = arange(6, DType::f64).reshape({2, 3});
+  expect_view(flip(x), {2, 3}, {5, 4, 3, 2, 1, 0});
+  expect_view(flip(x, {1}), {2, 3}, {2, 1, 0, 5, 4, 3});
+  EXPECT_EQ(flip(x, {0}).data_ptr<double>(), x.data_ptr<double>() + 3);  // a view
+  expect_view(roll(x, 1, 1), {2, 3}, {2, 0, 1, 5, 3, 4});
+  expect_view(roll(x, -4, 1), {2, 3}, {1, 2, 0, 4, 5, 3});
+  expect_view(roll(x, 2), {2, 3}, {4, 5, 0, 1, 2, 3});  // flattened
+  expect_view(roll(x, 3, 0), {2, 3}, {3, 4, 5, 0, 1, 2});
+  const Tensor y = zeros({2, 3, 4});
+  EXPECT_EQ(moveaxis(y, 0, -1).shape(), (Shape{3, 4, 2}));
+  EXPECT_EQ(moveaxis(y, -1, 0).shape(), (Shape{4, 2, 3}));
+  EXPECT_EQ(swapaxes(y, 0, 2).shape(), (Shape{4, 3, 2}));
+  EXPECT_EQ(expand_dims(y, -1).shape(), (Shape{2, 3, 4, 1}));
+  expect_error<AxisError>([&] { flip(x, {2}); }, {"flip"});
+  expect_error<AxisError>([&] { moveaxis(y, 3, 0); }, {"moveaxis"});
+  expect_error<AxisError>([&] { roll(x, 1, 2); }, {"roll"});
+  expect_error<ValueError>([&] { hstack({}); }, {"non-empty"});
+}

@@ -313,6 +313,39 @@ TEST(VsTorch, IndexingAndJoining) {
   }
 }
 
+TEST(VsTorch, FlipRollAndAxisMoves) {
+  uint64_t seed = 800;
+  for (const nd::Shape& shape : std::vector<nd::Shape>{{3, 4, 5}, {2, 6, 3}}) {
+    const std::string tag = nd::shape_str(shape);
+    compare(
+        "flip " + tag,
+        [](auto& x) {
+          return nd::flip(x[0], {0, 2}) * nd::flip(x[0]);
+        },
+        [](auto& x) {
+          return torch::flip(x[0], {0, 2}) * torch::flip(x[0], {0, 1, 2});
+        },
+        {away_from_zero(shape, ++seed)}, ++seed);
+    compare(
+        "roll " + tag, [](auto& x) { return nd::roll(x[0], -7, 1) + nd::roll(x[0], 5); },
+        [](auto& x) { return torch::roll(x[0], -7, 1) + torch::roll(x[0], 5); },
+        {away_from_zero(shape, ++seed)}, ++seed);
+    compare(
+        "moveaxis " + tag, [](auto& x) { return nd::moveaxis(x[0], 0, 2); },
+        [](auto& x) { return torch::moveaxis(x[0], 0, 2); }, {away_from_zero(shape, ++seed)},
+        ++seed);
+    compare(
+        "hstack vstack " + tag,
+        [](auto& x) {
+          return nd::hstack({x[0], x[0]}) + nd::vstack({x[0], x[0]}).sum();
+        },
+        [](auto& x) {
+          return torch::hstack({x[0], x[0]}) + torch::vstack({x[0], x[0]}).sum();
+        },
+        {away_from_zero(shape, ++seed)}, ++seed);
+  }
+}
+
 TEST(VsTorch, AdvancedIndexing) {
   uint64_t seed = 700;
   for (const nd::Shape& shape : std::vector<nd::Shape>{{4, 5}, {3, 6, 2}}) {
