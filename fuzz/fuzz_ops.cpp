@@ -233,7 +233,7 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
       const int64_t n = static_cast<int64_t>(iv.size());
       const Tensor idx = tensor(iv, {n}, in.next() % 8 ? DType::i64 : DType::f32);
       const int64_t axis = in.axis();
-      switch (in.small(5)) {
+      switch (in.small(8)) {
         case 0:
           r = take(a, idx);
           break;
@@ -246,6 +246,16 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
         case 3:
           r = masked_select(a, b > 0.0);
           require(r.ndim() == 1);
+          break;
+        case 5:
+          r = index_add(a, axis, idx, b);
+          break;
+        case 6:
+          r = scatter_add(a, axis,
+                          idx.reshape({n}).broadcast_to({std::max<int64_t>(a.ndim(), 1), n}), b);
+          break;
+        case 7:
+          r = masked_fill(a, b > 0.0, -1.5);
           break;
         default:
           r = nonzero(a).to(DType::f64);

@@ -266,6 +266,15 @@ Tensor masked_select(const Tensor& t, const Tensor& mask);
 // The coordinates of the non-zero elements, (count, ndim) i64 (not differentiable).
 Tensor nonzero(const Tensor& t);
 Tensor argwhere(const Tensor& t);  // NumPy's name for nonzero's layout
+// Writing through indices, functionally (t is unchanged; the result is a new tensor),
+// differentiable with respect to t and source. Repeated indices accumulate. Floating t only.
+// index_add: t with source's slices added at indices along axis (source: t's shape with that
+// axis as long as indices). scatter_add (libtorch): source[i][j] added at t[i][index[i][j]]
+// for axis 1; index has t's rank, no larger than source anywhere.
+Tensor index_add(const Tensor& t, int64_t axis, const Tensor& indices, const Tensor& source);
+Tensor scatter_add(const Tensor& t, int64_t axis, const Tensor& index, const Tensor& source);
+// value where mask (bool, broadcasting to t's shape) is true, t elsewhere.
+Tensor masked_fill(const Tensor& t, const Tensor& mask, double value);
 
 // Comparisons give DType::boolean tensors and are not differentiable.
 #define NDGRAD_COMPARISON_OPERATOR(symbol)                  \

@@ -514,59 +514,58 @@ Tensor take(const Tensor& t, const Tensor& indices) {
   return take_flat(t, shared(std::move(flat))).reshape(indices.shape());
 }
 
-Tensor index_select(const Tensor& t, int64_t axis, const Tensor& indices) {
-  require_defined_arg(t, "index_select");
-  if (indices.defined() && indices.ndim() > 1)
-    throw ShapeError("index_select: indices must be 0-d or 1-d, got shape " +
-                     shape_str(indices.impl()->shape));
-  const int64_t a = normalize_axis(axis, std::max<int64_t>(t.ndim(), 1), "index_select");
-  const Tensor x = t.ndim() == 0 ? t.reshape({1}) : t;
-  const Dims& shape = x.impl()->shape;
-  std::vector<int64_t> idx = index_values(indices, "index_select", "indices");
-  for (int64_t& i : idx) i = resolve_integer(i, a, shape[a], "index_select");
-  Dims out_shape = shape;
-  out_shape[a] = static_cast<int64_t>(idx.size());
-  const int64_t outer = numel_of(Dims(shape.begin(), a)), inner = [&] {
-    int64_t p = 1;
-    for (size_t d = a + 1; d < shape.size(); ++d) p *= shape[d];
-    return p;
-  }();
+namespace {
+
+// Row-major positions in shape of the elements index_select takes along axis a (idx resolved),
+// in the order of its result.
+std::vector<int64_t> select_positions(const Dims& shape, int64_t a,
+                                      const std::vector<int64_t>& idx) {
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < a; ++d) outer *= shape[d];
+  for (size_t d = a + 1; d < shape.size(); ++d) inner *= shape[d];
   std::vector<int64_t> flat;
   flat.reserve(static_cast<size_t>(outer) * idx.size() * inner);
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i : idx)
       for (int64_t r = 0; r < inner; ++r) flat.push_back((o * shape[a] + i) * inner + r);
-  Tensor out = take_flat(x, shared(std::move(flat))).reshape(Shape(out_shape));
-  return t.ndim() == 0 && indices.ndim() == 0 ? out.reshape({}) : out;
+  return flat;
 }
 
-Tensor gather(const Tensor& t, int64_t axis, const Tensor& index) {
-  require_defined_arg(t, "gather");
-  require_defined_arg(index, "gather", "index");
-  const int64_t a = normalize_axis(axis, std::max<int64_t>(t.ndim(), 1), "gather");
-  const Dims& shape = t.impl()->shape;
+// An index_select-style index along axis a of shape, resolved (IndexError naming op).
+std::vector<int64_t> axis_indices(const Tensor& indices, int64_t a, const Dims& shape,
+                                  const char* op) {
+  if (indices.defined() && indices.ndim() > 1)
+    throw ShapeError(std::string(op) + ": indices must be 0-d or 1-d, got shape " +
+                     shape_str(indices.impl()->shape));
+  std::vector<int64_t> idx = index_values(indices, op, "indices");
+  for (int64_t& i : idx) i = resolve_integer(i, a, shape[a], op);
+  return idx;
+}
+
+// Row-major positions in shape that gather (libtorch's rule) reads for index (of ishape), in
+// index's order: index has shape's rank and is no larger on the axes but a.
+std::vector<int64_t> gather_positions(const Dims& shape, int64_t a, const Tensor& index,
+                                      const char* op) {
   const Dims& ishape = index.impl()->shape;
   bool ok = ishape.size() == shape.size();
   for (size_t d = 0; ok && d < shape.size(); ++d)
     ok = static_cast<int64_t>(d) == a || ishape[d] <= shape[d];
   if (!ok)
-    throw ShapeError("gather: index of shape " + shape_str(ishape) +
+    throw ShapeError(std::string(op) + ": index of shape " + shape_str(ishape) +
                      " must have the input's rank and no larger size on any axis but " +
                      std::to_string(a) + " (input shape " + shape_str(shape) + ")");
-  const std::vector<int64_t> idx = index_values(index, "gather", "index");
+  const std::vector<int64_t> idx = index_values(index, op, "index");
+  std::vector<int64_t> flat(idx.size());
   if (shape.empty()) {  // 0-d: the index must be 0 (or -1)
-    std::vector<int64_t> flat;
-    for (int64_t i : idx) flat.push_back(resolve_integer(i, 0, 1, "gather"));
-    return take_flat(t, shared(std::move(flat))).reshape(index.shape());
+    for (size_t k = 0; k < idx.size(); ++k) flat[k] = resolve_integer(idx[k], 0, 1, op);
+    return flat;
   }
   const Dims strides = contiguous_strides(shape);
-  std::vector<int64_t> flat(idx.size());
   std::vector<int64_t> coord(ishape.size(), 0);
   for (size_t k = 0; k < idx.size(); ++k) {
     int64_t f = 0;
     for (size_t d = 0; d < shape.size(); ++d)
-      f += (static_cast<int64_t>(d) == a ? resolve_integer(idx[k], a, shape[a], "gather")
-                                         : coord[d]) *
+      f += (static_cast<int64_t>(d) == a ? resolve_integer(idx[k], a, shape[a], op) : coord[d]) *
            strides[d];
     flat[k] = f;
     for (int64_t d = static_cast<int64_t>(ishape.size()) - 1; d >= 0; --d) {  // next coordinate
@@ -574,7 +573,85 @@ Tensor gather(const Tensor& t, int64_t axis, const Tensor& index) {
       coord[d] = 0;
     }
   }
-  return take_flat(t, shared(std::move(flat))).reshape(index.shape());
+  return flat;
+}
+
+// t + values added at positions (repeated positions accumulate), differentiable in both; a
+// DTypeError unless t is floating (values are converted to t's dtype).
+Tensor add_at(const Tensor& t, const Tensor& values, std::vector<int64_t> positions,
+              const char* op) {
+  if (!is_floating(t.dtype()))
+    throw DTypeError(std::string(op) + ": only floating tensors, got " + dtype_name(t.dtype()));
+  const Tensor v = values.dtype() == t.dtype() ? values : values.to(t.dtype());
+  return t + put_flat(v.reshape({v.numel()}), shared(std::move(positions)), t.impl()->shape);
+}
+
+}  // namespace
+
+Tensor index_select(const Tensor& t, int64_t axis, const Tensor& indices) {
+  require_defined_arg(t, "index_select");
+  const int64_t a = normalize_axis(axis, std::max<int64_t>(t.ndim(), 1), "index_select");
+  const Tensor x = t.ndim() == 0 ? t.reshape({1}) : t;
+  const Dims& shape = x.impl()->shape;
+  const std::vector<int64_t> idx = axis_indices(indices, a, shape, "index_select");
+  Dims out_shape = shape;
+  out_shape[a] = static_cast<int64_t>(idx.size());
+  Tensor out = take_flat(x, shared(select_positions(shape, a, idx))).reshape(Shape(out_shape));
+  return t.ndim() == 0 && indices.ndim() == 0 ? out.reshape({}) : out;
+}
+
+Tensor gather(const Tensor& t, int64_t axis, const Tensor& index) {
+  require_defined_arg(t, "gather");
+  require_defined_arg(index, "gather", "index");
+  const int64_t a = normalize_axis(axis, std::max<int64_t>(t.ndim(), 1), "gather");
+  return take_flat(t, shared(gather_positions(t.impl()->shape, a, index, "gather")))
+      .reshape(index.shape());
+}
+
+Tensor index_add(const Tensor& t, int64_t axis, const Tensor& indices, const Tensor& source) {
+  require_defined_arg(t, "index_add");
+  require_defined_arg(source, "index_add", "source");
+  const int64_t a = normalize_axis(axis, t.ndim(), "index_add");
+  const Dims& shape = t.impl()->shape;
+  const std::vector<int64_t> idx = axis_indices(indices, a, shape, "index_add");
+  Dims want = shape;
+  want[a] = static_cast<int64_t>(idx.size());
+  if (source.impl()->shape != want)
+    throw ShapeError("index_add: source has shape " + shape_str(source.impl()->shape) +
+                     ", expected " + shape_str(want) + " (the input's with axis " +
+                     std::to_string(a) + " as long as the indices)");
+  return add_at(t, source, select_positions(shape, a, idx), "index_add");
+}
+
+Tensor scatter_add(const Tensor& t, int64_t axis, const Tensor& index, const Tensor& source) {
+  require_defined_arg(t, "scatter_add");
+  require_defined_arg(index, "scatter_add", "index");
+  require_defined_arg(source, "scatter_add", "source");
+  const int64_t a = normalize_axis(axis, std::max<int64_t>(t.ndim(), 1), "scatter_add");
+  const Dims& ishape = index.impl()->shape;
+  const Dims& sshape = source.impl()->shape;
+  bool ok = sshape.size() == ishape.size();
+  for (size_t d = 0; ok && d < ishape.size(); ++d) ok = ishape[d] <= sshape[d];
+  if (!ok)
+    throw ShapeError("scatter_add: source of shape " + shape_str(sshape) +
+                     " must have the index's rank and be no smaller on any axis (index shape " +
+                     shape_str(ishape) + ")");
+  std::vector<int64_t> positions = gather_positions(t.impl()->shape, a, index, "scatter_add");
+  std::vector<TensorIndex> part;  // the source's elements the index names
+  for (int64_t n : ishape) part.push_back(Slice(0, n));
+  return add_at(t, source.index(part), std::move(positions), "scatter_add");
+}
+
+Tensor masked_fill(const Tensor& t, const Tensor& mask, double value) {
+  require_defined_arg(t, "masked_fill");
+  require_defined_arg(mask, "masked_fill", "mask");
+  if (mask.dtype() != DType::boolean)
+    throw DTypeError(std::string("masked_fill: the mask must be a bool tensor, got ") +
+                     dtype_name(mask.dtype()));
+  if (broadcast_shapes(t.shape(), mask.shape()) != t.shape())
+    throw ShapeError("masked_fill: a mask of shape " + shape_str(mask.impl()->shape) +
+                     " does not broadcast to the input's shape " + shape_str(t.impl()->shape));
+  return where(mask, scalar(value, t.dtype()), t);
 }
 
 Tensor take_along_axis(const Tensor& t, const Tensor& indices, int64_t axis) {

@@ -266,6 +266,17 @@ void rows_Indexing() {
   check_second_order("index_select, take, gather, take_along_axis, masked_select",
                      [advanced](const std::vector<Tensor>& x) { return tanh(advanced(x)); },
                      {any_input({3, 3})});
+  // Writing through indices: gradients reach both the input and the source.
+  const Fn written = [](const std::vector<Tensor>& x) {
+    const Tensor idx = tensor({2, 0, 2}, {3}, DType::i64);
+    const Tensor sidx = tensor({1, 1, 0, 2, 2, 2}, {2, 3}, DType::i64);
+    return index_add(x[0], 0, idx, x[1] * x[1]) * scatter_add(x[0], 1, sidx, x[1].T()) +
+           masked_fill(x[0], x[0] > 0.0, 0.5);
+  };
+  check("index_add, scatter_add, masked_fill", written, {any_input({3, 3}), any_input({3, 3})});
+  check_second_order("index_add, scatter_add, masked_fill",
+                     [written](const std::vector<Tensor>& x) { return tanh(written(x)); },
+                     {any_input({3, 3}), any_input({3, 3})});
   const Fn moved = [](const std::vector<Tensor>& x) {
     return flip(x[0], {0}) * roll(x[0], 2, 1) + moveaxis(swapaxes(x[0], 0, 1), 0, 1) +
            vstack({x[0][0], x[0][1]}) * hstack({x[0].narrow(1, 0, 1), x[0].narrow(1, 1, 3)});

@@ -204,3 +204,42 @@ TEST(Join, HstackVstackFlipRollAndAxisMoves) {
   expect_error<AxisError>([&] { roll(x, 1, 2); }, {"roll"});
   expect_error<ValueError>([&] { hstack({}); }, {"non-empty"});
 }
+
+TEST(AdvancedIndex, IndexAddScatterAddMaskedFill) {
+  const Tensor x = zeros({3, 4}, DType::f64);
+  const Tensor src = arange(8, DType::f64).reshape({2, 4}) + 1.0;
+  // Row 2 twice: accumulated.
+  expect_view(index_add(x, 0, tensor({2, -1}, {2}, DType::i64), src), {3, 4},
+              {0, 0, 0, 0, 0, 0, 0, 0, 6, 8, 10, 12});
+  expect_view(
+      index_add(x, 1, tensor({0, 0}, {2}, DType::i64), src.T().narrow(0, 0, 3)).select(0, 1), {4},
+      {2 + 6, 0, 0, 0});
+  expect_view(scatter_add(x, 1, tensor({3, 3, 0, 1}, {2, 2}, DType::i64), src), {3, 4},
+              {0, 0, 0, 3, 5, 6, 0, 0, 0, 0, 0, 0});
+  expect_view(masked_fill(src, tensor({1, 0, 0, 1}, {4}, DType::boolean), -1.0), {2, 4},
+              {-1, 2, 3, -1, -1, 6, 7, -1});
+  EXPECT_EQ(x.sum().item(), 0.0);  // the input is unchanged
+  expect_error<ShapeError>([&] { index_add(x, 0, tensor({0}, {1}, DType::i64), src); },
+                           {"index_add", "expected (1,4)"});
+  expect_error<IndexError>(
+      [&] {
+        index_add(x, 0, tensor({3, 0}, {2}, DType::i64), src);
+      },
+      {"axis 0 with size 3"});
+  expect_error<DTypeError>(
+      [&] {
+        index_add(zeros({3, 4}, DType::i64), 0, zeros({2}, DType::i64), src);
+      },
+      {"floating"});
+  expect_error<ShapeError>(
+      [&] {
+        scatter_add(x, 1, zeros({3, 2}, DType::i64), src);
+      },
+      {"scatter_add"});
+  expect_error<ShapeError>(
+      [&] {
+        masked_fill(src, ones({2, 1, 4}, DType::boolean), 0.0);
+      },
+      {"masked_fill", "does not broadcast"});
+  expect_error<DTypeError>([&] { masked_fill(src, ones({4}), 0.0); }, {"bool"});
+}

@@ -383,6 +383,21 @@ TEST(VsTorch, AdvancedIndexing) {
         "masked_select " + tag, [&](auto& x) { return nd::masked_select(x[0], mask); },
         [&](auto& x) { return torch::masked_select(x[0], to_torch_index(mask)); },
         {away_from_zero(shape, ++seed)}, ++seed);
+    const nd::Tensor small_idx = nd::tensor({1, 0, 1}, {3}, nd::DType::i64);
+    nd::Shape sshape = shape;
+    sshape[0] = 3;
+    compare(
+        "index_add " + tag, [&](auto& x) { return nd::index_add(x[0], 0, small_idx, x[1] * x[1]); },
+        [&](auto& x) { return x[0].index_add(0, to_torch_index(small_idx), x[1] * x[1]); },
+        {away_from_zero(shape, ++seed), away_from_zero(sshape, ++seed)}, ++seed);
+    compare(
+        "scatter_add " + tag, [&](auto& x) { return nd::scatter_add(x[0], 1, gi, x[1]); },
+        [&](auto& x) { return x[0].scatter_add(1, to_torch_index(gi), x[1]); },
+        {away_from_zero(shape, ++seed), away_from_zero(gshape, ++seed)}, ++seed);
+    compare(
+        "masked_fill " + tag, [&](auto& x) { return nd::masked_fill(x[0], mask, 2.5); },
+        [&](auto& x) { return x[0].masked_fill(to_torch_index(mask), 2.5); },
+        {away_from_zero(shape, ++seed)}, ++seed);
     const nd::Tensor nz = nd::nonzero(mask);
     const torch::Tensor tnz = torch::nonzero(to_torch_index(mask));
     ASSERT_EQ(nz.shape(), nd::Shape(tnz.sizes().begin(), tnz.sizes().end())) << tag;
