@@ -203,7 +203,7 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
     }
     case 17: {  // joining and splitting: mismatched shapes, sizes that do not add up
       const int64_t axis = in.axis();
-      switch (in.small(4)) {
+      switch (in.small(5)) {
         case 0:
           r = cat({a, b}, axis);
           require(r.numel() == a.numel() + b.numel());
@@ -218,6 +218,14 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
           for (const Tensor& p : parts) total += p.numel();
           require(total == a.numel());
           r = parts.back();
+          break;
+        }
+        case 4: {  // widths that crop past the size, modes whose widths do not fit
+          std::vector<std::pair<int64_t, int64_t>> widths;
+          for (int64_t d = 0; d < a.ndim(); ++d)
+            widths.emplace_back(static_cast<int64_t>(in.small(7)) - 2,
+                                static_cast<int64_t>(in.small(7)) - 2);
+          r = pad(a, widths, static_cast<PadMode>(in.small(4)), 0.25);
           break;
         }
         default: {

@@ -249,6 +249,13 @@ Tensor flip(const Tensor& t, const std::vector<int64_t>& axes = {});
 Tensor expand_dims(const Tensor& t, int64_t axis);
 Tensor swapaxes(const Tensor& t, int64_t axis0, int64_t axis1);
 Tensor moveaxis(const Tensor& t, int64_t source, int64_t destination);
+// Padding (NumPy's np.pad): one (before, after) pair per axis, in axis order; a negative width
+// crops. constant: value; reflect: mirrored without repeating the edge (widths < the size);
+// edge (libtorch's replicate): the edge repeated; wrap (circular): the other end's elements
+// (widths <= the size). Differentiable (a copy).
+enum class PadMode { constant, reflect, edge, wrap };
+Tensor pad(const Tensor& t, const std::vector<std::pair<int64_t, int64_t>>& widths,
+           PadMode mode = PadMode::constant, double value = 0.0);
 // The elements shifted by shift along axis, those past the end coming back at the start (a
 // copy); with no axis, over the flattened tensor, then given the original shape.
 Tensor roll(const Tensor& t, int64_t shift, std::optional<int64_t> axis = std::nullopt);

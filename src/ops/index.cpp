@@ -410,6 +410,59 @@ Tensor roll(const Tensor& t, int64_t shift, std::optional<int64_t> axis) {
   return cat({t.narrow(a, n - s, s), t.narrow(a, 0, n - s)}, a);
 }
 
+Tensor pad(const Tensor& t, const std::vector<std::pair<int64_t, int64_t>>& widths, PadMode mode,
+           double value) {
+  require_defined_arg(t, "pad");
+  if (static_cast<int64_t>(widths.size()) != t.ndim())
+    throw ValueError("pad: " + std::to_string(widths.size()) +
+                     " (before, after) pairs for a tensor of shape " + shape_str(t.impl()->shape) +
+                     ": one per axis is needed");
+  static const char* kModes[] = {"constant", "reflect", "edge", "wrap"};
+  Tensor x = t;
+  for (int64_t a = 0; a < t.ndim(); ++a) {
+    int64_t before = widths[a].first, after = widths[a].second;
+    int64_t n = x.impl()->shape[a];
+    // Negative widths crop first.
+    if (before < 0 || after < 0) {
+      const int64_t cut_before = before < 0 ? -before : 0, cut_after = after < 0 ? -after : 0;
+      if (cut_before + cut_after > n)
+        throw ValueError("pad: cropping " + std::to_string(cut_before + cut_after) +
+                         " elements from " + axis_text(a, n));
+      x = x.narrow(a, cut_before, n - cut_before - cut_after);
+      n -= cut_before + cut_after;
+      before = std::max<int64_t>(before, 0);
+      after = std::max<int64_t>(after, 0);
+    }
+    if (before == 0 && after == 0) continue;
+    if (mode != PadMode::constant) {
+      const int64_t limit = mode == PadMode::reflect ? n - 1 : n;
+      if (n == 0 || before > limit || after > limit)
+        throw ValueError(std::string("pad: ") + kModes[static_cast<int>(mode)] + " widths (" +
+                         std::to_string(before) + ", " + std::to_string(after) + ") do not fit " +
+                         axis_text(a, n) +
+                         (mode == PadMode::reflect ? " (at most size - 1)" : " (at most size)"));
+    }
+    auto block = [&](bool is_before) -> Tensor {
+      const int64_t w = is_before ? before : after;
+      Shape s = x.shape();
+      s[a] = w;
+      switch (mode) {
+        case PadMode::constant:
+          return full(s, value, x.dtype());
+        case PadMode::reflect:
+          return flip(x.narrow(a, is_before ? 1 : n - 1 - w, w), {a});
+        case PadMode::edge:
+          return x.narrow(a, is_before ? 0 : n - 1, 1).broadcast_to(s);
+        case PadMode::wrap:
+          return x.narrow(a, is_before ? n - w : 0, w);
+      }
+      return Tensor();
+    };
+    x = cat({block(true), x, block(false)}, a);
+  }
+  return x.defined() && x.impl() == t.impl() ? copy_of(t) : x;
+}
+
 // ---- advanced indexing: every selected element named by its row-major position ----
 
 namespace {

@@ -277,6 +277,14 @@ void rows_Indexing() {
   check_second_order("index_add, scatter_add, masked_fill",
                      [written](const std::vector<Tensor>& x) { return tanh(written(x)); },
                      {any_input({3, 3}), any_input({3, 3})});
+  for (PadMode mode : {PadMode::constant, PadMode::reflect, PadMode::edge, PadMode::wrap}) {
+    const Fn padded = [mode](const std::vector<Tensor>& x) {
+      return pad(x[0], {{1, 2}, {-1, 2}}, mode, 0.5);
+    };
+    check("pad", padded, {any_input({3, 4})});
+    check_second_order("pad", [padded](const std::vector<Tensor>& x) { return tanh(padded(x)); },
+                       {any_input({3, 4})});
+  }
   const Fn moved = [](const std::vector<Tensor>& x) {
     return flip(x[0], {0}) * roll(x[0], 2, 1) + moveaxis(swapaxes(x[0], 0, 1), 0, 1) +
            vstack({x[0][0], x[0][1]}) * hstack({x[0].narrow(1, 0, 1), x[0].narrow(1, 1, 3)});

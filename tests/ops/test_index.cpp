@@ -243,3 +243,20 @@ TEST(AdvancedIndex, IndexAddScatterAddMaskedFill) {
       {"masked_fill", "does not broadcast"});
   expect_error<DTypeError>([&] { masked_fill(src, ones({4}), 0.0); }, {"bool"});
 }
+
+TEST(Join, PadInEveryModeAndCropping) {
+  const Tensor x = arange(3, DType::f64) + 1.0;  // 1 2 3
+  expect_view(pad(x, {{2, 1}}), {6}, {0, 0, 1, 2, 3, 0});
+  expect_view(pad(x, {{1, 2}}, PadMode::constant, -1.0), {6}, {-1, 1, 2, 3, -1, -1});
+  expect_view(pad(x, {{2, 2}}, PadMode::reflect), {7}, {3, 2, 1, 2, 3, 2, 1});
+  expect_view(pad(x, {{2, 1}}, PadMode::edge), {6}, {1, 1, 1, 2, 3, 3});
+  expect_view(pad(x, {{3, 2}}, PadMode::wrap), {8}, {1, 2, 3, 1, 2, 3, 1, 2});
+  expect_view(pad(x, {{-1, 1}}), {3}, {2, 3, 0});  // a negative width crops
+  const Tensor m = arange(4, DType::f64).reshape({2, 2});
+  expect_view(pad(m, {{1, 0}, {0, 1}}, PadMode::edge), {3, 3}, {0, 1, 1, 0, 1, 1, 2, 3, 3});
+  expect_view(pad(m, {{0, 0}, {0, 0}}), {2, 2}, {0, 1, 2, 3});
+  expect_error<ValueError>([&] { pad(m, {{1, 1}}); }, {"pad", "one per axis"});
+  expect_error<ValueError>([&] { pad(x, {{3, 0}}, PadMode::reflect); }, {"reflect", "size - 1"});
+  expect_error<ValueError>([&] { pad(x, {{0, 4}}, PadMode::wrap); }, {"wrap"});
+  expect_error<ValueError>([&] { pad(x, {{-2, -2}}); }, {"cropping 4"});
+}

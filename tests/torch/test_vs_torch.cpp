@@ -346,6 +346,48 @@ TEST(VsTorch, FlipRollAndAxisMoves) {
   }
 }
 
+TEST(VsTorch, Pad) {
+  namespace F = torch::nn::functional;
+  uint64_t seed = 900;
+  const nd::Shape shape{2, 3, 5};  // libtorch pads the last axis of (N, C, W) in these modes
+  compare(
+      "pad constant",
+      [](auto& x) {
+        return nd::pad(x[0], {{1, 0}, {0, 2}, {3, -1}}, nd::PadMode::constant, 1.5);
+      },
+      [](auto& x) {
+        return torch::constant_pad_nd(x[0], {3, -1, 0, 2, 1, 0}, 1.5);
+      },
+      {away_from_zero(shape, ++seed)}, ++seed);
+  compare(
+      "pad reflect",
+      [](auto& x) {
+        return nd::pad(x[0], {{0, 0}, {0, 0}, {3, 2}}, nd::PadMode::reflect);
+      },
+      [](auto& x) {
+        return F::pad(x[0], F::PadFuncOptions({3, 2}).mode(torch::kReflect));
+      },
+      {away_from_zero(shape, ++seed)}, ++seed);
+  compare(
+      "pad edge",
+      [](auto& x) {
+        return nd::pad(x[0], {{0, 0}, {0, 0}, {4, 1}}, nd::PadMode::edge);
+      },
+      [](auto& x) {
+        return F::pad(x[0], F::PadFuncOptions({4, 1}).mode(torch::kReplicate));
+      },
+      {away_from_zero(shape, ++seed)}, ++seed);
+  compare(
+      "pad wrap",
+      [](auto& x) {
+        return nd::pad(x[0], {{0, 0}, {0, 0}, {5, 2}}, nd::PadMode::wrap);
+      },
+      [](auto& x) {
+        return F::pad(x[0], F::PadFuncOptions({5, 2}).mode(torch::kCircular));
+      },
+      {away_from_zero(shape, ++seed)}, ++seed);
+}
+
 TEST(VsTorch, AdvancedIndexing) {
   uint64_t seed = 700;
   for (const nd::Shape& shape : std::vector<nd::Shape>{{4, 5}, {3, 6, 2}}) {
