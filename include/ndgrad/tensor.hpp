@@ -256,6 +256,10 @@ Tensor moveaxis(const Tensor& t, int64_t source, int64_t destination);
 enum class PadMode { constant, reflect, edge, wrap };
 Tensor pad(const Tensor& t, const std::vector<std::pair<int64_t, int64_t>>& widths,
            PadMode mode = PadMode::constant, double value = 0.0);
+// The lower (tril) or upper (triu) triangle of the last two axes, zeros elsewhere: element
+// (i, j) is kept when j - i <= k (tril) or j - i >= k (triu). At least 2-d.
+Tensor tril(const Tensor& t, int64_t k = 0);
+Tensor triu(const Tensor& t, int64_t k = 0);
 // The elements shifted by shift along axis, those past the end coming back at the start (a
 // copy); with no axis, over the flattened tensor, then given the original shape.
 Tensor roll(const Tensor& t, int64_t shift, std::optional<int64_t> axis = std::nullopt);

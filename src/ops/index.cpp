@@ -463,6 +463,22 @@ Tensor pad(const Tensor& t, const std::vector<std::pair<int64_t, int64_t>>& widt
   return x.defined() && x.impl() == t.impl() ? copy_of(t) : x;
 }
 
+namespace {
+Tensor triangle(const Tensor& t, int64_t k, bool lower, const char* op) {
+  require_defined_arg(t, op);
+  if (t.ndim() < 2)
+    throw ShapeError(std::string(op) + ": needs at least 2 dimensions, got shape " +
+                     shape_str(t.impl()->shape));
+  const int64_t m = t.impl()->shape[t.ndim() - 2], n = t.impl()->shape[t.ndim() - 1];
+  const Tensor offset = arange(n, DType::i64) - arange(m, DType::i64).reshape({m, 1});  // j - i
+  const Tensor keep = lower ? offset <= k : offset >= k;
+  return where(keep, t, scalar(0.0, t.dtype()));
+}
+}  // namespace
+
+Tensor tril(const Tensor& t, int64_t k) { return triangle(t, k, true, "tril"); }
+Tensor triu(const Tensor& t, int64_t k) { return triangle(t, k, false, "triu"); }
+
 // ---- advanced indexing: every selected element named by its row-major position ----
 
 namespace {

@@ -285,6 +285,13 @@ void rows_Indexing() {
     check_second_order("pad", [padded](const std::vector<Tensor>& x) { return tanh(padded(x)); },
                        {any_input({3, 4})});
   }
+  const Fn triangles = [](const std::vector<Tensor>& x) {
+    return tril(x[0], 1) * triu(x[0], -1) + tril(x[0].index({NewAxis}), -2)[0];
+  };
+  check("tril, triu", triangles, {any_input({3, 4})});
+  check_second_order("tril, triu",
+                     [triangles](const std::vector<Tensor>& x) { return tanh(triangles(x)); },
+                     {any_input({3, 4})});
   const Fn moved = [](const std::vector<Tensor>& x) {
     return flip(x[0], {0}) * roll(x[0], 2, 1) + moveaxis(swapaxes(x[0], 0, 1), 0, 1) +
            vstack({x[0][0], x[0][1]}) * hstack({x[0].narrow(1, 0, 1), x[0].narrow(1, 1, 3)});

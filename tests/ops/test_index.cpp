@@ -260,3 +260,13 @@ TEST(Join, PadInEveryModeAndCropping) {
   expect_error<ValueError>([&] { pad(x, {{0, 4}}, PadMode::wrap); }, {"wrap"});
   expect_error<ValueError>([&] { pad(x, {{-2, -2}}); }, {"cropping 4"});
 }
+
+TEST(Join, TrilTriu) {
+  const Tensor m = arange(9, DType::f64).reshape({3, 3}) + 1.0;
+  expect_view(tril(m), {3, 3}, {1, 0, 0, 4, 5, 0, 7, 8, 9});
+  expect_view(triu(m, 1), {3, 3}, {0, 2, 3, 0, 0, 6, 0, 0, 0});
+  expect_view(tril(m, -1), {3, 3}, {0, 0, 0, 4, 0, 0, 7, 8, 0});
+  expect_view(triu(arange(6, DType::f64).reshape({1, 2, 3}), -1), {1, 2, 3}, {0, 1, 2, 3, 4, 5});
+  expect_view(tril(arange(6, DType::i64).reshape({3, 2})), {3, 2}, {0, 0, 2, 3, 4, 5});
+  expect_error<ShapeError>([&] { tril(arange(3)); }, {"tril", "2 dimensions"});
+}

@@ -388,6 +388,16 @@ TEST(VsTorch, Pad) {
       {away_from_zero(shape, ++seed)}, ++seed);
 }
 
+TEST(VsTorch, TrilTriu) {
+  uint64_t seed = 950;
+  for (int64_t k : {-2, 0, 1, 3})
+    compare(
+        "tril triu k=" + std::to_string(k),
+        [k](auto& x) { return nd::tril(x[0], k) + nd::triu(x[0], k) * 2.0; },
+        [k](auto& x) { return torch::tril(x[0], k) + torch::triu(x[0], k) * 2.0; },
+        {away_from_zero({2, 4, 3}, ++seed)}, ++seed);
+}
+
 TEST(VsTorch, AdvancedIndexing) {
   uint64_t seed = 700;
   for (const nd::Shape& shape : std::vector<nd::Shape>{{4, 5}, {3, 6, 2}}) {
