@@ -359,33 +359,24 @@ TEST(VsTorch, Pad) {
         return torch::constant_pad_nd(x[0], {3, -1, 0, 2, 1, 0}, 1.5);
       },
       {away_from_zero(shape, ++seed)}, ++seed);
-  compare(
-      "pad reflect",
-      [](auto& x) {
-        return nd::pad(x[0], {{0, 0}, {0, 0}, {3, 2}}, nd::PadMode::reflect);
-      },
-      [](auto& x) {
-        return F::pad(x[0], F::PadFuncOptions({3, 2}).mode(torch::kReflect));
-      },
-      {away_from_zero(shape, ++seed)}, ++seed);
-  compare(
-      "pad edge",
-      [](auto& x) {
-        return nd::pad(x[0], {{0, 0}, {0, 0}, {4, 1}}, nd::PadMode::edge);
-      },
-      [](auto& x) {
-        return F::pad(x[0], F::PadFuncOptions({4, 1}).mode(torch::kReplicate));
-      },
-      {away_from_zero(shape, ++seed)}, ++seed);
-  compare(
-      "pad wrap",
-      [](auto& x) {
-        return nd::pad(x[0], {{0, 0}, {0, 0}, {5, 2}}, nd::PadMode::wrap);
-      },
-      [](auto& x) {
-        return F::pad(x[0], F::PadFuncOptions({5, 2}).mode(torch::kCircular));
-      },
-      {away_from_zero(shape, ++seed)}, ++seed);
+  // libtorch's names for the other modes; the same widths on the last axis.
+  const std::vector<std::pair<nd::PadMode, F::PadFuncOptions::mode_t>> modes = {
+      {nd::PadMode::reflect, torch::kReflect},
+      {nd::PadMode::edge, torch::kReplicate},
+      {nd::PadMode::wrap, torch::kCircular}};
+  for (const auto& [mode, torch_mode] : modes) {
+    const int64_t before = mode == nd::PadMode::reflect ? 3 : 4 + (mode == nd::PadMode::wrap);
+    const int64_t after = mode == nd::PadMode::edge ? 1 : 2;
+    compare(
+        "pad mode " + std::to_string(static_cast<int>(mode)),
+        [&](auto& x) {
+          return nd::pad(x[0], {{0, 0}, {0, 0}, {before, after}}, mode);
+        },
+        [&](auto& x) {
+          return F::pad(x[0], F::PadFuncOptions({before, after}).mode(torch_mode));
+        },
+        {away_from_zero(shape, ++seed)}, ++seed);
+  }
 }
 
 TEST(VsTorch, TrilTriu) {
