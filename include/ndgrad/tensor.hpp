@@ -5,6 +5,7 @@
 #include <iosfwd>
 #include <memory>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -33,24 +34,7 @@ inline constexpr NewAxisT NewAxis{};  // a new axis of size 1 (NumPy's None / np
 struct EllipsisT {};
 inline constexpr EllipsisT Ellipsis{};  // as many full slices as the other indices leave
 inline constexpr Slice All{};
-// One entry of an index: an integer (selects, removing the axis), a Slice, NewAxis or Ellipsis.
-class TensorIndex {
- public:
-  enum class Kind : uint8_t { integer, slice, new_axis, ellipsis };
-  template <class I, class = std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>>>
-  TensorIndex(I i) : kind_(Kind::integer), i_(static_cast<int64_t>(i)) {}  // NOLINT
-  TensorIndex(Slice s) : kind_(Kind::slice), slice_(s) {}                  // NOLINT
-  TensorIndex(NewAxisT) : kind_(Kind::new_axis) {}                         // NOLINT
-  TensorIndex(EllipsisT) : kind_(Kind::ellipsis) {}                        // NOLINT
-  Kind kind() const { return kind_; }
-  int64_t integer() const { return i_; }
-  const Slice& slice() const { return slice_; }
-
- private:
-  Kind kind_;
-  int64_t i_ = 0;
-  Slice slice_;
-};
+class TensorIndex;  // one entry of an index (below, after Tensor)
 
 // A handle: shape, strides and offset over shared storage, plus autograd state.
 // Copies are cheap and share data; views (broadcast_to, transpose, ...) share storage too.
@@ -122,6 +106,23 @@ class Tensor {
                int64_t step = 1) const;
   Tensor select(int64_t axis, int64_t index) const;                  // removes the axis
   Tensor narrow(int64_t axis, int64_t start, int64_t length) const;  // length elements from start
+  // Views along two axes: their diagonal (offset > 0 above it, < 0 below) as the last axis.
+  Tensor diagonal(int64_t offset = 0, int64_t axis1 = 0, int64_t axis2 = 1) const;
+  // libtorch's repeat (NumPy's tile): the tensor repeated reps[i] times along axis i (reps may
+  // be longer than ndim: leading axes are added). A copy.
+  Tensor repeat(const Shape& reps) const;
+
+  // --- writing through an index in place (libtorch's spelling of NumPy's x[...] = v) ---
+  // Writes values (broadcast to the shape the index selects, converted to this dtype) at the
+  // elements the index names (basic and advanced entries, as index()); where an element is
+  // named twice the last value stays, or with accumulate the values are added. Not recorded:
+  // while grad mode is on it is refused (AutogradError) on a tensor that requires grad and for
+  // values that do (index_put is the differentiable form). Bad input changes nothing. Bumps the
+  // version, so that a backward pass that saved this tensor refuses to run.
+  Tensor& index_put_(const std::vector<TensorIndex>& indices, const Tensor& values,
+                     bool accumulate = false);
+  Tensor& index_put_(const std::vector<TensorIndex>& indices, double value);
+  Tensor& masked_fill_(const Tensor& mask, double value);  // value where mask (broadcast) is true
 
   // --- reductions (empty axes = all axes) ---
   // The op table's reductions (sum, max, min: ndgrad/op_table.def), then those written with them.
@@ -140,6 +141,34 @@ class Tensor {
  private:
   Ref<TensorImpl> impl_;
 };
+
+// One entry of an index: an integer (selects, removing the axis), a Slice, NewAxis, Ellipsis,
+// or a tensor (advanced indexing, NumPy's rules): an i64 tensor of positions along one axis,
+// or a bool mask covering as many axes as it has (a 0-d bool adds an axis of size 1 or 0).
+// Index tensors broadcast together; the result's advanced axes stand where the advanced entries
+// stand when those are adjacent in the index (integers count as advanced once any tensor is
+// there), and first otherwise. With a tensor entry the result is a copy; without, a view.
+class TensorIndex {
+ public:
+  enum class Kind : uint8_t { integer, slice, new_axis, ellipsis, tensor };
+  template <class I, class = std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>>>
+  TensorIndex(I i) : kind_(Kind::integer), i_(static_cast<int64_t>(i)) {}  // NOLINT
+  TensorIndex(Slice s) : kind_(Kind::slice), slice_(s) {}                  // NOLINT
+  TensorIndex(NewAxisT) : kind_(Kind::new_axis) {}                         // NOLINT
+  TensorIndex(EllipsisT) : kind_(Kind::ellipsis) {}                        // NOLINT
+  TensorIndex(Tensor t) : kind_(Kind::tensor), tensor_(std::move(t)) {}   // NOLINT
+  Kind kind() const { return kind_; }
+  int64_t integer() const { return i_; }
+  const Slice& slice() const { return slice_; }
+  const Tensor& tensor() const { return tensor_; }
+
+ private:
+  Kind kind_;
+  int64_t i_ = 0;
+  Slice slice_;
+  Tensor tensor_;
+};
+
 
 // --- construction ---
 Tensor tensor(std::vector<double> values, Shape shape, DType dtype = DType::f32);
@@ -225,6 +254,11 @@ Tensor operator-(Tensor&& a);
   Tensor name(int64_t a, Tensor&& b);
 #include "ndgrad/op_table.def"
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
+// A number in place of a tensor takes the tensor's dtype as in the arithmetic operators.
+Tensor where(const Tensor& condition, const Tensor& a, double b);
+Tensor where(const Tensor& condition, double a, const Tensor& b);
+Tensor where(const Tensor& condition, const Tensor& a, int64_t b);
+Tensor where(const Tensor& condition, int64_t a, const Tensor& b);
 
 // --- joining and splitting (differentiable; split, chunk and unbind give views) ---
 // cat: tensors of one rank whose shapes agree except along axis, in the promoted dtype.
@@ -286,6 +320,38 @@ Tensor index_add(const Tensor& t, int64_t axis, const Tensor& indices, const Ten
 Tensor scatter_add(const Tensor& t, int64_t axis, const Tensor& index, const Tensor& source);
 // value where mask (bool, broadcasting to t's shape) is true, t elsewhere.
 Tensor masked_fill(const Tensor& t, const Tensor& mask, double value);
+
+// index_put (functional x[indices] = values, NumPy's rules for indices as in Tensor::index):
+// a new tensor, differentiable in t and values; where an element is named twice the last value
+// stays (and gets the gradient; the overwritten ones get zero); accumulate adds instead.
+Tensor index_put(const Tensor& t, const std::vector<TensorIndex>& indices, const Tensor& values,
+                 bool accumulate = false);
+// scatter (libtorch): source[i][j] written at t[i][index[i][j]] for axis 1 (the last write to an
+// element stays); index as for scatter_add. put_along_axis (NumPy): values (broadcast to the
+// indices' shape) written where take_along_axis would read; indices broadcast to t's shape on
+// the other axes.
+Tensor scatter(const Tensor& t, int64_t axis, const Tensor& index, const Tensor& source);
+Tensor scatter(const Tensor& t, int64_t axis, const Tensor& index, double value);
+Tensor put_along_axis(const Tensor& t, const Tensor& indices, const Tensor& values, int64_t axis);
+Tensor masked_fill(const Tensor& t, const Tensor& mask, const Tensor& value);  // 0-d value
+
+// --- repeating, diagonals and grids (differentiable) ---
+Tensor tile(const Tensor& t, const Shape& reps);  // NumPy's name for Tensor::repeat
+// Each element repeated `repeats` times (or repeats[i] times for element i: a 1-d i64 tensor as
+// long as the axis) along axis; with no axis, over the flattened tensor. NumPy's np.repeat.
+Tensor repeat_interleave(const Tensor& t, int64_t repeats,
+                         std::optional<int64_t> axis = std::nullopt);
+Tensor repeat_interleave(const Tensor& t, const Tensor& repeats,
+                         std::optional<int64_t> axis = std::nullopt);
+Tensor diagonal(const Tensor& t, int64_t offset = 0, int64_t axis1 = 0, int64_t axis2 = 1);
+// diag: of a 1-d tensor, the square matrix with it on diagonal k (a copy); of a 2-d one, its
+// diagonal k (a view).
+Tensor diag(const Tensor& t, int64_t k = 0);
+// The sum of the diagonal (NumPy's trace: over axes axis1 and axis2, the others kept).
+Tensor trace(const Tensor& t, int64_t offset = 0, int64_t axis1 = 0, int64_t axis2 = 1);
+// Coordinate grids from 1-d tensors (0-d taken as 1-d): indexing "xy" (NumPy's default; the
+// first two outputs' axes swapped) or "ij" (matrix order). Broadcast views (read-only).
+std::vector<Tensor> meshgrid(const std::vector<Tensor>& tensors, const std::string& indexing = "xy");
 
 // Comparisons give DType::boolean tensors and are not differentiable.
 #define NDGRAD_COMPARISON_OPERATOR(symbol)                  \
@@ -358,6 +424,14 @@ NDGRAD_RVALUE_SCALAR_FORMS(-, "sub")
 NDGRAD_RVALUE_SCALAR_FORMS(*, "mul")
 NDGRAD_RVALUE_SCALAR_FORMS(/, "div")
 #undef NDGRAD_RVALUE_SCALAR_FORMS
+template <class S, detail::if_scalar<S> = 0>
+Tensor where(const Tensor& condition, const Tensor& a, S b) {
+  return where(condition, a, detail::scalar_arg(b, "where"));
+}
+template <class S, detail::if_scalar<S> = 0>
+Tensor where(const Tensor& condition, S a, const Tensor& b) {
+  return where(condition, detail::scalar_arg(a, "where"), b);
+}
 #define NDGRAD_BINARY_OP(name, ...)                          \
   template <class S, detail::if_scalar<S> = 0>               \
   Tensor name(const Tensor& a, S b) {                        \

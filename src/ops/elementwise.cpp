@@ -447,6 +447,19 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   return out;
 }
 
+Tensor where(const Tensor& condition, const Tensor& a, double b) {
+  return where(condition, a, scalar_like(b, a, "where"));
+}
+Tensor where(const Tensor& condition, double a, const Tensor& b) {
+  return where(condition, scalar_like(a, b, "where"), b);
+}
+Tensor where(const Tensor& condition, const Tensor& a, int64_t b) {
+  return where(condition, a, scalar_like(b, a, "where"));
+}
+Tensor where(const Tensor& condition, int64_t a, const Tensor& b) {
+  return where(condition, scalar_like(a, b, "where"), b);
+}
+
 }  // namespace ndgrad
 
 namespace ndgrad {

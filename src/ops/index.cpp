@@ -8,9 +8,27 @@
 
 #include "graph/grad_mode.hpp"
 #include "kernels/cpu/dispatch.hpp"
+#include "ops/index_internal.hpp"
 #include "ops/ops_common.hpp"
 
 namespace ndgrad {
+
+namespace indexing {
+
+std::string axis_text(int64_t axis, int64_t size) {
+  return "axis " + std::to_string(axis) + " with size " + std::to_string(size);
+}
+
+int64_t resolve_integer(int64_t i, int64_t axis, int64_t size, const char* op) {
+  if (i < -size || i >= size)
+    throw IndexError(std::string(op) + ": index " + std::to_string(i) + " is out of bounds for " +
+                     axis_text(axis, size));
+  return i < 0 ? i + size : i;
+}
+
+}  // namespace indexing
+
+using namespace indexing;
 
 namespace {
 
@@ -26,17 +44,6 @@ struct ViewSpec {
   std::vector<Pick> picks;       // one per input axis
   std::vector<bool> out_is_new;  // per output axis: a new axis of size 1
 };
-
-std::string axis_text(int64_t axis, int64_t size) {
-  return "axis " + std::to_string(axis) + " with size " + std::to_string(size);
-}
-
-int64_t resolve_integer(int64_t i, int64_t axis, int64_t size, const char* op) {
-  if (i < -size || i >= size)
-    throw IndexError(std::string(op) + ": index " + std::to_string(i) + " is out of bounds for " +
-                     axis_text(axis, size));
-  return i < 0 ? i + size : i;
-}
 
 // NumPy's slice.indices(): ends clamped, negative values from the end, any non-zero step.
 ViewSpec::Pick resolve_slice(const Slice& s, int64_t size, const char* op) {
@@ -96,6 +103,8 @@ ViewSpec resolve(const std::vector<TensorIndex>& indices, const Dims& shape, con
       case TensorIndex::Kind::ellipsis:
         for (int64_t k = ndim - consuming; k > 0; --k) full();
         break;
+      case TensorIndex::Kind::tensor:  // callers hand advanced entries to locate()
+        throw IndexError(std::string(op) + ": an index tensor where a basic index was expected");
     }
   }
   while (axis < ndim) full();  // the axes no index named are kept whole
@@ -179,8 +188,213 @@ ViewSpec along(const Dims& shape, int64_t axis, ViewSpec::Pick pick) {
 
 }  // namespace
 
+namespace indexing {
+
+namespace {
+
+// One advanced entry of an index, once its axes are known: positions along view axis `axis`.
+struct AdvancedEntry {
+  Tensor values;       // i64
+  int64_t axis;        // the axis of the basic view it indexes
+  int64_t input_axis;  // the input's axis, for messages (-1: an axis a 0-d bool added)
+  int64_t entry;       // its place in the index list (adjacency is decided there)
+};
+
+// "(2,) (3,)": the shapes NumPy lists when index arrays do not broadcast.
+std::string shapes_text(const std::vector<AdvancedEntry>& adv) {
+  std::string s;
+  for (const AdvancedEntry& e : adv) s += (s.empty() ? "" : " ") + shape_str(e.values.shape());
+  return s;
+}
+
+// Offsets (through strides) of every element of the sub-grid spanned by axes, row-major.
+std::vector<int64_t> grid_offsets(const Dims& shape, const Dims& strides,
+                                  const std::vector<int64_t>& axes) {
+  std::vector<int64_t> offs{0};
+  for (int64_t d : axes) {
+    std::vector<int64_t> next;
+    next.reserve(offs.size() * static_cast<size_t>(shape[d]));
+    for (int64_t o : offs)
+      for (int64_t i = 0; i < shape[d]; ++i) next.push_back(o + i * strides[d]);
+    offs = std::move(next);
+  }
+  return offs;
+}
+
+}  // namespace
+
+Located locate(const Dims& shape, const std::vector<TensorIndex>& indices, const char* op) {
+  const int64_t ndim = static_cast<int64_t>(shape.size());
+  bool any_tensor = false;
+  for (const TensorIndex& ix : indices) {
+    if (ix.kind() != TensorIndex::Kind::tensor) continue;
+    any_tensor = true;
+    require_defined_arg(ix.tensor(), op, "an index tensor");
+    const DType dt = ix.tensor().dtype();
+    if (dt != DType::i64 && dt != DType::boolean)
+      throw IndexError(std::string(op) + ": tensors used as indices must be i64 or bool, got " +
+                       dtype_name(dt));
+  }
+  // The basic part: every advanced entry becomes full slices over the axes it indexes (a 0-d
+  // bool a new axis), so that the view keeps them; integers are advanced once a tensor is there.
+  std::vector<TensorIndex> basic;
+  for (const TensorIndex& ix : indices) {
+    if (ix.kind() == TensorIndex::Kind::tensor) {
+      const int64_t k = ix.tensor().dtype() == DType::boolean ? ix.tensor().ndim() : 1;
+      if (k == 0) basic.emplace_back(NewAxis);
+      for (int64_t j = 0; j < k; ++j) basic.emplace_back(All);
+    } else if (ix.kind() == TensorIndex::Kind::integer && any_tensor) {
+      basic.emplace_back(All);
+    } else {
+      basic.push_back(ix);
+    }
+  }
+  const ViewSpec spec = resolve(basic, shape, op);
+  // The view's geometry over a contiguous tensor of shape: positions are its element offsets.
+  Dims vshape, vstrides;
+  int64_t base = 0;
+  {
+    const Dims cs = contiguous_strides(shape);
+    size_t in = 0;
+    for (bool is_new : spec.out_is_new) {
+      if (is_new) {
+        vshape.push_back(1);
+        vstrides.push_back(0);
+        continue;
+      }
+      for (; !spec.picks[in].keep; ++in) base += spec.picks[in].start * cs[in];
+      const ViewSpec::Pick& p = spec.picks[in];
+      if (p.size > 0) base += p.start * cs[in];
+      vshape.push_back(p.size);
+      vstrides.push_back(p.step * cs[in]);
+      ++in;
+    }
+    for (; in < spec.picks.size(); ++in) base += spec.picks[in].start * cs[in];
+  }
+  // The advanced entries, with the axes they index.
+  std::vector<AdvancedEntry> adv;
+  int64_t consuming = 0;
+  for (const TensorIndex& ix : basic)
+    if (ix.kind() == TensorIndex::Kind::integer || ix.kind() == TensorIndex::Kind::slice)
+      ++consuming;
+  int64_t out_axis = 0, in_axis = 0;
+  for (size_t e = 0; e < indices.size(); ++e) {
+    const TensorIndex& ix = indices[e];
+    const int64_t at = static_cast<int64_t>(e);
+    switch (ix.kind()) {
+      case TensorIndex::Kind::slice:
+        ++out_axis, ++in_axis;
+        break;
+      case TensorIndex::Kind::new_axis:
+        ++out_axis;
+        break;
+      case TensorIndex::Kind::ellipsis:
+        out_axis += ndim - consuming, in_axis += ndim - consuming;
+        break;
+      case TensorIndex::Kind::integer:
+        if (!any_tensor) {
+          ++in_axis;
+          break;
+        }
+        adv.push_back({scalar(static_cast<double>(ix.integer()), DType::i64), out_axis++,
+                       in_axis++, at});
+        break;
+      case TensorIndex::Kind::tensor: {
+        const Tensor& t = ix.tensor();
+        if (t.dtype() == DType::i64) {
+          adv.push_back({t, out_axis++, in_axis++, at});
+        } else if (t.ndim() == 0) {  // True: one element along a new axis; False: none
+          adv.push_back({t.item() != 0.0 ? tensor({0.0}, {1}, DType::i64)
+                                         : zeros({0}, DType::i64),
+                         out_axis++, -1, at});
+        } else {
+          const Dims& ms = t.impl()->shape;
+          for (size_t j = 0; j < ms.size(); ++j)
+            if (ms[j] != shape[in_axis + j])
+              throw IndexError(std::string(op) + ": a boolean index of shape " + shape_str(ms) +
+                               " does not match the indexed tensor along " +
+                               axis_text(in_axis + static_cast<int64_t>(j),
+                                         shape[in_axis + j]) +
+                               " (the mask's size there is " + std::to_string(ms[j]) + ")");
+          const Tensor nz = nonzero(t);
+          for (int64_t j = 0; j < t.ndim(); ++j) adv.push_back({nz.select(1, j), out_axis++, in_axis++, at});
+        }
+        break;
+      }
+    }
+  }
+  Located out;
+  if (adv.empty()) {  // a basic index: the view's elements
+    std::vector<int64_t> all(vshape.size());
+    for (size_t d = 0; d < all.size(); ++d) all[d] = static_cast<int64_t>(d);
+    out.positions = grid_offsets(vshape, vstrides, all);
+    for (int64_t& p : out.positions) p += base;
+    out.shape = vshape;
+    return out;
+  }
+  // The index tensors broadcast together (NumPy's message when they do not).
+  Shape b;
+  for (const AdvancedEntry& e : adv) {
+    const Dims& s = e.values.impl()->shape;
+    if (s.size() > b.size()) b.insert(b.begin(), s.size() - b.size(), 1);
+    for (size_t j = 0; j < s.size(); ++j) {
+      int64_t& d = b[b.size() - s.size() + j];
+      if (s[j] == d || s[j] == 1) continue;
+      if (d != 1)
+        throw IndexError(std::string(op) +
+                         ": shape mismatch: index tensors could not be broadcast together with "
+                         "shapes " +
+                         shapes_text(adv));
+      d = s[j];
+    }
+  }
+  int64_t count = 1;
+  for (int64_t d : b) count *= d;
+  std::vector<int64_t> adv_off(static_cast<size_t>(count), 0);
+  for (const AdvancedEntry& e : adv) {
+    const Tensor v = e.values.broadcast_to(Shape(b)).contiguous();
+    const int64_t* p = v.data_ptr<int64_t>();
+    const int64_t size = vshape[e.axis];
+    for (int64_t k = 0; k < count; ++k) {
+      int64_t i = p[k];
+      if (i < -size || i >= size)
+        throw IndexError(std::string(op) + ": index " + std::to_string(i) +
+                         " is out of bounds for " + axis_text(e.input_axis, size));
+      adv_off[k] += (i < 0 ? i + size : i) * vstrides[e.axis];
+    }
+  }
+  // The result's axes: the broadcast index shape where the advanced entries stand when they are
+  // adjacent in the index, first otherwise; then the view's other axes in order.
+  bool adjacent = true;
+  for (size_t j = 1; j < adv.size(); ++j)
+    adjacent = adjacent && adv[j].entry - adv[j - 1].entry <= 1;
+  std::vector<int64_t> pre, post;
+  for (int64_t d = 0; d < static_cast<int64_t>(vshape.size()); ++d) {
+    bool is_adv = false;
+    for (const AdvancedEntry& e : adv) is_adv = is_adv || e.axis == d;
+    if (!is_adv) (adjacent && d < adv.front().axis ? pre : post).push_back(d);
+  }
+  for (int64_t d : pre) out.shape.push_back(vshape[d]);
+  for (int64_t d : b) out.shape.push_back(d);
+  for (int64_t d : post) out.shape.push_back(vshape[d]);
+  const std::vector<int64_t> pre_off = grid_offsets(vshape, vstrides, pre);
+  const std::vector<int64_t> post_off = grid_offsets(vshape, vstrides, post);
+  out.positions.reserve(pre_off.size() * adv_off.size() * post_off.size());
+  for (int64_t p : pre_off)
+    for (int64_t a : adv_off)
+      for (int64_t q : post_off) out.positions.push_back(base + p + a + q);
+  return out;
+}
+
+}  // namespace indexing
+
 Tensor Tensor::index(const std::vector<TensorIndex>& indices) const {
   require_defined_arg(*this, "index");
+  for (const TensorIndex& ix : indices)
+    if (ix.kind() == TensorIndex::Kind::tensor) {
+      Located at = locate(impl_->shape, indices, "index");
+      return take_flat(*this, shared(std::move(at.positions))).reshape(Shape(at.shape));
+    }
   return index_view(*this, resolve(indices, impl_->shape, "index"));
 }
 
@@ -481,9 +695,8 @@ Tensor triu(const Tensor& t, int64_t k) { return triangle(t, k, false, "triu"); 
 
 // ---- advanced indexing: every selected element named by its row-major position ----
 
-namespace {
+namespace indexing {
 
-// The row-major coordinates of flat position f of shape, as an element offset through strides.
 int64_t offset_of(int64_t f, const Dims& shape, const Dims& strides) {
   int64_t off = 0;
   for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
@@ -494,17 +707,14 @@ int64_t offset_of(int64_t f, const Dims& shape, const Dims& strides) {
   return off;
 }
 
-Tensor put_flat(const Tensor& g, std::shared_ptr<const std::vector<int64_t>> flat,
-                const Dims& shape);
-
 // out[k] = t's element at row-major position flat[k] (a 1-D result; the caller reshapes).
 struct TakeBackward : Node {
   NDGRAD_OP_NAME("take")
-  std::shared_ptr<const std::vector<int64_t>> flat;
+  Positions flat;
   Dims input_shape;
   GradList backward(const Tensor& g) override { return grad_list(put_flat(g, flat, input_shape)); }
 };
-Tensor take_flat(const Tensor& t, std::shared_ptr<const std::vector<int64_t>> flat) {
+Tensor take_flat(const Tensor& t, Positions flat) {
   const TensorImpl& ti = *t.impl();
   const int64_t n = static_cast<int64_t>(flat->size());
   Tensor out = make_tensor({n}, ti.dtype, "take");
@@ -534,10 +744,10 @@ Tensor take_flat(const Tensor& t, std::shared_ptr<const std::vector<int64_t>> fl
 // (repeated positions accumulate). Differentiable: its own gradient takes again.
 struct PutBackward : Node {
   NDGRAD_OP_NAME("take_backward")
-  std::shared_ptr<const std::vector<int64_t>> flat;
+  Positions flat;
   GradList backward(const Tensor& g) override { return grad_list(take_flat(g, flat)); }
 };
-Tensor put_flat(const Tensor& g, std::shared_ptr<const std::vector<int64_t>> flat,
+Tensor put_flat(const Tensor& g, Positions flat,
                 const Dims& shape) {
   Tensor out = zeros(Shape(shape), g.dtype());
   const Tensor gc = g.contiguous();
@@ -562,11 +772,7 @@ std::vector<int64_t> index_values(const Tensor& idx, const char* op, const char*
   return std::vector<int64_t>(p, p + c.numel());
 }
 
-std::shared_ptr<const std::vector<int64_t>> shared(std::vector<int64_t> v) {
-  return std::make_shared<const std::vector<int64_t>>(std::move(v));
-}
-
-}  // namespace
+}  // namespace indexing
 
 Tensor take(const Tensor& t, const Tensor& indices) {
   require_defined_arg(t, "take");
@@ -583,7 +789,7 @@ Tensor take(const Tensor& t, const Tensor& indices) {
   return take_flat(t, shared(std::move(flat))).reshape(indices.shape());
 }
 
-namespace {
+namespace indexing {
 
 // Row-major positions in shape of the elements index_select takes along axis a (idx resolved),
 // in the order of its result.
@@ -655,7 +861,7 @@ Tensor add_at(const Tensor& t, const Tensor& values, std::vector<int64_t> positi
   return t + put_flat(v.reshape({v.numel()}), shared(std::move(positions)), t.impl()->shape);
 }
 
-}  // namespace
+}  // namespace indexing
 
 Tensor index_select(const Tensor& t, int64_t axis, const Tensor& indices) {
   require_defined_arg(t, "index_select");
@@ -690,37 +896,6 @@ Tensor index_add(const Tensor& t, int64_t axis, const Tensor& indices, const Ten
                      ", expected " + shape_str(want) + " (the input's with axis " +
                      std::to_string(a) + " as long as the indices)");
   return add_at(t, source, select_positions(shape, a, idx), "index_add");
-}
-
-Tensor scatter_add(const Tensor& t, int64_t axis, const Tensor& index, const Tensor& source) {
-  require_defined_arg(t, "scatter_add");
-  require_defined_arg(index, "scatter_add", "index");
-  require_defined_arg(source, "scatter_add", "source");
-  const int64_t a = normalize_axis(axis, std::max<int64_t>(t.ndim(), 1), "scatter_add");
-  const Dims& ishape = index.impl()->shape;
-  const Dims& sshape = source.impl()->shape;
-  bool ok = sshape.size() == ishape.size();
-  for (size_t d = 0; ok && d < ishape.size(); ++d) ok = ishape[d] <= sshape[d];
-  if (!ok)
-    throw ShapeError("scatter_add: source of shape " + shape_str(sshape) +
-                     " must have the index's rank and be no smaller on any axis (index shape " +
-                     shape_str(ishape) + ")");
-  std::vector<int64_t> positions = gather_positions(t.impl()->shape, a, index, "scatter_add");
-  std::vector<TensorIndex> part;  // the source's elements the index names
-  for (int64_t n : ishape) part.push_back(Slice(0, n));
-  return add_at(t, source.index(part), std::move(positions), "scatter_add");
-}
-
-Tensor masked_fill(const Tensor& t, const Tensor& mask, double value) {
-  require_defined_arg(t, "masked_fill");
-  require_defined_arg(mask, "masked_fill", "mask");
-  if (mask.dtype() != DType::boolean)
-    throw DTypeError(std::string("masked_fill: the mask must be a bool tensor, got ") +
-                     dtype_name(mask.dtype()));
-  if (broadcast_shapes(t.shape(), mask.shape()) != t.shape())
-    throw ShapeError("masked_fill: a mask of shape " + shape_str(mask.impl()->shape) +
-                     " does not broadcast to the input's shape " + shape_str(t.impl()->shape));
-  return where(mask, scalar(value, t.dtype()), t);
 }
 
 Tensor take_along_axis(const Tensor& t, const Tensor& indices, int64_t axis) {

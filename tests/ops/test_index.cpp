@@ -270,3 +270,194 @@ TEST(Join, TrilTriu) {
   expect_view(tril(arange(6, DType::i64).reshape({3, 2})), {3, 2}, {0, 0, 2, 3, 4, 5});
   expect_error<ShapeError>([&] { tril(arange(3)); }, {"tril", "2 dimensions"});
 }
+
+namespace {
+Tensor ints(const std::vector<double>& v, const Shape& shape) {
+  return tensor(v, shape, DType::i64);
+}
+Tensor ints(const std::vector<double>& v) {
+  return tensor(v, {static_cast<int64_t>(v.size())}, DType::i64);
+}
+Tensor bools(const std::vector<double>& v, const Shape& shape) {
+  return tensor(v, shape, DType::boolean);
+}
+}  // namespace
+
+// Expected values computed by NumPy 1.24 on np.arange(24.).reshape(2, 3, 4).
+TEST(AdvancedIndex, TensorsInsideIndexFollowNumPy) {
+  const Tensor x = x234();
+  expect_view(x.index({ints({1, 0, 1})}).select(2, 0), {3, 3},
+              {12, 16, 20, 0, 4, 8, 12, 16, 20});
+  expect_view(x.index({All, ints({2, 0}), Slice(1, 3)}), {2, 2, 2}, {9, 10, 1, 2, 21, 22, 13, 14});
+  // Index tensors broadcast together; separated by a slice, their axes come first.
+  expect_view(x.index({ints({0, 1}, {2, 1}), All, ints({3, -1})}), {2, 2, 3},
+              {3, 7, 11, 3, 7, 11, 15, 19, 23, 15, 19, 23});
+  // An integer counts as advanced once a tensor is there.
+  expect_view(x.index({0, All, ints({1, 2})}), {2, 3}, {1, 5, 9, 2, 6, 10});
+  expect_view(x.index({1, ints({0, 2}), Slice(1, None)}), {2, 3}, {13, 14, 15, 21, 22, 23});
+  const Tensor m = bools({1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0}, {3, 4});
+  expect_view(x.index({All, m}), {2, 4}, {0, 3, 6, 9, 12, 15, 18, 21});
+  expect_view(x.index({m.reshape({1, 3, 4}).broadcast_to({2, 3, 4})}), {8},
+              {0, 3, 6, 9, 12, 15, 18, 21});
+  expect_view(x.index({Ellipsis, ints({0, 3})}), {2, 3, 2}, {0, 3, 4, 7, 8, 11, 12, 15, 16, 19, 20, 23});
+  // An ellipsis (or a new axis) between advanced entries separates them.
+  expect_view(x.index({ints({0}), Ellipsis, ints({1})}), {1, 3}, {1, 5, 9});
+  expect_view(x.index({NewAxis, ints({1}), 2}), {1, 1, 4}, {20, 21, 22, 23});
+  // A 0-d bool adds an axis of size 1 (true) or 0 (false).
+  expect_view(x.index({All, scalar(1, DType::boolean), ints({0})}), {2, 1, 4},
+              {0, 1, 2, 3, 12, 13, 14, 15});
+  EXPECT_EQ(x.index({scalar(0, DType::boolean)}).shape(), (Shape{0, 2, 3, 4}));
+  expect_view(x.index({0, All, scalar(1, DType::boolean)}), {1, 3, 4},
+              x[0].to_vector());
+  expect_view(x.index({ints({1, -2}), ints({2, 0}), ints({3, 1})}), {2}, {23, 1});
+  expect_view(x.index({Slice(None, None, -1), ints({0, 0})}), {2, 2, 4},
+              {12, 13, 14, 15, 12, 13, 14, 15, 0, 1, 2, 3, 0, 1, 2, 3});
+  // Empty index tensors give empty results.
+  EXPECT_EQ(x.index({All, zeros({0}, DType::i64)}).shape(), (Shape{2, 0, 4}));
+  // A copy: writing to it leaves x alone.
+  Tensor c = x.index({ints({0})});
+  c.index_put_({0, 0, 0}, 100.0);
+  EXPECT_EQ(x.index({0, 0, 0}).item(), 0.0);
+}
+
+TEST(AdvancedIndex, BadTensorIndicesAreTypedErrorsChangingNothing) {
+  const Tensor x = x234();
+  expect_error<IndexError>([&] { x.index({ints({0, 1}), ints({0, 1, 2})}); },
+                           {"index", "could not be broadcast", "(2,) (3,)"});
+  expect_error<IndexError>([&] { x.index({bools({1, 0}, {2, 1})}); },
+                           {"boolean index of shape (2,1)", "axis 1 with size 3"});
+  expect_error<IndexError>([&] { x.index({All, ints({3})}); }, {"index 3", "axis 1 with size 3"});
+  expect_error<IndexError>([&] { x.index({ints({0}), 0, 0, 0}); }, {"too many indices"});
+  expect_error<IndexError>([&] { x.index({All, tensor({1.0}, {1})}); }, {"i64 or bool", "f32"});
+  expect_error<IndexError>([&] { x.index({Ellipsis, ints({0}), Ellipsis}); }, {"one ellipsis"});
+  expect_error<IndexError>([&] { x.index({5, ints({0})}); }, {"index 5", "axis 0 with size 2"});
+  Tensor y = x.detach().contiguous();
+  const std::vector<double> before = y.to_vector();
+  expect_error<IndexError>([&] { y.index_put_({ints({0, 9})}, 1.0); }, {"index_put_", "index 9"});
+  expect_error<ShapeError>([&] { y.index_put_({ints({0})}, zeros({2})); },
+                           {"index_put_", "values of shape (2,)", "indexed shape (1,3,4)"});
+  EXPECT_EQ(y.to_vector(), before);
+}
+
+TEST(AdvancedIndex, IndexPutReplacesOrAccumulates) {
+  const Tensor x = x234();
+  // Row (0, 1) named twice: the last write stays (NumPy's y[[0,0],[1,1]] = v).
+  Tensor put = index_put(x, {ints({0, 0}), ints({1, 1})}, arange(8, DType::f64).reshape({2, 4}) + 1.0);
+  expect_view(put.select(0, 0), {3, 4}, {0, 1, 2, 3, 5, 6, 7, 8, 8, 9, 10, 11});
+  expect_view(index_put(x, {ints({0, 0}), ints({1, 1})}, ones({4}, DType::f64), true).select(0, 0),
+              {3, 4}, {0, 1, 2, 3, 6, 7, 8, 9, 8, 9, 10, 11});
+  // Basic indices, a mask and a broadcast scalar value.
+  expect_view(index_put(x, {1, Slice(1, None), 0}, scalar(-1.0, DType::f64)).select(0, 1), {3, 4},
+              {12, 13, 14, 15, -1, 17, 18, 19, -1, 21, 22, 23});
+  const Tensor m = x > 20.0;
+  expect_view(index_put(x, {m}, zeros({1}, DType::f64)).select(0, 1).select(0, 2), {4},
+              {20, 0, 0, 0});
+  EXPECT_EQ(x.index({1, 2, 3}).item(), 23.0);  // functional: x is unchanged
+  // In place: the same elements, the version bumped, views see it.
+  Tensor y = x.detach().contiguous();
+  const Tensor row = y[1];
+  y.index_put_({ints({1}), ints({2}), ints({3, 0})}, tensor({7, 8}, {2}, DType::f64));
+  expect_view(row[2], {4}, {8, 21, 22, 7});
+  y.index_put_({0, 0}, ones({4}, DType::f64), true);
+  expect_view(y[0][0], {4}, {1, 2, 3, 4});
+  y.masked_fill_(y > 20.0, 0.5);
+  expect_view(y[1][2], {4}, {8, 0.5, 0.5, 7});
+  // Through a strided view into its base.
+  Tensor z = zeros({3, 4}, DType::i64);
+  z.T().index_put_({ints({3}), ints({1})}, 9.0);
+  expect_view(z[1], {4}, {0, 0, 0, 9});
+  // Integer and bool tensors too; values converted to the tensor's dtype.
+  expect_view(index_put(zeros({3}, DType::boolean), {ints({1})}, ones({1})), {3}, {0, 1, 0});
+}
+
+TEST(AdvancedIndex, InPlaceWritesAreRefusedWhereTheyWouldBreakGradients) {
+  Tensor w = randn({3, 4}, 1, DType::f64).requires_grad_();
+  expect_error<AutogradError>([&] { w.index_put_({0}, 1.0); }, {"index_put_", "requires grad"});
+  expect_error<AutogradError>([&] { w.masked_fill_(w > 0.0, 1.0); }, {"masked_fill_"});
+  Tensor y = zeros({3, 4}, DType::f64);
+  expect_error<AutogradError>([&] { y.index_put_({0}, w[1]); }, {"values require grad"});
+  expect_error<ValueError>([&] { y[0].broadcast_to({3, 4}).index_put_({0}, 1.0); },
+                           {"share memory"});
+  {
+    NoGradGuard no_grad;
+    w.index_put_({0, 0}, 5.0);
+  }
+  EXPECT_EQ(w.index({0, 0}).item(), 5.0);
+  // A tensor saved for backward and then written in place is caught by its version.
+  Tensor a = randn({3}, 2, DType::f64).requires_grad_();
+  Tensor b = ones({3}, DType::f64);
+  Tensor loss = (a * b).sum();
+  b.index_put_({0}, 2.0);
+  expect_error<AutogradError>([&] { loss.backward(); }, {"modified"});
+}
+
+TEST(AdvancedIndex, ScatterPutAlongAxisAndScalarWhere) {
+  const Tensor x = zeros({3, 4}, DType::f64);
+  const Tensor src = arange(8, DType::f64).reshape({2, 4}) + 1.0;
+  // (0, 3) written twice: the last value (2) stays; scatter_add adds both.
+  expect_view(scatter(x, 1, ints({3, 3, 0, 1}, {2, 2}), src), {3, 4},
+              {0, 0, 0, 2, 5, 6, 0, 0, 0, 0, 0, 0});
+  expect_view(scatter(x, 0, ints({2, 0}, {1, 2}), 7.0), {3, 4}, {0, 7, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0});
+  const Tensor a = arange(6, DType::f64).reshape({2, 3});
+  expect_view(put_along_axis(a, ints({2, 0}, {2, 1}), scalar(-1.0, DType::f64), 1), {2, 3},
+              {0, 1, -1, -1, 4, 5});
+  // The indices broadcast over the other axes (NumPy's rule).
+  expect_view(put_along_axis(a, ints({1}, {1, 1}), tensor({9, 8}, {2, 1}, DType::f64), 1), {2, 3},
+              {0, 9, 2, 3, 8, 5});
+  expect_view(where(a > 2.0, a, 0.0), {2, 3}, {0, 0, 0, 3, 4, 5});
+  expect_view(where(a > 2.0, -1, a), {2, 3}, {0, 1, 2, -1, -1, -1});
+  EXPECT_EQ(where(a > 2.0, a.to(DType::i64), 0).dtype(), DType::i64);
+  EXPECT_EQ(where(a > 2.0, a.to(DType::f32), 0.5).dtype(), DType::f32);
+  expect_view(masked_fill(a, a > 3.0, scalar(2.5, DType::f64)), {2, 3}, {0, 1, 2, 3, 2.5, 2.5});
+  expect_error<ShapeError>([&] { put_along_axis(a, ints({0, 1}, {1, 2}), a, 0); },
+                           {"put_along_axis", "broadcast"});
+  expect_error<ShapeError>([&] { scatter(x, 1, ints({0}, {1, 1}), zeros({0})); }, {"scatter"});
+  expect_error<ShapeError>([&] { masked_fill(a, a > 3.0, zeros({1})); }, {"0-d"});
+}
+
+TEST(Join, RepeatTileRepeatInterleave) {
+  const Tensor a = arange(4, DType::f64).reshape({2, 2});
+  expect_view(a.repeat({1, 2}), {2, 4}, {0, 1, 0, 1, 2, 3, 2, 3});
+  expect_view(a.repeat({2, 1, 1}).select(0, 1), {2, 2}, {0, 1, 2, 3});
+  EXPECT_EQ(a.repeat({2, 1, 3}).shape(), (Shape{2, 2, 6}));
+  expect_view(tile(a, {2}), {2, 4}, {0, 1, 0, 1, 2, 3, 2, 3});  // reps padded with ones
+  expect_view(tile(arange(2, DType::f64), {2, 2}), {2, 4}, {0, 1, 0, 1, 0, 1, 0, 1});
+  EXPECT_EQ(tile(a, {0, 3}).shape(), (Shape{0, 6}));
+  expect_view(repeat_interleave(a, 2), {8}, {0, 0, 1, 1, 2, 2, 3, 3});
+  expect_view(repeat_interleave(a, 2, 0), {4, 2}, {0, 1, 0, 1, 2, 3, 2, 3});
+  expect_view(repeat_interleave(a, ints({1, 2}), 1), {2, 3}, {0, 1, 1, 2, 3, 3});
+  expect_view(repeat_interleave(a, ints({0, 3}), -2), {3, 2}, {2, 3, 2, 3, 2, 3});
+  expect_view(repeat_interleave(scalar(4.0, DType::f64), 3), {3}, {4, 4, 4});
+  expect_error<ValueError>([&] { a.repeat({2}); }, {"repeat", "one per axis"});
+  expect_error<ValueError>([&] { tile(a, {-1, 1}); }, {"non-negative"});
+  expect_error<ShapeError>([&] { repeat_interleave(a, ints({1, 2, 3}), 0); }, {"3 repeats"});
+  expect_error<ValueError>([&] { repeat_interleave(a, ints({1, -2}), 0); }, {"non-negative"});
+  expect_error<DTypeError>([&] { repeat_interleave(a, ones({2}), 0); }, {"i64"});
+}
+
+TEST(Join, DiagonalDiagTraceMeshgrid) {
+  const Tensor x = x234();
+  expect_view(x[0].diagonal(), {3}, {0, 5, 10});
+  expect_view(x[0].diagonal(1), {3}, {1, 6, 11});
+  expect_view(x[0].diagonal(-1), {2}, {4, 9});
+  EXPECT_EQ(x[0].diagonal(5).shape(), (Shape{0}));
+  expect_view(diagonal(x, 0, 1, 2), {2, 3}, {0, 5, 10, 12, 17, 22});  // the diagonal last
+  expect_view(diagonal(x, 1, 2, 0), {3, 1}, {12, 16, 20});
+  EXPECT_EQ(x[0].diagonal().data_ptr<double>(), x.data_ptr<double>());  // a view
+  expect_view(diag(tensor({1, 2}, {2}, DType::f64), 1), {3, 3}, {0, 1, 0, 0, 0, 2, 0, 0, 0});
+  expect_view(diag(tensor({1, 2}, {2}, DType::f64), -1), {3, 3}, {0, 0, 0, 1, 0, 0, 0, 2, 0});
+  expect_view(diag(x[1]), {3}, {12, 17, 22});
+  EXPECT_EQ(trace(x[0]).item(), 15.0);
+  expect_view(trace(x, 0, 1, 2), {2}, {15, 51});
+  const auto g = meshgrid({arange(3, DType::f64), arange(2, DType::f64) + 10.0});
+  expect_view(g[0], {2, 3}, {0, 1, 2, 0, 1, 2});
+  expect_view(g[1], {2, 3}, {10, 10, 10, 11, 11, 11});
+  const auto ij = meshgrid({arange(3, DType::f64), arange(2, DType::f64)}, "ij");
+  EXPECT_EQ(ij[0].shape(), (Shape{3, 2}));
+  expect_view(ij[1], {3, 2}, {0, 1, 0, 1, 0, 1});
+  expect_error<ShapeError>([&] { diagonal(arange(3)); }, {"2 dimensions"});
+  expect_error<ValueError>([&] { diagonal(x, 0, 1, -2); }, {"same axis"});
+  expect_error<ShapeError>([&] { diag(x); }, {"1-d or 2-d"});
+  expect_error<ValueError>([&] { meshgrid({arange(2)}, "yx"); }, {"indexing"});
+  expect_error<ShapeError>([&] { meshgrid({x}); }, {"0-d or 1-d"});
+}
