@@ -76,7 +76,7 @@ constexpr int kBinaryCount = sizeof(kBinaryRows) / sizeof(kBinaryRows[0]);
 Tensor positive(const Tensor& t) { return abs(t) + 0.5; }
 
 void step(Bytes& in, std::vector<Tensor>& stack) {
-  const int op = in.small(20);
+  const int op = in.small(21);
   auto top = [&](int k) -> Tensor& { return stack[stack.size() - 1 - k]; };
   if (op == 0 || stack.size() < 2) {
     const Shape s = shape_from(in, 4, 4);
@@ -267,6 +267,91 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
           break;
         default:
           r = nonzero(a).to(DType::f64);
+      }
+      break;
+    }
+    case 19: {  // tensors inside index(), writing through indices, repeating, diagonals
+      auto index_tensor = [&]() -> Tensor {
+        if (in.next() % 3 == 0) {  // a mask: of a's leading shape, or of a wrong one
+          Shape ms = a.shape();
+          ms.resize(static_cast<size_t>(std::min<int64_t>(a.ndim(), in.small(3))));
+          if (in.next() % 8 == 0 && !ms.empty()) ms[0] += 1;
+          return rand(ms, in.next(), DType::f64) > 0.5;
+        }
+        std::vector<double> iv;
+        for (int i = in.small(5); i > 0; --i) iv.push_back(static_cast<double>(in.small(11)) - 5);
+        const int64_t n = static_cast<int64_t>(iv.size());
+        const Tensor t = tensor(iv, {n}, in.next() % 8 ? DType::i64 : DType::f32);
+        return in.next() & 1 ? t.reshape({n, 1}) : t;  // (n, 1) broadcasts against (m,)
+      };
+      std::vector<TensorIndex> ix;
+      for (int i = in.small(4); i > 0; --i) {
+        switch (in.small(5)) {
+          case 0:
+            ix.push_back(static_cast<int64_t>(in.small(7)) - 3);
+            break;
+          case 1:
+            ix.push_back(Slice(static_cast<int64_t>(in.small(5)) - 2, None,
+                               static_cast<int64_t>(in.small(5)) - 2));
+            break;
+          case 2:
+            ix.push_back(in.next() & 1 ? TensorIndex(NewAxis) : TensorIndex(Ellipsis));
+            break;
+          default:
+            ix.push_back(index_tensor());
+        }
+      }
+      const int64_t axis = in.axis();
+      switch (in.small(10)) {
+        case 0:
+          r = a.index(ix);
+          break;
+        case 1:
+          r = index_put(a, ix, b, in.next() & 1);
+          require(r.shape() == a.shape());
+          break;
+        case 2: {  // in place, on a copy or on a (possibly grad-requiring) tensor of the stack
+          Tensor t = in.next() & 1 ? a.detach().contiguous() : a;
+          const std::vector<double> before = t.to_vector();
+          try {
+            t.index_put_(ix, b, in.next() & 1);
+          } catch (const Error&) {
+            require(t.to_vector() == before || t.to_vector() != t.to_vector());  // NaN != NaN
+            throw;
+          }
+          r = t;
+          break;
+        }
+        case 3: {
+          const Tensor idx = index_tensor();
+          r = in.next() & 1 ? scatter(a, axis, idx.reshape({-1}).broadcast_to({std::max<int64_t>(a.ndim(), 1), idx.numel()}), b)
+                            : put_along_axis(a, idx.reshape({-1}).broadcast_to({std::max<int64_t>(a.ndim(), 1), idx.numel()}), b, axis);
+          break;
+        }
+        case 4: {
+          Shape reps = shape_from(in, 4, 3);
+          r = in.next() & 1 ? a.repeat(reps) : tile(a, reps);
+          break;
+        }
+        case 5:
+          r = in.next() & 1 ? repeat_interleave(a, static_cast<int64_t>(in.small(4)) - 1,
+                                                in.next() & 1 ? std::optional<int64_t>(axis) : std::nullopt)
+                            : repeat_interleave(a, index_tensor().reshape({-1}), axis);
+          break;
+        case 6:
+          r = diagonal(a, static_cast<int64_t>(in.small(7)) - 3, in.axis(), in.axis());
+          break;
+        case 7:
+          r = in.next() & 1 ? diag(a, static_cast<int64_t>(in.small(7)) - 3)
+                            : trace(a, static_cast<int64_t>(in.small(7)) - 3, in.axis(), in.axis());
+          break;
+        case 8: {
+          const auto g = meshgrid({a, b}, in.next() & 1 ? "xy" : "ij");
+          r = g[0] * g[1];
+          break;
+        }
+        default:
+          r = where(a > 0.0, a, in.next() & 1 ? 0.5 : -2.0);
       }
       break;
     }

@@ -285,6 +285,60 @@ void rows_Indexing() {
     check_second_order("pad", [padded](const std::vector<Tensor>& x) { return tanh(padded(x)); },
                        {any_input({3, 4})});
   }
+  // Index tensors and masks inside index(): repeated, negative, reversed and broadcast index
+  // tensors, separated (their axes first) and adjacent, and masks over one or two axes.
+  const auto i64 = [](std::vector<double> v, Shape s) { return tensor(v, s, DType::i64); };
+  const Tensor mask2 = tensor({1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 1, 0, 0, 0, 1}, {3, 5}, DType::boolean);
+  const std::vector<std::vector<TensorIndex>> advanced_indices = {
+      {i64({1, 0, 1, -1}, {4})},
+      {All, i64({2, 2, -3, 0}, {2, 2}), Slice(None, None, -2)},
+      {i64({0, 1}, {2, 1}), All, i64({4, 0, 4}, {3})},
+      {1, All, i64({3, 3}, {2})},
+      {Ellipsis, i64({0, -1, 0}, {3})},
+      {All, mask2},
+      {mask2.index({0}).index({NewAxis}).broadcast_to({2, 5}).reshape({2, 1, 5}).broadcast_to({2, 3, 5})},
+      {Slice(None, None, -1), tensor({0, 1, 1}, {3}, DType::boolean), NewAxis, i64({2}, {1})},
+  };
+  for (const auto& ix : advanced_indices) {
+    check("index, tensors", [ix](const std::vector<Tensor>& x) { return x[0].index(ix); },
+          {any_input({2, 3, 5})});
+    check_second_order("index, tensors",
+                       [ix](const std::vector<Tensor>& x) { return tanh(x[0] * x[0]).index(ix); },
+                       {any_input({2, 3, 5})});
+  }
+  // index_put keeps the last of repeated writes: the overwritten values get no gradient.
+  const Fn put = [i64](const std::vector<Tensor>& x) {
+    const Tensor rows = i64({2, 0, 2}, {3});
+    return index_put(x[0], {rows}, x[1] * x[1]) +
+           index_put(x[0], {All, i64({1, 1}, {2})}, x[1].narrow(0, 0, 2).T(), true) +
+           scatter(x[0], 1, i64({0, 0, 1, 2, 2, 2}, {2, 3}), x[1]) +
+           put_along_axis(x[0], i64({2, 0}, {1, 2}), x[1].select(0, 1).narrow(0, 0, 2), 1) +
+           index_put(x[0], {x[0].detach() > 10.0}, x[1][0][0]) +
+           where(x[0].detach() > 0.0, x[1] * 2.0, 0.5) + masked_fill(x[1], x[0].detach() < 0.0, x[0][1][1]);
+  };
+  check("index_put, scatter, put_along_axis", put, {any_input({3, 3}), any_input({3, 3})});
+  check_second_order("index_put, scatter, put_along_axis",
+                     [put](const std::vector<Tensor>& x) { return tanh(put(x)); },
+                     {any_input({3, 3}), any_input({3, 3})});
+  const Fn repeated = [i64](const std::vector<Tensor>& x) {
+    return x[0].repeat({2, 1, 2}).sum({0}) * tile(x[0].select(1, 0).reshape({2, 1}), {1, 6}) +
+           repeat_interleave(x[0], 2, 1) + repeat_interleave(x[0], i64({0, 3, 3}, {3}), 1) +
+           repeat_interleave(x[0], 2).reshape({2, 6});
+  };
+  check("repeat, tile, repeat_interleave", repeated, {any_input({2, 3})});
+  check_second_order("repeat, tile, repeat_interleave",
+                     [repeated](const std::vector<Tensor>& x) { return tanh(repeated(x)); },
+                     {any_input({2, 3})});
+  const Fn diagonals = [](const std::vector<Tensor>& x) {
+    const auto grid = meshgrid({x[1], x[1].narrow(0, 0, 2), x[1][0]});
+    return diagonal(x[0], 1, 2, 0).sum({0}) * trace(x[0], -1, 1, 2).sum() +
+           diag(diag(x[0][0], -1) * 2.0).sum() + diag(x[1], 1).diagonal(1).sum() +
+           grid[0].sum({2}) * grid[1].sum({2}) + grid[2].sum();
+  };
+  check("diagonal, diag, trace, meshgrid", diagonals, {any_input({2, 3, 4}), any_input({3})});
+  check_second_order("diagonal, diag, trace, meshgrid",
+                     [diagonals](const std::vector<Tensor>& x) { return tanh(diagonals(x)); },
+                     {any_input({2, 3, 4}), any_input({3})});
   const Fn triangles = [](const std::vector<Tensor>& x) {
     return tril(x[0], 1) * triu(x[0], -1) + tril(x[0].index({NewAxis}), -2)[0];
   };

@@ -310,6 +310,11 @@ TEST(AdvancedIndex, TensorsInsideIndexFollowNumPy) {
   expect_view(x.index({0, All, scalar(1, DType::boolean)}), {1, 3, 4},
               x[0].to_vector());
   expect_view(x.index({ints({1, -2}), ints({2, 0}), ints({3, 1})}), {2}, {23, 1});
+  // A mask covers as many axes as it has; a new axis separates advanced entries.
+  expect_view(x.index({bools({1, 0, 1, 0, 1, 0}, {2, 3}), Slice(1, 3)}), {3, 2},
+              {1, 2, 9, 10, 17, 18});
+  expect_view(x.index({NewAxis, ints({1, 0}, {2, 1}), NewAxis, 2}), {2, 1, 1, 1, 4},
+              {20, 21, 22, 23, 8, 9, 10, 11});
   expect_view(x.index({Slice(None, None, -1), ints({0, 0})}), {2, 2, 4},
               {12, 13, 14, 15, 12, 13, 14, 15, 0, 1, 2, 3, 0, 1, 2, 3});
   // Empty index tensors give empty results.

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <random>
 #include <tuple>
 
 #include "kernels/cpu/op_info.hpp"
@@ -446,6 +447,213 @@ TEST(VsTorch, AdvancedIndexing) {
     ASSERT_EQ(nz.shape(), nd::Shape(tnz.sizes().begin(), tnz.sizes().end())) << tag;
     EXPECT_TRUE(torch::equal(to_torch_index(nz), tnz)) << "nonzero " << tag;
   }
+}
+
+namespace {
+
+// A random index for a tensor of shape: basic entries (integers, slices with positive steps:
+// libtorch has no negative ones), new axes, at most one ellipsis, i64 tensors of shapes that
+// broadcast together (repeats, negative values) and bool masks over one or two axes. (Where
+// libtorch departs from NumPy, the index avoids it; the
+// Index and AdvancedIndex tests check NumPy's results there.)
+struct RandomIndex {
+  std::vector<nd::TensorIndex> nd;
+  std::vector<torch::indexing::TensorIndex> torch;
+  std::string text;
+};
+RandomIndex random_index(const nd::Shape& shape, std::mt19937_64& rng) {
+  auto pick = [&](int64_t n) { return static_cast<int64_t>(rng() % static_cast<uint64_t>(n)); };
+  RandomIndex r;
+  const int64_t ndim = static_cast<int64_t>(shape.size());
+  const nd::Shape common{pick(3) + 1, pick(3) + 1};  // the index tensors' broadcast shape
+  int64_t axis = 0;
+  bool ellipsis = false, any_tensor = false;
+  std::vector<std::pair<int64_t, int64_t>> integers;  // (entry, value)
+  const int64_t entries = pick(ndim + 1) + 1;
+  for (int64_t e = 0; e < entries && axis <= ndim; ++e) {
+    const int64_t kind = pick(7);
+    if (kind == 0 && !ellipsis) {  // an ellipsis covers what later entries leave (none, here)
+      ellipsis = true;
+      r.nd.emplace_back(nd::Ellipsis);
+      r.torch.emplace_back(torch::indexing::Ellipsis);
+      r.text += "..., ";
+      break;  // nothing after it: the axes it covers are the rest
+    }
+    if (kind == 1 && !any_tensor) {  // libtorch, unlike NumPy, does not let a new axis
+                                     // separate advanced entries
+      r.nd.emplace_back(nd::NewAxis);
+      r.torch.emplace_back(torch::indexing::None);
+      r.text += "None, ";
+      continue;
+    }
+    if (axis == ndim) break;
+    const int64_t n = shape[axis];
+    if (kind == 2) {
+      const int64_t i = pick(2 * n) - n;
+      integers.push_back({static_cast<int64_t>(r.nd.size()), i});
+      r.nd.emplace_back(i);
+      r.torch.emplace_back(i);
+      r.text += std::to_string(i) + ", ";
+    } else if (kind == 3) {
+      const int64_t a = pick(n + 2) - 1, b = pick(n + 2), step = pick(2) + 1;
+      r.nd.emplace_back(nd::Slice(a, b, step));
+      r.torch.emplace_back(torch::indexing::Slice(a, b, step));
+      r.text += std::to_string(a) + ":" + std::to_string(b) + ":" + std::to_string(step) + ", ";
+    } else if (kind == 4 && axis + 1 < ndim && e == entries - 1) {
+      // A mask over two axes, last: libtorch's C++ indexing counts it as one axis when it
+      // places the entries after it (NumPy: as many as the mask has).
+      const nd::Tensor m = nd::rand({n, shape[axis + 1]}, rng(), nd::DType::f64) > 0.4;
+      r.nd.emplace_back(m);
+      r.torch.emplace_back(to_torch_index(m));
+      r.text += "mask" + nd::shape_str(m.shape()) + ", ";
+      ++axis;
+      any_tensor = true;
+    } else if (kind == 4) {
+      const nd::Tensor m = nd::rand({n}, rng(), nd::DType::f64) > 0.5;
+      r.nd.emplace_back(m);
+      r.torch.emplace_back(to_torch_index(m));
+      r.text += "mask" + nd::shape_str(m.shape()) + ", ";
+      any_tensor = true;
+    } else {  // an index tensor whose shape broadcasts to common
+      nd::Shape s = common;
+      if (pick(2)) s[0] = 1;
+      if (pick(2)) s[1] = 1;
+      if (pick(3) == 0) s.erase(s.begin());
+      const nd::Tensor i = ((nd::rand(s, rng(), nd::DType::f64) * static_cast<double>(2 * n)) -
+                            static_cast<double>(n))
+                               .to(nd::DType::i64);
+      r.nd.emplace_back(i);
+      r.torch.emplace_back(to_torch_index(i));
+      r.text += "int" + nd::shape_str(s) + ", ";
+      any_tensor = true;
+    }
+    ++axis;
+  }
+  // NumPy counts integers as advanced once a tensor is there; libtorch does not (a 0-d tensor
+  // too is an integer to it), but does a 1-element tensor, which broadcasts away here (the
+  // index tensors are at least 1-d).
+  if (any_tensor)
+    for (const auto& [e, i] : integers)
+      r.torch[static_cast<size_t>(e)] = torch::tensor({i}, torch::kLong);
+  return r;
+}
+
+}  // namespace
+
+// index() with random mixes of basic and advanced entries, and index_put with those indices
+// (accumulating: libtorch leaves the winner of repeated writes unspecified), forward values
+// and gradients with respect to the input and the values.
+TEST(VsTorch, RandomAdvancedIndexing) {
+  std::mt19937_64 rng(2026);
+  int checked = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    nd::Shape shape;
+    const int64_t ndim = static_cast<int64_t>(rng() % 3) + 2;
+    for (int64_t d = 0; d < ndim; ++d) shape.push_back(static_cast<int64_t>(rng() % 4) + 1);
+    const RandomIndex ix = random_index(shape, rng);
+    const nd::Tensor x = away_from_zero(shape, rng());
+    nd::Tensor expect;
+    try {
+      expect = x.index(ix.nd);
+    } catch (const nd::Error&) {
+      // Out-of-range values or shapes that do not broadcast: libtorch refuses them too.
+      EXPECT_ANY_THROW(to_torch(x).index(ix.torch)) << nd::shape_str(shape) << "[" << ix.text;
+      continue;
+    }
+    const std::string name = "x" + nd::shape_str(shape) + "[" + ix.text + "]";
+    SCOPED_TRACE(name);
+    try {
+    compare(
+        name, [&](auto& v) { return v[0].index(ix.nd); },
+        [&](auto& v) { return v[0].index(ix.torch); }, {x}, rng());
+    const nd::Tensor values = away_from_zero(expect.shape(), rng());
+    compare(
+        "index_put accumulate " + name,
+        [&](auto& v) { return nd::index_put(v[0] * 1.0, ix.nd, v[1] * v[1], true); },
+        [&](auto& v) {
+          // The positions libtorch's indexing names, as a flat list; the writes add up there.
+          const torch::Tensor at =
+              torch::arange(x.numel(), torch::kLong).reshape(shape).index(ix.torch).flatten();
+          return (v[0] * 1.0)
+              .flatten()
+              .index_put({at}, (v[1] * v[1]).flatten(), true)
+              .reshape(shape);
+        },
+        {x, values}, rng());
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << name << ": " << e.what();
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 200);
+}
+
+// Writing with replacement where every index is distinct (libtorch keeps an unspecified write
+// of repeated ones), scatter, repeat/tile, repeat_interleave, diagonals, diag, trace, meshgrid.
+TEST(VsTorch, WritingRepeatingAndDiagonals) {
+  uint64_t seed = 1200;
+  const nd::Tensor rows = nd::tensor({2, 0}, {2}, nd::DType::i64);
+  const nd::Tensor cols = nd::tensor({1, 3, 3, 0}, {2, 2}, nd::DType::i64);
+  compare(
+      "index_put", [&](auto& x) { return nd::index_put(x[0], {rows, nd::All, 1}, x[1] * 3.0); },
+      [&](auto& x) {
+        torch::Tensor y = x[0].clone();
+        y.index_put_({to_torch_index(rows), torch::indexing::Slice(), 1}, x[1] * 3.0);
+        return y;
+      },
+      {away_from_zero({3, 2, 4}, ++seed), away_from_zero({2, 2}, ++seed)}, ++seed);
+  const nd::Tensor distinct = nd::tensor({1, 3, 2, 0}, {2, 2}, nd::DType::i64);
+  compare(
+      "scatter", [&](auto& x) { return nd::scatter(x[0], 1, distinct, x[1]); },
+      [&](auto& x) { return x[0].scatter(1, to_torch_index(distinct), x[1]); },
+      {away_from_zero({3, 4}, ++seed), away_from_zero({2, 2}, ++seed)}, ++seed);
+  const nd::Tensor mask = nd::rand({3, 4}, ++seed, nd::DType::f64) > 0.5;
+  compare(
+      "masked_fill with a tensor value",
+      [&](auto& x) { return nd::masked_fill(x[0], mask, x[1].sum()); },
+      [&](auto& x) { return x[0].masked_fill(to_torch_index(mask), x[1].sum()); },
+      {away_from_zero({3, 4}, ++seed), away_from_zero({2}, ++seed)}, ++seed);
+  compare(
+      "repeat", [](auto& x) { return x[0].repeat({2, 1, 3}); },
+      [](auto& x) { return x[0].repeat({2, 1, 3}); }, {away_from_zero({2, 3}, ++seed)}, ++seed);
+  compare(
+      "tile", [](auto& x) { return nd::tile(x[0], {2, 2}); },
+      [](auto& x) { return torch::tile(x[0], {2, 2}); }, {away_from_zero({2, 1, 3}, ++seed)},
+      ++seed);
+  const nd::Tensor reps = nd::tensor({2, 0, 3}, {3}, nd::DType::i64);
+  compare(
+      "repeat_interleave",
+      [&](auto& x) { return nd::repeat_interleave(x[0], reps, 1) + nd::repeat_interleave(x[0], 5, 1).narrow(1, 0, 5); },
+      [&](auto& x) {
+        return torch::repeat_interleave(x[0], to_torch_index(reps), 1) +
+               torch::repeat_interleave(x[0], 5, 1).narrow(1, 0, 5);
+      },
+      {away_from_zero({2, 3, 2}, ++seed)}, ++seed);
+  for (int64_t offset : {-2, 0, 1, 3})
+    compare(
+        "diagonal, trace offset " + std::to_string(offset),
+        [offset](auto& x) {
+          return nd::diagonal(x[0], offset, 2, 0) * 2.0 + nd::trace(x[0].select(1, 1), offset);
+        },
+        [offset](auto& x) {
+          return torch::diagonal(x[0], offset, 2, 0) * 2.0 + torch::trace(x[0].select(1, 1).diagonal(offset).diag());
+        },
+        {away_from_zero({3, 2, 4}, ++seed)}, ++seed);
+  compare(
+      "diag", [](auto& x) { return nd::diag(x[0], -1) + nd::diag(nd::diag(x[0], 1)).sum(); },
+      [](auto& x) { return torch::diag(x[0], -1) + torch::diag(torch::diag(x[0], 1)).sum(); },
+      {away_from_zero({3}, ++seed)}, ++seed);
+  compare(
+      "meshgrid",
+      [](auto& x) {
+        const auto g = nd::meshgrid({x[0], x[1]}, "ij");
+        return g[0] * g[1];
+      },
+      [](auto& x) {
+        const auto g = torch::meshgrid({x[0], x[1]}, "ij");
+        return g[0] * g[1];
+      },
+      {away_from_zero({3}, ++seed), away_from_zero({2}, ++seed)}, ++seed);
 }
 
 TEST(VsTorch, MatmulAndShapeOps) {
