@@ -221,6 +221,7 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
           break;
         }
         case 4: {  // widths that crop past the size, modes whose widths do not fit
+          if (a.ndim() > 4) return;  // widths on every axis would multiply the size
           std::vector<std::pair<int64_t, int64_t>> widths;
           for (int64_t d = 0; d < a.ndim(); ++d)
             widths.emplace_back(static_cast<int64_t>(in.small(7)) - 2,
@@ -271,6 +272,8 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
       break;
     }
     case 19: {  // tensors inside index(), writing through indices, repeating, diagonals
+      // Repeats and grids multiply sizes: keep a program's tensors small.
+      if (a.numel() > 512 || b.numel() > 512) return;
       auto index_tensor = [&]() -> Tensor {
         if (in.next() % 3 == 0) {  // a mask: of a's leading shape, or of a wrong one
           Shape ms = a.shape();
@@ -365,6 +368,8 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
       return;
     }
   }
+  // Pads, repeats and grids multiply sizes: a large result is checked, not kept for the next ops.
+  if (r.defined() && r.numel() > (1 << 12)) return;
   stack.push_back(r);
 }
 

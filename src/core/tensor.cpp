@@ -69,6 +69,12 @@ Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype, const char* op
 }
 
 Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset) {
+  // Every op that adds axes to a view (index with new axes, unsqueeze) refuses more than
+  // kMaxDims with its own message first; this keeps a missed one from reaching the kernels,
+  // which size their loops by kMaxDims.
+  if (shape.size() > static_cast<size_t>(kMaxDims))
+    throw ValueError("a tensor cannot have more than " + std::to_string(kMaxDims) +
+                     " dimensions, got " + std::to_string(shape.size()));
   auto impl = make_ref<TensorImpl>();
   impl->storage = t.impl()->storage;
   impl->shape = std::move(shape);

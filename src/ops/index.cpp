@@ -108,6 +108,10 @@ ViewSpec resolve(const std::vector<TensorIndex>& indices, const Dims& shape, con
     }
   }
   while (axis < ndim) full();  // the axes no index named are kept whole
+  if (spec.out_is_new.size() > static_cast<size_t>(kMaxDims))
+    throw IndexError(std::string(op) + ": the result would have " +
+                     std::to_string(spec.out_is_new.size()) + " dimensions, more than the " +
+                     std::to_string(kMaxDims) + " a tensor can have");
   return spec;
 }
 

@@ -336,6 +336,8 @@ TEST(AdvancedIndex, BadTensorIndicesAreTypedErrorsChangingNothing) {
   expect_error<IndexError>([&] { x.index({All, tensor({1.0}, {1})}); }, {"i64 or bool", "f32"});
   expect_error<IndexError>([&] { x.index({Ellipsis, ints({0}), Ellipsis}); }, {"one ellipsis"});
   expect_error<IndexError>([&] { x.index({5, ints({0})}); }, {"index 5", "axis 0 with size 2"});
+  expect_error<IndexError>([&] { x.index(std::vector<TensorIndex>(30, NewAxis)); },
+                           {"33 dimensions", "32"});
   Tensor y = x.detach().contiguous();
   const std::vector<double> before = y.to_vector();
   expect_error<IndexError>([&] { y.index_put_({ints({0, 9})}, 1.0); }, {"index_put_", "index 9"});
