@@ -21,7 +21,8 @@ struct Dataset {
 // missing or the image and label counts disagree.
 Dataset load_mnist_like(const std::string& dir, bool train);
 
-// Rows of t (along axis 0) in the given order, as a new contiguous tensor.
+// Rows of t (along axis 0) in the given order, as a new contiguous tensor: index_select(t, 0,
+// rows), differentiable (negative rows count from the end; out of range is an IndexError).
 Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& rows);
 
 // (x - mean) / std, and the mean and standard deviation of all of x's elements.

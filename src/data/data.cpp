@@ -186,25 +186,9 @@ Dataset load_mnist_like(const std::string& dir, bool train) {
 Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& rows) {
   require_defined_arg(t, "gather_rows", "the tensor");
   if (t.ndim() == 0) throw ValueError("gather_rows: needs at least one dimension");
-  const int64_t n = t.shape()[0];
-  for (int64_t r : rows)
-    if (r < 0 || r >= n)
-      throw ValueError("gather_rows: row " + std::to_string(r) + " is out of range for shape " +
-                       shape_str(t.shape()));
-  const Tensor c = t.detach().contiguous();
-  Shape out_shape = t.shape();
-  out_shape[0] = static_cast<int64_t>(rows.size());
-  Tensor out = empty(out_shape, t.dtype());
-  const size_t row_bytes = static_cast<size_t>(n ? c.numel() / n : 0) * itemsize(t.dtype());
-  const char* src = c.impl()->data();
-  char* dst = out.impl()->data();
-  // Rows scattered over a large dataset: each copy waits on memory, so threads overlap them.
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 17) / std::max<size_t>(row_bytes, 1));
-  parallel_range(static_cast<int64_t>(rows.size()), grain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i)
-      std::memcpy(dst + i * row_bytes, src + rows[i] * row_bytes, row_bytes);
-  });
-  return out;
+  Tensor idx = empty({static_cast<int64_t>(rows.size())}, DType::i64);
+  if (!rows.empty()) std::memcpy(idx.data_ptr<int64_t>(), rows.data(), rows.size() * sizeof(int64_t));
+  return index_select(t, 0, idx);
 }
 
 Tensor standardize(const Tensor& x, double mean, double std) {

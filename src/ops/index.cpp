@@ -2,11 +2,13 @@
 // is embedded back into zeros of the input's shape; cat and stack as N-input nodes whose
 // gradients are views of the output's gradient; split, chunk and unbind as views.
 #include <cstring>
+#include <numeric>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "graph/grad_mode.hpp"
+#include "core/thread_pool.hpp"
 #include "kernels/cpu/dispatch.hpp"
 #include "ops/index_internal.hpp"
 #include "ops/ops_common.hpp"
@@ -397,7 +399,7 @@ Tensor Tensor::index(const std::vector<TensorIndex>& indices) const {
   for (const TensorIndex& ix : indices)
     if (ix.kind() == TensorIndex::Kind::tensor) {
       Located at = locate(impl_->shape, indices, "index");
-      return take_flat(*this, shared(std::move(at.positions))).reshape(Shape(at.shape));
+      return take_flat(*this, shared(at.positions)).reshape(Shape(at.shape));
     }
   return index_view(*this, resolve(indices, impl_->shape, "index"));
 }
@@ -711,57 +713,90 @@ int64_t offset_of(int64_t f, const Dims& shape, const Dims& strides) {
   return off;
 }
 
-// out[k] = t's element at row-major position flat[k] (a 1-D result; the caller reshapes).
+Positions shared(const std::vector<int64_t>& positions) {
+  // The run length: the gcd of the maximal runs' lengths (each maximal run then splits into
+  // whole runs of it).
+  int64_t length = 0;
+  const size_t n = positions.size();
+  for (size_t i = 0; i < n;) {
+    size_t j = i + 1;
+    while (j < n && positions[j] == positions[j - 1] + 1) ++j;
+    length = std::gcd(length, static_cast<int64_t>(j - i));
+    i = j;
+  }
+  if (length == 0) length = 1;
+  std::vector<int64_t> starts;
+  starts.reserve(n / static_cast<size_t>(length));
+  for (size_t i = 0; i < n; i += static_cast<size_t>(length)) starts.push_back(positions[i]);
+  return shared_runs(std::move(starts), length);
+}
+
+// out[k] = t's element at row-major position runs.at(k) (a 1-D result; the caller reshapes).
 struct TakeBackward : Node {
   NDGRAD_OP_NAME("take")
-  Positions flat;
+  Positions runs;
   Dims input_shape;
-  GradList backward(const Tensor& g) override { return grad_list(put_flat(g, flat, input_shape)); }
+  GradList backward(const Tensor& g) override { return grad_list(put_flat(g, runs, input_shape)); }
 };
-Tensor take_flat(const Tensor& t, Positions flat) {
+Tensor take_flat(const Tensor& t, Positions runs) {
   const TensorImpl& ti = *t.impl();
-  const int64_t n = static_cast<int64_t>(flat->size());
+  const int64_t n = runs->size(), length = runs->length;
   Tensor out = make_tensor({n}, ti.dtype, "take");
   const int64_t size = itemsize(ti.dtype);
   const char* src = ti.read_data();
   char* dst = out.impl()->data();
-  if (is_contiguous(ti.shape, ti.strides)) {
-    // Runs of consecutive positions (rows of an embedding table) are copied whole.
-    for (int64_t k = 0; k < n;) {
+  const std::vector<int64_t>& starts = runs->starts;
+  const int64_t count = static_cast<int64_t>(starts.size());
+  if (is_contiguous(ti.shape, ti.strides) && length > 1) {
+    // Rows scattered over a large table: each copy waits on memory, so threads overlap them.
+    const int64_t bytes = length * size;
+    parallel_range(count, std::max<int64_t>(1, (int64_t(1) << 16) / bytes),
+                   [&](int64_t begin, int64_t end) {
+                     for (int64_t k = begin; k < end; ++k)
+                       std::memcpy(dst + k * bytes, src + starts[k] * size,
+                                   static_cast<size_t>(bytes));
+                   });
+  } else if (is_contiguous(ti.shape, ti.strides)) {
+    for (int64_t k = 0; k < n;) {  // single positions: consecutive ones copied together
       int64_t run = 1;
-      while (k + run < n && (*flat)[k + run] == (*flat)[k] + run) ++run;
-      std::memcpy(dst + k * size, src + (*flat)[k] * size, static_cast<size_t>(run * size));
+      while (k + run < n && starts[k + run] == starts[k] + run) ++run;
+      std::memcpy(dst + k * size, src + starts[k] * size, static_cast<size_t>(run * size));
       k += run;
     }
   } else {
     for (int64_t k = 0; k < n; ++k)
-      std::memcpy(dst + k * size, src + offset_of((*flat)[k], ti.shape, ti.strides) * size, size);
+      std::memcpy(dst + k * size, src + offset_of(runs->at(k), ti.shape, ti.strides) * size,
+                  static_cast<size_t>(size));
   }
   if (auto node = record<TakeBackward>(out, {&t})) {
-    node->flat = std::move(flat);
+    node->runs = std::move(runs);
     node->input_shape = ti.shape;
   }
   return out;
 }
 
-// The gradient of take_flat: zeros of shape with g[k] added at row-major position flat[k]
-// (repeated positions accumulate). Differentiable: its own gradient takes again.
+// The gradient of take_flat: zeros of shape with g[k] added at position runs.at(k) (repeated
+// positions accumulate). Differentiable: its own gradient takes again.
 struct PutBackward : Node {
   NDGRAD_OP_NAME("take_backward")
-  Positions flat;
-  GradList backward(const Tensor& g) override { return grad_list(take_flat(g, flat)); }
+  Positions runs;
+  GradList backward(const Tensor& g) override { return grad_list(take_flat(g, runs)); }
 };
-Tensor put_flat(const Tensor& g, Positions flat,
-                const Dims& shape) {
+Tensor put_flat(const Tensor& g, Positions runs, const Dims& shape) {
   Tensor out = zeros(Shape(shape), g.dtype());
   const Tensor gc = g.contiguous();
   kernels::dispatch_floating(g.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* o = reinterpret_cast<T*>(out.impl()->data());
     const T* v = reinterpret_cast<const T*>(gc.impl()->read_data());
-    for (size_t k = 0; k < flat->size(); ++k) o[(*flat)[k]] += v[k];
+    const int64_t length = runs->length;
+    for (const int64_t start : runs->starts) {
+      T* row = o + start;
+      for (int64_t j = 0; j < length; ++j) row[j] += v[j];
+      v += length;
+    }
   });
-  if (auto node = record<PutBackward>(out, {&g})) node->flat = std::move(flat);
+  if (auto node = record<PutBackward>(out, {&g})) node->runs = std::move(runs);
   return out;
 }
 
@@ -790,24 +825,22 @@ Tensor take(const Tensor& t, const Tensor& indices) {
                        std::to_string(n) + " elements (shape " + shape_str(t.impl()->shape) + ")");
     flat[k] = i < 0 ? i + n : i;
   }
-  return take_flat(t, shared(std::move(flat))).reshape(indices.shape());
+  return take_flat(t, shared(flat)).reshape(indices.shape());
 }
 
 namespace indexing {
 
 // Row-major positions in shape of the elements index_select takes along axis a (idx resolved),
 // in the order of its result.
-std::vector<int64_t> select_positions(const Dims& shape, int64_t a,
-                                      const std::vector<int64_t>& idx) {
+Positions select_positions(const Dims& shape, int64_t a, const std::vector<int64_t>& idx) {
   int64_t outer = 1, inner = 1;
   for (int64_t d = 0; d < a; ++d) outer *= shape[d];
   for (size_t d = a + 1; d < shape.size(); ++d) inner *= shape[d];
-  std::vector<int64_t> flat;
-  flat.reserve(static_cast<size_t>(outer) * idx.size() * inner);
+  std::vector<int64_t> starts;
+  starts.reserve(static_cast<size_t>(outer) * idx.size());
   for (int64_t o = 0; o < outer; ++o)
-    for (int64_t i : idx)
-      for (int64_t r = 0; r < inner; ++r) flat.push_back((o * shape[a] + i) * inner + r);
-  return flat;
+    for (int64_t i : idx) starts.push_back((o * shape[a] + i) * inner);
+  return shared_runs(std::move(starts), std::max<int64_t>(inner, 1));
 }
 
 // An index_select-style index along axis a of shape, resolved (IndexError naming op).
@@ -857,12 +890,11 @@ std::vector<int64_t> gather_positions(const Dims& shape, int64_t a, const Tensor
 
 // t + values added at positions (repeated positions accumulate), differentiable in both; a
 // DTypeError unless t is floating (values are converted to t's dtype).
-Tensor add_at(const Tensor& t, const Tensor& values, std::vector<int64_t> positions,
-              const char* op) {
+Tensor add_at(const Tensor& t, const Tensor& values, Positions positions, const char* op) {
   if (!is_floating(t.dtype()))
     throw DTypeError(std::string(op) + ": only floating tensors, got " + dtype_name(t.dtype()));
   const Tensor v = values.dtype() == t.dtype() ? values : values.to(t.dtype());
-  return t + put_flat(v.reshape({v.numel()}), shared(std::move(positions)), t.impl()->shape);
+  return t + put_flat(v.reshape({v.numel()}), std::move(positions), t.impl()->shape);
 }
 
 }  // namespace indexing
@@ -875,7 +907,7 @@ Tensor index_select(const Tensor& t, int64_t axis, const Tensor& indices) {
   const std::vector<int64_t> idx = axis_indices(indices, a, shape, "index_select");
   Dims out_shape = shape;
   out_shape[a] = static_cast<int64_t>(idx.size());
-  Tensor out = take_flat(x, shared(select_positions(shape, a, idx))).reshape(Shape(out_shape));
+  Tensor out = take_flat(x, select_positions(shape, a, idx)).reshape(Shape(out_shape));
   return t.ndim() == 0 && indices.ndim() == 0 ? out.reshape({}) : out;
 }
 
@@ -933,7 +965,7 @@ Tensor masked_select(const Tensor& t, const Tensor& mask) {
   std::vector<int64_t> flat;
   for (int64_t k = 0; k < m.numel(); ++k)
     if (p[k]) flat.push_back(k);
-  return take_flat(t.broadcast_to(shape), shared(std::move(flat)));
+  return take_flat(t.broadcast_to(shape), shared(flat));
 }
 
 Tensor nonzero(const Tensor& t) {

@@ -11,9 +11,19 @@
 
 namespace ndgrad::indexing {
 
-using Positions = std::shared_ptr<const std::vector<int64_t>>;
-inline Positions shared(std::vector<int64_t> v) {
-  return std::make_shared<const std::vector<int64_t>>(std::move(v));
+// Row-major positions as runs of consecutive ones: element k * length + j of a selection is
+// position starts[k] + j. Rows of an embedding table are one start each, not one per element.
+struct Runs {
+  std::vector<int64_t> starts;
+  int64_t length = 1;
+  int64_t size() const { return static_cast<int64_t>(starts.size()) * length; }
+  int64_t at(int64_t i) const { return starts[static_cast<size_t>(i / length)] + i % length; }
+};
+using Positions = std::shared_ptr<const Runs>;
+// positions in the longest runs of one length that cover them (O(n)).
+Positions shared(const std::vector<int64_t>& positions);
+inline Positions shared_runs(std::vector<int64_t> starts, int64_t length) {
+  return std::make_shared<const Runs>(Runs{std::move(starts), length});
 }
 
 // "axis 1 with size 4", for messages.
@@ -31,8 +41,7 @@ Tensor take_flat(const Tensor& t, Positions positions);
 Tensor put_flat(const Tensor& g, Positions positions, const Dims& shape);
 // t + values added at positions, differentiable in both; DTypeError naming op unless t is
 // floating (values are converted to t's dtype, then flattened).
-Tensor add_at(const Tensor& t, const Tensor& values, std::vector<int64_t> positions,
-              const char* op);
+Tensor add_at(const Tensor& t, const Tensor& values, Positions positions, const char* op);
 // t with values[k] written at positions[k] (the last write to a position wins), differentiable
 // in both: t's gradient is g where nothing was written, values' is g where its write landed.
 Tensor replace_at(const Tensor& t, const Tensor& values, std::vector<int64_t> positions);
@@ -48,9 +57,9 @@ struct Located {
 };
 Located locate(const Dims& shape, const std::vector<TensorIndex>& indices, const char* op);
 
-// Positions of index_select's elements (idx resolved) along axis a of shape, in its order.
-std::vector<int64_t> select_positions(const Dims& shape, int64_t a,
-                                      const std::vector<int64_t>& idx);
+// Positions of index_select's elements (idx resolved) along axis a of shape, in its order:
+// one run per index and leading position, as long as the axes after a.
+Positions select_positions(const Dims& shape, int64_t a, const std::vector<int64_t>& idx);
 // An index_select-style index (0-d or 1-d) along axis a of shape, resolved.
 std::vector<int64_t> axis_indices(const Tensor& indices, int64_t a, const Dims& shape,
                                   const char* op);

@@ -61,7 +61,7 @@ Tensor replace_at(const Tensor& t, const Tensor& values, std::vector<int64_t> po
   }
   const Tensor* inputs[] = {&t, &v};
   auto node = make_ref<ReplaceBackward>();
-  node->positions = shared(std::move(positions));
+  node->positions = shared(positions);
   node->kept = std::move(kept);
   node->landed = std::move(landed);
   attach_node(out, std::move(node), inputs, 2);
@@ -180,7 +180,7 @@ Tensor index_put(const Tensor& t, const std::vector<TensorIndex>& indices, const
   require_defined_arg(values, "index_put", "values");
   Located at = locate(t.impl()->shape, indices, "index_put");
   const Tensor v = values_for(values, at.shape, "index_put");
-  return accumulate ? add_at(t, v, std::move(at.positions), "index_put")
+  return accumulate ? add_at(t, v, shared(at.positions), "index_put")
                     : replace_at(t, v, std::move(at.positions));
 }
 
@@ -218,7 +218,7 @@ Tensor scatter(const Tensor& t, int64_t axis, const Tensor& index, double value)
 
 Tensor scatter_add(const Tensor& t, int64_t axis, const Tensor& index, const Tensor& source) {
   auto [positions, part] = scatter_operands(t, axis, index, source, "scatter_add");
-  return add_at(t, part, std::move(positions), "scatter_add");
+  return add_at(t, part, shared(positions), "scatter_add");
 }
 
 Tensor put_along_axis(const Tensor& t, const Tensor& indices, const Tensor& values,

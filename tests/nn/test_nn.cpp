@@ -365,7 +365,13 @@ TEST(Data, Normalization) {
   EXPECT_NEAR(m2, 0, 1e-12);
   EXPECT_NEAR(s2, 1, 1e-12);
   EXPECT_THROW(data::standardize(x, 0, 0), ValueError);
-  EXPECT_THROW(data::gather_rows(x, {4}), ValueError);
+  EXPECT_THROW(data::gather_rows(x, {4}), IndexError);
+  // An alias of index_select: differentiable, negative rows from the end.
+  Tensor w = tensor({1, 2, 3}, {3}, DType::f64).requires_grad_();
+  const Tensor picked = data::gather_rows(w, {2, -1, 0});
+  EXPECT_EQ(picked.to_vector(), (std::vector<double>{3, 3, 1}));
+  (picked * tensor({1, 2, 4}, {3}, DType::f64)).sum().backward();
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{4, 0, 3}));
 }
 
 TEST(Data, GatherRowsCopiesEachChosenRowWithOneOrSeveralThreads) {
