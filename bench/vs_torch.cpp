@@ -241,6 +241,51 @@ void gather_rows() {
   compare("I1 embedding rows 4096 of 100000x256", nd_fn, torch_fn, 200, 1e3, "ms");
 }
 
+// Joining and padding large tensors (forward: each reads its input and writes its output
+// once, the least it must move) against the triad's bandwidth, and a boolean-mask select of
+// half of a 4M-element tensor.
+void joins() {
+  std::vector<nd::Tensor> parts;
+  std::vector<torch::Tensor> tparts;
+  for (int i = 0; i < 4; ++i) {
+    parts.push_back(nd::randn({2048, 1024}, 20 + i));
+    tparts.push_back(torch::randn({2048, 1024}));
+  }
+  const double moved = 2.0 * 4 * 4 * 2048 * 1024;
+  const Limit triad = triad_limit(moved, 0.70);
+  compare(
+      "I2 cat 4 x (2048,1024) axis 0", [&] { nd::cat(parts, 0); }, [&] { torch::cat(tparts, 0); },
+      30, 1e3, "ms", "", &triad);
+  compare(
+      "I2 cat 4 x (2048,1024) axis 1", [&] { nd::cat(parts, 1); }, [&] { torch::cat(tparts, 1); },
+      30, 1e3, "ms", "", &triad);
+  compare(
+      "I2 stack 4 x (2048,1024) axis 1", [&] { nd::stack(parts, 1); },
+      [&] { torch::stack(tparts, 1); }, 30, 1e3, "ms", "", &triad);
+  const nd::Tensor x = nd::randn({4096, 1024}, 30);
+  const torch::Tensor tx = torch::randn({4096, 1024});
+  const Limit pad_triad = triad_limit(4.0 * (4096 * 1024 + 4112 * 1040), 0.70);
+  compare(
+      "I3 pad (4096,1024) by 8, constant",
+      [&] { nd::pad(x, {{8, 8}, {8, 8}}); },
+      [&] { torch::nn::functional::pad(tx, torch::nn::functional::PadFuncOptions({8, 8, 8, 8})); },
+      30, 1e3, "ms", "", &pad_triad);
+  compare(
+      "I3 pad (4096,1024) by 8, reflect",
+      [&] { nd::pad(x, {{8, 8}, {8, 8}}, nd::PadMode::reflect); },
+      [&] {
+        torch::nn::functional::pad(
+            tx.unsqueeze(0),
+            torch::nn::functional::PadFuncOptions({8, 8, 8, 8}).mode(torch::kReflect));
+      },
+      30, 1e3, "ms", "", &pad_triad);
+  const nd::Tensor mask = nd::rand({4096, 1024}, 31, nd::DType::f64) > 0.5;
+  const torch::Tensor tmask = torch::rand({4096, 1024}) > 0.5;
+  compare(
+      "I4 masked_select half of 4M", [&] { nd::masked_select(x, mask); },
+      [&] { torch::masked_select(tx, tmask); }, 30, 1e3, "ms");
+}
+
 void w2() {  // one SGD step of an MLP 784-256-128-10, batch 64
   nd::nn::Sequential model(nd::nn::Linear(784, 256, 1), nd::nn::ReLU(), nd::nn::Linear(256, 128, 2),
                            nd::nn::ReLU(), nd::nn::Linear(128, 10, 3));
@@ -464,6 +509,7 @@ int main(int argc, char** argv) {
   if (want("W1")) w1();
   if (want("W2")) w2();
   if (want("I1")) gather_rows();
+  if (want("I2")) joins();
   if (want("W3")) w3();
   if (want("W4")) w4();
   if (want("W5")) w5();

@@ -638,23 +638,22 @@ Tensor pad(const Tensor& t, const std::vector<std::pair<int64_t, int64_t>>& widt
                      " (before, after) pairs for a tensor of shape " + shape_str(t.impl()->shape) +
                      ": one per axis is needed");
   static const char* kModes[] = {"constant", "reflect", "edge", "wrap"};
-  Tensor x = t;
+  // Every axis checked first: negative widths crop, then the mode's widths must fit.
+  struct AxisPad {
+    int64_t cut, n, before, after;  // crop from the start, the size left, the padding
+  };
+  std::vector<AxisPad> axes;
   for (int64_t a = 0; a < t.ndim(); ++a) {
     int64_t before = widths[a].first, after = widths[a].second;
-    int64_t n = x.impl()->shape[a];
-    // Negative widths crop first.
-    if (before < 0 || after < 0) {
-      const int64_t cut_before = before < 0 ? -before : 0, cut_after = after < 0 ? -after : 0;
-      if (cut_before + cut_after > n)
-        throw ValueError("pad: cropping " + std::to_string(cut_before + cut_after) +
-                         " elements from " + axis_text(a, n));
-      x = x.narrow(a, cut_before, n - cut_before - cut_after);
-      n -= cut_before + cut_after;
-      before = std::max<int64_t>(before, 0);
-      after = std::max<int64_t>(after, 0);
-    }
-    if (before == 0 && after == 0) continue;
-    if (mode != PadMode::constant) {
+    int64_t n = t.impl()->shape[a];
+    const int64_t cut_before = before < 0 ? -before : 0, cut_after = after < 0 ? -after : 0;
+    if (cut_before + cut_after > n)
+      throw ValueError("pad: cropping " + std::to_string(cut_before + cut_after) +
+                       " elements from " + axis_text(a, n));
+    n -= cut_before + cut_after;
+    before = std::max<int64_t>(before, 0);
+    after = std::max<int64_t>(after, 0);
+    if (mode != PadMode::constant && (before > 0 || after > 0)) {
       const int64_t limit = mode == PadMode::reflect ? n - 1 : n;
       if (n == 0 || before > limit || after > limit)
         throw ValueError(std::string("pad: ") + kModes[static_cast<int>(mode)] + " widths (" +
@@ -662,25 +661,77 @@ Tensor pad(const Tensor& t, const std::vector<std::pair<int64_t, int64_t>>& widt
                          axis_text(a, n) +
                          (mode == PadMode::reflect ? " (at most size - 1)" : " (at most size)"));
     }
-    auto block = [&](bool is_before) -> Tensor {
-      const int64_t w = is_before ? before : after;
-      Shape s = x.shape();
-      s[a] = w;
-      switch (mode) {
-        case PadMode::constant:
-          return full(s, value, x.dtype());
-        case PadMode::reflect:
-          return flip(x.narrow(a, is_before ? 1 : n - 1 - w, w), {a});
-        case PadMode::edge:
-          return x.narrow(a, is_before ? 0 : n - 1, 1).broadcast_to(s);
-        case PadMode::wrap:
-          return x.narrow(a, is_before ? n - w : 0, w);
-      }
-      return Tensor();
-    };
-    x = cat({block(true), x, block(false)}, a);
+    axes.push_back({cut_before, n, before, after});
   }
-  return x.defined() && x.impl() == t.impl() ? copy_of(t) : x;
+  // The elements of the border along axis a that are copied from x (reflect, edge, wrap), as a
+  // view of x of the border's shape.
+  auto border = [mode](const Tensor& x, int64_t a, int64_t n, int64_t w, bool is_before) {
+    switch (mode) {
+      case PadMode::reflect:
+        return flip(x.narrow(a, is_before ? 1 : n - 1 - w, w), {a});
+      case PadMode::edge: {
+        Shape s = x.shape();
+        s[a] = w;
+        return x.narrow(a, is_before ? 0 : n - 1, 1).broadcast_to(s);
+      }
+      case PadMode::wrap:
+        return x.narrow(a, is_before ? n - w : 0, w);
+      case PadMode::constant:
+        break;
+    }
+    throw ValueError("pad: constant borders are not copied from the input");
+  };
+  if (is_grad_enabled() && records_grad(t)) {
+    // Differentiable: one cat per axis, whose gradient hands each part its share.
+    Tensor x = t;
+    for (int64_t a = 0; a < t.ndim(); ++a) {
+      const AxisPad& p = axes[a];
+      if (p.n != x.impl()->shape[a]) x = x.narrow(a, p.cut, p.n);
+      if (p.before == 0 && p.after == 0) continue;
+      auto block = [&](bool is_before) -> Tensor {
+        const int64_t w = is_before ? p.before : p.after;
+        Shape s = x.shape();
+        s[a] = w;
+        return mode == PadMode::constant ? full(s, value, x.dtype())
+                                         : border(x, a, p.n, w, is_before);
+      };
+      x = cat({block(true), x, block(false)}, a);
+    }
+    return x.impl() == t.impl() ? copy_of(t) : x;
+  }
+  // Nothing to record: one pass writes the result. The input goes to the interior, then each
+  // axis' borders are filled, the last axis first, from elements already in place (so that a
+  // border's corners come from the borders of later axes, as the per-axis definition says).
+  Shape shape;
+  for (const AxisPad& p : axes) shape.push_back(p.before + p.n + p.after);
+  checked_numel(shape, "pad");
+  Tensor out = make_tensor(shape, t.dtype(), "pad");
+  auto copy_into = [](const Tensor& dst, const Tensor& src) {
+    const TensorImpl& d = *dst.impl();
+    OperandOf in(src, d.shape);
+    kernels::copy(d.shape, {d.data(), d.strides.data(), d.dtype}, in.op);
+  };
+  Tensor src = t, interior = out;
+  for (int64_t a = 0; a < t.ndim(); ++a) {
+    src = src.narrow(a, axes[a].cut, axes[a].n);
+    interior = interior.narrow(a, axes[a].before, axes[a].n);
+  }
+  copy_into(interior, src);
+  const Tensor fill = scalar(value, t.dtype());
+  for (int64_t a = t.ndim() - 1; a >= 0; --a) {
+    const AxisPad& p = axes[a];
+    if (p.before == 0 && p.after == 0) continue;
+    Tensor region = out;  // the interior along the axes before a, everything along a and after
+    for (int64_t d = 0; d < a; ++d) region = region.narrow(d, axes[d].before, axes[d].n);
+    const Tensor x = region.narrow(a, p.before, p.n);
+    if (p.before > 0)
+      copy_into(region.narrow(a, 0, p.before),
+                mode == PadMode::constant ? fill : border(x, a, p.n, p.before, true));
+    if (p.after > 0)
+      copy_into(region.narrow(a, p.before + p.n, p.after),
+                mode == PadMode::constant ? fill : border(x, a, p.n, p.after, false));
+  }
+  return out;
 }
 
 namespace {
@@ -953,6 +1004,42 @@ Tensor take_along_axis(const Tensor& t, const Tensor& indices, int64_t axis) {
   return gather(t.broadcast_to(tb), a, indices.broadcast_to(ib));
 }
 
+namespace {
+
+Tensor masked_scatter_zeros(const Tensor& g, const Tensor& mask);
+
+// A mask select's gradient: zeros with g's elements, in order, where the mask is true.
+struct MaskedSelectBackward : SavingNode {
+  NDGRAD_OP_NAME("masked_select")
+  Tensor mask;  // contiguous bool, the (broadcast) input's shape
+  void release_saved() override { mask = Tensor(); }
+  GradList backward(const Tensor& g) override { return grad_list(masked_scatter_zeros(g, mask)); }
+};
+struct MaskedScatterBackward : SavingNode {
+  NDGRAD_OP_NAME("masked_select_backward")
+  Tensor mask;
+  void release_saved() override { mask = Tensor(); }
+  GradList backward(const Tensor& g) override { return grad_list(masked_select(g, mask)); }
+};
+
+Tensor masked_scatter_zeros(const Tensor& g, const Tensor& mask) {
+  Tensor out = zeros(mask.shape(), g.dtype());
+  const Tensor gc = raw_contiguous(g);
+  const bool* m = mask.data_ptr<bool>();
+  const int64_t n = mask.numel();
+  kernels::dispatch_dtype(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* o = reinterpret_cast<T*>(out.impl()->data());
+    const T* v = reinterpret_cast<const T*>(gc.impl()->read_data());
+    for (int64_t i = 0, k = 0; i < n; ++i)
+      if (m[i]) o[i] = v[k++];
+  });
+  if (auto node = record<MaskedScatterBackward>(out, {&g})) node->mask = node->save(mask, "the mask");
+  return out;
+}
+
+}  // namespace
+
 Tensor masked_select(const Tensor& t, const Tensor& mask) {
   require_defined_arg(t, "masked_select");
   require_defined_arg(mask, "masked_select", "mask");
@@ -960,12 +1047,30 @@ Tensor masked_select(const Tensor& t, const Tensor& mask) {
     throw DTypeError(std::string("masked_select: the mask must be a bool tensor, got ") +
                      dtype_name(mask.dtype()));
   const Shape shape = broadcast_shapes(t.shape(), mask.shape());
-  const Tensor m = mask.broadcast_to(shape).contiguous();
+  const Tensor m = raw_contiguous(mask.broadcast_to(shape));
+  const Tensor x = t.broadcast_to(shape);
+  const Tensor xc = raw_contiguous(x);
   const bool* p = m.data_ptr<bool>();
-  std::vector<int64_t> flat;
-  for (int64_t k = 0; k < m.numel(); ++k)
-    if (p[k]) flat.push_back(k);
-  return take_flat(t.broadcast_to(shape), shared(flat));
+  const int64_t n = m.numel();
+  int64_t count = 0, last = -1;
+  for (int64_t i = 0; i < n; ++i) count += p[i];
+  for (int64_t i = n - 1; i >= 0 && last < 0; --i)
+    if (p[i]) last = i;
+  Tensor out = make_tensor({count}, x.dtype(), "masked_select");
+  kernels::dispatch_dtype(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* o = reinterpret_cast<T*>(out.impl()->data());
+    const T* v = reinterpret_cast<const T*>(xc.impl()->read_data());
+    // Branch-free: every element is written at the next free place, which only a selected one
+    // keeps. Up to the last selected element that place is inside the result.
+    int64_t k = 0;
+    for (int64_t i = 0; i <= last; ++i) {
+      o[k] = v[i];
+      k += p[i];
+    }
+  });
+  if (auto node = record<MaskedSelectBackward>(out, {&x})) node->mask = node->save(m, "the mask");
+  return out;
 }
 
 Tensor nonzero(const Tensor& t) {

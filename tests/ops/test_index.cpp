@@ -468,3 +468,33 @@ TEST(Join, DiagonalDiagTraceMeshgrid) {
   expect_error<ValueError>([&] { meshgrid({arange(2)}, "yx"); }, {"indexing"});
   expect_error<ShapeError>([&] { meshgrid({x}); }, {"0-d or 1-d"});
 }
+
+// pad writes its result in one pass when nothing is recorded, and by one cat per axis when a
+// gradient is: both give the same elements, for every mode, with crops, on views.
+TEST(Join, PadWithoutGradientsEqualsTheRecordedForm) {
+  uint64_t seed = 40;
+  for (PadMode mode : {PadMode::constant, PadMode::reflect, PadMode::edge, PadMode::wrap})
+    for (const Shape& shape : std::vector<Shape>{{5}, {3, 4}, {2, 3, 4}, {4, 1, 3}}) {
+      const Tensor base = randn(shape, ++seed, DType::f64);
+      for (int trial = 0; trial < 6; ++trial) {
+        std::vector<std::pair<int64_t, int64_t>> widths;
+        for (int64_t n : shape) {
+          const int64_t limit = mode == PadMode::reflect ? n - 1 : mode == PadMode::constant ? 3 : n;
+          widths.emplace_back((trial + n) % (limit + 2) - 1, (trial * 3 + 1) % (limit + 2) - 1);
+        }
+        for (const Tensor& x : {base, base.T()}) {
+          Tensor plain, recorded;
+          try {
+            plain = pad(x, widths, mode, 0.25);
+          } catch (const ValueError&) {
+            expect_error<ValueError>(
+                [&] { pad(x.detach().requires_grad_(), widths, mode, 0.25); }, {"pad"});
+            continue;
+          }
+          recorded = pad(x.detach().requires_grad_(), widths, mode, 0.25);
+          ASSERT_EQ(plain.shape(), recorded.shape());
+          EXPECT_EQ(plain.to_vector(), recorded.to_vector()) << static_cast<int>(mode);
+        }
+      }
+    }
+}
