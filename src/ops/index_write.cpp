@@ -38,8 +38,8 @@ Tensor replace_at(const Tensor& t, const Tensor& values, std::vector<int64_t> po
   Tensor out = make_tensor(ti.shape, ti.dtype, "index_put");
   kernels::copy(ti.shape, {out.impl()->data(), out.impl()->strides.data(), ti.dtype},
                 {const_cast<char*>(ti.read_data()), ti.strides.data(), ti.dtype});
-  Tensor converted;
-  const Tensor& v = in_dtype(values, ti.dtype, converted);
+  // Converted by the recorded cast: values of another floating dtype keep their gradient.
+  const Tensor v = values.dtype() == ti.dtype ? values : values.to(ti.dtype);
   const Tensor vc = raw_contiguous(v);
   const int64_t size = itemsize(ti.dtype);
   char* dst = out.impl()->data();

@@ -317,6 +317,13 @@ void rows_Indexing() {
            where(x[0].detach() > 0.0, x[1] * 2.0, 0.5) + masked_fill(x[1], x[0].detach() < 0.0, x[0][1][1]);
   };
   check("index_put, scatter, put_along_axis", put, {any_input({3, 3}), any_input({3, 3})});
+  // Values of another dtype: converted by a recorded cast (f32 rounding in the step's size).
+  check(
+      "index_put, f32 values",
+      [](const std::vector<Tensor>& x) {
+        return index_put(x[0], {tensor({1, 0}, {2}, DType::i64)}, x[1].to(DType::f32));
+      },
+      {any_input({3, 2}), any_input({2, 2})}, 1e-2, 1e-4, 1e-4);
   check_second_order("index_put, scatter, put_along_axis",
                      [put](const std::vector<Tensor>& x) { return tanh(put(x)); },
                      {any_input({3, 3}), any_input({3, 3})});

@@ -607,6 +607,23 @@ TEST(VsTorch, WritingRepeatingAndDiagonals) {
       "scatter", [&](auto& x) { return nd::scatter(x[0], 1, distinct, x[1]); },
       [&](auto& x) { return x[0].scatter(1, to_torch_index(distinct), x[1]); },
       {away_from_zero({3, 4}, ++seed), away_from_zero({2, 2}, ++seed)}, ++seed);
+  // put_along_axis broadcasts the indices over the other axes: libtorch's scatter with them
+  // expanded (distinct positions along the axis in each row).
+  const nd::Tensor along = nd::tensor({3, 0}, {1, 2}, nd::DType::i64);
+  compare(
+      "put_along_axis", [&](auto& x) { return nd::put_along_axis(x[0], along, x[1], 1); },
+      [&](auto& x) {
+        return x[0].scatter(1, to_torch_index(along).expand({3, 2}), x[1].expand({3, 2}));
+      },
+      {away_from_zero({3, 4}, ++seed), away_from_zero({3, 1}, ++seed)}, ++seed);
+  compare(
+      "where with numbers",
+      [](auto& x) { return nd::where(x[0] > 0.0, x[0], 0.5) * nd::where(x[0] < 0.2, -2, x[0]); },
+      [](auto& x) {
+        return torch::where(x[0] > 0.0, x[0], torch::full({}, 0.5, torch::kFloat64)) *
+               torch::where(x[0] < 0.2, torch::full({}, -2.0, torch::kFloat64), x[0]);
+      },
+      {away_from_zero({3, 4}, ++seed)}, ++seed);
   const nd::Tensor mask = nd::rand({3, 4}, ++seed, nd::DType::f64) > 0.5;
   compare(
       "masked_fill with a tensor value",
