@@ -279,6 +279,16 @@ void joins() {
             torch::nn::functional::PadFuncOptions({8, 8, 8, 8}).mode(torch::kReflect));
       },
       30, 1e3, "ms", "", &pad_triad);
+  // Basic slicing is a view: its time does not depend on the tensor's size.
+  for (int64_t n : {64, 4096}) {
+    const nd::Tensor s = nd::zeros({n, n});
+    const torch::Tensor ts = torch::zeros({n, n});
+    using torch::indexing::Slice;
+    compare(
+        "I5 x[1:-1:2, 3], x " + std::to_string(n) + "^2",
+        [&] { s.index({nd::Slice(1, -1, 2), 3}); }, [&] { ts.index({Slice(1, -1, 2), 3}); }, 20000,
+        1e6, "us");
+  }
   const nd::Tensor mask = nd::rand({4096, 1024}, 31, nd::DType::f64) > 0.5;
   const torch::Tensor tmask = torch::rand({4096, 1024}) > 0.5;
   compare(
