@@ -1,17 +1,22 @@
 #pragma once
 // The small expression language of the ndgrad command-line tool:
-//   expr    := term (('+' | '-') term)*
-//   term    := factor (('*' | '/' | '@') factor)*
-//   factor  := '-' factor | postfix ('^' factor)?
-//   postfix := primary ('.T')*
-//   primary := NUMBER | NAME | NAME '(' args ')' | '(' expr ')'
+//   expr      := term (('+' | '-') term)*
+//   term      := factor (('*' | '/' | '@') factor)*
+//   factor    := '-' factor | postfix ('^' factor)?
+//   postfix   := primary ('.T' | '[' subscript (',' subscript)* ','? ']')*
+//   subscript := INT | [INT] ':' [INT] [':' [INT]] | 'None' | '...' | list | 'True' | 'False'
+//   list      := '[' (INT | 'True' | 'False' | list) (',' ...)* ']'   (an index tensor)
+//   primary   := NUMBER | NAME | NAME '(' args ')' | '(' expr ')'
+// Subscripts are NumPy's: x[1:3, 0], x[:, ::-1], x[..., None], x[-1]; a list of integers is an
+// i64 index tensor (x[[0, 2, 2]], nested lists for more axes), a list of True/False a mask.
 // Functions: exp log sqrt tanh sigmoid relu abs, pow maximum minimum, sum mean max min
 // logsumexp (expr [, axes] [, keepdims]), softmax log_softmax (expr [, axis]), reshape
-// broadcast_to (expr, dims), transpose (expr, a, b), permute (expr, axes). Axes and dims are
-// integers or [lists].
-// Nesting (parentheses, calls, unary minus, ^) is limited to kMaxNesting levels and the text
-// to kMaxLength characters, both ParseErrors; evaluation, variables_of and destruction walk
-// the tree without recursion, so a long flat chain (x + x + ... + x) works at any length.
+// broadcast_to (expr, dims), transpose (expr, a, b), permute (expr, axes), cat concatenate
+// stack ([expr, ...] [, axis]), hstack vstack ([expr, ...]). Axes and dims are integers or
+// [lists].
+// Nesting (parentheses, calls, brackets, unary minus, ^) is limited to kMaxNesting levels and
+// the text to kMaxLength characters, both ParseErrors; evaluation, variables_of and destruction
+// walk the tree without recursion, so a long flat chain (x + x + ... + x) works at any length.
 #include <map>
 #include <memory>
 #include <set>
@@ -35,13 +40,15 @@ constexpr int kMaxNesting = 256;
 constexpr size_t kMaxLength = size_t(1) << 20;
 
 struct Expr {
-  enum class Kind { number, variable, negate, binary, call } kind;
+  enum class Kind { number, variable, negate, binary, call, index } kind;
   double value = 0;  // number
   std::string name;  // variable or function; binary: "+", "-", "*", "/", "@", "^"
-  std::vector<std::shared_ptr<Expr>> args;
-  std::vector<int64_t> ints;  // axes, dims
+  std::vector<std::shared_ptr<Expr>> args;  // index: the indexed expression; cat etc.: the list
+  std::vector<int64_t> ints;                // axes, dims
   bool has_ints = false, keepdims = false;
+  std::vector<TensorIndex> indices;  // index: the subscripts
   int column = 0;
+  size_t begin = 0, end = 0;  // the node's text: [begin, end) of the parsed string
 
   Expr() = default;
   Expr(const Expr&) = delete;
@@ -54,6 +61,13 @@ struct Expr {
 std::shared_ptr<Expr> parse_expression(const std::string& text);
 std::set<std::string> variables_of(const Expr& e);
 Tensor evaluate(const Expr& e, const std::map<std::string, Tensor>& vars);
+
+// How backward routes gradients through expression text (whose parse is e), step by step: each
+// subscript (where the gradient is scattered back: which elements get zero, which accumulate),
+// each join (cat, stack: which part of the gradient each operand gets) and each broadcast (the
+// axes summed), for inputs of vars' shapes. Errors as evaluate's.
+std::string explain_expression(const Expr& e, const std::string& text,
+                               const std::map<std::string, Tensor>& vars);
 
 // The op table's functions (elementwise, then reductions), for help texts.
 std::string table_functions();

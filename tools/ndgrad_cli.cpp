@@ -1,5 +1,6 @@
 // ndgrad: the command-line face of the library.
 //   ndgrad explain 3,1 1,4
+//   ndgrad explain "x[1:3, 0] * y" --shape x=4,3 --shape y=3,1
 //   ndgrad gradcheck "sum(tanh(x @ w + b), 1)" --shape x=3,4 --shape w=4,2 --shape b=2
 //   ndgrad jacobian "x * b" --shape x=2,3 --shape b=3
 #include <iostream>
@@ -17,6 +18,9 @@ const char* kMainUsage =
     "commands:\n"
     "  explain A B            walk through NumPy broadcasting of shapes A and B (e.g. 3,1 1,4)\n"
     "                         and the reductions backward applies to each operand\n"
+    "  explain EXPR ...       walk backward through EXPR: where each subscript scatters its\n"
+    "                         gradient (which elements get zero, which accumulate), how cat and\n"
+    "                         stack split it, which axes each broadcast sums\n"
     "  gradcheck EXPR ...     run EXPR forward and backward on random inputs and compare the\n"
     "                         gradients with finite differences\n"
     "  jacobian EXPR ...      print the full-form Jacobian next to the compact gradient\n\n"
@@ -25,11 +29,14 @@ const char* kMainUsage =
 // A function: the table of functions lives in another file, initialized in its own time.
 std::string expr_help() {
   return "EXPR uses named inputs and:\n"
-         "  + - * / (broadcasting), @ (matmul), ^ (power), unary -, .T\n" +
+         "  + - * / (broadcasting), @ (matmul), ^ (power), unary -, .T\n"
+         "  subscripts as NumPy's: x[1:3, 0], x[:, ::-1], x[..., None], x[-1], x[[0, 2, 2]]\n"
+         "    (a list of integers: an index tensor), x[[True, False, True]] (a mask)\n" +
          ndgrad::cli::table_functions() +
          "  softmax log_softmax (x [, axis]); reshape broadcast_to (x, dims); transpose (x, a, "
          "b);\n"
-         "  permute (x, [axes])\n"
+         "  permute (x, [axes]); cat concatenate stack ([x, y, ...] [, axis]); hstack vstack\n"
+         "  ([x, y, ...])\n"
          "  nested at most 256 levels deep; inputs and the result hold at most 1048576 elements\n"
          "options:\n"
          "  --shape NAME=DIMS      the shape of an input, e.g. --shape x=3,4 (--shape s=() for "
@@ -37,9 +44,18 @@ std::string expr_help() {
          "  --seed N               seed for the random inputs (default 0)\n";
 }
 
-const char* kExplainUsage =
-    "usage: ndgrad explain A B\n"
-    "Shapes are comma-separated sizes: 3,1 or (3,1); () is a 0-d shape.\n";
+std::string explain_usage() {
+  return "usage: ndgrad explain A B\n"
+         "       ndgrad explain EXPR --shape NAME=DIMS ...\n"
+         "The first form walks through NumPy broadcasting of shapes A and B and the sums backward\n"
+         "applies to each operand. Shapes are comma-separated sizes: 3,1 or (3,1); () is a 0-d\n"
+         "shape.\n"
+         "The second walks backward through EXPR: for each subscript, which elements of the\n"
+         "operand's gradient receive zero, which one element of the upstream gradient g, which\n"
+         "accumulate several; for cat and stack, the part of g each operand receives; for each\n"
+         "broadcast, the axes summed.\n" +
+         expr_help();
+}
 
 int usage_error(const std::string& message, const char* usage) {
   std::cerr << "ndgrad: " << message << "\n\n" << usage;
@@ -63,25 +79,6 @@ int parse_error(const std::string& what, const std::string& text, const cli::Par
 // The most elements an input or a result may have: the inputs are random test data, and the
 // checks below cost a pass of the expression per input element.
 constexpr int64_t kMaxElements = int64_t(1) << 20;
-
-int explain(const std::vector<std::string>& args) {
-  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
-    std::cout << kExplainUsage;
-    return 0;
-  }
-  if (args.size() != 2) return usage_error("explain takes two shapes", kExplainUsage);
-  Shape shapes[2];
-  for (int i = 0; i < 2; ++i) {
-    try {
-      shapes[i] = cli::parse_shape(args[i]);
-    } catch (const cli::ParseError& e) {
-      return parse_error("shape " + std::to_string(i + 1), args[i], e);
-    }
-  }
-  const BroadcastExplanation e = explain_broadcast(shapes[0], shapes[1]);
-  std::cout << e.text;
-  return e.compatible ? 0 : 1;
-}
 
 struct Problem {
   std::string text;
@@ -171,6 +168,55 @@ int check_result_size(const Tensor& y) {
   std::cerr << "ndgrad: the result of shape " << shape_str(y.shape()) << " has " << y.numel()
             << " elements; the ndgrad command handles at most " << kMaxElements << "\n";
   return 1;
+}
+
+// ndgrad explain A B (two shapes) or ndgrad explain EXPR --shape ... (an expression).
+int explain(const std::vector<std::string>& args) {
+  const std::string usage = explain_usage();
+  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
+    std::cout << usage;
+    return 0;
+  }
+  if (args.empty())
+    return usage_error("explain takes two shapes, or an expression and its inputs' shapes",
+                       usage.c_str());
+  if (args.size() == 2 && args[1].rfind("--", 0) != 0) {
+    Shape shapes[2];
+    for (int i = 0; i < 2; ++i) {
+      try {
+        shapes[i] = cli::parse_shape(args[i]);
+      } catch (const cli::ParseError& e) {
+        const int rc = parse_error("shape " + std::to_string(i + 1), args[i], e);
+        if (i == 0) {
+          try {
+            cli::parse_expression(args[0]);
+            std::cerr << "(to explain an expression, give its inputs' shapes: ndgrad explain "
+                         "EXPR --shape NAME=DIMS ...)\n";
+          } catch (const cli::ParseError&) {
+          }
+        }
+        return rc;
+      }
+    }
+    const BroadcastExplanation e = explain_broadcast(shapes[0], shapes[1]);
+    std::cout << e.text;
+    return e.compatible ? 0 : 1;
+  }
+  Problem p;
+  if (int rc = parse_problem(args, usage, p); rc >= 0) return rc;
+  try {
+    const Tensor y = cli::evaluate(*p.expr, p.inputs);
+    if (int rc = check_result_size(y); rc >= 0) return rc;
+    std::cout << "expression: " << p.text << "\ninputs: " << input_list(p)
+              << "\nresult shape: " << shape_str(y.shape()) << "\n\n"
+              << cli::explain_expression(*p.expr, p.text, p.inputs);
+    return 0;
+  } catch (const cli::ParseError& e) {
+    return parse_error("the expression", p.text, e);
+  } catch (const Error& e) {
+    std::cerr << "ndgrad: " << e.what() << "\n";
+    return 1;
+  }
 }
 
 int gradcheck_command(const std::vector<std::string>& args) {
