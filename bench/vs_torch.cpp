@@ -267,12 +267,18 @@ void joins() {
   const Limit pad_triad = triad_limit(4.0 * (4096 * 1024 + 4112 * 1040), 0.70);
   compare(
       "I3 pad (4096,1024) by 8, constant",
-      [&] { nd::pad(x, {{8, 8}, {8, 8}}); },
-      [&] { torch::nn::functional::pad(tx, torch::nn::functional::PadFuncOptions({8, 8, 8, 8})); },
+      [&] {
+        nd::pad(x, {{8, 8}, {8, 8}});
+      },
+      [&] {
+        torch::nn::functional::pad(tx, torch::nn::functional::PadFuncOptions({8, 8, 8, 8}));
+      },
       30, 1e3, "ms", "", &pad_triad);
   compare(
       "I3 pad (4096,1024) by 8, reflect",
-      [&] { nd::pad(x, {{8, 8}, {8, 8}}, nd::PadMode::reflect); },
+      [&] {
+        nd::pad(x, {{8, 8}, {8, 8}}, nd::PadMode::reflect);
+      },
       [&] {
         torch::nn::functional::pad(
             tx.unsqueeze(0),
@@ -286,8 +292,13 @@ void joins() {
     using torch::indexing::Slice;
     compare(
         "I5 x[1:-1:2, 3], x " + std::to_string(n) + "^2",
-        [&] { s.index({nd::Slice(1, -1, 2), 3}); }, [&] { ts.index({Slice(1, -1, 2), 3}); }, 20000,
-        1e6, "us");
+        [&] {
+          s.index({nd::Slice(1, -1, 2), 3});
+        },
+        [&] {
+          ts.index({Slice(1, -1, 2), 3});
+        },
+        20000, 1e6, "us");
   }
   const nd::Tensor mask = nd::rand({4096, 1024}, 31, nd::DType::f64) > 0.5;
   const torch::Tensor tmask = torch::rand({4096, 1024}) > 0.5;

@@ -327,8 +327,14 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
         }
         case 3: {
           const Tensor idx = index_tensor();
-          r = in.next() & 1 ? scatter(a, axis, idx.reshape({-1}).broadcast_to({std::max<int64_t>(a.ndim(), 1), idx.numel()}), b)
-                            : put_along_axis(a, idx.reshape({-1}).broadcast_to({std::max<int64_t>(a.ndim(), 1), idx.numel()}), b, axis);
+          r = in.next() & 1 ? scatter(a, axis,
+                                      idx.reshape({-1}).broadcast_to(
+                                          {std::max<int64_t>(a.ndim(), 1), idx.numel()}),
+                                      b)
+                            : put_along_axis(a,
+                                             idx.reshape({-1}).broadcast_to(
+                                                 {std::max<int64_t>(a.ndim(), 1), idx.numel()}),
+                                             b, axis);
           break;
         }
         case 4: {
@@ -337,9 +343,10 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
           break;
         }
         case 5:
-          r = in.next() & 1 ? repeat_interleave(a, static_cast<int64_t>(in.small(4)) - 1,
-                                                in.next() & 1 ? std::optional<int64_t>(axis) : std::nullopt)
-                            : repeat_interleave(a, index_tensor().reshape({-1}), axis);
+          r = in.next() & 1
+                  ? repeat_interleave(a, static_cast<int64_t>(in.small(4)) - 1,
+                                      in.next() & 1 ? std::optional<int64_t>(axis) : std::nullopt)
+                  : repeat_interleave(a, index_tensor().reshape({-1}), axis);
           break;
         case 6:
           r = diagonal(a, static_cast<int64_t>(in.small(7)) - 3, in.axis(), in.axis());

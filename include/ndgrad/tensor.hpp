@@ -156,7 +156,7 @@ class TensorIndex {
   TensorIndex(Slice s) : kind_(Kind::slice), slice_(s) {}                  // NOLINT
   TensorIndex(NewAxisT) : kind_(Kind::new_axis) {}                         // NOLINT
   TensorIndex(EllipsisT) : kind_(Kind::ellipsis) {}                        // NOLINT
-  TensorIndex(Tensor t) : kind_(Kind::tensor), tensor_(std::move(t)) {}   // NOLINT
+  TensorIndex(Tensor t) : kind_(Kind::tensor), tensor_(std::move(t)) {}    // NOLINT
   Kind kind() const { return kind_; }
   int64_t integer() const { return i_; }
   const Slice& slice() const { return slice_; }
@@ -168,7 +168,6 @@ class TensorIndex {
   Slice slice_;
   Tensor tensor_;
 };
-
 
 // --- construction ---
 Tensor tensor(std::vector<double> values, Shape shape, DType dtype = DType::f32);
@@ -351,7 +350,8 @@ Tensor diag(const Tensor& t, int64_t k = 0);
 Tensor trace(const Tensor& t, int64_t offset = 0, int64_t axis1 = 0, int64_t axis2 = 1);
 // Coordinate grids from 1-d tensors (0-d taken as 1-d): indexing "xy" (NumPy's default; the
 // first two outputs' axes swapped) or "ij" (matrix order). Broadcast views (read-only).
-std::vector<Tensor> meshgrid(const std::vector<Tensor>& tensors, const std::string& indexing = "xy");
+std::vector<Tensor> meshgrid(const std::vector<Tensor>& tensors,
+                             const std::string& indexing = "xy");
 
 // Comparisons give DType::boolean tensors and are not differentiable.
 #define NDGRAD_COMPARISON_OPERATOR(symbol)                  \

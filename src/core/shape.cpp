@@ -187,4 +187,11 @@ Dims broadcast_strides(const Dims& shape, const Dims& strides, const Dims& targe
   return out;
 }
 
+bool broadcasts_to(const Dims& from, const Dims& to) {
+  if (from.size() > to.size()) return false;
+  for (size_t i = 0; i < from.size(); ++i)
+    if (from[i] != 1 && from[i] != to[to.size() - from.size() + i]) return false;
+  return true;
+}
+
 }  // namespace ndgrad

@@ -46,6 +46,8 @@ std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t nd
 Dims reduced_shape(const Dims& shape, const std::vector<int64_t>& axes, bool keepdims);
 // Broadcasting with the error message naming op.
 Dims broadcast_shapes_for(const Dims& a, const Dims& b, const char* op);
+// Whether from broadcasts to exactly to (to unchanged: its axes may not stretch).
+bool broadcasts_to(const Dims& from, const Dims& to);
 // Strides of t's (shape, strides) seen as the larger broadcast shape: stride 0 on broadcast axes.
 Dims broadcast_strides(const Dims& shape, const Dims& strides, const Dims& target);
 // The axes along which a gradient of shape `from` is summed to reach `to` (broadcasting undone):

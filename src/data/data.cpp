@@ -187,7 +187,8 @@ Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& rows) {
   require_defined_arg(t, "gather_rows", "the tensor");
   if (t.ndim() == 0) throw ValueError("gather_rows: needs at least one dimension");
   Tensor idx = empty({static_cast<int64_t>(rows.size())}, DType::i64);
-  if (!rows.empty()) std::memcpy(idx.data_ptr<int64_t>(), rows.data(), rows.size() * sizeof(int64_t));
+  if (!rows.empty())
+    std::memcpy(idx.data_ptr<int64_t>(), rows.data(), rows.size() * sizeof(int64_t));
   return index_select(t, 0, idx);
 }
 

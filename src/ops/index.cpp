@@ -2,13 +2,13 @@
 // is embedded back into zeros of the input's shape; cat and stack as N-input nodes whose
 // gradients are views of the output's gradient; split, chunk and unbind as views.
 #include <cstring>
-#include <numeric>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <vector>
 
-#include "graph/grad_mode.hpp"
 #include "core/thread_pool.hpp"
+#include "graph/grad_mode.hpp"
 #include "kernels/cpu/dispatch.hpp"
 #include "ops/index_internal.hpp"
 #include "ops/ops_common.hpp"
@@ -159,10 +159,7 @@ struct EmbedBackward : Node {
 };
 Tensor embed(const Tensor& g, const ViewSpec& spec, const Dims& shape) {
   Tensor out = zeros(Shape(shape), g.dtype());
-  const Tensor region = view_of(out, spec);
-  const TensorImpl &r = *region.impl(), &gi = *g.impl();
-  kernels::copy(r.shape, {r.data(), r.strides.data(), r.dtype},
-                {const_cast<char*>(gi.read_data()), gi.strides.data(), gi.dtype});
+  copy_into(view_of(out, spec), g);
   if (auto node = record<EmbedBackward>(out, {&g})) node->spec = spec;
   return out;
 }
@@ -302,16 +299,15 @@ Located locate(const Dims& shape, const std::vector<TensorIndex>& indices, const
           ++in_axis;
           break;
         }
-        adv.push_back({scalar(static_cast<double>(ix.integer()), DType::i64), out_axis++,
-                       in_axis++, at});
+        adv.push_back(
+            {scalar(static_cast<double>(ix.integer()), DType::i64), out_axis++, in_axis++, at});
         break;
       case TensorIndex::Kind::tensor: {
         const Tensor& t = ix.tensor();
         if (t.dtype() == DType::i64) {
           adv.push_back({t, out_axis++, in_axis++, at});
         } else if (t.ndim() == 0) {  // True: one element along a new axis; False: none
-          adv.push_back({t.item() != 0.0 ? tensor({0.0}, {1}, DType::i64)
-                                         : zeros({0}, DType::i64),
+          adv.push_back({t.item() != 0.0 ? tensor({0.0}, {1}, DType::i64) : zeros({0}, DType::i64),
                          out_axis++, -1, at});
         } else {
           const Dims& ms = t.impl()->shape;
@@ -319,11 +315,11 @@ Located locate(const Dims& shape, const std::vector<TensorIndex>& indices, const
             if (ms[j] != shape[in_axis + j])
               throw IndexError(std::string(op) + ": a boolean index of shape " + shape_str(ms) +
                                " does not match the indexed tensor along " +
-                               axis_text(in_axis + static_cast<int64_t>(j),
-                                         shape[in_axis + j]) +
+                               axis_text(in_axis + static_cast<int64_t>(j), shape[in_axis + j]) +
                                " (the mask's size there is " + std::to_string(ms[j]) + ")");
           const Tensor nz = nonzero(t);
-          for (int64_t j = 0; j < t.ndim(); ++j) adv.push_back({nz.select(1, j), out_axis++, in_axis++, at});
+          for (int64_t j = 0; j < t.ndim(); ++j)
+            adv.push_back({nz.select(1, j), out_axis++, in_axis++, at});
         }
         break;
       }
@@ -484,10 +480,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t axis) {
   int64_t at = 0;
   for (const Tensor& t : tensors) {
     const int64_t n = t.impl()->shape[a];
-    const Tensor part = view_of(out, along(shape, a, {true, n == 0 ? 0 : at, 1, n}));
-    const TensorImpl &p = *part.impl(), &ti = *t.impl();
-    kernels::copy(p.shape, {p.data(), p.strides.data(), p.dtype},
-                  {const_cast<char*>(ti.read_data()), ti.strides.data(), ti.dtype});
+    copy_into(view_of(out, along(shape, a, {true, n == 0 ? 0 : at, 1, n})), t);
     offsets.push_back(at);
     sizes.push_back(n);
     at += n;
@@ -706,11 +699,6 @@ Tensor pad(const Tensor& t, const std::vector<std::pair<int64_t, int64_t>>& widt
   for (const AxisPad& p : axes) shape.push_back(p.before + p.n + p.after);
   checked_numel(shape, "pad");
   Tensor out = make_tensor(shape, t.dtype(), "pad");
-  auto copy_into = [](const Tensor& dst, const Tensor& src) {
-    const TensorImpl& d = *dst.impl();
-    OperandOf in(src, d.shape);
-    kernels::copy(d.shape, {d.data(), d.strides.data(), d.dtype}, in.op);
-  };
   Tensor src = t, interior = out;
   for (int64_t a = 0; a < t.ndim(); ++a) {
     src = src.narrow(a, axes[a].cut, axes[a].n);
@@ -801,12 +789,11 @@ Tensor take_flat(const Tensor& t, Positions runs) {
   if (is_contiguous(ti.shape, ti.strides) && length > 1) {
     // Rows scattered over a large table: each copy waits on memory, so threads overlap them.
     const int64_t bytes = length * size;
-    parallel_range(count, std::max<int64_t>(1, (int64_t(1) << 16) / bytes),
-                   [&](int64_t begin, int64_t end) {
-                     for (int64_t k = begin; k < end; ++k)
-                       std::memcpy(dst + k * bytes, src + starts[k] * size,
-                                   static_cast<size_t>(bytes));
-                   });
+    parallel_range(
+        count, std::max<int64_t>(1, (int64_t(1) << 16) / bytes), [&](int64_t begin, int64_t end) {
+          for (int64_t k = begin; k < end; ++k)
+            std::memcpy(dst + k * bytes, src + starts[k] * size, static_cast<size_t>(bytes));
+        });
   } else if (is_contiguous(ti.shape, ti.strides)) {
     for (int64_t k = 0; k < n;) {  // single positions: consecutive ones copied together
       int64_t run = 1;
@@ -1034,7 +1021,8 @@ Tensor masked_scatter_zeros(const Tensor& g, const Tensor& mask) {
     for (int64_t i = 0, k = 0; i < n; ++i)
       if (m[i]) o[i] = v[k++];
   });
-  if (auto node = record<MaskedScatterBackward>(out, {&g})) node->mask = node->save(mask, "the mask");
+  if (auto node = record<MaskedScatterBackward>(out, {&g}))
+    node->mask = node->save(mask, "the mask");
   return out;
 }
 

@@ -36,8 +36,7 @@ struct ReplaceBackward : Node {
 Tensor replace_at(const Tensor& t, const Tensor& values, std::vector<int64_t> positions) {
   const TensorImpl& ti = *t.impl();
   Tensor out = make_tensor(ti.shape, ti.dtype, "index_put");
-  kernels::copy(ti.shape, {out.impl()->data(), out.impl()->strides.data(), ti.dtype},
-                {const_cast<char*>(ti.read_data()), ti.strides.data(), ti.dtype});
+  copy_into(out, t);
   // Converted by the recorded cast: values of another floating dtype keep their gradient.
   const Tensor v = values.dtype() == ti.dtype ? values : values.to(ti.dtype);
   const Tensor vc = raw_contiguous(v);
@@ -78,10 +77,7 @@ namespace {
 // naming op when values do not broadcast to it.
 Tensor values_for(const Tensor& values, const Dims& shape, const char* op) {
   const Dims& vs = values.impl()->shape;
-  bool fits = vs.size() <= shape.size();
-  for (size_t i = 0; fits && i < vs.size(); ++i)
-    fits = vs[i] == 1 || vs[i] == shape[shape.size() - vs.size() + i];
-  if (!fits)
+  if (!broadcasts_to(vs, shape))
     throw ShapeError(std::string(op) + ": values of shape " + shape_str(vs) +
                      " cannot be broadcast to the indexed shape " + shape_str(shape));
   int64_t n = 1;
@@ -102,8 +98,8 @@ void check_in_place(const Tensor& t, const Tensor* values, const char* op) {
                         "the functional form (index_put, masked_fill) to differentiate it");
   const TensorImpl& ti = *t.impl();
   if (has_internal_overlap(ti.shape, ti.strides))
-    throw ValueError(std::string(op) + ": the tensor (shape " + shape_str(ti.shape) +
-                     ", strides " + shape_str(ti.strides) +
+    throw ValueError(std::string(op) + ": the tensor (shape " + shape_str(ti.shape) + ", strides " +
+                     shape_str(ti.strides) +
                      ") has elements that share memory (a broadcast view): a write to one would "
                      "change the others");
 }
@@ -139,21 +135,16 @@ void check_mask(const Tensor& t, const Tensor& mask, const char* op) {
   if (mask.dtype() != DType::boolean)
     throw DTypeError(std::string(op) + ": the mask must be a bool tensor, got " +
                      dtype_name(mask.dtype()));
-  const Dims& ms = mask.impl()->shape;
-  const Dims& ts = t.impl()->shape;
-  bool fits = ms.size() <= ts.size();
-  for (size_t i = 0; fits && i < ms.size(); ++i)
-    fits = ms[i] == 1 || ms[i] == ts[ts.size() - ms.size() + i];
-  if (!fits)
-    throw ShapeError(std::string(op) + ": a mask of shape " + shape_str(ms) +
-                     " does not broadcast to the input's shape " + shape_str(ts));
+  if (!broadcasts_to(mask.impl()->shape, t.impl()->shape))
+    throw ShapeError(std::string(op) + ": a mask of shape " + shape_str(mask.impl()->shape) +
+                     " does not broadcast to the input's shape " + shape_str(t.impl()->shape));
 }
 
 // scatter's and scatter_add's operands: the positions the index names in t, and the part of
 // source it pairs with them (source's leading elements, the index's shape).
 std::pair<std::vector<int64_t>, Tensor> scatter_operands(const Tensor& t, int64_t axis,
-                                                         const Tensor& index,
-                                                         const Tensor& source, const char* op) {
+                                                         const Tensor& index, const Tensor& source,
+                                                         const char* op) {
   require_defined_arg(t, op);
   require_defined_arg(index, op, "index");
   require_defined_arg(source, op, "source");
@@ -221,8 +212,7 @@ Tensor scatter_add(const Tensor& t, int64_t axis, const Tensor& index, const Ten
   return add_at(t, part, shared(positions), "scatter_add");
 }
 
-Tensor put_along_axis(const Tensor& t, const Tensor& indices, const Tensor& values,
-                      int64_t axis) {
+Tensor put_along_axis(const Tensor& t, const Tensor& indices, const Tensor& values, int64_t axis) {
   require_defined_arg(t, "put_along_axis");
   require_defined_arg(indices, "put_along_axis", "indices");
   require_defined_arg(values, "put_along_axis", "values");

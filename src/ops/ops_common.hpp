@@ -34,6 +34,14 @@ struct OperandOf {
   }
 };
 
+// Copies src (broadcast to dst's shape, converted to dst's dtype) into dst's memory, unrecorded:
+// for ops that write their result through views of it (cat, pad, the gradients of views).
+inline void copy_into(const Tensor& dst, const Tensor& src) {
+  const TensorImpl& d = *dst.impl();
+  OperandOf in(src, d.shape);
+  kernels::copy(d.shape, {d.data(), d.strides.data(), d.dtype}, in.op);
+}
+
 // DTypeError unless t is f32 or f64.
 void require_floating(const Tensor& t, const char* op);
 

@@ -77,10 +77,7 @@ Tensor embed_diagonal(const Tensor& g, const DiagonalSpec& spec, const Dims& sha
   Tensor out = zeros(Shape(shape), g.dtype());
   const TensorImpl& o = *out.impl();
   const Diagonal d = diagonal_of(o.shape, o.strides, o.offset, spec.offset, spec.a1, spec.a2);
-  const Tensor region = make_view(out, d.shape, d.strides, d.offset);
-  const TensorImpl &r = *region.impl(), &gi = *g.impl();
-  kernels::copy(r.shape, {r.data(), r.strides.data(), r.dtype},
-                {const_cast<char*>(gi.read_data()), gi.strides.data(), gi.dtype});
+  copy_into(make_view(out, d.shape, d.strides, d.offset), g);
   if (auto node = record<DiagonalEmbedBackward>(out, {&g})) node->spec = spec;
   return out;
 }
@@ -121,9 +118,8 @@ DiagonalSpec diagonal_spec(const Tensor& t, int64_t offset, int64_t axis1, int64
 Tensor Tensor::repeat(const Shape& reps) const {
   require_defined_arg(*this, "repeat");
   if (static_cast<int64_t>(reps.size()) < ndim())
-    throw ValueError("repeat: " + std::to_string(reps.size()) +
-                     " repeats for a tensor of shape " + shape_str(impl_->shape) +
-                     ": at least one per axis is needed");
+    throw ValueError("repeat: " + std::to_string(reps.size()) + " repeats for a tensor of shape " +
+                     shape_str(impl_->shape) + ": at least one per axis is needed");
   return tiled(*this, reps, "repeat");
 }
 
@@ -138,9 +134,8 @@ Tensor repeat_interleave(const Tensor& t, int64_t repeats, std::optional<int64_t
     throw ValueError("repeat_interleave: repeats must be non-negative, got " +
                      std::to_string(repeats));
   const Tensor x = axis ? t : t.flatten();
-  const int64_t a = axis ? normalize_axis(*axis, std::max<int64_t>(x.ndim(), 1),
-                                          "repeat_interleave")
-                         : 0;
+  const int64_t a =
+      axis ? normalize_axis(*axis, std::max<int64_t>(x.ndim(), 1), "repeat_interleave") : 0;
   if (x.ndim() == 0) return repeat_interleave(x.reshape({1}), repeats, 0);
   Shape grid = x.shape();
   grid.insert(grid.begin() + a + 1, repeats);
@@ -171,8 +166,8 @@ Tensor repeat_interleave(const Tensor& t, const Tensor& repeats, std::optional<i
   const int64_t n = x.impl()->shape[a];
   if (repeats.numel() != n)
     throw ShapeError("repeat_interleave: " + std::to_string(repeats.numel()) +
-                     " repeats for axis " + std::to_string(a) + " with size " +
-                     std::to_string(n) + ": one per element (or one for all) is needed");
+                     " repeats for axis " + std::to_string(a) + " with size " + std::to_string(n) +
+                     ": one per element (or one for all) is needed");
   const Tensor rc = repeats.contiguous();
   const int64_t* r = rc.data_ptr<int64_t>();
   std::vector<double> idx;

@@ -306,12 +306,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
         "is on; wrap it in a NoGradGuard");
   broadcast_shapes_for(src.impl()->shape, impl_->shape, "copy_");
   Tensor source = src;
-  bool fits = src.impl()->shape.size() <= impl_->shape.size();
-  for (size_t i = 0; fits && i < src.impl()->shape.size(); ++i) {
-    int64_t d = src.impl()->shape[i];
-    fits = d == 1 || d == impl_->shape[impl_->shape.size() - src.impl()->shape.size() + i];
-  }
-  if (!fits)
+  if (!broadcasts_to(src.impl()->shape, impl_->shape))
     throw ShapeError("copy_: cannot broadcast a source of shape " + shape_str(src.impl()->shape) +
                      " into a tensor of shape " + shape_str(impl_->shape));
   if (has_internal_overlap(impl_->shape, impl_->strides))

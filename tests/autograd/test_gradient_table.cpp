@@ -288,7 +288,8 @@ void rows_Indexing() {
   // Index tensors and masks inside index(): repeated, negative, reversed and broadcast index
   // tensors, separated (their axes first) and adjacent, and masks over one or two axes.
   const auto i64 = [](std::vector<double> v, Shape s) { return tensor(v, s, DType::i64); };
-  const Tensor mask2 = tensor({1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 1, 0, 0, 0, 1}, {3, 5}, DType::boolean);
+  const Tensor mask2 =
+      tensor({1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 1, 0, 0, 0, 1}, {3, 5}, DType::boolean);
   const std::vector<std::vector<TensorIndex>> advanced_indices = {
       {i64({1, 0, 1, -1}, {4})},
       {All, i64({2, 2, -3, 0}, {2, 2}), Slice(None, None, -2)},
@@ -296,7 +297,8 @@ void rows_Indexing() {
       {1, All, i64({3, 3}, {2})},
       {Ellipsis, i64({0, -1, 0}, {3})},
       {All, mask2},
-      {mask2.index({0}).index({NewAxis}).broadcast_to({2, 5}).reshape({2, 1, 5}).broadcast_to({2, 3, 5})},
+      {mask2.index({0}).index({NewAxis}).broadcast_to({2, 5}).reshape({2, 1, 5}).broadcast_to(
+          {2, 3, 5})},
       {Slice(None, None, -1), tensor({0, 1, 1}, {3}, DType::boolean), NewAxis, i64({2}, {1})},
   };
   for (const auto& ix : advanced_indices) {
@@ -314,7 +316,8 @@ void rows_Indexing() {
            scatter(x[0], 1, i64({0, 0, 1, 2, 2, 2}, {2, 3}), x[1]) +
            put_along_axis(x[0], i64({2, 0}, {1, 2}), x[1].select(0, 1).narrow(0, 0, 2), 1) +
            index_put(x[0], {x[0].detach() > 10.0}, x[1][0][0]) +
-           where(x[0].detach() > 0.0, x[1] * 2.0, 0.5) + masked_fill(x[1], x[0].detach() < 0.0, x[0][1][1]);
+           where(x[0].detach() > 0.0, x[1] * 2.0, 0.5) +
+           masked_fill(x[1], x[0].detach() < 0.0, x[0][1][1]);
   };
   check("index_put, scatter, put_along_axis", put, {any_input({3, 3}), any_input({3, 3})});
   // Values of another dtype: converted by a recorded cast (f32 rounding in the step's size).

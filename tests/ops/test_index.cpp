@@ -286,8 +286,7 @@ Tensor bools(const std::vector<double>& v, const Shape& shape) {
 // Expected values computed by NumPy 1.24 on np.arange(24.).reshape(2, 3, 4).
 TEST(AdvancedIndex, TensorsInsideIndexFollowNumPy) {
   const Tensor x = x234();
-  expect_view(x.index({ints({1, 0, 1})}).select(2, 0), {3, 3},
-              {12, 16, 20, 0, 4, 8, 12, 16, 20});
+  expect_view(x.index({ints({1, 0, 1})}).select(2, 0), {3, 3}, {12, 16, 20, 0, 4, 8, 12, 16, 20});
   expect_view(x.index({All, ints({2, 0}), Slice(1, 3)}), {2, 2, 2}, {9, 10, 1, 2, 21, 22, 13, 14});
   // Index tensors broadcast together; separated by a slice, their axes come first.
   expect_view(x.index({ints({0, 1}, {2, 1}), All, ints({3, -1})}), {2, 2, 3},
@@ -299,7 +298,8 @@ TEST(AdvancedIndex, TensorsInsideIndexFollowNumPy) {
   expect_view(x.index({All, m}), {2, 4}, {0, 3, 6, 9, 12, 15, 18, 21});
   expect_view(x.index({m.reshape({1, 3, 4}).broadcast_to({2, 3, 4})}), {8},
               {0, 3, 6, 9, 12, 15, 18, 21});
-  expect_view(x.index({Ellipsis, ints({0, 3})}), {2, 3, 2}, {0, 3, 4, 7, 8, 11, 12, 15, 16, 19, 20, 23});
+  expect_view(x.index({Ellipsis, ints({0, 3})}), {2, 3, 2},
+              {0, 3, 4, 7, 8, 11, 12, 15, 16, 19, 20, 23});
   // An ellipsis (or a new axis) between advanced entries separates them.
   expect_view(x.index({ints({0}), Ellipsis, ints({1})}), {1, 3}, {1, 5, 9});
   expect_view(x.index({NewAxis, ints({1}), 2}), {1, 1, 4}, {20, 21, 22, 23});
@@ -307,8 +307,7 @@ TEST(AdvancedIndex, TensorsInsideIndexFollowNumPy) {
   expect_view(x.index({All, scalar(1, DType::boolean), ints({0})}), {2, 1, 4},
               {0, 1, 2, 3, 12, 13, 14, 15});
   EXPECT_EQ(x.index({scalar(0, DType::boolean)}).shape(), (Shape{0, 2, 3, 4}));
-  expect_view(x.index({0, All, scalar(1, DType::boolean)}), {1, 3, 4},
-              x[0].to_vector());
+  expect_view(x.index({0, All, scalar(1, DType::boolean)}), {1, 3, 4}, x[0].to_vector());
   expect_view(x.index({ints({1, -2}), ints({2, 0}), ints({3, 1})}), {2}, {23, 1});
   // A mask covers as many axes as it has; a new axis separates advanced entries.
   expect_view(x.index({bools({1, 0, 1, 0, 1, 0}, {2, 3}), Slice(1, 3)}), {3, 2},
@@ -327,10 +326,16 @@ TEST(AdvancedIndex, TensorsInsideIndexFollowNumPy) {
 
 TEST(AdvancedIndex, BadTensorIndicesAreTypedErrorsChangingNothing) {
   const Tensor x = x234();
-  expect_error<IndexError>([&] { x.index({ints({0, 1}), ints({0, 1, 2})}); },
-                           {"index", "could not be broadcast", "(2,) (3,)"});
-  expect_error<IndexError>([&] { x.index({bools({1, 0}, {2, 1})}); },
-                           {"boolean index of shape (2,1)", "axis 1 with size 3"});
+  expect_error<IndexError>(
+      [&] {
+        x.index({ints({0, 1}), ints({0, 1, 2})});
+      },
+      {"index", "could not be broadcast", "(2,) (3,)"});
+  expect_error<IndexError>(
+      [&] {
+        x.index({bools({1, 0}, {2, 1})});
+      },
+      {"boolean index of shape (2,1)", "axis 1 with size 3"});
   expect_error<IndexError>([&] { x.index({All, ints({3})}); }, {"index 3", "axis 1 with size 3"});
   expect_error<IndexError>([&] { x.index({ints({0}), 0, 0, 0}); }, {"too many indices"});
   expect_error<IndexError>([&] { x.index({All, tensor({1.0}, {1})}); }, {"i64 or bool", "f32"});
@@ -349,7 +354,8 @@ TEST(AdvancedIndex, BadTensorIndicesAreTypedErrorsChangingNothing) {
 TEST(AdvancedIndex, IndexPutReplacesOrAccumulates) {
   const Tensor x = x234();
   // Row (0, 1) named twice: the last write stays (NumPy's y[[0,0],[1,1]] = v).
-  Tensor put = index_put(x, {ints({0, 0}), ints({1, 1})}, arange(8, DType::f64).reshape({2, 4}) + 1.0);
+  Tensor put =
+      index_put(x, {ints({0, 0}), ints({1, 1})}, arange(8, DType::f64).reshape({2, 4}) + 1.0);
   expect_view(put.select(0, 0), {3, 4}, {0, 1, 2, 3, 5, 6, 7, 8, 8, 9, 10, 11});
   expect_view(index_put(x, {ints({0, 0}), ints({1, 1})}, ones({4}, DType::f64), true).select(0, 0),
               {3, 4}, {0, 1, 2, 3, 6, 7, 8, 9, 8, 9, 10, 11});
@@ -383,8 +389,11 @@ TEST(AdvancedIndex, InPlaceWritesAreRefusedWhereTheyWouldBreakGradients) {
   expect_error<AutogradError>([&] { w.masked_fill_(w > 0.0, 1.0); }, {"masked_fill_"});
   Tensor y = zeros({3, 4}, DType::f64);
   expect_error<AutogradError>([&] { y.index_put_({0}, w[1]); }, {"values require grad"});
-  expect_error<ValueError>([&] { y[0].broadcast_to({3, 4}).index_put_({0}, 1.0); },
-                           {"share memory"});
+  expect_error<ValueError>(
+      [&] {
+        y[0].broadcast_to({3, 4}).index_put_({0}, 1.0);
+      },
+      {"share memory"});
   {
     NoGradGuard no_grad;
     w.index_put_({0, 0}, 5.0);
@@ -404,7 +413,8 @@ TEST(AdvancedIndex, ScatterPutAlongAxisAndScalarWhere) {
   // (0, 3) written twice: the last value (2) stays; scatter_add adds both.
   expect_view(scatter(x, 1, ints({3, 3, 0, 1}, {2, 2}), src), {3, 4},
               {0, 0, 0, 2, 5, 6, 0, 0, 0, 0, 0, 0});
-  expect_view(scatter(x, 0, ints({2, 0}, {1, 2}), 7.0), {3, 4}, {0, 7, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0});
+  expect_view(scatter(x, 0, ints({2, 0}, {1, 2}), 7.0), {3, 4},
+              {0, 7, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0});
   const Tensor a = arange(6, DType::f64).reshape({2, 3});
   expect_view(put_along_axis(a, ints({2, 0}, {2, 1}), scalar(-1.0, DType::f64), 1), {2, 3},
               {0, 1, -1, -1, 4, 5});
@@ -416,8 +426,11 @@ TEST(AdvancedIndex, ScatterPutAlongAxisAndScalarWhere) {
   EXPECT_EQ(where(a > 2.0, a.to(DType::i64), 0).dtype(), DType::i64);
   EXPECT_EQ(where(a > 2.0, a.to(DType::f32), 0.5).dtype(), DType::f32);
   expect_view(masked_fill(a, a > 3.0, scalar(2.5, DType::f64)), {2, 3}, {0, 1, 2, 3, 2.5, 2.5});
-  expect_error<ShapeError>([&] { put_along_axis(a, ints({0, 1}, {1, 2}), a, 0); },
-                           {"put_along_axis", "broadcast"});
+  expect_error<ShapeError>(
+      [&] {
+        put_along_axis(a, ints({0, 1}, {1, 2}), a, 0);
+      },
+      {"put_along_axis", "broadcast"});
   expect_error<ShapeError>([&] { scatter(x, 1, ints({0}, {1, 1}), zeros({0})); }, {"scatter"});
   expect_error<ShapeError>([&] { masked_fill(a, a > 3.0, zeros({1})); }, {"0-d"});
 }
@@ -479,7 +492,9 @@ TEST(Join, PadWithoutGradientsEqualsTheRecordedForm) {
       for (int trial = 0; trial < 6; ++trial) {
         std::vector<std::pair<int64_t, int64_t>> widths;
         for (int64_t n : shape) {
-          const int64_t limit = mode == PadMode::reflect ? n - 1 : mode == PadMode::constant ? 3 : n;
+          const int64_t limit = mode == PadMode::reflect    ? n - 1
+                                : mode == PadMode::constant ? 3
+                                                            : n;
           widths.emplace_back((trial + n) % (limit + 2) - 1, (trial * 3 + 1) % (limit + 2) - 1);
         }
         for (const Tensor& x : {base, base.T()}) {
@@ -487,8 +502,8 @@ TEST(Join, PadWithoutGradientsEqualsTheRecordedForm) {
           try {
             plain = pad(x, widths, mode, 0.25);
           } catch (const ValueError&) {
-            expect_error<ValueError>(
-                [&] { pad(x.detach().requires_grad_(), widths, mode, 0.25); }, {"pad"});
+            expect_error<ValueError>([&] { pad(x.detach().requires_grad_(), widths, mode, 0.25); },
+                                     {"pad"});
             continue;
           }
           recorded = pad(x.detach().requires_grad_(), widths, mode, 0.25);

@@ -210,10 +210,12 @@ TEST(Expr, SubscriptsEvaluateLikeIndex) {
       {"x[10:]", x.index({Slice(10, None)}), {0, 3}},  // ends clamp, as NumPy's
       {"x[[0, 2, 2]]", x.index({i64({0, 2, 2}, {3})}), {3, 3}},
       {"x[[0, -1], 1:]", x.index({i64({0, -1}, {2}), Slice(1, None)}), {2, 2}},
-      {"x[[[0, 1], [3, 3]], [0, 2]]", x.index({i64({0, 1, 3, 3}, {2, 2}), i64({0, 2}, {2})}),
+      {"x[[[0, 1], [3, 3]], [0, 2]]",
+       x.index({i64({0, 1, 3, 3}, {2, 2}), i64({0, 2}, {2})}),
        {2, 2}},
       {"x[[True, False, True, True]]",
-       x.index({tensor({1, 0, 1, 1}, {4}, DType::boolean)}), {3, 3}},
+       x.index({tensor({1, 0, 1, 1}, {4}, DType::boolean)}),
+       {3, 3}},
       {"x[[]]", x.index({i64({}, {0})}), {0, 3}},
       {"x[1][2]", x.index({1, 2}), {}},
       {"x.T[0]", x.T().index({0}), {4}},
@@ -393,7 +395,8 @@ TEST(Expr, ExplainShowsJoinsAndBroadcasts) {
                                            {"b", ones({3}, DType::f64)},
                                            {"c", ones({3, 1}, DType::f64)}};
   const std::string t = explain("cat([x, y], 0)", v);
-  EXPECT_TRUE(contains(t, "step 1, cat([x, y], 0): joins x (2,3) and y (4,3) along axis 0 -> (6,3)"))
+  EXPECT_TRUE(
+      contains(t, "step 1, cat([x, y], 0): joins x (2,3) and y (4,3) along axis 0 -> (6,3)"))
       << t;
   EXPECT_TRUE(contains(t, "graph nodes: cat")) << t;
   EXPECT_TRUE(contains(t, "x (2,3) receives g[0:2]\n    y (4,3) receives g[2:6]\n")) << t;
@@ -406,8 +409,7 @@ TEST(Expr, ExplainShowsJoinsAndBroadcasts) {
   EXPECT_TRUE(contains(k, "step 2, x[0] * c: broadcasts x[0] (3,) and c (3,1) to (3,3)")) << k;
   EXPECT_TRUE(contains(k, "x[0] (3,): sum over axes [0], then drop the 1 leading padded axis"))
       << k;
-  EXPECT_TRUE(contains(k, "c (3,1): sum over axes [1] (keeping axes [1] as size 1) -> (3,1)"))
-      << k;
+  EXPECT_TRUE(contains(k, "c (3,1): sum over axes [1] (keeping axes [1] as size 1) -> (3,1)")) << k;
   // Nothing to tell: no subscript, join or stretched input (a number broadcasts, not an input).
   EXPECT_TRUE(contains(explain("exp(x) * 2 + x", v), "Nothing in the expression indexes"));
   // A long chain is cut after 16 steps.

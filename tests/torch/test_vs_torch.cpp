@@ -563,23 +563,23 @@ TEST(VsTorch, RandomAdvancedIndexing) {
     const std::string name = "x" + nd::shape_str(shape) + "[" + ix.text + "]";
     SCOPED_TRACE(name);
     try {
-    compare(
-        name, [&](auto& v) { return v[0].index(ix.nd); },
-        [&](auto& v) { return v[0].index(ix.torch); }, {x}, rng());
-    const nd::Tensor values = away_from_zero(expect.shape(), rng());
-    compare(
-        "index_put accumulate " + name,
-        [&](auto& v) { return nd::index_put(v[0] * 1.0, ix.nd, v[1] * v[1], true); },
-        [&](auto& v) {
-          // The positions libtorch's indexing names, as a flat list; the writes add up there.
-          const torch::Tensor at =
-              torch::arange(x.numel(), torch::kLong).reshape(shape).index(ix.torch).flatten();
-          return (v[0] * 1.0)
-              .flatten()
-              .index_put({at}, (v[1] * v[1]).flatten(), true)
-              .reshape(shape);
-        },
-        {x, values}, rng());
+      compare(
+          name, [&](auto& v) { return v[0].index(ix.nd); },
+          [&](auto& v) { return v[0].index(ix.torch); }, {x}, rng());
+      const nd::Tensor values = away_from_zero(expect.shape(), rng());
+      compare(
+          "index_put accumulate " + name,
+          [&](auto& v) { return nd::index_put(v[0] * 1.0, ix.nd, v[1] * v[1], true); },
+          [&](auto& v) {
+            // The positions libtorch's indexing names, as a flat list; the writes add up there.
+            const torch::Tensor at =
+                torch::arange(x.numel(), torch::kLong).reshape(shape).index(ix.torch).flatten();
+            return (v[0] * 1.0)
+                .flatten()
+                .index_put({at}, (v[1] * v[1]).flatten(), true)
+                .reshape(shape);
+          },
+          {x, values}, rng());
     } catch (const std::exception& e) {
       ADD_FAILURE() << name << ": " << e.what();
     }
@@ -595,7 +595,10 @@ TEST(VsTorch, WritingRepeatingAndDiagonals) {
   const nd::Tensor rows = nd::tensor({2, 0}, {2}, nd::DType::i64);
   const nd::Tensor cols = nd::tensor({1, 3, 3, 0}, {2, 2}, nd::DType::i64);
   compare(
-      "index_put", [&](auto& x) { return nd::index_put(x[0], {rows, nd::All, 1}, x[1] * 3.0); },
+      "index_put",
+      [&](auto& x) {
+        return nd::index_put(x[0], {rows, nd::All, 1}, x[1] * 3.0);
+      },
       [&](auto& x) {
         torch::Tensor y = x[0].clone();
         y.index_put_({to_torch_index(rows), torch::indexing::Slice(), 1}, x[1] * 3.0);
@@ -631,16 +634,30 @@ TEST(VsTorch, WritingRepeatingAndDiagonals) {
       [&](auto& x) { return x[0].masked_fill(to_torch_index(mask), x[1].sum()); },
       {away_from_zero({3, 4}, ++seed), away_from_zero({2}, ++seed)}, ++seed);
   compare(
-      "repeat", [](auto& x) { return x[0].repeat({2, 1, 3}); },
-      [](auto& x) { return x[0].repeat({2, 1, 3}); }, {away_from_zero({2, 3}, ++seed)}, ++seed);
+      "repeat",
+      [](auto& x) {
+        return x[0].repeat({2, 1, 3});
+      },
+      [](auto& x) {
+        return x[0].repeat({2, 1, 3});
+      },
+      {away_from_zero({2, 3}, ++seed)}, ++seed);
   compare(
-      "tile", [](auto& x) { return nd::tile(x[0], {2, 2}); },
-      [](auto& x) { return torch::tile(x[0], {2, 2}); }, {away_from_zero({2, 1, 3}, ++seed)},
-      ++seed);
+      "tile",
+      [](auto& x) {
+        return nd::tile(x[0], {2, 2});
+      },
+      [](auto& x) {
+        return torch::tile(x[0], {2, 2});
+      },
+      {away_from_zero({2, 1, 3}, ++seed)}, ++seed);
   const nd::Tensor reps = nd::tensor({2, 0, 3}, {3}, nd::DType::i64);
   compare(
       "repeat_interleave",
-      [&](auto& x) { return nd::repeat_interleave(x[0], reps, 1) + nd::repeat_interleave(x[0], 5, 1).narrow(1, 0, 5); },
+      [&](auto& x) {
+        return nd::repeat_interleave(x[0], reps, 1) +
+               nd::repeat_interleave(x[0], 5, 1).narrow(1, 0, 5);
+      },
       [&](auto& x) {
         return torch::repeat_interleave(x[0], to_torch_index(reps), 1) +
                torch::repeat_interleave(x[0], 5, 1).narrow(1, 0, 5);
@@ -653,7 +670,8 @@ TEST(VsTorch, WritingRepeatingAndDiagonals) {
           return nd::diagonal(x[0], offset, 2, 0) * 2.0 + nd::trace(x[0].select(1, 1), offset);
         },
         [offset](auto& x) {
-          return torch::diagonal(x[0], offset, 2, 0) * 2.0 + torch::trace(x[0].select(1, 1).diagonal(offset).diag());
+          return torch::diagonal(x[0], offset, 2, 0) * 2.0 +
+                 torch::trace(x[0].select(1, 1).diagonal(offset).diag());
         },
         {away_from_zero({3, 2, 4}, ++seed)}, ++seed);
   compare(
