@@ -220,6 +220,24 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
           r = parts.back();
           break;
         }
+        case 3: {  // sections (0: an error) or split points out of range, unsorted
+          const bool sections = in.next() & 1;
+          const auto parts = sections ? tensor_split(a, static_cast<int64_t>(in.small(5)), axis)
+                                      : tensor_split(a,
+                                                     {static_cast<int64_t>(in.small(9)) - 4,
+                                                      static_cast<int64_t>(in.small(9)) - 4},
+                                                     axis);
+          int64_t total = 0;
+          for (const Tensor& p : parts) {
+            require(p.numel() <= a.numel());
+            total += p.numel();
+          }
+          // Sections cover the axis once; unsorted split points may give overlapping pieces
+          // (as in NumPy).
+          require(!sections || total == a.numel());
+          r = parts.back();
+          break;
+        }
         case 4: {  // widths that crop past the size, modes whose widths do not fit
           if (a.ndim() > 4) return;  // widths on every axis would multiply the size
           std::vector<std::pair<int64_t, int64_t>> widths;

@@ -272,6 +272,12 @@ std::vector<Tensor> split(const Tensor& t, const std::vector<int64_t>& sizes, in
 // chunk: at most `chunks` pieces of ceil(size / chunks) (libtorch's rule).
 std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t axis = 0);
 std::vector<Tensor> unbind(const Tensor& t, int64_t axis = 0);  // select(axis, i) for each i
+// tensor_split (libtorch; NumPy's array_split): `sections` pieces, the first size % sections of
+// them one longer; or pieces between the split points `indices` (clamped like slice ends, so a
+// piece may be empty). Views.
+std::vector<Tensor> tensor_split(const Tensor& t, int64_t sections, int64_t axis = 0);
+std::vector<Tensor> tensor_split(const Tensor& t, const std::vector<int64_t>& indices,
+                                 int64_t axis = 0);
 // NumPy's stacking helpers: hstack joins along axis 1 (axis 0 for 1-d tensors); vstack joins
 // along axis 0, 1-d tensors (n) taken as rows (1, n).
 Tensor hstack(const std::vector<Tensor>& tensors);

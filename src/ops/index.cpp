@@ -556,6 +556,35 @@ std::vector<Tensor> split(const Tensor& t, const std::vector<int64_t>& sizes, in
   return out;
 }
 
+std::vector<Tensor> tensor_split(const Tensor& t, int64_t sections, int64_t axis) {
+  require_defined_arg(t, "tensor_split");
+  if (sections <= 0)
+    throw ValueError("tensor_split: sections must be positive, got " + std::to_string(sections));
+  const int64_t a = normalize_axis(axis, t.ndim(), "tensor_split");
+  const int64_t size = t.impl()->shape[a], base = size / sections, longer = size % sections;
+  std::vector<Tensor> out;
+  for (int64_t i = 0, at = 0; i < sections; ++i) {
+    const int64_t n = base + (i < longer ? 1 : 0);
+    out.push_back(t.narrow(a, at, n));
+    at += n;
+  }
+  return out;
+}
+
+std::vector<Tensor> tensor_split(const Tensor& t, const std::vector<int64_t>& indices,
+                                 int64_t axis) {
+  require_defined_arg(t, "tensor_split");
+  const int64_t a = normalize_axis(axis, t.ndim(), "tensor_split");
+  std::vector<Tensor> out;
+  std::optional<int64_t> start = 0;
+  for (int64_t stop : indices) {
+    out.push_back(t.slice(a, start, stop));
+    start = stop;
+  }
+  out.push_back(t.slice(a, start, None));
+  return out;
+}
+
 std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t axis) {
   require_defined_arg(t, "chunk");
   if (chunks <= 0)
@@ -878,6 +907,7 @@ Positions select_positions(const Dims& shape, int64_t a, const std::vector<int64
   starts.reserve(static_cast<size_t>(outer) * idx.size());
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i : idx) starts.push_back((o * shape[a] + i) * inner);
+  if (inner == 0) starts.clear();  // an empty axis after a: nothing is selected
   return shared_runs(std::move(starts), std::max<int64_t>(inner, 1));
 }
 

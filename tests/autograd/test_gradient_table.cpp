@@ -331,12 +331,14 @@ void rows_Indexing() {
                      [put](const std::vector<Tensor>& x) { return tanh(put(x)); },
                      {any_input({3, 3}), any_input({3, 3})});
   const Fn repeated = [i64](const std::vector<Tensor>& x) {
-    return x[0].repeat({2, 1, 2}).sum({0}) * tile(x[0].select(1, 0).reshape({2, 1}), {1, 6}) +
+    const auto sections = tensor_split(x[0], 2, 1), pieces = tensor_split(x[0], {1, -1}, 1);
+    return cat({sections[1], sections[0], pieces[2] * pieces[0], pieces[1].repeat({1, 2})}, 1) +
+           x[0].repeat({2, 1, 2}).sum({0}) * tile(x[0].select(1, 0).reshape({2, 1}), {1, 6}) +
            repeat_interleave(x[0], 2, 1) + repeat_interleave(x[0], i64({0, 3, 3}, {3}), 1) +
            repeat_interleave(x[0], 2).reshape({2, 6});
   };
-  check("repeat, tile, repeat_interleave", repeated, {any_input({2, 3})});
-  check_second_order("repeat, tile, repeat_interleave",
+  check("repeat, tile, repeat_interleave, tensor_split", repeated, {any_input({2, 3})});
+  check_second_order("repeat, tile, repeat_interleave, tensor_split",
                      [repeated](const std::vector<Tensor>& x) { return tanh(repeated(x)); },
                      {any_input({2, 3})});
   const Fn diagonals = [](const std::vector<Tensor>& x) {

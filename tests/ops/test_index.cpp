@@ -160,6 +160,8 @@ TEST(AdvancedIndex, TakeIndexSelectGatherMaskedSelectNonzero) {
   EXPECT_EQ(nz.dtype(), DType::i64);
   expect_view(nz, {2, 2}, {0, 1, 1, 2});
   EXPECT_EQ(argwhere(zeros({2, 2})).shape(), (Shape{0, 2}));
+  // An empty axis after the selected one: nothing to copy (and nothing read).
+  EXPECT_EQ(index_select(zeros({3, 0}), 0, tensor({2, 0}, {2}, DType::i64)).shape(), (Shape{2, 0}));
 }
 
 TEST(AdvancedIndex, BadIndicesAreTypedErrors) {
@@ -512,4 +514,25 @@ TEST(Join, PadWithoutGradientsEqualsTheRecordedForm) {
         }
       }
     }
+}
+
+// Expected pieces from NumPy's np.array_split(np.arange(7), 3) and np.split(x, [2, 1, -1]).
+TEST(Join, TensorSplitBySectionsOrIndices) {
+  const Tensor x = arange(7, DType::f64);
+  const auto parts = tensor_split(x, 3);
+  ASSERT_EQ(parts.size(), 3u);
+  expect_view(parts[0], {3}, {0, 1, 2});
+  expect_view(parts[1], {2}, {3, 4});
+  expect_view(parts[2], {2}, {5, 6});
+  EXPECT_EQ(parts[1].data_ptr<double>(), x.data_ptr<double>() + 3);  // views
+  const auto at = tensor_split(x, {2, 1, -1});
+  ASSERT_EQ(at.size(), 4u);
+  expect_view(at[0], {2}, {0, 1});
+  EXPECT_EQ(at[1].numel(), 0);
+  expect_view(at[2], {5}, {1, 2, 3, 4, 5});
+  expect_view(at[3], {1}, {6});
+  EXPECT_EQ(tensor_split(x, 9).back().numel(), 0);  // more sections than elements
+  EXPECT_EQ(tensor_split(zeros({2, 5}), {3}, -1)[1].shape(), (Shape{2, 2}));
+  expect_error<ValueError>([&] { tensor_split(x, 0); }, {"tensor_split", "positive"});
+  expect_error<AxisError>([&] { tensor_split(x, 2, 1); }, {"tensor_split"});
 }

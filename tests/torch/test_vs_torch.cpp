@@ -634,6 +634,17 @@ TEST(VsTorch, WritingRepeatingAndDiagonals) {
       [&](auto& x) { return x[0].masked_fill(to_torch_index(mask), x[1].sum()); },
       {away_from_zero({3, 4}, ++seed), away_from_zero({2}, ++seed)}, ++seed);
   compare(
+      "tensor_split",
+      [](auto& x) {
+        const auto p = nd::tensor_split(x[0], 3, 1), q = nd::tensor_split(x[0], {4, 1}, 1);
+        return nd::cat({p[2], p[0], q[0] * 2.0, q[2]}, 1);
+      },
+      [](auto& x) {
+        const auto p = torch::tensor_split(x[0], 3, 1), q = torch::tensor_split(x[0], {4, 1}, 1);
+        return torch::cat({p[2], p[0], q[0] * 2.0, q[2]}, 1);
+      },
+      {away_from_zero({2, 7}, ++seed)}, ++seed);
+  compare(
       "repeat",
       [](auto& x) {
         return x[0].repeat({2, 1, 3});
