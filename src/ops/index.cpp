@@ -4,6 +4,7 @@
 #include <cstring>
 #include <memory>
 #include <numeric>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -226,7 +227,8 @@ std::vector<int64_t> grid_offsets(const Dims& shape, const Dims& strides,
 
 }  // namespace
 
-Located locate(const Dims& shape, const std::vector<TensorIndex>& indices, const char* op) {
+static Located locate_positions(const Dims& shape, const std::vector<TensorIndex>& indices,
+                                const char* op) {
   const int64_t ndim = static_cast<int64_t>(shape.size());
   bool any_tensor = false;
   for (const TensorIndex& ix : indices) {
@@ -327,11 +329,12 @@ Located locate(const Dims& shape, const std::vector<TensorIndex>& indices, const
   }
   Located out;
   if (adv.empty()) {  // a basic index: the view's elements
+    out.shape = vshape;
+    if (checked_numel(vshape, op) == 0) return out;
     std::vector<int64_t> all(vshape.size());
     for (size_t d = 0; d < all.size(); ++d) all[d] = static_cast<int64_t>(d);
     out.positions = grid_offsets(vshape, vstrides, all);
     for (int64_t& p : out.positions) p += base;
-    out.shape = vshape;
     return out;
   }
   // The index tensors broadcast together (NumPy's message when they do not).
@@ -350,8 +353,21 @@ Located locate(const Dims& shape, const std::vector<TensorIndex>& indices, const
       d = s[j];
     }
   }
-  int64_t count = 1;
-  for (int64_t d : b) count *= d;
+  // The result's shape first: its size is checked before any position list is made.
+  bool adjacent = true;
+  for (size_t j = 1; j < adv.size(); ++j)
+    adjacent = adjacent && adv[j].entry - adv[j - 1].entry <= 1;
+  std::vector<int64_t> pre, post;
+  for (int64_t d = 0; d < static_cast<int64_t>(vshape.size()); ++d) {
+    bool is_adv = false;
+    for (const AdvancedEntry& e : adv) is_adv = is_adv || e.axis == d;
+    if (!is_adv) (adjacent && d < adv.front().axis ? pre : post).push_back(d);
+  }
+  for (int64_t d : pre) out.shape.push_back(vshape[d]);
+  for (int64_t d : b) out.shape.push_back(d);
+  for (int64_t d : post) out.shape.push_back(vshape[d]);
+  const int64_t count = checked_numel(Dims(b), op);
+  if (checked_numel(out.shape, op) == 0) return out;  // empty: NumPy checks no index value
   std::vector<int64_t> adv_off(static_cast<size_t>(count), 0);
   for (const AdvancedEntry& e : adv) {
     const Tensor v = e.values.broadcast_to(Shape(b)).contiguous();
@@ -365,20 +381,8 @@ Located locate(const Dims& shape, const std::vector<TensorIndex>& indices, const
       adv_off[k] += (i < 0 ? i + size : i) * vstrides[e.axis];
     }
   }
-  // The result's axes: the broadcast index shape where the advanced entries stand when they are
-  // adjacent in the index, first otherwise; then the view's other axes in order.
-  bool adjacent = true;
-  for (size_t j = 1; j < adv.size(); ++j)
-    adjacent = adjacent && adv[j].entry - adv[j - 1].entry <= 1;
-  std::vector<int64_t> pre, post;
-  for (int64_t d = 0; d < static_cast<int64_t>(vshape.size()); ++d) {
-    bool is_adv = false;
-    for (const AdvancedEntry& e : adv) is_adv = is_adv || e.axis == d;
-    if (!is_adv) (adjacent && d < adv.front().axis ? pre : post).push_back(d);
-  }
-  for (int64_t d : pre) out.shape.push_back(vshape[d]);
-  for (int64_t d : b) out.shape.push_back(d);
-  for (int64_t d : post) out.shape.push_back(vshape[d]);
+  // The result's axes (above): the broadcast index shape where the advanced entries stand when
+  // they are adjacent in the index, first otherwise; then the view's other axes in order.
   const std::vector<int64_t> pre_off = grid_offsets(vshape, vstrides, pre);
   const std::vector<int64_t> post_off = grid_offsets(vshape, vstrides, post);
   out.positions.reserve(pre_off.size() * adv_off.size() * post_off.size());
@@ -386,6 +390,19 @@ Located locate(const Dims& shape, const std::vector<TensorIndex>& indices, const
     for (int64_t a : adv_off)
       for (int64_t q : post_off) out.positions.push_back(base + p + a + q);
   return out;
+}
+
+Located locate(const Dims& shape, const std::vector<TensorIndex>& indices, const char* op) {
+  try {
+    return locate_positions(shape, indices, op);
+  } catch (const std::bad_alloc&) {
+    // A valid but huge selection: its list of positions (8 bytes each) does not fit.
+    throw MemoryError(std::string(op) + ": not enough memory for the positions of the " +
+                      "elements the index selects in a tensor of shape " + shape_str(shape));
+  } catch (const std::length_error&) {
+    throw MemoryError(std::string(op) + ": the index selects more elements than a list of " +
+                      "positions can hold (a tensor of shape " + shape_str(shape) + ")");
+  }
 }
 
 }  // namespace indexing
@@ -903,12 +920,12 @@ Positions select_positions(const Dims& shape, int64_t a, const std::vector<int64
   int64_t outer = 1, inner = 1;
   for (int64_t d = 0; d < a; ++d) outer *= shape[d];
   for (size_t d = a + 1; d < shape.size(); ++d) inner *= shape[d];
+  if (outer == 0 || inner == 0 || idx.empty()) return shared_runs({}, 1);  // nothing selected
   std::vector<int64_t> starts;
   starts.reserve(static_cast<size_t>(outer) * idx.size());
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i : idx) starts.push_back((o * shape[a] + i) * inner);
-  if (inner == 0) starts.clear();  // an empty axis after a: nothing is selected
-  return shared_runs(std::move(starts), std::max<int64_t>(inner, 1));
+  return shared_runs(std::move(starts), inner);
 }
 
 // An index_select-style index along axis a of shape, resolved (IndexError naming op).

@@ -221,18 +221,32 @@ Tensor put_along_axis(const Tensor& t, const Tensor& indices, const Tensor& valu
                      " must have the input's rank (input shape " + shape_str(t.impl()->shape) +
                      ")");
   const int64_t a = normalize_axis(axis, std::max<int64_t>(t.ndim(), 1), "put_along_axis");
-  // The indices' other axes broadcast to the input's (NumPy's rule); values to the indices'.
-  Dims ishape = t.impl()->shape;
-  if (!ishape.empty()) ishape[a] = indices.impl()->shape[a];
-  for (size_t d = 0; d < ishape.size(); ++d) {
-    const int64_t n = indices.impl()->shape[d];
-    if (static_cast<int64_t>(d) != a && n != 1 && n != ishape[d])
-      throw ShapeError("put_along_axis: indices of shape " + shape_str(indices.impl()->shape) +
-                       " do not broadcast to the input's shape " + shape_str(t.impl()->shape) +
+  // NumPy's rule: the other axes of the input and of the indices broadcast together (an input
+  // axis of size 1 is written once per index along it); the values broadcast to the indices'.
+  const Dims& ts = t.impl()->shape;
+  const Dims& is = indices.impl()->shape;
+  Dims ishape = ts, tb = ts;  // the indices' broadcast shape; the input's, broadcast
+  for (size_t d = 0; d < ts.size(); ++d) {
+    if (static_cast<int64_t>(d) == a) {
+      ishape[d] = is[d];
+    } else if (is[d] != ts[d] && is[d] != 1 && ts[d] != 1) {
+      throw ShapeError("put_along_axis: indices of shape " + shape_str(is) +
+                       " do not broadcast with the input's shape " + shape_str(ts) +
                        " on the axes other than " + std::to_string(a));
+    } else {
+      ishape[d] = tb[d] = std::max(is[d], ts[d]);
+    }
   }
+  checked_numel(ishape, "put_along_axis");
   const Tensor idx = indices.broadcast_to(Shape(ishape));
-  std::vector<int64_t> positions = gather_positions(t.impl()->shape, a, idx, "put_along_axis");
+  std::vector<int64_t> positions = gather_positions(tb, a, idx, "put_along_axis");
+  if (tb != ts) {  // positions in the broadcast input, back to the input's own elements
+    const Dims cs = contiguous_strides(ts);
+    Dims strides = cs;
+    for (size_t d = 0; d < ts.size(); ++d)
+      if (ts[d] != tb[d]) strides[d] = 0;
+    for (int64_t& p : positions) p = offset_of(p, tb, strides);
+  }
   return replace_at(t, values_for(values, ishape, "put_along_axis"), std::move(positions));
 }
 
@@ -253,7 +267,22 @@ Tensor masked_fill(const Tensor& t, const Tensor& mask, const Tensor& value) {
 Tensor& Tensor::masked_fill_(const Tensor& mask, double value) {
   check_mask(*this, mask, "masked_fill_");
   check_in_place(*this, nullptr, "masked_fill_");
-  return index_put_({mask.broadcast_to(shape())}, value);
+  // One walk over the mask: no positions (a mask over a large tensor would need 8 bytes each).
+  const Tensor m = raw_contiguous(mask.broadcast_to(shape()));
+  const Tensor fill = scalar(value, impl_->dtype);
+  TensorImpl& ti = *impl_;
+  const bool* p = m.data_ptr<bool>();
+  const int64_t n = m.numel();
+  const bool contiguous = ndgrad::is_contiguous(ti.shape, ti.strides);
+  kernels::dispatch_dtype(ti.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T v = *fill.data_ptr<T>();
+    T* dst = reinterpret_cast<T*>(ti.data());
+    for (int64_t k = 0; k < n; ++k)
+      if (p[k]) dst[contiguous ? k : offset_of(k, ti.shape, ti.strides)] = v;
+  });
+  ti.storage->bump_version();
+  return *this;
 }
 
 }  // namespace ndgrad

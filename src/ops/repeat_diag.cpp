@@ -2,6 +2,7 @@
 // grids (meshgrid). Written with the differentiable shape ops, except the diagonal: a strided
 // view whose gradient embeds the incoming gradient into zeros, differentiable by taking the
 // diagonal again.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -28,10 +29,16 @@ Tensor tiled(const Tensor& t, const Shape& reps, const char* op) {
   const Shape r = padded_reps(t, reps, op);
   Shape s(r.size() - static_cast<size_t>(t.ndim()), 1);  // t's shape with leading ones
   for (int64_t d : t.shape()) s.push_back(d);
-  Shape spread, grid, result;  // (1, s0, 1, s1, ...), (r0, s0, r1, s1, ...), (r0*s0, ...)
+  // (1, s0, 1, s1, ...) broadcast to (r0, s0, r1, s1, ...), then (r0*s0, ...); an axis repeated
+  // once needs no axis of its own.
+  Shape spread, grid, result;
   for (size_t i = 0; i < r.size(); ++i) {
-    spread.insert(spread.end(), {1, s[i]});
-    grid.insert(grid.end(), {r[i], s[i]});
+    if (r[i] != 1) {
+      spread.push_back(1);
+      grid.push_back(r[i]);
+    }
+    spread.push_back(s[i]);
+    grid.push_back(s[i]);
     if (s[i] != 0 && r[i] > INT64_MAX / s[i])
       throw ShapeError(std::string(op) + ": the result is too large");
     result.push_back(r[i] * s[i]);
@@ -170,15 +177,21 @@ Tensor repeat_interleave(const Tensor& t, const Tensor& repeats, std::optional<i
                      ": one per element (or one for all) is needed");
   const Tensor rc = repeats.contiguous();
   const int64_t* r = rc.data_ptr<int64_t>();
-  std::vector<double> idx;
+  int64_t count = 0;
   for (int64_t i = 0; i < n; ++i) {
     if (r[i] < 0)
       throw ValueError("repeat_interleave: repeats must be non-negative, got " +
                        std::to_string(r[i]) + " for element " + std::to_string(i));
-    idx.insert(idx.end(), static_cast<size_t>(r[i]), static_cast<double>(i));
+    if (__builtin_add_overflow(count, r[i], &count))
+      throw ShapeError("repeat_interleave: the result is too large");
   }
-  const int64_t count = static_cast<int64_t>(idx.size());
-  return index_select(x, a, tensor(std::move(idx), {count}, DType::i64));
+  Shape result = x.shape();
+  result[a] = count;
+  checked_numel(result, "repeat_interleave");
+  Tensor idx = make_tensor({count}, DType::i64, "repeat_interleave");
+  int64_t* p = idx.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) p = std::fill_n(p, r[i], i);
+  return index_select(x, a, idx);
 }
 
 Tensor Tensor::diagonal(int64_t offset, int64_t axis1, int64_t axis2) const {

@@ -536,3 +536,42 @@ TEST(Join, TensorSplitBySectionsOrIndices) {
   expect_error<ValueError>([&] { tensor_split(x, 0); }, {"tensor_split", "positive"});
   expect_error<AxisError>([&] { tensor_split(x, 2, 1); }, {"tensor_split"});
 }
+
+// Sizes at the edges: empty results are not built element by element, overflowing ones are
+// typed errors, many axes are fine.
+TEST(AdvancedIndex, EmptyHugeAndManyAxedSelections) {
+  const Tensor idx = tensor({0, 1}, {2}, DType::i64);
+  EXPECT_EQ(index_select(zeros({1 << 30, 2, 0}), 1, idx).shape(), (Shape{1 << 30, 2, 0}));
+  Tensor wide = zeros({1 << 20, 1 << 20, 0});
+  wide.index_put_({Slice()}, 1.0);  // nothing to write
+  EXPECT_EQ(wide.index({All, All, zeros({0}, DType::i64)}).shape(), (Shape{1 << 20, 1 << 20, 0}));
+  EXPECT_EQ(wide.index({zeros({3}, DType::i64), 0}).shape(), (Shape{3, 0}));
+  // An empty axis that an index tensor selects from: an IndexError, as in NumPy.
+  expect_error<IndexError>([&] { zeros({0, 3}).index({idx}); }, {"axis 0 with size 0"});
+  const Tensor x = zeros({1, 1, 1});
+  auto i64 = [](const Shape& s) { return zeros(s, DType::i64); };
+  expect_error<ValueError>(
+      [&] {
+        x.index({i64({1 << 22, 1, 1}), i64({1, 1 << 22, 1}), i64({1, 1, 1 << 22})});
+      },
+      {"index", "more elements than fit"});
+  expect_error<MemoryError>(
+      [&] {
+        x.index({i64({1 << 21, 1, 1}), i64({1, 1 << 21, 1}), i64({1, 1, 1 << 20})});
+      },
+      {"index", "positions"});
+  expect_error<ShapeError>(
+      [&] {
+        repeat_interleave(tensor({1, 2}, {2}), tensor({5e18, 5e18}, {2}, DType::i64));
+      },
+      {"too large"});
+  // tile and repeat add no axis for a repeat of 1: 17 axes are fine.
+  EXPECT_EQ(tile(zeros(Shape(17, 1)), {2}).shape().back(), 2);
+  // put_along_axis: an input axis of size 1 broadcasts against the indices (NumPy).
+  expect_view(put_along_axis(zeros({1, 3}), zeros({2, 1}, DType::i64), scalar(1.0), 1), {1, 3},
+              {1, 0, 0});
+  // masked_fill_ through a transposed view.
+  Tensor z = zeros({2, 3});
+  z.T().masked_fill_(tensor({1, 0}, {2}, DType::boolean), 4.0);
+  expect_view(z, {2, 3}, {4, 4, 4, 0, 0, 0});
+}
