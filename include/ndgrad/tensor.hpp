@@ -333,8 +333,8 @@ Tensor index_put(const Tensor& t, const std::vector<TensorIndex>& indices, const
                  bool accumulate = false);
 // scatter (libtorch): source[i][j] written at t[i][index[i][j]] for axis 1 (the last write to an
 // element stays); index as for scatter_add. put_along_axis (NumPy): values (broadcast to the
-// indices' shape) written where take_along_axis would read; indices broadcast to t's shape on
-// the other axes.
+// indices' shape) written where take_along_axis would read; on the other axes the indices and
+// t broadcast together (an axis of t of size 1 is written once per index along it).
 Tensor scatter(const Tensor& t, int64_t axis, const Tensor& index, const Tensor& source);
 Tensor scatter(const Tensor& t, int64_t axis, const Tensor& index, double value);
 Tensor put_along_axis(const Tensor& t, const Tensor& indices, const Tensor& values, int64_t axis);
