@@ -89,6 +89,58 @@ struct cos {
     return std::cos(x);
   }
 };
+// The math rows after sin and cos: the C library's functions, in the element's type.
+#define NDGRAD_LIBM_FUNCTOR(name)  \
+  struct name {                    \
+    template <class T>             \
+    static T apply(T x) {          \
+      return std::name(x);         \
+    }                              \
+  };
+NDGRAD_LIBM_FUNCTOR(sinh)
+NDGRAD_LIBM_FUNCTOR(cosh)
+NDGRAD_LIBM_FUNCTOR(asinh)
+NDGRAD_LIBM_FUNCTOR(atan)
+NDGRAD_LIBM_FUNCTOR(log1p)
+NDGRAD_LIBM_FUNCTOR(expm1)
+NDGRAD_LIBM_FUNCTOR(log2)
+NDGRAD_LIBM_FUNCTOR(log10)
+NDGRAD_LIBM_FUNCTOR(exp2)
+NDGRAD_LIBM_FUNCTOR(erf)
+NDGRAD_LIBM_FUNCTOR(erfc)
+#undef NDGRAD_LIBM_FUNCTOR
+struct square {
+  template <class T>
+  static T apply(T x) {
+    return wrap_mul(x, x);
+  }
+};
+struct reciprocal {
+  template <class T>
+  static T apply(T x) {
+    return T(1) / x;
+  }
+};
+struct rsqrt {
+  template <class T>
+  static T apply(T x) {
+    return T(1) / std::sqrt(x);
+  }
+};
+// log(1 + e^x) without overflow: x + log1p(e^-x) for positive x.
+struct softplus {
+  template <class T>
+  static T apply(T x) {
+    return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+  }
+};
+// x * sigmoid(x).
+struct silu {
+  template <class T>
+  static T apply(T x) {
+    return x / (T(1) + std::exp(-x));
+  }
+};
 
 struct add {
   template <class T>
