@@ -90,12 +90,12 @@ struct cos {
   }
 };
 // The math rows after sin and cos: the C library's functions, in the element's type.
-#define NDGRAD_LIBM_FUNCTOR(name)  \
-  struct name {                    \
-    template <class T>             \
-    static T apply(T x) {          \
-      return std::name(x);         \
-    }                              \
+#define NDGRAD_LIBM_FUNCTOR(name) \
+  struct name {                   \
+    template <class T>            \
+    static T apply(T x) {         \
+      return std::name(x);        \
+    }                             \
   };
 NDGRAD_LIBM_FUNCTOR(sinh)
 NDGRAD_LIBM_FUNCTOR(cosh)
