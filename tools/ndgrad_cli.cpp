@@ -170,6 +170,20 @@ int check_result_size(const Tensor& y) {
   return 1;
 }
 
+// Runs a command's body over its parsed problem: a parse error or an ndgrad::Error becomes the
+// command's message and exit status 1.
+template <class F>
+int run_problem(const Problem& p, F&& body) {
+  try {
+    return body();
+  } catch (const cli::ParseError& e) {
+    return parse_error("the expression", p.text, e);
+  } catch (const Error& e) {
+    std::cerr << "ndgrad: " << e.what() << "\n";
+    return 1;
+  }
+}
+
 // ndgrad explain A B (two shapes) or ndgrad explain EXPR --shape ... (an expression).
 int explain(const std::vector<std::string>& args) {
   const std::string usage = explain_usage();
@@ -204,19 +218,14 @@ int explain(const std::vector<std::string>& args) {
   }
   Problem p;
   if (int rc = parse_problem(args, usage, p); rc >= 0) return rc;
-  try {
+  return run_problem(p, [&] {
     const Tensor y = cli::evaluate(*p.expr, p.inputs);
     if (int rc = check_result_size(y); rc >= 0) return rc;
     std::cout << "expression: " << p.text << "\ninputs: " << input_list(p)
               << "\nresult shape: " << shape_str(y.shape()) << "\n\n"
               << cli::explain_expression(*p.expr, p.text, p.inputs);
     return 0;
-  } catch (const cli::ParseError& e) {
-    return parse_error("the expression", p.text, e);
-  } catch (const Error& e) {
-    std::cerr << "ndgrad: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }
 
 int gradcheck_command(const std::vector<std::string>& args) {
@@ -232,7 +241,7 @@ int gradcheck_command(const std::vector<std::string>& args) {
   };
   std::vector<Tensor> xs;
   for (const auto& n : p.names) xs.push_back(p.inputs.at(n).detach().requires_grad_());
-  try {
+  return run_problem(p, [&] {
     Tensor y = f(xs);
     if (int rc = check_result_size(y); rc >= 0) return rc;
     std::cout << "expression: " << p.text << "\ninputs: " << input_list(p)
@@ -251,12 +260,7 @@ int gradcheck_command(const std::vector<std::string>& args) {
     }
     std::cout << report;
     return r.ok ? 0 : 1;
-  } catch (const cli::ParseError& e) {
-    return parse_error("the expression", p.text, e);
-  } catch (const Error& e) {
-    std::cerr << "ndgrad: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }
 
 int jacobian_command(const std::vector<std::string>& args) {
@@ -265,7 +269,7 @@ int jacobian_command(const std::vector<std::string>& args) {
   Problem p;
   if (int rc = parse_problem(args, usage, p); rc >= 0) return rc;
   if (p.names.empty()) return usage_error("EXPR has no inputs to differentiate", usage.c_str());
-  try {
+  return run_problem(p, [&] {
     const Tensor y = cli::evaluate(*p.expr, p.inputs);
     if (int rc = check_result_size(y); rc >= 0) return rc;
     std::cout << "expression: " << p.text << "\ninputs: " << input_list(p)
@@ -293,12 +297,7 @@ int jacobian_command(const std::vector<std::string>& args) {
                 << compact << "\n";
     }
     return 0;
-  } catch (const cli::ParseError& e) {
-    return parse_error("the expression", p.text, e);
-  } catch (const Error& e) {
-    std::cerr << "ndgrad: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }
 
 }  // namespace
