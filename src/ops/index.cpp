@@ -118,36 +118,36 @@ ViewSpec resolve(const std::vector<TensorIndex>& indices, const Dims& shape, con
   return spec;
 }
 
-// The view of t that spec describes (no autograd).
-Tensor view_of(const Tensor& t, const ViewSpec& spec) {
-  const TensorImpl& impl = *t.impl();
-  int64_t offset = impl.offset;
+// The shape, strides and first element of what spec selects from a tensor with these strides
+// whose first element is at offset.
+struct Geometry {
   Dims shape, strides;
+  int64_t offset;
+};
+Geometry geometry_of(const ViewSpec& spec, const Dims& strides, int64_t offset) {
+  Geometry g{{}, {}, offset};
   size_t in = 0;
-  auto next_kept = [&]() -> const ViewSpec::Pick* {
-    while (in < spec.picks.size()) {
-      const ViewSpec::Pick& p = spec.picks[in];
-      const int64_t stride = impl.strides[in];
-      ++in;
-      if (p.keep) {
-        if (p.size > 0) offset += p.start * stride;
-        strides.push_back(p.step * stride);
-        return &p;
-      }
-      offset += p.start * stride;
-    }
-    return nullptr;
-  };
   for (bool is_new : spec.out_is_new) {
     if (is_new) {
-      shape.push_back(1);
-      strides.push_back(0);
-    } else {
-      shape.push_back(next_kept()->size);
+      g.shape.push_back(1);
+      g.strides.push_back(0);
+      continue;
     }
+    for (; !spec.picks[in].keep; ++in) g.offset += spec.picks[in].start * strides[in];
+    const ViewSpec::Pick& p = spec.picks[in];
+    if (p.size > 0) g.offset += p.start * strides[in];
+    g.shape.push_back(p.size);
+    g.strides.push_back(p.step * strides[in]);
+    ++in;
   }
-  while (in < spec.picks.size()) next_kept();  // trailing selected axes add their offsets
-  return make_view(t, std::move(shape), std::move(strides), offset);
+  for (; in < spec.picks.size(); ++in) g.offset += spec.picks[in].start * strides[in];
+  return g;
+}
+
+// The view of t that spec describes (no autograd).
+Tensor view_of(const Tensor& t, const ViewSpec& spec) {
+  Geometry g = geometry_of(spec, t.impl()->strides, t.impl()->offset);
+  return make_view(t, std::move(g.shape), std::move(g.strides), g.offset);
 }
 
 Tensor index_view(const Tensor& t, const ViewSpec& spec);
@@ -256,26 +256,9 @@ static Located locate_positions(const Dims& shape, const std::vector<TensorIndex
   }
   const ViewSpec spec = resolve(basic, shape, op);
   // The view's geometry over a contiguous tensor of shape: positions are its element offsets.
-  Dims vshape, vstrides;
-  int64_t base = 0;
-  {
-    const Dims cs = contiguous_strides(shape);
-    size_t in = 0;
-    for (bool is_new : spec.out_is_new) {
-      if (is_new) {
-        vshape.push_back(1);
-        vstrides.push_back(0);
-        continue;
-      }
-      for (; !spec.picks[in].keep; ++in) base += spec.picks[in].start * cs[in];
-      const ViewSpec::Pick& p = spec.picks[in];
-      if (p.size > 0) base += p.start * cs[in];
-      vshape.push_back(p.size);
-      vstrides.push_back(p.step * cs[in]);
-      ++in;
-    }
-    for (; in < spec.picks.size(); ++in) base += spec.picks[in].start * cs[in];
-  }
+  const Geometry view = geometry_of(spec, contiguous_strides(shape), 0);
+  const Dims &vshape = view.shape, &vstrides = view.strides;
+  const int64_t base = view.offset;
   // The advanced entries, with the axes they index.
   std::vector<AdvancedEntry> adv;
   int64_t consuming = 0;
