@@ -14,7 +14,7 @@ struct Storage final : Counted {
   char* data = nullptr;
   size_t nbytes = 0;
   size_t capacity = 0;  // the block's real size (nbytes rounded up); 0 for the inline space
-  // Lazy elementwise results (ops/lazy.hpp): the pending computation of this storage's values
+  // Lazy elementwise results (exec/lazy.hpp): the pending computation of this storage's values
   // (data is null until it runs), and a count that is non-zero while data may not be used as
   // it is: 1 while pending, plus 1 per pending computation that reads this storage.
   struct Pending;
@@ -54,7 +54,7 @@ size_t max_buffer_bytes();
 
 // How a storage's memory is about to be used.
 enum class Access : uint8_t { read, write };
-// Installed by the execution layer that defers computations (lazy results, ops/lazy.hpp);
+// Installed by the execution layer that defers computations (lazy results, exec/lazy.hpp);
 // called only while a storage's hooks count is non-zero. Core knows nothing more of it.
 struct DeferredHooks {
   // Before access: at least s's own pending computation runs; before a write, also the

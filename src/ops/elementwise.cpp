@@ -6,7 +6,7 @@
 #include <type_traits>
 
 #include "ops/derivatives.hpp"
-#include "ops/lazy.hpp"
+#include "exec/lazy.hpp"
 #include "ops/ops_common.hpp"
 #include "ops/strict.hpp"
 

@@ -4,7 +4,7 @@
 
 #include "core/shape.hpp"
 #include "graph/grad_mode.hpp"
-#include "ops/lazy.hpp"
+#include "exec/lazy.hpp"
 #include "ops/ops_common.hpp"
 
 namespace ndgrad {

@@ -2,7 +2,7 @@
 // How the engine's sums of gradients are computed. The engine states what a pass needs: each
 // gradient summed to its input's shape (sum_to_input) and added to what that input already
 // has (accumulate; for a leaf, LeafSums). This layer chooses how: in place when nothing else
-// holds the running sum, lazily when the gradients are pending (ops/lazy.hpp), and, for a
+// holds the running sum, lazily when the gradients are pending (exec/lazy.hpp), and, for a
 // leaf, reassociated where that saves passes over memory: contributions that must be summed
 // down are added up in their broadcast shape first and reduced once, together with another
 // leaf's total over the same values (b and X in (X + b) * (X + b)). The values are the sums

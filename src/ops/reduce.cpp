@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "ops/derivatives.hpp"
-#include "ops/lazy.hpp"
+#include "exec/lazy.hpp"
 #include "ops/ops_common.hpp"
 #include "ops/strict.hpp"
 

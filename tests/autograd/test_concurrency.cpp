@@ -155,7 +155,7 @@ TEST(Concurrency, GraphsBuiltOnOneThreadAndFreedOnAnother) {
 }
 
 TEST(Concurrency, PendingLargeResultsUsedFromSeveralThreads) {
-  // Large elementwise results are computed on first use (ops/lazy.hpp): several threads use
+  // Large elementwise results are computed on first use (exec/lazy.hpp): several threads use
   // the same pending results at once, build new ones from a shared input, and free them.
   const Tensor x = randn({1024, 1100}, 5), b = randn({1100}, 6);
   const Tensor expected = ((x + b) * x).to(DType::f64).sum();

@@ -13,7 +13,7 @@
 
 #include "core/tensor_impl.hpp"
 #include "kernels/cpu/kernels.hpp"
-#include "ops/lazy.hpp"
+#include "exec/lazy.hpp"
 #include "test_util.hpp"
 
 using namespace ndgrad;

@@ -1,4 +1,4 @@
-// Lazy elementwise results (ops/lazy.hpp): large add/sub/mul/div/neg chains are computed when
+// Lazy elementwise results (exec/lazy.hpp): large add/sub/mul/div/neg chains are computed when
 // first used, fused into sums. Every test compares with the same ops run eagerly.
 #include <cstring>
 #include <functional>
@@ -7,7 +7,7 @@
 
 #include "core/shape.hpp"
 #include "ndgrad/optim.hpp"
-#include "ops/lazy.hpp"
+#include "exec/lazy.hpp"
 #include "test_util.hpp"
 
 namespace ndgrad {

@@ -10,7 +10,7 @@
 #include <limits>
 #include <tuple>
 
-#include "ops/lazy.hpp"
+#include "exec/lazy.hpp"
 #include "test_util.hpp"
 
 namespace ndgrad {

@@ -1,4 +1,4 @@
-#include "ops/lazy.hpp"
+#include "exec/lazy.hpp"
 
 #include <algorithm>
 #include <atomic>
