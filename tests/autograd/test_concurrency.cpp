@@ -138,6 +138,24 @@ TEST(Concurrency, GradModeAndStrictnessArePerThread) {
   EXPECT_TRUE(other_records.load());
 }
 
+// Strict mode's message names the call site from the debug information, which threads read
+// through one shared state, first use included.
+TEST(Concurrency, StrictCallSitesNamedFromSeveralThreads) {
+  std::atomic<int> named{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      StrictBroadcastGuard strict;
+      for (int i = 0; i < 3; ++i) try {
+          (void)(ones({3, 1}) + ones({4}));
+        } catch (const ShapeError& e) {
+          if (std::string(e.what()).find("test_concurrency.cpp:") != std::string::npos) ++named;
+        }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(named.load(), 12);
+}
+
 TEST(Concurrency, GraphsBuiltOnOneThreadAndFreedOnAnother) {
   std::vector<Tensor> outputs;
   for (int i = 0; i < 8; ++i) {
