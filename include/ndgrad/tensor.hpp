@@ -61,6 +61,8 @@ class Tensor {
   double item() const;
   Tensor to(DType dtype) const;
   Tensor contiguous() const;
+  // A contiguous copy in memory of its own (always a copy); differentiable, as the identity.
+  Tensor clone() const;
   // Typed pointer to the first element (respecting the view's offset). T must match dtype().
   template <class T>
   T* data_ptr() const;

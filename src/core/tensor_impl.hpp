@@ -21,10 +21,12 @@ struct TensorImpl final : Counted {
   DType dtype = DType::f32;
 
   bool requires_grad = false;
-  // A backward rule's incoming gradient that the rule reads once (the op table's g_reads):
-  // outside create_graph, the elementwise op that reads it may write its result over it when
-  // nothing else holds it (ops/elementwise.cpp). Set only while the rule runs.
-  bool donated = false;
+  // Set only while one elementwise op runs (ops/elementwise.cpp), on an operand it may write its
+  // result over when nothing else holds it: a backward rule's incoming gradient read once (the
+  // op table's g_reads), or a temporary (an rvalue) the caller passed. 1: the memory is lent;
+  // 2: a temporary, whose handle the result may also be moved from (no reference-count updates,
+  // and no second handle left for the next op in a chain to find).
+  uint8_t donated = 0;
   Ref<Node> grad_fn;  // the op that produced this tensor; null for leaves
   Tensor grad;        // accumulated gradient (leaves only)
   // A leaf's gradient hooks (Tensor::register_hook); a non-leaf's live on its grad_fn.

@@ -33,6 +33,9 @@ bool flat_operands(const TensorImpl& out, const TensorImpl& a, const TensorImpl*
   return f.a_step >= 0 && f.b_step >= 0;
 }
 
+// TensorImpl::donated: lent memory, or a temporary (handle and memory).
+constexpr uint8_t kLent = 1, kTemporary = 2;
+
 // Whether t is a donated gradient that an op's result (shape, dtype) can be written over:
 // nothing else holds it or its memory, it is laid out as the result and already computed.
 inline bool can_take(const Tensor& t, const Dims& shape, DType dtype) {
@@ -44,31 +47,35 @@ inline bool can_take(const Tensor& t, const Dims& shape, DType dtype) {
 }
 
 // The result written over t: t itself, as a tensor of its own (its autograd state, if any,
-// was its producer's, which a recorded op already holds in its edges, or a former leaf's).
+// was its producer's, which a recorded op already holds in its edges, or a former leaf's). A
+// temporary's handle is moved from, so that the result is again the only handle to its memory.
 Tensor taken(const Tensor& t) {
   TensorImpl& impl = *t.impl();
-  impl.donated = false;                                     // taken: not offered again
+  const bool temporary = impl.donated == kTemporary;
+  impl.donated = 0;                                         // taken: not offered again
   if (impl.grad_fn || impl.grad.defined() || impl.hooks) {  // a former leaf keeps nothing
     impl.grad_fn.reset();
     impl.requires_grad = false;
     impl.grad = Tensor();
     impl.hooks.reset();
   }
-  return t;
+  return temporary ? std::move(const_cast<Tensor&>(t)) : t;
 }
 
 // Marks operands as offered for the duration of one op, then withdraws what was not taken.
+// temporary: they are the caller's rvalues (else a rule's incoming gradient, lent).
 class Offer {
  public:
   // Only a tensor no other handle shares: no other thread can be reading the flag.
-  Offer(const Tensor* a, const Tensor* b)
+  Offer(const Tensor* a, const Tensor* b, bool temporary = false)
       : a_(a && a->impl().unique() ? a : nullptr), b_(b && b->impl().unique() ? b : nullptr) {
-    if (a_) a_->impl()->donated = true;
-    if (b_) b_->impl()->donated = true;
+    const uint8_t how = temporary ? kTemporary : kLent;
+    if (a_) a_->impl()->donated = how;
+    if (b_) b_->impl()->donated = how;
   }
-  ~Offer() {
-    if (a_) a_->impl()->donated = false;
-    if (b_) b_->impl()->donated = false;
+  ~Offer() {  // (a temporary that was taken is empty now)
+    if (a_ && a_->defined()) a_->impl()->donated = 0;
+    if (b_ && b_->defined()) b_->impl()->donated = 0;
   }
   Offer(const Offer&) = delete;
   Offer& operator=(const Offer&) = delete;
@@ -95,8 +102,10 @@ Tensor unary_forward(UnaryOp op, const Tensor& x) {
     if (Tensor pending = lazy::unary(op, x, name); pending.defined()) return pending;
   if (x.impl()->donated && can_take(x, x.impl()->shape, x.impl()->dtype)) {
     const TensorImpl& xi = *x.impl();
+    kernels::FlatRun flat;
+    const bool is_flat = flat_operands(xi, xi, nullptr, flat);
     kernels::unary(op, xi.shape, {xi.data(), xi.strides.data(), xi.dtype},
-                   {xi.data(), xi.strides.data(), xi.dtype});
+                   {xi.data(), xi.strides.data(), xi.dtype}, is_flat ? &flat : nullptr);
     return taken(x);
   }
   Tensor out = make_tensor_of_valid_shape(x.impl()->shape, x.impl()->dtype, name);
@@ -257,7 +266,7 @@ Tensor unary_op(const Tensor& x, bool offer = false) {
   const bool lend = offer && x.defined() && !(N::kReads & kReads_x && node);
   Tensor out;
   {
-    const Offer lent(lend ? &x : nullptr, nullptr);
+    const Offer lent(lend ? &x : nullptr, nullptr, /*temporary=*/true);
     out = unary_forward(N::kOp, x);
   }
   if (node) {
@@ -281,7 +290,7 @@ Tensor binary_op(const Tensor& a, const Tensor& b, const void* call_site, unsign
   if (offer & 2 && !b.defined()) offer &= ~2u;
   Tensor out;
   {
-    const Offer lent(offer & 1 ? &a : nullptr, offer & 2 ? &b : nullptr);
+    const Offer lent(offer & 1 ? &a : nullptr, offer & 2 ? &b : nullptr, /*temporary=*/true);
     out = binary_forward(N::kOp, a, b, call_site);
   }
   if (node) {
@@ -316,10 +325,11 @@ template <class N, class S>
 Tensor with_scalar(const Tensor& t, S value, bool scalar_first, const void* call_site,
                    bool offer = false) {
   const Tensor& s = scalar_operand(N::kOp, value, t);
+  const DType t_dtype = t.defined() ? t.impl()->dtype : DType::f32;  // t may be taken below
   Tensor out = scalar_first ? binary_op<N>(s, t, call_site, offer ? 2 : 0)
                             : binary_op<N>(t, s, call_site, offer ? 1 : 0);
   if constexpr (kernels::info(N::kOp).dtypes == DTypeRule::true_divide && std::is_same_v<S, double>)
-    if (!is_floating(t.impl()->dtype) && out.impl()->dtype == DType::f64) return out.to(DType::f32);
+    if (!is_floating(t_dtype) && out.impl()->dtype == DType::f64) return out.to(DType::f32);
   return out;
 }
 

@@ -145,6 +145,11 @@ Tensor Tensor::contiguous() const {
   return copy_of(*this);
 }
 
+Tensor Tensor::clone() const {
+  require_defined_arg(*this, "clone");
+  return copy_of(*this);
+}
+
 Tensor Tensor::broadcast_to(const Shape& shape) const {
   require_defined_arg(*this, "broadcast_to");
   checked_numel(shape, "broadcast_to");

@@ -409,6 +409,7 @@ void rows_ShapeOps() {
         {any_input({3, 1, 3})});
   check("sum_to", f([](const Tensor& t) { return sum_to(t, {3, 1}); }), {any_input({2, 3, 4})});
   check("contiguous", f([](const Tensor& t) { return t.T().contiguous(); }), {any_input({3, 4})});
+  check("contiguous", f([](const Tensor& t) { return t.clone() * t; }), {any_input({3, 4})});
   // f64 -> f32 -> f64 loses precision, so this row takes a wider step.
   check("to", f([](const Tensor& t) { return t.to(DType::f32).to(DType::f64) * 2.0; }),
         {any_input({3, 4})}, 1e-2, 1e-4, 1e-3);

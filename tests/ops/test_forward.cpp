@@ -90,6 +90,39 @@ TEST(Elementwise, ArithmeticAndFunctions) {
   expect_values(sigmoid(tensor({-1000, 1000}, {2})), {0, 1});
 }
 
+// A temporary operand (an rvalue) is written over when its op's derivative does not read it,
+// through a chain of temporaries; the values and gradients are those of named operands.
+TEST(Elementwise, TemporariesAreWrittenOverAndGiveTheSameResults) {
+  const Tensor x = randn({8, 8}, 1).requires_grad_();
+  Tensor chained = x, named = x;
+  for (int i = 0; i < 3; ++i) {
+    Tensor scaled = chained * 1.5;
+    const float* memory = scaled.data_ptr<float>();
+    Tensor activated = tanh(std::move(scaled) + 0.5);  // add, then tanh, write over scaled
+    EXPECT_EQ(activated.data_ptr<float>(), memory);
+    chained = std::move(activated) - x;  // tanh saved its output: sub writes a new result
+    EXPECT_NE(chained.data_ptr<float>(), memory);
+    const Tensor s = named * 1.5, shifted = s + 0.5, t = tanh(shifted);
+    named = t - x;
+  }
+  expect_close(chained, named, 0);
+  const Tensor upstream = randn({8, 8}, 2);
+  expect_close(grad(chained, {x}, upstream)[0], grad(named, {x}, upstream)[0], 0);
+  // mul's derivative reads its operands: a temporary it saves is not written over.
+  Tensor a = x * 2.0;
+  const Tensor b = x * 2.0;
+  Tensor product = (std::move(a) + 1.0) * (x * 3.0);
+  const Tensor expected = (b + 1.0) * (x * 3.0);
+  expect_close(product, expected, 0);
+  expect_close(grad(product, {x}, upstream)[0], grad(expected, {x}, upstream)[0], 0);
+  // The same tensor as both operands, one of them moved from: computed in place, correctly.
+  Tensor same = randn({5}, 3);
+  const Tensor copy = same.clone();
+  EXPECT_NE(copy.data_ptr<float>(), same.data_ptr<float>());
+  const Tensor sum = std::move(same) + same;
+  expect_close(sum, copy * 2.0, 0);
+}
+
 TEST(Elementwise, ComparisonsAndWhere) {
   Tensor a = tensor({1, 2, 3}, {3});
   Tensor c = a > 1.5;
