@@ -232,8 +232,10 @@ Tensor operator-(Tensor&& a);
 // - pow's base must be floating. Gradients at base 0 follow PyTorch (docs/API.md): d/dbase is
 //   0 where exponent == 0 and d/dexponent is 0 where base == 0 and exponent >= 0.
 // - relu, abs, sign, maximum and minimum pass NaN through (NaN wins in maximum/minimum).
-// - sign (-1, 0, 1), floor_divide and the comparisons are not differentiable (their derivative
-//   is 0 almost everywhere, or undefined).
+// - floor, ceil, round (half to even), trunc and sign are differentiable with zero gradients
+//   (PyTorch's); floor_divide and the ops with a bool result (comparisons, logical_*, is*) are
+//   not differentiable (their results never require grad).
+// - bitwise_* take i64 and bool tensors only; atan2, hypot, xlogy, copysign: floating ones.
 // Each also takes temporaries (rvalues), whose memory it may reuse (see the operators).
 #define NDGRAD_UNARY_OP(name, ...) \
   Tensor name(const Tensor& x);    \

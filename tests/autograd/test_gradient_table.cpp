@@ -47,13 +47,9 @@ uint64_t seed_counter = 1000;
 Tensor any_input(const Shape& s) { return away_from_zero(s, ++seed_counter); }
 Tensor positive_input(const Shape& s) { return uniform(s, ++seed_counter, 0.5, 2.0); }
 
-// Inputs from a table row's domain column.
+// Inputs from a table row's domain column (test_util.hpp).
 Tensor input_for(kernels::Domain domain, const Shape& s, bool first) {
-  if (domain == kernels::Domain::positive || (domain == kernels::Domain::positive_first && first))
-    return positive_input(s);
-  Tensor x = any_input(s);
-  // apart: the second operand shifted, so that maximum/minimum never tie.
-  return domain == kernels::Domain::apart && !first ? x + 0.05 : x;
+  return row_input(domain, s, first, ++seed_counter);
 }
 
 // The second derivative through f: the gradient of <grad f(x) . r> for a random upstream
