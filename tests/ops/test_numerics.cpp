@@ -1050,5 +1050,47 @@ TEST(Numerics, BitwiseLogicalAndPredicates) {
   expect_values(isfinite(mask.T()).T(), isfinite(mask).to_vector(), 0);
 }
 
+TEST(Numerics, ParameterizedFunctionsEdges) {
+  // clamp: NaN passes, without a gradient (PyTorch's); hardtanh passes NaN with its gradient.
+  Tensor x = tensor({std::nan(""), -2.0, 0.5, 2.0}, {4}, DType::f64).requires_grad_();
+  const Tensor c = clamp(x, -1.0, 1.0);
+  const std::vector<double> cv = c.to_vector();
+  EXPECT_TRUE(std::isnan(cv[0]));
+  EXPECT_EQ(cv[1], -1.0);
+  EXPECT_EQ(cv[3], 1.0);
+  c.sum().backward();
+  expect_values(x.grad(), {0, 0, 1, 0}, 0);
+  Tensor h = x.detach().requires_grad_();
+  hardtanh(h).sum().backward();
+  const std::vector<double> hg = h.grad().to_vector();
+  EXPECT_EQ(hg[0], 1.0);
+  EXPECT_EQ(hg[1], 0.0);
+  testing::expect_error<ValueError>([&] { clamp(x, std::nullopt, std::nullopt); },
+                                    {"clamp", "min and max"});
+  testing::expect_error<ValueError>([&] { clamp(x, Tensor(), Tensor()); }, {"clamp"});
+  testing::expect_error<ValueError>([&] { hardtanh(x, 1.0, -1.0); }, {"hardtanh"});
+  testing::expect_error<ValueError>([&] { gelu(x, "fast"); }, {"gelu", "tanh"});
+  testing::expect_error<DTypeError>([&] { leaky_relu(tensor({1}, {1}, DType::i64)); },
+                                    {"leaky_relu"});
+  // An i64 tensor with number bounds: f32, as the operators with a floating scalar.
+  const Tensor ci = clamp(tensor({-5, 0, 5}, {3}, DType::i64), -1.5, 2.0);
+  EXPECT_EQ(ci.dtype(), DType::f32);
+  expect_values(ci, {-1.5, 0, 2}, 0);
+  // nan_to_num: the dtype's largest finite values by default.
+  const Tensor n = nan_to_num(tensor({std::nan(""), INFINITY, -INFINITY, 2.0}, {4}, DType::f32));
+  expect_values(n, {0, std::numeric_limits<float>::max(), std::numeric_limits<float>::lowest(), 2},
+                0);
+  const Tensor i = tensor({3, -4}, {2}, DType::i64);
+  const Tensor ni = nan_to_num(i);
+  EXPECT_EQ(ni.dtype(), DType::i64);
+  expect_values(ni, {3, -4}, 0);
+  // lerp is exact at both ends; gelu(t, "tanh") is the row gelu_tanh.
+  const Tensor a = tensor({0.1, -3.0}, {2}, DType::f64), b = tensor({0.7, 1e-17}, {2}, DType::f64);
+  expect_values(lerp(a, b, 1.0), b.to_vector(), 0);
+  expect_values(lerp(a, b, 0.0), a.to_vector(), 0);
+  expect_values(gelu(a, "tanh"), gelu_tanh(a).to_vector(), 0);
+  expect_values(gelu(a, "none"), gelu(a).to_vector(), 0);
+}
+
 }  // namespace
 }  // namespace ndgrad
