@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "graph/node.hpp"
+#include "kernels/cpu/op_info.hpp"
 #include "ndgrad/ndgrad.hpp"
 
 namespace ndgrad::testing {
@@ -43,6 +44,74 @@ inline Tensor uniform(const Shape& shape, uint64_t seed, double lo, double hi) {
   std::vector<double> v = rand(shape, seed, DType::f64).to_vector();
   for (auto& x : v) x = lo + (hi - lo) * x;
   return tensor(v, shape, DType::f64);
+}
+
+// Inputs from an op table row's domain column (kernels::Domain; op_table.def gives the
+// values): first says which operand of a binary row. The gradient table, the libtorch rows and
+// the forward rows all draw from here, so a row's domain means the same to each.
+inline Tensor row_input(kernels::Domain domain, const Shape& shape, bool first, uint64_t seed) {
+  using kernels::Domain;
+  const auto map = [&](const Tensor& t, auto f) {
+    std::vector<double> v = t.to_vector();
+    for (size_t i = 0; i < v.size(); ++i) v[i] = f(v[i], i);
+    return tensor(v, shape, DType::f64);
+  };
+  switch (domain) {
+    case Domain::positive:
+      return uniform(shape, seed, 0.5, 2.0);
+    case Domain::positive_first:
+    case Domain::positive_second:
+      if (first == (domain == Domain::positive_first)) return uniform(shape, seed, 0.5, 2.0);
+      return away_from_zero(shape, seed);
+    case Domain::apart:  // the second shifted, so that maximum/minimum never tie
+      return first ? away_from_zero(shape, seed) : away_from_zero(shape, seed) + 0.05;
+    case Domain::unit:
+      return uniform(shape, seed, -0.9, 0.9);
+    case Domain::small:
+      return uniform(shape, seed, -1.2, 1.2);
+    case Domain::above_one:
+      return uniform(shape, seed, 1.2, 3.0);
+    case Domain::probability:
+      return uniform(shape, seed, 0.05, 0.95);
+    case Domain::off_integers:  // spread over a few integers, 0.05 or more from n and n + 1/2
+      return map(away_from_zero(shape, seed) * 2.0, [](double x, size_t) {
+        const double n = std::floor(2 * x), f = 2 * x - n;  // f: the position in a half
+        return (n + std::min(std::max(f, 0.1), 0.9)) / 2;
+      });
+    case Domain::off_three:  // spread over -6..6, 0.2 or more from -3 and 3
+      return map(away_from_zero(shape, seed) * 2.5, [](double x, size_t) {
+        const double d = std::fabs(x) - 3;
+        return std::fabs(d) >= 0.2 ? x : std::copysign(3 + std::copysign(0.2, d), x);
+      });
+    case Domain::fractional_ratio:  // |a| in (n + 0.3, n + 0.8), |b| in [1, 1.05]: a / b
+                                    // stays strictly between n and n + 1
+      return map(uniform(shape, seed, 0, 1), [first, seed](double u, size_t i) {
+        const double sign = (seed + i * 7) % 3 == 1 ? -1.0 : 1.0;
+        if (!first) return sign * (1 + 0.05 * u);
+        return sign * (static_cast<double>((seed + i) % 3) + 0.3 + 0.5 * u);
+      });
+    case Domain::integers:
+      return map(uniform(shape, seed, -8, 9), [](double x, size_t) { return std::floor(x); })
+          .to(DType::i64);
+    case Domain::specials:  // NaN, +-inf and 0 among finite values
+      return map(away_from_zero(shape, seed), [seed](double x, size_t i) {
+        switch ((seed + i) % 6) {
+          case 0:
+            return std::nan("");
+          case 1:
+            return HUGE_VAL;
+          case 2:
+            return -HUGE_VAL;
+          case 3:
+            return 0.0;
+          default:
+            return x;
+        }
+      });
+    case Domain::any:
+      break;
+  }
+  return away_from_zero(shape, seed);
 }
 
 inline void expect_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-6) {

@@ -234,8 +234,10 @@ Tensor operator-(Tensor&& a);
 // - pow's base must be floating. Gradients at base 0 follow PyTorch (docs/API.md): d/dbase is
 //   0 where exponent == 0 and d/dexponent is 0 where base == 0 and exponent >= 0.
 // - relu, abs, sign, maximum and minimum pass NaN through (NaN wins in maximum/minimum).
-// - sign (-1, 0, 1), floor_divide and the comparisons are not differentiable (their derivative
-//   is 0 almost everywhere, or undefined).
+// - floor, ceil, round (half to even), trunc and sign are differentiable with zero gradients
+//   (PyTorch's); floor_divide and the ops with a bool result (comparisons, logical_*, is*) are
+//   not differentiable (their results never require grad).
+// - bitwise_* take i64 and bool tensors only; atan2, hypot, xlogy, copysign: floating ones.
 // Each also takes temporaries (rvalues), whose memory it may reuse (see the operators).
 #define NDGRAD_UNARY_OP(name, ...) \
   Tensor name(const Tensor& x);    \
@@ -260,6 +262,32 @@ Tensor where(const Tensor& condition, const Tensor& a, double b);
 Tensor where(const Tensor& condition, double a, const Tensor& b);
 Tensor where(const Tensor& condition, const Tensor& a, int64_t b);
 Tensor where(const Tensor& condition, int64_t a, const Tensor& b);
+
+// --- functions with a parameter, written with the rows above (differentiable to every order;
+// values and gradients at kinks and bounds as PyTorch's, docs/API.md) ---
+// where(x > 0, x, slope x): the gradient at 0 is slope * g. Floating t.
+Tensor leaky_relu(const Tensor& t, double negative_slope = 0.01);
+// x for x > 0, alpha (e^x - 1) at and below 0. Floating t.
+Tensor elu(const Tensor& t, double alpha = 1.0);
+// t clamped to [min, max]; the gradient is g strictly inside, 0 at and beyond the bounds.
+Tensor hardtanh(const Tensor& t, double min = -1.0, double max = 1.0);
+// min(max(t, min), max), either bound optional (not both): numbers (in t's dtype; f32 for a
+// non-floating t) or tensors that broadcast with t (an undefined Tensor() for none). NaN
+// passes. t gets g where min <= t <= max (the bounds included), a tensor min where t < min <
+// max, a tensor max where t > max or max < min (PyTorch's). clip is NumPy's name.
+Tensor clamp(const Tensor& t, std::optional<double> min, std::optional<double> max = std::nullopt);
+Tensor clamp(const Tensor& t, const Tensor& min, const Tensor& max = Tensor());
+Tensor clip(const Tensor& t, std::optional<double> min, std::optional<double> max = std::nullopt);
+Tensor clip(const Tensor& t, const Tensor& min, const Tensor& max = Tensor());
+// a + w (b - a) (computed as b - (b - a)(1 - w) for |w| >= 1/2, PyTorch's, exact at w = 1).
+Tensor lerp(const Tensor& a, const Tensor& b, double weight);
+Tensor lerp(const Tensor& a, const Tensor& b, const Tensor& weight);
+// NaN, inf and -inf replaced (by default with 0 and the dtype's largest and lowest finite
+// values); the gradient is g where t is finite, 0 elsewhere. A non-floating t is copied.
+Tensor nan_to_num(const Tensor& t, double nan = 0.0, std::optional<double> posinf = std::nullopt,
+                  std::optional<double> neginf = std::nullopt);
+// PyTorch's gelu(x, approximate): "none" is the row gelu, "tanh" the row gelu_tanh.
+Tensor gelu(const Tensor& t, const std::string& approximate);
 
 // --- joining and splitting (differentiable; split, chunk and unbind give views) ---
 // cat: tensors of one rank whose shapes agree except along axis, in the promoted dtype.

@@ -90,17 +90,29 @@ const Tensor* offered(const Tensor& g, bool one_use) {
   return one_use && !is_grad_enabled() ? &g : nullptr;
 }
 
+// The integral rule's refusal of a floating operand.
+[[noreturn]] void require_integral(DType dt, const char* name) {
+  throw DTypeError(std::string(name) + " is defined for integer and bool tensors, got " +
+                   dtype_name(dt));
+}
+
 // The execution seam for one elementwise op: a pending (lazy) result when the table marks the
 // op fused and the result is large, the eager kernel otherwise.
 Tensor unary_forward(UnaryOp op, const Tensor& x) {
   const char* name = kernels::info(op).name;
   if (!x.defined()) require_defined_arg(x, name);
   const DType dt = x.impl()->dtype;
-  if (!is_floating(dt) && (kernels::info(op).dtypes == DTypeRule::floating || dt == DType::boolean))
+  const DTypeRule rule = kernels::info(op).dtypes;
+  if (rule == DTypeRule::integral) {
+    if (is_floating(dt)) require_integral(dt, name);
+  } else if (rule != DTypeRule::predicate && !is_floating(dt) &&
+             (rule == DTypeRule::floating || dt == DType::boolean)) {
     require_floating(x, name);
+  }
+  const DType out_dtype = rule == DTypeRule::predicate ? DType::boolean : dt;
   if (lazy::large(x.impl()->shape))
     if (Tensor pending = lazy::unary(op, x, name); pending.defined()) return pending;
-  if (x.impl()->donated && can_take(x, x.impl()->shape, x.impl()->dtype)) {
+  if (x.impl()->donated && out_dtype == dt && can_take(x, x.impl()->shape, dt)) {
     const TensorImpl& xi = *x.impl();
     kernels::FlatRun flat;
     const bool is_flat = flat_operands(xi, xi, nullptr, flat);
@@ -108,7 +120,7 @@ Tensor unary_forward(UnaryOp op, const Tensor& x) {
                    {xi.data(), xi.strides.data(), xi.dtype}, is_flat ? &flat : nullptr);
     return taken(x);
   }
-  Tensor out = make_tensor_of_valid_shape(x.impl()->shape, x.impl()->dtype, name);
+  Tensor out = make_tensor_of_valid_shape(x.impl()->shape, out_dtype, name);
   const TensorImpl &o = *out.impl(), &xi = *x.impl();
   kernels::FlatRun flat;
   const bool is_flat = flat_operands(o, xi, nullptr, flat);
@@ -161,6 +173,9 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const void*
     case DTypeRule::floating_first:
       if (!is_floating(da)) require_floating(a, name);
       break;
+    case DTypeRule::integral:
+      if (is_floating(da) || is_floating(db)) require_integral(is_floating(da) ? da : db, name);
+      break;
     default:
       break;
   }
@@ -177,7 +192,7 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const void*
   }
   const DType dt = da == db ? da : promote_types(da, db);
   const bool compare = info.dtypes == DTypeRule::comparison;
-  if (!compare && dt == DType::boolean)
+  if (!compare && dt == DType::boolean && info.dtypes != DTypeRule::integral)
     throw DTypeError(std::string(name) + " is not defined for bool tensors; convert with .to()");
   if (lazy::large(shape))
     if (Tensor pending = lazy::binary(op, a, b, shape, dt, name); pending.defined()) return pending;
@@ -197,7 +212,7 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const void*
 // What a row's derivative reads (the saves columns): bit 0 the input (x, or a), bit 1 the
 // second operand (b), bit 2 the output (y).
 constexpr unsigned kReads_nothing = 0, kReads_no_grad = 0, kReads_x = 1, kReads_a = 1, kReads_b = 2,
-                   kReads_ab = 3, kReads_y = 4, kReads_aby = 7;
+                   kReads_ab = 3, kReads_y = 4, kReads_ay = 5, kReads_by = 6, kReads_aby = 7;
 
 // The node of a table row: the tensors its derivative reads, saved with their versions (the
 // output without its autograd link: no reference cycle; the rule gets it back linked to this

@@ -47,13 +47,9 @@ uint64_t seed_counter = 1000;
 Tensor any_input(const Shape& s) { return away_from_zero(s, ++seed_counter); }
 Tensor positive_input(const Shape& s) { return uniform(s, ++seed_counter, 0.5, 2.0); }
 
-// Inputs from a table row's domain column.
+// Inputs from a table row's domain column (test_util.hpp).
 Tensor input_for(kernels::Domain domain, const Shape& s, bool first) {
-  if (domain == kernels::Domain::positive || (domain == kernels::Domain::positive_first && first))
-    return positive_input(s);
-  Tensor x = any_input(s);
-  // apart: the second operand shifted, so that maximum/minimum never tie.
-  return domain == kernels::Domain::apart && !first ? x + 0.05 : x;
+  return row_input(domain, s, first, ++seed_counter);
 }
 
 // The second derivative through f: the gradient of <grad f(x) . r> for a random upstream
@@ -145,6 +141,74 @@ void rows_ScalarOperandForms() {
   check("pow", [](const std::vector<Tensor>& x) { return pow(x[0], 3.0); }, {any_input({3, 4})});
   check_second_order("pow", [](const std::vector<Tensor>& x) { return pow(x[0], 3.0); },
                      {any_input({3, 4})});
+  // A number in place of either operand of a binary row, and of where's choices.
+  const std::vector<std::pair<std::string, Fn>> forms = {
+      {"maximum(t, 0.0)", [](const std::vector<Tensor>& x) { return maximum(x[0], 0.0); }},
+      {"minimum(0.0, t)", [](const std::vector<Tensor>& x) { return minimum(0.0, x[0]); }},
+      {"pow(2.0, t)", [](const std::vector<Tensor>& x) { return pow(2.0, x[0]); }},
+      {"atan2(t, 1.0)", [](const std::vector<Tensor>& x) { return atan2(x[0], 1.0); }},
+      {"atan2(-2, t)", [](const std::vector<Tensor>& x) { return atan2(-2, x[0]); }},
+      {"hypot(t, 0.5)", [](const std::vector<Tensor>& x) { return hypot(x[0], 0.5); }},
+      {"copysign(t, -1.0)", [](const std::vector<Tensor>& x) { return copysign(x[0], -1.0); }},
+      {"xlogy(t, 3.0)", [](const std::vector<Tensor>& x) { return xlogy(x[0], 3.0); }},
+      {"fmod(t, 0.7)", [](const std::vector<Tensor>& x) { return fmod(x[0], 0.7); }},
+      {"remainder(t, -0.7)", [](const std::vector<Tensor>& x) { return remainder(x[0], -0.7); }},
+      {"where(mask, t, 0.0)",
+       [](const std::vector<Tensor>& x) { return where(x[0] > 0.5, x[0], 0.0); }},
+      {"where(mask, 2, t)",
+       [](const std::vector<Tensor>& x) { return where(x[0] > 0.5, 2, x[0]); }},
+  };
+  for (const auto& [name, f] : forms) {
+    check(name, f, {any_input({3, 4})});
+    check_second_order(name, [f = f](const std::vector<Tensor>& x) { return tanh(f(x)); },
+                       {any_input({2, 3})});
+  }
+}
+
+// The functions with a parameter (ops/activations.cpp), written with the table's rows: first
+// and second order, one and several operands (tensor bounds and weights broadcasting).
+void rows_Parameterized() {
+  using V = std::vector<Tensor>;
+  const std::vector<std::pair<std::string, Fn>> unary = {
+      {"leaky_relu", [](const V& x) { return leaky_relu(x[0]); }},
+      {"leaky_relu 0.2", [](const V& x) { return leaky_relu(x[0], 0.2); }},
+      {"elu", [](const V& x) { return elu(x[0]); }},
+      {"elu 0.5", [](const V& x) { return elu(x[0], 0.5) * x[0]; }},
+      {"hardtanh", [](const V& x) { return hardtanh(x[0]); }},
+      {"hardtanh -0.5 0.8", [](const V& x) { return hardtanh(x[0], -0.5, 0.8) * x[0]; }},
+      {"clamp", [](const V& x) { return clamp(x[0], -0.5, 0.8); }},
+      {"clamp min", [](const V& x) { return clamp(x[0], -0.5) * x[0]; }},
+      {"clamp max", [](const V& x) { return clamp(x[0], std::nullopt, 0.5) * x[0]; }},
+      {"clamp min > max", [](const V& x) { return clamp(x[0], 0.5, -0.5) + x[0]; }},
+      {"clip", [](const V& x) { return clip(x[0], -1.0, 1.0) * x[0]; }},
+      {"lerp 0.3", [](const V& x) { return lerp(x[0], x[0] * x[0], 0.3); }},
+      {"lerp 0.7", [](const V& x) { return lerp(tanh(x[0]), x[0], 0.7) * x[0]; }},
+      {"nan_to_num",
+       [](const V& x) {  // x above 0.5; -inf, NaN and inf below (no gradient reaches them)
+         const Tensor specials =
+             where(x[0] < -1.0, -HUGE_VAL,
+                   where(x[0] < -0.5, std::nan(""), full(x[0].shape(), HUGE_VAL, DType::f64)));
+         return nan_to_num(where(x[0] > 0.5, x[0], specials), 0.5, 2.0, -3.0) * x[0];
+       }},
+      {"gelu tanh", [](const V& x) { return gelu(x[0], "tanh"); }},
+  };
+  for (const auto& [name, f] : unary) {
+    for (const Shape& s : std::vector<Shape>{{}, {4}, {3, 4}, {2, 3, 4}})
+      check(name, f, {any_input(s)});
+    check_second_order(name, f, {any_input({2, 3})});
+  }
+  const std::vector<std::pair<std::string, Fn>> nary = {
+      {"clamp tensors", [](const V& x) { return clamp(x[0], x[1], x[2]); }},
+      {"clamp tensor min", [](const V& x) { return clamp(x[0], x[1]) * x[2]; }},
+      {"clamp tensor max", [](const V& x) { return clip(x[0], Tensor(), x[1]) * x[2]; }},
+      {"lerp tensor weight", [](const V& x) { return lerp(x[0], x[1], x[2]); }},
+      {"lerp tensor weight, squared", [](const V& x) { return lerp(x[0], x[1], x[2] * x[2]); }},
+  };
+  for (const auto& [name, f] : nary) {
+    check(name, f, {any_input({3, 4}), any_input({4}), any_input({3, 1})});
+    check(name, f, {any_input({}), any_input({2, 1}), any_input({2, 3})});
+    check_second_order(name, f, {any_input({2, 3}), any_input({3}), any_input({2, 1})});
+  }
 }
 
 // Every reduction row of the op table, as a member and as a free function, then the reductions
@@ -459,6 +523,7 @@ void rows_Composites() {
 TEST(GradientTable, OpTableRowsToFirstAndSecondOrder) { rows_OpTable(); }
 TEST(GradientTable, BinaryOpsOverEveryBroadcastPair) { rows_BinaryOpsOverEveryBroadcastPair(); }
 TEST(GradientTable, ScalarOperandForms) { rows_ScalarOperandForms(); }
+TEST(GradientTable, Parameterized) { rows_Parameterized(); }
 TEST(GradientTable, ReductionsOverAxesAndKeepdims) { rows_ReductionsOverAxesAndKeepdims(); }
 TEST(GradientTable, ShapeOps) { rows_ShapeOps(); }
 TEST(GradientTable, Indexing) { rows_Indexing(); }
@@ -471,6 +536,7 @@ TEST(GradientTable, EveryDifferentiableOpHasARow) {
   rows_OpTable();
   rows_BinaryOpsOverEveryBroadcastPair();
   rows_ScalarOperandForms();
+  rows_Parameterized();
   rows_ReductionsOverAxesAndKeepdims();
   rows_ShapeOps();
   rows_Indexing();

@@ -1,6 +1,8 @@
 // Forward values of the ops against hand computation or naive loops.
 #include <sstream>
 
+#include "kernels/cpu/functors.hpp"
+#include "kernels/cpu/op_info.hpp"
 #include "test_util.hpp"
 
 using namespace ndgrad;
@@ -270,4 +272,138 @@ TEST(Printing, LooksLikeNumpy) {
   EXPECT_EQ(
       os3.str(),
       "tensor([False  True  True], dtype=bool) tensor([0 1], dtype=i64) tensor(3., dtype=f32)");
+}
+
+// Every row of the op table against its functor (kernels/cpu/functors.hpp), in every dtype:
+// f64 and f32 results against the functor in double (f64 exactly, f32 within a few ulps of
+// the double result rounded), i64 and bool ones against the functor in that type, inputs from
+// the row's domain; a dtype the row's rule refuses is a DTypeError naming the row.
+namespace {
+
+using kernels::DTypeRule;
+
+const DType kDTypes[] = {DType::f64, DType::f32, DType::i64, DType::boolean};
+
+bool unary_takes(DTypeRule rule, DType dt) {
+  switch (rule) {
+    case DTypeRule::floating:
+      return is_floating(dt);
+    case DTypeRule::integral:
+      return !is_floating(dt);
+    case DTypeRule::predicate:
+      return true;
+    default:
+      return dt != DType::boolean;
+  }
+}
+// Two operands of one dtype; true_divide's non-floating quotients are checked elsewhere
+// (TrueDivisionOfIntegersIsRoundedOnce).
+bool binary_takes(DTypeRule rule, DType dt, bool& skip) {
+  skip = rule == DTypeRule::true_divide && !is_floating(dt);
+  switch (rule) {
+    case DTypeRule::floating:
+    case DTypeRule::floating_first:
+      return is_floating(dt);
+    case DTypeRule::integral:
+      return !is_floating(dt);
+    case DTypeRule::comparison:
+    case DTypeRule::true_divide:
+      return true;
+    default:
+      return dt != DType::boolean;
+  }
+}
+
+// The functor's value for element v (a value of dtype dt, held as a double), as a double. The
+// functor is instantiated only for the element types its rule admits (Rule: the row's).
+template <class F, DTypeRule Rule, class... V>
+double expected(DType dt, V... v) {
+  constexpr bool kFloat = Rule != DTypeRule::integral;
+  constexpr bool kInt = Rule != DTypeRule::floating && Rule != DTypeRule::floating_first;
+  constexpr bool kBool =
+      Rule == DTypeRule::comparison || Rule == DTypeRule::predicate || Rule == DTypeRule::integral;
+  if constexpr (kInt)
+    if (dt == DType::i64) return static_cast<double>(F::apply(static_cast<int64_t>(v)...));
+  if constexpr (kBool)
+    if (dt == DType::boolean) return static_cast<double>(F::apply(static_cast<bool>(v)...));
+  if constexpr (kFloat) {
+    if (dt == DType::f32)  // the double result, rounded to the row's result type
+      return static_cast<double>(static_cast<float>(F::apply(v...)));
+    if (dt == DType::f64) return static_cast<double>(F::apply(v...));
+  }
+  ADD_FAILURE() << "no functor type for " << dtype_name(dt);
+  return 0;
+}
+
+void expect_row_values(const std::string& what, DType dt, const std::vector<double>& got,
+                       const std::vector<double>& want) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::isnan(want[i])) {
+      EXPECT_TRUE(std::isnan(got[i])) << what << " at " << i << ": " << got[i];
+    } else if (dt == DType::f32 && std::isfinite(want[i])) {
+      EXPECT_NEAR(got[i], want[i], 4e-7 * std::max(1.0, std::fabs(want[i]))) << what << " at " << i;
+    } else {
+      EXPECT_EQ(got[i], want[i]) << what << " at " << i;
+    }
+  }
+}
+
+}  // namespace
+
+TEST(ForwardRows, EveryRowAgainstItsFunctor) {
+  using kernels::BinaryOp;
+  using kernels::UnaryOp;
+  uint64_t seed = 70000;
+  int rows = 0, checked = 0;
+#define NDGRAD_UNARY_OP(name, ...)                                                             \
+  {                                                                                            \
+    ++rows;                                                                                    \
+    constexpr kernels::OpInfo info = kernels::info(UnaryOp::name);                             \
+    const Tensor source = row_input(info.domain, {3, 5}, true, ++seed);                        \
+    for (DType dt : kDTypes) {                                                                 \
+      const std::string what = std::string(#name " on ") + dtype_name(dt);                     \
+      const Tensor x = source.to(dt);                                                          \
+      if (!unary_takes(info.dtypes, dt)) {                                                     \
+        expect_error<DTypeError>([&] { ndgrad::name(x); }, {#name});                           \
+        continue;                                                                              \
+      }                                                                                        \
+      const std::vector<double> xv = x.to_vector();                                            \
+      std::vector<double> want;                                                                \
+      for (double v : xv) want.push_back(expected<kernels::fn::name, info.dtypes>(dt, v));     \
+      const Tensor y = ndgrad::name(x);                                                        \
+      EXPECT_EQ(y.dtype(), info.dtypes == DTypeRule::predicate ? DType::boolean : dt) << what; \
+      expect_row_values(what, dt, y.to_vector(), want);                                        \
+      ++checked;                                                                               \
+    }                                                                                          \
+  }
+#define NDGRAD_BINARY_OP(name, ...)                                                             \
+  {                                                                                             \
+    ++rows;                                                                                     \
+    constexpr kernels::OpInfo info = kernels::info(BinaryOp::name);                             \
+    const Tensor sa = row_input(info.domain, {3, 5}, true, ++seed);                             \
+    const Tensor sb = row_input(info.domain, {5}, false, ++seed);                               \
+    for (DType dt : kDTypes) {                                                                  \
+      const std::string what = std::string(#name " on ") + dtype_name(dt);                      \
+      const Tensor a = sa.to(dt), b = sb.to(dt);                                                \
+      bool skip = false;                                                                        \
+      if (!binary_takes(info.dtypes, dt, skip)) {                                               \
+        expect_error<DTypeError>([&] { ndgrad::name(a, b); }, {#name});                         \
+        continue;                                                                               \
+      }                                                                                         \
+      if (skip) continue;                                                                       \
+      const std::vector<double> av = a.to_vector(), bv = b.to_vector();                         \
+      std::vector<double> want;                                                                 \
+      for (size_t i = 0; i < av.size(); ++i)                                                    \
+        want.push_back(expected<kernels::fn::name, info.dtypes>(dt, av[i], bv[i % 5]));         \
+      const Tensor y = ndgrad::name(a, b);                                                      \
+      EXPECT_EQ(y.dtype(), info.dtypes == DTypeRule::comparison ? DType::boolean : dt) << what; \
+      expect_row_values(what, dt, y.to_vector(), want);                                         \
+      ++checked;                                                                                \
+    }                                                                                           \
+  }
+#include "ndgrad/op_table.def"
+  EXPECT_EQ(rows, kernels::kNumUnaryOps + kernels::kNumBinaryOps);
+  EXPECT_GE(checked, 2 * rows);  // every row in two dtypes at least
+  std::cout << "[ forward rows ] " << rows << " rows, " << checked << " (row, dtype) pairs\n";
 }

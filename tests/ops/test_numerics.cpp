@@ -916,5 +916,181 @@ TEST(Numerics, FloorDivideOfLargeTensors) {
   });
 }
 
+// Issue #22, item 2: piecewise-constant ops pass zero gradients (PyTorch's), not "no
+// gradient": their results require grad, and backward through them fills x.grad with zeros.
+TEST(Numerics, PiecewiseConstantOpsPassZeroGradients) {
+  for (DType dt : {DType::f32, DType::f64}) {
+    const Tensor values = tensor({-2.5, -1.2, -0.5, 0.0, 0.5, 1.5, 2.5, 3.7}, {8}, dt);
+    for (const auto& [name, f] : std::vector<std::pair<std::string, Tensor (*)(const Tensor&)>>{
+             {"floor", [](const Tensor& x) { return floor(x); }},
+             {"ceil", [](const Tensor& x) { return ceil(x); }},
+             {"round", [](const Tensor& x) { return round(x); }},
+             {"trunc", [](const Tensor& x) { return trunc(x); }},
+             {"sign", [](const Tensor& x) { return sign(x); }}}) {
+      Tensor x = values.detach().requires_grad_();
+      const Tensor y = f(x);
+      ASSERT_TRUE(y.requires_grad()) << name;
+      y.sum().backward();
+      ASSERT_TRUE(x.grad().defined()) << name;
+      EXPECT_EQ(x.grad().dtype(), dt) << name;
+      expect_values(x.grad(), std::vector<double>(8, 0.0), 0);
+      // Under a product: d(floor(x) * x)/dx = floor(x), the zero derivative times x added.
+      Tensor z = values.detach().requires_grad_();
+      (f(z) * z).sum().backward();
+      expect_values(z.grad(), f(values).to_vector(), 0);
+    }
+    Tensor x = values.detach().requires_grad_();
+    frac(x).sum().backward();  // x - trunc(x): the gradient is g
+    expect_values(x.grad(), std::vector<double>(8, 1.0), 0);
+  }
+  // Bool results never require grad (PyTorch's rule), so their inputs get no gradient from them.
+  Tensor x = tensor({1.0, std::nan(""), -INFINITY}, {3}, DType::f64).requires_grad_();
+  for (const Tensor& b : {x > 0.0, isnan(x), isinf(x), isfinite(x), logical_not(x),
+                          logical_and(x, x), logical_or(x, 0.0), logical_xor(x, 1)}) {
+    EXPECT_EQ(b.dtype(), DType::boolean);
+    EXPECT_FALSE(b.requires_grad());
+  }
+}
+
+TEST(Numerics, RoundingOpsFollowNumPy) {
+  // Half to even (std::nearbyint under the default rounding mode), as np.round and torch.round.
+  expect_values(
+      round(tensor({0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999999999999994, 3.2}, {8}, DType::f64)),
+      {0, 2, 2, -0.0, -2, -2, 0, 3}, 0);
+  EXPECT_TRUE(std::signbit(round(scalar(-0.4, DType::f64)).item()));
+  expect_values(floor(tensor({-1.5, 1.5}, {2})), {-2, 1}, 0);
+  expect_values(ceil(tensor({-1.5, 1.5}, {2})), {-1, 2}, 0);
+  expect_values(trunc(tensor({-1.5, 1.5}, {2})), {-1, 1}, 0);
+  expect_values(frac(tensor({-1.25, 1.75}, {2})), {-0.25, 0.75}, 0);
+  // Integer tensors keep their values and dtype; bool is refused, frac needs floating.
+  const Tensor ints = tensor({-7, 0, 9007199254740993.0, 3}, {4}, DType::i64);
+  for (const Tensor& r : {floor(ints), ceil(ints), round(ints), trunc(ints)}) {
+    EXPECT_EQ(r.dtype(), DType::i64);
+    expect_values(r, ints.to_vector(), 0);
+  }
+  const Tensor flags = tensor({1, 0}, {2}, DType::boolean);
+  testing::expect_error<DTypeError>([&] { floor(flags); }, {"floor"});
+  testing::expect_error<DTypeError>([&] { frac(ints); }, {"frac"});
+  // NaN and infinities pass through.
+  const Tensor special = tensor({std::nan(""), INFINITY, -INFINITY}, {3}, DType::f32);
+  const std::vector<double> r = round(special).to_vector();
+  EXPECT_TRUE(std::isnan(r[0]));
+  EXPECT_EQ(r[1], INFINITY);
+  EXPECT_EQ(r[2], -INFINITY);
+}
+
+TEST(Numerics, FmodAndRemainderSignRules) {
+  // fmod: the sign of a (C's); remainder: the sign of b (NumPy's, Python's).
+  const Tensor a = tensor({7, -7, 7, -7, 6}, {5}, DType::f64);
+  const Tensor b = tensor({3, 3, -3, -3, 3}, {5}, DType::f64);
+  expect_values(fmod(a, b), {1, -1, 1, -1, 0}, 0);
+  expect_values(remainder(a, b), {1, 2, -2, -1, 0}, 0);
+  EXPECT_TRUE(std::signbit(remainder(scalar(6.0, DType::f64), -3.0).item()));  // -0.0
+  EXPECT_TRUE(std::isnan(remainder(scalar(1.0, DType::f64), 0.0).item()));
+  EXPECT_TRUE(std::isnan(fmod(scalar(1.0, DType::f64), 0.0).item()));
+  // Integers: the same rules; division by 0 gives 0 and INT64_MIN by -1 does not trap.
+  const Tensor ai = a.to(DType::i64), bi = b.to(DType::i64);
+  EXPECT_EQ(fmod(ai, bi).dtype(), DType::i64);
+  expect_values(fmod(ai, bi), {1, -1, 1, -1, 0}, 0);
+  expect_values(remainder(ai, bi), {1, 2, -2, -1, 0}, 0);
+  expect_values(fmod(ai, int64_t(0)), {0, 0, 0, 0, 0}, 0);
+  expect_values(remainder(ai, int64_t(0)), {0, 0, 0, 0, 0}, 0);
+  const Tensor lowest = full({}, -9223372036854775808.0, DType::i64);
+  EXPECT_EQ(fmod(lowest, int64_t(-1)).item(), 0.0);
+  EXPECT_EQ(remainder(lowest, int64_t(-1)).item(), 0.0);
+  // Gradients: d/da = g, d/db = -g trunc(a / b) (fmod), -g floor(a / b) (remainder).
+  Tensor x = a.detach().requires_grad_(), y = b.detach().requires_grad_();
+  (fmod(x, y) + 2.0 * remainder(x, y)).sum().backward();
+  expect_values(x.grad(), {3, 3, 3, 3, 3}, 0);
+  expect_values(y.grad(), {-2 - 2 * 2, 2 - 2 * -3, 2 - 2 * -3, -2 - 2 * 2, -2 - 2 * 2}, 0);
+}
+
+TEST(Numerics, BitwiseLogicalAndPredicates) {
+  const Tensor a = tensor({12, -1, 0, 5}, {4}, DType::i64),
+               b = tensor({10, 7, 3, -6}, {4}, DType::i64);
+  expect_values(bitwise_and(a, b), {8, 7, 0, 0}, 0);
+  expect_values(bitwise_or(a, b), {14, -1, 3, -1}, 0);
+  expect_values(bitwise_xor(a, b), {6, -8, 3, -1}, 0);
+  expect_values(bitwise_not(a), {-13, 0, -1, -6}, 0);
+  expect_values(bitwise_and(a, int64_t(4)), {4, 4, 0, 4}, 0);
+  const Tensor p = tensor({1, 1, 0, 0}, {4}, DType::boolean),
+               q = tensor({1, 0, 1, 0}, {4}, DType::boolean);
+  EXPECT_EQ(bitwise_and(p, q).dtype(), DType::boolean);
+  expect_values(bitwise_and(p, q), {1, 0, 0, 0}, 0);
+  expect_values(bitwise_or(p, q), {1, 1, 1, 0}, 0);
+  expect_values(bitwise_xor(p, q), {0, 1, 1, 0}, 0);
+  expect_values(bitwise_not(p), {0, 0, 1, 1}, 0);
+  EXPECT_EQ(bitwise_or(p, a).dtype(), DType::i64);  // promoted
+  testing::expect_error<DTypeError>([&] { bitwise_and(a, a.to(DType::f32)); },
+                                    {"bitwise_and", "integer and bool", "f32"});
+  testing::expect_error<DTypeError>([&] { bitwise_not(a.to(DType::f64)); },
+                                    {"bitwise_not", "integer and bool", "f64"});
+  testing::expect_error<DTypeError>([&] { bitwise_xor(a, 1.5); }, {"bitwise_xor"});
+  // Logical ops: any dtypes, a bool result; NaN counts as true.
+  const Tensor f = tensor({0.0, std::nan(""), -2.0, 0.0}, {4}, DType::f32);
+  expect_values(logical_and(f, a), {0, 1, 0, 0}, 0);
+  expect_values(logical_or(f, p), {1, 1, 1, 0}, 0);
+  expect_values(logical_xor(f, 1), {1, 0, 0, 1}, 0);
+  expect_values(logical_not(f), {1, 0, 0, 1}, 0);
+  expect_values(logical_not(a), {0, 0, 1, 0}, 0);
+  // Predicates: every dtype, bool results.
+  const Tensor s = tensor({std::nan(""), INFINITY, -INFINITY, 1.0}, {4}, DType::f64);
+  expect_values(isnan(s), {1, 0, 0, 0}, 0);
+  expect_values(isinf(s), {0, 1, 1, 0}, 0);
+  expect_values(isfinite(s), {0, 0, 0, 1}, 0);
+  expect_values(isnan(a), {0, 0, 0, 0}, 0);
+  expect_values(isfinite(p), {1, 1, 1, 1}, 0);
+  EXPECT_EQ(isnan(a).dtype(), DType::boolean);
+  // Large (past the lazy threshold) and strided inputs.
+  const Tensor big = rand({300, 400}, 7, DType::f32) - 0.5;
+  const Tensor mask = big / (big > 0.0).to(DType::f32);  // inf where big > 0 is false... or NaN
+  EXPECT_EQ(isfinite(mask).to(DType::i64).sum().item() + isinf(mask).to(DType::i64).sum().item() +
+                isnan(mask).to(DType::i64).sum().item(),
+            300.0 * 400.0);
+  expect_values(isfinite(mask.T()).T(), isfinite(mask).to_vector(), 0);
+}
+
+TEST(Numerics, ParameterizedFunctionsEdges) {
+  // clamp: NaN passes, without a gradient (PyTorch's); hardtanh passes NaN with its gradient.
+  Tensor x = tensor({std::nan(""), -2.0, 0.5, 2.0}, {4}, DType::f64).requires_grad_();
+  const Tensor c = clamp(x, -1.0, 1.0);
+  const std::vector<double> cv = c.to_vector();
+  EXPECT_TRUE(std::isnan(cv[0]));
+  EXPECT_EQ(cv[1], -1.0);
+  EXPECT_EQ(cv[3], 1.0);
+  c.sum().backward();
+  expect_values(x.grad(), {0, 0, 1, 0}, 0);
+  Tensor h = x.detach().requires_grad_();
+  hardtanh(h).sum().backward();
+  const std::vector<double> hg = h.grad().to_vector();
+  EXPECT_EQ(hg[0], 1.0);
+  EXPECT_EQ(hg[1], 0.0);
+  testing::expect_error<ValueError>([&] { clamp(x, std::nullopt, std::nullopt); },
+                                    {"clamp", "min and max"});
+  testing::expect_error<ValueError>([&] { clamp(x, Tensor(), Tensor()); }, {"clamp"});
+  testing::expect_error<ValueError>([&] { hardtanh(x, 1.0, -1.0); }, {"hardtanh"});
+  testing::expect_error<ValueError>([&] { gelu(x, "fast"); }, {"gelu", "tanh"});
+  testing::expect_error<DTypeError>([&] { leaky_relu(tensor({1}, {1}, DType::i64)); },
+                                    {"leaky_relu"});
+  // An i64 tensor with number bounds: f32, as the operators with a floating scalar.
+  const Tensor ci = clamp(tensor({-5, 0, 5}, {3}, DType::i64), -1.5, 2.0);
+  EXPECT_EQ(ci.dtype(), DType::f32);
+  expect_values(ci, {-1.5, 0, 2}, 0);
+  // nan_to_num: the dtype's largest finite values by default.
+  const Tensor n = nan_to_num(tensor({std::nan(""), INFINITY, -INFINITY, 2.0}, {4}, DType::f32));
+  expect_values(n, {0, std::numeric_limits<float>::max(), std::numeric_limits<float>::lowest(), 2},
+                0);
+  const Tensor i = tensor({3, -4}, {2}, DType::i64);
+  const Tensor ni = nan_to_num(i);
+  EXPECT_EQ(ni.dtype(), DType::i64);
+  expect_values(ni, {3, -4}, 0);
+  // lerp is exact at both ends; gelu(t, "tanh") is the row gelu_tanh.
+  const Tensor a = tensor({0.1, -3.0}, {2}, DType::f64), b = tensor({0.7, 1e-17}, {2}, DType::f64);
+  expect_values(lerp(a, b, 1.0), b.to_vector(), 0);
+  expect_values(lerp(a, b, 0.0), a.to_vector(), 0);
+  expect_values(gelu(a, "tanh"), gelu_tanh(a).to_vector(), 0);
+  expect_values(gelu(a, "none"), gelu(a).to_vector(), 0);
+}
+
 }  // namespace
 }  // namespace ndgrad

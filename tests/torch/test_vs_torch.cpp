@@ -20,6 +20,20 @@ torch::Tensor to_torch(const nd::Tensor& t) {
   return torch::tensor(v, torch::kFloat64).reshape(shape).clone();
 }
 
+// t in libtorch's counterpart of its dtype (to_torch gives float64).
+torch::Tensor to_torch_as(const nd::Tensor& t) {
+  switch (t.dtype()) {
+    case nd::DType::i64:
+      return to_torch(t).to(torch::kLong);
+    case nd::DType::boolean:
+      return to_torch(t).to(torch::kBool);
+    case nd::DType::f32:
+      return to_torch(t).to(torch::kFloat32);
+    default:
+      return to_torch(t);
+  }
+}
+
 // An index or mask tensor in libtorch's dtype for it.
 torch::Tensor to_torch_index(const nd::Tensor& t) {
   return to_torch(t).to(t.dtype() == nd::DType::boolean ? torch::kBool : torch::kLong);
@@ -31,8 +45,14 @@ void expect_same(const nd::Tensor& a, const torch::Tensor& b, const std::string&
   torch::Tensor bc = b.contiguous().to(torch::kFloat64);
   std::vector<double> av = a.to_vector();
   const double* bp = bc.data_ptr<double>();
-  for (size_t i = 0; i < av.size(); ++i)
+  for (size_t i = 0; i < av.size(); ++i) {
+    if (std::isnan(av[i]) && std::isnan(bp[i])) continue;  // both NaN: they agree
+    if (std::isinf(bp[i])) {
+      ASSERT_EQ(av[i], bp[i]) << what << " at flat index " << i;
+      continue;
+    }
     ASSERT_NEAR(av[i], bp[i], 1e-10 * (1 + std::fabs(bp[i]))) << what << " at flat index " << i;
+  }
 }
 
 using NdFn = std::function<nd::Tensor(const std::vector<nd::Tensor>&)>;
@@ -104,13 +124,12 @@ torch::Tensor relu_backward(torch::Tensor& g, torch::Tensor& x) {
   return torch::threshold_backward(g, x, 0);
 }
 
-nd::Tensor row_input(nd::kernels::Domain domain, const nd::Shape& s, bool first, uint64_t seed) {
-  using nd::kernels::Domain;
-  if (domain == Domain::positive || (domain == Domain::positive_first && first))
-    return uniform(s, seed, 0.5, 2);
-  const nd::Tensor x = away_from_zero(s, seed);
-  return domain == Domain::apart && !first ? x + 0.05 : x;
-}
+torch::Tensor cbrt(torch::Tensor& x) { return torch::sign(x) * torch::pow(torch::abs(x), 1.0 / 3); }
+torch::Tensor gelu_tanh(torch::Tensor& x) { return torch::gelu(x, "tanh"); }
+// libtorch 1.13's hardsigmoid_backward multiplies by 1.0f / 6.0f in every dtype (3e-8 off in
+// float64); relu6(x + 3) / 6 is the same function, its gradient 1/6 exactly and, as
+// hardsigmoid's, 0 at -3 and 3 (hardtanh_backward's bounds are excluded).
+torch::Tensor hardsigmoid(torch::Tensor& x) { return torch::hardtanh(x + 3, 0, 6) / 6; }
 
 // Every row of the op table: forward values and (for differentiable rows) gradients equal
 // libtorch's, unary rows over every shape, binary rows over every broadcasting pair.
@@ -122,7 +141,7 @@ TEST(VsTorch, OpTableRows) {
                  const std::vector<nd::Tensor>& inputs) {
     if (differentiable) return compare(name, f, g, inputs, ++seed);
     std::vector<torch::Tensor> ts;
-    for (const auto& x : inputs) ts.push_back(to_torch(x));
+    for (const auto& x : inputs) ts.push_back(to_torch_as(x));
     expect_same(f(inputs), g(ts), name + " forward");
   };
 #define NDGRAD_UNARY_OP(name, ...)                                                                 \
@@ -790,4 +809,169 @@ TEST(VsTorch, ConventionsAtZerosTiesAndLargeLogits) {
   compare(
       "log_softmax of large logits", [](auto& x) { return nd::nn::log_softmax(x[0], 1); },
       [](auto& x) { return torch::log_softmax(x[0], 1); }, {large}, 408);
+}
+
+// The functions with a parameter (ops/activations.cpp) against libtorch's: values and gradients
+// over shapes and broadcast bounds, then at their kinks and bounds, where the conventions show.
+TEST(VsTorch, ParameterizedFunctions) {
+  using V = std::vector<nd::Tensor>;
+  using TV = std::vector<torch::Tensor>;
+  const std::vector<std::tuple<std::string, NdFn, TorchFn>> unary = {
+      {"leaky_relu", [](const V& x) { return nd::leaky_relu(x[0]); },
+       [](const TV& x) { return torch::leaky_relu(x[0]); }},
+      {"leaky_relu 0.2", [](const V& x) { return nd::leaky_relu(x[0], 0.2); },
+       [](const TV& x) { return torch::leaky_relu(x[0], 0.2); }},
+      {"elu", [](const V& x) { return nd::elu(x[0]); },
+       [](const TV& x) { return torch::elu(x[0]); }},
+      {"elu 0.5", [](const V& x) { return nd::elu(x[0], 0.5); },
+       [](const TV& x) { return torch::elu(x[0], 0.5); }},
+      {"hardtanh", [](const V& x) { return nd::hardtanh(x[0]); },
+       [](const TV& x) { return torch::hardtanh(x[0]); }},
+      {"hardtanh -0.5 0.8", [](const V& x) { return nd::hardtanh(x[0], -0.5, 0.8); },
+       [](const TV& x) { return torch::hardtanh(x[0], -0.5, 0.8); }},
+      {"clamp", [](const V& x) { return nd::clamp(x[0], -0.5, 0.8); },
+       [](const TV& x) { return torch::clamp(x[0], -0.5, 0.8); }},
+      {"clamp min", [](const V& x) { return nd::clamp(x[0], -0.5); },
+       [](const TV& x) { return torch::clamp(x[0], -0.5); }},
+      {"clamp max", [](const V& x) { return nd::clamp(x[0], std::nullopt, 0.5); },
+       [](const TV& x) { return torch::clamp(x[0], c10::nullopt, 0.5); }},
+      {"clamp min > max", [](const V& x) { return nd::clamp(x[0], 0.5, -0.5); },
+       [](const TV& x) { return torch::clamp(x[0], 0.5, -0.5); }},
+      {"clip", [](const V& x) { return nd::clip(x[0], -1.0, 1.0); },
+       [](const TV& x) { return torch::clip(x[0], -1.0, 1.0); }},
+      {"lerp 0.3", [](const V& x) { return nd::lerp(x[0], x[0] * x[0], 0.3); },
+       [](const TV& x) { return torch::lerp(x[0], x[0] * x[0], 0.3); }},
+      {"lerp 0.7", [](const V& x) { return nd::lerp(nd::tanh(x[0]), x[0], 0.7); },
+       [](const TV& x) { return torch::lerp(torch::tanh(x[0]), x[0], 0.7); }},
+      {"gelu tanh", [](const V& x) { return nd::gelu(x[0], "tanh"); },
+       [](const TV& x) { return torch::gelu(x[0], "tanh"); }},
+  };
+  uint64_t seed = 9000;
+  for (const auto& [name, f, g] : unary)
+    for (const auto& s : kShapes)
+      compare(name + " " + nd::shape_str(s), f, g, {away_from_zero(s, ++seed)}, ++seed);
+  const std::vector<std::tuple<std::string, NdFn, TorchFn>> nary = {
+      {"clamp tensors", [](const V& x) { return nd::clamp(x[0], x[1], x[2]); },
+       [](const TV& x) { return torch::clamp(x[0], x[1], x[2]); }},
+      {"clamp tensor min", [](const V& x) { return nd::clamp(x[0], x[1]) * x[2]; },
+       [](const TV& x) { return torch::clamp(x[0], x[1]) * x[2]; }},
+      {"clip tensor max", [](const V& x) { return nd::clip(x[0], nd::Tensor(), x[1]) * x[2]; },
+       [](const TV& x) { return torch::clip(x[0], c10::nullopt, x[1]) * x[2]; }},
+      {"lerp tensor weight", [](const V& x) { return nd::lerp(x[0], x[1], x[2]); },
+       [](const TV& x) { return torch::lerp(x[0], x[1], x[2]); }},
+  };
+  for (const auto& [name, f, g] : nary)
+    for (const auto& [a, b] : broadcast_pairs())
+      compare(name + " " + nd::shape_str(a) + " " + nd::shape_str(b), f, g,
+              {away_from_zero(a, ++seed), away_from_zero(b, ++seed), away_from_zero(b, ++seed)},
+              ++seed);
+}
+
+// Values and gradients at the kinks, bounds and special points of the rows and functions this
+// library adds after the founding ones: each follows libtorch's convention there (docs/API.md).
+TEST(VsTorch, ConventionsAtKinksBoundsAndSpecialValues) {
+  using V = std::vector<nd::Tensor>;
+  using TV = std::vector<torch::Tensor>;
+  const nd::DType f64 = nd::DType::f64;
+  uint64_t seed = 9500;
+  const auto at = [&](const std::string& name, const NdFn& f, const TorchFn& g,
+                      const std::vector<double>& values) {
+    const int64_t n = static_cast<int64_t>(values.size());
+    compare(name, f, g, {nd::tensor(values, {n}, f64)}, ++seed);
+  };
+  const std::vector<double> zero_and_near = {0.0, -0.0, 0.5, -0.5, 1e-300, -1e-300};
+  at(
+      "leaky_relu at 0", [](const V& x) { return nd::leaky_relu(x[0], 0.1); },
+      [](const TV& x) { return torch::leaky_relu(x[0], 0.1); }, zero_and_near);
+  at(
+      "elu at 0", [](const V& x) { return nd::elu(x[0], 0.7); },
+      [](const TV& x) { return torch::elu(x[0], 0.7); }, zero_and_near);
+  at(
+      "selu at 0", [](const V& x) { return nd::selu(x[0]); },
+      [](const TV& x) { return torch::selu(x[0]); }, zero_and_near);
+  at(
+      "gelu at 0", [](const V& x) { return nd::gelu(x[0]); },
+      [](const TV& x) { return torch::gelu(x[0]); }, zero_and_near);
+  at(
+      "mish at 0", [](const V& x) { return nd::mish(x[0]); },
+      [](const TV& x) { return torch::mish(x[0]); }, zero_and_near);
+  const std::vector<double> threes = {-3.0, 3.0, -2.5, 2.5, -4.0, 4.0, 0.0};
+  at(
+      "hardsigmoid at +-3", [](const V& x) { return nd::hardsigmoid(x[0]); },
+      [](const TV& x) {
+        auto t = x[0];
+        return hardsigmoid(t);  // the overload above
+      },
+      threes);
+  at(
+      "hardswish at +-3", [](const V& x) { return nd::hardswish(x[0]); },
+      [](const TV& x) { return torch::hardswish(x[0]); }, threes);
+  const std::vector<double> bounds = {-1.0, 1.0, -0.5, 0.8, -2.0, 2.0, 0.0};
+  at(
+      "hardtanh at its bounds", [](const V& x) { return nd::hardtanh(x[0]); },
+      [](const TV& x) { return torch::hardtanh(x[0]); }, bounds);
+  at(
+      "clamp at its bounds", [](const V& x) { return nd::clamp(x[0], -0.5, 0.8); },
+      [](const TV& x) { return torch::clamp(x[0], -0.5, 0.8); }, bounds);
+  at(
+      "clamp min == max", [](const V& x) { return nd::clamp(x[0], 0.8, 0.8); },
+      [](const TV& x) { return torch::clamp(x[0], 0.8, 0.8); }, bounds);
+  at(
+      "clamp min > max", [](const V& x) { return nd::clamp(x[0], 0.8, -0.5); },
+      [](const TV& x) { return torch::clamp(x[0], 0.8, -0.5); }, bounds);
+  const std::vector<double> integers = {-2.0, -1.5, -0.5, 0.0, 0.5, 1.5, 2.5, 3.0, -2.7, 2.7};
+  for (const auto& [name, f, g] : std::vector<std::tuple<std::string, NdFn, TorchFn>>{
+           {"floor", [](const V& x) { return nd::floor(x[0]); },
+            [](const TV& x) { return torch::floor(x[0]); }},
+           {"ceil", [](const V& x) { return nd::ceil(x[0]); },
+            [](const TV& x) { return torch::ceil(x[0]); }},
+           {"round (half to even)", [](const V& x) { return nd::round(x[0]); },
+            [](const TV& x) { return torch::round(x[0]); }},
+           {"trunc", [](const V& x) { return nd::trunc(x[0]); },
+            [](const TV& x) { return torch::trunc(x[0]); }},
+           {"frac", [](const V& x) { return nd::frac(x[0]); },
+            [](const TV& x) { return torch::frac(x[0]); }},
+           {"sign", [](const V& x) { return nd::sign(x[0]); },
+            [](const TV& x) { return torch::sign(x[0]); }}})
+    at(name + " at integers and halves", f, g, integers);
+  // Tensor bounds: ties with t, min == max, min > max; each bound's gradient.
+  const auto vec = [&](std::vector<double> v) {
+    return nd::tensor(v, {static_cast<int64_t>(v.size())}, f64);
+  };
+  compare(
+      "clamp tensor bounds at ties", [](const V& x) { return nd::clamp(x[0], x[1], x[2]); },
+      [](const TV& x) { return torch::clamp(x[0], x[1], x[2]); },
+      {vec({0, 1, 2, 0.5, -1, 3, 0.5, 0.2}), vec({0, 0, 0, 1, 1, 1, 0.5, 0.4}),
+       vec({1, 1, 1, 0, 0, 0, 0.5, 0.4})},
+      ++seed);
+  compare(
+      "lerp at weight 1/2 and 1", [](const V& x) { return nd::lerp(x[0], x[1], x[2]); },
+      [](const TV& x) { return torch::lerp(x[0], x[1], x[2]); },
+      {vec({1, 2, 3, -1}), vec({4, -2, 0.5, 7}), vec({0.5, -0.5, 1, 0.4999})}, ++seed);
+  // Binary rows at their special points.
+  compare(
+      "copysign at a == 0", [](const V& x) { return nd::copysign(x[0], x[1]); },
+      [](const TV& x) { return torch::copysign(x[0], x[1]); },
+      {vec({0, -0.0, 0, 2, -2, 1.5}), vec({1, 1, -1, -0.0, 0, -3})}, ++seed);
+  compare(
+      "xlogy at x == 0", [](const V& x) { return nd::xlogy(x[0], x[1]); },
+      [](const TV& x) { return torch::xlogy(x[0], x[1]); },
+      {vec({0, 0, 1.5, -2, 0}), vec({2, 0.5, 3, 0.25, 1})}, ++seed);
+  compare(
+      "fmod and remainder at exact multiples",
+      [](const V& x) { return nd::fmod(x[0], x[1]) * nd::remainder(x[0], x[1]); },
+      [](const TV& x) { return torch::fmod(x[0], x[1]) * torch::remainder(x[0], x[1]); },
+      {vec({4, -4, 3, -3, 7.5, -7.5}), vec({2, 2, -1.5, 1.5, 2, -2})}, ++seed);
+  // nan_to_num: the replaced elements get no gradient.
+  compare(
+      "nan_to_num",
+      [](const V& x) {
+        return nd::nan_to_num(x[0] / (x[0] - 1.0), 0.0, 10.0) *
+               nd::nan_to_num(x[0] / x[0], 0.5, 2.0, -3.0);
+      },
+      [](const TV& x) {
+        return torch::nan_to_num(x[0] / (x[0] - 1.0), 0.0, 10.0) *
+               torch::nan_to_num(x[0] / x[0], 0.5, 2.0, -3.0);
+      },
+      {vec({0, 1, 2, -1, 0.5})}, ++seed);
 }

@@ -183,8 +183,9 @@ const char* name_of(Op op) {
 // Whether a kernel of element type T exists for an op with this dtype rule.
 template <class T>
 constexpr bool admits(DTypeRule rule) {
-  if (rule == DTypeRule::comparison) return true;
+  if (rule == DTypeRule::comparison || rule == DTypeRule::predicate) return true;
   if (rule == DTypeRule::floating) return std::is_floating_point_v<T>;
+  if (rule == DTypeRule::integral) return std::is_integral_v<T>;  // bool included
   return !std::is_same_v<T, bool>;
 }
 
@@ -193,13 +194,14 @@ struct has_vec_f32 : std::false_type {};
 template <class F>
 struct has_vec_f32<F, std::void_t<decltype(F::vec_f32)>> : std::true_type {};
 
+// The result's element type is the functor's: T, or bool for a predicate.
 template <class F, class T>
 void run_unary_fn(const Dims& shape, const FlatRun* flat, const Operand& out, const Operand& in) {
   if constexpr (std::is_same_v<T, float> && has_vec_f32<F>::value) {
     if (!reference_kernels())
       return run_unary<float, float>(shape, flat, out, in, F::f32, F::vec_f32);
   }
-  run_unary<T, T>(shape, flat, out, in, [](T x) { return F::apply(x); });
+  run_unary<decltype(F::apply(T())), T>(shape, flat, out, in, [](T x) { return F::apply(x); });
 }
 
 template <class T>
@@ -234,13 +236,7 @@ void binary_typed(BinaryOp op, const Dims& shape, const FlatRun* flat, const Ope
 }  // namespace
 
 void unary(UnaryOp op, const Dims& shape, Operand out, Operand in, const FlatRun* flat) {
-  dispatch_dtype(in.dtype, [&](auto tag) {
-    using T = decltype(tag);
-    if constexpr (!std::is_same_v<T, bool>)
-      unary_typed<T>(op, shape, flat, out, in);
-    else
-      no_kernel("unary", name_of(op), in.dtype);
-  });
+  dispatch_dtype(in.dtype, [&](auto tag) { unary_typed<decltype(tag)>(op, shape, flat, out, in); });
 }
 
 static_assert(kFlatMax <= StridedLoop<3>::kGrain, "a flat run is one thread's");

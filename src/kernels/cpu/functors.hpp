@@ -108,6 +108,12 @@ NDGRAD_LIBM_FUNCTOR(log10)
 NDGRAD_LIBM_FUNCTOR(exp2)
 NDGRAD_LIBM_FUNCTOR(erf)
 NDGRAD_LIBM_FUNCTOR(erfc)
+NDGRAD_LIBM_FUNCTOR(tan)
+NDGRAD_LIBM_FUNCTOR(asin)
+NDGRAD_LIBM_FUNCTOR(acos)
+NDGRAD_LIBM_FUNCTOR(acosh)
+NDGRAD_LIBM_FUNCTOR(atanh)
+NDGRAD_LIBM_FUNCTOR(cbrt)
 #undef NDGRAD_LIBM_FUNCTOR
 struct square {
   template <class T>
@@ -139,6 +145,122 @@ struct silu {
   template <class T>
   static T apply(T x) {
     return x / (T(1) + std::exp(-x));
+  }
+};
+
+// log(x / (1 - x)), PyTorch's logit without eps: NaN outside [0, 1], -inf and inf at 0 and 1.
+struct logit {
+  template <class T>
+  static T apply(T x) {
+    return std::log(x / (T(1) - x));
+  }
+};
+// x * tanh(softplus(x)).
+struct mish {
+  template <class T>
+  static T apply(T x) {
+    return x * std::tanh(softplus::apply(x));
+  }
+};
+// The exact GELU, x * Phi(x) = x (1 + erf(x / sqrt 2)) / 2.
+struct gelu {
+  template <class T>
+  static T apply(T x) {
+    return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440)));
+  }
+};
+// GELU's tanh approximation (PyTorch's approximate="tanh").
+struct gelu_tanh {
+  template <class T>
+  static T apply(T x) {
+    const T inner = T(0.79788456080286535588) * (x + T(0.044715) * x * x * x);
+    return T(0.5) * x * (T(1) + std::tanh(inner));
+  }
+};
+// SELU's constants (Klambauer et al., PyTorch's).
+inline constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
+inline constexpr double kSeluScale = 1.0507009873554804934193349852946;
+struct selu {
+  template <class T>
+  static T apply(T x) {
+    return x > T(0) ? T(kSeluScale) * x : T(kSeluScale * kSeluAlpha) * std::expm1(x);
+  }
+};
+// relu6(x + 3) / 6, and x times it; NaN passes through.
+struct hardsigmoid {
+  template <class T>
+  static T apply(T x) {
+    if (x != x) return x;
+    const T r = x + T(3);
+    return (r <= T(0) ? T(0) : r >= T(6) ? T(6) : r) / T(6);
+  }
+};
+struct hardswish {
+  template <class T>
+  static T apply(T x) {
+    return x * hardsigmoid::apply(x);
+  }
+};
+// Integers are their own floor, ceil, round and trunc.
+#define NDGRAD_ROUNDING_FUNCTOR(name, fn)  \
+  struct name {                            \
+    template <class T>                     \
+    static T apply(T x) {                  \
+      if constexpr (std::is_integral_v<T>) \
+        return x;                          \
+      else                                 \
+        return std::fn(x);                 \
+    }                                      \
+  };
+NDGRAD_ROUNDING_FUNCTOR(floor, floor)
+NDGRAD_ROUNDING_FUNCTOR(ceil, ceil)
+NDGRAD_ROUNDING_FUNCTOR(round, nearbyint)  // half to even under the default rounding mode
+NDGRAD_ROUNDING_FUNCTOR(trunc, trunc)
+#undef NDGRAD_ROUNDING_FUNCTOR
+struct frac {
+  template <class T>
+  static T apply(T x) {
+    return x - std::trunc(x);
+  }
+};
+// Predicates: a bool for every dtype (integers are finite).
+struct isnan {
+  template <class T>
+  static bool apply(T x) {
+    return x != x;
+  }
+};
+struct isinf {
+  template <class T>
+  static bool apply(T x) {
+    if constexpr (std::is_floating_point_v<T>)
+      return std::isinf(x);
+    else
+      return false;
+  }
+};
+struct isfinite {
+  template <class T>
+  static bool apply(T x) {
+    if constexpr (std::is_floating_point_v<T>)
+      return std::isfinite(x);
+    else
+      return true;
+  }
+};
+struct logical_not {  // NaN is true, as any non-zero value
+  template <class T>
+  static bool apply(T x) {
+    return !(x != T(0));
+  }
+};
+struct bitwise_not {
+  template <class T>
+  static T apply(T x) {
+    if constexpr (std::is_same_v<T, bool>)
+      return !x;
+    else
+      return static_cast<T>(~x);
   }
 };
 
@@ -271,6 +393,104 @@ struct greater_equal {
   template <class T>
   static bool apply(T x, T y) {
     return x >= y;
+  }
+};
+
+struct atan2 {
+  template <class T>
+  static T apply(T x, T y) {
+    return std::atan2(x, y);
+  }
+};
+struct hypot {
+  template <class T>
+  static T apply(T x, T y) {
+    return std::hypot(x, y);
+  }
+};
+// x log y, 0 where x == 0 unless y is NaN (PyTorch's, scipy's).
+struct xlogy {
+  template <class T>
+  static T apply(T x, T y) {
+    if (y != y) return y;
+    if (x == T(0)) return T(0);
+    return x * std::log(y);
+  }
+};
+struct copysign {
+  template <class T>
+  static T apply(T x, T y) {
+    return std::copysign(x, y);
+  }
+};
+// C's fmod: the remainder of the quotient truncated toward 0, with a's sign. Integers: b == 0
+// gives 0 (NumPy's value, no SIGFPE), and so does b == -1 (INT64_MIN % -1 overflows).
+struct fmod {
+  template <class T>
+  static T apply(T x, T y) {
+    if constexpr (std::is_integral_v<T>) {
+      if (y == 0 || y == -1) return T(0);
+      return x % y;
+    } else {
+      return std::fmod(x, y);
+    }
+  }
+};
+// NumPy's (and Python's) remainder: a - b * floor(a / b), with b's sign (a zero takes b's
+// sign too); b == 0 gives NaN for floats, 0 for integers.
+struct remainder {
+  template <class T>
+  static T apply(T x, T y) {
+    if constexpr (std::is_integral_v<T>) {
+      if (y == 0 || y == -1) return T(0);
+      const T r = x % y;
+      return (r != 0 && ((r < 0) != (y < 0))) ? T(r + y) : r;
+    } else {
+      T mod = std::fmod(x, y);
+      if (mod != T(0)) {
+        if ((y < T(0)) != (mod < T(0))) mod += y;
+      } else {
+        mod = std::copysign(T(0), y);
+      }
+      return mod;
+    }
+  }
+};
+// Truth values: any non-zero value (NaN included) is true.
+struct logical_and {
+  template <class T>
+  static bool apply(T x, T y) {
+    return x != T(0) && y != T(0);
+  }
+};
+struct logical_or {
+  template <class T>
+  static bool apply(T x, T y) {
+    return x != T(0) || y != T(0);
+  }
+};
+struct logical_xor {
+  template <class T>
+  static bool apply(T x, T y) {
+    return (x != T(0)) != (y != T(0));
+  }
+};
+struct bitwise_and {
+  template <class T>
+  static T apply(T x, T y) {
+    return static_cast<T>(x & y);
+  }
+};
+struct bitwise_or {
+  template <class T>
+  static T apply(T x, T y) {
+    return static_cast<T>(x | y);
+  }
+};
+struct bitwise_xor {
+  template <class T>
+  static T apply(T x, T y) {
+    return static_cast<T>(x ^ y);
   }
 };
 

@@ -31,9 +31,11 @@ struct FlatRun {
   int64_t n;
   int64_t a_step, b_step;
 };
-// out = op(in); out and in share a dtype. flat: as for binary (b_step unused).
+// out = op(in); out and in share a dtype, or out is boolean for a predicate. flat: as for
+// binary (b_step unused).
 void unary(UnaryOp op, const Dims& shape, Operand out, Operand in, const FlatRun* flat = nullptr);
-// out = op(a, b); a and b share a dtype; out has it too, or boolean for comparisons.
+// out = op(a, b); a and b share a dtype; out has it too, or boolean for comparisons (and the
+// logical ops).
 void binary(BinaryOp op, const Dims& shape, Operand out, Operand a, Operand b,
             const FlatRun* flat = nullptr);
 // out = cond ? a : b; cond boolean; out, a, b share a dtype.

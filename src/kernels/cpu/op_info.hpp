@@ -21,12 +21,30 @@ enum class DTypeRule : uint8_t {
   arithmetic,
   true_divide,
   floating_first,
-  comparison
+  comparison,
+  integral,
+  predicate
 };
 // Whether the lazy evaluator fuses an op (kernels/cpu/fused.hpp).
 enum class Fusion : uint8_t { fused, eager };
-// Where a test draws an op's inputs from.
-enum class Domain : uint8_t { any, positive, positive_first, apart };
+// Where a test draws an op's inputs from (op_table.def gives each one's values; tests/test_util.hpp
+// draws them, the fuzzer maps its tensors into them).
+enum class Domain : uint8_t {
+  any,
+  positive,
+  positive_first,
+  positive_second,
+  apart,
+  unit,
+  small,
+  above_one,
+  probability,
+  off_integers,
+  off_three,
+  fractional_ratio,
+  integers,
+  specials
+};
 
 struct OpInfo {
   const char* name;
@@ -46,6 +64,8 @@ struct OpInfo {
 #define NDGRAD_DIFFERENTIABLE_a true
 #define NDGRAD_DIFFERENTIABLE_b true
 #define NDGRAD_DIFFERENTIABLE_ab true
+#define NDGRAD_DIFFERENTIABLE_ay true
+#define NDGRAD_DIFFERENTIABLE_by true
 #define NDGRAD_DIFFERENTIABLE_aby true
 
 #define NDGRAD_READS_ONCE_once true
