@@ -20,6 +20,20 @@ class NoGradGuard {
   bool previous_;
 };
 
+// RAII: while alive, grad mode on this thread is `enabled`; the previous mode comes back after.
+// AutoGradMode(true) inside a backward rule or hook records a graph there (rules run without
+// one unless create_graph), e.g. to recompute a forward and differentiate it (checkpointing).
+class AutoGradMode {
+ public:
+  explicit AutoGradMode(bool enabled);
+  ~AutoGradMode();
+  AutoGradMode(const AutoGradMode&) = delete;
+  AutoGradMode& operator=(const AutoGradMode&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // Whether ops on this thread record a graph now.
 bool is_grad_enabled();
 

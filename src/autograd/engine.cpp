@@ -99,13 +99,34 @@ void deliver(std::vector<std::pair<Ref<TensorImpl>, Tensor>> totals,
   }
 }
 
+// The passes running on this thread, innermost last. A rule or a hook may run a pass of its own
+// (reentrant backward): over a graph of its own (recomputing, as checkpointing does) or over
+// nodes of a pass that is running, whose bookkeeping it sets aside and gives back when it ends.
+thread_local std::vector<uint64_t> running_passes;
+
+struct SetAside {
+  Node* node;
+  uint64_t stamp;
+  int pending;
+  Tensor grad_buffer;
+};
+
+// Makes n a node of the pass `stamp`, setting aside what a running (outer) pass keeps on it.
+void claim(Node* n, uint64_t stamp, std::vector<SetAside>& aside) {
+  if (!running_passes.empty() &&
+      std::find(running_passes.begin(), running_passes.end(), n->visit_stamp) !=
+          running_passes.end())
+    aside.push_back({n, n->visit_stamp, n->pending, std::move(n->grad_buffer)});
+  n->visit_stamp = stamp;
+  n->pending = 0;
+}
+
 // Nodes reachable from root, each with the number of edges that lead into it; refuses a graph
 // whose saved values were freed or written in place before any rule runs.
-std::vector<const Ref<Node>*> discover(const Ref<Node>& root) {
-  const uint64_t stamp = ++stamp_counter;
+std::vector<const Ref<Node>*> discover(const Ref<Node>& root, uint64_t stamp,
+                                       std::vector<SetAside>& aside) {
   std::vector<const Ref<Node>*> nodes{&root};
-  root->visit_stamp = stamp;
-  root->pending = 0;
+  claim(root.get(), stamp, aside);
   for (size_t i = 0; i < nodes.size(); ++i) {
     Node* n = nodes[i]->get();
     if (n->released)
@@ -116,8 +137,7 @@ std::vector<const Ref<Node>*> discover(const Ref<Node>& root) {
     for (auto& e : n->edges) {
       if (!e.fn) continue;
       if (e.fn->visit_stamp != stamp) {
-        e.fn->visit_stamp = stamp;
-        e.fn->pending = 0;
+        claim(e.fn.get(), stamp, aside);
         nodes.push_back(&e.fn);
       }
       ++e.fn->pending;
@@ -125,6 +145,42 @@ std::vector<const Ref<Node>*> discover(const Ref<Node>& root) {
   }
   return nodes;
 }
+
+// One pass's hold on its nodes: discovered on construction; on any exit, no node keeps a
+// gradient alive, no rule is "running", and an outer pass gets back what was set aside.
+class Pass {
+ public:
+  explicit Pass(const Ref<Node>& root) {
+    running_passes.push_back(stamp_);
+    running_ = exchange_running_node(nullptr);
+    try {
+      nodes = discover(root, stamp_, aside_);
+    } catch (...) {
+      restore();
+      throw;
+    }
+  }
+  ~Pass() { restore(); }
+  Pass(const Pass&) = delete;
+  Pass& operator=(const Pass&) = delete;
+
+  std::vector<const Ref<Node>*> nodes;
+
+ private:
+  void restore() {
+    for (const auto* n : nodes) (*n)->grad_buffer = Tensor();
+    for (auto it = aside_.rbegin(); it != aside_.rend(); ++it) {
+      it->node->visit_stamp = it->stamp;
+      it->node->pending = it->pending;
+      it->node->grad_buffer = std::move(it->grad_buffer);
+    }
+    running_passes.pop_back();
+    exchange_running_node(running_);
+  }
+  const uint64_t stamp_ = ++stamp_counter;
+  std::vector<SetAside> aside_;
+  const Ref<Node>* running_ = nullptr;
+};
 
 }  // namespace
 
@@ -160,15 +216,8 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     to_leaf(root.impl(), root_grad, root.impl()->shape, root.impl()->dtype, "backward");
     return deliver(leaves.finish(), capture_leaf, results, create_graph);
   }
-  std::vector<const Ref<Node>*> nodes = discover(root_fn);
-  struct Cleanup {  // on any exit: no node keeps a gradient alive, no rule is "running"
-    std::vector<const Ref<Node>*>& nodes;
-    const Ref<Node>* running = exchange_running_node(nullptr);
-    ~Cleanup() {
-      for (const auto* n : nodes) (*n)->grad_buffer = Tensor();
-      exchange_running_node(running);
-    }
-  } cleanup{nodes};
+  Pass pass(root_fn);
+  const std::vector<const Ref<Node>*>& nodes = pass.nodes;
   root_fn->grad_buffer = root_grad;
   std::vector<const Ref<Node>*> ready{&root_fn};
   while (!ready.empty()) {
@@ -180,6 +229,10 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
     if (g.defined() && inputs && capture_node.count(n)) (*results)[capture_node[n]] = g;
     GradList grads;
     if (g.defined()) {
+      if (n->released)  // by a pass that a rule or hook of this one ran over its nodes
+        throw AutogradError(std::string("backward through ") + n->name() +
+                            ": a backward pass run inside this one freed its saved values; pass "
+                            "retain_graph=true to the inner one");
       exchange_running_node(&owner);  // for SavingNode::saved_output
       grads = n->backward(g);
     }

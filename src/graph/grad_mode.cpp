@@ -13,5 +13,7 @@ void set_grad_enabled(bool on) { grad_enabled = on; }
 
 NoGradGuard::NoGradGuard() : previous_(grad_enabled) { grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { grad_enabled = previous_; }
+AutoGradMode::AutoGradMode(bool enabled) : previous_(grad_enabled) { grad_enabled = enabled; }
+AutoGradMode::~AutoGradMode() { grad_enabled = previous_; }
 
 }  // namespace ndgrad

@@ -249,3 +249,64 @@ TEST(GradHook, AHookMayRegisterAnotherAndAFormerLeafLendsNothingStale) {
   EXPECT_FALSE(y.grad().defined());
   EXPECT_FALSE(y.requires_grad());
 }
+
+// Reentrant backward: a rule that recomputes its forward with a graph and differentiates it
+// (checkpointing) runs a pass inside the pass that called it.
+TEST(Reentrant, ACheckpointedOpRecomputesAndDifferentiatesInsideBackward) {
+  auto f = [](const Tensor& x) { return tanh(x * x + 0.5) * x; };
+  int recomputed = 0;
+  const CustomOp checkpointed{
+      "checkpointed", [&](const std::vector<Tensor>& x) { return f(x[0]); },
+      [&](const std::vector<Tensor>& x, const Tensor&, const Tensor& g) {
+        const AutoGradMode recording(true);
+        const Tensor again = x[0].detach().requires_grad_();
+        ++recomputed;
+        return std::vector<Tensor>{grad(f(again), {again}, g)[0]};
+      }};
+  const Tensor x = randn({4, 5}, 1).requires_grad_(), upstream = randn({4, 5}, 2);
+  const Tensor w = randn({4, 5}, 3).requires_grad_();
+  (checkpointed({x * w}) * w).backward(upstream);
+  EXPECT_EQ(recomputed, 1);
+  const Tensor x2 = x.detach().requires_grad_(), w2 = w.detach().requires_grad_();
+  (f(x2 * w2) * w2).backward(upstream);
+  expect_close(x.grad(), x2.grad(), 1e-6);
+  expect_close(w.grad(), w2.grad(), 1e-6);
+  EXPECT_TRUE(is_grad_enabled());  // the rule's AutoGradMode ended with it
+}
+
+// A hook that runs a pass over nodes of the running pass: the running pass's bookkeeping is set
+// aside and given back, so both passes give the gradients they give alone.
+TEST(Reentrant, AHookMayRunAPassOverTheGraphBeingDifferentiated) {
+  const Tensor x = randn({3, 4}, 4).requires_grad_(), w = randn({3, 4}, 5);
+  const Tensor up = randn({3, 4}, 6);
+  const Tensor h = tanh(x * w);
+  const Tensor y = h * h;  // h's node is shared by the outer pass and the inner one
+  Tensor inner;
+  bool inside = false;  // the hook runs in the inner pass too (it reaches h): once is enough
+  h.register_hook([&](const Tensor& g) {
+    if (inside) return g;
+    inside = true;
+    const AutoGradMode recording(true);  // hooks run without a graph unless create_graph
+    inner = grad((h * 3.0).sum(), {x}, Tensor(), /*create_graph=*/true)[0];  // keeps the graph
+    return g;
+  });
+  (y * up).sum().backward();
+  const Tensor x2 = x.detach().requires_grad_();
+  const Tensor h2 = tanh(x2 * w);
+  const auto alone = grad((h2 * h2 * up).sum(), {x2});
+  expect_close(x.grad(), alone[0], 1e-6);
+  expect_close(inner, grad((tanh(x2 * w) * 3.0).sum(), {x2})[0], 1e-6);
+  // An inner pass that frees the saved values the running pass still needs: a clear error.
+  const Tensor x3 = randn({3}, 7).requires_grad_();
+  const Tensor h3 = tanh(x3 * 2.0);
+  bool inside3 = false;
+  h3.register_hook([&](const Tensor& g) {
+    if (inside3) return g;
+    inside3 = true;
+    const AutoGradMode recording(true);
+    (void)grad((h3 * 3.0).sum(), {x3});  // frees tanh's and mul's saved values
+    return g;
+  });
+  expect_error<AutogradError>([&] { (h3 * h3).sum().backward(); },
+                              {"backward pass run inside this one freed", "retain_graph"});
+}
