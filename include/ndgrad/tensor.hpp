@@ -499,4 +499,22 @@ Tensor logsumexp(const Tensor& t, const std::vector<int64_t>& axes, bool keepdim
 // --- linear algebra ---
 Tensor matmul(const Tensor& a, const Tensor& b);
 
+// --- contractions (NumPy's semantics; each pair of operands is one batched matrix product) ---
+// einsum: "ij,jk->ik", implicit output (the labels used once, alphabetically, after the "..."
+// axes), "..." broadcasting, a repeated label within a term (a diagonal), labels summed when
+// absent from the output. ValueError naming the term and sizes for a malformed subscript.
+Tensor einsum(const std::string& subscripts, const std::vector<Tensor>& operands);
+// tensordot: the last `dims` axes of a against the first `dims` of b, or the listed pairs.
+Tensor tensordot(const Tensor& a, const Tensor& b, int64_t dims = 2);
+Tensor tensordot(const Tensor& a, const Tensor& b, const std::vector<int64_t>& axes_a,
+                 const std::vector<int64_t>& axes_b);
+// dot: NumPy's (0-d: a product; b 1-d: over the last axes; else a's last against b's
+// second-to-last). vdot: both flattened. inner: over the last axes. outer: of both flattened.
+// kron: the Kronecker product (the shorter shape padded with leading ones).
+Tensor dot(const Tensor& a, const Tensor& b);
+Tensor vdot(const Tensor& a, const Tensor& b);
+Tensor inner(const Tensor& a, const Tensor& b);
+Tensor outer(const Tensor& a, const Tensor& b);
+Tensor kron(const Tensor& a, const Tensor& b);
+
 }  // namespace ndgrad

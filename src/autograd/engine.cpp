@@ -113,9 +113,8 @@ struct SetAside {
 
 // Makes n a node of the pass `stamp`, setting aside what a running (outer) pass keeps on it.
 void claim(Node* n, uint64_t stamp, std::vector<SetAside>& aside) {
-  if (!running_passes.empty() &&
-      std::find(running_passes.begin(), running_passes.end(), n->visit_stamp) !=
-          running_passes.end())
+  if (!running_passes.empty() && std::find(running_passes.begin(), running_passes.end(),
+                                           n->visit_stamp) != running_passes.end())
     aside.push_back({n, n->visit_stamp, n->pending, std::move(n->grad_buffer)});
   n->visit_stamp = stamp;
   n->pending = 0;

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <type_traits>
 
-#include "ops/derivatives.hpp"
 #include "exec/lazy.hpp"
+#include "ops/derivatives.hpp"
 #include "ops/ops_common.hpp"
 #include "ops/strict.hpp"
 

@@ -29,7 +29,7 @@ std::string readable(const char* symbol) {
   if (!symbol) return "?";
   int status = 0;
   std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(symbol, nullptr, nullptr, &status),
-                                            std::free);
+                                             std::free);
   return status == 0 && out ? out.get() : symbol;
 }
 

@@ -255,14 +255,13 @@ TEST(GradHook, AHookMayRegisterAnotherAndAFormerLeafLendsNothingStale) {
 TEST(Reentrant, ACheckpointedOpRecomputesAndDifferentiatesInsideBackward) {
   auto f = [](const Tensor& x) { return tanh(x * x + 0.5) * x; };
   int recomputed = 0;
-  const CustomOp checkpointed{
-      "checkpointed", [&](const std::vector<Tensor>& x) { return f(x[0]); },
-      [&](const std::vector<Tensor>& x, const Tensor&, const Tensor& g) {
-        const AutoGradMode recording(true);
-        const Tensor again = x[0].detach().requires_grad_();
-        ++recomputed;
-        return std::vector<Tensor>{grad(f(again), {again}, g)[0]};
-      }};
+  const CustomOp checkpointed{"checkpointed", [&](const std::vector<Tensor>& x) { return f(x[0]); },
+                              [&](const std::vector<Tensor>& x, const Tensor&, const Tensor& g) {
+                                const AutoGradMode recording(true);
+                                const Tensor again = x[0].detach().requires_grad_();
+                                ++recomputed;
+                                return std::vector<Tensor>{grad(f(again), {again}, g)[0]};
+                              }};
   const Tensor x = randn({4, 5}, 1).requires_grad_(), upstream = randn({4, 5}, 2);
   const Tensor w = randn({4, 5}, 3).requires_grad_();
   (checkpointed({x * w}) * w).backward(upstream);

@@ -490,6 +490,53 @@ void rows_Matmul() {
   }
   check("Tensor::matmul", [](const std::vector<Tensor>& x) { return x[0].matmul(x[1].mT()); },
         {any_input({3, 4}), any_input({2, 4})});
+  // Contractions: einsum over each kind of label (batch, contracted, summed alone, repeated,
+  // broadcast "..."), to first and second order; the others are written with it or tensordot.
+  const std::vector<std::pair<std::string, std::vector<Shape>>> einsums = {
+      {"ij,jk->ik", {{3, 4}, {4, 2}}},
+      {"bij,bjk->bik", {{2, 3, 4}, {2, 4, 2}}},
+      {"ij->ji", {{3, 4}}},
+      {"ii->i", {{3, 3}}},
+      {"ii", {{3, 3}}},
+      {"ij,ij->", {{3, 4}, {3, 4}}},
+      {"i,j", {{3}, {4}}},
+      {"ijk,k->ij", {{2, 3, 4}, {4}}},
+      {"...ij,...jk", {{2, 1, 3, 4}, {3, 4, 2}}},
+      {"ij,jk,kl->il", {{2, 3}, {3, 4}, {4, 2}}},
+      {"iij,jk->ik", {{3, 3, 2}, {2, 4}}},
+      {"ab,cd->", {{2, 3}, {3, 2}}},
+      {"i...->...", {{3, 2, 2}}},
+      {"bi,bi->b", {{3, 1}, {1, 4}}}};
+  for (const auto& [subscripts, shapes] : einsums) {
+    const std::string sub = subscripts;
+    auto fn = [sub](const std::vector<Tensor>& x) { return einsum(sub, x); };
+    std::vector<Tensor> inputs;
+    for (const Shape& sh : shapes) inputs.push_back(any_input(sh));
+    check("einsum " + sub, fn, inputs);
+    check_second_order(
+        "einsum " + sub, [fn](const std::vector<Tensor>& x) { return tanh(fn(x)); }, inputs);
+  }
+  check("tensordot",
+        [](const std::vector<Tensor>& x) {
+          return tensordot(x[0], x[1], {0, 2}, {2, 0});
+        },
+        {any_input({2, 3, 4}), any_input({4, 5, 2})});
+  check("tensordot dims", [](const std::vector<Tensor>& x) { return tensordot(x[0], x[1], 1); },
+        {any_input({2, 3}), any_input({3, 4, 2})});
+  check("dot", [](const std::vector<Tensor>& x) { return dot(x[0], x[1]); },
+        {any_input({2, 3, 4}), any_input({5, 4, 2})});
+  check("dot of vectors", [](const std::vector<Tensor>& x) { return dot(x[0], x[1]); },
+        {any_input({4}), any_input({4})});
+  check("vdot", [](const std::vector<Tensor>& x) { return vdot(x[0], x[1]); },
+        {any_input({2, 3}), any_input({3, 2})});
+  check("inner", [](const std::vector<Tensor>& x) { return inner(x[0], x[1]); },
+        {any_input({2, 3}), any_input({4, 3})});
+  check("outer", [](const std::vector<Tensor>& x) { return outer(x[0], x[1]); },
+        {any_input({3}), any_input({2, 2})});
+  check("kron", [](const std::vector<Tensor>& x) { return kron(x[0], x[1]); },
+        {any_input({2, 3}), any_input({3, 1, 2})});
+  check_second_order("kron", [](const std::vector<Tensor>& x) { return tanh(kron(x[0], x[1])); },
+                     {any_input({2, 2}), any_input({2, 3})});
 }
 
 void rows_Composites() {

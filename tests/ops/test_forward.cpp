@@ -260,6 +260,40 @@ TEST(Matmul, NumpySemanticsMatchNaive) {
   expect_close(matmul(row, B), naive(row.contiguous(), B), 1e-12);
 }
 
+// einsum: NumPy's semantics against naive loops, the matrix product done by the GEMM, and
+// malformed subscripts refused with the reason.
+TEST(Contractions, EinsumMatchesLoopsUsesTheGemmAndRefusesBadSubscripts) {
+  const Tensor a = randn({3, 4}, 1, DType::f64), b = randn({4, 5}, 2, DType::f64);
+  const Tensor c = einsum("ij,jk->ik", {a, b});
+  std::vector<double> expected(15, 0.0);
+  const auto av = a.to_vector(), bv = b.to_vector();
+  for (int i = 0; i < 3; ++i)
+    for (int k = 0; k < 5; ++k)
+      for (int j = 0; j < 4; ++j) expected[i * 5 + k] += av[i * 4 + j] * bv[j * 5 + k];
+  expect_values(c, expected, 1e-12);
+  const Tensor w = randn({3, 4}, 3).requires_grad_();
+  EXPECT_TRUE(ops_in_graph(einsum("ij,jk->ik", {w, b.to(DType::f32)})).count("matmul"));
+  // Implicit output: the labels used once, alphabetically; a repeated label is a trace.
+  EXPECT_EQ(einsum("ba", {a}).shape(), (Shape{4, 3}));
+  const Tensor sq = randn({4, 4}, 4, DType::f64);
+  const auto sv = sq.to_vector();
+  EXPECT_NEAR(einsum("ii", {sq}).item(), sv[0] + sv[5] + sv[10] + sv[15], 1e-12);
+  EXPECT_EQ(einsum("...ij,jk", {randn({2, 3, 4}, 5), randn({4, 5}, 6)}).shape(), (Shape{2, 3, 5}));
+  EXPECT_EQ(einsum("i,i", {zeros({0}), zeros({0})}).item(), 0.0);  // an empty sum
+  expect_error<ValueError>([&] { einsum("ij,jk", {a}); }, {"2 terms for 1 operands"});
+  expect_error<ValueError>([&] { einsum("ij,jk->ik", {a, a}); }, {"label 'j'", "4", "3"});
+  expect_error<ValueError>([&] { einsum("i1", {a}); }, {"invalid subscript '1'"});
+  expect_error<ValueError>([&] { einsum("ijk", {a}); }, {"3 labels", "(3,4)"});
+  expect_error<ValueError>([&] { einsum("ij->iz", {a}); }, {"output label 'z'"});
+  expect_error<ValueError>([&] { einsum("ij->ii", {a}); }, {"more than once"});
+  expect_error<ValueError>([&] { einsum("..i..", {a}); }, {"'...'"});
+  expect_error<ValueError>([&] { einsum("ii", {a}); }, {"label 'i' has sizes 3 and 4"});
+  expect_error<ValueError>([&] { tensordot(sq, sq, {1, 1}, {0, 1}); }, {"contracted twice"});
+  expect_error<ShapeError>([&] { tensordot(a, b, {0}, {0}); }, {"sizes differ"});
+  expect_error<ValueError>([&] { tensordot(a, b, 3); }, {"cannot contract 3 axes"});
+  expect_error<ShapeError>([&] { vdot(a, b); }, {"different numbers of elements"});
+}
+
 TEST(Printing, LooksLikeNumpy) {
   std::ostringstream os;
   os << tensor({0, 1, 2, 3, 4, 5}, {2, 3});

@@ -767,6 +767,76 @@ TEST(VsTorch, MatmulAndShapeOps) {
       ++seed);
 }
 
+// Contractions: values and gradients over every kind of einsum label, and the NumPy-style
+// functions against libtorch's spellings of the same contraction.
+TEST(VsTorch, EinsumAndContractions) {
+  uint64_t seed = 900;
+  const std::vector<std::pair<std::string, std::vector<nd::Shape>>> einsums = {
+      {"ij,jk->ik", {{3, 4}, {4, 5}}},
+      {"bij,bjk->bik", {{2, 3, 4}, {2, 4, 5}}},
+      {"ij->ji", {{3, 4}}},
+      {"ii->i", {{4, 4}}},
+      {"ii", {{4, 4}}},
+      {"ij,ij->", {{3, 4}, {3, 4}}},
+      {"i,j", {{3}, {4}}},
+      {"ba", {{3, 4}}},  // implicit: alphabetical, so a transpose
+      {"ijk,k->ij", {{2, 3, 4}, {4}}},
+      {"...ij,...jk", {{2, 1, 3, 4}, {5, 4, 2}}},
+      {"ij,jk,kl->il", {{2, 3}, {3, 4}, {4, 2}}},
+      {"iij,jk->ik", {{3, 3, 2}, {2, 4}}},
+      {"ab,cd->", {{2, 3}, {3, 2}}},
+      {"i...->...", {{3, 2, 2}}},
+      {"bi,bi->b", {{3, 1}, {1, 4}}},
+      {"bhqd,bhkd->bhqk", {{2, 2, 3, 4}, {2, 2, 5, 4}}},  // attention scores
+      {"Ab,bA->A", {{3, 4}, {4, 3}}}};
+  for (const auto& [subscripts, shapes] : einsums) {
+    std::vector<nd::Tensor> inputs;
+    for (const nd::Shape& sh : shapes) inputs.push_back(away_from_zero(sh, ++seed));
+    const std::string sub = subscripts;
+    compare(
+        "einsum " + sub, [sub](auto& x) { return nd::einsum(sub, x); },
+        [sub](auto& x) { return torch::einsum(sub, x); }, inputs, ++seed);
+  }
+  const auto a = away_from_zero({2, 3, 4}, ++seed), b = away_from_zero({4, 5, 2}, ++seed);
+  compare(
+      "tensordot pairs",
+      [](auto& x) {
+        return nd::tensordot(x[0], x[1], {0, 2}, {2, 0});
+      },
+      [](auto& x) {
+        return torch::tensordot(x[0], x[1], {0, 2}, {2, 0});
+      },
+      {a, b}, ++seed);
+  compare(
+      "tensordot dims", [](auto& x) { return nd::tensordot(x[0], x[1], 1); },
+      [](auto& x) { return torch::tensordot(x[0], x[1], {2}, {0}); }, {a, b}, ++seed);
+  compare(
+      "dot (n-d, NumPy's rule)", [](auto& x) { return nd::dot(x[0], x[1]); },
+      [](auto& x) { return torch::tensordot(x[0], x[1], {-1}, {-2}); },
+      {a, away_from_zero({3, 4, 2}, ++seed)}, ++seed);
+  const auto u = away_from_zero({5}, ++seed), v = away_from_zero({5}, ++seed);
+  compare(
+      "dot", [](auto& x) { return nd::dot(x[0], x[1]); },
+      [](auto& x) { return torch::dot(x[0], x[1]); }, {u, v}, ++seed);
+  compare(
+      "vdot",
+      [](auto& x) {
+        return nd::vdot(x[0].reshape({5, 1}), x[1]);
+      },
+      [](auto& x) { return torch::vdot(x[0], x[1]); }, {u, v}, ++seed);
+  compare(
+      "inner", [](auto& x) { return nd::inner(x[0], x[1]); },
+      [](auto& x) { return torch::inner(x[0], x[1]); },
+      {away_from_zero({2, 3}, ++seed), away_from_zero({4, 3}, ++seed)}, ++seed);
+  compare(
+      "outer", [](auto& x) { return nd::outer(x[0], x[1]); },
+      [](auto& x) { return torch::outer(x[0], x[1]); }, {u, away_from_zero({3}, ++seed)}, ++seed);
+  compare(
+      "kron", [](auto& x) { return nd::kron(x[0], x[1]); },
+      [](auto& x) { return torch::kron(x[0], x[1]); },
+      {away_from_zero({2, 3}, ++seed), away_from_zero({3, 1, 2}, ++seed)}, ++seed);
+}
+
 TEST(VsTorch, TwoLayerNetwork) {
   compare(
       "two-layer net",
