@@ -44,6 +44,12 @@ class ValueError : public Error {
  public:
   using Error::Error;
 };
+// A linear-algebra op given a matrix it cannot factor (singular, not positive definite); the
+// message names the op and the batch element.
+class LinAlgError : public Error {
+ public:
+  using Error::Error;
+};
 // A tensor whose storage could not be allocated.
 class MemoryError : public Error {
  public:

@@ -6,6 +6,7 @@
 #include "ndgrad/error.hpp"
 #include "ndgrad/explain.hpp"
 #include "ndgrad/io.hpp"
+#include "ndgrad/linalg.hpp"
 #include "ndgrad/memory.hpp"
 #include "ndgrad/nn.hpp"
 #include "ndgrad/optim.hpp"

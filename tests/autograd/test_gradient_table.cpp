@@ -539,6 +539,59 @@ void rows_Matmul() {
                      {any_input({2, 2}), any_input({2, 3})});
 }
 
+// Linear algebra on well-conditioned matrices (a random matrix plus a multiple of the
+// identity); Cholesky of M M^T + n I, so that a perturbation of M keeps the input symmetric.
+void rows_Linalg() {
+  auto conditioned = [](const Shape& s) { return any_input(s) + 3.0 * eye(s.back(), DType::f64); };
+  using V = std::vector<Tensor>;
+  for (const auto& [a, b] : std::vector<std::pair<Shape, Shape>>{
+           {{3, 3}, {3, 2}}, {{2, 3, 3}, {3, 2}}, {{3, 3}, {2, 1, 3, 4}}, {{3, 3}, {3}}}) {
+    check("linalg::solve", [](const V& x) { return linalg::solve(x[0], x[1]); },
+          {conditioned(a), any_input(b)});
+    check_second_order("linalg::solve", [](const V& x) { return tanh(linalg::solve(x[0], x[1])); },
+                       {conditioned(a), any_input(b)});
+  }
+  check("linalg::inv", [](const V& x) { return linalg::inv(x[0]); }, {conditioned({2, 3, 3})});
+  check_second_order("linalg::inv", [](const V& x) { return tanh(linalg::inv(x[0])); },
+                     {conditioned({3, 3})});
+  check("linalg::det", [](const V& x) { return linalg::det(x[0]); }, {conditioned({2, 3, 3})});
+  check_second_order("linalg::det", [](const V& x) { return tanh(linalg::det(x[0]) * 0.01); },
+                     {conditioned({3, 3})});
+  check("linalg::slogdet", [](const V& x) { return linalg::slogdet(x[0]).second; },
+        {conditioned({2, 3, 3}) * -1.0});
+  check_second_order("linalg::slogdet",
+                     [](const V& x) { return tanh(linalg::slogdet(x[0]).second); },
+                     {conditioned({3, 3})});
+  auto spd = [](const Tensor& m) { return matmul(m, m.mT()) + 3.0 * eye(m.size(-1), DType::f64); };
+  for (bool upper : {false, true}) {
+    check("linalg::cholesky",
+          [spd, upper](const V& x) { return linalg::cholesky(spd(x[0]), upper); },
+          {any_input({2, 3, 3})});
+    check_second_order(
+        "linalg::cholesky",
+        [spd, upper](const V& x) { return tanh(linalg::cholesky(spd(x[0]), upper)); },
+        {any_input({3, 3})});
+    check("linalg::cholesky_solve",
+          [spd, upper](const V& x) {
+            return linalg::cholesky_solve(x[1], linalg::cholesky(spd(x[0]), upper), upper);
+          },
+          {any_input({3, 3}), any_input({3, 2})});
+    for (bool left : {true, false})
+      for (bool unit : {false, true}) {
+        const Shape b = left ? Shape{2, 3, 2} : Shape{2, 2, 3};
+        auto fn = [upper, left, unit](const V& x) {
+          return linalg::solve_triangular(x[0], x[1], upper, left, unit);
+        };
+        check("linalg::solve_triangular", fn, {conditioned({3, 3}), any_input(b)});
+        check_second_order("linalg::solve_triangular", [fn](const V& x) { return tanh(fn(x)); },
+                           {conditioned({3, 3}), any_input(b)});
+      }
+  }
+  for (int64_t n : {-2, 0, 1, 3})
+    check("linalg::matrix_power", [n](const V& x) { return linalg::matrix_power(x[0], n) + x[0]; },
+          {conditioned({2, 3, 3})});
+}
+
 void rows_Composites() {
   // A two-layer network with its bias broadcasts: the founding texts' model.
   check("two-layer net",
@@ -575,6 +628,7 @@ TEST(GradientTable, ReductionsOverAxesAndKeepdims) { rows_ReductionsOverAxesAndK
 TEST(GradientTable, ShapeOps) { rows_ShapeOps(); }
 TEST(GradientTable, Indexing) { rows_Indexing(); }
 TEST(GradientTable, Matmul) { rows_Matmul(); }
+TEST(GradientTable, Linalg) { rows_Linalg(); }
 TEST(GradientTable, Composites) { rows_Composites(); }
 
 // Runs every row, then checks that every op with a backward rule appeared in a checked graph.
@@ -588,6 +642,7 @@ TEST(GradientTable, EveryDifferentiableOpHasARow) {
   rows_ShapeOps();
   rows_Indexing();
   rows_Matmul();
+  rows_Linalg();
   rows_Composites();
   for (const std::string& name : differentiable_ops())
     EXPECT_TRUE(covered().count(name)) << "op '" << name << "' has a backward rule but no row in "

@@ -1,4 +1,5 @@
 // Forward values of the ops against hand computation or naive loops.
+#include <cmath>
 #include <sstream>
 
 #include "kernels/cpu/functors.hpp"
@@ -292,6 +293,34 @@ TEST(Contractions, EinsumMatchesLoopsUsesTheGemmAndRefusesBadSubscripts) {
   expect_error<ShapeError>([&] { tensordot(a, b, {0}, {0}); }, {"sizes differ"});
   expect_error<ValueError>([&] { tensordot(a, b, 3); }, {"cannot contract 3 axes"});
   expect_error<ShapeError>([&] { vdot(a, b); }, {"different numbers of elements"});
+}
+
+// Linear algebra's errors name the op and the batch element; a singular matrix has det 0.
+TEST(Linalg, SingularAndIndefiniteMatricesAreNamedByBatchElement) {
+  Tensor batch = eye(3, DType::f64).broadcast_to({2, 2, 3, 3}).contiguous();
+  {
+    const NoGradGuard no_grad;
+    batch.index({1, 0, 2}).copy_(zeros({3}, DType::f64));  // element (1, 0): a zero row
+  }
+  expect_error<LinAlgError>([&] { linalg::solve(batch, ones({3}, DType::f64)); },
+                            {"linalg::solve", "batch index (1, 0)", "singular"});
+  expect_error<LinAlgError>([&] { linalg::inv(batch); }, {"linalg::inv", "batch index (1, 0)"});
+  expect_error<LinAlgError>(
+      [&] { linalg::cholesky(batch); },
+      {"linalg::cholesky", "batch index (1, 0)", "positive definite", "order 3"});
+  const Tensor d = linalg::det(batch);
+  expect_values(d, {1, 1, 0, 1});
+  const auto [sign, logabs] = linalg::slogdet(batch);
+  expect_values(sign, {1, 1, 0, 1});
+  EXPECT_TRUE(std::isinf(logabs.to_vector()[2]));
+  expect_error<ShapeError>([] { linalg::solve(zeros({3, 4}), zeros({3})); }, {"square"});
+  expect_error<ShapeError>([] { linalg::solve(eye(3), zeros({4, 2})); }, {"B needs 3 rows"});
+  expect_error<DTypeError>([] { linalg::inv(eye(3).to(DType::i64)); }, {"linalg::inv"});
+  // A 2x2 system against its closed form, in f32.
+  const Tensor a = tensor({4, 1, 2, 3}, {2, 2}), b = tensor({1, 2}, {2});
+  expect_values(linalg::solve(a, b), {0.1, 0.6}, 1e-6);
+  expect_values(linalg::det(a).reshape({1}), {10}, 1e-6);
+  expect_values(linalg::matrix_power(a, 2), {18, 7, 14, 11}, 1e-6);
 }
 
 TEST(Printing, LooksLikeNumpy) {

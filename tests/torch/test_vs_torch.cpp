@@ -837,6 +837,79 @@ TEST(VsTorch, EinsumAndContractions) {
       {away_from_zero({2, 3}, ++seed), away_from_zero({3, 1, 2}, ++seed)}, ++seed);
 }
 
+// Linear algebra: values and gradients, batched and broadcast, on well-conditioned matrices.
+TEST(VsTorch, Linalg) {
+  uint64_t seed = 1000;
+  auto conditioned = [&](const nd::Shape& s) {
+    return away_from_zero(s, ++seed) + 3.0 * nd::eye(s.back(), nd::DType::f64);
+  };
+  for (const auto& [a, b] : std::vector<std::pair<nd::Shape, nd::Shape>>{{{4, 4}, {4, 2}},
+                                                                         {{2, 4, 4}, {4, 3}},
+                                                                         {{4, 4}, {2, 1, 4, 3}},
+                                                                         {{4, 4}, {4}},
+                                                                         {{2, 4, 4}, {2, 4}}})
+    compare(
+        "solve " + nd::shape_str(a) + " " + nd::shape_str(b),
+        [](auto& x) { return nd::linalg::solve(x[0], x[1]); },
+        [](auto& x) { return torch::linalg_solve(x[0], x[1]); },
+        {conditioned(a), away_from_zero(b, ++seed)}, ++seed);
+  compare(
+      "inv", [](auto& x) { return nd::linalg::inv(x[0]); },
+      [](auto& x) { return torch::linalg_inv(x[0]); }, {conditioned({2, 4, 4})}, ++seed);
+  compare(
+      "det", [](auto& x) { return nd::linalg::det(x[0]); },
+      [](auto& x) { return torch::linalg_det(x[0]); }, {conditioned({3, 4, 4}) * -1.0}, ++seed);
+  compare(
+      "slogdet", [](auto& x) { return nd::linalg::slogdet(x[0]).second; },
+      [](auto& x) { return std::get<1>(torch::linalg_slogdet(x[0])); },
+      {conditioned({3, 4, 4}) * -1.0}, ++seed);
+  compare(
+      "slogdet sign", [](auto& x) { return nd::linalg::slogdet(x[0]).first + x[0].sum() * 0.0; },
+      [](auto& x) { return std::get<0>(torch::linalg_slogdet(x[0])) + x[0].sum() * 0.0; },
+      {conditioned({3, 4, 4}) * -1.0}, ++seed);
+  for (bool upper : {false, true}) {
+    compare(
+        std::string("cholesky") + (upper ? " upper" : ""),
+        [upper](auto& x) {
+          return nd::linalg::cholesky(
+              nd::matmul(x[0], x[0].mT()) + 3.0 * nd::eye(4, nd::DType::f64), upper);
+        },
+        [upper](auto& x) {
+          return torch::linalg_cholesky(
+              torch::matmul(x[0], x[0].mT()) + 3.0 * torch::eye(4, torch::kFloat64), upper);
+        },
+        {away_from_zero({2, 4, 4}, ++seed)}, ++seed);
+    compare(
+        std::string("cholesky_solve") + (upper ? " upper" : ""),
+        // Through the triangle's mask on both sides: libtorch's gradient for L is that of
+        // L L^T with L full, nonzero on the triangle cholesky_solve never reads.
+        [upper](auto& x) {
+          return nd::linalg::cholesky_solve(x[1], upper ? nd::triu(x[0]) : nd::tril(x[0]), upper);
+        },
+        [upper](auto& x) {
+          return torch::cholesky_solve(x[1], upper ? x[0].triu() : x[0].tril(), upper);
+        },
+        {upper ? nd::triu(conditioned({4, 4})) : nd::tril(conditioned({4, 4})),
+         away_from_zero({2, 4, 3}, ++seed)},
+        ++seed);
+    for (bool left : {true, false})
+      for (bool unit : {false, true})
+        compare(
+            "solve_triangular",
+            [=](auto& x) { return nd::linalg::solve_triangular(x[0], x[1], upper, left, unit); },
+            [=](auto& x) { return torch::linalg_solve_triangular(x[0], x[1], upper, left, unit); },
+            {conditioned({4, 4}),
+             away_from_zero(left ? nd::Shape{2, 4, 3} : nd::Shape{2, 3, 4}, ++seed)},
+            ++seed);
+  }
+  for (int64_t n : {-3, 0, 1, 2, 5})
+    compare(
+        "matrix_power " + std::to_string(n),
+        [n](auto& x) { return nd::linalg::matrix_power(x[0], n) + x[0]; },
+        [n](auto& x) { return torch::linalg_matrix_power(x[0], n) + x[0]; },
+        {conditioned({2, 3, 3}) * 0.3}, ++seed);
+}
+
 TEST(VsTorch, TwoLayerNetwork) {
   compare(
       "two-layer net",
