@@ -244,6 +244,37 @@ void gather_rows() {
 // Joining and padding large tensors (forward: each reads its input and writes its output
 // once, the least it must move) against the triad's bandwidth, and a boolean-mask select of
 // half of a 4M-element tensor.
+// Linear algebra (#22's rows): solve and cholesky of one 512x512 matrix and of a batch of
+// 64 32x32 ones, f64 and f32; and an einsum that is a batched matrix product against matmul.
+void linalg_rows() {
+  for (nd::DType dt : {nd::DType::f64, nd::DType::f32}) {
+    const auto tdt = dt == nd::DType::f64 ? torch::kFloat64 : torch::kFloat32;
+    const char* name = dt == nd::DType::f64 ? "f64" : "f32";
+    for (const auto& [batch, n] : std::vector<std::pair<int64_t, int64_t>>{{1, 512}, {64, 32}}) {
+      const nd::Shape s = batch == 1 ? nd::Shape{n, n} : nd::Shape{batch, n, n};
+      const nd::Tensor a = nd::randn(s, 40, dt) + double(n) * nd::eye(n, dt);
+      const nd::Tensor b = nd::randn(batch == 1 ? nd::Shape{n, 8} : nd::Shape{batch, n, 8}, 41, dt);
+      const nd::Tensor spd = nd::matmul(a, a.mT());
+      const torch::Tensor ta = torch::randn(s, tdt) + double(n) * torch::eye(n, tdt);
+      const torch::Tensor tb = torch::randn(b.shape(), tdt), tspd = torch::matmul(ta, ta.mT());
+      const std::string shape = batch == 1 ? "512^2" : "64 x 32^2";
+      compare(
+          "L1 solve " + shape + " " + name, [&] { nd::linalg::solve(a, b); },
+          [&] { torch::linalg_solve(ta, tb); }, 30, 1e3, "ms");
+      compare(
+          "L2 cholesky " + shape + " " + name, [&] { nd::linalg::cholesky(spd); },
+          [&] { torch::linalg_cholesky(tspd); }, 30, 1e3, "ms");
+    }
+  }
+  const nd::Tensor q = nd::randn({16, 128, 64}, 42), k = nd::randn({16, 128, 64}, 43);
+  compare(
+      "L3 einsum bqd,bkd->bqk vs matmul",
+      [&] {
+        nd::einsum("bqd,bkd->bqk", {q, k});
+      },
+      [&] { nd::matmul(q, k.mT()); }, 30, 1e3, "ms", "(the second column is ndgrad's matmul)");
+}
+
 void joins() {
   std::vector<nd::Tensor> parts;
   std::vector<torch::Tensor> tparts;
@@ -531,6 +562,7 @@ int main(int argc, char** argv) {
   if (want("W2")) w2();
   if (want("I1")) gather_rows();
   if (want("I2")) joins();
+  if (want("L1")) linalg_rows();
   if (want("W3")) w3();
   if (want("W4")) w4();
   if (want("W5")) w5();

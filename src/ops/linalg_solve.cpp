@@ -94,15 +94,13 @@ Tensor solve_matrices(const Tensor& A, const Tensor& B, const char* op) {
   checked_numel(with_matrix(batch, n, std::max(n, k)), op);
   Tensor lu = working_copy(A, with_matrix(batch, n, n), dt);
   Tensor x = working_copy(B, with_matrix(batch, n, k), dt);
-  std::vector<int64_t> piv(static_cast<size_t>(n));
   for_each_matrix(dt, lu, [&](int64_t e, auto* m) {
-    int64_t swaps = 0;
-    if (const int64_t k0 = kernels::lu_factor(n, m, piv.data(), &swaps))
+    using T = std::remove_pointer_t<decltype(m)>;
+    T* rhs = reinterpret_cast<T*>(x.impl()->data()) + e * n * k;
+    if (const int64_t k0 = kernels::lu_solve_in_place(n, k, m, rhs))
       throw LinAlgError(std::string(op) + ": the matrix" + batch_index(batch, e) +
                         " is singular (U[" + std::to_string(k0 - 1) + "][" +
                         std::to_string(k0 - 1) + "] is zero)");
-    using T = std::remove_pointer_t<decltype(m)>;
-    kernels::lu_solve(n, k, m, piv.data(), reinterpret_cast<T*>(x.impl()->data()) + e * n * k);
   });
   if (auto node = record<SolveBackward>(x, {&A, &B})) {
     node->a = node->save(A, "the matrix");
@@ -128,20 +126,10 @@ std::pair<Tensor, Tensor> sign_and_log(const Tensor& A, const char* op) {
   const DType dt = A.dtype();
   Tensor lu = working_copy(A, A.impl()->shape, dt);
   Tensor sign = make_tensor(batch, dt, op), logabs = make_tensor(batch, dt, op);
-  std::vector<int64_t> piv(static_cast<size_t>(n));
   for_each_matrix(dt, lu, [&](int64_t e, auto* m) {
     using T = std::remove_pointer_t<decltype(m)>;
-    int64_t swaps = 0;
-    const bool singular = kernels::lu_factor(n, m, piv.data(), &swaps) != 0;
-    T s = swaps % 2 ? T(-1) : T(1), l = 0;
-    for (int64_t i = 0; i < n && !singular; ++i) {
-      const T d = m[i * n + i];
-      if (d < 0) s = -s;
-      l += std::log(std::fabs(d));
-    }
-    reinterpret_cast<T*>(sign.impl()->data())[e] = singular ? T(0) : s;
-    reinterpret_cast<T*>(logabs.impl()->data())[e] =
-        singular ? -std::numeric_limits<T>::infinity() : l;
+    kernels::lu_sign_log(n, m, reinterpret_cast<T*>(sign.impl()->data()) + e,
+                         reinterpret_cast<T*>(logabs.impl()->data()) + e);
   });
   return {sign, logabs};
 }

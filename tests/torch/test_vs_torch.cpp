@@ -902,6 +902,25 @@ TEST(VsTorch, Linalg) {
              away_from_zero(left ? nd::Shape{2, 4, 3} : nd::Shape{2, 3, 4}, ++seed)},
             ++seed);
   }
+  // Order 20: through LAPACK when OpenBLAS is there (the loops in reference mode).
+  for (bool upper : {false, true}) {
+    compare(
+        "order 20: solve, det, cholesky, solve_triangular",
+        [upper](auto& x) {
+          const nd::Tensor spd = nd::matmul(x[0], x[0].mT()) + 3.0 * nd::eye(20, nd::DType::f64);
+          return nd::linalg::solve(x[0], x[1]).sum() + nd::linalg::slogdet(x[0]).second +
+                 nd::linalg::cholesky(spd, upper).sum() +
+                 nd::linalg::solve_triangular(x[0], x[1], upper).sum();
+        },
+        [upper](auto& x) {
+          const torch::Tensor spd =
+              torch::matmul(x[0], x[0].mT()) + 3.0 * torch::eye(20, torch::kFloat64);
+          return torch::linalg_solve(x[0], x[1]).sum() + std::get<1>(torch::linalg_slogdet(x[0])) +
+                 torch::linalg_cholesky(spd, upper).sum() +
+                 torch::linalg_solve_triangular(x[0], x[1], upper).sum();
+        },
+        {conditioned({2, 20, 20}), away_from_zero({20, 3}, ++seed)}, ++seed);
+  }
   for (int64_t n : {-3, 0, 1, 2, 5})
     compare(
         "matrix_power " + std::to_string(n),

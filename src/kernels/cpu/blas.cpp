@@ -30,6 +30,7 @@ Blas load() {
     if ((h = dlopen(name, RTLD_NOW | RTLD_LOCAL))) break;
   if (set_coretype) unsetenv("OPENBLAS_CORETYPE");  // leave the environment as it was
   if (!h) return b;
+  b.handle = h;
   b.sgemm = reinterpret_cast<Blas::Sgemm>(dlsym(h, "cblas_sgemm"));
   b.dgemm = reinterpret_cast<Blas::Dgemm>(dlsym(h, "cblas_dgemm"));
   b.set_num_threads = reinterpret_cast<void (*)(int)>(dlsym(h, "openblas_set_num_threads"));

@@ -13,6 +13,7 @@ struct Blas {
   Dgemm dgemm = nullptr;
   void (*set_num_threads)(int) = nullptr;
   const char* (*corename)() = nullptr;
+  void* handle = nullptr;  // the library, for LAPACK's symbols (kernels/cpu/decompose.cpp)
   bool loaded() const { return sgemm && dgemm; }
 };
 

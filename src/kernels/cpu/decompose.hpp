@@ -1,10 +1,21 @@
 #pragma once
 // Dense factorizations of one row-major square matrix (the linear-algebra ops run them over a
-// batch): LU with partial pivoting, Cholesky, triangular solves. Portable loops in the matrix's
-// dtype, for the small and medium matrices autodiff code factors.
+// batch): LU with partial pivoting, Cholesky, triangular solves, in the matrix's dtype. From
+// n = kLapackMin on, the LAPACK that OpenBLAS ships does the work (found at run time with the
+// BLAS; not in reference mode); below it, or without it, portable loops.
 #include <cstdint>
 
 namespace ndgrad::kernels {
+
+constexpr int64_t kLapackMin = 16;
+
+// b (n x k) becomes A^-1 b; a (n x n) is overwritten (its LU factors, in some layout). Returns
+// 0, or k + 1 when column k has no nonzero pivot (a singular matrix: b is then unspecified).
+template <class T>
+int64_t lu_solve_in_place(int64_t n, int64_t k, T* a, T* b);
+// The sign of det(a) and log|det(a)| (a overwritten). Returns 0, or nonzero when singular.
+template <class T>
+int64_t lu_sign_log(int64_t n, T* a, T* sign, T* logabs);
 
 // a (n x n) becomes its LU factors (unit lower L below the diagonal, U on and above); piv[i] is
 // the row swapped with row i at step i. Returns 0, or k + 1 when column k has no nonzero pivot
