@@ -46,6 +46,20 @@ inline Tensor extreme_grad(const Tensor& g, const Tensor& x, const Tensor& y,
   return g * mask / mask.sum(axes, true);
 }
 
+// prod over axes: g * prod / x where no reduced slice holds a zero; otherwise the product of
+// the other elements, computed without dividing: where a slice has one zero, that element gets
+// g times the product of the rest and the others 0; where it has more, every element gets 0
+// (PyTorch's prod_backward). x = 1 stands in for the zeros, so no inf sits in a where branch.
+inline Tensor prod_grad(const Tensor& g, const Tensor& x, const Tensor& y,
+                        const std::vector<int64_t>& axes) {
+  const Tensor is_zero = x == 0.0;
+  if (is_zero.sum().item() == 0) return g * y / x;
+  const Tensor zeros = is_zero.sum(axes, true);
+  const Tensor x_safe = where(is_zero, 1.0, x);
+  const Tensor rest = prod(x_safe, axes, true);  // the product of the non-zero elements
+  return g * where(zeros == 0, y / x_safe, where(logical_and(is_zero, zeros == 1), rest, 0.0));
+}
+
 // The unary rows' derivatives as factors of g (PyTorch's formulas, its values at the kinks).
 // d logit / dx = 1 / (x (1 - x)); NaN outside [0, 1] (logit is), inf at 0 and 1.
 inline Tensor logit_grad(const Tensor& x) {
