@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "ops/ops_common.hpp"
+#include "ops/strict.hpp"
 
 namespace ndgrad {
 
@@ -55,10 +56,12 @@ struct CumsumNode final : Node {
   GradList backward(const Tensor& g) override { return grad_list(reversed_cumsum(g, axis)); }
 };
 
-// d cumprod / dx_i = sum over k >= i of g_k prod_{j <= k, j != i} x_j. Before a slice's first
-// zero that is reversed_cumsum(g y) / x; at the first zero, reversed_cumsum(g y') where y' is
-// the cumprod with that zero taken as 1; after it, 0 (PyTorch's cumprod_backward, which this
-// matches to first order; its second derivative is exact away from zeros).
+// d cumprod / dx_i = sum over k >= i of g_k prod_{j <= k, j != i} x_j (PyTorch's
+// cumprod_backward). Without zeros that is reversed_cumsum(g y) / x. With zeros: before a
+// slice's first zero the same; at the first zero, reversed_cumsum(g y') where y' is the cumprod
+// with that zero taken as 1; after it, 0. That is O(n) but its own derivative is not the second
+// derivative at zeros, so under create_graph the sum is formed as it reads, O(n^2) (as
+// PyTorch does too): for each i, the cumprod with x_i taken as 1, weighted by g_k for k >= i.
 struct CumprodNode final : SavingNode {
   NDGRAD_OP_NAME("cumprod")
   int64_t axis = 0;
@@ -70,6 +73,17 @@ struct CumprodNode final : SavingNode {
     const int64_t a = axis;
     const Tensor is_zero = x == 0.0;
     if (is_zero.sum().item() == 0) return grad_list(reversed_cumsum(g * out, a) / x);
+    if (is_grad_enabled()) {
+      StrictExemptScope exempt;  // i along a new axis a, k along a + 1: broadcast by design
+      const int64_t n = x.size(a);
+      Shape square(static_cast<size_t>(x.ndim() + 1), 1);
+      square[static_cast<size_t>(a)] = n;
+      square[static_cast<size_t>(a) + 1] = n;
+      const Tensor diagonal = (eye(n, x.dtype()) == 1.0).reshape(square);
+      const Tensor k_from_i = (triu(ones({n, n}, x.dtype())) == 1.0).reshape(square);
+      const Tensor without_i = cumprod(where(diagonal, 1.0, x.unsqueeze(a)), a + 1);
+      return grad_list(where(k_from_i, g.unsqueeze(a) * without_i, 0.0).sum({a + 1}));
+    }
     const Tensor seen = cumsum(is_zero, a);  // zeros at or before each position
     const Tensor before = seen == 0;
     const Tensor first = logical_and(is_zero, seen == 1);

@@ -270,8 +270,8 @@ void rows_ReductionsOverAxesAndKeepdims() {
 // The reductions, scans and selections written outside the table (ops/statistics.cpp,
 // ops/scan.cpp): first order over shapes, axes and keepdims, second order under a non-linear
 // op. Inputs stay away from zero and from ties (the sort-like ops' order, |x| for the inf-norms);
-// prod and cumprod are also checked with exact zeros (first order: both are linear in each
-// element, so central differences are exact there).
+// prod and cumprod are also checked with exact zeros, to second order (both are polynomials,
+// linear in each element, so central differences are exact there).
 void rows_ReductionsAndScans() {
   using V = std::vector<Tensor>;
   struct Case {
@@ -360,8 +360,10 @@ void rows_ReductionsAndScans() {
            {"prod with zeros, all", [](const V& x) { return prod(x[0].narrow(0, 0, 1)); }},
            {"cumprod with zeros", [](const V& x) { return cumprod(x[0], 1); }},
            {"cumprod with zeros, axis 0", [](const V& x) { return cumprod(x[0], 0); }},
-       })
+       }) {
     check(name, f, {zeros});
+    check_second_order(name, f, {zeros});
+  }
 }
 
 // Basic indexing (every kind of index, steps that skip and reverse), joining and splitting:

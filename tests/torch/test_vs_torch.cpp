@@ -484,6 +484,30 @@ TEST(VsTorch, ReductionsScansAndSelections) {
     compare(
         "cumprod with zeros", [axis](const V& x) { return nd::cumprod(x[0], axis); },
         [axis](const TV& x) { return torch::cumprod(x[0], axis); }, {zeros}, ++seed);
+  // Second derivatives at the zeros: libtorch's (exact) double backward.
+  for (int64_t axis : {0, 1}) {
+    const std::vector<std::pair<NdFn, TorchFn>> fns = {
+        {[axis](const V& x) { return nd::cumprod(x[0], axis); },
+         [axis](const TV& x) { return torch::cumprod(x[0], axis); }},
+        {[axis](const V& x) { return nd::prod(x[0], {axis}); },
+         [axis](const TV& x) { return x[0].prod(axis); }},
+    };
+    for (const auto& [f, g] : fns) {
+      const nd::Tensor x = zeros.detach().requires_grad_();
+      const torch::Tensor tx = to_torch(zeros).requires_grad_(true);
+      const nd::Tensor y = f({x});
+      const torch::Tensor ty = g({tx});
+      const nd::Tensor u = nd::randn(y.shape(), ++seed, nd::DType::f64);
+      const nd::Tensor r = nd::randn(x.shape(), ++seed, nd::DType::f64);
+      const nd::Tensor gx = nd::grad(y, {x}, u, /*create_graph=*/true)[0];
+      const torch::Tensor tgx =
+          torch::autograd::grad({ty}, {tx}, {to_torch(u)}, /*retain_graph=*/true, true)[0];
+      expect_same(gx, tgx, "prod/cumprod at zeros, first order");
+      (gx * r).sum().backward();
+      (tgx * to_torch(r)).sum().backward();
+      expect_same(x.grad(), tx.grad(), "prod/cumprod at zeros, second order");
+    }
+  }
   // At a zero norm and a zero spread: PyTorch's gradients (0, not NaN).
   const nd::Tensor flat = nd::tensor({0, 0, 0, 1.5, 1.5, 1.5}, {2, 3}, nd::DType::f64);
   for (double p : {2.0, 3.0, 1.5, 0.5})
