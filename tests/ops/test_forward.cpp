@@ -460,6 +460,14 @@ TEST(Reductions, ScansSelectionsDtypesAndErrors) {
   const auto [cv, ci] = cummax(tensor({1, 3, 3, 2}, {4}), 0);
   expect_values(cv, {1, 3, 3, 3});
   expect_values(ci, {0, 1, 2, 2});
+  // Views, empties and 0-d inputs.
+  expect_values(cumsum(i.T(), 0), {3, 0, 2, 5, 4, 9});
+  expect_values(sort(i.T(), 1).values, {0, 3, -1, 5, 2, 4});
+  EXPECT_EQ(topk(i, 0).values.shape(), (Shape{2, 0}));
+  EXPECT_EQ(sort(zeros({2, 0})).values.shape(), (Shape{2, 0}));
+  EXPECT_EQ(cumprod(zeros({0, 3}), 0).shape(), (Shape{0, 3}));
+  expect_values(median(scalar(4.0), 0).values, {4});
+  EXPECT_EQ(kthvalue(scalar(4.0), 1).indices.ndim(), 0);
   // Errors: the op, the axis, the shape.
   expect_error<ValueError>([&] { topk(i, 4, 1); }, {"topk", "k (4)", "axis 1", "(2,3)"});
   expect_error<ValueError>([&] { kthvalue(i, 0); }, {"kthvalue", "k (0)", "axis -1", "(2,3)"});
