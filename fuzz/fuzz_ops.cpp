@@ -69,6 +69,19 @@ const Reduction kReductions[] = {
     [](const Tensor& x, const std::vector<int64_t>& axes, bool keep) {
       return logsumexp(x, axes, keep);
     },
+    [](const Tensor& x, const std::vector<int64_t>& axes, bool keep) {
+      return var(x, axes, 1.0, keep);
+    },
+    [](const Tensor& x, const std::vector<int64_t>& axes, bool keep) {
+      return ndgrad::std(x, axes, 0.0, keep);
+    },
+    [](const Tensor& x, const std::vector<int64_t>& axes, bool keep) {
+      return norm(x, 3.0, axes, keep);
+    },
+    [](const Tensor& x, const std::vector<int64_t>& axes, bool keep) {
+      return nanmean(x, axes, keep);
+    },
+    [](const Tensor& x, const std::vector<int64_t>& axes, bool keep) { return any(x, axes, keep); },
 };
 constexpr int kReductionCount = sizeof(kReductions) / sizeof(kReductions[0]);
 constexpr int kUnaryCount = sizeof(kUnaryRows) / sizeof(kUnaryRows[0]);
@@ -182,9 +195,51 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
       r = nn::cross_entropy(a, tensor(labels, {static_cast<int64_t>(labels.size())}, DType::i64));
       break;
     }
-    case 14:
-      r = a.argmax(in.axis());
+    case 14: {  // along one axis (which may be out of range); k may be out of range
+      const int64_t axis = in.axis(), k = static_cast<int64_t>(in.small(6)) - 1;
+      switch (in.small(13)) {
+        case 0:
+          r = a.argmax(axis, in.next() & 1);
+          break;
+        case 1:
+          r = argmin(a, std::nullopt, in.next() & 1);
+          break;
+        case 2:
+          r = cumsum(a, axis);
+          break;
+        case 3:
+          r = cumprod(a, axis);
+          break;
+        case 4:
+          r = logcumsumexp(a, axis);
+          break;
+        case 5:
+          r = (in.next() & 1 ? cummax(a, axis) : cummin(a, axis)).values;
+          break;
+        case 6:
+          r = sort(a, axis, in.next() & 1).values;
+          break;
+        case 7:
+          r = argsort(a, axis, in.next() & 1);
+          break;
+        case 8:
+          r = topk(a, k, axis, in.next() & 1).values;
+          break;
+        case 9:
+          r = kthvalue(a, k, axis, in.next() & 1).values;
+          break;
+        case 10:
+          r = median(a, axis, in.next() & 1).values;
+          break;
+        case 11:
+          r = diff(a, k, axis);
+          break;
+        default:
+          r = quantile(a, static_cast<double>(in.small(5)) / 4.0, axis);
+          break;
+      }
       break;
+    }
     case 15: {  // a user op over two broadcasting inputs, its rule sometimes wrong; a hook
       const bool wrong_count = in.next() % 8 == 0;
       const CustomOp product{

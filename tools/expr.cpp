@@ -32,8 +32,37 @@ const std::map<std::string, Reduction> kReductions = {
                 bool keepdims) { return mean(x, axes, keepdims); }},
     {"logsumexp", [](const Tensor& x, const std::vector<int64_t>& axes,
                      bool keepdims) { return logsumexp(x, axes, keepdims); }},
+    // var and std with libtorch's default correction (1); norm is the 2-norm.
+    {"var", [](const Tensor& x, const std::vector<int64_t>& axes,
+               bool keepdims) { return var(x, axes, 1.0, keepdims); }},
+    {"std", [](const Tensor& x, const std::vector<int64_t>& axes,
+               bool keepdims) { return std(x, axes, 1.0, keepdims); }},
+    {"norm", [](const Tensor& x, const std::vector<int64_t>& axes,
+                bool keepdims) { return norm(x, 2.0, axes, keepdims); }},
+    {"nansum", [](const Tensor& x, const std::vector<int64_t>& axes,
+                  bool keepdims) { return nansum(x, axes, keepdims); }},
+    {"nanmean", [](const Tensor& x, const std::vector<int64_t>& axes,
+                   bool keepdims) { return nanmean(x, axes, keepdims); }},
+    {"any", [](const Tensor& x, const std::vector<int64_t>& axes,
+               bool keepdims) { return any(x, axes, keepdims); }},
+    {"all", [](const Tensor& x, const std::vector<int64_t>& axes,
+               bool keepdims) { return all(x, axes, keepdims); }},
+    {"count_nonzero", [](const Tensor& x, const std::vector<int64_t>& axes,
+                         bool keepdims) { return count_nonzero(x, axes, keepdims); }},
 };
-const std::set<std::string> kAxisFns = {"softmax", "log_softmax"};
+// Functions of one tensor along one axis (default -1): name(x [, axis]).
+const std::map<std::string, Tensor (*)(const Tensor&, int64_t)> kAlongAxis = {
+    {"softmax", [](const Tensor& x, int64_t axis) { return nn::softmax(x, axis); }},
+    {"log_softmax", [](const Tensor& x, int64_t axis) { return nn::log_softmax(x, axis); }},
+    {"cumsum", [](const Tensor& x, int64_t axis) { return cumsum(x, axis); }},
+    {"cumprod", [](const Tensor& x, int64_t axis) { return cumprod(x, axis); }},
+    {"logcumsumexp", [](const Tensor& x, int64_t axis) { return logcumsumexp(x, axis); }},
+    {"cummax", [](const Tensor& x, int64_t axis) { return cummax(x, axis).values; }},
+    {"cummin", [](const Tensor& x, int64_t axis) { return cummin(x, axis).values; }},
+    {"diff", [](const Tensor& x, int64_t axis) { return diff(x, 1, axis); }},
+    {"sort", [](const Tensor& x, int64_t axis) { return sort(x, axis).values; }},
+    {"argsort", [](const Tensor& x, int64_t axis) { return argsort(x, axis); }},
+};
 const std::set<std::string> kShapeFns = {"reshape", "broadcast_to", "transpose", "permute"};
 // Functions of a [list] of expressions; the first three take an axis after it.
 const std::set<std::string> kListFns = {"cat", "concatenate", "stack", "hstack", "vstack"};
@@ -384,7 +413,7 @@ class Parser {
 
   std::shared_ptr<Expr> call(const std::string& name, int col) {
     const bool known = kUnary.count(name) || kBinary.count(name) || kReductions.count(name) ||
-                       kAxisFns.count(name) || kShapeFns.count(name) || kListFns.count(name);
+                       kAlongAxis.count(name) || kShapeFns.count(name) || kListFns.count(name);
     if (!known) {
       pos_ = static_cast<size_t>(col - 1);
       fail("unknown function '" + name + "'");
@@ -425,7 +454,7 @@ class Parser {
         else
           integers(*e);
       }
-    } else if (kAxisFns.count(name)) {
+    } else if (kAlongAxis.count(name)) {
       if (accept(",")) {
         e->has_ints = true;
         e->ints.push_back(integer());
@@ -506,8 +535,8 @@ Tensor apply(const Expr& e, const Tensor* x, const std::map<std::string, Tensor>
   if (auto it = kBinary.find(f); it != kBinary.end()) return it->second(x[0], x[1]);
   if (auto it = kReductions.find(f); it != kReductions.end())
     return it->second(x[0], e.ints, e.keepdims);
-  if (f == "softmax") return nn::softmax(x[0], e.has_ints ? e.ints[0] : -1);
-  if (f == "log_softmax") return nn::log_softmax(x[0], e.has_ints ? e.ints[0] : -1);
+  if (auto it = kAlongAxis.find(f); it != kAlongAxis.end())
+    return it->second(x[0], e.has_ints ? e.ints[0] : -1);
   if (f == "reshape") return x[0].reshape(e.ints);
   if (f == "broadcast_to") return x[0].broadcast_to(e.ints);
   if (f == "transpose") return x[0].transpose(e.ints[0], e.ints[1]);
@@ -538,6 +567,7 @@ std::string table_functions() {
   list(kUnary, "(x)");
   list(kBinary, "(x, y)");
   list(kReductions, "(x [, axes] [, keepdims]), e.g. sum(x, [0, 2], keepdims)");
+  list(kAlongAxis, "(x [, axis]), e.g. cumsum(x, 0) (axis -1 when none)");
   return text;
 }
 

@@ -127,13 +127,16 @@ class Tensor {
   Tensor& masked_fill_(const Tensor& mask, double value);  // value where mask (broadcast) is true
 
   // --- reductions (empty axes = all axes) ---
-  // The op table's reductions (sum, max, min: ndgrad/op_table.def), then those written with them.
+  // The op table's reductions (sum, max, min, prod: ndgrad/op_table.def), then those written
+  // with them.
 #define NDGRAD_REDUCTION_OP(name, ...) \
   Tensor name(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
 #include "ndgrad/op_table.def"
   Tensor mean(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
-  Tensor argmax(int64_t axis) const;
-  Tensor argmin(int64_t axis) const;
+  // The index of the first max (min) along axis; with no axis, in the flattened tensor (0-d,
+  // or all ones with keepdims). i64, not differentiable.
+  Tensor argmax(std::optional<int64_t> axis = std::nullopt, bool keepdims = false) const;
+  Tensor argmin(std::optional<int64_t> axis = std::nullopt, bool keepdims = false) const;
 
   Tensor matmul(const Tensor& other) const;
 
@@ -492,9 +495,75 @@ Tensor where(const Tensor& condition, S a, const Tensor& b) {
   Tensor name(const Tensor& t, const std::vector<int64_t>& axes = {}, bool keepdims = false);
 #include "ndgrad/op_table.def"
 Tensor mean(const Tensor& t, const std::vector<int64_t>& axes = {}, bool keepdims = false);
-Tensor argmax(const Tensor& t, int64_t axis);
-Tensor argmin(const Tensor& t, int64_t axis);
+// sum and mean accumulated in (and giving) dtype: t converted first (libtorch's dtype argument).
+Tensor sum(const Tensor& t, const std::vector<int64_t>& axes, bool keepdims, DType dtype);
+Tensor mean(const Tensor& t, const std::vector<int64_t>& axes, bool keepdims, DType dtype);
+Tensor argmax(const Tensor& t, std::optional<int64_t> axis = std::nullopt, bool keepdims = false);
+Tensor argmin(const Tensor& t, std::optional<int64_t> axis = std::nullopt, bool keepdims = false);
 Tensor logsumexp(const Tensor& t, const std::vector<int64_t>& axes, bool keepdims = false);
+// Written with the rows (docs/API.md has their gradient conventions, PyTorch's):
+// var: sum((t - mean)^2) / max(0, n - correction) (correction 1: libtorch's default; NumPy's
+// ddof); std: its square root (the gradient 0 where std is 0). Floating t.
+Tensor var(const Tensor& t, const std::vector<int64_t>& axes = {}, double correction = 1.0,
+           bool keepdims = false);
+Tensor std(const Tensor& t, const std::vector<int64_t>& axes = {}, double correction = 1.0,
+           bool keepdims = false);
+// sum and mean of the elements that are not NaN (nanmean of all-NaN is NaN).
+Tensor nansum(const Tensor& t, const std::vector<int64_t>& axes = {}, bool keepdims = false);
+Tensor nanmean(const Tensor& t, const std::vector<int64_t>& axes = {}, bool keepdims = false);
+// Whether any / all elements are non-zero (NaN counts as non-zero): bool, not differentiable;
+// an empty reduction gives false / true. count_nonzero: i64.
+Tensor any(const Tensor& t, const std::vector<int64_t>& axes = {}, bool keepdims = false);
+Tensor all(const Tensor& t, const std::vector<int64_t>& axes = {}, bool keepdims = false);
+Tensor count_nonzero(const Tensor& t, const std::vector<int64_t>& axes = {}, bool keepdims = false);
+// Vector norms over axes (empty: all, flattened), libtorch's norm / linalg.vector_norm: p = 0
+// (the count of non-zeros), 1, 2, inf, -inf (max / min of |t|), any other p ((sum |t|^p)^(1/p)).
+// ord "fro" is the 2-norm over axes (Frobenius). Floating t.
+Tensor norm(const Tensor& t, double p = 2.0, const std::vector<int64_t>& axes = {},
+            bool keepdims = false);
+Tensor norm(const Tensor& t, const std::string& ord, const std::vector<int64_t>& axes = {},
+            bool keepdims = false);
+
+// --- scans along one axis (negative axes count from the end) ---
+// cumsum, cumprod: bool gives i64, other dtypes keep theirs. logcumsumexp: floating, computed
+// stably (a running log-add-exp). Differentiable; cumprod's gradient is right with zeros.
+Tensor cumsum(const Tensor& t, int64_t axis);
+Tensor cumprod(const Tensor& t, int64_t axis);
+Tensor logcumsumexp(const Tensor& t, int64_t axis);
+// Values and their i64 indices (libtorch's tuples, as a struct: auto [v, i] = sort(t)). The
+// values are differentiable: their gradient goes to the indices' elements.
+struct ValuesIndices {
+  Tensor values;
+  Tensor indices;
+};
+// The running max / min and the index where it was reached (the last of ties, and the last NaN
+// once a NaN is met: libtorch's).
+ValuesIndices cummax(const Tensor& t, int64_t axis);
+ValuesIndices cummin(const Tensor& t, int64_t axis);
+// The n-th forward difference along axis (NumPy's diff), prepend/append (optional) joined first.
+Tensor diff(const Tensor& t, int64_t n = 1, int64_t axis = -1, const Tensor& prepend = Tensor(),
+            const Tensor& append = Tensor());
+
+// --- sorting and selection along one axis ---
+// Stable: ties keep their order; NaN sorts last ascending, first descending (libtorch's).
+ValuesIndices sort(const Tensor& t, int64_t axis = -1, bool descending = false);
+Tensor argsort(const Tensor& t, int64_t axis = -1, bool descending = false);
+// The k largest (smallest) along axis, in order (sorted is accepted: always sorted); ties: the
+// first in the input first.
+ValuesIndices topk(const Tensor& t, int64_t k, int64_t axis = -1, bool largest = true,
+                   bool sorted = true);
+// The k-th smallest (k from 1) along axis.
+ValuesIndices kthvalue(const Tensor& t, int64_t k, int64_t axis = -1, bool keepdims = false);
+// The lower median (libtorch's: element (n - 1) / 2 of the sorted values; NaN if any is NaN).
+// Of all elements: 0-d, its gradient split evenly among the elements equal to it (libtorch's).
+Tensor median(const Tensor& t);
+ValuesIndices median(const Tensor& t, int64_t axis, bool keepdims = false);
+// Quantiles with linear interpolation (NumPy's default, libtorch's): q in [0, 1]; with no axis,
+// of the flattened tensor. A 1-d q puts its axis first in the result. Floating t.
+Tensor quantile(const Tensor& t, double q, std::optional<int64_t> axis = std::nullopt,
+                bool keepdims = false);
+Tensor quantile(const Tensor& t, const Tensor& q, std::optional<int64_t> axis = std::nullopt,
+                bool keepdims = false);
 
 // --- linear algebra ---
 Tensor matmul(const Tensor& a, const Tensor& b);

@@ -1,6 +1,7 @@
 #pragma once
 // Derivatives of op table rows that take more than one line (include/ndgrad/op_table.def),
 // written with differentiable ops so that create_graph differentiates them again.
+#include <algorithm>
 #include <cmath>
 
 #include "ndgrad/tensor.hpp"
@@ -44,6 +45,42 @@ inline Tensor extreme_grad(const Tensor& g, const Tensor& x, const Tensor& y,
                            const std::vector<int64_t>& axes) {
   const Tensor mask = where(y != y, x != x, x == y).to(g.dtype());
   return g * mask / mask.sum(axes, true);
+}
+
+// At each element, the product of the other elements of its reduced slice: exclusive cumprods
+// from both ends of the slice (its axes moved last and flattened), no division. Exact with
+// zeros, and differentiable again (cumprod's own rule).
+inline Tensor prod_of_others(const Tensor& x, const std::vector<int64_t>& axes) {
+  std::vector<int64_t> order;
+  for (int64_t d = 0; d < x.ndim(); ++d)
+    if (std::find(axes.begin(), axes.end(), d) == axes.end()) order.push_back(d);
+  order.insert(order.end(), axes.begin(), axes.end());
+  const Tensor p = x.permute(order);
+  const Shape p_shape = p.shape();
+  Shape flat(p_shape.begin(), p_shape.end() - static_cast<int64_t>(axes.size()));
+  int64_t m = 1;
+  for (int64_t a : axes) m *= x.size(a);
+  flat.push_back(1);
+  const Tensor one = ones(flat, x.dtype());
+  flat.back() = m;
+  const Tensor v = p.reshape(flat);
+  const int64_t last = static_cast<int64_t>(flat.size()) - 1;
+  const Tensor left = cumprod(cat({one, v.narrow(last, 0, m - 1)}, last), last);
+  const Tensor right =
+      flip(cumprod(flip(cat({v.narrow(last, 1, m - 1), one}, last), {last}), last), {last});
+  std::vector<int64_t> inverse(order.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    inverse[static_cast<size_t>(order[i])] = static_cast<int64_t>(i);
+  return (left * right).reshape(p_shape).permute(inverse);
+}
+
+// prod over axes: g * prod / x where x holds no zero; otherwise g times the product of the other
+// elements (prod_of_others): with one zero in a slice only that element gets a non-zero
+// gradient, with more none does (PyTorch's prod_backward), and second derivatives stay exact.
+inline Tensor prod_grad(const Tensor& g, const Tensor& x, const Tensor& y,
+                        const std::vector<int64_t>& axes) {
+  if ((x == 0.0).sum().item() == 0) return g * y / x;
+  return g * prod_of_others(x, axes);
 }
 
 // The unary rows' derivatives as factors of g (PyTorch's formulas, its values at the kinks).

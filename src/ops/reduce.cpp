@@ -2,8 +2,8 @@
 // (a reshape to the keepdims shape), then broadcasts: never by matching sizes.
 #include <cmath>
 
-#include "ops/derivatives.hpp"
 #include "exec/lazy.hpp"
+#include "ops/derivatives.hpp"
 #include "ops/ops_common.hpp"
 #include "ops/strict.hpp"
 
@@ -34,26 +34,31 @@ constexpr bool kBoolAsI64_i64 = true, kBoolAsI64_bool = false;
 constexpr bool kRefusesEmpty_identity = false, kRefusesEmpty_refuse = true;
 
 struct ReductionNode : SavingNode {
-  Tensor x, y;  // the input and the output in the keepdims shape, when the derivative reads them
+  // The input and the output (in the output's own shape: under create_graph it is linked back
+  // to this node as the output it is), when the derivative reads them.
+  Tensor x, out;
   Dims input_shape, kept_shape;
   std::vector<int64_t> axes;
-  void release_saved() override { x = y = Tensor(); }
+  void release_saved() override { x = out = Tensor(); }
 };
 
 // A table row's node: its derivative, from g in the keepdims shape.
-#define NDGRAD_REDUCTION_OP(name_, bool_as, empty, saves, derivative)  \
-  struct name_##_reduction final : ReductionNode {                     \
-    NDGRAD_OP_NAME(#name_)                                             \
-    static constexpr kernels::ReduceOp kOp = kernels::ReduceOp::name_; \
-    static constexpr unsigned kReads = kReduceReads_##saves;           \
-    static constexpr bool kBoolAsI64 = kBoolAsI64_##bool_as;           \
-    static constexpr bool kRefusesEmpty = kRefusesEmpty_##empty;       \
-    GradList backward(const Tensor& grad) override {                   \
-      const Tensor g = grad.reshape(kept_shape);                       \
-      [[maybe_unused]] const Dims& shape = input_shape;                \
-      using namespace derivatives;                                     \
-      return grad_list(derivative);                                    \
-    }                                                                  \
+#define NDGRAD_REDUCTION_OP(name_, bool_as, empty, saves, derivative)          \
+  struct name_##_reduction final : ReductionNode {                             \
+    NDGRAD_OP_NAME(#name_)                                                     \
+    static constexpr kernels::ReduceOp kOp = kernels::ReduceOp::name_;         \
+    static constexpr unsigned kReads = kReduceReads_##saves;                   \
+    static constexpr bool kBoolAsI64 = kBoolAsI64_##bool_as;                   \
+    static constexpr bool kRefusesEmpty = kRefusesEmpty_##empty;               \
+    GradList backward(const Tensor& grad) override {                           \
+      const Tensor g = grad.reshape(kept_shape);                               \
+      [[maybe_unused]] const Dims& shape = input_shape;                        \
+      Tensor linked;                                                           \
+      [[maybe_unused]] const Tensor y =                                        \
+          out.defined() ? saved_output(out, linked).reshape(kept_shape) : out; \
+      using namespace derivatives;                                             \
+      return grad_list(derivative);                                            \
+    }                                                                          \
   };
 #include "ndgrad/op_table.def"
 
@@ -82,7 +87,7 @@ Tensor reduction(const Tensor& t, const std::vector<int64_t>& axes_in, bool keep
   Tensor out = finish(kept, shape, axes, keepdims);
   if (auto node = record<N>(out, {&t})) {
     if constexpr ((N::kReads & 1) != 0) node->x = node->save(t, "the input");
-    if constexpr ((N::kReads & 2) != 0) node->y = node->save(kept.detach(), "the output");
+    if constexpr ((N::kReads & 2) != 0) node->out = node->save(out.detach(), "the output");
     node->input_shape = shape;
     node->kept_shape = kept.impl()->shape;
     node->axes = axes;
@@ -90,17 +95,26 @@ Tensor reduction(const Tensor& t, const std::vector<int64_t>& axes_in, bool keep
   return out;
 }
 
-Tensor arg_extreme(const Tensor& t, int64_t axis, bool is_max, const char* name) {
+Tensor arg_extreme(const Tensor& t, std::optional<int64_t> axis, bool keepdims, bool is_max,
+                   const char* name) {
   require_defined_arg(t, name);
   const Dims& shape = t.impl()->shape;
+  if (!axis) {  // over the flattened tensor
+    if (t.numel() == 0)
+      throw ValueError(std::string(name) + ": attempt to get " + name +
+                       " of an empty sequence (shape " + shape_str(shape) + ", axis None)");
+    Tensor flat = raw_reshape(t, {t.numel()});
+    Tensor r = arg_extreme(flat, 0, false, is_max, name);
+    return keepdims ? raw_reshape(r, Dims(shape.size(), 1)) : r;
+  }
   Tensor x = t;
   if (t.ndim() == 0) x = t.reshape({1});
-  const int64_t a = normalize_axis(axis, x.ndim(), name);
+  const int64_t a = normalize_axis(*axis, x.ndim(), name);
   const int64_t n = x.impl()->shape[a];
   if (n == 0)
     throw ValueError(std::string(name) + ": attempt to get " + name +
                      " of an empty sequence (shape " + shape_str(shape) + ", axis " +
-                     std::to_string(axis) + ")");
+                     std::to_string(*axis) + ")");
   Dims out_shape = x.impl()->shape, in_strides = x.impl()->strides;
   out_shape.erase(out_shape.begin() + a);
   in_strides.erase(in_strides.begin() + a);
@@ -108,6 +122,11 @@ Tensor arg_extreme(const Tensor& t, int64_t axis, bool is_max, const char* name)
   kernels::arg_reduce(is_max, out_shape,
                       {out.impl()->data(), out.impl()->strides.data(), DType::i64},
                       {x.impl()->data(), in_strides.data(), x.dtype()}, n, x.impl()->strides[a]);
+  if (keepdims && t.ndim() > 0) {
+    Dims kept = shape;
+    kept[a] = 1;
+    return raw_reshape(out, kept);
+  }
   return out;
 }
 
@@ -132,20 +151,36 @@ Tensor Tensor::mean(const std::vector<int64_t>& axes_in, bool keepdims) const {
   return sum(axes, keepdims) / static_cast<double>(count);
 }
 
-Tensor Tensor::argmax(int64_t axis) const { return arg_extreme(*this, axis, true, "argmax"); }
-Tensor Tensor::argmin(int64_t axis) const { return arg_extreme(*this, axis, false, "argmin"); }
+Tensor Tensor::argmax(std::optional<int64_t> axis, bool keepdims) const {
+  return arg_extreme(*this, axis, keepdims, true, "argmax");
+}
+Tensor Tensor::argmin(std::optional<int64_t> axis, bool keepdims) const {
+  return arg_extreme(*this, axis, keepdims, false, "argmin");
+}
 
 Tensor mean(const Tensor& t, const std::vector<int64_t>& axes, bool keepdims) {
   require_defined_arg(t, "mean");
   return t.mean(axes, keepdims);
 }
-Tensor argmax(const Tensor& t, int64_t axis) {
+Tensor argmax(const Tensor& t, std::optional<int64_t> axis, bool keepdims) {
   require_defined_arg(t, "argmax");
-  return t.argmax(axis);
+  return t.argmax(axis, keepdims);
 }
-Tensor argmin(const Tensor& t, int64_t axis) {
+Tensor argmin(const Tensor& t, std::optional<int64_t> axis, bool keepdims) {
   require_defined_arg(t, "argmin");
-  return t.argmin(axis);
+  return t.argmin(axis, keepdims);
+}
+
+Tensor sum(const Tensor& t, const std::vector<int64_t>& axes, bool keepdims, DType dtype) {
+  require_defined_arg(t, "sum");
+  return t.to(dtype).sum(axes, keepdims);
+}
+Tensor mean(const Tensor& t, const std::vector<int64_t>& axes, bool keepdims, DType dtype) {
+  require_defined_arg(t, "mean");
+  if (!is_floating(dtype))
+    throw DTypeError(std::string("mean: the dtype to accumulate in must be floating, got ") +
+                     dtype_name(dtype));
+  return t.to(dtype).mean(axes, keepdims);
 }
 
 Tensor logsumexp(const Tensor& t, const std::vector<int64_t>& axes_in, bool keepdims) {

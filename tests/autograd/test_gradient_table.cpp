@@ -267,6 +267,105 @@ void rows_ReductionsOverAxesAndKeepdims() {
   }
 }
 
+// The reductions, scans and selections written outside the table (ops/statistics.cpp,
+// ops/scan.cpp): first order over shapes, axes and keepdims, second order under a non-linear
+// op. Inputs stay away from zero and from ties (the sort-like ops' order, |x| for the inf-norms);
+// prod and cumprod are also checked with exact zeros, to second order (both are polynomials,
+// linear in each element, so central differences are exact there).
+void rows_ReductionsAndScans() {
+  using V = std::vector<Tensor>;
+  struct Case {
+    std::string name;
+    Fn f;
+    std::vector<Shape> shapes;
+  };
+  const std::vector<Shape> any_rank = {{}, {4}, {3, 4}, {2, 3, 4}};
+  const std::vector<Shape> rank2 = {{3, 4}, {2, 3, 4}};
+  std::vector<Case> cases = {
+      {"sum dtype", [](const V& x) { return sum(x[0], {-1}, true, DType::f64); }, rank2},
+      {"mean dtype", [](const V& x) { return mean(x[0], {0}, false, DType::f64); }, rank2},
+      {"var", [](const V& x) { return var(x[0]); }, {{4}, {3, 4}, {2, 3, 4}}},
+      {"var axes",
+       [](const V& x) {
+         return var(x[0], {-1, 0}, 1.0, true);
+       },
+       rank2},
+      {"var correction 0", [](const V& x) { return var(x[0], {1}, 0.0); }, rank2},
+      {"var correction 2", [](const V& x) { return var(x[0], {1}, 2.0, true); }, rank2},
+      {"std", [](const V& x) { return ndgrad::std(x[0], {}, 1.0); }, {{4}, {3, 4}, {2, 3, 4}}},
+      {"std axes", [](const V& x) { return ndgrad::std(x[0], {1}, 0.0, true); }, rank2},
+      {"nansum", [](const V& x) { return nansum(where(x[0] > 1.0, NAN, x[0]), {0}); }, rank2},
+      {"nanmean",
+       [](const V& x) { return nanmean(where(x[0] > 1.2, NAN, x[0] * x[0]), {-1}, true); }, rank2},
+      {"nanmean all", [](const V& x) { return nanmean(x[0]); }, any_rank},
+      {"prod all", [](const V& x) { return prod(x[0]); }, any_rank},
+      {"norm 2", [](const V& x) { return norm(x[0]); }, any_rank},
+      {"norm 2 axes", [](const V& x) { return norm(x[0], 2.0, {0}, true); }, rank2},
+      {"norm 1", [](const V& x) { return norm(x[0], 1.0, {-1}); }, rank2},
+      {"norm 3", [](const V& x) { return norm(x[0], 3.0, {1}); }, rank2},
+      {"norm 0.5", [](const V& x) { return norm(x[0], 0.5); }, any_rank},
+      {"norm 1.5",
+       [](const V& x) {
+         return norm(x[0], 1.5, {0, -1});
+       },
+       rank2},
+      {"norm -1.5", [](const V& x) { return norm(x[0], -1.5, {1}, true); }, rank2},
+      {"norm inf", [](const V& x) { return norm(x[0], INFINITY, {1}); }, rank2},
+      {"norm -inf", [](const V& x) { return norm(x[0], -INFINITY); }, any_rank},
+      {"norm 0", [](const V& x) { return norm(x[0], 0.0, {0}) + x[0].sum(); }, rank2},
+      {"norm fro",
+       [](const V& x) {
+         return norm(x[0], "fro", {-2, -1});
+       },
+       rank2},
+      {"cumsum", [](const V& x) { return cumsum(x[0], 0); }, any_rank},
+      {"cumsum -1", [](const V& x) { return cumsum(x[0], -1); }, rank2},
+      {"cumprod", [](const V& x) { return cumprod(x[0], 0); }, any_rank},
+      {"cumprod -1", [](const V& x) { return cumprod(x[0], -1); }, rank2},
+      {"logcumsumexp", [](const V& x) { return logcumsumexp(x[0] * 3.0, -1); }, any_rank},
+      {"logcumsumexp 0", [](const V& x) { return logcumsumexp(x[0], 0); }, rank2},
+      {"cummax", [](const V& x) { return cummax(x[0], -1).values; }, any_rank},
+      {"cummin", [](const V& x) { return cummin(x[0], 0).values; }, rank2},
+      {"diff", [](const V& x) { return diff(x[0]); }, {{4}, {3, 4}, {2, 3, 4}}},
+      {"diff 2, axis 0, prepend, append",
+       [](const V& x) { return diff(x[0], 2, 0, x[0].narrow(0, 0, 1) * 2.0, x[0]); }, rank2},
+      {"sort", [](const V& x) { return sort(x[0]).values; }, any_rank},
+      {"sort descending, axis 0", [](const V& x) { return sort(x[0], 0, true).values; }, rank2},
+      {"topk", [](const V& x) { return topk(x[0], 2).values; }, {{4}, {3, 4}, {2, 3, 4}}},
+      {"topk smallest, axis 0", [](const V& x) { return topk(x[0], 1, 0, false).values; }, rank2},
+      {"kthvalue", [](const V& x) { return kthvalue(x[0], 2).values; }, {{4}, {3, 4}, {2, 3, 4}}},
+      {"kthvalue keepdims", [](const V& x) { return kthvalue(x[0], 2, 0, true).values; }, rank2},
+      {"median", [](const V& x) { return median(x[0]); }, any_rank},
+      {"median axis", [](const V& x) { return median(x[0], -1).values; }, any_rank},
+      {"median axis keepdims", [](const V& x) { return median(x[0], 0, true).values; }, rank2},
+      {"quantile", [](const V& x) { return quantile(x[0], 0.3); }, any_rank},
+      {"quantile axis",
+       [](const V& x) {
+         return quantile(x[0], tensor({0.0, 0.25, 0.9, 1.0}, {4}, DType::f64), -1);
+       },
+       rank2},
+      {"quantile keepdims", [](const V& x) { return quantile(x[0], 0.6, 0, true); }, rank2},
+  };
+  for (const Case& c : cases) {
+    for (const Shape& s : c.shapes) check(c.name, c.f, {any_input(s)});
+    check_second_order(c.name, [f = c.f](const V& x) { return tanh(f(x)); },
+                       {any_input(c.shapes.back())});
+  }
+  // Exact zeros: one zero in some slices, two in others.
+  const Tensor zeros =
+      tensor({0, 1.5, -0.5, 2, 0.7, 0, -1.2, 0, 1.1, 0.4, -0.8, 1.3}, {3, 4}, DType::f64);
+  for (const auto& [name, f] : std::vector<std::pair<std::string, Fn>>{
+           {"prod with zeros", [](const V& x) { return prod(x[0], {1}); }},
+           {"prod with zeros, axis 0", [](const V& x) { return prod(x[0], {0}, true); }},
+           {"prod with zeros, all", [](const V& x) { return prod(x[0].narrow(0, 0, 1)); }},
+           {"cumprod with zeros", [](const V& x) { return cumprod(x[0], 1); }},
+           {"cumprod with zeros, axis 0", [](const V& x) { return cumprod(x[0], 0); }},
+       }) {
+    check(name, f, {zeros});
+    check_second_order(name, f, {zeros});
+  }
+}
+
 // Basic indexing (every kind of index, steps that skip and reverse), joining and splitting:
 // first order, and second order under a non-linear op (the view's gradient, embedded into
 // zeros, is indexed again).
@@ -626,6 +725,7 @@ TEST(GradientTable, ScalarOperandForms) { rows_ScalarOperandForms(); }
 TEST(GradientTable, Parameterized) { rows_Parameterized(); }
 TEST(GradientTable, ReductionsOverAxesAndKeepdims) { rows_ReductionsOverAxesAndKeepdims(); }
 TEST(GradientTable, ShapeOps) { rows_ShapeOps(); }
+TEST(GradientTable, ReductionsAndScans) { rows_ReductionsAndScans(); }
 TEST(GradientTable, Indexing) { rows_Indexing(); }
 TEST(GradientTable, Matmul) { rows_Matmul(); }
 TEST(GradientTable, Linalg) { rows_Linalg(); }
@@ -639,6 +739,7 @@ TEST(GradientTable, EveryDifferentiableOpHasARow) {
   rows_ScalarOperandForms();
   rows_Parameterized();
   rows_ReductionsOverAxesAndKeepdims();
+  rows_ReductionsAndScans();
   rows_ShapeOps();
   rows_Indexing();
   rows_Matmul();

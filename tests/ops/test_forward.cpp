@@ -470,3 +470,80 @@ TEST(ForwardRows, EveryRowAgainstItsFunctor) {
   EXPECT_GE(checked, 2 * rows);  // every row in two dtypes at least
   std::cout << "[ forward rows ] " << rows << " rows, " << checked << " (row, dtype) pairs\n";
 }
+
+// The reductions, scans and selections outside the table: dtypes, empties, integers and
+// errors that name the op, the axis and the shape (values and gradients: the libtorch test).
+TEST(Reductions, ScansSelectionsDtypesAndErrors) {
+  const Tensor i = tensor({3, -1, 2, 0, 5, 4}, {2, 3}, DType::i64);
+  EXPECT_EQ(prod(i).dtype(), DType::i64);
+  EXPECT_DOUBLE_EQ(prod(i, {1}).to_vector()[0], -6);
+  EXPECT_EQ(prod(zeros({2, 0}), {1}).to_vector(), (std::vector<double>{1, 1}));
+  EXPECT_EQ(prod(tensor({1, 0, 1}, {3}, DType::boolean)).dtype(), DType::i64);
+  expect_values(cumsum(i, 1), {3, 2, 4, 0, 5, 9});
+  EXPECT_EQ(cumsum(i, 1).dtype(), DType::i64);
+  expect_values(cumprod(i, 0), {3, -1, 2, 0, -5, 8});
+  EXPECT_EQ(cumsum(tensor({1, 1, 0}, {3}, DType::boolean), 0).dtype(), DType::i64);
+  expect_values(cumsum(scalar(2.5), 0), {2.5});
+  EXPECT_EQ(cumsum(scalar(2.5), -1).ndim(), 0);
+  expect_values(count_nonzero(i, {0}), {1, 2, 2});
+  expect_values(any(i, {1}), {1, 1});
+  expect_values(all(i, {1}, true), {1, 0});
+  EXPECT_EQ(all(i, {1}, true).shape(), (Shape{2, 1}));
+  EXPECT_EQ(any(zeros({0})).item(), 0);
+  EXPECT_EQ(all(zeros({0})).item(), 1);
+  EXPECT_EQ(any(scalar(NAN)).item(), 1);
+  expect_values(argmax(i), {4});
+  EXPECT_EQ(argmax(i, None, true).shape(), (Shape{1, 1}));
+  EXPECT_EQ(argmin(i, 1, true).shape(), (Shape{2, 1}));
+  expect_values(nansum(tensor({1, NAN, 2}, {3})), {3});
+  expect_values(nanmean(tensor({1, NAN, 2}, {3})), {1.5});
+  EXPECT_TRUE(std::isnan(nanmean(tensor({NAN, NAN}, {2})).item()));
+  expect_values(var(tensor({1, 2, 3, 4}, {4}), {}, 0.0), {1.25});
+  expect_values(var(tensor({1, 2, 3, 4}, {4})), {5.0 / 3});
+  expect_values(ndgrad::std(tensor({1, 2, 3, 4}, {4}), {}, 0.0), {std::sqrt(1.25)});
+  expect_values(norm(tensor({3, -4}, {2})), {5});
+  expect_values(norm(tensor({3, -4, 0}, {3}), 0.0), {2});
+  expect_values(norm(tensor({3, -4}, {2}), INFINITY), {4});
+  expect_values(norm(tensor({3, -4}, {2}), -INFINITY), {3});
+  expect_values(norm(tensor({3, -4}, {2}), 1.0), {7});
+  expect_values(diff(i), {-4, 3, 5, -1});
+  expect_values(diff(i, 2, 1), {7, -6});
+  expect_values(diff(i, 1, 0), {-3, 6, 2});
+  expect_values(diff(tensor({1, 1, 0}, {3}, DType::boolean)), {0, 1});
+  const auto [v, ix] = sort(tensor({2, 1, 2, 1}, {4}), 0, true);
+  expect_values(v, {2, 2, 1, 1});
+  expect_values(ix, {0, 2, 1, 3});
+  expect_values(argsort(i, 0), {1, 0, 0, 0, 1, 1});
+  expect_values(topk(i, 2).values, {3, 2, 5, 4});
+  expect_values(kthvalue(i, 1, 1, true).values, {-1, 0});
+  expect_values(median(i), {2});
+  expect_values(median(tensor({4, 1, 3, 2}, {4})), {2});  // the lower median
+  expect_values(quantile(tensor({4, 1, 3, 2}, {4}, DType::f64), 0.5), {2.5});
+  expect_values(logcumsumexp(tensor({0, 0}, {2}, DType::f64), 0), {0, std::log(2.0)});
+  const auto [cv, ci] = cummax(tensor({1, 3, 3, 2}, {4}), 0);
+  expect_values(cv, {1, 3, 3, 3});
+  expect_values(ci, {0, 1, 2, 2});
+  // Views, empties and 0-d inputs.
+  expect_values(cumsum(i.T(), 0), {3, 0, 2, 5, 4, 9});
+  expect_values(sort(i.T(), 1).values, {0, 3, -1, 5, 2, 4});
+  EXPECT_EQ(topk(i, 0).values.shape(), (Shape{2, 0}));
+  EXPECT_EQ(sort(zeros({2, 0})).values.shape(), (Shape{2, 0}));
+  EXPECT_EQ(cumprod(zeros({0, 3}), 0).shape(), (Shape{0, 3}));
+  expect_values(median(scalar(4.0), 0).values, {4});
+  EXPECT_EQ(kthvalue(scalar(4.0), 1).indices.ndim(), 0);
+  // Errors: the op, the axis, the shape.
+  expect_error<ValueError>([&] { topk(i, 4, 1); }, {"topk", "k (4)", "axis 1", "(2,3)"});
+  expect_error<ValueError>([&] { kthvalue(i, 0); }, {"kthvalue", "k (0)", "axis -1", "(2,3)"});
+  expect_error<AxisError>([&] { cumsum(i, 2); }, {"cumsum", "axis 2"});
+  expect_error<AxisError>([&] { sort(i, -3); }, {"sort", "axis -3"});
+  expect_error<AxisError>([&] { var(i.to(DType::f32), {5}); }, {"var", "axis 5"});
+  expect_error<ValueError>([&] { median(zeros({2, 0}), 1); }, {"median", "axis 1", "(2,0)"});
+  expect_error<ValueError>([&] { median(zeros({0})); }, {"median", "(0,)"});
+  expect_error<ValueError>([&] { argmax(zeros({0})); }, {"argmax", "empty", "axis None"});
+  expect_error<ValueError>([&] { quantile(ones({3}), 1.5); }, {"quantile", "[0, 1]"});
+  expect_error<ValueError>([&] { norm(ones({3}), "nuc"); }, {"norm", "nuc"});
+  expect_error<ValueError>([&] { norm(zeros({0}), INFINITY); }, {"norm", "zero-size"});
+  expect_error<DTypeError>([&] { var(i); }, {"var"});
+  expect_error<DTypeError>([&] { logcumsumexp(i, 0); }, {"logcumsumexp"});
+  expect_error<ValueError>([&] { diff(scalar(1.0)); }, {"diff", "1-d"});
+}

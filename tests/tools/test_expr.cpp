@@ -42,6 +42,11 @@ TEST(Expr, EvaluatesLikeTheApi) {
   expect_close(eval("permute(reshape(x, 3, 2, 2), [2, 0, 1])", v),
                x.reshape({3, 2, 2}).permute({2, 0, 1}), 0);
   expect_close(eval("softmax(x, 0)", v), nn::softmax(x, 0), 1e-12);
+  expect_close(eval("cumsum(x, 0) + cumprod(x)", v), cumsum(x, 0) + cumprod(x, -1), 1e-12);
+  expect_close(eval("sort(x, 0) + logcumsumexp(x)", v), sort(x, 0).values + logcumsumexp(x, -1),
+               1e-12);
+  expect_close(eval("var(x, 0) + norm(x, [0, 1], keepdims) + prod(x, 0, keepdims)", v),
+               var(x, {0}) + norm(x, 2.0, {0, 1}, true) + prod(x, {0}, true), 1e-12);
   expect_close(
       eval("maximum(exp(x), sqrt(abs(x))) + minimum(log(abs(x)), relu(x)) + sigmoid(x)", v),
       maximum(exp(x), sqrt(abs(x))) + minimum(log(abs(x)), relu(x)) + sigmoid(x), 1e-12);

@@ -215,6 +215,18 @@ torch::Tensor max(const torch::Tensor& x, at::IntArrayRef axes, bool keep) {
 torch::Tensor min(const torch::Tensor& x, at::IntArrayRef axes, bool keep) {
   return torch::amin(x, axes, keep);
 }
+// libtorch's prod takes one dim: the axes one at a time, the last first.
+torch::Tensor prod(const torch::Tensor& x, at::IntArrayRef axes, bool keep) {
+  std::vector<int64_t> a(axes.begin(), axes.end());
+  if (a.empty())
+    for (int64_t d = 0; d < x.dim(); ++d) a.push_back(d);
+  for (auto& d : a)
+    if (d < 0) d += x.dim();
+  std::sort(a.rbegin(), a.rend());
+  torch::Tensor r = x;
+  for (int64_t d : a) r = r.prod(d, keep);
+  return r;
+}
 }  // namespace torch_reductions
 
 TEST(VsTorch, Reductions) {
@@ -256,6 +268,256 @@ TEST(VsTorch, Reductions) {
               [&](auto& x) { return row.theirs(x[0], axes, keep); },
               {away_from_zero(shape, ++seed)}, ++seed);
         }
+}
+
+// The reductions, scans and selections outside the table: values and gradients (random
+// upstream gradients), several shapes, axes and keepdims; indices and bool results as values.
+TEST(VsTorch, ReductionsScansAndSelections) {
+  using V = std::vector<nd::Tensor>;
+  using TV = std::vector<torch::Tensor>;
+  uint64_t seed = 3000;
+  const std::vector<nd::Shape> shapes = {{5}, {3, 4}, {2, 3, 4}, {3, 3, 3}};
+  for (const nd::Shape& shape : shapes) {
+    const std::string tag = " " + nd::shape_str(shape);
+    const int64_t last = static_cast<int64_t>(shape.size()) - 1;
+    auto run = [&](const std::string& name, const NdFn& f, const TorchFn& g) {
+      compare(name + tag, f, g, {away_from_zero(shape, ++seed)}, ++seed);
+    };
+    for (bool keep : {false, true}) {
+      const std::vector<std::vector<int64_t>> axes_list =
+          last == 0 ? std::vector<std::vector<int64_t>>{{0}, {-1}}
+                    : std::vector<std::vector<int64_t>>{{0}, {-1}, {0, last}, {}};
+      for (const auto& axes : axes_list) {
+        const std::vector<int64_t> all_axes = [&] {
+          std::vector<int64_t> a;
+          for (int64_t d = 0; d <= last; ++d) a.push_back(d);
+          return axes.empty() ? a : axes;
+        }();
+        int64_t count = 1;
+        for (int64_t a : all_axes) count *= shape[a < 0 ? a + last + 1 : a];
+        for (int64_t c : {0, 1, 2}) {
+          if (count - c <= 0) continue;  // a divisor of 0: inf - inf differs in the gradients
+          run(
+              "var " + std::to_string(c), [&](const V& x) { return nd::var(x[0], axes, c, keep); },
+              [&](const TV& x) {
+                return torch::var(x[0], at::IntArrayRef(all_axes), c10::optional<int64_t>(c), keep);
+              });
+          run(
+              "std " + std::to_string(c), [&](const V& x) { return nd::std(x[0], axes, c, keep); },
+              [&](const TV& x) {
+                return torch::std(x[0], at::IntArrayRef(all_axes), c10::optional<int64_t>(c), keep);
+              });
+        }
+        run(
+            "nansum",
+            [&](const V& x) { return nd::nansum(nd::where(x[0] > 1.0, NAN, x[0]), axes, keep); },
+            [&](const TV& x) {
+              return torch::nansum(torch::where(x[0] > 1.0, NAN, x[0]), at::IntArrayRef(all_axes),
+                                   keep);
+            });
+        run(
+            "nanmean",
+            [&](const V& x) { return nd::nanmean(nd::where(x[0] > 1.5, NAN, x[0]), axes, keep); },
+            [&](const TV& x) {
+              return torch::nanmean(torch::where(x[0] > 1.5, NAN, x[0]), at::IntArrayRef(all_axes),
+                                    keep);
+            });
+        run(
+            "sum f64", [&](const V& x) { return nd::sum(x[0], axes, keep, nd::DType::f64); },
+            [&](const TV& x) {
+              return torch::sum(x[0], at::IntArrayRef(all_axes), keep, torch::kFloat64);
+            });
+        run(
+            "mean f64", [&](const V& x) { return nd::mean(x[0], axes, keep, nd::DType::f64); },
+            [&](const TV& x) {
+              return torch::mean(x[0], at::IntArrayRef(all_axes), keep, torch::kFloat64);
+            });
+        for (double p : {0.0, 1.0, 2.0, 3.0, 0.5, 1.5, -1.5, HUGE_VAL, -HUGE_VAL})
+          run(
+              "norm " + std::to_string(p),
+              // libtorch gives p = 0 no gradient (undefined); the added 0 makes it zeros.
+              [&](const V& x) { return nd::norm(x[0], p, axes, keep) + (x[0] * 0.0).sum(); },
+              [&](const TV& x) {
+                return torch::linalg_vector_norm(x[0], p, at::IntArrayRef(all_axes), keep) +
+                       (x[0] * 0.0).sum();
+              });
+        run(
+            "norm fro", [&](const V& x) { return nd::norm(x[0], "fro", axes, keep); },
+            [&](const TV& x) {
+              // libtorch's "fro" takes two dims; over others it is the vector 2-norm.
+              return all_axes.size() == 2
+                         ? torch::linalg_norm(x[0], "fro", at::IntArrayRef(all_axes), keep)
+                         : torch::linalg_vector_norm(x[0], 2, at::IntArrayRef(all_axes), keep);
+            });
+        const nd::Tensor x = away_from_zero(shape, ++seed);
+        expect_same(nd::count_nonzero(nd::where(x > 1.0, 0.0, x), axes, keep),
+                    keep ? torch::count_nonzero(torch::where(to_torch(x) > 1.0, 0.0, to_torch(x)),
+                                                at::IntArrayRef(all_axes))
+                               .reshape(nd::sum(x, axes, true).shape())
+                         : torch::count_nonzero(torch::where(to_torch(x) > 1.0, 0.0, to_torch(x)),
+                                                at::IntArrayRef(all_axes)),
+                    "count_nonzero" + tag);
+      }
+      for (int64_t axis : {int64_t(0), int64_t(-1)}) {
+        const nd::Tensor x = away_from_zero(shape, ++seed);
+        const torch::Tensor tx = to_torch(x);
+        expect_same(nd::any(x > 1.0, {axis}, keep), torch::any(tx > 1.0, axis, keep), "any" + tag);
+        expect_same(nd::all(x > -1.0, {axis}, keep), torch::all(tx > -1.0, axis, keep),
+                    "all" + tag);
+        expect_same(nd::argmax(x, axis, keep), torch::argmax(tx, axis, keep), "argmax" + tag);
+        expect_same(nd::argmin(x, axis, keep), torch::argmin(tx, axis, keep), "argmin" + tag);
+        expect_same(nd::argmax(x, nd::None, keep), torch::argmax(tx, c10::nullopt, keep),
+                    "argmax flat" + tag);
+        expect_same(nd::argmin(x, nd::None, keep), torch::argmin(tx, c10::nullopt, keep),
+                    "argmin flat" + tag);
+        run(
+            "median axis", [&](const V& x) { return nd::median(x[0], axis, keep).values; },
+            [&](const TV& x) { return std::get<0>(torch::median(x[0], axis, keep)); });
+        expect_same(nd::median(x, axis, keep).indices, std::get<1>(torch::median(tx, axis, keep)),
+                    "median indices" + tag);
+        run(
+            "kthvalue", [&](const V& x) { return nd::kthvalue(x[0], 2, axis, keep).values; },
+            [&](const TV& x) { return std::get<0>(torch::kthvalue(x[0], 2, axis, keep)); });
+        expect_same(nd::kthvalue(x, 2, axis, keep).indices,
+                    std::get<1>(torch::kthvalue(tx, 2, axis, keep)), "kthvalue indices" + tag);
+        run(
+            "quantile", [&](const V& x) { return nd::quantile(x[0], 0.37, axis, keep); },
+            [&](const TV& x) { return torch::quantile(x[0], 0.37, axis, keep); });
+        run(
+            "quantiles",
+            [&](const V& x) {
+              return nd::quantile(x[0], nd::tensor({0.0, 0.5, 0.8, 1.0}, {4}, nd::DType::f64), axis,
+                                  keep);
+            },
+            [&](const TV& x) {
+              return torch::quantile(x[0], torch::tensor({0.0, 0.5, 0.8, 1.0}, torch::kFloat64),
+                                     axis, keep);
+            });
+      }
+      run(
+          "quantile all", [&](const V& x) { return nd::quantile(x[0], 0.71, nd::None, keep); },
+          [&](const TV& x) { return torch::quantile(x[0], 0.71, c10::nullopt, keep); });
+    }
+    run(
+        "median all", [](const V& x) { return nd::median(x[0]); },
+        [](const TV& x) { return torch::median(x[0]); });
+    for (int64_t axis : {int64_t(0), int64_t(-1)}) {
+      const std::string ax = " axis " + std::to_string(axis);
+      run(
+          "cumsum" + ax, [&](const V& x) { return nd::cumsum(x[0], axis); },
+          [&](const TV& x) { return torch::cumsum(x[0], axis); });
+      run(
+          "cumprod" + ax, [&](const V& x) { return nd::cumprod(x[0], axis); },
+          [&](const TV& x) { return torch::cumprod(x[0], axis); });
+      run(
+          "logcumsumexp" + ax, [&](const V& x) { return nd::logcumsumexp(x[0] * 4.0, axis); },
+          [&](const TV& x) { return torch::logcumsumexp(x[0] * 4.0, axis); });
+      run(
+          "cummax" + ax, [&](const V& x) { return nd::cummax(x[0], axis).values; },
+          [&](const TV& x) { return std::get<0>(torch::cummax(x[0], axis)); });
+      run(
+          "cummin" + ax, [&](const V& x) { return nd::cummin(x[0], axis).values; },
+          [&](const TV& x) { return std::get<0>(torch::cummin(x[0], axis)); });
+      run(
+          "diff" + ax, [&](const V& x) { return nd::diff(x[0], 1, axis); },
+          [&](const TV& x) { return torch::diff(x[0], 1, axis); });
+      run(
+          "diff 2 prepend append" + ax,
+          [&](const V& x) {
+            return nd::diff(x[0], 2, axis, x[0].narrow(axis, 0, 1) * 2.0, x[0] * x[0]);
+          },
+          [&](const TV& x) {
+            return torch::diff(x[0], 2, axis, x[0].narrow(axis, 0, 1) * 2.0, x[0] * x[0]);
+          });
+      for (bool desc : {false, true}) {
+        run(
+            "sort" + ax, [&](const V& x) { return nd::sort(x[0], axis, desc).values; },
+            [&](const TV& x) { return std::get<0>(torch::sort(x[0], true, axis, desc)); });
+        run(
+            "topk" + ax, [&](const V& x) { return nd::topk(x[0], 2, axis, desc).values; },
+            [&](const TV& x) { return std::get<0>(torch::topk(x[0], 2, axis, desc)); });
+      }
+      const nd::Tensor x = away_from_zero(shape, ++seed);
+      const torch::Tensor tx = to_torch(x);
+      expect_same(nd::cummax(x, axis).indices, std::get<1>(torch::cummax(tx, axis)),
+                  "cummax indices" + tag);
+      expect_same(nd::cummin(x, axis).indices, std::get<1>(torch::cummin(tx, axis)),
+                  "cummin indices" + tag);
+      expect_same(nd::argsort(x, axis, true), torch::argsort(tx, axis, true), "argsort" + tag);
+      expect_same(nd::topk(x, 2, axis).indices, std::get<1>(torch::topk(tx, 2, axis)),
+                  "topk indices" + tag);
+    }
+  }
+  // Ties and NaN: the stable order, cummax's last tie, median's NaN.
+  const nd::Tensor ties = nd::tensor({2, 1, 2, NAN, 1, 3, 1, 2}, {8}, nd::DType::f64);
+  const torch::Tensor tties = to_torch(ties);
+  for (bool desc : {false, true})
+    expect_same(nd::sort(ties, 0, desc).indices, std::get<1>(torch::sort(tties, true, 0, desc)),
+                "stable sort");
+  const nd::Tensor ties_no_nan = nd::where(nd::isnan(ties), 0.0, ties);
+  expect_same(nd::cummax(ties_no_nan, 0).indices,
+              std::get<1>(torch::cummax(to_torch(ties_no_nan), 0)), "cummax ties");
+  expect_same(nd::cummin(ties_no_nan, 0).indices,
+              std::get<1>(torch::cummin(to_torch(ties_no_nan), 0)), "cummin ties");
+  expect_same(nd::cummax(ties, 0).values, std::get<0>(torch::cummax(tties, 0)), "cummax NaN");
+  expect_same(nd::median(ties), torch::median(tties), "median NaN");
+  expect_same(nd::median(ties, 0).values, std::get<0>(torch::median(tties, 0)), "median NaN, axis");
+  expect_same(nd::quantile(ties, 0.5), torch::quantile(tties, 0.5), "quantile NaN");
+  expect_same(
+      nd::logcumsumexp(nd::tensor({-1000, 0, 1000, -INFINITY}, {4}, nd::DType::f64), 0),
+      torch::logcumsumexp(torch::tensor({-1000.0, 0.0, 1000.0, -HUGE_VAL}, torch::kFloat64), 0),
+      "logcumsumexp, far apart");
+  // Exact zeros: the gradients of prod and cumprod there, one zero and two in a slice.
+  const nd::Tensor zeros =
+      nd::tensor({0, 1.5, -0.5, 2, 0.7, 0, -1.2, 0, 1.1, 0.4, -0.8, 1.3}, {3, 4}, nd::DType::f64);
+  compare(
+      "prod with zeros", [](const V& x) { return nd::prod(x[0], {1}); },
+      [](const TV& x) { return x[0].prod(1); }, {zeros}, ++seed);
+  compare(
+      "prod with zeros, axis 0", [](const V& x) { return nd::prod(x[0], {0}, true); },
+      [](const TV& x) { return x[0].prod(0, true); }, {zeros}, ++seed);
+  compare(
+      "prod with zeros, all",
+      [](const V& x) { return nd::prod(x[0]) + nd::prod(x[0].narrow(0, 0, 1)); },
+      [](const TV& x) { return x[0].prod() + x[0].narrow(0, 0, 1).prod(); }, {zeros}, ++seed);
+  for (int64_t axis : {0, 1})
+    compare(
+        "cumprod with zeros", [axis](const V& x) { return nd::cumprod(x[0], axis); },
+        [axis](const TV& x) { return torch::cumprod(x[0], axis); }, {zeros}, ++seed);
+  // Second derivatives at the zeros: libtorch's (exact) double backward.
+  for (int64_t axis : {0, 1}) {
+    const std::vector<std::pair<NdFn, TorchFn>> fns = {
+        {[axis](const V& x) { return nd::cumprod(x[0], axis); },
+         [axis](const TV& x) { return torch::cumprod(x[0], axis); }},
+        {[axis](const V& x) { return nd::prod(x[0], {axis}); },
+         [axis](const TV& x) { return x[0].prod(axis); }},
+    };
+    for (const auto& [f, g] : fns) {
+      const nd::Tensor x = zeros.detach().requires_grad_();
+      const torch::Tensor tx = to_torch(zeros).requires_grad_(true);
+      const nd::Tensor y = f({x});
+      const torch::Tensor ty = g({tx});
+      const nd::Tensor u = nd::randn(y.shape(), ++seed, nd::DType::f64);
+      const nd::Tensor r = nd::randn(x.shape(), ++seed, nd::DType::f64);
+      const nd::Tensor gx = nd::grad(y, {x}, u, /*create_graph=*/true)[0];
+      const torch::Tensor tgx =
+          torch::autograd::grad({ty}, {tx}, {to_torch(u)}, /*retain_graph=*/true, true)[0];
+      expect_same(gx, tgx, "prod/cumprod at zeros, first order");
+      (gx * r).sum().backward();
+      (tgx * to_torch(r)).sum().backward();
+      expect_same(x.grad(), tx.grad(), "prod/cumprod at zeros, second order");
+    }
+  }
+  // At a zero norm and a zero spread: PyTorch's gradients (0, not NaN).
+  const nd::Tensor flat = nd::tensor({0, 0, 0, 1.5, 1.5, 1.5}, {2, 3}, nd::DType::f64);
+  for (double p : {2.0, 3.0, 1.5, 0.5})
+    compare(
+        "norm at zero " + std::to_string(p), [p](const V& x) { return nd::norm(x[0], p, {1}); },
+        [p](const TV& x) { return torch::linalg_vector_norm(x[0], p, at::IntArrayRef{1}); }, {flat},
+        ++seed);
+  compare(
+      "std at zero", [](const V& x) { return nd::std(x[0], {1}); },
+      [](const TV& x) { return torch::std(x[0], at::IntArrayRef{1}); }, {flat}, ++seed);
 }
 
 TEST(VsTorch, IndexingAndJoining) {

@@ -51,6 +51,19 @@ void reduce(ReduceOp op, const Dims& shape, Operand out, int64_t out_numel, Oper
 void arg_reduce(bool is_max, const Dims& shape, Operand out, Operand in, int64_t axis_size,
                 int64_t axis_stride);
 
+// Scans along the middle axis of a contiguous (outer, n, inner) block into a contiguous out of
+// the same layout and dtype: running sum, product, log-add-exp (floating), max or min. For max
+// and min, indices (i64, same layout) gets where each running extreme was reached (the last of
+// ties; the last NaN once one is met). sum and prod wrap for integers. Not for bool.
+enum class ScanOp { sum, prod, logsumexp, max, min };
+void scan(ScanOp op, DType dtype, int64_t outer, int64_t n, int64_t inner, const char* in,
+          char* out, int64_t* indices);
+// The stable sort order along the middle axis of a contiguous (outer, n, inner) block: out
+// (i64, same layout) gets the positions along the axis. NaN sorts last ascending, first
+// descending; ties keep their order either way.
+void argsort(DType dtype, int64_t outer, int64_t n, int64_t inner, const char* in, int64_t* out,
+             bool descending);
+
 // Whether a rows x cols matrix with these element strides can be handed to BLAS as it is.
 bool gemm_compatible(int64_t rows, int64_t cols, int64_t s0, int64_t s1);
 // c[batch] = a[batch] @ b[batch] for (n,k) @ (k,m) matrices. strides span batch dims then the

@@ -34,4 +34,10 @@ struct ReduceFunctor<ReduceOp::min, T> {
   }
 };
 
+template <class T>
+struct ReduceFunctor<ReduceOp::prod, T> {
+  static T combine(T a, T b) { return wrap_mul(a, b); }  // integers wrap, as in NumPy
+  static T identity() { return T(1); }
+};
+
 }  // namespace ndgrad::kernels

@@ -1,0 +1,296 @@
+// Scans along one axis (cumsum, cumprod, logcumsumexp, cummax, cummin), diff, and sorting and
+// selection (sort, argsort, topk, kthvalue, median along an axis). The scans with a value of
+// their own have nodes whose derivatives are written with differentiable ops (PyTorch's
+// formulas); the selections compute i64 indices in a kernel and take their values with
+// take_along_axis, whose gradient scatters g back to the indices' elements (differentiable
+// again).
+#include <cfloat>
+#include <cmath>
+
+#include "ops/ops_common.hpp"
+#include "ops/strict.hpp"
+
+namespace ndgrad {
+
+namespace {
+
+// t as the contiguous (outer, n, inner) block around axis a.
+struct Block {
+  Tensor x;
+  int64_t outer = 1, n = 1, inner = 1;
+};
+Block block_of(const Tensor& t, int64_t a) {
+  Block b;
+  b.x = raw_contiguous(t);
+  const Dims& shape = t.impl()->shape;
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
+    if (d < a) b.outer *= shape[d];
+    if (d == a) b.n = shape[d];
+    if (d > a) b.inner *= shape[d];
+  }
+  return b;
+}
+
+// The axis, normalized, for an op along one axis; a 0-d t counts as 1-d (axis 0 or -1).
+int64_t axis_of(const Tensor& t, int64_t axis, const char* name) {
+  return normalize_axis(axis, std::max<int64_t>(t.ndim(), 1), name);
+}
+
+// The scan's values (and, for max/min, indices) in a fresh tensor of t's shape and dtype.
+Tensor raw_scan(kernels::ScanOp op, const Tensor& t, int64_t a, const char* name,
+                Tensor* indices = nullptr) {
+  const Block b = block_of(t, a);
+  Tensor out = make_tensor(t.impl()->shape, t.dtype(), name);
+  if (indices) *indices = make_tensor(t.impl()->shape, DType::i64, name);
+  kernels::scan(op, t.dtype(), b.outer, b.n, b.inner, b.x.impl()->read_data(), out.impl()->data(),
+                indices ? reinterpret_cast<int64_t*>(indices->impl()->data()) : nullptr);
+  return out;
+}
+
+// The sum of g from each position to the end of the axis.
+Tensor reversed_cumsum(const Tensor& g, int64_t a) { return flip(cumsum(flip(g, {a}), a), {a}); }
+
+struct CumsumNode final : Node {
+  NDGRAD_OP_NAME("cumsum")
+  int64_t axis = 0;
+  GradList backward(const Tensor& g) override { return grad_list(reversed_cumsum(g, axis)); }
+};
+
+// d cumprod / dx_i = sum over k >= i of g_k prod_{j <= k, j != i} x_j (PyTorch's
+// cumprod_backward). Without zeros that is reversed_cumsum(g y) / x. With zeros: before a
+// slice's first zero the same; at the first zero, reversed_cumsum(g y') where y' is the cumprod
+// with that zero taken as 1; after it, 0. That is O(n) but its own derivative is not the second
+// derivative at zeros, so under create_graph the sum is formed as it reads, O(n^2) (as
+// PyTorch does too): for each i, the cumprod with x_i taken as 1, weighted by g_k for k >= i.
+struct CumprodNode final : SavingNode {
+  NDGRAD_OP_NAME("cumprod")
+  int64_t axis = 0;
+  Tensor x, y;
+  void release_saved() override { x = y = Tensor(); }
+  GradList backward(const Tensor& g) override {
+    Tensor linked;
+    const Tensor& out = saved_output(y, linked);
+    const int64_t a = axis;
+    const Tensor is_zero = x == 0.0;
+    if (is_zero.sum().item() == 0) return grad_list(reversed_cumsum(g * out, a) / x);
+    if (is_grad_enabled()) {
+      StrictExemptScope exempt;  // i along a new axis a, k along a + 1: broadcast by design
+      const int64_t n = x.size(a);
+      Shape square(static_cast<size_t>(x.ndim() + 1), 1);
+      square[static_cast<size_t>(a)] = n;
+      square[static_cast<size_t>(a) + 1] = n;
+      const Tensor diagonal = (eye(n, x.dtype()) == 1.0).reshape(square);
+      const Tensor k_from_i = (triu(ones({n, n}, x.dtype())) == 1.0).reshape(square);
+      const Tensor without_i = cumprod(where(diagonal, 1.0, x.unsqueeze(a)), a + 1);
+      return grad_list(where(k_from_i, g.unsqueeze(a) * without_i, 0.0).sum({a + 1}));
+    }
+    const Tensor seen = cumsum(is_zero, a);  // zeros at or before each position
+    const Tensor before = seen == 0;
+    const Tensor first = logical_and(is_zero, seen == 1);
+    const Tensor x_safe = where(is_zero, 1.0, x);
+    const Tensor others = cumprod(where(first, 1.0, x), a);
+    return grad_list(where(before, reversed_cumsum(g * out, a) / x_safe,
+                           where(first, reversed_cumsum(g * others, a), 0.0)));
+  }
+};
+
+// log(sum over k >= i of e^(l_k)) along the axis.
+Tensor reversed_logcumsumexp(const Tensor& l, int64_t a) {
+  return flip(logcumsumexp(flip(l, {a}), a), {a});
+}
+
+// d y_k / dx_i = e^(x_i - y_k) for i <= k: the gradient is sum over k >= i of g_k e^(x_i - y_k),
+// summed in log space separately over the positive and the negative g_k (PyTorch's).
+struct LogcumsumexpNode final : SavingNode {
+  NDGRAD_OP_NAME("logcumsumexp")
+  int64_t axis = 0;
+  Tensor x, y;
+  void release_saved() override { x = y = Tensor(); }
+  GradList backward(const Tensor& g) override {
+    Tensor linked;
+    const Tensor& out = saved_output(y, linked);
+    const double lowest = g.dtype() == DType::f32 ? -FLT_MAX : -DBL_MAX;
+    const Tensor pos = g > 0.0, neg = g < 0.0;
+    const Tensor log_pos = where(pos, log(where(pos, g, 1.0)), lowest);
+    const Tensor log_neg = where(neg, log(where(neg, -g, 1.0)), lowest);
+    return grad_list(exp(reversed_logcumsumexp(log_pos - out, axis) + x) -
+                     exp(reversed_logcumsumexp(log_neg - out, axis) + x));
+  }
+};
+
+// The stable sort order of t along a (normalized), i64 in t's shape.
+Tensor raw_argsort(const Tensor& t, int64_t a, bool descending, const char* name) {
+  const Block b = block_of(t, a);
+  Tensor out = make_tensor(t.impl()->shape, DType::i64, name);
+  kernels::argsort(t.dtype(), b.outer, b.n, b.inner, b.x.impl()->read_data(),
+                   reinterpret_cast<int64_t*>(out.impl()->data()), descending);
+  return out;
+}
+
+// A 0-d t as 1-d, so that the ops along an axis see one.
+Tensor at_least_1d(const Tensor& t) { return t.ndim() == 0 ? t.reshape({1}) : t; }
+
+// The result for a 0-d input: back to 0-d.
+Tensor like_input(const Tensor& r, const Tensor& t) { return t.ndim() == 0 ? r.reshape({}) : r; }
+
+std::string along(const Tensor& t, int64_t axis) {
+  return " along axis " + std::to_string(axis) + " of shape " + shape_str(t.impl()->shape);
+}
+
+}  // namespace
+
+Tensor cumsum(const Tensor& t, int64_t axis) {
+  require_defined_arg(t, "cumsum");
+  if (t.dtype() == DType::boolean) return cumsum(t.to(DType::i64), axis);
+  const int64_t a = axis_of(t, axis, "cumsum");
+  if (t.ndim() == 0) return cumsum(t.reshape({1}), a).reshape({});
+  Tensor out = raw_scan(kernels::ScanOp::sum, t, a, "cumsum");
+  if (auto node = record<CumsumNode>(out, {&t})) node->axis = a;
+  return out;
+}
+
+Tensor cumprod(const Tensor& t, int64_t axis) {
+  require_defined_arg(t, "cumprod");
+  if (t.dtype() == DType::boolean) return cumprod(t.to(DType::i64), axis);
+  const int64_t a = axis_of(t, axis, "cumprod");
+  if (t.ndim() == 0) return cumprod(t.reshape({1}), a).reshape({});
+  Tensor out = raw_scan(kernels::ScanOp::prod, t, a, "cumprod");
+  if (auto node = record<CumprodNode>(out, {&t})) {
+    node->axis = a;
+    node->x = node->save(t, "the input");
+    node->y = node->save(out.detach(), "the output");
+  }
+  return out;
+}
+
+Tensor logcumsumexp(const Tensor& t, int64_t axis) {
+  require_defined_arg(t, "logcumsumexp");
+  require_floating(t, "logcumsumexp");
+  const int64_t a = axis_of(t, axis, "logcumsumexp");
+  if (t.ndim() == 0) return logcumsumexp(t.reshape({1}), a).reshape({});
+  Tensor out = raw_scan(kernels::ScanOp::logsumexp, t, a, "logcumsumexp");
+  if (auto node = record<LogcumsumexpNode>(out, {&t})) {
+    node->axis = a;
+    node->x = node->save(t, "the input");
+    node->y = node->save(out.detach(), "the output");
+  }
+  return out;
+}
+
+namespace {
+ValuesIndices cum_extreme(const Tensor& t, int64_t axis, bool is_max, const char* name) {
+  require_defined_arg(t, name);
+  if (t.dtype() == DType::boolean) {
+    ValuesIndices r = cum_extreme(t.to(DType::i64), axis, is_max, name);
+    return {r.values.to(DType::boolean), r.indices};
+  }
+  const int64_t a = axis_of(t, axis, name);
+  const Tensor x = at_least_1d(t);
+  Tensor indices;
+  raw_scan(is_max ? kernels::ScanOp::max : kernels::ScanOp::min, x, a, name, &indices);
+  return {like_input(take_along_axis(x, indices, a), t), like_input(indices, t)};
+}
+}  // namespace
+
+ValuesIndices cummax(const Tensor& t, int64_t axis) { return cum_extreme(t, axis, true, "cummax"); }
+ValuesIndices cummin(const Tensor& t, int64_t axis) {
+  return cum_extreme(t, axis, false, "cummin");
+}
+
+Tensor diff(const Tensor& t, int64_t n, int64_t axis, const Tensor& prepend, const Tensor& append) {
+  require_defined_arg(t, "diff");
+  if (t.ndim() == 0) throw ValueError("diff: the input must be at least 1-d, got shape ()");
+  if (n < 0) throw ValueError("diff: the order n must be non-negative, got " + std::to_string(n));
+  const int64_t a = normalize_axis(axis, t.ndim(), "diff");
+  Tensor x = t;
+  if (prepend.defined() || append.defined()) {
+    std::vector<Tensor> parts;
+    if (prepend.defined()) parts.push_back(prepend);
+    parts.push_back(t);
+    if (append.defined()) parts.push_back(append);
+    x = cat(parts, a);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t len = x.size(a);
+    if (len == 0) break;
+    const Tensor hi = x.narrow(a, 1, len - 1), lo = x.narrow(a, 0, len - 1);
+    x = x.dtype() == DType::boolean ? not_equal(hi, lo) : hi - lo;  // NumPy's bool diff
+  }
+  return x;
+}
+
+Tensor argsort(const Tensor& t, int64_t axis, bool descending) {
+  require_defined_arg(t, "argsort");
+  const int64_t a = axis_of(t, axis, "argsort");
+  return like_input(raw_argsort(at_least_1d(t), a, descending, "argsort"), t);
+}
+
+ValuesIndices sort(const Tensor& t, int64_t axis, bool descending) {
+  require_defined_arg(t, "sort");
+  const int64_t a = axis_of(t, axis, "sort");
+  const Tensor x = at_least_1d(t);
+  const Tensor indices = raw_argsort(x, a, descending, "sort");
+  return {like_input(take_along_axis(x, indices, a), t), like_input(indices, t)};
+}
+
+ValuesIndices topk(const Tensor& t, int64_t k, int64_t axis, bool largest, bool /*sorted*/) {
+  require_defined_arg(t, "topk");
+  const int64_t a = axis_of(t, axis, "topk");
+  const Tensor x = at_least_1d(t);
+  const int64_t n = x.size(a);
+  if (k < 0 || k > n)
+    throw ValueError("topk: k (" + std::to_string(k) + ") is out of range" + along(t, axis) +
+                     " (0 <= k <= " + std::to_string(n) + ")");
+  const Tensor indices = raw_argsort(x, a, largest, "topk").narrow(a, 0, k).contiguous();
+  return {like_input(take_along_axis(x, indices, a), t), like_input(indices, t)};
+}
+
+namespace {
+// The element at sorted position pos (keepdims shape, i64) along a, with its index.
+ValuesIndices select_sorted(const Tensor& x, const Tensor& order, const Tensor& pos, int64_t a,
+                            bool keepdims, const Tensor& t) {
+  Tensor indices = take_along_axis(order, pos, a);
+  Tensor values = take_along_axis(x, indices, a);
+  if (!keepdims || t.ndim() == 0) {
+    const int64_t drop = t.ndim() == 0 ? 0 : a;
+    indices = indices.squeeze(drop);
+    values = values.squeeze(drop);
+  }
+  return {values, indices};
+}
+}  // namespace
+
+ValuesIndices kthvalue(const Tensor& t, int64_t k, int64_t axis, bool keepdims) {
+  require_defined_arg(t, "kthvalue");
+  const int64_t a = axis_of(t, axis, "kthvalue");
+  const Tensor x = at_least_1d(t);
+  const int64_t n = x.size(a);
+  if (k < 1 || k > n)
+    throw ValueError("kthvalue: k (" + std::to_string(k) + ") is out of range" + along(t, axis) +
+                     " (1 <= k <= " + std::to_string(n) + ")");
+  const Tensor order = raw_argsort(x, a, false, "kthvalue");
+  Dims kept = x.impl()->shape;
+  kept[a] = 1;
+  return select_sorted(x, order, full(kept, static_cast<double>(k - 1), DType::i64), a, keepdims,
+                       t);
+}
+
+ValuesIndices median(const Tensor& t, int64_t axis, bool keepdims) {
+  require_defined_arg(t, "median");
+  const int64_t a = axis_of(t, axis, "median");
+  const Tensor x = at_least_1d(t);
+  const int64_t n = x.size(a);
+  if (n == 0) throw ValueError("median: zero-size reduction" + along(t, axis));
+  const Tensor order = raw_argsort(x, a, false, "median");
+  Tensor pos;
+  {
+    NoGradGuard no_grad;
+    // The lower median; where a slice holds NaN, its first NaN (NaN sorts last).
+    const Tensor nans = isnan(x).sum({a}, true);
+    pos =
+        where(nans > 0, n - nans, full(nans.shape(), static_cast<double>((n - 1) / 2), DType::i64));
+  }
+  return select_sorted(x, order, pos, a, keepdims, t);
+}
+
+}  // namespace ndgrad
