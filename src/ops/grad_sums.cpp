@@ -3,8 +3,8 @@
 #include <string>
 
 #include "core/shape.hpp"
-#include "graph/grad_mode.hpp"
 #include "exec/lazy.hpp"
+#include "graph/grad_mode.hpp"
 #include "ops/ops_common.hpp"
 
 namespace ndgrad {

@@ -6,6 +6,7 @@
 // again).
 #include <cfloat>
 #include <cmath>
+#include <type_traits>
 
 #include "ops/ops_common.hpp"
 #include "ops/strict.hpp"
@@ -137,44 +138,41 @@ std::string along(const Tensor& t, int64_t axis) {
   return " along axis " + std::to_string(axis) + " of shape " + shape_str(t.impl()->shape);
 }
 
+// A scan along axis with its node N, which also saves the input and the output when it reads
+// them (a SavingNode).
+template <class N>
+Tensor recorded_scan(kernels::ScanOp op, const Tensor& t, int64_t axis, const char* name) {
+  const int64_t a = axis_of(t, axis, name);
+  if (t.ndim() == 0) return recorded_scan<N>(op, t.reshape({1}), a, name).reshape({});
+  Tensor out = raw_scan(op, t, a, name);
+  if (auto node = record<N>(out, {&t})) {
+    node->axis = a;
+    if constexpr (std::is_base_of_v<SavingNode, N>) {
+      node->x = node->save(t, "the input");
+      node->y = node->save(out.detach(), "the output");
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Tensor cumsum(const Tensor& t, int64_t axis) {
   require_defined_arg(t, "cumsum");
   if (t.dtype() == DType::boolean) return cumsum(t.to(DType::i64), axis);
-  const int64_t a = axis_of(t, axis, "cumsum");
-  if (t.ndim() == 0) return cumsum(t.reshape({1}), a).reshape({});
-  Tensor out = raw_scan(kernels::ScanOp::sum, t, a, "cumsum");
-  if (auto node = record<CumsumNode>(out, {&t})) node->axis = a;
-  return out;
+  return recorded_scan<CumsumNode>(kernels::ScanOp::sum, t, axis, "cumsum");
 }
 
 Tensor cumprod(const Tensor& t, int64_t axis) {
   require_defined_arg(t, "cumprod");
   if (t.dtype() == DType::boolean) return cumprod(t.to(DType::i64), axis);
-  const int64_t a = axis_of(t, axis, "cumprod");
-  if (t.ndim() == 0) return cumprod(t.reshape({1}), a).reshape({});
-  Tensor out = raw_scan(kernels::ScanOp::prod, t, a, "cumprod");
-  if (auto node = record<CumprodNode>(out, {&t})) {
-    node->axis = a;
-    node->x = node->save(t, "the input");
-    node->y = node->save(out.detach(), "the output");
-  }
-  return out;
+  return recorded_scan<CumprodNode>(kernels::ScanOp::prod, t, axis, "cumprod");
 }
 
 Tensor logcumsumexp(const Tensor& t, int64_t axis) {
   require_defined_arg(t, "logcumsumexp");
   require_floating(t, "logcumsumexp");
-  const int64_t a = axis_of(t, axis, "logcumsumexp");
-  if (t.ndim() == 0) return logcumsumexp(t.reshape({1}), a).reshape({});
-  Tensor out = raw_scan(kernels::ScanOp::logsumexp, t, a, "logcumsumexp");
-  if (auto node = record<LogcumsumexpNode>(out, {&t})) {
-    node->axis = a;
-    node->x = node->save(t, "the input");
-    node->y = node->save(out.detach(), "the output");
-  }
-  return out;
+  return recorded_scan<LogcumsumexpNode>(kernels::ScanOp::logsumexp, t, axis, "logcumsumexp");
 }
 
 namespace {

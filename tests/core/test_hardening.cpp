@@ -12,8 +12,8 @@
 #include <sstream>
 
 #include "core/tensor_impl.hpp"
-#include "kernels/cpu/kernels.hpp"
 #include "exec/lazy.hpp"
+#include "kernels/cpu/kernels.hpp"
 #include "test_util.hpp"
 
 using namespace ndgrad;

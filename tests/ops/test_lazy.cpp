@@ -6,8 +6,8 @@
 #include <tuple>
 
 #include "core/shape.hpp"
-#include "ndgrad/optim.hpp"
 #include "exec/lazy.hpp"
+#include "ndgrad/optim.hpp"
 #include "test_util.hpp"
 
 namespace ndgrad {

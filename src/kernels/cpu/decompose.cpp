@@ -201,30 +201,18 @@ void triangular_solve(int64_t n, int64_t k, const T* t, T* b, bool upper, bool u
     from_columns(n, k, c, b);
     return;
   }
-  if (!upper) {
-    for (int64_t i = 0; i < n; ++i) {
-      T* bi = b + i * k;
-      for (int64_t j = 0; j < i; ++j) {
-        const T f = t[i * n + j];
-        if (f == T(0)) continue;
-        const T* bj = b + j * k;
-        for (int64_t c = 0; c < k; ++c) bi[c] -= f * bj[c];
-      }
-      if (!unit)
-        for (int64_t c = 0; c < k; ++c) bi[c] /= t[i * n + i];
+  // Substitution from the row whose solution needs no other: the first (lower) or last (upper).
+  for (int64_t step = 0; step < n; ++step) {
+    const int64_t i = upper ? n - 1 - step : step;
+    T* bi = b + i * k;
+    for (int64_t j = upper ? i + 1 : 0, end = upper ? n : i; j < end; ++j) {
+      const T f = t[i * n + j];
+      if (f == T(0)) continue;
+      const T* bj = b + j * k;
+      for (int64_t c = 0; c < k; ++c) bi[c] -= f * bj[c];
     }
-  } else {
-    for (int64_t i = n - 1; i >= 0; --i) {
-      T* bi = b + i * k;
-      for (int64_t j = i + 1; j < n; ++j) {
-        const T f = t[i * n + j];
-        if (f == T(0)) continue;
-        const T* bj = b + j * k;
-        for (int64_t c = 0; c < k; ++c) bi[c] -= f * bj[c];
-      }
-      if (!unit)
-        for (int64_t c = 0; c < k; ++c) bi[c] /= t[i * n + i];
-    }
+    if (!unit)
+      for (int64_t c = 0; c < k; ++c) bi[c] /= t[i * n + i];
   }
 }
 
