@@ -244,6 +244,50 @@ void gather_rows() {
 // Joining and padding large tensors (forward: each reads its input and writes its output
 // once, the least it must move) against the triad's bandwidth, and a boolean-mask select of
 // half of a 4M-element tensor.
+// #22's math rows: unary functions over 4M floats and reductions/scans over an axis of 4096^2
+// against the triad (each reads its input and writes its output once), sort and topk of 1M.
+void math_rows() {
+  const int64_t n4 = 4 << 20;
+  const nd::Tensor x = nd::randn({n4}, 50);
+  const torch::Tensor tx = torch::randn({n4});
+  const Limit unary_triad = triad_limit(8.0 * n4, 0.70);
+  compare(
+      "M1 sin 4M", [&] { nd::sin(x); }, [&] { torch::sin(tx); }, 30, 1e3, "ms", "", &unary_triad);
+  compare(
+      "M1 erf 4M", [&] { nd::erf(x); }, [&] { torch::erf(tx); }, 30, 1e3, "ms", "", &unary_triad);
+  compare(
+      "M1 gelu 4M", [&] { nd::gelu(x); }, [&] { torch::gelu(tx); }, 30, 1e3, "ms", "",
+      &unary_triad);
+  compare(
+      "M1 floor 4M", [&] { nd::floor(x); }, [&] { torch::floor(tx); }, 30, 1e3, "ms", "",
+      &unary_triad);
+  const nd::Tensor a = nd::randn({4096, 4096}, 51);
+  const torch::Tensor ta = torch::randn({4096, 4096});
+  const Limit read_triad = triad_limit(4.0 * 4096 * 4096, 0.70);
+  compare(
+      "M2 var axis 0 of 4096^2", [&] { nd::var(a, {0}); }, [&] { torch::var(ta, {0}); }, 30, 1e3,
+      "ms", "", &read_triad);
+  compare(
+      "M2 std axis 1 of 4096^2", [&] { nd::std(a, {1}); }, [&] { torch::std(ta, {1}); }, 30, 1e3,
+      "ms", "", &read_triad);
+  compare(
+      "M2 norm axis 1 of 4096^2", [&] { nd::norm(a, 2.0, {1}); }, [&] { torch::norm(ta, 2, {1}); },
+      30, 1e3, "ms", "", &read_triad);
+  const Limit scan_triad = triad_limit(8.0 * 4096 * 4096, 0.50);
+  compare(
+      "M3 cumsum axis 0 of 4096^2", [&] { nd::cumsum(a, 0); }, [&] { torch::cumsum(ta, 0); }, 30,
+      1e3, "ms", "", &scan_triad);
+  compare(
+      "M3 cumsum axis 1 of 4096^2", [&] { nd::cumsum(a, 1); }, [&] { torch::cumsum(ta, 1); }, 30,
+      1e3, "ms", "", &scan_triad);
+  const nd::Tensor v = nd::randn({1 << 20}, 52);
+  const torch::Tensor tv = torch::randn({1 << 20});
+  compare(
+      "M4 sort 1M", [&] { nd::sort(v); }, [&] { torch::sort(tv); }, 30, 1e3, "ms");
+  compare(
+      "M4 topk 10 of 1M", [&] { nd::topk(v, 10); }, [&] { torch::topk(tv, 10); }, 30, 1e3, "ms");
+}
+
 // Linear algebra (#22's rows): solve and cholesky of one 512x512 matrix and of a batch of
 // 64 32x32 ones, f64 and f32; and an einsum that is a batched matrix product against matmul.
 void linalg_rows() {
@@ -563,6 +607,7 @@ int main(int argc, char** argv) {
   if (want("I1")) gather_rows();
   if (want("I2")) joins();
   if (want("L1")) linalg_rows();
+  if (want("M1")) math_rows();
   if (want("W3")) w3();
   if (want("W4")) w4();
   if (want("W5")) w5();

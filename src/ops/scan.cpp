@@ -119,12 +119,14 @@ struct LogcumsumexpNode final : SavingNode {
   }
 };
 
-// The stable sort order of t along a (normalized), i64 in t's shape.
-Tensor raw_argsort(const Tensor& t, int64_t a, bool descending, const char* name) {
+// The stable sort order of t along a (normalized), i64 in t's shape; only its first `first`
+// positions when first >= 0 (kernels::argsort).
+Tensor raw_argsort(const Tensor& t, int64_t a, bool descending, const char* name,
+                   int64_t first = -1) {
   const Block b = block_of(t, a);
   Tensor out = make_tensor(t.impl()->shape, DType::i64, name);
   kernels::argsort(t.dtype(), b.outer, b.n, b.inner, b.x.impl()->read_data(),
-                   reinterpret_cast<int64_t*>(out.impl()->data()), descending);
+                   reinterpret_cast<int64_t*>(out.impl()->data()), descending, first);
   return out;
 }
 
@@ -239,7 +241,7 @@ ValuesIndices topk(const Tensor& t, int64_t k, int64_t axis, bool largest, bool 
   if (k < 0 || k > n)
     throw ValueError("topk: k (" + std::to_string(k) + ") is out of range" + along(t, axis) +
                      " (0 <= k <= " + std::to_string(n) + ")");
-  const Tensor indices = raw_argsort(x, a, largest, "topk").narrow(a, 0, k).contiguous();
+  const Tensor indices = raw_argsort(x, a, largest, "topk", k).narrow(a, 0, k).contiguous();
   return {like_input(take_along_axis(x, indices, a), t), like_input(indices, t)};
 }
 

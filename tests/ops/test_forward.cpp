@@ -515,6 +515,12 @@ TEST(Reductions, ScansSelectionsDtypesAndErrors) {
   expect_values(ix, {0, 2, 1, 3});
   expect_values(argsort(i, 0), {1, 0, 0, 0, 1, 1});
   expect_values(topk(i, 2).values, {3, 2, 5, 4});
+  // topk sorts only its k leading positions; ties keep their input order, as in sort.
+  const Tensor tied = tensor({1, 3, 3, 2, 3, 0, 0}, {7});
+  expect_values(topk(tied, 2).indices, {1, 2});
+  expect_values(topk(tied, 4).indices, {1, 2, 4, 3});
+  expect_values(topk(tied, 2, 0, false).indices, {5, 6});
+  expect_values(topk(tensor({1, NAN, 2}, {3}), 2).indices, {1, 2});  // NaN is the largest
   expect_values(kthvalue(i, 1, 1, true).values, {-1, 0});
   expect_values(median(i), {2});
   expect_values(median(tensor({4, 1, 3, 2}, {4})), {2});  // the lower median

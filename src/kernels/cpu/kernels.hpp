@@ -60,9 +60,10 @@ void scan(ScanOp op, DType dtype, int64_t outer, int64_t n, int64_t inner, const
           char* out, int64_t* indices);
 // The stable sort order along the middle axis of a contiguous (outer, n, inner) block: out
 // (i64, same layout) gets the positions along the axis. NaN sorts last ascending, first
-// descending; ties keep their order either way.
+// descending; ties keep their order either way. first in [0, n): only the first `first`
+// positions are in order (topk, by a partial sort); the others follow in no particular order.
 void argsort(DType dtype, int64_t outer, int64_t n, int64_t inner, const char* in, int64_t* out,
-             bool descending);
+             bool descending, int64_t first = -1);
 
 // Whether a rows x cols matrix with these element strides can be handed to BLAS as it is.
 bool gemm_compatible(int64_t rows, int64_t cols, int64_t s0, int64_t s1);
