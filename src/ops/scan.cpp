@@ -57,17 +57,21 @@ struct CumsumNode final : Node {
   GradList backward(const Tensor& g) override { return grad_list(reversed_cumsum(g, axis)); }
 };
 
+// A scan whose rule reads its input and its output (recorded_scan saves both).
+struct ScanNode : SavingNode {
+  int64_t axis = 0;
+  Tensor x, y;
+  void release_saved() override { x = y = Tensor(); }
+};
+
 // d cumprod / dx_i = sum over k >= i of g_k prod_{j <= k, j != i} x_j (PyTorch's
 // cumprod_backward). Without zeros that is reversed_cumsum(g y) / x. With zeros: before a
 // slice's first zero the same; at the first zero, reversed_cumsum(g y') where y' is the cumprod
 // with that zero taken as 1; after it, 0. That is O(n) but its own derivative is not the second
 // derivative at zeros, so under create_graph the sum is formed as it reads, O(n^2) (as
 // PyTorch does too): for each i, the cumprod with x_i taken as 1, weighted by g_k for k >= i.
-struct CumprodNode final : SavingNode {
+struct CumprodNode final : ScanNode {
   NDGRAD_OP_NAME("cumprod")
-  int64_t axis = 0;
-  Tensor x, y;
-  void release_saved() override { x = y = Tensor(); }
   GradList backward(const Tensor& g) override {
     Tensor linked;
     const Tensor& out = saved_output(y, linked);
@@ -102,11 +106,8 @@ Tensor reversed_logcumsumexp(const Tensor& l, int64_t a) {
 
 // d y_k / dx_i = e^(x_i - y_k) for i <= k: the gradient is sum over k >= i of g_k e^(x_i - y_k),
 // summed in log space separately over the positive and the negative g_k (PyTorch's).
-struct LogcumsumexpNode final : SavingNode {
+struct LogcumsumexpNode final : ScanNode {
   NDGRAD_OP_NAME("logcumsumexp")
-  int64_t axis = 0;
-  Tensor x, y;
-  void release_saved() override { x = y = Tensor(); }
   GradList backward(const Tensor& g) override {
     Tensor linked;
     const Tensor& out = saved_output(y, linked);

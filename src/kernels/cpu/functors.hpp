@@ -396,18 +396,15 @@ struct greater_equal {
   }
 };
 
-struct atan2 {
-  template <class T>
-  static T apply(T x, T y) {
-    return std::atan2(x, y);
-  }
-};
-struct hypot {
-  template <class T>
-  static T apply(T x, T y) {
-    return std::hypot(x, y);
-  }
-};
+#define NDGRAD_LIBM_BINARY_FUNCTOR(name) \
+  struct name {                          \
+    template <class T>                   \
+    static T apply(T x, T y) {           \
+      return std::name(x, y);            \
+    }                                    \
+  };
+NDGRAD_LIBM_BINARY_FUNCTOR(atan2)
+NDGRAD_LIBM_BINARY_FUNCTOR(hypot)
 // x log y, 0 where x == 0 unless y is NaN (PyTorch's, scipy's).
 struct xlogy {
   template <class T>
@@ -417,12 +414,8 @@ struct xlogy {
     return x * std::log(y);
   }
 };
-struct copysign {
-  template <class T>
-  static T apply(T x, T y) {
-    return std::copysign(x, y);
-  }
-};
+NDGRAD_LIBM_BINARY_FUNCTOR(copysign)
+#undef NDGRAD_LIBM_BINARY_FUNCTOR
 // C's fmod: the remainder of the quotient truncated toward 0, with a's sign. Integers: b == 0
 // gives 0 (NumPy's value, no SIGFPE), and so does b == -1 (INT64_MIN % -1 overflows).
 struct fmod {
