@@ -114,7 +114,7 @@ Tensor into_domain(const Tensor& t, Domain d, bool first) {
 }
 
 void step(Bytes& in, std::vector<Tensor>& stack) {
-  const int op = in.small(21);
+  const int op = in.small(22);
   auto top = [&](int k) -> Tensor& { return stack[stack.size() - 1 - k]; };
   if (op == 0 || stack.size() < 2) {
     const Shape s = shape_from(in, 4, 4);
@@ -460,6 +460,48 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
         }
         default:
           r = where(a > 0.0, a, in.next() & 1 ? 0.5 : -2.0);
+      }
+      break;
+    }
+    case 20: {  // random numbers: bounds, probabilities and weights that may be invalid
+      Generator g(in.next());
+      const Shape s = shape_from(in, 3, 4);
+      switch (in.small(8)) {
+        case 0:
+          r = g.randint(static_cast<int64_t>(in.small(9)) - 4,
+                        static_cast<int64_t>(in.small(9)) - 4, s,
+                        in.next() & 1 ? DType::i64 : DType::f32);
+          break;
+        case 1:
+          r = g.uniform(static_cast<double>(in.small(5)) - 2, static_cast<double>(in.small(5)) - 2,
+                        s, DType::f64);
+          break;
+        case 2:
+          r = in.next() & 1 ? g.normal(a, b)
+                            : g.normal(0.5, static_cast<double>(in.small(3)) - 1, s);
+          break;
+        case 3:
+          r = in.next() & 1 ? g.bernoulli(a) : g.bernoulli(a.sigmoid());
+          break;
+        case 4:
+          r = in.next() & 1 ? g.permutation(a)
+                            : g.permutation(static_cast<int64_t>(in.small(9)) - 1);
+          break;
+        case 5: {
+          const int64_t n = static_cast<int64_t>(in.small(6)) - 1;
+          const bool replacement = in.next() & 1;
+          r = g.multinomial(in.next() & 1 ? a : a.abs(), n, replacement);
+          if (a.ndim() == 1 || a.ndim() == 2) require(r.shape().back() == n);
+          break;
+        }
+        case 6: {
+          Generator c = g.split();
+          require(c.rand({3}).to_vector() != g.rand({3}).to_vector());
+          r = c.randn(s);
+          break;
+        }
+        default:
+          r = g.rand(s, in.next() & 1 ? DType::f64 : DType::i64);
       }
       break;
     }

@@ -10,5 +10,6 @@
 #include "ndgrad/memory.hpp"
 #include "ndgrad/nn.hpp"
 #include "ndgrad/optim.hpp"
+#include "ndgrad/random.hpp"
 #include "ndgrad/tensor.hpp"
 #include "ndgrad/threads.hpp"
