@@ -481,7 +481,7 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
                             : g.normal(0.5, static_cast<double>(in.small(3)) - 1, s);
           break;
         case 3:
-          r = in.next() & 1 ? g.bernoulli(a) : g.bernoulli(a.sigmoid());
+          r = in.next() & 1 ? g.bernoulli(a) : g.bernoulli(sigmoid(a));
           break;
         case 4:
           r = in.next() & 1 ? g.permutation(a)
@@ -490,7 +490,7 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
         case 5: {
           const int64_t n = static_cast<int64_t>(in.small(6)) - 1;
           const bool replacement = in.next() & 1;
-          r = g.multinomial(in.next() & 1 ? a : a.abs(), n, replacement);
+          r = g.multinomial(in.next() & 1 ? a : abs(a), n, replacement);
           if (a.ndim() == 1 || a.ndim() == 2) require(r.shape().back() == n);
           break;
         }

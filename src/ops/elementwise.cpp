@@ -116,14 +116,22 @@ Tensor unary_forward(UnaryOp op, const Tensor& x) {
     const TensorImpl& xi = *x.impl();
     kernels::FlatRun flat;
     const bool is_flat = flat_operands(xi, xi, nullptr, flat);
-    kernels::unary(op, xi.shape, {xi.data(), xi.strides.data(), xi.dtype},
-                   {xi.data(), xi.strides.data(), xi.dtype}, is_flat ? &flat : nullptr);
+    if (const auto direct = is_flat ? kernels::flat_unary(op, dt) : nullptr) {
+      direct(xi.data(), xi.data(), flat);
+    } else {
+      kernels::unary(op, xi.shape, {xi.data(), xi.strides.data(), xi.dtype},
+                     {xi.data(), xi.strides.data(), xi.dtype}, is_flat ? &flat : nullptr);
+    }
     return taken(x);
   }
   Tensor out = make_tensor_of_valid_shape(x.impl()->shape, out_dtype, name);
   const TensorImpl &o = *out.impl(), &xi = *x.impl();
   kernels::FlatRun flat;
   const bool is_flat = flat_operands(o, xi, nullptr, flat);
+  if (const auto direct = is_flat ? kernels::flat_unary(op, dt) : nullptr) {
+    direct(o.data(), xi.read_data(), flat);
+    return out;
+  }
   kernels::unary(op, o.shape, {o.data(), o.strides.data(), o.dtype},
                  {const_cast<char*>(xi.read_data()), xi.strides.data(), xi.dtype},
                  is_flat ? &flat : nullptr);
@@ -138,6 +146,10 @@ void binary_into(BinaryOp op, const Dims& shape, const TensorImpl& out, const Te
   const kernels::Operand o{out.data(), out.strides.data(), out.dtype};
   kernels::FlatRun flat;
   if (flat_operands(out, ai, &bi, flat)) {
+    if (const auto direct = kernels::flat_binary(op, ai.dtype)) {
+      direct(out.data(), ai.read_data(), bi.read_data(), flat);
+      return;
+    }
     kernels::binary(op, shape, o, {const_cast<char*>(ai.read_data()), nullptr, ai.dtype},
                     {const_cast<char*>(bi.read_data()), nullptr, bi.dtype}, &flat);
     return;

@@ -233,7 +233,101 @@ void binary_typed(BinaryOp op, const Dims& shape, const FlatRun* flat, const Ope
   no_kernel("binary", name_of(op), a.dtype);
 }
 
+// A flat run of a unary op: a contiguous input (step 1) or one value (step 0).
+template <class F, class T>
+void flat_unary_loop(char* out, const char* in, const FlatRun& run) {
+  using R = decltype(F::apply(T()));
+  R* o = reinterpret_cast<R*>(out);
+  const T* x = reinterpret_cast<const T*>(in);
+  const int64_t n = run.n;
+  if (run.a_step == 0) {  // (the vectorized loop's own one-element form, as run_unary uses)
+    R v;
+    if constexpr (std::is_same_v<T, float> && has_vec_f32<F>::value)
+      v = F::f32(*x);
+    else
+      v = F::apply(*x);
+    for (int64_t i = 0; i < n; ++i) o[i] = v;
+  } else if constexpr (std::is_same_v<T, float> && has_vec_f32<F>::value) {
+    F::vec_f32(x, o, n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) o[i] = F::apply(x[i]);
+  }
+}
+
+// A flat run of a binary op: each input contiguous (step 1) or one value (step 0).
+template <class F, class T>
+void flat_binary_loop(char* out, const char* a, const char* b, const FlatRun& run) {
+  using R = decltype(F::apply(T(), T()));
+  R* o = reinterpret_cast<R*>(out);
+  const T* x = reinterpret_cast<const T*>(a);
+  const T* y = reinterpret_cast<const T*>(b);
+  const int64_t n = run.n;
+  if (run.a_step && run.b_step) {
+    for (int64_t i = 0; i < n; ++i) o[i] = F::apply(x[i], y[i]);
+  } else if (run.a_step) {
+    const T yv = *y;
+    for (int64_t i = 0; i < n; ++i) o[i] = F::apply(x[i], yv);
+  } else if (run.b_step) {
+    const T xv = *x;
+    for (int64_t i = 0; i < n; ++i) o[i] = F::apply(xv, y[i]);
+  } else {
+    const R v = F::apply(*x, *y);
+    for (int64_t i = 0; i < n; ++i) o[i] = v;
+  }
+}
+
+template <class F, class T, DTypeRule rule>
+constexpr FlatUnaryFn unary_entry() {
+  if constexpr (admits<T>(rule))
+    return &flat_unary_loop<F, T>;
+  else
+    return nullptr;
+}
+template <class F, class T, DTypeRule rule>
+constexpr FlatBinaryFn binary_entry() {
+  if constexpr (admits<T>(rule))
+    return &flat_binary_loop<F, T>;
+  else
+    return nullptr;
+}
+
+// Indexed by op, then by DType (f32, f64, i64, bool: the enum's order).
+constexpr int kDTypes = 4;
+static_assert(static_cast<int>(DType::f32) == 0 && static_cast<int>(DType::f64) == 1 &&
+                  static_cast<int>(DType::i64) == 2 && static_cast<int>(DType::boolean) == 3,
+              "the flat-run tables follow DType's order");
+constexpr FlatUnaryFn kFlatUnary[][kDTypes] = {
+#define NDGRAD_UNARY_OP(name, dtypes, ...)              \
+  {unary_entry<fn::name, float, DTypeRule::dtypes>(),   \
+   unary_entry<fn::name, double, DTypeRule::dtypes>(),  \
+   unary_entry<fn::name, int64_t, DTypeRule::dtypes>(), \
+   unary_entry<fn::name, bool, DTypeRule::dtypes>()},
+#include "ndgrad/op_table.def"
+};
+constexpr FlatBinaryFn kFlatBinary[][kDTypes] = {
+#define NDGRAD_BINARY_OP(name, dtypes, ...)              \
+  {binary_entry<fn::name, float, DTypeRule::dtypes>(),   \
+   binary_entry<fn::name, double, DTypeRule::dtypes>(),  \
+   binary_entry<fn::name, int64_t, DTypeRule::dtypes>(), \
+   binary_entry<fn::name, bool, DTypeRule::dtypes>()},
+#include "ndgrad/op_table.def"
+};
+static_assert(sizeof(kFlatUnary) / sizeof(kFlatUnary[0]) == kNumUnaryOps, "one row per op");
+static_assert(sizeof(kFlatBinary) / sizeof(kFlatBinary[0]) == kNumBinaryOps, "one row per op");
+
 }  // namespace
+
+FlatUnaryFn flat_unary(UnaryOp op, DType dtype) {
+  const auto i = static_cast<unsigned>(op), d = static_cast<unsigned>(dtype);
+  if (i >= kNumUnaryOps || d >= kDTypes || reference_kernels()) return nullptr;
+  return kFlatUnary[i][d];
+}
+
+FlatBinaryFn flat_binary(BinaryOp op, DType dtype) {
+  const auto i = static_cast<unsigned>(op), d = static_cast<unsigned>(dtype);
+  if (i >= kNumBinaryOps || d >= kDTypes || reference_kernels()) return nullptr;
+  return kFlatBinary[i][d];
+}
 
 void unary(UnaryOp op, const Dims& shape, Operand out, Operand in, const FlatRun* flat) {
   dispatch_dtype(in.dtype, [&](auto tag) { unary_typed<decltype(tag)>(op, shape, flat, out, in); });

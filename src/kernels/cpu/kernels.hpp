@@ -38,6 +38,14 @@ void unary(UnaryOp op, const Dims& shape, Operand out, Operand in, const FlatRun
 // logical ops).
 void binary(BinaryOp op, const Dims& shape, Operand out, Operand a, Operand b,
             const FlatRun* flat = nullptr);
+// The flat-run loop of one op for one input dtype, looked up in a table made from the op table:
+// a small op with a FlatRun calls it directly instead of dispatching on the dtype and the op at
+// each call. Null in reference mode and where the op has no kernel for the dtype (then unary()
+// or binary() says so). out may be an input (in place).
+using FlatUnaryFn = void (*)(char* out, const char* in, const FlatRun& run);
+using FlatBinaryFn = void (*)(char* out, const char* a, const char* b, const FlatRun& run);
+FlatUnaryFn flat_unary(UnaryOp op, DType dtype);
+FlatBinaryFn flat_binary(BinaryOp op, DType dtype);
 // out = cond ? a : b; cond boolean; out, a, b share a dtype.
 void where(const Dims& shape, Operand out, Operand cond, Operand a, Operand b);
 // out = in, converting dtype.
