@@ -1,9 +1,9 @@
 // The decompositions against their defining identities (A = Q R, A V = V diag(w), A = U S Vh,
 // the Moore-Penrose conditions), in f32 and f64, below and above kernels::kLapackMin (the
 // portable loops and LAPACK), batched; the functions built on them; the errors.
+#include <functional>
 #include <limits>
 
-#include "kernels/cpu/decompose.hpp"
 #include "test_util.hpp"
 
 using namespace ndgrad;
@@ -229,4 +229,79 @@ TEST(LinalgDecompositions, ErrorsNameTheOpTheShapeAndTheBatchElement) {
   const Tensor tall = randn({4, 2}, 2, DType::f64).requires_grad_();
   expect_error<AutogradError>([&] { linalg::qr(tall, "complete").first.sum().backward(); },
                               {"linalg_qr", "complete", "reduced"});
+}
+
+// Inputs where iterations stall or vectors are not determined: zero, identity, repeated and
+// clustered eigenvalues, a dynamic range of 1e12, rank one; through the loops and LAPACK.
+TEST(LinalgDecompositions, HardInputsStillSatisfyTheIdentities) {
+  for (int64_t n : {4, 20}) {
+    const Tensor Q = linalg::qr(randn({n, n}, 50, DType::f64)).first;
+    std::vector<double> graded(n), repeated(n), clustered(n);
+    for (int64_t i = 0; i < n; ++i) {
+      graded[i] = std::pow(10.0, -12.0 * double(i) / double(n - 1));
+      repeated[i] = i < n / 2 ? 1.0 : -3.0;
+      clustered[i] = 1.0 + 1e-9 * double(i);
+    }
+    auto rotated = [&](const std::vector<double>& d) {
+      return matmul(Q * tensor(d, {n}, DType::f64), Q.mT());
+    };
+    const Tensor u = randn({n, 1}, 51, DType::f64);
+    const std::vector<std::pair<std::string, Tensor>> cases = {
+        {"zero", zeros({n, n}, DType::f64)}, {"identity", eye(n, DType::f64)},
+        {"graded", rotated(graded)},         {"repeated", rotated(repeated)},
+        {"clustered", rotated(clustered)},   {"rank one", matmul(u, u.mT())}};
+    for (const auto& [name, A] : cases) {
+      const std::string what = name + " " + std::to_string(n);
+      const double scale = std::max(1.0, linalg::matrix_norm(A, 2.0).item());
+      const auto [w, V] = linalg::eigh(A);
+      expect_orthonormal_columns(V, 1e-12 * double(n), what + " eigh");
+      expect_near(matmul(A, V), V * w.unsqueeze(-2), 1e-12 * double(n) * scale, what + " eigh");
+      const auto [U, S, Vh] = linalg::svd(A);
+      expect_orthonormal_columns(U, 1e-12 * double(n), what + " svd U");
+      expect_orthonormal_columns(Vh.mT(), 1e-12 * double(n), what + " svd V");
+      expect_near(matmul(U * S.unsqueeze(-2), Vh), A, 1e-12 * double(n) * scale, what + " svd");
+      const auto [Qa, Ra] = linalg::qr(A);
+      expect_orthonormal_columns(Qa, 1e-12 * double(n), what + " qr");
+      expect_near(matmul(Qa, Ra), A, 1e-12 * double(n) * scale, what + " qr");
+    }
+    // The graded matrix's eigenvalues to their own relative accuracy down to 1e-12 * |A|.
+    const std::vector<double> w = linalg::eigvalsh(rotated(graded)).to_vector();
+    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(w[n - 1 - i], graded[i], 1e-14 * double(n));
+  }
+}
+
+// The gradients in f32 agree with f64's (the rules keep the input's dtype), both sides of the
+// LAPACK threshold.
+TEST(LinalgDecompositions, Float32GradientsMatchFloat64) {
+  using Fn = std::function<Tensor(const Tensor&)>;
+  const std::vector<std::pair<std::string, Fn>> fns = {
+      {"qr",
+       [](const Tensor& x) {
+         const auto [Q, R] = linalg::qr(x);
+         return (Q * sin(Q)).sum() + (R * cos(R)).sum();
+       }},
+      {"eigh",
+       [](const Tensor& x) {
+         const auto [w, V] = linalg::eigh(matmul(x.mT(), x) * 0.1);
+         return sin(w).sum() + cos(matmul(V * w.unsqueeze(-2), V.mT())).sum();
+       }},
+      {"svd",
+       [](const Tensor& x) {
+         const auto [U, S, Vh] = linalg::svd(x, false);
+         return matmul(U * sin(S).unsqueeze(-2), Vh).sum() + S.sum();
+       }},
+      {"pinv, lstsq, norms", [](const Tensor& x) {
+         return sin(linalg::pinv(x)).sum() + linalg::lstsq(x, x.narrow(-1, 0, 1)).sum() +
+                linalg::matrix_norm(x, "nuc") + linalg::matrix_norm(x, -2.0);
+       }}};
+  uint64_t seed = 400;
+  for (const Shape& s : {Shape{2, 6, 4}, Shape{2, 24, 18}})
+    for (const auto& [name, f] : fns) {
+      const Tensor x = randn(s, ++seed, DType::f64) + eye(s[1], DType::f64).narrow(-1, 0, s[2]);
+      const Tensor x64 = x.detach().requires_grad_(), x32 = x.to(DType::f32).requires_grad_();
+      f(x64).sum().backward();
+      f(x32).sum().backward();
+      ASSERT_EQ(x32.grad().dtype(), DType::f32) << name;
+      expect_near(x32.grad().to(DType::f64), x64.grad(), 2e-3, name + " " + shape_str(s));
+    }
 }
