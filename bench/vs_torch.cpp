@@ -308,6 +308,10 @@ void linalg_rows() {
       compare(
           "L2 cholesky " + shape + " " + name, [&] { nd::linalg::cholesky(spd); },
           [&] { torch::linalg_cholesky(tspd); }, 30, 1e3, "ms");
+      // U, S and Vh (square: full and reduced are the same), gesdd on both sides.
+      compare(
+          "L4 svd " + shape + " " + name, [&] { nd::linalg::svd(a); },
+          [&] { torch::linalg_svd(ta); }, 30, 1e3, "ms");
     }
   }
   const nd::Tensor q = nd::randn({16, 128, 64}, 42), k = nd::randn({16, 128, 64}, 43);

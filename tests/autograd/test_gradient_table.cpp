@@ -3,6 +3,7 @@
 // sizes, negative and unsorted axes, keepdims both ways. The last test fails when an op with a
 // backward rule has no row here.
 #include <functional>
+#include <limits>
 
 #include "kernels/cpu/op_info.hpp"
 #include "test_util.hpp"
@@ -638,6 +639,84 @@ void rows_Matmul() {
                      {any_input({2, 2}), any_input({2, 3})});
 }
 
+// The decompositions, through functions of their results that do not depend on the signs of the
+// eigenvectors and singular vectors: w and V diag(f(w)) V^T for eigh (of x + x^T, symmetric);
+// S, U diag(f(S)) Vh, U diag(S) U^T and V diag(S) Vh for svd. QR's factors are unique given
+// LAPACK's sign convention, smooth for these inputs.
+void rows_LinalgDecompositions() {
+  using V = std::vector<Tensor>;
+  auto flat = [](const V& parts) {
+    V f;
+    for (const Tensor& p : parts) f.push_back(p.flatten());
+    return cat(f);
+  };
+  auto both_orders = [](const std::string& row, const Fn& fn, const V& inputs) {
+    check(row, fn, inputs);
+    check_second_order(
+        row, [fn](const V& x) { return tanh(fn(x)); }, inputs);
+  };
+  for (const Shape& s : {Shape{4, 3}, Shape{3, 3}, Shape{3, 5}, Shape{2, 4, 3}, Shape{2, 3, 5}})
+    for (const std::string mode : {"reduced", "r", "complete"}) {
+      if (mode == "complete" && s[s.size() - 2] > s.back()) continue;
+      both_orders("linalg::qr " + mode,
+                  [flat, mode](const V& x) {
+                    const auto [Q, R] = linalg::qr(x[0], mode);
+                    return mode == "r" ? R : flat({Q, R});
+                  },
+                  {any_input(s)});
+    }
+  auto sym = [](const Tensor& x) { return x + x.mT(); };
+  for (const Shape& s : {Shape{3, 3}, Shape{2, 4, 4}}) {
+    both_orders("linalg::eigh",
+                [flat, sym](const V& x) {
+                  const auto [w, Vec] = linalg::eigh(sym(x[0]));
+                  return flat({w, matmul(Vec * tanh(w).unsqueeze(-2), Vec.mT())});
+                },
+                {any_input(s)});
+    both_orders("linalg::eigh upper",
+                [flat, sym](const V& x) {
+                  const auto [w, Vec] = linalg::eigh(sym(x[0]), "U");
+                  return flat({w * 2.0, matmul(Vec * w.unsqueeze(-2), Vec.mT())});
+                },
+                {any_input(s)});
+    both_orders("linalg::eigvalsh", [sym](const V& x) { return linalg::eigvalsh(sym(x[0])); },
+                {any_input(s)});
+  }
+  for (const Shape& s : {Shape{4, 3}, Shape{3, 3}, Shape{3, 5}, Shape{2, 4, 3}, Shape{2, 3, 4}})
+    for (bool full : {false, true}) {
+      const int64_t k = std::min(s[s.size() - 2], s.back());
+      both_orders(std::string("linalg::svd") + (full ? " full" : ""),
+                  [flat, full, k](const V& x) {
+                    const auto [U0, S, Vh0] = linalg::svd(x[0], full);
+                    const Tensor U = U0.narrow(-1, 0, k), Vh = Vh0.narrow(-2, 0, k);
+                    return flat({S, matmul(U * tanh(S).unsqueeze(-2), Vh),
+                                 matmul(U * S.unsqueeze(-2), U.mT()),
+                                 matmul(Vh.mT() * S.unsqueeze(-2), Vh)});
+                  },
+                  {any_input(s)});
+    }
+  for (const Shape& s : {Shape{4, 3}, Shape{3, 5}, Shape{2, 3, 3}}) {
+    both_orders("linalg::svdvals", [](const V& x) { return linalg::svdvals(x[0]); },
+                {any_input(s)});
+    both_orders("linalg::pinv", [](const V& x) { return linalg::pinv(x[0]); }, {any_input(s)});
+  }
+  for (const auto& [a, b] : std::vector<std::pair<Shape, Shape>>{
+           {{4, 3}, {4, 2}}, {{3, 5}, {3, 2}}, {{2, 4, 3}, {4}}, {{4, 4}, {2, 4, 3}}})
+    both_orders("linalg::lstsq", [](const V& x) { return linalg::lstsq(x[0], x[1]); },
+                {any_input(a), any_input(b)});
+  const double inf = std::numeric_limits<double>::infinity();
+  for (const std::vector<int64_t>& dims : {std::vector<int64_t>{-2, -1}, {2, 0}}) {
+    for (const std::string ord : {"fro", "nuc"})
+      both_orders("linalg::matrix_norm " + ord,
+                  [ord, dims](const V& x) { return linalg::matrix_norm(x[0], ord, dims); },
+                  {any_input({2, 3, 4})});
+    for (double ord : {2.0, -2.0, 1.0, -1.0, inf, -inf})
+      both_orders("linalg::matrix_norm " + std::to_string(ord),
+                  [ord, dims](const V& x) { return linalg::matrix_norm(x[0], ord, dims, true); },
+                  {any_input({2, 3, 4})});
+  }
+}
+
 // Linear algebra on well-conditioned matrices (a random matrix plus a multiple of the
 // identity); Cholesky of M M^T + n I, so that a perturbation of M keeps the input symmetric.
 void rows_Linalg() {
@@ -689,6 +768,7 @@ void rows_Linalg() {
   for (int64_t n : {-2, 0, 1, 3})
     check("linalg::matrix_power", [n](const V& x) { return linalg::matrix_power(x[0], n) + x[0]; },
           {conditioned({2, 3, 3})});
+  rows_LinalgDecompositions();
 }
 
 void rows_Composites() {

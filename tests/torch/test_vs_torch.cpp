@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <limits>
 #include <random>
 #include <tuple>
 
@@ -1189,6 +1190,115 @@ TEST(VsTorch, Linalg) {
         [n](auto& x) { return nd::linalg::matrix_power(x[0], n) + x[0]; },
         [n](auto& x) { return torch::linalg_matrix_power(x[0], n) + x[0]; },
         {conditioned({2, 3, 3}) * 0.3}, ++seed);
+}
+
+// The decompositions: QR's factors (the same sign convention as LAPACK's, which libtorch
+// calls), and for eigh and svd functions that do not depend on the vectors' signs; orders below
+// and above kLapackMin.
+TEST(VsTorch, LinalgDecompositions) {
+  uint64_t seed = 3000;
+  auto nd_flat = [](const std::vector<nd::Tensor>& parts) {
+    std::vector<nd::Tensor> f;
+    for (const auto& p : parts) f.push_back(p.flatten());
+    return nd::cat(f);
+  };
+  auto t_flat = [](const std::vector<torch::Tensor>& parts) {
+    std::vector<torch::Tensor> f;
+    for (const auto& p : parts) f.push_back(p.flatten());
+    return torch::cat(f);
+  };
+  const std::vector<nd::Shape> shapes = {{4, 3}, {3, 5}, {2, 4, 4}, {2, 20, 17}, {17, 24}};
+  for (const nd::Shape& s : shapes) {
+    const int64_t m = s[s.size() - 2], n = s.back(), k = std::min(m, n);
+    const std::string dims = " " + nd::shape_str(s);
+    for (const std::string mode : {"reduced", "complete"}) {
+      if (mode == "complete" && m > n) continue;
+      compare(
+          "qr " + mode + dims,
+          [=](auto& x) {
+            const auto [Q, R] = nd::linalg::qr(x[0], mode);
+            return nd_flat({Q, R});
+          },
+          [=](auto& x) {
+            const auto [Q, R] = torch::linalg_qr(x[0], mode);
+            return t_flat({Q, R});
+          },
+          {away_from_zero(s, ++seed)}, ++seed);
+    }
+    for (bool full : {false, true})
+      compare(
+          std::string("svd") + (full ? " full" : "") + dims,
+          [=](auto& x) {
+            const auto [U0, S, Vh0] = nd::linalg::svd(x[0], full);
+            const nd::Tensor U = U0.narrow(-1, 0, k), Vh = Vh0.narrow(-2, 0, k);
+            return nd_flat({S, nd::matmul(U * nd::tanh(S).unsqueeze(-2), Vh),
+                            nd::matmul(U * S.unsqueeze(-2), U.mT()),
+                            nd::matmul(Vh.mT() * S.unsqueeze(-2), Vh)});
+          },
+          [=](auto& x) {
+            const auto [U0, S, Vh0] = torch::linalg_svd(x[0], full);
+            const torch::Tensor U = U0.narrow(-1, 0, k), Vh = Vh0.narrow(-2, 0, k);
+            return t_flat({S, torch::matmul(U * torch::tanh(S).unsqueeze(-2), Vh),
+                           torch::matmul(U * S.unsqueeze(-2), U.mT()),
+                           torch::matmul(Vh.mT() * S.unsqueeze(-2), Vh)});
+          },
+          {away_from_zero(s, ++seed)}, ++seed);
+    compare(
+        "svdvals, pinv" + dims,
+        [=](auto& x) {
+          return nd_flat({nd::linalg::svdvals(x[0]), nd::linalg::pinv(x[0])});
+        },
+        [=](auto& x) {
+          return t_flat({torch::linalg_svdvals(x[0]), torch::linalg_pinv(x[0])});
+        },
+        {away_from_zero(s, ++seed)}, ++seed);
+    nd::Shape b = s;
+    b.back() = 3;
+    compare(
+        "lstsq" + dims, [](auto& x) { return nd::linalg::lstsq(x[0], x[1]); },
+        [](auto& x) { return torch::matmul(torch::linalg_pinv(x[0]), x[1]); },
+        {away_from_zero(s, ++seed), away_from_zero(b, ++seed)}, ++seed);
+  }
+  for (int64_t n : {3, 5, 20}) {
+    const nd::Shape s = {2, n, n};
+    compare(
+        "eigh " + std::to_string(n),
+        [=](auto& x) {
+          const auto [w, V] = nd::linalg::eigh(x[0] + x[0].mT());
+          return nd_flat({w, nd::matmul(V * nd::tanh(w).unsqueeze(-2), V.mT()),
+                          nd::linalg::eigvalsh(x[0] + x[0].mT(), "U")});
+        },
+        [=](auto& x) {
+          const auto [w, V] = torch::linalg_eigh(x[0] + x[0].mT());
+          return t_flat({w, torch::matmul(V * torch::tanh(w).unsqueeze(-2), V.mT()),
+                         torch::linalg_eigvalsh(x[0] + x[0].mT(), "U")});
+        },
+        {away_from_zero(s, ++seed)}, ++seed);
+  }
+  const double inf = std::numeric_limits<double>::infinity();
+  for (const nd::Shape& s : {nd::Shape{2, 3, 4}, nd::Shape{2, 20, 18}}) {
+    for (const std::string ord : {"fro", "nuc"})
+      compare(
+          "matrix_norm " + ord,
+          [=](auto& x) {
+            return nd::linalg::matrix_norm(x[0], ord, {2, 0});
+          },
+          [=](auto& x) {
+            return torch::linalg_matrix_norm(x[0], ord, {2, 0});
+          },
+          {away_from_zero(s, ++seed)}, ++seed);
+    for (double ord : {2.0, -2.0, 1.0, -1.0, inf, -inf})
+      for (bool keep : {false, true})
+        compare(
+            "matrix_norm " + std::to_string(ord),
+            [=](auto& x) {
+              return nd::linalg::matrix_norm(x[0], ord, {-2, -1}, keep);
+            },
+            [=](auto& x) {
+              return torch::linalg_matrix_norm(x[0], ord, {-2, -1}, keep);
+            },
+            {away_from_zero(s, ++seed)}, ++seed);
+  }
 }
 
 TEST(VsTorch, TwoLayerNetwork) {

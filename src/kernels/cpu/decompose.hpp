@@ -34,4 +34,32 @@ int64_t cholesky(int64_t n, T* a);
 template <class T>
 void triangular_solve(int64_t n, int64_t k, const T* t, T* b, bool upper, bool unit);
 
+// The spectral factorizations (spectral.cpp) run over a batch of `count` contiguous row-major
+// matrices a (overwritten), writing each element e's results at offset e * stride of each output
+// pointer (the op packs its outputs into one buffer). From kLapackMin on (the larger side),
+// LAPACK; below it, or in reference mode, portable loops. They report the first element that
+// failed, if any, and LAPACK's info for it.
+struct Failure {
+  int64_t element = -1;  // -1: every element succeeded
+  int64_t info = 0;      // kNonFinite: the matrix has a NaN or an infinity
+};
+constexpr int64_t kNonFinite = -1;
+
+// Householder QR of m x n matrices: q (m x m complete, else m x min(m, n)) orthonormal columns,
+// r (m x n complete, else min(m, n) x n) upper triangular, a = q r. LAPACK's sign convention
+// (the diagonal of r may be negative). want_q false: q is not written.
+template <class T>
+void qr(int64_t count, int64_t m, int64_t n, T* a, T* q, T* r, int64_t stride, bool complete,
+        bool want_q);
+// Eigenvalues w (ascending) and eigenvectors v (n x n, column j for w[j]) of symmetric matrices
+// whose lower (else upper) triangle is read. want_v false: v is not written. Fails when the
+// iteration does not converge.
+template <class T>
+Failure eigh(int64_t count, int64_t n, T* a, T* w, T* v, int64_t stride, bool lower, bool want_v);
+// Singular values s (descending, k = min(m, n) of them) with u (m x m full, else m x k) and vh
+// (n x n full, else k x n), a = u diag(s) vh. want_uv false: only s is written.
+template <class T>
+Failure svd(int64_t count, int64_t m, int64_t n, T* a, T* u, T* s, T* vh, int64_t stride, bool full,
+            bool want_uv);
+
 }  // namespace ndgrad::kernels
