@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <vector>
 
 #include "kernels/cpu/op_info.hpp"
@@ -114,7 +115,7 @@ Tensor into_domain(const Tensor& t, Domain d, bool first) {
 }
 
 void step(Bytes& in, std::vector<Tensor>& stack) {
-  const int op = in.small(22);
+  const int op = in.small(23);
   auto top = [&](int k) -> Tensor& { return stack[stack.size() - 1 - k]; };
   if (op == 0 || stack.size() < 2) {
     const Shape s = shape_from(in, 4, 4);
@@ -502,6 +503,53 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
         }
         default:
           r = g.rand(s, in.next() & 1 ? DType::f64 : DType::i64);
+      }
+      break;
+    }
+    case 21: {  // linear algebra on whatever the stack holds: non-square, empty, 1-d, singular
+      namespace la = ndgrad::linalg;
+      const Tensor m = in.next() % 4 ? a : a.detach() * 0.0;  // sometimes all zeros (singular)
+      switch (in.small(12)) {
+        case 0:
+          r = la::solve(m, b);
+          break;
+        case 1:
+          r = la::inv(m);
+          break;
+        case 2:
+          r = in.next() & 1 ? la::det(m) : la::slogdet(m).second;
+          break;
+        case 3:
+          r = la::cholesky(matmul(m, m.transpose(-2, -1)) + 0.1, in.next() & 1);
+          break;
+        case 4: {
+          static const char* modes[] = {"reduced", "complete", "r", "full"};
+          r = la::qr(m, modes[in.small(4)]).second;
+          break;
+        }
+        case 5:
+          r = in.next() & 1 ? la::eigh(m, in.next() & 1 ? "L" : "X").first : la::eigvalsh(m);
+          break;
+        case 6:
+          r = in.next() & 1 ? std::get<1>(la::svd(m, in.next() & 1)) : la::svdvals(m);
+          break;
+        case 7:
+          r = la::lstsq(m, b);
+          break;
+        case 8:
+          r = la::pinv(m);
+          break;
+        case 9: {
+          static const double ords[] = {1, -1, 2, -2, 3, std::numeric_limits<double>::infinity()};
+          r = in.next() & 1 ? la::matrix_norm(m, in.next() & 1 ? "fro" : "nuc")
+                            : la::matrix_norm(m, ords[in.small(6)]);
+          break;
+        }
+        case 10:
+          r = la::matrix_power(m, static_cast<int64_t>(in.small(7)) - 3);
+          break;
+        default:
+          r = la::solve_triangular(m, b, in.next() & 1, in.next() & 1, in.next() & 1);
       }
       break;
     }

@@ -1026,6 +1026,17 @@ TEST(Numerics, BitwiseLogicalAndPredicates) {
   testing::expect_error<DTypeError>([&] { bitwise_not(a.to(DType::f64)); },
                                     {"bitwise_not", "integer and bool", "f64"});
   testing::expect_error<DTypeError>([&] { bitwise_xor(a, 1.5); }, {"bitwise_xor"});
+  // Shifts as NumPy's: counts outside [0, 64) shift every bit out (the sign for right shifts),
+  // left shifts wrap.
+  const Tensor v = tensor({1, -8, 5, -5, 3, -1, 7}, {7}, DType::i64),
+               n = tensor({3, 1, 64, 70, -1, 63, 0}, {7}, DType::i64);
+  expect_values(left_shift(v, n), {8, -16, 0, 0, 0, -9223372036854775808.0, 7}, 0);
+  expect_values(right_shift(v, n), {0, -4, 0, -1, 0, -1, 7}, 0);
+  expect_values(left_shift(tensor({1LL << 62}, {1}, DType::i64), int64_t(1)),
+                {-9223372036854775808.0}, 0);
+  expect_values(left_shift(p, q), {1, 1, 0, 0}, 0);
+  expect_values(right_shift(p, q), {0, 1, 0, 0}, 0);
+  testing::expect_error<DTypeError>([&] { left_shift(a.to(DType::f32), a); }, {"left_shift"});
   // Logical ops: any dtypes, a bool result; NaN counts as true.
   const Tensor f = tensor({0.0, std::nan(""), -2.0, 0.0}, {4}, DType::f32);
   expect_values(logical_and(f, a), {0, 1, 0, 0}, 0);

@@ -132,6 +132,18 @@ torch::Tensor gelu_tanh(torch::Tensor& x) { return torch::gelu(x, "tanh"); }
 // hardsigmoid's, 0 at -3 and 3 (hardtanh_backward's bounds are excluded).
 torch::Tensor hardsigmoid(torch::Tensor& x) { return torch::hardtanh(x + 3, 0, 6) / 6; }
 
+// libtorch shifts with C++'s operators, undefined for counts outside [0, 64); ndgrad's are
+// NumPy's there (every bit shifted out). The in-range counts compare as they are.
+torch::Tensor left_shift(torch::Tensor& a, torch::Tensor& b) {
+  const auto in_range = (b >= 0).logical_and(b < 64);
+  return torch::where(in_range, torch::bitwise_left_shift(a, b.clamp(0, 63)), torch::zeros_like(a));
+}
+torch::Tensor right_shift(torch::Tensor& a, torch::Tensor& b) {
+  const auto in_range = (b >= 0).logical_and(b < 64);
+  return torch::where(in_range, torch::bitwise_right_shift(a, b.clamp(0, 63)),
+                      torch::where(a < 0, -torch::ones_like(a), torch::zeros_like(a)));
+}
+
 // Every row of the op table: forward values and (for differentiable rows) gradients equal
 // libtorch's, unary rows over every shape, binary rows over every broadcasting pair.
 TEST(VsTorch, OpTableRows) {

@@ -486,5 +486,32 @@ struct bitwise_xor {
     return static_cast<T>(x ^ y);
   }
 };
+// NumPy's shifts: a count outside [0, bits) shifts every bit out (left: 0; right: the sign, 0 or
+// -1) instead of being undefined; a left shift wraps (two's complement). bool: as 0/1, the
+// result's truth value.
+struct left_shift {
+  template <class T>
+  static T apply(T x, T y) {
+    if constexpr (std::is_same_v<T, bool>) {
+      (void)y;
+      return x;  // 1 << 0 is 1, 1 << 1 is 2: true either way
+    } else {
+      using U = std::make_unsigned_t<T>;
+      if (y < 0 || y >= T(sizeof(T) * 8)) return T(0);
+      return static_cast<T>(static_cast<U>(x) << y);
+    }
+  }
+};
+struct right_shift {
+  template <class T>
+  static T apply(T x, T y) {
+    if constexpr (std::is_same_v<T, bool>) {
+      return x && !y;
+    } else {
+      if (y < 0 || y >= T(sizeof(T) * 8)) return x < 0 ? T(-1) : T(0);
+      return static_cast<T>(x >> y);  // arithmetic for negative x (C++20; GCC and Clang always)
+    }
+  }
+};
 
 }  // namespace ndgrad::kernels::fn
