@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <functional>
 #include <sstream>
@@ -62,6 +63,52 @@ const std::map<std::string, Tensor (*)(const Tensor&, int64_t)> kAlongAxis = {
     {"diff", [](const Tensor& x, int64_t axis) { return diff(x, 1, axis); }},
     {"sort", [](const Tensor& x, int64_t axis) { return sort(x, axis).values; }},
     {"argsort", [](const Tensor& x, int64_t axis) { return argsort(x, axis); }},
+};
+// Functions of a few expressions: (fewest, most) arguments and the function of their values.
+// Number parameters (a slope, a bound, a power) are expressions too, of a single value.
+struct Variadic {
+  size_t fewest, most;
+  Tensor (*fn)(const std::vector<Tensor>& x);
+};
+double number_arg(const std::vector<Tensor>& x, size_t i, double otherwise) {
+  if (i >= x.size()) return otherwise;
+  if (x[i].numel() != 1)
+    throw ValueError("expected a number as argument " + std::to_string(i + 1) + ", got shape " +
+                     shape_str(x[i].shape()));
+  return x[i].item();
+}
+const std::map<std::string, Variadic> kVariadic = {
+    {"leaky_relu", {1, 2, [](const auto& x) { return leaky_relu(x[0], number_arg(x, 1, 0.01)); }}},
+    {"elu", {1, 2, [](const auto& x) { return elu(x[0], number_arg(x, 1, 1.0)); }}},
+    {"hardtanh",
+     {1, 3,
+      [](const auto& x) { return hardtanh(x[0], number_arg(x, 1, -1.0), number_arg(x, 2, 1.0)); }}},
+    {"clamp", {3, 3, [](const auto& x) { return clamp(x[0], x[1], x[2]); }}},
+    {"clip", {3, 3, [](const auto& x) { return clip(x[0], x[1], x[2]); }}},
+    {"lerp", {3, 3, [](const auto& x) { return lerp(x[0], x[1], x[2]); }}},
+    {"nan_to_num", {1, 1, [](const auto& x) { return nan_to_num(x[0]); }}},
+    {"dot", {2, 2, [](const auto& x) { return dot(x[0], x[1]); }}},
+    {"vdot", {2, 2, [](const auto& x) { return vdot(x[0], x[1]); }}},
+    {"inner", {2, 2, [](const auto& x) { return inner(x[0], x[1]); }}},
+    {"outer", {2, 2, [](const auto& x) { return outer(x[0], x[1]); }}},
+    {"kron", {2, 2, [](const auto& x) { return kron(x[0], x[1]); }}},
+    {"inv", {1, 1, [](const auto& x) { return linalg::inv(x[0]); }}},
+    {"det", {1, 1, [](const auto& x) { return linalg::det(x[0]); }}},
+    {"solve", {2, 2, [](const auto& x) { return linalg::solve(x[0], x[1]); }}},
+    {"cholesky", {1, 1, [](const auto& x) { return linalg::cholesky(x[0]); }}},
+    {"pinv", {1, 1, [](const auto& x) { return linalg::pinv(x[0]); }}},
+    {"lstsq", {2, 2, [](const auto& x) { return linalg::lstsq(x[0], x[1]); }}},
+    {"svdvals", {1, 1, [](const auto& x) { return linalg::svdvals(x[0]); }}},
+    {"eigvalsh", {1, 1, [](const auto& x) { return linalg::eigvalsh(x[0]); }}},
+    {"matrix_norm", {1, 1, [](const auto& x) { return linalg::matrix_norm(x[0]); }}},
+    {"matrix_power",
+     {2, 2,
+      [](const auto& x) {
+        const double n = number_arg(x, 1, 1.0);
+        if (n != std::floor(n) || std::abs(n) > 1e9)
+          throw ValueError("matrix_power: expected an integer power, got " + std::to_string(n));
+        return linalg::matrix_power(x[0], static_cast<int64_t>(n));
+      }}},
 };
 const std::set<std::string> kShapeFns = {"reshape", "broadcast_to", "transpose", "permute"};
 // Functions of a [list] of expressions; the first three take an axis after it.
@@ -413,7 +460,8 @@ class Parser {
 
   std::shared_ptr<Expr> call(const std::string& name, int col) {
     const bool known = kUnary.count(name) || kBinary.count(name) || kReductions.count(name) ||
-                       kAlongAxis.count(name) || kShapeFns.count(name) || kListFns.count(name);
+                       kAlongAxis.count(name) || kShapeFns.count(name) || kListFns.count(name) ||
+                       kVariadic.count(name) || name == "einsum";
     if (!known) {
       pos_ = static_cast<size_t>(col - 1);
       fail("unknown function '" + name + "'");
@@ -435,6 +483,28 @@ class Parser {
         e->has_ints = true;
         e->ints.push_back(integer());
       }
+      expect(")");
+      return e;
+    }
+    if (name == "einsum") {  // einsum("ij,jk->ik", x, y, ...)
+      skip();
+      if (!accept("\""))
+        fail("expected '\"': einsum takes its subscripts first, e.g. einsum(\"ij,jk->ik\", x, y)");
+      const size_t close = s_.find('"', pos_);
+      if (close == std::string::npos) fail("the subscripts' closing '\"' is missing");
+      e->text = s_.substr(pos_, close - pos_);
+      pos_ = close + 1;
+      if (!accept(",")) fail("expected ',' and the operands after the subscripts");
+      do e->args.push_back(expr());
+      while (accept(","));
+      expect(")");
+      return e;
+    }
+    if (auto it = kVariadic.find(name); it != kVariadic.end()) {
+      do e->args.push_back(expr());
+      while (e->args.size() < it->second.most && accept(","));
+      if (e->args.size() < it->second.fewest)
+        fail(name + " takes " + std::to_string(it->second.fewest) + " arguments");
       expect(")");
       return e;
     }
@@ -537,6 +607,9 @@ Tensor apply(const Expr& e, const Tensor* x, const std::map<std::string, Tensor>
     return it->second(x[0], e.ints, e.keepdims);
   if (auto it = kAlongAxis.find(f); it != kAlongAxis.end())
     return it->second(x[0], e.has_ints ? e.ints[0] : -1);
+  if (auto it = kVariadic.find(f); it != kVariadic.end())
+    return it->second.fn(std::vector<Tensor>(x, x + e.args.size()));
+  if (f == "einsum") return einsum(e.text, std::vector<Tensor>(x, x + e.args.size()));
   if (f == "reshape") return x[0].reshape(e.ints);
   if (f == "broadcast_to") return x[0].broadcast_to(e.ints);
   if (f == "transpose") return x[0].transpose(e.ints[0], e.ints[1]);
@@ -568,6 +641,8 @@ std::string table_functions() {
   list(kBinary, "(x, y)");
   list(kReductions, "(x [, axes] [, keepdims]), e.g. sum(x, [0, 2], keepdims)");
   list(kAlongAxis, "(x [, axis]), e.g. cumsum(x, 0) (axis -1 when none)");
+  list(kVariadic, "(x, ...), e.g. leaky_relu(x, 0.2), clamp(x, 0, 1), solve(a, b)");
+  text += "  einsum(\"subscripts\", x, ...), e.g. einsum(\"ij,jk->ik\", a, b)\n";
   return text;
 }
 

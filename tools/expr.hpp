@@ -43,6 +43,7 @@ struct Expr {
   enum class Kind { number, variable, negate, binary, call, index } kind;
   double value = 0;  // number
   std::string name;  // variable or function; binary: "+", "-", "*", "/", "@", "^"
+  std::string text;  // einsum: the subscripts
   std::vector<std::shared_ptr<Expr>> args;  // index: the indexed expression; cat etc.: the list
   std::vector<int64_t> ints;                // axes, dims
   bool has_ints = false, keepdims = false;

@@ -54,6 +54,35 @@ TEST(Expr, EvaluatesLikeTheApi) {
             (std::set<std::string>{"b", "w", "x"}));
 }
 
+// Functions that are not rows of the op table: parameters as expressions, einsum's subscripts
+// as a quoted string, linear algebra.
+TEST(Expr, ParameterizedFunctionsEinsumAndLinalg) {
+  const Tensor x = randn({3, 4}, 1, DType::f64), w = randn({4, 2}, 2, DType::f64),
+               m = randn({3, 3}, 3, DType::f64) + 3.0 * eye(3, DType::f64),
+               r = randn({3, 2}, 4, DType::f64);
+  const std::map<std::string, Tensor> v = {{"x", x}, {"w", w}, {"m", m}, {"r", r}};
+  expect_close(eval("leaky_relu(x, 0.2)", v), leaky_relu(x, 0.2), 0);
+  expect_close(eval("leaky_relu(x)", v), leaky_relu(x), 0);
+  expect_close(eval("hardtanh(x, -0.5, 2 * 0.25)", v), hardtanh(x, -0.5, 0.5), 0);
+  expect_close(eval("elu(x, 0.5)", v), elu(x, 0.5), 0);
+  expect_close(eval("clamp(x, -0.1, w[0, 0])", v), clamp(x, -0.1, w.index({0, 0}).item()), 0);
+  expect_close(eval("lerp(x, 2 * x, 0.25)", v), lerp(x, 2.0 * x, 0.25), 1e-15);
+  expect_close(eval("einsum(\"ij,jk->ik\", x, w)", v), matmul(x, w), 1e-12);
+  expect_close(eval("einsum(\"ii\", m)", v), trace(m), 1e-12);
+  expect_close(eval("outer(x[0], w[:, 1])", v), outer(x.index({0}), w.index({Slice(), 1})), 0);
+  expect_close(eval("solve(m, r)", v), linalg::solve(m, r), 1e-12);
+  expect_close(eval("det(inv(m))", v), 1.0 / linalg::det(m), 1e-12);
+  expect_close(eval("matrix_power(m, -2)", v), linalg::matrix_power(m, -2), 1e-12);
+  expect_close(eval("svdvals(x)", v), linalg::svdvals(x), 1e-12);
+  // Errors: too few arguments, a number expected, subscripts not quoted.
+  EXPECT_EQ(error_column("clamp(x, 1)"), 11);
+  expect_error<ValueError>([&] { eval("leaky_relu(x, w)", v); }, {"expected a number", "(4,2)"});
+  EXPECT_EQ(error_column("einsum(ij, x)"), 8);
+  EXPECT_EQ(error_column("einsum(\"ij, x)"), 9);
+  expect_error<ValueError>([&] { eval("einsum(\"ij,jk\", x, x)", v); }, {"einsum"});
+  expect_error<ValueError>([&] { eval("matrix_power(m, 0.5)", v); }, {"integer power"});
+}
+
 TEST(Expr, ErrorsPointAtTheColumn) {
   EXPECT_EQ(error_column("x +"), 4);
   EXPECT_EQ(error_column("sum(x, 1"), 9);
