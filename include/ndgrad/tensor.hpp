@@ -529,6 +529,9 @@ Tensor norm(const Tensor& t, const std::string& ord, const std::vector<int64_t>&
 // stably (a running log-add-exp). Differentiable; cumprod's gradient is right with zeros.
 Tensor cumsum(const Tensor& t, int64_t axis);
 Tensor cumprod(const Tensor& t, int64_t axis);
+// The same, accumulated in (and giving) dtype: t converted first (NumPy's and libtorch's dtype=).
+Tensor cumsum(const Tensor& t, int64_t axis, DType dtype);
+Tensor cumprod(const Tensor& t, int64_t axis, DType dtype);
 Tensor logcumsumexp(const Tensor& t, int64_t axis);
 // Values and their i64 indices (libtorch's tuples, as a struct: auto [v, i] = sort(t)). The
 // values are differentiable: their gradient goes to the indices' elements.
@@ -558,12 +561,21 @@ ValuesIndices kthvalue(const Tensor& t, int64_t k, int64_t axis = -1, bool keepd
 // Of all elements: 0-d, its gradient split evenly among the elements equal to it (libtorch's).
 Tensor median(const Tensor& t);
 ValuesIndices median(const Tensor& t, int64_t axis, bool keepdims = false);
-// Quantiles with linear interpolation (NumPy's default, libtorch's): q in [0, 1]; with no axis,
-// of the flattened tensor. A 1-d q puts its axis first in the result. Floating t.
+// The lower median of the values that are not NaN (NaN for an all-NaN slice).
+Tensor nanmedian(const Tensor& t);
+ValuesIndices nanmedian(const Tensor& t, int64_t axis, bool keepdims = false);
+// Quantiles: q in [0, 1]; with no axis, of the flattened tensor. A 1-d q puts its axis first in
+// the result. Floating t. interpolation between the sorted values around q (n - 1): "linear"
+// (NumPy's default, libtorch's), "lower", "higher", "nearest" (half to even), "midpoint". A
+// slice holding NaN gives NaN; nanquantile leaves the NaNs out (NaN for an all-NaN slice).
 Tensor quantile(const Tensor& t, double q, std::optional<int64_t> axis = std::nullopt,
-                bool keepdims = false);
+                bool keepdims = false, const std::string& interpolation = "linear");
 Tensor quantile(const Tensor& t, const Tensor& q, std::optional<int64_t> axis = std::nullopt,
-                bool keepdims = false);
+                bool keepdims = false, const std::string& interpolation = "linear");
+Tensor nanquantile(const Tensor& t, double q, std::optional<int64_t> axis = std::nullopt,
+                   bool keepdims = false, const std::string& interpolation = "linear");
+Tensor nanquantile(const Tensor& t, const Tensor& q, std::optional<int64_t> axis = std::nullopt,
+                   bool keepdims = false, const std::string& interpolation = "linear");
 
 // --- linear algebra ---
 Tensor matmul(const Tensor& a, const Tensor& b);

@@ -172,6 +172,16 @@ Tensor cumprod(const Tensor& t, int64_t axis) {
   return recorded_scan<CumprodNode>(kernels::ScanOp::prod, t, axis, "cumprod");
 }
 
+Tensor cumsum(const Tensor& t, int64_t axis, DType dtype) {
+  require_defined_arg(t, "cumsum");
+  return cumsum(t.dtype() == dtype ? t : t.to(dtype), axis);
+}
+
+Tensor cumprod(const Tensor& t, int64_t axis, DType dtype) {
+  require_defined_arg(t, "cumprod");
+  return cumprod(t.dtype() == dtype ? t : t.to(dtype), axis);
+}
+
 Tensor logcumsumexp(const Tensor& t, int64_t axis) {
   require_defined_arg(t, "logcumsumexp");
   require_floating(t, "logcumsumexp");
@@ -290,6 +300,24 @@ ValuesIndices median(const Tensor& t, int64_t axis, bool keepdims) {
     const Tensor nans = isnan(x).sum({a}, true);
     pos =
         where(nans > 0, n - nans, full(nans.shape(), static_cast<double>((n - 1) / 2), DType::i64));
+  }
+  return select_sorted(x, order, pos, a, keepdims, t);
+}
+
+ValuesIndices nanmedian(const Tensor& t, int64_t axis, bool keepdims) {
+  require_defined_arg(t, "nanmedian");
+  const int64_t a = axis_of(t, axis, "nanmedian");
+  const Tensor x = at_least_1d(t);
+  const int64_t n = x.size(a);
+  if (n == 0) throw ValueError("nanmedian: zero-size reduction" + along(t, axis));
+  const Tensor order = raw_argsort(x, a, false, "nanmedian");
+  Tensor pos;
+  {
+    NoGradGuard no_grad;
+    // The lower median of the values that are not NaN (they sort first); an all-NaN slice
+    // gives its first NaN.
+    const Tensor valid = n - isnan(x).sum({a}, true);
+    pos = where(valid > 0, floor_divide(valid - int64_t(1), int64_t(2)), int64_t(0));
   }
   return select_sorted(x, order, pos, a, keepdims, t);
 }

@@ -114,50 +114,98 @@ Tensor norm(const Tensor& t, const std::string& ord, const std::vector<int64_t>&
   return norm(t, 2.0, axes, keepdims);
 }
 
-Tensor median(const Tensor& t) {
-  require_defined_arg(t, "median");
-  if (t.numel() == 0)
-    throw ValueError("median: the median of a zero-size tensor of shape " +
-                     shape_str(t.impl()->shape));
-  const Tensor flat = t.reshape({-1});
-  const Tensor v = median(flat.detach(), 0).values;
+namespace {
+
+// The value v of all of t's elements, with the gradient split evenly among the elements equal to
+// it (the NaNs where it is NaN): PyTorch's evenly_distribute_backward. (s - s.detach()) is 0.
+Tensor evenly_distributed(const Tensor& t, const Tensor& flat, const Tensor& v) {
   if (!is_floating(t.dtype()) || !records_grad(t) || !is_grad_enabled()) return v;
-  // The value v, with the gradient split evenly among the elements equal to it (the NaNs where
-  // it is NaN): PyTorch's evenly_distribute_backward. (s - s.detach()) is 0 exactly.
   const Tensor mask = where(isnan(v), isnan(flat), flat == v);
   const Tensor s = where(mask, flat, 0.0).sum();
   return v + (s - s.detach()) / mask.sum();
 }
 
-Tensor quantile(const Tensor& t, const Tensor& q, std::optional<int64_t> axis, bool keepdims) {
-  require_defined_arg(t, "quantile");
-  require_defined_arg(q, "quantile", "q");
-  require_floating(t, "quantile");
+// NumPy's and libtorch's interpolation methods between the sorted values around position pos.
+enum class Interpolation { linear, lower, higher, nearest, midpoint };
+Interpolation interpolation_of(const std::string& name, const char* op) {
+  if (name == "linear") return Interpolation::linear;
+  if (name == "lower") return Interpolation::lower;
+  if (name == "higher") return Interpolation::higher;
+  if (name == "nearest") return Interpolation::nearest;
+  if (name == "midpoint") return Interpolation::midpoint;
+  throw ValueError(std::string(op) + ": interpolation must be linear, lower, higher, nearest or " +
+                   "midpoint, got '" + name + "'");
+}
+
+// The quantile from the values at positions lo and hi = lo + 1 (or lo at the end) around pos.
+Tensor interpolate(Interpolation how, const Tensor& v_lo, const Tensor& v_hi,
+                   const Tensor& weight) {
+  switch (how) {
+    case Interpolation::lower:
+      return v_lo;
+    case Interpolation::higher:
+      return where(weight > 0.0, v_hi, v_lo);
+    case Interpolation::nearest:  // half to even, as NumPy's and libtorch's round
+      return v_lo;                // (the caller rounds the position instead)
+    case Interpolation::midpoint:
+      return where(weight > 0.0, lerp(v_lo, v_hi, 0.5), v_lo);
+    case Interpolation::linear:
+      break;
+  }
+  return lerp(v_lo, v_hi, weight);
+}
+
+std::vector<double> checked_q(const Tensor& q, const char* op) {
   if (q.ndim() > 1)
-    throw ShapeError("quantile: q must be 0-d or 1-d, got shape " + shape_str(q.impl()->shape));
+    throw ShapeError(std::string(op) + ": q must be 0-d or 1-d, got shape " +
+                     shape_str(q.impl()->shape));
   const std::vector<double> qs = q.to_vector();
   for (double v : qs)
     if (!(v >= 0.0 && v <= 1.0))
-      throw ValueError("quantile: q must be in [0, 1], got " + std::to_string(v));
+      throw ValueError(std::string(op) + ": q must be in [0, 1], got " + std::to_string(v));
+  return qs;
+}
+
+// quantile and nanquantile: the sorted values along the axis, each slice's count of values
+// (NaN excluded for nanquantile), positions q (count - 1), interpolated.
+Tensor quantiles(const Tensor& t, const Tensor& q, std::optional<int64_t> axis, bool keepdims,
+                 const std::string& interpolation, bool skip_nan, const char* op) {
+  require_defined_arg(t, op);
+  require_defined_arg(q, op, "q");
+  require_floating(t, op);
+  const Interpolation how = interpolation_of(interpolation, op);
+  const std::vector<double> qs = checked_q(q, op);
   const Tensor x = !axis ? t.reshape({-1}) : (t.ndim() == 0 ? t.reshape({1}) : t);
-  const int64_t a = axis ? normalize_axis(*axis, x.ndim(), "quantile") : 0;
+  const int64_t a = axis ? normalize_axis(*axis, x.ndim(), op) : 0;
   const int64_t n = x.size(a);
   if (n == 0)
-    throw ValueError("quantile: zero-size reduction along axis " +
+    throw ValueError(std::string(op) + ": zero-size reduction along axis " +
                      (axis ? std::to_string(*axis) : std::string("None")) + " of shape " +
                      shape_str(t.impl()->shape));
-  const Tensor sorted = sort(x, a).values;
-  // A slice holding NaN gives NaN (its last sorted element), as libtorch and NumPy.
-  const Tensor has_nan = isnan(x).sum({a}, true) > 0;
-  const Tensor last = sorted.narrow(a, n - 1, 1);
+  const Tensor sorted = sort(x, a).values;  // NaN last
+  Tensor nans, count;
+  {
+    NoGradGuard no_grad;
+    nans = isnan(x).sum({a}, true);
+    // quantile: every value counts, and a slice holding NaN gives NaN (its last sorted value);
+    // nanquantile: the values that are not NaN, and an all-NaN slice gives NaN.
+    count = skip_nan ? (n - nans).to(DType::f64) : full(nans.shape(), double(n), DType::f64);
+  }
   std::vector<Tensor> results;
   for (double v : qs) {
-    const double pos = v * static_cast<double>(n - 1);
-    const int64_t lo = static_cast<int64_t>(std::floor(pos));
-    const int64_t hi = std::min(lo + 1, n - 1);
-    Tensor r =
-        lerp(sorted.narrow(a, lo, 1), sorted.narrow(a, hi, 1), pos - static_cast<double>(lo));
-    r = where(has_nan, last, r);
+    Tensor lo, hi, weight;
+    {
+      NoGradGuard no_grad;
+      Tensor pos = maximum(count - 1.0, 0.0) * v;
+      if (how == Interpolation::nearest) pos = round(pos);
+      const Tensor lo_f = floor(pos);
+      weight = pos - lo_f;
+      lo = lo_f.to(DType::i64);
+      hi = minimum(lo + int64_t(1), maximum(count - 1.0, 0.0).to(DType::i64));
+    }
+    Tensor r = interpolate(how, take_along_axis(sorted, lo, a), take_along_axis(sorted, hi, a),
+                           weight.to(t.dtype()));
+    if (!skip_nan) r = where(nans > 0, sorted.narrow(a, n - 1, 1), r);
     if (!axis)
       r = keepdims ? r.reshape(Shape(t.ndim(), 1)) : r.reshape({});
     else if (!keepdims && t.ndim() > 0)
@@ -169,9 +217,43 @@ Tensor quantile(const Tensor& t, const Tensor& q, std::optional<int64_t> axis, b
   return q.ndim() == 0 ? results[0] : stack(results, 0);
 }
 
-Tensor quantile(const Tensor& t, double q, std::optional<int64_t> axis, bool keepdims) {
+}  // namespace
+
+Tensor median(const Tensor& t) {
+  require_defined_arg(t, "median");
+  if (t.numel() == 0)
+    throw ValueError("median: the median of a zero-size tensor of shape " +
+                     shape_str(t.impl()->shape));
+  const Tensor flat = t.reshape({-1});
+  return evenly_distributed(t, flat, median(flat.detach(), 0).values);
+}
+
+Tensor nanmedian(const Tensor& t) {
+  require_defined_arg(t, "nanmedian");
+  if (t.numel() == 0)
+    throw ValueError("nanmedian: the median of a zero-size tensor of shape " +
+                     shape_str(t.impl()->shape));
+  const Tensor flat = t.reshape({-1});
+  return evenly_distributed(t, flat, nanmedian(flat.detach(), 0).values);
+}
+
+Tensor quantile(const Tensor& t, const Tensor& q, std::optional<int64_t> axis, bool keepdims,
+                const std::string& interpolation) {
+  return quantiles(t, q, axis, keepdims, interpolation, false, "quantile");
+}
+Tensor quantile(const Tensor& t, double q, std::optional<int64_t> axis, bool keepdims,
+                const std::string& interpolation) {
   require_defined_arg(t, "quantile");
-  return quantile(t, scalar(q, DType::f64), axis, keepdims);
+  return quantile(t, scalar(q, DType::f64), axis, keepdims, interpolation);
+}
+Tensor nanquantile(const Tensor& t, const Tensor& q, std::optional<int64_t> axis, bool keepdims,
+                   const std::string& interpolation) {
+  return quantiles(t, q, axis, keepdims, interpolation, true, "nanquantile");
+}
+Tensor nanquantile(const Tensor& t, double q, std::optional<int64_t> axis, bool keepdims,
+                   const std::string& interpolation) {
+  require_defined_arg(t, "nanquantile");
+  return nanquantile(t, scalar(q, DType::f64), axis, keepdims, interpolation);
 }
 
 }  // namespace ndgrad

@@ -346,6 +346,16 @@ void rows_ReductionsAndScans() {
        },
        rank2},
       {"quantile keepdims", [](const V& x) { return quantile(x[0], 0.6, 0, true); }, rank2},
+      {"quantile lower", [](const V& x) { return quantile(x[0], 0.6, 0, true, "lower"); }, rank2},
+      {"quantile higher", [](const V& x) { return quantile(x[0], 0.3, -1, false, "higher"); },
+       rank2},
+      {"quantile nearest", [](const V& x) { return quantile(x[0], 0.45, {}, false, "nearest"); },
+       any_rank},
+      {"quantile midpoint", [](const V& x) { return quantile(x[0], 0.7, 0, false, "midpoint"); },
+       rank2},
+      {"nanquantile", [](const V& x) { return nanquantile(x[0], 0.35, -1); }, rank2},
+      {"nanmedian", [](const V& x) { return nanmedian(x[0]); }, any_rank},
+      {"nanmedian axis", [](const V& x) { return nanmedian(x[0], -1).values; }, any_rank},
   };
   for (const Case& c : cases) {
     for (const Shape& s : c.shapes) check(c.name, c.f, {any_input(s)});

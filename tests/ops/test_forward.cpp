@@ -525,6 +525,22 @@ TEST(Reductions, ScansSelectionsDtypesAndErrors) {
   expect_values(median(i), {2});
   expect_values(median(tensor({4, 1, 3, 2}, {4})), {2});  // the lower median
   expect_values(quantile(tensor({4, 1, 3, 2}, {4}, DType::f64), 0.5), {2.5});
+  // NumPy's methods on 1..4: q = 0.4 is position 1.2.
+  const Tensor four = tensor({4, 1, 3, 2}, {4}, DType::f64);
+  expect_values(quantile(four, 0.4, {}, false, "linear"), {2.2});
+  expect_values(quantile(four, 0.4, {}, false, "lower"), {2});
+  expect_values(quantile(four, 0.4, {}, false, "higher"), {3});
+  expect_values(quantile(four, 0.4, {}, false, "nearest"), {2});
+  expect_values(quantile(four, 0.5, {}, false, "nearest"), {3});  // position 1.5 to even: 2
+  expect_values(quantile(tensor({1, 2, 3, 4, 5, 6}, {6}), 0.5, {}, false, "nearest"), {3});  // 2.5
+  expect_values(quantile(four, 0.4, {}, false, "midpoint"), {2.5});
+  expect_values(quantile(four, 1.0 / 3, {}, false, "midpoint"), {2});  // exactly position 1
+  expect_error<ValueError>([&] { quantile(four, 0.5, {}, false, "cubic"); },
+                           {"quantile", "interpolation", "cubic"});
+  expect_values(nanquantile(tensor({NAN, 4, 1, NAN, 3, 2}, {6}, DType::f64), 0.4), {2.2});
+  expect_values(cumsum(tensor({1, 1, 1}, {3}, DType::boolean), 0, DType::f64), {1, 2, 3});
+  EXPECT_EQ(cumsum(ones({3}), 0, DType::f64).dtype(), DType::f64);
+  EXPECT_EQ(cumprod(ones({3}, DType::i64), 0, DType::f32).dtype(), DType::f32);
   expect_values(logcumsumexp(tensor({0, 0}, {2}, DType::f64), 0), {0, std::log(2.0)});
   const auto [cv, ci] = cummax(tensor({1, 3, 3, 2}, {4}), 0);
   expect_values(cv, {1, 3, 3, 3});

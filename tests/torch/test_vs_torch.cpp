@@ -410,6 +410,12 @@ TEST(VsTorch, ReductionsScansAndSelections) {
       run(
           "quantile all", [&](const V& x) { return nd::quantile(x[0], 0.71, nd::None, keep); },
           [&](const TV& x) { return torch::quantile(x[0], 0.71, c10::nullopt, keep); });
+      for (const char* how : {"linear", "lower", "higher", "nearest", "midpoint"})
+        for (double q : {0.0, 0.25, 0.5, 0.71, 1.0})
+          run(
+              std::string("quantile ") + how + " " + std::to_string(q),
+              [&](const V& x) { return nd::quantile(x[0], q, -1, keep, how); },
+              [&](const TV& x) { return torch::quantile(x[0], q, -1, keep, how); });
     }
     run(
         "median all", [](const V& x) { return nd::median(x[0]); },
@@ -476,6 +482,28 @@ TEST(VsTorch, ReductionsScansAndSelections) {
   expect_same(nd::median(ties), torch::median(tties), "median NaN");
   expect_same(nd::median(ties, 0).values, std::get<0>(torch::median(tties, 0)), "median NaN, axis");
   expect_same(nd::quantile(ties, 0.5), torch::quantile(tties, 0.5), "quantile NaN");
+  // NaN left out: nanmedian, nanquantile in every interpolation; all-NaN slices give NaN.
+  const nd::Tensor holes = nd::tensor(
+      {2, NAN, 1, 5, NAN, NAN, NAN, NAN, 4, 3, NAN, 0.5, 7, 1, 2, 9}, {4, 4}, nd::DType::f64);
+  const torch::Tensor tholes = to_torch(holes);
+  expect_same(nd::nanmedian(holes), torch::nanmedian(tholes), "nanmedian");
+  for (int64_t axis : {0, 1}) {
+    expect_same(nd::nanmedian(holes, axis).values, std::get<0>(torch::nanmedian(tholes, axis)),
+                "nanmedian axis");
+    // (The index of an all-NaN slice's NaN is libtorch's selection algorithm's: not compared.)
+    const nd::Tensor some = nd::index_select(holes, 0, nd::tensor({0, 2, 3}, {3}, nd::DType::i64));
+    expect_same(nd::nanmedian(some, axis, true).indices,
+                std::get<1>(torch::nanmedian(to_torch(some), axis, true)), "nanmedian indices");
+    for (const char* how : {"linear", "lower", "higher", "nearest", "midpoint"})
+      for (double q : {0.0, 0.3, 0.5, 0.9, 1.0}) {
+        const std::string tag = std::string(how) + " " + std::to_string(q);
+        expect_same(nd::nanquantile(holes, q, axis, false, how),
+                    torch::nanquantile(tholes, q, axis, false, how), "nanquantile " + tag);
+        expect_same(nd::quantile(holes, q, axis, true, how),
+                    torch::quantile(tholes, q, axis, true, how), "quantile NaN " + tag);
+      }
+  }
+  expect_same(nd::nanquantile(holes, 0.4), torch::nanquantile(tholes, 0.4), "nanquantile all");
   expect_same(
       nd::logcumsumexp(nd::tensor({-1000, 0, 1000, -INFINITY}, {4}, nd::DType::f64), 0),
       torch::logcumsumexp(torch::tensor({-1000.0, 0.0, 1000.0, -HUGE_VAL}, torch::kFloat64), 0),
