@@ -1,4 +1,5 @@
 // Forward values of the ops against hand computation or naive loops.
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -473,6 +474,68 @@ TEST(ForwardRows, EveryRowAgainstItsFunctor) {
 
 // The reductions, scans and selections outside the table: dtypes, empties, integers and
 // errors that name the op, the axis and the shape (values and gradients: the libtorch test).
+// Sorts long enough for the radix sort and selections of many and of few, against std's
+// stable sort of the values: ties (-0.0 and 0.0 among them) in input order, NaN the largest,
+// along the last axis and along axis 0 (strided rows), every dtype.
+TEST(Reductions, LongSortsAndTopkMatchAStableSort) {
+  const int64_t n = 1000, rows = 3;
+  std::vector<double> vals(static_cast<size_t>(n * rows));
+  uint32_t state = 7;
+  for (double& v : vals) {
+    state = state * 1664525u + 1013904223u;
+    const uint32_t r = state >> 8;
+    v = double(int(r % 41) - 20) / 4;  // many ties
+    if (r % 97 == 0) v = NAN;
+    if (r % 89 == 0) v = -0.0;
+    if (r % 83 == 0) v = (r & 1) ? INFINITY : -INFINITY;
+  }
+  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::boolean}) {
+    Tensor t = tensor(vals, {rows, n}, DType::f64);
+    if (dt == DType::i64) t = (nan_to_num(t, 0.0, 1e6, -1e6) * 4.0).to(DType::i64);
+    if (dt == DType::boolean) t = (t > 0.0);
+    if (dt == DType::f32) t = t.to(DType::f32);
+    for (bool transposed : {false, true}) {
+      const Tensor x = transposed ? t.T() : t;  // sorted along axis 0 of the transpose
+      const int64_t axis = transposed ? 0 : 1;
+      const std::vector<double> xv = t.to_vector();  // row r of t is the r-th sorted run
+      for (bool descending : {false, true}) {
+        const std::vector<double> got = argsort(x, axis, descending).to_vector();
+        for (int64_t r = 0; r < rows; ++r) {
+          std::vector<int64_t> want(static_cast<size_t>(n));
+          for (int64_t k = 0; k < n; ++k) want[k] = k;
+          auto key = [&](int64_t k) { return xv[r * n + k]; };
+          auto less = [&](int64_t a, int64_t b) {
+            const double va = key(a), vb = key(b);
+            if (std::isnan(vb)) return !std::isnan(va);
+            if (std::isnan(va)) return false;
+            return va < vb;
+          };
+          if (descending)
+            std::stable_sort(want.begin(), want.end(),
+                             [&](int64_t a, int64_t b) { return less(b, a); });
+          else
+            std::stable_sort(want.begin(), want.end(), less);
+          int bad = 0;
+          for (int64_t k = 0; k < n; ++k) {
+            const double g = transposed ? got[k * rows + r] : got[r * n + k];
+            bad += g != double(want[k]);
+          }
+          EXPECT_EQ(bad, 0) << dtype_name(dt) << " transposed " << transposed << " descending "
+                            << descending << " row " << r;
+          for (int64_t k : {int64_t(1), int64_t(10), int64_t(100), n - 1}) {
+            const std::vector<double> top = topk(x, k, axis, descending).indices.to_vector();
+            int bad_top = 0;
+            for (int64_t j = 0; j < k; ++j)
+              bad_top += (transposed ? top[j * rows + r] : top[r * k + j]) != double(want[j]);
+            EXPECT_EQ(bad_top, 0) << dtype_name(dt) << " topk " << k << " transposed " << transposed
+                                  << " largest " << descending << " row " << r;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(Reductions, ScansSelectionsDtypesAndErrors) {
   const Tensor i = tensor({3, -1, 2, 0, 5, 4}, {2, 3}, DType::i64);
   EXPECT_EQ(prod(i).dtype(), DType::i64);
