@@ -536,6 +536,57 @@ TEST(Reductions, LongSortsAndTopkMatchAStableSort) {
   }
 }
 
+// var in one pass over each axis choice (rows, columns past one block, non-adjacent axes)
+// against two passes in long double, on data with a large offset and a drift, f32 and f64.
+TEST(Reductions, VarianceMatchesTwoPassesInLongDouble) {
+  const int64_t a = 70, b = 1100, c = 3;
+  std::vector<double> vals(static_cast<size_t>(a * b * c));
+  for (size_t i = 0; i < vals.size(); ++i)
+    vals[i] = 1e4 + 1e-3 * double(i % 1000) + std::sin(double(i)) + (i % 7 == 0 ? 50.0 : 0.0);
+  for (DType dt : {DType::f32, DType::f64}) {
+    const Tensor t = tensor(vals, {a, b, c}, dt);
+    const std::vector<double> xv = t.to_vector();
+    for (const std::vector<int64_t>& axes :
+         std::vector<std::vector<int64_t>>{{0}, {1}, {2}, {0, 2}, {0, 1}, {}}) {
+      const std::vector<double> got = var(t, axes).to_vector();
+      auto reduced = [&](int64_t d) {
+        return axes.empty() || std::find(axes.begin(), axes.end(), d) != axes.end();
+      };
+      const int64_t dims[3] = {a, b, c};
+      std::vector<long double> sum(got.size(), 0), sq(got.size(), 0);
+      std::vector<int64_t> count(got.size(), 0);
+      auto slot = [&](int64_t i, int64_t j, int64_t k) {
+        const int64_t idx[3] = {i, j, k};
+        int64_t s = 0;
+        for (int d = 0; d < 3; ++d)
+          if (!reduced(d)) s = s * dims[d] + idx[d];
+        return s;
+      };
+      for (int pass = 0; pass < 2; ++pass)
+        for (int64_t i = 0; i < a; ++i)
+          for (int64_t j = 0; j < b; ++j)
+            for (int64_t k = 0; k < c; ++k) {
+              const int64_t s = slot(i, j, k);
+              const long double v = xv[(i * b + j) * c + k];
+              if (pass == 0) {
+                sum[s] += v;
+                ++count[s];
+              } else {
+                const long double d = v - sum[s] / count[s];
+                sq[s] += d * d;
+              }
+            }
+      double worst = 0;
+      for (size_t s = 0; s < got.size(); ++s) {
+        const double want = static_cast<double>(sq[s] / (count[s] - 1));
+        worst = std::max(worst, std::fabs(got[s] - want) / want);
+      }
+      EXPECT_LT(worst, dt == DType::f32 ? 2e-7 : 1e-13)
+          << dtype_name(dt) << " axes " << axes.size();
+    }
+  }
+}
+
 TEST(Reductions, ScansSelectionsDtypesAndErrors) {
   const Tensor i = tensor({3, -1, 2, 0, 5, 4}, {2, 3}, DType::i64);
   EXPECT_EQ(prod(i).dtype(), DType::i64);
