@@ -254,6 +254,8 @@ void math_rows() {
   compare(
       "M1 sin 4M", [&] { nd::sin(x); }, [&] { torch::sin(tx); }, 30, 1e3, "ms", "", &unary_triad);
   compare(
+      "M1 cos 4M", [&] { nd::cos(x); }, [&] { torch::cos(tx); }, 30, 1e3, "ms", "", &unary_triad);
+  compare(
       "M1 erf 4M", [&] { nd::erf(x); }, [&] { torch::erf(tx); }, 30, 1e3, "ms", "", &unary_triad);
   compare(
       "M1 gelu 4M", [&] { nd::gelu(x); }, [&] { torch::gelu(tx); }, 30, 1e3, "ms", "",

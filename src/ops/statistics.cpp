@@ -1,8 +1,10 @@
-// Reductions written with the op table's rows and the other differentiable ops: var, std, the
+// Reductions written with the op table's rows and the other differentiable ops: std, the
 // NaN-ignoring sums, the truth-value reductions, vector norms, median of all elements and
-// quantiles. Their gradients are the composed ops' own; where a composition would put inf or
-// NaN into a gradient that PyTorch defines (std and the 2-norm at 0, |x|^p at x = 0), a where
+// quantiles (var is one kernel pass, with a node whose derivative is written with
+// differentiable ops). Their gradients are the composed ops' own; where a composition would put inf
+// or NaN into a gradient that PyTorch defines (std and the 2-norm at 0, |x|^p at x = 0), a where
 // with a stand-in keeps it out, giving PyTorch's value.
+#include <algorithm>
 #include <cmath>
 
 #include "ops/ops_common.hpp"
@@ -26,14 +28,72 @@ Tensor sqrt_zero_safe(const Tensor& v) {
 
 }  // namespace
 
+namespace {
+
+// var's derivative, written with differentiable ops: 2 (x - mean) / divisor times g (the
+// gradient of the composition sum((x - mean)^2) / divisor, whose mean term sums to 0).
+struct VarNode final : SavingNode {
+  NDGRAD_OP_NAME("var")
+  Tensor x;
+  std::vector<int64_t> axes;
+  Dims kept_shape;
+  double divisor = 1;
+  void release_saved() override { x = Tensor(); }
+  GradList backward(const Tensor& g) override {
+    StrictExemptScope exempt;  // the keepdims mean and g broadcast by design
+    return grad_list(g.reshape(kept_shape) * (x - x.mean(axes, true)) * (2.0 / divisor));
+  }
+};
+
+// The variance over axes (normalized) in one kernel pass: the reduced axes as the middle of a
+// contiguous (outer, n, inner) block, moved to the end first (a copy) when they are not
+// adjacent.
+Tensor raw_var(const Tensor& t, const std::vector<int64_t>& axes, double divisor) {
+  const Dims& shape = t.impl()->shape;
+  const int64_t ndim = t.ndim();
+  Tensor x = t;
+  int64_t first = axes.empty() ? 0 : axes.front(), last = axes.empty() ? -1 : axes.back();
+  if (!axes.empty() && last - first + 1 != static_cast<int64_t>(axes.size())) {
+    std::vector<int64_t> order;
+    for (int64_t d = 0; d < ndim; ++d)
+      if (!std::binary_search(axes.begin(), axes.end(), d)) order.push_back(d);
+    for (int64_t a : axes) order.push_back(a);
+    x = t.detach().permute(order);
+    first = ndim - static_cast<int64_t>(axes.size());
+    last = ndim - 1;
+  }
+  const Tensor c = raw_contiguous(x);
+  int64_t outer = 1, n = 1, inner = 1;
+  const Dims& cs = c.impl()->shape;
+  for (int64_t d = 0; d < ndim; ++d) {
+    if (d < first)
+      outer *= cs[d];
+    else if (d <= last)
+      n *= cs[d];
+    else
+      inner *= cs[d];
+  }
+  Tensor out = make_tensor(reduced_shape(shape, axes, true), t.dtype(), "var");
+  kernels::variance(t.dtype(), outer, n, inner, c.impl()->read_data(), out.impl()->data(), divisor);
+  return out;
+}
+
+}  // namespace
+
 Tensor var(const Tensor& t, const std::vector<int64_t>& axes_in, double correction, bool keepdims) {
   require_defined_arg(t, "var");
   require_floating(t, "var");
   const auto axes = normalize_axes(axes_in, t.ndim(), "var");
-  StrictExemptScope exempt;  // the keepdims mean broadcasts by design
-  const Tensor centered = t - t.mean(axes, true);
   const double divisor = std::max(0.0, static_cast<double>(count_over(t, axes)) - correction);
-  return (centered * centered).sum(axes, keepdims) / divisor;
+  const Tensor kept = raw_var(t, axes, divisor);
+  Tensor out = keepdims ? kept : raw_reshape(kept, reduced_shape(t.impl()->shape, axes, false));
+  if (auto node = record<VarNode>(out, {&t})) {
+    node->x = node->save(t, "the input");
+    node->axes = axes;
+    node->kept_shape = kept.impl()->shape;
+    node->divisor = divisor;
+  }
+  return out;
 }
 
 Tensor std(const Tensor& t, const std::vector<int64_t>& axes, double correction, bool keepdims) {

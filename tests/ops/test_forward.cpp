@@ -1,4 +1,5 @@
 // Forward values of the ops against hand computation or naive loops.
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -473,6 +474,119 @@ TEST(ForwardRows, EveryRowAgainstItsFunctor) {
 
 // The reductions, scans and selections outside the table: dtypes, empties, integers and
 // errors that name the op, the axis and the shape (values and gradients: the libtorch test).
+// Sorts long enough for the radix sort and selections of many and of few, against std's
+// stable sort of the values: ties (-0.0 and 0.0 among them) in input order, NaN the largest,
+// along the last axis and along axis 0 (strided rows), every dtype.
+TEST(Reductions, LongSortsAndTopkMatchAStableSort) {
+  const int64_t n = 1000, rows = 3;
+  std::vector<double> vals(static_cast<size_t>(n * rows));
+  uint32_t state = 7;
+  for (double& v : vals) {
+    state = state * 1664525u + 1013904223u;
+    const uint32_t r = state >> 8;
+    v = double(int(r % 41) - 20) / 4;  // many ties
+    if (r % 97 == 0) v = NAN;
+    if (r % 89 == 0) v = -0.0;
+    if (r % 83 == 0) v = (r & 1) ? INFINITY : -INFINITY;
+  }
+  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::boolean}) {
+    Tensor t = tensor(vals, {rows, n}, DType::f64);
+    if (dt == DType::i64) t = (nan_to_num(t, 0.0, 1e6, -1e6) * 4.0).to(DType::i64);
+    if (dt == DType::boolean) t = (t > 0.0);
+    if (dt == DType::f32) t = t.to(DType::f32);
+    for (bool transposed : {false, true}) {
+      const Tensor x = transposed ? t.T() : t;  // sorted along axis 0 of the transpose
+      const int64_t axis = transposed ? 0 : 1;
+      const std::vector<double> xv = t.to_vector();  // row r of t is the r-th sorted run
+      for (bool descending : {false, true}) {
+        const std::vector<double> got = argsort(x, axis, descending).to_vector();
+        for (int64_t r = 0; r < rows; ++r) {
+          std::vector<int64_t> want(static_cast<size_t>(n));
+          for (int64_t k = 0; k < n; ++k) want[k] = k;
+          auto key = [&](int64_t k) { return xv[r * n + k]; };
+          auto less = [&](int64_t a, int64_t b) {
+            const double va = key(a), vb = key(b);
+            if (std::isnan(vb)) return !std::isnan(va);
+            if (std::isnan(va)) return false;
+            return va < vb;
+          };
+          if (descending)
+            std::stable_sort(want.begin(), want.end(),
+                             [&](int64_t a, int64_t b) { return less(b, a); });
+          else
+            std::stable_sort(want.begin(), want.end(), less);
+          int bad = 0;
+          for (int64_t k = 0; k < n; ++k) {
+            const double g = transposed ? got[k * rows + r] : got[r * n + k];
+            bad += g != double(want[k]);
+          }
+          EXPECT_EQ(bad, 0) << dtype_name(dt) << " transposed " << transposed << " descending "
+                            << descending << " row " << r;
+          for (int64_t k : {int64_t(1), int64_t(10), int64_t(100), n - 1}) {
+            const std::vector<double> top = topk(x, k, axis, descending).indices.to_vector();
+            int bad_top = 0;
+            for (int64_t j = 0; j < k; ++j)
+              bad_top += (transposed ? top[j * rows + r] : top[r * k + j]) != double(want[j]);
+            EXPECT_EQ(bad_top, 0) << dtype_name(dt) << " topk " << k << " transposed " << transposed
+                                  << " largest " << descending << " row " << r;
+          }
+        }
+      }
+    }
+  }
+}
+
+// var in one pass over each axis choice (rows, columns past one block, non-adjacent axes)
+// against two passes in long double, on data with a large offset and a drift, f32 and f64.
+TEST(Reductions, VarianceMatchesTwoPassesInLongDouble) {
+  const int64_t a = 70, b = 1100, c = 3;
+  std::vector<double> vals(static_cast<size_t>(a * b * c));
+  for (size_t i = 0; i < vals.size(); ++i)
+    vals[i] = 1e4 + 1e-3 * double(i % 1000) + std::sin(double(i)) + (i % 7 == 0 ? 50.0 : 0.0);
+  for (DType dt : {DType::f32, DType::f64}) {
+    const Tensor t = tensor(vals, {a, b, c}, dt);
+    const std::vector<double> xv = t.to_vector();
+    for (const std::vector<int64_t>& axes :
+         std::vector<std::vector<int64_t>>{{0}, {1}, {2}, {0, 2}, {0, 1}, {}}) {
+      const std::vector<double> got = var(t, axes).to_vector();
+      auto reduced = [&](int64_t d) {
+        return axes.empty() || std::find(axes.begin(), axes.end(), d) != axes.end();
+      };
+      const int64_t dims[3] = {a, b, c};
+      std::vector<long double> sum(got.size(), 0), sq(got.size(), 0);
+      std::vector<int64_t> count(got.size(), 0);
+      auto slot = [&](int64_t i, int64_t j, int64_t k) {
+        const int64_t idx[3] = {i, j, k};
+        int64_t s = 0;
+        for (int d = 0; d < 3; ++d)
+          if (!reduced(d)) s = s * dims[d] + idx[d];
+        return s;
+      };
+      for (int pass = 0; pass < 2; ++pass)
+        for (int64_t i = 0; i < a; ++i)
+          for (int64_t j = 0; j < b; ++j)
+            for (int64_t k = 0; k < c; ++k) {
+              const int64_t s = slot(i, j, k);
+              const long double v = xv[(i * b + j) * c + k];
+              if (pass == 0) {
+                sum[s] += v;
+                ++count[s];
+              } else {
+                const long double d = v - sum[s] / count[s];
+                sq[s] += d * d;
+              }
+            }
+      double worst = 0;
+      for (size_t s = 0; s < got.size(); ++s) {
+        const double want = static_cast<double>(sq[s] / (count[s] - 1));
+        worst = std::max(worst, std::fabs(got[s] - want) / want);
+      }
+      EXPECT_LT(worst, dt == DType::f32 ? 2e-7 : 1e-13)
+          << dtype_name(dt) << " axes " << axes.size();
+    }
+  }
+}
+
 TEST(Reductions, ScansSelectionsDtypesAndErrors) {
   const Tensor i = tensor({3, -1, 2, 0, 5, 4}, {2, 3}, DType::i64);
   EXPECT_EQ(prod(i).dtype(), DType::i64);

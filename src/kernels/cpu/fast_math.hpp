@@ -1,6 +1,7 @@
 #pragma once
 // float32 exp, tanh and sigmoid written without branches so that contiguous loops over them
-// vectorize (libm's expf/tanhf are scalar calls). Cody-Waite range reduction and the Cephes
+// vectorize (libm's expf/tanhf are scalar calls); sin, cos, erf, erfc, GELU and the roundings
+// further down. Cody-Waite range reduction and the Cephes
 // minimax polynomials: within 2 ulp of libm over the whole float range, inf/NaN preserved, and
 // results below FLT_MIN kept as subnormals (gradual underflow) as libm keeps them.
 #include <cstdint>
@@ -62,10 +63,198 @@ inline float sigmoid_f32(float x) {
   return (x < 0 ? e : 1.0f) / (1.0f + e);
 }
 
+inline double bits_to_double(uint64_t i) {
+  double d;
+  std::memcpy(&d, &i, sizeof d);
+  return d;
+}
+inline uint64_t double_bits(double d) {
+  uint64_t i;
+  std::memcpy(&i, &d, sizeof i);
+  return i;
+}
+
+// sin, cos, erf, erfc and the exact GELU of a float, computed in double without branches (so
+// that loops over them vectorize, eight lanes under AVX-512): the double result is within
+// about 1e-9 of the exact value relative, so the float it rounds to is within 1 ulp (the test
+// sweeps measure this against float64 references).
+//
+// sin and cos: n = round(x 2/pi), r = x - n pi/2 with pi/2 in three parts (fdlibm's
+// __rem_pio2 constants): the first two products are exact while |n| < 2^20, so r is accurate
+// for |x| < kTrigBound; beyond it (and for inf and NaN) the loops call libm. Then a polynomial
+// for sin or cos on |r| <= pi/4, by the quadrant n mod 4.
+inline constexpr float kTrigBound = 1048576.0f;  // 2^20
+inline double sin_or_cos_f64(float xf, bool cosine) {
+  const double x = xf;
+  const double magic = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer
+  const double k = x * 0.63661977236758134308 + magic;
+  const double n = k - magic;
+  const uint64_t quadrant = (double_bits(k) + (cosine ? 1 : 0)) & 3;
+  const double r = ((x - n * 1.57079632673412561417e+00) - n * 6.07710050630396597660e-11) -
+                   n * 2.02226624879595063154e-21;
+  const double z = r * r;
+  double s = 2.7173456841089953e-06;
+  s = s * z - 0.000198392022122311;
+  s = s * z + 0.00833332878245888;
+  s = s * z - 0.16666666631591165;
+  s = s * z + 0.9999999999956731;
+  s = s * r;
+  double c = 2.4379831251175367e-05;
+  c = c * z - 0.0013886617999647076;
+  c = c * z + 0.041666616692532826;
+  c = c * z - 0.4999999961485761;
+  c = c * z + 0.9999999999524894;
+  // sin(x + q pi/2) for q = 0, 1, 2, 3: s, c, -s, -c (cos is sin a quadrant on).
+  const double v = (quadrant & 1) ? c : s;
+  return (quadrant & 2) ? -v : v;
+}
+inline float sin_f32_core(float x) { return static_cast<float>(sin_or_cos_f64(x, false)); }
+inline float cos_f32_core(float x) { return static_cast<float>(sin_or_cos_f64(x, true)); }
+inline bool trig_vector_lane(float x) { return (x < 0 ? -x : x) < kTrigBound; }
+// One element: the core in range, libm beyond it (the loops do the same lane by lane).
+float sin_f32(float x);
+float cos_f32(float x);
+
+// e^-y for y >= 0 in double, to about 1e-10 relative while y <= 700; 0 beyond (and for inf).
+inline double exp_neg_f64(double y) {
+  const double yc = y < 700.0 ? y : 700.0;
+  const double magic = 6755399441055744.0;
+  const double k = yc * 1.44269504088896338700 + magic;
+  const double n = k - magic;
+  const double r = (yc - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+  // e^-r on |r| <= ln2 / 2 (Taylor to r^8: the next term is below 3e-10).
+  double p = 1.0 / 40320;
+  p = p * r - 1.0 / 5040;
+  p = p * r + 1.0 / 720;
+  p = p * r - 1.0 / 120;
+  p = p * r + 1.0 / 24;
+  p = p * r - 1.0 / 6;
+  p = p * r + 0.5;
+  p = p * r - 1.0;
+  p = p * r + 1.0;
+  // 2^-n: the low bits of k hold n; (1023 - n) << 52 is the exponent field (n <= 1010).
+  const double scale = bits_to_double((uint64_t(1023) - double_bits(k)) << 52);
+  return y > 700.0 ? 0.0 : p * scale;
+}
+
+// erf(z) and erfc(|z|) in double from the same parts, without divisions: for |z| < 1,
+// erf(z) = z P(z^2); for 1 <= |z| < kErfTail, erfc(|z|) = e^(Q(|z|) - z^2) with Q a fit of
+// log(erfc(a)) + a^2 on [1, 4]. Past kErfTail, erf is +-1 in float (erfc(3.92) is below half an
+// ulp of 1) and the parts take |z| as kErfTail; gelu and erfc, which need the tail, send those
+// lanes to libm.
+inline constexpr double kErfTail = 4.0;
+struct ErfParts {
+  bool small;  // |z| < 1
+  double e;    // erf(z) when small
+  double c;    // erfc(min(|z|, kErfTail)) when not small
+};
+inline ErfParts erf_parts(double z) {
+  ErfParts out;
+  const double a = z < 0 ? -z : z;
+  out.small = a < 1.0;
+  const double zs = out.small ? z : 0.0;
+  const double s = zs * zs;
+  double p = 1.058938064107502e-06;
+  p = p * s - 1.3909340021874599e-05;
+  p = p * s + 0.0001195656256820733;
+  p = p * s - 0.0008542637997087229;
+  p = p * s + 0.005223783477189248;
+  p = p * s - 0.026866133235095593;
+  p = p * s + 0.11283791308604582;
+  p = p * s - 0.3761263888963531;
+  p = p * s + 1.1283791670946768;
+  out.e = zs * p;
+  const double ab = out.small ? 1.0 : (a < kErfTail ? a : kErfTail);  // NaN: kErfTail
+  double q = 1.7209690824851262e-08;
+  q = q * ab - 5.142644145387832e-07;
+  q = q * ab + 6.7684630820822335e-06;
+  q = q * ab - 5.017761223849733e-05;
+  q = q * ab + 0.00021031362856905767;
+  q = q * ab - 0.0002639513191146384;
+  q = q * ab - 0.0027588615876994885;
+  q = q * ab + 0.023201839035587927;
+  q = q * ab - 0.10656557710916013;
+  q = q * ab + 0.36569388133060443;
+  q = q * ab - 1.1292146628106385;
+  q = q * ab + 0.00013541551419289665;
+  out.c = exp_neg_f64(ab * ab - q);
+  return out;
+}
+inline float erf_f32(float x) {
+  const ErfParts p = erf_parts(x);
+  const double big = 1.0 - p.c;
+  const double r = p.small ? p.e : (x < 0 ? -big : big);
+  return x != x ? x : static_cast<float>(r);
+}
+// erfc from the parts for x < kErfTail (and NaN); libm's (in double) at and past it.
+inline bool erfc_vector_lane(float x) { return !(x >= float(kErfTail)); }
+inline float erfc_f32_core(float x) {
+  const ErfParts p = erf_parts(x);
+  const double r = p.small ? 1.0 - p.e : (x < 0 ? 2.0 - p.c : p.c);
+  return x != x ? x : static_cast<float>(r);
+}
+float erfc_f32(float x);
+// x Phi(x) = x (1 + erf(x / sqrt 2)) / 2, with 1 + erf(z) taken as erfc(-z) for z <= -1, so that
+// the negative side keeps its relative accuracy (1 + erf cancels there); from the parts for
+// x / sqrt 2 > -kErfTail (and NaN), libm's erfc in double below it (and at -inf).
+inline bool gelu_vector_lane(float x) { return !(x <= float(-kErfTail * 1.41421356237309504880)); }
+inline float gelu_f32_core(float x) {
+  const double xd = x;
+  const ErfParts p = erf_parts(xd * 0.70710678118654752440);
+  const double two_phi = p.small ? 1.0 + p.e : (x < 0 ? p.c : 2.0 - p.c);
+  return static_cast<float>(0.5 * xd * two_phi);
+}
+float gelu_f32(float x);
+
+// floor, ceil, nearbyint (half to even) and trunc of a float without SSE4.1's roundps (which
+// baseline x86-64 lacks, so std::floor is a libm call there) and without int conversions: for
+// |x| < 2^23, adding 2^23 to |x| rounds its fraction away (to even, under the default rounding
+// mode), and floor, ceil and trunc step from that; at and past 2^23, and for inf and NaN, x
+// itself. The sign is x's, so -0.0 and the results in (-1, 0] keep it as libm does. (Float
+// compares and int conversions here let GCC turn the selects into branches or conditional
+// calls, and the loops stayed scalar.)
+inline float copysign_f32(float v, float x) {
+  int32_t vb, xb;
+  std::memcpy(&vb, &v, sizeof vb);
+  std::memcpy(&xb, &x, sizeof xb);
+  return bits_to_float((vb & 0x7fffffff) | (xb & int32_t(0x80000000u)));
+}
+inline bool has_fraction_bits(float x) { return (x < 0 ? -x : x) < 8388608.0f; }
+inline float nearest_abs(float x) {
+  const float ax = x < 0 ? -x : x;
+  return (ax + 8388608.0f) - 8388608.0f;
+}
+inline float nearbyint_f32(float x) {
+  return has_fraction_bits(x) ? copysign_f32(nearest_abs(x), x) : x;
+}
+inline float trunc_f32(float x) {
+  const float ax = x < 0 ? -x : x, r = nearest_abs(x);
+  return has_fraction_bits(x) ? copysign_f32(r > ax ? r - 1.0f : r, x) : x;
+}
+inline float floor_f32(float x) {
+  const float r = copysign_f32(nearest_abs(x), x);
+  return has_fraction_bits(x) ? copysign_f32(r > x ? r - 1.0f : r, x) : x;
+}
+inline float ceil_f32(float x) {
+  const float r = copysign_f32(nearest_abs(x), x);
+  return has_fraction_bits(x) ? copysign_f32(r < x ? r + 1.0f : r, x) : x;
+}
+inline float frac_f32(float x) { return x - trunc_f32(x); }
+
 // Contiguous loops, compiled for AVX-512, AVX2 and baseline x86-64 and picked at run time.
 void exp_f32_loop(const float* x, float* y, int64_t n);
 void tanh_f32_loop(const float* x, float* y, int64_t n);
 void sigmoid_f32_loop(const float* x, float* y, int64_t n);
+void sin_f32_loop(const float* x, float* y, int64_t n);
+void cos_f32_loop(const float* x, float* y, int64_t n);
+void erf_f32_loop(const float* x, float* y, int64_t n);
+void erfc_f32_loop(const float* x, float* y, int64_t n);
+void gelu_f32_loop(const float* x, float* y, int64_t n);
+void floor_f32_loop(const float* x, float* y, int64_t n);
+void ceil_f32_loop(const float* x, float* y, int64_t n);
+void nearbyint_f32_loop(const float* x, float* y, int64_t n);
+void trunc_f32_loop(const float* x, float* y, int64_t n);
+void frac_f32_loop(const float* x, float* y, int64_t n);
 // The sum of term(i) for i in [0, n) in kLanes independent partial sums, added up in lane
 // order, then the tail: the adds overlap (and the result is more accurate than one running
 // sum). 32 floats are two AVX-512 or four AVX2 registers.
@@ -86,6 +275,18 @@ inline T lane_sum(int64_t n, Term term) {
 // increments (2^25 ones summed to 2^25 exactly, and the 8 after them were lost).
 double sum_f32(const float* x, int64_t n);
 double sum_f64(const double* x, int64_t n);
+// The mean and the sum of squared deviations (M2) of n values: of one contiguous row
+// (var_row), or of each of cols <= kVarCols columns over rows rows stride apart (var_cols).
+// Blocks that fit in cache each give their mean and M2 (rows: two passes over the block, its
+// mean then its deviations; columns: one, shifted by one of the block's values), and the
+// blocks merge by Chan et al.'s formula: one pass over memory, in double, accurate where a
+// plain sum of squares minus a squared sum cancels.
+inline constexpr int64_t kVarCols = 1024;
+void var_row(const float* x, int64_t n, double* mean, double* m2);
+void var_row(const double* x, int64_t n, double* mean, double* m2);
+void var_cols(const float* x, int64_t rows, int64_t cols, int64_t stride, double* mean, double* m2);
+void var_cols(const double* x, int64_t rows, int64_t cols, int64_t stride, double* mean,
+              double* m2);
 // acc[i] += v[i] (acc[i] -= v[i] with subtract) over n values that do not overlap.
 void add_to(float* acc, const float* v, int64_t n, bool subtract);
 void add_to(double* acc, const double* v, int64_t n, bool subtract);

@@ -77,19 +77,22 @@ struct sign {
   }
 };
 
-struct sin {
-  template <class T>
-  static T apply(T x) {
-    return std::sin(x);
-  }
-};
-struct cos {
-  template <class T>
-  static T apply(T x) {
-    return std::cos(x);
-  }
-};
-// The math rows after sin and cos: the C library's functions, in the element's type.
+// The C library's functions, in the element's type; for float32 the vectorized ones of
+// fast_math.hpp where they exist (libm's are scalar calls; float64 keeps libm).
+#define NDGRAD_LIBM_FUNCTOR_F32(name, fast)      \
+  struct name {                                  \
+    template <class T>                           \
+    static T apply(T x) {                        \
+      return std::name(x);                       \
+    }                                            \
+    static constexpr auto vec_f32 = fast##_loop; \
+    static constexpr auto f32 = fast;            \
+  };
+NDGRAD_LIBM_FUNCTOR_F32(sin, sin_f32)
+NDGRAD_LIBM_FUNCTOR_F32(cos, cos_f32)
+NDGRAD_LIBM_FUNCTOR_F32(erf, erf_f32)
+NDGRAD_LIBM_FUNCTOR_F32(erfc, erfc_f32)
+#undef NDGRAD_LIBM_FUNCTOR_F32
 #define NDGRAD_LIBM_FUNCTOR(name) \
   struct name {                   \
     template <class T>            \
@@ -106,8 +109,6 @@ NDGRAD_LIBM_FUNCTOR(expm1)
 NDGRAD_LIBM_FUNCTOR(log2)
 NDGRAD_LIBM_FUNCTOR(log10)
 NDGRAD_LIBM_FUNCTOR(exp2)
-NDGRAD_LIBM_FUNCTOR(erf)
-NDGRAD_LIBM_FUNCTOR(erfc)
 NDGRAD_LIBM_FUNCTOR(tan)
 NDGRAD_LIBM_FUNCTOR(asin)
 NDGRAD_LIBM_FUNCTOR(acos)
@@ -168,6 +169,8 @@ struct gelu {
   static T apply(T x) {
     return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440)));
   }
+  static constexpr auto vec_f32 = gelu_f32_loop;
+  static constexpr auto f32 = gelu_f32;
 };
 // GELU's tanh approximation (PyTorch's approximate="tanh").
 struct gelu_tanh {
@@ -201,16 +204,19 @@ struct hardswish {
     return x * hardsigmoid::apply(x);
   }
 };
-// Integers are their own floor, ceil, round and trunc.
-#define NDGRAD_ROUNDING_FUNCTOR(name, fn)  \
-  struct name {                            \
-    template <class T>                     \
-    static T apply(T x) {                  \
-      if constexpr (std::is_integral_v<T>) \
-        return x;                          \
-      else                                 \
-        return std::fn(x);                 \
-    }                                      \
+// Integers are their own floor, ceil, round and trunc. float32 rounds in the vectorized loops
+// (libm's floorf is a call on baseline x86-64, which has no roundps).
+#define NDGRAD_ROUNDING_FUNCTOR(name, fn)          \
+  struct name {                                    \
+    template <class T>                             \
+    static T apply(T x) {                          \
+      if constexpr (std::is_integral_v<T>)         \
+        return x;                                  \
+      else                                         \
+        return std::fn(x);                         \
+    }                                              \
+    static constexpr auto vec_f32 = fn##_f32_loop; \
+    static constexpr auto f32 = fn##_f32;          \
   };
 NDGRAD_ROUNDING_FUNCTOR(floor, floor)
 NDGRAD_ROUNDING_FUNCTOR(ceil, ceil)
@@ -222,6 +228,8 @@ struct frac {
   static T apply(T x) {
     return x - std::trunc(x);
   }
+  static constexpr auto vec_f32 = frac_f32_loop;
+  static constexpr auto f32 = frac_f32;
 };
 // Predicates: a bool for every dtype (integers are finite).
 struct isnan {

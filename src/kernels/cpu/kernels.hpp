@@ -55,6 +55,11 @@ void fill(char* data, DType dtype, int64_t n, double value);
 // Reduces in over shape into out: a fresh contiguous buffer of out_numel elements, seen
 // through strides that are 0 along the reduced axes. The kernel fills it with the identity.
 void reduce(ReduceOp op, const Dims& shape, Operand out, int64_t out_numel, Operand in);
+// The variance over the middle axis of a contiguous f32 or f64 (outer, n, inner) block: the sum
+// of squared deviations from the mean over divisor, into outer * inner results (one pass over
+// memory; fast_math.hpp's var_row and var_cols).
+void variance(DType dtype, int64_t outer, int64_t n, int64_t inner, const char* in, char* out,
+              double divisor);
 // Index of the max (or min) along one axis: shape is the output's, in's strides skip the axis.
 void arg_reduce(bool is_max, const Dims& shape, Operand out, Operand in, int64_t axis_size,
                 int64_t axis_stride);

@@ -1,6 +1,7 @@
 // Reductions: the output operand has stride 0 along reduced axes, so one strided loop serves
 // every axis choice. When the innermost run is a reduction, it is summed with several
 // independent accumulators (fast, and more accurate than one running sum).
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -8,6 +9,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/thread_pool.hpp"
 #include "kernels/cpu/dispatch.hpp"
 #include "kernels/cpu/fast_math.hpp"
 #include "kernels/cpu/kernels.hpp"
@@ -121,6 +123,38 @@ void reduce(ReduceOp op, const Dims& shape, Operand out, int64_t out_numel, Oper
     throw DTypeError(std::string("internal: no reduction kernel ") +
                      std::to_string(static_cast<int>(op)) + " for " + dtype_name(in.dtype));
   });
+}
+
+void variance(DType dtype, int64_t outer, int64_t n, int64_t inner, const char* in, char* out,
+              double divisor) {
+  if (outer * inner == 0) return;
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = reinterpret_cast<const T*>(in);
+    T* y = reinterpret_cast<T*>(out);
+    if (inner == 1) {
+      parallel_for(outer, [&](int64_t o) {
+        double mean, m2;
+        var_row(x + o * n, n, &mean, &m2);
+        y[o] = static_cast<T>(m2 / divisor);
+      });
+      return;
+    }
+    const int64_t chunks = (inner + kVarCols - 1) / kVarCols;
+    parallel_for(outer * chunks, [&](int64_t item) {
+      const int64_t o = item / chunks, c0 = (item % chunks) * kVarCols;
+      const int64_t cols = std::min(kVarCols, inner - c0);
+      double mean[kVarCols], m2[kVarCols];
+      var_cols(x + o * n * inner + c0, n, cols, inner, mean, m2);
+      for (int64_t c = 0; c < cols; ++c) y[o * inner + c0 + c] = static_cast<T>(m2[c] / divisor);
+    });
+  };
+  if (dtype == DType::f32)
+    run(float());
+  else if (dtype == DType::f64)
+    run(double());
+  else
+    throw DTypeError(std::string("internal: no variance kernel for ") + dtype_name(dtype));
 }
 
 void arg_reduce(bool is_max, const Dims& shape, Operand out, Operand in, int64_t axis_size,

@@ -3,6 +3,7 @@
 // loops see plain arrays.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <string>
 #include <type_traits>
@@ -88,12 +89,156 @@ void scan_typed(ScanOp op, int64_t outer, int64_t n, int64_t inner, const T* in,
   });
 }
 
+// The sort order as unsigned integers: a < b as values exactly when key(a) < key(b), with NaN
+// the largest (every NaN one key) and -0.0 equal to 0.0, as the comparisons see them. So a
+// stable sort of the keys is the stable sort of the values.
+template <class T>
+struct SortKey {
+  using K = std::conditional_t<sizeof(T) == 8, uint64_t, uint32_t>;
+  static K of(T v) {
+    if constexpr (std::is_same_v<T, bool>) {
+      return v ? 1 : 0;
+    } else if constexpr (std::is_integral_v<T>) {
+      return static_cast<K>(v) ^ (K(1) << (8 * sizeof(K) - 1));
+    } else {
+      constexpr K sign = K(1) << (8 * sizeof(K) - 1);
+      K b;
+      std::memcpy(&b, &v, sizeof b);
+      b = v == 0 ? K(0) : b;  // -0.0 as 0.0
+      const K k = (b & sign) ? ~b : (b | sign);
+      return v != v ? ~K(0) : k;
+    }
+  }
+};
+
+// LSD radix sort by bytes: stable, so equal keys keep their order. items[i] holds a key and a
+// position; digit(item, p) is the key's byte p. Bytes that every key shares are skipped.
+// 256 buckets a pass: few enough write streams for the caches and the TLB (2048 were slower).
+template <int kPasses, class Item, class Digit>
+void radix_sort(std::vector<Item>& items, Digit digit) {
+  constexpr int kBuckets = 256;
+  const size_t n = items.size();
+  std::vector<uint32_t> count(static_cast<size_t>(kPasses) * kBuckets, 0);
+  for (size_t i = 0; i < n; ++i)
+    for (int p = 0; p < kPasses; ++p) ++count[p * kBuckets + digit(items[i], p)];
+  std::vector<Item> other(n);
+  for (int p = 0; p < kPasses; ++p) {
+    uint32_t* c = count.data() + p * kBuckets;
+    if (c[digit(items[0], p)] == n) continue;  // one digit for all
+    uint32_t sum = 0;
+    for (int d = 0; d < kBuckets; ++d) {
+      const uint32_t here = c[d];
+      c[d] = sum;
+      sum += here;
+    }
+    for (size_t i = 0; i < n; ++i) other[c[digit(items[i], p)]++] = items[i];
+    items.swap(other);
+  }
+}
+
+// The stable sort order of n keys (key(k) for position k) into y (stride inner): 32-bit keys
+// packed above their positions in one 64-bit item, 64-bit keys beside theirs.
+template <class K, class Key>
+void radix_order(int64_t n, Key key, int64_t* y, int64_t inner) {
+  if constexpr (sizeof(K) == 4) {
+    std::vector<uint64_t> items(static_cast<size_t>(n));
+    for (int64_t k = 0; k < n; ++k) items[k] = (uint64_t(key(k)) << 32) | uint64_t(k);
+    radix_sort<4>(items, [](uint64_t v, int p) { return unsigned(v >> (32 + 8 * p)) & 255u; });
+    for (int64_t k = 0; k < n; ++k) y[k * inner] = static_cast<int64_t>(items[k] & 0xffffffffu);
+  } else {
+    struct Item {
+      uint64_t key;
+      int64_t pos;
+    };
+    std::vector<Item> items(static_cast<size_t>(n));
+    for (int64_t k = 0; k < n; ++k) items[k] = {key(k), k};
+    radix_sort<8>(items, [](const Item& v, int p) { return unsigned(v.key >> (8 * p)) & 255u; });
+    for (int64_t k = 0; k < n; ++k) y[k * inner] = items[k].pos;
+  }
+}
+
+// The first `first` positions of the stable order by key, descending (the largest keys, equal
+// keys in position order): a scan that keeps the best `first` seen, touching them only for a
+// key above the worst of them (rare after the start on most data), blocks of keys whose
+// largest is not above it passed over at once.
+template <class T>
+void select_first(const T* x, int64_t inner, int64_t n, bool flip, int64_t first, int64_t* y) {
+  using K = typename SortKey<T>::K;
+  struct Entry {
+    K key;
+    int64_t pos;
+  };
+  // Better: a larger key, or the same key earlier.
+  auto better = [](const Entry& a, const Entry& b) {
+    return a.key > b.key || (a.key == b.key && a.pos < b.pos);
+  };
+  const K mask = flip ? ~K(0) : K(0);
+  std::vector<Entry> best;
+  best.reserve(static_cast<size_t>(first));
+  if (first > 64) {  // many: a selection over all keys
+    std::vector<Entry> all(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) all[i] = {K(SortKey<T>::of(x[i * inner]) ^ mask), i};
+    std::nth_element(all.begin(), all.begin() + first, all.end(), better);
+    best.assign(all.begin(), all.begin() + first);
+  } else if (first > 0) {
+    int64_t worst = 0;  // best[worst] is the worst kept
+    auto find_worst = [&] {
+      worst = 0;
+      for (int64_t j = 1; j < first; ++j)
+        if (better(best[worst], best[j])) worst = j;
+    };
+    int64_t i = 0;
+    for (; i < first; ++i) best.push_back({K(SortKey<T>::of(x[i * inner]) ^ mask), i});
+    find_worst();
+    constexpr int64_t kBlock = 64;
+    K keys[kBlock];
+    while (i < n) {
+      const int64_t m = std::min(kBlock, n - i);
+      K top = 0;
+      if (inner == 1) {
+        const T* xb = x + i;
+        for (int64_t j = 0; j < m; ++j) {
+          keys[j] = SortKey<T>::of(xb[j]) ^ mask;
+          top = keys[j] > top ? keys[j] : top;
+        }
+      } else {
+        for (int64_t j = 0; j < m; ++j) {
+          keys[j] = SortKey<T>::of(x[(i + j) * inner]) ^ mask;
+          top = keys[j] > top ? keys[j] : top;
+        }
+      }
+      if (top > best[worst].key)  // a later equal key is never better
+        for (int64_t j = 0; j < m; ++j)
+          if (keys[j] > best[worst].key) {
+            best[worst] = {keys[j], i + j};
+            find_worst();
+          }
+      i += m;
+    }
+  }
+  std::sort(best.begin(), best.end(), better);
+  for (int64_t k = 0; k < first; ++k) y[k * inner] = best[static_cast<size_t>(k)].pos;
+}
+
 template <class T>
 void argsort_typed(int64_t outer, int64_t n, int64_t inner, const T* in, int64_t* out,
                    bool descending, int64_t first) {
   parallel_for(outer * inner, [&](int64_t r) {
     const int64_t o = r / inner, i = r % inner;
     const T* x = in + o * n * inner + i;
+    int64_t* y = out + o * n * inner + i;
+    if (first >= 0 && first < n) {
+      // Only the first positions in order (topk): ties in input order, as the stable sort.
+      // Descending wants the largest keys; ascending the largest of the flipped keys.
+      return select_first(x, inner, n, !descending, first, y);
+    }
+    using K = typename SortKey<T>::K;
+    if (n >= 256 && n < (int64_t(1) << 32)) {
+      // The keys' radix sort (descending: of the flipped keys, still stable).
+      const K mask = descending ? ~K(0) : K(0);
+      return radix_order<K>(
+          n, [&](int64_t k) { return K(SortKey<T>::of(x[k * inner]) ^ mask); }, y, inner);
+    }
     std::vector<int64_t> order(static_cast<size_t>(n));
     std::iota(order.begin(), order.end(), int64_t(0));
     // NaN is the largest value: last ascending, first descending.
@@ -103,25 +248,11 @@ void argsort_typed(int64_t outer, int64_t n, int64_t inner, const T* in, int64_t
       if (is_nan(va)) return false;
       return va < vb;
     };
-    if (first >= 0 && first < n) {
-      // Only the first positions in order (topk): a partial sort, ties broken by position so
-      // that equal values keep their input order, as the stable sort does.
-      const auto mid = order.begin() + first;
-      if (descending)
-        std::partial_sort(order.begin(), mid, order.end(), [&](int64_t a, int64_t b) {
-          return less(b, a) || (!less(a, b) && a < b);
-        });
-      else
-        std::partial_sort(order.begin(), mid, order.end(), [&](int64_t a, int64_t b) {
-          return less(a, b) || (!less(b, a) && a < b);
-        });
-    } else if (descending) {
+    if (descending)
       std::stable_sort(order.begin(), order.end(),
                        [&](int64_t a, int64_t b) { return less(b, a); });
-    } else {
+    else
       std::stable_sort(order.begin(), order.end(), less);
-    }
-    int64_t* y = out + o * n * inner + i;
     for (int64_t k = 0; k < n; ++k) y[k * inner] = order[static_cast<size_t>(k)];
   });
 }
