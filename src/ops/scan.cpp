@@ -64,38 +64,69 @@ struct ScanNode : SavingNode {
   void release_saved() override { x = y = Tensor(); }
 };
 
-// d cumprod / dx_i = sum over k >= i of g_k prod_{j <= k, j != i} x_j (PyTorch's
-// cumprod_backward). Without zeros that is reversed_cumsum(g y) / x. With zeros: before a
-// slice's first zero the same; at the first zero, reversed_cumsum(g y') where y' is the cumprod
-// with that zero taken as 1; after it, 0. That is O(n) but its own derivative is not the second
-// derivative at zeros, so under create_graph the sum is formed as it reads, O(n^2) (as
-// PyTorch does too): for each i, the cumprod with x_i taken as 1, weighted by g_k for k >= i.
-struct CumprodNode final : ScanNode {
-  NDGRAD_OP_NAME("cumprod")
+Tensor linear_recurrence(const Tensor& a, const Tensor& b, int64_t axis);
+
+// t's positions along axis moved one on, `first` (a 1-wide slice) in front, the last dropped.
+Tensor shifted(const Tensor& t, int64_t axis, const Tensor& first) {
+  const int64_t n = t.size(axis);
+  return cat({first, t.narrow(axis, 0, n - 1)}, axis);
+}
+
+// lambda_k = g_k + c_(k+1) lambda_(k+1) along axis (lambda_(n-1) = g_(n-1)): the recurrence run
+// from the end, as a forward one over the flipped axis.
+Tensor reversed_recurrence(const Tensor& c, const Tensor& g, int64_t axis) {
+  const int64_t n = g.size(axis);
+  if (n == 0) return g;
+  const Tensor next = cat({c.narrow(axis, 1, n - 1), zeros_like(c.narrow(axis, 0, 1))}, axis);
+  return flip(linear_recurrence(flip(next, {axis}), flip(g, {axis}), axis), {axis});
+}
+
+// y = linear_recurrence(a, b): with lambda = reversed_recurrence(a, g), b gets lambda and a_k
+// gets lambda_k y_(k-1) (0 for a's first position, which is not read). Written with the
+// recurrence itself, so every order is O(n) and needs no division.
+struct LinearRecurrenceNode final : SavingNode {
+  NDGRAD_OP_NAME("linear_recurrence")
+  int64_t axis = 0;
+  Tensor a, y;
+  void release_saved() override { a = y = Tensor(); }
   GradList backward(const Tensor& g) override {
     Tensor linked;
     const Tensor& out = saved_output(y, linked);
+    const Tensor lambda = reversed_recurrence(a, g, axis);
+    GradList grads;
+    grads.emplace_back(needs(0) && g.size(axis) > 0
+                           ? lambda * shifted(out, axis, zeros_like(out.narrow(axis, 0, 1)))
+                           : Tensor());
+    grads.emplace_back(needs(1) ? lambda : Tensor());
+    return grads;
+  }
+};
+
+// y_k = a_k y_(k-1) + b_k along axis (normalized), a and b floating of one shape.
+Tensor linear_recurrence(const Tensor& a, const Tensor& b, int64_t axis) {
+  const Block ba = block_of(a, axis), bb = block_of(b, axis);
+  Tensor out = make_tensor(b.impl()->shape, b.dtype(), "linear_recurrence");
+  kernels::linear_recurrence(b.dtype(), bb.outer, bb.n, bb.inner, ba.x.impl()->read_data(),
+                             bb.x.impl()->read_data(), out.impl()->data());
+  if (auto node = record<LinearRecurrenceNode>(out, {&a, &b})) {
+    node->axis = axis;
+    node->a = node->save(a, "the coefficients");
+    node->y = node->save(out.detach(), "the output");
+  }
+  return out;
+}
+
+// d cumprod / dx_i = sum over k >= i of g_k prod_(j <= k, j != i) x_j = L_i H_i, with L the
+// exclusive cumprod (the product before i) and H_i = sum over k >= i of g_k prod_(i < j <= k) x_j,
+// that is H_i = g_i + x_(i+1) H_(i+1): a linear recurrence from the end. No division, so zeros
+// need no case of their own, and one formula serves every order in O(n).
+struct CumprodNode final : ScanNode {
+  NDGRAD_OP_NAME("cumprod")
+  GradList backward(const Tensor& g) override {
     const int64_t a = axis;
-    const Tensor is_zero = x == 0.0;
-    if (is_zero.sum().item() == 0) return grad_list(reversed_cumsum(g * out, a) / x);
-    if (is_grad_enabled()) {
-      StrictExemptScope exempt;  // i along a new axis a, k along a + 1: broadcast by design
-      const int64_t n = x.size(a);
-      Shape square(static_cast<size_t>(x.ndim() + 1), 1);
-      square[static_cast<size_t>(a)] = n;
-      square[static_cast<size_t>(a) + 1] = n;
-      const Tensor diagonal = (eye(n, x.dtype()) == 1.0).reshape(square);
-      const Tensor k_from_i = (triu(ones({n, n}, x.dtype())) == 1.0).reshape(square);
-      const Tensor without_i = cumprod(where(diagonal, 1.0, x.unsqueeze(a)), a + 1);
-      return grad_list(where(k_from_i, g.unsqueeze(a) * without_i, 0.0).sum({a + 1}));
-    }
-    const Tensor seen = cumsum(is_zero, a);  // zeros at or before each position
-    const Tensor before = seen == 0;
-    const Tensor first = logical_and(is_zero, seen == 1);
-    const Tensor x_safe = where(is_zero, 1.0, x);
-    const Tensor others = cumprod(where(first, 1.0, x), a);
-    return grad_list(where(before, reversed_cumsum(g * out, a) / x_safe,
-                           where(first, reversed_cumsum(g * others, a), 0.0)));
+    if (x.size(a) == 0) return grad_list(g);
+    const Tensor before = cumprod(shifted(x, a, ones_like(x.narrow(a, 0, 1))), a);
+    return grad_list(before * reversed_recurrence(x, g, a));
   }
 };
 

@@ -71,6 +71,10 @@ void arg_reduce(bool is_max, const Dims& shape, Operand out, Operand in, int64_t
 enum class ScanOp { sum, prod, logsumexp, max, min };
 void scan(ScanOp op, DType dtype, int64_t outer, int64_t n, int64_t inner, const char* in,
           char* out, int64_t* indices);
+// y_k = a_k y_(k-1) + b_k along the middle axis of contiguous (outer, n, inner) blocks a, b and
+// out (y_0 = b_0; a's first position is not read). f32 or f64.
+void linear_recurrence(DType dtype, int64_t outer, int64_t n, int64_t inner, const char* a,
+                       const char* b, char* out);
 // The stable sort order along the middle axis of a contiguous (outer, n, inner) block: out
 // (i64, same layout) gets the positions along the axis. NaN sorts last ascending, first
 // descending; ties keep their order either way. first in [0, n): only the first `first`

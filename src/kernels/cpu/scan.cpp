@@ -282,4 +282,26 @@ void argsort(DType dtype, int64_t outer, int64_t n, int64_t inner, const char* i
   });
 }
 
+void linear_recurrence(DType dtype, int64_t outer, int64_t n, int64_t inner, const char* a,
+                       const char* b, char* out) {
+  if (outer == 0 || n == 0 || inner == 0) return;  // (empty: the data may be null)
+  dispatch_floating(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    parallel_for(outer, [&](int64_t o) {
+      const int64_t base = o * n * inner;
+      const T* A = reinterpret_cast<const T*>(a) + base;
+      const T* B = reinterpret_cast<const T*>(b) + base;
+      T* Y = reinterpret_cast<T*>(out) + base;
+      for (int64_t i = 0; i < inner; ++i) Y[i] = B[i];
+      for (int64_t k = 1; k < n; ++k) {
+        const T* ak = A + k * inner;
+        const T* bk = B + k * inner;
+        const T* prev = Y + (k - 1) * inner;
+        T* yk = Y + k * inner;
+        for (int64_t i = 0; i < inner; ++i) yk[i] = ak[i] * prev[i] + bk[i];
+      }
+    });
+  });
+}
+
 }  // namespace ndgrad::kernels
