@@ -74,12 +74,13 @@ inline Tensor prod_of_others(const Tensor& x, const std::vector<int64_t>& axes) 
   return (left * right).reshape(p_shape).permute(inverse);
 }
 
-// prod over axes: g * prod / x where x holds no zero; otherwise g times the product of the other
-// elements (prod_of_others): with one zero in a slice only that element gets a non-zero
-// gradient, with more none does (PyTorch's prod_backward), and second derivatives stay exact.
-inline Tensor prod_grad(const Tensor& g, const Tensor& x, const Tensor& y,
+// prod over axes: g times the product of the other elements of the slice (prod_of_others), one
+// formula whatever the values: with one zero in a slice only that element gets a non-zero
+// gradient, with more none does (PyTorch's prod_backward), and every order is exact. (g y / x
+// would need a branch on the data, a read of the values before the graph is built, and is
+// less accurate.)
+inline Tensor prod_grad(const Tensor& g, const Tensor& x, const Tensor&,
                         const std::vector<int64_t>& axes) {
-  if ((x == 0.0).sum().item() == 0) return g * y / x;
   return g * prod_of_others(x, axes);
 }
 
