@@ -6,6 +6,7 @@
 #include "ndgrad/random.hpp"
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -157,11 +158,13 @@ uint64_t bounded(uint64_t key, uint64_t counter, uint64_t range) {
   }
 }
 
-// A tensor of n values, value(i) for i in [begin, end) written into out[i - begin] as doubles,
-// converted to dtype. Chunks run on the pool's threads: the values do not depend on which.
+// Fills t (fresh, contiguous) with value(i) for i in [begin, end), written into out[i - begin]
+// as doubles and converted to t's dtype. Chunks run on the pool's threads: the values do not
+// depend on which. (Callers allocate t before they reserve blocks: a refused allocation draws
+// nothing.)
 template <class F>
-Tensor fill_values(const Shape& shape, DType dtype, const char* op, F value) {
-  Tensor t = make_tensor(shape, dtype, op);
+Tensor fill_values(Tensor t, F value) {
+  const DType dtype = t.dtype();
   const int64_t n = t.numel();
   constexpr int64_t kChunk = 2048;  // even: the normal transform makes pairs
   char* dst = t.impl()->data();
@@ -194,6 +197,13 @@ std::string num(double v) {
 
 // ceil(n / 2) blocks: two values from each.
 uint64_t pairs(int64_t n) { return static_cast<uint64_t>(n / 2 + n % 2); }
+
+// The smallest float at or above x.
+float above(double x) {
+  const float f = static_cast<float>(x);
+  return static_cast<double>(f) >= x ? f
+                                     : std::nextafter(f, std::numeric_limits<float>::infinity());
+}
 
 // The largest value of dtype below high (when rounding a value in [low, high) reached high).
 double below(double high, DType dtype) {
@@ -246,10 +256,10 @@ Generator Generator::split() {
 
 Tensor Generator::rand(Shape shape, DType dtype) {
   require_floating_dtype(dtype, "rand");
-  checked_numel(shape, "rand");
-  const State at = reserve(pairs(numel_of(shape)));
+  Tensor t = make_tensor(shape, dtype, "rand");
+  const State at = reserve(pairs(t.numel()));
   const bool f32 = dtype == DType::f32;
-  return fill_values(shape, dtype, "rand", [&](int64_t begin, int64_t end, double* out) {
+  return fill_values(t, [&](int64_t begin, int64_t end, double* out) {
     for (int64_t i = begin; i < end; ++i) {
       const uint64_t u = half(philox(at.seed, at.offset + i / 2), i % 2);
       out[i - begin] = f32 ? unit24(u) : unit53(u);
@@ -264,17 +274,26 @@ Tensor Generator::uniform(double low, double high, Shape shape, DType dtype) {
   if (!(low <= high) || !std::isfinite(high - low))
     throw ValueError("uniform: expects finite low <= high, got [" + num(low) + ", " + num(high) +
                      ")");
-  checked_numel(shape, "uniform");
-  const State at = reserve(pairs(numel_of(shape)));
   const bool f32 = dtype == DType::f32;
-  const double width = high - low, top = low < high ? below(high, dtype) : low;
-  return fill_values(shape, dtype, "uniform", [&](int64_t begin, int64_t end, double* out) {
+  if (f32 && (std::fabs(low) > FLT_MAX || std::fabs(high) > FLT_MAX))
+    throw ValueError("uniform: the bounds [" + num(low) + ", " + num(high) +
+                     ") are outside f32's range");
+  // The values of the dtype in [low, high): the first at or above low, the last below high
+  // (low itself when the interval is empty); each value is rounded into them.
+  const double first = f32 ? static_cast<double>(above(low)) : low;
+  const double last = low < high ? below(high, dtype) : first;
+  if (first > last)
+    throw ValueError("uniform: no " + std::string(dtype_name(dtype)) + " value lies in [" +
+                     num(low) + ", " + num(high) + ")");
+  Tensor t = make_tensor(shape, dtype, "uniform");
+  const State at = reserve(pairs(t.numel()));
+  const double width = high - low;
+  return fill_values(t, [&](int64_t begin, int64_t end, double* out) {
     for (int64_t i = begin; i < end; ++i) {
       const uint64_t u = half(philox(at.seed, at.offset + i / 2), i % 2);
       double v = low + width * (f32 ? unit24(u) : unit53(u));
-      if (f32 ? static_cast<double>(static_cast<float>(v)) >= high && low < high : v >= high)
-        v = top;
-      out[i - begin] = v;
+      if (f32) v = static_cast<double>(static_cast<float>(v));
+      out[i - begin] = std::min(std::max(v, first), last);
     }
   });
 }
@@ -284,9 +303,9 @@ Tensor Generator::normal(double mean, double stddev, Shape shape, DType dtype) {
   if (!(stddev >= 0.0) || !std::isfinite(stddev) || !std::isfinite(mean))
     throw ValueError("normal: expects a finite mean and a finite std >= 0, got mean " + num(mean) +
                      ", std " + num(stddev));
-  checked_numel(shape, "normal");
-  const State at = reserve(pairs(numel_of(shape)));
-  return fill_values(shape, dtype, "normal", [&](int64_t begin, int64_t end, double* out) {
+  Tensor t = make_tensor(shape, dtype, "normal");
+  const State at = reserve(pairs(t.numel()));
+  return fill_values(t, [&](int64_t begin, int64_t end, double* out) {
     for (int64_t i = begin; i < end;) {  // begin is even: whole pairs except at the end
       double z0, z1;
       normal_pair(philox(at.seed, at.offset + i / 2), z0, z1);
@@ -303,10 +322,12 @@ Tensor Generator::normal(const Tensor& mean, const Tensor& stddev) {
   require_floating(mean, "normal");
   require_floating(stddev, "normal");
   const Tensor sd = stddev.detach();
-  if (ndgrad::any(sd < 0.0).item() != 0.0 || ndgrad::any(isnan(sd)).item() != 0.0)
-    throw ValueError("normal: expects every std >= 0");
+  if (ndgrad::any(logical_not(isfinite(sd))).item() != 0.0 || ndgrad::any(sd < 0.0).item() != 0.0)
+    throw ValueError("normal: expects every std >= 0 and finite");
+  // (Broadcast by design, before anything is drawn: strict broadcasting has nothing to refuse.)
   const Shape shape = broadcast_shapes(mean.shape(), stddev.shape());
-  return mean + stddev * randn(shape, promote_types(mean.dtype(), stddev.dtype()));
+  return mean.broadcast_to(shape) +
+         stddev.broadcast_to(shape) * randn(shape, promote_types(mean.dtype(), stddev.dtype()));
 }
 
 Tensor Generator::normal(const Tensor& mean, double stddev) {
@@ -322,11 +343,18 @@ Tensor Generator::randint(int64_t low, int64_t high, Shape shape, DType dtype) {
   if (low >= high)
     throw ValueError("randint: expects low < high, got [" + std::to_string(low) + ", " +
                      std::to_string(high) + ")");
-  checked_numel(shape, "randint");
-  const int64_t n = numel_of(shape);
+  if (dtype != DType::i64) {  // every value in [low, high) must be exact in the dtype
+    const double exact = dtype == DType::f32 ? 0x1p24 : 0x1p53;
+    if (static_cast<double>(low) < -exact || static_cast<double>(high) - 1 > exact)
+      throw ValueError("randint: the bounds [" + std::to_string(low) + ", " + std::to_string(high) +
+                       ") hold integers that " + dtype_name(dtype) +
+                       " cannot represent (beyond 2^" + (dtype == DType::f32 ? "24" : "53") +
+                       "); draw i64");
+  }
+  Tensor t = make_tensor(shape, DType::i64, "randint");
+  const int64_t n = t.numel();
   const State at = reserve(static_cast<uint64_t>(n));
   const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
-  Tensor t = make_tensor(shape, DType::i64, "randint");
   int64_t* out = reinterpret_cast<int64_t*>(t.impl()->data());
   parallel_range(n, 4096, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i)
@@ -346,20 +374,20 @@ Tensor Generator::bernoulli(const Tensor& p) {
     if (!(pv[i] >= 0.0 && pv[i] <= 1.0))
       throw ValueError("bernoulli: expects probabilities in [0, 1], got " + num(pv[i]) +
                        " at flat index " + std::to_string(i));
+  Tensor t = make_tensor(p.shape(), p.dtype(), "bernoulli");
   const State at = reserve(pairs(n));
-  return fill_values(
-      p.shape(), p.dtype(), "bernoulli", [&](int64_t begin, int64_t end, double* out) {
-        for (int64_t i = begin; i < end; ++i)
-          out[i - begin] = unit53(half(philox(at.seed, at.offset + i / 2), i % 2)) < pv[i];
-      });
+  return fill_values(t, [&](int64_t begin, int64_t end, double* out) {
+    for (int64_t i = begin; i < end; ++i)
+      out[i - begin] = unit53(half(philox(at.seed, at.offset + i / 2), i % 2)) < pv[i];
+  });
 }
 
 Tensor Generator::bernoulli(double p, Shape shape, DType dtype) {
   if (!(p >= 0.0 && p <= 1.0))
     throw ValueError("bernoulli: expects a probability in [0, 1], got " + num(p));
-  checked_numel(shape, "bernoulli");
-  const State at = reserve(pairs(numel_of(shape)));
-  return fill_values(shape, dtype, "bernoulli", [&](int64_t begin, int64_t end, double* out) {
+  Tensor t = make_tensor(shape, dtype, "bernoulli");
+  const State at = reserve(pairs(t.numel()));
+  return fill_values(t, [&](int64_t begin, int64_t end, double* out) {
     for (int64_t i = begin; i < end; ++i)
       out[i - begin] = unit53(half(philox(at.seed, at.offset + i / 2), i % 2)) < p;
   });
@@ -444,8 +472,11 @@ Tensor Generator::multinomial(const Tensor& probs, int64_t num_samples, bool rep
   std::vector<std::pair<double, int64_t>> keys;
   for (int64_t r = 0; r < rows; ++r) {
     keys.clear();
+    // Weights relative to the row's largest: a key's division cannot overflow for tiny
+    // (subnormal) weights, and the keys' order is unchanged otherwise.
+    const double top = *std::max_element(wv + r * k, wv + (r + 1) * k);
     for (int64_t j = 0; j < k; ++j) {
-      const double x = wv[r * k + j];
+      const double x = wv[r * k + j] / top;
       if (x == 0.0) continue;
       const int64_t e = r * k + j;
       keys.emplace_back(ieee_log(open_unit53(half(philox(at.seed, at.offset + e / 2), e % 2))) / x,

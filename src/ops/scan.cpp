@@ -203,13 +203,16 @@ Tensor cumprod(const Tensor& t, int64_t axis) {
   return recorded_scan<CumprodNode>(kernels::ScanOp::prod, t, axis, "cumprod");
 }
 
+// In bool (NumPy's): the values as truth values, summed by or, multiplied by and.
 Tensor cumsum(const Tensor& t, int64_t axis, DType dtype) {
   require_defined_arg(t, "cumsum");
+  if (dtype == DType::boolean) return cumsum(t.to(DType::boolean), axis) > int64_t(0);
   return cumsum(t.dtype() == dtype ? t : t.to(dtype), axis);
 }
 
 Tensor cumprod(const Tensor& t, int64_t axis, DType dtype) {
   require_defined_arg(t, "cumprod");
+  if (dtype == DType::boolean) return cumprod(t.to(DType::boolean), axis) != int64_t(0);
   return cumprod(t.dtype() == dtype ? t : t.to(dtype), axis);
 }
 

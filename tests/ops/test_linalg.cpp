@@ -305,3 +305,47 @@ TEST(LinalgDecompositions, Float32GradientsMatchFloat64) {
       expect_near(x32.grad().to(DType::f64), x64.grad(), 2e-3, name + " " + shape_str(s));
     }
 }
+
+// The portable Jacobi loops scale the matrix to unit size first: neither huge nor tiny entries
+// overflow, underflow or stop the iteration ([[3, 1], [1, 2]] s has eigenvalues and singular
+// values (5 +- sqrt 5) / 2 s).
+TEST(LinalgDecompositions, JacobiLoopsScaleHugeAndTinyMatrices) {
+  const double big = (5 + std::sqrt(5.0)) / 2, small = (5 - std::sqrt(5.0)) / 2;
+  const std::vector<std::pair<DType, double>> cases = {
+      {DType::f64, 1e200}, {DType::f64, 1e-165}, {DType::f64, 1e-300}, {DType::f32, 1e20},
+      {DType::f32, 1e-19}, {DType::f32, 1e-22},  {DType::f32, 1e30}};
+  for (const auto& [dt, s] : cases) {
+    const std::string what = std::string(dtype_name(dt)) + " scale " + std::to_string(s);
+    const Tensor a = tensor({3 * s, 1 * s, 1 * s, 2 * s}, {2, 2}, dt);
+    const double tol = dt == DType::f64 ? 1e-12 : 1e-5;
+    const std::vector<double> sv = linalg::svdvals(a).to_vector();
+    EXPECT_NEAR(sv[0] / s, big, tol * big) << what;
+    EXPECT_NEAR(sv[1] / s, small, tol * big) << what;
+    const std::vector<double> w = linalg::eigvalsh(a).to_vector();
+    EXPECT_NEAR(w[0] / s, small, tol * big) << what;
+    EXPECT_NEAR(w[1] / s, big, tol * big) << what;
+  }
+}
+
+// A NaN reaches the portable QR's factors (LAPACK's propagates it too), never a clean result.
+TEST(LinalgDecompositions, QrPropagatesNaN) {
+  for (int64_t n : {2, 20}) {
+    Tensor a = eye(n, DType::f64);
+    a.index_put_({1, 0}, scalar(std::nan(""), DType::f64));
+    const auto [Q, R] = linalg::qr(a);
+    const std::vector<double> q = Q.to_vector(), r = R.to_vector();
+    bool any_nan = false;
+    for (double v : q) any_nan = any_nan || std::isnan(v);
+    for (double v : r) any_nan = any_nan || std::isnan(v);
+    EXPECT_TRUE(any_nan) << "n = " << n;
+  }
+}
+
+// Functions that broadcast inside by design are not refused under strict broadcasting.
+TEST(LinalgDecompositions, StrictBroadcastingAllowsTheFunctionsInternals) {
+  const Tensor a = randn({2, 4, 3}, 5, DType::f64);
+  StrictBroadcastGuard strict;
+  EXPECT_EQ(linalg::pinv(a).shape(), (Shape{2, 3, 4}));
+  EXPECT_EQ(linalg::matrix_norm(a, "nuc").shape(), (Shape{2}));
+  EXPECT_EQ(linalg::lstsq(a, randn({2, 4}, 6, DType::f64)).shape(), (Shape{2, 3}));
+}

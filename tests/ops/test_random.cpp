@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <set>
 #include <thread>
@@ -367,4 +368,38 @@ TEST(Random, BadInputIsAClearError) {
   expect_error<nd::ValueError>([&] { g.rand({-1}); }, {"rand", "negative dimension"});
   // A failed call draws nothing: the stream is where it was.
   EXPECT_EQ(values(g.rand({3})), values(Generator(1).rand({3})));
+}
+
+// What the review of the generator found: strict broadcasting, infinite std, bounds a floating
+// dtype cannot hold, tiny weights, and a refused allocation that must draw nothing.
+TEST(Random, EdgesOfTheDistributionsAndTheStream) {
+  Generator g(3);
+  {
+    nd::StrictBroadcastGuard strict;  // the broadcast of mean and std is by design
+    EXPECT_EQ(g.normal(nd::zeros({3, 1}), nd::ones({1, 4})).shape(), (nd::Shape{3, 4}));
+  }
+  expect_error<nd::ValueError>(
+      [&] { g.normal(nd::zeros({2}), nd::full({2}, std::numeric_limits<double>::infinity())); },
+      {"normal", "finite"});
+  expect_error<nd::ValueError>([&] { g.randint(33554438, 33554439, {4}, DType::f32); },
+                               {"randint", "2^24"});
+  EXPECT_EQ(values(Generator(1).randint(16777210, 16777216, {3}, DType::f32)).size(), 3u);
+  expect_error<nd::ValueError>([&] { g.uniform(0.1, 0.1 + 1e-12, {4}); }, {"uniform", "f32"});
+  expect_error<nd::ValueError>([&] { g.uniform(0.0, 1e300, {4}); }, {"uniform", "f32"});
+  for (double x : values(Generator(4).uniform(0.1, 0.1 + 1e-7, {1000})))
+    ASSERT_TRUE(x >= 0.1 && x < 0.1 + 1e-7) << x;
+  // Subnormal weights: still proportional without replacement.
+  const Tensor tiny = nd::tensor({1e-310, 1e-310}, {2}, DType::f64);
+  double zeros_drawn = 0;
+  for (int i = 0; i < 1000; ++i) zeros_drawn += g.multinomial(tiny, 1).item() == 0;
+  EXPECT_NEAR(zeros_drawn, 500, 5 * std::sqrt(250.0));
+  // cumsum/cumprod in bool: or and and of the truth values (NumPy's).
+  const Tensor v = nd::tensor({1, 2, 0, 3}, {4}, DType::i64);
+  EXPECT_EQ(nd::cumsum(v, 0, DType::boolean).dtype(), DType::boolean);
+  EXPECT_EQ(values(nd::cumsum(v, 0, DType::boolean)), (std::vector<double>{1, 1, 1, 1}));
+  EXPECT_EQ(values(nd::cumprod(v, 0, DType::boolean)), (std::vector<double>{1, 1, 0, 0}));
+  // A refused allocation draws nothing.
+  const Generator::State before = g.get_state();
+  expect_error<nd::MemoryError>([&] { g.rand({int64_t(1) << 46}); }, {"rand"});
+  EXPECT_EQ(g.get_state().offset, before.offset);
 }

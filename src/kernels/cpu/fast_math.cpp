@@ -33,20 +33,27 @@ float erfc_f32(float x) {
 float gelu_f32(float x) { return gelu_vector_lane(x) ? gelu_f32_core(x) : gelu_libm(x); }
 
 namespace {
-// y = core(x) over all lanes (vectorized; the cores are defined for every input), then the
-// scalar function for the few lanes the core does not cover (past the range reduction's
-// bound, or in erfc's far tail).
+// y = core(x) block by block (vectorized; the cores are defined for every input), or, in a
+// block with a lane the core does not cover (past the range reduction's bound, or in erfc's far
+// tail), element by element with the scalar function there. Each element is read before its
+// result is written, so y may be x (an op computed in place).
 template <class Core, class Lane, class Scalar>
 inline void loop_with_fallback(const float* x, float* y, int64_t n, Core core, Lane vector_lane,
                                Scalar scalar) {
-  int beyond = 0;  // an int: GCC vectorizes its or-reduction, not a bool's
-  for (int64_t i = 0; i < n; ++i) {
-    y[i] = core(x[i]);
-    beyond |= vector_lane(x[i]) ? 0 : 1;
+  constexpr int64_t kBlock = 256;
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t e = n - b < kBlock ? n : b + kBlock;
+    int beyond = 0;  // an int: GCC vectorizes its or-reduction, not a bool's
+    for (int64_t i = b; i < e; ++i) beyond |= vector_lane(x[i]) ? 0 : 1;
+    if (!beyond) {
+      for (int64_t i = b; i < e; ++i) y[i] = core(x[i]);
+    } else {
+      for (int64_t i = b; i < e; ++i) {
+        const float v = x[i];
+        y[i] = vector_lane(v) ? core(v) : scalar(v);
+      }
+    }
   }
-  if (beyond)
-    for (int64_t i = 0; i < n; ++i)
-      if (!vector_lane(x[i])) y[i] = scalar(x[i]);
 }
 }  // namespace
 

@@ -88,9 +88,12 @@ void householder(int64_t m, int64_t n, T* a, T* tau, std::vector<T>& w) {
   const int64_t k = std::min(m, n);
   w.assign(static_cast<size_t>(std::max(m, n)), T(0));
   for (int64_t j = 0; j < k; ++j) {
-    T scale = 0;
-    for (int64_t i = j + 1; i < m; ++i) scale = std::max(scale, std::fabs(a[i * n + j]));
-    T xnorm = 0;
+    T scale = 0;  // the largest |entry| below the diagonal; NaN once one is NaN
+    for (int64_t i = j + 1; i < m; ++i) {
+      const T v = std::fabs(a[i * n + j]);
+      scale = v > scale || v != v ? v : scale;
+    }
+    T xnorm = scale != scale ? scale : T(0);  // a NaN reaches R and Q, as LAPACK's does
     if (scale > 0) {
       T ss = 0;
       for (int64_t i = j + 1; i < m; ++i) ss += (a[i * n + j] / scale) * (a[i * n + j] / scale);
@@ -351,6 +354,21 @@ void qr(int64_t count, int64_t m, int64_t n, T* a, T* q, T* r, int64_t stride, b
   }
 }
 
+// A power of two that brings the largest |entry| of a (size values) near 1, and a scaled by it:
+// the Jacobi rotations' products and sums of squares then neither overflow nor underflow
+// (LAPACK's scaling). Exact; 1 for a zero matrix.
+template <class T>
+T scale_to_unit(int64_t size, T* a) {
+  T big = 0;
+  for (int64_t i = 0; i < size; ++i) big = std::max(big, std::fabs(a[i]));
+  if (!(big > 0)) return T(1);
+  int exponent = 0;
+  std::frexp(big, &exponent);
+  const T scale = std::ldexp(T(1), -exponent);
+  for (int64_t i = 0; i < size; ++i) a[i] *= scale;
+  return scale;
+}
+
 template <class T>
 Failure eigh(int64_t count, int64_t n, T* a, T* w, T* v, int64_t stride, bool lower, bool want_v) {
   Failure failed;
@@ -395,8 +413,9 @@ Failure eigh(int64_t count, int64_t n, T* a, T* w, T* v, int64_t stride, bool lo
         else
           ae[i * n + j] = ae[j * n + i];
       }
+    const T scale = scale_to_unit(n * n, ae);
     if (const int64_t info = jacobi_eigh(n, ae, want_v ? vt.data() : nullptr)) return {e, info};
-    for (int64_t i = 0; i < n; ++i) diag[i] = ae[i * n + i];
+    for (int64_t i = 0; i < n; ++i) diag[i] = ae[i * n + i] / scale;
     std::iota(order.begin(), order.end(), int64_t(0));
     std::stable_sort(order.begin(), order.end(),
                      [&](int64_t x, int64_t y) { return diag[x] < diag[y]; });
@@ -470,13 +489,16 @@ Failure svd(int64_t count, int64_t m, int64_t n, T* a, T* u, T* s, T* vh, int64_
     if (m >= n) {  // columns of A as rows of A^T
       wt.resize(static_cast<size_t>(m * n));
       transpose(m, n, ae, wt.data());
+      const T scale = scale_to_unit(m * n, wt.data());
       if (jacobi_svd_tall(m, n, wt.data(), se, want_uv ? ue : nullptr, uc, want_uv ? ve : nullptr))
         return {e, 1};
+      for (int64_t i = 0; i < k; ++i) se[i] /= scale;
       continue;
     }
     // Wide: A^T (n x m) is tall, and its rows are A's columns... of A^T: rows of A.
     // A^T = U' S V'^T gives U = V' (m x m) and Vh = U'^T (vr x n).
     wt.assign(ae, ae + m * n);
+    const T scale = scale_to_unit(m * n, wt.data());
     std::vector<T> u2, v2;
     if (want_uv) {
       u2.resize(static_cast<size_t>(n * vr));
@@ -485,6 +507,7 @@ Failure svd(int64_t count, int64_t m, int64_t n, T* a, T* u, T* s, T* vh, int64_
     if (jacobi_svd_tall(n, m, wt.data(), se, want_uv ? u2.data() : nullptr, vr,
                         want_uv ? v2.data() : nullptr))
       return {e, 1};
+    for (int64_t i = 0; i < k; ++i) se[i] /= scale;
     if (want_uv) {
       transpose(n, vr, u2.data(), ve);  // Vh = U'^T
       transpose(m, m, v2.data(), ue);   // U = V' = (V'^T)^T
