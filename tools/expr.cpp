@@ -505,6 +505,8 @@ class Parser {
       while (e->args.size() < it->second.most && accept(","));
       if (e->args.size() < it->second.fewest)
         fail(name + " takes " + std::to_string(it->second.fewest) + " arguments");
+      if (accept(","))
+        fail(name + " takes at most " + std::to_string(it->second.most) + " arguments");
       expect(")");
       return e;
     }

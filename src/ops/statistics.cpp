@@ -234,7 +234,12 @@ Tensor quantiles(const Tensor& t, const Tensor& q, std::optional<int64_t> axis, 
   require_defined_arg(q, op, "q");
   require_floating(t, op);
   const Interpolation how = interpolation_of(interpolation, op);
-  const std::vector<double> qs = checked_q(q, op);
+  std::vector<double> qs = checked_q(q, op);
+  if (qs.empty()) {  // NumPy's: an empty first axis before the result's shape
+    const Tensor one =
+        quantiles(t, scalar(0.5, DType::f64), axis, keepdims, interpolation, skip_nan, op);
+    return one.detach().unsqueeze(0).narrow(0, 0, 0).contiguous();
+  }
   const Tensor x = !axis ? t.reshape({-1}) : (t.ndim() == 0 ? t.reshape({1}) : t);
   const int64_t a = axis ? normalize_axis(*axis, x.ndim(), op) : 0;
   const int64_t n = x.size(a);

@@ -652,6 +652,7 @@ TEST(Reductions, ScansSelectionsDtypesAndErrors) {
   expect_error<ValueError>([&] { quantile(four, 0.5, {}, false, "cubic"); },
                            {"quantile", "interpolation", "cubic"});
   expect_values(nanquantile(tensor({NAN, 4, 1, NAN, 3, 2}, {6}, DType::f64), 0.4), {2.2});
+  EXPECT_EQ(quantile(ones({2, 3}), zeros({0}, DType::f64), 1).shape(), (Shape{0, 2}));
   expect_values(cumsum(tensor({1, 1, 1}, {3}, DType::boolean), 0, DType::f64), {1, 2, 3});
   EXPECT_EQ(cumsum(ones({3}), 0, DType::f64).dtype(), DType::f64);
   EXPECT_EQ(cumprod(ones({3}, DType::i64), 0, DType::f32).dtype(), DType::f32);

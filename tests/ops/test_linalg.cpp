@@ -210,7 +210,7 @@ TEST(LinalgDecompositions, ErrorsNameTheOpTheShapeAndTheBatchElement) {
     }
     expect_error<LinAlgError>([&] { linalg::svd(batch); },
                               {"linalg::svd", "batch index (1, 0)", "non-finite"});
-    expect_error<LinAlgError>([&] { linalg::eigvalsh(batch); },
+    expect_error<LinAlgError>([&] { linalg::eigvalsh(batch, "U"); },  // (0, 1): upper
                               {"linalg::eigvalsh", "batch index (1, 0)", "non-finite"});
     expect_error<LinAlgError>([&] { linalg::pinv(batch); }, {"linalg::pinv", "batch index (1, 0)"});
   }
@@ -324,6 +324,17 @@ TEST(LinalgDecompositions, JacobiLoopsScaleHugeAndTinyMatrices) {
     const std::vector<double> w = linalg::eigvalsh(a).to_vector();
     EXPECT_NEAR(w[0] / s, small, tol * big) << what;
     EXPECT_NEAR(w[1] / s, big, tol * big) << what;
+  }
+}
+
+// eigh reads one triangle: a NaN in the other is never looked at.
+TEST(LinalgDecompositions, EighIgnoresTheTriangleItDoesNotRead) {
+  for (int64_t n : {3, 20}) {
+    Tensor a = eye(n, DType::f64) * 2.0;
+    a.index_put_({0, n - 1}, scalar(std::nan(""), DType::f64));  // upper triangle
+    const std::vector<double> w = linalg::eigvalsh(a, "L").to_vector();
+    for (double v : w) EXPECT_DOUBLE_EQ(v, 2.0) << "n = " << n;
+    expect_error<LinAlgError>([&] { linalg::eigvalsh(a, "U"); }, {"eigvalsh", "non-finite"});
   }
 }
 

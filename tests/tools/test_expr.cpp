@@ -76,6 +76,8 @@ TEST(Expr, ParameterizedFunctionsEinsumAndLinalg) {
   expect_close(eval("svdvals(x)", v), linalg::svdvals(x), 1e-12);
   // Errors: too few arguments, a number expected, subscripts not quoted.
   EXPECT_EQ(error_column("clamp(x, 1)"), 11);
+  expect_error<cli::ParseError>([&] { eval("leaky_relu(x, 0.1, 0.2)", v); },
+                                {"at most 2 arguments"});
   expect_error<ValueError>([&] { eval("leaky_relu(x, w)", v); }, {"expected a number", "(4,2)"});
   EXPECT_EQ(error_column("einsum(ij, x)"), 8);
   EXPECT_EQ(error_column("einsum(\"ij, x)"), 9);
