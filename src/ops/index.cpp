@@ -850,6 +850,8 @@ struct PutBackward : Node {
   GradList backward(const Tensor& g) override { return grad_list(take_flat(g, runs)); }
 };
 Tensor put_flat(const Tensor& g, Positions runs, const Dims& shape) {
+  if (is_storage_only(g.dtype()))  // f16, bf16: summed in f32, rounded back once
+    return put_flat(g.to(compute_dtype(g.dtype())), std::move(runs), shape).to(g.dtype());
   Tensor out = zeros(Shape(shape), g.dtype());
   const Tensor gc = g.contiguous();
   kernels::dispatch_floating(g.dtype(), [&](auto tag) {
@@ -1044,7 +1046,7 @@ Tensor masked_scatter_zeros(const Tensor& g, const Tensor& mask) {
   const Tensor gc = raw_contiguous(g);
   const bool* m = mask.data_ptr<bool>();
   const int64_t n = mask.numel();
-  kernels::dispatch_dtype(g.dtype(), [&](auto tag) {
+  kernels::dispatch_bytes(g.dtype(), [&](auto tag) {  // (elements moved unchanged)
     using T = decltype(tag);
     T* o = reinterpret_cast<T*>(out.impl()->data());
     const T* v = reinterpret_cast<const T*>(gc.impl()->read_data());
@@ -1075,7 +1077,7 @@ Tensor masked_select(const Tensor& t, const Tensor& mask) {
   for (int64_t i = n - 1; i >= 0 && last < 0; --i)
     if (p[i]) last = i;
   Tensor out = make_tensor({count}, x.dtype(), "masked_select");
-  kernels::dispatch_dtype(x.dtype(), [&](auto tag) {
+  kernels::dispatch_bytes(x.dtype(), [&](auto tag) {  // (elements moved unchanged)
     using T = decltype(tag);
     T* o = reinterpret_cast<T*>(out.impl()->data());
     const T* v = reinterpret_cast<const T*>(xc.impl()->read_data());
