@@ -107,7 +107,10 @@ Tensor nan_to_num(const Tensor& t, double nan, std::optional<double> posinf,
   require_defined_arg(t, "nan_to_num");
   if (!is_floating(t.dtype())) return raw_cast(t, t.dtype());  // a copy: nothing to replace
   const DType dt = t.dtype();
-  const double largest = dt == DType::f32 ? FLT_MAX : DBL_MAX;
+  const double largest = dt == DType::f32    ? FLT_MAX
+                         : dt == DType::f16  ? 65504.0
+                         : dt == DType::bf16 ? 0x1.fep127
+                                             : DBL_MAX;
   const Tensor replaced = where(
       isnan(t), scalar(nan, dt),
       where(t > 0.0, scalar(posinf.value_or(largest), dt), scalar(neginf.value_or(-largest), dt)));

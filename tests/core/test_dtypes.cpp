@@ -12,9 +12,11 @@
 #include <utility>
 
 #include "kernels/cpu/half.hpp"
+#include "ndgrad/data.hpp"
 #include "ndgrad/io.hpp"
 #include "ndgrad/linalg.hpp"
 #include "ndgrad/nn.hpp"
+#include "ndgrad/optim.hpp"
 #include "test_util.hpp"
 
 namespace ndgrad {
@@ -335,6 +337,28 @@ TEST(DTypes, Printing) {
             "tensor([2.], dtype=bf16)");
 }
 
+TEST(DTypes, DataPointersNanToNumAndIdx) {
+  Tensor u = tensor({1, 2, 250}, {3}, DType::u8);
+  EXPECT_EQ(u.data_ptr<uint8_t>()[2], 250);
+  EXPECT_EQ(tensor({-3}, {1}, DType::i8).data_ptr<int8_t>()[0], -3);
+  EXPECT_EQ(tensor({70000}, {1}, DType::i32).data_ptr<int32_t>()[0], 70000);
+  expect_error<DTypeError>([&] { (void)u.data_ptr<int8_t>(); }, {"u8", "i8"});
+  expect_tensor(nan_to_num(tensor({NAN, INFINITY, -INFINITY, 2}, {4}, DType::f16)), DType::f16,
+                {0, 65504, -65504, 2});
+  expect_tensor(nan_to_num(tensor({INFINITY}, {1}, DType::bf16)), DType::bf16, {0x1.fep127});
+  // An IDX file of uint8 images (big-endian header: 0, 0, type 0x08, 3 dims), kept as u8.
+  const std::string path = ::testing::TempDir() + "/dtypes_images.idx";
+  {
+    std::ofstream f(path, std::ios::binary);
+    const unsigned char header[] = {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2};
+    const unsigned char pixels[] = {0, 255, 128, 7};
+    f.write(reinterpret_cast<const char*>(header), sizeof header);
+    f.write(reinterpret_cast<const char*>(pixels), sizeof pixels);
+  }
+  expect_tensor(data::load_idx(path, DType::u8).reshape({4}), DType::u8, {0, 255, 128, 7});
+  expect_tensor(data::load_idx(path, DType::f16).reshape({4}), DType::f16, {0, 255, 128, 7});
+}
+
 // ---- gradients ----
 
 TEST(DTypes, F16GradientsMatchF32WithinF16Tolerance) {
@@ -385,6 +409,9 @@ TEST(DTypes, UnsupportedOpsAreDTypeErrorsNamingOpAndDtype) {
   expect_error<DTypeError>([&] { (void)bitwise_and(h, h); }, {"bitwise_and", "f16"});
   expect_error<DTypeError>([&] { save_npy("/nonexistent/x.npy", h.to(DType::bf16)); },
                            {"save_npy", "bf16"});
+  Tensor p = ones({2}, DType::f16);
+  p.requires_grad_();
+  expect_error<DTypeError>([&] { optim::SGD({p}, 0.1); }, {"optimizer", "f16"});
 }
 
 // ---- the promotion table ----
