@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <iostream>
 #include <limits>
 #include <map>
 #include <random>
@@ -326,6 +328,172 @@ TEST(DTypes, RandomHalvesStayBelowOne) {
     EXPECT_LT(r.max().item(), 1.0);
     EXPECT_GE(r.min().item(), 0.0);
   }
+}
+
+// Every op on a storage dtype gives the values it gives on the same values in f64 (within an
+// f16 tolerance for f16 and bf16), or refuses with a DTypeError naming the dtype: never a wrong
+// result, a crash or an internal error. Small values, so that no integer result wraps.
+TEST(DTypes, EveryOpWorksOrRefusesByName) {
+  using F = std::function<Tensor(const Tensor&)>;
+  const Tensor idx = tensor({2, 0}, {2}, DType::i64);
+  const Tensor idx2 = tensor({3, 0, 1, 2, 0, 0}, {3, 2}, DType::i64);
+  const Tensor mask = tensor({1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 0, 0}, {3, 4}, DType::boolean);
+  const std::vector<std::pair<const char*, F>> ops = {
+      {"clamp", [](const Tensor& x) { return clamp(x, 2.0, 9.0); }},
+      {"flip", [](const Tensor& x) { return flip(x, {1}); }},
+      {"roll", [](const Tensor& x) { return roll(x, 1, 0); }},
+      {"pad",
+       [](const Tensor& x) {
+         return pad(x, {{1, 0}, {0, 2}}, PadMode::constant, 3.0);
+       }},
+      {"pad reflect",
+       [](const Tensor& x) {
+         return pad(x, {{1, 1}, {2, 0}}, PadMode::reflect);
+       }},
+      {"tril", [](const Tensor& x) { return tril(x); }},
+      {"triu", [](const Tensor& x) { return triu(x, 1); }},
+      {"tile",
+       [](const Tensor& x) {
+         return tile(x, {2, 1});
+       }},
+      {"repeat_interleave", [](const Tensor& x) { return repeat_interleave(x, 2, 1); }},
+      {"diag", [](const Tensor& x) { return diag(x); }},
+      {"trace", [](const Tensor& x) { return trace(x); }},
+      {"take", [&](const Tensor& x) { return take(x, idx); }},
+      {"index_select", [&](const Tensor& x) { return index_select(x, 0, idx); }},
+      {"gather", [&](const Tensor& x) { return gather(x, 1, idx2); }},
+      {"take_along_axis", [&](const Tensor& x) { return take_along_axis(x, idx2, 1); }},
+      {"index_add", [&](const Tensor& x) { return index_add(x, 0, idx, x.narrow(0, 0, 2)); }},
+      {"scatter_add", [&](const Tensor& x) { return scatter_add(x, 1, idx2, x); }},
+      {"scatter", [&](const Tensor& x) { return scatter(x, 1, idx2, x); }},
+      {"scatter value", [&](const Tensor& x) { return scatter(x, 1, idx2, 4.0); }},
+      {"put_along_axis",
+       [&](const Tensor& x) { return put_along_axis(x, idx2, x.narrow(1, 0, 2), 1); }},
+      {"masked_fill", [&](const Tensor& x) { return masked_fill(x, mask, 5.0); }},
+      {"masked_select", [&](const Tensor& x) { return masked_select(x, mask); }},
+      {"index_put", [&](const Tensor& x) { return index_put(x, {idx}, x.narrow(0, 1, 2)); }},
+      {"any", [](const Tensor& x) { return any(x, {1}); }},
+      {"all", [](const Tensor& x) { return all(x, {0}); }},
+      {"count_nonzero", [](const Tensor& x) { return count_nonzero(x); }},
+      {"nonzero", [](const Tensor& x) { return nonzero(x); }},
+      {"var", [](const Tensor& x) { return var(x); }},
+      {"std", [](const Tensor& x) { return ndgrad::std(x); }},
+      {"norm", [](const Tensor& x) { return norm(x); }},
+      {"quantile", [](const Tensor& x) { return quantile(x, 0.5); }},
+      {"median", [](const Tensor& x) { return median(x, 1).values; }},
+      {"kthvalue", [](const Tensor& x) { return kthvalue(x, 2, 1).values; }},
+      {"nansum", [](const Tensor& x) { return nansum(x); }},
+      {"nanmean", [](const Tensor& x) { return nanmean(x); }},
+      {"diff", [](const Tensor& x) { return diff(sort(x, 1).values); }},  // (>= 0: no wrap)
+      {"cumsum", [](const Tensor& x) { return cumsum(x, 0); }},
+      {"cumprod", [](const Tensor& x) { return cumprod(x, 1); }},
+      {"cummax", [](const Tensor& x) { return cummax(x, 1).values; }},
+      {"cummin", [](const Tensor& x) { return cummin(x, 0).indices; }},
+      {"logcumsumexp", [](const Tensor& x) { return logcumsumexp(x, 0); }},
+      {"sort", [](const Tensor& x) { return sort(x, 1).values; }},
+      {"topk", [](const Tensor& x) { return topk(x, 2, 0).indices; }},
+      {"argmin", [](const Tensor& x) { return x.argmin(1); }},
+      {"prod", [](const Tensor& x) { return x.narrow(1, 0, 2).prod({1}); }},
+      {"mean", [](const Tensor& x) { return x.mean({0}); }},
+      {"max", [](const Tensor& x) { return x.max({1}); }},
+      {"sum_to",
+       [](const Tensor& x) {
+         return sum_to(x, {1, 4});
+       }},
+      {"softmax", [](const Tensor& x) { return nn::softmax(x); }},
+      {"log_softmax", [](const Tensor& x) { return nn::log_softmax(x); }},
+      {"mse_loss", [](const Tensor& x) { return nn::mse_loss(x, x * 0.5); }},
+      {"logsumexp", [](const Tensor& x) { return logsumexp(x, {1}); }},
+      {"einsum", [](const Tensor& x) { return einsum("ij->j", {x}); }},
+      {"outer", [](const Tensor& x) { return outer(x.narrow(0, 0, 1).reshape({4}), diag(x)); }},
+      {"kron", [](const Tensor& x) { return kron(x.narrow(0, 0, 1), diag(x)); }},
+      {"dot", [](const Tensor& x) { return dot(diag(x), diag(x)); }},
+      {"gelu", [](const Tensor& x) { return gelu(x); }},
+      {"leaky_relu", [](const Tensor& x) { return leaky_relu(x, 0.1); }},
+      {"hardtanh", [](const Tensor& x) { return hardtanh(x); }},
+      {"relu", [](const Tensor& x) { return relu(x); }},
+      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }},
+      {"abs sign floor", [](const Tensor& x) { return abs(x) + sign(x) + floor(x); }},
+      {"pow", [](const Tensor& x) { return pow(x, 2.0); }},
+      {"remainder", [](const Tensor& x) { return remainder(x, int64_t(3)); }},
+      {"fmod", [](const Tensor& x) { return fmod(x, x + int64_t(1)); }},
+      {"maximum", [](const Tensor& x) { return maximum(x, flip(x, {0})); }},
+      {"logical", [](const Tensor& x) { return logical_and(x, logical_not(x > 5.0)); }},
+      {"where", [](const Tensor& x) { return where(x > int64_t(5), x, int64_t(0)); }},
+      {"nan_to_num", [](const Tensor& x) { return nan_to_num(x); }},
+      {"cat",
+       [](const Tensor& x) {
+         return cat({x, x.T().narrow(0, 0, 3)}, 1);
+       }},
+      {"stack",
+       [](const Tensor& x) {
+         return stack({x, x}, 2);
+       }},
+      {"hstack vstack",
+       [](const Tensor& x) {
+         return vstack({hstack({x, x}), hstack({x, x})});
+       }},
+      {"split", [](const Tensor& x) { return split(x, 2, 1)[1]; }},
+      {"unbind", [](const Tensor& x) { return unbind(x, 1)[2]; }},
+      {"swapaxes", [](const Tensor& x) { return swapaxes(x, 0, 1).contiguous(); }},
+      {"diagonal", [](const Tensor& x) { return diagonal(x, 1); }},
+      {"clone", [](const Tensor& x) { return x.T().clone(); }},
+  };
+  const std::vector<double> values = {5, 3, 11, 0, 7, 1, 9, 2, 4, 10, 6, 8};
+  std::vector<std::string> refused;
+  int gradients = 0;
+  for (DType d : {DType::i32, DType::u8, DType::i8, DType::f16, DType::bf16}) {
+    const Tensor x = tensor(values, {3, 4}, d), x64 = x.to(DType::f64);
+    for (const auto& [name, f] : ops) {
+      Tensor got;
+      try {
+        got = f(x);
+      } catch (const DTypeError& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find(dtype_name(d)), std::string::npos) << name << ": " << what;
+        EXPECT_EQ(what.find("internal"), std::string::npos) << name << ": " << what;
+        refused.push_back(std::string(name) + " " + dtype_name(d));
+        continue;
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << name << " on " << dtype_name(d) << ": " << e.what();
+        continue;
+      }
+      const Tensor want = f(x64);
+      ASSERT_EQ(got.shape(), want.shape()) << name << " on " << dtype_name(d);
+      const std::vector<double> g = got.to_vector(), w = want.to_vector();
+      const double tol = is_floating(d) ? 1e-2 : 1e-6;
+      for (size_t i = 0; i < g.size(); ++i)
+        EXPECT_NEAR(g[i], w[i], tol * (1 + std::fabs(w[i])))
+            << name << " on " << dtype_name(d) << " at " << i;
+      if (is_floating(got.dtype()) && !is_floating(d)) {
+        EXPECT_EQ(got.dtype(), DType::f32) << name << " on " << dtype_name(d);
+      }
+      if (!is_floating(d) || !is_floating(got.dtype())) continue;
+      // f16 and bf16 also differentiate as f64 does.
+      auto grad_of = [&](const Tensor& input) {
+        Tensor leaf = input.detach();
+        leaf.requires_grad_();
+        const Tensor y = f(leaf);
+        if (!y.requires_grad()) return Tensor();
+        const Tensor up = (arange(y.numel(), DType::f64) - 3.0).reshape(y.shape()).to(y.dtype());
+        (y * up).sum().backward();
+        return leaf.grad();
+      };
+      const Tensor gh = grad_of(x), g64 = grad_of(x64);
+      ASSERT_EQ(gh.defined(), g64.defined()) << name;
+      if (!gh.defined()) continue;
+      EXPECT_EQ(gh.dtype(), d) << name;
+      ++gradients;
+      const std::vector<double> a = gh.to_vector(), b = g64.to_vector();
+      for (size_t i = 0; i < a.size(); ++i)
+        EXPECT_NEAR(a[i], b[i], 2e-2 * (1 + std::fabs(b[i])))
+            << name << "'s gradient on " << dtype_name(d) << " at " << i;
+    }
+  }
+  EXPECT_GT(gradients, 100);  // f16 and bf16 each differentiated through most of the ops
+  std::string list;
+  for (const auto& r : refused) list += r + "; ";
+  std::cout << "refused: " << list << "\n";
 }
 
 TEST(DTypes, Printing) {
