@@ -47,6 +47,9 @@ void require_floating(const Tensor& t, const char* op);
 // DTypeError naming op unless t has a compute dtype (f32, f64, i64, bool): for the ops that do
 // not convert the storage dtypes (i32, u8, i8, f16, bf16) themselves.
 void require_compute_dtype(const Tensor& t, const char* op);
+// f16 or bf16: the ops written for f32 and f64 take these converted to f32 and round their result
+// back once (`op(t.to(DType::f32)).to(t.dtype())`, differentiable through the conversions).
+inline bool is_half(DType dtype) { return dtype == DType::f16 || dtype == DType::bf16; }
 
 // Unrecorded building blocks: the public ops call these, then record a node.
 Tensor raw_cast(const Tensor& t, DType dtype, const char* op = nullptr);

@@ -197,6 +197,7 @@ Tensor mean(const Tensor& t, const std::vector<int64_t>& axes, bool keepdims, DT
 
 Tensor logsumexp(const Tensor& t, const std::vector<int64_t>& axes_in, bool keepdims) {
   require_defined_arg(t, "logsumexp");
+  if (is_half(t.dtype())) return logsumexp(t.to(DType::f32), axes_in, keepdims).to(t.dtype());
   require_floating(t, "logsumexp");
   const auto axes = normalize_axes(axes_in, t.ndim(), "logsumexp");
   // The max below would otherwise refuse an empty reduction under its own name.

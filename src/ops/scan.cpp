@@ -182,6 +182,7 @@ Tensor cumprod(const Tensor& t, int64_t axis) {
 
 Tensor logcumsumexp(const Tensor& t, int64_t axis) {
   require_defined_arg(t, "logcumsumexp");
+  if (is_half(t.dtype())) return logcumsumexp(t.to(DType::f32), axis).to(t.dtype());
   require_floating(t, "logcumsumexp");
   return recorded_scan<LogcumsumexpNode>(kernels::ScanOp::logsumexp, t, axis, "logcumsumexp");
 }

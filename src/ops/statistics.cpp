@@ -28,6 +28,7 @@ Tensor sqrt_zero_safe(const Tensor& v) {
 
 Tensor var(const Tensor& t, const std::vector<int64_t>& axes_in, double correction, bool keepdims) {
   require_defined_arg(t, "var");
+  if (is_half(t.dtype())) return var(t.to(DType::f32), axes_in, correction, keepdims).to(t.dtype());
   require_floating(t, "var");
   const auto axes = normalize_axes(axes_in, t.ndim(), "var");
   StrictExemptScope exempt;  // the keepdims mean broadcasts by design
@@ -38,6 +39,8 @@ Tensor var(const Tensor& t, const std::vector<int64_t>& axes_in, double correcti
 
 Tensor std(const Tensor& t, const std::vector<int64_t>& axes, double correction, bool keepdims) {
   require_defined_arg(t, "std");
+  if (is_half(t.dtype()))
+    return ndgrad::std(t.to(DType::f32), axes, correction, keepdims).to(t.dtype());
   require_floating(t, "std");
   return sqrt_zero_safe(var(t, axes, correction, keepdims));
 }
@@ -51,6 +54,7 @@ Tensor nansum(const Tensor& t, const std::vector<int64_t>& axes_in, bool keepdim
 
 Tensor nanmean(const Tensor& t, const std::vector<int64_t>& axes_in, bool keepdims) {
   require_defined_arg(t, "nanmean");
+  if (is_half(t.dtype())) return nanmean(t.to(DType::f32), axes_in, keepdims).to(t.dtype());
   require_floating(t, "nanmean");
   const auto axes = normalize_axes(axes_in, t.ndim(), "nanmean");
   return nansum(t, axes, keepdims) / logical_not(isnan(t)).sum(axes, keepdims);
@@ -76,6 +80,7 @@ Tensor all(const Tensor& t, const std::vector<int64_t>& axes_in, bool keepdims) 
 
 Tensor norm(const Tensor& t, double p, const std::vector<int64_t>& axes_in, bool keepdims) {
   require_defined_arg(t, "norm");
+  if (is_half(t.dtype())) return norm(t.to(DType::f32), p, axes_in, keepdims).to(t.dtype());
   require_floating(t, "norm");
   const auto axes = normalize_axes(axes_in, t.ndim(), "norm");
   if (std::isnan(p)) throw ValueError("norm: p must not be NaN");
@@ -132,6 +137,7 @@ Tensor median(const Tensor& t) {
 Tensor quantile(const Tensor& t, const Tensor& q, std::optional<int64_t> axis, bool keepdims) {
   require_defined_arg(t, "quantile");
   require_defined_arg(q, "quantile", "q");
+  if (is_half(t.dtype())) return quantile(t.to(DType::f32), q, axis, keepdims).to(t.dtype());
   require_floating(t, "quantile");
   if (q.ndim() > 1)
     throw ShapeError("quantile: q must be 0-d or 1-d, got shape " + shape_str(q.impl()->shape));
