@@ -84,6 +84,8 @@ Tensor softmax(const Tensor& logits, int64_t axis) {
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
   if (logits.defined() && is_half(logits.dtype()))
     return cross_entropy(logits.to(DType::f32), labels).to(logits.dtype());
+  if (labels.defined() && is_storage_only(labels.dtype()) && !is_floating(labels.dtype()))
+    return cross_entropy(logits, labels.to(DType::i64));  // u8 labels, as datasets store them
   check_labels(logits, labels);
   const int64_t rows = logits.shape()[0], cols = logits.shape()[1];
   const Tensor lab = labels.contiguous();

@@ -229,6 +229,16 @@ std::vector<int64_t> grid_offsets(const Dims& shape, const Dims& strides,
 
 static Located locate_positions(const Dims& shape, const std::vector<TensorIndex>& indices,
                                 const char* op) {
+  for (size_t i = 0; i < indices.size(); ++i)
+    if (indices[i].kind() == TensorIndex::Kind::tensor && indices[i].tensor().defined() &&
+        is_storage_only(indices[i].tensor().dtype()) && !is_floating(indices[i].tensor().dtype())) {
+      std::vector<TensorIndex> as_i64 = indices;  // i32, u8, i8 index tensors: their values
+      for (TensorIndex& ix : as_i64)
+        if (ix.kind() == TensorIndex::Kind::tensor && ix.tensor().defined() &&
+            is_storage_only(ix.tensor().dtype()) && !is_floating(ix.tensor().dtype()))
+          ix = TensorIndex(ix.tensor().to(DType::i64));
+      return locate_positions(shape, as_i64, op);
+    }
   const int64_t ndim = static_cast<int64_t>(shape.size());
   bool any_tensor = false;
   for (const TensorIndex& ix : indices) {
@@ -237,7 +247,8 @@ static Located locate_positions(const Dims& shape, const std::vector<TensorIndex
     require_defined_arg(ix.tensor(), op, "an index tensor");
     const DType dt = ix.tensor().dtype();
     if (dt != DType::i64 && dt != DType::boolean)
-      throw IndexError(std::string(op) + ": tensors used as indices must be i64 or bool, got " +
+      throw IndexError(std::string(op) +
+                       ": tensors used as indices must be i64 or bool (or i32, u8, i8), got " +
                        dtype_name(dt));
   }
   // The basic part: every advanced entry becomes full slices over the axes it indexes (a 0-d
@@ -872,6 +883,8 @@ Tensor put_flat(const Tensor& g, Positions runs, const Dims& shape) {
 // An index tensor's values as i64, or a DTypeError naming op.
 std::vector<int64_t> index_values(const Tensor& idx, const char* op, const char* what) {
   require_defined_arg(idx, op, what);
+  if (is_storage_only(idx.dtype()) && !is_floating(idx.dtype()))  // i32, u8, i8: their values
+    return index_values(idx.to(DType::i64), op, what);
   if (idx.dtype() != DType::i64)
     throw DTypeError(std::string(op) + ": " + what + " must be an integer (i64) tensor, got " +
                      dtype_name(idx.dtype()));

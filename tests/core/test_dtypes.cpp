@@ -515,6 +515,23 @@ TEST(DTypes, HalvesThroughOpsWrittenForF32ComputeInF32) {
   expect_tensor(var(tensor({1, 2, 3, 4}, {4}, DType::bf16)), DType::bf16, {1.6640625});
 }
 
+TEST(DTypes, NarrowIntegerIndicesAndLabels) {
+  const Tensor x = tensor({10, 11, 12, 13, 14, 15}, {2, 3}, DType::f32);
+  expect_tensor(take(x, tensor({5, 0}, {2}, DType::u8)), DType::f32, {15, 10});
+  expect_tensor(index_select(x, 1, tensor({2, -1}, {2}, DType::i8)), DType::f32, {12, 12, 15, 15});
+  expect_tensor(gather(x, 1, tensor({1, 0, 2, 2}, {2, 2}, DType::i32)), DType::f32,
+                {11, 10, 15, 15});
+  expect_tensor(x.index({tensor({1, 0}, {2}, DType::u8)}).reshape({6}), DType::f32,
+                {13, 14, 15, 10, 11, 12});
+  expect_tensor(repeat_interleave(tensor({1, 2}, {2}, DType::u8), tensor({2, 1}, {2}, DType::i32)),
+                DType::u8, {1, 1, 2});
+  const Tensor logits = tensor({2, 0, 0, 0, 0, 3}, {2, 3}, DType::f32);
+  EXPECT_EQ(nn::cross_entropy(logits, tensor({0, 2}, {2}, DType::u8)).item(),
+            nn::cross_entropy(logits, tensor({0, 2}, {2}, DType::i64)).item());
+  expect_error<IndexError>([&] { (void)x.index({tensor({1}, {1}, DType::f16)}); },
+                           {"i64 or bool", "f16"});
+}
+
 TEST(DTypes, Printing) {
   std::ostringstream os;
   os << tensor({1, 255}, {2}, DType::u8) << " " << tensor({-1.5, 1.0 / 3}, {2}, DType::f16) << " "
