@@ -340,7 +340,8 @@ Tensor triu(const Tensor& t, int64_t k = 0);
 Tensor roll(const Tensor& t, int64_t shift, std::optional<int64_t> axis = std::nullopt);
 
 // --- advanced indexing (copies; differentiable: repeated indices accumulate their gradients) ---
-// Index tensors are i64; negative values count from the end; out of range is an IndexError.
+// Index tensors are i64 (or i32, u8, i8, taken as their values); negative values count from the
+// end; out of range is an IndexError.
 Tensor take(const Tensor& t, const Tensor& indices);  // t.flatten()[indices], indices' shape
 Tensor index_select(const Tensor& t, int64_t axis, const Tensor& indices);  // indices 0-d/1-d
 // gather (libtorch): out[i][j] = t[i][index[i][j]] for axis 1; index has t's rank and is no
