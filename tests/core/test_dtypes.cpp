@@ -603,6 +603,14 @@ TEST(DTypes, UnsupportedOpsAreDTypeErrorsNamingOpAndDtype) {
   expect_error<DTypeError>([&] { (void)exp(u); }, {"exp", "u8"});
   expect_error<DTypeError>([&] { (void)lerp(h, h, 0.5); }, {"lerp", "f16"});
   expect_error<DTypeError>([&] { (void)linalg::inv(h); }, {"inv", "f16"});
+  expect_error<DTypeError>(
+      [&] {
+        ones({3}, DType::f16).index_put_({tensor({0, 0}, {2}, DType::i64)}, ones({2}), true);
+      },
+      {"index_put_", "f16"});
+  expect_tensor(index_put(zeros({3}, DType::f16), {tensor({0, 0}, {2}, DType::i64)},
+                          ones({2}, DType::f16), true),
+                DType::f16, {2, 0, 0});
   expect_error<DTypeError>([&] { (void)var(u); }, {"var", "u8"});
   expect_error<DTypeError>([&] { (void)bitwise_and(h, h); }, {"bitwise_and", "f16"});
   expect_error<DTypeError>([&] { save_npy("/nonexistent/x.npy", h.to(DType::bf16)); },
