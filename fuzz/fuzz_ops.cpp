@@ -183,9 +183,10 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
       r = in.next() & 1 ? a.T() : a.flatten();
       break;
     case 12: {  // dtype changes, including to types that cannot carry gradients
-      const DType to[] = {DType::f32, DType::f64, DType::i64, DType::boolean};
-      r = a.to(to[in.small(4)]);
-      if (in.next() & 1) r = exp(r);  // DTypeError for i64/bool
+      const DType to[] = {DType::f32, DType::f64, DType::i64, DType::boolean, DType::i32,
+                          DType::u8,  DType::i8,  DType::f16, DType::bf16};
+      r = a.to(to[in.small(9)]);
+      if (in.next() & 1) r = exp(r);  // DTypeError for the integer dtypes and bool
       break;
     }
     case 13: {  // cross-entropy with labels that may be out of range

@@ -13,7 +13,8 @@ namespace ndgrad::nn {
 // Numerically stable (the max is subtracted before exp).
 Tensor log_softmax(const Tensor& logits, int64_t axis = -1);
 Tensor softmax(const Tensor& logits, int64_t axis = -1);
-// logits (B, C) floating, labels (B) i64 in [0, C): mean over the batch of -log softmax[label].
+// logits (B, C) floating, labels (B) i64 (or i32, u8, i8) in [0, C): mean over the batch of
+// -log softmax[label]. f16/bf16 logits are computed in f32 and the loss rounded back once.
 // Backward is the fused (softmax - onehot) / B.
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels_i64);
 // mean((prediction - target)^2); the shapes must be equal (no silent broadcast).

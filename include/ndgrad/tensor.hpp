@@ -63,7 +63,8 @@ class Tensor {
   Tensor contiguous() const;
   // A contiguous copy in memory of its own (always a copy); differentiable, as the identity.
   Tensor clone() const;
-  // Typed pointer to the first element (respecting the view's offset). T must match dtype().
+  // Typed pointer to the first element (respecting the view's offset). T must match dtype():
+  // float, double, int64_t, bool, int32_t, uint8_t or int8_t (f16 and bf16 have none).
   template <class T>
   T* data_ptr() const;
 
@@ -195,12 +196,14 @@ Shape broadcast_shapes(const Shape& a, const Shape& b);
 Tensor sum_to(const Tensor& t, const Shape& shape);
 
 // --- elementwise ---
-// Result dtypes (docs/API.md has the tables): two tensors compute in promote_types of theirs.
+// Result dtypes (docs/API.md has the tables): two tensors give promote_types of theirs; the
+// storage dtypes (i32, u8, i8, f16, bf16) compute in compute_dtype() and round back once.
 // A scalar operand counts by its kind, never its value: a floating scalar (float, double) with
-// an i64 or bool tensor gives f32; an integer scalar (any integral C++ type, bool included)
-// keeps an i64 tensor's dtype and gives i64 with a bool tensor; a floating tensor keeps its
-// dtype with either. `/` is true division: integer and bool operands give f32 (the quotient of
-// their f64 values, rounded once). floor_divide is NumPy's //.
+// an integer or bool tensor gives f32; an integer scalar (any integral C++ type, bool included)
+// keeps an integer tensor's dtype (i64, i32, u8, i8: a value outside an i32, u8 or i8 tensor's
+// range is a ValueError, but in comparisons and `/`) and gives i64 with a bool tensor; a
+// floating tensor keeps its dtype with either. `/` is true division: integer and bool operands
+// give f32 (the quotient of their f64 values, rounded once). floor_divide is NumPy's //.
 // A temporary operand (an rvalue: `x * 2.0 + 1.0`, `tanh(a + b)`) lends its memory: when
 // nothing else holds it and the op's gradient does not read it, the result is written over it
 // instead of a new buffer. A named tensor passed with std::move may so hold the result after
@@ -337,7 +340,8 @@ Tensor triu(const Tensor& t, int64_t k = 0);
 Tensor roll(const Tensor& t, int64_t shift, std::optional<int64_t> axis = std::nullopt);
 
 // --- advanced indexing (copies; differentiable: repeated indices accumulate their gradients) ---
-// Index tensors are i64; negative values count from the end; out of range is an IndexError.
+// Index tensors are i64 (or i32, u8, i8, taken as their values); negative values count from the
+// end; out of range is an IndexError.
 Tensor take(const Tensor& t, const Tensor& indices);  // t.flatten()[indices], indices' shape
 Tensor index_select(const Tensor& t, int64_t axis, const Tensor& indices);  // indices 0-d/1-d
 // gather (libtorch): out[i][j] = t[i][index[i][j]] for axis 1; index has t's rank and is no

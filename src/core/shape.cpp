@@ -17,28 +17,50 @@ const char* dtype_name(DType dtype) {
       return "i64";
     case DType::boolean:
       return "bool";
+    case DType::i32:
+      return "i32";
+    case DType::u8:
+      return "u8";
+    case DType::i8:
+      return "i8";
+    case DType::f16:
+      return "f16";
+    case DType::bf16:
+      return "bf16";
   }
   return "?";
 }
 
-bool is_floating(DType dtype) { return dtype == DType::f32 || dtype == DType::f64; }
-
-DType promote_types(DType a, DType b) {
-  auto rank = [](DType d) {
-    switch (d) {
-      case DType::boolean:
-        return 0;
-      case DType::i64:
-        return 1;
-      case DType::f32:
-        return 2;
-      case DType::f64:
-        return 3;
-    }
-    return 0;
-  };
-  return rank(a) >= rank(b) ? a : b;
+bool is_floating(DType dtype) {
+  return dtype == DType::f32 || dtype == DType::f64 || dtype == DType::f16 || dtype == DType::bf16;
 }
+
+namespace {
+
+// The promotion table, indexed by DType's order (f32, f64, i64, bool, i32, u8, i8, f16, bf16).
+// Symmetric; docs/API.md "Result dtypes" prints it and tests/core/test_dtypes.cpp checks every
+// cell against NumPy's.
+// clang-format off
+constexpr DType F32 = DType::f32, F64 = DType::f64, I64 = DType::i64, B = DType::boolean,
+                I32 = DType::i32, U8 = DType::u8, I8 = DType::i8, F16 = DType::f16,
+                BF16 = DType::bf16;
+constexpr DType kPromote[kNumDTypes][kNumDTypes] = {
+    //         f32  f64  i64  bool  i32  u8   i8   f16  bf16
+    /* f32 */ {F32, F64, F32, F32, F32, F32, F32, F32, F32},
+    /* f64 */ {F64, F64, F64, F64, F64, F64, F64, F64, F64},
+    /* i64 */ {F32, F64, I64, I64, I64, I64, I64, F16, BF16},
+    /* bool*/ {F32, F64, I64, B, I32, U8, I8, F16, BF16},
+    /* i32 */ {F32, F64, I64, I32, I32, I32, I32, F16, BF16},
+    /* u8  */ {F32, F64, I64, U8, I32, U8, I32, F16, BF16},
+    /* i8  */ {F32, F64, I64, I8, I32, I32, I8, F16, BF16},
+    /* f16 */ {F32, F64, F16, F16, F16, F16, F16, F16, F32},
+    /* bf16*/ {F32, F64, BF16, BF16, BF16, BF16, BF16, F32, BF16},
+};
+// clang-format on
+
+}  // namespace
+
+DType promote_types(DType a, DType b) { return kPromote[static_cast<int>(a)][static_cast<int>(b)]; }
 
 bool has_internal_overlap(const Dims& shape, const Dims& strides) {
   // Sorted by stride, each axis must step past everything the smaller-stride axes span.

@@ -129,6 +129,9 @@ T* Tensor::data_ptr() const {
   constexpr DType want = std::is_same_v<T, float>     ? DType::f32
                          : std::is_same_v<T, double>  ? DType::f64
                          : std::is_same_v<T, int64_t> ? DType::i64
+                         : std::is_same_v<T, int32_t> ? DType::i32
+                         : std::is_same_v<T, uint8_t> ? DType::u8
+                         : std::is_same_v<T, int8_t>  ? DType::i8
                                                       : DType::boolean;
   if (impl_->dtype != want)
     throw DTypeError(std::string("data_ptr: the tensor holds ") + dtype_name(impl_->dtype) +
@@ -139,5 +142,8 @@ template float* Tensor::data_ptr<float>() const;
 template double* Tensor::data_ptr<double>() const;
 template int64_t* Tensor::data_ptr<int64_t>() const;
 template bool* Tensor::data_ptr<bool>() const;
+template int32_t* Tensor::data_ptr<int32_t>() const;
+template uint8_t* Tensor::data_ptr<uint8_t>() const;
+template int8_t* Tensor::data_ptr<int8_t>() const;
 
 }  // namespace ndgrad

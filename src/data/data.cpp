@@ -131,7 +131,8 @@ Tensor load_idx(const std::string& path, DType dtype) {
     throw IOError("load_idx: '" + path + "' holds more data than its header " + shape_str(shape) +
                   " describes");
   Tensor t = empty(shape, dtype);
-  kernels::dispatch_dtype(dtype, [&](auto tag) {
+  // Any dtype: load_idx(path, DType::u8) keeps uint8 images as they are stored.
+  kernels::dispatch_storage(dtype, [&](auto tag) {
     using D = decltype(tag);
     D* dst = reinterpret_cast<D*>(t.impl()->data());
     switch (magic[2]) {

@@ -34,12 +34,26 @@ const char* descr_of(DType d) {
       return "<i8";
     case DType::boolean:
       return "|b1";
+    case DType::i32:
+      return "<i4";
+    case DType::u8:
+      return "|u1";
+    case DType::i8:
+      return "|i1";
+    case DType::f16:
+      return "<f2";
+    case DType::bf16:
+      break;  // NumPy has no bfloat16: npy_bytes refuses it
   }
   return "";
 }
 
 std::string npy_bytes(const Tensor& t) {
   if (!host_is_little_endian()) throw IOError("save_npy: only little-endian hosts are supported");
+  if (t.defined() && t.dtype() == DType::bf16)
+    throw DTypeError(
+        "save_npy: bf16 has no .npy type code (NumPy has no bfloat16); convert with "
+        ".to(DType::f32), which is exact");
   Tensor c;
   try {
     c = t.detach().contiguous();
@@ -236,10 +250,19 @@ Tensor parse_npy(const std::string& bytes, const std::string& what) {
     dtype = DType::f32, src_size = 4;
   else if (kind == "f8")
     dtype = DType::f64, src_size = 8;
+  else if (kind == "f2")
+    dtype = DType::f16, src_size = 2;
   else if (kind == "b1")
     dtype = DType::boolean, src_size = 1;
-  else if (kind == "i8" || kind == "i4" || kind == "i2" || kind == "i1" || kind == "u1" ||
-           kind == "u2" || kind == "u4")
+  else if (kind == "i4")
+    dtype = DType::i32, src_size = 4;
+  else if (kind == "i1")
+    dtype = DType::i8, src_size = 1;
+  else if (kind == "u1")
+    dtype = DType::u8, src_size = 1;
+  else if (kind == "i2" || kind == "u2")  // no 16-bit integers here: the smallest that holds them
+    dtype = DType::i32, src_size = 2;
+  else if (kind == "i8" || kind == "u4")
     dtype = DType::i64, src_size = static_cast<size_t>(kind[1] - '0');
   else
     throw IOError(what + ": unsupported dtype '" + descr + "'");
@@ -268,16 +291,18 @@ Tensor parse_npy(const std::string& bytes, const std::string& what) {
     convert<uint8_t, bool>(src, dst, n, false);
   else if (kind == "i8")
     convert<int64_t, int64_t>(src, dst, n, swap);
+  else if (kind == "f2")
+    convert<uint16_t, uint16_t>(src, dst, n, swap);  // the bits
   else if (kind == "i4")
-    convert<int32_t, int64_t>(src, dst, n, swap);
+    convert<int32_t, int32_t>(src, dst, n, swap);
   else if (kind == "i2")
-    convert<int16_t, int64_t>(src, dst, n, swap);
+    convert<int16_t, int32_t>(src, dst, n, swap);
   else if (kind == "i1")
-    convert<int8_t, int64_t>(src, dst, n, false);
+    convert<int8_t, int8_t>(src, dst, n, false);
   else if (kind == "u1")
-    convert<uint8_t, int64_t>(src, dst, n, false);
+    convert<uint8_t, uint8_t>(src, dst, n, false);
   else if (kind == "u2")
-    convert<uint16_t, int64_t>(src, dst, n, swap);
+    convert<uint16_t, int32_t>(src, dst, n, swap);
   else if (kind == "u4")
     convert<uint32_t, int64_t>(src, dst, n, swap);
   return fortran ? t.T().contiguous() : t;

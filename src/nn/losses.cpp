@@ -62,6 +62,8 @@ int64_t softmax_axis(const Tensor& logits, int64_t axis, const char* name) {
 // not depend on, so their gradients are exact. Not logits - logsumexp(logits): in float32 a
 // logsumexp near 1e8 has an ulp of 8, and the results lose their normalization.
 Tensor log_softmax(const Tensor& logits, int64_t axis) {
+  if (logits.defined() && is_half(logits.dtype()))
+    return log_softmax(logits.to(DType::f32), axis).to(logits.dtype());
   const int64_t ax = softmax_axis(logits, axis, "log_softmax");
   if (logits.numel() == 0) return logits * 1.0;  // empty in, empty out (no max to shift by)
   StrictExemptScope exempt;                      // the keepdims shift and sum broadcast by design
@@ -70,6 +72,8 @@ Tensor log_softmax(const Tensor& logits, int64_t axis) {
 }
 
 Tensor softmax(const Tensor& logits, int64_t axis) {
+  if (logits.defined() && is_half(logits.dtype()))
+    return softmax(logits.to(DType::f32), axis).to(logits.dtype());
   const int64_t ax = softmax_axis(logits, axis, "softmax");
   if (logits.numel() == 0) return logits * 1.0;
   StrictExemptScope exempt;
@@ -78,6 +82,10 @@ Tensor softmax(const Tensor& logits, int64_t axis) {
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
+  if (logits.defined() && is_half(logits.dtype()))
+    return cross_entropy(logits.to(DType::f32), labels).to(logits.dtype());
+  if (labels.defined() && is_storage_only(labels.dtype()) && !is_floating(labels.dtype()))
+    return cross_entropy(logits, labels.to(DType::i64));  // u8 labels, as datasets store them
   check_labels(logits, labels);
   const int64_t rows = logits.shape()[0], cols = logits.shape()[1];
   const Tensor lab = labels.contiguous();

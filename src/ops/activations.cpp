@@ -21,6 +21,7 @@ Tensor scalar_for(double value, const Tensor& t) {
 
 Tensor leaky_relu(const Tensor& t, double negative_slope) {
   require_defined_arg(t, "leaky_relu");
+  if (is_half(t.dtype())) return leaky_relu(t.to(DType::f32), negative_slope).to(t.dtype());
   require_floating(t, "leaky_relu");
   // x <= 0 takes the slope (PyTorch: the gradient at 0 is negative_slope * g).
   return where(t > 0.0, t, t * negative_slope);
@@ -28,6 +29,7 @@ Tensor leaky_relu(const Tensor& t, double negative_slope) {
 
 Tensor elu(const Tensor& t, double alpha) {
   require_defined_arg(t, "elu");
+  if (is_half(t.dtype())) return elu(t.to(DType::f32), alpha).to(t.dtype());
   require_floating(t, "elu");
   // alpha (e^x - 1) at and below 0 (the gradient at 0 is alpha * g); 0 stands in for the
   // positive elements inside expm1, so that no inf sits in where's unselected branch.
@@ -37,6 +39,7 @@ Tensor elu(const Tensor& t, double alpha) {
 
 Tensor hardtanh(const Tensor& t, double min, double max) {
   require_defined_arg(t, "hardtanh");
+  if (is_half(t.dtype())) return hardtanh(t.to(DType::f32), min, max).to(t.dtype());
   require_floating(t, "hardtanh");
   if (!(min <= max))
     throw ValueError("hardtanh: min (" + std::to_string(min) + ") must not exceed max (" +
@@ -107,7 +110,10 @@ Tensor nan_to_num(const Tensor& t, double nan, std::optional<double> posinf,
   require_defined_arg(t, "nan_to_num");
   if (!is_floating(t.dtype())) return raw_cast(t, t.dtype());  // a copy: nothing to replace
   const DType dt = t.dtype();
-  const double largest = dt == DType::f32 ? FLT_MAX : DBL_MAX;
+  const double largest = dt == DType::f32    ? FLT_MAX
+                         : dt == DType::f16  ? 65504.0
+                         : dt == DType::bf16 ? 0x1.fep127
+                                             : DBL_MAX;
   const Tensor replaced = where(
       isnan(t), scalar(nan, dt),
       where(t > 0.0, scalar(posinf.value_or(largest), dt), scalar(neginf.value_or(-largest), dt)));

@@ -99,7 +99,10 @@ Tensor eye(int64_t n, DType dtype) {
 Tensor rand(Shape shape, uint64_t seed, DType dtype) {
   SplitMix64 rng{seed};
   // f32: rounding could reach 1.0; keep the interval half-open.
-  const double top = dtype == DType::f32 ? std::nextafter(1.0f, 0.0f) : 1.0;
+  const double top = dtype == DType::f32    ? std::nextafter(1.0f, 0.0f)
+                     : dtype == DType::f16  ? 1.0 - 0x1p-11
+                     : dtype == DType::bf16 ? 1.0 - 0x1p-8
+                                            : 1.0;
   return generate(shape, dtype, "rand", [&](int64_t, int64_t len, double* out) {
     for (int64_t i = 0; i < len; ++i) out[i] = std::min(rng.uniform(), top);
   });
@@ -151,7 +154,7 @@ namespace {
 
 std::string format_value(double v, DType dtype, int precision) {
   if (dtype == DType::boolean) return v != 0 ? "True" : "False";
-  if (dtype == DType::i64) return std::to_string(kernels::convert_value<int64_t>(v));
+  if (!is_floating(dtype)) return std::to_string(kernels::convert_value<int64_t>(v));
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   std::ostringstream os;
@@ -205,11 +208,11 @@ std::vector<std::vector<int64_t>> printed_indices(const Dims& shape) {
 void gather_printed(const TensorImpl& t, const std::vector<std::vector<int64_t>>& indices,
                     size_t dim, const char* at, std::vector<double>& out) {
   if (dim == indices.size()) {
-    kernels::dispatch_dtype(t.dtype, [&](auto tag) {
+    kernels::dispatch_storage(t.dtype, [&](auto tag) {
       using T = decltype(tag);
       T v;
       std::memcpy(&v, at, sizeof(T));
-      out.push_back(static_cast<double>(v));
+      out.push_back(kernels::convert_value<double>(v));
     });
     return;
   }

@@ -109,6 +109,10 @@ Tensor unary_forward(UnaryOp op, const Tensor& x) {
              (rule == DTypeRule::floating || dt == DType::boolean)) {
     require_floating(x, name);
   }
+  if (is_storage_only(dt)) {  // computed in its compute dtype, the result rounded back once
+    Tensor r = unary_forward(op, raw_cast(x, compute_dtype(dt), name));
+    return rule == DTypeRule::predicate ? r : raw_cast(r, dt, name);
+  }
   const DType out_dtype = rule == DTypeRule::predicate ? DType::boolean : dt;
   if (lazy::large(x.impl()->shape))
     if (Tensor pending = lazy::unary(op, x, name); pending.defined()) return pending;
@@ -204,6 +208,12 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const void*
   }
   const DType dt = da == db ? da : promote_types(da, db);
   const bool compare = info.dtypes == DTypeRule::comparison;
+  if (is_storage_only(dt)) {  // computed in its compute dtype, the result rounded back once
+    const DType cd = compute_dtype(dt);
+    Tensor a_cd, b_cd;
+    Tensor r = binary_forward(op, in_dtype(a, cd, a_cd), in_dtype(b, cd, b_cd), call_site);
+    return compare ? r : raw_cast(r, dt, name);
+  }
   if (!compare && dt == DType::boolean && info.dtypes != DTypeRule::integral)
     throw DTypeError(std::string(name) + " is not defined for bool tensors; convert with .to()");
   if (lazy::large(shape))
@@ -342,8 +352,20 @@ const Tensor& scalar_operand(BinaryOp op, double value, const Tensor& t) {
   return scalar_like(value, t, info.name,
                      info.dtypes == DTypeRule::comparison ? DType::f64 : DType::f32);
 }
+// An integer scalar takes an i32, u8 or i8 tensor's dtype (NumPy 2); one outside that dtype's
+// range is a ValueError (NumPy's OverflowError), except where the result is exact anyway: a
+// comparison or a true division, made in i64.
 const Tensor& scalar_operand(BinaryOp op, int64_t value, const Tensor& t) {
-  return scalar_like(value, t, kernels::info(op).name);
+  const kernels::OpInfo& info = kernels::info(op);
+  if (t.defined()) {
+    const DType td = t.impl()->dtype;
+    if (is_storage_only(td) && !is_floating(td) && !integer_scalar_fits(value, td) &&
+        info.dtypes != DTypeRule::comparison && info.dtypes != DTypeRule::true_divide)
+      throw ValueError(std::string(info.name) + ": the integer scalar " + std::to_string(value) +
+                       " is out of range for the " + dtype_name(td) +
+                       " tensor; convert the tensor with .to(DType::i64)");
+  }
+  return scalar_like(value, t, info.name);
 }
 
 // op(t, value) or op(value, t) (scalar_first): a 0-d operand from scalar_operand; a true
@@ -504,6 +526,12 @@ namespace ndgrad {
 void add_into(Tensor& acc, const Tensor& g, bool subtract) {
   const TensorImpl& a = *acc.impl();
   const Dims& shape = a.shape;
+  if (is_storage_only(a.dtype)) {  // in the compute dtype, rounded back once
+    Tensor sum = raw_cast(acc, compute_dtype(a.dtype));
+    add_into(sum, raw_cast(g, compute_dtype(a.dtype)), subtract);
+    copy_into(acc, sum);
+    return;
+  }
   if (is_floating(a.dtype) && g.impl()->shape == shape && acc.is_contiguous() &&
       g.is_contiguous()) {  // g has acc's dtype (the contract)
     // The common case (a gradient added to a buffer of its own shape): one flat loop, no

@@ -229,6 +229,16 @@ std::vector<int64_t> grid_offsets(const Dims& shape, const Dims& strides,
 
 static Located locate_positions(const Dims& shape, const std::vector<TensorIndex>& indices,
                                 const char* op) {
+  for (size_t i = 0; i < indices.size(); ++i)
+    if (indices[i].kind() == TensorIndex::Kind::tensor && indices[i].tensor().defined() &&
+        is_storage_only(indices[i].tensor().dtype()) && !is_floating(indices[i].tensor().dtype())) {
+      std::vector<TensorIndex> as_i64 = indices;  // i32, u8, i8 index tensors: their values
+      for (TensorIndex& ix : as_i64)
+        if (ix.kind() == TensorIndex::Kind::tensor && ix.tensor().defined() &&
+            is_storage_only(ix.tensor().dtype()) && !is_floating(ix.tensor().dtype()))
+          ix = TensorIndex(ix.tensor().to(DType::i64));
+      return locate_positions(shape, as_i64, op);
+    }
   const int64_t ndim = static_cast<int64_t>(shape.size());
   bool any_tensor = false;
   for (const TensorIndex& ix : indices) {
@@ -237,7 +247,8 @@ static Located locate_positions(const Dims& shape, const std::vector<TensorIndex
     require_defined_arg(ix.tensor(), op, "an index tensor");
     const DType dt = ix.tensor().dtype();
     if (dt != DType::i64 && dt != DType::boolean)
-      throw IndexError(std::string(op) + ": tensors used as indices must be i64 or bool, got " +
+      throw IndexError(std::string(op) +
+                       ": tensors used as indices must be i64 or bool (or i32, u8, i8), got " +
                        dtype_name(dt));
   }
   // The basic part: every advanced entry becomes full slices over the axes it indexes (a 0-d
@@ -850,6 +861,8 @@ struct PutBackward : Node {
   GradList backward(const Tensor& g) override { return grad_list(take_flat(g, runs)); }
 };
 Tensor put_flat(const Tensor& g, Positions runs, const Dims& shape) {
+  if (is_storage_only(g.dtype()))  // f16, bf16: summed in f32, rounded back once
+    return put_flat(g.to(compute_dtype(g.dtype())), std::move(runs), shape).to(g.dtype());
   Tensor out = zeros(Shape(shape), g.dtype());
   const Tensor gc = g.contiguous();
   kernels::dispatch_floating(g.dtype(), [&](auto tag) {
@@ -870,6 +883,8 @@ Tensor put_flat(const Tensor& g, Positions runs, const Dims& shape) {
 // An index tensor's values as i64, or a DTypeError naming op.
 std::vector<int64_t> index_values(const Tensor& idx, const char* op, const char* what) {
   require_defined_arg(idx, op, what);
+  if (is_storage_only(idx.dtype()) && !is_floating(idx.dtype()))  // i32, u8, i8: their values
+    return index_values(idx.to(DType::i64), op, what);
   if (idx.dtype() != DType::i64)
     throw DTypeError(std::string(op) + ": " + what + " must be an integer (i64) tensor, got " +
                      dtype_name(idx.dtype()));
@@ -1044,7 +1059,7 @@ Tensor masked_scatter_zeros(const Tensor& g, const Tensor& mask) {
   const Tensor gc = raw_contiguous(g);
   const bool* m = mask.data_ptr<bool>();
   const int64_t n = mask.numel();
-  kernels::dispatch_dtype(g.dtype(), [&](auto tag) {
+  kernels::dispatch_bytes(g.dtype(), [&](auto tag) {  // (elements moved unchanged)
     using T = decltype(tag);
     T* o = reinterpret_cast<T*>(out.impl()->data());
     const T* v = reinterpret_cast<const T*>(gc.impl()->read_data());
@@ -1075,7 +1090,7 @@ Tensor masked_select(const Tensor& t, const Tensor& mask) {
   for (int64_t i = n - 1; i >= 0 && last < 0; --i)
     if (p[i]) last = i;
   Tensor out = make_tensor({count}, x.dtype(), "masked_select");
-  kernels::dispatch_dtype(x.dtype(), [&](auto tag) {
+  kernels::dispatch_bytes(x.dtype(), [&](auto tag) {  // (elements moved unchanged)
     using T = decltype(tag);
     T* o = reinterpret_cast<T*>(out.impl()->data());
     const T* v = reinterpret_cast<const T*>(xc.impl()->read_data());

@@ -112,6 +112,20 @@ void write_into(Tensor& t, const Tensor& values, const std::vector<int64_t>& pos
   const bool contiguous = is_contiguous(ti.shape, ti.strides);
   char* base = ti.data();
   const char* src = values.impl()->read_data();
+  if (!accumulate) {  // elements moved unchanged: any dtype
+    kernels::dispatch_bytes(ti.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      T* dst = reinterpret_cast<T*>(base);
+      const T* v = reinterpret_cast<const T*>(src);
+      for (size_t k = 0; k < positions.size(); ++k)
+        dst[contiguous ? positions[k] : offset_of(positions[k], ti.shape, ti.strides)] = v[k];
+    });
+    ti.storage->bump_version();
+    return;
+  }
+  if (is_storage_only(ti.dtype))
+    throw DTypeError(std::string("index_put_ with accumulate is not defined for ") +
+                     dtype_name(ti.dtype) + " tensors (a storage dtype); convert with .to()");
   kernels::dispatch_dtype(ti.dtype, [&](auto tag) {
     using T = decltype(tag);
     T* dst = reinterpret_cast<T*>(base);
@@ -274,9 +288,10 @@ Tensor& Tensor::masked_fill_(const Tensor& mask, double value) {
   const bool* p = m.data_ptr<bool>();
   const int64_t n = m.numel();
   const bool contiguous = ndgrad::is_contiguous(ti.shape, ti.strides);
-  kernels::dispatch_dtype(ti.dtype, [&](auto tag) {
+  kernels::dispatch_bytes(ti.dtype, [&](auto tag) {  // (the value stored unchanged)
     using T = decltype(tag);
-    const T v = *fill.data_ptr<T>();
+    T v;
+    std::memcpy(&v, fill.impl()->data(), sizeof v);
     T* dst = reinterpret_cast<T*>(ti.data());
     for (int64_t k = 0; k < n; ++k)
       if (p[k]) dst[contiguous ? k : offset_of(k, ti.shape, ti.strides)] = v;

@@ -75,6 +75,10 @@ Tensor matmul_at(const Tensor& a, const Tensor& b, const void* site) {
     if (t->dtype() == DType::boolean)
       throw DTypeError("matmul is not defined for bool tensors; convert with .to()");
   }
+  if (const DType dt = promote_types(a.dtype(), b.dtype()); is_storage_only(dt)) {
+    const DType cd = compute_dtype(dt);  // (sums of products rounded back once)
+    return matmul_at(a.to(cd), b.to(cd), site).to(dt);
+  }
   const Tensor a2 = a.ndim() == 1 ? a.unsqueeze(0) : a;
   const Tensor b2 = b.ndim() == 1 ? b.unsqueeze(1) : b;
   if (a2.size(-1) != b2.size(-2))

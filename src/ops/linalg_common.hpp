@@ -11,7 +11,7 @@ namespace ndgrad::linalg::detail {
 // n, after checking that A is a (batch of) square f32/f64 matrices.
 inline int64_t square_size(const Tensor& A, const char* op) {
   require_defined_arg(A, op, "the matrix");
-  if (!is_floating(A.dtype())) require_floating(A, op);
+  require_floating(A, op);
   if (A.ndim() < 2 || A.size(-1) != A.size(-2))
     throw ShapeError(std::string(op) + ": expected square matrices (..., n, n), got shape " +
                      shape_str(A.shape()));

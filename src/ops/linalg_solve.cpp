@@ -161,7 +161,7 @@ Tensor solve(const Tensor& A, const Tensor& B) {
   const char* op = "linalg::solve";
   square_size(A, op);
   require_defined_arg(B, op, "the right-hand side");
-  if (!is_floating(B.dtype())) require_floating(B, op);
+  require_floating(B, op);
   if (vector_rhs(A, B)) return solve_matrices(A, B.unsqueeze(-1), op).squeeze(-1);
   if (B.ndim() < 2)
     throw ShapeError(std::string(op) + ": B must be (..., n) or (..., n, k), got shape " +
@@ -216,7 +216,7 @@ Tensor solve_triangular(const Tensor& A, const Tensor& B, bool upper, bool left,
   const char* op = "linalg::solve_triangular";
   const int64_t n = square_size(A, op);
   require_defined_arg(B, op, "the right-hand side");
-  if (!is_floating(B.dtype())) require_floating(B, op);
+  require_floating(B, op);
   if (B.ndim() < 2)
     throw ShapeError(std::string(op) + ": B must be (..., n, k), got shape " +
                      shape_str(B.shape()));

@@ -26,7 +26,7 @@ namespace {
 // At least a matrix, f32 or f64.
 void require_matrices(const Tensor& A, const char* op) {
   require_defined_arg(A, op, "the matrix");
-  if (!is_floating(A.dtype())) require_floating(A, op);
+  require_floating(A, op);
   if (A.ndim() < 2)
     throw ShapeError(std::string(op) + ": expected matrices (..., m, n), got shape " +
                      shape_str(A.shape()));
@@ -310,7 +310,7 @@ int64_t rank_deficient(const Tensor& R, int64_t rows_cols) {
 std::pair<int64_t, int64_t> norm_axes(const Tensor& A, const std::vector<int64_t>& dims,
                                       const char* op) {
   require_defined_arg(A, op, "the matrix");
-  if (!is_floating(A.dtype())) require_floating(A, op);
+  require_floating(A, op);
   if (dims.size() != 2)
     throw ValueError(std::string(op) + ": dims must name 2 axes, got " +
                      std::to_string(dims.size()));
@@ -433,7 +433,7 @@ Tensor lstsq(const Tensor& A, const Tensor& B) {
   const char* op = "linalg::lstsq";
   require_matrices(A, op);
   require_defined_arg(B, op, "the right-hand side");
-  if (!is_floating(B.dtype())) require_floating(B, op);
+  require_floating(B, op);
   const int64_t m = A.size(-2), n = A.size(-1);
   const Shape as = A.shape();
   const bool vectors =

@@ -44,6 +44,12 @@ inline void copy_into(const Tensor& dst, const Tensor& src) {
 
 // DTypeError unless t is f32 or f64.
 void require_floating(const Tensor& t, const char* op);
+// DTypeError naming op unless t has a compute dtype (f32, f64, i64, bool): for the ops that do
+// not convert the storage dtypes (i32, u8, i8, f16, bf16) themselves.
+void require_compute_dtype(const Tensor& t, const char* op);
+// f16 or bf16: the ops written for f32 and f64 take these converted to f32 and round their result
+// back once (`op(t.to(DType::f32)).to(t.dtype())`, differentiable through the conversions).
+inline bool is_half(DType dtype) { return dtype == DType::f16 || dtype == DType::bf16; }
 
 // Unrecorded building blocks: the public ops call these, then record a node.
 Tensor raw_cast(const Tensor& t, DType dtype, const char* op = nullptr);
@@ -84,5 +90,7 @@ void add_into(Tensor& acc, const Tensor& g, bool subtract = false);
 const Tensor& scalar_like(double value, const Tensor& t, const char* op,
                           DType non_floating = DType::f32);
 const Tensor& scalar_like(int64_t value, const Tensor& t, const char* op);
+// Whether an integer scalar's value is one of dtype's (i32, u8, i8, bool; any other: true).
+bool integer_scalar_fits(int64_t value, DType dtype);
 
 }  // namespace ndgrad

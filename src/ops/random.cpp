@@ -184,9 +184,9 @@ Tensor fill_values(Tensor t, F value) {
 }
 
 void require_floating_dtype(DType dtype, const char* op) {
-  if (!is_floating(dtype))
+  if (!is_floating(dtype) || is_storage_only(dtype))
     throw DTypeError(std::string(op) + " makes floating tensors (f32 or f64), got " +
-                     dtype_name(dtype));
+                     dtype_name(dtype) + "; convert its result with .to()");
 }
 
 std::string num(double v) {

@@ -72,6 +72,12 @@ Tensor reduction(const Tensor& t, const std::vector<int64_t>& axes_in, bool keep
     if constexpr (N::kBoolAsI64) return reduction<N>(t.to(DType::i64), axes_in, keepdims);
     return reduction<N>(t.to(DType::i64), axes_in, keepdims).to(DType::boolean);
   }
+  if (is_storage_only(t.dtype())) {  // computed in the compute dtype, rounded back once
+    const DType dt = t.dtype();
+    Tensor r = reduction<N>(t.to(compute_dtype(dt)), axes_in, keepdims);
+    if (N::kBoolAsI64 && !is_floating(dt)) return r;  // sums of small integers: i64, as bool's
+    return r.to(dt);
+  }
   const auto axes = normalize_axes(axes_in, t.ndim(), name);
   const Dims& shape = t.impl()->shape;
   if constexpr (N::kRefusesEmpty)
@@ -98,6 +104,8 @@ Tensor reduction(const Tensor& t, const std::vector<int64_t>& axes_in, bool keep
 Tensor arg_extreme(const Tensor& t, std::optional<int64_t> axis, bool keepdims, bool is_max,
                    const char* name) {
   require_defined_arg(t, name);
+  if (is_storage_only(t.dtype()))  // (the conversions keep the order and NaNs)
+    return arg_extreme(raw_cast(t, compute_dtype(t.dtype())), axis, keepdims, is_max, name);
   const Dims& shape = t.impl()->shape;
   if (!axis) {  // over the flattened tensor
     if (t.numel() == 0)
@@ -145,6 +153,8 @@ Tensor arg_extreme(const Tensor& t, std::optional<int64_t> axis, bool keepdims, 
 Tensor Tensor::mean(const std::vector<int64_t>& axes_in, bool keepdims) const {
   require_defined_arg(*this, "mean");
   if (!is_floating(impl_->dtype)) return to(DType::f32).mean(axes_in, keepdims);
+  if (is_storage_only(impl_->dtype))  // accumulated in f32, as NumPy's float16 mean
+    return to(DType::f32).mean(axes_in, keepdims).to(impl_->dtype);
   const auto axes = normalize_axes(axes_in, ndim(), "mean");
   int64_t count = 1;
   for (int64_t a : axes) count *= impl_->shape[a];
@@ -173,7 +183,9 @@ Tensor argmin(const Tensor& t, std::optional<int64_t> axis, bool keepdims) {
 
 Tensor sum(const Tensor& t, const std::vector<int64_t>& axes, bool keepdims, DType dtype) {
   require_defined_arg(t, "sum");
-  return t.to(dtype).sum(axes, keepdims);
+  // (i32, u8, i8 sum in i64 and give i64 by default: here the asked dtype, wrapped, as NumPy's)
+  Tensor r = t.to(dtype).sum(axes, keepdims);
+  return is_storage_only(dtype) ? r.to(dtype) : r;
 }
 Tensor mean(const Tensor& t, const std::vector<int64_t>& axes, bool keepdims, DType dtype) {
   require_defined_arg(t, "mean");
@@ -185,6 +197,7 @@ Tensor mean(const Tensor& t, const std::vector<int64_t>& axes, bool keepdims, DT
 
 Tensor logsumexp(const Tensor& t, const std::vector<int64_t>& axes_in, bool keepdims) {
   require_defined_arg(t, "logsumexp");
+  if (is_half(t.dtype())) return logsumexp(t.to(DType::f32), axes_in, keepdims).to(t.dtype());
   require_floating(t, "logsumexp");
   const auto axes = normalize_axes(axes_in, t.ndim(), "logsumexp");
   // The max below would otherwise refuse an empty reduction under its own name.

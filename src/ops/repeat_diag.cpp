@@ -157,6 +157,8 @@ Tensor repeat_interleave(const Tensor& t, int64_t repeats, std::optional<int64_t
 Tensor repeat_interleave(const Tensor& t, const Tensor& repeats, std::optional<int64_t> axis) {
   require_defined_arg(t, "repeat_interleave");
   require_defined_arg(repeats, "repeat_interleave", "repeats");
+  if (is_storage_only(repeats.dtype()) && !is_floating(repeats.dtype()))  // i32, u8, i8
+    return repeat_interleave(t, repeats.to(DType::i64), axis);
   if (repeats.dtype() != DType::i64)
     throw DTypeError(std::string("repeat_interleave: repeats must be an i64 tensor, got ") +
                      dtype_name(repeats.dtype()));

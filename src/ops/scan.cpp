@@ -155,6 +155,8 @@ struct LogcumsumexpNode final : ScanNode {
 // positions when first >= 0 (kernels::argsort).
 Tensor raw_argsort(const Tensor& t, int64_t a, bool descending, const char* name,
                    int64_t first = -1) {
+  if (is_storage_only(t.dtype()))  // the conversion keeps the order
+    return raw_argsort(raw_cast(t, compute_dtype(t.dtype()), name), a, descending, name, first);
   const Block b = block_of(t, a);
   Tensor out = make_tensor(t.impl()->shape, DType::i64, name);
   kernels::argsort(t.dtype(), b.outer, b.n, b.inner, b.x.impl()->read_data(),
@@ -194,12 +196,18 @@ Tensor recorded_scan(kernels::ScanOp op, const Tensor& t, int64_t axis, const ch
 Tensor cumsum(const Tensor& t, int64_t axis) {
   require_defined_arg(t, "cumsum");
   if (t.dtype() == DType::boolean) return cumsum(t.to(DType::i64), axis);
+  if (is_storage_only(t.dtype()))  // small integers give i64, as bool; f16 and bf16 keep theirs
+    return is_floating(t.dtype()) ? cumsum(t.to(DType::f32), axis).to(t.dtype())
+                                  : cumsum(t.to(DType::i64), axis);
   return recorded_scan<CumsumNode>(kernels::ScanOp::sum, t, axis, "cumsum");
 }
 
 Tensor cumprod(const Tensor& t, int64_t axis) {
   require_defined_arg(t, "cumprod");
   if (t.dtype() == DType::boolean) return cumprod(t.to(DType::i64), axis);
+  if (is_storage_only(t.dtype()))
+    return is_floating(t.dtype()) ? cumprod(t.to(DType::f32), axis).to(t.dtype())
+                                  : cumprod(t.to(DType::i64), axis);
   return recorded_scan<CumprodNode>(kernels::ScanOp::prod, t, axis, "cumprod");
 }
 
@@ -218,6 +226,7 @@ Tensor cumprod(const Tensor& t, int64_t axis, DType dtype) {
 
 Tensor logcumsumexp(const Tensor& t, int64_t axis) {
   require_defined_arg(t, "logcumsumexp");
+  if (is_half(t.dtype())) return logcumsumexp(t.to(DType::f32), axis).to(t.dtype());
   require_floating(t, "logcumsumexp");
   return recorded_scan<LogcumsumexpNode>(kernels::ScanOp::logsumexp, t, axis, "logcumsumexp");
 }
@@ -228,6 +237,10 @@ ValuesIndices cum_extreme(const Tensor& t, int64_t axis, bool is_max, const char
   if (t.dtype() == DType::boolean) {
     ValuesIndices r = cum_extreme(t.to(DType::i64), axis, is_max, name);
     return {r.values.to(DType::boolean), r.indices};
+  }
+  if (is_storage_only(t.dtype())) {
+    ValuesIndices r = cum_extreme(t.to(compute_dtype(t.dtype())), axis, is_max, name);
+    return {r.values.to(t.dtype()), r.indices};
   }
   const int64_t a = axis_of(t, axis, name);
   const Tensor x = at_least_1d(t);

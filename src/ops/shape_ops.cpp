@@ -2,6 +2,7 @@
 // backward rules map the gradient back through the inverse view.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <numeric>
 
@@ -18,6 +19,14 @@ void require_floating(const Tensor& t, const char* op) {
   if (!is_floating(t.dtype()))
     throw DTypeError(std::string(op) + " expects a floating tensor (f32 or f64), got " +
                      dtype_name(t.dtype()) + "; convert it with .to(DType::f32)");
+  require_compute_dtype(t, op);
+}
+
+void require_compute_dtype(const Tensor& t, const char* op) {
+  if (is_storage_only(t.dtype()))
+    throw DTypeError(std::string(op) + " is not defined for " + dtype_name(t.dtype()) +
+                     " tensors (a storage dtype); convert with .to(DType::" +
+                     dtype_name(compute_dtype(t.dtype())) + ")");
 }
 
 Tensor raw_cast(const Tensor& t, DType dtype, const char* op) {
@@ -62,6 +71,21 @@ const Tensor& cached_scalar(uint64_t bits, DType dt, Make make) {
 
 }  // namespace
 
+bool integer_scalar_fits(int64_t value, DType dtype) {
+  switch (dtype) {
+    case DType::i32:
+      return value >= INT32_MIN && value <= INT32_MAX;
+    case DType::u8:
+      return value >= 0 && value <= UINT8_MAX;
+    case DType::i8:
+      return value >= INT8_MIN && value <= INT8_MAX;
+    case DType::boolean:
+      return value == 0 || value == 1;
+    default:
+      return true;
+  }
+}
+
 const Tensor& scalar_like(double value, const Tensor& t, const char* op, DType non_floating) {
   if (!t.defined()) require_defined_arg(t, op);
   const DType td = t.impl()->dtype;
@@ -73,7 +97,11 @@ const Tensor& scalar_like(double value, const Tensor& t, const char* op, DType n
 
 const Tensor& scalar_like(int64_t value, const Tensor& t, const char* op) {
   if (!t.defined()) require_defined_arg(t, op);
-  if (is_floating(t.impl()->dtype)) return scalar_like(static_cast<double>(value), t, op);
+  const DType td = t.impl()->dtype;
+  if (is_floating(td)) return scalar_like(static_cast<double>(value), t, op);
+  if (is_storage_only(td) && integer_scalar_fits(value, td))  // i32, u8, i8: the tensor's dtype
+    return cached_scalar(static_cast<uint64_t>(value), td,
+                         [&] { return scalar(static_cast<double>(value), td); });
   return cached_scalar(static_cast<uint64_t>(value), DType::i64, [&] {
     Tensor s = make_tensor({}, DType::i64);
     *reinterpret_cast<int64_t*>(s.impl()->data()) = value;  // exactly, past 2^53 too

@@ -82,6 +82,7 @@ Tensor raw_var(const Tensor& t, const std::vector<int64_t>& axes, double divisor
 
 Tensor var(const Tensor& t, const std::vector<int64_t>& axes_in, double correction, bool keepdims) {
   require_defined_arg(t, "var");
+  if (is_half(t.dtype())) return var(t.to(DType::f32), axes_in, correction, keepdims).to(t.dtype());
   require_floating(t, "var");
   const auto axes = normalize_axes(axes_in, t.ndim(), "var");
   const double divisor = std::max(0.0, static_cast<double>(count_over(t, axes)) - correction);
@@ -98,6 +99,8 @@ Tensor var(const Tensor& t, const std::vector<int64_t>& axes_in, double correcti
 
 Tensor std(const Tensor& t, const std::vector<int64_t>& axes, double correction, bool keepdims) {
   require_defined_arg(t, "std");
+  if (is_half(t.dtype()))
+    return ndgrad::std(t.to(DType::f32), axes, correction, keepdims).to(t.dtype());
   require_floating(t, "std");
   return sqrt_zero_safe(var(t, axes, correction, keepdims));
 }
@@ -111,6 +114,7 @@ Tensor nansum(const Tensor& t, const std::vector<int64_t>& axes_in, bool keepdim
 
 Tensor nanmean(const Tensor& t, const std::vector<int64_t>& axes_in, bool keepdims) {
   require_defined_arg(t, "nanmean");
+  if (is_half(t.dtype())) return nanmean(t.to(DType::f32), axes_in, keepdims).to(t.dtype());
   require_floating(t, "nanmean");
   const auto axes = normalize_axes(axes_in, t.ndim(), "nanmean");
   return nansum(t, axes, keepdims) / logical_not(isnan(t)).sum(axes, keepdims);
@@ -136,6 +140,7 @@ Tensor all(const Tensor& t, const std::vector<int64_t>& axes_in, bool keepdims) 
 
 Tensor norm(const Tensor& t, double p, const std::vector<int64_t>& axes_in, bool keepdims) {
   require_defined_arg(t, "norm");
+  if (is_half(t.dtype())) return norm(t.to(DType::f32), p, axes_in, keepdims).to(t.dtype());
   require_floating(t, "norm");
   const auto axes = normalize_axes(axes_in, t.ndim(), "norm");
   if (std::isnan(p)) throw ValueError("norm: p must not be NaN");
@@ -232,6 +237,9 @@ Tensor quantiles(const Tensor& t, const Tensor& q, std::optional<int64_t> axis, 
                  const std::string& interpolation, bool skip_nan, const char* op) {
   require_defined_arg(t, op);
   require_defined_arg(q, op, "q");
+  if (is_half(t.dtype()))  // computed in f32, rounded back once
+    return quantiles(t.to(DType::f32), q, axis, keepdims, interpolation, skip_nan, op)
+        .to(t.dtype());
   require_floating(t, op);
   const Interpolation how = interpolation_of(interpolation, op);
   std::vector<double> qs = checked_q(q, op);

@@ -38,6 +38,11 @@ Optimizer::Optimizer(std::vector<Tensor> params) : params_(std::move(params)) {
     require(p.defined(), "optimizer: parameter " + std::to_string(i) + " is undefined");
     require(is_floating(p.dtype()),
             "optimizer: parameter " + std::to_string(i) + " is not floating");
+    if (is_storage_only(p.dtype()))
+      throw DTypeError("optimizer: parameter " + std::to_string(i) + " is " +
+                       dtype_name(p.dtype()) +
+                       ", a storage dtype the updates do not compute in; keep f32 parameters "
+                       "and convert them with .to() in the forward pass");
     require(p.requires_grad() && p.is_leaf(),
             "optimizer: parameter " + std::to_string(i) + " is not a leaf that requires grad");
     require(p.is_contiguous(), "optimizer: parameter " + std::to_string(i) + " is not contiguous");

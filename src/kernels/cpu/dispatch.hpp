@@ -3,17 +3,32 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <type_traits>
 
+#include "kernels/cpu/half.hpp"
 #include "ndgrad/dtype.hpp"
+#include "ndgrad/error.hpp"
 
 namespace ndgrad::kernels {
 
-// static_cast, except that a floating value outside an integer type's range saturates (and
-// NaN becomes 0) instead of being undefined behaviour.
+// static_cast between any two storage types, except that: a floating value outside an integer
+// type's range saturates and NaN becomes 0 (instead of being undefined behaviour; NumPy leaves
+// it undefined); an integer to a narrower integer wraps (two's complement, as NumPy's astype);
+// anything to float16_t or bfloat16_t rounds to nearest even, once (from the exact double).
 template <class R, class T>
 R convert_value(T x) {
-  if constexpr (std::is_floating_point_v<T> && std::is_integral_v<R> && !std::is_same_v<R, bool>) {
+  if constexpr (std::is_same_v<R, T>) {
+    return x;
+  } else if constexpr (is_half_v<T>) {
+    return convert_value<R>(static_cast<float>(x));  // exact
+  } else if constexpr (is_half_v<R>) {
+    if constexpr (std::is_same_v<T, bool>)
+      return R(x ? 1.0 : 0.0);
+    else
+      return R(static_cast<double>(x));
+  } else if constexpr (std::is_floating_point_v<T> && std::is_integral_v<R> &&
+                       !std::is_same_v<R, bool>) {
     if (std::isnan(x)) return R(0);
     if (x <= static_cast<T>(std::numeric_limits<R>::lowest()))
       return std::numeric_limits<R>::lowest();
@@ -55,6 +70,15 @@ T wrap_neg(T a) {
   return wrap_sub(T(0), a);
 }
 
+// A storage-only dtype (i32, u8, i8, f16, bf16) reaching a compute kernel: the op should have
+// converted it to compute_dtype() first, or refused it.
+[[noreturn]] inline void no_compute_kernel(DType dtype) {
+  throw DTypeError(std::string("no kernel computes in ") + dtype_name(dtype) +
+                   " (a storage dtype); convert the tensor with .to(DType::" +
+                   dtype_name(compute_dtype(dtype)) + ") first");
+}
+
+// f with a value of the C++ type of a compute dtype (f32, f64, i64, bool).
 template <class F>
 decltype(auto) dispatch_dtype(DType dtype, F&& f) {
   switch (dtype) {
@@ -66,13 +90,50 @@ decltype(auto) dispatch_dtype(DType dtype, F&& f) {
       return f(int64_t{});
     case DType::boolean:
       return f(bool{});
+    default:
+      break;
   }
-  return f(float{});
+  no_compute_kernel(dtype);
+}
+
+// f with a value of the C++ type of any dtype: for the kernels that only store (copy, fill).
+template <class F>
+decltype(auto) dispatch_storage(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::i32:
+      return f(int32_t{});
+    case DType::u8:
+      return f(uint8_t{});
+    case DType::i8:
+      return f(int8_t{});
+    case DType::f16:
+      return f(float16_t{});
+    case DType::bf16:
+      return f(bfloat16_t{});
+    default:
+      return dispatch_dtype(dtype, std::forward<F>(f));
+  }
+}
+
+// f with an unsigned type of the dtype's item size: for kernels that move elements unchanged.
+template <class F>
+decltype(auto) dispatch_bytes(DType dtype, F&& f) {
+  switch (itemsize(dtype)) {
+    case 1:
+      return f(uint8_t{});
+    case 2:
+      return f(uint16_t{});
+    case 4:
+      return f(uint32_t{});
+    default:
+      return f(uint64_t{});
+  }
 }
 
 template <class F>
 decltype(auto) dispatch_floating(DType dtype, F&& f) {
   if (dtype == DType::f64) return f(double{});
+  if (is_storage_only(dtype)) no_compute_kernel(dtype);
   return f(float{});
 }
 

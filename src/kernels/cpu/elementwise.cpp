@@ -342,7 +342,7 @@ void binary(BinaryOp op, const Dims& shape, Operand out, Operand a, Operand b,
 }
 
 void where(const Dims& shape, Operand out, Operand cond, Operand a, Operand b) {
-  dispatch_dtype(out.dtype, [&](auto tag) {
+  dispatch_bytes(out.dtype, [&](auto tag) {  // elements chosen, not computed: any dtype
     using T = decltype(tag);
     std::array<int64_t, kMaxDims * 4> st;
     auto loop = make_loop<4>(shape, {&out, &cond, &a, &b}, st);
@@ -370,9 +370,9 @@ void where(const Dims& shape, Operand out, Operand cond, Operand a, Operand b) {
 }
 
 void copy(const Dims& shape, Operand out, Operand in) {
-  dispatch_dtype(out.dtype, [&](auto otag) {
+  dispatch_storage(out.dtype, [&](auto otag) {
     using R = decltype(otag);
-    dispatch_dtype(in.dtype, [&](auto itag) {
+    dispatch_storage(in.dtype, [&](auto itag) {
       using T = decltype(itag);
       run_unary<R, T>(shape, nullptr, out, in, [](T x) { return convert_value<R>(x); });
     });
@@ -380,7 +380,7 @@ void copy(const Dims& shape, Operand out, Operand in) {
 }
 
 void fill(char* data, DType dtype, int64_t n, double value) {
-  dispatch_dtype(dtype, [&](auto tag) {
+  dispatch_storage(dtype, [&](auto tag) {
     using T = decltype(tag);
     const T v = convert_value<T>(value);
     const bool stream = n * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
