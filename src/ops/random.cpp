@@ -344,12 +344,45 @@ Tensor Generator::randint(int64_t low, int64_t high, Shape shape, DType dtype) {
     throw ValueError("randint: expects low < high, got [" + std::to_string(low) + ", " +
                      std::to_string(high) + ")");
   if (dtype != DType::i64) {  // every value in [low, high) must be exact in the dtype
-    const double exact = dtype == DType::f32 ? 0x1p24 : 0x1p53;
-    if (static_cast<double>(low) < -exact || static_cast<double>(high) - 1 > exact)
+    double lowest = 0, highest = 0;
+    switch (dtype) {
+      case DType::f32:
+        lowest = -0x1p24;
+        highest = 0x1p24;
+        break;
+      case DType::f64:
+        lowest = -0x1p53;
+        highest = 0x1p53;
+        break;
+      case DType::f16:
+        lowest = -2048;
+        highest = 2048;
+        break;
+      case DType::bf16:
+        lowest = -256;
+        highest = 256;
+        break;
+      case DType::i32:
+        lowest = INT32_MIN;
+        highest = INT32_MAX;
+        break;
+      case DType::u8:
+        lowest = 0;
+        highest = 255;
+        break;
+      case DType::i8:
+        lowest = -128;
+        highest = 127;
+        break;
+      default:
+        break;
+    }
+    if (static_cast<double>(low) < lowest || static_cast<double>(high) - 1 > highest)
       throw ValueError("randint: the bounds [" + std::to_string(low) + ", " + std::to_string(high) +
                        ") hold integers that " + dtype_name(dtype) +
-                       " cannot represent (beyond 2^" + (dtype == DType::f32 ? "24" : "53") +
-                       "); draw i64");
+                       " cannot represent (it holds every integer in [" +
+                       std::to_string(static_cast<int64_t>(lowest)) + ", " +
+                       std::to_string(static_cast<int64_t>(highest)) + "]); draw i64");
   }
   Tensor t = make_tensor(shape, DType::i64, "randint");
   const int64_t n = t.numel();

@@ -215,13 +215,16 @@ Tensor cumprod(const Tensor& t, int64_t axis) {
 Tensor cumsum(const Tensor& t, int64_t axis, DType dtype) {
   require_defined_arg(t, "cumsum");
   if (dtype == DType::boolean) return cumsum(t.to(DType::boolean), axis) > int64_t(0);
-  return cumsum(t.dtype() == dtype ? t : t.to(dtype), axis);
+  // (An integer dtype narrower than i64 is accumulated in i64 and wrapped back: the same values.)
+  const Tensor r = cumsum(t.dtype() == dtype ? t : t.to(dtype), axis);
+  return r.dtype() == dtype ? r : r.to(dtype);
 }
 
 Tensor cumprod(const Tensor& t, int64_t axis, DType dtype) {
   require_defined_arg(t, "cumprod");
   if (dtype == DType::boolean) return cumprod(t.to(DType::boolean), axis) != int64_t(0);
-  return cumprod(t.dtype() == dtype ? t : t.to(dtype), axis);
+  const Tensor r = cumprod(t.dtype() == dtype ? t : t.to(dtype), axis);
+  return r.dtype() == dtype ? r : r.to(dtype);
 }
 
 Tensor logcumsumexp(const Tensor& t, int64_t axis) {

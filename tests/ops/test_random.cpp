@@ -382,8 +382,15 @@ TEST(Random, EdgesOfTheDistributionsAndTheStream) {
       [&] { g.normal(nd::zeros({2}), nd::full({2}, std::numeric_limits<double>::infinity())); },
       {"normal", "finite"});
   expect_error<nd::ValueError>([&] { g.randint(33554438, 33554439, {4}, DType::f32); },
-                               {"randint", "2^24"});
+                               {"randint", "16777216"});
   EXPECT_EQ(values(Generator(1).randint(16777210, 16777216, {3}, DType::f32)).size(), 3u);
+  expect_error<nd::ValueError>([&] { g.randint(0, 300, {4}, DType::u8); }, {"randint", "u8"});
+  expect_error<nd::ValueError>([&] { g.randint(-129, 0, {4}, DType::i8); }, {"randint", "i8"});
+  for (double x : values(Generator(5).randint(0, 256, {500}, DType::u8)))
+    ASSERT_TRUE(x >= 0 && x < 256);
+  EXPECT_EQ(nd::cumsum(nd::ones({3}, DType::u8), 0, DType::i32).dtype(), DType::i32);
+  EXPECT_EQ(values(nd::cumsum(nd::full({3}, 100, DType::i64), 0, DType::i8)),
+            (std::vector<double>{100, -56, 44}));  // wrapped, as NumPy's int8 accumulation
   expect_error<nd::ValueError>([&] { g.uniform(0.1, 0.1 + 1e-12, {4}); }, {"uniform", "f32"});
   expect_error<nd::ValueError>([&] { g.uniform(0.0, 1e300, {4}); }, {"uniform", "f32"});
   for (double x : values(Generator(4).uniform(0.1, 0.1 + 1e-7, {1000})))
