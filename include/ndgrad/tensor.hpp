@@ -277,8 +277,10 @@ Tensor leaky_relu(const Tensor& t, double negative_slope = 0.01);
 Tensor elu(const Tensor& t, double alpha = 1.0);
 // t clamped to [min, max]; the gradient is g strictly inside, 0 at and beyond the bounds.
 Tensor hardtanh(const Tensor& t, double min = -1.0, double max = 1.0);
-// min(max(t, min), max), either bound optional (not both): numbers (in t's dtype; f32 for a
-// non-floating t) or tensors that broadcast with t (an undefined Tensor() for none). NaN
+// min(max(t, min), max), either bound optional (not both): numbers (an operator's scalar: an
+// integer keeps an integer t's dtype, a floating number gives f32 for a non-floating t; the
+// templates below take any arithmetic type or std::nullopt) or tensors that broadcast with t
+// (an undefined Tensor() for none). NaN
 // passes. t gets g where min <= t <= max (the bounds included), a tensor min where t < min <
 // max, a tensor max where t > max or max < min (PyTorch's). clip is NumPy's name.
 Tensor clamp(const Tensor& t, std::optional<double> min, std::optional<double> max = std::nullopt);
@@ -474,6 +476,37 @@ Tensor where(const Tensor& condition, const Tensor& a, S b) {
 template <class S, detail::if_scalar<S> = 0>
 Tensor where(const Tensor& condition, S a, const Tensor& b) {
   return where(condition, detail::scalar_arg(a, "where"), b);
+}
+// clamp and clip with number bounds of any arithmetic type, or std::nullopt for none: a bound
+// keeps its kind as an operator's scalar does (clamp(i, 2, 5) of an integer i keeps its dtype;
+// a floating bound with an integer t gives f32).
+namespace detail {
+struct ClampBound {
+  enum Kind { none, integer, floating } kind = none;
+  double f = 0;
+  int64_t i = 0;
+};
+template <class S>
+using if_bound =
+    std::enable_if_t<std::is_arithmetic_v<S> || std::is_same_v<S, std::nullopt_t>, int>;
+template <class S>
+ClampBound clamp_bound(S v, const char* op) {
+  if constexpr (std::is_same_v<S, std::nullopt_t>)
+    return {};
+  else if constexpr (std::is_floating_point_v<S>)
+    return {ClampBound::floating, static_cast<double>(v), 0};
+  else
+    return {ClampBound::integer, 0, scalar_arg(v, op)};
+}
+}  // namespace detail
+Tensor clamp(const Tensor& t, detail::ClampBound min, detail::ClampBound max);
+template <class Lo, class Hi = std::nullopt_t, detail::if_bound<Lo> = 0, detail::if_bound<Hi> = 0>
+Tensor clamp(const Tensor& t, Lo min, Hi max = std::nullopt) {
+  return clamp(t, detail::clamp_bound(min, "clamp"), detail::clamp_bound(max, "clamp"));
+}
+template <class Lo, class Hi = std::nullopt_t, detail::if_bound<Lo> = 0, detail::if_bound<Hi> = 0>
+Tensor clip(const Tensor& t, Lo min, Hi max = std::nullopt) {
+  return clamp(t, detail::clamp_bound(min, "clip"), detail::clamp_bound(max, "clip"));
 }
 #define NDGRAD_BINARY_OP(name, ...)                          \
   template <class S, detail::if_scalar<S> = 0>               \

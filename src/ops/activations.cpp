@@ -80,6 +80,22 @@ Tensor clamp(const Tensor& t, std::optional<double> min, std::optional<double> m
   return clamp(t, min ? scalar_for(*min, t) : Tensor(), max ? scalar_for(*max, t) : Tensor());
 }
 
+Tensor clamp(const Tensor& t, detail::ClampBound min, detail::ClampBound max) {
+  require_defined_arg(t, "clamp");
+  auto bound = [&](const detail::ClampBound& b) -> Tensor {
+    switch (b.kind) {
+      case detail::ClampBound::integer:
+        return scalar_like(b.i, t, "clamp");  // (a copy: the reference is the thread's table's)
+      case detail::ClampBound::floating:
+        return scalar_for(b.f, t);
+      case detail::ClampBound::none:
+        break;
+    }
+    return Tensor();
+  };
+  return clamp(t, bound(min), bound(max));
+}
+
 Tensor clip(const Tensor& t, const Tensor& min, const Tensor& max) { return clamp(t, min, max); }
 Tensor clip(const Tensor& t, std::optional<double> min, std::optional<double> max) {
   return clamp(t, min, max);

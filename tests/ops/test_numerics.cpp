@@ -1087,6 +1087,16 @@ TEST(Numerics, ParameterizedFunctionsEdges) {
   const Tensor ci = clamp(tensor({-5, 0, 5}, {3}, DType::i64), -1.5, 2.0);
   EXPECT_EQ(ci.dtype(), DType::f32);
   expect_values(ci, {-1.5, 0, 2}, 0);
+  // Integer bounds keep an integer tensor's dtype (as i + 2 does); either may be absent.
+  const Tensor ii = clamp(tensor({-5, 0, 5}, {3}, DType::i64), -1, 2);
+  EXPECT_EQ(ii.dtype(), DType::i64);
+  expect_values(ii, {-1, 0, 2}, 0);
+  const Tensor iu = clip(tensor({1, 7, 200}, {3}, DType::u8), 2, 100u);
+  EXPECT_EQ(iu.dtype(), DType::u8);
+  expect_values(iu, {2, 7, 100}, 0);
+  expect_values(clamp(tensor({-5, 0, 5}, {3}, DType::i64), std::nullopt, 1), {-5, 0, 1}, 0);
+  EXPECT_EQ(clamp(tensor({-5, 0, 5}, {3}, DType::i64), 0).dtype(), DType::i64);
+  EXPECT_EQ(clamp(x, 0, 1).dtype(), x.dtype());  // integer bounds with a floating tensor
   // nan_to_num: the dtype's largest finite values by default.
   const Tensor n = nan_to_num(tensor({std::nan(""), INFINITY, -INFINITY, 2.0}, {4}, DType::f32));
   expect_values(n, {0, std::numeric_limits<float>::max(), std::numeric_limits<float>::lowest(), 2},
