@@ -336,40 +336,36 @@ ValuesIndices kthvalue(const Tensor& t, int64_t k, int64_t axis, bool keepdims) 
                        t);
 }
 
-ValuesIndices median(const Tensor& t, int64_t axis, bool keepdims) {
-  require_defined_arg(t, "median");
-  const int64_t a = axis_of(t, axis, "median");
+namespace {
+// The lower median along axis: of every value (a slice holding NaN gives its first NaN, which
+// sorts last), or, skipping NaN, of the values that are not NaN (they sort first; an all-NaN
+// slice gives its first NaN).
+ValuesIndices lower_median(const Tensor& t, int64_t axis, bool keepdims, bool skip_nan,
+                           const char* name) {
+  require_defined_arg(t, name);
+  const int64_t a = axis_of(t, axis, name);
   const Tensor x = at_least_1d(t);
   const int64_t n = x.size(a);
-  if (n == 0) throw ValueError("median: zero-size reduction" + along(t, axis));
-  const Tensor order = raw_argsort(x, a, false, "median");
+  if (n == 0) throw ValueError(std::string(name) + ": zero-size reduction" + along(t, axis));
+  const Tensor order = raw_argsort(x, a, false, name);
   Tensor pos;
   {
     NoGradGuard no_grad;
-    // The lower median; where a slice holds NaN, its first NaN (NaN sorts last).
     const Tensor nans = isnan(x).sum({a}, true);
-    pos =
-        where(nans > 0, n - nans, full(nans.shape(), static_cast<double>((n - 1) / 2), DType::i64));
+    const Tensor valid = skip_nan ? n - nans : full(nans.shape(), double(n), DType::i64);
+    const Tensor lower = floor_divide(maximum(valid - int64_t(1), int64_t(0)), int64_t(2));
+    pos = skip_nan ? lower : where(nans > 0, n - nans, lower);
   }
   return select_sorted(x, order, pos, a, keepdims, t);
 }
+}  // namespace
+
+ValuesIndices median(const Tensor& t, int64_t axis, bool keepdims) {
+  return lower_median(t, axis, keepdims, false, "median");
+}
 
 ValuesIndices nanmedian(const Tensor& t, int64_t axis, bool keepdims) {
-  require_defined_arg(t, "nanmedian");
-  const int64_t a = axis_of(t, axis, "nanmedian");
-  const Tensor x = at_least_1d(t);
-  const int64_t n = x.size(a);
-  if (n == 0) throw ValueError("nanmedian: zero-size reduction" + along(t, axis));
-  const Tensor order = raw_argsort(x, a, false, "nanmedian");
-  Tensor pos;
-  {
-    NoGradGuard no_grad;
-    // The lower median of the values that are not NaN (they sort first); an all-NaN slice
-    // gives its first NaN.
-    const Tensor valid = n - isnan(x).sum({a}, true);
-    pos = where(valid > 0, floor_divide(valid - int64_t(1), int64_t(2)), int64_t(0));
-  }
-  return select_sorted(x, order, pos, a, keepdims, t);
+  return lower_median(t, axis, keepdims, true, "nanmedian");
 }
 
 }  // namespace ndgrad
