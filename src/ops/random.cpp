@@ -79,25 +79,37 @@ double ieee_log(double x) {
 }
 
 // sin and cos of x in [0, pi/4] by their series (to x^21 and x^20).
-struct SeriesCoefficients {
-  double sin[11], cos[11];  // (-1)^k / (2k+1)! and (-1)^k / (2k)!
-  SeriesCoefficients() {
-    double fact = 1.0;  // k!, each product rounded as IEEE prescribes
-    for (int k = 0; k <= 21; ++k) {
-      if (k > 0) fact = fact * k;
-      const double term = ((k / 2) % 2 ? -1.0 : 1.0) / fact;
-      (k % 2 ? sin : cos)[k / 2] = term;
-    }
-  }
-};
+// (-1)^k / (2k+1)! and (-1)^k / (2k)!: every factorial here is exact in double, so each
+// coefficient is the correctly rounded quotient, the same on every compiler.
+constexpr double kSinSeries[11] = {1.0,
+                                   -1.0 / 6,
+                                   1.0 / 120,
+                                   -1.0 / 5040,
+                                   1.0 / 362880,
+                                   -1.0 / 39916800,
+                                   1.0 / 6227020800.0,
+                                   -1.0 / 1307674368000.0,
+                                   1.0 / 355687428096000.0,
+                                   -1.0 / 121645100408832000.0,
+                                   1.0 / 51090942171709440000.0};
+constexpr double kCosSeries[11] = {1.0,
+                                   -1.0 / 2,
+                                   1.0 / 24,
+                                   -1.0 / 720,
+                                   1.0 / 40320,
+                                   -1.0 / 3628800,
+                                   1.0 / 479001600,
+                                   -1.0 / 87178291200.0,
+                                   1.0 / 20922789888000.0,
+                                   -1.0 / 6402373705728000.0,
+                                   1.0 / 2432902008176640000.0};
 
 void sincos_small(double x, double& s, double& c) {
-  static const SeriesCoefficients coef;
   const double x2 = x * x;
   double ps = 0.0, pc = 0.0;
   for (int k = 10; k >= 0; --k) {
-    ps = ps * x2 + coef.sin[k];
-    pc = pc * x2 + coef.cos[k];
+    ps = ps * x2 + kSinSeries[k];
+    pc = pc * x2 + kCosSeries[k];
   }
   s = x * ps;
   c = pc;
