@@ -13,26 +13,24 @@ constexpr int kNumDTypes = 9;
 // Row-major, NumPy order.
 using Shape = std::vector<int64_t>;
 
-// Bytes per element.
-inline int64_t itemsize(DType dtype) {
-  switch (dtype) {
-    case DType::f64:
-    case DType::i64:
-      return 8;
-    case DType::f32:
-    case DType::i32:
-      return 4;
-    case DType::f16:
-    case DType::bf16:
-      return 2;
-    default:
-      return 1;
-  }
+// Bytes per element: 1 << two bits of a constant per dtype (4 8 8 1 4 1 1 2 2, in the enum's
+// order), without a branch; every tensor access computes it.
+constexpr int64_t itemsize(DType dtype) {
+  return int64_t{1} << ((0x1423Eu >> (2 * (static_cast<unsigned>(dtype) & 15u))) & 3u);
 }
+static_assert(itemsize(DType::f32) == 4 && itemsize(DType::f64) == 8 && itemsize(DType::i64) == 8 &&
+              itemsize(DType::boolean) == 1 && itemsize(DType::i32) == 4 &&
+              itemsize(DType::u8) == 1 && itemsize(DType::i8) == 1 && itemsize(DType::f16) == 2 &&
+              itemsize(DType::bf16) == 2);
 // "f32", "f64", "i64", "bool", "i32", "u8", "i8", "f16", "bf16".
 const char* dtype_name(DType dtype);
-// f32, f64, f16 and bf16.
-bool is_floating(DType dtype);
+// f32, f64, f16 and bf16 (a bit per dtype, in the enum's order).
+constexpr bool is_floating(DType dtype) {
+  return (0x183u >> (static_cast<unsigned>(dtype) & 15u)) & 1u;
+}
+static_assert(is_floating(DType::f32) && is_floating(DType::f64) && !is_floating(DType::i64) &&
+              !is_floating(DType::boolean) && !is_floating(DType::i32) && !is_floating(DType::u8) &&
+              !is_floating(DType::i8) && is_floating(DType::f16) && is_floating(DType::bf16));
 // i32, u8, i8, f16, bf16: held in memory, never computed in.
 inline bool is_storage_only(DType dtype) { return static_cast<int>(dtype) >= 4; }
 // The dtype a storage dtype computes in: f16 and bf16 in f32; i32, u8 and i8 in i64 (so that

@@ -31,10 +31,6 @@ const char* dtype_name(DType dtype) {
   return "?";
 }
 
-bool is_floating(DType dtype) {
-  return dtype == DType::f32 || dtype == DType::f64 || dtype == DType::f16 || dtype == DType::bf16;
-}
-
 namespace {
 
 // The promotion table, indexed by DType's order (f32, f64, i64, bool, i32, u8, i8, f16, bf16).
@@ -117,17 +113,6 @@ Dims contiguous_strides(const Dims& shape) {
   Dims strides;
   contiguous_strides_into(shape, strides);
   return strides;
-}
-
-bool is_contiguous(const Dims& shape, const Dims& strides) {
-  int64_t expected = 1;
-  for (size_t i = shape.size(); i-- > 0;) {
-    if (shape[i] == 1) continue;
-    if (shape[i] == 0) return true;
-    if (strides[i] != expected) return false;
-    expected *= shape[i];
-  }
-  return true;
 }
 
 int64_t normalize_axis(int64_t axis, int64_t ndim, const char* op) {

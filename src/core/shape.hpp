@@ -34,7 +34,18 @@ inline void contiguous_strides_into(const Dims& shape, Dims& strides) {
     s *= shape[i];
   }
 }
-bool is_contiguous(const Dims& shape, const Dims& strides);
+// Whether a view of this shape and these strides is laid out row-major without gaps (sizes 1
+// and empty tensors excepted). Inline: every small op asks about its operands.
+inline bool is_contiguous(const Dims& shape, const Dims& strides) {
+  int64_t expected = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    if (shape[i] == 1) continue;
+    if (shape[i] == 0) return true;
+    if (strides[i] != expected) return false;
+    expected *= shape[i];
+  }
+  return true;
+}
 // Whether two elements of a view share memory (a broadcast axis: stride 0 with size > 1, or
 // strides that interleave). Conservative: a view it accepts has no two elements at one address.
 bool has_internal_overlap(const Dims& shape, const Dims& strides);

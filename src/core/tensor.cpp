@@ -64,8 +64,8 @@ Tensor make_tensor(const Dims& shape, DType dtype, const char* op) {
   return allocate_tensor(shape, checked_numel(shape, op ? op : "tensor"), dtype, op);
 }
 
-Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype, const char* op) {
-  return allocate_tensor(shape, numel_of(shape), dtype, op);
+Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype, const char* op, int64_t n) {
+  return allocate_tensor(shape, n < 0 ? numel_of(shape) : n, dtype, op);
 }
 
 Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset) {

@@ -34,14 +34,14 @@ struct TensorImpl final : Counted {
 
   // The first element, for writing (or reading and writing): every deferred computation over
   // this memory runs first.
-  char* data() const {
+  [[gnu::always_inline]] char* data() const {
     if (storage->hooks.load(std::memory_order_acquire) != 0)
       prepare_access(*storage, Access::write);
     return storage->data + offset * itemsize(dtype);
   }
   // The first element, for reading only: the values are computed if they are deferred;
   // deferred computations that read them stay deferred.
-  const char* read_data() const {
+  [[gnu::always_inline]] const char* read_data() const {
     if (storage->hooks.load(std::memory_order_acquire) != 0) prepare_access(*storage, Access::read);
     return storage->data + offset * itemsize(dtype);
   }
@@ -52,7 +52,9 @@ struct TensorImpl final : Counted {
 Tensor make_tensor(const Dims& shape, DType dtype, const char* op = nullptr);
 // The same for a shape known to be valid (an existing tensor's, or one the caller checked with
 // checked_numel): only the byte count's overflow is checked.
-Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype, const char* op = nullptr);
+// n: its element count, when the caller has it.
+Tensor make_tensor_of_valid_shape(const Dims& shape, DType dtype, const char* op = nullptr,
+                                  int64_t n = -1);
 // Memory for a contiguous tensor of a valid shape (n: its element count, when known), or a
 // MemoryError naming op, the shape and the bytes. reserve: address space only, for a pending
 // result (Storage::reserve).

@@ -32,6 +32,8 @@ inline bool large(const Dims& shape) {
   }
   return n >= kMinElements;
 }
+// The same for a result of n elements (a valid shape's count).
+inline bool large(int64_t n) { return n >= kMinElements; }
 
 // On by default (off under NDGRAD_REFERENCE_KERNELS); off makes every op eager (tests compare
 // the two).
@@ -58,8 +60,12 @@ Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Dims
               const char* name);
 Tensor unary(kernels::UnaryOp op, const Tensor& x, const char* name);
 
-// Whether t's values are still to be computed.
-bool pending(const Tensor& t);
+// Whether t's values are still to be computed (inline: most storages never had a pending
+// computation, and every small op asks).
+bool pending_slow(const Tensor& t);
+inline bool pending(const Tensor& t) {
+  return t.impl()->storage->hooks.load(std::memory_order_acquire) != 0 && pending_slow(t);
+}
 // x.sum(axes, keepdims=true) evaluated fused into x's pending computation; undefined unless x
 // is a pending result seen whole and axes are all axes, the leading ones, or the trailing ones
 // (when those merge into one run per output value).

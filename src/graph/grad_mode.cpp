@@ -4,9 +4,10 @@
 
 namespace ndgrad {
 
-namespace {
-thread_local bool grad_enabled = true;
-}
+namespace detail {
+__thread bool grad_enabled = true;
+}  // namespace detail
+using detail::grad_enabled;
 
 bool is_grad_enabled() { return grad_enabled; }
 void set_grad_enabled(bool on) { grad_enabled = on; }

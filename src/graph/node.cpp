@@ -58,7 +58,7 @@ const Ref<Node>* exchange_running_node(const Ref<Node>* node) {
 }
 
 const Tensor& SavingNode::link_output(const Tensor& y, Tensor& holder) const {
-  if (!is_grad_enabled() || !running || running->get() != this) return y;
+  if (!grad_enabled_here() || !running || running->get() != this) return y;
   holder = y.detach();
   holder.impl()->grad_fn = *running;
   holder.impl()->requires_grad = true;
@@ -82,15 +82,6 @@ std::vector<std::string> differentiable_ops() {
   auto names = op_registry();
   std::sort(names.begin(), names.end());
   return names;
-}
-
-bool records_grad(const Tensor& t) { return t.defined() && t.impl()->requires_grad; }
-
-bool any_records_grad(std::initializer_list<const Tensor*> inputs) {
-  if (!is_grad_enabled()) return false;
-  for (const Tensor* t : inputs)
-    if (records_grad(*t)) return true;
-  return false;
 }
 
 void attach_node(Tensor& out, Ref<Node> node, std::initializer_list<const Tensor*> inputs) {

@@ -5,6 +5,7 @@
 
 #include "core/inline_list.hpp"
 #include "core/tensor_impl.hpp"
+#include "graph/grad_mode.hpp"
 
 namespace ndgrad {
 
@@ -106,7 +107,7 @@ struct OpRegistration {
   const char* name() const override { return kName; }
 
 // Whether t takes part in autograd (requires grad, as a leaf or through its history).
-bool records_grad(const Tensor& t);
+inline bool records_grad(const Tensor& t) { return t.defined() && t.impl()->requires_grad; }
 
 // Connects an op's output to a new node of type N when grad mode is on and any input requires
 // grad; returns the node (owned by out) so the caller can save what backward needs, or null
@@ -118,7 +119,13 @@ N* record(Tensor& out, std::initializer_list<const Tensor*> inputs);
 void attach_node(Tensor& out, Ref<Node> node, std::initializer_list<const Tensor*> inputs);
 // The same for any number of inputs.
 void attach_node(Tensor& out, Ref<Node> node, const Tensor* const* inputs, size_t n);
-bool any_records_grad(std::initializer_list<const Tensor*> inputs);
+// Whether grad mode is on and any input records grad: whether an op records a node.
+inline bool any_records_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!grad_enabled_here()) return false;
+  for (const Tensor* t : inputs)
+    if (records_grad(*t)) return true;
+  return false;
+}
 // attach_node in two steps, for an op whose result may reuse an input's tensor: prepare builds
 // the node with its edges (null when nothing records), adopt makes it out's grad_fn.
 void connect_edges(Node& node, const Tensor* const* inputs, size_t n);

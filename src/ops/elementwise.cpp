@@ -18,12 +18,11 @@ using kernels::UnaryOp;
 
 namespace {
 
-// Whether op(a, b) (or op(a) when b is null) into out (contiguous) is one flat run: each input
-// laid out like out, or one value, and few enough elements for one thread. Saves the kernel
-// examining strides.
-bool flat_operands(const TensorImpl& out, const TensorImpl& a, const TensorImpl* b,
+// Whether op(a, b) (or op(a) when b is null) into out (contiguous, n elements) is one flat run:
+// each input laid out like out, or one value, and few enough elements for one thread. Saves the
+// kernel examining strides.
+bool flat_operands(int64_t n, const TensorImpl& out, const TensorImpl& a, const TensorImpl* b,
                    kernels::FlatRun& f) {
-  const int64_t n = numel_of(out.shape);
   if (n == 0 || n >= kernels::kFlatMax) return false;
   auto step = [&](const TensorImpl& t) -> int64_t {
     if (t.shape.empty()) return 0;
@@ -43,7 +42,7 @@ inline bool can_take(const Tensor& t, const Dims& shape, DType dtype) {
   // (A leaf that requires grad is the target of its consumers' edges: never taken.)
   return impl.donated && t.impl().unique() && impl.storage.unique() &&
          !(impl.requires_grad && !impl.grad_fn) && impl.dtype == dtype && impl.shape == shape &&
-         t.is_contiguous() && !lazy::pending(t);
+         is_contiguous(impl.shape, impl.strides) && !lazy::pending(t);
 }
 
 // The result written over t: t itself, as a tensor of its own (its autograd state, if any,
@@ -87,7 +86,7 @@ class Offer {
 // A rule's incoming gradient g, offered to the op that reads it (when the row's derivative reads
 // it once, one_use) unless a graph is recorded (create_graph would save it); else null.
 const Tensor* offered(const Tensor& g, bool one_use) {
-  return one_use && !is_grad_enabled() ? &g : nullptr;
+  return one_use && !grad_enabled_here() ? &g : nullptr;
 }
 
 // The integral rule's refusal of a floating operand.
@@ -114,12 +113,13 @@ Tensor unary_forward(UnaryOp op, const Tensor& x) {
     return rule == DTypeRule::predicate ? r : raw_cast(r, dt, name);
   }
   const DType out_dtype = rule == DTypeRule::predicate ? DType::boolean : dt;
-  if (lazy::large(x.impl()->shape))
+  const int64_t n = numel_of(x.impl()->shape);  // a tensor's: valid
+  if (lazy::large(n))
     if (Tensor pending = lazy::unary(op, x, name); pending.defined()) return pending;
   if (x.impl()->donated && out_dtype == dt && can_take(x, x.impl()->shape, dt)) {
     const TensorImpl& xi = *x.impl();
     kernels::FlatRun flat;
-    const bool is_flat = flat_operands(xi, xi, nullptr, flat);
+    const bool is_flat = flat_operands(n, xi, xi, nullptr, flat);
     if (const auto direct = is_flat ? kernels::flat_unary(op, dt) : nullptr) {
       direct(xi.data(), xi.data(), flat);
     } else {
@@ -128,10 +128,10 @@ Tensor unary_forward(UnaryOp op, const Tensor& x) {
     }
     return taken(x);
   }
-  Tensor out = make_tensor_of_valid_shape(x.impl()->shape, out_dtype, name);
+  Tensor out = make_tensor_of_valid_shape(x.impl()->shape, out_dtype, name, n);
   const TensorImpl &o = *out.impl(), &xi = *x.impl();
   kernels::FlatRun flat;
-  const bool is_flat = flat_operands(o, xi, nullptr, flat);
+  const bool is_flat = flat_operands(n, o, xi, nullptr, flat);
   if (const auto direct = is_flat ? kernels::flat_unary(op, dt) : nullptr) {
     direct(o.data(), xi.read_data(), flat);
     return out;
@@ -142,14 +142,15 @@ Tensor unary_forward(UnaryOp op, const Tensor& x) {
   return out;
 }
 
-// op(a, b) into out's buffer (a contiguous result of shape `shape`; a and b in the op's dtype):
-// as a flat run when flat_operands allows, through the broadcasting kernel otherwise.
-void binary_into(BinaryOp op, const Dims& shape, const TensorImpl& out, const Tensor& a,
+// op(a, b) into out's buffer (a contiguous result of shape `shape`, n elements; a and b in the
+// op's dtype): as a flat run when flat_operands allows, through the broadcasting kernel
+// otherwise.
+void binary_into(BinaryOp op, const Dims& shape, int64_t n, const TensorImpl& out, const Tensor& a,
                  const Tensor& b) {
   const TensorImpl &ai = *a.impl(), &bi = *b.impl();
   const kernels::Operand o{out.data(), out.strides.data(), out.dtype};
   kernels::FlatRun flat;
-  if (flat_operands(out, ai, &bi, flat)) {
+  if (flat_operands(n, out, ai, &bi, flat)) {
     if (const auto direct = kernels::flat_binary(op, ai.dtype)) {
       direct(out.data(), ai.read_data(), bi.read_data(), flat);
       return;
@@ -216,18 +217,19 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const void*
   }
   if (!compare && dt == DType::boolean && info.dtypes != DTypeRule::integral)
     throw DTypeError(std::string(name) + " is not defined for bool tensors; convert with .to()");
-  if (lazy::large(shape))
+  const int64_t n = numel_of(shape);  // an operand's, or checked above
+  if (lazy::large(n))
     if (Tensor pending = lazy::binary(op, a, b, shape, dt, name); pending.defined()) return pending;
   Tensor a_cast, b_cast;
   if (!compare && (a.impl()->donated || b.impl()->donated))
     for (const Tensor* t : {&a, &b})
       if (can_take(*t, shape, dt)) {
-        binary_into(op, shape, *t->impl(), in_dtype(a, dt, a_cast), in_dtype(b, dt, b_cast));
+        binary_into(op, shape, n, *t->impl(), in_dtype(a, dt, a_cast), in_dtype(b, dt, b_cast));
         return taken(*t);
       }
   // An operand's shape, or checked above.
-  Tensor out = make_tensor_of_valid_shape(shape, compare ? DType::boolean : dt, name);
-  binary_into(op, shape, *out.impl(), in_dtype(a, dt, a_cast), in_dtype(b, dt, b_cast));
+  Tensor out = make_tensor_of_valid_shape(shape, compare ? DType::boolean : dt, name, n);
+  binary_into(op, shape, n, *out.impl(), in_dtype(a, dt, a_cast), in_dtype(b, dt, b_cast));
   return out;
 }
 
@@ -241,7 +243,11 @@ constexpr unsigned kReads_nothing = 0, kReads_no_grad = 0, kReads_x = 1, kReads_
 // node under create_graph, so that second derivatives flow through it).
 struct ElementwiseNode : SavingNode {
   Tensor a, b, y;
-  void release_saved() override { a = b = y = Tensor(); }
+  void release_saved() override {
+    a = Tensor();
+    b = Tensor();
+    y = Tensor();
+  }
   // Saves what the gradients of the operands that need one read.
   [[gnu::always_inline]] void save_operands(unsigned reads, const Tensor& first,
                                             const Tensor* second, const Tensor& out) {
@@ -532,11 +538,13 @@ void add_into(Tensor& acc, const Tensor& g, bool subtract) {
     copy_into(acc, sum);
     return;
   }
-  if (is_floating(a.dtype) && g.impl()->shape == shape && acc.is_contiguous() &&
-      g.is_contiguous()) {  // g has acc's dtype (the contract)
+  const TensorImpl& gi = *g.impl();
+  if (is_floating(a.dtype) && gi.shape == shape && is_contiguous(shape, a.strides) &&
+      is_contiguous(gi.shape, gi.strides)) {  // g has acc's dtype (the contract)
     // The common case (a gradient added to a buffer of its own shape): one flat loop, no
     // broadcasting set-up.
-    kernels::accumulate(a.dtype, acc.numel(), a.data(), g.impl()->data(), subtract);
+    char* to = a.data();  // first: a write to acc computes what reads it
+    kernels::accumulate(a.dtype, numel_of(shape), to, gi.read_data(), subtract);
     return;
   }
   OperandOf out(acc, shape, Access::write), in(g, shape);

@@ -10,12 +10,12 @@
 namespace ndgrad {
 
 Tensor add_to(Tensor acc, Tensor g) {
-  if (is_grad_enabled()) return acc + g;  // create_graph: the sum is recorded
+  if (grad_enabled_here()) return acc + g;  // create_graph: the sum is recorded
   // Pending values are added lazily: the sum is computed once, with them.
   if (lazy::pending(acc) || lazy::pending(g)) return acc + g;
   const auto& impl = acc.impl();
   if (impl.unique() && impl->storage.unique() && impl->shape == g.impl()->shape &&
-      impl->dtype == g.impl()->dtype && acc.is_contiguous()) {
+      impl->dtype == g.impl()->dtype && is_contiguous(impl->shape, impl->strides)) {
     add_into(acc, g);  // nothing else sees acc: added to in place
     return acc;
   }

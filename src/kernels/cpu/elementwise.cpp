@@ -291,12 +291,14 @@ constexpr FlatBinaryFn binary_entry() {
     return nullptr;
 }
 
+}  // namespace
+
 // Indexed by op, then by DType (f32, f64, i64, bool: the enum's order).
-constexpr int kDTypes = 4;
 static_assert(static_cast<int>(DType::f32) == 0 && static_cast<int>(DType::f64) == 1 &&
                   static_cast<int>(DType::i64) == 2 && static_cast<int>(DType::boolean) == 3,
               "the flat-run tables follow DType's order");
-constexpr FlatUnaryFn kFlatUnary[][kDTypes] = {
+namespace detail {
+constexpr FlatUnaryFn kFlatUnary[kNumUnaryOps][kFlatDTypes] = {
 #define NDGRAD_UNARY_OP(name, dtypes, ...)              \
   {unary_entry<fn::name, float, DTypeRule::dtypes>(),   \
    unary_entry<fn::name, double, DTypeRule::dtypes>(),  \
@@ -304,7 +306,7 @@ constexpr FlatUnaryFn kFlatUnary[][kDTypes] = {
    unary_entry<fn::name, bool, DTypeRule::dtypes>()},
 #include "ndgrad/op_table.def"
 };
-constexpr FlatBinaryFn kFlatBinary[][kDTypes] = {
+constexpr FlatBinaryFn kFlatBinary[kNumBinaryOps][kFlatDTypes] = {
 #define NDGRAD_BINARY_OP(name, dtypes, ...)              \
   {binary_entry<fn::name, float, DTypeRule::dtypes>(),   \
    binary_entry<fn::name, double, DTypeRule::dtypes>(),  \
@@ -312,22 +314,7 @@ constexpr FlatBinaryFn kFlatBinary[][kDTypes] = {
    binary_entry<fn::name, bool, DTypeRule::dtypes>()},
 #include "ndgrad/op_table.def"
 };
-static_assert(sizeof(kFlatUnary) / sizeof(kFlatUnary[0]) == kNumUnaryOps, "one row per op");
-static_assert(sizeof(kFlatBinary) / sizeof(kFlatBinary[0]) == kNumBinaryOps, "one row per op");
-
-}  // namespace
-
-FlatUnaryFn flat_unary(UnaryOp op, DType dtype) {
-  const auto i = static_cast<unsigned>(op), d = static_cast<unsigned>(dtype);
-  if (i >= kNumUnaryOps || d >= kDTypes || reference_kernels()) return nullptr;
-  return kFlatUnary[i][d];
-}
-
-FlatBinaryFn flat_binary(BinaryOp op, DType dtype) {
-  const auto i = static_cast<unsigned>(op), d = static_cast<unsigned>(dtype);
-  if (i >= kNumBinaryOps || d >= kDTypes || reference_kernels()) return nullptr;
-  return kFlatBinary[i][d];
-}
+}  // namespace detail
 
 void unary(UnaryOp op, const Dims& shape, Operand out, Operand in, const FlatRun* flat) {
   dispatch_dtype(in.dtype, [&](auto tag) { unary_typed<decltype(tag)>(op, shape, flat, out, in); });

@@ -5,6 +5,7 @@
 
 #include "core/dims.hpp"
 #include "kernels/cpu/op_info.hpp"
+#include "kernels/cpu/reference.hpp"
 #include "ndgrad/dtype.hpp"
 
 namespace ndgrad::kernels {
@@ -44,8 +45,22 @@ void binary(BinaryOp op, const Dims& shape, Operand out, Operand a, Operand b,
 // or binary() says so). out may be an input (in place).
 using FlatUnaryFn = void (*)(char* out, const char* in, const FlatRun& run);
 using FlatBinaryFn = void (*)(char* out, const char* a, const char* b, const FlatRun& run);
-FlatUnaryFn flat_unary(UnaryOp op, DType dtype);
-FlatBinaryFn flat_binary(BinaryOp op, DType dtype);
+// (Inline: every small op asks, twice.)
+constexpr unsigned kFlatDTypes = 4;  // f32, f64, i64, bool: the compute dtypes
+namespace detail {
+extern const FlatUnaryFn kFlatUnary[kNumUnaryOps][kFlatDTypes];
+extern const FlatBinaryFn kFlatBinary[kNumBinaryOps][kFlatDTypes];
+}  // namespace detail
+inline FlatUnaryFn flat_unary(UnaryOp op, DType dtype) {
+  const auto i = static_cast<unsigned>(op), d = static_cast<unsigned>(dtype);
+  if (i >= kNumUnaryOps || d >= kFlatDTypes || reference_kernels()) return nullptr;
+  return detail::kFlatUnary[i][d];
+}
+inline FlatBinaryFn flat_binary(BinaryOp op, DType dtype) {
+  const auto i = static_cast<unsigned>(op), d = static_cast<unsigned>(dtype);
+  if (i >= kNumBinaryOps || d >= kFlatDTypes || reference_kernels()) return nullptr;
+  return detail::kFlatBinary[i][d];
+}
 // out = cond ? a : b; cond boolean; out, a, b share a dtype.
 void where(const Dims& shape, Operand out, Operand cond, Operand a, Operand b);
 // out = in, converting dtype.

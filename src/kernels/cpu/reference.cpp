@@ -5,16 +5,21 @@
 
 namespace ndgrad::kernels {
 
-bool reference_kernels() {
+namespace detail {
+
+std::atomic<int> reference_state{-1};
+
+bool reference_kernels_first() {
 #ifdef NDGRAD_REFERENCE_KERNELS
-  return true;
+  const bool on = true;
 #else
-  static const bool on = [] {
-    const char* v = std::getenv("NDGRAD_REFERENCE_KERNELS");
-    return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
-  }();
-  return on;
+  const char* v = std::getenv("NDGRAD_REFERENCE_KERNELS");
+  const bool on = v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
 #endif
+  reference_state.store(on ? 1 : 0, std::memory_order_relaxed);
+  return on;
 }
+
+}  // namespace detail
 
 }  // namespace ndgrad::kernels
