@@ -75,10 +75,16 @@ struct Call {
     return i < x.size() ? std::optional<int64_t>(integer(i)) : std::nullopt;
   }
   bool flag_or(size_t i, bool otherwise) const { return i < x.size() ? number(i) != 0 : otherwise; }
-  int64_t axis(int64_t otherwise) const { return has_ints ? ints.at(0) : otherwise; }
+  // Integer k of ints; ValueError when there are fewer.
+  int64_t int_at(size_t k) const {
+    if (k >= ints.size())
+      throw ValueError("expected at least " + std::to_string(k + 1) + " integers");
+    return ints[k];
+  }
+  int64_t axis(int64_t otherwise) const { return has_ints ? int_at(0) : otherwise; }
   std::optional<int64_t> optional_axis() const {
     if (keepdims && !has_ints) throw ValueError("keepdims needs an axis");
-    return has_ints ? std::optional<int64_t>(ints.at(0)) : std::nullopt;
+    return has_ints ? std::optional<int64_t>(int_at(0)) : std::nullopt;
   }
   int64_t int_at(size_t k, int64_t otherwise) const {
     return k < ints.size() ? ints[k] : otherwise;
