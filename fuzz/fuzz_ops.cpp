@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/cpu/op_info.hpp"
+#include "ndgrad/function_table.hpp"
 #include "ndgrad/ndgrad.hpp"
 
 using namespace ndgrad;
@@ -88,6 +89,59 @@ constexpr int kReductionCount = sizeof(kReductions) / sizeof(kReductions[0]);
 constexpr int kUnaryCount = sizeof(kUnaryRows) / sizeof(kUnaryRows[0]);
 constexpr int kBinaryCount = sizeof(kBinaryRows) / sizeof(kBinaryRows[0]);
 
+// The function table's rows marked fuzz (ndgrad/function_table.def), each with the kinds of
+// its first case's arguments (tensors, numbers, indices, ...): a call gets fuzzed arguments of
+// those kinds, a tensor from the stack for each tensor.
+namespace fn_table {
+enum class Kind { input, number, constant, indices, mask, ints, text };
+template <class... D>
+Kind S(D...) {
+  return Kind::input;
+}
+Kind N(double) { return Kind::number; }
+template <class... V>
+Kind C(V...) {
+  return Kind::constant;
+}
+template <class... D>
+Kind I(int64_t, D...) {
+  return Kind::indices;
+}
+template <class... D>
+Kind M(D...) {
+  return Kind::mask;
+}
+template <class... V>
+Kind K(V...) {
+  return Kind::ints;
+}
+Kind Str(const char*) { return Kind::text; }
+struct Row {
+  const functions::Function* fn;
+  std::vector<Kind> args;
+};
+#define NDGRAD_IF_FUZZ_fuzz(...) __VA_ARGS__
+#define NDGRAD_IF_FUZZ_no_fuzz(...)
+const std::vector<Row>& rows() {
+  static const std::vector<Row> out = [] {
+    std::vector<Row> r;
+    size_t i = 0;
+#define NDGRAD_UNPAREN(...) \
+  { __VA_ARGS__ }
+#define NDGRAD_FUNCTION(name, form, domain, gradient, fuzz, cases, ...)  \
+  {                                                                      \
+    const std::vector<std::vector<Kind>> all_cases NDGRAD_UNPAREN cases; \
+    const functions::Function* f = &functions::kFunctions[i++];          \
+    NDGRAD_IF_FUZZ_##fuzz(r.push_back({f, all_cases.front()});)(void) f; \
+  }
+#include "ndgrad/function_table.def"
+#undef NDGRAD_UNPAREN
+    return r;
+  }();
+  return out;
+}
+}  // namespace fn_table
+
 Tensor positive(const Tensor& t) { return abs(t) + 0.5; }
 
 // t mapped into a domain (first: which operand of a binary row). The domains that only keep
@@ -115,7 +169,7 @@ Tensor into_domain(const Tensor& t, Domain d, bool first) {
 }
 
 void step(Bytes& in, std::vector<Tensor>& stack) {
-  const int op = in.small(23);
+  const int op = in.small(24);
   auto top = [&](int k) -> Tensor& { return stack[stack.size() - 1 - k]; };
   if (op == 0 || stack.size() < 2) {
     const Shape s = shape_from(in, 4, 4);
@@ -552,6 +606,77 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
         default:
           r = la::solve_triangular(m, b, in.next() & 1, in.next() & 1, in.next() & 1);
       }
+      break;
+    }
+    case 22: {  // any row of the function table, with fuzzed arguments of its kinds
+      const fn_table::Row& row =
+          fn_table::rows()[in.small(static_cast<int>(fn_table::rows().size()))];
+      using functions::Form;
+      const Form::Kind form = row.fn->form.kind;
+      functions::Call c;
+      size_t next_tensor = 0;
+      auto from_stack = [&]() { return top(static_cast<int>(next_tensor++ % stack.size())); };
+      if (form == Form::list || form == Form::list_axis) {
+        for (int i = in.small(3) + 1; i > 0; --i) c.x.push_back(from_stack());
+      } else {
+        for (fn_table::Kind k : row.args) {
+          switch (k) {
+            case fn_table::Kind::input:
+              c.x.push_back(from_stack());
+              break;
+            case fn_table::Kind::number: {  // integers and halves, some out of range
+              const double v = static_cast<double>(in.small(13)) - 4;
+              c.x.push_back(scalar(in.next() % 4 ? v : v / 4, DType::f64));
+              break;
+            }
+            case fn_table::Kind::constant: {
+              std::vector<double> v;
+              for (int i = in.small(4); i > 0; --i)
+                v.push_back(static_cast<double>(in.small(7)) / 4 - 0.25);
+              c.x.push_back(tensor(v, {static_cast<int64_t>(v.size())}, DType::f64));
+              break;
+            }
+            case fn_table::Kind::indices: {  // out of range, negative, of a wrong dtype
+              const Shape s = shape_from(in, 2, 4);
+              int64_t n = 1;
+              for (int64_t d : s) n *= d;
+              std::vector<double> v;
+              for (int64_t i = 0; i < n; ++i) v.push_back(static_cast<double>(in.small(11)) - 5);
+              c.x.push_back(tensor(v, s, in.next() % 8 ? DType::i64 : DType::f32));
+              break;
+            }
+            case fn_table::Kind::mask:
+              c.x.push_back(in.next() & 1 ? top(0) > 0.0
+                                          : rand(shape_from(in, 2, 4), in.next()) > 0.5);
+              break;
+            case fn_table::Kind::ints:
+              c.has_ints = true;
+              for (int i = in.small(5); i > 0; --i)
+                c.ints.push_back(static_cast<int64_t>(in.small(8)) - 3);
+              break;
+            case fn_table::Kind::text: {  // subscripts, mostly malformed
+              static const char alphabet[] = "ijk,.->i";
+              for (int i = in.small(12); i > 0; --i) c.text += alphabet[in.small(8)];
+              break;
+            }
+          }
+        }
+      }
+      if (form == Form::axis || form == Form::axis_keepdims || form == Form::list_axis ||
+          form == Form::axes) {
+        if (in.next() & 1) {
+          c.has_ints = true;
+          for (int i = form == Form::axes ? in.small(4) : 1; i > 0; --i)
+            c.ints.push_back(in.axis());
+        }
+        c.keepdims = form != Form::axis && form != Form::list_axis && (in.next() & 1);
+      }
+      // Products, repeats and grids multiply sizes: keep each call's result bounded.
+      double product = 1;
+      for (const Tensor& t : c.x) product *= static_cast<double>(std::max<int64_t>(t.numel(), 1));
+      if (product > (1 << 16)) return;
+      r = row.fn->call(c);
+      if (!row.fn->differentiable) require(!r.requires_grad());
       break;
     }
     default: {  // backward, possibly twice, possibly with a wrong-shaped gradient

@@ -7,6 +7,8 @@
 #include <functional>
 #include <sstream>
 
+#include "ndgrad/function_table.hpp"
+
 namespace ndgrad::cli {
 
 namespace {
@@ -21,7 +23,7 @@ const std::map<std::string, Tensor (*)(const Tensor&, const Tensor&)> kBinary = 
   {#name, [](const Tensor& a, const Tensor& b) { return name(a, b); }},
 #include "ndgrad/op_table.def"
 };
-// The op table's reductions, then those written with them.
+// The op table's reductions.
 using Reduction = Tensor (*)(const Tensor&, const std::vector<int64_t>&, bool);
 const std::map<std::string, Reduction> kReductions = {
 #define NDGRAD_REDUCTION_OP(name, ...)                                           \
@@ -29,91 +31,20 @@ const std::map<std::string, Reduction> kReductions = {
      return name(x, axes, keepdims);                                             \
    }},
 #include "ndgrad/op_table.def"
-    {"mean", [](const Tensor& x, const std::vector<int64_t>& axes,
-                bool keepdims) { return mean(x, axes, keepdims); }},
-    {"logsumexp", [](const Tensor& x, const std::vector<int64_t>& axes,
-                     bool keepdims) { return logsumexp(x, axes, keepdims); }},
-    // var and std with libtorch's default correction (1); norm is the 2-norm.
-    {"var", [](const Tensor& x, const std::vector<int64_t>& axes,
-               bool keepdims) { return var(x, axes, 1.0, keepdims); }},
-    {"std", [](const Tensor& x, const std::vector<int64_t>& axes,
-               bool keepdims) { return std(x, axes, 1.0, keepdims); }},
-    {"norm", [](const Tensor& x, const std::vector<int64_t>& axes,
-                bool keepdims) { return norm(x, 2.0, axes, keepdims); }},
-    {"nansum", [](const Tensor& x, const std::vector<int64_t>& axes,
-                  bool keepdims) { return nansum(x, axes, keepdims); }},
-    {"nanmean", [](const Tensor& x, const std::vector<int64_t>& axes,
-                   bool keepdims) { return nanmean(x, axes, keepdims); }},
-    {"any", [](const Tensor& x, const std::vector<int64_t>& axes,
-               bool keepdims) { return any(x, axes, keepdims); }},
-    {"all", [](const Tensor& x, const std::vector<int64_t>& axes,
-               bool keepdims) { return all(x, axes, keepdims); }},
-    {"count_nonzero", [](const Tensor& x, const std::vector<int64_t>& axes,
-                         bool keepdims) { return count_nonzero(x, axes, keepdims); }},
 };
-// Functions of one tensor along one axis (default -1): name(x [, axis]).
-const std::map<std::string, Tensor (*)(const Tensor&, int64_t)> kAlongAxis = {
-    {"softmax", [](const Tensor& x, int64_t axis) { return nn::softmax(x, axis); }},
-    {"log_softmax", [](const Tensor& x, int64_t axis) { return nn::log_softmax(x, axis); }},
-    {"cumsum", [](const Tensor& x, int64_t axis) { return cumsum(x, axis); }},
-    {"cumprod", [](const Tensor& x, int64_t axis) { return cumprod(x, axis); }},
-    {"logcumsumexp", [](const Tensor& x, int64_t axis) { return logcumsumexp(x, axis); }},
-    {"cummax", [](const Tensor& x, int64_t axis) { return cummax(x, axis).values; }},
-    {"cummin", [](const Tensor& x, int64_t axis) { return cummin(x, axis).values; }},
-    {"diff", [](const Tensor& x, int64_t axis) { return diff(x, 1, axis); }},
-    {"sort", [](const Tensor& x, int64_t axis) { return sort(x, axis).values; }},
-    {"argsort", [](const Tensor& x, int64_t axis) { return argsort(x, axis); }},
-};
-// Functions of a few expressions: (fewest, most) arguments and the function of their values.
-// Number parameters (a slope, a bound, a power) are expressions too, of a single value.
-struct Variadic {
-  size_t fewest, most;
-  Tensor (*fn)(const std::vector<Tensor>& x);
-};
-double number_arg(const std::vector<Tensor>& x, size_t i, double otherwise) {
-  if (i >= x.size()) return otherwise;
-  if (x[i].numel() != 1)
-    throw ValueError("expected a number as argument " + std::to_string(i + 1) + ", got shape " +
-                     shape_str(x[i].shape()));
-  return x[i].item();
+// Every row of the function table (ndgrad/function_table.def) is a function of the language,
+// called as its form says.
+const std::map<std::string, const functions::Function*> kFunctions = [] {
+  std::map<std::string, const functions::Function*> m;
+  for (const functions::Function& f : functions::kFunctions) m[f.name] = &f;
+  return m;
+}();
+const functions::Function* function_row(const std::string& name) {
+  auto it = kFunctions.find(name);
+  return it == kFunctions.end() ? nullptr : it->second;
 }
-const std::map<std::string, Variadic> kVariadic = {
-    {"leaky_relu", {1, 2, [](const auto& x) { return leaky_relu(x[0], number_arg(x, 1, 0.01)); }}},
-    {"elu", {1, 2, [](const auto& x) { return elu(x[0], number_arg(x, 1, 1.0)); }}},
-    {"hardtanh",
-     {1, 3,
-      [](const auto& x) { return hardtanh(x[0], number_arg(x, 1, -1.0), number_arg(x, 2, 1.0)); }}},
-    {"clamp", {3, 3, [](const auto& x) { return clamp(x[0], x[1], x[2]); }}},
-    {"clip", {3, 3, [](const auto& x) { return clip(x[0], x[1], x[2]); }}},
-    {"lerp", {3, 3, [](const auto& x) { return lerp(x[0], x[1], x[2]); }}},
-    {"nan_to_num", {1, 1, [](const auto& x) { return nan_to_num(x[0]); }}},
-    {"dot", {2, 2, [](const auto& x) { return dot(x[0], x[1]); }}},
-    {"vdot", {2, 2, [](const auto& x) { return vdot(x[0], x[1]); }}},
-    {"inner", {2, 2, [](const auto& x) { return inner(x[0], x[1]); }}},
-    {"outer", {2, 2, [](const auto& x) { return outer(x[0], x[1]); }}},
-    {"kron", {2, 2, [](const auto& x) { return kron(x[0], x[1]); }}},
-    {"inv", {1, 1, [](const auto& x) { return linalg::inv(x[0]); }}},
-    {"det", {1, 1, [](const auto& x) { return linalg::det(x[0]); }}},
-    {"solve", {2, 2, [](const auto& x) { return linalg::solve(x[0], x[1]); }}},
-    {"cholesky", {1, 1, [](const auto& x) { return linalg::cholesky(x[0]); }}},
-    {"pinv", {1, 1, [](const auto& x) { return linalg::pinv(x[0]); }}},
-    {"lstsq", {2, 2, [](const auto& x) { return linalg::lstsq(x[0], x[1]); }}},
-    {"svdvals", {1, 1, [](const auto& x) { return linalg::svdvals(x[0]); }}},
-    {"eigvalsh", {1, 1, [](const auto& x) { return linalg::eigvalsh(x[0]); }}},
-    {"matrix_norm", {1, 1, [](const auto& x) { return linalg::matrix_norm(x[0]); }}},
-    {"matrix_power",
-     {2, 2,
-      [](const auto& x) {
-        const double n = number_arg(x, 1, 1.0);
-        if (n != std::floor(n) || std::abs(n) > 1e9)
-          throw ValueError("matrix_power: expected an integer power, got " + std::to_string(n));
-        return linalg::matrix_power(x[0], static_cast<int64_t>(n));
-      }}},
-};
-const std::set<std::string> kShapeFns = {"reshape", "broadcast_to", "transpose", "permute"};
-// Functions of a [list] of expressions; the first three take an axis after it.
-const std::set<std::string> kListFns = {"cat", "concatenate", "stack", "hstack", "vstack"};
-const std::set<std::string> kListAxisFns = {"cat", "concatenate", "stack"};
+// The joins, whose gradients explain_expression splits (explain_join).
+const std::set<std::string> kJoins = {"cat", "concatenate", "stack", "hstack", "vstack"};
 
 class Parser {
  public:
@@ -459,9 +390,8 @@ class Parser {
   }
 
   std::shared_ptr<Expr> call(const std::string& name, int col) {
-    const bool known = kUnary.count(name) || kBinary.count(name) || kReductions.count(name) ||
-                       kAlongAxis.count(name) || kShapeFns.count(name) || kListFns.count(name) ||
-                       kVariadic.count(name) || name == "einsum";
+    const functions::Function* fn = function_row(name);
+    const bool known = kUnary.count(name) || kBinary.count(name) || kReductions.count(name) || fn;
     if (!known) {
       pos_ = static_cast<size_t>(col - 1);
       fail("unknown function '" + name + "'");
@@ -469,27 +399,31 @@ class Parser {
     expect("(");
     auto e = node(Expr::Kind::call, col);
     e->name = name;
-    if (kListFns.count(name)) {  // name([a, b, ...] [, axis])
+    using functions::Form;
+    const Form::Kind form = fn ? fn->form.kind : Form::args;
+    if (fn && (form == Form::list || form == Form::list_axis)) {  // name([a, b, ...] [, axis])
+      const bool with_axis = form == Form::list_axis;
       if (!accept("["))
         fail("expected '[': " + name + " takes a list of tensors, e.g. " + name +
-             (kListAxisFns.count(name) ? "([x, y], 0)" : "([x, y])"));
+             (with_axis ? "([x, y], 0)" : "([x, y])"));
       if (at(']')) fail("expected a tensor: the list is empty");
       do {
         if (!e->args.empty() && at(']')) break;  // a trailing comma
         e->args.push_back(expr());
       } while (accept(","));
       if (!accept("]")) fail("expected ',' or ']' in the list");
-      if (kListAxisFns.count(name) && accept(",")) {
+      if (with_axis && accept(",")) {
         e->has_ints = true;
         e->ints.push_back(integer());
       }
       expect(")");
       return e;
     }
-    if (name == "einsum") {  // einsum("ij,jk->ik", x, y, ...)
+    if (fn && form == Form::einsum) {  // einsum("ij,jk->ik", x, y, ...)
       skip();
       if (!accept("\""))
-        fail("expected '\"': einsum takes its subscripts first, e.g. einsum(\"ij,jk->ik\", x, y)");
+        fail("expected '\"': " + name + " takes its subscripts first, e.g. " + name +
+             "(\"ij,jk->ik\", x, y)");
       const size_t close = s_.find('"', pos_);
       if (close == std::string::npos) fail("the subscripts' closing '\"' is missing");
       e->text = s_.substr(pos_, close - pos_);
@@ -500,13 +434,13 @@ class Parser {
       expect(")");
       return e;
     }
-    if (auto it = kVariadic.find(name); it != kVariadic.end()) {
+    if (fn && form == Form::args) {
+      const size_t fewest = static_cast<size_t>(fn->form.fewest),
+                   most = static_cast<size_t>(fn->form.most);
       do e->args.push_back(expr());
-      while (e->args.size() < it->second.most && accept(","));
-      if (e->args.size() < it->second.fewest)
-        fail(name + " takes " + std::to_string(it->second.fewest) + " arguments");
-      if (accept(","))
-        fail(name + " takes at most " + std::to_string(it->second.most) + " arguments");
+      while (e->args.size() < most && accept(","));
+      if (e->args.size() < fewest) fail(name + " takes " + std::to_string(fewest) + " arguments");
+      if (accept(",")) fail(name + " takes at most " + std::to_string(most) + " arguments");
       expect(")");
       return e;
     }
@@ -516,25 +450,38 @@ class Parser {
     } else if (kBinary.count(name)) {
       expect(",");
       e->args.push_back(expr());
-    } else if (kReductions.count(name)) {
+    } else if (kReductions.count(name) || form == Form::axes || form == Form::axis_keepdims) {
+      // (x [, axes] [, keepdims]); axis_keepdims: one axis
       while (accept(",")) {
         skip();
-        if (accept("keepdims"))
+        if (accept("keepdims")) {
           e->keepdims = true;
-        else if (e->has_ints)
+        } else if (e->has_ints) {
           fail("expected 'keepdims'");
-        else
+        } else if (form == Form::axis_keepdims) {
+          e->has_ints = true;
+          e->ints.push_back(integer());
+        } else {
           integers(*e);
+        }
       }
-    } else if (kAlongAxis.count(name)) {
+    } else if (form == Form::axis) {
       if (accept(",")) {
         e->has_ints = true;
         e->ints.push_back(integer());
       }
-    } else {  // reshape, broadcast_to, transpose, permute
-      expect(",");
-      integers(*e);
-      if (name == "transpose" && e->ints.size() != 2) fail("transpose takes two axes");
+    } else {  // ints: (x [, integers])
+      if (fn->form.fewest > 0 || accept(",")) {
+        if (fn->form.fewest > 0) expect(",");
+        integers(*e);
+      }
+      const auto n = static_cast<int>(e->ints.size());
+      if (n < fn->form.fewest || n > fn->form.most)
+        fail(name + " takes " +
+             (fn->form.fewest == fn->form.most
+                  ? std::to_string(fn->form.fewest)
+                  : std::to_string(fn->form.fewest) + " to " + std::to_string(fn->form.most)) +
+             " integers");
     }
     expect(")");
     return e;
@@ -602,48 +549,62 @@ Tensor apply(const Expr& e, const Tensor* x, const std::map<std::string, Tensor>
       break;
   }
   const std::string& f = e.name;
-  if (f == "T") return x[0].T();
   if (auto it = kUnary.find(f); it != kUnary.end()) return it->second(x[0]);
   if (auto it = kBinary.find(f); it != kBinary.end()) return it->second(x[0], x[1]);
   if (auto it = kReductions.find(f); it != kReductions.end())
     return it->second(x[0], e.ints, e.keepdims);
-  if (auto it = kAlongAxis.find(f); it != kAlongAxis.end())
-    return it->second(x[0], e.has_ints ? e.ints[0] : -1);
-  if (auto it = kVariadic.find(f); it != kVariadic.end())
-    return it->second.fn(std::vector<Tensor>(x, x + e.args.size()));
-  if (f == "einsum") return einsum(e.text, std::vector<Tensor>(x, x + e.args.size()));
-  if (f == "reshape") return x[0].reshape(e.ints);
-  if (f == "broadcast_to") return x[0].broadcast_to(e.ints);
-  if (f == "transpose") return x[0].transpose(e.ints[0], e.ints[1]);
-  if (f == "permute") return x[0].permute(e.ints);
-  const std::vector<Tensor> list(x, x + e.args.size());
-  const int64_t axis = e.has_ints ? e.ints[0] : 0;
-  if (f == "cat" || f == "concatenate") return cat(list, axis);
-  if (f == "stack") return stack(list, axis);
-  if (f == "hstack") return hstack(list);
-  return vstack(list);
+  const functions::Function* fn = function_row(f);  // ".T" is the row T
+  if (!fn) throw ParseError("unknown function '" + f + "'", e.column);
+  functions::Call call;
+  call.x.assign(x, x + e.args.size());
+  call.ints = e.ints;
+  call.has_ints = e.has_ints;
+  call.keepdims = e.keepdims;
+  call.text = e.text;
+  return fn->call(call);
 }
 
 }  // namespace
 
 std::string table_functions() {
   std::string text;
-  auto list = [&](const auto& table, const char* args) {
+  auto line_of = [&](const std::vector<std::string>& names, const char* args) {
     std::string line = " ";
-    for (const auto& entry : table) {
-      if (line.size() + entry.first.size() > 88) {
+    for (const std::string& name : names) {
+      if (line.size() + name.size() > 88) {
         text += line + "\n";
         line = " ";
       }
-      line += " " + entry.first;
+      line += " " + name;
     }
     text += line + " " + args + "\n";
   };
+  auto list = [&](const auto& table, const char* args) {
+    std::vector<std::string> names;
+    for (const auto& entry : table) names.push_back(entry.first);
+    line_of(names, args);
+  };
+  auto forms = [&](functions::Form::Kind kind, const char* args) {
+    std::vector<std::string> names;
+    for (const auto& [name, fn] : kFunctions)
+      if (fn->form.kind == kind) names.push_back(name);
+    line_of(names, args);
+  };
+  using functions::Form;
   list(kUnary, "(x)");
   list(kBinary, "(x, y)");
-  list(kReductions, "(x [, axes] [, keepdims]), e.g. sum(x, [0, 2], keepdims)");
-  list(kAlongAxis, "(x [, axis]), e.g. cumsum(x, 0) (axis -1 when none)");
-  list(kVariadic, "(x, ...), e.g. leaky_relu(x, 0.2), clamp(x, 0, 1), solve(a, b)");
+  std::vector<std::string> reductions;
+  for (const auto& entry : kReductions) reductions.push_back(entry.first);
+  for (const auto& [name, fn] : kFunctions)
+    if (fn->form.kind == Form::axes) reductions.push_back(name);
+  line_of(reductions, "(x [, axes] [, keepdims]), e.g. sum(x, [0, 2], keepdims)");
+  forms(Form::axis, "(x [, axis]), e.g. cumsum(x, 0) (axis -1 when none)");
+  forms(Form::axis_keepdims, "(x [, axis] [, keepdims]), e.g. median(x, 0) (all when no axis)");
+  forms(Form::ints, "(x, integers), e.g. reshape(x, [2, -1]), transpose(x, 0, 1)");
+  forms(Form::list, "([x, ...])");
+  forms(Form::list_axis, "([x, ...] [, axis]), e.g. cat([x, y], 1)");
+  forms(Form::args,
+        "(x, ...), e.g. leaky_relu(x, 0.2), clamp(x, 0, 1), solve(a, b), quantile(x, 0.5, 0)");
   text += "  einsum(\"subscripts\", x, ...), e.g. einsum(\"ij,jk->ik\", a, b)\n";
   return text;
 }
@@ -1031,7 +992,7 @@ std::string explain_expression(const Expr& root, const std::string& text,
     if (e.kind == Expr::Kind::index) {
       if (room)
         step = explain_index(what, source(*e.args[0]), x[0].shape(), e.indices, value.shape());
-    } else if (e.kind == Expr::Kind::call && kListFns.count(e.name)) {
+    } else if (e.kind == Expr::Kind::call && kJoins.count(e.name)) {
       std::vector<std::string> operands;
       for (const auto& a : e.args) operands.push_back(source(*a));
       if (room) step = explain_join(what, e.name, operands, x, e, value.shape());

@@ -9,11 +9,11 @@
 //   primary   := NUMBER | NAME | NAME '(' args ')' | '(' expr ')'
 // Subscripts are NumPy's: x[1:3, 0], x[:, ::-1], x[..., None], x[-1]; a list of integers is an
 // i64 index tensor (x[[0, 2, 2]], nested lists for more axes), a list of True/False a mask.
-// Functions: exp log sqrt tanh sigmoid relu abs, pow maximum minimum, sum mean max min
-// logsumexp (expr [, axes] [, keepdims]), softmax log_softmax (expr [, axis]), reshape
-// broadcast_to (expr, dims), transpose (expr, a, b), permute (expr, axes), cat concatenate
-// stack ([expr, ...] [, axis]), hstack vstack ([expr, ...]). Axes and dims are integers or
-// [lists].
+// Functions: the op table's rows, name(x), name(x, y) and the reductions name(x [, axes]
+// [, keepdims]); the function table's rows (ndgrad/function_table.def), each called as its form
+// says: softmax(x [, axis]), reshape(x, dims), transpose(x, a, b), cat([expr, ...] [, axis]),
+// quantile(x, q [, axis]), einsum("ij,jk->ik", a, b), ... (`ndgrad gradcheck --help` lists
+// them). Axes and dims are integers or [lists]; numbers are expressions of one value.
 // Nesting (parentheses, calls, brackets, unary minus, ^) is limited to kMaxNesting levels and
 // the text to kMaxLength characters, both ParseErrors; evaluation, variables_of and destruction
 // walk the tree without recursion, so a long flat chain (x + x + ... + x) works at any length.

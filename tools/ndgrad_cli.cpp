@@ -33,10 +33,6 @@ std::string expr_help() {
          "  subscripts as NumPy's: x[1:3, 0], x[:, ::-1], x[..., None], x[-1], x[[0, 2, 2]]\n"
          "    (a list of integers: an index tensor), x[[True, False, True]] (a mask)\n" +
          ndgrad::cli::table_functions() +
-         "  softmax log_softmax (x [, axis]); reshape broadcast_to (x, dims); transpose (x, a, "
-         "b);\n"
-         "  permute (x, [axes]); cat concatenate stack ([x, y, ...] [, axis]); hstack vstack\n"
-         "  ([x, y, ...])\n"
          "  nested at most 256 levels deep; inputs and the result hold at most 1048576 elements\n"
          "options:\n"
          "  --shape NAME=DIMS      the shape of an input, e.g. --shape x=3,4 (--shape s=() for "

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "kernels/cpu/op_info.hpp"
+#include "ndgrad/function_table.hpp"
 #include "test_util.hpp"
 
 using namespace ndgrad;
@@ -781,6 +782,228 @@ void rows_Linalg() {
   rows_LinalgDecompositions();
 }
 
+// The function table's rows (ndgrad/function_table.def) as test data: each case's arguments.
+namespace fn_table {
+
+struct Arg {
+  enum Kind { input, number, constant, indices, mask, ints, text } kind;
+  Shape shape;
+  std::vector<double> values;
+  int64_t n = 0;
+  std::string s;
+};
+template <class... D>
+Arg S(D... d) {
+  return {Arg::input, Shape{static_cast<int64_t>(d)...}, {}, 0, ""};
+}
+Arg N(double v) { return {Arg::number, {}, {v}, 0, ""}; }
+template <class... V>
+Arg C(V... v) {
+  return {Arg::constant, {}, {static_cast<double>(v)...}, 0, ""};
+}
+template <class... D>
+Arg I(int64_t n, D... d) {
+  return {Arg::indices, Shape{static_cast<int64_t>(d)...}, {}, n, ""};
+}
+template <class... D>
+Arg M(D... d) {
+  return {Arg::mask, Shape{static_cast<int64_t>(d)...}, {}, 0, ""};
+}
+template <class... V>
+Arg K(V... v) {
+  return {Arg::ints, {}, {static_cast<double>(v)...}, 0, ""};
+}
+Arg Str(const char* s) { return {Arg::text, {}, {}, 0, s}; }
+using Case = std::vector<Arg>;
+
+// The domain column: op_table.def's value domains, and the matrix domains, which the check
+// maps its inputs onto (so that a perturbation stays a symmetric, SPD or triangular matrix).
+enum class Matrix { none, conditioned, symmetric, spd, triangular_second };
+struct RowDomain {
+  kernels::Domain values;
+  Matrix matrix;
+};
+namespace domains {
+using kernels::Domain;
+constexpr RowDomain any{Domain::any, Matrix::none}, positive{Domain::positive, Matrix::none},
+    unit{Domain::unit, Matrix::none}, small{Domain::small, Matrix::none},
+    above_one{Domain::above_one, Matrix::none}, probability{Domain::probability, Matrix::none},
+    off_integers{Domain::off_integers, Matrix::none}, off_three{Domain::off_three, Matrix::none},
+    integers{Domain::integers, Matrix::none}, specials{Domain::specials, Matrix::none},
+    conditioned{Domain::any, Matrix::conditioned}, symmetric{Domain::any, Matrix::symmetric},
+    spd{Domain::any, Matrix::spd}, triangular_second{Domain::any, Matrix::triangular_second};
+}  // namespace domains
+
+struct Row {
+  const functions::Function* fn;
+  RowDomain domain;
+  std::vector<Case> cases;
+};
+const std::vector<Row>& rows() {
+  static const std::vector<Row> out = [] {
+    std::vector<Row> r;
+    size_t i = 0;
+#define NDGRAD_UNPAREN(...) \
+  { __VA_ARGS__ }
+#define NDGRAD_FUNCTION(name, form, domain, gradient, fuzz, cases, ...) \
+  r.push_back(                                                          \
+      {&functions::kFunctions[i++], domains::domain, std::vector<Case> NDGRAD_UNPAREN cases});
+#include "ndgrad/function_table.def"
+#undef NDGRAD_UNPAREN
+    return r;
+  }();
+  return out;
+}
+
+// One call of a row: its checked inputs and the function of them (the constants inside).
+struct Prepared {
+  std::string name;
+  std::vector<Tensor> inputs;
+  Fn f;
+};
+// The axes, axis and keepdims choices a form is checked over, for an input of rank ndim.
+std::vector<functions::Call> axis_choices(functions::Form::Kind form, int64_t ndim) {
+  using functions::Form;
+  std::vector<functions::Call> out(1);  // no axis
+  auto with = [&](std::vector<int64_t> ints, bool keepdims) {
+    functions::Call c;
+    c.ints = std::move(ints);
+    c.has_ints = true;
+    c.keepdims = keepdims;
+    out.push_back(c);
+  };
+  if (form == Form::axes) {
+    out.back().keepdims = true;
+    out.emplace_back();
+    for (bool keep : {false, true}) {
+      if (ndim >= 1) with({-1}, keep);
+      if (ndim >= 2) with({0, -1}, keep);
+    }
+  } else if (form == Form::axis) {
+    if (ndim >= 1) {
+      with({0}, false);
+      with({-1}, false);
+    }
+  } else if (form == Form::axis_keepdims) {
+    for (bool keep : {false, true})
+      if (ndim >= 1) {
+        with({0}, keep);
+        with({-1}, keep);
+      }
+  }
+  return out;
+}
+std::vector<Prepared> prepare(const Row& row, const Case& cs) {
+  functions::Call base;
+  std::vector<size_t> slots;  // where each checked input goes in base.x
+  std::vector<Tensor> inputs;
+  std::string text;
+  for (const Arg& a : cs) {
+    switch (a.kind) {
+      case Arg::input: {
+        const bool first = inputs.empty();
+        Tensor t = input_for(row.domain.values, a.shape, first);
+        if (row.domain.matrix == Matrix::conditioned && first && !a.shape.empty())
+          t = t + 3.0 * eye(a.shape.back(), DType::f64);
+        slots.push_back(base.x.size());
+        base.x.push_back(Tensor());
+        inputs.push_back(t);
+        text += " " + shape_str(a.shape);
+        break;
+      }
+      case Arg::number:
+        base.x.push_back(scalar(a.values[0], DType::f64));
+        text += " " + std::to_string(a.values[0]);
+        break;
+      case Arg::constant:
+        base.x.push_back(tensor(a.values, {static_cast<int64_t>(a.values.size())}, DType::f64));
+        text += " [constant]";
+        break;
+      case Arg::indices:
+      case Arg::mask: {
+        int64_t numel = 1;
+        for (int64_t d : a.shape) numel *= d;
+        std::vector<double> v;
+        for (int64_t i = 0; i < numel; ++i)  // repeated indices; masks with both values
+          v.push_back(a.kind == Arg::indices ? static_cast<double>((i * 5 + 2) % a.n)
+                                             : static_cast<double>(i % 3 != 1));
+        base.x.push_back(tensor(v, a.shape, a.kind == Arg::indices ? DType::i64 : DType::boolean));
+        text += " " + shape_str(a.shape) + (a.kind == Arg::indices ? " indices" : " mask");
+        break;
+      }
+      case Arg::ints:
+        for (double v : a.values) base.ints.push_back(static_cast<int64_t>(v));
+        base.has_ints = true;
+        text += " ints";
+        break;
+      case Arg::text:
+        base.text = a.s;
+        text += " \"" + a.s + "\"";
+        break;
+    }
+  }
+  const int64_t ndim = inputs.empty() ? 0 : inputs[0].ndim();
+  std::vector<Prepared> out;
+  for (const functions::Call& choice : axis_choices(row.fn->form.kind, ndim)) {
+    functions::Call c = base;
+    std::string name = std::string(row.fn->name) + text;
+    if (choice.has_ints || choice.keepdims) {
+      c.ints = choice.ints;
+      c.has_ints = choice.has_ints;
+      c.keepdims = choice.keepdims;
+      name += " axes";
+      for (int64_t a : choice.ints) name += " " + std::to_string(a);
+      if (choice.keepdims) name += " keepdims";
+    }
+    const functions::Function* fn = row.fn;
+    const Matrix matrix = row.domain.matrix;
+    Fn f = [fn, c, slots, matrix](const std::vector<Tensor>& in) {
+      functions::Call call = c;
+      for (size_t k = 0; k < slots.size(); ++k) {
+        Tensor t = in[k];
+        if (matrix == Matrix::symmetric && k == 0) t = t + t.mT();
+        if (matrix == Matrix::spd && k == 0)
+          t = matmul(t, t.mT()) + 3.0 * eye(t.size(-1), DType::f64);
+        if (matrix == Matrix::triangular_second && k == 1)
+          t = tril(t) + 3.0 * eye(t.size(-1), DType::f64);
+        call.x[slots[k]] = t;
+      }
+      return fn->call(call);
+    };
+    out.push_back({name, inputs, f});
+  }
+  return out;
+}
+
+}  // namespace fn_table
+
+// Every row of the function table (include/ndgrad/function_table.def), from its own columns:
+// each case (over the axes and keepdims the form takes) to first and second order, inputs from
+// the row's domain and random upstream gradients; the second order through sin, so that a linear
+// function's rule is differentiated too. A no_grad row's result must not require grad.
+void rows_FunctionTable() {
+  ASSERT_EQ(fn_table::rows().size(), functions::kNumFunctions);
+  size_t checked = 0;
+  for (const fn_table::Row& row : fn_table::rows()) {
+    ASSERT_FALSE(row.cases.empty()) << row.fn->name;
+    for (const fn_table::Case& cs : row.cases)
+      for (const fn_table::Prepared& p : fn_table::prepare(row, cs)) {
+        if (!row.fn->differentiable) {
+          std::vector<Tensor> probes;
+          for (const Tensor& t : p.inputs) probes.push_back(t.detach().requires_grad_());
+          EXPECT_FALSE(p.f(probes).requires_grad()) << p.name << ": a no_grad row's result";
+          continue;
+        }
+        check(p.name, p.f, p.inputs);
+        ++checked;
+        const Fn f = p.f;
+        check_second_order(
+            p.name, [f](const std::vector<Tensor>& x) { return sin(f(x)); }, p.inputs);
+      }
+  }
+  EXPECT_GT(checked, 2 * functions::kNumFunctions);
+}
+
 void rows_Composites() {
   // A two-layer network with its bias broadcasts: the founding texts' model.
   check("two-layer net",
@@ -820,6 +1043,7 @@ TEST(GradientTable, Indexing) { rows_Indexing(); }
 TEST(GradientTable, Matmul) { rows_Matmul(); }
 TEST(GradientTable, Linalg) { rows_Linalg(); }
 TEST(GradientTable, Composites) { rows_Composites(); }
+TEST(GradientTable, FunctionTableRowsToFirstAndSecondOrder) { rows_FunctionTable(); }
 
 // Runs every row, then checks that every op with a backward rule appeared in a checked graph.
 TEST(GradientTable, EveryDifferentiableOpHasARow) {
@@ -835,6 +1059,7 @@ TEST(GradientTable, EveryDifferentiableOpHasARow) {
   rows_Matmul();
   rows_Linalg();
   rows_Composites();
+  rows_FunctionTable();
   for (const std::string& name : differentiable_ops())
     EXPECT_TRUE(covered().count(name)) << "op '" << name << "' has a backward rule but no row in "
                                        << "the gradient table";
