@@ -112,9 +112,10 @@ struct SetAside {
 };
 
 // Makes n a node of the pass `stamp`, setting aside what a running (outer) pass keeps on it.
-void claim(Node* n, uint64_t stamp, std::vector<SetAside>& aside) {
-  if (!running_passes.empty() && std::find(running_passes.begin(), running_passes.end(),
-                                           n->visit_stamp) != running_passes.end())
+// outer: the passes running on this thread (null when none: the thread_local is read once).
+void claim(Node* n, uint64_t stamp, std::vector<SetAside>& aside,
+           const std::vector<uint64_t>* outer) {
+  if (outer && std::find(outer->begin(), outer->end(), n->visit_stamp) != outer->end())
     aside.push_back({n, n->visit_stamp, n->pending, std::move(n->grad_buffer)});
   n->visit_stamp = stamp;
   n->pending = 0;
@@ -125,7 +126,8 @@ void claim(Node* n, uint64_t stamp, std::vector<SetAside>& aside) {
 std::vector<const Ref<Node>*> discover(const Ref<Node>& root, uint64_t stamp,
                                        std::vector<SetAside>& aside) {
   std::vector<const Ref<Node>*> nodes{&root};
-  claim(root.get(), stamp, aside);
+  const std::vector<uint64_t>* outer = running_passes.empty() ? nullptr : &running_passes;
+  claim(root.get(), stamp, aside, outer);
   for (size_t i = 0; i < nodes.size(); ++i) {
     Node* n = nodes[i]->get();
     if (n->released)
@@ -136,7 +138,7 @@ std::vector<const Ref<Node>*> discover(const Ref<Node>& root, uint64_t stamp,
     for (auto& e : n->edges) {
       if (!e.fn) continue;
       if (e.fn->visit_stamp != stamp) {
-        claim(e.fn.get(), stamp, aside);
+        claim(e.fn.get(), stamp, aside, outer);
         nodes.push_back(&e.fn);
       }
       ++e.fn->pending;
