@@ -125,7 +125,9 @@ void claim(Node* n, uint64_t stamp, std::vector<SetAside>& aside,
 // whose saved values were freed or written in place before any rule runs.
 std::vector<const Ref<Node>*> discover(const Ref<Node>& root, uint64_t stamp,
                                        std::vector<SetAside>& aside) {
-  std::vector<const Ref<Node>*> nodes{&root};
+  std::vector<const Ref<Node>*> nodes;
+  nodes.reserve(64);  // one allocation for most graphs, not one per doubling
+  nodes.push_back(&root);
   const std::vector<uint64_t>* outer = running_passes.empty() ? nullptr : &running_passes;
   claim(root.get(), stamp, aside, outer);
   for (size_t i = 0; i < nodes.size(); ++i) {
