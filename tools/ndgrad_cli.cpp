@@ -5,6 +5,7 @@
 //   ndgrad jacobian "x * b" --shape x=2,3 --shape b=3
 #include <iostream>
 #include <map>
+#include <new>
 #include <sstream>
 
 #include "expr.hpp"
@@ -166,8 +167,8 @@ int check_result_size(const Tensor& y) {
   return 1;
 }
 
-// Runs a command's body over its parsed problem: a parse error or an ndgrad::Error becomes the
-// command's message and exit status 1.
+// Runs a command's body over its parsed problem: a parse error, an ndgrad::Error or running out
+// of memory becomes the command's message and exit status 1.
 template <class F>
 int run_problem(const Problem& p, F&& body) {
   try {
@@ -176,6 +177,9 @@ int run_problem(const Problem& p, F&& body) {
     return parse_error("the expression", p.text, e);
   } catch (const Error& e) {
     std::cerr << "ndgrad: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {  // an expression whose evaluation needs more than there is
+    std::cerr << "ndgrad: out of memory evaluating the expression\n";
     return 1;
   }
 }

@@ -81,6 +81,13 @@ struct Call {
       throw ValueError("expected at least " + std::to_string(k + 1) + " integers");
     return ints[k];
   }
+  // v, or a ValueError naming what when it is above limit (a count that sizes a result).
+  static int64_t at_most(int64_t v, int64_t limit, const char* what) {
+    if (v > limit)
+      throw ValueError(std::string("expected at most ") + std::to_string(limit) + " " + what +
+                       ", got " + std::to_string(v));
+    return v;
+  }
   int64_t axis(int64_t otherwise) const { return has_ints ? int_at(0) : otherwise; }
   std::optional<int64_t> optional_axis() const {
     if (keepdims && !has_ints) throw ValueError("keepdims needs an axis");

@@ -128,7 +128,9 @@ std::vector<const Ref<Node>*> discover(const Ref<Node>& root, uint64_t stamp,
   std::vector<const Ref<Node>*> nodes;
   nodes.reserve(64);  // one allocation for most graphs, not one per doubling
   nodes.push_back(&root);
-  const std::vector<uint64_t>* outer = running_passes.empty() ? nullptr : &running_passes;
+  // This pass is running_passes' last entry (a node being claimed never carries its stamp yet);
+  // the others are outer passes on this thread, which most backward calls do not have.
+  const std::vector<uint64_t>* outer = running_passes.size() > 1 ? &running_passes : nullptr;
   claim(root.get(), stamp, aside, outer);
   for (size_t i = 0; i < nodes.size(); ++i) {
     Node* n = nodes[i]->get();
