@@ -596,11 +596,61 @@ TEST(DTypes, IntegerTensorsCannotRequireGrad) {
     expect_error<DTypeError>([&] { zeros({2}, d).requires_grad_(); }, {dtype_name(d)});
 }
 
+// The floating_promote rows (exp, log, sin, ..., atan2, hypot, copysign, xlogy): an integer or
+// bool tensor gives f32, its f64 result rounded once (PyTorch's dtype, NumPy's values in f32);
+// with a floating operand the promoted dtype. The other floating rows still refuse integers, as
+// PyTorch does (gelu, silu, softplus, frac, ...).
+TEST(DTypes, FloatingPromoteRowsGiveF32ForIntegerAndBoolTensors) {
+  const std::vector<double> big = {16777217, -3, 0, 1, 2, 5, 33554435};  // past 2^24 too
+  for (DType d : {DType::i64, DType::boolean, DType::i32, DType::u8, DType::i8}) {
+    const Tensor x = tensor(big, {7}, DType::i64).to(d), x64 = x.to(DType::f64);
+    const std::string name = dtype_name(d);
+    auto check = [&](const char* what, const Tensor& got, const Tensor& f64_result) {
+      ASSERT_EQ(got.dtype(), DType::f32) << what << " on " << name;
+      const std::vector<double> g = got.to_vector(), w = f64_result.to(DType::f32).to_vector();
+      for (size_t i = 0; i < g.size(); ++i)
+        if (!(std::isnan(g[i]) && std::isnan(w[i])))
+          EXPECT_EQ(g[i], w[i]) << what << " on " << name << " at " << i;
+    };
+    check("exp", exp(x), exp(x64));
+    check("log", log(x), log(x64));
+    check("sqrt", sqrt(x), sqrt(x64));
+    check("sigmoid", sigmoid(x), sigmoid(x64));
+    check("reciprocal", reciprocal(x), reciprocal(x64));
+    check("cbrt", cbrt(x), cbrt(x64));
+    const Tensor next = x + int64_t(1);  // (u8 255 + 1 wraps)
+    check("atan2", atan2(x, next), atan2(x64, next.to(DType::f64)));
+    check("hypot", hypot(x, x), hypot(x64, x64));
+    check("copysign", copysign(x, int64_t(-1)), copysign(x64, -1.0));
+    check("xlogy", xlogy(x, x), xlogy(x64, x64));
+    check("atan2 scalar", atan2(x, 3.0), atan2(x64, 3.0));  // 3.0 and 3 agree
+    check("atan2 integer scalar", atan2(x, int64_t(3)), atan2(x64, 3.0));
+    check("atan2 scalar first", atan2(3.0, x), atan2(3.0, x64));
+    // With a floating tensor: the promoted dtype.
+    EXPECT_EQ(atan2(x, ones({7}, DType::f64)).dtype(), DType::f64);
+    EXPECT_EQ(atan2(ones({7}, DType::f32), x).dtype(), DType::f32);
+    EXPECT_EQ(hypot(x, ones({7}, DType::f16)).dtype(), DType::f16);
+    EXPECT_EQ(xlogy(ones({7}, DType::bf16), x).dtype(), DType::bf16);
+    for (const auto& refused : std::vector<std::pair<const char*, std::function<Tensor()>>>{
+             {"gelu", [&] { return gelu(x); }},
+             {"silu", [&] { return silu(x); }},
+             {"softplus", [&] { return softplus(x); }},
+             {"frac", [&] { return frac(x); }},
+             {"hardswish", [&] { return hardswish(x); }},
+             {"tanh_backward", [&] { return tanh_backward(x, x); }},
+             {"pow", [&] { return pow(x, 2.0); }}})
+      expect_error<DTypeError>([&] { (void)refused.second(); }, {refused.first, dtype_name(d)});
+  }
+  // An i32, u8 or i8 tensor with an integer scalar outside its range: exact in f64.
+  expect_tensor(atan2(tensor({0, 1}, {2}, DType::u8), int64_t(300)), DType::f32,
+                {0, double(float(std::atan2(1.0, 300.0)))});
+}
+
 // ---- refusals ----
 
 TEST(DTypes, UnsupportedOpsAreDTypeErrorsNamingOpAndDtype) {
   const Tensor h = ones({2, 2}, DType::f16), u = ones({2, 2}, DType::u8);
-  expect_error<DTypeError>([&] { (void)exp(u); }, {"exp", "u8"});
+  expect_error<DTypeError>([&] { (void)gelu(u); }, {"gelu", "u8"});
   expect_error<DTypeError>([&] { (void)lerp(h, h, 0.5); }, {"lerp", "f16"});
   expect_error<DTypeError>([&] { (void)linalg::inv(h); }, {"inv", "f16"});
   expect_error<DTypeError>(

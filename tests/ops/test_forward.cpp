@@ -340,8 +340,9 @@ TEST(Printing, LooksLikeNumpy) {
 
 // Every row of the op table against its functor (kernels/cpu/functors.hpp), in every dtype:
 // f64 and f32 results against the functor in double (f64 exactly, f32 within a few ulps of
-// the double result rounded), i64 and bool ones against the functor in that type, inputs from
-// the row's domain; a dtype the row's rule refuses is a DTypeError naming the row.
+// the double result rounded), i64 and bool ones against the functor in that type (or, for a
+// floating_promote row, an f32 result: the functor in double rounded once), inputs from the
+// row's domain; a dtype the row's rule refuses is a DTypeError naming the row.
 namespace {
 
 using kernels::DTypeRule;
@@ -355,6 +356,7 @@ bool unary_takes(DTypeRule rule, DType dt) {
     case DTypeRule::integral:
       return !is_floating(dt);
     case DTypeRule::predicate:
+    case DTypeRule::floating_promote:
       return true;
     default:
       return dt != DType::boolean;
@@ -372,6 +374,7 @@ bool binary_takes(DTypeRule rule, DType dt, bool& skip) {
       return !is_floating(dt);
     case DTypeRule::comparison:
     case DTypeRule::true_divide:
+    case DTypeRule::floating_promote:
       return true;
     default:
       return dt != DType::boolean;
@@ -383,7 +386,10 @@ bool binary_takes(DTypeRule rule, DType dt, bool& skip) {
 template <class F, DTypeRule Rule, class... V>
 double expected(DType dt, V... v) {
   constexpr bool kFloat = Rule != DTypeRule::integral;
-  constexpr bool kInt = Rule != DTypeRule::floating && Rule != DTypeRule::floating_first;
+  if constexpr (Rule == DTypeRule::floating_promote)  // an f32 result from f64
+    if (!is_floating(dt)) return static_cast<double>(static_cast<float>(F::apply(v...)));
+  constexpr bool kInt = Rule != DTypeRule::floating && Rule != DTypeRule::floating_first &&
+                        Rule != DTypeRule::floating_promote;
   constexpr bool kBool =
       Rule == DTypeRule::comparison || Rule == DTypeRule::predicate || Rule == DTypeRule::integral;
   if constexpr (kInt)
@@ -397,6 +403,13 @@ double expected(DType dt, V... v) {
   }
   ADD_FAILURE() << "no functor type for " << dtype_name(dt);
   return 0;
+}
+
+// The row's result dtype for operands of dtype dt.
+DType result_dtype(DTypeRule rule, DType dt) {
+  if (rule == DTypeRule::predicate || rule == DTypeRule::comparison) return DType::boolean;
+  if (rule == DTypeRule::floating_promote && !is_floating(dt)) return DType::f32;
+  return dt;
 }
 
 void expect_row_values(const std::string& what, DType dt, const std::vector<double>& got,
@@ -420,51 +433,51 @@ TEST(ForwardRows, EveryRowAgainstItsFunctor) {
   using kernels::UnaryOp;
   uint64_t seed = 70000;
   int rows = 0, checked = 0;
-#define NDGRAD_UNARY_OP(name, ...)                                                             \
-  {                                                                                            \
-    ++rows;                                                                                    \
-    constexpr kernels::OpInfo info = kernels::info(UnaryOp::name);                             \
-    const Tensor source = row_input(info.domain, {3, 5}, true, ++seed);                        \
-    for (DType dt : kDTypes) {                                                                 \
-      const std::string what = std::string(#name " on ") + dtype_name(dt);                     \
-      const Tensor x = source.to(dt);                                                          \
-      if (!unary_takes(info.dtypes, dt)) {                                                     \
-        expect_error<DTypeError>([&] { ndgrad::name(x); }, {#name});                           \
-        continue;                                                                              \
-      }                                                                                        \
-      const std::vector<double> xv = x.to_vector();                                            \
-      std::vector<double> want;                                                                \
-      for (double v : xv) want.push_back(expected<kernels::fn::name, info.dtypes>(dt, v));     \
-      const Tensor y = ndgrad::name(x);                                                        \
-      EXPECT_EQ(y.dtype(), info.dtypes == DTypeRule::predicate ? DType::boolean : dt) << what; \
-      expect_row_values(what, dt, y.to_vector(), want);                                        \
-      ++checked;                                                                               \
-    }                                                                                          \
+#define NDGRAD_UNARY_OP(name, ...)                                                         \
+  {                                                                                        \
+    ++rows;                                                                                \
+    constexpr kernels::OpInfo info = kernels::info(UnaryOp::name);                         \
+    const Tensor source = row_input(info.domain, {3, 5}, true, ++seed);                    \
+    for (DType dt : kDTypes) {                                                             \
+      const std::string what = std::string(#name " on ") + dtype_name(dt);                 \
+      const Tensor x = source.to(dt);                                                      \
+      if (!unary_takes(info.dtypes, dt)) {                                                 \
+        expect_error<DTypeError>([&] { ndgrad::name(x); }, {#name});                       \
+        continue;                                                                          \
+      }                                                                                    \
+      const std::vector<double> xv = x.to_vector();                                        \
+      std::vector<double> want;                                                            \
+      for (double v : xv) want.push_back(expected<kernels::fn::name, info.dtypes>(dt, v)); \
+      const Tensor y = ndgrad::name(x);                                                    \
+      EXPECT_EQ(y.dtype(), result_dtype(info.dtypes, dt)) << what;                         \
+      expect_row_values(what, y.dtype(), y.to_vector(), want);                             \
+      ++checked;                                                                           \
+    }                                                                                      \
   }
-#define NDGRAD_BINARY_OP(name, ...)                                                             \
-  {                                                                                             \
-    ++rows;                                                                                     \
-    constexpr kernels::OpInfo info = kernels::info(BinaryOp::name);                             \
-    const Tensor sa = row_input(info.domain, {3, 5}, true, ++seed);                             \
-    const Tensor sb = row_input(info.domain, {5}, false, ++seed);                               \
-    for (DType dt : kDTypes) {                                                                  \
-      const std::string what = std::string(#name " on ") + dtype_name(dt);                      \
-      const Tensor a = sa.to(dt), b = sb.to(dt);                                                \
-      bool skip = false;                                                                        \
-      if (!binary_takes(info.dtypes, dt, skip)) {                                               \
-        expect_error<DTypeError>([&] { ndgrad::name(a, b); }, {#name});                         \
-        continue;                                                                               \
-      }                                                                                         \
-      if (skip) continue;                                                                       \
-      const std::vector<double> av = a.to_vector(), bv = b.to_vector();                         \
-      std::vector<double> want;                                                                 \
-      for (size_t i = 0; i < av.size(); ++i)                                                    \
-        want.push_back(expected<kernels::fn::name, info.dtypes>(dt, av[i], bv[i % 5]));         \
-      const Tensor y = ndgrad::name(a, b);                                                      \
-      EXPECT_EQ(y.dtype(), info.dtypes == DTypeRule::comparison ? DType::boolean : dt) << what; \
-      expect_row_values(what, dt, y.to_vector(), want);                                         \
-      ++checked;                                                                                \
-    }                                                                                           \
+#define NDGRAD_BINARY_OP(name, ...)                                                     \
+  {                                                                                     \
+    ++rows;                                                                             \
+    constexpr kernels::OpInfo info = kernels::info(BinaryOp::name);                     \
+    const Tensor sa = row_input(info.domain, {3, 5}, true, ++seed);                     \
+    const Tensor sb = row_input(info.domain, {5}, false, ++seed);                       \
+    for (DType dt : kDTypes) {                                                          \
+      const std::string what = std::string(#name " on ") + dtype_name(dt);              \
+      const Tensor a = sa.to(dt), b = sb.to(dt);                                        \
+      bool skip = false;                                                                \
+      if (!binary_takes(info.dtypes, dt, skip)) {                                       \
+        expect_error<DTypeError>([&] { ndgrad::name(a, b); }, {#name});                 \
+        continue;                                                                       \
+      }                                                                                 \
+      if (skip) continue;                                                               \
+      const std::vector<double> av = a.to_vector(), bv = b.to_vector();                 \
+      std::vector<double> want;                                                         \
+      for (size_t i = 0; i < av.size(); ++i)                                            \
+        want.push_back(expected<kernels::fn::name, info.dtypes>(dt, av[i], bv[i % 5])); \
+      const Tensor y = ndgrad::name(a, b);                                              \
+      EXPECT_EQ(y.dtype(), result_dtype(info.dtypes, dt)) << what;                      \
+      expect_row_values(what, y.dtype(), y.to_vector(), want);                          \
+      ++checked;                                                                        \
+    }                                                                                   \
   }
 #include "ndgrad/op_table.def"
   EXPECT_EQ(rows, kernels::kNumUnaryOps + kernels::kNumBinaryOps);

@@ -1648,3 +1648,78 @@ TEST(VsTorch, StorageDTypeArithmeticBitForBit) {
     }
   }
 }
+
+// The floating_promote rows on integer and bool tensors: the result dtype is libtorch's (f32 for
+// two non-floating operands, else the floating operand's), the values libtorch's in float64
+// rounded once to that dtype (ndgrad computes two non-floating operands in f64); an integer
+// with a floating operand is the row on the integer converted to that dtype. Integers in -4..4, so
+// that log, atanh, logit, ... meet their poles and NaNs too; u8 wraps the negative ones. Where
+// libtorch 1.13 has no kernel (integer hypot, f16 atan2) only the values are compared.
+TEST(VsTorch, FloatingPromoteRowsOnIntegerTensors) {
+  using nd::kernels::BinaryOp;
+  using nd::kernels::DTypeRule;
+  using nd::kernels::UnaryOp;
+  const nd::DType ints[] = {nd::DType::i64, nd::DType::boolean, nd::DType::i32, nd::DType::u8,
+                            nd::DType::i8};
+  std::vector<double> va, vb;
+  for (int i = 0; i < 9; ++i)
+    for (int j = 0; j < 9; ++j) va.push_back(i - 4), vb.push_back(j - 4);
+  const nd::Tensor sa = nd::tensor(va, {9, 9}, nd::DType::f64);
+  const nd::Tensor sb = nd::tensor(vb, {9, 9}, nd::DType::f64);
+  int rows = 0;
+  // ours (of dtype dt) against libtorch's f64 result rounded to dt.
+  auto same_values = [](const nd::Tensor& ours, torch::Tensor theirs64, const std::string& what) {
+    expect_same(ours, theirs64.to(torch_dtype(ours.dtype())), what);
+  };
+#define NDGRAD_UNARY_OP(name, dtypes, ...)                                    \
+  if constexpr (DTypeRule::dtypes == DTypeRule::floating_promote) {           \
+    ++rows;                                                                   \
+    for (nd::DType d : ints) {                                                \
+      const std::string what = std::string(#name " on ") + nd::dtype_name(d); \
+      const nd::Tensor x = sa.to(d);                                          \
+      const nd::Tensor y = nd::name(x);                                       \
+      ASSERT_EQ(y.dtype(), nd::DType::f32) << what;                           \
+      torch::Tensor tx = to_torch(x).to(torch_dtype(d)), tx64 = to_torch(x);  \
+      if (std::string(#name) != "cbrt") /* (libtorch has no cbrt) */          \
+        ASSERT_EQ(name(tx).scalar_type(), torch::kFloat32) << what;           \
+      same_values(y, name(tx64), what);                                       \
+    }                                                                         \
+  }
+#define NDGRAD_BINARY_OP(name, dtypes, ...)                                                       \
+  if constexpr (DTypeRule::dtypes == DTypeRule::floating_promote) {                               \
+    ++rows;                                                                                       \
+    for (nd::DType da : kStorageAndCompute)                                                       \
+      for (nd::DType db : kStorageAndCompute) {                                                   \
+        if (nd::is_floating(da) && nd::is_floating(db)) continue;                                 \
+        const std::string what =                                                                  \
+            std::string(#name " ") + nd::dtype_name(da) + " " + nd::dtype_name(db);               \
+        const nd::Tensor a = sa.to(da), b = sb.to(db);                                            \
+        const nd::Tensor y = nd::name(a, b);                                                      \
+        const nd::DType want = nd::is_floating(da) || nd::is_floating(db)                         \
+                                   ? nd::promote_types(da, db)                                    \
+                                   : nd::DType::f32;                                              \
+        ASSERT_EQ(y.dtype(), want) << what;                                                       \
+        torch::Tensor ta = to_torch(a).to(torch_dtype(da)), tb = to_torch(b).to(torch_dtype(db)); \
+        try {                                                                                     \
+          ASSERT_EQ(name(ta, tb).scalar_type(), torch_dtype(want)) << what;                       \
+        } catch (const c10::Error&) { /* no libtorch kernel for these dtypes */                   \
+        }                                                                                         \
+        torch::Tensor ta64 = to_torch(a), tb64 = to_torch(b);                                     \
+        if (nd::is_floating(want) && (nd::is_floating(da) || nd::is_floating(db)))                \
+          /* the integer operand converted: the row's floating kernel, as two floating tensors */ \
+          expect_same(y, to_torch(nd::name(a.to(want), b.to(want))),                              \
+                      what + " as " + nd::dtype_name(want));                                      \
+        else                                                                                      \
+          same_values(y, name(ta64, tb64), what);                                                 \
+        /* a number in place of the floating operand: as its 0-d tensor */                        \
+        if (!nd::is_floating(da)) {                                                               \
+          const nd::Tensor ys = nd::name(a, 2.5);                                                 \
+          ASSERT_EQ(ys.dtype(), nd::DType::f32) << what << " with 2.5";                           \
+          torch::Tensor two = torch::full({}, 2.5, torch::kFloat64);                              \
+          same_values(ys, name(ta64, two), what + " with 2.5");                                   \
+        }                                                                                         \
+      }                                                                                           \
+  }
+#include "ndgrad/op_table.def"
+  EXPECT_EQ(rows, 31);
+}

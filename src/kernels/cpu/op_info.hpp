@@ -17,6 +17,7 @@ enum class BinaryOp : uint8_t {
 // Which dtypes an op takes and what its result is (op_table.def has the meanings).
 enum class DTypeRule : uint8_t {
   floating,
+  floating_promote,
   numeric,
   arithmetic,
   true_divide,
