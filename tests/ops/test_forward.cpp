@@ -543,6 +543,23 @@ TEST(Reductions, LongSortsAndTopkMatchAStableSort) {
             EXPECT_EQ(bad_top, 0) << dtype_name(dt) << " topk " << k << " transposed " << transposed
                                   << " largest " << descending << " row " << r;
           }
+          // sorted = false: the same positions (ties by position, as sorted), in any order.
+          for (int64_t k : {int64_t(1), int64_t(10), int64_t(100), n - 1, n}) {
+            const ValuesIndices sel = topk(x, k, axis, descending, /*sorted=*/false);
+            const std::vector<double> top = sel.indices.to_vector(), vals = sel.values.to_vector();
+            std::vector<int64_t> got_set, want_set(want.begin(), want.begin() + k);
+            for (int64_t j = 0; j < k; ++j) {
+              const size_t at = static_cast<size_t>(transposed ? j * rows + r : r * k + j);
+              got_set.push_back(static_cast<int64_t>(top[at]));
+              const double v = vals[at], w = xv[r * n + got_set.back()];
+              EXPECT_TRUE(v == w || (std::isnan(v) && std::isnan(w))) << "unsorted topk value";
+            }
+            std::sort(got_set.begin(), got_set.end());
+            std::sort(want_set.begin(), want_set.end());
+            EXPECT_EQ(got_set, want_set)
+                << dtype_name(dt) << " unsorted topk " << k << " transposed " << transposed
+                << " largest " << descending << " row " << r;
+          }
         }
       }
     }
@@ -648,6 +665,20 @@ TEST(Reductions, ScansSelectionsDtypesAndErrors) {
   expect_values(topk(tied, 4).indices, {1, 2, 4, 3});
   expect_values(topk(tied, 2, 0, false).indices, {5, 6});
   expect_values(topk(tensor({1, NAN, 2}, {3}), 2).indices, {1, 2});  // NaN is the largest
+  {  // sorted = false: the same elements; the gradient reaches each through its index
+    Tensor x = tensor({0.5, 3, -1, 3, 2, 7, 3}, {7}, DType::f64);
+    x.requires_grad_();
+    const ValuesIndices sel = topk(x, 3, 0, true, false);
+    std::vector<double> idx = sel.indices.to_vector();
+    std::vector<double> sorted_idx = idx;
+    std::sort(sorted_idx.begin(), sorted_idx.end());
+    EXPECT_EQ(sorted_idx, (std::vector<double>{1, 3, 5}));  // 7 and the first two of three 3s
+    (sel.values * tensor({1, 10, 100}, {3}, DType::f64)).sum().backward();
+    std::vector<double> want(7, 0.0);
+    const std::vector<double> w = {1, 10, 100};
+    for (size_t j = 0; j < 3; ++j) want[static_cast<size_t>(idx[j])] = w[j];
+    EXPECT_EQ(x.grad().to_vector(), want);
+  }
   expect_values(kthvalue(i, 1, 1, true).values, {-1, 0});
   expect_values(median(i), {2});
   expect_values(median(tensor({4, 1, 3, 2}, {4})), {2});  // the lower median
