@@ -728,3 +728,50 @@ TEST(Reductions, ScansSelectionsDtypesAndErrors) {
   expect_error<DTypeError>([&] { logcumsumexp(i, 0); }, {"logcumsumexp"});
   expect_error<ValueError>([&] { diff(scalar(1.0)); }, {"diff", "1-d"});
 }
+
+// libtorch's member spellings are the free functions: same values, same gradients.
+TEST(Members, LibtorchSpellingsAreTheFreeFunctions) {
+  const Tensor t = tensor({3, -1, 4, 1, -5, 9, 2, 6, 5, 3, -5, 8}, {3, 4}, DType::f64);
+  auto same = [](const Tensor& a, const Tensor& b, const char* what) {
+    ASSERT_EQ(a.shape(), b.shape()) << what;
+    ASSERT_EQ(a.dtype(), b.dtype()) << what;
+    EXPECT_EQ(a.to_vector(), b.to_vector()) << what;
+  };
+  same(t.var(), var(t), "var");
+  same(t.var({1}, 0.0, true), var(t, {1}, 0.0, true), "var axes");
+  same(t.std({0}), ndgrad::std(t, {0}), "std");
+  same(t.norm(), norm(t), "norm");
+  same(t.norm(1.0, {1}), norm(t, 1.0, {1}), "norm 1");
+  same(t.norm("fro"), norm(t, "fro"), "norm fro");
+  same(t.logsumexp({1}), logsumexp(t, {1}), "logsumexp");
+  same(t.median(), median(t), "median");
+  same(t.median(1).indices, median(t, 1).indices, "median axis");
+  same(t.quantile(0.3, 0), quantile(t, 0.3, 0), "quantile");
+  same(t.cumsum(1), cumsum(t, 1), "cumsum");
+  same(t.cumprod(0, DType::f32), cumprod(t, 0, DType::f32), "cumprod dtype");
+  same(t.cummax(1).indices, cummax(t, 1).indices, "cummax");
+  same(t.logcumsumexp(0), logcumsumexp(t, 0), "logcumsumexp");
+  same(t.diff(), diff(t), "diff");
+  same(t.sort(0, true).values, sort(t, 0, true).values, "sort");
+  same(t.argsort(), argsort(t), "argsort");
+  same(t.topk(2).indices, topk(t, 2).indices, "topk");
+  same(t.kthvalue(2, 0).values, kthvalue(t, 2, 0).values, "kthvalue");
+  same(t.clamp(-1, 4), clamp(t, -1, 4), "clamp");
+  same(t.clamp(std::nullopt, 2.5), clamp(t, std::nullopt, 2.5), "clamp max");
+  same(t.clip(t * 0.5), clip(t, t * 0.5), "clip tensor");
+  same(t.abs().sqrt().log(), log(sqrt(abs(t))), "abs sqrt log");
+  same(t.pow(2.0), pow(t, 2.0), "pow");
+  same(t.isnan(), isnan(t), "isnan");
+  same(t.flip({0}).roll(1, 1), roll(flip(t, {0}), 1, 1), "flip roll");
+  const Tensor i = t.to(DType::i64);
+  same(i.clamp(0, 5), clamp(i, 0, 5), "clamp of i64 with integer bounds");
+  EXPECT_EQ(i.clamp(0, 5).dtype(), DType::i64);
+  same(i.exp(), exp(i), "exp of i64");
+  // Gradients flow through the members as through the functions.
+  Tensor x = t.detach(), y = t.detach();
+  x.requires_grad_();
+  y.requires_grad_();
+  (x.std({1}).sum() + x.cumsum(0).topk(2).values.sum()).backward();
+  (ndgrad::std(y, {1}).sum() + topk(cumsum(y, 0), 2).values.sum()).backward();
+  same(x.grad(), y.grad(), "gradient");
+}

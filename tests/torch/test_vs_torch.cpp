@@ -1723,3 +1723,30 @@ TEST(VsTorch, FloatingPromoteRowsOnIntegerTensors) {
 #include "ndgrad/op_table.def"
   EXPECT_EQ(rows, 31);
 }
+
+// The member spellings against libtorch's members of the same name.
+TEST(VsTorch, MemberSpellings) {
+  using V = std::vector<nd::Tensor>;
+  using TV = std::vector<torch::Tensor>;
+  const nd::Tensor x = away_from_zero({4, 5}, 77);
+  const std::vector<std::tuple<std::string, NdFn, TorchFn>> rows = {
+      {"var", [](const V& v) { return v[0].var(); }, [](const TV& v) { return v[0].var(); }},
+      {"std axis", [](const V& v) { return v[0].std({1}); },
+       [](const TV& v) { return v[0].std({1}); }},
+      {"norm", [](const V& v) { return v[0].norm(); }, [](const TV& v) { return v[0].norm(); }},
+      {"cumsum", [](const V& v) { return v[0].cumsum(0); },
+       [](const TV& v) { return v[0].cumsum(0); }},
+      {"median", [](const V& v) { return v[0].median(); },
+       [](const TV& v) { return v[0].median(); }},
+      {"sort", [](const V& v) { return v[0].sort(1, true).values; },
+       [](const TV& v) { return std::get<0>(v[0].sort(1, true)); }},
+      {"topk", [](const V& v) { return v[0].topk(3).values; },
+       [](const TV& v) { return std::get<0>(v[0].topk(3)); }},
+      {"clamp", [](const V& v) { return v[0].clamp(-0.5, 0.7); },
+       [](const TV& v) { return v[0].clamp(-0.5, 0.7); }},
+      {"abs", [](const V& v) { return v[0].abs(); }, [](const TV& v) { return v[0].abs(); }},
+  };
+  uint64_t seed = 900;
+  for (const auto& [name, f, g] : rows) compare("member " + name, f, g, {x}, ++seed);
+  expect_same(x.argsort(1), to_torch(x).argsort(int64_t(1), false), "member argsort");
+}
