@@ -1750,3 +1750,26 @@ TEST(VsTorch, MemberSpellings) {
   for (const auto& [name, f, g] : rows) compare("member " + name, f, g, {x}, ++seed);
   expect_same(x.argsort(1), to_torch(x).argsort(int64_t(1), false), "member argsort");
 }
+
+// In-place index_put_ with accumulate on every storage dtype, repeated indices included: each
+// add rounded (or wrapped) as libtorch's, bit for bit.
+TEST(VsTorch, InPlaceIndexPutAccumulateOnStorageDTypes) {
+  std::mt19937_64 rng(3);
+  std::vector<double> base, vals, idx;
+  for (int i = 0; i < 16; ++i) base.push_back(static_cast<double>(rng() % 200) / 8);
+  for (int i = 0; i < 64; ++i) {
+    vals.push_back(static_cast<double>(rng() % 2000) / 64);
+    idx.push_back(static_cast<double>(rng() % 16));
+  }
+  for (nd::DType d :
+       {nd::DType::i32, nd::DType::u8, nd::DType::i8, nd::DType::f16, nd::DType::bf16}) {
+    nd::Tensor x = nd::tensor(base, {16}).to(d);
+    const nd::Tensor v = nd::tensor(vals, {64}).to(d), i = nd::tensor(idx, {64}, nd::DType::i64);
+    torch::Tensor tx = to_torch(x).to(torch_dtype(d)), tv = to_torch(v).to(torch_dtype(d));
+    x.index_put_({i}, v, true);
+    tx.index_put_({to_torch_index(i)}, tv, true);
+    ASSERT_EQ(torch_dtype(x.dtype()), tx.scalar_type());
+    expect_same(x, tx.to(torch::kFloat64),
+                std::string("index_put_ accumulate ") + nd::dtype_name(d));
+  }
+}
