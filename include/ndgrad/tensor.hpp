@@ -311,8 +311,9 @@ Tensor operator-(Tensor&& a);
 // - floor_divide is floor(a / b) with NumPy's semantics, in the promoted dtype (not for bool):
 //   integers round the quotient toward -inf and give 0 when dividing by 0; floats give inf or
 //   NaN when dividing by 0.
-// - pow's base must be floating. Gradients at base 0 follow PyTorch (docs/API.md): d/dbase is
-//   0 where exponent == 0 and d/dexponent is 0 where base == 0 and exponent >= 0.
+// - pow of two integers is exact and wraps (a negative exponent is a ValueError); with a
+//   floating operand, the promoted dtype. Gradients at base 0 follow PyTorch (docs/API.md): d/dbase
+//   is 0 where exponent == 0 and d/dexponent is 0 where base == 0 and exponent >= 0.
 // - relu, abs, sign, maximum and minimum pass NaN through (NaN wins in maximum/minimum).
 // - floor, ceil, round (half to even), trunc and sign are differentiable with zero gradients
 //   (PyTorch's); floor_divide and the ops with a bool result (comparisons, logical_*, is*) are

@@ -96,6 +96,19 @@ const Tensor* offered(const Tensor& g, bool one_use) {
                    dtype_name(dt));
 }
 
+// An integer power's exponents: a negative one is a ValueError (NumPy's; the result would not
+// be an integer).
+void require_nonnegative_exponent(const Tensor& b, const char* name) {
+  if (b.impl()->dtype == DType::boolean || b.impl()->dtype == DType::u8) return;
+  // (A tensor 0, not a number: b may be the thread's scalar_like holder, which a number reuses.)
+  const Tensor negative = ndgrad::less(b, zeros({}, DType::i64));
+  if (ndgrad::any(negative).item() != 0.0)
+    throw ValueError(std::string(name) +
+                     ": integers to negative integer powers are not allowed (an exponent is " +
+                     std::to_string(static_cast<int64_t>(ndgrad::min(b).item())) +
+                     "); convert the base with .to(DType::f32)");
+}
+
 // The execution seam for one elementwise op: a pending (lazy) result when the table marks the
 // op fused and the result is large, the eager kernel otherwise.
 Tensor unary_forward(UnaryOp op, const Tensor& x) {
@@ -195,6 +208,9 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const void*
       break;
     case DTypeRule::integral:
       if (is_floating(da) || is_floating(db)) require_integral(is_floating(da) ? da : db, name);
+      break;
+    case DTypeRule::power:
+      if (!is_floating(da) && !is_floating(db)) require_nonnegative_exponent(b, name);
       break;
     default:
       break;

@@ -363,9 +363,9 @@ bool unary_takes(DTypeRule rule, DType dt) {
   }
 }
 // Two operands of one dtype; true_divide's non-floating quotients are checked elsewhere
-// (TrueDivisionOfIntegersIsRoundedOnce).
+// (TrueDivisionOfIntegersIsRoundedOnce), and so are integer powers (IntegerPowersAreExact).
 bool binary_takes(DTypeRule rule, DType dt, bool& skip) {
-  skip = rule == DTypeRule::true_divide && !is_floating(dt);
+  skip = (rule == DTypeRule::true_divide || rule == DTypeRule::power) && !is_floating(dt);
   switch (rule) {
     case DTypeRule::floating:
     case DTypeRule::floating_first:

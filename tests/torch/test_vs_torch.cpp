@@ -1773,3 +1773,31 @@ TEST(VsTorch, InPlaceIndexPutAccumulateOnStorageDTypes) {
                 std::string("index_put_ accumulate ") + nd::dtype_name(d));
   }
 }
+
+// pow of integer tensors (non-negative exponents) against libtorch's, bit for bit: exact and
+// wrapping in each integer dtype; an integer with a floating operand gives libtorch's dtype.
+TEST(VsTorch, IntegerPow) {
+  std::mt19937_64 rng(17);
+  std::vector<double> a, b;
+  for (int i = 0; i < 200; ++i) {
+    a.push_back(static_cast<double>(static_cast<int64_t>(rng() % 41) - 20));
+    b.push_back(static_cast<double>(rng() % 70));
+  }
+  for (nd::DType d : {nd::DType::i64, nd::DType::i32, nd::DType::u8, nd::DType::i8}) {
+    const nd::Tensor x = nd::tensor(a, {200}).to(d), e = nd::tensor(b, {200}).to(d);
+    const torch::Tensor tx = to_torch(x).to(torch_dtype(d)), te = to_torch(e).to(torch_dtype(d));
+    const nd::Tensor y = nd::pow(x, e);
+    const torch::Tensor ty = torch::pow(tx, te);
+    ASSERT_EQ(torch_dtype(y.dtype()), ty.scalar_type()) << nd::dtype_name(d);
+    const torch::Tensor ty64 = ty.to(torch::kLong).contiguous();
+    const nd::Tensor y64 = y.to(nd::DType::i64);
+    for (int64_t i = 0; i < 200; ++i)
+      ASSERT_EQ(y64.data_ptr<int64_t>()[i], ty64.data_ptr<int64_t>()[i])
+          << nd::dtype_name(d) << " " << a[i] << " ** " << b[i];
+    for (nd::DType f : {nd::DType::f32, nd::DType::f64}) {
+      const torch::Tensor tf = to_torch(e).to(torch_dtype(f));
+      EXPECT_EQ(torch_dtype(nd::pow(x, e.to(f)).dtype()), torch::pow(tx, tf).scalar_type());
+      EXPECT_EQ(torch_dtype(nd::pow(e.to(f), x).dtype()), torch::pow(tf, tx).scalar_type());
+    }
+  }
+}

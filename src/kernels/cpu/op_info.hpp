@@ -22,6 +22,7 @@ enum class DTypeRule : uint8_t {
   arithmetic,
   true_divide,
   floating_first,
+  power,
   comparison,
   integral,
   predicate
