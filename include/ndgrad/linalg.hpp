@@ -1,7 +1,9 @@
 #pragma once
 // Linear algebra on matrices, batched over leading axes (their batch shapes broadcast), f32 and
 // f64, each differentiable with the known formulas (docs/API.md). A matrix that cannot be
-// factored is a LinAlgError naming the op and the batch element.
+// factored is a LinAlgError naming the op and the batch element. f16 and bf16: matrix_power
+// (n >= 0) and matrix_norm's fro, 1 and inf norms compute in f32; the rest refuse them
+// (DTypeError), as libtorch's CPU linalg does.
 #include <optional>
 #include <string>
 #include <tuple>

@@ -34,7 +34,14 @@ inline constexpr NewAxisT NewAxis{};  // a new axis of size 1 (NumPy's None / np
 struct EllipsisT {};
 inline constexpr EllipsisT Ellipsis{};  // as many full slices as the other indices leave
 inline constexpr Slice All{};
-class TensorIndex;  // one entry of an index (below, after Tensor)
+class TensorIndex;     // one entry of an index (below, after Tensor)
+struct ValuesIndices;  // a selection's values and indices (below)
+namespace detail {
+// A clamp bound: any arithmetic type, or std::nullopt for none (clamp, below).
+template <class S>
+using if_bound =
+    std::enable_if_t<std::is_arithmetic_v<S> || std::is_same_v<S, std::nullopt_t>, int>;
+}  // namespace detail
 
 // A handle: shape, strides and offset over shared storage, plus autograd state.
 // Copies are cheap and share data; views (broadcast_to, transpose, ...) share storage too.
@@ -141,6 +148,73 @@ class Tensor {
 
   Tensor matmul(const Tensor& other) const;
 
+  // --- libtorch's member spellings of free functions (t.var() is var(t), ...): the same
+  // arguments after the tensor, defined at the end of this file ---
+  Tensor var(const std::vector<int64_t>& axes = {}, double correction = 1.0,
+             bool keepdims = false) const;
+  Tensor std(const std::vector<int64_t>& axes = {}, double correction = 1.0,
+             bool keepdims = false) const;
+  Tensor norm(double p = 2.0, const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
+  Tensor norm(const std::string& ord, const std::vector<int64_t>& axes = {},
+              bool keepdims = false) const;
+  Tensor logsumexp(const std::vector<int64_t>& axes, bool keepdims = false) const;
+  Tensor nansum(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
+  Tensor nanmean(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
+  Tensor any(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
+  Tensor all(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
+  Tensor count_nonzero(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
+  Tensor median() const;
+  ValuesIndices median(int64_t axis, bool keepdims = false) const;
+  Tensor nanmedian() const;
+  ValuesIndices nanmedian(int64_t axis, bool keepdims = false) const;
+  Tensor quantile(double q, std::optional<int64_t> axis = std::nullopt,
+                  bool keepdims = false) const;
+  Tensor cumsum(int64_t axis) const;
+  Tensor cumsum(int64_t axis, DType dtype) const;
+  Tensor cumprod(int64_t axis) const;
+  Tensor cumprod(int64_t axis, DType dtype) const;
+  Tensor logcumsumexp(int64_t axis) const;
+  ValuesIndices cummax(int64_t axis) const;
+  ValuesIndices cummin(int64_t axis) const;
+  Tensor diff(int64_t n = 1, int64_t axis = -1) const;
+  ValuesIndices sort(int64_t axis = -1, bool descending = false) const;
+  Tensor argsort(int64_t axis = -1, bool descending = false) const;
+  ValuesIndices topk(int64_t k, int64_t axis = -1, bool largest = true, bool sorted = true) const;
+  ValuesIndices kthvalue(int64_t k, int64_t axis = -1, bool keepdims = false) const;
+  Tensor flip(const std::vector<int64_t>& axes = {}) const;
+  Tensor roll(int64_t shift, std::optional<int64_t> axis = std::nullopt) const;
+  // clamp / clip: number bounds of any arithmetic type or std::nullopt, or tensor bounds.
+  template <class Lo, class Hi = std::nullopt_t, detail::if_bound<Lo> = 0, detail::if_bound<Hi> = 0>
+  Tensor clamp(Lo min, Hi max = std::nullopt) const;
+  Tensor clamp(const Tensor& min, const Tensor& max = Tensor()) const;
+  template <class Lo, class Hi = std::nullopt_t, detail::if_bound<Lo> = 0, detail::if_bound<Hi> = 0>
+  Tensor clip(Lo min, Hi max = std::nullopt) const;
+  Tensor clip(const Tensor& min, const Tensor& max = Tensor()) const;
+  Tensor pow(const Tensor& exponent) const;
+  Tensor pow(double exponent) const;
+  Tensor abs() const;
+  Tensor neg() const;
+  Tensor sign() const;
+  Tensor exp() const;
+  Tensor log() const;
+  Tensor sqrt() const;
+  Tensor rsqrt() const;
+  Tensor sigmoid() const;
+  Tensor tanh() const;
+  Tensor relu() const;
+  Tensor sin() const;
+  Tensor cos() const;
+  Tensor square() const;
+  Tensor reciprocal() const;
+  Tensor floor() const;
+  Tensor ceil() const;
+  Tensor round() const;
+  Tensor trunc() const;
+  Tensor isnan() const;
+  Tensor isinf() const;
+  Tensor isfinite() const;
+  Tensor logical_not() const;
+
   // Internal handle; for the library's own layers.
   const Ref<TensorImpl>& impl() const { return impl_; }
 
@@ -237,8 +311,9 @@ Tensor operator-(Tensor&& a);
 // - floor_divide is floor(a / b) with NumPy's semantics, in the promoted dtype (not for bool):
 //   integers round the quotient toward -inf and give 0 when dividing by 0; floats give inf or
 //   NaN when dividing by 0.
-// - pow's base must be floating. Gradients at base 0 follow PyTorch (docs/API.md): d/dbase is
-//   0 where exponent == 0 and d/dexponent is 0 where base == 0 and exponent >= 0.
+// - pow of two integers is exact and wraps (a negative exponent is a ValueError); with a
+//   floating operand, the promoted dtype. Gradients at base 0 follow PyTorch (docs/API.md): d/dbase
+//   is 0 where exponent == 0 and d/dexponent is 0 where base == 0 and exponent >= 0.
 // - relu, abs, sign, maximum and minimum pass NaN through (NaN wins in maximum/minimum).
 // - floor, ceil, round (half to even), trunc and sign are differentiable with zero gradients
 //   (PyTorch's); floor_divide and the ops with a bool result (comparisons, logical_*, is*) are
@@ -487,9 +562,6 @@ struct ClampBound {
   int64_t i = 0;
 };
 template <class S>
-using if_bound =
-    std::enable_if_t<std::is_arithmetic_v<S> || std::is_same_v<S, std::nullopt_t>, int>;
-template <class S>
 ClampBound clamp_bound(S v, const char* op) {
   if constexpr (std::is_same_v<S, std::nullopt_t>)
     return {};
@@ -588,8 +660,8 @@ Tensor diff(const Tensor& t, int64_t n = 1, int64_t axis = -1, const Tensor& pre
 // Stable: ties keep their order; NaN sorts last ascending, first descending (libtorch's).
 ValuesIndices sort(const Tensor& t, int64_t axis = -1, bool descending = false);
 Tensor argsort(const Tensor& t, int64_t axis = -1, bool descending = false);
-// The k largest (smallest) along axis, in order (sorted is accepted: always sorted); ties: the
-// first in the input first.
+// The k largest (smallest) along axis, in order; ties: the first in the input first. sorted
+// false: the same k elements (and indices) in no particular order, without the sort.
 ValuesIndices topk(const Tensor& t, int64_t k, int64_t axis = -1, bool largest = true,
                    bool sorted = true);
 // The k-th smallest (k from 1) along axis.
@@ -634,5 +706,119 @@ Tensor vdot(const Tensor& a, const Tensor& b);
 Tensor inner(const Tensor& a, const Tensor& b);
 Tensor outer(const Tensor& a, const Tensor& b);
 Tensor kron(const Tensor& a, const Tensor& b);
+
+// --- Tensor's member spellings (declared in the class): the free functions ---
+inline Tensor Tensor::var(const std::vector<int64_t>& axes, double correction,
+                          bool keepdims) const {
+  return ndgrad::var(*this, axes, correction, keepdims);
+}
+inline Tensor Tensor::std(const std::vector<int64_t>& axes, double correction,
+                          bool keepdims) const {
+  return ndgrad::std(*this, axes, correction, keepdims);
+}
+inline Tensor Tensor::norm(double p, const std::vector<int64_t>& axes, bool keepdims) const {
+  return ndgrad::norm(*this, p, axes, keepdims);
+}
+inline Tensor Tensor::norm(const std::string& ord, const std::vector<int64_t>& axes,
+                           bool keepdims) const {
+  return ndgrad::norm(*this, ord, axes, keepdims);
+}
+inline Tensor Tensor::logsumexp(const std::vector<int64_t>& axes, bool keepdims) const {
+  return ndgrad::logsumexp(*this, axes, keepdims);
+}
+inline Tensor Tensor::nansum(const std::vector<int64_t>& axes, bool keepdims) const {
+  return ndgrad::nansum(*this, axes, keepdims);
+}
+inline Tensor Tensor::nanmean(const std::vector<int64_t>& axes, bool keepdims) const {
+  return ndgrad::nanmean(*this, axes, keepdims);
+}
+inline Tensor Tensor::any(const std::vector<int64_t>& axes, bool keepdims) const {
+  return ndgrad::any(*this, axes, keepdims);
+}
+inline Tensor Tensor::all(const std::vector<int64_t>& axes, bool keepdims) const {
+  return ndgrad::all(*this, axes, keepdims);
+}
+inline Tensor Tensor::count_nonzero(const std::vector<int64_t>& axes, bool keepdims) const {
+  return ndgrad::count_nonzero(*this, axes, keepdims);
+}
+inline Tensor Tensor::median() const { return ndgrad::median(*this); }
+inline ValuesIndices Tensor::median(int64_t axis, bool keepdims) const {
+  return ndgrad::median(*this, axis, keepdims);
+}
+inline Tensor Tensor::nanmedian() const { return ndgrad::nanmedian(*this); }
+inline ValuesIndices Tensor::nanmedian(int64_t axis, bool keepdims) const {
+  return ndgrad::nanmedian(*this, axis, keepdims);
+}
+inline Tensor Tensor::quantile(double q, std::optional<int64_t> axis, bool keepdims) const {
+  return ndgrad::quantile(*this, q, axis, keepdims);
+}
+inline Tensor Tensor::cumsum(int64_t axis) const { return ndgrad::cumsum(*this, axis); }
+inline Tensor Tensor::cumsum(int64_t axis, DType dtype) const {
+  return ndgrad::cumsum(*this, axis, dtype);
+}
+inline Tensor Tensor::cumprod(int64_t axis) const { return ndgrad::cumprod(*this, axis); }
+inline Tensor Tensor::cumprod(int64_t axis, DType dtype) const {
+  return ndgrad::cumprod(*this, axis, dtype);
+}
+inline Tensor Tensor::logcumsumexp(int64_t axis) const { return ndgrad::logcumsumexp(*this, axis); }
+inline ValuesIndices Tensor::cummax(int64_t axis) const { return ndgrad::cummax(*this, axis); }
+inline ValuesIndices Tensor::cummin(int64_t axis) const { return ndgrad::cummin(*this, axis); }
+inline Tensor Tensor::diff(int64_t n, int64_t axis) const { return ndgrad::diff(*this, n, axis); }
+inline ValuesIndices Tensor::sort(int64_t axis, bool descending) const {
+  return ndgrad::sort(*this, axis, descending);
+}
+inline Tensor Tensor::argsort(int64_t axis, bool descending) const {
+  return ndgrad::argsort(*this, axis, descending);
+}
+inline ValuesIndices Tensor::topk(int64_t k, int64_t axis, bool largest, bool sorted) const {
+  return ndgrad::topk(*this, k, axis, largest, sorted);
+}
+inline ValuesIndices Tensor::kthvalue(int64_t k, int64_t axis, bool keepdims) const {
+  return ndgrad::kthvalue(*this, k, axis, keepdims);
+}
+inline Tensor Tensor::flip(const std::vector<int64_t>& axes) const {
+  return ndgrad::flip(*this, axes);
+}
+inline Tensor Tensor::roll(int64_t shift, std::optional<int64_t> axis) const {
+  return ndgrad::roll(*this, shift, axis);
+}
+inline Tensor Tensor::clamp(const Tensor& min, const Tensor& max) const {
+  return ndgrad::clamp(*this, min, max);
+}
+inline Tensor Tensor::clip(const Tensor& min, const Tensor& max) const {
+  return ndgrad::clip(*this, min, max);
+}
+inline Tensor Tensor::pow(const Tensor& exponent) const { return ndgrad::pow(*this, exponent); }
+inline Tensor Tensor::pow(double exponent) const { return ndgrad::pow(*this, exponent); }
+inline Tensor Tensor::abs() const { return ndgrad::abs(*this); }
+inline Tensor Tensor::neg() const { return ndgrad::neg(*this); }
+inline Tensor Tensor::sign() const { return ndgrad::sign(*this); }
+inline Tensor Tensor::exp() const { return ndgrad::exp(*this); }
+inline Tensor Tensor::log() const { return ndgrad::log(*this); }
+inline Tensor Tensor::sqrt() const { return ndgrad::sqrt(*this); }
+inline Tensor Tensor::rsqrt() const { return ndgrad::rsqrt(*this); }
+inline Tensor Tensor::sigmoid() const { return ndgrad::sigmoid(*this); }
+inline Tensor Tensor::tanh() const { return ndgrad::tanh(*this); }
+inline Tensor Tensor::relu() const { return ndgrad::relu(*this); }
+inline Tensor Tensor::sin() const { return ndgrad::sin(*this); }
+inline Tensor Tensor::cos() const { return ndgrad::cos(*this); }
+inline Tensor Tensor::square() const { return ndgrad::square(*this); }
+inline Tensor Tensor::reciprocal() const { return ndgrad::reciprocal(*this); }
+inline Tensor Tensor::floor() const { return ndgrad::floor(*this); }
+inline Tensor Tensor::ceil() const { return ndgrad::ceil(*this); }
+inline Tensor Tensor::round() const { return ndgrad::round(*this); }
+inline Tensor Tensor::trunc() const { return ndgrad::trunc(*this); }
+inline Tensor Tensor::isnan() const { return ndgrad::isnan(*this); }
+inline Tensor Tensor::isinf() const { return ndgrad::isinf(*this); }
+inline Tensor Tensor::isfinite() const { return ndgrad::isfinite(*this); }
+inline Tensor Tensor::logical_not() const { return ndgrad::logical_not(*this); }
+template <class Lo, class Hi, detail::if_bound<Lo>, detail::if_bound<Hi>>
+Tensor Tensor::clamp(Lo min, Hi max) const {
+  return ndgrad::clamp(*this, min, max);
+}
+template <class Lo, class Hi, detail::if_bound<Lo>, detail::if_bound<Hi>>
+Tensor Tensor::clip(Lo min, Hi max) const {
+  return ndgrad::clip(*this, min, max);
+}
 
 }  // namespace ndgrad

@@ -101,23 +101,39 @@ Tensor clip(const Tensor& t, std::optional<double> min, std::optional<double> ma
   return clamp(t, min, max);
 }
 
+namespace {
+// lerp's operands: floating, f16 and bf16 included (lerp_in_f32 computes those).
+void require_lerp_operand(const Tensor& t, const char* what) {
+  require_defined_arg(t, "lerp", what);
+  if (!is_half(t.dtype())) require_floating(t, "lerp");
+}
+// f16 and bf16 in f32 (differentiable); the other dtypes as they are.
+Tensor in_f32_if_half(const Tensor& t) { return is_half(t.dtype()) ? t.to(DType::f32) : t; }
+}  // namespace
+
 // PyTorch's formula, exact at both ends: a + w (b - a) for |w| < 1/2, b - (b - a)(1 - w) else.
+// f16 and bf16 operands compute in f32, the result rounded once to the promoted dtype.
 Tensor lerp(const Tensor& a, const Tensor& b, const Tensor& weight) {
-  require_defined_arg(a, "lerp", "the start");
-  require_defined_arg(b, "lerp", "the end");
-  require_defined_arg(weight, "lerp", "the weight");
-  require_floating(a, "lerp");
-  require_floating(b, "lerp");
-  require_floating(weight, "lerp");
+  require_lerp_operand(a, "the start");
+  require_lerp_operand(b, "the end");
+  require_lerp_operand(weight, "the weight");
+  const DType out = promote_types(promote_types(a.dtype(), b.dtype()), weight.dtype());
+  if (is_half(a.dtype()) || is_half(b.dtype()) || is_half(weight.dtype())) {
+    const Tensor r = lerp(in_f32_if_half(a), in_f32_if_half(b), in_f32_if_half(weight));
+    return is_half(out) ? r.to(out) : r;
+  }
   const Tensor d = b - a;
   return where(abs(weight) < 0.5, a + weight * d, b - d * (1.0 - weight));
 }
 
 Tensor lerp(const Tensor& a, const Tensor& b, double weight) {
-  require_defined_arg(a, "lerp", "the start");
-  require_defined_arg(b, "lerp", "the end");
-  require_floating(a, "lerp");
-  require_floating(b, "lerp");
+  require_lerp_operand(a, "the start");
+  require_lerp_operand(b, "the end");
+  const DType out = promote_types(a.dtype(), b.dtype());
+  if (is_half(a.dtype()) || is_half(b.dtype())) {
+    const Tensor r = lerp(in_f32_if_half(a), in_f32_if_half(b), weight);
+    return is_half(out) ? r.to(out) : r;
+  }
   return std::fabs(weight) < 0.5 ? a + weight * (b - a) : b - (b - a) * (1.0 - weight);
 }
 

@@ -95,6 +95,19 @@ const Tensor* offered(const Tensor& g, bool one_use) {
                    dtype_name(dt));
 }
 
+// An integer power's exponents: a negative one is a ValueError (NumPy's; the result would not
+// be an integer).
+void require_nonnegative_exponent(const Tensor& b, const char* name) {
+  if (b.impl()->dtype == DType::boolean || b.impl()->dtype == DType::u8) return;
+  // (A tensor 0, not a number: b may be the thread's scalar_like holder, which a number reuses.)
+  const Tensor negative = ndgrad::less(b, zeros({}, DType::i64));
+  if (ndgrad::any(negative).item() != 0.0)
+    throw ValueError(std::string(name) +
+                     ": integers to negative integer powers are not allowed (an exponent is " +
+                     std::to_string(static_cast<int64_t>(ndgrad::min(b).item())) +
+                     "); convert the base with .to(DType::f32)");
+}
+
 // The execution seam for one elementwise op: a pending (lazy) result when the table marks the
 // op fused and the result is large, the eager kernel otherwise.
 Tensor unary_forward(UnaryOp op, const Tensor& x) {
@@ -102,6 +115,8 @@ Tensor unary_forward(UnaryOp op, const Tensor& x) {
   if (!x.defined()) require_defined_arg(x, name);
   const DType dt = x.impl()->dtype;
   const DTypeRule rule = kernels::info(op).dtypes;
+  if (rule == DTypeRule::floating_promote && !is_floating(dt))  // f32, rounded once from f64
+    return unary_forward(op, x.to(DType::f64)).to(DType::f32);
   if (rule == DTypeRule::integral) {
     if (is_floating(dt)) require_integral(dt, name);
   } else if (rule != DTypeRule::predicate && !is_floating(dt) &&
@@ -165,8 +180,9 @@ void binary_into(BinaryOp op, const Dims& shape, int64_t n, const TensorImpl& ou
 
 Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const void* call_site);
 
-// True division of two integer or bool operands: in f64, so that the f32 result is the quotient
-// rounded once (exact for integers up to 2^53). Neither can carry a gradient.
+// True division (or a floating_promote row) of two integer or bool operands: in f64, so that
+// the f32 result is the f64 result rounded once (integers up to 2^53 exact). Neither can carry a
+// gradient.
 Tensor divide_non_floating(BinaryOp op, const Tensor& a, const Tensor& b, const void* call_site) {
   return binary_forward(op, a.to(DType::f64), b.to(DType::f64), call_site).to(DType::f32);
 }
@@ -182,6 +198,7 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const void*
   const DType da = a.impl()->dtype, db = b.impl()->dtype;
   switch (info.dtypes) {
     case DTypeRule::true_divide:
+    case DTypeRule::floating_promote:
       if (!is_floating(da) && !is_floating(db)) return divide_non_floating(op, a, b, call_site);
       break;
     case DTypeRule::floating:
@@ -192,6 +209,9 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const void*
       break;
     case DTypeRule::integral:
       if (is_floating(da) || is_floating(db)) require_integral(is_floating(da) ? da : db, name);
+      break;
+    case DTypeRule::power:
+      if (!is_floating(da) && !is_floating(db)) require_nonnegative_exponent(b, name);
       break;
     default:
       break;
@@ -344,13 +364,18 @@ Tensor binary_op(const Tensor& a, const Tensor& b, const void* call_site, unsign
   return out;
 }
 
+// Whether a row computes two non-floating operands in f64 and gives f32.
+constexpr bool to_f32_through_f64(DTypeRule rule) {
+  return rule == DTypeRule::true_divide || rule == DTypeRule::floating_promote;
+}
+
 // The 0-d operand for a scalar in a binary op: its dtype follows the scalar's kind
 // (scalar_like); a comparison of a non-floating tensor with a floating scalar is made in f64
-// (3 < 3.5 holds, i64 values up to 2^53 compare exactly), and so is true division (t / 7.0
-// and t / 7 give the same quotient, rounded once to f32).
+// (3 < 3.5 holds, i64 values up to 2^53 compare exactly), and so are true division and the
+// floating_promote rows (t / 7.0 and t / 7 give the same quotient, rounded once to f32).
 const Tensor& scalar_operand(BinaryOp op, double value, const Tensor& t) {
   const kernels::OpInfo& info = kernels::info(op);
-  if (info.dtypes == DTypeRule::true_divide && t.defined() && !is_floating(t.impl()->dtype)) {
+  if (to_f32_through_f64(info.dtypes) && t.defined() && !is_floating(t.impl()->dtype)) {
     thread_local Tensor holder;
     holder = scalar(value, DType::f64);
     return holder;
@@ -360,13 +385,13 @@ const Tensor& scalar_operand(BinaryOp op, double value, const Tensor& t) {
 }
 // An integer scalar takes an i32, u8 or i8 tensor's dtype (NumPy 2); one outside that dtype's
 // range is a ValueError (NumPy's OverflowError), except where the result is exact anyway: a
-// comparison or a true division, made in i64.
+// comparison, made in i64, or a true division or floating_promote row, made in f64.
 const Tensor& scalar_operand(BinaryOp op, int64_t value, const Tensor& t) {
   const kernels::OpInfo& info = kernels::info(op);
   if (t.defined()) {
     const DType td = t.impl()->dtype;
     if (is_storage_only(td) && !is_floating(td) && !integer_scalar_fits(value, td) &&
-        info.dtypes != DTypeRule::comparison && info.dtypes != DTypeRule::true_divide)
+        info.dtypes != DTypeRule::comparison && !to_f32_through_f64(info.dtypes))
       throw ValueError(std::string(info.name) + ": the integer scalar " + std::to_string(value) +
                        " is out of range for the " + dtype_name(td) +
                        " tensor; convert the tensor with .to(DType::i64)");
@@ -375,7 +400,7 @@ const Tensor& scalar_operand(BinaryOp op, int64_t value, const Tensor& t) {
 }
 
 // op(t, value) or op(value, t) (scalar_first): a 0-d operand from scalar_operand; a true
-// division that it makes in f64 gives f32, as two tensors would.
+// division (or floating_promote row) that it makes in f64 gives f32, as two tensors would.
 template <class N, class S>
 Tensor with_scalar(const Tensor& t, S value, bool scalar_first, const void* call_site,
                    bool offer = false) {
@@ -383,7 +408,7 @@ Tensor with_scalar(const Tensor& t, S value, bool scalar_first, const void* call
   const DType t_dtype = t.defined() ? t.impl()->dtype : DType::f32;  // t may be taken below
   Tensor out = scalar_first ? binary_op<N>(s, t, call_site, offer ? 2 : 0)
                             : binary_op<N>(t, s, call_site, offer ? 1 : 0);
-  if constexpr (kernels::info(N::kOp).dtypes == DTypeRule::true_divide && std::is_same_v<S, double>)
+  if constexpr (to_f32_through_f64(kernels::info(N::kOp).dtypes) && std::is_same_v<S, double>)
     if (!is_floating(t_dtype) && out.impl()->dtype == DType::f64) return out.to(DType::f32);
   return out;
 }

@@ -123,19 +123,21 @@ void write_into(Tensor& t, const Tensor& values, const std::vector<int64_t>& pos
     ti.storage->bump_version();
     return;
   }
-  if (is_storage_only(ti.dtype))
-    throw DTypeError(std::string("index_put_ with accumulate is not defined for ") +
-                     dtype_name(ti.dtype) + " tensors (a storage dtype); convert with .to()");
-  kernels::dispatch_dtype(ti.dtype, [&](auto tag) {
+  // Each add in order, in the compute dtype, its sum stored back (rounded, or wrapped) at once:
+  // a repeated position adds to the stored value, as libtorch's and NumPy's add.at.
+  kernels::dispatch_storage(ti.dtype, [&](auto tag) {
     using T = decltype(tag);
     T* dst = reinterpret_cast<T*>(base);
     const T* v = reinterpret_cast<const T*>(src);
     for (size_t k = 0; k < positions.size(); ++k) {
       T& d = dst[contiguous ? positions[k] : offset_of(positions[k], ti.shape, ti.strides)];
-      if (!accumulate)
-        d = v[k];
-      else if constexpr (std::is_same_v<T, bool>)
+      if constexpr (std::is_same_v<T, bool>)
         d = d || v[k];
+      else if constexpr (std::is_same_v<T, kernels::float16_t> ||
+                         std::is_same_v<T, kernels::bfloat16_t>)
+        d = T(static_cast<double>(static_cast<float>(d) + static_cast<float>(v[k])));
+      else if constexpr (std::is_integral_v<T> && sizeof(T) < 8)  // wraps, as NumPy's
+        d = static_cast<T>(static_cast<uint64_t>(int64_t(d) + int64_t(v[k])));
       else
         d = static_cast<T>(d + v[k]);
     }

@@ -251,6 +251,9 @@ Tensor cholesky_solve(const Tensor& B, const Tensor& L, bool upper) {
 }
 
 Tensor matrix_power(const Tensor& A, int64_t n) {
+  // f16 and bf16: products in f32, rounded once (n < 0 needs inv: refused below, as libtorch).
+  if (A.defined() && is_half(A.dtype()) && n >= 0)
+    return matrix_power(A.to(DType::f32), n).to(A.dtype());
   const int64_t size = square_size(A, "linalg::matrix_power");
   if (n == 0) return eye(size, A.dtype()).broadcast_to(A.shape()).contiguous();
   Tensor base = n < 0 ? inv(A) : A, result;

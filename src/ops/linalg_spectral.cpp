@@ -310,7 +310,7 @@ int64_t rank_deficient(const Tensor& R, int64_t rows_cols) {
 std::pair<int64_t, int64_t> norm_axes(const Tensor& A, const std::vector<int64_t>& dims,
                                       const char* op) {
   require_defined_arg(A, op, "the matrix");
-  require_floating(A, op);
+  if (!is_half(A.dtype())) require_floating(A, op);  // (f16, bf16: the SVD's norms refuse them)
   if (dims.size() != 2)
     throw ValueError(std::string(op) + ": dims must name 2 axes, got " +
                      std::to_string(dims.size()));
@@ -470,6 +470,7 @@ Tensor matrix_norm(const Tensor& A, const std::string& ord, const std::vector<in
                      ": ord must be \"fro\", \"nuc\", 2, -2, 1, -1, inf or -inf, "
                      "got \"" +
                      ord + "\"");
+  require_floating(A, op);  // (through the SVD: not f16 or bf16, as libtorch)
   const Tensor r = svdvals(matrices_last(A, d0, d1)).sum({-1});
   return keepdim ? keep_axes(r, d0, d1) : r;
 }
@@ -480,6 +481,7 @@ Tensor matrix_norm(const Tensor& A, double ord, const std::vector<int64_t>& dims
   const double inf = std::numeric_limits<double>::infinity();
   Tensor r;
   if (ord == 2 || ord == -2) {
+    require_floating(A, op);  // (through the SVD: not f16 or bf16, as libtorch)
     const Tensor s = svdvals(matrices_last(A, d0, d1));
     r = ord > 0 ? s.max({-1}) : s.min({-1});
     return keepdim ? keep_axes(r, d0, d1) : r;

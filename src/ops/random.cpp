@@ -195,6 +195,9 @@ Tensor fill_values(Tensor t, F value) {
   return t;
 }
 
+// f16 and bf16 in f32 (differentiable); the other dtypes as they are.
+Tensor in_f32_if_half(const Tensor& t) { return is_half(t.dtype()) ? t.to(DType::f32) : t; }
+
 void require_floating_dtype(DType dtype, const char* op) {
   if (!is_floating(dtype) || is_storage_only(dtype))
     throw DTypeError(std::string(op) + " makes floating tensors (f32 or f64), got " +
@@ -331,6 +334,11 @@ Tensor Generator::normal(double mean, double stddev, Shape shape, DType dtype) {
 Tensor Generator::normal(const Tensor& mean, const Tensor& stddev) {
   require_defined_arg(mean, "normal", "the mean");
   require_defined_arg(stddev, "normal", "the std");
+  if (is_half(mean.dtype()) || is_half(stddev.dtype())) {  // in f32, rounded once
+    const DType out = promote_types(mean.dtype(), stddev.dtype());
+    const Tensor r = normal(in_f32_if_half(mean), in_f32_if_half(stddev));
+    return is_half(out) ? r.to(out) : r;
+  }
   require_floating(mean, "normal");
   require_floating(stddev, "normal");
   const Tensor sd = stddev.detach();
@@ -344,6 +352,7 @@ Tensor Generator::normal(const Tensor& mean, const Tensor& stddev) {
 
 Tensor Generator::normal(const Tensor& mean, double stddev) {
   require_defined_arg(mean, "normal", "the mean");
+  if (is_half(mean.dtype())) return normal(mean.to(DType::f32), stddev).to(mean.dtype());
   require_floating(mean, "normal");
   if (!(stddev >= 0.0) || !std::isfinite(stddev))
     throw ValueError("normal: expects a finite std >= 0, got " + num(stddev));
@@ -411,6 +420,7 @@ Tensor Generator::randint(int64_t low, int64_t high, Shape shape, DType dtype) {
 
 Tensor Generator::bernoulli(const Tensor& p) {
   require_defined_arg(p, "bernoulli", "the probabilities");
+  if (is_half(p.dtype())) return bernoulli(p.to(DType::f32)).to(p.dtype());  // 0s and 1s
   require_floating(p, "bernoulli");
   const Tensor probs = p.detach().contiguous().to(DType::f64);
   const double* pv = reinterpret_cast<const double*>(probs.impl()->read_data());
@@ -460,7 +470,7 @@ Tensor Generator::permutation(const Tensor& t) {
 Tensor Generator::multinomial(const Tensor& probs, int64_t num_samples, bool replacement) {
   const char* op = "multinomial";
   require_defined_arg(probs, op, "the probabilities");
-  require_floating(probs, op);
+  if (!is_half(probs.dtype())) require_floating(probs, op);  // (read as f64 below)
   if (probs.ndim() != 1 && probs.ndim() != 2)
     throw ShapeError(std::string(op) + ": expects probabilities of shape (k) or (rows, k), got " +
                      shape_str(probs.shape()));

@@ -152,15 +152,17 @@ struct LogcumsumexpNode final : ScanNode {
 };
 
 // The stable sort order of t along a (normalized), i64 in t's shape; only its first `first`
-// positions when first >= 0 (kernels::argsort).
+// positions when first >= 0, and those in no particular order unless ordered
+// (kernels::argsort).
 Tensor raw_argsort(const Tensor& t, int64_t a, bool descending, const char* name,
-                   int64_t first = -1) {
+                   int64_t first = -1, bool ordered = true) {
   if (is_storage_only(t.dtype()))  // the conversion keeps the order
-    return raw_argsort(raw_cast(t, compute_dtype(t.dtype()), name), a, descending, name, first);
+    return raw_argsort(raw_cast(t, compute_dtype(t.dtype()), name), a, descending, name, first,
+                       ordered);
   const Block b = block_of(t, a);
   Tensor out = make_tensor(t.impl()->shape, DType::i64, name);
   kernels::argsort(t.dtype(), b.outer, b.n, b.inner, b.x.impl()->read_data(),
-                   reinterpret_cast<int64_t*>(out.impl()->data()), descending, first);
+                   reinterpret_cast<int64_t*>(out.impl()->data()), descending, first, ordered);
   return out;
 }
 
@@ -294,7 +296,7 @@ ValuesIndices sort(const Tensor& t, int64_t axis, bool descending) {
   return {like_input(take_along_axis(x, indices, a), t), like_input(indices, t)};
 }
 
-ValuesIndices topk(const Tensor& t, int64_t k, int64_t axis, bool largest, bool /*sorted*/) {
+ValuesIndices topk(const Tensor& t, int64_t k, int64_t axis, bool largest, bool sorted) {
   require_defined_arg(t, "topk");
   const int64_t a = axis_of(t, axis, "topk");
   const Tensor x = at_least_1d(t);
@@ -302,7 +304,7 @@ ValuesIndices topk(const Tensor& t, int64_t k, int64_t axis, bool largest, bool 
   if (k < 0 || k > n)
     throw ValueError("topk: k (" + std::to_string(k) + ") is out of range" + along(t, axis) +
                      " (0 <= k <= " + std::to_string(n) + ")");
-  const Tensor indices = raw_argsort(x, a, largest, "topk", k).narrow(a, 0, k).contiguous();
+  const Tensor indices = raw_argsort(x, a, largest, "topk", k, sorted).narrow(a, 0, k).contiguous();
   return {like_input(take_along_axis(x, indices, a), t), like_input(indices, t)};
 }
 

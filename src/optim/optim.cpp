@@ -1,4 +1,5 @@
-// SGD and Adam: fused in-place updates on contiguous parameters, outside any graph.
+// SGD and Adam: fused in-place updates on contiguous parameters, outside any graph. f16 and
+// bf16 parameters update in f32 (their state kept in f32), each step's result rounded once.
 #include "ndgrad/optim.hpp"
 
 #include <cmath>
@@ -6,6 +7,7 @@
 
 #include "core/tensor_impl.hpp"
 #include "kernels/cpu/kernels.hpp"
+#include "ndgrad/autograd.hpp"
 
 namespace ndgrad::optim {
 
@@ -22,12 +24,27 @@ char* written(const Tensor& p) {
   return bytes(p);
 }
 
-// The parameter's gradient as a contiguous buffer of its dtype, or undefined if it has none.
+// The dtype the updates compute in: f32 for f16 and bf16 parameters (and their state).
+DType update_dtype(const Tensor& p) { return compute_dtype(p.dtype()); }
+
+// The parameter's gradient as a contiguous buffer of the update dtype, or undefined if it has
+// none.
 Tensor grad_of(const Tensor& p) {
   Tensor g = p.grad();
   if (!g.defined()) return g;
-  if (g.dtype() != p.dtype()) g = g.to(p.dtype());
+  if (g.dtype() != update_dtype(p)) g = g.to(update_dtype(p));
   return g.contiguous();
+}
+
+// The parameter's values to update in place: p itself, or for f16 and bf16 an f32 copy that
+// store_back rounds into p once the update is made.
+Tensor working(const Tensor& p) {
+  return p.dtype() == update_dtype(p) ? p : p.detach().to(update_dtype(p)).contiguous();
+}
+void store_back(Tensor& p, const Tensor& w) {
+  if (w.impl() == p.impl()) return;
+  NoGradGuard no_grad;
+  p.copy_(w);  // (bumps p's version: rules that saved it see the change)
 }
 
 }  // namespace
@@ -38,11 +55,6 @@ Optimizer::Optimizer(std::vector<Tensor> params) : params_(std::move(params)) {
     require(p.defined(), "optimizer: parameter " + std::to_string(i) + " is undefined");
     require(is_floating(p.dtype()),
             "optimizer: parameter " + std::to_string(i) + " is not floating");
-    if (is_storage_only(p.dtype()))
-      throw DTypeError("optimizer: parameter " + std::to_string(i) + " is " +
-                       dtype_name(p.dtype()) +
-                       ", a storage dtype the updates do not compute in; keep f32 parameters "
-                       "and convert them with .to() in the forward pass");
     require(p.requires_grad() && p.is_leaf(),
             "optimizer: parameter " + std::to_string(i) + " is not a leaf that requires grad");
     require(p.is_contiguous(), "optimizer: parameter " + std::to_string(i) + " is not contiguous");
@@ -67,11 +79,13 @@ void SGD::step() {
     const Tensor g = grad_of(params_[i]);
     if (!g.defined()) continue;
     Tensor& p = params_[i];
+    const Tensor w = working(p);
     const bool first = momentum > 0 && !velocity_[i].defined();
-    if (first) velocity_[i] = empty(p.shape(), p.dtype());
-    kernels::sgd_update(p.dtype(), p.numel(), written(p), bytes(g),
+    if (first) velocity_[i] = empty(p.shape(), update_dtype(p));
+    kernels::sgd_update(w.dtype(), p.numel(), written(w), bytes(g),
                         momentum > 0 ? bytes(velocity_[i]) : nullptr, lr, momentum, weight_decay,
                         first);
+    store_back(p, w);
   }
 }
 
@@ -82,8 +96,8 @@ Adam::Adam(std::vector<Tensor> params, double lr_, double beta1_, double beta2_,
   require(beta2 >= 0 && beta2 < 1, "Adam: beta2 must be in [0, 1), got " + std::to_string(beta2));
   require(eps > 0, "Adam: eps must be positive, got " + std::to_string(eps));
   for (const auto& p : params_) {
-    m_.push_back(zeros(p.shape(), p.dtype()));
-    v_.push_back(zeros(p.shape(), p.dtype()));
+    m_.push_back(zeros(p.shape(), update_dtype(p)));
+    v_.push_back(zeros(p.shape(), update_dtype(p)));
   }
   steps_.assign(params_.size(), 0);
 }
@@ -93,8 +107,10 @@ void Adam::step() {
     const Tensor g = grad_of(params_[i]);
     if (!g.defined()) continue;
     Tensor& p = params_[i];
-    kernels::adam_update(p.dtype(), p.numel(), written(p), bytes(g), bytes(m_[i]), bytes(v_[i]), lr,
+    const Tensor w = working(p);
+    kernels::adam_update(w.dtype(), p.numel(), written(w), bytes(g), bytes(m_[i]), bytes(v_[i]), lr,
                          beta1, beta2, eps, ++steps_[i]);
+    store_back(p, w);
   }
 }
 

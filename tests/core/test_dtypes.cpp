@@ -9,6 +9,7 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <utility>
@@ -19,6 +20,7 @@
 #include "ndgrad/linalg.hpp"
 #include "ndgrad/nn.hpp"
 #include "ndgrad/optim.hpp"
+#include "ndgrad/random.hpp"
 #include "test_util.hpp"
 
 namespace ndgrad {
@@ -596,18 +598,61 @@ TEST(DTypes, IntegerTensorsCannotRequireGrad) {
     expect_error<DTypeError>([&] { zeros({2}, d).requires_grad_(); }, {dtype_name(d)});
 }
 
+// The floating_promote rows (exp, log, sin, ..., atan2, hypot, copysign, xlogy): an integer or
+// bool tensor gives f32, its f64 result rounded once (PyTorch's dtype, NumPy's values in f32);
+// with a floating operand the promoted dtype. The other floating rows still refuse integers, as
+// PyTorch does (gelu, silu, softplus, frac, ...).
+TEST(DTypes, FloatingPromoteRowsGiveF32ForIntegerAndBoolTensors) {
+  const std::vector<double> big = {16777217, -3, 0, 1, 2, 5, 33554435};  // past 2^24 too
+  for (DType d : {DType::i64, DType::boolean, DType::i32, DType::u8, DType::i8}) {
+    const Tensor x = tensor(big, {7}, DType::i64).to(d), x64 = x.to(DType::f64);
+    const std::string name = dtype_name(d);
+    auto check = [&](const char* what, const Tensor& got, const Tensor& f64_result) {
+      ASSERT_EQ(got.dtype(), DType::f32) << what << " on " << name;
+      const std::vector<double> g = got.to_vector(), w = f64_result.to(DType::f32).to_vector();
+      for (size_t i = 0; i < g.size(); ++i)
+        if (!(std::isnan(g[i]) && std::isnan(w[i])))
+          EXPECT_EQ(g[i], w[i]) << what << " on " << name << " at " << i;
+    };
+    check("exp", exp(x), exp(x64));
+    check("log", log(x), log(x64));
+    check("sqrt", sqrt(x), sqrt(x64));
+    check("sigmoid", sigmoid(x), sigmoid(x64));
+    check("reciprocal", reciprocal(x), reciprocal(x64));
+    check("cbrt", cbrt(x), cbrt(x64));
+    const Tensor next = x + int64_t(1);  // (u8 255 + 1 wraps)
+    check("atan2", atan2(x, next), atan2(x64, next.to(DType::f64)));
+    check("hypot", hypot(x, x), hypot(x64, x64));
+    check("copysign", copysign(x, int64_t(-1)), copysign(x64, -1.0));
+    check("xlogy", xlogy(x, x), xlogy(x64, x64));
+    check("atan2 scalar", atan2(x, 3.0), atan2(x64, 3.0));  // 3.0 and 3 agree
+    check("atan2 integer scalar", atan2(x, int64_t(3)), atan2(x64, 3.0));
+    check("atan2 scalar first", atan2(3.0, x), atan2(3.0, x64));
+    // With a floating tensor: the promoted dtype.
+    EXPECT_EQ(atan2(x, ones({7}, DType::f64)).dtype(), DType::f64);
+    EXPECT_EQ(atan2(ones({7}, DType::f32), x).dtype(), DType::f32);
+    EXPECT_EQ(hypot(x, ones({7}, DType::f16)).dtype(), DType::f16);
+    EXPECT_EQ(xlogy(ones({7}, DType::bf16), x).dtype(), DType::bf16);
+    for (const auto& refused : std::vector<std::pair<const char*, std::function<Tensor()>>>{
+             {"gelu", [&] { return gelu(x); }},
+             {"silu", [&] { return silu(x); }},
+             {"softplus", [&] { return softplus(x); }},
+             {"frac", [&] { return frac(x); }},
+             {"hardswish", [&] { return hardswish(x); }},
+             {"tanh_backward", [&] { return tanh_backward(x, x); }}})
+      expect_error<DTypeError>([&] { (void)refused.second(); }, {refused.first, dtype_name(d)});
+  }
+  // An i32, u8 or i8 tensor with an integer scalar outside its range: exact in f64.
+  expect_tensor(atan2(tensor({0, 1}, {2}, DType::u8), int64_t(300)), DType::f32,
+                {0, double(float(std::atan2(1.0, 300.0)))});
+}
+
 // ---- refusals ----
 
 TEST(DTypes, UnsupportedOpsAreDTypeErrorsNamingOpAndDtype) {
   const Tensor h = ones({2, 2}, DType::f16), u = ones({2, 2}, DType::u8);
-  expect_error<DTypeError>([&] { (void)exp(u); }, {"exp", "u8"});
-  expect_error<DTypeError>([&] { (void)lerp(h, h, 0.5); }, {"lerp", "f16"});
+  expect_error<DTypeError>([&] { (void)gelu(u); }, {"gelu", "u8"});
   expect_error<DTypeError>([&] { (void)linalg::inv(h); }, {"inv", "f16"});
-  expect_error<DTypeError>(
-      [&] {
-        ones({3}, DType::f16).index_put_({tensor({0, 0}, {2}, DType::i64)}, ones({2}), true);
-      },
-      {"index_put_", "f16"});
   expect_tensor(index_put(zeros({3}, DType::f16), {tensor({0, 0}, {2}, DType::i64)},
                           ones({2}, DType::f16), true),
                 DType::f16, {2, 0, 0});
@@ -615,9 +660,109 @@ TEST(DTypes, UnsupportedOpsAreDTypeErrorsNamingOpAndDtype) {
   expect_error<DTypeError>([&] { (void)bitwise_and(h, h); }, {"bitwise_and", "f16"});
   expect_error<DTypeError>([&] { save_npy("/nonexistent/x.npy", h.to(DType::bf16)); },
                            {"save_npy", "bf16"});
-  Tensor p = ones({2}, DType::f16);
-  p.requires_grad_();
-  expect_error<DTypeError>([&] { optim::SGD({p}, 0.1); }, {"optimizer", "f16"});
+}
+
+// lerp, the samplers' tensor arguments, matrix_power and the cheap matrix norms, the optimizers
+// and index_put_ with accumulate take f16 and bf16: computed in f32, stored rounded once. The
+// decompositions and solvers refuse them, as libtorch's CPU linalg does, naming op and dtype.
+TEST(DTypes, HalvesComputeInF32WhereLibtorchTakesThemAndAreRefusedWhereItDoesNot) {
+  const Tensor a32 = tensor({0.1, -2, 3.3, 7, 0.25, -1.5}, {2, 3}),
+               b32 = tensor({1, 5.5, -3, 2, 0.75, 9}, {2, 3});
+  const Tensor w32 = tensor({0.2, 0.9, -0.3, 0.5, 1.2, 0.45}, {2, 3});
+  for (DType d : {DType::f16, DType::bf16}) {
+    const std::string dn = dtype_name(d);
+    const Tensor a = a32.to(d), b = b32.to(d), w = w32.to(d);
+    expect_tensor(lerp(a, b, 0.3), d,
+                  lerp(a.to(DType::f32), b.to(DType::f32), 0.3).to(d).to_vector());
+    expect_tensor(lerp(a, b, w), d,
+                  lerp(a.to(DType::f32), b.to(DType::f32), w.to(DType::f32)).to(d).to_vector());
+    EXPECT_EQ(lerp(a, b32, 0.3).dtype(), DType::f32);  // the promoted dtype
+    {  // differentiable: the gradient in the operand's dtype
+      Tensor x = a.detach();
+      x.requires_grad_();
+      lerp(x, b, w).sum().backward();
+      EXPECT_EQ(x.grad().dtype(), d);
+      expect_tensor(x.grad(), d, (1.0 - w.to(DType::f32)).to(d).to_vector());
+    }
+    // The samplers: the f32 draw with the same stream, rounded once.
+    Generator g1(5), g2(5);
+    expect_tensor(g1.normal(a, abs(b)), d,
+                  g2.normal(a.to(DType::f32), abs(b).to(DType::f32)).to(d).to_vector());
+    expect_tensor(g1.normal(a, 2.0), d, g2.normal(a.to(DType::f32), 2.0).to(d).to_vector());
+    const Tensor p = tensor({0, 0.25, 0.5, 1, 0.9, 0.1}, {2, 3}).to(d);
+    expect_tensor(g1.bernoulli(p), d, g2.bernoulli(p.to(DType::f32)).to(d).to_vector());
+    EXPECT_EQ(g1.multinomial(p, 2).to_vector(), g2.multinomial(p.to(DType::f32), 2).to_vector());
+    // linalg: matrix_power and the 1, inf and Frobenius norms compute; the rest refuse.
+    const Tensor m = (tensor({1, 0.5, 0, -0.25, 2, 0.75, 0.5, 0, 1.5}, {3, 3})).to(d);
+    const Tensor m32 = m.to(DType::f32);
+    expect_tensor(linalg::matrix_power(m, 3), d, linalg::matrix_power(m32, 3).to(d).to_vector());
+    for (double ord : {1.0, -1.0, double(INFINITY), -double(INFINITY)})
+      expect_tensor(linalg::matrix_norm(m, ord), d,
+                    linalg::matrix_norm(m32, ord).to(d).to_vector());
+    EXPECT_EQ(linalg::matrix_norm(m).dtype(), d);
+    const std::vector<std::pair<const char*, std::function<void()>>> refused = {
+        {"inv", [&] { linalg::inv(m); }},
+        {"det", [&] { linalg::det(m); }},
+        {"solve", [&] { linalg::solve(m, m); }},
+        {"cholesky", [&] { linalg::cholesky(m); }},
+        {"qr", [&] { linalg::qr(m); }},
+        {"eigh", [&] { linalg::eigh(m); }},
+        {"svd", [&] { linalg::svd(m); }},
+        {"pinv", [&] { linalg::pinv(m); }},
+        {"lstsq", [&] { linalg::lstsq(m, m); }},
+        {"matrix_power", [&] { linalg::matrix_power(m, -1); }},
+        {"matrix_norm", [&] { linalg::matrix_norm(m, "nuc"); }},
+        {"matrix_norm", [&] { linalg::matrix_norm(m, 2.0); }},
+    };
+    for (const auto& [op, f] : refused) expect_error<DTypeError>(f, {op, dn});
+  }
+}
+
+// f16 and bf16 parameters: the update computed in f32 with f32 state, the parameter rounded
+// once a step: as an f32 parameter rounded to the half dtype after every step.
+TEST(DTypes, OptimizersUpdateHalfParametersInF32) {
+  const Tensor c = tensor({0.5, -1.25, 3, 0.0625}, {4});  // the gradient: exact in f16 and bf16
+  for (DType d : {DType::f16, DType::bf16})
+    for (int which = 0; which < 3; ++which) {
+      Tensor ph = tensor({1, -2, 0.3, 40}, {4}).to(d), p32 = ph.to(DType::f32);
+      ph.requires_grad_();
+      p32.requires_grad_();
+      auto make = [&](Tensor& p) -> std::unique_ptr<optim::Optimizer> {
+        if (which == 0) return std::make_unique<optim::SGD>(std::vector<Tensor>{p}, 0.1);
+        if (which == 1) return std::make_unique<optim::SGD>(std::vector<Tensor>{p}, 0.1, 0.9, 0.01);
+        return std::make_unique<optim::Adam>(std::vector<Tensor>{p}, 0.05);
+      };
+      auto oh = make(ph), o32 = make(p32);
+      for (int step = 0; step < 5; ++step) {
+        oh->zero_grad();
+        o32->zero_grad();
+        (ph * c.to(d)).sum().backward();
+        (p32 * c).sum().backward();
+        oh->step();
+        o32->step();
+        {
+          NoGradGuard no_grad;
+          p32.copy_(p32.to(d));  // rounded, as the half parameter is
+        }
+        ASSERT_EQ(ph.dtype(), d);
+        EXPECT_EQ(ph.to_vector(), p32.to_vector())
+            << dtype_name(d) << " optimizer " << which << " step " << step;
+      }
+    }
+}
+
+// index_put_ with accumulate on the storage dtypes: each add in order, stored back at once.
+TEST(DTypes, InPlaceIndexPutAccumulatesStorageDTypes) {
+  const Tensor idx = tensor({0, 0, 0, 2}, {4}, DType::i64);
+  Tensor h = zeros({3}, DType::f16);
+  h.index_put_({idx}, tensor({1, 0x1p-11, 0x1p-11, 5}, {4}).to(DType::f16), true);
+  expect_tensor(h, DType::f16, {1, 0, 5});  // 1 + 2^-11 rounds to 1, twice (a sum first: 1 + 2^-10)
+  Tensor u = tensor({250, 1, 2}, {3}, DType::u8);
+  u.index_put_({idx}, tensor({5, 5, 1, 7}, {4}, DType::u8), true);
+  expect_tensor(u, DType::u8, {5, 1, 9});  // 261 wraps to 5, as NumPy's add.at
+  Tensor i8 = tensor({100, 0, -100}, {3}, DType::i8);
+  i8.index_put_({tensor({0, 2}, {2}, DType::i64)}, tensor({100, -100}, {2}, DType::i8), true);
+  expect_tensor(i8, DType::i8, {-56, 0, 56});
 }
 
 // ---- the promotion table ----

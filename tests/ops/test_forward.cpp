@@ -340,8 +340,9 @@ TEST(Printing, LooksLikeNumpy) {
 
 // Every row of the op table against its functor (kernels/cpu/functors.hpp), in every dtype:
 // f64 and f32 results against the functor in double (f64 exactly, f32 within a few ulps of
-// the double result rounded), i64 and bool ones against the functor in that type, inputs from
-// the row's domain; a dtype the row's rule refuses is a DTypeError naming the row.
+// the double result rounded), i64 and bool ones against the functor in that type (or, for a
+// floating_promote row, an f32 result: the functor in double rounded once), inputs from the
+// row's domain; a dtype the row's rule refuses is a DTypeError naming the row.
 namespace {
 
 using kernels::DTypeRule;
@@ -355,15 +356,16 @@ bool unary_takes(DTypeRule rule, DType dt) {
     case DTypeRule::integral:
       return !is_floating(dt);
     case DTypeRule::predicate:
+    case DTypeRule::floating_promote:
       return true;
     default:
       return dt != DType::boolean;
   }
 }
 // Two operands of one dtype; true_divide's non-floating quotients are checked elsewhere
-// (TrueDivisionOfIntegersIsRoundedOnce).
+// (TrueDivisionOfIntegersIsRoundedOnce), and so are integer powers (IntegerPowersAreExact).
 bool binary_takes(DTypeRule rule, DType dt, bool& skip) {
-  skip = rule == DTypeRule::true_divide && !is_floating(dt);
+  skip = (rule == DTypeRule::true_divide || rule == DTypeRule::power) && !is_floating(dt);
   switch (rule) {
     case DTypeRule::floating:
     case DTypeRule::floating_first:
@@ -372,6 +374,7 @@ bool binary_takes(DTypeRule rule, DType dt, bool& skip) {
       return !is_floating(dt);
     case DTypeRule::comparison:
     case DTypeRule::true_divide:
+    case DTypeRule::floating_promote:
       return true;
     default:
       return dt != DType::boolean;
@@ -383,7 +386,10 @@ bool binary_takes(DTypeRule rule, DType dt, bool& skip) {
 template <class F, DTypeRule Rule, class... V>
 double expected(DType dt, V... v) {
   constexpr bool kFloat = Rule != DTypeRule::integral;
-  constexpr bool kInt = Rule != DTypeRule::floating && Rule != DTypeRule::floating_first;
+  if constexpr (Rule == DTypeRule::floating_promote)  // an f32 result from f64
+    if (!is_floating(dt)) return static_cast<double>(static_cast<float>(F::apply(v...)));
+  constexpr bool kInt = Rule != DTypeRule::floating && Rule != DTypeRule::floating_first &&
+                        Rule != DTypeRule::floating_promote;
   constexpr bool kBool =
       Rule == DTypeRule::comparison || Rule == DTypeRule::predicate || Rule == DTypeRule::integral;
   if constexpr (kInt)
@@ -397,6 +403,13 @@ double expected(DType dt, V... v) {
   }
   ADD_FAILURE() << "no functor type for " << dtype_name(dt);
   return 0;
+}
+
+// The row's result dtype for operands of dtype dt.
+DType result_dtype(DTypeRule rule, DType dt) {
+  if (rule == DTypeRule::predicate || rule == DTypeRule::comparison) return DType::boolean;
+  if (rule == DTypeRule::floating_promote && !is_floating(dt)) return DType::f32;
+  return dt;
 }
 
 void expect_row_values(const std::string& what, DType dt, const std::vector<double>& got,
@@ -420,51 +433,51 @@ TEST(ForwardRows, EveryRowAgainstItsFunctor) {
   using kernels::UnaryOp;
   uint64_t seed = 70000;
   int rows = 0, checked = 0;
-#define NDGRAD_UNARY_OP(name, ...)                                                             \
-  {                                                                                            \
-    ++rows;                                                                                    \
-    constexpr kernels::OpInfo info = kernels::info(UnaryOp::name);                             \
-    const Tensor source = row_input(info.domain, {3, 5}, true, ++seed);                        \
-    for (DType dt : kDTypes) {                                                                 \
-      const std::string what = std::string(#name " on ") + dtype_name(dt);                     \
-      const Tensor x = source.to(dt);                                                          \
-      if (!unary_takes(info.dtypes, dt)) {                                                     \
-        expect_error<DTypeError>([&] { ndgrad::name(x); }, {#name});                           \
-        continue;                                                                              \
-      }                                                                                        \
-      const std::vector<double> xv = x.to_vector();                                            \
-      std::vector<double> want;                                                                \
-      for (double v : xv) want.push_back(expected<kernels::fn::name, info.dtypes>(dt, v));     \
-      const Tensor y = ndgrad::name(x);                                                        \
-      EXPECT_EQ(y.dtype(), info.dtypes == DTypeRule::predicate ? DType::boolean : dt) << what; \
-      expect_row_values(what, dt, y.to_vector(), want);                                        \
-      ++checked;                                                                               \
-    }                                                                                          \
+#define NDGRAD_UNARY_OP(name, ...)                                                         \
+  {                                                                                        \
+    ++rows;                                                                                \
+    constexpr kernels::OpInfo info = kernels::info(UnaryOp::name);                         \
+    const Tensor source = row_input(info.domain, {3, 5}, true, ++seed);                    \
+    for (DType dt : kDTypes) {                                                             \
+      const std::string what = std::string(#name " on ") + dtype_name(dt);                 \
+      const Tensor x = source.to(dt);                                                      \
+      if (!unary_takes(info.dtypes, dt)) {                                                 \
+        expect_error<DTypeError>([&] { ndgrad::name(x); }, {#name});                       \
+        continue;                                                                          \
+      }                                                                                    \
+      const std::vector<double> xv = x.to_vector();                                        \
+      std::vector<double> want;                                                            \
+      for (double v : xv) want.push_back(expected<kernels::fn::name, info.dtypes>(dt, v)); \
+      const Tensor y = ndgrad::name(x);                                                    \
+      EXPECT_EQ(y.dtype(), result_dtype(info.dtypes, dt)) << what;                         \
+      expect_row_values(what, y.dtype(), y.to_vector(), want);                             \
+      ++checked;                                                                           \
+    }                                                                                      \
   }
-#define NDGRAD_BINARY_OP(name, ...)                                                             \
-  {                                                                                             \
-    ++rows;                                                                                     \
-    constexpr kernels::OpInfo info = kernels::info(BinaryOp::name);                             \
-    const Tensor sa = row_input(info.domain, {3, 5}, true, ++seed);                             \
-    const Tensor sb = row_input(info.domain, {5}, false, ++seed);                               \
-    for (DType dt : kDTypes) {                                                                  \
-      const std::string what = std::string(#name " on ") + dtype_name(dt);                      \
-      const Tensor a = sa.to(dt), b = sb.to(dt);                                                \
-      bool skip = false;                                                                        \
-      if (!binary_takes(info.dtypes, dt, skip)) {                                               \
-        expect_error<DTypeError>([&] { ndgrad::name(a, b); }, {#name});                         \
-        continue;                                                                               \
-      }                                                                                         \
-      if (skip) continue;                                                                       \
-      const std::vector<double> av = a.to_vector(), bv = b.to_vector();                         \
-      std::vector<double> want;                                                                 \
-      for (size_t i = 0; i < av.size(); ++i)                                                    \
-        want.push_back(expected<kernels::fn::name, info.dtypes>(dt, av[i], bv[i % 5]));         \
-      const Tensor y = ndgrad::name(a, b);                                                      \
-      EXPECT_EQ(y.dtype(), info.dtypes == DTypeRule::comparison ? DType::boolean : dt) << what; \
-      expect_row_values(what, dt, y.to_vector(), want);                                         \
-      ++checked;                                                                                \
-    }                                                                                           \
+#define NDGRAD_BINARY_OP(name, ...)                                                     \
+  {                                                                                     \
+    ++rows;                                                                             \
+    constexpr kernels::OpInfo info = kernels::info(BinaryOp::name);                     \
+    const Tensor sa = row_input(info.domain, {3, 5}, true, ++seed);                     \
+    const Tensor sb = row_input(info.domain, {5}, false, ++seed);                       \
+    for (DType dt : kDTypes) {                                                          \
+      const std::string what = std::string(#name " on ") + dtype_name(dt);              \
+      const Tensor a = sa.to(dt), b = sb.to(dt);                                        \
+      bool skip = false;                                                                \
+      if (!binary_takes(info.dtypes, dt, skip)) {                                       \
+        expect_error<DTypeError>([&] { ndgrad::name(a, b); }, {#name});                 \
+        continue;                                                                       \
+      }                                                                                 \
+      if (skip) continue;                                                               \
+      const std::vector<double> av = a.to_vector(), bv = b.to_vector();                 \
+      std::vector<double> want;                                                         \
+      for (size_t i = 0; i < av.size(); ++i)                                            \
+        want.push_back(expected<kernels::fn::name, info.dtypes>(dt, av[i], bv[i % 5])); \
+      const Tensor y = ndgrad::name(a, b);                                              \
+      EXPECT_EQ(y.dtype(), result_dtype(info.dtypes, dt)) << what;                      \
+      expect_row_values(what, y.dtype(), y.to_vector(), want);                          \
+      ++checked;                                                                        \
+    }                                                                                   \
   }
 #include "ndgrad/op_table.def"
   EXPECT_EQ(rows, kernels::kNumUnaryOps + kernels::kNumBinaryOps);
@@ -529,6 +542,23 @@ TEST(Reductions, LongSortsAndTopkMatchAStableSort) {
               bad_top += (transposed ? top[j * rows + r] : top[r * k + j]) != double(want[j]);
             EXPECT_EQ(bad_top, 0) << dtype_name(dt) << " topk " << k << " transposed " << transposed
                                   << " largest " << descending << " row " << r;
+          }
+          // sorted = false: the same positions (ties by position, as sorted), in any order.
+          for (int64_t k : {int64_t(1), int64_t(10), int64_t(100), n - 1, n}) {
+            const ValuesIndices sel = topk(x, k, axis, descending, /*sorted=*/false);
+            const std::vector<double> top = sel.indices.to_vector(), vals = sel.values.to_vector();
+            std::vector<int64_t> got_set, want_set(want.begin(), want.begin() + k);
+            for (int64_t j = 0; j < k; ++j) {
+              const size_t at = static_cast<size_t>(transposed ? j * rows + r : r * k + j);
+              got_set.push_back(static_cast<int64_t>(top[at]));
+              const double v = vals[at], w = xv[r * n + got_set.back()];
+              EXPECT_TRUE(v == w || (std::isnan(v) && std::isnan(w))) << "unsorted topk value";
+            }
+            std::sort(got_set.begin(), got_set.end());
+            std::sort(want_set.begin(), want_set.end());
+            EXPECT_EQ(got_set, want_set)
+                << dtype_name(dt) << " unsorted topk " << k << " transposed " << transposed
+                << " largest " << descending << " row " << r;
           }
         }
       }
@@ -635,6 +665,20 @@ TEST(Reductions, ScansSelectionsDtypesAndErrors) {
   expect_values(topk(tied, 4).indices, {1, 2, 4, 3});
   expect_values(topk(tied, 2, 0, false).indices, {5, 6});
   expect_values(topk(tensor({1, NAN, 2}, {3}), 2).indices, {1, 2});  // NaN is the largest
+  {  // sorted = false: the same elements; the gradient reaches each through its index
+    Tensor x = tensor({0.5, 3, -1, 3, 2, 7, 3}, {7}, DType::f64);
+    x.requires_grad_();
+    const ValuesIndices sel = topk(x, 3, 0, true, false);
+    std::vector<double> idx = sel.indices.to_vector();
+    std::vector<double> sorted_idx = idx;
+    std::sort(sorted_idx.begin(), sorted_idx.end());
+    EXPECT_EQ(sorted_idx, (std::vector<double>{1, 3, 5}));  // 7 and the first two of three 3s
+    (sel.values * tensor({1, 10, 100}, {3}, DType::f64)).sum().backward();
+    std::vector<double> want(7, 0.0);
+    const std::vector<double> w = {1, 10, 100};
+    for (size_t j = 0; j < 3; ++j) want[static_cast<size_t>(idx[j])] = w[j];
+    EXPECT_EQ(x.grad().to_vector(), want);
+  }
   expect_values(kthvalue(i, 1, 1, true).values, {-1, 0});
   expect_values(median(i), {2});
   expect_values(median(tensor({4, 1, 3, 2}, {4})), {2});  // the lower median
@@ -683,4 +727,51 @@ TEST(Reductions, ScansSelectionsDtypesAndErrors) {
   expect_error<DTypeError>([&] { var(i); }, {"var"});
   expect_error<DTypeError>([&] { logcumsumexp(i, 0); }, {"logcumsumexp"});
   expect_error<ValueError>([&] { diff(scalar(1.0)); }, {"diff", "1-d"});
+}
+
+// libtorch's member spellings are the free functions: same values, same gradients.
+TEST(Members, LibtorchSpellingsAreTheFreeFunctions) {
+  const Tensor t = tensor({3, -1, 4, 1, -5, 9, 2, 6, 5, 3, -5, 8}, {3, 4}, DType::f64);
+  auto same = [](const Tensor& a, const Tensor& b, const char* what) {
+    ASSERT_EQ(a.shape(), b.shape()) << what;
+    ASSERT_EQ(a.dtype(), b.dtype()) << what;
+    EXPECT_EQ(a.to_vector(), b.to_vector()) << what;
+  };
+  same(t.var(), var(t), "var");
+  same(t.var({1}, 0.0, true), var(t, {1}, 0.0, true), "var axes");
+  same(t.std({0}), ndgrad::std(t, {0}), "std");
+  same(t.norm(), norm(t), "norm");
+  same(t.norm(1.0, {1}), norm(t, 1.0, {1}), "norm 1");
+  same(t.norm("fro"), norm(t, "fro"), "norm fro");
+  same(t.logsumexp({1}), logsumexp(t, {1}), "logsumexp");
+  same(t.median(), median(t), "median");
+  same(t.median(1).indices, median(t, 1).indices, "median axis");
+  same(t.quantile(0.3, 0), quantile(t, 0.3, 0), "quantile");
+  same(t.cumsum(1), cumsum(t, 1), "cumsum");
+  same(t.cumprod(0, DType::f32), cumprod(t, 0, DType::f32), "cumprod dtype");
+  same(t.cummax(1).indices, cummax(t, 1).indices, "cummax");
+  same(t.logcumsumexp(0), logcumsumexp(t, 0), "logcumsumexp");
+  same(t.diff(), diff(t), "diff");
+  same(t.sort(0, true).values, sort(t, 0, true).values, "sort");
+  same(t.argsort(), argsort(t), "argsort");
+  same(t.topk(2).indices, topk(t, 2).indices, "topk");
+  same(t.kthvalue(2, 0).values, kthvalue(t, 2, 0).values, "kthvalue");
+  same(t.clamp(-1, 4), clamp(t, -1, 4), "clamp");
+  same(t.clamp(std::nullopt, 2.5), clamp(t, std::nullopt, 2.5), "clamp max");
+  same(t.clip(t * 0.5), clip(t, t * 0.5), "clip tensor");
+  same(t.abs().sqrt().log(), log(sqrt(abs(t))), "abs sqrt log");
+  same(t.pow(2.0), pow(t, 2.0), "pow");
+  same(t.isnan(), isnan(t), "isnan");
+  same(t.flip({0}).roll(1, 1), roll(flip(t, {0}), 1, 1), "flip roll");
+  const Tensor i = t.to(DType::i64);
+  same(i.clamp(0, 5), clamp(i, 0, 5), "clamp of i64 with integer bounds");
+  EXPECT_EQ(i.clamp(0, 5).dtype(), DType::i64);
+  same(i.exp(), exp(i), "exp of i64");
+  // Gradients flow through the members as through the functions.
+  Tensor x = t.detach(), y = t.detach();
+  x.requires_grad_();
+  y.requires_grad_();
+  (x.std({1}).sum() + x.cumsum(0).topk(2).values.sum()).backward();
+  (ndgrad::std(y, {1}).sum() + topk(cumsum(y, 0), 2).values.sum()).backward();
+  same(x.grad(), y.grad(), "gradient");
 }

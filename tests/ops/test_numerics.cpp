@@ -1113,5 +1113,54 @@ TEST(Numerics, ParameterizedFunctionsEdges) {
   expect_values(gelu(a, "none"), gelu(a).to_vector(), 0);
 }
 
+// t's dtype and values.
+void expect_dtype_values(const Tensor& t, DType dtype, const std::vector<double>& values) {
+  EXPECT_EQ(t.dtype(), dtype);
+  EXPECT_EQ(t.to_vector(), values);
+}
+
+// pow of two integer tensors is the exact power, wrapping as the dtype does (NumPy's and
+// PyTorch's), past 2^53 too; a negative exponent is a ValueError naming pow; an integer base
+// with a floating exponent gives the floating dtype (f32 for a number).
+TEST(Numerics, IntegerPowersAreExact) {
+  const Tensor base = tensor({3, -3, 7, 0, 1, -1, 2, 2}, {8}, DType::i64);
+  const Tensor exps = tensor({39, 39, 0, 0, 5, 3, 62, 64}, {8}, DType::i64);
+  const Tensor p = pow(base, exps);
+  ASSERT_EQ(p.dtype(), DType::i64);
+  const int64_t* v = p.data_ptr<int64_t>();
+  int64_t want3 = 1;
+  for (int i = 0; i < 39; ++i) want3 *= 3;  // 4052555153018976267: not exact in f64
+  EXPECT_EQ(v[0], want3);
+  EXPECT_EQ(v[1], -want3);
+  EXPECT_EQ(v[2], 1);
+  EXPECT_EQ(v[3], 1);  // 0^0
+  EXPECT_EQ(v[4], 1);
+  EXPECT_EQ(v[5], -1);
+  EXPECT_EQ(v[6], int64_t(1) << 62);
+  EXPECT_EQ(v[7], 0);  // 2^64 wraps to 0
+  expect_dtype_values(pow(tensor({3, 200}, {2}, DType::u8), int64_t(2)), DType::u8,
+                      {9, 64});  // wraps
+  expect_dtype_values(pow(int64_t(2), tensor({0, 3, 7}, {3}, DType::i8)), DType::i8, {1, 8, -128});
+  expect_dtype_values(
+      pow(tensor({1, 0, 1}, {3}, DType::boolean), tensor({2, 3, 0}, {3}, DType::i64)), DType::i64,
+      {1, 0, 1});
+  EXPECT_EQ(pow(base, 2.0).dtype(), DType::f32);
+  EXPECT_EQ(pow(base, ones({8}, DType::f64)).dtype(), DType::f64);
+  EXPECT_EQ(pow(2.0, base).dtype(), DType::f32);
+  testing::expect_error<ValueError>(
+      [&] {
+        pow(base, tensor({1, -2}, {2, 1}, DType::i64));
+      },
+      {"pow", "negative", "-2"});
+  testing::expect_error<ValueError>([&] { pow(base, int64_t(-1)); }, {"pow", "negative"});
+  testing::expect_error<DTypeError>(
+      [&] { pow(ones({2}, DType::boolean), ones({2}, DType::boolean)); }, {"pow", "bool"});
+  // A floating base with an integer exponent: the gradient reaches the base.
+  Tensor x = tensor({1.5, 2, -0.5}, {3}, DType::f64);
+  x.requires_grad_();
+  pow(x, tensor({2, 3, 1}, {3}, DType::i64)).sum().backward();
+  expect_dtype_values(x.grad(), DType::f64, {3, 12, 1});
+}
+
 }  // namespace
 }  // namespace ndgrad

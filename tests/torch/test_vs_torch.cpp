@@ -1648,3 +1648,156 @@ TEST(VsTorch, StorageDTypeArithmeticBitForBit) {
     }
   }
 }
+
+// The floating_promote rows on integer and bool tensors: the result dtype is libtorch's (f32 for
+// two non-floating operands, else the floating operand's), the values libtorch's in float64
+// rounded once to that dtype (ndgrad computes two non-floating operands in f64); an integer
+// with a floating operand is the row on the integer converted to that dtype. Integers in -4..4, so
+// that log, atanh, logit, ... meet their poles and NaNs too; u8 wraps the negative ones. Where
+// libtorch 1.13 has no kernel (integer hypot, f16 atan2) only the values are compared.
+TEST(VsTorch, FloatingPromoteRowsOnIntegerTensors) {
+  using nd::kernels::BinaryOp;
+  using nd::kernels::DTypeRule;
+  using nd::kernels::UnaryOp;
+  const nd::DType ints[] = {nd::DType::i64, nd::DType::boolean, nd::DType::i32, nd::DType::u8,
+                            nd::DType::i8};
+  std::vector<double> va, vb;
+  for (int i = 0; i < 9; ++i)
+    for (int j = 0; j < 9; ++j) va.push_back(i - 4), vb.push_back(j - 4);
+  const nd::Tensor sa = nd::tensor(va, {9, 9}, nd::DType::f64);
+  const nd::Tensor sb = nd::tensor(vb, {9, 9}, nd::DType::f64);
+  int rows = 0;
+  // ours (of dtype dt) against libtorch's f64 result rounded to dt.
+  auto same_values = [](const nd::Tensor& ours, torch::Tensor theirs64, const std::string& what) {
+    expect_same(ours, theirs64.to(torch_dtype(ours.dtype())), what);
+  };
+#define NDGRAD_UNARY_OP(name, dtypes, ...)                                    \
+  if constexpr (DTypeRule::dtypes == DTypeRule::floating_promote) {           \
+    ++rows;                                                                   \
+    for (nd::DType d : ints) {                                                \
+      const std::string what = std::string(#name " on ") + nd::dtype_name(d); \
+      const nd::Tensor x = sa.to(d);                                          \
+      const nd::Tensor y = nd::name(x);                                       \
+      ASSERT_EQ(y.dtype(), nd::DType::f32) << what;                           \
+      torch::Tensor tx = to_torch(x).to(torch_dtype(d)), tx64 = to_torch(x);  \
+      if (std::string(#name) != "cbrt") /* (libtorch has no cbrt) */          \
+        ASSERT_EQ(name(tx).scalar_type(), torch::kFloat32) << what;           \
+      same_values(y, name(tx64), what);                                       \
+    }                                                                         \
+  }
+#define NDGRAD_BINARY_OP(name, dtypes, ...)                                                       \
+  if constexpr (DTypeRule::dtypes == DTypeRule::floating_promote) {                               \
+    ++rows;                                                                                       \
+    for (nd::DType da : kStorageAndCompute)                                                       \
+      for (nd::DType db : kStorageAndCompute) {                                                   \
+        if (nd::is_floating(da) && nd::is_floating(db)) continue;                                 \
+        const std::string what =                                                                  \
+            std::string(#name " ") + nd::dtype_name(da) + " " + nd::dtype_name(db);               \
+        const nd::Tensor a = sa.to(da), b = sb.to(db);                                            \
+        const nd::Tensor y = nd::name(a, b);                                                      \
+        const nd::DType want = nd::is_floating(da) || nd::is_floating(db)                         \
+                                   ? nd::promote_types(da, db)                                    \
+                                   : nd::DType::f32;                                              \
+        ASSERT_EQ(y.dtype(), want) << what;                                                       \
+        torch::Tensor ta = to_torch(a).to(torch_dtype(da)), tb = to_torch(b).to(torch_dtype(db)); \
+        try {                                                                                     \
+          ASSERT_EQ(name(ta, tb).scalar_type(), torch_dtype(want)) << what;                       \
+        } catch (const c10::Error&) { /* no libtorch kernel for these dtypes */                   \
+        }                                                                                         \
+        torch::Tensor ta64 = to_torch(a), tb64 = to_torch(b);                                     \
+        if (nd::is_floating(want) && (nd::is_floating(da) || nd::is_floating(db)))                \
+          /* the integer operand converted: the row's floating kernel, as two floating tensors */ \
+          expect_same(y, to_torch(nd::name(a.to(want), b.to(want))),                              \
+                      what + " as " + nd::dtype_name(want));                                      \
+        else                                                                                      \
+          same_values(y, name(ta64, tb64), what);                                                 \
+        /* a number in place of the floating operand: as its 0-d tensor */                        \
+        if (!nd::is_floating(da)) {                                                               \
+          const nd::Tensor ys = nd::name(a, 2.5);                                                 \
+          ASSERT_EQ(ys.dtype(), nd::DType::f32) << what << " with 2.5";                           \
+          torch::Tensor two = torch::full({}, 2.5, torch::kFloat64);                              \
+          same_values(ys, name(ta64, two), what + " with 2.5");                                   \
+        }                                                                                         \
+      }                                                                                           \
+  }
+#include "ndgrad/op_table.def"
+  EXPECT_EQ(rows, 31);
+}
+
+// The member spellings against libtorch's members of the same name.
+TEST(VsTorch, MemberSpellings) {
+  using V = std::vector<nd::Tensor>;
+  using TV = std::vector<torch::Tensor>;
+  const nd::Tensor x = away_from_zero({4, 5}, 77);
+  const std::vector<std::tuple<std::string, NdFn, TorchFn>> rows = {
+      {"var", [](const V& v) { return v[0].var(); }, [](const TV& v) { return v[0].var(); }},
+      {"std axis", [](const V& v) { return v[0].std({1}); },
+       [](const TV& v) { return v[0].std({1}); }},
+      {"norm", [](const V& v) { return v[0].norm(); }, [](const TV& v) { return v[0].norm(); }},
+      {"cumsum", [](const V& v) { return v[0].cumsum(0); },
+       [](const TV& v) { return v[0].cumsum(0); }},
+      {"median", [](const V& v) { return v[0].median(); },
+       [](const TV& v) { return v[0].median(); }},
+      {"sort", [](const V& v) { return v[0].sort(1, true).values; },
+       [](const TV& v) { return std::get<0>(v[0].sort(1, true)); }},
+      {"topk", [](const V& v) { return v[0].topk(3).values; },
+       [](const TV& v) { return std::get<0>(v[0].topk(3)); }},
+      {"clamp", [](const V& v) { return v[0].clamp(-0.5, 0.7); },
+       [](const TV& v) { return v[0].clamp(-0.5, 0.7); }},
+      {"abs", [](const V& v) { return v[0].abs(); }, [](const TV& v) { return v[0].abs(); }},
+  };
+  uint64_t seed = 900;
+  for (const auto& [name, f, g] : rows) compare("member " + name, f, g, {x}, ++seed);
+  expect_same(x.argsort(1), to_torch(x).argsort(int64_t(1), false), "member argsort");
+}
+
+// In-place index_put_ with accumulate on every storage dtype, repeated indices included: each
+// add rounded (or wrapped) as libtorch's, bit for bit.
+TEST(VsTorch, InPlaceIndexPutAccumulateOnStorageDTypes) {
+  std::mt19937_64 rng(3);
+  std::vector<double> base, vals, idx;
+  for (int i = 0; i < 16; ++i) base.push_back(static_cast<double>(rng() % 200) / 8);
+  for (int i = 0; i < 64; ++i) {
+    vals.push_back(static_cast<double>(rng() % 2000) / 64);
+    idx.push_back(static_cast<double>(rng() % 16));
+  }
+  for (nd::DType d :
+       {nd::DType::i32, nd::DType::u8, nd::DType::i8, nd::DType::f16, nd::DType::bf16}) {
+    nd::Tensor x = nd::tensor(base, {16}).to(d);
+    const nd::Tensor v = nd::tensor(vals, {64}).to(d), i = nd::tensor(idx, {64}, nd::DType::i64);
+    torch::Tensor tx = to_torch(x).to(torch_dtype(d)), tv = to_torch(v).to(torch_dtype(d));
+    x.index_put_({i}, v, true);
+    tx.index_put_({to_torch_index(i)}, tv, true);
+    ASSERT_EQ(torch_dtype(x.dtype()), tx.scalar_type());
+    expect_same(x, tx.to(torch::kFloat64),
+                std::string("index_put_ accumulate ") + nd::dtype_name(d));
+  }
+}
+
+// pow of integer tensors (non-negative exponents) against libtorch's, bit for bit: exact and
+// wrapping in each integer dtype; an integer with a floating operand gives libtorch's dtype.
+TEST(VsTorch, IntegerPow) {
+  std::mt19937_64 rng(17);
+  std::vector<double> a, b;
+  for (int i = 0; i < 200; ++i) {
+    a.push_back(static_cast<double>(static_cast<int64_t>(rng() % 41) - 20));
+    b.push_back(static_cast<double>(rng() % 70));
+  }
+  for (nd::DType d : {nd::DType::i64, nd::DType::i32, nd::DType::u8, nd::DType::i8}) {
+    const nd::Tensor x = nd::tensor(a, {200}).to(d), e = nd::tensor(b, {200}).to(d);
+    const torch::Tensor tx = to_torch(x).to(torch_dtype(d)), te = to_torch(e).to(torch_dtype(d));
+    const nd::Tensor y = nd::pow(x, e);
+    const torch::Tensor ty = torch::pow(tx, te);
+    ASSERT_EQ(torch_dtype(y.dtype()), ty.scalar_type()) << nd::dtype_name(d);
+    const torch::Tensor ty64 = ty.to(torch::kLong).contiguous();
+    const nd::Tensor y64 = y.to(nd::DType::i64);
+    for (int64_t i = 0; i < 200; ++i)
+      ASSERT_EQ(y64.data_ptr<int64_t>()[i], ty64.data_ptr<int64_t>()[i])
+          << nd::dtype_name(d) << " " << a[i] << " ** " << b[i];
+    for (nd::DType f : {nd::DType::f32, nd::DType::f64}) {
+      const torch::Tensor tf = to_torch(e).to(torch_dtype(f));
+      EXPECT_EQ(torch_dtype(nd::pow(x, e.to(f)).dtype()), torch::pow(tx, tf).scalar_type());
+      EXPECT_EQ(torch_dtype(nd::pow(e.to(f), x).dtype()), torch::pow(tf, tx).scalar_type());
+    }
+  }
+}

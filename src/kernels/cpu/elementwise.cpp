@@ -185,7 +185,8 @@ const char* name_of(Op op) {
 template <class T>
 constexpr bool admits(DTypeRule rule) {
   if (rule == DTypeRule::comparison || rule == DTypeRule::predicate) return true;
-  if (rule == DTypeRule::floating) return std::is_floating_point_v<T>;
+  if (rule == DTypeRule::floating || rule == DTypeRule::floating_promote)  // (ints: converted)
+    return std::is_floating_point_v<T>;
   if (rule == DTypeRule::integral) return std::is_integral_v<T>;  // bool included
   return !std::is_same_v<T, bool>;
 }

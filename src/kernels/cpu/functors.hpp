@@ -329,10 +329,16 @@ struct div {
 struct pow {
   template <class T>
   static T apply(T x, T y) {
-    if constexpr (std::is_integral_v<T>)
-      return convert_value<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
-    else
+    if constexpr (std::is_integral_v<T>) {  // exact, wrapping (NumPy's, PyTorch's); y >= 0
+      uint64_t r = 1, base = static_cast<uint64_t>(x);  // (the ops refuse y < 0)
+      for (uint64_t e = y < 0 ? 0 : static_cast<uint64_t>(y); e; e >>= 1) {
+        if (e & 1) r *= base;
+        base *= base;
+      }
+      return static_cast<T>(r);
+    } else {
       return T(std::pow(x, y));
+    }
   }
 };
 struct maximum {  // NaN wins, as in NumPy

@@ -94,8 +94,10 @@ void linear_recurrence(DType dtype, int64_t outer, int64_t n, int64_t inner, con
 // (i64, same layout) gets the positions along the axis. NaN sorts last ascending, first
 // descending; ties keep their order either way. first in [0, n): only the first `first`
 // positions are in order (topk, by a partial sort); the others follow in no particular order.
+// ordered false (with first in [0, n]): the first `first` positions are the same set, in no
+// particular order (a selection without the sort; topk's sorted=false).
 void argsort(DType dtype, int64_t outer, int64_t n, int64_t inner, const char* in, int64_t* out,
-             bool descending, int64_t first = -1);
+             bool descending, int64_t first = -1, bool ordered = true);
 
 // Whether a rows x cols matrix with these element strides can be handed to BLAS as it is.
 bool gemm_compatible(int64_t rows, int64_t cols, int64_t s0, int64_t s1);

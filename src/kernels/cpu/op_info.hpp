@@ -17,10 +17,12 @@ enum class BinaryOp : uint8_t {
 // Which dtypes an op takes and what its result is (op_table.def has the meanings).
 enum class DTypeRule : uint8_t {
   floating,
+  floating_promote,
   numeric,
   arithmetic,
   true_divide,
   floating_first,
+  power,
   comparison,
   integral,
   predicate

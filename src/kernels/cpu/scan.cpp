@@ -160,9 +160,14 @@ void radix_order(int64_t n, Key key, int64_t* y, int64_t inner) {
 // The first `first` positions of the stable order by key, descending (the largest keys, equal
 // keys in position order): a scan that keeps the best `first` seen, touching them only for a
 // key above the worst of them (rare after the start on most data), blocks of keys whose
-// largest is not above it passed over at once.
+// largest is not above it passed over at once. ordered false: the same positions, unsorted.
 template <class T>
-void select_first(const T* x, int64_t inner, int64_t n, bool flip, int64_t first, int64_t* y) {
+void select_first(const T* x, int64_t inner, int64_t n, bool flip, int64_t first, int64_t* y,
+                  bool ordered) {
+  if (!ordered && first == n) {  // every position: in any order, so in their own
+    for (int64_t k = 0; k < n; ++k) y[k * inner] = k;
+    return;
+  }
   using K = typename SortKey<T>::K;
   struct Entry {
     K key;
@@ -216,21 +221,21 @@ void select_first(const T* x, int64_t inner, int64_t n, bool flip, int64_t first
       i += m;
     }
   }
-  std::sort(best.begin(), best.end(), better);
+  if (ordered) std::sort(best.begin(), best.end(), better);
   for (int64_t k = 0; k < first; ++k) y[k * inner] = best[static_cast<size_t>(k)].pos;
 }
 
 template <class T>
 void argsort_typed(int64_t outer, int64_t n, int64_t inner, const T* in, int64_t* out,
-                   bool descending, int64_t first) {
+                   bool descending, int64_t first, bool ordered) {
   parallel_for(outer * inner, [&](int64_t r) {
     const int64_t o = r / inner, i = r % inner;
     const T* x = in + o * n * inner + i;
     int64_t* y = out + o * n * inner + i;
-    if (first >= 0 && first < n) {
+    if (first >= 0 && (first < n || !ordered)) {
       // Only the first positions in order (topk): ties in input order, as the stable sort.
       // Descending wants the largest keys; ascending the largest of the flipped keys.
-      return select_first(x, inner, n, !descending, first, y);
+      return select_first(x, inner, n, !descending, first, y, ordered);
     }
     using K = typename SortKey<T>::K;
     if (n >= 256 && n < (int64_t(1) << 32)) {
@@ -274,11 +279,12 @@ void scan(ScanOp op, DType dtype, int64_t outer, int64_t n, int64_t inner, const
 }
 
 void argsort(DType dtype, int64_t outer, int64_t n, int64_t inner, const char* in, int64_t* out,
-             bool descending, int64_t first) {
+             bool descending, int64_t first, bool ordered) {
   if (outer * n * inner == 0) return;  // no element (an empty tensor's memory may be null)
   dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    argsort_typed<T>(outer, n, inner, reinterpret_cast<const T*>(in), out, descending, first);
+    argsort_typed<T>(outer, n, inner, reinterpret_cast<const T*>(in), out, descending, first,
+                     ordered);
   });
 }
 
