@@ -240,7 +240,7 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
       const DType to[] = {DType::f32, DType::f64, DType::i64, DType::boolean, DType::i32,
                           DType::u8,  DType::i8,  DType::f16, DType::bf16};
       r = a.to(to[in.small(9)]);
-      if (in.next() & 1) r = exp(r);  // DTypeError for the integer dtypes and bool
+      if (in.next() & 1) r = exp(r);  // the integer dtypes and bool give f32
       break;
     }
     case 13: {  // cross-entropy with labels that may be out of range
