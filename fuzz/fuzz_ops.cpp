@@ -118,7 +118,7 @@ Kind K(V...) {
 Kind Str(const char*) { return Kind::text; }
 struct Row {
   const functions::Function* fn;
-  std::vector<Kind> args;
+  std::vector<std::vector<Kind>> cases;  // the argument kinds of each of the row's cases
 };
 #define NDGRAD_IF_FUZZ_fuzz(...) __VA_ARGS__
 #define NDGRAD_IF_FUZZ_no_fuzz(...)
@@ -132,7 +132,7 @@ const std::vector<Row>& rows() {
   {                                                                      \
     const std::vector<std::vector<Kind>> all_cases NDGRAD_UNPAREN cases; \
     const functions::Function* f = &functions::kFunctions[i++];          \
-    NDGRAD_IF_FUZZ_##fuzz(r.push_back({f, all_cases.front()});)(void) f; \
+    NDGRAD_IF_FUZZ_##fuzz(r.push_back({f, all_cases});)(void) f;         \
   }
 #include "ndgrad/function_table.def"
 #undef NDGRAD_UNPAREN
@@ -608,7 +608,7 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
       }
       break;
     }
-    case 22: {  // any row of the function table, with fuzzed arguments of its kinds
+    case 22: {  // any row of the function table, with fuzzed arguments of one case's kinds
       const fn_table::Row& row =
           fn_table::rows()[in.small(static_cast<int>(fn_table::rows().size()))];
       using functions::Form;
@@ -619,7 +619,8 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
       if (form == Form::list || form == Form::list_axis) {
         for (int i = in.small(3) + 1; i > 0; --i) c.x.push_back(from_stack());
       } else {
-        for (fn_table::Kind k : row.args) {
+        // One of the row's cases' argument kinds: the optional arguments are fuzzed too.
+        for (fn_table::Kind k : row.cases[in.small(static_cast<int>(row.cases.size()))]) {
           switch (k) {
             case fn_table::Kind::input:
               c.x.push_back(from_stack());
