@@ -41,8 +41,8 @@ namespace {
 // and the loop vectorizes (left as a call, gelu's took the functions as pointers, element by
 // element: 14x slower than libtorch).
 template <class Core, class Lane, class Scalar>
-[[gnu::always_inline]] inline void loop_with_fallback(const float* x, float* y, int64_t n, Core core, Lane vector_lane,
-                               Scalar scalar) {
+[[gnu::always_inline]] inline void loop_with_fallback(const float* x, float* y, int64_t n,
+                                                      Core core, Lane vector_lane, Scalar scalar) {
   constexpr int64_t kBlock = 256;
   for (int64_t b = 0; b < n; b += kBlock) {
     const int64_t e = n - b < kBlock ? n : b + kBlock;
