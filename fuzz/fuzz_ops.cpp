@@ -93,32 +93,10 @@ constexpr int kBinaryCount = sizeof(kBinaryRows) / sizeof(kBinaryRows[0]);
 // its first case's arguments (tensors, numbers, indices, ...): a call gets fuzzed arguments of
 // those kinds, a tensor from the stack for each tensor.
 namespace fn_table {
-enum class Kind { input, number, constant, indices, mask, ints, text };
-template <class... D>
-Kind S(D...) {
-  return Kind::input;
-}
-Kind N(double) { return Kind::number; }
-template <class... V>
-Kind C(V...) {
-  return Kind::constant;
-}
-template <class... D>
-Kind I(int64_t, D...) {
-  return Kind::indices;
-}
-template <class... D>
-Kind M(D...) {
-  return Kind::mask;
-}
-template <class... V>
-Kind K(V...) {
-  return Kind::ints;
-}
-Kind Str(const char*) { return Kind::text; }
+using namespace functions::cases;  // the cases column's S, N, C, I, M, K, Str
 struct Row {
   const functions::Function* fn;
-  std::vector<std::vector<Kind>> cases;  // the argument kinds of each of the row's cases
+  std::vector<Case> cases;  // the row's cases: the fuzzer draws arguments of their kinds
 };
 #define NDGRAD_IF_FUZZ_fuzz(...) __VA_ARGS__
 #define NDGRAD_IF_FUZZ_no_fuzz(...)
@@ -128,11 +106,11 @@ const std::vector<Row>& rows() {
     size_t i = 0;
 #define NDGRAD_UNPAREN(...) \
   { __VA_ARGS__ }
-#define NDGRAD_FUNCTION(name, form, domain, gradient, fuzz, cases, ...)  \
-  {                                                                      \
-    const std::vector<std::vector<Kind>> all_cases NDGRAD_UNPAREN cases; \
-    const functions::Function* f = &functions::kFunctions[i++];          \
-    NDGRAD_IF_FUZZ_##fuzz(r.push_back({f, all_cases});)(void) f;         \
+#define NDGRAD_FUNCTION(name, form, domain, gradient, fuzz, cases, ...) \
+  {                                                                     \
+    const std::vector<Case> all_cases NDGRAD_UNPAREN cases;             \
+    const functions::Function* f = &functions::kFunctions[i++];         \
+    NDGRAD_IF_FUZZ_##fuzz(r.push_back({f, all_cases});)(void) f;        \
   }
 #include "ndgrad/function_table.def"
 #undef NDGRAD_UNPAREN
@@ -620,24 +598,24 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
         for (int i = in.small(3) + 1; i > 0; --i) c.x.push_back(from_stack());
       } else {
         // One of the row's cases' argument kinds: the optional arguments are fuzzed too.
-        for (fn_table::Kind k : row.cases[in.small(static_cast<int>(row.cases.size()))]) {
-          switch (k) {
-            case fn_table::Kind::input:
+        for (const fn_table::Arg& arg : row.cases[in.small(static_cast<int>(row.cases.size()))]) {
+          switch (arg.kind) {
+            case fn_table::Arg::input:
               c.x.push_back(from_stack());
               break;
-            case fn_table::Kind::number: {  // integers and halves, some out of range
+            case fn_table::Arg::number: {  // integers and halves, some out of range
               const double v = static_cast<double>(in.small(13)) - 4;
               c.x.push_back(scalar(in.next() % 4 ? v : v / 4, DType::f64));
               break;
             }
-            case fn_table::Kind::constant: {
+            case fn_table::Arg::constant: {
               std::vector<double> v;
               for (int i = in.small(4); i > 0; --i)
                 v.push_back(static_cast<double>(in.small(7)) / 4 - 0.25);
               c.x.push_back(tensor(v, {static_cast<int64_t>(v.size())}, DType::f64));
               break;
             }
-            case fn_table::Kind::indices: {  // out of range, negative, of a wrong dtype
+            case fn_table::Arg::indices: {  // out of range, negative, of a wrong dtype
               const Shape s = shape_from(in, 2, 4);
               int64_t n = 1;
               for (int64_t d : s) n *= d;
@@ -646,16 +624,16 @@ void step(Bytes& in, std::vector<Tensor>& stack) {
               c.x.push_back(tensor(v, s, in.next() % 8 ? DType::i64 : DType::f32));
               break;
             }
-            case fn_table::Kind::mask:
+            case fn_table::Arg::mask:
               c.x.push_back(in.next() & 1 ? top(0) > 0.0
                                           : rand(shape_from(in, 2, 4), in.next()) > 0.5);
               break;
-            case fn_table::Kind::ints:
+            case fn_table::Arg::ints:
               c.has_ints = true;
               for (int i = in.small(5); i > 0; --i)
                 c.ints.push_back(static_cast<int64_t>(in.small(8)) - 3);
               break;
-            case fn_table::Kind::text: {  // subscripts, mostly malformed
+            case fn_table::Arg::text: {  // subscripts, mostly malformed
               static const char alphabet[] = "ijk,.->i";
               for (int i = in.small(12); i > 0; --i) c.text += alphabet[in.small(8)];
               break;

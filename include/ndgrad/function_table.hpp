@@ -117,6 +117,41 @@ inline Tensor joined(const std::vector<Tensor>& parts) {
   return cat(flat);
 }
 
+// The cases column's vocabulary: each call's arguments, for the tests (which draw and check
+// them) and the fuzzer (which draws arguments of the same kinds).
+namespace cases {
+struct Arg {
+  enum Kind { input, number, constant, indices, mask, ints, text } kind;
+  Shape shape;                 // input, indices, mask
+  std::vector<double> values;  // number, constant, ints
+  int64_t n = 0;               // indices: in [0, n)
+  std::string s;               // text
+};
+using Case = std::vector<Arg>;
+template <class... D>
+Arg S(D... d) {  // a tensor from the row's domain, checked
+  return {Arg::input, Shape{static_cast<int64_t>(d)...}, {}, 0, ""};
+}
+inline Arg N(double v) { return {Arg::number, {}, {v}, 0, ""}; }
+template <class... V>
+Arg C(V... v) {  // a 1-d constant
+  return {Arg::constant, {}, {static_cast<double>(v)...}, 0, ""};
+}
+template <class... D>
+Arg I(int64_t n, D... d) {  // i64 indices in [0, n)
+  return {Arg::indices, Shape{static_cast<int64_t>(d)...}, {}, n, ""};
+}
+template <class... D>
+Arg M(D... d) {  // a bool mask
+  return {Arg::mask, Shape{static_cast<int64_t>(d)...}, {}, 0, ""};
+}
+template <class... V>
+Arg K(V... v) {  // the integers (axis, axes, sizes)
+  return {Arg::ints, {}, {static_cast<double>(v)...}, 0, ""};
+}
+inline Arg Str(const char* s) { return {Arg::text, {}, {}, 0, s}; }
+}  // namespace cases
+
 // The gradient column: no_grad (not differentiable), second (checked to first and second order).
 #define NDGRAD_FUNCTION_DIFFERENTIABLE_no_grad false
 #define NDGRAD_FUNCTION_DIFFERENTIABLE_second true

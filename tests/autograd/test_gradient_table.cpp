@@ -785,36 +785,7 @@ void rows_Linalg() {
 // The function table's rows (ndgrad/function_table.def) as test data: each case's arguments.
 namespace fn_table {
 
-struct Arg {
-  enum Kind { input, number, constant, indices, mask, ints, text } kind;
-  Shape shape;
-  std::vector<double> values;
-  int64_t n = 0;
-  std::string s;
-};
-template <class... D>
-Arg S(D... d) {
-  return {Arg::input, Shape{static_cast<int64_t>(d)...}, {}, 0, ""};
-}
-Arg N(double v) { return {Arg::number, {}, {v}, 0, ""}; }
-template <class... V>
-Arg C(V... v) {
-  return {Arg::constant, {}, {static_cast<double>(v)...}, 0, ""};
-}
-template <class... D>
-Arg I(int64_t n, D... d) {
-  return {Arg::indices, Shape{static_cast<int64_t>(d)...}, {}, n, ""};
-}
-template <class... D>
-Arg M(D... d) {
-  return {Arg::mask, Shape{static_cast<int64_t>(d)...}, {}, 0, ""};
-}
-template <class... V>
-Arg K(V... v) {
-  return {Arg::ints, {}, {static_cast<double>(v)...}, 0, ""};
-}
-Arg Str(const char* s) { return {Arg::text, {}, {}, 0, s}; }
-using Case = std::vector<Arg>;
+using namespace functions::cases;  // Arg, Case and the cases column's S, N, C, I, M, K, Str
 
 // The domain column: op_table.def's value domains, and the matrix domains, which the check
 // maps its inputs onto (so that a perturbation stays a symmetric, SPD or triangular matrix).
