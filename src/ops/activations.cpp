@@ -102,13 +102,11 @@ Tensor clip(const Tensor& t, std::optional<double> min, std::optional<double> ma
 }
 
 namespace {
-// lerp's operands: floating, f16 and bf16 included (lerp_in_f32 computes those).
+// lerp's operands: floating, f16 and bf16 included (computed in f32).
 void require_lerp_operand(const Tensor& t, const char* what) {
   require_defined_arg(t, "lerp", what);
   if (!is_half(t.dtype())) require_floating(t, "lerp");
 }
-// f16 and bf16 in f32 (differentiable); the other dtypes as they are.
-Tensor in_f32_if_half(const Tensor& t) { return is_half(t.dtype()) ? t.to(DType::f32) : t; }
 }  // namespace
 
 // PyTorch's formula, exact at both ends: a + w (b - a) for |w| < 1/2, b - (b - a)(1 - w) else.

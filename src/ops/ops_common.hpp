@@ -50,6 +50,9 @@ void require_compute_dtype(const Tensor& t, const char* op);
 // f16 or bf16: the ops written for f32 and f64 take these converted to f32 and round their result
 // back once (`op(t.to(DType::f32)).to(t.dtype())`, differentiable through the conversions).
 inline bool is_half(DType dtype) { return dtype == DType::f16 || dtype == DType::bf16; }
+// t in f32 when it is f16 or bf16 (differentiable), as it is otherwise: the functions that
+// compute the half dtypes in f32 and round the result once.
+inline Tensor in_f32_if_half(const Tensor& t) { return is_half(t.dtype()) ? t.to(DType::f32) : t; }
 
 // Unrecorded building blocks: the public ops call these, then record a node.
 Tensor raw_cast(const Tensor& t, DType dtype, const char* op = nullptr);

@@ -195,9 +195,6 @@ Tensor fill_values(Tensor t, F value) {
   return t;
 }
 
-// f16 and bf16 in f32 (differentiable); the other dtypes as they are.
-Tensor in_f32_if_half(const Tensor& t) { return is_half(t.dtype()) ? t.to(DType::f32) : t; }
-
 void require_floating_dtype(DType dtype, const char* op) {
   if (!is_floating(dtype) || is_storage_only(dtype))
     throw DTypeError(std::string(op) + " makes floating tensors (f32 or f64), got " +
