@@ -107,24 +107,45 @@ inline void merge_moments(double na, double& ma, double& qa, double nb, double m
   qa += qb + d * d * (na * nb / n);
 }
 
+// Rows take one pass per block: the sums of d and d^2 for d = x - (the block's first value),
+// as columns do below, in 32 double lanes (four AVX-512 registers a sum, so the adds overlap).
+// (Two passes, the block's mean then its deviations, cost 1.4x the time.) One read stream from
+// memory is latency-bound below the bandwidth: a prefetch 1024 values ahead makes it 1.3x faster.
 template <class T>
-inline void var_row_t(const T* x, int64_t n, double* mean, double* m2) {
+[[gnu::always_inline]] inline void var_row_t(const T* x, int64_t n, double* mean, double* m2) {
   constexpr int64_t kBlock = 4096;
+  constexpr int kLanes = 32;
   double ma = 0, qa = 0;
   for (int64_t start = 0; start < n; start += kBlock) {
     const int64_t m = std::min(kBlock, n - start);
     const T* b = x + start;
-    const double mb =
-        lane_sum<double, 16>(m, [b](int64_t i) { return static_cast<double>(b[i]); }) / double(m);
-    const double qb = lane_sum<double, 16>(m, [b, mb](int64_t i) {
-      const double d = static_cast<double>(b[i]) - mb;
-      return d * d;
-    });
+    const double k = static_cast<double>(b[0]);
+    double s1[kLanes] = {}, s2[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= m; i += kLanes) {
+      for (int l = 0; l < kLanes; l += 64 / int(sizeof(T))) __builtin_prefetch(b + i + l + 1024);
+      for (int l = 0; l < kLanes; ++l) {
+        const double d = static_cast<double>(b[i + l]) - k;
+        s1[l] += d;
+        s2[l] += d * d;
+      }
+    }
+    double t1 = 0, t2 = 0;
+    for (int l = 0; l < kLanes; ++l) {
+      t1 += s1[l];
+      t2 += s2[l];
+    }
+    for (; i < m; ++i) {
+      const double d = static_cast<double>(b[i]) - k;
+      t1 += d;
+      t2 += d * d;
+    }
+    const double db = t1 / double(m), qb = t2 - t1 * db;
     if (start == 0) {
-      ma = mb;
+      ma = k + db;
       qa = qb;
     } else {
-      merge_moments(double(start), ma, qa, double(m), mb, qb);
+      merge_moments(double(start), ma, qa, double(m), k + db, qb);
     }
   }
   *mean = ma;
@@ -136,8 +157,8 @@ inline void var_row_t(const T* x, int64_t n, double* mean, double* m2) {
 // block's values, so m (mean - shift)^2 <= m M2 and the subtraction loses at most log2(m) bits
 // of double's 53. (Two passes over each block cost a second read from L2: about 1.5x slower.)
 template <class T>
-inline void var_cols_t(const T* x, int64_t rows, int64_t cols, int64_t stride, double* mean,
-                       double* m2) {
+[[gnu::always_inline]] inline void var_cols_t(const T* x, int64_t rows, int64_t cols,
+                                              int64_t stride, double* mean, double* m2) {
   constexpr int64_t kRows = 32;  // a block: 32 rows of up to 1024 columns, in L2
   double k[kVarCols], s1[kVarCols], s2[kVarCols];
   for (int64_t c = 0; c < cols; ++c) mean[c] = m2[c] = 0;
@@ -148,7 +169,21 @@ inline void var_cols_t(const T* x, int64_t rows, int64_t cols, int64_t stride, d
       k[c] = static_cast<double>(b[c]);
       s1[c] = s2[c] = 0;
     }
-    for (int64_t r = 0; r < m; ++r)
+    int64_t r = 0;
+    for (; r + 8 <= m; r += 8) {    // eight rows a sweep: eight read streams, and the sums are
+      const T* p = b + r * stride;  // loaded and stored once
+      for (int64_t c = 0; c < cols; ++c) {
+        double t1 = 0, t2 = 0;
+        for (int j = 0; j < 8; ++j) {
+          const double d = static_cast<double>(p[j * stride + c]) - k[c];
+          t1 += d;
+          t2 += d * d;
+        }
+        s1[c] += t1;
+        s2[c] += t2;
+      }
+    }
+    for (; r < m; ++r)
       for (int64_t c = 0; c < cols; ++c) {
         const double d = static_cast<double>(b[r * stride + c]) - k[c];
         s1[c] += d;
@@ -167,7 +202,8 @@ inline void var_cols_t(const T* x, int64_t rows, int64_t cols, int64_t stride, d
 }
 
 template <class T>
-inline void add_loop(T* __restrict acc, const T* __restrict v, int64_t n, bool subtract) {
+[[gnu::always_inline]] inline void add_loop(T* __restrict acc, const T* __restrict v, int64_t n,
+                                            bool subtract) {
   if (subtract)
     for (int64_t i = 0; i < n; ++i) acc[i] -= v[i];
   else
