@@ -18,7 +18,8 @@ namespace ndgrad::kernels {
 struct CpuFeatures {
   bool avx = false;
   bool avx2 = false;
-  bool avx512 = false;  // F, BW, DQ and VL: what the own GEMM and OpenBLAS's SkylakeX kernels use
+  bool avx512 = false;    // F, BW, DQ and VL: what the own GEMM and OpenBLAS's SkylakeX kernels use
+  bool avx2_fma = false;  // AVX2 and FMA (every AVX2 CPU has both, but each is its own flag)
 };
 // Detected once (also before the C++ runtime's own detection has run).
 inline const CpuFeatures& cpu() {
@@ -28,6 +29,7 @@ inline const CpuFeatures& cpu() {
     __builtin_cpu_init();
     f.avx = __builtin_cpu_supports("avx");
     f.avx2 = __builtin_cpu_supports("avx2");
+    f.avx2_fma = f.avx2 && __builtin_cpu_supports("fma");
     f.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
 #endif

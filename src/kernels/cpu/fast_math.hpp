@@ -63,75 +63,93 @@ inline float sigmoid_f32(float x) {
   return (x < 0 ? e : 1.0f) / (1.0f + e);
 }
 
-inline double bits_to_double(uint64_t i) {
+[[gnu::always_inline]] inline double bits_to_double(uint64_t i) {
   double d;
   std::memcpy(&d, &i, sizeof d);
   return d;
 }
-inline uint64_t double_bits(double d) {
+[[gnu::always_inline]] inline uint64_t double_bits(double d) {
   uint64_t i;
   std::memcpy(&i, &d, sizeof i);
   return i;
 }
 
-// sin, cos, erf, erfc and the exact GELU of a float, computed in double without branches (so
-// that loops over them vectorize, eight lanes under AVX-512): the double result is within
-// about 1e-9 of the exact value relative, so the float it rounds to is within 1 ulp (the test
-// sweeps measure this against float64 references).
+// erf, erfc and the exact GELU of a float, computed in double without branches (so that loops
+// over them vectorize, eight lanes under AVX-512): the double result is within about 1e-9 of
+// the exact value relative, so the float it rounds to is within 1 ulp (the test sweeps measure
+// this against float64 references).
 //
-// sin and cos: n = round(x 2/pi), r = x - n pi/2 with pi/2 in three parts (fdlibm's
-// __rem_pio2 constants): the first two products are exact while |n| < 2^20, so r is accurate
-// for |x| < kTrigBound; beyond it (and for inf and NaN) the loops call libm. Then a polynomial
-// for sin or cos on |r| <= pi/4, by the quadrant n mod 4.
-inline constexpr float kTrigBound = 1048576.0f;  // 2^20
-inline double sin_or_cos_f64(float xf, bool cosine) {
-  const double x = xf;
-  const double magic = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer
-  const double k = x * 0.63661977236758134308 + magic;
-  const double n = k - magic;
-  const uint64_t quadrant = (double_bits(k) + (cosine ? 1 : 0)) & 3;
-  const double r = ((x - n * 1.57079632673412561417e+00) - n * 6.07710050630396597660e-11) -
-                   n * 2.02226624879595063154e-21;
-  const double z = r * r;
-  double s = 2.7173456841089953e-06;
-  s = s * z - 0.000198392022122311;
-  s = s * z + 0.00833332878245888;
-  s = s * z - 0.16666666631591165;
-  s = s * z + 0.9999999999956731;
-  s = s * r;
-  double c = 2.4379831251175367e-05;
-  c = c * z - 0.0013886617999647076;
-  c = c * z + 0.041666616692532826;
-  c = c * z - 0.4999999961485761;
-  c = c * z + 0.9999999999524894;
-  // sin(x + q pi/2) for q = 0, 1, 2, 3: s, c, -s, -c (cos is sin a quadrant on).
-  const double v = (quadrant & 1) ? c : s;
-  return (quadrant & 2) ? -v : v;
+// Fused multiply-adds, written out: one rounding on every CPU. The loops and one-element
+// functions that use them are compiled for AVX-512, for AVX2 with FMA and for baseline x86-64
+// (fast_math.cpp's NDGRAD_FMA_VERSIONS), where they are libm's fmaf/fma, correctly rounded too
+// (slower): a result never depends on the CPU. (The compiler's own contraction is off in
+// fast_math.cpp.)
+[[gnu::always_inline]] inline float fma_f(float a, float b, float c) {
+  return __builtin_fmaf(a, b, c);
 }
-inline float sin_f32_core(float x) { return static_cast<float>(sin_or_cos_f64(x, false)); }
-inline float cos_f32_core(float x) { return static_cast<float>(sin_or_cos_f64(x, true)); }
-inline bool trig_vector_lane(float x) { return (x < 0 ? -x : x) < kTrigBound; }
+[[gnu::always_inline]] inline double fma_d(double a, double b, double c) {
+  return __builtin_fma(a, b, c);
+}
+
+// sin and cos in float, sixteen lanes under AVX-512. n = round(x 2/pi); r = x - n pi/2 as a
+// pair rh + rl, with pi/2 = C1 + C2 + C3 in floats (to 1e-23), all with FMAs:
+// - r1 = x - n C1 is exact (the difference fits 24 bits while |r| < 1);
+// - rh = r1 - n C2, rounded once: within half an ulp of itself, also where r1 and n C2 cancel
+//   (x near a multiple of pi/2; for |x| < kTrigBound, |x - n pi/2| >= 2^-28);
+// - rl = -n C3, which rh + rl needs only to a few bits.
+// Beyond the bound (and for inf and NaN) the loops call libm. Then Cephes's minimax polynomials
+// on |r| <= pi/4, as sin(rh) + rl and cos(rh) - rh rl. Every float with |x| < kTrigBound is
+// within 1.6 ulp of float64's sin and cos (an exhaustive check, bench/NOTES.md); rh's rounding
+// is most of it (its error recovered by a two-sum gave 1.2 ulp, at 1.35x the time).
+inline constexpr float kTrigBound = 1048576.0f;  // 2^20
+[[gnu::always_inline]] inline float sin_or_cos_f32(float x, bool cosine) {
+  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float k = fma_f(x, 0x1.45f306p-1f, magic);
+  const float n = k - magic;
+  int32_t kbits;
+  std::memcpy(&kbits, &k, sizeof kbits);
+  const uint32_t quadrant = (static_cast<uint32_t>(kbits) + (cosine ? 1 : 0)) & 3;
+  const float r1 = fma_f(-n, 0x1.921fb6p+0f, x);
+  const float rh = fma_f(-n, -0x1.777a5cp-25f, r1);
+  const float rl = n * 0x1.ee59dap-50f;
+  const float z = rh * rh;
+  float s = fma_f(-1.9515295891e-4f, z, 8.3321608736e-3f);
+  s = fma_f(s, z, -1.6666654611e-1f);
+  s = fma_f(rh * z, s, rl) + rh;
+  float c = fma_f(2.443315711809948e-5f, z, -1.388731625493765e-3f);
+  c = fma_f(c, z, 4.166664568298827e-2f);
+  c = (1.0f - 0.5f * z) + fma_f(z * z, c, -(rh * rl));
+  // sin(x + q pi/2) for q = 0, 1, 2, 3: s, c, -s, -c (cos is sin a quadrant on).
+  const float v = (quadrant & 1) ? c : s;
+  const float signed_v = (quadrant & 2) ? -v : v;
+  return ((x == 0.0f) & !cosine) ? x : signed_v;  // sin(-0.0) is -0.0 (rh + ... gives +0.0)
+}
+[[gnu::always_inline]] inline float sin_f32_core(float x) { return sin_or_cos_f32(x, false); }
+[[gnu::always_inline]] inline float cos_f32_core(float x) { return sin_or_cos_f32(x, true); }
+[[gnu::always_inline]] inline bool trig_vector_lane(float x) {
+  return (x < 0 ? -x : x) < kTrigBound;
+}
 // One element: the core in range, libm beyond it (the loops do the same lane by lane).
 float sin_f32(float x);
 float cos_f32(float x);
 
 // e^-y for y >= 0 in double, to about 1e-10 relative while y <= 700; 0 beyond (and for inf).
-inline double exp_neg_f64(double y) {
+[[gnu::always_inline]] inline double exp_neg_f64(double y) {
   const double yc = y < 700.0 ? y : 700.0;
   const double magic = 6755399441055744.0;
-  const double k = yc * 1.44269504088896338700 + magic;
+  const double k = fma_d(yc, 1.44269504088896338700, magic);
   const double n = k - magic;
-  const double r = (yc - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+  const double r = fma_d(-n, 1.90821492927058770002e-10, fma_d(-n, 6.93147180369123816490e-01, yc));
   // e^-r on |r| <= ln2 / 2 (Taylor to r^8: the next term is below 3e-10).
   double p = 1.0 / 40320;
-  p = p * r - 1.0 / 5040;
-  p = p * r + 1.0 / 720;
-  p = p * r - 1.0 / 120;
-  p = p * r + 1.0 / 24;
-  p = p * r - 1.0 / 6;
-  p = p * r + 0.5;
-  p = p * r - 1.0;
-  p = p * r + 1.0;
+  p = fma_d(p, r, -1.0 / 5040);
+  p = fma_d(p, r, 1.0 / 720);
+  p = fma_d(p, r, -1.0 / 120);
+  p = fma_d(p, r, 1.0 / 24);
+  p = fma_d(p, r, -1.0 / 6);
+  p = fma_d(p, r, 0.5);
+  p = fma_d(p, r, -1.0);
+  p = fma_d(p, r, 1.0);
   // 2^-n: the low bits of k hold n; (1023 - n) << 52 is the exponent field (n <= 1010).
   const double scale = bits_to_double((uint64_t(1023) - double_bits(k)) << 52);
   return y > 700.0 ? 0.0 : p * scale;
@@ -148,57 +166,60 @@ struct ErfParts {
   double e;    // erf(z) when small
   double c;    // erfc(min(|z|, kErfTail)) when not small
 };
-inline ErfParts erf_parts(double z) {
+[[gnu::always_inline]] inline ErfParts erf_parts(double z) {
   ErfParts out;
   const double a = z < 0 ? -z : z;
   out.small = a < 1.0;
   const double zs = out.small ? z : 0.0;
   const double s = zs * zs;
   double p = 1.058938064107502e-06;
-  p = p * s - 1.3909340021874599e-05;
-  p = p * s + 0.0001195656256820733;
-  p = p * s - 0.0008542637997087229;
-  p = p * s + 0.005223783477189248;
-  p = p * s - 0.026866133235095593;
-  p = p * s + 0.11283791308604582;
-  p = p * s - 0.3761263888963531;
-  p = p * s + 1.1283791670946768;
+  p = fma_d(p, s, -1.3909340021874599e-05);
+  p = fma_d(p, s, 0.0001195656256820733);
+  p = fma_d(p, s, -0.0008542637997087229);
+  p = fma_d(p, s, 0.005223783477189248);
+  p = fma_d(p, s, -0.026866133235095593);
+  p = fma_d(p, s, 0.11283791308604582);
+  p = fma_d(p, s, -0.3761263888963531);
+  p = fma_d(p, s, 1.1283791670946768);
   out.e = zs * p;
   const double ab = out.small ? 1.0 : (a < kErfTail ? a : kErfTail);  // NaN: kErfTail
   double q = 1.7209690824851262e-08;
-  q = q * ab - 5.142644145387832e-07;
-  q = q * ab + 6.7684630820822335e-06;
-  q = q * ab - 5.017761223849733e-05;
-  q = q * ab + 0.00021031362856905767;
-  q = q * ab - 0.0002639513191146384;
-  q = q * ab - 0.0027588615876994885;
-  q = q * ab + 0.023201839035587927;
-  q = q * ab - 0.10656557710916013;
-  q = q * ab + 0.36569388133060443;
-  q = q * ab - 1.1292146628106385;
-  q = q * ab + 0.00013541551419289665;
+  q = fma_d(q, ab, -5.142644145387832e-07);
+  q = fma_d(q, ab, 6.7684630820822335e-06);
+  q = fma_d(q, ab, -5.017761223849733e-05);
+  q = fma_d(q, ab, 0.00021031362856905767);
+  q = fma_d(q, ab, -0.0002639513191146384);
+  q = fma_d(q, ab, -0.0027588615876994885);
+  q = fma_d(q, ab, 0.023201839035587927);
+  q = fma_d(q, ab, -0.10656557710916013);
+  q = fma_d(q, ab, 0.36569388133060443);
+  q = fma_d(q, ab, -1.1292146628106385);
+  q = fma_d(q, ab, 0.00013541551419289665);
   out.c = exp_neg_f64(ab * ab - q);
   return out;
 }
-inline float erf_f32(float x) {
+[[gnu::always_inline]] inline float erf_f32_core(float x) {
   const ErfParts p = erf_parts(x);
   const double big = 1.0 - p.c;
   const double r = p.small ? p.e : (x < 0 ? -big : big);
   return x != x ? x : static_cast<float>(r);
 }
 // erfc from the parts for x < kErfTail (and NaN); libm's (in double) at and past it.
-inline bool erfc_vector_lane(float x) { return !(x >= float(kErfTail)); }
-inline float erfc_f32_core(float x) {
+[[gnu::always_inline]] inline bool erfc_vector_lane(float x) { return !(x >= float(kErfTail)); }
+[[gnu::always_inline]] inline float erfc_f32_core(float x) {
   const ErfParts p = erf_parts(x);
   const double r = p.small ? 1.0 - p.e : (x < 0 ? 2.0 - p.c : p.c);
   return x != x ? x : static_cast<float>(r);
 }
+float erf_f32(float x);
 float erfc_f32(float x);
 // x Phi(x) = x (1 + erf(x / sqrt 2)) / 2, with 1 + erf(z) taken as erfc(-z) for z <= -1, so that
 // the negative side keeps its relative accuracy (1 + erf cancels there); from the parts for
 // x / sqrt 2 > -kErfTail (and NaN), libm's erfc in double below it (and at -inf).
-inline bool gelu_vector_lane(float x) { return !(x <= float(-kErfTail * 1.41421356237309504880)); }
-inline float gelu_f32_core(float x) {
+[[gnu::always_inline]] inline bool gelu_vector_lane(float x) {
+  return !(x <= float(-kErfTail * 1.41421356237309504880));
+}
+[[gnu::always_inline]] inline float gelu_f32_core(float x) {
   const double xd = x;
   const ErfParts p = erf_parts(xd * 0.70710678118654752440);
   const double two_phi = p.small ? 1.0 + p.e : (x < 0 ? p.c : 2.0 - p.c);
