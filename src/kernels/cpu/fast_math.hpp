@@ -74,7 +74,7 @@ inline float sigmoid_f32(float x) {
   return i;
 }
 
-// erf, erfc and the exact GELU of a float, computed in double without branches (so that loops
+// erfc and the exact GELU of a float, computed in double without branches (so that loops
 // over them vectorize, eight lanes under AVX-512): the double result is within about 1e-9 of
 // the exact value relative, so the float it rounds to is within 1 ulp (the test sweeps measure
 // this against float64 references).
@@ -155,8 +155,9 @@ float cos_f32(float x);
   return y > 700.0 ? 0.0 : p * scale;
 }
 
-// erf(z) and erfc(|z|) in double from the same parts, without divisions: for |z| < 1,
-// erf(z) = z P(z^2); for 1 <= |z| < kErfTail, erfc(|z|) = e^(Q(|z|) - z^2) with Q a fit of
+// erfc and GELU (which need erfc's relative accuracy far into the tail, beyond what float
+// sums keep) use erf(z) and erfc(|z|) in double from the same parts, without divisions: for |z| <
+// 1, erf(z) = z P(z^2); for 1 <= |z| < kErfTail, erfc(|z|) = e^(Q(|z|) - z^2) with Q a fit of
 // log(erfc(a)) + a^2 on [1, 4]. Past kErfTail, erf is +-1 in float (erfc(3.92) is below half an
 // ulp of 1) and the parts take |z| as kErfTail; gelu and erfc, which need the tail, send those
 // lanes to libm.
@@ -198,11 +199,46 @@ struct ErfParts {
   out.c = exp_neg_f64(ab * ab - q);
   return out;
 }
+// erf in float (sixteen lanes under AVX-512), with FMAs: for |x| < 1, x + x P(x^2); above,
+// 1 - e^R(|x|) with R a fit of log(erfc(a)) on [1, 3.92] in powers of a - 1 (exact at the
+// left end, where erfc is largest) and e^R by n ln 2 + r and a Taylor polynomial to r^6; past
+// 3.92 the result rounds to +-1 (R is taken at 3.92). P and R are weighted least-squares fits
+// (bench/NOTES.md): every float is within 1.1 ulp of float64's erf (an exhaustive check).
 [[gnu::always_inline]] inline float erf_f32_core(float x) {
-  const ErfParts p = erf_parts(x);
-  const double big = 1.0 - p.c;
-  const double r = p.small ? p.e : (x < 0 ? -big : big);
-  return x != x ? x : static_cast<float>(r);
+  const float a = x < 0 ? -x : x;
+  const float s = x * x;
+  float p = 7.882499631e-05f;
+  p = fma_f(p, s, -8.018857916e-04f);
+  p = fma_f(p, s, 5.189312622e-03f);
+  p = fma_f(p, s, -2.685432881e-02f);
+  p = fma_f(p, s, 1.128359735e-01f);
+  p = fma_f(p, s, -3.761262596e-01f);
+  p = fma_f(p, s, 1.283791661e-01f);
+  const float small = fma_f(x, p, x);
+  const float u = (a < 3.92f ? a : 3.92f) - 1.0f;  // clamped below by the select
+  float q = 1.863895159e-04f;
+  q = fma_f(q, u, -1.829075743e-03f);
+  q = fma_f(q, u, 9.894574061e-03f);
+  q = fma_f(q, u, -4.150269926e-02f);
+  q = fma_f(q, u, -8.431178927e-01f);
+  q = fma_f(q, u, -2.638966799e+00f);
+  q = fma_f(q, u, -1.849605560e+00f);
+  const float magic = 12582912.0f;
+  const float k = fma_f(q, 1.44269502f, magic);
+  const float n = k - magic;
+  const float r = fma_f(-n, -1.90465421e-09f, fma_f(-n, 0.693147182f, q));
+  float e = 1.0f / 720;
+  e = fma_f(e, r, 1.0f / 120);
+  e = fma_f(e, r, 1.0f / 24);
+  e = fma_f(e, r, 1.0f / 6);
+  e = fma_f(e, r, 0.5f);
+  e = fma_f(e, r, 1.0f);
+  e = fma_f(e, r, 1.0f);
+  int32_t kb;
+  std::memcpy(&kb, &k, sizeof kb);
+  const float big = fma_f(-e, bits_to_float((kb - (0x4B400000 - 127)) << 23), 1.0f);
+  const float signed_big = x < 0 ? -big : big;
+  return a >= 1.0f ? signed_big : small;  // NaN: small, NaN
 }
 // erfc from the parts for x < kErfTail (and NaN); libm's (in double) at and past it.
 [[gnu::always_inline]] inline bool erfc_vector_lane(float x) { return !(x >= float(kErfTail)); }
