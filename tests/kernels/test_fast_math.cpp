@@ -221,7 +221,7 @@ TEST(FastMath, RoundingsEqualLibm) {
 // Every vectorized loop gives the same bits in place (y == x: an op written over a temporary)
 // as into a buffer of its own, with inputs that take each loop's fallback lanes (huge
 // arguments, far tails, NaN, infinities) mixed among ordinary ones.
-TEST(FastMath, LoopsInPlaceEqualOutOfPlace) {
+TEST(FastMath, LoopsInPlaceOrOverlappingEqualOutOfPlace) {
   using Loop = void (*)(const float*, float*, int64_t);
   const std::pair<const char*, Loop> loops[] = {
       {"exp", exp_f32_loop},   {"tanh", tanh_f32_loop},       {"sigmoid", sigmoid_f32_loop},
@@ -243,6 +243,22 @@ TEST(FastMath, LoopsInPlaceEqualOutOfPlace) {
         std::memcpy(&a, &out[static_cast<size_t>(i)], 4);
         std::memcpy(&b, &in_place[static_cast<size_t>(i)], 4);
         ASSERT_EQ(a, b) << name << " n=" << n << " at " << i << " x=" << x[static_cast<size_t>(i)];
+      }
+      // An output that overlaps the input starting a few elements before it (as memmove
+      // forward): each result is still the function of its own input (the lanes redone with
+      // libm read the inputs again).
+      for (int64_t shift : {int64_t(-5), int64_t(-1)}) {
+        std::vector<float> buf(static_cast<size_t>(n + 10));
+        const int64_t in_at = 5, out_at = 5 + shift;
+        std::copy(x.begin(), x.begin() + n, buf.begin() + in_at);
+        loop(buf.data() + in_at, buf.data() + out_at, n);
+        for (int64_t i = 0; i < n; ++i) {
+          uint32_t a, b;
+          std::memcpy(&a, &out[static_cast<size_t>(i)], 4);
+          std::memcpy(&b, &buf[static_cast<size_t>(out_at + i)], 4);
+          ASSERT_EQ(a, b) << name << " n=" << n << " shift " << shift << " at " << i
+                          << " x=" << x[static_cast<size_t>(i)];
+        }
       }
     }
   }

@@ -617,6 +617,24 @@ TEST(Reductions, VarianceMatchesTwoPassesInLongDouble) {
   }
 }
 
+// float64 values spread past 1.3e154: the kernel's one-pass block sums (shifted by one of the
+// block's values) overflow where the deviations from the mean do not; such blocks are redone
+// in two passes. Rows (one block and several) and columns.
+TEST(Reductions, VarianceOfHugeFloat64SpreadsIsFinite) {
+  const double big = 8e153;
+  EXPECT_DOUBLE_EQ(var(tensor({big, -big}, {2}, DType::f64)).to_vector()[0], 2 * big * big);
+  std::vector<double> row(5000, 0.0);  // two blocks; the first shifted by -big
+  row[0] = -big;
+  row[1] = big;
+  const double want = 2 * big * big / double(row.size() - 1);
+  EXPECT_NEAR(var(tensor(row, {5000}, DType::f64)).to_vector()[0], want, want * 1e-12);
+  const Tensor cols = tensor({big, -big, 1.0, -big, big, 2.0}, {2, 3}, DType::f64);
+  const std::vector<double> got = var(cols, {0}).to_vector();
+  EXPECT_DOUBLE_EQ(got[0], 2 * big * big);
+  EXPECT_DOUBLE_EQ(got[1], 2 * big * big);
+  EXPECT_DOUBLE_EQ(got[2], 0.5);
+}
+
 TEST(Reductions, ScansSelectionsDtypesAndErrors) {
   const Tensor i = tensor({3, -1, 2, 0, 5, 4}, {2, 3}, DType::i64);
   EXPECT_EQ(prod(i).dtype(), DType::i64);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/cpu/clones.hpp"
 
@@ -26,12 +27,11 @@ float gelu_libm(float x) {
 }
 // y = core(x) block by block (vectorized; the cores are defined for every input), then, in a
 // block with a lane the core does not cover (past the range reduction's bound, or in erfc's far
-// tail), those lanes again with the scalar function. One pass over the input: a block computed
-// in place (y == x) is first copied aside, 1 KiB in L1. (A first pass that only looked for such
-// lanes cost sin 1.3x.)
-// Always inlined into each version: with the functions as constants there, their bodies inline
-// and the loop vectorizes (left as a call, gelu's took the functions as pointers, element by
-// element: 14x slower than libtorch).
+// tail), those lanes again with the scalar function. One pass over the input: a block whose
+// output overlaps its input (in place, y == x) is first copied aside, 1 KiB in L1. (A first pass
+// that only looked for such lanes cost sin 1.3x.) Always inlined into each version: with the
+// functions as constants there, their bodies inline and the loop vectorizes (left as a call, gelu's
+// took the functions as pointers, element by element: 14x slower than libtorch).
 template <class Core, class Lane, class Scalar>
 [[gnu::always_inline]] inline void loop_with_fallback(const float* x, float* y, int64_t n,
                                                       Core core, Lane vector_lane, Scalar scalar) {
@@ -41,7 +41,11 @@ template <class Core, class Lane, class Scalar>
     const int64_t m = n - b < kBlock ? n - b : kBlock;
     const float* in = x + b;
     float* out = y + b;
-    if (x == y) {
+    // In place (or an output starting before the input): the second pass must still see
+    // the inputs. (An output starting after an overlapping input is not supported: the
+    // previous block would have written over this one's inputs.)
+    if (reinterpret_cast<uintptr_t>(in) < reinterpret_cast<uintptr_t>(out + m) &&
+        reinterpret_cast<uintptr_t>(out) < reinterpret_cast<uintptr_t>(in + m)) {
       std::copy(in, in + m, saved);
       in = saved;
     }
@@ -72,20 +76,28 @@ template <class Core, class Lane, class Scalar>
   return gelu_vector_lane(x) ? gelu_f32_core(x) : gelu_libm(x);
 }
 [[gnu::always_inline]] inline void sin_loop(const float* x, float* y, int64_t n) {
-  loop_with_fallback(x, y, n, sin_f32_core, trig_vector_lane, [](float v) { return std::sin(v); });
+  loop_with_fallback(
+      x, y, n, [](float v) { return sin_f32_core(v); }, [](float v) { return trig_vector_lane(v); },
+      [](float v) { return std::sin(v); });
 }
 [[gnu::always_inline]] inline void cos_loop(const float* x, float* y, int64_t n) {
-  loop_with_fallback(x, y, n, cos_f32_core, trig_vector_lane, [](float v) { return std::cos(v); });
+  loop_with_fallback(
+      x, y, n, [](float v) { return cos_f32_core(v); }, [](float v) { return trig_vector_lane(v); },
+      [](float v) { return std::cos(v); });
 }
 [[gnu::always_inline]] inline void erf_loop(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = erf_f32_core(x[i]);
 }
 [[gnu::always_inline]] inline void erfc_loop(const float* x, float* y, int64_t n) {
-  loop_with_fallback(x, y, n, erfc_f32_core, erfc_vector_lane,
-                     [](float v) { return static_cast<float>(erfc_libm(v)); });
+  loop_with_fallback(
+      x, y, n, [](float v) { return erfc_f32_core(v); },
+      [](float v) { return erfc_vector_lane(v); },
+      [](float v) { return static_cast<float>(erfc_libm(v)); });
 }
 [[gnu::always_inline]] inline void gelu_loop(const float* x, float* y, int64_t n) {
-  loop_with_fallback(x, y, n, gelu_f32_core, gelu_vector_lane, gelu_libm);
+  loop_with_fallback(
+      x, y, n, [](float v) { return gelu_f32_core(v); },
+      [](float v) { return gelu_vector_lane(v); }, gelu_libm);
 }
 }  // namespace
 
@@ -157,6 +169,23 @@ inline void merge_moments(double na, double& ma, double& qa, double nb, double m
   qa += qb + d * d * (na * nb / n);
 }
 
+// The mean and M2 of m values stride apart in two passes, the mean then the deviations: for a
+// block whose shifted squares overflowed (d = x - one of the values can reach the block's whole
+// spread, twice the largest deviation from the mean: float64 blocks spread past 1.3e154).
+template <class T>
+inline void two_pass_block(const T* b, int64_t m, int64_t stride, double* mean, double* m2) {
+  double sum = 0;
+  for (int64_t i = 0; i < m; ++i) sum += static_cast<double>(b[i * stride]);
+  const double mu = sum / double(m);
+  double q = 0;
+  for (int64_t i = 0; i < m; ++i) {
+    const double d = static_cast<double>(b[i * stride]) - mu;
+    q += d * d;
+  }
+  *mean = mu;
+  *m2 = q;
+}
+
 // Rows take one pass per block: the sums of d and d^2 for d = x - (the block's first value),
 // as columns do below, in 32 double lanes (four AVX-512 registers a sum, so the adds overlap).
 // (Two passes, the block's mean then its deviations, cost 1.4x the time.) One read stream from
@@ -190,12 +219,14 @@ template <class T>
       t1 += d;
       t2 += d * d;
     }
-    const double db = t1 / double(m), qb = t2 - t1 * db;
+    const double db = t1 / double(m);
+    double mb = k + db, qb = t2 - t1 * db;
+    if (std::isinf(t2)) two_pass_block(b, m, 1, &mb, &qb);
     if (start == 0) {
-      ma = k + db;
+      ma = mb;
       qa = qb;
     } else {
-      merge_moments(double(start), ma, qa, double(m), k + db, qb);
+      merge_moments(double(start), ma, qa, double(m), mb, qb);
     }
   }
   *mean = ma;
@@ -240,12 +271,14 @@ template <class T>
         s2[c] += d * d;
       }
     for (int64_t c = 0; c < cols; ++c) {
-      const double db = s1[c] / double(m), qb = s2[c] - s1[c] * db;
+      const double db = s1[c] / double(m);
+      double mb = k[c] + db, qb = s2[c] - s1[c] * db;
+      if (std::isinf(s2[c])) two_pass_block(b + c, m, stride, &mb, &qb);
       if (r0 == 0) {
-        mean[c] = k[c] + db;
+        mean[c] = mb;
         m2[c] = qb;
       } else {
-        merge_moments(double(r0), mean[c], m2[c], double(m), k[c] + db, qb);
+        merge_moments(double(r0), mean[c], m2[c], double(m), mb, qb);
       }
     }
   }

@@ -82,8 +82,10 @@ inline float sigmoid_f32(float x) {
 // Fused multiply-adds, written out: one rounding on every CPU. The loops and one-element
 // functions that use them are compiled for AVX-512, for AVX2 with FMA and for baseline x86-64
 // (fast_math.cpp's NDGRAD_FMA_VERSIONS), where they are libm's fmaf/fma, correctly rounded too
-// (slower): a result never depends on the CPU. (The compiler's own contraction is off in
-// fast_math.cpp.)
+// (slower): a result never depends on the CPU. The compiler's own contraction is off in
+// fast_math.cpp, where the cores below are compiled; other files call the out-of-line
+// functions (sin_f32, sin_f32_loop, ...), not the cores, whose mul-adds a file compiled with
+// contraction on an FMA target would fuse differently.
 [[gnu::always_inline]] inline float fma_f(float a, float b, float c) {
   return __builtin_fmaf(a, b, c);
 }
@@ -301,6 +303,7 @@ inline float ceil_f32(float x) {
 inline float frac_f32(float x) { return x - trunc_f32(x); }
 
 // Contiguous loops, compiled for AVX-512, AVX2 and baseline x86-64 and picked at run time.
+// y may be x (in place), or overlap it starting before it; not start after it.
 void exp_f32_loop(const float* x, float* y, int64_t n);
 void tanh_f32_loop(const float* x, float* y, int64_t n);
 void sigmoid_f32_loop(const float* x, float* y, int64_t n);
