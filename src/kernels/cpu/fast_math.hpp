@@ -92,6 +92,18 @@ inline float sigmoid_f32(float x) {
 [[gnu::always_inline]] inline double fma_d(double a, double b, double c) {
   return __builtin_fma(a, b, c);
 }
+[[gnu::always_inline]] inline float fma_any(float a, float b, float c) { return fma_f(a, b, c); }
+[[gnu::always_inline]] inline double fma_any(double a, double b, double c) {
+  return fma_d(a, b, c);
+}
+// c0 x^n + c1 x^(n-1) + ... + cn by Horner's rule, one FMA a step (unrolled at compile time,
+// so that the loops calling it still vectorize).
+template <class T, class... C>
+[[gnu::always_inline]] inline T horner(T x, T c0, C... c) {
+  T p = c0;
+  ((p = fma_any(p, x, T(c))), ...);
+  return p;
+}
 
 // sin and cos in float, sixteen lanes under AVX-512. n = round(x 2/pi); r = x - n pi/2 as a
 // pair rh + rl, with pi/2 = C1 + C2 + C3 in floats (to 1e-23), all with FMAs:
@@ -115,11 +127,9 @@ inline constexpr float kTrigBound = 1048576.0f;  // 2^20
   const float rh = fma_f(-n, -0x1.777a5cp-25f, r1);
   const float rl = n * 0x1.ee59dap-50f;
   const float z = rh * rh;
-  float s = fma_f(-1.9515295891e-4f, z, 8.3321608736e-3f);
-  s = fma_f(s, z, -1.6666654611e-1f);
+  float s = horner(z, -1.9515295891e-4f, 8.3321608736e-3f, -1.6666654611e-1f);
   s = fma_f(rh * z, s, rl) + rh;
-  float c = fma_f(2.443315711809948e-5f, z, -1.388731625493765e-3f);
-  c = fma_f(c, z, 4.166664568298827e-2f);
+  float c = horner(z, 2.443315711809948e-5f, -1.388731625493765e-3f, 4.166664568298827e-2f);
   c = (1.0f - 0.5f * z) + fma_f(z * z, c, -(rh * rl));
   // sin(x + q pi/2) for q = 0, 1, 2, 3: s, c, -s, -c (cos is sin a quadrant on).
   const float v = (quadrant & 1) ? c : s;
@@ -143,15 +153,8 @@ float cos_f32(float x);
   const double n = k - magic;
   const double r = fma_d(-n, 1.90821492927058770002e-10, fma_d(-n, 6.93147180369123816490e-01, yc));
   // e^-r on |r| <= ln2 / 2 (Taylor to r^8: the next term is below 3e-10).
-  double p = 1.0 / 40320;
-  p = fma_d(p, r, -1.0 / 5040);
-  p = fma_d(p, r, 1.0 / 720);
-  p = fma_d(p, r, -1.0 / 120);
-  p = fma_d(p, r, 1.0 / 24);
-  p = fma_d(p, r, -1.0 / 6);
-  p = fma_d(p, r, 0.5);
-  p = fma_d(p, r, -1.0);
-  p = fma_d(p, r, 1.0);
+  double p = horner(r, 1.0 / 40320, -1.0 / 5040, 1.0 / 720, -1.0 / 120, 1.0 / 24, -1.0 / 6, 0.5,
+                    -1.0, 1.0);
   // 2^-n: the low bits of k hold n; (1023 - n) << 52 is the exponent field (n <= 1010).
   const double scale = bits_to_double((uint64_t(1023) - double_bits(k)) << 52);
   return y > 700.0 ? 0.0 : p * scale;
@@ -175,29 +178,15 @@ struct ErfParts {
   out.small = a < 1.0;
   const double zs = out.small ? z : 0.0;
   const double s = zs * zs;
-  double p = 1.058938064107502e-06;
-  p = fma_d(p, s, -1.3909340021874599e-05);
-  p = fma_d(p, s, 0.0001195656256820733);
-  p = fma_d(p, s, -0.0008542637997087229);
-  p = fma_d(p, s, 0.005223783477189248);
-  p = fma_d(p, s, -0.026866133235095593);
-  p = fma_d(p, s, 0.11283791308604582);
-  p = fma_d(p, s, -0.3761263888963531);
-  p = fma_d(p, s, 1.1283791670946768);
+  double p = horner(s, 1.058938064107502e-06, -1.3909340021874599e-05, 0.0001195656256820733,
+                    -0.0008542637997087229, 0.005223783477189248, -0.026866133235095593,
+                    0.11283791308604582, -0.3761263888963531, 1.1283791670946768);
   out.e = zs * p;
   const double ab = out.small ? 1.0 : (a < kErfTail ? a : kErfTail);  // NaN: kErfTail
-  double q = 1.7209690824851262e-08;
-  q = fma_d(q, ab, -5.142644145387832e-07);
-  q = fma_d(q, ab, 6.7684630820822335e-06);
-  q = fma_d(q, ab, -5.017761223849733e-05);
-  q = fma_d(q, ab, 0.00021031362856905767);
-  q = fma_d(q, ab, -0.0002639513191146384);
-  q = fma_d(q, ab, -0.0027588615876994885);
-  q = fma_d(q, ab, 0.023201839035587927);
-  q = fma_d(q, ab, -0.10656557710916013);
-  q = fma_d(q, ab, 0.36569388133060443);
-  q = fma_d(q, ab, -1.1292146628106385);
-  q = fma_d(q, ab, 0.00013541551419289665);
+  double q = horner(ab, 1.7209690824851262e-08, -5.142644145387832e-07, 6.7684630820822335e-06,
+                    -5.017761223849733e-05, 0.00021031362856905767, -0.0002639513191146384,
+                    -0.0027588615876994885, 0.023201839035587927, -0.10656557710916013,
+                    0.36569388133060443, -1.1292146628106385, 0.00013541551419289665);
   out.c = exp_neg_f64(ab * ab - q);
   return out;
 }
@@ -209,35 +198,19 @@ struct ErfParts {
 [[gnu::always_inline]] inline float erf_f32_core(float x) {
   const float a = x < 0 ? -x : x;
   const float s = x * x;
-  float p = 7.882499631e-05f;
-  p = fma_f(p, s, -8.018857916e-04f);
-  p = fma_f(p, s, 5.189312622e-03f);
-  p = fma_f(p, s, -2.685432881e-02f);
-  p = fma_f(p, s, 1.128359735e-01f);
-  p = fma_f(p, s, -3.761262596e-01f);
-  p = fma_f(p, s, 1.283791661e-01f);
+  float p = horner(s, 7.882499631e-05f, -8.018857916e-04f, 5.189312622e-03f, -2.685432881e-02f,
+                   1.128359735e-01f, -3.761262596e-01f, 1.283791661e-01f);
   const float small = fma_f(x, p, x);
   const float u = (a < 3.92f ? a : 3.92f) - 1.0f;  // clamped below by the select
-  float q = 1.863895159e-04f;
-  q = fma_f(q, u, -1.829075743e-03f);
-  q = fma_f(q, u, 9.894574061e-03f);
-  q = fma_f(q, u, -4.150269926e-02f);
-  q = fma_f(q, u, -8.431178927e-01f);
-  q = fma_f(q, u, -2.638966799e+00f);
-  q = fma_f(q, u, -1.849605560e+00f);
+  float q = horner(u, 1.863895159e-04f, -1.829075743e-03f, 9.894574061e-03f, -4.150269926e-02f,
+                   -8.431178927e-01f, -2.638966799e+00f, -1.849605560e+00f);
   const float magic = 12582912.0f;
   const float k = fma_f(q, 1.44269502f, magic);
   const float n = k - magic;
   // One part of ln 2 is enough: n (ln 2 - that) <= 5e-8 shifts R by a part of erfc that
   // stays far below half an ulp of erf.
   const float r = fma_f(-n, 0.693147182f, q);
-  float e = 1.0f / 720;
-  e = fma_f(e, r, 1.0f / 120);
-  e = fma_f(e, r, 1.0f / 24);
-  e = fma_f(e, r, 1.0f / 6);
-  e = fma_f(e, r, 0.5f);
-  e = fma_f(e, r, 1.0f);
-  e = fma_f(e, r, 1.0f);
+  float e = horner(r, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f);
   int32_t kb;
   std::memcpy(&kb, &k, sizeof kb);
   const float big = fma_f(-e, bits_to_float((kb - (0x4B400000 - 127)) << 23), 1.0f);
