@@ -635,6 +635,29 @@ TEST(Reductions, VarianceOfHugeFloat64SpreadsIsFinite) {
   EXPECT_DOUBLE_EQ(got[2], 0.5);
 }
 
+// A spread 1e7 times smaller than the mean, over several kernel blocks (rows past 4096 values,
+// columns past 32 rows): the blocks' means are merged relative to a common shift, so float64
+// keeps its precision (merging the absolute means lost about 3e-10 relative).
+TEST(Reductions, VarianceOfTinySpreadsAroundLargeMeans) {
+  for (const auto& [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{10000, 1}, {100, 3}}) {
+    std::vector<double> vals(static_cast<size_t>(rows * cols));
+    for (size_t i = 0; i < vals.size(); ++i) vals[i] = 1e4 + 1e-3 * std::sin(double(i) * 0.7);
+    const Tensor t = tensor(vals, {rows, cols}, DType::f64);
+    const std::vector<double> got = var(t, {0}).to_vector();
+    for (int64_t c = 0; c < cols; ++c) {
+      long double sum = 0, sq = 0;
+      for (int64_t r = 0; r < rows; ++r) sum += vals[static_cast<size_t>(r * cols + c)];
+      const long double mu = sum / rows;
+      for (int64_t r = 0; r < rows; ++r) {
+        const long double d = vals[static_cast<size_t>(r * cols + c)] - mu;
+        sq += d * d;
+      }
+      const double want = static_cast<double>(sq / (rows - 1));
+      EXPECT_NEAR(got[static_cast<size_t>(c)], want, want * 1e-11) << rows << "x" << cols;
+    }
+  }
+}
+
 TEST(Reductions, ScansSelectionsDtypesAndErrors) {
   const Tensor i = tensor({3, -1, 2, 0, 5, 4}, {2, 3}, DType::i64);
   EXPECT_EQ(prod(i).dtype(), DType::i64);

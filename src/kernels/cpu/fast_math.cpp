@@ -194,6 +194,9 @@ template <class T>
 [[gnu::always_inline]] inline void var_row_t(const T* x, int64_t n, double* mean, double* m2) {
   constexpr int64_t kBlock = 4096;
   constexpr int kLanes = 32;
+  // Block means are kept relative to x[0] (K): merging subtracts them, and absolute means
+  // far larger than the spread would lose the low bits of each block's offset.
+  const double K = n > 0 ? static_cast<double>(x[0]) : 0.0;
   double ma = 0, qa = 0;
   for (int64_t start = 0; start < n; start += kBlock) {
     const int64_t m = std::min(kBlock, n - start);
@@ -220,8 +223,11 @@ template <class T>
       t2 += d * d;
     }
     const double db = t1 / double(m);
-    double mb = k + db, qb = t2 - t1 * db;
-    if (std::isinf(t2)) two_pass_block(b, m, 1, &mb, &qb);
+    double mb = (k - K) + db, qb = t2 - t1 * db;
+    if (std::isinf(t2)) {
+      two_pass_block(b, m, 1, &mb, &qb);
+      mb -= K;
+    }
     if (start == 0) {
       ma = mb;
       qa = qb;
@@ -229,7 +235,7 @@ template <class T>
       merge_moments(double(start), ma, qa, double(m), mb, qb);
     }
   }
-  *mean = ma;
+  *mean = K + ma;
   *m2 = qa;
 }
 
@@ -242,7 +248,13 @@ template <class T>
                                               int64_t stride, double* mean, double* m2) {
   constexpr int64_t kRows = 32;  // a block: 32 rows of up to 1024 columns, in L2
   double k[kVarCols], s1[kVarCols], s2[kVarCols];
-  for (int64_t c = 0; c < cols; ++c) mean[c] = m2[c] = 0;
+  // mean[c] holds the mean relative to the first row's value (K, in k_first) until the end,
+  // as var_row_t keeps it.
+  double k_first[kVarCols];
+  for (int64_t c = 0; c < cols; ++c) {
+    mean[c] = m2[c] = 0;
+    k_first[c] = rows > 0 ? static_cast<double>(x[c]) : 0.0;
+  }
   for (int64_t r0 = 0; r0 < rows; r0 += kRows) {
     const int64_t m = std::min(kRows, rows - r0);
     const T* b = x + r0 * stride;
@@ -272,8 +284,11 @@ template <class T>
       }
     for (int64_t c = 0; c < cols; ++c) {
       const double db = s1[c] / double(m);
-      double mb = k[c] + db, qb = s2[c] - s1[c] * db;
-      if (std::isinf(s2[c])) two_pass_block(b + c, m, stride, &mb, &qb);
+      double mb = (k[c] - k_first[c]) + db, qb = s2[c] - s1[c] * db;
+      if (std::isinf(s2[c])) {
+        two_pass_block(b + c, m, stride, &mb, &qb);
+        mb -= k_first[c];
+      }
       if (r0 == 0) {
         mean[c] = mb;
         m2[c] = qb;
@@ -282,6 +297,7 @@ template <class T>
       }
     }
   }
+  for (int64_t c = 0; c < cols; ++c) mean[c] += k_first[c];
 }
 
 template <class T>
