@@ -246,7 +246,7 @@ template <class T>
 template <class T>
 [[gnu::always_inline]] inline void var_cols_t(const T* x, int64_t rows, int64_t cols,
                                               int64_t stride, double* mean, double* m2) {
-  constexpr int64_t kRows = 32;  // a block: 32 rows of up to 1024 columns, in L2
+  constexpr int64_t kRows = 64;  // a block: 64 rows of up to 1024 columns, in L2
   double k[kVarCols], s1[kVarCols], s2[kVarCols];
   // mean[c] holds the mean relative to the first row's value (K, in k_first) until the end,
   // as var_row_t keeps it.
