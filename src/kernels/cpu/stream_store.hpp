@@ -27,10 +27,12 @@ void stream_fence();
 // [begin, begin + count) into dst[0, count). With stream set, whole cache lines of results are
 // computed a block at a time into a buffer that stays in L1 and streamed to out from there
 // (the caller fences with stream_fence() before the results are used); the rest, and every
-// result without stream, f writes to out directly.
+// result without stream, f writes to out directly. The blocks are 1 KiB: sixteen lines of
+// stores drain while the next block is computed, where 16 KiB of them stalled the core until
+// they had left (cold 4M-float floor 2.6 -> 2.2 ms, erf 3.6 -> 3.2 ms, 1 thread).
 template <class R, class F>
 void write_run(R* out, int64_t n, bool stream, F&& f) {
-  constexpr int64_t kBlockBytes = 16384;
+  constexpr int64_t kBlockBytes = 1024;
   if (!stream || n * static_cast<int64_t>(sizeof(R)) < 4096) {
     f(out, 0, n);
     return;
