@@ -87,7 +87,8 @@ void run_unary(const Dims& shape, const FlatRun* flat, const Operand& out, const
     R* o = reinterpret_cast<R*>(p[0]);
     const T* x = reinterpret_cast<const T*>(p[1]);
     if (s[0] == sizeof(R) && s[1] == sizeof(T)) {
-      write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) { block(x + b, d, c); });
+      write_run(
+          o, n, stream, [&](R* d, int64_t b, int64_t c) { block(x + b, d, c); }, x);
     } else if (s[0] == sizeof(R) && s[1] == 0) {  // a broadcast value: materializing a gradient
       fill_run(o, n, R(op(*x)), stream);
     } else {
@@ -129,19 +130,28 @@ void run_binary(const Dims& shape, const FlatRun* flat, const Operand& out, cons
     const T* y = reinterpret_cast<const T*>(p[2]);
     constexpr int64_t r = sizeof(R), t = sizeof(T);
     if (s[0] == r && s[1] == t && s[2] == t) {
-      write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
-        for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i], y[b + i]);
-      });
+      write_run(
+          o, n, stream,
+          [&](R* d, int64_t b, int64_t c) {
+            for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i], y[b + i]);
+          },
+          x, y);
     } else if (s[0] == r && s[1] == t && s[2] == 0) {
       const T yv = *y;
-      write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
-        for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i], yv);
-      });
+      write_run(
+          o, n, stream,
+          [&](R* d, int64_t b, int64_t c) {
+            for (int64_t i = 0; i < c; ++i) d[i] = op(x[b + i], yv);
+          },
+          x);
     } else if (s[0] == r && s[1] == 0 && s[2] == t) {
       const T xv = *x;
-      write_run(o, n, stream, [&](R* d, int64_t b, int64_t c) {
-        for (int64_t i = 0; i < c; ++i) d[i] = op(xv, y[b + i]);
-      });
+      write_run(
+          o, n, stream,
+          [&](R* d, int64_t b, int64_t c) {
+            for (int64_t i = 0; i < c; ++i) d[i] = op(xv, y[b + i]);
+          },
+          y);
     } else {
       for (int64_t i = 0; i < n; ++i)
         *reinterpret_cast<R*>(p[0] + i * s[0]) = op(*reinterpret_cast<const T*>(p[1] + i * s[1]),

@@ -30,8 +30,19 @@ void stream_fence();
 // result without stream, f writes to out directly. The blocks are 1 KiB: sixteen lines of
 // stores drain while the next block is computed, where 16 KiB of them stalled the core until
 // they had left (cold 4M-float floor 2.6 -> 2.2 ms, erf 3.6 -> 3.2 ms, 1 thread).
-template <class R, class F>
-void write_run(R* out, int64_t n, bool stream, F&& f) {
+//
+// The inputs named after f are contiguous runs of n values that f reads at the same indices:
+// while streaming, each block first asks for the lines of theirs 4 KiB ahead. A loop that computes
+// for a while between reads (erf, sin) otherwise waits on their misses: cold 4M-float erf
+// 3.2 -> 2.7 ms, floor 2.1 -> 1.9 ms.
+template <class T>
+inline void prefetch_ahead(const T* in, int64_t first, int64_t count, int64_t n) {
+  constexpr int64_t ahead = 4096 / sizeof(T), line = 64 / sizeof(T);
+  const int64_t end = first + count + ahead < n ? first + count + ahead : n;
+  for (int64_t i = first + ahead; i < end; i += line) __builtin_prefetch(in + i);
+}
+template <class R, class F, class... In>
+void write_run(R* out, int64_t n, bool stream, F&& f, const In*... in) {
   constexpr int64_t kBlockBytes = 1024;
   if (!stream || n * static_cast<int64_t>(sizeof(R)) < 4096) {
     f(out, 0, n);
@@ -49,6 +60,7 @@ void write_run(R* out, int64_t n, bool stream, F&& f) {
     bytes = (bytes < kBlockBytes ? bytes : kBlockBytes) / 64 * 64;
     if (bytes == 0) break;
     const int64_t count = bytes / static_cast<int64_t>(sizeof(R));
+    (prefetch_ahead(in, i, count, n), ...);
     f(buf, i, count);
     stream_copy(reinterpret_cast<char*>(out + i), reinterpret_cast<const char*>(buf), bytes);
     i += count;
