@@ -98,6 +98,21 @@ std::vector<float> sweep_inputs() {
     xs.push_back(std::nextafter(v, INFINITY));
     xs.push_back(std::nextafter(v, -INFINITY));
   }
+  // Both sides of GELU's table edges (its quarters of |x|, its end, the tail bound), a few ulps
+  // each way.
+  std::vector<float> edges = {7.87f, 8.0f};
+  for (int i = 0; i < 32; ++i) edges.push_back((static_cast<float>(i) + 0.5f) / 4);
+  for (float e : edges) {
+    float below = e, above = e;
+    for (int k = 0; k < 4; ++k) {
+      for (float v : {below, above}) {
+        xs.push_back(v);
+        xs.push_back(-v);
+      }
+      below = std::nextafter(below, 0.0f);
+      above = std::nextafter(above, INFINITY);
+    }
+  }
   for (float v :
        {0.0f,        -0.0f,      0.5f,        -0.5f,      1.5f,        -1.5f,      2.5f,
         -2.5f,       8388607.5f, -8388607.5f, 8388608.0f, 16777215.0f, 1048575.9f, 1048576.0f,

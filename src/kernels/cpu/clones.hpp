@@ -13,6 +13,9 @@
 #define NDGRAD_CLONES
 #endif
 
+#include <cstdlib>
+#include <cstring>
+
 namespace ndgrad::kernels {
 
 struct CpuFeatures {
@@ -21,7 +24,10 @@ struct CpuFeatures {
   bool avx512 = false;    // F, BW, DQ and VL: what the own GEMM and OpenBLAS's SkylakeX kernels use
   bool avx2_fma = false;  // AVX2 and FMA (every AVX2 CPU has both, but each is its own flag)
 };
-// Detected once (also before the C++ runtime's own detection has run).
+// Detected once (also before the C++ runtime's own detection has run). NDGRAD_MAX_ISA=avx2 or
+// baseline caps what it reports, so that the tests run the AVX2 and baseline versions of the
+// code that dispatches on it (the fast math loops, the own GEMM, streaming stores) on a newer CPU;
+// the compiler's clones (NDGRAD_CLONES) follow the CPU itself.
 inline const CpuFeatures& cpu() {
   static const CpuFeatures features = [] {
     CpuFeatures f;
@@ -33,6 +39,11 @@ inline const CpuFeatures& cpu() {
     f.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
 #endif
+    if (const char* cap = std::getenv("NDGRAD_MAX_ISA")) {
+      const bool baseline = std::strcmp(cap, "baseline") == 0;
+      if (baseline || std::strcmp(cap, "avx2") == 0) f.avx512 = false;
+      if (baseline) f = CpuFeatures();
+    }
     return f;
   }();
   return features;

@@ -6,6 +6,10 @@
 
 #include "kernels/cpu/clones.hpp"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 namespace ndgrad::kernels {
 
 NDGRAD_CLONES void exp_f32_loop(const float* x, float* y, int64_t n) {
@@ -25,16 +29,18 @@ float gelu_libm(float x) {
   return x == -INFINITY ? NAN
                         : static_cast<float>(0.5 * xd * erfc_libm(-xd * 0.70710678118654752440));
 }
-// y = core(x) block by block (vectorized; the cores are defined for every input), then, in a
-// block with a lane the core does not cover (past the range reduction's bound, or in erfc's far
-// tail), those lanes again with the scalar function. One pass over the input: a block whose
-// output overlaps its input (in place, y == x) is first copied aside, 1 KiB in L1. (A first pass
-// that only looked for such lanes cost sin 1.3x.) Always inlined into each version: with the
-// functions as constants there, their bodies inline and the loop vectorizes (left as a call, gelu's
-// took the functions as pointers, element by element: 14x slower than libtorch).
-template <class Core, class Lane, class Scalar>
-[[gnu::always_inline]] inline void loop_with_fallback(const float* x, float* y, int64_t n,
-                                                      Core core, Lane vector_lane, Scalar scalar) {
+// out = block's results block by block (vectorized; the cores are defined for every input;
+// block returns nonzero where a lane is not covered), then, in a block with a lane the core does
+// not cover (past the range reduction's bound, or in a far tail), those lanes again with the
+// scalar function. One pass over the input: a block whose output overlaps its input (in place,
+// y == x) is first copied aside, 1 KiB in L1. (A first pass that only looked for such lanes
+// cost sin 1.3x.) Always inlined into each version: with the functions as constants there, their
+// bodies inline and the loop vectorizes (left as a call, gelu's took the functions as pointers,
+// element by element: 14x slower than libtorch).
+template <class Block, class Lane, class Scalar>
+[[gnu::always_inline]] inline void blocks_with_fallback(const float* x, float* y, int64_t n,
+                                                        Block block, Lane vector_lane,
+                                                        Scalar scalar) {
   constexpr int64_t kBlock = 256;
   float saved[kBlock];
   for (int64_t b = 0; b < n; b += kBlock) {
@@ -49,17 +55,336 @@ template <class Core, class Lane, class Scalar>
       std::copy(in, in + m, saved);
       in = saved;
     }
-    int beyond = 0;  // an int: GCC vectorizes its or-reduction, not a bool's
-    for (int64_t i = 0; i < m; ++i) {
-      const float v = in[i];
-      out[i] = core(v);
-      beyond |= vector_lane(v) ? 0 : 1;
-    }
-    if (beyond)
+    if (block(in, out, m))
       for (int64_t i = 0; i < m; ++i)
         if (!vector_lane(in[i])) out[i] = scalar(in[i]);
   }
 }
+// The same with a core of one element, whose loop the compiler vectorizes.
+template <class Core, class Lane, class Scalar>
+[[gnu::always_inline]] inline void loop_with_fallback(const float* x, float* y, int64_t n,
+                                                      Core core, Lane vector_lane, Scalar scalar) {
+  blocks_with_fallback(
+      x, y, n,
+      [core, vector_lane](const float* in, float* out, int64_t m) {
+        int beyond = 0;  // an int: GCC vectorizes its or-reduction, not a bool's
+        for (int64_t i = 0; i < m; ++i) {
+          const float v = in[i];
+          out[i] = core(v);
+          beyond |= vector_lane(v) ? 0 : 1;
+        }
+        return beyond;
+      },
+      vector_lane, scalar);
+}
+
+// GELU in float: x Phi(x), with Phi(-t) = e^(-t^2/2) M(t) for t = |x| and M = Phi(-t) e^(t^2/2)
+// (smooth, from 0.5 down to 0.05 on [0, 8]) from a table of 32 quintics, one per quarter of t,
+// in u = t - the quarter's centre (exact). The parts that decide the relative accuracy on the
+// negative side, where x Phi(x) has no cancellation to hide behind, are carried in two floats:
+// M's constant as hi + lo and x M as an exact product; t^2 / 2 as hi + lo for the exponential,
+// reduced by n ln 2 (the first part exact) to e^r = 1 + w. Then
+//   x <= 0: x M (1 + w) 2^n;   x > 0: x - x q with q = M (1 + w) 2^n <= 1/2.
+// Past x >= 8 the result is x (Phi(-8) < 2^-49); at and below -8 (and at -inf) the double-precision
+// path of the header (gelu_f32_core), lane by lane. Every float is within 1.5 ulp of float64's
+// x erfc(-x / sqrt 2) / 2 (an exhaustive check, bench/NOTES.md). The tables are weighted
+// least-squares (Lawson) fits of M, each coefficient rounded to float before the next lower one
+// is refitted; the exponential's polynomial the same for (e^r - 1 - r) / r^2 on |r| <= ln 2 / 2.
+alignas(64) constexpr float kGeluPoly[7][32] = {
+    {-0x1.79b9b8p-16f, -0x1.ec499ap-17f, -0x1.1d8d04p-17f, -0x1.54340cp-18f, -0x1.9f9cp-19f,
+     -0x1.03ecb2p-19f, -0x1.4c66f4p-20f, -0x1.b205aap-21f, -0x1.20ef04p-21f, -0x1.87c96ep-22f,
+     -0x1.0e3656p-22f, -0x1.7abff8p-23f, -0x1.0d7536p-23f, -0x1.84d66cp-24f, -0x1.1c46bp-24f,
+     -0x1.a4d546p-25f, -0x1.3b204cp-25f, -0x1.dd1b4p-26f,  -0x1.6ce2bcp-26f, -0x1.19c166p-26f,
+     -0x1.b7152ap-27f, -0x1.590e36p-27f, -0x1.1159bep-27f, -0x1.b462ep-28f,  -0x1.5ed4ep-28f,
+     -0x1.1bf80ap-28f, -0x1.cea3bap-29f, -0x1.7b2928p-29f, -0x1.388ab4p-29f, -0x1.0306f8p-29f,
+     -0x1.af9adap-30f, -0x1.69f5cp-30f},
+    {0x1.fc1eaep-13f, 0x1.322bcep-13f, 0x1.77243ap-14f, 0x1.d7cb9p-15f,  0x1.300156p-15f,
+     0x1.90cfbp-16f,  0x1.0de6e4p-16f, 0x1.72c686p-17f, 0x1.036b98p-17f, 0x1.714f66p-18f,
+     0x1.0b1d2ap-18f, 0x1.88315ap-19f, 0x1.23f0ecp-19f, 0x1.b84856p-20f, 0x1.5005ap-20f,
+     0x1.03590cp-20f, 0x1.948f4cp-21f, 0x1.3ea592p-21f, 0x1.fa9496p-22f, 0x1.96265ap-22f,
+     0x1.4842fp-22f,  0x1.0b5266p-22f, 0x1.b67dfap-23f, 0x1.6a0abcp-23f, 0x1.2cce6ap-23f,
+     0x1.f6d414p-24f, 0x1.a69f74p-24f, 0x1.651826p-24f, 0x1.2f3d3ep-24f, 0x1.02bab2p-24f,
+     0x1.bb7e26p-25f, 0x1.7db7e4p-25f},
+    {-0x1.1048e8p-9f,  -0x1.594f78p-10f, -0x1.c1dd06p-11f, -0x1.2c84a6p-11f, -0x1.9b00b2p-12f,
+     -0x1.1f33fep-12f, -0x1.998056p-13f, -0x1.2962f2p-13f, -0x1.b75f18p-14f, -0x1.49badap-14f,
+     -0x1.f62758p-15f, -0x1.838c4ep-15f, -0x1.2ed73p-15f,  -0x1.dec59ep-16f, -0x1.7e821ep-16f,
+     -0x1.34a256p-16f, -0x1.f6a4f2p-17f, -0x1.9ccf8ep-17f, -0x1.55bbfep-17f, -0x1.1cff26p-17f,
+     -0x1.dea728p-18f, -0x1.948dacp-18f, -0x1.57ff84p-18f, -0x1.262b4cp-18f, -0x1.f9cc9cp-19f,
+     -0x1.b504fep-19f, -0x1.7b5fb8p-19f, -0x1.4acbd8p-19f, -0x1.21a61ep-19f, -0x1.fd4002p-20f,
+     -0x1.c159cep-20f, -0x1.8de7a6p-20f},
+    {0x1.ffff96p-7f,  0x1.5c5624p-7f,  0x1.e68188p-8f,  0x1.5bf7cp-8f,   0x1.fcc7eap-9f,
+     0x1.7b79bp-9f,   0x1.204024p-9f,  0x1.bd45dap-10f, 0x1.5d2ffap-10f, 0x1.15aa62p-10f,
+     0x1.bf399p-11f,  0x1.6c5e34p-11f, 0x1.2c08c4p-11f, 0x1.f2f5c8p-12f, 0x1.a29efep-12f,
+     0x1.62200ap-12f, 0x1.2ddap-12f,   0x1.031b64p-12f, 0x1.bfbaeap-13f, 0x1.852b7ap-13f,
+     0x1.542a98p-13f, 0x1.2ae288p-13f, 0x1.07e3e8p-13f, 0x1.d419f6p-14f, 0x1.a0eee2p-14f,
+     0x1.74d5b8p-14f, 0x1.4ea506p-14f, 0x1.2d6b58p-14f, 0x1.106374p-14f, 0x1.edd68ep-15f,
+     0x1.c0f9d2p-15f, 0x1.99522ep-15f},
+    {-0x1.988452p-4f,  -0x1.2e8652p-4f, -0x1.cb062cp-5f, -0x1.63e072p-5f,  -0x1.19524ap-5f,
+     -0x1.c49322p-6f,  -0x1.71c04cp-6f, -0x1.3253b6p-6f, -0x1.00f9dap-6f,  -0x1.b405ccp-7f,
+     -0x1.75ab64p-7f,  -0x1.432b1ap-7f, -0x1.19cef2p-7f, -0x1.ef2cc8p-8f,  -0x1.b6038ap-8f,
+     -0x1.85dc7cp-8f,  -0x1.5cf97cp-8f, -0x1.3a0094p-8f, -0x1.1be2c6p-8f,  -0x1.01c9bep-8f,
+     -0x1.d614ecp-9f,  -0x1.ae369cp-9f, -0x1.8b1956p-9f, -0x1.6c06bap-9f,  -0x1.5068c2p-9f,
+     -0x1.37c334p-9f,  -0x1.21ae92p-9f, -0x1.0dd422p-9f, -0x1.f7d59ep-10f, -0x1.d76972p-10f,
+     -0x1.b9fa6ap-10f, -0x1.9f2e78p-10f},
+    {0x1p-1f,        0x1.a7f808p-2f, 0x1.66027ap-2f, 0x1.337024p-2f, 0x1.0bdb2ep-2f, 0x1.d898dep-3f,
+     0x1.a57056p-3f, 0x1.7b5abep-3f, 0x1.5845dcp-3f, 0x1.3aaddep-3f, 0x1.217252p-3f, 0x1.0bb968p-3f,
+     0x1.f1b89cp-4f, 0x1.d0b31cp-4f, 0x1.b396fap-4f, 0x1.99c2b6p-4f, 0x1.82b4bcp-4f, 0x1.6e040ap-4f,
+     0x1.5b5acep-4f, 0x1.4a724ap-4f, 0x1.3b0fbcp-4f, 0x1.2d01fep-4f, 0x1.201faap-4f, 0x1.1445a6p-4f,
+     0x1.095608p-4f, 0x1.fe6e5ep-5f, 0x1.eba5fep-5f, 0x1.da2caep-5f, 0x1.c9e12p-5f,  0x1.baa644p-5f,
+     0x1.ac6292p-5f, 0x1.9eff96p-5f},
+    {0.0f,
+     0x1.69e57p-30f,
+     0x1.a98496p-27f,
+     -0x1.086b3cp-27f,
+     0x1.cef998p-33f,
+     0x1.38de36p-32f,
+     -0x1.a5db52p-29f,
+     -0x1.a05f8ap-28f,
+     0x1.5a54aap-28f,
+     -0x1.cc2cfep-32f,
+     0x1.8b805ep-30f,
+     0x1.9bdb28p-28f,
+     0x1.18f4ep-31f,
+     0x1.04a88p-33f,
+     -0x1.870edp-31f,
+     0x1.b67676p-29f,
+     -0x1.cdac8ap-30f,
+     -0x1.1df0fcp-29f,
+     -0x1.89d408p-29f,
+     -0x1.bd93eep-30f,
+     0x1.698efap-29f,
+     0x1.84e722p-29f,
+     -0x1.b4c90ap-29f,
+     -0x1.a6909p-29f,
+     0x1.8f62cp-29f,
+     0x1.88df8cp-32f,
+     0x1.6c52cep-31f,
+     -0x1.6f5454p-30f,
+     0x1.c91126p-30f,
+     -0x1.7a1e28p-32f,
+     0x1.7b7802p-30f,
+     0x1.83646ep-34f},
+};
+
+constexpr float kGeluTableEnd = 7.87f;  // 4 t rounds to at most 31 below it
+constexpr float kGeluTail = -7.87f;     // at and below it: gelu_f32_core (double)
+[[gnu::always_inline]] inline bool gelu_table_lane(float x) { return !(x <= kGeluTail); }
+
+// The GELU core written once (a macro: a template would be compiled for the default target
+// and could not inline the intrinsics) over V, one float (Scalar) or a vector of them (Avx2,
+// Avx512): the same operations in the same order, so every version gives the same bits. V gives
+// the arithmetic (fma one rounding), min(a, b) as a < b ? a : b, the table lookup and the selects.
+#define NDGRAD_GELU_TABLE_CORE                                                          \
+  using F = V::F;                                                                       \
+  const F tc = V::abs_at_most(x, kGeluTableEnd);                                        \
+  /* i = 4 t rounded (m's low bits), u = 4 t - i exactly, in [-1/2, 1/2]. */            \
+  const F m = V::fma(tc, V::set(4.0f), V::set(12582912.0f));                            \
+  const V::Index ix = V::index(m);                                                      \
+  const F u = V::fms(tc, V::set(4.0f), V::sub(m, V::set(12582912.0f)));                 \
+  F p = V::lookup(kGeluPoly[0], ix);                                                    \
+  for (int c = 1; c < 5; ++c) p = V::fma(p, u, V::lookup(kGeluPoly[c], ix));            \
+  const F prod = V::fma(u, p, V::lookup(kGeluPoly[6], ix));                             \
+  const F c0 = V::lookup(kGeluPoly[5], ix);                                             \
+  const F mh = V::add(c0, prod);                                                        \
+  const F ml = V::add(V::sub(c0, mh), prod); /* M = mh + ml (|prod| < c0) */            \
+  /* e^(-t^2 / 2) = 2^n (1 + w), -t^2 / 2 = yh + yl exactly. */                         \
+  const F h = V::mul(tc, V::set(-0.5f));                                                \
+  const F yh = V::mul(tc, h), yl = V::fms(tc, h, yh);                                   \
+  const F k = V::fma(yh, V::set(1.44269504f), V::set(12582912.0f));                     \
+  const F n = V::sub(k, V::set(12582912.0f));                                           \
+  const F r1 = V::fnma(n, V::set(0.693359375f), yh); /* exact: 9 bits of ln 2 */        \
+  const F r = V::add(r1, V::fnma(n, V::set(-2.12194440e-4f), yl));                      \
+  const float ec[] = {0x1.6a1a12p-10f, 0x1.123fbp-7f, 0x1.555916p-5f, 0x1.55548ap-3f,   \
+                      0x1.fffffcp-2f};                                                  \
+  F e = V::set(ec[0]);                                                                  \
+  for (int c = 1; c < 5; ++c) e = V::fma(e, r, V::set(ec[c]));                          \
+  const F r2 = V::mul(r, r), w = V::fma(r2, e, r);                                      \
+  const F s = V::pow2_of_rounded(k);                                                    \
+  /* x < 0: x M (1 + w) 2^n with x M = xh + xl exactly. */                              \
+  const F xh = V::mul(x, mh);                                                           \
+  const F xl = V::fma(x, ml, V::fms(x, mh, xh));                                        \
+  const F below = V::mul(V::add(xh, V::fma(xh, r, V::fma(V::mul(xh, r2), e, xl))), s);  \
+  /* x > 0: x - x q with q = M (1 + w) 2^n. */                                          \
+  const F qm = V::mul(mh, s);                                                           \
+  const F above = V::fnma(x, V::fma(qm, w, qm), x);                                     \
+  /* +-0 and inf as themselves (-0 would give +0; inf - inf); x >= 8 gives x anyway. */ \
+  return V::select(V::zero_or_inf(x), x, V::by_sign(x, below, above));
+
+// The three Vs. fms(a, b, c) = a b - c and fnma(a, b, c) = c - a b, one rounding each;
+// pow2_of_rounded(k): 2^n for k = 1.5 * 2^23 + n (|n| < 127): (k's bits - k's bits at n = 0 +
+// 127) << 23; by_sign(x, a, b): a where x's sign bit is set, else b.
+struct Scalar {
+  using F = float;
+  using Index = int32_t;
+  [[gnu::always_inline]] static F set(float v) { return v; }
+  [[gnu::always_inline]] static F abs_at_most(F x, float end) {
+    const F t = x < 0 ? -x : x;
+    return t < end ? t : end;
+  }
+  [[gnu::always_inline]] static F neg(F a) { return -a; }
+  [[gnu::always_inline]] static F add(F a, F b) { return a + b; }
+  [[gnu::always_inline]] static F sub(F a, F b) { return a - b; }
+  [[gnu::always_inline]] static F mul(F a, F b) { return a * b; }
+  [[gnu::always_inline]] static F fma(F a, F b, F c) { return fma_f(a, b, c); }
+  [[gnu::always_inline]] static F fms(F a, F b, F c) { return fma_f(a, b, -c); }
+  [[gnu::always_inline]] static F fnma(F a, F b, F c) { return fma_f(-a, b, c); }
+  [[gnu::always_inline]] static Index index(F m) {
+    int32_t bits;
+    std::memcpy(&bits, &m, sizeof bits);
+    return bits & 31;
+  }
+  [[gnu::always_inline]] static F lookup(const float* table, Index j) { return table[j]; }
+  [[gnu::always_inline]] static F pow2_of_rounded(F k) {
+    int32_t kb;
+    std::memcpy(&kb, &k, sizeof kb);
+    return bits_to_float(
+        static_cast<int32_t>(static_cast<uint32_t>(kb - (0x4B400000 - 127)) << 23));
+  }
+  [[gnu::always_inline]] static bool zero_or_inf(F x) {
+    return (x == 0.0f) | (x == bits_to_float(0x7f800000));
+  }
+  [[gnu::always_inline]] static F by_sign(F x, F a, F b) { return std::signbit(x) ? a : b; }
+  [[gnu::always_inline]] static F select(bool m, F a, F b) { return m ? a : b; }
+};
+
+[[gnu::always_inline]] inline float gelu_table_core(float x) {
+  using V = Scalar;
+  NDGRAD_GELU_TABLE_CORE
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// GCC 12 takes the undefined pass-through operand inside _mm512_min_ps, _mm512_cvttps_epi32
+// and _mm512_slli_epi32 for an uninitialized read.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define NDGRAD_AVX512 [[gnu::target("avx512f,avx512bw,avx512dq,avx512vl"), gnu::always_inline]]
+#define NDGRAD_AVX2 [[gnu::target("avx2,fma"), gnu::always_inline]]
+// Sixteen floats; the 32-entry tables are two registers for vpermt2ps.
+struct Avx512 {
+  using F = __m512;
+  using Index = __m512i;
+  NDGRAD_AVX512 static F set(float v) { return _mm512_set1_ps(v); }
+  NDGRAD_AVX512 static F abs_at_most(F x, float end) {
+    return _mm512_range_ps(x, set(end), 0x0a);  // the smaller magnitude, sign cleared
+  }
+  NDGRAD_AVX512 static F neg(F a) { return _mm512_xor_ps(a, _mm512_set1_ps(-0.0f)); }
+  NDGRAD_AVX512 static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  NDGRAD_AVX512 static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  NDGRAD_AVX512 static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  NDGRAD_AVX512 static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  NDGRAD_AVX512 static F fms(F a, F b, F c) { return _mm512_fmsub_ps(a, b, c); }
+  NDGRAD_AVX512 static F fnma(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }
+  NDGRAD_AVX512 static Index index(F m) { return _mm512_castps_si512(m); }  // 5 low bits
+  NDGRAD_AVX512 static F lookup(const float* table, Index j) {
+    return _mm512_permutex2var_ps(_mm512_load_ps(table), j, _mm512_load_ps(table + 16));
+  }
+  NDGRAD_AVX512 static F pow2_of_rounded(F k) {
+    const __m512i e = _mm512_sub_epi32(_mm512_castps_si512(k), _mm512_set1_epi32(0x4B400000 - 127));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+  }
+  NDGRAD_AVX512 static __mmask16 zero_or_inf(F x) {
+    return _mm512_fpclass_ps_mask(x, 0x02 | 0x04 | 0x08);  // +0, -0, +inf
+  }
+  NDGRAD_AVX512 static F by_sign(F x, F a, F b) {
+    return _mm512_mask_blend_ps(_mm512_movepi32_mask(_mm512_castps_si512(x)), b, a);
+  }
+  NDGRAD_AVX512 static F select(__mmask16 m, F a, F b) { return _mm512_mask_blend_ps(m, b, a); }
+};
+// Eight floats; a 32-entry table is four vpermps and three blends on the index's bits 3 and 4.
+struct Avx2 {
+  using F = __m256;
+  struct Index {
+    __m256i j;
+    __m256 bit3, bit4;  // as sign bits, for blendv
+  };
+  NDGRAD_AVX2 static F set(float v) { return _mm256_set1_ps(v); }
+  NDGRAD_AVX2 static F abs_at_most(F x, float end) {
+    return _mm256_min_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), set(end));
+  }
+  NDGRAD_AVX2 static F neg(F a) { return _mm256_xor_ps(a, _mm256_set1_ps(-0.0f)); }
+  NDGRAD_AVX2 static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  NDGRAD_AVX2 static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  NDGRAD_AVX2 static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  NDGRAD_AVX2 static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  NDGRAD_AVX2 static F fms(F a, F b, F c) { return _mm256_fmsub_ps(a, b, c); }
+  NDGRAD_AVX2 static F fnma(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
+  NDGRAD_AVX2 static Index index(F m) {
+    const __m256i j = _mm256_castps_si256(m);
+    return {j, _mm256_castsi256_ps(_mm256_slli_epi32(j, 28)),
+            _mm256_castsi256_ps(_mm256_slli_epi32(j, 27))};
+  }
+  NDGRAD_AVX2 static F lookup(const float* table, const Index& ix) {
+    const F a = _mm256_permutevar8x32_ps(_mm256_load_ps(table), ix.j);
+    const F b = _mm256_permutevar8x32_ps(_mm256_load_ps(table + 8), ix.j);
+    const F c = _mm256_permutevar8x32_ps(_mm256_load_ps(table + 16), ix.j);
+    const F d = _mm256_permutevar8x32_ps(_mm256_load_ps(table + 24), ix.j);
+    return _mm256_blendv_ps(_mm256_blendv_ps(a, b, ix.bit3), _mm256_blendv_ps(c, d, ix.bit3),
+                            ix.bit4);
+  }
+  NDGRAD_AVX2 static F pow2_of_rounded(F k) {
+    const __m256i e = _mm256_sub_epi32(_mm256_castps_si256(k), _mm256_set1_epi32(0x4B400000 - 127));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+  }
+  NDGRAD_AVX2 static F zero_or_inf(F x) {
+    return _mm256_or_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_EQ_OQ),
+                        _mm256_cmp_ps(x, set(bits_to_float(0x7f800000)), _CMP_EQ_OQ));
+  }
+  NDGRAD_AVX2 static F by_sign(F x, F a, F b) { return _mm256_blendv_ps(b, a, x); }
+  NDGRAD_AVX2 static F select(F m, F a, F b) { return _mm256_blendv_ps(b, a, m); }
+};
+
+NDGRAD_AVX512 inline __m512 gelu_table_core(__m512 x) {
+  using V = Avx512;
+  NDGRAD_GELU_TABLE_CORE
+}
+NDGRAD_AVX2 inline __m256 gelu_table_core(__m256 x) {
+  using V = Avx2;
+  NDGRAD_GELU_TABLE_CORE
+}
+
+// A block of GELUs, W lanes a step (the last step masked or one by one); returns whether a lane
+// is at or below the tail bound (or NaN is not: NaN stays NaN here).
+struct GeluBlock512 {
+  [[gnu::target("avx512f,avx512bw,avx512dq,avx512vl")]] int operator()(const float* in, float* out,
+                                                                       int64_t m) const {
+    __m512 least = _mm512_set1_ps(0.0f);  // NaN lanes left out: min gives its second operand
+    int64_t i = 0;
+    for (; i + 16 <= m; i += 16) {
+      const __m512 v = _mm512_loadu_ps(in + i);
+      _mm512_storeu_ps(out + i, gelu_table_core(v));
+      least = _mm512_min_ps(v, least);
+    }
+    if (i < m) {
+      const __mmask16 live = static_cast<__mmask16>((1u << (m - i)) - 1);
+      const __m512 v = _mm512_maskz_loadu_ps(live, in + i);
+      _mm512_mask_storeu_ps(out + i, live, gelu_table_core(v));
+      least = _mm512_min_ps(v, least);
+    }
+    return _mm512_cmp_ps_mask(least, _mm512_set1_ps(kGeluTail), _CMP_LE_OQ) != 0;
+  }
+};
+struct GeluBlock256 {
+  [[gnu::target("avx2,fma")]] int operator()(const float* in, float* out, int64_t m) const {
+    __m256 least = _mm256_set1_ps(0.0f);
+    int64_t i = 0;
+    for (; i + 8 <= m; i += 8) {
+      const __m256 v = _mm256_loadu_ps(in + i);
+      _mm256_storeu_ps(out + i, gelu_table_core(v));
+      least = _mm256_min_ps(v, least);
+    }
+    int tail = _mm256_movemask_ps(_mm256_cmp_ps(least, _mm256_set1_ps(kGeluTail), _CMP_LE_OQ));
+    for (; i < m; ++i) {
+      out[i] = gelu_table_core(in[i]);
+      tail |= gelu_table_lane(in[i]) ? 0 : 1;
+    }
+    return tail;
+  }
+};
+#undef NDGRAD_AVX512
+#undef NDGRAD_AVX2
+#pragma GCC diagnostic pop
+#endif
+#undef NDGRAD_GELU_TABLE_CORE
 
 // The bodies of the functions that call fma_f/fma_d by name, each compiled three times below.
 [[gnu::always_inline]] inline float sin_one(float x) {
@@ -72,8 +397,11 @@ template <class Core, class Lane, class Scalar>
 [[gnu::always_inline]] inline float erfc_one(float x) {
   return erfc_vector_lane(x) ? erfc_f32_core(x) : static_cast<float>(erfc_libm(x));
 }
-[[gnu::always_inline]] inline float gelu_one(float x) {
+[[gnu::always_inline]] inline float gelu_tail(float x) {
   return gelu_vector_lane(x) ? gelu_f32_core(x) : gelu_libm(x);
+}
+[[gnu::always_inline]] inline float gelu_one(float x) {
+  return gelu_table_lane(x) ? gelu_table_core(x) : gelu_tail(x);
 }
 [[gnu::always_inline]] inline void sin_loop(const float* x, float* y, int64_t n) {
   loop_with_fallback(
@@ -96,8 +424,8 @@ template <class Core, class Lane, class Scalar>
 }
 [[gnu::always_inline]] inline void gelu_loop(const float* x, float* y, int64_t n) {
   loop_with_fallback(
-      x, y, n, [](float v) { return gelu_f32_core(v); },
-      [](float v) { return gelu_vector_lane(v); }, gelu_libm);
+      x, y, n, [](float v) { return gelu_table_core(v); },
+      [](float v) { return gelu_table_lane(v); }, [](float v) { return gelu_tail(v); });
 }
 }  // namespace
 
@@ -133,9 +461,35 @@ NDGRAD_FMA_VERSIONS(void, cos_f32_loop, cos_loop, (const float* x, float* y, int
 NDGRAD_FMA_VERSIONS(void, erf_f32_loop, erf_loop, (const float* x, float* y, int64_t n), (x, y, n))
 NDGRAD_FMA_VERSIONS(void, erfc_f32_loop, erfc_loop, (const float* x, float* y, int64_t n),
                     (x, y, n))
-NDGRAD_FMA_VERSIONS(void, gelu_f32_loop, gelu_loop, (const float* x, float* y, int64_t n),
-                    (x, y, n))
 #undef NDGRAD_FMA_VERSIONS
+// GELU's vector versions are written with intrinsics (table lookups are permutes).
+#if defined(__x86_64__) && defined(__GNUC__)
+namespace {
+[[gnu::target("avx512f,avx512bw,avx512dq,avx512vl")]] void gelu_f32_loop_avx512(const float* x,
+                                                                                float* y,
+                                                                                int64_t n) {
+  blocks_with_fallback(
+      x, y, n, GeluBlock512{}, [](float v) { return gelu_table_lane(v); },
+      [](float v) { return gelu_tail(v); });
+}
+[[gnu::target("avx2,fma")]] void gelu_f32_loop_avx2(const float* x, float* y, int64_t n) {
+  blocks_with_fallback(
+      x, y, n, GeluBlock256{}, [](float v) { return gelu_table_lane(v); },
+      [](float v) { return gelu_tail(v); });
+}
+}  // namespace
+void gelu_f32_loop(const float* x, float* y, int64_t n) {
+  const CpuFeatures& features = cpu();
+  if (features.avx512)
+    gelu_f32_loop_avx512(x, y, n);
+  else if (features.avx2_fma)
+    gelu_f32_loop_avx2(x, y, n);
+  else
+    gelu_loop(x, y, n);
+}
+#else
+void gelu_f32_loop(const float* x, float* y, int64_t n) { gelu_loop(x, y, n); }
+#endif
 #define NDGRAD_F32_LOOP(name)                                               \
   NDGRAD_CLONES void name##_f32_loop(const float* x, float* y, int64_t n) { \
     for (int64_t i = 0; i < n; ++i) y[i] = name##_f32(x[i]);                \

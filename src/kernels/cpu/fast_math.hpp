@@ -74,7 +74,7 @@ inline float sigmoid_f32(float x) {
   return i;
 }
 
-// erfc and the exact GELU of a float, computed in double without branches (so that loops
+// erfc (and GELU's far tail) of a float, computed in double without branches (so that loops
 // over them vectorize, eight lanes under AVX-512): the double result is within about 1e-9 of
 // the exact value relative, so the float it rounds to is within 1 ulp (the test sweeps measure
 // this against float64 references).
@@ -226,9 +226,11 @@ struct ErfParts {
 }
 float erf_f32(float x);
 float erfc_f32(float x);
-// x Phi(x) = x (1 + erf(x / sqrt 2)) / 2, with 1 + erf(z) taken as erfc(-z) for z <= -1, so that
-// the negative side keeps its relative accuracy (1 + erf cancels there); from the parts for
-// x / sqrt 2 > -kErfTail (and NaN), libm's erfc in double below it (and at -inf).
+// GELU's far negative side in double (fast_math.cpp computes the rest in float from a table, and
+// sends x <= -7.87 here): x Phi(x) = x (1 + erf(x / sqrt 2)) / 2, with 1 + erf(z) taken as
+// erfc(-z) for z <= -1, so that the negative side keeps its relative accuracy (1 + erf cancels
+// there); from the parts for x / sqrt 2 > -kErfTail (and NaN), libm's erfc in double below it
+// (and at -inf).
 [[gnu::always_inline]] inline bool gelu_vector_lane(float x) {
   return !(x <= float(-kErfTail * 1.41421356237309504880));
 }
