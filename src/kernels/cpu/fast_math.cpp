@@ -79,14 +79,14 @@ template <class Core, class Lane, class Scalar>
 }
 
 // GELU in float: x Phi(x), with Phi(-t) = e^(-t^2/2) M(t) for t = |x| and M = Phi(-t) e^(t^2/2)
-// (smooth, from 0.5 down to 0.05 on [0, 8]) from a table of 32 quintics, one per quarter of t,
-// in u = t - the quarter's centre (exact). The parts that decide the relative accuracy on the
+// (smooth, from 0.5 down to 0.05 on [0, 7.87]) from a table of 32 quintics, one per quarter of
+// t, in u = 4t - i for i = 4t rounded (exact). The parts that decide the relative accuracy on the
 // negative side, where x Phi(x) has no cancellation to hide behind, are carried in two floats:
-// M's constant as hi + lo and x M as an exact product; t^2 / 2 as hi + lo for the exponential,
-// reduced by n ln 2 (the first part exact) to e^r = 1 + w. Then
-//   x <= 0: x M (1 + w) 2^n;   x > 0: x - x q with q = M (1 + w) 2^n <= 1/2.
-// Past x >= 8 the result is x (Phi(-8) < 2^-49); at and below -8 (and at -inf) the double-precision
-// path of the header (gelu_f32_core), lane by lane. Every float is within 1.5 ulp of float64's
+// M's constant as hi + lo and x M as an exact product; -t^2 / 2 as hi + lo for the exponential,
+// reduced by n ln 2 (the first part exact) to e^r = 1 + w = 1 + r + r^2 P(r). Then
+//   x <= 0: (xh + (xh r + xh r^2 P + xl)) 2^n;   x > 0: x - x q with q = M (1 + w) 2^n <= 1/2.
+// From 7.87 on the result is x (Phi(-7.87) < 2^-48); at and below -7.87 (and at -inf) libm's
+// erfc in double, lane by lane. Every float is within 1.58 ulp of float64's
 // x erfc(-x / sqrt 2) / 2 (an exhaustive check, bench/NOTES.md). The tables are weighted
 // least-squares (Lawson) fits of M, each coefficient rounded to float before the next lower one
 // is refitted; the exponential's polynomial the same for (e^r - 1 - r) / r^2 on |r| <= ln 2 / 2.
@@ -167,52 +167,53 @@ alignas(64) constexpr float kGeluPoly[7][32] = {
 };
 
 constexpr float kGeluTableEnd = 7.87f;  // 4 t rounds to at most 31 below it
-constexpr float kGeluTail = -7.87f;     // at and below it: gelu_f32_core (double)
+constexpr float kGeluTail = -7.87f;     // at and below it: libm (gelu_libm)
 [[gnu::always_inline]] inline bool gelu_table_lane(float x) { return !(x <= kGeluTail); }
 
 // The GELU core written once (a macro: a template would be compiled for the default target
 // and could not inline the intrinsics) over V, one float (Scalar) or a vector of them (Avx2,
 // Avx512): the same operations in the same order, so every version gives the same bits. V gives
-// the arithmetic (fma one rounding), min(a, b) as a < b ? a : b, the table lookup and the selects.
-#define NDGRAD_GELU_TABLE_CORE                                                          \
-  using F = V::F;                                                                       \
-  const F tc = V::abs_at_most(x, kGeluTableEnd);                                        \
-  /* i = 4 t rounded (m's low bits), u = 4 t - i exactly, in [-1/2, 1/2]. */            \
-  const F m = V::fma(tc, V::set(4.0f), V::set(12582912.0f));                            \
-  const V::Index ix = V::index(m);                                                      \
-  const F u = V::fms(tc, V::set(4.0f), V::sub(m, V::set(12582912.0f)));                 \
-  F p = V::lookup(kGeluPoly[0], ix);                                                    \
-  for (int c = 1; c < 5; ++c) p = V::fma(p, u, V::lookup(kGeluPoly[c], ix));            \
-  const F prod = V::fma(u, p, V::lookup(kGeluPoly[6], ix));                             \
-  const F c0 = V::lookup(kGeluPoly[5], ix);                                             \
-  const F mh = V::add(c0, prod);                                                        \
-  const F ml = V::add(V::sub(c0, mh), prod); /* M = mh + ml (|prod| < c0) */            \
-  /* e^(-t^2 / 2) = 2^n (1 + w), -t^2 / 2 = yh + yl exactly. */                         \
-  const F h = V::mul(tc, V::set(-0.5f));                                                \
-  const F yh = V::mul(tc, h), yl = V::fms(tc, h, yh);                                   \
-  const F k = V::fma(yh, V::set(1.44269504f), V::set(12582912.0f));                     \
-  const F n = V::sub(k, V::set(12582912.0f));                                           \
-  const F r1 = V::fnma(n, V::set(0.693359375f), yh); /* exact: 9 bits of ln 2 */        \
-  const F r = V::add(r1, V::fnma(n, V::set(-2.12194440e-4f), yl));                      \
-  const float ec[] = {0x1.6a1a12p-10f, 0x1.123fbp-7f, 0x1.555916p-5f, 0x1.55548ap-3f,   \
-                      0x1.fffffcp-2f};                                                  \
-  F e = V::set(ec[0]);                                                                  \
-  for (int c = 1; c < 5; ++c) e = V::fma(e, r, V::set(ec[c]));                          \
-  const F r2 = V::mul(r, r), w = V::fma(r2, e, r);                                      \
-  const F s = V::pow2_of_rounded(k);                                                    \
-  /* x < 0: x M (1 + w) 2^n with x M = xh + xl exactly. */                              \
-  const F xh = V::mul(x, mh);                                                           \
-  const F xl = V::fma(x, ml, V::fms(x, mh, xh));                                        \
-  const F below = V::mul(V::add(xh, V::fma(xh, r, V::fma(V::mul(xh, r2), e, xl))), s);  \
-  /* x > 0: x - x q with q = M (1 + w) 2^n. */                                          \
-  const F qm = V::mul(mh, s);                                                           \
-  const F above = V::fnma(x, V::fma(qm, w, qm), x);                                     \
-  /* +-0 and inf as themselves (-0 would give +0; inf - inf); x >= 8 gives x anyway. */ \
-  return V::select(V::zero_or_inf(x), x, V::by_sign(x, below, above));
+// the arithmetic (fma one rounding), min(|x|, end) (the same for every x but NaN, whose result is
+// x), the table lookup and the selects.
+#define NDGRAD_GELU_TABLE_CORE                                                         \
+  using F = V::F;                                                                      \
+  const F tc = V::abs_at_most(x, kGeluTableEnd);                                       \
+  /* i = 4 t rounded (m's low bits), u = 4 t - i exactly, in [-1/2, 1/2]. */           \
+  const F m = V::fma(tc, V::set(4.0f), V::set(12582912.0f));                           \
+  const V::Index ix = V::index(m);                                                     \
+  const F u = V::fms(tc, V::set(4.0f), V::sub(m, V::set(12582912.0f)));                \
+  F p = V::lookup(kGeluPoly[0], ix);                                                   \
+  for (int c = 1; c < 5; ++c) p = V::fma(p, u, V::lookup(kGeluPoly[c], ix));           \
+  const F prod = V::fma(u, p, V::lookup(kGeluPoly[6], ix));                            \
+  const F c0 = V::lookup(kGeluPoly[5], ix);                                            \
+  const F mh = V::add(c0, prod);                                                       \
+  const F ml = V::add(V::sub(c0, mh), prod); /* M = mh + ml (|prod| < c0) */           \
+  /* e^(-t^2 / 2) = 2^n (1 + w), -t^2 / 2 = yh + yl exactly. */                        \
+  const F h = V::mul(tc, V::set(-0.5f));                                               \
+  const F yh = V::mul(tc, h), yl = V::fms(tc, h, yh);                                  \
+  const F k = V::fma(yh, V::set(1.44269504f), V::set(12582912.0f));                    \
+  const F n = V::sub(k, V::set(12582912.0f));                                          \
+  const F r1 = V::fnma(n, V::set(0.693359375f), yh); /* exact: 9 bits of ln 2 */       \
+  const F r = V::add(r1, V::fnma(n, V::set(-2.12194440e-4f), yl));                     \
+  const float ec[] = {0x1.6a1a12p-10f, 0x1.123fbp-7f, 0x1.555916p-5f, 0x1.55548ap-3f,  \
+                      0x1.fffffcp-2f};                                                 \
+  F e = V::set(ec[0]);                                                                 \
+  for (int c = 1; c < 5; ++c) e = V::fma(e, r, V::set(ec[c]));                         \
+  const F r2 = V::mul(r, r), w = V::fma(r2, e, r);                                     \
+  const F s = V::pow2_of_rounded(k);                                                   \
+  /* x < 0: x M (1 + w) 2^n with x M = xh + xl exactly. */                             \
+  const F xh = V::mul(x, mh);                                                          \
+  const F xl = V::fma(x, ml, V::fms(x, mh, xh));                                       \
+  const F below = V::mul(V::add(xh, V::fma(xh, r, V::fma(V::mul(xh, r2), e, xl))), s); \
+  /* x > 0: x - x q with q = M (1 + w) 2^n. */                                         \
+  const F qm = V::mul(mh, s);                                                          \
+  const F above = V::fnma(x, V::fma(qm, w, qm), x);                                    \
+  /* +-0, inf and NaN as themselves (-0 would give +0, inf inf - inf). */              \
+  return V::select(V::as_is(x), x, V::by_sign(x, below, above));
 
 // The three Vs. fms(a, b, c) = a b - c and fnma(a, b, c) = c - a b, one rounding each;
 // pow2_of_rounded(k): 2^n for k = 1.5 * 2^23 + n (|n| < 127): (k's bits - k's bits at n = 0 +
-// 127) << 23; by_sign(x, a, b): a where x's sign bit is set, else b.
+// 127) << 23; by_sign(x, a, b): a where x's sign bit is set, else b; as_is(x): +-0, +inf or NaN.
 struct Scalar {
   using F = float;
   using Index = int32_t;
@@ -221,7 +222,6 @@ struct Scalar {
     const F t = x < 0 ? -x : x;
     return t < end ? t : end;
   }
-  [[gnu::always_inline]] static F neg(F a) { return -a; }
   [[gnu::always_inline]] static F add(F a, F b) { return a + b; }
   [[gnu::always_inline]] static F sub(F a, F b) { return a - b; }
   [[gnu::always_inline]] static F mul(F a, F b) { return a * b; }
@@ -240,8 +240,8 @@ struct Scalar {
     return bits_to_float(
         static_cast<int32_t>(static_cast<uint32_t>(kb - (0x4B400000 - 127)) << 23));
   }
-  [[gnu::always_inline]] static bool zero_or_inf(F x) {
-    return (x == 0.0f) | (x == bits_to_float(0x7f800000));
+  [[gnu::always_inline]] static bool as_is(F x) {
+    return (x == 0.0f) | (x == bits_to_float(0x7f800000)) | (x != x);
   }
   [[gnu::always_inline]] static F by_sign(F x, F a, F b) { return std::signbit(x) ? a : b; }
   [[gnu::always_inline]] static F select(bool m, F a, F b) { return m ? a : b; }
@@ -253,8 +253,8 @@ struct Scalar {
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-// GCC 12 takes the undefined pass-through operand inside _mm512_min_ps, _mm512_cvttps_epi32
-// and _mm512_slli_epi32 for an uninitialized read.
+// GCC 12 takes the undefined pass-through operand inside _mm512_range_ps and _mm512_slli_epi32
+// for an uninitialized read.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #define NDGRAD_AVX512 [[gnu::target("avx512f,avx512bw,avx512dq,avx512vl"), gnu::always_inline]]
@@ -267,7 +267,6 @@ struct Avx512 {
   NDGRAD_AVX512 static F abs_at_most(F x, float end) {
     return _mm512_range_ps(x, set(end), 0x0a);  // the smaller magnitude, sign cleared
   }
-  NDGRAD_AVX512 static F neg(F a) { return _mm512_xor_ps(a, _mm512_set1_ps(-0.0f)); }
   NDGRAD_AVX512 static F add(F a, F b) { return _mm512_add_ps(a, b); }
   NDGRAD_AVX512 static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
   NDGRAD_AVX512 static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
@@ -282,8 +281,8 @@ struct Avx512 {
     const __m512i e = _mm512_sub_epi32(_mm512_castps_si512(k), _mm512_set1_epi32(0x4B400000 - 127));
     return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
   }
-  NDGRAD_AVX512 static __mmask16 zero_or_inf(F x) {
-    return _mm512_fpclass_ps_mask(x, 0x02 | 0x04 | 0x08);  // +0, -0, +inf
+  NDGRAD_AVX512 static __mmask16 as_is(F x) {
+    return _mm512_fpclass_ps_mask(x, 0x01 | 0x02 | 0x04 | 0x08 | 0x80);  // NaNs, +-0, +inf
   }
   NDGRAD_AVX512 static F by_sign(F x, F a, F b) {
     return _mm512_mask_blend_ps(_mm512_movepi32_mask(_mm512_castps_si512(x)), b, a);
@@ -301,7 +300,6 @@ struct Avx2 {
   NDGRAD_AVX2 static F abs_at_most(F x, float end) {
     return _mm256_min_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), set(end));
   }
-  NDGRAD_AVX2 static F neg(F a) { return _mm256_xor_ps(a, _mm256_set1_ps(-0.0f)); }
   NDGRAD_AVX2 static F add(F a, F b) { return _mm256_add_ps(a, b); }
   NDGRAD_AVX2 static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
   NDGRAD_AVX2 static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
@@ -325,9 +323,10 @@ struct Avx2 {
     const __m256i e = _mm256_sub_epi32(_mm256_castps_si256(k), _mm256_set1_epi32(0x4B400000 - 127));
     return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
   }
-  NDGRAD_AVX2 static F zero_or_inf(F x) {
-    return _mm256_or_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_EQ_OQ),
-                        _mm256_cmp_ps(x, set(bits_to_float(0x7f800000)), _CMP_EQ_OQ));
+  NDGRAD_AVX2 static F as_is(F x) {
+    const F zero_or_nan = _mm256_or_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_EQ_OQ),
+                                       _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    return _mm256_or_ps(zero_or_nan, _mm256_cmp_ps(x, set(bits_to_float(0x7f800000)), _CMP_EQ_OQ));
   }
   NDGRAD_AVX2 static F by_sign(F x, F a, F b) { return _mm256_blendv_ps(b, a, x); }
   NDGRAD_AVX2 static F select(F m, F a, F b) { return _mm256_blendv_ps(b, a, m); }
@@ -397,11 +396,8 @@ struct GeluBlock256 {
 [[gnu::always_inline]] inline float erfc_one(float x) {
   return erfc_vector_lane(x) ? erfc_f32_core(x) : static_cast<float>(erfc_libm(x));
 }
-[[gnu::always_inline]] inline float gelu_tail(float x) {
-  return gelu_vector_lane(x) ? gelu_f32_core(x) : gelu_libm(x);
-}
 [[gnu::always_inline]] inline float gelu_one(float x) {
-  return gelu_table_lane(x) ? gelu_table_core(x) : gelu_tail(x);
+  return gelu_table_lane(x) ? gelu_table_core(x) : gelu_libm(x);
 }
 [[gnu::always_inline]] inline void sin_loop(const float* x, float* y, int64_t n) {
   loop_with_fallback(
@@ -425,7 +421,7 @@ struct GeluBlock256 {
 [[gnu::always_inline]] inline void gelu_loop(const float* x, float* y, int64_t n) {
   loop_with_fallback(
       x, y, n, [](float v) { return gelu_table_core(v); },
-      [](float v) { return gelu_table_lane(v); }, [](float v) { return gelu_tail(v); });
+      [](float v) { return gelu_table_lane(v); }, gelu_libm);
 }
 }  // namespace
 
@@ -469,13 +465,11 @@ namespace {
                                                                                 float* y,
                                                                                 int64_t n) {
   blocks_with_fallback(
-      x, y, n, GeluBlock512{}, [](float v) { return gelu_table_lane(v); },
-      [](float v) { return gelu_tail(v); });
+      x, y, n, GeluBlock512{}, [](float v) { return gelu_table_lane(v); }, gelu_libm);
 }
 [[gnu::target("avx2,fma")]] void gelu_f32_loop_avx2(const float* x, float* y, int64_t n) {
   blocks_with_fallback(
-      x, y, n, GeluBlock256{}, [](float v) { return gelu_table_lane(v); },
-      [](float v) { return gelu_tail(v); });
+      x, y, n, GeluBlock256{}, [](float v) { return gelu_table_lane(v); }, gelu_libm);
 }
 }  // namespace
 void gelu_f32_loop(const float* x, float* y, int64_t n) {

@@ -74,7 +74,7 @@ inline float sigmoid_f32(float x) {
   return i;
 }
 
-// erfc (and GELU's far tail) of a float, computed in double without branches (so that loops
+// erfc of a float, computed in double without branches (so that loops
 // over them vectorize, eight lanes under AVX-512): the double result is within about 1e-9 of
 // the exact value relative, so the float it rounds to is within 1 ulp (the test sweeps measure
 // this against float64 references).
@@ -160,11 +160,11 @@ float cos_f32(float x);
   return y > 700.0 ? 0.0 : p * scale;
 }
 
-// erfc and GELU (which need erfc's relative accuracy far into the tail, beyond what float
-// sums keep) use erf(z) and erfc(|z|) in double from the same parts, without divisions: for |z| <
+// erfc (which needs its relative accuracy far into the tail, beyond what float sums keep) uses
+// erf(z) and erfc(|z|) in double from the same parts, without divisions: for |z| <
 // 1, erf(z) = z P(z^2); for 1 <= |z| < kErfTail, erfc(|z|) = e^(Q(|z|) - z^2) with Q a fit of
 // log(erfc(a)) + a^2 on [1, 4]. Past kErfTail, erf is +-1 in float (erfc(3.92) is below half an
-// ulp of 1) and the parts take |z| as kErfTail; gelu and erfc, which need the tail, send those
+// ulp of 1) and the parts take |z| as kErfTail; erfc, which needs the tail, sends those
 // lanes to libm.
 inline constexpr double kErfTail = 4.0;
 struct ErfParts {
@@ -226,20 +226,7 @@ struct ErfParts {
 }
 float erf_f32(float x);
 float erfc_f32(float x);
-// GELU's far negative side in double (fast_math.cpp computes the rest in float from a table, and
-// sends x <= -7.87 here): x Phi(x) = x (1 + erf(x / sqrt 2)) / 2, with 1 + erf(z) taken as
-// erfc(-z) for z <= -1, so that the negative side keeps its relative accuracy (1 + erf cancels
-// there); from the parts for x / sqrt 2 > -kErfTail (and NaN), libm's erfc in double below it
-// (and at -inf).
-[[gnu::always_inline]] inline bool gelu_vector_lane(float x) {
-  return !(x <= float(-kErfTail * 1.41421356237309504880));
-}
-[[gnu::always_inline]] inline float gelu_f32_core(float x) {
-  const double xd = x;
-  const ErfParts p = erf_parts(xd * 0.70710678118654752440);
-  const double two_phi = p.small ? 1.0 + p.e : (x < 0 ? p.c : 2.0 - p.c);
-  return static_cast<float>(0.5 * xd * two_phi);
-}
+// GELU, computed in float from a table (fast_math.cpp), libm's erfc in double at and below -7.87.
 float gelu_f32(float x);
 
 // floor, ceil, nearbyint (half to even) and trunc of a float without SSE4.1's roundps (which
