@@ -1,6 +1,7 @@
 // The vectorized float32 exp/tanh/sigmoid agree with libm to within a few ulp everywhere,
 // including the edges (overflow, gradual underflow into subnormals, infinities, NaN); sin,
 // cos, erf, erfc and GELU within 2 ulp of float64 over every binade, and the roundings exactly.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -178,6 +179,71 @@ TEST(FastMath, SinCosErfGeluWithinTwoUlpOfFloat64) {
   EXPECT_LE(worst_ulps(gelu_f32_loop, gelu_f32, xs, gelu, &at), 2) << "gelu at " << at;
 }
 
+// The logarithms (every float: log 0.89 ulp, log2 1.46, log10 0.91 at worst, bench/NOTES.md),
+// SiLU and the tanh GELU from exp_f32, against float64 over the same sweeps.
+TEST(FastMath, LogsSiluGeluTanhAgainstFloat64) {
+  const std::vector<float> xs = sweep_inputs();
+  float at = 0;
+  EXPECT_LE(worst_ulps(
+                log_f32_loop, log_f32, xs, [](double x) { return std::log(x); }, &at),
+            2)
+      << "log at " << at;
+  EXPECT_LE(worst_ulps(
+                log2_f32_loop, log2_f32, xs, [](double x) { return std::log2(x); }, &at),
+            2)
+      << "log2 at " << at;
+  EXPECT_LE(worst_ulps(
+                log10_f32_loop, log10_f32, xs, [](double x) { return std::log10(x); }, &at),
+            2)
+      << "log10 at " << at;
+  // x / (1 + e^-x): exp_f32's error, the sum's and the quotient's.
+  EXPECT_LE(worst_ulps(
+                silu_f32_loop, silu_f32, xs, [](double x) { return x / (1 + std::exp(-x)); }, &at),
+            3)
+      << "silu at " << at;
+  // The tanh GELU of the float inner value u (rounded in float, as every implementation does):
+  // x / (1 + e^(-2u)) in double, so that the test measures the rest of the computation.
+  auto gelu_tanh = [](double x) {
+    const double u = static_cast<double>(gelu_tanh_inner(static_cast<float>(x)));
+    return x / (1 + std::exp(-2 * u));
+  };
+  EXPECT_LE(worst_ulps(gelu_tanh_f32_loop, gelu_tanh_f32, xs, gelu_tanh, &at), 3)
+      << "gelu_tanh at " << at;
+}
+
+// The ops whose loops compute what the one-element functor computes: the same bits as libm's
+// sqrt and the plain expressions.
+TEST(FastMath, ExactLoopsEqualTheirExpressions) {
+  const std::vector<float> xs = sweep_inputs();
+  const int64_t n = static_cast<int64_t>(xs.size());
+  std::vector<float> y(xs.size());
+  auto same = [](float a, float b) {
+    return (a != a && b != b) || (a == b && std::signbit(a) == std::signbit(b));
+  };
+  struct Case {
+    const char* name;
+    void (*loop)(const float*, float*, int64_t);
+    float (*want)(float);
+  };
+  const Case cases[] = {
+      {"abs", abs_f32_loop, [](float v) { return v < 0 ? 0.0f - v : v; }},
+      {"sqrt", sqrt_f32_loop, [](float v) { return std::sqrt(v); }},
+      {"rsqrt", rsqrt_f32_loop, [](float v) { return 1.0f / std::sqrt(v); }},
+      {"hardsigmoid", hardsigmoid_f32_loop,
+       [](float v) { return v != v ? v : std::min(std::max(v + 3.0f, 0.0f), 6.0f) / 6.0f; }},
+      {"hardswish", hardswish_f32_loop,
+       [](float v) { return v != v ? v : v * (std::min(std::max(v + 3.0f, 0.0f), 6.0f) / 6.0f); }},
+  };
+  for (const Case& c : cases) {
+    c.loop(xs.data(), y.data(), n);
+    int bad = 0;
+    for (size_t i = 0; i < xs.size(); ++i)
+      if (!same(y[i], c.want(xs[i])) && ++bad <= 3)
+        ADD_FAILURE() << c.name << "(" << xs[i] << ") = " << y[i];
+    EXPECT_EQ(bad, 0) << c.name;
+  }
+}
+
 // ctest runs this suite again with NDGRAD_MAX_ISA=avx2 and =baseline (FastMath.max_isa_*): the
 // cap must have taken effect, or those runs would test the AVX-512 versions once more.
 TEST(FastMath, MaxIsaCapTakesEffect) {
@@ -255,11 +321,13 @@ TEST(FastMath, RoundingsEqualLibm) {
 TEST(FastMath, LoopsInPlaceOrOverlappingEqualOutOfPlace) {
   using Loop = void (*)(const float*, float*, int64_t);
   const std::pair<const char*, Loop> loops[] = {
-      {"exp", exp_f32_loop},   {"tanh", tanh_f32_loop},       {"sigmoid", sigmoid_f32_loop},
-      {"sin", sin_f32_loop},   {"cos", cos_f32_loop},         {"erf", erf_f32_loop},
-      {"erfc", erfc_f32_loop}, {"gelu", gelu_f32_loop},       {"floor", floor_f32_loop},
-      {"ceil", ceil_f32_loop}, {"round", nearbyint_f32_loop}, {"trunc", trunc_f32_loop},
-      {"frac", frac_f32_loop}};
+      {"exp", exp_f32_loop},     {"tanh", tanh_f32_loop},       {"sigmoid", sigmoid_f32_loop},
+      {"sin", sin_f32_loop},     {"cos", cos_f32_loop},         {"erf", erf_f32_loop},
+      {"erfc", erfc_f32_loop},   {"gelu", gelu_f32_loop},       {"floor", floor_f32_loop},
+      {"ceil", ceil_f32_loop},   {"round", nearbyint_f32_loop}, {"trunc", trunc_f32_loop},
+      {"frac", frac_f32_loop},   {"log", log_f32_loop},         {"log2", log2_f32_loop},
+      {"log10", log10_f32_loop}, {"silu", silu_f32_loop},       {"gelu_tanh", gelu_tanh_f32_loop},
+      {"abs", abs_f32_loop},     {"sqrt", sqrt_f32_loop}};
   std::vector<float> x;
   // -7.82 and -7.86 fall on both sides of GELU's tail bound (-7.87) as they are scaled.
   const float specials[] = {5.0f,  10.0f,      1e30f,    -7.0f,     3e6f,   -1e20f,

@@ -385,6 +385,49 @@ struct GeluBlock256 {
 #endif
 #undef NDGRAD_GELU_TABLE_CORE
 
+// log of a float, base e, 2 or 10: x = m 2^e with m in [sqrt(1/2), sqrt(2)) (subnormals scaled
+// by 2^23 first), f = m - 1 exactly, log(1 + f) = f - f^2 / 2 + f^3 P(f) with Cephes's logf
+// polynomial; e ln 2 in two parts (the first exact); log2 (exact at powers of two) and log10 in
+// Cephes's order of small parts first. 0 gives -inf, negatives NaN, inf and
+// NaN themselves.
+enum class LogBase { e, two, ten };
+template <LogBase kBase>
+[[gnu::always_inline]] inline float log_core(float x) {
+  const bool tiny = x < 0x1p-126f;
+  const float xs = tiny ? x * 0x1p23f : x;
+  int32_t bits;
+  std::memcpy(&bits, &xs, sizeof bits);
+  int32_t e = ((bits >> 23) & 0xff) - (tiny ? 127 + 23 : 127);
+  float m = bits_to_float((bits & 0x007fffff) | 0x3f800000);
+  const bool high = m > 1.41421356f;
+  m = high ? 0.5f * m : m;
+  e += high ? 1 : 0;
+  const float f = m - 1.0f;
+  const float z = f * f;
+  const float p = horner(f, 7.0376836292e-2f, -1.1514610310e-1f, 1.1676998740e-1f,
+                         -1.2420140846e-1f, 1.4249322787e-1f, -1.6668057665e-1f, 2.0000714765e-1f,
+                         -2.4999993993e-1f, 3.3333331174e-1f);
+  const float y = fma_f(-0.5f, z, f * z * p);  // log(1 + f) - f
+  const float ef = static_cast<float>(e);
+  float r;
+  if constexpr (kBase == LogBase::e) {
+    r = fma_f(ef, 0.693359375f, f + fma_f(ef, -2.12194440e-4f, y));
+  } else if constexpr (kBase == LogBase::two) {
+    // (f + y)(1 + L) with L = log2(e) - 1, small parts first: Cephes's log2f order.
+    const float t = fma_f(y, 0.44269504088896340736f, f * 0.44269504088896340736f);
+    r = ((t + y) + f) + ef;
+  } else {
+    float t = fma_f(y, 7.00731903251827651129e-4f, f * 7.00731903251827651129e-4f);
+    t = fma_f(ef, 2.48745663981195213739e-4f, t);
+    t = fma_f(y, 4.3359375e-1f, t);
+    t = fma_f(f, 4.3359375e-1f, t);
+    r = fma_f(ef, 3.0078125e-1f, t);
+  }
+  const float inf = bits_to_float(0x7f800000);
+  return (x != x) | (x == inf) ? x
+                               : (x == 0.0f ? -inf : (x < 0.0f ? bits_to_float(0x7fc00000) : r));
+}
+
 // The bodies of the functions that call fma_f/fma_d by name, each compiled three times below.
 [[gnu::always_inline]] inline float sin_one(float x) {
   return trig_vector_lane(x) ? sin_f32_core(x) : std::sin(x);
@@ -408,6 +451,10 @@ struct GeluBlock256 {
   loop_with_fallback(
       x, y, n, [](float v) { return cos_f32_core(v); }, [](float v) { return trig_vector_lane(v); },
       [](float v) { return std::cos(v); });
+}
+template <LogBase kBase>
+[[gnu::always_inline]] inline void log_loop(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = log_core<kBase>(x[i]);
 }
 [[gnu::always_inline]] inline void erf_loop(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = erf_f32_core(x[i]);
@@ -452,9 +499,18 @@ NDGRAD_FMA_VERSIONS(float, cos_f32, cos_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, erf_f32, erf_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, erfc_f32, erfc_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, gelu_f32, gelu_one, (float x), (x))
+NDGRAD_FMA_VERSIONS(float, log_f32, log_core<LogBase::e>, (float x), (x))
+NDGRAD_FMA_VERSIONS(float, log2_f32, log_core<LogBase::two>, (float x), (x))
+NDGRAD_FMA_VERSIONS(float, log10_f32, log_core<LogBase::ten>, (float x), (x))
 NDGRAD_FMA_VERSIONS(void, sin_f32_loop, sin_loop, (const float* x, float* y, int64_t n), (x, y, n))
 NDGRAD_FMA_VERSIONS(void, cos_f32_loop, cos_loop, (const float* x, float* y, int64_t n), (x, y, n))
 NDGRAD_FMA_VERSIONS(void, erf_f32_loop, erf_loop, (const float* x, float* y, int64_t n), (x, y, n))
+NDGRAD_FMA_VERSIONS(void, log_f32_loop, log_loop<LogBase::e>, (const float* x, float* y, int64_t n),
+                    (x, y, n))
+NDGRAD_FMA_VERSIONS(void, log2_f32_loop, log_loop<LogBase::two>,
+                    (const float* x, float* y, int64_t n), (x, y, n))
+NDGRAD_FMA_VERSIONS(void, log10_f32_loop, log_loop<LogBase::ten>,
+                    (const float* x, float* y, int64_t n), (x, y, n))
 NDGRAD_FMA_VERSIONS(void, erfc_f32_loop, erfc_loop, (const float* x, float* y, int64_t n),
                     (x, y, n))
 #undef NDGRAD_FMA_VERSIONS
@@ -493,6 +549,13 @@ NDGRAD_F32_LOOP(ceil)
 NDGRAD_F32_LOOP(nearbyint)
 NDGRAD_F32_LOOP(trunc)
 NDGRAD_F32_LOOP(frac)
+NDGRAD_F32_LOOP(abs)
+NDGRAD_F32_LOOP(sqrt)
+NDGRAD_F32_LOOP(rsqrt)
+NDGRAD_F32_LOOP(hardsigmoid)
+NDGRAD_F32_LOOP(hardswish)
+NDGRAD_F32_LOOP(silu)
+NDGRAD_F32_LOOP(gelu_tanh)
 #undef NDGRAD_F32_LOOP
 
 NDGRAD_CLONES double sum_f32(const float* x, int64_t n) {

@@ -264,6 +264,40 @@ inline float ceil_f32(float x) {
 }
 inline float frac_f32(float x) { return x - trunc_f32(x); }
 
+// Ops whose one-element form rounds once or not at all (sqrt, a division, selects), as the
+// functors' apply computes them: the loops give the same bits, vectorized (elementwise.cpp is
+// compiled for baseline x86-64, where std::sqrt keeps a libm call for errno and these selects
+// stay branches: abs of random signs ran at 5 ns an element).
+inline float abs_f32(float x) { return x < 0 ? 0.0f - x : x; }
+inline float sqrt_f32(float x) { return __builtin_sqrtf(x); }
+inline float rsqrt_f32(float x) { return 1.0f / __builtin_sqrtf(x); }
+inline float hardsigmoid_f32(float x) {
+  const float r = x + 3.0f;
+  return x != x ? x : (r <= 0.0f ? 0.0f : r >= 6.0f ? 6.0f : r) / 6.0f;
+}
+inline float hardswish_f32(float x) { return x * hardsigmoid_f32(x); }
+// x sigmoid(z) with exp_f32 of -|z| only: x / (1 + e) for z >= 0, x e / (1 + e) below (e^-z
+// would overflow to inf past 88.7 and give 0 where the result is still a normal float). Below
+// z = -80, e^z nears the subnormals, where it keeps few bits: x e^(z/2) e^(z/2) there. SiLU is
+// x sigmoid(x); the tanh GELU 0.5 x (1 + tanh(u)) is x sigmoid(2u), the same function, which
+// keeps its relative accuracy for negative x, where 1 + tanh cancels.
+inline float x_sigmoid(float x, float z) {
+  const bool deep = z < -80.0f;
+  const float h = exp_f32(z < 0 ? (deep ? 0.5f * z : z) : -z);
+  const float e = deep ? h * h : h;
+  return (z < 0 ? (deep ? (x * h) * h : x * h) : x) / (1.0f + e);
+}
+inline float silu_f32(float x) { return x_sigmoid(x, x); }
+inline float gelu_tanh_inner(float x) {
+  return 0.79788456080286535588f * (x + 0.044715f * x * x * x);
+}
+inline float gelu_tanh_f32(float x) { return x_sigmoid(x, 2.0f * gelu_tanh_inner(x)); }
+// Natural, base-2 and base-10 logarithms of a float (Cephes's logf polynomial, FMAs written out,
+// compiled like sin_f32): within 2 ulp of float64; 0 gives -inf, negatives NaN, inf inf.
+float log_f32(float x);
+float log2_f32(float x);
+float log10_f32(float x);
+
 // Contiguous loops, compiled for AVX-512, AVX2 and baseline x86-64 and picked at run time.
 // y may be x (in place), or overlap it starting before it; not start after it.
 void exp_f32_loop(const float* x, float* y, int64_t n);
@@ -279,6 +313,16 @@ void ceil_f32_loop(const float* x, float* y, int64_t n);
 void nearbyint_f32_loop(const float* x, float* y, int64_t n);
 void trunc_f32_loop(const float* x, float* y, int64_t n);
 void frac_f32_loop(const float* x, float* y, int64_t n);
+void abs_f32_loop(const float* x, float* y, int64_t n);
+void sqrt_f32_loop(const float* x, float* y, int64_t n);
+void rsqrt_f32_loop(const float* x, float* y, int64_t n);
+void hardsigmoid_f32_loop(const float* x, float* y, int64_t n);
+void hardswish_f32_loop(const float* x, float* y, int64_t n);
+void silu_f32_loop(const float* x, float* y, int64_t n);
+void gelu_tanh_f32_loop(const float* x, float* y, int64_t n);
+void log_f32_loop(const float* x, float* y, int64_t n);
+void log2_f32_loop(const float* x, float* y, int64_t n);
+void log10_f32_loop(const float* x, float* y, int64_t n);
 // The sum of term(i) for i in [0, n) in kLanes independent partial sums, added up in lane
 // order, then the tail: the adds overlap (and the result is more accurate than one running
 // sum). 32 floats are two AVX-512 or four AVX2 registers.

@@ -32,12 +32,16 @@ struct log {
   static T apply(T x) {
     return std::log(x);
   }
+  static constexpr auto vec_f32 = log_f32_loop;
+  static constexpr auto f32 = log_f32;
 };
 struct sqrt {
   template <class T>
   static T apply(T x) {
     return std::sqrt(x);
   }
+  static constexpr auto vec_f32 = sqrt_f32_loop;
+  static constexpr auto f32 = sqrt_f32;
 };
 struct tanh {
   template <class T>
@@ -69,6 +73,8 @@ struct abs {
   static T apply(T x) {
     return x < 0 ? wrap_neg(x) : x;
   }
+  static constexpr auto vec_f32 = abs_f32_loop;
+  static constexpr auto f32 = abs_f32;
 };
 struct sign {
   template <class T>
@@ -92,6 +98,8 @@ NDGRAD_LIBM_FUNCTOR_F32(sin, sin_f32)
 NDGRAD_LIBM_FUNCTOR_F32(cos, cos_f32)
 NDGRAD_LIBM_FUNCTOR_F32(erf, erf_f32)
 NDGRAD_LIBM_FUNCTOR_F32(erfc, erfc_f32)
+NDGRAD_LIBM_FUNCTOR_F32(log2, log2_f32)
+NDGRAD_LIBM_FUNCTOR_F32(log10, log10_f32)
 #undef NDGRAD_LIBM_FUNCTOR_F32
 #define NDGRAD_LIBM_FUNCTOR(name) \
   struct name {                   \
@@ -106,8 +114,6 @@ NDGRAD_LIBM_FUNCTOR(asinh)
 NDGRAD_LIBM_FUNCTOR(atan)
 NDGRAD_LIBM_FUNCTOR(log1p)
 NDGRAD_LIBM_FUNCTOR(expm1)
-NDGRAD_LIBM_FUNCTOR(log2)
-NDGRAD_LIBM_FUNCTOR(log10)
 NDGRAD_LIBM_FUNCTOR(exp2)
 NDGRAD_LIBM_FUNCTOR(tan)
 NDGRAD_LIBM_FUNCTOR(asin)
@@ -133,6 +139,8 @@ struct rsqrt {
   static T apply(T x) {
     return T(1) / std::sqrt(x);
   }
+  static constexpr auto vec_f32 = rsqrt_f32_loop;
+  static constexpr auto f32 = rsqrt_f32;
 };
 // log(1 + e^x) without overflow: x + log1p(e^-x) for positive x.
 struct softplus {
@@ -141,12 +149,20 @@ struct softplus {
     return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
   }
 };
+// x * sigmoid(z), with e^-|z| only (e^-z overflows where the result is still a normal value).
+template <class T>
+T x_sigmoid(T x, T z) {
+  const T e = std::exp(z < 0 ? z : -z);
+  return (z < 0 ? x * e : x) / (T(1) + e);
+}
 // x * sigmoid(x).
 struct silu {
   template <class T>
   static T apply(T x) {
-    return x / (T(1) + std::exp(-x));
+    return x_sigmoid(x, x);
   }
+  static constexpr auto vec_f32 = silu_f32_loop;
+  static constexpr auto f32 = silu_f32;
 };
 
 // log(x / (1 - x)), PyTorch's logit without eps: NaN outside [0, 1], -inf and inf at 0 and 1.
@@ -172,13 +188,16 @@ struct gelu {
   static constexpr auto vec_f32 = gelu_f32_loop;
   static constexpr auto f32 = gelu_f32;
 };
-// GELU's tanh approximation (PyTorch's approximate="tanh").
+// GELU's tanh approximation (PyTorch's approximate="tanh"), 0.5 x (1 + tanh(u)) computed as
+// x sigmoid(2u): the same function, accurate also for negative x (1 + tanh cancels there).
 struct gelu_tanh {
   template <class T>
   static T apply(T x) {
     const T inner = T(0.79788456080286535588) * (x + T(0.044715) * x * x * x);
-    return T(0.5) * x * (T(1) + std::tanh(inner));
+    return x_sigmoid(x, T(2) * inner);
   }
+  static constexpr auto vec_f32 = gelu_tanh_f32_loop;
+  static constexpr auto f32 = gelu_tanh_f32;
 };
 // SELU's constants (Klambauer et al., PyTorch's).
 inline constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
@@ -197,12 +216,16 @@ struct hardsigmoid {
     const T r = x + T(3);
     return (r <= T(0) ? T(0) : r >= T(6) ? T(6) : r) / T(6);
   }
+  static constexpr auto vec_f32 = hardsigmoid_f32_loop;
+  static constexpr auto f32 = hardsigmoid_f32;
 };
 struct hardswish {
   template <class T>
   static T apply(T x) {
     return x * hardsigmoid::apply(x);
   }
+  static constexpr auto vec_f32 = hardswish_f32_loop;
+  static constexpr auto f32 = hardswish_f32;
 };
 // Integers are their own floor, ceil, round and trunc. float32 rounds in the vectorized loops
 // (libm's floorf is a call on baseline x86-64, which has no roundps).
