@@ -260,6 +260,21 @@ void math_rows() {
   compare(
       "M1 gelu 4M", [&] { nd::gelu(x); }, [&] { torch::gelu(tx); }, 30, 1e3, "ms", "",
       &unary_triad);
+  const nd::Tensor xp = nd::abs(x) + 0.5;
+  const torch::Tensor txp = torch::abs(tx) + 0.5;
+  compare(
+      "M1 log 4M", [&] { nd::log(xp); }, [&] { torch::log(txp); }, 30, 1e3, "ms", "", &unary_triad);
+  compare(
+      "M1 tanh 4M", [&] { nd::tanh(x); }, [&] { torch::tanh(tx); }, 30, 1e3, "ms", "",
+      &unary_triad);
+  compare(
+      "M1 silu 4M", [&] { nd::silu(x); }, [&] { torch::silu(tx); }, 30, 1e3, "ms", "",
+      &unary_triad);
+  compare(
+      "M1 softplus 4M", [&] { nd::softplus(x); }, [&] { torch::softplus(tx); }, 30, 1e3, "ms", "",
+      &unary_triad);
+  compare(
+      "M1 abs 4M", [&] { nd::abs(x); }, [&] { torch::abs(tx); }, 30, 1e3, "ms", "", &unary_triad);
   compare(
       "M1 floor 4M", [&] { nd::floor(x); }, [&] { torch::floor(tx); }, 30, 1e3, "ms", "",
       &unary_triad);
