@@ -211,6 +211,29 @@ TEST(FastMath, LogsSiluGeluTanhAgainstFloat64) {
       << "gelu_tanh at " << at;
 }
 
+// expm1 and log1p (exp_f32's polynomial, the logarithm), softplus and SELU from them.
+TEST(FastMath, Expm1Log1pSoftplusSeluAgainstFloat64) {
+  const std::vector<float> xs = sweep_inputs();
+  float at = 0;
+  EXPECT_LE(worst_ulps(
+                expm1_f32_loop, expm1_f32, xs, [](double x) { return std::expm1(x); }, &at),
+            2)
+      << "expm1 at " << at;
+  EXPECT_LE(worst_ulps(
+                log1p_f32_loop, log1p_f32, xs, [](double x) { return std::log1p(x); }, &at),
+            2)
+      << "log1p at " << at;
+  // log1p(e^-|x|) passes exp_f32's error on (a relative error of e is one of the result for
+  // very negative x).
+  auto softplus = [](double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); };
+  EXPECT_LE(worst_ulps(softplus_f32_loop, softplus_f32, xs, softplus, &at), 3)
+      << "softplus at " << at;
+  auto selu = [](double x) {
+    return x > 0 ? 1.0507009873554804934 * x : 1.7580993408473768599 * std::expm1(x);
+  };
+  EXPECT_LE(worst_ulps(selu_f32_loop, selu_f32, xs, selu, &at), 3) << "selu at " << at;
+}
+
 // The ops whose loops compute what the one-element functor computes: the same bits as libm's
 // sqrt and the plain expressions.
 TEST(FastMath, ExactLoopsEqualTheirExpressions) {
@@ -321,13 +344,14 @@ TEST(FastMath, RoundingsEqualLibm) {
 TEST(FastMath, LoopsInPlaceOrOverlappingEqualOutOfPlace) {
   using Loop = void (*)(const float*, float*, int64_t);
   const std::pair<const char*, Loop> loops[] = {
-      {"exp", exp_f32_loop},     {"tanh", tanh_f32_loop},       {"sigmoid", sigmoid_f32_loop},
-      {"sin", sin_f32_loop},     {"cos", cos_f32_loop},         {"erf", erf_f32_loop},
-      {"erfc", erfc_f32_loop},   {"gelu", gelu_f32_loop},       {"floor", floor_f32_loop},
-      {"ceil", ceil_f32_loop},   {"round", nearbyint_f32_loop}, {"trunc", trunc_f32_loop},
-      {"frac", frac_f32_loop},   {"log", log_f32_loop},         {"log2", log2_f32_loop},
-      {"log10", log10_f32_loop}, {"silu", silu_f32_loop},       {"gelu_tanh", gelu_tanh_f32_loop},
-      {"abs", abs_f32_loop},     {"sqrt", sqrt_f32_loop}};
+      {"exp", exp_f32_loop},     {"tanh", tanh_f32_loop},         {"sigmoid", sigmoid_f32_loop},
+      {"sin", sin_f32_loop},     {"cos", cos_f32_loop},           {"erf", erf_f32_loop},
+      {"erfc", erfc_f32_loop},   {"gelu", gelu_f32_loop},         {"floor", floor_f32_loop},
+      {"ceil", ceil_f32_loop},   {"round", nearbyint_f32_loop},   {"trunc", trunc_f32_loop},
+      {"frac", frac_f32_loop},   {"log", log_f32_loop},           {"log2", log2_f32_loop},
+      {"log10", log10_f32_loop}, {"silu", silu_f32_loop},         {"gelu_tanh", gelu_tanh_f32_loop},
+      {"abs", abs_f32_loop},     {"sqrt", sqrt_f32_loop},         {"expm1", expm1_f32_loop},
+      {"log1p", log1p_f32_loop}, {"softplus", softplus_f32_loop}, {"selu", selu_f32_loop}};
   std::vector<float> x;
   // -7.82 and -7.86 fall on both sides of GELU's tail bound (-7.87) as they are scaled.
   const float specials[] = {5.0f,  10.0f,      1e30f,    -7.0f,     3e6f,   -1e20f,

@@ -428,6 +428,46 @@ template <LogBase kBase>
                                : (x == 0.0f ? -inf : (x < 0.0f ? bits_to_float(0x7fc00000) : r));
 }
 
+// e^x - 1 of a float: x = n ln 2 + r (the first part of ln 2 exact), e^r - 1 = w = r + r^2 P(r)
+// (exp_f32's polynomial), then 2^n w + (2^n - 1) in one FMA: nothing cancels near 0 (n = 0
+// gives w), and 2^n - 1 is exact where it matters. Below -25 the result is -1 (rounded); above
+// 88, e^x (exp_f32; 2^n would overflow first).
+[[gnu::always_inline]] inline float expm1_core(float x) {
+  const float xc = x < -25.0f ? -25.0f : (x < 88.0f ? x : 88.0f);
+  const float k = fma_f(xc, 1.44269504088896341f, 12582912.0f);
+  const float n = k - 12582912.0f;
+  const float r = fma_f(-n, -2.12194440e-4f, fma_f(-n, 0.693359375f, xc));
+  const float p = horner(r, 1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
+                         1.6666665459e-1f, 5.0000001201e-1f);
+  const float w = fma_f(r * r, p, r);
+  int32_t kb;
+  std::memcpy(&kb, &k, sizeof kb);
+  const float s =
+      bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(kb - (0x4B400000 - 127)) << 23));
+  const float v = fma_f(s, w, s - 1.0f);
+  return (x != x) | (x == 0.0f) ? x : (x > 88.0f ? exp_f32(x) : v);
+}
+// log(1 + x) of a float: log(u) for u = 1 + x rounded, plus what the rounding lost,
+// (x - (u - 1)) / u (u - 1 is exact while u is in [1/2, 2], and the term negligible beyond).
+[[gnu::always_inline]] inline float log1p_core(float x) {
+  const float u = 1.0f + x;
+  const float l = log_core<LogBase::e>(u) + (x - (u - 1.0f)) / u;
+  const float inf = bits_to_float(0x7f800000);
+  return (x != x) | (x == 0.0f) | (x == inf) ? x : (u == 0.0f ? -inf : l);
+}
+// log(1 + e^x) as max(x, 0) + log1p(e^-|x|): no overflow, and e^x itself far below 0.
+[[gnu::always_inline]] inline float softplus_core(float x) {
+  return (x > 0.0f ? x : 0.0f) + log1p_core(exp_f32(x < 0.0f ? x : -x));
+}
+// SELU from expm1, as the functor's apply computes it.
+[[gnu::always_inline]] inline float selu_core(float x) {
+  return x > 0.0f ? 1.0507009873554804934f * x : 1.7580993408473768599f * expm1_core(x);
+}
+template <float (*kCore)(float)>
+[[gnu::always_inline]] inline void core_loop(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = kCore(x[i]);
+}
+
 // The bodies of the functions that call fma_f/fma_d by name, each compiled three times below.
 [[gnu::always_inline]] inline float sin_one(float x) {
   return trig_vector_lane(x) ? sin_f32_core(x) : std::sin(x);
@@ -502,6 +542,18 @@ NDGRAD_FMA_VERSIONS(float, gelu_f32, gelu_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, log_f32, log_core<LogBase::e>, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, log2_f32, log_core<LogBase::two>, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, log10_f32, log_core<LogBase::ten>, (float x), (x))
+NDGRAD_FMA_VERSIONS(float, expm1_f32, expm1_core, (float x), (x))
+NDGRAD_FMA_VERSIONS(float, log1p_f32, log1p_core, (float x), (x))
+NDGRAD_FMA_VERSIONS(float, softplus_f32, softplus_core, (float x), (x))
+NDGRAD_FMA_VERSIONS(float, selu_f32, selu_core, (float x), (x))
+NDGRAD_FMA_VERSIONS(void, expm1_f32_loop, core_loop<expm1_core>,
+                    (const float* x, float* y, int64_t n), (x, y, n))
+NDGRAD_FMA_VERSIONS(void, log1p_f32_loop, core_loop<log1p_core>,
+                    (const float* x, float* y, int64_t n), (x, y, n))
+NDGRAD_FMA_VERSIONS(void, softplus_f32_loop, core_loop<softplus_core>,
+                    (const float* x, float* y, int64_t n), (x, y, n))
+NDGRAD_FMA_VERSIONS(void, selu_f32_loop, core_loop<selu_core>,
+                    (const float* x, float* y, int64_t n), (x, y, n))
 NDGRAD_FMA_VERSIONS(void, sin_f32_loop, sin_loop, (const float* x, float* y, int64_t n), (x, y, n))
 NDGRAD_FMA_VERSIONS(void, cos_f32_loop, cos_loop, (const float* x, float* y, int64_t n), (x, y, n))
 NDGRAD_FMA_VERSIONS(void, erf_f32_loop, erf_loop, (const float* x, float* y, int64_t n), (x, y, n))

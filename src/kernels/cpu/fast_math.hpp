@@ -297,6 +297,12 @@ inline float gelu_tanh_f32(float x) { return x_sigmoid(x, 2.0f * gelu_tanh_inner
 float log_f32(float x);
 float log2_f32(float x);
 float log10_f32(float x);
+// expm1 and log1p of a float (exp_f32's polynomial and the logarithm above, FMAs written out),
+// and from them softplus, log(1 + e^x) = max(x, 0) + log1p(e^-|x|), and SELU.
+float expm1_f32(float x);
+float log1p_f32(float x);
+float softplus_f32(float x);
+float selu_f32(float x);
 
 // Contiguous loops, compiled for AVX-512, AVX2 and baseline x86-64 and picked at run time.
 // y may be x (in place), or overlap it starting before it; not start after it.
@@ -323,6 +329,10 @@ void gelu_tanh_f32_loop(const float* x, float* y, int64_t n);
 void log_f32_loop(const float* x, float* y, int64_t n);
 void log2_f32_loop(const float* x, float* y, int64_t n);
 void log10_f32_loop(const float* x, float* y, int64_t n);
+void expm1_f32_loop(const float* x, float* y, int64_t n);
+void log1p_f32_loop(const float* x, float* y, int64_t n);
+void softplus_f32_loop(const float* x, float* y, int64_t n);
+void selu_f32_loop(const float* x, float* y, int64_t n);
 // The sum of term(i) for i in [0, n) in kLanes independent partial sums, added up in lane
 // order, then the tail: the adds overlap (and the result is more accurate than one running
 // sum). 32 floats are two AVX-512 or four AVX2 registers.

@@ -100,6 +100,8 @@ NDGRAD_LIBM_FUNCTOR_F32(erf, erf_f32)
 NDGRAD_LIBM_FUNCTOR_F32(erfc, erfc_f32)
 NDGRAD_LIBM_FUNCTOR_F32(log2, log2_f32)
 NDGRAD_LIBM_FUNCTOR_F32(log10, log10_f32)
+NDGRAD_LIBM_FUNCTOR_F32(log1p, log1p_f32)
+NDGRAD_LIBM_FUNCTOR_F32(expm1, expm1_f32)
 #undef NDGRAD_LIBM_FUNCTOR_F32
 #define NDGRAD_LIBM_FUNCTOR(name) \
   struct name {                   \
@@ -112,8 +114,6 @@ NDGRAD_LIBM_FUNCTOR(sinh)
 NDGRAD_LIBM_FUNCTOR(cosh)
 NDGRAD_LIBM_FUNCTOR(asinh)
 NDGRAD_LIBM_FUNCTOR(atan)
-NDGRAD_LIBM_FUNCTOR(log1p)
-NDGRAD_LIBM_FUNCTOR(expm1)
 NDGRAD_LIBM_FUNCTOR(exp2)
 NDGRAD_LIBM_FUNCTOR(tan)
 NDGRAD_LIBM_FUNCTOR(asin)
@@ -148,6 +148,8 @@ struct softplus {
   static T apply(T x) {
     return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
   }
+  static constexpr auto vec_f32 = softplus_f32_loop;
+  static constexpr auto f32 = softplus_f32;
 };
 // x * sigmoid(z), with e^-|z| only (e^-z overflows where the result is still a normal value).
 template <class T>
@@ -207,6 +209,8 @@ struct selu {
   static T apply(T x) {
     return x > T(0) ? T(kSeluScale) * x : T(kSeluScale * kSeluAlpha) * std::expm1(x);
   }
+  static constexpr auto vec_f32 = selu_f32_loop;
+  static constexpr auto f32 = selu_f32;
 };
 // relu6(x + 3) / 6, and x times it; NaN passes through.
 struct hardsigmoid {
