@@ -445,7 +445,8 @@ template <LogBase kBase>
   const float s =
       bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(kb - (0x4B400000 - 127)) << 23));
   const float v = fma_f(s, w, s - 1.0f);
-  return (x != x) | (x == 0.0f) ? x : (x > 88.0f ? exp_f32(x) : v);
+  const float big = exp_f32(x);  // computed in every lane: a conditional call keeps the loop scalar
+  return (x != x) | (x == 0.0f) ? x : (x > 88.0f ? big : v);
 }
 // log(1 + x) of a float: log(u) for u = 1 + x rounded, plus what the rounding lost,
 // (x - (u - 1)) / u (u - 1 is exact while u is in [1/2, 2], and the term negligible beyond).
@@ -455,18 +456,44 @@ template <LogBase kBase>
   const float inf = bits_to_float(0x7f800000);
   return (x != x) | (x == 0.0f) | (x == inf) ? x : (u == 0.0f ? -inf : l);
 }
+// e^y for y <= 0 (and NaN) the same way, 2^n applied in two halves so that results down to
+// the smallest subnormal round once.
+[[gnu::always_inline]] inline float exp_nonpositive_core(float y) {
+  const float yc = y > -104.0f ? y : -104.0f;  // NaN: -104 (the caller's select drops it)
+  const float k = fma_f(yc, 1.44269504088896341f, 12582912.0f);
+  const float n = k - 12582912.0f;
+  const float r = fma_f(-n, -2.12194440e-4f, fma_f(-n, 0.693359375f, yc));
+  const float p = horner(r, 1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
+                         1.6666665459e-1f, 5.0000001201e-1f);
+  const float w = fma_f(r * r, p, r);
+  int32_t kb;
+  std::memcpy(&kb, &k, sizeof kb);
+  const int32_t ni = kb - 0x4B400000, n1 = ni / 2, n2 = ni - n1;
+  const float s1 = bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(n1 + 127) << 23));
+  const float s2 = bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(n2 + 127) << 23));
+  return fma_f(s1, w, s1) * s2;
+}
 // log(1 + e^x) as max(x, 0) + log1p(e^-|x|): no overflow, and e^x itself far below 0.
 [[gnu::always_inline]] inline float softplus_core(float x) {
-  return (x > 0.0f ? x : 0.0f) + log1p_core(exp_f32(x < 0.0f ? x : -x));
+  const float l = log1p_core(exp_nonpositive_core(x < 0.0f ? x : -x));
+  return x != x ? x : (x > 0.0f ? x : 0.0f) + l;
 }
 // SELU from expm1, as the functor's apply computes it.
 [[gnu::always_inline]] inline float selu_core(float x) {
-  return x > 0.0f ? 1.0507009873554804934f * x : 1.7580993408473768599f * expm1_core(x);
+  const float below = 1.7580993408473768599f * expm1_core(x);
+  return x > 0.0f ? 1.0507009873554804934f * x : below;
 }
-template <float (*kCore)(float)>
-[[gnu::always_inline]] inline void core_loop(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = kCore(x[i]);
-}
+// Their loops: the core called by name, so that it inlines into each version (through a
+// function pointer the loops called one baseline copy, with libm's fmaf, element by element).
+#define NDGRAD_CORE_LOOP(name)                                                          \
+  [[gnu::always_inline]] inline void name##_loop(const float* x, float* y, int64_t n) { \
+    for (int64_t i = 0; i < n; ++i) y[i] = name##_core(x[i]);                           \
+  }
+NDGRAD_CORE_LOOP(expm1)
+NDGRAD_CORE_LOOP(log1p)
+NDGRAD_CORE_LOOP(softplus)
+NDGRAD_CORE_LOOP(selu)
+#undef NDGRAD_CORE_LOOP
 
 // The bodies of the functions that call fma_f/fma_d by name, each compiled three times below.
 [[gnu::always_inline]] inline float sin_one(float x) {
@@ -546,14 +573,14 @@ NDGRAD_FMA_VERSIONS(float, expm1_f32, expm1_core, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, log1p_f32, log1p_core, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, softplus_f32, softplus_core, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, selu_f32, selu_core, (float x), (x))
-NDGRAD_FMA_VERSIONS(void, expm1_f32_loop, core_loop<expm1_core>,
-                    (const float* x, float* y, int64_t n), (x, y, n))
-NDGRAD_FMA_VERSIONS(void, log1p_f32_loop, core_loop<log1p_core>,
-                    (const float* x, float* y, int64_t n), (x, y, n))
-NDGRAD_FMA_VERSIONS(void, softplus_f32_loop, core_loop<softplus_core>,
-                    (const float* x, float* y, int64_t n), (x, y, n))
-NDGRAD_FMA_VERSIONS(void, selu_f32_loop, core_loop<selu_core>,
-                    (const float* x, float* y, int64_t n), (x, y, n))
+NDGRAD_FMA_VERSIONS(void, expm1_f32_loop, expm1_loop, (const float* x, float* y, int64_t n),
+                    (x, y, n))
+NDGRAD_FMA_VERSIONS(void, log1p_f32_loop, log1p_loop, (const float* x, float* y, int64_t n),
+                    (x, y, n))
+NDGRAD_FMA_VERSIONS(void, softplus_f32_loop, softplus_loop, (const float* x, float* y, int64_t n),
+                    (x, y, n))
+NDGRAD_FMA_VERSIONS(void, selu_f32_loop, selu_loop, (const float* x, float* y, int64_t n),
+                    (x, y, n))
 NDGRAD_FMA_VERSIONS(void, sin_f32_loop, sin_loop, (const float* x, float* y, int64_t n), (x, y, n))
 NDGRAD_FMA_VERSIONS(void, cos_f32_loop, cos_loop, (const float* x, float* y, int64_t n), (x, y, n))
 NDGRAD_FMA_VERSIONS(void, erf_f32_loop, erf_loop, (const float* x, float* y, int64_t n), (x, y, n))

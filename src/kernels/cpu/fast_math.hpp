@@ -15,7 +15,7 @@ inline float bits_to_float(int32_t i) {
   return f;
 }
 
-inline float exp_f32(float x) {
+[[gnu::always_inline]] inline float exp_f32(float x) {
   // lo = ln(2^-150): below it the result rounds to 0. Between it and ln(FLT_MIN) = -87.34 the
   // result is subnormal; the last multiplication by 2^n2 rounds it there once.
   const float hi = 88.7228394f, lo = -103.972084f;
