@@ -633,8 +633,15 @@ NDGRAD_F32_LOOP(sqrt)
 NDGRAD_F32_LOOP(rsqrt)
 NDGRAD_F32_LOOP(hardsigmoid)
 NDGRAD_F32_LOOP(hardswish)
-NDGRAD_F32_LOOP(silu)
-NDGRAD_F32_LOOP(gelu_tanh)
+float silu_f32(float x) { return x_sigmoid(x, x); }
+float gelu_tanh_f32(float x) { return x_sigmoid(x, 2.0f * gelu_tanh_inner(x)); }
+#define NDGRAD_F32_SIGMOID_LOOP(name, z)                                    \
+  NDGRAD_CLONES void name##_f32_loop(const float* x, float* y, int64_t n) { \
+    for (int64_t i = 0; i < n; ++i) y[i] = x_sigmoid(x[i], z);              \
+  }
+NDGRAD_F32_SIGMOID_LOOP(silu, x[i])
+NDGRAD_F32_SIGMOID_LOOP(gelu_tanh, 2.0f * gelu_tanh_inner(x[i]))
+#undef NDGRAD_F32_SIGMOID_LOOP
 #undef NDGRAD_F32_LOOP
 
 NDGRAD_CLONES double sum_f32(const float* x, int64_t n) {

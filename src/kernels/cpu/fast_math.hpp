@@ -281,17 +281,19 @@ inline float hardswish_f32(float x) { return x * hardsigmoid_f32(x); }
 // z = -80, e^z nears the subnormals, where it keeps few bits: x e^(z/2) e^(z/2) there. SiLU is
 // x sigmoid(x); the tanh GELU 0.5 x (1 + tanh(u)) is x sigmoid(2u), the same function, which
 // keeps its relative accuracy for negative x, where 1 + tanh cancels.
-inline float x_sigmoid(float x, float z) {
+[[gnu::always_inline]] inline float x_sigmoid(float x, float z) {
   const bool deep = z < -80.0f;
   const float h = exp_f32(z < 0 ? (deep ? 0.5f * z : z) : -z);
   const float e = deep ? h * h : h;
   return (z < 0 ? (deep ? (x * h) * h : x * h) : x) / (1.0f + e);
 }
-inline float silu_f32(float x) { return x_sigmoid(x, x); }
+// (x_sigmoid and gelu_tanh_inner have mul-adds a file compiled with contraction would fuse: the
+// library calls them in fast_math.cpp only, through the out-of-line functions below.)
 inline float gelu_tanh_inner(float x) {
   return 0.79788456080286535588f * (x + 0.044715f * x * x * x);
 }
-inline float gelu_tanh_f32(float x) { return x_sigmoid(x, 2.0f * gelu_tanh_inner(x)); }
+float silu_f32(float x);
+float gelu_tanh_f32(float x);
 // Natural, base-2 and base-10 logarithms of a float (Cephes's logf polynomial, FMAs written out,
 // compiled like sin_f32): within 2 ulp of float64; 0 gives -inf, negatives NaN, inf inf.
 float log_f32(float x);
