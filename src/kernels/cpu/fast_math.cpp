@@ -428,23 +428,33 @@ template <LogBase kBase>
                                : (x == 0.0f ? -inf : (x < 0.0f ? bits_to_float(0x7fc00000) : r));
 }
 
-// e^x - 1 of a float: x = n ln 2 + r (the first part of ln 2 exact), e^r - 1 = w = r + r^2 P(r)
-// (exp_f32's polynomial), then 2^n w + (2^n - 1) in one FMA: nothing cancels near 0 (n = 0
-// gives w), and 2^n - 1 is exact where it matters. Below -25 the result is -1 (rounded); above
-// 88, e^x (exp_f32; 2^n would overflow first).
-[[gnu::always_inline]] inline float expm1_core(float x) {
-  const float xc = x < -25.0f ? -25.0f : (x < 88.0f ? x : 88.0f);
+// x = n ln 2 + r (the first part of ln 2 exact) and e^r - 1 = w = r + r^2 P(r) with exp_f32's
+// polynomial, for x already clamped; 2^n for the n of it.
+struct ExpReduced {
+  float w;
+  int32_t n;
+};
+[[gnu::always_inline]] inline ExpReduced exp_reduce(float xc) {
   const float k = fma_f(xc, 1.44269504088896341f, 12582912.0f);
   const float n = k - 12582912.0f;
   const float r = fma_f(-n, -2.12194440e-4f, fma_f(-n, 0.693359375f, xc));
   const float p = horner(r, 1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
                          1.6666665459e-1f, 5.0000001201e-1f);
-  const float w = fma_f(r * r, p, r);
   int32_t kb;
   std::memcpy(&kb, &k, sizeof kb);
-  const float s =
-      bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(kb - (0x4B400000 - 127)) << 23));
-  const float v = fma_f(s, w, s - 1.0f);
+  return {fma_f(r * r, p, r), kb - 0x4B400000};
+}
+[[gnu::always_inline]] inline float pow2_f32(int32_t n) {  // -126 <= n <= 127
+  return bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(n + 127) << 23));
+}
+// e^x - 1 of a float: x = n ln 2 + r (the first part of ln 2 exact), e^r - 1 = w = r + r^2 P(r)
+// (exp_f32's polynomial), then 2^n w + (2^n - 1) in one FMA: nothing cancels near 0 (n = 0
+// gives w), and 2^n - 1 is exact where it matters. Below -25 the result is -1 (rounded); above
+// 88, e^x (exp_f32; 2^n would overflow first).
+[[gnu::always_inline]] inline float expm1_core(float x) {
+  const ExpReduced e = exp_reduce(x < -25.0f ? -25.0f : (x < 88.0f ? x : 88.0f));
+  const float s = pow2_f32(e.n);
+  const float v = fma_f(s, e.w, s - 1.0f);
   const float big = exp_f32(x);  // computed in every lane: a conditional call keeps the loop scalar
   return (x != x) | (x == 0.0f) ? x : (x > 88.0f ? big : v);
 }
@@ -459,19 +469,11 @@ template <LogBase kBase>
 // e^y for y <= 0 (and NaN) the same way, 2^n applied in two halves so that results down to
 // the smallest subnormal round once.
 [[gnu::always_inline]] inline float exp_nonpositive_core(float y) {
-  const float yc = y > -104.0f ? y : -104.0f;  // NaN: -104 (the caller's select drops it)
-  const float k = fma_f(yc, 1.44269504088896341f, 12582912.0f);
-  const float n = k - 12582912.0f;
-  const float r = fma_f(-n, -2.12194440e-4f, fma_f(-n, 0.693359375f, yc));
-  const float p = horner(r, 1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
-                         1.6666665459e-1f, 5.0000001201e-1f);
-  const float w = fma_f(r * r, p, r);
-  int32_t kb;
-  std::memcpy(&kb, &k, sizeof kb);
-  const int32_t ni = kb - 0x4B400000, n1 = ni / 2, n2 = ni - n1;
-  const float s1 = bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(n1 + 127) << 23));
-  const float s2 = bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(n2 + 127) << 23));
-  return fma_f(s1, w, s1) * s2;
+  // NaN: -104 (the caller's select drops it).
+  const ExpReduced e = exp_reduce(y > -104.0f ? y : -104.0f);
+  const int32_t n1 = e.n / 2, n2 = e.n - n1;
+  const float s1 = pow2_f32(n1);
+  return fma_f(s1, e.w, s1) * pow2_f32(n2);
 }
 // log(1 + e^x) as max(x, 0) + log1p(e^-|x|): no overflow, and e^x itself far below 0.
 [[gnu::always_inline]] inline float softplus_core(float x) {
