@@ -5,22 +5,13 @@
 #include <cstdint>
 
 #include "kernels/cpu/clones.hpp"
+#include "kernels/cpu/lanes.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #endif
 
 namespace ndgrad::kernels {
-
-NDGRAD_CLONES void exp_f32_loop(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = exp_f32(x[i]);
-}
-NDGRAD_CLONES void tanh_f32_loop(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = tanh_f32(x[i]);
-}
-NDGRAD_CLONES void sigmoid_f32_loop(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = sigmoid_f32(x[i]);
-}
 
 namespace {
 double erfc_libm(double x) { return std::erfc(x); }
@@ -211,41 +202,7 @@ constexpr float kGeluTail = -7.87f;     // at and below it: libm (gelu_libm)
   /* +-0, inf and NaN as themselves (-0 would give +0, inf inf - inf). */              \
   return V::select(V::as_is(x), x, V::by_sign(x, below, above));
 
-// The three Vs. fms(a, b, c) = a b - c and fnma(a, b, c) = c - a b, one rounding each;
-// pow2_of_rounded(k): 2^n for k = 1.5 * 2^23 + n (|n| < 127): (k's bits - k's bits at n = 0 +
-// 127) << 23; by_sign(x, a, b): a where x's sign bit is set, else b; as_is(x): +-0, +inf or NaN.
-struct Scalar {
-  using F = float;
-  using Index = int32_t;
-  [[gnu::always_inline]] static F set(float v) { return v; }
-  [[gnu::always_inline]] static F abs_at_most(F x, float end) {
-    const F t = x < 0 ? -x : x;
-    return t < end ? t : end;
-  }
-  [[gnu::always_inline]] static F add(F a, F b) { return a + b; }
-  [[gnu::always_inline]] static F sub(F a, F b) { return a - b; }
-  [[gnu::always_inline]] static F mul(F a, F b) { return a * b; }
-  [[gnu::always_inline]] static F fma(F a, F b, F c) { return fma_f(a, b, c); }
-  [[gnu::always_inline]] static F fms(F a, F b, F c) { return fma_f(a, b, -c); }
-  [[gnu::always_inline]] static F fnma(F a, F b, F c) { return fma_f(-a, b, c); }
-  [[gnu::always_inline]] static Index index(F m) {
-    int32_t bits;
-    std::memcpy(&bits, &m, sizeof bits);
-    return bits & 31;
-  }
-  [[gnu::always_inline]] static F lookup(const float* table, Index j) { return table[j]; }
-  [[gnu::always_inline]] static F pow2_of_rounded(F k) {
-    int32_t kb;
-    std::memcpy(&kb, &k, sizeof kb);
-    return bits_to_float(
-        static_cast<int32_t>(static_cast<uint32_t>(kb - (0x4B400000 - 127)) << 23));
-  }
-  [[gnu::always_inline]] static bool as_is(F x) {
-    return (x == 0.0f) | (x == bits_to_float(0x7f800000)) | (x != x);
-  }
-  [[gnu::always_inline]] static F by_sign(F x, F a, F b) { return std::signbit(x) ? a : b; }
-  [[gnu::always_inline]] static F select(bool m, F a, F b) { return m ? a : b; }
-};
+using lanes::Scalar;
 
 [[gnu::always_inline]] inline float gelu_table_core(float x) {
   using V = Scalar;
@@ -257,80 +214,10 @@ struct Scalar {
 // for an uninitialized read.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#define NDGRAD_AVX512 [[gnu::target("avx512f,avx512bw,avx512dq,avx512vl"), gnu::always_inline]]
-#define NDGRAD_AVX2 [[gnu::target("avx2,fma"), gnu::always_inline]]
-// Sixteen floats; the 32-entry tables are two registers for vpermt2ps.
-struct Avx512 {
-  using F = __m512;
-  using Index = __m512i;
-  NDGRAD_AVX512 static F set(float v) { return _mm512_set1_ps(v); }
-  NDGRAD_AVX512 static F abs_at_most(F x, float end) {
-    return _mm512_range_ps(x, set(end), 0x0a);  // the smaller magnitude, sign cleared
-  }
-  NDGRAD_AVX512 static F add(F a, F b) { return _mm512_add_ps(a, b); }
-  NDGRAD_AVX512 static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
-  NDGRAD_AVX512 static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
-  NDGRAD_AVX512 static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
-  NDGRAD_AVX512 static F fms(F a, F b, F c) { return _mm512_fmsub_ps(a, b, c); }
-  NDGRAD_AVX512 static F fnma(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }
-  NDGRAD_AVX512 static Index index(F m) { return _mm512_castps_si512(m); }  // 5 low bits
-  NDGRAD_AVX512 static F lookup(const float* table, Index j) {
-    return _mm512_permutex2var_ps(_mm512_load_ps(table), j, _mm512_load_ps(table + 16));
-  }
-  NDGRAD_AVX512 static F pow2_of_rounded(F k) {
-    const __m512i e = _mm512_sub_epi32(_mm512_castps_si512(k), _mm512_set1_epi32(0x4B400000 - 127));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
-  }
-  NDGRAD_AVX512 static __mmask16 as_is(F x) {
-    return _mm512_fpclass_ps_mask(x, 0x01 | 0x02 | 0x04 | 0x08 | 0x80);  // NaNs, +-0, +inf
-  }
-  NDGRAD_AVX512 static F by_sign(F x, F a, F b) {
-    return _mm512_mask_blend_ps(_mm512_movepi32_mask(_mm512_castps_si512(x)), b, a);
-  }
-  NDGRAD_AVX512 static F select(__mmask16 m, F a, F b) { return _mm512_mask_blend_ps(m, b, a); }
-};
-// Eight floats; a 32-entry table is four vpermps and three blends on the index's bits 3 and 4.
-struct Avx2 {
-  using F = __m256;
-  struct Index {
-    __m256i j;
-    __m256 bit3, bit4;  // as sign bits, for blendv
-  };
-  NDGRAD_AVX2 static F set(float v) { return _mm256_set1_ps(v); }
-  NDGRAD_AVX2 static F abs_at_most(F x, float end) {
-    return _mm256_min_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), set(end));
-  }
-  NDGRAD_AVX2 static F add(F a, F b) { return _mm256_add_ps(a, b); }
-  NDGRAD_AVX2 static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
-  NDGRAD_AVX2 static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
-  NDGRAD_AVX2 static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
-  NDGRAD_AVX2 static F fms(F a, F b, F c) { return _mm256_fmsub_ps(a, b, c); }
-  NDGRAD_AVX2 static F fnma(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
-  NDGRAD_AVX2 static Index index(F m) {
-    const __m256i j = _mm256_castps_si256(m);
-    return {j, _mm256_castsi256_ps(_mm256_slli_epi32(j, 28)),
-            _mm256_castsi256_ps(_mm256_slli_epi32(j, 27))};
-  }
-  NDGRAD_AVX2 static F lookup(const float* table, const Index& ix) {
-    const F a = _mm256_permutevar8x32_ps(_mm256_load_ps(table), ix.j);
-    const F b = _mm256_permutevar8x32_ps(_mm256_load_ps(table + 8), ix.j);
-    const F c = _mm256_permutevar8x32_ps(_mm256_load_ps(table + 16), ix.j);
-    const F d = _mm256_permutevar8x32_ps(_mm256_load_ps(table + 24), ix.j);
-    return _mm256_blendv_ps(_mm256_blendv_ps(a, b, ix.bit3), _mm256_blendv_ps(c, d, ix.bit3),
-                            ix.bit4);
-  }
-  NDGRAD_AVX2 static F pow2_of_rounded(F k) {
-    const __m256i e = _mm256_sub_epi32(_mm256_castps_si256(k), _mm256_set1_epi32(0x4B400000 - 127));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
-  }
-  NDGRAD_AVX2 static F as_is(F x) {
-    const F zero_or_nan = _mm256_or_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_EQ_OQ),
-                                       _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
-    return _mm256_or_ps(zero_or_nan, _mm256_cmp_ps(x, set(bits_to_float(0x7f800000)), _CMP_EQ_OQ));
-  }
-  NDGRAD_AVX2 static F by_sign(F x, F a, F b) { return _mm256_blendv_ps(b, a, x); }
-  NDGRAD_AVX2 static F select(F m, F a, F b) { return _mm256_blendv_ps(b, a, m); }
-};
+#define NDGRAD_AVX512 NDGRAD_LANES_AVX512
+#define NDGRAD_AVX2 NDGRAD_LANES_AVX2
+using lanes::Avx2;
+using lanes::Avx512;
 
 NDGRAD_AVX512 inline __m512 gelu_table_core(__m512 x) {
   using V = Avx512;
@@ -385,118 +272,6 @@ struct GeluBlock256 {
 #endif
 #undef NDGRAD_GELU_TABLE_CORE
 
-// log of a float, base e, 2 or 10: x = m 2^e with m in [sqrt(1/2), sqrt(2)) (subnormals scaled
-// by 2^23 first), f = m - 1 exactly, log(1 + f) = f - f^2 / 2 + f^3 P(f) with Cephes's logf
-// polynomial; e ln 2 in two parts (the first exact); log2 (exact at powers of two) and log10 in
-// Cephes's order of small parts first. 0 gives -inf, negatives NaN, inf and
-// NaN themselves.
-enum class LogBase { e, two, ten };
-template <LogBase kBase>
-[[gnu::always_inline]] inline float log_core(float x) {
-  const bool tiny = x < 0x1p-126f;
-  const float xs = tiny ? x * 0x1p23f : x;
-  int32_t bits;
-  std::memcpy(&bits, &xs, sizeof bits);
-  int32_t e = ((bits >> 23) & 0xff) - (tiny ? 127 + 23 : 127);
-  float m = bits_to_float((bits & 0x007fffff) | 0x3f800000);
-  const bool high = m > 1.41421356f;
-  m = high ? 0.5f * m : m;
-  e += high ? 1 : 0;
-  const float f = m - 1.0f;
-  const float z = f * f;
-  const float p = horner(f, 7.0376836292e-2f, -1.1514610310e-1f, 1.1676998740e-1f,
-                         -1.2420140846e-1f, 1.4249322787e-1f, -1.6668057665e-1f, 2.0000714765e-1f,
-                         -2.4999993993e-1f, 3.3333331174e-1f);
-  const float y = fma_f(-0.5f, z, f * z * p);  // log(1 + f) - f
-  const float ef = static_cast<float>(e);
-  float r;
-  if constexpr (kBase == LogBase::e) {
-    r = fma_f(ef, 0.693359375f, f + fma_f(ef, -2.12194440e-4f, y));
-  } else if constexpr (kBase == LogBase::two) {
-    // (f + y)(1 + L) with L = log2(e) - 1, small parts first: Cephes's log2f order.
-    const float t = fma_f(y, 0.44269504088896340736f, f * 0.44269504088896340736f);
-    r = ((t + y) + f) + ef;
-  } else {
-    float t = fma_f(y, 7.00731903251827651129e-4f, f * 7.00731903251827651129e-4f);
-    t = fma_f(ef, 2.48745663981195213739e-4f, t);
-    t = fma_f(y, 4.3359375e-1f, t);
-    t = fma_f(f, 4.3359375e-1f, t);
-    r = fma_f(ef, 3.0078125e-1f, t);
-  }
-  const float inf = bits_to_float(0x7f800000);
-  return (x != x) | (x == inf) ? x
-                               : (x == 0.0f ? -inf : (x < 0.0f ? bits_to_float(0x7fc00000) : r));
-}
-
-// x = n ln 2 + r (the first part of ln 2 exact) and e^r - 1 = w = r + r^2 P(r) with exp_f32's
-// polynomial, for x already clamped; 2^n for the n of it.
-struct ExpReduced {
-  float w;
-  int32_t n;
-};
-[[gnu::always_inline]] inline ExpReduced exp_reduce(float xc) {
-  const float k = fma_f(xc, 1.44269504088896341f, 12582912.0f);
-  const float n = k - 12582912.0f;
-  const float r = fma_f(-n, -2.12194440e-4f, fma_f(-n, 0.693359375f, xc));
-  const float p = horner(r, 1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
-                         1.6666665459e-1f, 5.0000001201e-1f);
-  int32_t kb;
-  std::memcpy(&kb, &k, sizeof kb);
-  return {fma_f(r * r, p, r), kb - 0x4B400000};
-}
-[[gnu::always_inline]] inline float pow2_f32(int32_t n) {  // -126 <= n <= 127
-  return bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(n + 127) << 23));
-}
-// e^x - 1 of a float: x = n ln 2 + r (the first part of ln 2 exact), e^r - 1 = w = r + r^2 P(r)
-// (exp_f32's polynomial), then 2^n w + (2^n - 1) in one FMA: nothing cancels near 0 (n = 0
-// gives w), and 2^n - 1 is exact where it matters. Below -25 the result is -1 (rounded); above
-// 88, e^x (exp_f32; 2^n would overflow first).
-[[gnu::always_inline]] inline float expm1_core(float x) {
-  const ExpReduced e = exp_reduce(x < -25.0f ? -25.0f : (x < 88.0f ? x : 88.0f));
-  const float s = pow2_f32(e.n);
-  const float v = fma_f(s, e.w, s - 1.0f);
-  const float big = exp_f32(x);  // computed in every lane: a conditional call keeps the loop scalar
-  return (x != x) | (x == 0.0f) ? x : (x > 88.0f ? big : v);
-}
-// log(1 + x) of a float: log(u) for u = 1 + x rounded, plus what the rounding lost,
-// (x - (u - 1)) / u (u - 1 is exact while u is in [1/2, 2], and the term negligible beyond).
-[[gnu::always_inline]] inline float log1p_core(float x) {
-  const float u = 1.0f + x;
-  const float l = log_core<LogBase::e>(u) + (x - (u - 1.0f)) / u;
-  const float inf = bits_to_float(0x7f800000);
-  return (x != x) | (x == 0.0f) | (x == inf) ? x : (u == 0.0f ? -inf : l);
-}
-// e^y for y <= 0 (and NaN) the same way, 2^n applied in two halves so that results down to
-// the smallest subnormal round once.
-[[gnu::always_inline]] inline float exp_nonpositive_core(float y) {
-  // NaN: -104 (the caller's select drops it).
-  const ExpReduced e = exp_reduce(y > -104.0f ? y : -104.0f);
-  const int32_t n1 = e.n / 2, n2 = e.n - n1;
-  const float s1 = pow2_f32(n1);
-  return fma_f(s1, e.w, s1) * pow2_f32(n2);
-}
-// log(1 + e^x) as max(x, 0) + log1p(e^-|x|): no overflow, and e^x itself far below 0.
-[[gnu::always_inline]] inline float softplus_core(float x) {
-  const float l = log1p_core(exp_nonpositive_core(x < 0.0f ? x : -x));
-  return x != x ? x : (x > 0.0f ? x : 0.0f) + l;
-}
-// SELU from expm1, as the functor's apply computes it.
-[[gnu::always_inline]] inline float selu_core(float x) {
-  const float below = 1.7580993408473768599f * expm1_core(x);
-  return x > 0.0f ? 1.0507009873554804934f * x : below;
-}
-// Their loops: the core called by name, so that it inlines into each version (through a
-// function pointer the loops called one baseline copy, with libm's fmaf, element by element).
-#define NDGRAD_CORE_LOOP(name)                                                          \
-  [[gnu::always_inline]] inline void name##_loop(const float* x, float* y, int64_t n) { \
-    for (int64_t i = 0; i < n; ++i) y[i] = name##_core(x[i]);                           \
-  }
-NDGRAD_CORE_LOOP(expm1)
-NDGRAD_CORE_LOOP(log1p)
-NDGRAD_CORE_LOOP(softplus)
-NDGRAD_CORE_LOOP(selu)
-#undef NDGRAD_CORE_LOOP
-
 // The bodies of the functions that call fma_f/fma_d by name, each compiled three times below.
 [[gnu::always_inline]] inline float sin_one(float x) {
   return trig_vector_lane(x) ? sin_f32_core(x) : std::sin(x);
@@ -520,10 +295,6 @@ NDGRAD_CORE_LOOP(selu)
   loop_with_fallback(
       x, y, n, [](float v) { return cos_f32_core(v); }, [](float v) { return trig_vector_lane(v); },
       [](float v) { return std::cos(v); });
-}
-template <LogBase kBase>
-[[gnu::always_inline]] inline void log_loop(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = log_core<kBase>(x[i]);
 }
 [[gnu::always_inline]] inline void erf_loop(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = erf_f32_core(x[i]);
@@ -568,30 +339,9 @@ NDGRAD_FMA_VERSIONS(float, cos_f32, cos_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, erf_f32, erf_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, erfc_f32, erfc_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, gelu_f32, gelu_one, (float x), (x))
-NDGRAD_FMA_VERSIONS(float, log_f32, log_core<LogBase::e>, (float x), (x))
-NDGRAD_FMA_VERSIONS(float, log2_f32, log_core<LogBase::two>, (float x), (x))
-NDGRAD_FMA_VERSIONS(float, log10_f32, log_core<LogBase::ten>, (float x), (x))
-NDGRAD_FMA_VERSIONS(float, expm1_f32, expm1_core, (float x), (x))
-NDGRAD_FMA_VERSIONS(float, log1p_f32, log1p_core, (float x), (x))
-NDGRAD_FMA_VERSIONS(float, softplus_f32, softplus_core, (float x), (x))
-NDGRAD_FMA_VERSIONS(float, selu_f32, selu_core, (float x), (x))
-NDGRAD_FMA_VERSIONS(void, expm1_f32_loop, expm1_loop, (const float* x, float* y, int64_t n),
-                    (x, y, n))
-NDGRAD_FMA_VERSIONS(void, log1p_f32_loop, log1p_loop, (const float* x, float* y, int64_t n),
-                    (x, y, n))
-NDGRAD_FMA_VERSIONS(void, softplus_f32_loop, softplus_loop, (const float* x, float* y, int64_t n),
-                    (x, y, n))
-NDGRAD_FMA_VERSIONS(void, selu_f32_loop, selu_loop, (const float* x, float* y, int64_t n),
-                    (x, y, n))
 NDGRAD_FMA_VERSIONS(void, sin_f32_loop, sin_loop, (const float* x, float* y, int64_t n), (x, y, n))
 NDGRAD_FMA_VERSIONS(void, cos_f32_loop, cos_loop, (const float* x, float* y, int64_t n), (x, y, n))
 NDGRAD_FMA_VERSIONS(void, erf_f32_loop, erf_loop, (const float* x, float* y, int64_t n), (x, y, n))
-NDGRAD_FMA_VERSIONS(void, log_f32_loop, log_loop<LogBase::e>, (const float* x, float* y, int64_t n),
-                    (x, y, n))
-NDGRAD_FMA_VERSIONS(void, log2_f32_loop, log_loop<LogBase::two>,
-                    (const float* x, float* y, int64_t n), (x, y, n))
-NDGRAD_FMA_VERSIONS(void, log10_f32_loop, log_loop<LogBase::ten>,
-                    (const float* x, float* y, int64_t n), (x, y, n))
 NDGRAD_FMA_VERSIONS(void, erfc_f32_loop, erfc_loop, (const float* x, float* y, int64_t n),
                     (x, y, n))
 #undef NDGRAD_FMA_VERSIONS
@@ -635,15 +385,6 @@ NDGRAD_F32_LOOP(sqrt)
 NDGRAD_F32_LOOP(rsqrt)
 NDGRAD_F32_LOOP(hardsigmoid)
 NDGRAD_F32_LOOP(hardswish)
-float silu_f32(float x) { return x_sigmoid(x, x); }
-float gelu_tanh_f32(float x) { return x_sigmoid(x, 2.0f * gelu_tanh_inner(x)); }
-#define NDGRAD_F32_SIGMOID_LOOP(name, z)                                    \
-  NDGRAD_CLONES void name##_f32_loop(const float* x, float* y, int64_t n) { \
-    for (int64_t i = 0; i < n; ++i) y[i] = x_sigmoid(x[i], z);              \
-  }
-NDGRAD_F32_SIGMOID_LOOP(silu, x[i])
-NDGRAD_F32_SIGMOID_LOOP(gelu_tanh, 2.0f * gelu_tanh_inner(x[i]))
-#undef NDGRAD_F32_SIGMOID_LOOP
 #undef NDGRAD_F32_LOOP
 
 NDGRAD_CLONES double sum_f32(const float* x, int64_t n) {

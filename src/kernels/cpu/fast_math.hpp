@@ -1,9 +1,9 @@
 #pragma once
-// float32 exp, tanh and sigmoid written without branches so that contiguous loops over them
-// vectorize (libm's expf/tanhf are scalar calls); sin, cos, erf, erfc, GELU and the roundings
-// further down. Cody-Waite range reduction and the Cephes
-// minimax polynomials: within 2 ulp of libm over the whole float range, inf/NaN preserved, and
-// results below FLT_MIN kept as subnormals (gradual underflow) as libm keeps them.
+// float32 math for contiguous loops that vectorize (libm's expf/sinf/... are scalar calls): the
+// exponential family (fast_math_lanes.cpp), sin, cos, erf, erfc, GELU, the logarithms and the
+// roundings. Cody-Waite range reductions and minimax polynomials (Cephes's where they serve):
+// within a few ulp of float64 over the whole float range, inf/NaN preserved, and results below
+// FLT_MIN kept as subnormals (gradual underflow) as libm keeps them.
 #include <cstdint>
 #include <cstring>
 
@@ -15,53 +15,11 @@ inline float bits_to_float(int32_t i) {
   return f;
 }
 
-[[gnu::always_inline]] inline float exp_f32(float x) {
-  // lo = ln(2^-150): below it the result rounds to 0. Between it and ln(FLT_MIN) = -87.34 the
-  // result is subnormal; the last multiplication by 2^n2 rounds it there once.
-  const float hi = 88.7228394f, lo = -103.972084f;
-  // Clamped, and NaN mapped to 0 so the integer conversion below is defined; the result for
-  // out-of-range and NaN inputs is chosen at the end.
-  const float xc = x > hi ? hi : (x < lo ? lo : (x == x ? x : 0.0f));
-  // n = round(x / ln 2) by the 1.5 * 2^23 trick; r = x - n ln 2 in two parts.
-  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  // 2^n in two halves: n reaches 128 just below the overflow bound and -150 at lo, past float's
-  // exponent range either way.
-  const int32_t ni = static_cast<int32_t>(n), n1 = ni / 2, n2 = ni - n1;
-  const float e =
-      (p * r * r + r + 1.0f) * bits_to_float((n1 + 127) << 23) * bits_to_float((n2 + 127) << 23);
-  const float inf = bits_to_float(0x7f800000);
-  return x != x ? x : (x > hi ? inf : (x < lo ? 0.0f : e));
-}
-
-inline float tanh_f32(float x) {
-  const float ax = x < 0 ? -x : x;
-  // Small |x|: odd polynomial (accurate where 1 - 2/(e+1) would cancel).
-  const float z = x * x;
-  float p = -5.70498872745e-3f;
-  p = p * z + 2.06390887954e-2f;
-  p = p * z - 5.37397155531e-2f;
-  p = p * z + 1.33314422036e-1f;
-  p = p * z - 3.33332819422e-1f;
-  const float small = p * z * x + x;
-  const float big = 1.0f - 2.0f / (exp_f32(2.0f * ax) + 1.0f);
-  const float signed_big = x < 0 ? -big : big;
-  return x != x ? x : (ax < 0.625f ? small : signed_big);
-}
-
-// exp of -|x| cannot overflow: for x < 0 the result is e / (1 + e), which keeps the subnormal
-// results (x down to -103.97) that 1 / (1 + exp(-x)) flushes to 0 once exp(-x) is inf. One
-// division either way: only the numerator is chosen.
-inline float sigmoid_f32(float x) {
-  const float e = exp_f32(x < 0 ? x : -x);
-  return (x < 0 ? e : 1.0f) / (1.0f + e);
-}
+// exp, sigmoid and tanh of a float (fast_math_lanes.cpp; SiLU, the tanh GELU, expm1 and SELU
+// further down): vectorized loops and one-element functions with the same bits on every CPU.
+float exp_f32(float x);
+float sigmoid_f32(float x);
+float tanh_f32(float x);
 
 [[gnu::always_inline]] inline double bits_to_double(uint64_t i) {
   double d;
@@ -276,19 +234,9 @@ inline float hardsigmoid_f32(float x) {
   return x != x ? x : (r <= 0.0f ? 0.0f : r >= 6.0f ? 6.0f : r) / 6.0f;
 }
 inline float hardswish_f32(float x) { return x * hardsigmoid_f32(x); }
-// x sigmoid(z) with exp_f32 of -|z| only: x / (1 + e) for z >= 0, x e / (1 + e) below (e^-z
-// would overflow to inf past 88.7 and give 0 where the result is still a normal float). Below
-// z = -80, e^z nears the subnormals, where it keeps few bits: x e^(z/2) e^(z/2) there. SiLU is
-// x sigmoid(x); the tanh GELU 0.5 x (1 + tanh(u)) is x sigmoid(2u), the same function, which
-// keeps its relative accuracy for negative x, where 1 + tanh cancels.
-[[gnu::always_inline]] inline float x_sigmoid(float x, float z) {
-  const bool deep = z < -80.0f;
-  const float h = exp_f32(z < 0 ? (deep ? 0.5f * z : z) : -z);
-  const float e = deep ? h * h : h;
-  return (z < 0 ? (deep ? (x * h) * h : x * h) : x) / (1.0f + e);
-}
-// (x_sigmoid and gelu_tanh_inner have mul-adds a file compiled with contraction would fuse: the
-// library calls them in fast_math.cpp only, through the out-of-line functions below.)
+// The tanh GELU's inner value, sqrt(2 / pi) (x + 0.044715 x^3), as gelu_tanh_f32 computes it
+// (no contraction: call it from fast_math files only). SiLU is x sigmoid(x) and the tanh GELU
+// x sigmoid(2u) (fast_math_lanes.cpp).
 inline float gelu_tanh_inner(float x) {
   return 0.79788456080286535588f * (x + 0.044715f * x * x * x);
 }
