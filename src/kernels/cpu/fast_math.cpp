@@ -272,12 +272,89 @@ struct GeluBlock256 {
 #endif
 #undef NDGRAD_GELU_TABLE_CORE
 
+// sin and cos (fast_math.hpp describes the reduction): q = n (n + 1 for cos) picks among
+// sin(r), cos(r), -sin(r), -cos(r) by its low two bits, read from k = 1.5 * 2^23 + q.
+#define NDGRAD_TRIG_CORE(cosine)                                                            \
+  const F magic = V::set(12582912.0f);                                                      \
+  const F k = V::fma(x, V::set(0x1.45f306p-1f), magic);                                     \
+  const F n = V::sub(k, magic);                                                             \
+  const F q = cosine ? V::add(k, V::set(1.0f)) : k;                                         \
+  const F rh = V::fnma(n, V::set(-0x1.777a5cp-25f), V::fnma(n, V::set(0x1.921fb6p+0f), x)); \
+  const F rl = V::mul(n, V::set(0x1.ee59dap-50f));                                          \
+  const F z = V::mul(rh, rh);                                                               \
+  F s = V::fma(V::set(-1.9515295891e-4f), z, V::set(8.3321608736e-3f));                     \
+  s = V::fma(s, z, V::set(-1.6666654611e-1f));                                              \
+  s = V::add(V::fma(V::mul(rh, z), s, rl), rh);                                             \
+  F c = V::fma(V::set(2.443315711809948e-5f), z, V::set(-1.388731625493765e-3f));           \
+  c = V::fma(c, z, V::set(4.166664568298827e-2f));                                          \
+  c = V::add(V::sub(V::set(1.0f), V::mul(V::set(0.5f), z)),                                 \
+             V::fms(V::mul(z, z), c, V::mul(rh, rl)));                                      \
+  const F v = V::select(V::bit_set(q, 1), c, s);                                            \
+  const F signed_v = V::select(V::bit_set(q, 2), V::neg(v), v);
+// sin(-0.0) is -0.0 (rh + ... gives +0.0).
+NDGRAD_LANES_CORE(sin_core, {
+  NDGRAD_TRIG_CORE(false)
+  return V::select(V::eq(x, V::set(0.0f)), x, signed_v);
+})
+NDGRAD_LANES_CORE(cos_core, {
+  NDGRAD_TRIG_CORE(true)
+  return signed_v;
+})
+#undef NDGRAD_TRIG_CORE
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// A block of sin or cos, W lanes a step (the last step masked, or one by one); returns whether
+// a lane is beyond the reduction's bound (or inf or NaN), for libm.
+template <bool kCos>
+struct TrigBlock512 {
+  [[gnu::target("avx512f,avx512bw,avx512dq,avx512vl")]] int operator()(const float* in, float* out,
+                                                                       int64_t m) const {
+    using V = lanes::Avx512;
+    const __m512 bound = V::set(kTrigBound);
+    __mmask16 beyond = 0;
+    int64_t i = 0;
+    for (; i + 16 <= m; i += 16) {
+      const __m512 v = _mm512_loadu_ps(in + i);
+      _mm512_storeu_ps(out + i, kCos ? cos_core(v) : sin_core(v));
+      beyond |= _mm512_cmp_ps_mask(V::abs(v), bound, _CMP_NLT_UQ);
+    }
+    if (i < m) {
+      const __mmask16 live = static_cast<__mmask16>((1u << (m - i)) - 1);
+      const __m512 v = _mm512_maskz_loadu_ps(live, in + i);
+      _mm512_mask_storeu_ps(out + i, live, kCos ? cos_core(v) : sin_core(v));
+      beyond |= _mm512_mask_cmp_ps_mask(live, V::abs(v), bound, _CMP_NLT_UQ);
+    }
+    return beyond != 0;
+  }
+};
+template <bool kCos>
+struct TrigBlock256 {
+  [[gnu::target("avx2,fma")]] int operator()(const float* in, float* out, int64_t m) const {
+    using V = lanes::Avx2;
+    const __m256 bound = V::set(kTrigBound);
+    __m256 beyond = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= m; i += 8) {
+      const __m256 v = _mm256_loadu_ps(in + i);
+      _mm256_storeu_ps(out + i, kCos ? cos_core(v) : sin_core(v));
+      beyond = _mm256_or_ps(beyond, _mm256_cmp_ps(V::abs(v), bound, _CMP_NLT_UQ));
+    }
+    int tail = _mm256_movemask_ps(beyond);
+    for (; i < m; ++i) {
+      out[i] = kCos ? cos_core(in[i]) : sin_core(in[i]);
+      tail |= trig_vector_lane(in[i]) ? 0 : 1;
+    }
+    return tail;
+  }
+};
+#endif
+
 // The bodies of the functions that call fma_f/fma_d by name, each compiled three times below.
 [[gnu::always_inline]] inline float sin_one(float x) {
-  return trig_vector_lane(x) ? sin_f32_core(x) : std::sin(x);
+  return trig_vector_lane(x) ? sin_core(x) : std::sin(x);
 }
 [[gnu::always_inline]] inline float cos_one(float x) {
-  return trig_vector_lane(x) ? cos_f32_core(x) : std::cos(x);
+  return trig_vector_lane(x) ? cos_core(x) : std::cos(x);
 }
 [[gnu::always_inline]] inline float erf_one(float x) { return erf_f32_core(x); }
 [[gnu::always_inline]] inline float erfc_one(float x) {
@@ -288,12 +365,12 @@ struct GeluBlock256 {
 }
 [[gnu::always_inline]] inline void sin_loop(const float* x, float* y, int64_t n) {
   loop_with_fallback(
-      x, y, n, [](float v) { return sin_f32_core(v); }, [](float v) { return trig_vector_lane(v); },
+      x, y, n, [](float v) { return sin_core(v); }, [](float v) { return trig_vector_lane(v); },
       [](float v) { return std::sin(v); });
 }
 [[gnu::always_inline]] inline void cos_loop(const float* x, float* y, int64_t n) {
   loop_with_fallback(
-      x, y, n, [](float v) { return cos_f32_core(v); }, [](float v) { return trig_vector_lane(v); },
+      x, y, n, [](float v) { return cos_core(v); }, [](float v) { return trig_vector_lane(v); },
       [](float v) { return std::cos(v); });
 }
 [[gnu::always_inline]] inline void erf_loop(const float* x, float* y, int64_t n) {
@@ -339,8 +416,6 @@ NDGRAD_FMA_VERSIONS(float, cos_f32, cos_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, erf_f32, erf_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, erfc_f32, erfc_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, gelu_f32, gelu_one, (float x), (x))
-NDGRAD_FMA_VERSIONS(void, sin_f32_loop, sin_loop, (const float* x, float* y, int64_t n), (x, y, n))
-NDGRAD_FMA_VERSIONS(void, cos_f32_loop, cos_loop, (const float* x, float* y, int64_t n), (x, y, n))
 NDGRAD_FMA_VERSIONS(void, erf_f32_loop, erf_loop, (const float* x, float* y, int64_t n), (x, y, n))
 NDGRAD_FMA_VERSIONS(void, erfc_f32_loop, erfc_loop, (const float* x, float* y, int64_t n),
                     (x, y, n))
@@ -354,21 +429,43 @@ namespace {
   blocks_with_fallback(
       x, y, n, GeluBlock512{}, [](float v) { return gelu_table_lane(v); }, gelu_libm);
 }
+#define NDGRAD_TRIG_LOOPS(name, cosine)                                                        \
+  [[gnu::target("avx512f,avx512bw,avx512dq,avx512vl")]] void name##_f32_loop_avx512(           \
+      const float* x, float* y, int64_t n) {                                                   \
+    blocks_with_fallback(                                                                      \
+        x, y, n, TrigBlock512<cosine>{}, [](float v) { return trig_vector_lane(v); },          \
+        [](float v) { return std::name(v); });                                                 \
+  }                                                                                            \
+  [[gnu::target("avx2,fma")]] void name##_f32_loop_avx2(const float* x, float* y, int64_t n) { \
+    blocks_with_fallback(                                                                      \
+        x, y, n, TrigBlock256<cosine>{}, [](float v) { return trig_vector_lane(v); },          \
+        [](float v) { return std::name(v); });                                                 \
+  }
+NDGRAD_TRIG_LOOPS(sin, false)
+NDGRAD_TRIG_LOOPS(cos, true)
+#undef NDGRAD_TRIG_LOOPS
 [[gnu::target("avx2,fma")]] void gelu_f32_loop_avx2(const float* x, float* y, int64_t n) {
   blocks_with_fallback(
       x, y, n, GeluBlock256{}, [](float v) { return gelu_table_lane(v); }, gelu_libm);
 }
 }  // namespace
-void gelu_f32_loop(const float* x, float* y, int64_t n) {
-  const CpuFeatures& features = cpu();
-  if (features.avx512)
-    gelu_f32_loop_avx512(x, y, n);
-  else if (features.avx2_fma)
-    gelu_f32_loop_avx2(x, y, n);
-  else
-    gelu_loop(x, y, n);
-}
+#define NDGRAD_DISPATCH_LOOP(name, baseline)                  \
+  void name##_f32_loop(const float* x, float* y, int64_t n) { \
+    const CpuFeatures& features = cpu();                      \
+    if (features.avx512)                                      \
+      name##_f32_loop_avx512(x, y, n);                        \
+    else if (features.avx2_fma)                               \
+      name##_f32_loop_avx2(x, y, n);                          \
+    else                                                      \
+      baseline(x, y, n);                                      \
+  }
+NDGRAD_DISPATCH_LOOP(sin, sin_loop)
+NDGRAD_DISPATCH_LOOP(cos, cos_loop)
+NDGRAD_DISPATCH_LOOP(gelu, gelu_loop)
+#undef NDGRAD_DISPATCH_LOOP
 #else
+void sin_f32_loop(const float* x, float* y, int64_t n) { sin_loop(x, y, n); }
+void cos_f32_loop(const float* x, float* y, int64_t n) { cos_loop(x, y, n); }
 void gelu_f32_loop(const float* x, float* y, int64_t n) { gelu_loop(x, y, n); }
 #endif
 #define NDGRAD_F32_LOOP(name)                                               \

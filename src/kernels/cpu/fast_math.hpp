@@ -63,8 +63,8 @@ template <class T, class... C>
   return p;
 }
 
-// sin and cos in float, sixteen lanes under AVX-512. n = round(x 2/pi); r = x - n pi/2 as a
-// pair rh + rl, with pi/2 = C1 + C2 + C3 in floats (to 1e-23), all with FMAs:
+// sin and cos in float (fast_math.cpp, over lanes.hpp's lane types). n = round(x 2/pi); r = x - n
+// pi/2 as a pair rh + rl, with pi/2 = C1 + C2 + C3 in floats (to 1e-23), all with FMAs:
 // - r1 = x - n C1 is exact (the difference fits 24 bits while |r| < 1);
 // - rh = r1 - n C2, rounded once: within half an ulp of itself, also where r1 and n C2 cancel
 //   (x near a multiple of pi/2; for |x| < kTrigBound, |x - n pi/2| >= 2^-28);
@@ -74,28 +74,6 @@ template <class T, class... C>
 // within 1.6 ulp of float64's sin and cos (an exhaustive check, bench/NOTES.md); rh's rounding
 // is most of it (its error recovered by a two-sum gave 1.2 ulp, at 1.35x the time).
 inline constexpr float kTrigBound = 1048576.0f;  // 2^20
-[[gnu::always_inline]] inline float sin_or_cos_f32(float x, bool cosine) {
-  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float k = fma_f(x, 0x1.45f306p-1f, magic);
-  const float n = k - magic;
-  int32_t kbits;
-  std::memcpy(&kbits, &k, sizeof kbits);
-  const uint32_t quadrant = (static_cast<uint32_t>(kbits) + (cosine ? 1 : 0)) & 3;
-  const float r1 = fma_f(-n, 0x1.921fb6p+0f, x);
-  const float rh = fma_f(-n, -0x1.777a5cp-25f, r1);
-  const float rl = n * 0x1.ee59dap-50f;
-  const float z = rh * rh;
-  float s = horner(z, -1.9515295891e-4f, 8.3321608736e-3f, -1.6666654611e-1f);
-  s = fma_f(rh * z, s, rl) + rh;
-  float c = horner(z, 2.443315711809948e-5f, -1.388731625493765e-3f, 4.166664568298827e-2f);
-  c = (1.0f - 0.5f * z) + fma_f(z * z, c, -(rh * rl));
-  // sin(x + q pi/2) for q = 0, 1, 2, 3: s, c, -s, -c (cos is sin a quadrant on).
-  const float v = (quadrant & 1) ? c : s;
-  const float signed_v = (quadrant & 2) ? -v : v;
-  return ((x == 0.0f) & !cosine) ? x : signed_v;  // sin(-0.0) is -0.0 (rh + ... gives +0.0)
-}
-[[gnu::always_inline]] inline float sin_f32_core(float x) { return sin_or_cos_f32(x, false); }
-[[gnu::always_inline]] inline float cos_f32_core(float x) { return sin_or_cos_f32(x, true); }
 [[gnu::always_inline]] inline bool trig_vector_lane(float x) {
   return (x < 0 ? -x : x) < kTrigBound;
 }

@@ -10,7 +10,8 @@
 // The operations: set(v) broadcasts; fms(a, b, c) = a b - c and fnma(a, b, c) = c - a b;
 // min(a, b) = a < b ? a : b and max(a, b) = a > b ? a : b (b where either is NaN, as the
 // instructions); lt/le/gt/ge/eq/is_nan give masks, any_of/and_/or_ combine them and select(m, a, b)
-// picks a where m is set; abs clears the sign, neg_abs sets it; with_sign_of(v, x) is v (its sign
+// picks a where m is set; bit_set(k, b) tests bit b of k's bits; abs clears the sign, neg_abs
+// sets it, neg flips it; with_sign_of(v, x) is v (its sign
 // clear) with x's sign; scale(a, n) = a 2^n for an integer-valued float n in [-150, 128] and a in
 // [1/2, 2], rounded once (AVX-512's vscalefps; elsewhere two exact steps of at most 2^+-75, the
 // second rounding); pow2_of_rounded(k) = 2^n for k = 1.5 * 2^23 + n, |n| <= 127;
@@ -53,6 +54,8 @@ struct Scalar {
   [[gnu::always_inline]] static F min(F a, F b) { return a < b ? a : b; }
   [[gnu::always_inline]] static F max(F a, F b) { return a > b ? a : b; }
   [[gnu::always_inline]] static F abs(F x) { return bits_to_float(float_bits(x) & 0x7fffffff); }
+  [[gnu::always_inline]] static F neg(F x) { return -x; }
+  [[gnu::always_inline]] static M bit_set(F k, int32_t bit) { return (float_bits(k) & bit) != 0; }
   [[gnu::always_inline]] static F neg_abs(F x) {
     return bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(float_bits(x)) | 0x80000000u));
   }
@@ -122,6 +125,10 @@ struct Avx512 {
     return _mm512_castsi512_ps(
         _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff)));
   }
+  NDGRAD_LANES_AVX512 static F neg(F x) { return _mm512_xor_ps(x, _mm512_set1_ps(-0.0f)); }
+  NDGRAD_LANES_AVX512 static M bit_set(F k, int32_t bit) {
+    return _mm512_test_epi32_mask(_mm512_castps_si512(k), _mm512_set1_epi32(bit));
+  }
   NDGRAD_LANES_AVX512 static F neg_abs(F x) {
     return _mm512_castsi512_ps(
         _mm512_or_si512(_mm512_castps_si512(x), _mm512_set1_epi32(static_cast<int>(0x80000000u))));
@@ -182,6 +189,11 @@ struct Avx2 {
   NDGRAD_LANES_AVX2 static F min(F a, F b) { return _mm256_min_ps(a, b); }
   NDGRAD_LANES_AVX2 static F max(F a, F b) { return _mm256_max_ps(a, b); }
   NDGRAD_LANES_AVX2 static F abs(F x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
+  NDGRAD_LANES_AVX2 static F neg(F x) { return _mm256_xor_ps(x, _mm256_set1_ps(-0.0f)); }
+  NDGRAD_LANES_AVX2 static M bit_set(F k, int32_t bit) {
+    const __m256i b = _mm256_set1_epi32(bit);
+    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_castps_si256(k), b), b));
+  }
   NDGRAD_LANES_AVX2 static F neg_abs(F x) { return _mm256_or_ps(_mm256_set1_ps(-0.0f), x); }
   NDGRAD_LANES_AVX2 static F with_sign_of(F v, F x) {
     return _mm256_or_ps(v, _mm256_and_ps(_mm256_set1_ps(-0.0f), x));
