@@ -234,6 +234,98 @@ TEST(FastMath, Expm1Log1pSoftplusSeluAgainstFloat64) {
   EXPECT_LE(worst_ulps(selu_f32_loop, selu_f32, xs, selu, &at), 3) << "selu at " << at;
 }
 
+// 2^x, tan, cbrt, the hyperbolic functions and their inverses, atan, asin, acos (Cephes's float
+// reductions and polynomials over the lane types), logit and mish, against float64 over the
+// sweeps (and the one-element functions equal to the loops).
+TEST(FastMath, TanCbrtHyperbolicInverseTrigExp2LogitMishAgainstFloat64) {
+  const std::vector<float> xs = sweep_inputs();
+  float at = 0;
+  using Loop = void (*)(const float*, float*, int64_t);
+  using One = float (*)(float);
+  struct Case {
+    const char* name;
+    Loop loop;
+    One one;
+    double (*want)(double);
+    double bound;
+  };
+  const Case cases[] = {
+      {"exp2", exp2_f32_loop, exp2_f32, [](double x) { return std::exp2(x); }, 1},
+      // Cephes's tanf polynomial: 2.7 ulp below 2^12, 3.8 up to 2^20 (libm beyond).
+      {"tan", tan_f32_loop, tan_f32, [](double x) { return std::tan(x); }, 4},
+      {"cbrt", cbrt_f32_loop, cbrt_f32, [](double x) { return std::cbrt(x); }, 1},
+      {"sinh", sinh_f32_loop, sinh_f32, [](double x) { return std::sinh(x); }, 2},
+      {"cosh", cosh_f32_loop, cosh_f32, [](double x) { return std::cosh(x); }, 2},
+      {"atan", atan_f32_loop, atan_f32, [](double x) { return std::atan(x); }, 2},
+      {"asin", asin_f32_loop, asin_f32, [](double x) { return std::asin(x); }, 2},
+      {"acos", acos_f32_loop, acos_f32, [](double x) { return std::acos(x); }, 2},
+      // log(|x| + sqrt(x^2 + 1)) loses up to 3.4 ulp just above 1/2 (the sum's rounding).
+      {"asinh", asinh_f32_loop, asinh_f32, [](double x) { return std::asinh(x); }, 4},
+      {"acosh", acosh_f32_loop, acosh_f32, [](double x) { return std::acosh(x); }, 2},
+      {"atanh", atanh_f32_loop, atanh_f32, [](double x) { return std::atanh(x); }, 2},
+      // logit as the functor defines it in float: log of the float x / (1 - x).
+      {"logit", logit_f32_loop, logit_f32,
+       [](double x) {
+         const float xf = static_cast<float>(x);
+         return std::log(static_cast<double>(xf / (1.0f - xf)));
+       },
+       1},
+      {"mish", mish_f32_loop, mish_f32,
+       [](double x) {
+         return x * std::tanh(std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))));
+       },
+       4},
+  };
+  for (const Case& c : cases)
+    EXPECT_LE(worst_ulps(c.loop, c.one, xs, c.want, &at), c.bound) << c.name << " at " << at;
+  const float inf = INFINITY, pi_2 = 1.57079637f;
+  for (int k = -149; k <= 127; k += 7) EXPECT_EQ(exp2_f32(float(k)), std::ldexp(1.0f, k)) << k;
+  EXPECT_EQ(exp2_f32(128.0f), inf);
+  EXPECT_EQ(exp2_f32(-151.0f), 0.0f);
+  EXPECT_EQ(sinh_f32(89.0f), static_cast<float>(std::sinh(89.0)));  // past exp's overflow
+  EXPECT_EQ(cosh_f32(-89.0f), static_cast<float>(std::cosh(89.0)));
+  EXPECT_EQ(sinh_f32(-90.0f), -inf);
+  EXPECT_EQ(cosh_f32(inf), inf);
+  EXPECT_EQ(cosh_f32(-inf), inf);
+  EXPECT_TRUE(std::signbit(sinh_f32(-0.0f)));
+  EXPECT_EQ(atan_f32(inf), pi_2);
+  EXPECT_EQ(atan_f32(-inf), -pi_2);
+  EXPECT_EQ(asin_f32(1.0f), pi_2);
+  EXPECT_EQ(asin_f32(-1.0f), -pi_2);
+  EXPECT_EQ(acos_f32(1.0f), 0.0f);
+  EXPECT_EQ(acos_f32(-1.0f), 3.14159274f);
+  EXPECT_EQ(acos_f32(0.0f), pi_2);
+  EXPECT_TRUE(std::isnan(asin_f32(1.0001f)));
+  EXPECT_TRUE(std::isnan(acos_f32(-1.5f)));
+  EXPECT_EQ(acosh_f32(1.0f), 0.0f);
+  EXPECT_EQ(acosh_f32(inf), inf);
+  EXPECT_TRUE(std::isnan(acosh_f32(0.999f)));
+  EXPECT_EQ(asinh_f32(-inf), -inf);
+  EXPECT_EQ(asinh_f32(3e38f), static_cast<float>(std::asinh(3e38)));
+  EXPECT_TRUE(std::signbit(asinh_f32(-0.0f)));
+  EXPECT_EQ(atanh_f32(1.0f), inf);
+  EXPECT_EQ(atanh_f32(-1.0f), -inf);
+  EXPECT_TRUE(std::isnan(atanh_f32(1.5f)));
+  EXPECT_EQ(logit_f32(0.0f), -inf);
+  EXPECT_EQ(logit_f32(1.0f), inf);
+  EXPECT_TRUE(std::isnan(logit_f32(2.0f)));
+  EXPECT_EQ(mish_f32(inf), inf);
+  EXPECT_TRUE(std::signbit(tan_f32(-0.0f)));
+  EXPECT_TRUE(std::isnan(tan_f32(inf)));
+  EXPECT_EQ(tan_f32(1e30f), std::tan(1e30f));  // past the reduction's bound: libm
+  for (int i = -300; i <= 300; i += 7) {       // cubes' roots exactly
+    const float c = static_cast<float>(i) * static_cast<float>(i) * static_cast<float>(i);
+    EXPECT_EQ(cbrt_f32(c), static_cast<float>(i)) << c;
+  }
+  EXPECT_EQ(cbrt_f32(0x1p-149f), 0x1p-50f * std::cbrt(0x1p1f));
+  EXPECT_EQ(cbrt_f32(-inf), -inf);
+  EXPECT_TRUE(std::signbit(cbrt_f32(-0.0f)));
+  EXPECT_TRUE(std::isnan(mish_f32(-inf)));  // -inf tanh(0), as x tanh(softplus(x)) gives
+  for (float v : {NAN, -NAN}) {
+    for (const Case& c : cases) EXPECT_TRUE(std::isnan(c.one(v))) << c.name;
+  }
+}
+
 // The ops whose loops compute what the one-element functor computes: the same bits as libm's
 // sqrt and the plain expressions.
 TEST(FastMath, ExactLoopsEqualTheirExpressions) {

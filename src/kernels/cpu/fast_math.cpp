@@ -300,12 +300,34 @@ NDGRAD_LANES_CORE(cos_core, {
   NDGRAD_TRIG_CORE(true)
   return signed_v;
 })
+// tan: t = tan(rh) + rl (1 + t^2) with Cephes's tanf polynomial (2.4 ulp near pi/4), t in even
+// quadrants and -1 / t in odd ones. The polynomial is fitted on |r| <= pi/4; from 2^12 on, the
+// float 2/pi can leave |r| up to 0.82 (near 2^20), and there s / c and -c / s take over (sin /
+// cos alone: 3.7 ulp from x = 1/2 on). One division for all. -0.0 as sin.
+NDGRAD_LANES_CORE(tan_core, {
+  NDGRAD_TRIG_CORE(false)
+  (void)signed_v;
+  F p = V::fma(V::set(9.38540185543e-3f), z, V::set(3.11992232697e-3f));
+  p = V::fma(p, z, V::set(2.44301354525e-2f));
+  p = V::fma(p, z, V::set(5.34112807005e-2f));
+  p = V::fma(p, z, V::set(1.33387994085e-1f));
+  p = V::fma(p, z, V::set(3.33331568548e-1f));
+  const F y = V::fma(V::mul(p, z), rh, rh);
+  const F t = V::fma(rl, V::fma(y, y, V::set(1.0f)), y);
+  const V::M odd = V::bit_set(q, 1);
+  const V::M fitted = V::le(V::abs(rh), V::set(0.785398185f));
+  const F num = V::select(fitted, V::select(odd, V::set(-1.0f), t), V::select(odd, V::neg(c), s));
+  const F den = V::select(fitted, V::select(odd, t, V::set(1.0f)), V::select(odd, s, c));
+  return V::select(V::eq(x, V::set(0.0f)), x, V::div(num, den));
+})
 #undef NDGRAD_TRIG_CORE
 
 #if defined(__x86_64__) && defined(__GNUC__)
-// A block of sin or cos, W lanes a step (the last step masked, or one by one); returns whether
+// kFn's function of v (the others' branches fold away).
+#define NDGRAD_TRIG_OF(v) (kFn == 0 ? sin_core(v) : kFn == 1 ? cos_core(v) : tan_core(v))
+// A block of sin, cos or tan, W lanes a step (the last step masked, or one by one); returns whether
 // a lane is beyond the reduction's bound (or inf or NaN), for libm.
-template <bool kCos>
+template <int kFn>  // 0 sin, 1 cos, 2 tan
 struct TrigBlock512 {
   [[gnu::target("avx512f,avx512bw,avx512dq,avx512vl")]] int operator()(const float* in, float* out,
                                                                        int64_t m) const {
@@ -315,19 +337,19 @@ struct TrigBlock512 {
     int64_t i = 0;
     for (; i + 16 <= m; i += 16) {
       const __m512 v = _mm512_loadu_ps(in + i);
-      _mm512_storeu_ps(out + i, kCos ? cos_core(v) : sin_core(v));
+      _mm512_storeu_ps(out + i, NDGRAD_TRIG_OF(v));
       beyond |= _mm512_cmp_ps_mask(V::abs(v), bound, _CMP_NLT_UQ);
     }
     if (i < m) {
       const __mmask16 live = static_cast<__mmask16>((1u << (m - i)) - 1);
       const __m512 v = _mm512_maskz_loadu_ps(live, in + i);
-      _mm512_mask_storeu_ps(out + i, live, kCos ? cos_core(v) : sin_core(v));
+      _mm512_mask_storeu_ps(out + i, live, NDGRAD_TRIG_OF(v));
       beyond |= _mm512_mask_cmp_ps_mask(live, V::abs(v), bound, _CMP_NLT_UQ);
     }
     return beyond != 0;
   }
 };
-template <bool kCos>
+template <int kFn>
 struct TrigBlock256 {
   [[gnu::target("avx2,fma")]] int operator()(const float* in, float* out, int64_t m) const {
     using V = lanes::Avx2;
@@ -336,17 +358,18 @@ struct TrigBlock256 {
     int64_t i = 0;
     for (; i + 8 <= m; i += 8) {
       const __m256 v = _mm256_loadu_ps(in + i);
-      _mm256_storeu_ps(out + i, kCos ? cos_core(v) : sin_core(v));
+      _mm256_storeu_ps(out + i, NDGRAD_TRIG_OF(v));
       beyond = _mm256_or_ps(beyond, _mm256_cmp_ps(V::abs(v), bound, _CMP_NLT_UQ));
     }
     int tail = _mm256_movemask_ps(beyond);
     for (; i < m; ++i) {
-      out[i] = kCos ? cos_core(in[i]) : sin_core(in[i]);
+      out[i] = NDGRAD_TRIG_OF(in[i]);
       tail |= trig_vector_lane(in[i]) ? 0 : 1;
     }
     return tail;
   }
 };
+#undef NDGRAD_TRIG_OF
 #endif
 
 // The bodies of the functions that call fma_f/fma_d by name, each compiled three times below.
@@ -355,6 +378,9 @@ struct TrigBlock256 {
 }
 [[gnu::always_inline]] inline float cos_one(float x) {
   return trig_vector_lane(x) ? cos_core(x) : std::cos(x);
+}
+[[gnu::always_inline]] inline float tan_one(float x) {
+  return trig_vector_lane(x) ? tan_core(x) : std::tan(x);
 }
 [[gnu::always_inline]] inline float erf_one(float x) { return erf_f32_core(x); }
 [[gnu::always_inline]] inline float erfc_one(float x) {
@@ -372,6 +398,11 @@ struct TrigBlock256 {
   loop_with_fallback(
       x, y, n, [](float v) { return cos_core(v); }, [](float v) { return trig_vector_lane(v); },
       [](float v) { return std::cos(v); });
+}
+[[gnu::always_inline]] inline void tan_loop(const float* x, float* y, int64_t n) {
+  loop_with_fallback(
+      x, y, n, [](float v) { return tan_core(v); }, [](float v) { return trig_vector_lane(v); },
+      [](float v) { return std::tan(v); });
 }
 [[gnu::always_inline]] inline void erf_loop(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = erf_f32_core(x[i]);
@@ -413,6 +444,7 @@ struct TrigBlock256 {
 #endif
 NDGRAD_FMA_VERSIONS(float, sin_f32, sin_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, cos_f32, cos_one, (float x), (x))
+NDGRAD_FMA_VERSIONS(float, tan_f32, tan_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, erf_f32, erf_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, erfc_f32, erfc_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, gelu_f32, gelu_one, (float x), (x))
@@ -441,8 +473,9 @@ namespace {
         x, y, n, TrigBlock256<cosine>{}, [](float v) { return trig_vector_lane(v); },          \
         [](float v) { return std::name(v); });                                                 \
   }
-NDGRAD_TRIG_LOOPS(sin, false)
-NDGRAD_TRIG_LOOPS(cos, true)
+NDGRAD_TRIG_LOOPS(sin, 0)
+NDGRAD_TRIG_LOOPS(cos, 1)
+NDGRAD_TRIG_LOOPS(tan, 2)
 #undef NDGRAD_TRIG_LOOPS
 [[gnu::target("avx2,fma")]] void gelu_f32_loop_avx2(const float* x, float* y, int64_t n) {
   blocks_with_fallback(
@@ -461,11 +494,13 @@ NDGRAD_TRIG_LOOPS(cos, true)
   }
 NDGRAD_DISPATCH_LOOP(sin, sin_loop)
 NDGRAD_DISPATCH_LOOP(cos, cos_loop)
+NDGRAD_DISPATCH_LOOP(tan, tan_loop)
 NDGRAD_DISPATCH_LOOP(gelu, gelu_loop)
 #undef NDGRAD_DISPATCH_LOOP
 #else
 void sin_f32_loop(const float* x, float* y, int64_t n) { sin_loop(x, y, n); }
 void cos_f32_loop(const float* x, float* y, int64_t n) { cos_loop(x, y, n); }
+void tan_f32_loop(const float* x, float* y, int64_t n) { tan_loop(x, y, n); }
 void gelu_f32_loop(const float* x, float* y, int64_t n) { gelu_loop(x, y, n); }
 #endif
 #define NDGRAD_F32_LOOP(name)                                               \

@@ -80,6 +80,7 @@ inline constexpr float kTrigBound = 1048576.0f;  // 2^20
 // One element: the core in range, libm beyond it (the loops do the same lane by lane).
 float sin_f32(float x);
 float cos_f32(float x);
+float tan_f32(float x);
 
 // e^-y for y >= 0 in double, to about 1e-10 relative while y <= 700; 0 beyond (and for inf).
 [[gnu::always_inline]] inline double exp_neg_f64(double y) {
@@ -232,6 +233,21 @@ float log1p_f32(float x);
 float softplus_f32(float x);
 float selu_f32(float x);
 
+// 2^x, sinh, cosh, atan, asin, acos, asinh, acosh, atanh (Cephes's float polynomials and
+// reductions), logit, mish and cbrt (fast_math_lanes.cpp).
+float exp2_f32(float x);
+float sinh_f32(float x);
+float cosh_f32(float x);
+float atan_f32(float x);
+float asin_f32(float x);
+float acos_f32(float x);
+float asinh_f32(float x);
+float acosh_f32(float x);
+float atanh_f32(float x);
+float logit_f32(float x);
+float mish_f32(float x);
+float cbrt_f32(float x);
+
 // Contiguous loops, compiled for AVX-512, AVX2 and baseline x86-64 and picked at run time.
 // y may be x (in place), or overlap it starting before it; not start after it.
 void exp_f32_loop(const float* x, float* y, int64_t n);
@@ -239,6 +255,7 @@ void tanh_f32_loop(const float* x, float* y, int64_t n);
 void sigmoid_f32_loop(const float* x, float* y, int64_t n);
 void sin_f32_loop(const float* x, float* y, int64_t n);
 void cos_f32_loop(const float* x, float* y, int64_t n);
+void tan_f32_loop(const float* x, float* y, int64_t n);
 void erf_f32_loop(const float* x, float* y, int64_t n);
 void erfc_f32_loop(const float* x, float* y, int64_t n);
 void gelu_f32_loop(const float* x, float* y, int64_t n);
@@ -261,6 +278,18 @@ void expm1_f32_loop(const float* x, float* y, int64_t n);
 void log1p_f32_loop(const float* x, float* y, int64_t n);
 void softplus_f32_loop(const float* x, float* y, int64_t n);
 void selu_f32_loop(const float* x, float* y, int64_t n);
+void exp2_f32_loop(const float* x, float* y, int64_t n);
+void sinh_f32_loop(const float* x, float* y, int64_t n);
+void cosh_f32_loop(const float* x, float* y, int64_t n);
+void atan_f32_loop(const float* x, float* y, int64_t n);
+void asin_f32_loop(const float* x, float* y, int64_t n);
+void acos_f32_loop(const float* x, float* y, int64_t n);
+void asinh_f32_loop(const float* x, float* y, int64_t n);
+void acosh_f32_loop(const float* x, float* y, int64_t n);
+void atanh_f32_loop(const float* x, float* y, int64_t n);
+void logit_f32_loop(const float* x, float* y, int64_t n);
+void mish_f32_loop(const float* x, float* y, int64_t n);
+void cbrt_f32_loop(const float* x, float* y, int64_t n);
 // The sum of term(i) for i in [0, n) in kLanes independent partial sums, added up in lane
 // order, then the tail: the adds overlap (and the result is more accurate than one running
 // sum). 32 floats are two AVX-512 or four AVX2 registers.

@@ -111,7 +111,6 @@ NDGRAD_LANES_CORE(selu_core, {
 })
 
 #undef NDGRAD_X_SIGMOID
-#undef NDGRAD_EXP_REDUCE
 
 // log of a float, base e, 2 or 10: x = m 2^e with m in [sqrt(1/2), sqrt(2)), f = m - 1 exactly,
 // log(1 + f) = f + y with y = -f^2 / 2 + f^3 P(f) (Cephes's logf polynomial); then e ln 2 in two
@@ -174,9 +173,9 @@ NDGRAD_LANES_CORE(log1p_core, {
   return V::select(V::or_(V::or_(V::is_nan(x), V::eq(x, V::set(0.0f))), V::eq(x, inf)), x, r);
 })
 
-// log(1 + e^x) = max(x, 0) + log1p(e) with e = e^-|x| in (0, 1]: no overflow, and e^x itself
-// far below 0. log1p_core's steps with u = 1 + e in [1, 2] taken as its own mantissa (2 as 2^1):
-// the same bits without the general exponent split.
+// softplus, log(1 + e^x) = max(x, 0) + log1p(e) for e = e^-|x| in (0, 1]: no overflow, and e^x
+// itself far below 0; log1p_core's steps with u = 1 + e in [1, 2] taken as its own mantissa (2 as
+// 2^1): the same bits without the general exponent split.
 NDGRAD_LANES_CORE(softplus_core, {
   const F one = V::set(1.0f);
   const F e = exp_core(V::neg_abs(x));
@@ -187,7 +186,193 @@ NDGRAD_LANES_CORE(softplus_core, {
   const F l = V::add(lu, V::div(V::sub(e, V::sub(u, one)), u));
   return V::select(V::is_nan(x), x, V::add(V::max(x, V::set(0.0f)), l));
 })
+// mish = x tanh(softplus(x)) = x w / (w + 2) for w = n (n + 2), n = e^x (tanh(log u) =
+// (u^2 - 1) / (u^2 + 1), u = 1 + n): one exponential and one division, e = e^-|x| only (for
+// x >= 0, (1 + 2e) / (1 + 2e + 2e^2), the same over e^2x), nothing cancels. Below x = -17, e^x
+// nears the subnormals before x e^x does, and mish = x e^x to the float: x e^(x/2) e^(x/2).
+NDGRAD_LANES_CORE(mish_core, {
+  const F a = V::neg_abs(x), two = V::set(2.0f);
+  const V::M deep = V::lt(x, V::set(-17.0f)), below = V::lt(x, V::set(0.0f));
+  const F h = exp_core(V::select(deep, V::mul(a, V::set(0.5f)), a));
+  const F h2 = V::add(h, h);
+  const F num = V::select(below, V::fma(h, h, h2), V::add(V::set(1.0f), h2));
+  const F den = V::select(below, V::add(num, two), V::fma(h2, h, num));
+  const F m = V::select(deep, V::mul(V::mul(x, h), h), V::mul(x, V::div(num, den)));
+  return V::select(V::is_nan(x), x, m);
+})
 #undef NDGRAD_LOG_REDUCE
+
+// 2^x: n = round(x), f = x - n exactly, e^(f ln 2) as exp's 1 + w (f ln 2 rounded: 2^-25 of
+// |r| <= 0.35, a fifth of an ulp at most), then 2^n. Integers give powers of two exactly.
+NDGRAD_LANES_CORE(exp2_core, {
+  const F xc = V::min(V::max(x, V::set(-151.0f)), V::set(129.0f));
+  const F magic = V::set(12582912.0f);
+  const F n = V::sub(V::add(xc, magic), magic);
+  const F r = V::mul(V::sub(xc, n), V::set(0.693147180559945309f));
+  F w = V::fma(V::set(1.9875691500e-4f), r, V::set(1.3981999507e-3f));
+  w = V::fma(w, r, V::set(8.3334519073e-3f));
+  w = V::fma(w, r, V::set(4.1665795894e-2f));
+  w = V::fma(w, r, V::set(1.6666665459e-1f));
+  w = V::fma(w, r, V::set(5.0000001201e-1f));
+  w = V::fma(V::mul(r, r), w, r);
+  return V::select(V::is_nan(x), x, V::scale(V::add(w, V::set(1.0f)), n));
+})
+
+// e^|x| / 2 = (1 + w) 2^(n - 1): no overflow below |x| = 89.4 (sinh and cosh reach FLT_MAX
+// there, past exp's 88.7).
+NDGRAD_LANES_CORE(half_exp_abs_core, {
+  const F xc = V::min(V::abs(x), V::set(90.0f));
+  NDGRAD_EXP_REDUCE(xc)
+  return V::scale(V::add(w, V::set(1.0f)), V::sub(n, V::set(1.0f)));
+})
+// cosh = e^|x| / 2 + 1 / (4 (e^|x| / 2)): two positive terms.
+NDGRAD_LANES_CORE(cosh_core, {
+  const F h = half_exp_abs_core(x);
+  return V::select(V::is_nan(x), x, V::add(h, V::div(V::set(0.25f), h)));
+})
+// sinh: |x| <= 1 an odd polynomial (Cephes's sinhf), where the difference would cancel; above,
+// e^|x| / 2 - 1 / (4 (e^|x| / 2)), with x's sign.
+NDGRAD_LANES_CORE(sinh_core, {
+  const F ax = V::abs(x);
+  const F z = V::mul(x, x);
+  F p = V::fma(V::set(2.03721912945e-4f), z, V::set(8.33028376239e-3f));
+  p = V::fma(p, z, V::set(1.66667160211e-1f));
+  const F small = V::fma(V::mul(p, z), x, x);
+  const F h = half_exp_abs_core(x);
+  const F big = V::with_sign_of(V::sub(h, V::div(V::set(0.25f), h)), x);
+  return V::select(V::is_nan(x), x, V::select(V::le(ax, V::set(1.0f)), small, big));
+})
+
+// atan (Cephes's atanf): |x| > tan(3 pi / 8): pi/2 + atan(-1/|x|); > tan(pi / 8):
+// pi/4 + atan((|x| - 1) / (|x| + 1)); one division serves the three. pi/2 and pi/4 in two parts.
+NDGRAD_LANES_CORE(atan_core, {
+  const F ax = V::abs(x), one = V::set(1.0f), zero = V::set(0.0f);
+  const V::M big = V::gt(ax, V::set(2.414213562373095f));
+  const V::M mid = V::gt(ax, V::set(0.4142135623730950f));
+  const F num = V::select(big, V::set(-1.0f), V::select(mid, V::sub(ax, one), ax));
+  const F den = V::select(big, ax, V::select(mid, V::add(ax, one), one));
+  const F t = V::div(num, den);
+  const F z = V::mul(t, t);
+  F p = V::fma(V::set(8.05374449538e-2f), z, V::set(-1.38776856032e-1f));
+  p = V::fma(p, z, V::set(1.99777106478e-1f));
+  p = V::fma(p, z, V::set(-3.33329491539e-1f));
+  const F poly = V::fma(V::mul(p, z), t, t);
+  const F hi = V::select(big, V::set(1.57079637f), V::select(mid, V::set(0.785398185f), zero));
+  const F lo =
+      V::select(big, V::set(-4.37113883e-8f), V::select(mid, V::set(-2.18556941e-8f), zero));
+  const F a = V::add(hi, V::add(lo, poly));
+  return V::select(V::is_nan(x), x, V::with_sign_of(a, x));
+})
+
+// asin and acos (Cephes's asinf): for t = |x| <= 1/2, asin t = t + t z P(z) with z = t^2; above,
+// asin t = pi/2 - 2 asin(sqrt(z)) with z = (1 - t) / 2 (exact). acos x = pi/2 - asin x below
+// |x| = 1/2, 2 asin(sqrt(z)) above it and pi - 2 asin(sqrt(z)) below -1/2. |x| > 1 gives NaN
+// (the square root of a negative z).
+#define NDGRAD_ASIN_PARTS                                                                     \
+  const F ax = V::abs(x);                                                                     \
+  const V::M big = V::gt(ax, V::set(0.5f));                                                   \
+  const F z = V::select(big, V::mul(V::set(0.5f), V::sub(V::set(1.0f), ax)), V::mul(ax, ax)); \
+  const F t = V::select(big, V::sqrt(z), ax);                                                 \
+  F p = V::fma(V::set(4.2163199048e-2f), z, V::set(2.4181311049e-2f));                        \
+  p = V::fma(p, z, V::set(4.5470025998e-2f));                                                 \
+  p = V::fma(p, z, V::set(7.4953002686e-2f));                                                 \
+  p = V::fma(p, z, V::set(1.6666752422e-1f));                                                 \
+  const F a = V::fma(V::mul(p, z), t, t); /* asin t */                                        \
+  const F pio2_hi = V::set(1.57079637f), pio2_lo = V::set(-4.37113883e-8f);
+NDGRAD_LANES_CORE(asin_core, {
+  NDGRAD_ASIN_PARTS
+  const F r = V::select(big, V::sub(pio2_hi, V::fms(V::set(2.0f), a, pio2_lo)), a);
+  return V::select(V::is_nan(x), x, V::with_sign_of(r, x));
+})
+NDGRAD_LANES_CORE(acos_core, {
+  NDGRAD_ASIN_PARTS
+  const F two_a = V::add(a, a);
+  // pi - 2a = 2 (pi/2) - 2a, the parts doubled exactly.
+  const F below = V::sub(V::add(pio2_hi, pio2_hi), V::sub(two_a, V::add(pio2_lo, pio2_lo)));
+  const F middle = V::sub(pio2_hi, V::sub(V::with_sign_of(a, x), pio2_lo));
+  const F r = V::select(big, V::select(V::lt(x, V::set(0.0f)), below, two_a), middle);
+  return V::select(V::is_nan(x), x, r);
+})
+#undef NDGRAD_ASIN_PARTS
+
+// asinh (Cephes's asinhf): |x| < 1/2 an odd polynomial; up to 1500 log(|x| + sqrt(x^2 + 1));
+// beyond, log |x| + log 2 (x^2 would overflow first). x's sign.
+NDGRAD_LANES_CORE(asinh_core, {
+  const F ax = V::abs(x);
+  const F z = V::mul(x, x);
+  F p = V::fma(V::set(2.0122003309e-2f), z, V::set(-4.2699340972e-2f));
+  p = V::fma(p, z, V::set(7.4847586088e-2f));
+  p = V::fma(p, z, V::set(-1.6666288134e-1f));
+  const F small = V::fma(V::mul(p, z), ax, ax);
+  const V::M huge = V::gt(ax, V::set(1500.0f));
+  const F l = log_core(V::select(huge, ax, V::add(ax, V::sqrt(V::add(z, V::set(1.0f))))));
+  const F large = V::select(huge, V::add(l, V::set(0.693147180559945309f)), l);
+  const F r = V::select(V::lt(ax, V::set(0.5f)), small, large);
+  return V::select(V::is_nan(x), x, V::with_sign_of(r, x));
+})
+// acosh (Cephes's acoshf): x - 1 < 1/2: sqrt(2 (x - 1)) P(x - 1); up to 1500
+// log(x + sqrt((x - 1)(x + 1))); beyond, log x + log 2. Below 1: NaN.
+NDGRAD_LANES_CORE(acosh_core, {
+  const F one = V::set(1.0f);
+  const F z = V::sub(x, one);
+  F p = V::fma(V::set(1.7596881071e-3f), z, V::set(-7.5272886713e-3f));
+  p = V::fma(p, z, V::set(2.6454905019e-2f));
+  p = V::fma(p, z, V::set(-1.1784741703e-1f));
+  p = V::fma(p, z, V::set(1.4142135263e0f));
+  const F near_one = V::mul(p, V::sqrt(z));
+  const V::M huge = V::gt(x, V::set(1500.0f));
+  const F l = log_core(V::select(huge, x, V::add(x, V::sqrt(V::mul(z, V::add(x, one))))));
+  const F large = V::select(huge, V::add(l, V::set(0.693147180559945309f)), l);
+  const F r = V::select(V::lt(z, V::set(0.5f)), near_one, large);
+  const F nan = V::set(bits_to_float(0x7fc00000));
+  return V::select(V::is_nan(x), x, V::select(V::lt(x, one), nan, r));
+})
+// atanh: |x| < 1/2 an odd polynomial (Cephes's atanhf); above, log1p(2|x| / (1 - |x|)) / 2
+// (1 - |x| exact there), with x's sign: +-1 gives +-inf, |x| > 1 NaN.
+NDGRAD_LANES_CORE(atanh_core, {
+  const F ax = V::abs(x);
+  const F z = V::mul(x, x);
+  F p = V::fma(V::set(1.81740078349e-1f), z, V::set(8.24370301058e-2f));
+  p = V::fma(p, z, V::set(1.46691431730e-1f));
+  p = V::fma(p, z, V::set(1.99782164500e-1f));
+  p = V::fma(p, z, V::set(3.33337300303e-1f));
+  const F small = V::fma(V::mul(p, z), ax, ax);
+  const F large =
+      V::mul(V::set(0.5f), log1p_core(V::div(V::add(ax, ax), V::sub(V::set(1.0f), ax))));
+  const F r = V::select(V::lt(ax, V::set(0.5f)), small, large);
+  return V::select(V::is_nan(x), x, V::with_sign_of(r, x));
+})
+
+// cbrt: |x| = m 2^e = mm 2^(3q) with mm = m 2^(e - 3q) in [1, 8); cbrt(mm) from a cubic (1.4%),
+// one Halley step (y (y^3 + 2mm) / (2y^3 + mm), to about 1e-6) and one Newton step on the
+// residual y^3 - mm computed to twice float's precision (so that a cube's root comes out exact);
+// then 2^q and x's sign. +-0, +-inf and NaN as themselves.
+NDGRAD_LANES_CORE(cbrt_core, {
+  const F a = V::abs(x), magic = V::set(12582912.0f);
+  const F e = V::exponent(a);
+  // q = floor(e / 3): e / 3 - 0.4 rounded (rem / 3 - 0.4 lies in [-0.4, 0.27]).
+  const F q = V::sub(V::add(V::fma(e, V::set(1.0f / 3.0f), V::set(-0.4f)), magic), magic);
+  const F rem = V::fnma(q, V::set(3.0f), e);
+  const F mm = V::mul(V::mantissa(a),
+                      V::select(V::eq(rem, V::set(0.0f)), V::set(1.0f),
+                                V::select(V::eq(rem, V::set(1.0f)), V::set(2.0f), V::set(4.0f))));
+  F y = V::fma(V::set(1.9168345e-3f), mm, V::set(-3.7498120e-2f));
+  y = V::fma(y, mm, V::set(3.4002912e-1f));
+  y = V::fma(y, mm, V::set(7.0912069e-1f));
+  const F y3 = V::mul(V::mul(y, y), y);
+  y = V::mul(y, V::div(V::add(y3, V::add(mm, mm)), V::add(V::add(y3, y3), mm)));
+  const F yy = V::mul(y, y);
+  const F residual = V::fma(V::fms(y, y, yy), y, V::fms(yy, y, mm));
+  y = V::sub(y, V::div(residual, V::mul(V::set(3.0f), yy)));
+  const F r = V::with_sign_of(V::scale(y, q), x);
+  const V::M as_is = V::or_(
+      V::is_nan(x), V::or_(V::eq(a, V::set(0.0f)), V::eq(a, V::set(bits_to_float(0x7f800000)))));
+  return V::select(as_is, x, r);
+})
+
+// logit as the functor computes it in float, log(x / (1 - x)).
+NDGRAD_LANES_CORE(logit_core, { return log_core(V::div(x, V::sub(V::set(1.0f), x))); })
+#undef NDGRAD_EXP_REDUCE
 
 // A contiguous loop over a core: whole vectors, then the rest (AVX-512: one masked vector;
 // AVX2: one element at a time, the same bits). Each vector is loaded before its results are
@@ -255,6 +440,18 @@ NDGRAD_LANES_LOOPS(log2)
 NDGRAD_LANES_LOOPS(log10)
 NDGRAD_LANES_LOOPS(log1p)
 NDGRAD_LANES_LOOPS(softplus)
+NDGRAD_LANES_LOOPS(exp2)
+NDGRAD_LANES_LOOPS(cosh)
+NDGRAD_LANES_LOOPS(sinh)
+NDGRAD_LANES_LOOPS(atan)
+NDGRAD_LANES_LOOPS(asin)
+NDGRAD_LANES_LOOPS(acos)
+NDGRAD_LANES_LOOPS(asinh)
+NDGRAD_LANES_LOOPS(acosh)
+NDGRAD_LANES_LOOPS(atanh)
+NDGRAD_LANES_LOOPS(logit)
+NDGRAD_LANES_LOOPS(mish)
+NDGRAD_LANES_LOOPS(cbrt)
 #undef NDGRAD_LANES_LOOPS
 
 #ifdef NDGRAD_LANES_X86

@@ -96,32 +96,24 @@ struct sign {
   };
 NDGRAD_LIBM_FUNCTOR_F32(sin, sin_f32)
 NDGRAD_LIBM_FUNCTOR_F32(cos, cos_f32)
+NDGRAD_LIBM_FUNCTOR_F32(tan, tan_f32)
 NDGRAD_LIBM_FUNCTOR_F32(erf, erf_f32)
 NDGRAD_LIBM_FUNCTOR_F32(erfc, erfc_f32)
 NDGRAD_LIBM_FUNCTOR_F32(log2, log2_f32)
 NDGRAD_LIBM_FUNCTOR_F32(log10, log10_f32)
 NDGRAD_LIBM_FUNCTOR_F32(log1p, log1p_f32)
 NDGRAD_LIBM_FUNCTOR_F32(expm1, expm1_f32)
+NDGRAD_LIBM_FUNCTOR_F32(sinh, sinh_f32)
+NDGRAD_LIBM_FUNCTOR_F32(cosh, cosh_f32)
+NDGRAD_LIBM_FUNCTOR_F32(asinh, asinh_f32)
+NDGRAD_LIBM_FUNCTOR_F32(atan, atan_f32)
+NDGRAD_LIBM_FUNCTOR_F32(exp2, exp2_f32)
+NDGRAD_LIBM_FUNCTOR_F32(asin, asin_f32)
+NDGRAD_LIBM_FUNCTOR_F32(acos, acos_f32)
+NDGRAD_LIBM_FUNCTOR_F32(acosh, acosh_f32)
+NDGRAD_LIBM_FUNCTOR_F32(atanh, atanh_f32)
+NDGRAD_LIBM_FUNCTOR_F32(cbrt, cbrt_f32)
 #undef NDGRAD_LIBM_FUNCTOR_F32
-#define NDGRAD_LIBM_FUNCTOR(name) \
-  struct name {                   \
-    template <class T>            \
-    static T apply(T x) {         \
-      return std::name(x);        \
-    }                             \
-  };
-NDGRAD_LIBM_FUNCTOR(sinh)
-NDGRAD_LIBM_FUNCTOR(cosh)
-NDGRAD_LIBM_FUNCTOR(asinh)
-NDGRAD_LIBM_FUNCTOR(atan)
-NDGRAD_LIBM_FUNCTOR(exp2)
-NDGRAD_LIBM_FUNCTOR(tan)
-NDGRAD_LIBM_FUNCTOR(asin)
-NDGRAD_LIBM_FUNCTOR(acos)
-NDGRAD_LIBM_FUNCTOR(acosh)
-NDGRAD_LIBM_FUNCTOR(atanh)
-NDGRAD_LIBM_FUNCTOR(cbrt)
-#undef NDGRAD_LIBM_FUNCTOR
 struct square {
   template <class T>
   static T apply(T x) {
@@ -173,6 +165,8 @@ struct logit {
   static T apply(T x) {
     return std::log(x / (T(1) - x));
   }
+  static constexpr auto vec_f32 = logit_f32_loop;
+  static constexpr auto f32 = logit_f32;
 };
 // x * tanh(softplus(x)).
 struct mish {
@@ -180,6 +174,8 @@ struct mish {
   static T apply(T x) {
     return x * std::tanh(softplus::apply(x));
   }
+  static constexpr auto vec_f32 = mish_f32_loop;
+  static constexpr auto f32 = mish_f32;
 };
 // The exact GELU, x * Phi(x) = x (1 + erf(x / sqrt 2)) / 2.
 struct gelu {

@@ -48,6 +48,7 @@ struct Scalar {
   [[gnu::always_inline]] static F sub(F a, F b) { return a - b; }
   [[gnu::always_inline]] static F mul(F a, F b) { return a * b; }
   [[gnu::always_inline]] static F div(F a, F b) { return a / b; }
+  [[gnu::always_inline]] static F sqrt(F a) { return __builtin_sqrtf(a); }
   [[gnu::always_inline]] static F fma(F a, F b, F c) { return fma_f(a, b, c); }
   [[gnu::always_inline]] static F fms(F a, F b, F c) { return fma_f(a, b, -c); }
   [[gnu::always_inline]] static F fnma(F a, F b, F c) { return fma_f(-a, b, c); }
@@ -116,6 +117,7 @@ struct Avx512 {
   NDGRAD_LANES_AVX512 static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
   NDGRAD_LANES_AVX512 static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   NDGRAD_LANES_AVX512 static F div(F a, F b) { return _mm512_div_ps(a, b); }
+  NDGRAD_LANES_AVX512 static F sqrt(F a) { return _mm512_sqrt_ps(a); }
   NDGRAD_LANES_AVX512 static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   NDGRAD_LANES_AVX512 static F fms(F a, F b, F c) { return _mm512_fmsub_ps(a, b, c); }
   NDGRAD_LANES_AVX512 static F fnma(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }
@@ -183,6 +185,7 @@ struct Avx2 {
   NDGRAD_LANES_AVX2 static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
   NDGRAD_LANES_AVX2 static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   NDGRAD_LANES_AVX2 static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  NDGRAD_LANES_AVX2 static F sqrt(F a) { return _mm256_sqrt_ps(a); }
   NDGRAD_LANES_AVX2 static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
   NDGRAD_LANES_AVX2 static F fms(F a, F b, F c) { return _mm256_fmsub_ps(a, b, c); }
   NDGRAD_LANES_AVX2 static F fnma(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
@@ -268,24 +271,24 @@ struct Avx2 {
 #define NDGRAD_LANES_CORE(name, ...)                  \
   [[gnu::always_inline]] inline float name(float x) { \
     using V = ::ndgrad::kernels::lanes::Scalar;       \
-    using F = V::F;                                   \
+    using F [[maybe_unused]] = V::F;                  \
     __VA_ARGS__                                       \
   }                                                   \
   NDGRAD_LANES_AVX2 inline __m256 name(__m256 x) {    \
     using V = ::ndgrad::kernels::lanes::Avx2;         \
-    using F = V::F;                                   \
+    using F [[maybe_unused]] = V::F;                  \
     __VA_ARGS__                                       \
   }                                                   \
   NDGRAD_LANES_AVX512 inline __m512 name(__m512 x) {  \
     using V = ::ndgrad::kernels::lanes::Avx512;       \
-    using F = V::F;                                   \
+    using F [[maybe_unused]] = V::F;                  \
     __VA_ARGS__                                       \
   }
 #else
 #define NDGRAD_LANES_CORE(name, ...)                  \
   [[gnu::always_inline]] inline float name(float x) { \
     using V = ::ndgrad::kernels::lanes::Scalar;       \
-    using F = V::F;                                   \
+    using F [[maybe_unused]] = V::F;                  \
     __VA_ARGS__                                       \
   }
 #endif
