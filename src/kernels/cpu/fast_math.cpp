@@ -382,7 +382,6 @@ struct TrigBlock256 {
 [[gnu::always_inline]] inline float tan_one(float x) {
   return trig_vector_lane(x) ? tan_core(x) : std::tan(x);
 }
-[[gnu::always_inline]] inline float erf_one(float x) { return erf_f32_core(x); }
 [[gnu::always_inline]] inline float erfc_one(float x) {
   return erfc_vector_lane(x) ? erfc_f32_core(x) : static_cast<float>(erfc_libm(x));
 }
@@ -403,9 +402,6 @@ struct TrigBlock256 {
   loop_with_fallback(
       x, y, n, [](float v) { return tan_core(v); }, [](float v) { return trig_vector_lane(v); },
       [](float v) { return std::tan(v); });
-}
-[[gnu::always_inline]] inline void erf_loop(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = erf_f32_core(x[i]);
 }
 [[gnu::always_inline]] inline void erfc_loop(const float* x, float* y, int64_t n) {
   loop_with_fallback(
@@ -445,10 +441,8 @@ struct TrigBlock256 {
 NDGRAD_FMA_VERSIONS(float, sin_f32, sin_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, cos_f32, cos_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, tan_f32, tan_one, (float x), (x))
-NDGRAD_FMA_VERSIONS(float, erf_f32, erf_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, erfc_f32, erfc_one, (float x), (x))
 NDGRAD_FMA_VERSIONS(float, gelu_f32, gelu_one, (float x), (x))
-NDGRAD_FMA_VERSIONS(void, erf_f32_loop, erf_loop, (const float* x, float* y, int64_t n), (x, y, n))
 NDGRAD_FMA_VERSIONS(void, erfc_f32_loop, erfc_loop, (const float* x, float* y, int64_t n),
                     (x, y, n))
 #undef NDGRAD_FMA_VERSIONS

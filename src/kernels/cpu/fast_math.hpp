@@ -127,33 +127,6 @@ struct ErfParts {
   out.c = exp_neg_f64(ab * ab - q);
   return out;
 }
-// erf in float (sixteen lanes under AVX-512), with FMAs: for |x| < 1, x + x P(x^2); above,
-// 1 - e^R(|x|) with R a fit of log(erfc(a)) on [1, 3.92] in powers of a - 1 (exact at the
-// left end, where erfc is largest) and e^R by n ln 2 + r and a Taylor polynomial to r^6; past
-// 3.92 the result rounds to +-1 (R is taken at 3.92). P and R are weighted least-squares fits
-// (bench/NOTES.md): every float is within 1.1 ulp of float64's erf (an exhaustive check).
-[[gnu::always_inline]] inline float erf_f32_core(float x) {
-  const float a = x < 0 ? -x : x;
-  const float s = x * x;
-  float p = horner(s, 7.882499631e-05f, -8.018857916e-04f, 5.189312622e-03f, -2.685432881e-02f,
-                   1.128359735e-01f, -3.761262596e-01f, 1.283791661e-01f);
-  const float small = fma_f(x, p, x);
-  const float u = (a < 3.92f ? a : 3.92f) - 1.0f;  // clamped below by the select
-  float q = horner(u, 1.863895159e-04f, -1.829075743e-03f, 9.894574061e-03f, -4.150269926e-02f,
-                   -8.431178927e-01f, -2.638966799e+00f, -1.849605560e+00f);
-  const float magic = 12582912.0f;
-  const float k = fma_f(q, 1.44269502f, magic);
-  const float n = k - magic;
-  // One part of ln 2 is enough: n (ln 2 - that) <= 5e-8 shifts R by a part of erfc that
-  // stays far below half an ulp of erf.
-  const float r = fma_f(-n, 0.693147182f, q);
-  float e = horner(r, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f);
-  int32_t kb;
-  std::memcpy(&kb, &k, sizeof kb);
-  const float big = fma_f(-e, bits_to_float((kb - (0x4B400000 - 127)) << 23), 1.0f);
-  const float signed_big = x < 0 ? -big : big;
-  return a >= 1.0f ? signed_big : small;  // NaN: small, NaN
-}
 // erfc from the parts for x < kErfTail (and NaN); libm's (in double) at and past it.
 [[gnu::always_inline]] inline bool erfc_vector_lane(float x) { return !(x >= float(kErfTail)); }
 [[gnu::always_inline]] inline float erfc_f32_core(float x) {
@@ -161,6 +134,7 @@ struct ErfParts {
   const double r = p.small ? 1.0 - p.e : (x < 0 ? 2.0 - p.c : p.c);
   return x != x ? x : static_cast<float>(r);
 }
+// erf in float (fast_math_lanes.cpp); erfc from the parts above.
 float erf_f32(float x);
 float erfc_f32(float x);
 // GELU, computed in float from a table (fast_math.cpp), libm's erfc in double at and below -7.87.

@@ -370,6 +370,44 @@ NDGRAD_LANES_CORE(cbrt_core, {
   return V::select(as_is, x, r);
 })
 
+// erf: for |x| < 1, x + x P(x^2); above, 1 - e^R(|x|) with R a fit of log(erfc(a)) on
+// [1, 3.92] in powers of a - 1 (exact at the left end, where erfc is largest) and e^R by
+// n ln 2 + r and a Taylor polynomial to r^6; past 3.92 the result rounds to +-1 (R is taken at
+// 3.92). P and R are weighted least-squares fits (bench/NOTES.md): every float is within 1.1
+// ulp of float64's erf (an exhaustive check). NaN: the small branch, NaN.
+NDGRAD_LANES_CORE(erf_core, {
+  const F a = V::abs(x);
+  const F s = V::mul(x, x);
+  F p = V::fma(V::set(7.882499631e-05f), s, V::set(-8.018857916e-04f));
+  p = V::fma(p, s, V::set(5.189312622e-03f));
+  p = V::fma(p, s, V::set(-2.685432881e-02f));
+  p = V::fma(p, s, V::set(1.128359735e-01f));
+  p = V::fma(p, s, V::set(-3.761262596e-01f));
+  p = V::fma(p, s, V::set(1.283791661e-01f));
+  const F small = V::fma(x, p, x);
+  const F u = V::sub(V::min(a, V::set(3.92f)), V::set(1.0f));
+  F q = V::fma(V::set(1.863895159e-04f), u, V::set(-1.829075743e-03f));
+  q = V::fma(q, u, V::set(9.894574061e-03f));
+  q = V::fma(q, u, V::set(-4.150269926e-02f));
+  q = V::fma(q, u, V::set(-8.431178927e-01f));
+  q = V::fma(q, u, V::set(-2.638966799e+00f));
+  q = V::fma(q, u, V::set(-1.849605560e+00f));
+  const F magic = V::set(12582912.0f);
+  const F k = V::fma(q, V::set(1.44269502f), magic);
+  const F n = V::sub(k, magic);
+  // One part of ln 2 is enough: n (ln 2 - that) <= 5e-8 shifts R by a part of erfc that stays
+  // far below half an ulp of erf.
+  const F r = V::fnma(n, V::set(0.693147182f), q);
+  F e = V::fma(V::set(1.0f / 720), r, V::set(1.0f / 120));
+  e = V::fma(e, r, V::set(1.0f / 24));
+  e = V::fma(e, r, V::set(1.0f / 6));
+  e = V::fma(e, r, V::set(0.5f));
+  e = V::fma(e, r, V::set(1.0f));
+  e = V::fma(e, r, V::set(1.0f));
+  const F big = V::fnma(e, V::pow2_of_rounded(k), V::set(1.0f));
+  return V::select(V::ge(a, V::set(1.0f)), V::with_sign_of(big, x), small);
+})
+
 // logit as the functor computes it in float, log(x / (1 - x)).
 NDGRAD_LANES_CORE(logit_core, { return log_core(V::div(x, V::sub(V::set(1.0f), x))); })
 #undef NDGRAD_EXP_REDUCE
@@ -452,6 +490,7 @@ NDGRAD_LANES_LOOPS(atanh)
 NDGRAD_LANES_LOOPS(logit)
 NDGRAD_LANES_LOOPS(mish)
 NDGRAD_LANES_LOOPS(cbrt)
+NDGRAD_LANES_LOOPS(erf)
 #undef NDGRAD_LANES_LOOPS
 
 #ifdef NDGRAD_LANES_X86
