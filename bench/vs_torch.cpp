@@ -274,6 +274,18 @@ void math_rows() {
       "M1 softplus 4M", [&] { nd::softplus(x); }, [&] { torch::softplus(tx); }, 30, 1e3, "ms", "",
       &unary_triad);
   compare(
+      "M1 sigmoid 4M", [&] { nd::sigmoid(x); }, [&] { torch::sigmoid(tx); }, 30, 1e3, "ms", "",
+      &unary_triad);
+  compare(
+      "M1 exp2 4M", [&] { nd::exp2(x); }, [&] { torch::exp2(tx); }, 30, 1e3, "ms", "",
+      &unary_triad);
+  compare(
+      "M1 atan 4M", [&] { nd::atan(x); }, [&] { torch::atan(tx); }, 30, 1e3, "ms", "",
+      &unary_triad);
+  compare(
+      "M1 mish 4M", [&] { nd::mish(x); }, [&] { torch::mish(tx); }, 30, 1e3, "ms", "",
+      &unary_triad);
+  compare(
       "M1 abs 4M", [&] { nd::abs(x); }, [&] { torch::abs(tx); }, 30, 1e3, "ms", "", &unary_triad);
   compare(
       "M1 floor 4M", [&] { nd::floor(x); }, [&] { torch::floor(tx); }, 30, 1e3, "ms", "",

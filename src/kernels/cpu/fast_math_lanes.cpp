@@ -55,16 +55,20 @@ NDGRAD_LANES_CORE(sigmoid_core, {
 // tanh: below |x| = 0.625 an odd polynomial (Cephes's tanhf), where 1 - 2 / (e^2|x| + 1) would
 // cancel; above it that, with x's sign (e^2|x| = inf gives 1).
 NDGRAD_LANES_CORE(tanh_core, {
-  const F ax = V::abs(x);
   const F z = V::mul(x, x);
   F p = V::fma(V::set(-5.70498872745e-3f), z, V::set(2.06390887954e-2f));
   p = V::fma(p, z, V::set(-5.37397155531e-2f));
   p = V::fma(p, z, V::set(1.33314422036e-1f));
   p = V::fma(p, z, V::set(-3.33332819422e-1f));
   const F small = V::fma(V::mul(p, z), x, x);
-  const F e = exp_core(V::add(ax, ax));
-  const F big = V::sub(V::set(1.0f), V::div(V::set(2.0f), V::add(e, V::set(1.0f))));
-  const F t = V::select(V::lt(ax, V::set(0.625f)), small, V::with_sign_of(big, x));
+  // v / (v + 2) with v = e^2|x| - 1 (expm1's steps); |x| clamped to 10, where tanh rounds to 1.
+  const F ax = V::abs(x);
+  const F ax2 = V::min(V::add(ax, ax), V::set(20.0f));
+  NDGRAD_EXP_REDUCE(ax2)
+  const F s = V::pow2_of_rounded(k);
+  const F v = V::fma(s, w, V::sub(s, V::set(1.0f)));
+  const F big = V::with_sign_of(V::div(v, V::add(v, V::set(2.0f))), x);
+  const F t = V::select(V::lt(ax, V::set(0.625f)), small, big);
   return V::select(V::is_nan(x), x, t);
 })
 
