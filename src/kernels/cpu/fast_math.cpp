@@ -166,41 +166,42 @@ constexpr float kGeluTail = -7.87f;     // at and below it: libm (gelu_libm)
 // Avx512): the same operations in the same order, so every version gives the same bits. V gives
 // the arithmetic (fma one rounding), min(|x|, end) (the same for every x but NaN, whose result is
 // x), the table lookup and the selects.
-#define NDGRAD_GELU_TABLE_CORE                                                         \
-  using F = V::F;                                                                      \
-  const F tc = V::abs_at_most(x, kGeluTableEnd);                                       \
-  /* i = 4 t rounded (m's low bits), u = 4 t - i exactly, in [-1/2, 1/2]. */           \
-  const F m = V::fma(tc, V::set(4.0f), V::set(12582912.0f));                           \
-  const V::Index ix = V::index(m);                                                     \
-  const F u = V::fms(tc, V::set(4.0f), V::sub(m, V::set(12582912.0f)));                \
-  F p = V::lookup(kGeluPoly[0], ix);                                                   \
-  for (int c = 1; c < 5; ++c) p = V::fma(p, u, V::lookup(kGeluPoly[c], ix));           \
-  const F prod = V::fma(u, p, V::lookup(kGeluPoly[6], ix));                            \
-  const F c0 = V::lookup(kGeluPoly[5], ix);                                            \
-  const F mh = V::add(c0, prod);                                                       \
-  const F ml = V::add(V::sub(c0, mh), prod); /* M = mh + ml (|prod| < c0) */           \
-  /* e^(-t^2 / 2) = 2^n (1 + w), -t^2 / 2 = yh + yl exactly. */                        \
-  const F h = V::mul(tc, V::set(-0.5f));                                               \
-  const F yh = V::mul(tc, h), yl = V::fms(tc, h, yh);                                  \
-  const F k = V::fma(yh, V::set(1.44269504f), V::set(12582912.0f));                    \
-  const F n = V::sub(k, V::set(12582912.0f));                                          \
-  const F r1 = V::fnma(n, V::set(0.693359375f), yh); /* exact: 9 bits of ln 2 */       \
-  const F r = V::add(r1, V::fnma(n, V::set(-2.12194440e-4f), yl));                     \
-  const float ec[] = {0x1.6a1a12p-10f, 0x1.123fbp-7f, 0x1.555916p-5f, 0x1.55548ap-3f,  \
-                      0x1.fffffcp-2f};                                                 \
-  F e = V::set(ec[0]);                                                                 \
-  for (int c = 1; c < 5; ++c) e = V::fma(e, r, V::set(ec[c]));                         \
-  const F r2 = V::mul(r, r), w = V::fma(r2, e, r);                                     \
-  const F s = V::pow2_of_rounded(k);                                                   \
-  /* x < 0: x M (1 + w) 2^n with x M = xh + xl exactly. */                             \
-  const F xh = V::mul(x, mh);                                                          \
-  const F xl = V::fma(x, ml, V::fms(x, mh, xh));                                       \
-  const F below = V::mul(V::add(xh, V::fma(xh, r, V::fma(V::mul(xh, r2), e, xl))), s); \
-  /* x > 0: x - x q with q = M (1 + w) 2^n. */                                         \
-  const F qm = V::mul(mh, s);                                                          \
-  const F above = V::fnma(x, V::fma(qm, w, qm), x);                                    \
-  /* +-0, inf and NaN as themselves (-0 would give +0, inf inf - inf). */              \
-  return V::select(V::as_is(x), x, V::by_sign(x, below, above));
+#define NDGRAD_GELU_TABLE_CORE                                                              \
+  using F = V::F;                                                                           \
+  const F tc = V::abs_at_most(x, kGeluTableEnd);                                            \
+  /* i = 4 t rounded (m's low bits), u = 4 t - i exactly, in [-1/2, 1/2]. */                \
+  const F m = V::fma(tc, V::set(4.0f), V::set(12582912.0f));                                \
+  const V::Index ix = V::index(m);                                                          \
+  const F u = V::fms(tc, V::set(4.0f), V::sub(m, V::set(12582912.0f)));                     \
+  F p = V::lookup(kGeluPoly[0], ix);                                                        \
+  for (int c = 1; c < 5; ++c) p = V::fma(p, u, V::lookup(kGeluPoly[c], ix));                \
+  const F prod = V::fma(u, p, V::lookup(kGeluPoly[6], ix));                                 \
+  const F c0 = V::lookup(kGeluPoly[5], ix);                                                 \
+  const F mh = V::add(c0, prod);                                                            \
+  const F ml = V::add(V::sub(c0, mh), prod); /* M = mh + ml (|prod| < c0) */                \
+  /* e^(-t^2 / 2) = 2^n (1 + w), -t^2 / 2 = yh + yl exactly. */                             \
+  const F h = V::mul(tc, V::set(-0.5f));                                                    \
+  const F yh = V::mul(tc, h), yl = V::fms(tc, h, yh);                                       \
+  const F k = V::fma(yh, V::set(1.44269504f), V::set(12582912.0f));                         \
+  const F n = V::sub(k, V::set(12582912.0f));                                               \
+  const F r1 = V::fnma(n, V::set(0.693359375f), yh); /* exact: 9 bits of ln 2 */            \
+  const F r = V::add(r1, V::fnma(n, V::set(-2.12194440e-4f), yl));                          \
+  const float ec[] = {0x1.6a1a12p-10f, 0x1.123fbp-7f, 0x1.555916p-5f, 0x1.55548ap-3f,       \
+                      0x1.fffffcp-2f};                                                      \
+  F e = V::set(ec[0]);                                                                      \
+  for (int c = 1; c < 5; ++c) e = V::fma(e, r, V::set(ec[c]));                              \
+  const F r2 = V::mul(r, r), w = V::fma(r2, e, r);                                          \
+  const F s = V::pow2_of_rounded(k);                                                        \
+  /* x < 0: x M (1 + w) 2^n with x M = xh + xl exactly. */                                  \
+  const F xh = V::mul(x, mh);                                                               \
+  const F xl = V::fma(x, ml, V::fms(x, mh, xh));                                            \
+  const F below = V::mul(V::add(xh, V::fma(xh, r, V::fma(V::mul(xh, r2), e, xl))), s);      \
+  /* x > 0: x - x q with q = M (1 + w) 2^n. */                                              \
+  const F qm = V::mul(mh, s);                                                               \
+  const F above = V::fnma(x, V::fma(qm, w, qm), x);                                         \
+  /* +-0, inf and NaN as themselves, x + x (a signalling NaN quieted; -0 would give +0, inf \
+     inf - inf). */                                                                         \
+  return V::select(V::as_is(x), V::add(x, x), V::by_sign(x, below, above));
 
 using lanes::Scalar;
 

@@ -132,7 +132,7 @@ struct ErfParts {
 [[gnu::always_inline]] inline float erfc_f32_core(float x) {
   const ErfParts p = erf_parts(x);
   const double r = p.small ? 1.0 - p.e : (x < 0 ? 2.0 - p.c : p.c);
-  return x != x ? x : static_cast<float>(r);
+  return x != x ? x + x : static_cast<float>(r);
 }
 // erf in float (fast_math_lanes.cpp); erfc from the parts above.
 float erf_f32(float x);

@@ -8,6 +8,8 @@
 // e^x: x = n ln 2 + r with n = round(x / ln 2) (the 1.5 * 2^23 trick) and ln 2 in two parts,
 // the first exact in n ln 2; e^r = 1 + w, w = r + r^2 P(r) with Cephes's expf polynomial; then
 // (1 + w) 2^n rounded once (scale): results down into the subnormals round once, as libm's.
+// Lanes returned as themselves (NaN, and +-0 or +-inf where a function keeps them) come back as
+// x + x: a signalling NaN quieted, as libm's functions return it.
 #include <cstdint>
 
 #include "kernels/cpu/clones.hpp"
@@ -40,7 +42,7 @@ namespace {
 NDGRAD_LANES_CORE(exp_core, {
   const F xc = V::min(V::max(x, V::set(-104.0f)), V::set(89.0f));
   NDGRAD_EXP_REDUCE(xc)
-  return V::select(V::is_nan(x), x, V::scale(V::add(w, V::set(1.0f)), n));
+  return V::select(V::is_nan(x), V::add(x, x), V::scale(V::add(w, V::set(1.0f)), n));
 })
 
 // 1 / (1 + e^-x) with e = e^-|x| only: e / (1 + e) for x < 0 keeps the subnormal results that
@@ -49,7 +51,7 @@ NDGRAD_LANES_CORE(sigmoid_core, {
   const F e = exp_core(V::neg_abs(x));
   const F one = V::set(1.0f);
   const F s = V::div(V::select(V::lt(x, V::set(0.0f)), e, one), V::add(one, e));
-  return V::select(V::is_nan(x), x, s);
+  return V::select(V::is_nan(x), V::add(x, x), s);
 })
 
 // tanh: below |x| = 0.625 an odd polynomial (Cephes's tanhf), where 1 - 2 / (e^2|x| + 1) would
@@ -69,7 +71,8 @@ NDGRAD_LANES_CORE(tanh_core, {
   const F v = V::fma(s, w, V::sub(s, V::set(1.0f)));
   const F big = V::with_sign_of(V::div(v, V::add(v, V::set(2.0f))), x);
   const F t = V::select(V::lt(ax, V::set(0.625f)), small, big);
-  return V::select(V::is_nan(x), x, t);
+  // +-0 and NaN as themselves (the polynomial gives +0 for -0).
+  return V::select(V::or_(V::is_nan(x), V::eq(x, V::set(0.0f))), V::add(x, x), t);
 })
 
 // x sigmoid(z) from h = e^-|z|: x / (1 + h) for z >= 0, x h / (1 + h) below. Below z = -80,
@@ -105,7 +108,7 @@ NDGRAD_LANES_CORE(expm1_core, {
   const F v = V::fma(s, w, V::sub(s, V::set(1.0f)));
   const F big = V::scale(V::add(w, V::set(1.0f)), n);
   const F m = V::select(V::gt(x, V::set(88.0f)), big, v);
-  return V::select(V::or_(V::is_nan(x), V::eq(x, V::set(0.0f))), x, m);
+  return V::select(V::or_(V::is_nan(x), V::eq(x, V::set(0.0f))), V::add(x, x), m);
 })
 
 // SELU: scale * x above 0, scale * alpha * expm1(x) at and below.
@@ -140,7 +143,7 @@ NDGRAD_LANES_CORE(selu_core, {
   const F finite =                                                                        \
       V::select(V::eq(x, V::set(0.0f)), V::neg_abs(inf),                                  \
                 V::select(V::lt(x, V::set(0.0f)), V::set(bits_to_float(0x7fc00000)), r)); \
-  return V::select(V::or_(V::is_nan(x), V::eq(x, inf)), x, finite);
+  return V::select(V::or_(V::is_nan(x), V::eq(x, inf)), V::add(x, x), finite);
 
 NDGRAD_LANES_CORE(log_core, {
   NDGRAD_LOG_REDUCE(V::mantissa(x), V::exponent(x))
@@ -174,7 +177,8 @@ NDGRAD_LANES_CORE(log1p_core, {
   const F u = V::add(one, x);
   const F l = V::add(log_core(u), V::div(V::sub(x, V::sub(u, one)), u));
   const F r = V::select(V::eq(u, V::set(0.0f)), V::neg_abs(inf), l);
-  return V::select(V::or_(V::or_(V::is_nan(x), V::eq(x, V::set(0.0f))), V::eq(x, inf)), x, r);
+  return V::select(V::or_(V::or_(V::is_nan(x), V::eq(x, V::set(0.0f))), V::eq(x, inf)),
+                   V::add(x, x), r);
 })
 
 // softplus, log(1 + e^x) = max(x, 0) + log1p(e) for e = e^-|x| in (0, 1]: no overflow, and e^x
@@ -188,7 +192,7 @@ NDGRAD_LANES_CORE(softplus_core, {
   NDGRAD_LOG_REDUCE(V::select(two, one, u), V::select(two, one, V::set(0.0f)))
   const F lu = V::fma(ef, V::set(0.693359375f), V::add(f, V::fma(ef, V::set(-2.12194440e-4f), y)));
   const F l = V::add(lu, V::div(V::sub(e, V::sub(u, one)), u));
-  return V::select(V::is_nan(x), x, V::add(V::max(x, V::set(0.0f)), l));
+  return V::select(V::is_nan(x), V::add(x, x), V::add(V::max(x, V::set(0.0f)), l));
 })
 // mish = x tanh(softplus(x)) = x w / (w + 2) for w = n (n + 2), n = e^x (tanh(log u) =
 // (u^2 - 1) / (u^2 + 1), u = 1 + n): one exponential and one division, e = e^-|x| only (for
@@ -202,7 +206,7 @@ NDGRAD_LANES_CORE(mish_core, {
   const F num = V::select(below, V::fma(h, h, h2), V::add(V::set(1.0f), h2));
   const F den = V::select(below, V::add(num, two), V::fma(h2, h, num));
   const F m = V::select(deep, V::mul(V::mul(x, h), h), V::mul(x, V::div(num, den)));
-  return V::select(V::is_nan(x), x, m);
+  return V::select(V::is_nan(x), V::add(x, x), m);
 })
 #undef NDGRAD_LOG_REDUCE
 
@@ -219,7 +223,7 @@ NDGRAD_LANES_CORE(exp2_core, {
   w = V::fma(w, r, V::set(1.6666665459e-1f));
   w = V::fma(w, r, V::set(5.0000001201e-1f));
   w = V::fma(V::mul(r, r), w, r);
-  return V::select(V::is_nan(x), x, V::scale(V::add(w, V::set(1.0f)), n));
+  return V::select(V::is_nan(x), V::add(x, x), V::scale(V::add(w, V::set(1.0f)), n));
 })
 
 // e^|x| / 2 = (1 + w) 2^(n - 1): no overflow below |x| = 89.4 (sinh and cosh reach FLT_MAX
@@ -232,7 +236,7 @@ NDGRAD_LANES_CORE(half_exp_abs_core, {
 // cosh = e^|x| / 2 + 1 / (4 (e^|x| / 2)): two positive terms.
 NDGRAD_LANES_CORE(cosh_core, {
   const F h = half_exp_abs_core(x);
-  return V::select(V::is_nan(x), x, V::add(h, V::div(V::set(0.25f), h)));
+  return V::select(V::is_nan(x), V::add(x, x), V::add(h, V::div(V::set(0.25f), h)));
 })
 // sinh: |x| <= 1 an odd polynomial (Cephes's sinhf), where the difference would cancel; above,
 // e^|x| / 2 - 1 / (4 (e^|x| / 2)), with x's sign.
@@ -244,7 +248,7 @@ NDGRAD_LANES_CORE(sinh_core, {
   const F small = V::fma(V::mul(p, z), x, x);
   const F h = half_exp_abs_core(x);
   const F big = V::with_sign_of(V::sub(h, V::div(V::set(0.25f), h)), x);
-  return V::select(V::is_nan(x), x, V::select(V::le(ax, V::set(1.0f)), small, big));
+  return V::select(V::is_nan(x), V::add(x, x), V::select(V::le(ax, V::set(1.0f)), small, big));
 })
 
 // atan (Cephes's atanf): |x| > tan(3 pi / 8): pi/2 + atan(-1/|x|); > tan(pi / 8):
@@ -265,7 +269,7 @@ NDGRAD_LANES_CORE(atan_core, {
   const F lo =
       V::select(big, V::set(-4.37113883e-8f), V::select(mid, V::set(-2.18556941e-8f), zero));
   const F a = V::add(hi, V::add(lo, poly));
-  return V::select(V::is_nan(x), x, V::with_sign_of(a, x));
+  return V::select(V::is_nan(x), V::add(x, x), V::with_sign_of(a, x));
 })
 
 // asin and acos (Cephes's asinf): for t = |x| <= 1/2, asin t = t + t z P(z) with z = t^2; above,
@@ -286,7 +290,7 @@ NDGRAD_LANES_CORE(atan_core, {
 NDGRAD_LANES_CORE(asin_core, {
   NDGRAD_ASIN_PARTS
   const F r = V::select(big, V::sub(pio2_hi, V::fms(V::set(2.0f), a, pio2_lo)), a);
-  return V::select(V::is_nan(x), x, V::with_sign_of(r, x));
+  return V::select(V::is_nan(x), V::add(x, x), V::with_sign_of(r, x));
 })
 NDGRAD_LANES_CORE(acos_core, {
   NDGRAD_ASIN_PARTS
@@ -295,7 +299,7 @@ NDGRAD_LANES_CORE(acos_core, {
   const F below = V::sub(V::add(pio2_hi, pio2_hi), V::sub(two_a, V::add(pio2_lo, pio2_lo)));
   const F middle = V::sub(pio2_hi, V::sub(V::with_sign_of(a, x), pio2_lo));
   const F r = V::select(big, V::select(V::lt(x, V::set(0.0f)), below, two_a), middle);
-  return V::select(V::is_nan(x), x, r);
+  return V::select(V::is_nan(x), V::add(x, x), r);
 })
 #undef NDGRAD_ASIN_PARTS
 
@@ -312,7 +316,7 @@ NDGRAD_LANES_CORE(asinh_core, {
   const F l = log_core(V::select(huge, ax, V::add(ax, V::sqrt(V::add(z, V::set(1.0f))))));
   const F large = V::select(huge, V::add(l, V::set(0.693147180559945309f)), l);
   const F r = V::select(V::lt(ax, V::set(0.5f)), small, large);
-  return V::select(V::is_nan(x), x, V::with_sign_of(r, x));
+  return V::select(V::is_nan(x), V::add(x, x), V::with_sign_of(r, x));
 })
 // acosh (Cephes's acoshf): x - 1 < 1/2: sqrt(2 (x - 1)) P(x - 1); up to 1500
 // log(x + sqrt((x - 1)(x + 1))); beyond, log x + log 2. Below 1: NaN.
@@ -329,7 +333,7 @@ NDGRAD_LANES_CORE(acosh_core, {
   const F large = V::select(huge, V::add(l, V::set(0.693147180559945309f)), l);
   const F r = V::select(V::lt(z, V::set(0.5f)), near_one, large);
   const F nan = V::set(bits_to_float(0x7fc00000));
-  return V::select(V::is_nan(x), x, V::select(V::lt(x, one), nan, r));
+  return V::select(V::is_nan(x), V::add(x, x), V::select(V::lt(x, one), nan, r));
 })
 // atanh: |x| < 1/2 an odd polynomial (Cephes's atanhf); above, log1p(2|x| / (1 - |x|)) / 2
 // (1 - |x| exact there), with x's sign: +-1 gives +-inf, |x| > 1 NaN.
@@ -344,7 +348,7 @@ NDGRAD_LANES_CORE(atanh_core, {
   const F large =
       V::mul(V::set(0.5f), log1p_core(V::div(V::add(ax, ax), V::sub(V::set(1.0f), ax))));
   const F r = V::select(V::lt(ax, V::set(0.5f)), small, large);
-  return V::select(V::is_nan(x), x, V::with_sign_of(r, x));
+  return V::select(V::is_nan(x), V::add(x, x), V::with_sign_of(r, x));
 })
 
 // cbrt: |x| = m 2^e = mm 2^(3q) with mm = m 2^(e - 3q) in [1, 8); cbrt(mm) from a cubic (1.4%),
@@ -371,7 +375,7 @@ NDGRAD_LANES_CORE(cbrt_core, {
   const F r = V::with_sign_of(V::scale(y, q), x);
   const V::M as_is = V::or_(
       V::is_nan(x), V::or_(V::eq(a, V::set(0.0f)), V::eq(a, V::set(bits_to_float(0x7f800000)))));
-  return V::select(as_is, x, r);
+  return V::select(as_is, V::add(x, x), r);
 })
 
 // erf: for |x| < 1, x + x P(x^2); above, 1 - e^R(|x|) with R a fit of log(erfc(a)) on

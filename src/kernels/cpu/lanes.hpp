@@ -9,16 +9,17 @@
 //
 // The operations: set(v) broadcasts; fms(a, b, c) = a b - c and fnma(a, b, c) = c - a b;
 // min(a, b) = a < b ? a : b and max(a, b) = a > b ? a : b (b where either is NaN, as the
-// instructions); lt/le/gt/ge/eq/is_nan give masks, any_of/and_/or_ combine them and select(m, a, b)
+// instructions); lt/le/gt/ge/eq/is_nan give masks, and_/or_ combine them and select(m, a, b)
 // picks a where m is set; bit_set(k, b) tests bit b of k's bits; abs clears the sign, neg_abs
-// sets it, neg flips it; with_sign_of(v, x) is v (its sign
-// clear) with x's sign; scale(a, n) = a 2^n for an integer-valued float n in [-150, 128] and a in
-// [1/2, 2], rounded once (AVX-512's vscalefps; elsewhere two exact steps of at most 2^+-75, the
-// second rounding); pow2_of_rounded(k) = 2^n for k = 1.5 * 2^23 + n, |n| <= 127;
-// mantissa(x) in [1, 2) and exponent(x) (a float) with x = mantissa 2^exponent, for finite
-// x > 0 (subnormals too; other x give values a core must not use);
-// abs_at_most(x, end) = min(|x|, end); as_is(x): +-0, +inf or NaN; by_sign(x, a, b): a where x's
-// sign bit is set, else b; index/lookup read 32-entry tables.
+// sets it, neg flips it; with_sign_of(v, x) is v (whose sign bit must be clear) with x's sign;
+// scale(a, n) = a 2^n for an integer-valued float n in [-150, 129] and a in [1/2, 2], rounded
+// once (AVX-512's vscalefps; elsewhere two exact steps of at most 2^+-75, the second rounding;
+// n must be finite); pow2_of_rounded(k) = 2^n for k = 1.5 * 2^23 + n, |n| <= 127; mantissa(x)
+// in [1, 2) and exponent(x) (a float) with x = mantissa 2^exponent, for finite x > 0
+// (subnormals too; other x give values a core must not use); abs_at_most(x, end) =
+// min(|x|, end) for x not NaN (NaN: end, or NaN under AVX-512; a core selects such lanes away);
+// as_is(x): +-0, +inf or NaN; by_sign(x, a, b): a where x's sign bit is set, else b;
+// index/lookup read 32-entry tables.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
