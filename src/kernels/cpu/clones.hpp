@@ -49,4 +49,12 @@ inline const CpuFeatures& cpu() {
   return features;
 }
 
+// The version of a function for this CPU (cpu(), capped by NDGRAD_MAX_ISA): AVX-512, AVX2
+// with FMA, or baseline x86-64.
+template <class Fn>
+inline Fn for_cpu(Fn avx512, Fn avx2_fma, Fn baseline) {
+  const CpuFeatures& features = cpu();
+  return features.avx512 ? avx512 : features.avx2_fma ? avx2_fma : baseline;
+}
+
 }  // namespace ndgrad::kernels

@@ -429,12 +429,7 @@ struct TrigBlock256 {
   [[gnu::target("avx2,fma")]] ret name##_avx2 params { return body args; }         \
   ret name##_baseline params { return body args; }                                 \
   }                                                                                \
-  ret name params {                                                                \
-    const CpuFeatures& features = cpu();                                           \
-    return features.avx512     ? name##_avx512 args                                \
-           : features.avx2_fma ? name##_avx2 args                                  \
-                               : name##_baseline args;                             \
-  }
+  ret name params { return for_cpu(name##_avx512, name##_avx2, name##_baseline) args; }
 #else
 #define NDGRAD_FMA_VERSIONS(ret, name, body, params, args) \
   ret name params { return body args; }
@@ -477,15 +472,9 @@ NDGRAD_TRIG_LOOPS(tan, 2)
       x, y, n, GeluBlock256{}, [](float v) { return gelu_table_lane(v); }, gelu_libm);
 }
 }  // namespace
-#define NDGRAD_DISPATCH_LOOP(name, baseline)                  \
-  void name##_f32_loop(const float* x, float* y, int64_t n) { \
-    const CpuFeatures& features = cpu();                      \
-    if (features.avx512)                                      \
-      name##_f32_loop_avx512(x, y, n);                        \
-    else if (features.avx2_fma)                               \
-      name##_f32_loop_avx2(x, y, n);                          \
-    else                                                      \
-      baseline(x, y, n);                                      \
+#define NDGRAD_DISPATCH_LOOP(name, baseline)                                  \
+  void name##_f32_loop(const float* x, float* y, int64_t n) {                 \
+    for_cpu(name##_f32_loop_avx512, name##_f32_loop_avx2, baseline)(x, y, n); \
   }
 NDGRAD_DISPATCH_LOOP(sin, sin_loop)
 NDGRAD_DISPATCH_LOOP(cos, cos_loop)

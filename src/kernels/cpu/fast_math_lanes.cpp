@@ -449,19 +449,10 @@ NDGRAD_LANES_CORE(logit_core, { return log_core(V::div(x, V::sub(V::set(1.0f), x
   float name##_one_baseline(float x) { return name##_core(x); }                                \
   }                                                                                            \
   void name##_f32_loop(const float* x, float* y, int64_t n) {                                  \
-    const CpuFeatures& features = cpu();                                                       \
-    if (features.avx512)                                                                       \
-      name##_loop_avx512(x, y, n);                                                             \
-    else if (features.avx2_fma)                                                                \
-      name##_loop_avx2(x, y, n);                                                               \
-    else                                                                                       \
-      name##_loop_baseline(x, y, n);                                                           \
+    for_cpu(name##_loop_avx512, name##_loop_avx2, name##_loop_baseline)(x, y, n);              \
   }                                                                                            \
   float name##_f32(float x) {                                                                  \
-    const CpuFeatures& features = cpu();                                                       \
-    return features.avx512     ? name##_one_avx512(x)                                          \
-           : features.avx2_fma ? name##_one_avx2(x)                                            \
-                               : name##_one_baseline(x);                                       \
+    return for_cpu(name##_one_avx512, name##_one_avx2, name##_one_baseline)(x);                \
   }                                                                                            \
   namespace {
 #else
