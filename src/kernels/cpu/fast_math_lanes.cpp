@@ -1,5 +1,7 @@
-// The exponential family in float32 (exp, sigmoid, tanh, SiLU, the tanh GELU, expm1, SELU) and
-// the logarithms (log, log2, log10, log1p, softplus).
+// float32 math over lane types: the exponential family (exp, exp2, expm1, sigmoid, tanh, sinh,
+// cosh, SiLU, the tanh GELU, SELU, mish), the logarithms (log, log2, log10, log1p, softplus,
+// logit), atan, asin, acos, asinh, acosh, atanh, cbrt and erf. (sin, cos, tan and GELU, which
+// hand lanes past their range to libm, are in fast_math.cpp.)
 // Each core is written once over lane types (lanes.hpp) and compiled as sixteen AVX-512 lanes,
 // eight AVX2 lanes and one float: the loops are intrinsics (GCC's own vectorization of the
 // same scalar code, with its mask bookkeeping, ran exp 3.4x slower on an AVX-512 Zen 4), and
@@ -44,18 +46,25 @@ NDGRAD_LANES_CORE(exp_core, {
   NDGRAD_EXP_REDUCE(xc)
   return V::select(V::is_nan(x), V::add(x, x), V::scale(V::add(w, V::set(1.0f)), n));
 })
+// e^y for y <= 0 or NaN (whose result a caller's select drops): exp_core's steps and bits
+// without the upper clamp and the NaN select.
+NDGRAD_LANES_CORE(exp_nonpositive_core, {
+  const F xc = V::max(x, V::set(-104.0f));
+  NDGRAD_EXP_REDUCE(xc)
+  return V::scale(V::add(w, V::set(1.0f)), n);
+})
 
 // 1 / (1 + e^-x) with e = e^-|x| only: e / (1 + e) for x < 0 keeps the subnormal results that
 // 1 / (1 + e^-x) would flush to 0 once e^-x is inf. One division: only the numerator is chosen.
 NDGRAD_LANES_CORE(sigmoid_core, {
-  const F e = exp_core(V::neg_abs(x));
+  const F e = exp_nonpositive_core(V::neg_abs(x));
   const F one = V::set(1.0f);
   const F s = V::div(V::select(V::lt(x, V::set(0.0f)), e, one), V::add(one, e));
   return V::select(V::is_nan(x), V::add(x, x), s);
 })
 
-// tanh: below |x| = 0.625 an odd polynomial (Cephes's tanhf), where 1 - 2 / (e^2|x| + 1) would
-// cancel; above it that, with x's sign (e^2|x| = inf gives 1).
+// tanh: below |x| = 0.625 an odd polynomial (Cephes's tanhf); above it v / (v + 2) for
+// v = e^2|x| - 1, with x's sign.
 NDGRAD_LANES_CORE(tanh_core, {
   const F z = V::mul(x, x);
   F p = V::fma(V::set(-5.70498872745e-3f), z, V::set(2.06390887954e-2f));
@@ -80,13 +89,13 @@ NDGRAD_LANES_CORE(tanh_core, {
 // h = e^(z/2) there, applied twice. SiLU is x sigmoid(x); the tanh GELU
 // 0.5 x (1 + tanh(u)) = x sigmoid(2u), which keeps its relative accuracy for negative x, where
 // 1 + tanh cancels.
-#define NDGRAD_X_SIGMOID(xv, zv)                                                \
-  const V::M below = V::lt(zv, V::set(0.0f)), deep = V::lt(zv, V::set(-80.0f)); \
-  const F a = V::neg_abs(zv);                                                   \
-  const F h = exp_core(V::select(deep, V::mul(a, V::set(0.5f)), a));            \
-  const F e = V::select(deep, V::mul(h, h), h);                                 \
-  const F xh = V::mul(xv, h);                                                   \
-  const F num = V::select(below, V::select(deep, V::mul(xh, h), xh), xv);       \
+#define NDGRAD_X_SIGMOID(xv, zv)                                                 \
+  const V::M below = V::lt(zv, V::set(0.0f)), deep = V::lt(zv, V::set(-80.0f));  \
+  const F a = V::neg_abs(zv);                                                    \
+  const F h = exp_nonpositive_core(V::select(deep, V::mul(a, V::set(0.5f)), a)); \
+  const F e = V::select(deep, V::mul(h, h), h);                                  \
+  const F xh = V::mul(xv, h);                                                    \
+  const F num = V::select(below, V::select(deep, V::mul(xh, h), xh), xv);        \
   return V::div(num, V::add(V::set(1.0f), e));
 
 NDGRAD_LANES_CORE(silu_core, {NDGRAD_X_SIGMOID(x, x)})
@@ -182,16 +191,20 @@ NDGRAD_LANES_CORE(log1p_core, {
 })
 
 // softplus, log(1 + e^x) = max(x, 0) + log1p(e) for e = e^-|x| in (0, 1]: no overflow, and e^x
-// itself far below 0; log1p_core's steps with u = 1 + e in [1, 2] taken as its own mantissa (2 as
-// 2^1): the same bits without the general exponent split.
+// itself far below 0. log1p(e) = e + e^2 Q(e) with Q a degree-8 fit (tools/fits/softplus_poly.py;
+// 0.26 x 2^-24 relative before rounding): half the operations of a logarithm's reduction and
+// no division.
 NDGRAD_LANES_CORE(softplus_core, {
-  const F one = V::set(1.0f);
-  const F e = exp_core(V::neg_abs(x));
-  const F u = V::add(one, e);
-  const V::M two = V::eq(u, V::set(2.0f));
-  NDGRAD_LOG_REDUCE(V::select(two, one, u), V::select(two, one, V::set(0.0f)))
-  const F lu = V::fma(ef, V::set(0.693359375f), V::add(f, V::fma(ef, V::set(-2.12194440e-4f), y)));
-  const F l = V::add(lu, V::div(V::sub(e, V::sub(u, one)), u));
+  const F e = exp_nonpositive_core(V::neg_abs(x));
+  F q = V::fma(V::set(-0x1.b2f368p-9f), e, V::set(0x1.4b0704p-6f));
+  q = V::fma(q, e, V::set(-0x1.d86206p-5f));
+  q = V::fma(q, e, V::set(0x1.b57932p-4f));
+  q = V::fma(q, e, V::set(-0x1.3a7a56p-3f));
+  q = V::fma(q, e, V::set(0x1.935c90p-3f));
+  q = V::fma(q, e, V::set(-0x1.ff26dep-3f));
+  q = V::fma(q, e, V::set(0x1.554df0p-2f));
+  q = V::fma(q, e, V::set(-0x1.ffffd4p-2f));
+  const F l = V::fma(V::mul(e, q), e, e);
   return V::select(V::is_nan(x), V::add(x, x), V::add(V::max(x, V::set(0.0f)), l));
 })
 // mish = x tanh(softplus(x)) = x w / (w + 2) for w = n (n + 2), n = e^x (tanh(log u) =
@@ -201,7 +214,7 @@ NDGRAD_LANES_CORE(softplus_core, {
 NDGRAD_LANES_CORE(mish_core, {
   const F a = V::neg_abs(x), two = V::set(2.0f);
   const V::M deep = V::lt(x, V::set(-17.0f)), below = V::lt(x, V::set(0.0f));
-  const F h = exp_core(V::select(deep, V::mul(a, V::set(0.5f)), a));
+  const F h = exp_nonpositive_core(V::select(deep, V::mul(a, V::set(0.5f)), a));
   const F h2 = V::add(h, h);
   const F num = V::select(below, V::fma(h, h, h2), V::add(V::set(1.0f), h2));
   const F den = V::select(below, V::add(num, two), V::fma(h2, h, num));

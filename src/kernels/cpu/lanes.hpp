@@ -12,7 +12,7 @@
 // instructions); lt/le/gt/ge/eq/is_nan give masks, and_/or_ combine them and select(m, a, b)
 // picks a where m is set; bit_set(k, b) tests bit b of k's bits; abs clears the sign, neg_abs
 // sets it, neg flips it; with_sign_of(v, x) is v (whose sign bit must be clear) with x's sign;
-// scale(a, n) = a 2^n for an integer-valued float n in [-150, 129] and a in [1/2, 2], rounded
+// scale(a, n) = a 2^n for an integer-valued float n in [-151, 129] and a in [1/2, 2], rounded
 // once (AVX-512's vscalefps; elsewhere two exact steps of at most 2^+-75, the second rounding;
 // n must be finite); pow2_of_rounded(k) = 2^n for k = 1.5 * 2^23 + n, |n| <= 127; mantissa(x)
 // in [1, 2) and exponent(x) (a float) with x = mantissa 2^exponent, for finite x > 0
