@@ -9,7 +9,7 @@
 //
 // The operations: set(v) broadcasts; fms(a, b, c) = a b - c and fnma(a, b, c) = c - a b;
 // min(a, b) = a < b ? a : b and max(a, b) = a > b ? a : b (b where either is NaN, as the
-// instructions); lt/le/gt/ge/eq/is_nan give masks, and_/or_ combine them and select(m, a, b)
+// instructions); lt/le/gt/ge/eq/is_nan give masks, or_ joins two and select(m, a, b)
 // picks a where m is set; bit_set(k, b) tests bit b of k's bits; abs clears the sign, neg_abs
 // sets it, neg flips it; with_sign_of(v, x) is v (whose sign bit must be clear) with x's sign;
 // scale(a, n) = a 2^n for an integer-valued float n in [-151, 129] and a in [1/2, 2], rounded
@@ -43,7 +43,6 @@ struct Scalar {
   using F = float;
   using M = bool;
   using Index = int32_t;
-  static constexpr int kWidth = 1;
   [[gnu::always_inline]] static F set(float v) { return v; }
   [[gnu::always_inline]] static F add(F a, F b) { return a + b; }
   [[gnu::always_inline]] static F sub(F a, F b) { return a - b; }
@@ -71,7 +70,6 @@ struct Scalar {
   [[gnu::always_inline]] static M eq(F a, F b) { return a == b; }
   [[gnu::always_inline]] static M is_nan(F x) { return x != x; }
   [[gnu::always_inline]] static M or_(M a, M b) { return a | b; }
-  [[gnu::always_inline]] static M and_(M a, M b) { return a & b; }
   [[gnu::always_inline]] static F select(M m, F a, F b) { return m ? a : b; }
   [[gnu::always_inline]] static F scale(F a, F n) {
     const int32_t ni = static_cast<int32_t>(n), n1 = ni >> 1, n2 = ni - n1;
@@ -112,7 +110,6 @@ struct Avx512 {
   using F = __m512;
   using M = __mmask16;
   using Index = __m512i;
-  static constexpr int kWidth = 16;
   NDGRAD_LANES_AVX512 static F set(float v) { return _mm512_set1_ps(v); }
   NDGRAD_LANES_AVX512 static F add(F a, F b) { return _mm512_add_ps(a, b); }
   NDGRAD_LANES_AVX512 static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
@@ -146,7 +143,6 @@ struct Avx512 {
   NDGRAD_LANES_AVX512 static M eq(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
   NDGRAD_LANES_AVX512 static M is_nan(F x) { return _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q); }
   NDGRAD_LANES_AVX512 static M or_(M a, M b) { return static_cast<M>(a | b); }
-  NDGRAD_LANES_AVX512 static M and_(M a, M b) { return static_cast<M>(a & b); }
   NDGRAD_LANES_AVX512 static F select(M m, F a, F b) { return _mm512_mask_blend_ps(m, b, a); }
   NDGRAD_LANES_AVX512 static F scale(F a, F n) { return _mm512_scalef_ps(a, n); }
   NDGRAD_LANES_AVX512 static F pow2_of_rounded(F k) {
@@ -180,7 +176,6 @@ struct Avx2 {
     __m256i j;
     __m256 bit3, bit4;  // as sign bits, for blendv
   };
-  static constexpr int kWidth = 8;
   NDGRAD_LANES_AVX2 static F set(float v) { return _mm256_set1_ps(v); }
   NDGRAD_LANES_AVX2 static F add(F a, F b) { return _mm256_add_ps(a, b); }
   NDGRAD_LANES_AVX2 static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
@@ -209,7 +204,6 @@ struct Avx2 {
   NDGRAD_LANES_AVX2 static M eq(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
   NDGRAD_LANES_AVX2 static M is_nan(F x) { return _mm256_cmp_ps(x, x, _CMP_UNORD_Q); }
   NDGRAD_LANES_AVX2 static M or_(M a, M b) { return _mm256_or_ps(a, b); }
-  NDGRAD_LANES_AVX2 static M and_(M a, M b) { return _mm256_and_ps(a, b); }
   NDGRAD_LANES_AVX2 static F select(M m, F a, F b) { return _mm256_blendv_ps(b, a, m); }
   NDGRAD_LANES_AVX2 static F scale(F a, F n) {
     const __m256i ni = _mm256_cvttps_epi32(n), n1 = _mm256_srai_epi32(ni, 1);
