@@ -12,23 +12,14 @@ import math
 
 import numpy as np
 
+from lawson import lawson
+
 F32 = np.float32
 DEGREE, PIECES, END = 5, 32, float(F32(7.87))
 
 
 def m_of(t):
     return 0.5 * math.erfc(t / math.sqrt(2)) * math.exp(t * t / 2)
-
-
-def lawson(a, y, weight, rounds=50):
-    w = np.ones(len(y))
-    for _ in range(rounds):
-        sw = np.sqrt(w) * weight
-        c, *_ = np.linalg.lstsq(a * sw[:, None], y * sw, rcond=None)
-        e = np.abs(a @ c - y) * weight
-        w = w * (e + 1e-30)
-        w /= w.sum()
-    return c
 
 
 def piece(i):

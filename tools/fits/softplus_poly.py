@@ -12,19 +12,10 @@ import math
 
 import numpy as np
 
+from lawson import lawson
+
 F32 = np.float32
 DEGREE = 8
-
-
-def lawson(a, y, weight, rounds=60):
-    w = np.ones(len(y))
-    for _ in range(rounds):
-        sw = np.sqrt(w) * weight
-        c, *_ = np.linalg.lstsq(a * sw[:, None], y * sw, rcond=None)
-        e = np.abs(a @ c - y) * weight
-        w = w * (e + 1e-30)
-        w /= w.sum()
-    return c
 
 
 def main():
@@ -37,7 +28,7 @@ def main():
     fixed = []
     for k in range(DEGREE + 1):
         rest = q - (a[:, :k] @ np.array(fixed) if k else 0)
-        fixed.append(float(F32(lawson(a[:, k:], rest, weight)[0])))
+        fixed.append(float(F32(lawson(a[:, k:], rest, weight, rounds=60)[0])))
     worst = np.max(np.abs(e + e * e * (a @ np.array(fixed)) - log1p) / log1p)
     print(f"// worst relative error {worst / 2**-24:.3f} x 2^-24")
     print(", ".join(f"{float(c).hex().replace('0000000p', 'p')}f" for c in fixed))
