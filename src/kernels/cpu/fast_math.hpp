@@ -187,9 +187,10 @@ inline float hardsigmoid_f32(float x) {
   return x != x ? x : (r <= 0.0f ? 0.0f : r >= 6.0f ? 6.0f : r) / 6.0f;
 }
 inline float hardswish_f32(float x) { return x * hardsigmoid_f32(x); }
-// The tanh GELU's inner value, sqrt(2 / pi) (x + 0.044715 x^3), as gelu_tanh_f32 computes it
-// (no contraction: call it from fast_math files only). SiLU is x sigmoid(x) and the tanh GELU
-// x sigmoid(2u) (fast_math_lanes.cpp).
+// The tanh GELU's inner value, sqrt(2 / pi) (x + 0.044715 x^3), rounded step by step as
+// gelu_tanh_f32 computes it (the tests' reference; a caller compiled with contraction on an FMA
+// target would fuse it). SiLU is x sigmoid(x) and the tanh GELU x sigmoid(2u)
+// (fast_math_lanes.cpp).
 inline float gelu_tanh_inner(float x) {
   return 0.79788456080286535588f * (x + 0.044715f * x * x * x);
 }

@@ -132,20 +132,20 @@ NDGRAD_LANES_CORE(selu_core, {
 // log(1 + f) = f + y with y = -f^2 / 2 + f^3 P(f) (Cephes's logf polynomial); then e ln 2 in two
 // parts (the first exact), log2 (exact at powers of two) and log10 in Cephes's order of small
 // parts first. 0 gives -inf, negatives NaN, inf and NaN themselves.
-// For x = m0 2^e0, m0 in [1, 2).
-#define NDGRAD_LOG_REDUCE(m0, e0)                                                  \
-  const V::M high = V::gt(m0, V::set(1.41421356f));                                \
-  const F f = V::sub(V::select(high, V::mul(m0, V::set(0.5f)), m0), V::set(1.0f)); \
-  const F ef = V::add(e0, V::select(high, V::set(1.0f), V::set(0.0f)));            \
-  const F z = V::mul(f, f);                                                        \
-  F p = V::fma(V::set(7.0376836292e-2f), f, V::set(-1.1514610310e-1f));            \
-  p = V::fma(p, f, V::set(1.1676998740e-1f));                                      \
-  p = V::fma(p, f, V::set(-1.2420140846e-1f));                                     \
-  p = V::fma(p, f, V::set(1.4249322787e-1f));                                      \
-  p = V::fma(p, f, V::set(-1.6668057665e-1f));                                     \
-  p = V::fma(p, f, V::set(2.0000714765e-1f));                                      \
-  p = V::fma(p, f, V::set(-2.4999993993e-1f));                                     \
-  p = V::fma(p, f, V::set(3.3333331174e-1f));                                      \
+#define NDGRAD_LOG_REDUCE                                                           \
+  const F m0 = V::mantissa(x);                                                      \
+  const V::M high = V::gt(m0, V::set(1.41421356f));                                 \
+  const F f = V::sub(V::select(high, V::mul(m0, V::set(0.5f)), m0), V::set(1.0f));  \
+  const F ef = V::add(V::exponent(x), V::select(high, V::set(1.0f), V::set(0.0f))); \
+  const F z = V::mul(f, f);                                                         \
+  F p = V::fma(V::set(7.0376836292e-2f), f, V::set(-1.1514610310e-1f));             \
+  p = V::fma(p, f, V::set(1.1676998740e-1f));                                       \
+  p = V::fma(p, f, V::set(-1.2420140846e-1f));                                      \
+  p = V::fma(p, f, V::set(1.4249322787e-1f));                                       \
+  p = V::fma(p, f, V::set(-1.6668057665e-1f));                                      \
+  p = V::fma(p, f, V::set(2.0000714765e-1f));                                       \
+  p = V::fma(p, f, V::set(-2.4999993993e-1f));                                      \
+  p = V::fma(p, f, V::set(3.3333331174e-1f));                                       \
   const F y = V::fma(V::set(-0.5f), z, V::mul(V::mul(f, z), p));
 #define NDGRAD_LOG_SPECIALS(r)                                                            \
   const F inf = V::set(bits_to_float(0x7f800000));                                        \
@@ -155,20 +155,20 @@ NDGRAD_LANES_CORE(selu_core, {
   return V::select(V::or_(V::is_nan(x), V::eq(x, inf)), V::add(x, x), finite);
 
 NDGRAD_LANES_CORE(log_core, {
-  NDGRAD_LOG_REDUCE(V::mantissa(x), V::exponent(x))
+  NDGRAD_LOG_REDUCE
   const F r = V::fma(ef, V::set(0.693359375f), V::add(f, V::fma(ef, V::set(-2.12194440e-4f), y)));
   NDGRAD_LOG_SPECIALS(r)
 })
 // (f + y)(1 + L) + e with L = log2(e) - 1.
 NDGRAD_LANES_CORE(log2_core, {
-  NDGRAD_LOG_REDUCE(V::mantissa(x), V::exponent(x))
+  NDGRAD_LOG_REDUCE
   const F l = V::set(0.44269504088896340736f);
   const F t = V::fma(y, l, V::mul(f, l));
   const F r = V::add(V::add(V::add(t, y), f), ef);
   NDGRAD_LOG_SPECIALS(r)
 })
 NDGRAD_LANES_CORE(log10_core, {
-  NDGRAD_LOG_REDUCE(V::mantissa(x), V::exponent(x))
+  NDGRAD_LOG_REDUCE
   F t =
       V::fma(y, V::set(7.00731903251827651129e-4f), V::mul(f, V::set(7.00731903251827651129e-4f)));
   t = V::fma(ef, V::set(2.48745663981195213739e-4f), t);
