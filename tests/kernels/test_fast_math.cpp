@@ -11,6 +11,7 @@
 
 #include "kernels/cpu/clones.hpp"
 #include "kernels/cpu/fast_math.hpp"
+#include "ndgrad/ndgrad.hpp"
 #include "test_util.hpp"
 
 using namespace ndgrad::kernels;
@@ -520,3 +521,52 @@ TEST(FastMath, OpsOverTemporariesEqualOpsOverLeaves) {
           << name << " at " << i << ": " << got[i] << " against " << want[i];
   }
 }
+
+// float32 running sums accumulate in float64 and round each output once, along the last axis
+// (blocks of four, vectorized) and along any other (one column at a time): within half an ulp
+// of the float64 running sum (plus float64's own rounding), where float32 accumulation drifts
+// by many ulp over a few thousand values. The NDGRAD_MAX_ISA reruns check each version.
+TEST(FastMath, Float32CumsumIsTheFloat64RunningSumRounded) {
+  using ndgrad::DType;
+  uint32_t seed = 7;
+  for (int64_t n : {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 100, 4099}) {
+    std::vector<float> v(static_cast<size_t>(3 * n));
+    for (float& e : v) {
+      seed = seed * 1664525u + 1013904223u;
+      e = static_cast<float>((int32_t(seed) >> 8) * 0x1p-20) * ((seed & 0x30) ? 1.0f : 1000.0f);
+    }
+    const ndgrad::Tensor rows =
+        ndgrad::tensor(std::vector<double>(v.begin(), v.end()), {3, n}, DType::f32);
+    const std::vector<std::vector<double>> got = {
+        ndgrad::cumsum(rows, 1).to_vector(),
+        ndgrad::cumsum(rows.T().contiguous(), 0).T().contiguous().to_vector()};
+    for (int64_t r = 0; r < 3; ++r) {
+      double sum = 0, abs_sum = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        const size_t i = static_cast<size_t>(r * n + k);
+        sum += v[i];
+        abs_sum += std::fabs(v[i]);
+        const float want = static_cast<float>(sum);
+        const double half_ulp = 0.5 * (std::nextafter(std::fabs(want), INFINITY) - std::fabs(want));
+        for (int axis = 0; axis < 2; ++axis)
+          ASSERT_LE(std::fabs(got[axis][i] - sum), half_ulp + 0x1p-45 * abs_sum)
+              << "n " << n << " row " << r << " k " << k
+              << (axis ? " along axis 0" : " along axis 1");
+      }
+    }
+  }
+  // -0.0 first stays -0.0; an infinity or NaN carries on from where it is met.
+  const ndgrad::Tensor z = ndgrad::cumsum(ndgrad::tensor({-0.0, -0.0, 1}, {3}, DType::f32), 0);
+  EXPECT_TRUE(std::signbit(z.to_vector()[0]) && std::signbit(z.to_vector()[1]));
+  std::vector<double> special(20, 1.0);
+  special[5] = INFINITY;
+  special[9] = -INFINITY;
+  const std::vector<double> s =
+      ndgrad::cumsum(ndgrad::tensor(special, {20}, DType::f32), 0).to_vector();
+  for (size_t k = 0; k < 20; ++k) {
+    if (k < 5) EXPECT_EQ(s[k], double(k + 1));
+    if (k >= 5 && k < 9) EXPECT_EQ(s[k], INFINITY) << k;
+    if (k >= 9) EXPECT_TRUE(std::isnan(s[k])) << k;
+  }
+}
+

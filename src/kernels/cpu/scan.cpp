@@ -9,7 +9,13 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NDGRAD_SCAN_X86 1
+#include <immintrin.h>
+#endif
+
 #include "core/thread_pool.hpp"
+#include "kernels/cpu/clones.hpp"
 #include "kernels/cpu/dispatch.hpp"
 #include "kernels/cpu/kernels.hpp"
 #include "ndgrad/error.hpp"
@@ -35,9 +41,111 @@ T log_add_exp(T a, T b) {
   return m + std::log1p(std::exp(-std::fabs(a - b)));
 }
 
+// The blocks of cumsum_row_f32 (below) one at a time, from the carry c: the whole row on CPUs
+// without AVX2, the last few elements on the others.
+void cumsum_row_f32_rest(const float* x, float* y, int64_t n, double c) {
+  for (int64_t i = 0; i < n; i += 4) {
+    const int64_t m = std::min<int64_t>(4, n - i);
+    double v[4] = {};
+    for (int64_t j = 0; j < m; ++j) v[j] = x[i + j];
+    const double p[4] = {v[0], v[1] + v[0], (v[2] + v[1]) + v[0], (v[3] + v[2]) + (v[1] + v[0])};
+    for (int64_t j = 0; j < m; ++j) y[i + j] = static_cast<float>(c + p[j]);
+    c += p[3];
+  }
+}
+
+// Running sums of float32 accumulate in float64 (as libtorch's do), each output rounded once.
+// A row runs in blocks of four: the block's own running sums (p1 = x0 + x1, p2 = (x0 + x1) +
+// x2, p3 = (x0 + x1) + (x2 + x3)) are added to the carry, and the carry takes p3. Every version
+// below adds in exactly this order, so they give the same bits; the carry is one add a block,
+// where one add an element (a chain of dependent adds) ran at a third of the memory's speed.
+// The carry starts at -0.0, so the first output is x0 itself (-0.0 stays -0.0).
+// acc[i] += x[i], y[i] = acc[i] rounded: a step of a float32 running sum along a middle axis.
+NDGRAD_CLONES void add_rounded(double* __restrict acc, const float* __restrict x,
+                               float* __restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(acc[i] += x[i]);
+}
+
+// Four such steps, rows n apart: the sums are loaded and stored once for the four.
+NDGRAD_CLONES void add_rounded4(double* __restrict acc, const float* __restrict x,
+                                float* __restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    double a = acc[i];
+    y[i] = static_cast<float>(a += x[i]);
+    y[n + i] = static_cast<float>(a += x[n + i]);
+    y[2 * n + i] = static_cast<float>(a += x[2 * n + i]);
+    y[3 * n + i] = static_cast<float>(acc[i] = a + x[3 * n + i]);
+  }
+}
+
+#ifdef NDGRAD_SCAN_X86
+// GCC 12 takes the undefined pass-through operands inside some intrinsics for uninitialized reads.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+[[gnu::target("avx512f,avx512bw,avx512dq,avx512vl")]] void cumsum_row_f32_avx512(const float* x,
+                                                                                 float* y,
+                                                                                 int64_t n) {
+  const __m512i up1 = _mm512_set_epi64(6, 5, 4, 3, 2, 1, 0, 0);
+  const __m512i up2 = _mm512_set_epi64(5, 4, 3, 2, 1, 0, 0, 0);
+  const __m512i last_lo = _mm512_set1_epi64(3), last_hi = _mm512_set1_epi64(7);
+  __m512d carry = _mm512_set1_pd(-0.0);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m512d v = _mm512_cvtps_pd(_mm256_loadu_ps(x + i));
+    v = _mm512_mask_add_pd(v, 0xEE, v, _mm512_permutexvar_pd(up1, v));  // within each four
+    v = _mm512_mask_add_pd(v, 0xCC, v, _mm512_permutexvar_pd(up2, v));
+    const __m512d carry_hi = _mm512_add_pd(carry, _mm512_permutexvar_pd(last_lo, v));
+    const __m512d out = _mm512_add_pd(_mm512_mask_blend_pd(0xF0, carry, carry_hi), v);
+    _mm256_storeu_ps(y + i, _mm512_cvtpd_ps(out));
+    carry = _mm512_add_pd(carry_hi, _mm512_permutexvar_pd(last_hi, v));
+  }
+  cumsum_row_f32_rest(x + i, y + i, n - i, _mm_cvtsd_f64(_mm512_castpd512_pd128(carry)));
+}
+[[gnu::target("avx2,fma")]] void cumsum_row_f32_avx2(const float* x, float* y, int64_t n) {
+  __m256d carry = _mm256_set1_pd(-0.0);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(x + i));
+    v = _mm256_blend_pd(v, _mm256_add_pd(v, _mm256_permute4x64_pd(v, 0x90)), 0xE);  // 2,1,0,0
+    v = _mm256_blend_pd(v, _mm256_add_pd(v, _mm256_permute4x64_pd(v, 0x40)), 0xC);  // 1,0,0,0
+    _mm_storeu_ps(y + i, _mm256_cvtpd_ps(_mm256_add_pd(carry, v)));
+    carry = _mm256_add_pd(carry, _mm256_permute4x64_pd(v, 0xFF));
+  }
+  cumsum_row_f32_rest(x + i, y + i, n - i, _mm256_cvtsd_f64(carry));
+}
+void cumsum_row_f32_baseline(const float* x, float* y, int64_t n) {
+  cumsum_row_f32_rest(x, y, n, -0.0);
+}
+void cumsum_row_f32(const float* x, float* y, int64_t n) {
+  for_cpu(cumsum_row_f32_avx512, cumsum_row_f32_avx2, cumsum_row_f32_baseline)(x, y, n);
+}
+#pragma GCC diagnostic pop
+#else
+void cumsum_row_f32(const float* x, float* y, int64_t n) { cumsum_row_f32_rest(x, y, n, -0.0); }
+#endif
+
 template <class T>
 void scan_typed(ScanOp op, int64_t outer, int64_t n, int64_t inner, const T* in, T* out,
                 int64_t* indices) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (op == ScanOp::sum) {  // in float64 (see cumsum_row_f32)
+      parallel_for(outer, [&](int64_t o) {
+        const float* x = in + o * n * inner;
+        float* y = out + o * n * inner;
+        if (inner == 1) {
+          cumsum_row_f32(x, y, n);
+          return;
+        }
+        std::vector<double> acc(x, x + inner);
+        std::copy(x, x + inner, y);
+        int64_t k = 1;
+        for (; k + 4 <= n; k += 4) add_rounded4(acc.data(), x + k * inner, y + k * inner, inner);
+        for (; k < n; ++k) add_rounded(acc.data(), x + k * inner, y + k * inner, inner);
+      });
+      return;
+    }
+  }
   // Position by position along the axis, each position's `inner` elements side by side in
   // memory: one forward pass whichever the axis (the inner loops vectorize).
   parallel_for(outer, [&](int64_t o) {
