@@ -570,3 +570,32 @@ TEST(FastMath, Float32CumsumIsTheFloat64RunningSumRounded) {
   }
 }
 
+// var over columns (a leading axis) in each version (the NDGRAD_MAX_ISA reruns): blocks of 1024
+// rows merged (the last one partial, rows not a multiple of the eight a sweep takes), columns
+// past the vector width, a spread far below the mean; against two passes in long double.
+TEST(FastMath, VarianceOverColumnsInEveryVersion) {
+  const int64_t rows = 2605, cols = 37;
+  std::vector<double> vals(static_cast<size_t>(rows * cols));
+  uint32_t seed = 11;
+  for (double& v : vals) {
+    seed = seed * 1664525u + 1013904223u;
+    v = static_cast<float>(300.0 + double(int32_t(seed) >> 8) * 0x1p-23);
+  }
+  for (ndgrad::DType dt : {ndgrad::DType::f32, ndgrad::DType::f64}) {
+    const std::vector<double> got =
+        ndgrad::var(ndgrad::tensor(vals, {rows, cols}, dt), {0}).to_vector();
+    for (int64_t c = 0; c < cols; ++c) {
+      long double sum = 0, sq = 0;
+      for (int64_t r = 0; r < rows; ++r) sum += vals[static_cast<size_t>(r * cols + c)];
+      const long double mu = sum / rows;
+      for (int64_t r = 0; r < rows; ++r) {
+        const long double d = vals[static_cast<size_t>(r * cols + c)] - mu;
+        sq += d * d;
+      }
+      const double want = static_cast<double>(sq / (rows - 1));
+      EXPECT_NEAR(got[static_cast<size_t>(c)], want,
+                  want * (dt == ndgrad::DType::f32 ? 1e-7 : 1e-13))
+          << "column " << c;
+    }
+  }
+}

@@ -286,11 +286,10 @@ inline T lane_sum(int64_t n, Term term) {
 double sum_f32(const float* x, int64_t n);
 double sum_f64(const double* x, int64_t n);
 // The mean and the sum of squared deviations (M2) of n values: of one contiguous row
-// (var_row), or of each of cols <= kVarCols columns over rows rows stride apart (var_cols).
+// (var_row), or of each of cols columns over rows rows stride apart (var_cols).
 // Blocks that fit in cache each give their mean and M2 in one pass (the sums of d and d^2 for
 // d = x - one of the block's values), and the blocks merge by Chan et al.'s formula: one pass
 // over memory, in double, accurate where a plain sum of squares minus a squared sum cancels.
-inline constexpr int64_t kVarCols = 1024;
 void var_row(const float* x, int64_t n, double* mean, double* m2);
 void var_row(const double* x, int64_t n, double* mean, double* m2);
 void var_cols(const float* x, int64_t rows, int64_t cols, int64_t stride, double* mean, double* m2);

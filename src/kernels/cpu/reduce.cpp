@@ -140,14 +140,18 @@ void variance(DType dtype, int64_t outer, int64_t n, int64_t inner, const char* 
       });
       return;
     }
-    const int64_t chunks = (inner + kVarCols - 1) / kVarCols;
-    parallel_for(outer * chunks, [&](int64_t item) {
-      const int64_t o = item / chunks, c0 = (item % chunks) * kVarCols;
-      const int64_t cols = std::min(kVarCols, inner - c0);
-      double mean[kVarCols], m2[kVarCols];
-      var_cols(x + o * n * inner + c0, n, cols, inner, mean, m2);
-      for (int64_t c = 0; c < cols; ++c) y[o * inner + c0 + c] = static_cast<T>(m2[c] / divisor);
-    });
+    // Whole rows where there are several blocks to share out: each read is a row's contiguous
+    // columns (pieces of rows, one a page, ran 1.2x slower from memory: the prefetcher starts
+    // again at each page). A single block shares its columns out among the threads.
+    auto columns = [&](int64_t o, int64_t c0, int64_t c1) {
+      std::vector<double> mean(static_cast<size_t>(c1 - c0)), m2(mean.size());
+      var_cols(x + o * n * inner + c0, n, c1 - c0, inner, mean.data(), m2.data());
+      for (int64_t c = c0; c < c1; ++c) y[o * inner + c] = static_cast<T>(m2[c - c0] / divisor);
+    };
+    if (outer == 1)
+      parallel_range(inner, 256, [&](int64_t c0, int64_t c1) { columns(0, c0, c1); });
+    else
+      parallel_for(outer, [&](int64_t o) { columns(o, 0, inner); });
   };
   if (dtype == DType::f32)
     run(float());
