@@ -564,9 +564,13 @@ TEST(FastMath, Float32CumsumIsTheFloat64RunningSumRounded) {
   const std::vector<double> s =
       ndgrad::cumsum(ndgrad::tensor(special, {20}, DType::f32), 0).to_vector();
   for (size_t k = 0; k < 20; ++k) {
-    if (k < 5) EXPECT_EQ(s[k], double(k + 1));
-    if (k >= 5 && k < 9) EXPECT_EQ(s[k], INFINITY) << k;
-    if (k >= 9) EXPECT_TRUE(std::isnan(s[k])) << k;
+    if (k < 5) {
+      EXPECT_EQ(s[k], double(k + 1));
+    } else if (k < 9) {
+      EXPECT_EQ(s[k], INFINITY) << k;
+    } else {
+      EXPECT_TRUE(std::isnan(s[k])) << k;
+    }
   }
 }
 
