@@ -75,6 +75,8 @@ struct Call {
     return i < x.size() ? std::optional<int64_t>(integer(i)) : std::nullopt;
   }
   bool flag_or(size_t i, bool otherwise) const { return i < x.size() ? number(i) != 0 : otherwise; }
+  // Argument i, or an undefined tensor when there are fewer (an optional bias or weight).
+  Tensor tensor_or_none(size_t i) const { return i < x.size() ? x[i] : Tensor(); }
   // Integer k of ints; ValueError when there are fewer.
   int64_t int_at(size_t k) const {
     if (k >= ints.size())

@@ -1,11 +1,13 @@
 #pragma once
 // Neural-network building blocks: losses, modules, parameter registration, save/load.
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "ndgrad/random.hpp"
 #include "ndgrad/tensor.hpp"
 
 namespace ndgrad::nn {
@@ -19,6 +21,95 @@ Tensor softmax(const Tensor& logits, int64_t axis = -1);
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels_i64);
 // mean((prediction - target)^2); the shapes must be equal (no silent broadcast).
 Tensor mse_loss(const Tensor& prediction, const Tensor& target);
+
+// --- convolution, pooling, dropout, normalization (PyTorch's torch.nn.functional semantics;
+// images are (batch, channels, height, width), a 3-d input one image without the batch axis) ---
+
+// Sizes along the two spatial axes (height, width); one number stands for both: 3 or {3, 5}.
+struct Size2 {
+  int64_t h, w;
+  Size2(int64_t both) : h(both), w(both) {}  // NOLINT(google-explicit-constructor)
+  Size2(int64_t height, int64_t width) : h(height), w(width) {}
+};
+// A convolution's padding: sizes as Size2, or "same" (the output has the input's size; stride
+// 1; an odd total goes to the bottom and right, as PyTorch) or "valid" (none).
+struct Padding {
+  Size2 size{0};
+  bool same = false;
+  Padding(int64_t both) : size(both) {}  // NOLINT
+  Padding(int both) : size(both) {}      // NOLINT (a literal 0 is not the null string)
+  Padding(int64_t height, int64_t width) : size(height, width) {}
+  Padding(Size2 s) : size(s) {}  // NOLINT
+  Padding(const char* mode);     // NOLINT: "same" or "valid"
+};
+
+// The patches a kernel visits, as columns: (B, C, H, W) gives (B, C * kh * kw, L) with L the
+// number of positions (row-major over the output grid); row c * kh * kw + ki * kw + kj holds
+// element (ki, kj) of channel c's patches, 0 where a patch overlaps the padding. Any dtype.
+Tensor unfold(const Tensor& x, Size2 kernel_size, Size2 dilation = 1, Size2 padding = 0,
+              Size2 stride = 1);
+// unfold's adjoint: columns (B, C * kh * kw, L) summed back into (B, C, output_size), where
+// patches overlap the values add. L must be the number of positions output_size has.
+Tensor fold(const Tensor& cols, Size2 output_size, Size2 kernel_size, Size2 dilation = 1,
+            Size2 padding = 0, Size2 stride = 1);
+// x (B, C, H, W), weight (O, C / groups, kh, kw), bias (O) or undefined: the cross-correlation
+// (as PyTorch: the kernel is not flipped) of each group of channels with its weights.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              Size2 stride = 1, Padding padding = 0, Size2 dilation = 1, int64_t groups = 1);
+// x (B, C, L), weight (O, C / groups, k): conv2d along one axis.
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              int64_t stride = 1, Padding padding = 0, int64_t dilation = 1, int64_t groups = 1);
+// The gradient of conv2d with respect to its input, as a layer: x (B, C, H, W), weight
+// (C, O / groups, kh, kw); the output is (H - 1) stride - 2 padding + dilation (k - 1) +
+// output_padding + 1 high (and the same wide). output_padding < stride or < dilation.
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+                        Size2 stride = 1, Size2 padding = 0, Size2 output_padding = 0,
+                        int64_t groups = 1, Size2 dilation = 1);
+// The max over each window (stride defaults to the kernel size; padding at most half the
+// kernel, padded with -inf). ceil_mode: the last window may run past the end (it must start
+// inside the input or its left padding). The gradient goes to the first maximum of a window
+// (overlapping windows add). Floating inputs; NaN wins.
+Tensor max_pool2d(const Tensor& x, Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
+                  Size2 padding = 0, Size2 dilation = 1, bool ceil_mode = false);
+Tensor max_pool1d(const Tensor& x, int64_t kernel_size,
+                  std::optional<int64_t> stride = std::nullopt, int64_t padding = 0,
+                  int64_t dilation = 1, bool ceil_mode = false);
+// The mean over each window: of kh * kw values (padding counted) with count_include_pad, else
+// of the input's values only; a window that ceil_mode lets run past the end counts up to the
+// padded input's end. divisor_override replaces the count.
+Tensor avg_pool2d(const Tensor& x, Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
+                  Size2 padding = 0, bool ceil_mode = false, bool count_include_pad = true,
+                  std::optional<int64_t> divisor_override = std::nullopt);
+Tensor avg_pool1d(const Tensor& x, int64_t kernel_size,
+                  std::optional<int64_t> stride = std::nullopt, int64_t padding = 0,
+                  bool ceil_mode = false, bool count_include_pad = true);
+// Output (B, C, output_size): cell i of an axis of n averages elements floor(i n / out) to
+// ceil((i + 1) n / out) (PyTorch's windows).
+Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output_size);
+// In training, each element zeroed with probability p and the others scaled by 1 / (1 - p);
+// x itself otherwise. Draws from generator (the default generator when null).
+Tensor dropout(const Tensor& x, double p = 0.5, bool training = true,
+               Generator* generator = nullptr);
+// (x - mean) / sqrt(var + eps) * weight + bias per channel (axis 1), the statistics over the
+// other axes: the batch's in training (the variance biased), which then also updates the
+// running ones in place (running = (1 - momentum) running + momentum batch, the variance
+// unbiased); the running ones otherwise. weight, bias, running_mean, running_var: (C) or
+// undefined (training needs more than one value a channel).
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
+                  bool training = false, double momentum = 0.1, double eps = 1e-5);
+// Normalized over the last normalized_shape.size() axes (which must be normalized_shape),
+// then * weight + bias (of normalized_shape, or undefined).
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+// x (B, C, ...): normalized over each group of C / num_groups channels (and the other axes),
+// then * weight + bias per channel (C, or undefined).
+Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+// The rows of weight (V, D) that indices (any shape, integers in [0, V)) name: indices.shape +
+// (D). A padding_idx row gets no gradient.
+Tensor embedding(const Tensor& indices, const Tensor& weight,
+                 std::optional<int64_t> padding_idx = std::nullopt);
 
 class Module {
  public:

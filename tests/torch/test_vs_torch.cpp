@@ -1801,3 +1801,158 @@ TEST(VsTorch, IntegerPow) {
     }
   }
 }
+
+// Convolution (every combination of stride, padding including "same", dilation, groups, bias),
+// the transposed convolution, unfold/fold, pooling (padding, dilation, ceil_mode, the count
+// rules), the normalizations and embedding: values and gradients against libtorch's.
+TEST(VsTorch, ConvolutionPoolingAndNormalization) {
+  using V = std::vector<nd::Tensor>;
+  using TV = std::vector<torch::Tensor>;
+  uint64_t seed = 12000;
+  auto rnd = [&](const nd::Shape& s) { return nd::randn(s, ++seed, nd::DType::f64); };
+  for (int64_t stride : {1, 2})
+    for (int64_t pad : {0, 1, 2})
+      for (int64_t dil : {1, 2})
+        for (int64_t groups : {1, 2})
+          for (bool bias : {false, true}) {
+            const std::string what = "conv2d stride " + std::to_string(stride) + " padding " +
+                                     std::to_string(pad) + " dilation " + std::to_string(dil) +
+                                     " groups " + std::to_string(groups) + (bias ? " bias" : "");
+            V in = {rnd({2, 4, 7, 6}), rnd({6, 4 / groups, 3, 2})};
+            if (bias) in.push_back(rnd({6}));
+            compare(
+                what,
+                [&](const V& x) {
+                  return nd::nn::conv2d(x[0], x[1], bias ? x[2] : nd::Tensor(), stride, pad, dil,
+                                        groups);
+                },
+                [&](const TV& x) {
+                  return torch::conv2d(x[0], x[1], bias ? x[2] : torch::Tensor(), stride, pad,
+                                       dil, groups);
+                },
+                in, ++seed);
+            if (stride == 1 && pad == 0)  // "same", odd and even kernels
+              for (int64_t k : {2, 3}) {
+                V in2 = {rnd({1, 4, 6, 5}), rnd({2, 4 / groups, k, 3})};
+                compare(
+                    what + " same k " + std::to_string(k),
+                    [&](const V& x) {
+                      return nd::nn::conv2d(x[0], x[1], {}, 1, "same", dil, groups);
+                    },
+                    [&](const TV& x) {
+                      return at::conv2d(x[0], x[1], {}, 1, "same", dil, groups);
+                    },
+                    in2, ++seed);
+              }
+            // The transposed convolution, with an output_padding below the stride.
+            const int64_t op = stride > 1 ? 1 : 0;
+            V tin = {rnd({2, 4, 5, 5}), rnd({4, 6 / groups, 3, 2})};
+            if (bias) tin.push_back(rnd({6}));
+            compare(
+                "conv_transpose2d, " + what,
+                [&](const V& x) {
+                  return nd::nn::conv_transpose2d(x[0], x[1], bias ? x[2] : nd::Tensor(), stride,
+                                                  pad, op, groups, dil);
+                },
+                [&](const TV& x) {
+                  return torch::conv_transpose2d(x[0], x[1], bias ? x[2] : torch::Tensor(),
+                                                 stride, pad, op, groups, dil);
+                },
+                tin, ++seed);
+          }
+  compare(
+      "conv1d", [](const V& x) { return nd::nn::conv1d(x[0], x[1], x[2], 2, 1, 2, 2); },
+      [](const TV& x) { return torch::conv1d(x[0], x[1], x[2], 2, 1, 2, 2); },
+      {rnd({3, 4, 11}), rnd({2, 2, 3}), rnd({2})}, ++seed);
+  compare(
+      "conv1d same", [](const V& x) { return nd::nn::conv1d(x[0], x[1], {}, 1, "same"); },
+      [](const TV& x) { return at::conv1d(x[0], x[1], {}, 1, "same"); },
+      {rnd({2, 3, 8}), rnd({4, 3, 4})}, ++seed);
+  compare(
+      "conv2d unbatched", [](const V& x) { return nd::nn::conv2d(x[0], x[1], x[2], 1, 1); },
+      [](const TV& x) { return torch::conv2d(x[0], x[1], x[2], 1, 1); },
+      {rnd({3, 5, 5}), rnd({2, 3, 3, 3}), rnd({2})}, ++seed);
+  compare(
+      "unfold", [](const V& x) { return nd::nn::unfold(x[0], {2, 3}, {2, 1}, {1, 0}, {1, 2}); },
+      [](const TV& x) { return torch::im2col(x[0], {2, 3}, {2, 1}, {1, 0}, {1, 2}); },
+      {rnd({2, 3, 6, 7})}, ++seed);
+  compare(
+      "fold", [](const V& x) { return nd::nn::fold(x[0], {5, 6}, {2, 3}, 1, {1, 0}, {2, 1}); },
+      [](const TV& x) { return torch::col2im(x[0], {5, 6}, {2, 3}, {1, 1}, {1, 0}, {2, 1}); },
+      {rnd({2, 18, 12})}, ++seed);
+  for (bool ceil : {false, true})
+    for (int64_t pad : {0, 1})
+      for (int64_t dil : {1, 2}) {
+        const std::string what = std::string(ceil ? " ceil" : "") + " padding " +
+                                 std::to_string(pad) + " dilation " + std::to_string(dil);
+        compare(
+            "max_pool2d" + what,
+            [&](const V& x) { return nd::nn::max_pool2d(x[0], 3, nd::nn::Size2(2), pad, dil, ceil); },
+            [&](const TV& x) { return torch::max_pool2d(x[0], 3, 2, pad, dil, ceil); },
+            {rnd({2, 3, 8, 9})}, ++seed);
+        if (dil == 1)
+          for (bool count_pad : {false, true})
+            compare(
+                "avg_pool2d" + what + (count_pad ? " count_include_pad" : ""),
+                [&](const V& x) {
+                  return nd::nn::avg_pool2d(x[0], 3, nd::nn::Size2(2), pad, ceil, count_pad);
+                },
+                [&](const TV& x) { return torch::avg_pool2d(x[0], 3, 2, pad, ceil, count_pad); },
+                {rnd({2, 3, 8, 9})}, ++seed);
+      }
+  compare(
+      "max_pool1d", [](const V& x) { return nd::nn::max_pool1d(x[0], 3, 2, 1, 1, true); },
+      [](const TV& x) { return torch::max_pool1d(x[0], 3, 2, 1, 1, true); }, {rnd({2, 3, 10})},
+      ++seed);
+  compare(
+      "avg_pool2d divisor_override",
+      [](const V& x) { return nd::nn::avg_pool2d(x[0], 2, std::nullopt, 1, false, true, 3); },
+      [](const TV& x) { return torch::avg_pool2d(x[0], 2, {}, 1, false, true, 3); },
+      {rnd({1, 2, 5, 5})}, ++seed);
+  for (const auto& [oh, ow] : std::vector<std::pair<int64_t, int64_t>>{{3, 2}, {1, 1}, {7, 4}})
+    compare(
+        "adaptive_avg_pool2d " + std::to_string(oh) + "x" + std::to_string(ow),
+        [&](const V& x) { return nd::nn::adaptive_avg_pool2d(x[0], {oh, ow}); },
+        [&](const TV& x) { return torch::adaptive_avg_pool2d(x[0], {oh, ow}); },
+        {rnd({2, 3, 7, 5})}, ++seed);
+  // Normalization: training (batch statistics, and the running ones updated as libtorch's)
+  // and evaluation.
+  for (const nd::Shape& s : std::vector<nd::Shape>{{4, 3}, {2, 3, 5}, {2, 3, 4, 2}}) {
+    const nd::Tensor rm = rnd({3}), rv = nd::abs(rnd({3})) + 0.5;
+    nd::Tensor nd_rm = rm.clone(), nd_rv = rv.clone();
+    torch::Tensor t_rm = to_torch(rm), t_rv = to_torch(rv);
+    compare(
+        "batch_norm training " + nd::shape_str(s),
+        [&](const V& x) { return nd::nn::batch_norm(x[0], nd_rm, nd_rv, x[1], x[2], true, 0.2); },
+        [&](const TV& x) {
+          return torch::batch_norm(x[0], x[1], x[2], t_rm, t_rv, true, 0.2, 1e-5, false);
+        },
+        {rnd(s), rnd({3}), rnd({3})}, ++seed);
+    expect_same(nd_rm, t_rm, "batch_norm running_mean " + nd::shape_str(s));
+    expect_same(nd_rv, t_rv, "batch_norm running_var " + nd::shape_str(s));
+    compare(
+        "batch_norm evaluation " + nd::shape_str(s),
+        [&](const V& x) { return nd::nn::batch_norm(x[0], rm, rv, x[1], x[2], false); },
+        [&](const TV& x) {
+          return torch::batch_norm(x[0], x[1], x[2], to_torch(rm), to_torch(rv), false, 0.1,
+                                   1e-5, false);
+        },
+        {rnd(s), rnd({3}), rnd({3})}, ++seed);
+  }
+  compare(
+      "layer_norm", [](const V& x) { return nd::nn::layer_norm(x[0], {3, 4}, x[1], x[2]); },
+      [](const TV& x) { return torch::layer_norm(x[0], {3, 4}, x[1], x[2]); },
+      {rnd({2, 3, 4}), rnd({3, 4}), rnd({3, 4})}, ++seed);
+  compare(
+      "group_norm", [](const V& x) { return nd::nn::group_norm(x[0], 3, x[1], x[2]); },
+      [](const TV& x) { return torch::group_norm(x[0], 3, x[1], x[2]); },
+      {rnd({2, 6, 3, 2}), rnd({6}), rnd({6})}, ++seed);
+  // embedding with padding_idx: that row gets no gradient (libtorch's), the others accumulate.
+  const nd::Tensor idx = nd::tensor({1, 3, 3, 0, 2, 3, 4, 1}, {2, 4}, nd::DType::i64);
+  for (std::optional<int64_t> p : {std::optional<int64_t>(), std::optional<int64_t>(3)})
+    compare(
+        std::string("embedding") + (p ? " padding_idx 3" : ""),
+        [&](const V& x) { return nd::nn::embedding(idx, x[0], p); },
+        [&](const TV& x) { return torch::embedding(x[0], to_torch_index(idx), p ? *p : -1); },
+        {rnd({5, 3})}, ++seed);
+}

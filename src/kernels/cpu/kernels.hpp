@@ -79,6 +79,21 @@ void variance(DType dtype, int64_t outer, int64_t n, int64_t inner, const char* 
 void arg_reduce(bool is_max, const Dims& shape, Operand out, Operand in, int64_t axis_size,
                 int64_t axis_stride);
 
+// A 2-d convolution's geometry: the image (batch, channels, height, width) and its patches as
+// columns (batch, channels * kernel_h * kernel_w, out_h * out_w), both contiguous. Patch (oh, ow)
+// element (ki, kj) is image row oh * stride_h - pad_h + ki * dilation_h (and the same for
+// columns); outside the image it is 0.
+struct PatchGeometry {
+  int64_t batch, channels, height, width;
+  int64_t kernel_h, kernel_w, dilation_h, dilation_w, pad_h, pad_w, stride_h, stride_w;
+  int64_t out_h, out_w;
+};
+// The columns of image (any dtype: a copy).
+void im2col(DType dtype, const PatchGeometry& g, const char* image, char* cols);
+// The image whose patches the columns hold, overlapping patches summed: im2col's adjoint. Not
+// for bool or the storage dtypes.
+void col2im(DType dtype, const PatchGeometry& g, const char* cols, char* image);
+
 // Scans along the middle axis of a contiguous (outer, n, inner) block into a contiguous out of
 // the same layout and dtype: running sum, product, log-add-exp (floating), max or min. For max
 // and min, indices (i64, same layout) gets where each running extreme was reached (the last of
