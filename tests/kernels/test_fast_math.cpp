@@ -577,29 +577,49 @@ TEST(FastMath, Float32CumsumIsTheFloat64RunningSumRounded) {
 // var over columns (a leading axis) in each version (the NDGRAD_MAX_ISA reruns): blocks of 1024
 // rows merged (the last one partial, rows not a multiple of the eight a sweep takes), columns
 // past the vector width, a spread far below the mean; against two passes in long double.
+// Also: an outlier in a block's first row (the block's shift), columns past the 4096 a chunk
+// takes (and the threads' split of them), several slices before the axis.
 TEST(FastMath, VarianceOverColumnsInEveryVersion) {
-  const int64_t rows = 2605, cols = 37;
-  std::vector<double> vals(static_cast<size_t>(rows * cols));
-  uint32_t seed = 11;
-  for (double& v : vals) {
-    seed = seed * 1664525u + 1013904223u;
-    v = static_cast<float>(300.0 + double(int32_t(seed) >> 8) * 0x1p-23);
-  }
-  for (ndgrad::DType dt : {ndgrad::DType::f32, ndgrad::DType::f64}) {
-    const std::vector<double> got =
-        ndgrad::var(ndgrad::tensor(vals, {rows, cols}, dt), {0}).to_vector();
-    for (int64_t c = 0; c < cols; ++c) {
-      long double sum = 0, sq = 0;
-      for (int64_t r = 0; r < rows; ++r) sum += vals[static_cast<size_t>(r * cols + c)];
-      const long double mu = sum / rows;
-      for (int64_t r = 0; r < rows; ++r) {
-        const long double d = vals[static_cast<size_t>(r * cols + c)] - mu;
-        sq += d * d;
-      }
-      const double want = static_cast<double>(sq / (rows - 1));
-      EXPECT_NEAR(got[static_cast<size_t>(c)], want,
-                  want * (dt == ndgrad::DType::f32 ? 1e-7 : 1e-13))
-          << "column " << c;
+  struct Case {
+    int64_t outer, rows, cols;
+  };
+  for (const Case& k : {Case{1, 2605, 37}, Case{1, 70, 4100}, Case{3, 131, 20}}) {
+    const int64_t outer = k.outer, rows = k.rows, cols = k.cols;
+    std::vector<double> vals(static_cast<size_t>(outer * rows * cols));
+    uint32_t seed = 11;
+    for (double& v : vals) {
+      seed = seed * 1664525u + 1013904223u;
+      v = static_cast<float>(300.0 + double(int32_t(seed) >> 8) * 0x1p-23);
     }
+    for (int64_t c = 0; c < cols; c += 3) vals[static_cast<size_t>(c)] = 0.0;  // row 0 outliers
+    for (ndgrad::DType dt : {ndgrad::DType::f32, ndgrad::DType::f64}) {
+      const std::vector<double> got =
+          ndgrad::var(ndgrad::tensor(vals, {outer, rows, cols}, dt), {1}).to_vector();
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t c = 0; c < cols; ++c) {
+          auto at = [&](int64_t r) { return vals[static_cast<size_t>((o * rows + r) * cols + c)]; };
+          long double sum = 0, sq = 0;
+          for (int64_t r = 0; r < rows; ++r) sum += at(r);
+          const long double mu = sum / rows;
+          for (int64_t r = 0; r < rows; ++r) sq += (at(r) - mu) * (at(r) - mu);
+          const double want = static_cast<double>(sq / (rows - 1));
+          ASSERT_NEAR(got[static_cast<size_t>(o * cols + c)], want,
+                      want * (dt == ndgrad::DType::f32 ? 1e-7 : 1e-14))
+              << ndgrad::dtype_name(dt) << " " << outer << "x" << rows << "x" << cols << " slice "
+              << o << " column " << c;
+        }
+    }
+  }
+}
+
+// A variance too large for float64 is inf, not NaN: the blocks whose shifted squares overflow
+// are redone in two passes, whose mean (a sum of x / m) no longer overflows itself.
+TEST(FastMath, VarianceThatOverflowsIsInfinite) {
+  for (int64_t rows : {1000, 2048, 5000}) {
+    std::vector<double> vals(static_cast<size_t>(2 * rows));
+    for (size_t i = 0; i < vals.size(); ++i) vals[i] = (i / 2) % 2 ? 1.5e306 : -1.5e306;
+    const ndgrad::Tensor t = ndgrad::tensor(vals, {rows, 2}, ndgrad::DType::f64);
+    for (double v : ndgrad::var(t, {0}).to_vector()) EXPECT_EQ(v, INFINITY) << rows << " rows";
+    EXPECT_EQ(ndgrad::var(t.T().contiguous(), {1}).to_vector()[0], INFINITY) << rows;
   }
 }

@@ -532,9 +532,10 @@ inline void merge_moments(double na, double& ma, double& qa, double nb, double m
 // spread, twice the largest deviation from the mean: float64 blocks spread past 1.3e154).
 template <class T>
 inline void two_pass_block(const T* b, int64_t m, int64_t stride, double* mean, double* m2) {
-  double sum = 0;
-  for (int64_t i = 0; i < m; ++i) sum += static_cast<double>(b[i * stride]);
-  const double mu = sum / double(m);
+  // The mean as a sum of x / m: a plain sum of values past 1.8e305 overflowed, and a block
+  // mean of inf made the merged variance NaN where it is inf.
+  double mu = 0;
+  for (int64_t i = 0; i < m; ++i) mu += static_cast<double>(b[i * stride]) / double(m);
   double q = 0;
   for (int64_t i = 0; i < m; ++i) {
     const double d = static_cast<double>(b[i * stride]) - mu;
@@ -626,16 +627,19 @@ template <class T>
 // block's values, so m (mean - shift)^2 <= m M2 and the subtraction loses at most log2(m) bits
 // of double's 53. (Two passes over each block cost a second read from L2: about 1.5x slower.)
 enum class VarIsa { baseline, fma, avx512 };
+// One chunk of at most kVarChunk columns (var_cols_t takes them a chunk at a time, so that the
+// scratch stays small however wide the input; a row's chunk is still 16 KiB of floats read in
+// one run). k, s1, s2: scratch of cols values each.
+constexpr int64_t kVarChunk = 4096;
 template <class T, VarIsa kIsa>
-[[gnu::always_inline]] inline void var_cols_t(const T* x, int64_t rows, int64_t cols,
-                                              int64_t stride, double* mean, double* m2) {
-  // A block: 1024 rows (each block's mean and M2 cost two divisions a column to merge; with
-  // blocks of 64 rows that was a fifth of the time). Its shifted sums lose at most 10 bits.
-  constexpr int64_t kRows = 1024;
-  std::vector<double> scratch(static_cast<size_t>(3 * cols));
-  double* k = scratch.data();
-  double* s1 = k + cols;
-  double* s2 = s1 + cols;
+[[gnu::always_inline]] inline void var_chunk(const T* x, int64_t rows, int64_t cols, int64_t stride,
+                                             double* mean, double* m2, double* k, double* s1,
+                                             double* s2) {
+  // A block: its shifted sums lose at most log2(rows) bits of double's 53; merging is a few
+  // multiply-adds a column (the block's weights are the same for every column). float32
+  // results keep 24 bits: blocks of 1024 rows (from memory, 64-row blocks ran 1.5x slower: each
+  // block's bookkeeping stalls the read stream); float64 results keep 64-row blocks.
+  constexpr int64_t kRows = std::is_same_v<T, float> ? 1024 : 64;
   // mean[c] holds the mean relative to the first row's value (k_first) until the end, as
   // var_row_t keeps it.
   auto k_first = [x](int64_t c) { return static_cast<double>(x[c]); };
@@ -678,22 +682,45 @@ template <class T, VarIsa kIsa>
         s1[c] += d;
         s2[c] += d * d;
       }
+    bool overflow = false;
+    for (int64_t c = 0; c < cols; ++c) overflow |= std::isinf(s2[c]);
+    const double inv_m = 1.0 / double(m), w = double(m) / double(r0 + m),
+                 wq = double(r0) * w;  // merge_moments's weights, the same for every column
+    if (!overflow) {
+      for (int64_t c = 0; c < cols; ++c) {  // (vectorized)
+        const double db = s1[c] * inv_m;
+        const double mb = (k[c] - k_first(c)) + db, qb = s2[c] - s1[c] * db;
+        const double d = mb - mean[c];
+        mean[c] = r0 == 0 ? mb : mean[c] + d * w;
+        m2[c] = r0 == 0 ? qb : m2[c] + (qb + d * d * wq);
+      }
+      continue;
+    }
     for (int64_t c = 0; c < cols; ++c) {
-      const double db = s1[c] / double(m);
+      const double db = s1[c] * inv_m;
       double mb = (k[c] - k_first(c)) + db, qb = s2[c] - s1[c] * db;
       if (std::isinf(s2[c])) {
         two_pass_block(b + c, m, stride, &mb, &qb);
         mb -= k_first(c);
       }
-      if (r0 == 0) {
-        mean[c] = mb;
-        m2[c] = qb;
-      } else {
-        merge_moments(double(r0), mean[c], m2[c], double(m), mb, qb);
-      }
+      const double d = mb - mean[c];
+      mean[c] = r0 == 0 ? mb : mean[c] + d * w;
+      m2[c] = r0 == 0 ? qb : m2[c] + (qb + d * d * wq);
     }
   }
   for (int64_t c = 0; c < cols; ++c) mean[c] += k_first(c);
+}
+
+template <class T, VarIsa kIsa>
+[[gnu::always_inline]] inline void var_cols_t(const T* x, int64_t rows, int64_t cols,
+                                              int64_t stride, double* mean, double* m2) {
+  const int64_t chunk = std::min(cols, kVarChunk);
+  std::vector<double> scratch(static_cast<size_t>(3 * chunk));
+  for (int64_t c0 = 0; c0 < cols; c0 += chunk) {
+    const int64_t n = std::min(chunk, cols - c0);
+    var_chunk<T, kIsa>(x + c0, rows, n, stride, mean + c0, m2 + c0, scratch.data(),
+                       scratch.data() + chunk, scratch.data() + 2 * chunk);
+  }
 }
 
 template <class T>

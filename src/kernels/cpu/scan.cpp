@@ -55,26 +55,28 @@ void cumsum_row_f32_rest(const float* x, float* y, int64_t n, double c) {
 }
 
 // Running sums of float32 accumulate in float64 (as libtorch's do), each output rounded once.
-// A row runs in blocks of four: the block's own running sums (p1 = x0 + x1, p2 = (x0 + x1) +
-// x2, p3 = (x0 + x1) + (x2 + x3)) are added to the carry, and the carry takes p3. Every version
-// below adds in exactly this order, so they give the same bits; the carry is one add a block,
-// where one add an element (a chain of dependent adds) ran at a third of the memory's speed.
-// The carry starts at -0.0, so the first output is x0 itself (-0.0 stays -0.0).
+// Along a middle axis they add in order; a row runs in blocks of four: the block's own running
+// sums (p1 = x1 + x0, p2 = (x2 + x1) + x0, p3 = (x3 + x2) + (x1 + x0)) are added to the carry,
+// and the carry takes p3. Every version below adds in exactly this order, so they give the same
+// bits (which can differ from the in-order float64 sums' in the last place, rarely); the carry
+// is one add a block, where one add an element (a chain of dependent adds) ran at a third of
+// the memory's speed. The carry starts at -0.0, so the first output is x0 itself.
 // acc[i] += x[i], y[i] = acc[i] rounded: a step of a float32 running sum along a middle axis.
 NDGRAD_CLONES void add_rounded(double* __restrict acc, const float* __restrict x,
                                float* __restrict y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(acc[i] += x[i]);
 }
 
-// Four such steps, rows n apart: the sums are loaded and stored once for the four.
+// Four such steps over n values, rows stride apart: the sums are loaded and stored once for
+// the four.
 NDGRAD_CLONES void add_rounded4(double* __restrict acc, const float* __restrict x,
-                                float* __restrict y, int64_t n) {
+                                float* __restrict y, int64_t n, int64_t stride) {
   for (int64_t i = 0; i < n; ++i) {
     double a = acc[i];
     y[i] = static_cast<float>(a += x[i]);
-    y[n + i] = static_cast<float>(a += x[n + i]);
-    y[2 * n + i] = static_cast<float>(a += x[2 * n + i]);
-    y[3 * n + i] = static_cast<float>(acc[i] = a + x[3 * n + i]);
+    y[stride + i] = static_cast<float>(a += x[stride + i]);
+    y[2 * stride + i] = static_cast<float>(a += x[2 * stride + i]);
+    y[3 * stride + i] = static_cast<float>(acc[i] = a + x[3 * stride + i]);
   }
 }
 
@@ -125,30 +127,48 @@ void cumsum_row_f32(const float* x, float* y, int64_t n) {
 void cumsum_row_f32(const float* x, float* y, int64_t n) { cumsum_row_f32_rest(x, y, n, -0.0); }
 #endif
 
+// f(i) for i in [0, count), items of `size` elements grouped into tasks of at least 16K
+// elements: a million rows of three values are not a million tasks (on two threads those ran
+// 5x slower than on one).
+template <class F>
+void for_items(int64_t count, int64_t size, F&& f) {
+  const int64_t per = std::max<int64_t>(1, 16384 / std::max<int64_t>(size, 1));
+  parallel_for((count + per - 1) / per, [&](int64_t task) {
+    for (int64_t i = task * per; i < std::min(count, (task + 1) * per); ++i) f(i);
+  });
+}
+
 template <class T>
 void scan_typed(ScanOp op, int64_t outer, int64_t n, int64_t inner, const T* in, T* out,
                 int64_t* indices) {
   if constexpr (std::is_same_v<T, float>) {
     if (op == ScanOp::sum) {  // in float64 (see cumsum_row_f32)
-      parallel_for(outer, [&](int64_t o) {
-        const float* x = in + o * n * inner;
-        float* y = out + o * n * inner;
-        if (inner == 1) {
-          cumsum_row_f32(x, y, n);
-          return;
-        }
-        std::vector<double> acc(x, x + inner);
-        std::copy(x, x + inner, y);
+      if (inner == 1) {
+        for_items(outer, n, [&](int64_t o) { cumsum_row_f32(in + o * n, out + o * n, n); });
+        return;
+      }
+      // Along a middle axis, up to 32768 columns a task: each row's piece is read in one run
+      // (128 KiB; 16 KiB pieces ran 2x slower on a few very long rows) and the float64 sums
+      // (256 KiB) stay in the second-level cache however wide the input.
+      constexpr int64_t kChunk = 32768;
+      const int64_t chunks = (inner + kChunk - 1) / kChunk;
+      for_items(outer * chunks, n * std::min(kChunk, inner), [&](int64_t task) {
+        const int64_t o = task / chunks, c0 = (task % chunks) * kChunk;
+        const int64_t m = std::min(kChunk, inner - c0);
+        const float* x = in + o * n * inner + c0;
+        float* y = out + o * n * inner + c0;
+        std::vector<double> acc(x, x + m);
+        std::copy(x, x + m, y);
         int64_t k = 1;
-        for (; k + 4 <= n; k += 4) add_rounded4(acc.data(), x + k * inner, y + k * inner, inner);
-        for (; k < n; ++k) add_rounded(acc.data(), x + k * inner, y + k * inner, inner);
+        for (; k + 4 <= n; k += 4) add_rounded4(acc.data(), x + k * inner, y + k * inner, m, inner);
+        for (; k < n; ++k) add_rounded(acc.data(), x + k * inner, y + k * inner, m);
       });
       return;
     }
   }
   // Position by position along the axis, each position's `inner` elements side by side in
   // memory: one forward pass whichever the axis (the inner loops vectorize).
-  parallel_for(outer, [&](int64_t o) {
+  for_items(outer, n * inner, [&](int64_t o) {
     const T* x = in + o * n * inner;
     T* y = out + o * n * inner;
     int64_t* ix = indices ? indices + o * n * inner : nullptr;
