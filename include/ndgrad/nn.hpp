@@ -1,5 +1,6 @@
 #pragma once
 // Neural-network building blocks: losses, modules, parameter registration, save/load.
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -127,14 +128,28 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
 
-  // An .npz file keyed by parameter name. save writes a temporary file and renames it over
-  // path; load checks every name, shape and dtype before changing any parameter.
+  // Buffers: state that is not trained (batch_norm's running statistics), in registration
+  // order, dotted names as parameters'.
+  std::vector<std::pair<std::string, Tensor>> named_buffers() const;
+  std::vector<Tensor> buffers() const;
+  // Parameters and buffers by name (detached handles of the same memory).
+  std::map<std::string, Tensor> state_dict() const;
+  // Copies every entry into the parameter or buffer of its name. Checks every name, shape and
+  // dtype first (an entry missing, one the module does not have, or another shape or dtype is
+  // a ValueError naming it) and changes nothing then.
+  void load_state_dict(const std::map<std::string, Tensor>& state);
+
+  // An .npz file of the state_dict. save writes a temporary file and renames it over path;
+  // load checks every name, shape and dtype before changing anything (an IOError naming it).
   void save(const std::string& path) const;
   void load(const std::string& path);
 
  protected:
   // Registers t (made to require grad) under name; returns the stored handle.
   Tensor register_parameter(const std::string& name, Tensor t);
+  // Registers t (never requiring grad) under name; returns the stored handle, whose memory
+  // forward may update in place.
+  Tensor register_buffer(const std::string& name, Tensor t);
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
     add_child(name, module);
@@ -143,8 +158,10 @@ class Module {
 
  private:
   void add_child(const std::string& name, std::shared_ptr<Module> module);
-  void collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const;
-  std::vector<std::pair<std::string, Tensor>> params_;
+  void check_name(const std::string& what, const std::string& name) const;
+  void collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out,
+               bool buffers) const;
+  std::vector<std::pair<std::string, Tensor>> params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
 };
@@ -191,5 +208,174 @@ class Sequential : public Module {
  private:
   std::vector<std::shared_ptr<Module>> modules_;
 };
+
+// The layers of the functions above: their parameters (weight, bias) registered, their options
+// kept. Weights are drawn from a Generator of the seed given: W ~ U(-sqrt(6 / fan_in),
+// sqrt(6 / fan_in)) (He/Kaiming uniform, for ReLU, as Linear's), bias ~ U(-1 / sqrt(fan_in),
+// 1 / sqrt(fan_in)), with fan_in = in_channels / groups * kernel positions.
+class Conv2d : public Module {
+ public:
+  Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Size2 stride = 1,
+         Padding padding = 0, Size2 dilation = 1, int64_t groups = 1, bool bias = true,
+         uint64_t seed = 0, DType dtype = DType::f32);
+  Tensor forward(const Tensor& x) override;
+  int64_t in_channels, out_channels, groups;
+  Size2 kernel_size, stride, dilation;
+  Padding padding;
+  Tensor weight, bias;  // (out, in / groups, kh, kw), (out) or undefined
+};
+class Conv1d : public Module {
+ public:
+  Conv1d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride = 1,
+         Padding padding = 0, int64_t dilation = 1, int64_t groups = 1, bool bias = true,
+         uint64_t seed = 0, DType dtype = DType::f32);
+  Tensor forward(const Tensor& x) override;
+  int64_t in_channels, out_channels, kernel_size, stride, dilation, groups;
+  Padding padding;
+  Tensor weight, bias;  // (out, in / groups, k), (out) or undefined
+};
+class MaxPool2d : public Module {
+ public:
+  explicit MaxPool2d(Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
+                     Size2 padding = 0, Size2 dilation = 1, bool ceil_mode = false);
+  Tensor forward(const Tensor& x) override;
+  Size2 kernel_size, stride, padding, dilation;
+  bool ceil_mode;
+};
+class AvgPool2d : public Module {
+ public:
+  explicit AvgPool2d(Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
+                     Size2 padding = 0, bool ceil_mode = false, bool count_include_pad = true);
+  Tensor forward(const Tensor& x) override;
+  Size2 kernel_size, stride, padding;
+  bool ceil_mode, count_include_pad;
+};
+class AdaptiveAvgPool2d : public Module {
+ public:
+  explicit AdaptiveAvgPool2d(Size2 output_size) : output_size(output_size) {}
+  Tensor forward(const Tensor& x) override;
+  Size2 output_size;
+};
+// Zeroes with probability p in training (is_training()), from a Generator of its own.
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p = 0.5, uint64_t seed = 0);
+  Tensor forward(const Tensor& x) override;
+  double p;
+  Generator generator;
+};
+// batch_norm over channels (axis 1) of (B, C) or (B, C, L) inputs (BatchNorm1d) or (B, C, H, W)
+// (BatchNorm2d). weight (ones) and bias (zeros) when affine; buffers running_mean (zeros),
+// running_var (ones) and num_batches_tracked when track_running_stats, which training updates
+// and evaluation uses (without them, the batch's statistics always).
+class BatchNorm : public Module {
+ public:
+  BatchNorm(int64_t num_features, double eps, double momentum, bool affine,
+            bool track_running_stats, DType dtype, int64_t min_ndim, int64_t max_ndim,
+            const char* name);
+  Tensor forward(const Tensor& x) override;
+  int64_t num_features;
+  double eps, momentum;
+  Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+
+ private:
+  int64_t min_ndim_, max_ndim_;
+  const char* name_;
+};
+class BatchNorm1d : public BatchNorm {
+ public:
+  explicit BatchNorm1d(int64_t num_features, double eps = 1e-5, double momentum = 0.1,
+                       bool affine = true, bool track_running_stats = true,
+                       DType dtype = DType::f32)
+      : BatchNorm(num_features, eps, momentum, affine, track_running_stats, dtype, 2, 3,
+                  "BatchNorm1d") {}
+};
+class BatchNorm2d : public BatchNorm {
+ public:
+  explicit BatchNorm2d(int64_t num_features, double eps = 1e-5, double momentum = 0.1,
+                       bool affine = true, bool track_running_stats = true,
+                       DType dtype = DType::f32)
+      : BatchNorm(num_features, eps, momentum, affine, track_running_stats, dtype, 4, 4,
+                  "BatchNorm2d") {}
+};
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true,
+                     DType dtype = DType::f32);
+  Tensor forward(const Tensor& x) override;
+  Shape normalized_shape;
+  double eps;
+  Tensor weight, bias;
+};
+class GroupNorm : public Module {
+ public:
+  GroupNorm(int64_t num_groups, int64_t num_channels, double eps = 1e-5, bool affine = true,
+            DType dtype = DType::f32);
+  Tensor forward(const Tensor& x) override;
+  int64_t num_groups, num_channels;
+  double eps;
+  Tensor weight, bias;
+};
+// weight (num_embeddings, embedding_dim) ~ N(0, 1), the padding_idx row zeros.
+class Embedding : public Module {
+ public:
+  Embedding(int64_t num_embeddings, int64_t embedding_dim,
+            std::optional<int64_t> padding_idx = std::nullopt, uint64_t seed = 0,
+            DType dtype = DType::f32);
+  Tensor forward(const Tensor& indices) override;
+  std::optional<int64_t> padding_idx;
+  Tensor weight;
+};
+// Axes start_dim..end_dim as one (PyTorch's Flatten: from axis 1 by default).
+class Flatten : public Module {
+ public:
+  explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1)
+      : start_dim(start_dim), end_dim(end_dim) {}
+  Tensor forward(const Tensor& x) override;
+  int64_t start_dim, end_dim;
+};
+class Identity : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return x; }
+};
+// Modules held in a list (named "0", "1", ...): their parameters are the list's; no forward of
+// its own (a ValueError).
+class ModuleList : public Module {
+ public:
+  ModuleList() = default;
+  explicit ModuleList(std::vector<std::shared_ptr<Module>> modules);
+  ModuleList& push_back(std::shared_ptr<Module> module);
+  Tensor forward(const Tensor& x) override;
+  size_t size() const { return modules_.size(); }
+  const std::shared_ptr<Module>& operator[](size_t i) const { return modules_.at(i); }
+
+ private:
+  std::vector<std::shared_ptr<Module>> modules_;
+};
+
+// Initializers (torch.nn.init's), in place on any tensor (a parameter included; not recorded),
+// from generator (the default one when null). fan_in / fan_out: a matrix (rows, cols) of
+// Linear's layout (in, out) has fan_in rows; a convolution weight (out, in, k...) fan_in =
+// in * k... and fan_out = out * k... (PyTorch's). gain: sqrt(2 / (1 + a^2)) for leaky_relu with
+// slope a (sqrt(2) for relu), 1 for linear.
+namespace init {
+enum class FanMode { fan_in, fan_out };
+Tensor& zeros_(Tensor& t);
+Tensor& ones_(Tensor& t);
+Tensor& constant_(Tensor& t, double value);
+Tensor& uniform_(Tensor& t, double low = 0, double high = 1, Generator* generator = nullptr);
+Tensor& normal_(Tensor& t, double mean = 0, double std = 1, Generator* generator = nullptr);
+// U(-b, b), b = gain sqrt(6 / (fan_in + fan_out)); N(0, gain sqrt(2 / (fan_in + fan_out))).
+Tensor& xavier_uniform_(Tensor& t, double gain = 1, Generator* generator = nullptr);
+Tensor& xavier_normal_(Tensor& t, double gain = 1, Generator* generator = nullptr);
+// U(-b, b), b = gain sqrt(3 / fan); N(0, gain / sqrt(fan)); gain for leaky_relu with slope a.
+Tensor& kaiming_uniform_(Tensor& t, double a = 0, FanMode mode = FanMode::fan_in,
+                         Generator* generator = nullptr);
+Tensor& kaiming_normal_(Tensor& t, double a = 0, FanMode mode = FanMode::fan_in,
+                        Generator* generator = nullptr);
+// Rows (or columns, whichever are fewer) orthonormal, times gain: the Q of a Gaussian matrix
+// (its first axis against the others flattened), signs fixed by R's diagonal.
+Tensor& orthogonal_(Tensor& t, double gain = 1, Generator* generator = nullptr);
+}  // namespace init
 
 }  // namespace ndgrad::nn

@@ -8,6 +8,8 @@ namespace ndgrad::optim {
 
 class Optimizer {
  public:
+  // params: leaf tensors (floating, contiguous); a frozen one (requires_grad false) gets no
+  // gradient, and step() skips it, as any parameter without one.
   explicit Optimizer(std::vector<Tensor> params);
   virtual ~Optimizer() = default;
   virtual void step() = 0;

@@ -9,41 +9,65 @@
 
 namespace ndgrad::nn {
 
+void Module::check_name(const std::string& what, const std::string& name) const {
+  if (name.empty() || name.find('.') != std::string::npos)
+    throw ValueError(what + ": bad name '" + name + "' (empty or containing '.')");
+  for (const auto* list : {&params_, &buffers_})
+    for (const auto& [n, _] : *list)
+      if (n == name) throw ValueError(what + ": '" + name + "' is registered already");
+  for (const auto& [n, _] : children_)
+    if (n == name) throw ValueError(what + ": '" + name + "' is registered already");
+}
+
 Tensor Module::register_parameter(const std::string& name, Tensor t) {
   if (!t.defined()) throw ValueError("register_parameter: '" + name + "' is undefined");
-  if (name.empty() || name.find('.') != std::string::npos)
-    throw ValueError("register_parameter: bad name '" + name + "' (empty or containing '.')");
-  for (const auto& [n, _] : params_)
-    if (n == name) throw ValueError("register_parameter: '" + name + "' is registered already");
+  check_name("register_parameter", name);
   if (!t.requires_grad()) t.requires_grad_(true);
   params_.emplace_back(name, t);
   return t;
 }
 
+Tensor Module::register_buffer(const std::string& name, Tensor t) {
+  if (!t.defined()) throw ValueError("register_buffer: '" + name + "' is undefined");
+  check_name("register_buffer", name);
+  if (t.requires_grad()) t = t.detach();
+  buffers_.emplace_back(name, t);
+  return t;
+}
+
 void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
   if (!module) throw ValueError("register_module: '" + name + "' is null");
-  if (name.empty() || name.find('.') != std::string::npos)
-    throw ValueError("register_module: bad name '" + name + "' (empty or containing '.')");
-  for (const auto& [n, _] : children_)
-    if (n == name) throw ValueError("register_module: '" + name + "' is registered already");
+  check_name("register_module", name);
   children_.emplace_back(name, std::move(module));
 }
 
-void Module::collect(const std::string& prefix,
-                     std::vector<std::pair<std::string, Tensor>>& out) const {
-  for (const auto& [name, t] : params_) out.emplace_back(prefix + name, t);
-  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out);
+void Module::collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out,
+                     bool buffers) const {
+  for (const auto& [name, t] : buffers ? buffers_ : params_) out.emplace_back(prefix + name, t);
+  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out, buffers);
 }
 
 std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
   std::vector<std::pair<std::string, Tensor>> out;
-  collect("", out);
+  collect("", out, false);
   return out;
 }
 
 std::vector<Tensor> Module::parameters() const {
   std::vector<Tensor> out;
   for (auto& [_, t] : named_parameters()) out.push_back(t);
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  collect("", out, true);
+  return out;
+}
+
+std::vector<Tensor> Module::buffers() const {
+  std::vector<Tensor> out;
+  for (auto& [_, t] : named_buffers()) out.push_back(t);
   return out;
 }
 
@@ -56,39 +80,55 @@ void Module::train(bool on) {
   for (auto& [_, child] : children_) child->train(on);
 }
 
-void Module::save(const std::string& path) const {
-  std::map<std::string, Tensor> arrays;
-  for (const auto& [name, t] : named_parameters()) arrays[name] = t.detach();
-  save_npz(path, arrays);
+std::map<std::string, Tensor> Module::state_dict() const {
+  std::map<std::string, Tensor> state;
+  for (const auto& [name, t] : named_parameters()) state[name] = t.detach();
+  for (const auto& [name, t] : named_buffers()) state[name] = t.detach();
+  return state;
 }
 
-void Module::load(const std::string& path) {
-  const std::map<std::string, Tensor> arrays = load_npz(path);
-  const auto params = named_parameters();
-  // Check everything first: a bad file changes no parameter.
+namespace {
+
+// Every entry of state checked against the module's (what names the caller, where the source;
+// E the error type) before anything is written, then copied.
+template <class E>
+void load_checked(const Module& module, const std::map<std::string, Tensor>& state,
+                  const std::string& what, const std::string& where) {
+  std::vector<std::pair<std::string, Tensor>> own = module.named_parameters();
+  for (auto& b : module.named_buffers()) own.push_back(b);
   std::set<std::string> expected;
-  for (const auto& [name, t] : params) {
+  for (const auto& [name, t] : own) {
     expected.insert(name);
-    auto it = arrays.find(name);
-    if (it == arrays.end())
-      throw IOError("Module::load: '" + path + "' has no parameter '" + name + "'");
+    auto it = state.find(name);
+    if (it == state.end() || !it->second.defined())
+      throw E(what + ": " + where + " has no entry '" + name + "'");
     if (it->second.shape() != t.shape())
-      throw IOError("Module::load: parameter '" + name + "' in '" + path + "' has shape " +
-                    shape_str(it->second.shape()) + ", the module expects " + shape_str(t.shape()));
+      throw E(what + ": '" + name + "' in " + where + " has shape " +
+              shape_str(it->second.shape()) + ", the module expects " + shape_str(t.shape()));
     if (it->second.dtype() != t.dtype())
-      throw IOError("Module::load: parameter '" + name + "' in '" + path + "' is " +
-                    dtype_name(it->second.dtype()) + ", the module expects " +
-                    dtype_name(t.dtype()));
+      throw E(what + ": '" + name + "' in " + where + " is " + dtype_name(it->second.dtype()) +
+              ", the module expects " + dtype_name(t.dtype()));
   }
-  for (const auto& [name, _] : arrays)
+  for (const auto& [name, _] : state)
     if (!expected.count(name))
-      throw IOError("Module::load: '" + path + "' has a parameter '" + name +
-                    "' that the module does not");
+      throw E(what + ": " + where + " has an entry '" + name + "' that the module does not");
   NoGradGuard no_grad;
-  for (const auto& [name, t] : params) {
+  for (const auto& [name, t] : own) {
     Tensor dst = t;
-    dst.copy_(arrays.at(name));
+    dst.copy_(state.at(name));
   }
+}
+
+}  // namespace
+
+void Module::load_state_dict(const std::map<std::string, Tensor>& state) {
+  load_checked<ValueError>(*this, state, "Module::load_state_dict", "the state");
+}
+
+void Module::save(const std::string& path) const { save_npz(path, state_dict()); }
+
+void Module::load(const std::string& path) {
+  load_checked<IOError>(*this, load_npz(path), "Module::load", "'" + path + "'");
 }
 
 Linear::Linear(int64_t in, int64_t out, uint64_t seed, DType dtype)

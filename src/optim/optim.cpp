@@ -55,8 +55,10 @@ Optimizer::Optimizer(std::vector<Tensor> params) : params_(std::move(params)) {
     require(p.defined(), "optimizer: parameter " + std::to_string(i) + " is undefined");
     require(is_floating(p.dtype()),
             "optimizer: parameter " + std::to_string(i) + " is not floating");
-    require(p.requires_grad() && p.is_leaf(),
-            "optimizer: parameter " + std::to_string(i) + " is not a leaf that requires grad");
+    // A leaf: a frozen one (requires_grad false) gets no gradient and is skipped (PyTorch's);
+    // a computed tensor is not a parameter.
+    require(p.is_leaf(), "optimizer: parameter " + std::to_string(i) +
+                             " is not a leaf (a computed tensor; pass the parameter itself)");
     require(p.is_contiguous(), "optimizer: parameter " + std::to_string(i) + " is not contiguous");
   }
 }

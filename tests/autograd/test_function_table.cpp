@@ -49,6 +49,8 @@ const std::set<std::string> kExempt = {
     "forward",
     "parameters",
     "register_parameter",
+    "buffers",
+    "register_buffer",
     // a dtype conversion, no math (the gradient table's rows_ShapeOps checks it)
     "to",
     // basic and advanced indexing: the CLI's subscripts x[...] (tools/expr.cpp), the gradient

@@ -284,8 +284,10 @@ TEST(Optim, BadArgumentsAreErrors) {
   EXPECT_THROW(optim::SGD({p}, -1.0), ValueError);
   EXPECT_THROW(optim::SGD({p}, 0.1, 1.5), ValueError);
   EXPECT_THROW(optim::Adam({p}, 0.1, 1.0), ValueError);
-  EXPECT_THROW(optim::SGD({ones({2})}, 0.1), ValueError);  // does not require grad
-  EXPECT_THROW(optim::SGD({p * 2.0}, 0.1), ValueError);    // not a leaf
+  optim::SGD frozen({ones({2})}, 0.1);  // a frozen leaf (no requires_grad) is taken, skipped
+  frozen.step();
+  expect_close(frozen.params()[0], ones({2}), 0);
+  EXPECT_THROW(optim::SGD({p * 2.0}, 0.1), ValueError);  // not a leaf
   Tensor before = p.detach().contiguous();
   optim::SGD sgd({p}, 0.1);
   sgd.step();  // no gradient yet: nothing changes
