@@ -50,13 +50,20 @@ struct Windows {
 };
 Windows windows(const char* op, int64_t n, int64_t kernel, int64_t stride, int64_t pad,
                 int64_t dilation, bool ceil_mode) {
+  constexpr int64_t kLimit = int64_t(1) << 40;  // no overflow below
+  if (kernel > kLimit || pad > kLimit || dilation > kLimit || n > kLimit)
+    throw ValueError(std::string(op) + ": sizes above 2^40 are not supported");
   const int64_t span = dilation * (kernel - 1) + 1, room = n + 2 * pad - span;
-  if (room < 0)
+  // ceil(room / stride) + 1 windows with ceil_mode (room may be negative: a window larger than
+  // the padded input still makes one when it starts inside), else floor.
+  const int64_t steps = ceil_mode ? (room > 0 ? (room - 1) / stride + 1 : -((-room) / stride))
+                                  : (room >= 0 ? room / stride : -1);
+  int64_t out = steps + 1;
+  if (ceil_mode && out > 0 && (out - 1) * stride >= n + pad) --out;
+  if (out < 1)
     throw ShapeError(std::string(op) + ": the window (" + std::to_string(span) +
                      " wide with dilation) is larger than the padded input (" +
                      std::to_string(n + 2 * pad) + ")");
-  int64_t out = (ceil_mode ? (room + stride - 1) / stride : room / stride) + 1;
-  if (ceil_mode && (out - 1) * stride >= n + pad) --out;
   return {out, std::max<int64_t>(0, (out - 1) * stride + span - (n + 2 * pad))};
 }
 
@@ -99,10 +106,45 @@ PoolColumns pool_columns(const char* op, const Tensor& x, const Size2& kernel, c
 
 }  // namespace
 
+namespace {
+
+// x, weight and bias (when defined) floating and of one dtype, as libtorch requires.
+void check_conv_dtypes(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (!is_floating(x.dtype()))
+    throw DTypeError(std::string(op) + ": expected a floating input, got " + dtype_name(x.dtype()));
+  for (const Tensor* t : {&weight, &bias})
+    if (t->defined() && t->dtype() != x.dtype())
+      throw DTypeError(std::string(op) + ": the input is " + dtype_name(x.dtype()) + ", the " +
+                       (t == &weight ? "weight " : "bias ") + dtype_name(t->dtype()) +
+                       " (convert one of them)");
+}
+
+// f(), with the errors of the function it calls (unfold, fold, conv2d, the 2-d pools) named as
+// op's.
+template <class F>
+Tensor named_as(const char* op, F&& f) {
+  auto renamed = [op](const Error& e) {
+    std::string m = e.what();
+    for (const char* inner : {"unfold: ", "fold: ", "conv2d: ", "max_pool2d: ", "avg_pool2d: "})
+      if (m.rfind(inner, 0) == 0) return std::string(op) + ": " + m.substr(std::strlen(inner));
+    return m;
+  };
+  try {
+    return f();
+  } catch (const ShapeError& e) {
+    throw ShapeError(renamed(e));
+  } catch (const ValueError& e) {
+    throw ValueError(renamed(e));
+  }
+}
+
+}  // namespace
+
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride,
               Padding padding, Size2 dilation, int64_t groups) {
   const Batched b = batched(x, "conv2d");
   require_defined_arg(weight, "conv2d", "weight");
+  check_conv_dtypes("conv2d", x, weight, bias);
   if (weight.ndim() != 4)
     throw ShapeError(
         "conv2d: weight must be (out_channels, in_channels / groups, kh, kw), got "
@@ -136,7 +178,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
       pads = Size2(th / 2, tw / 2);
     }
   }
-  const Tensor cols = unfold(input, kernel, dilation, pads, stride);  // (B, C k k, L)
+  const Tensor cols =  // (B, C k k, L)
+      named_as("conv2d", [&] { return unfold(input, kernel, dilation, pads, stride); });
   const int64_t length = cols.size(2), kk = kernel.h * kernel.w;
   const int64_t out_h =
       (input.size(2) + 2 * pads.h - dilation.h * (kernel.h - 1) - 1) / stride.h + 1;
@@ -165,8 +208,10 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   Padding p2 = padding.same ? Padding("same") : Padding(0, padding.size.w);
   if (!padding.same && padding.size.h != padding.size.w)
     throw ValueError("conv1d: padding must be one number");
-  const Tensor y = conv2d(b.x.unsqueeze(2), weight.unsqueeze(2), bias, Size2(1, stride), p2,
-                          Size2(1, dilation), groups);
+  const Tensor y = named_as("conv1d", [&] {
+    return conv2d(b.x.unsqueeze(2), weight.unsqueeze(2), bias, Size2(1, stride), p2,
+                  Size2(1, dilation), groups);
+  });
   return unbatched(y.squeeze(2), b);
 }
 
@@ -174,6 +219,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
                         Size2 padding, Size2 output_padding, int64_t groups, Size2 dilation) {
   const Batched b = batched(x, "conv_transpose2d");
   require_defined_arg(weight, "conv_transpose2d", "weight");
+  check_conv_dtypes("conv_transpose2d", x, weight, bias);
   if (weight.ndim() != 4)
     throw ShapeError(
         "conv_transpose2d: weight must be (in_channels, out_channels / groups, kh, "
@@ -209,7 +255,17 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   const Tensor cols =
       matmul(weight.reshape({groups, cg, og * kk}).mT(), b.x.reshape({batch, groups, cg, h * w}))
           .reshape({batch, out_channels * kk, h * w});
-  Tensor y = fold(cols, out, kernel, dilation, padding, stride);
+  // Folded without padding (the full size, whose blocks are exactly the input's), then cropped
+  // by padding at the top and left and by padding - output_padding at the bottom and right (a
+  // negative crop: rows of zeros no patch reaches).
+  Tensor y = named_as("conv_transpose2d", [&] {
+    return fold(
+        cols,
+        Size2(out.h + 2 * padding.h - output_padding.h, out.w + 2 * padding.w - output_padding.w),
+        kernel, dilation, 0, stride);
+  });
+  y = pad_hw(y, -padding.h, output_padding.h - padding.h, -padding.w, output_padding.w - padding.w,
+             0.0);
   if (bias.defined()) y = y + bias.reshape({1, out_channels, 1, 1});
   return unbatched(y, b);
 }
@@ -220,10 +276,22 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel_size, std::optional<Size2> strid
   if (!is_floating(x.dtype()))
     throw DTypeError(std::string("max_pool2d: expected a floating input, got ") +
                      dtype_name(x.dtype()));
-  const PoolColumns p =
-      pool_columns("max_pool2d", b.x, kernel_size, stride.value_or(kernel_size), padding, dilation,
-                   ceil_mode, -std::numeric_limits<double>::infinity());
-  const Tensor first_max = argmax(p.cols, 2, true);
+  const Size2 st = stride.value_or(kernel_size);
+  const PoolColumns p = pool_columns("max_pool2d", b.x, kernel_size, st, padding, dilation,
+                                     ceil_mode, -std::numeric_limits<double>::infinity());
+  Tensor first_max = argmax(p.cols, 2, true);
+  if (padding.h > 0 || padding.w > 0 || p.h.extra > 0 || p.w.extra > 0) {
+    // A window whose values are all -inf ties with its padding: its first element inside the
+    // input takes the gradient (libtorch's), not a padding one.
+    const Tensor inside =
+        unfold(pad_hw(ones({1, 1, b.x.size(2), b.x.size(3)}), padding.h, padding.h + p.h.extra,
+                      padding.w, padding.w + p.w.extra, 0.0),
+               kernel_size, dilation, 0, st)
+            .reshape({1, 1, kernel_size.h * kernel_size.w, p.h.out * p.w.out});
+    const Tensor at_first = take_along_axis(p.cols, first_max, 2);
+    first_max = where(at_first == -std::numeric_limits<double>::infinity(),
+                      argmax(inside, 2, true).broadcast_to(first_max.shape()), first_max);
+  }
   const Tensor y = take_along_axis(p.cols, first_max, 2);
   return unbatched(y.reshape({b.x.size(0), b.x.size(1), p.h.out, p.w.out}), b);
 }
@@ -231,9 +299,11 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel_size, std::optional<Size2> strid
 Tensor max_pool1d(const Tensor& x, int64_t kernel_size, std::optional<int64_t> stride,
                   int64_t padding, int64_t dilation, bool ceil_mode) {
   const Batched b = batched(x, "max_pool1d", 1);
-  const Tensor y =
-      max_pool2d(b.x.unsqueeze(2), Size2(1, kernel_size), Size2(1, stride.value_or(kernel_size)),
-                 Size2(0, padding), Size2(1, dilation), ceil_mode);
+  const Tensor y = named_as("max_pool1d", [&] {
+    return max_pool2d(b.x.unsqueeze(2), Size2(1, kernel_size),
+                      Size2(1, stride.value_or(kernel_size)), Size2(0, padding), Size2(1, dilation),
+                      ceil_mode);
+  });
   return unbatched(y.squeeze(2), b);
 }
 
@@ -245,6 +315,10 @@ Tensor avg_pool2d(const Tensor& x, Size2 kernel_size, std::optional<Size2> strid
                      dtype_name(x.dtype()));
   if (divisor_override && *divisor_override == 0)
     throw ValueError("avg_pool2d: divisor_override must not be 0");
+  if (is_half(x.dtype()))  // summed in f32, rounded once
+    return avg_pool2d(x.to(DType::f32), kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override)
+        .to(x.dtype());
   const Size2 st = stride.value_or(kernel_size);
   const PoolColumns p =
       pool_columns("avg_pool2d", b.x, kernel_size, st, padding, 1, ceil_mode, 0.0);
@@ -268,9 +342,11 @@ Tensor avg_pool2d(const Tensor& x, Size2 kernel_size, std::optional<Size2> strid
 Tensor avg_pool1d(const Tensor& x, int64_t kernel_size, std::optional<int64_t> stride,
                   int64_t padding, bool ceil_mode, bool count_include_pad) {
   const Batched b = batched(x, "avg_pool1d", 1);
-  const Tensor y =
-      avg_pool2d(b.x.unsqueeze(2), Size2(1, kernel_size), Size2(1, stride.value_or(kernel_size)),
-                 Size2(0, padding), ceil_mode, count_include_pad);
+  const Tensor y = named_as("avg_pool1d", [&] {
+    return avg_pool2d(b.x.unsqueeze(2), Size2(1, kernel_size),
+                      Size2(1, stride.value_or(kernel_size)), Size2(0, padding), ceil_mode,
+                      count_include_pad);
+  });
   return unbatched(y.squeeze(2), b);
 }
 
@@ -282,23 +358,45 @@ Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output_size) {
   if (output_size.h < 1 || output_size.w < 1)
     throw ValueError("adaptive_avg_pool2d: output_size must be positive, got " +
                      pair_str(output_size));
-  // Each axis is a product with a matrix of window averages (out, n).
-  auto averaging = [&](int64_t out, int64_t n) {
+  // Along each spatial axis: the windows' elements gathered (out, widest window), the places
+  // past a window's end masked out with where (a product with 0 would turn a NaN or inf
+  // elsewhere into NaN), summed, over the window's length.
+  auto pool_axis = [&](const Tensor& t, int64_t axis, int64_t out) {
+    const int64_t n = t.size(axis);
     if (n < 1)
       throw ShapeError(
-          "adaptive_avg_pool2d: the input's spatial size must be positive, got shape " +
+          "adaptive_avg_pool2d: the input's spatial size must be positive, got "
+          "shape " +
           shape_str(x.shape()));
-    std::vector<double> m(static_cast<size_t>(out * n), 0.0);
+    if (out > (int64_t(1) << 31))
+      throw ValueError("adaptive_avg_pool2d: output_size above 2^31 is not supported");
+    int64_t widest = 0;
+    for (int64_t i = 0; i < out; ++i)
+      widest = std::max(widest, ((i + 1) * n + out - 1) / out - i * n / out);
+    std::vector<double> idx, keep, len;
     for (int64_t i = 0; i < out; ++i) {
       const int64_t start = i * n / out, end = ((i + 1) * n + out - 1) / out;
-      for (int64_t j = start; j < end; ++j)
-        m[static_cast<size_t>(i * n + j)] = 1.0 / double(end - start);
+      len.push_back(double(end - start));
+      for (int64_t j = 0; j < widest; ++j) {
+        idx.push_back(double(std::min(start + j, end - 1)));
+        keep.push_back(start + j < end ? 1 : 0);
+      }
     }
-    return tensor(m, {out, n}, is_half(x.dtype()) ? DType::f32 : x.dtype());
+    Shape shape = t.shape();
+    shape[static_cast<size_t>(axis)] = out;
+    shape.insert(shape.begin() + axis + 1, widest);
+    Shape along(shape.size(), 1);  // (out, widest) placed at axis
+    along[static_cast<size_t>(axis)] = out;
+    along[static_cast<size_t>(axis) + 1] = widest;
+    const Tensor gathered = index_select(t, axis, tensor(idx, {out * widest}, DType::i64));
+    const Tensor mask = tensor(keep, {out * widest}, DType::boolean).reshape(along);
+    Shape lens(static_cast<size_t>(t.ndim()), 1);
+    lens[static_cast<size_t>(axis)] = out;
+    return where(mask, gathered.reshape(shape), 0.0).sum({axis + 1}) /
+           tensor(len, {out}, t.dtype()).reshape(lens);
   };
   const Tensor xs = in_f32_if_half(b.x);
-  const Tensor y = matmul(matmul(averaging(output_size.h, b.x.size(2)), xs),
-                          averaging(output_size.w, b.x.size(3)).mT());
+  const Tensor y = pool_axis(pool_axis(xs, 2, output_size.h), 3, output_size.w);
   return unbatched(is_half(x.dtype()) ? y.to(x.dtype()) : y, b);
 }
 
@@ -357,9 +455,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   check_channel_vector(running_var, channels, "batch_norm", "running_var");
   check_channel_vector(weight, channels, "batch_norm", "weight");
   check_channel_vector(bias, channels, "batch_norm", "bias");
+  for (const Tensor* r : {&running_mean, &running_var})
+    if (r->defined() && !is_floating(r->dtype()))
+      throw DTypeError(std::string("batch_norm: the running statistics must be floating, got ") +
+                       dtype_name(r->dtype()));
   const std::vector<int64_t> axes = all_but_channels(x);
   const int64_t n = channels ? x.numel() / channels : 0;
   const Tensor xs = in_f32_if_half(x);
+  if (x.numel() == 0) return x * 1.0;  // nothing to normalize; the statistics stay
   Tensor mean, var;
   if (training) {
     if (n <= 1)
@@ -436,7 +539,8 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
     throw DTypeError(std::string("group_norm: expected a floating input, got ") +
                      dtype_name(x.dtype()));
   const Tensor xs = in_f32_if_half(x);
-  const Tensor g = xs.reshape({batch, num_groups, -1});
+  if (x.numel() == 0) return x * 1.0;
+  const Tensor g = xs.reshape({batch, num_groups, x.numel() / batch / num_groups});
   Tensor y = ((g - g.mean({2}, true)) * rsqrt(g.var({2}, 0.0, true) + eps)).reshape(x.shape());
   if (weight.defined()) y = y * per_channel(weight.to(xs.dtype()), x.ndim());
   if (bias.defined()) y = y + per_channel(bias.to(xs.dtype()), x.ndim());
@@ -452,6 +556,13 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int6
   if (is_floating(indices.dtype()) || indices.dtype() == DType::boolean)
     throw DTypeError(std::string("embedding: indices must be integers, got ") +
                      dtype_name(indices.dtype()));
+  if (indices.numel() > 0) {
+    const int64_t lo = static_cast<int64_t>(indices.min().item()),
+                  hi = static_cast<int64_t>(indices.max().item());
+    if (lo < 0 || hi >= weight.size(0))
+      throw IndexError("embedding: index " + std::to_string(lo < 0 ? lo : hi) +
+                       " is out of range for " + std::to_string(weight.size(0)) + " rows");
+  }
   Shape out_shape = indices.shape();
   out_shape.push_back(weight.size(1));
   Tensor y = index_select(weight, 0, indices.reshape({-1})).reshape(out_shape);

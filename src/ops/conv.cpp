@@ -1,6 +1,7 @@
 // nn::unfold (a convolution's patches as columns) and nn::fold (its adjoint: columns summed back
 // into an image). Each one's derivative is the other, so convolution written with unfold and
 // matmul (nn/conv.cpp) is differentiable to any order.
+#include <algorithm>
 #include <string>
 
 #include "ndgrad/nn.hpp"
@@ -31,7 +32,24 @@ kernels::PatchGeometry geometry(const char* op, int64_t batch, int64_t channels,
   kernels::PatchGeometry g{batch,    channels,   height,     width,     kernel.h,
                            kernel.w, dilation.h, dilation.w, padding.h, padding.w,
                            stride.h, stride.w,   0,          0};
-  const int64_t span_h = dilation.h * (kernel.h - 1) + 1, span_w = dilation.w * (kernel.w - 1) + 1;
+  // Sizes past 2^40 could overflow the arithmetic below: refused (no tensor is that large).
+  // A stride only divides (and multiplies positions below out * stride <= the padded size).
+  constexpr int64_t kLimit = int64_t(1) << 40;
+  for (const Size2* s : {&kernel, &dilation, &padding})
+    if (s->h > kLimit || s->w > kLimit)
+      throw ValueError(std::string(op) + ": sizes above 2^40 are not supported, got " +
+                       pair_str(*s));
+  if (height > kLimit || width > kLimit)
+    throw ValueError(std::string(op) + ": spatial sizes above 2^40 are not supported, got " +
+                     pair_str({height, width}));
+  int64_t span_h, span_w, kk;
+  if (__builtin_mul_overflow(dilation.h, kernel.h - 1, &span_h) ||
+      __builtin_mul_overflow(dilation.w, kernel.w - 1, &span_w) ||
+      __builtin_mul_overflow(kernel.h, kernel.w, &kk) || __builtin_mul_overflow(kk, channels, &kk))
+    throw ValueError(std::string(op) + ": the kernel " + pair_str(kernel) + " with dilation " +
+                     pair_str(dilation) + " is too large");
+  ++span_h;
+  ++span_w;
   const int64_t room_h = height + 2 * padding.h - span_h, room_w = width + 2 * padding.w - span_w;
   if (room_h < 0 || room_w < 0)
     throw ShapeError(std::string(op) + ": the kernel " + pair_str(kernel) + " with dilation " +
@@ -40,6 +58,10 @@ kernels::PatchGeometry geometry(const char* op, int64_t batch, int64_t channels,
                      pair_str({height + 2 * padding.h, width + 2 * padding.w}));
   g.out_h = room_h / stride.h + 1;
   g.out_w = room_w / stride.w + 1;
+  int64_t cols;
+  if (__builtin_mul_overflow(g.out_h, g.out_w, &cols) || __builtin_mul_overflow(cols, kk, &cols) ||
+      __builtin_mul_overflow(cols, std::max<int64_t>(batch, 1), &cols))
+    throw ValueError(std::string(op) + ": the columns would have more than 2^63 elements");
   return g;
 }
 
@@ -108,7 +130,10 @@ Tensor fold(const Tensor& cols, Size2 output_size, Size2 kernel_size, Size2 dila
   if (output_size.h < 0 || output_size.w < 0)
     throw ValueError("fold: output_size must be non-negative, got " + pair_str(output_size));
   const Dims& s = cols.impl()->shape;
-  const int64_t kk = kernel_size.h * kernel_size.w;
+  int64_t kk = 0;
+  if (kernel_size.h > 0 && kernel_size.w > 0 &&
+      __builtin_mul_overflow(kernel_size.h, kernel_size.w, &kk))
+    throw ValueError("fold: kernel_size " + pair_str(kernel_size) + " is too large");
   if (kernel_size.h > 0 && kernel_size.w > 0 && s[1] % kk != 0)
     throw ShapeError("fold: the input's axis 1 (" + std::to_string(s[1]) +
                      ") must be a multiple of the kernel's " + std::to_string(kk) + " positions " +

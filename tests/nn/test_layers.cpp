@@ -126,7 +126,7 @@ TEST(Layers, FrozenParametersGetNoGradientAndDoNotMove) {
 TEST(Layers, ShapeErrorsNameTheLayer) {
   nn::Conv2d conv(3, 4, 3);
   expect_error<ShapeError>([&] { conv(zeros({2, 5, 8, 8})); }, {"conv2d", "5 channels", "3"});
-  expect_error<ShapeError>([&] { conv(zeros({2, 3, 2, 2})); }, {"unfold", "kernel (3, 3)"});
+  expect_error<ShapeError>([&] { conv(zeros({2, 3, 2, 2})); }, {"conv2d", "kernel (3, 3)"});
   nn::BatchNorm2d bn(4);
   expect_error<ShapeError>([&] { bn(zeros({2, 3, 5, 5})); }, {"BatchNorm2d", "(batch, 4"});
   expect_error<ValueError>([] { nn::Conv2d(3, 4, 3, 1, 0, 1, 2); }, {"Conv2d", "groups (2)"});

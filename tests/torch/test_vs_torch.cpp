@@ -1827,8 +1827,8 @@ TEST(VsTorch, ConvolutionPoolingAndNormalization) {
                                         groups);
                 },
                 [&](const TV& x) {
-                  return torch::conv2d(x[0], x[1], bias ? x[2] : torch::Tensor(), stride, pad,
-                                       dil, groups);
+                  return torch::conv2d(x[0], x[1], bias ? x[2] : torch::Tensor(), stride, pad, dil,
+                                       groups);
                 },
                 in, ++seed);
             if (stride == 1 && pad == 0)  // "same", odd and even kernels
@@ -1839,9 +1839,7 @@ TEST(VsTorch, ConvolutionPoolingAndNormalization) {
                     [&](const V& x) {
                       return nd::nn::conv2d(x[0], x[1], {}, 1, "same", dil, groups);
                     },
-                    [&](const TV& x) {
-                      return at::conv2d(x[0], x[1], {}, 1, "same", dil, groups);
-                    },
+                    [&](const TV& x) { return at::conv2d(x[0], x[1], {}, 1, "same", dil, groups); },
                     in2, ++seed);
               }
             // The transposed convolution, with an output_padding below the stride.
@@ -1855,8 +1853,8 @@ TEST(VsTorch, ConvolutionPoolingAndNormalization) {
                                                   pad, op, groups, dil);
                 },
                 [&](const TV& x) {
-                  return torch::conv_transpose2d(x[0], x[1], bias ? x[2] : torch::Tensor(),
-                                                 stride, pad, op, groups, dil);
+                  return torch::conv_transpose2d(x[0], x[1], bias ? x[2] : torch::Tensor(), stride,
+                                                 pad, op, groups, dil);
                 },
                 tin, ++seed);
           }
@@ -1873,12 +1871,22 @@ TEST(VsTorch, ConvolutionPoolingAndNormalization) {
       [](const TV& x) { return torch::conv2d(x[0], x[1], x[2], 1, 1); },
       {rnd({3, 5, 5}), rnd({2, 3, 3, 3}), rnd({2})}, ++seed);
   compare(
-      "unfold", [](const V& x) { return nd::nn::unfold(x[0], {2, 3}, {2, 1}, {1, 0}, {1, 2}); },
-      [](const TV& x) { return torch::im2col(x[0], {2, 3}, {2, 1}, {1, 0}, {1, 2}); },
+      "unfold",
+      [](const V& x) {
+        return nd::nn::unfold(x[0], {2, 3}, {2, 1}, {1, 0}, {1, 2});
+      },
+      [](const TV& x) {
+        return torch::im2col(x[0], {2, 3}, {2, 1}, {1, 0}, {1, 2});
+      },
       {rnd({2, 3, 6, 7})}, ++seed);
   compare(
-      "fold", [](const V& x) { return nd::nn::fold(x[0], {5, 6}, {2, 3}, 1, {1, 0}, {2, 1}); },
-      [](const TV& x) { return torch::col2im(x[0], {5, 6}, {2, 3}, {1, 1}, {1, 0}, {2, 1}); },
+      "fold",
+      [](const V& x) {
+        return nd::nn::fold(x[0], {5, 6}, {2, 3}, 1, {1, 0}, {2, 1});
+      },
+      [](const TV& x) {
+        return torch::col2im(x[0], {5, 6}, {2, 3}, {1, 1}, {1, 0}, {2, 1});
+      },
       {rnd({2, 18, 12})}, ++seed);
   for (bool ceil : {false, true})
     for (int64_t pad : {0, 1})
@@ -1887,7 +1895,9 @@ TEST(VsTorch, ConvolutionPoolingAndNormalization) {
                                  std::to_string(pad) + " dilation " + std::to_string(dil);
         compare(
             "max_pool2d" + what,
-            [&](const V& x) { return nd::nn::max_pool2d(x[0], 3, nd::nn::Size2(2), pad, dil, ceil); },
+            [&](const V& x) {
+              return nd::nn::max_pool2d(x[0], 3, nd::nn::Size2(2), pad, dil, ceil);
+            },
             [&](const TV& x) { return torch::max_pool2d(x[0], 3, 2, pad, dil, ceil); },
             {rnd({2, 3, 8, 9})}, ++seed);
         if (dil == 1)
@@ -1912,8 +1922,12 @@ TEST(VsTorch, ConvolutionPoolingAndNormalization) {
   for (const auto& [oh, ow] : std::vector<std::pair<int64_t, int64_t>>{{3, 2}, {1, 1}, {7, 4}})
     compare(
         "adaptive_avg_pool2d " + std::to_string(oh) + "x" + std::to_string(ow),
-        [&](const V& x) { return nd::nn::adaptive_avg_pool2d(x[0], {oh, ow}); },
-        [&](const TV& x) { return torch::adaptive_avg_pool2d(x[0], {oh, ow}); },
+        [&](const V& x) {
+          return nd::nn::adaptive_avg_pool2d(x[0], {oh, ow});
+        },
+        [&](const TV& x) {
+          return torch::adaptive_avg_pool2d(x[0], {oh, ow});
+        },
         {rnd({2, 3, 7, 5})}, ++seed);
   // Normalization: training (batch statistics, and the running ones updated as libtorch's)
   // and evaluation.
@@ -1934,14 +1948,19 @@ TEST(VsTorch, ConvolutionPoolingAndNormalization) {
         "batch_norm evaluation " + nd::shape_str(s),
         [&](const V& x) { return nd::nn::batch_norm(x[0], rm, rv, x[1], x[2], false); },
         [&](const TV& x) {
-          return torch::batch_norm(x[0], x[1], x[2], to_torch(rm), to_torch(rv), false, 0.1,
-                                   1e-5, false);
+          return torch::batch_norm(x[0], x[1], x[2], to_torch(rm), to_torch(rv), false, 0.1, 1e-5,
+                                   false);
         },
         {rnd(s), rnd({3}), rnd({3})}, ++seed);
   }
   compare(
-      "layer_norm", [](const V& x) { return nd::nn::layer_norm(x[0], {3, 4}, x[1], x[2]); },
-      [](const TV& x) { return torch::layer_norm(x[0], {3, 4}, x[1], x[2]); },
+      "layer_norm",
+      [](const V& x) {
+        return nd::nn::layer_norm(x[0], {3, 4}, x[1], x[2]);
+      },
+      [](const TV& x) {
+        return torch::layer_norm(x[0], {3, 4}, x[1], x[2]);
+      },
       {rnd({2, 3, 4}), rnd({3, 4}), rnd({3, 4})}, ++seed);
   compare(
       "group_norm", [](const V& x) { return nd::nn::group_norm(x[0], 3, x[1], x[2]); },
@@ -1955,4 +1974,99 @@ TEST(VsTorch, ConvolutionPoolingAndNormalization) {
         [&](const V& x) { return nd::nn::embedding(idx, x[0], p); },
         [&](const TV& x) { return torch::embedding(x[0], to_torch_index(idx), p ? *p : -1); },
         {rnd({5, 3})}, ++seed);
+}
+
+// The edges an adversarial review found: NaN and inf in adaptive pooling stay in their windows,
+// output_padding at or past the stride (below the dilation), ceil_mode windows larger than the
+// input, all -inf windows next to padding, empty batches, half dtypes; and bad arguments are
+// typed errors, huge ones included.
+TEST(VsTorch, ConvolutionAndPoolingEdges) {
+  using V = std::vector<nd::Tensor>;
+  using TV = std::vector<torch::Tensor>;
+  const double inf = std::numeric_limits<double>::infinity();
+  nd::Tensor special = nd::arange(20, nd::DType::f64).reshape({1, 1, 4, 5});
+  special.index_put_({0, 0, 0, 0}, NAN);
+  special.index_put_({0, 0, 3, 4}, inf);
+  for (const auto& [oh, ow] : std::vector<std::pair<int64_t, int64_t>>{{2, 2}, {4, 5}, {3, 4}})
+    compare(
+        "adaptive_avg_pool2d with NaN and inf " + std::to_string(oh) + "x" + std::to_string(ow),
+        [&](const V& x) {
+          return nd::nn::adaptive_avg_pool2d(x[0], {oh, ow});
+        },
+        [&](const TV& x) {
+          return torch::adaptive_avg_pool2d(x[0], {oh, ow});
+        },
+        {special}, 1);
+  for (int64_t pad : {0, 1, 2})
+    compare(
+        "conv_transpose2d output_padding 1 with stride 1, dilation 2, padding " +
+            std::to_string(pad),
+        [&](const V& x) { return nd::nn::conv_transpose2d(x[0], x[1], x[2], 1, pad, 1, 1, 2); },
+        [&](const TV& x) { return torch::conv_transpose2d(x[0], x[1], x[2], 1, pad, 1, 1, 2); },
+        {nd::randn({1, 4, 5, 5}, 2, nd::DType::f64), nd::randn({4, 2, 3, 3}, 3, nd::DType::f64),
+         nd::randn({2}, 4, nd::DType::f64)},
+        5);
+  const nd::Tensor small = nd::randn({1, 2, 2, 2}, 6, nd::DType::f64);
+  compare(
+      "max_pool2d ceil_mode, window larger than the input",
+      [](const V& x) { return nd::nn::max_pool2d(x[0], 3, nd::nn::Size2(3), 0, 1, true); },
+      [](const TV& x) { return torch::max_pool2d(x[0], 3, 3, 0, 1, true); }, {small}, 7);
+  compare(
+      "avg_pool2d ceil_mode, window larger than the input",
+      [](const V& x) { return nd::nn::avg_pool2d(x[0], 3, nd::nn::Size2(3), 0, true); },
+      [](const TV& x) { return torch::avg_pool2d(x[0], 3, 3, 0, true); }, {small}, 8);
+  compare(
+      "max_pool2d all -inf windows with padding",
+      [&](const V& x) { return nd::nn::max_pool2d(x[0] - inf, 3, nd::nn::Size2(1), 1); },
+      [&](const TV& x) { return torch::max_pool2d(x[0] - inf, 3, 1, 1); },
+      {nd::zeros({1, 1, 3, 3}, nd::DType::f64)}, 9);
+  EXPECT_EQ(nd::nn::group_norm(nd::zeros({0, 4, 3}), 2).shape(), (nd::Shape{0, 4, 3}));
+  nd::Tensor rm = nd::zeros({3}), rv = nd::ones({3});
+  EXPECT_EQ(nd::nn::batch_norm(nd::zeros({0, 3}), rm, rv, {}, {}, true).shape(), (nd::Shape{0, 3}));
+  EXPECT_EQ(rm.to_vector(), std::vector<double>(3, 0.0));
+  EXPECT_EQ(nd::nn::avg_pool2d(nd::full({1, 1, 64, 64}, 1000, nd::DType::f16), 64).item(), 1000);
+  EXPECT_EQ(nd::nn::avg_pool2d(nd::full({1, 1, 17, 17}, 3, nd::DType::bf16), 17).item(), 3);
+  // Typed errors.
+  const nd::Tensor img = nd::zeros({1, 1, 4, 4});
+  expect_error<nd::IndexError>(
+      [] {
+        nd::nn::embedding(nd::tensor({-1, 0}, {2}, nd::DType::i64), nd::ones({3, 2}), 2);
+      },
+      {"embedding", "-1"});
+  expect_error<nd::DTypeError>(
+      [&] {
+        nd::nn::conv2d(img.to(nd::DType::i64), nd::ones({1, 1, 2, 2}, nd::DType::i64));
+      },
+      {"conv2d", "floating"});
+  expect_error<nd::DTypeError>(
+      [&] {
+        nd::nn::conv2d(img, nd::ones({1, 1, 2, 2}, nd::DType::f64));
+      },
+      {"conv2d", "f64"});
+  expect_error<nd::ShapeError>(
+      [&] {
+        nd::nn::conv2d(img, nd::ones({1, 1, 5, 5}));
+      },
+      {"conv2d", "kernel (5, 5)"});
+  expect_error<nd::ShapeError>([] { nd::nn::max_pool1d(nd::zeros({1, 1, 2}), 3); }, {"max_pool1d"});
+  const int64_t huge = int64_t(1) << 32;
+  expect_error<nd::ValueError>(
+      [&] {
+        nd::nn::fold(nd::zeros({1, 4, 1}), {huge, huge}, {huge, huge});
+      },
+      {"fold"});
+  expect_error<nd::ValueError>(
+      [&] {
+        nd::nn::unfold(nd::zeros({1, 1, 1, 1}), {huge, huge}, 1, {huge / 2, huge / 2},
+                       {huge, huge});
+      },
+      {"unfold"});
+  expect_error<nd::ValueError>(
+      [] {
+        nd::nn::adaptive_avg_pool2d(nd::zeros({1, 1, 4, 4}), {int64_t(1) << 62, 1});
+      },
+      {"adaptive_avg_pool2d"});
+  const std::vector<double> cols =
+      nd::nn::unfold(nd::arange(16).reshape({1, 1, 4, 4}), 3, 1, 0, INT64_MAX / 4).to_vector();
+  EXPECT_EQ(cols, (std::vector<double>{0, 1, 2, 4, 5, 6, 8, 9, 10}));
 }

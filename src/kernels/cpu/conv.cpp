@@ -21,8 +21,8 @@ void valid_range(int64_t offset, int64_t out, int64_t extent, int64_t stride, in
                  int64_t* first, int64_t* last) {
   // ow * stride >= pad - offset and ow * stride < extent + pad - offset.
   const int64_t lo = pad - offset, hi = extent + pad - offset;  // [lo, hi) for ow * stride
-  int64_t f = lo <= 0 ? 0 : (lo + stride - 1) / stride;
-  int64_t l = hi <= 0 ? 0 : (hi + stride - 1) / stride;
+  int64_t f = lo <= 0 ? 0 : (lo - 1) / stride + 1;  // ceil(lo / stride), without overflow
+  int64_t l = hi <= 0 ? 0 : (hi - 1) / stride + 1;
   *first = std::min(f, out);
   *last = std::max(*first, std::min(l, out));
 }
