@@ -12,7 +12,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build test test-reference demo walkthrough install clean test-sanitize test-tsan fuzz fuzz-build bench
+.PHONY: all deps configure build test test-reference demo demo-cnn walkthrough install clean test-sanitize test-tsan fuzz fuzz-build bench
 
 CCACHE_LAUNCHER = $$(command -v ccache >/dev/null 2>&1 && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 # Tests that build other projects or load uninstrumented libtorch are left to `make test`.
@@ -47,6 +47,12 @@ demo:
 	@NDGRAD_EXTRA_PACKAGES=dataset-fashion-mnist bash tools/install_deps.sh
 	@$(MAKE) --no-print-directory build
 	./$(BUILD_DIR)/examples/fashion_mnist --out $(BUILD_DIR)/fashion_mnist
+
+# The convolutional network on Fashion-MNIST (examples/fashion_mnist.cpp --model cnn).
+demo-cnn:
+	@NDGRAD_EXTRA_PACKAGES=dataset-fashion-mnist bash tools/install_deps.sh
+	@$(MAKE) --no-print-directory build
+	./$(BUILD_DIR)/examples/fashion_mnist --model cnn --out $(BUILD_DIR)/fashion_mnist_cnn
 
 # The founding examples walked through: shapes, values, gradients, a Jacobian, a gradcheck.
 walkthrough: build
