@@ -30,17 +30,27 @@ Tensor uniform_of(const Shape& shape, double bound, uint64_t seed, DType dtype) 
   return (rand(shape, seed, DType::f64) * (2 * bound) - bound).to(dtype);
 }
 
-// A convolution's weight and bias, He-uniform over fan_in (module comment in nn.hpp).
-void conv_parameters(Module& m, const Shape& weight_shape, bool bias, uint64_t seed, DType dtype,
-                     Tensor& weight, Tensor& b,
-                     const std::function<Tensor(const std::string&, Tensor)>& reg) {
-  (void)m;
-  int64_t fan_in = 1;
-  for (size_t d = 1; d < weight_shape.size(); ++d) fan_in *= weight_shape[d];
-  weight = reg("weight", uniform_of(weight_shape, std::sqrt(6.0 / double(fan_in)), seed, dtype));
+// A convolution layer's checks, then its weight (out, in / groups, kernel...) and bias (out),
+// He-uniform over fan_in (module comment in nn.hpp), registered through reg.
+void conv_parameters(const char* layer, int64_t in, int64_t out, int64_t groups,
+                     const Shape& kernel, bool bias, uint64_t seed, DType dtype, Tensor& weight,
+                     Tensor& b, const std::function<Tensor(const std::string&, Tensor)>& reg) {
+  require_positive(in, layer, "in_channels");
+  require_positive(out, layer, "out_channels");
+  require_positive(groups, layer, "groups");
+  for (int64_t k : kernel) require_positive(k, layer, "kernel_size");
+  require_floating_dtype(dtype, layer);
+  if (in % groups || out % groups)
+    throw ValueError(std::string(layer) + ": groups (" + std::to_string(groups) +
+                     ") must divide in_channels (" + std::to_string(in) + ") and out_channels (" +
+                     std::to_string(out) + ")");
+  Shape shape{out, in / groups};
+  shape.insert(shape.end(), kernel.begin(), kernel.end());
+  int64_t fan_in = in / groups;
+  for (int64_t k : kernel) fan_in *= k;
+  weight = reg("weight", uniform_of(shape, std::sqrt(6.0 / double(fan_in)), seed, dtype));
   if (bias)
-    b = reg("bias", uniform_of({weight_shape[0]}, 1.0 / std::sqrt(double(fan_in)),
-                               seed ^ 0x5bd1e995u, dtype));
+    b = reg("bias", uniform_of({out}, 1.0 / std::sqrt(double(fan_in)), seed ^ 0x5bd1e995u, dtype));
 }
 
 }  // namespace
@@ -54,15 +64,7 @@ Conv2d::Conv2d(int64_t in, int64_t out, Size2 kernel, Size2 stride_, Padding pad
       stride(stride_),
       dilation(dilation_),
       padding(padding_) {
-  require_positive(in, "Conv2d", "in_channels");
-  require_positive(out, "Conv2d", "out_channels");
-  require_positive(groups, "Conv2d", "groups");
-  require_positive(kernel.h * (kernel.h > 0) * kernel.w * (kernel.w > 0), "Conv2d", "kernel_size");
-  require_floating_dtype(dtype, "Conv2d");
-  if (in % groups || out % groups)
-    throw ValueError("Conv2d: groups (" + std::to_string(groups) + ") must divide in_channels (" +
-                     std::to_string(in) + ") and out_channels (" + std::to_string(out) + ")");
-  conv_parameters(*this, {out, in / groups, kernel.h, kernel.w}, bias_, seed, dtype, weight, bias,
+  conv_parameters("Conv2d", in, out, groups, {kernel.h, kernel.w}, bias_, seed, dtype, weight, bias,
                   [this](const std::string& n, Tensor t) { return register_parameter(n, t); });
 }
 
@@ -79,15 +81,7 @@ Conv1d::Conv1d(int64_t in, int64_t out, int64_t kernel, int64_t stride_, Padding
       dilation(dilation_),
       groups(groups_),
       padding(padding_) {
-  require_positive(in, "Conv1d", "in_channels");
-  require_positive(out, "Conv1d", "out_channels");
-  require_positive(groups, "Conv1d", "groups");
-  require_positive(kernel, "Conv1d", "kernel_size");
-  require_floating_dtype(dtype, "Conv1d");
-  if (in % groups || out % groups)
-    throw ValueError("Conv1d: groups (" + std::to_string(groups) + ") must divide in_channels (" +
-                     std::to_string(in) + ") and out_channels (" + std::to_string(out) + ")");
-  conv_parameters(*this, {out, in / groups, kernel}, bias_, seed, dtype, weight, bias,
+  conv_parameters("Conv1d", in, out, groups, {kernel}, bias_, seed, dtype, weight, bias,
                   [this](const std::string& n, Tensor t) { return register_parameter(n, t); });
 }
 
