@@ -23,6 +23,41 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels_i64);
 // mean((prediction - target)^2); the shapes must be equal (no silent broadcast).
 Tensor mse_loss(const Tensor& prediction, const Tensor& target);
 
+// How a loss reduces its per-element (or per-sample) values: none (their tensor), sum, mean;
+// batchmean (kl_div only): the sum over the batch size.
+enum class Reduction { none, sum, mean, batchmean };
+// The losses of torch.nn.functional, with their semantics. Class targets are integer tensors
+// (B) or (B, d1, ...) for input (B, C) or (B, C, d1, ...); ignore_index targets count nowhere
+// (mean divides by the weights of the others); weight (C) weighs each class.
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight = Tensor(),
+                int64_t ignore_index = -100, Reduction reduction = Reduction::mean);
+// log_softmax over axis 1, then nll_loss; label_smoothing eps mixes in the uniform distribution
+// over the classes (PyTorch's formula, weights included).
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight,
+                     int64_t ignore_index = -100, double label_smoothing = 0.0,
+                     Reduction reduction = Reduction::mean);
+// -(t log p + (1 - t) log(1 - p)), each log at least -100 (PyTorch's); p in [0, 1].
+Tensor binary_cross_entropy(const Tensor& probs, const Tensor& target,
+                            const Tensor& weight = Tensor(), Reduction reduction = Reduction::mean);
+// The same on logits, without forming the probabilities: (1 - t) x + (1 + (pos_weight - 1) t)
+// softplus(-x), stable for any x; weight and pos_weight broadcast.
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
+                                        const Tensor& weight = Tensor(),
+                                        const Tensor& pos_weight = Tensor(),
+                                        Reduction reduction = Reduction::mean);
+Tensor mse_loss(const Tensor& prediction, const Tensor& target, Reduction reduction);
+Tensor l1_loss(const Tensor& prediction, const Tensor& target,
+               Reduction reduction = Reduction::mean);
+// 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta 0: l1_loss).
+Tensor smooth_l1_loss(const Tensor& prediction, const Tensor& target,
+                      Reduction reduction = Reduction::mean, double beta = 1.0);
+// 0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta).
+Tensor huber_loss(const Tensor& prediction, const Tensor& target,
+                  Reduction reduction = Reduction::mean, double delta = 1.0);
+// target (log target with log_target) times (log target - input): input holds log-probabilities.
+Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean,
+              bool log_target = false);
+
 // --- convolution, pooling, dropout, normalization (PyTorch's torch.nn.functional semantics;
 // images are (batch, channels, height, width), a 3-d input one image without the batch axis) ---
 

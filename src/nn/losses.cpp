@@ -126,4 +126,193 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
   return (d * d).mean();
 }
 
+namespace {
+
+Tensor reduced(const Tensor& values, Reduction reduction, const char* op) {
+  switch (reduction) {
+    case Reduction::none:
+      return values;
+    case Reduction::sum:
+      return values.sum();
+    case Reduction::mean:
+      return values.mean();
+    case Reduction::batchmean:
+      throw ValueError(std::string(op) + ": reduction batchmean is kl_div's only");
+  }
+  throw ValueError(std::string(op) + ": unknown reduction " +
+                   std::to_string(static_cast<int>(reduction)));
+}
+
+// prediction and target defined, floating, of one shape (no silent broadcast).
+void check_pair(const Tensor& prediction, const Tensor& target, const char* op) {
+  require_defined_arg(prediction, op, "the input");
+  require_defined_arg(target, op, "the target");
+  if (prediction.shape() != target.shape())
+    throw ShapeError(std::string(op) + ": input of shape " + shape_str(prediction.shape()) +
+                     " and target of shape " + shape_str(target.shape()) +
+                     " differ; broadcasting them would silently compare every pair");
+  if (!is_floating(prediction.dtype()))
+    throw DTypeError(std::string(op) + ": expected a floating input, got " +
+                     dtype_name(prediction.dtype()));
+}
+
+// (B, C, d...) scores and (B, d...) class targets as rows (N, C) and (N): the class axis last.
+struct ClassRows {
+  Tensor scores, target;
+};
+ClassRows class_rows(const Tensor& scores, const Tensor& target, const char* op) {
+  require_defined_arg(scores, op, "the input");
+  require_defined_arg(target, op, "the target");
+  if (!is_floating(scores.dtype()))
+    throw DTypeError(std::string(op) + ": expected a floating input, got " +
+                     dtype_name(scores.dtype()));
+  if (is_floating(target.dtype()) || target.dtype() == DType::boolean)
+    throw DTypeError(std::string(op) + ": the target must hold class indices (integers), got " +
+                     dtype_name(target.dtype()));
+  if (scores.ndim() < 1 || scores.ndim() == 0)
+    throw ShapeError(std::string(op) + ": expected an input (batch, classes, ...)");
+  Shape want = scores.shape();
+  if (scores.ndim() >= 2)
+    want.erase(want.begin() + 1);
+  else
+    want.clear();  // (C) with a 0-d target
+  if (target.shape() != want)
+    throw ShapeError(std::string(op) + ": input of shape " + shape_str(scores.shape()) +
+                     " needs a target of shape " + shape_str(want) + ", got " +
+                     shape_str(target.shape()));
+  const int64_t classes = scores.ndim() >= 2 ? scores.size(1) : scores.size(0);
+  const Tensor rows = scores.ndim() >= 2 ? moveaxis(scores, 1, -1).reshape({-1, classes})
+                                         : scores.reshape({1, classes});
+  return {rows, target.to(DType::i64).reshape({-1})};
+}
+
+// The per-row negative log-probabilities of the targets and their weights (0 where ignored),
+// rows' classes checked.
+struct Picked {
+  Tensor nll, weights, valid;
+};
+Picked picked(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
+              int64_t ignore_index, const char* op) {
+  const int64_t classes = log_probs.size(1);
+  if (weight.defined() && (weight.ndim() != 1 || weight.size(0) != classes))
+    throw ShapeError(std::string(op) + ": weight must be (" + std::to_string(classes) +
+                     "), got shape " + shape_str(weight.shape()));
+  const Tensor valid = target != ignore_index;
+  const Tensor safe = where(valid, target, int64_t(0));
+  if (safe.numel() > 0) {
+    const int64_t lo = static_cast<int64_t>(safe.min().item()),
+                  hi = static_cast<int64_t>(safe.max().item());
+    if (lo < 0 || hi >= classes)
+      throw IndexError(std::string(op) + ": target " + std::to_string(lo < 0 ? lo : hi) +
+                       " is out of range for " + std::to_string(classes) + " classes");
+  }
+  const Tensor nll = -take_along_axis(log_probs, safe.unsqueeze(1), 1).squeeze(1);
+  Tensor w = weight.defined() ? index_select(weight.to(log_probs.dtype()), 0, safe)
+                              : ones({safe.numel()}, log_probs.dtype());
+  w = where(valid, w, 0.0);
+  return {nll, w, valid};
+}
+
+Tensor class_loss_reduced(const Tensor& per_row, const Tensor& weights, const Shape& shape,
+                          Reduction reduction, const char* op) {
+  if (reduction == Reduction::none) return per_row.reshape(shape);
+  if (reduction == Reduction::sum) return per_row.sum();
+  if (reduction == Reduction::mean) return per_row.sum() / weights.sum();
+  return reduced(per_row, reduction, op);  // (the error for any other)
+}
+
+}  // namespace
+
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
+                int64_t ignore_index, Reduction reduction) {
+  if (log_probs.defined() && is_half(log_probs.dtype()))
+    return nll_loss(log_probs.to(DType::f32), target, weight, ignore_index, reduction)
+        .to(log_probs.dtype());
+  const ClassRows r = class_rows(log_probs, target, "nll_loss");
+  const Picked p = picked(r.scores, r.target, weight, ignore_index, "nll_loss");
+  return class_loss_reduced(p.nll * p.weights, p.weights, target.shape(), reduction, "nll_loss");
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight,
+                     int64_t ignore_index, double label_smoothing, Reduction reduction) {
+  if (logits.defined() && is_half(logits.dtype()))
+    return cross_entropy(logits.to(DType::f32), target, weight, ignore_index, label_smoothing,
+                         reduction)
+        .to(logits.dtype());
+  if (!(label_smoothing >= 0 && label_smoothing <= 1))
+    throw ValueError("cross_entropy: label_smoothing must be in [0, 1], got " +
+                     std::to_string(label_smoothing));
+  const ClassRows r = class_rows(logits, target, "cross_entropy");
+  const Tensor lp = log_softmax(r.scores, 1);
+  const Picked p = picked(lp, r.target, weight, ignore_index, "cross_entropy");
+  Tensor per_row = p.nll * p.weights;
+  if (label_smoothing > 0) {
+    // Each class's -log p, weighted by the class weights, averaged over the classes.
+    const Tensor all = weight.defined() ? -(lp * weight.to(lp.dtype())) : -lp;
+    const Tensor smooth = where(p.valid, all.sum({1}), 0.0) / double(lp.size(1));
+    per_row = per_row * (1 - label_smoothing) + smooth * label_smoothing;
+  }
+  return class_loss_reduced(per_row, p.weights, target.shape(), reduction, "cross_entropy");
+}
+
+Tensor binary_cross_entropy(const Tensor& probs, const Tensor& target, const Tensor& weight,
+                            Reduction reduction) {
+  check_pair(probs, target, "binary_cross_entropy");
+  const Tensor t = target.to(probs.dtype());
+  // log clamped at -100 (PyTorch's): a probability of exactly 0 or 1 gives a finite loss.
+  const Tensor l = -(t * maximum(log(probs), -100.0) + (1.0 - t) * maximum(log1p(-probs), -100.0));
+  return reduced(weight.defined() ? l * weight : l, reduction, "binary_cross_entropy");
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
+                                        const Tensor& weight, const Tensor& pos_weight,
+                                        Reduction reduction) {
+  check_pair(logits, target, "binary_cross_entropy_with_logits");
+  const Tensor t = target.to(logits.dtype());
+  // softplus(-x) = log(1 + e^-x), stable for any x.
+  const Tensor sp = softplus(-logits);
+  const Tensor l = pos_weight.defined() ? (1.0 - t) * logits + (1.0 + (pos_weight - 1.0) * t) * sp
+                                        : (1.0 - t) * logits + sp;
+  return reduced(weight.defined() ? l * weight : l, reduction, "binary_cross_entropy_with_logits");
+}
+
+Tensor mse_loss(const Tensor& prediction, const Tensor& target, Reduction reduction) {
+  check_pair(prediction, target, "mse_loss");
+  const Tensor d = prediction - target;
+  return reduced(d * d, reduction, "mse_loss");
+}
+
+Tensor l1_loss(const Tensor& prediction, const Tensor& target, Reduction reduction) {
+  check_pair(prediction, target, "l1_loss");
+  return reduced(abs(prediction - target), reduction, "l1_loss");
+}
+
+Tensor smooth_l1_loss(const Tensor& prediction, const Tensor& target, Reduction reduction,
+                      double beta) {
+  check_pair(prediction, target, "smooth_l1_loss");
+  if (!(beta >= 0)) throw ValueError("smooth_l1_loss: beta must be non-negative");
+  const Tensor d = abs(prediction - target);
+  if (beta == 0) return reduced(d, reduction, "smooth_l1_loss");
+  return reduced(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction,
+                 "smooth_l1_loss");
+}
+
+Tensor huber_loss(const Tensor& prediction, const Tensor& target, Reduction reduction,
+                  double delta) {
+  check_pair(prediction, target, "huber_loss");
+  if (!(delta > 0)) throw ValueError("huber_loss: delta must be positive");
+  const Tensor d = abs(prediction - target);
+  return reduced(where(d <= delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction,
+                 "huber_loss");
+}
+
+Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction, bool log_target) {
+  check_pair(input, target, "kl_div");
+  const Tensor l =
+      log_target ? exp(target) * (target - input) : xlogy(target, target) - target * input;
+  if (reduction == Reduction::batchmean)
+    return input.ndim() > 0 ? l.sum() / double(std::max<int64_t>(input.size(0), 1)) : l.sum();
+  return reduced(l, reduction, "kl_div");
+}
+
 }  // namespace ndgrad::nn

@@ -2070,3 +2070,150 @@ TEST(VsTorch, ConvolutionAndPoolingEdges) {
       nd::nn::unfold(nd::arange(16).reshape({1, 1, 4, 4}), 3, 1, 0, INT64_MAX / 4).to_vector();
   EXPECT_EQ(cols, (std::vector<double>{0, 1, 2, 4, 5, 6, 8, 9, 10}));
 }
+
+// The losses with their options against torch::nn::functional's: reductions, class weights,
+// ignore_index, label smoothing, N-d targets, pos_weight, beta/delta, log_target.
+TEST(VsTorch, Losses) {
+  namespace F = torch::nn::functional;
+  using V = std::vector<nd::Tensor>;
+  using TV = std::vector<torch::Tensor>;
+  using R = nd::nn::Reduction;
+  uint64_t seed = 13000;
+  auto rnd = [&](const nd::Shape& s) { return nd::randn(s, ++seed, nd::DType::f64); };
+  auto prob = [&](const nd::Shape& s) { return nd::sigmoid(rnd(s)); };
+  auto torch_reduction = [](R r) -> std::string {
+    return r == R::none ? "none" : r == R::sum ? "sum" : "mean";
+  };
+  const nd::Tensor t2 =
+      nd::tensor({1, 3, -100, 0, 2, 3, 1, -100, 0, 2, 1, 3}, {3, 4}, nd::DType::i64);
+  const nd::Tensor t1 = nd::tensor({1, 3, 0, 2, 2}, {5}, nd::DType::i64);
+  for (R r : {R::none, R::sum, R::mean}) {
+    const std::string rs = torch_reduction(r);
+    auto ce_opts = [&](double smoothing, bool) {
+      auto o = F::CrossEntropyFuncOptions().ignore_index(-100).label_smoothing(smoothing);
+      o = r == R::none  ? o.reduction(torch::kNone)
+          : r == R::sum ? o.reduction(torch::kSum)
+                        : o.reduction(torch::kMean);
+      return o;
+    };
+    for (double eps : {0.0, 0.2})
+      for (bool weighted : {false, true}) {
+        const std::string what = "cross_entropy " + rs + " smoothing " + std::to_string(eps) +
+                                 (weighted ? " weighted" : "");
+        // (Class weights are constants: libtorch differentiates none of its losses by them.)
+        const nd::Tensor w5 = nd::abs(rnd({5})) + 0.1, w4 = nd::abs(rnd({4})) + 0.1;
+        compare(
+            what + " (B, C, d)",
+            [&](const V& x) {
+              return nd::nn::cross_entropy(x[0], t2, weighted ? w5 : nd::Tensor(), -100, eps, r);
+            },
+            [&](const TV& x) {
+              auto o = ce_opts(eps, weighted);
+              if (weighted) o = o.weight(to_torch(w5));
+              return F::cross_entropy(x[0], to_torch_index(t2), o);
+            },
+            {rnd({3, 5, 4})}, ++seed);
+        compare(
+            what + " (B, C)",
+            [&](const V& x) {
+              return nd::nn::cross_entropy(x[0], t1, weighted ? w4 : nd::Tensor(), 2, eps, r);
+            },
+            [&](const TV& x) {
+              auto o = ce_opts(eps, weighted).ignore_index(2);
+              if (weighted) o = o.weight(to_torch(w4));
+              return F::cross_entropy(x[0], to_torch_index(t1), o);
+            },
+            {rnd({5, 4})}, ++seed);
+      }
+    const nd::Tensor w5 = nd::abs(rnd({5})) + 0.1;
+    compare(
+        "nll_loss weighted " + rs,
+        [&](const V& x) { return nd::nn::nll_loss(x[0], t2, w5, -100, r); },
+        [&](const TV& x) {
+          auto o = F::NLLLossFuncOptions().weight(to_torch(w5)).ignore_index(-100);
+          o = r == R::none  ? o.reduction(torch::kNone)
+              : r == R::sum ? o.reduction(torch::kSum)
+                            : o.reduction(torch::kMean);
+          return F::nll_loss(x[0], to_torch_index(t2), o);
+        },
+        {rnd({3, 5, 4})}, ++seed);
+    auto reduction_of = [&](auto o) {
+      return r == R::none  ? o.reduction(torch::kNone)
+             : r == R::sum ? o.reduction(torch::kSum)
+                           : o.reduction(torch::kMean);
+    };
+    // (Targets and weights constants: libtorch differentiates these losses by the input only.)
+    const nd::Tensor target = prob({3, 4}), w = rnd({4}), pw = nd::abs(rnd({4}));
+    compare(
+        "binary_cross_entropy weighted " + rs,
+        [&](const V& x) { return nd::nn::binary_cross_entropy(x[0], target, w, r); },
+        [&](const TV& x) {
+          return F::binary_cross_entropy(
+              x[0], to_torch(target),
+              reduction_of(F::BinaryCrossEntropyFuncOptions().weight(to_torch(w))));
+        },
+        {prob({3, 4})}, ++seed);
+    compare(
+        "binary_cross_entropy_with_logits pos_weight " + rs,
+        [&](const V& x) {
+          return nd::nn::binary_cross_entropy_with_logits(x[0] * 8.0, target, w, pw, r);
+        },
+        [&](const TV& x) {
+          return F::binary_cross_entropy_with_logits(
+              x[0] * 8.0, to_torch(target),
+              reduction_of(F::BinaryCrossEntropyWithLogitsFuncOptions()
+                               .weight(to_torch(w))
+                               .pos_weight(to_torch(pw))));
+        },
+        {rnd({3, 4})}, ++seed);
+    compare(
+        "l1_loss " + rs, [&](const V& x) { return nd::nn::l1_loss(x[0], x[1], r); },
+        [&](const TV& x) { return F::l1_loss(x[0], x[1], reduction_of(F::L1LossFuncOptions())); },
+        {rnd({3, 4}), rnd({3, 4})}, ++seed);
+    compare(
+        "mse_loss " + rs, [&](const V& x) { return nd::nn::mse_loss(x[0], x[1], r); },
+        [&](const TV& x) { return F::mse_loss(x[0], x[1], reduction_of(F::MSELossFuncOptions())); },
+        {rnd({3, 4}), rnd({3, 4})}, ++seed);
+    compare(
+        "smooth_l1_loss beta 0.5 " + rs,
+        [&](const V& x) { return nd::nn::smooth_l1_loss(x[0], x[1], r, 0.5); },
+        [&](const TV& x) {
+          return F::smooth_l1_loss(x[0], x[1], reduction_of(F::SmoothL1LossFuncOptions()), 0.5);
+        },
+        {rnd({3, 4}), rnd({3, 4})}, ++seed);
+    compare(
+        "huber_loss delta 0.7 " + rs,
+        [&](const V& x) { return nd::nn::huber_loss(x[0], x[1], r, 0.7); },
+        [&](const TV& x) {
+          return F::huber_loss(x[0], x[1], reduction_of(F::HuberLossFuncOptions().delta(0.7)));
+        },
+        {rnd({3, 4}), rnd({3, 4})}, ++seed);
+    for (bool log_target : {false, true})
+      compare(
+          "kl_div " + rs + (log_target ? " log_target" : ""),
+          [&](const V& x) { return nd::nn::kl_div(x[0], x[1], r, log_target); },
+          [&](const TV& x) {
+            return F::kl_div(x[0], x[1],
+                             reduction_of(F::KLDivFuncOptions().log_target(log_target)));
+          },
+          {nd::nn::log_softmax(rnd({3, 4})),
+           log_target ? nd::nn::log_softmax(rnd({3, 4})) : nd::nn::softmax(rnd({3, 4}))},
+          ++seed);
+  }
+  compare(
+      "kl_div batchmean", [&](const V& x) { return nd::nn::kl_div(x[0], x[1], R::batchmean); },
+      [&](const TV& x) {
+        return F::kl_div(x[0], x[1], F::KLDivFuncOptions().reduction(torch::kBatchMean));
+      },
+      {nd::nn::log_softmax(rnd({3, 4})), nd::nn::softmax(rnd({3, 4}))}, ++seed);
+  expect_error<nd::IndexError>(
+      [&] {
+        nd::nn::nll_loss(rnd({2, 3}), nd::tensor({0, 3}, {2}, nd::DType::i64));
+      },
+      {"nll_loss", "3", "3 classes"});
+  expect_error<nd::ShapeError>(
+      [&] {
+        nd::nn::cross_entropy(rnd({2, 3, 4}), t1, {}, -100, 0.0);
+      },
+      {"cross_entropy", "(2,4)"});
+}
