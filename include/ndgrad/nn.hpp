@@ -388,6 +388,14 @@ class ModuleList : public Module {
   std::vector<std::shared_ptr<Module>> modules_;
 };
 
+// torch.nn.utils' gradient clipping, in place on the parameters' gradients (those without one
+// are skipped). clip_grad_norm_: the norm of all the gradients together (a p-norm; inf: the
+// largest magnitude), and every gradient scaled by max_norm / (norm + 1e-6) when that is below
+// 1; returns the norm (before clipping). clip_grad_value_: each element clamped to
+// [-clip_value, clip_value].
+double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0);
+void clip_grad_value_(const std::vector<Tensor>& params, double clip_value);
+
 // Initializers (torch.nn.init's), in place on any tensor (a parameter included; not recorded),
 // from generator (the default one when null). fan_in / fan_out: a matrix (rows, cols) of
 // Linear's layout (in, out) has fan_in rows; a convolution weight (out, in, k...) fan_in =

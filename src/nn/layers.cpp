@@ -248,6 +248,36 @@ Tensor ModuleList::forward(const Tensor&) {
   throw ValueError("ModuleList has no forward: call its modules");
 }
 
+double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type) {
+  if (!(max_norm >= 0)) throw ValueError("clip_grad_norm_: max_norm must be non-negative");
+  if (!(norm_type > 0)) throw ValueError("clip_grad_norm_: norm_type must be positive");
+  std::vector<Tensor> grads;
+  for (const Tensor& p : params)
+    if (p.defined() && p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return 0.0;
+  NoGradGuard no_grad;
+  double total = 0;
+  for (const Tensor& g : grads) {
+    const double n = norm(g.to(DType::f64), norm_type).item();
+    total = std::isinf(norm_type) ? std::max(total, n) : total + std::pow(n, norm_type);
+  }
+  if (!std::isinf(norm_type)) total = std::pow(total, 1.0 / norm_type);
+  const double coef = max_norm / (total + 1e-6);
+  if (coef < 1)
+    for (Tensor& g : grads) g.copy_(g * coef);
+  return total;
+}
+
+void clip_grad_value_(const std::vector<Tensor>& params, double clip_value) {
+  if (!(clip_value >= 0)) throw ValueError("clip_grad_value_: clip_value must be non-negative");
+  NoGradGuard no_grad;
+  for (const Tensor& p : params)
+    if (p.defined() && p.grad().defined()) {
+      Tensor g = p.grad();
+      g.copy_(clamp(g, -clip_value, clip_value));
+    }
+}
+
 namespace init {
 
 namespace {

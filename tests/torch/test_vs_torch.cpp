@@ -2217,3 +2217,31 @@ TEST(VsTorch, Losses) {
       },
       {"cross_entropy", "(2,4)"});
 }
+
+// Gradient clipping against torch::nn::utils': the total norm returned and the gradients scaled
+// (or clamped) as libtorch's, for p = 1, 2, 3 and inf, clipping and not.
+TEST(VsTorch, GradientClipping) {
+  for (double p : {1.0, 2.0, 3.0, std::numeric_limits<double>::infinity()})
+    for (double max_norm : {0.5, 100.0}) {
+      std::vector<nd::Tensor> ps;
+      std::vector<torch::Tensor> ts;
+      uint64_t seed = 14000;
+      for (const nd::Shape& s : std::vector<nd::Shape>{{3, 4}, {5}, {2, 2, 2}}) {
+        nd::Tensor x = nd::randn(s, ++seed, nd::DType::f64).requires_grad_();
+        (x * nd::randn(s, ++seed, nd::DType::f64)).sum().backward();
+        ps.push_back(x);
+        torch::Tensor t = to_torch(x).requires_grad_(true);
+        t.mutable_grad() = to_torch(x.grad());
+        ts.push_back(t);
+      }
+      const double got = nd::nn::clip_grad_norm_(ps, max_norm, p);
+      const double want = torch::nn::utils::clip_grad_norm_(ts, max_norm, p);
+      EXPECT_NEAR(got, want, 1e-12 * want) << p;
+      for (size_t i = 0; i < ps.size(); ++i)
+        expect_same(ps[i].grad(), ts[i].grad(), "clip_grad_norm_ p " + std::to_string(p));
+    }
+  nd::Tensor x = nd::randn({10}, 5, nd::DType::f64).requires_grad_();
+  (x * 3.0).sum().backward();
+  nd::nn::clip_grad_value_({x}, 1.5);
+  EXPECT_EQ(x.grad().to_vector(), std::vector<double>(10, 1.5));
+}
