@@ -1,6 +1,7 @@
 // Trains an MLP 784-256-128-10 (ReLU) on Fashion-MNIST, the founding texts' two-layer network
 // grown up, or (--model cnn) a small convolutional network. Progress bar on a terminal, plain lines
-// otherwise; a learning-curve SVG and the trained parameters (.npz) at the end.
+// otherwise; a checkpoint every epoch (--resume goes on from one), and a learning-curve SVG and the
+// trained parameters (.npz) at the end.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,11 +23,14 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 struct Options {
-  int epochs = 0;  // the model's default when not given: 15 for the MLP, 12 for the CNN
+  int epochs = 0;  // the model's default when not given: 15 for the MLP, 15 for the CNN
   bool epochs_given = false;
   int64_t batch_size = 128;
   double lr = 0.05;
+  double weight_decay = -1;  // the model's default when not given: 0 for the MLP, 5e-4 the CNN
+  bool augment = false, augment_given = false;
   std::string optimizer = "sgd";
+  std::string resume;
   std::string model = "mlp";
   uint64_t seed = 0;
   std::string data = "/usr/share/datasets/fashion-mnist";
@@ -38,10 +42,14 @@ const char* kUsage =
     "Trains a model on Fashion-MNIST with ndgrad.\n\n"
     "  --model NAME        mlp: 784-256-128-10 (ReLU); cnn: conv(32, 3x3)-relu-maxpool-\n"
     "                      conv(64, 3x3)-relu-maxpool-linear(128)-relu-linear(10) (default mlp)\n"
-    "  --epochs N          passes over the training set (default 15 for mlp, 12 for cnn)\n"
+    "  --epochs N          passes over the training set (default 15)\n"
     "  --batch-size N      samples per step (default 128)\n"
-    "  --lr X              learning rate (default 0.05 for sgd, use ~0.001 for adam)\n"
-    "  --optimizer NAME    sgd (momentum 0.9, cosine-decayed lr) or adam (default sgd)\n"
+    "  --lr X              learning rate (default 0.05 for sgd, use ~0.001 for adam/adamw)\n"
+    "  --optimizer NAME    sgd (momentum 0.9; nesterov for cnn), adam or adamw (default sgd);\n"
+    "                      the lr decays on a cosine (cnn: per step, after a one-epoch warmup)\n"
+    "  --weight-decay X    L2 (sgd, adam) or decoupled (adamw) decay (default 0 mlp, 5e-4 cnn)\n"
+    "  --augment on|off    random horizontal flips of the training images (default: on for cnn)\n"
+    "  --resume FILE       go on from a checkpoint (OUT/checkpoint.npz is written every epoch)\n"
     "  --seed N            initialization and shuffling seed (default 0)\n"
     "  --data DIR          directory with the IDX files (default "
     "/usr/share/datasets/fashion-mnist)\n"
@@ -82,6 +90,14 @@ Options parse(int argc, char** argv) {
       o.lr = parse_number<double>(flag, value);
     else if (flag == "--optimizer")
       o.optimizer = value;
+    else if (flag == "--weight-decay")
+      o.weight_decay = parse_number<double>(flag, value);
+    else if (flag == "--augment") {
+      if (value != "on" && value != "off") usage_error("--augment must be on or off");
+      o.augment = value == "on";
+      o.augment_given = true;
+    } else if (flag == "--resume")
+      o.resume = value;
     else if (flag == "--model")
       o.model = value;
     else if (flag == "--seed")
@@ -93,11 +109,15 @@ Options parse(int argc, char** argv) {
     else
       usage_error("unknown option '" + flag + "'");
   }
-  if (!o.epochs_given) o.epochs = o.model == "cnn" ? 12 : 15;
+  if (!o.epochs_given) o.epochs = 15;
+  if (o.weight_decay < 0) o.weight_decay = o.model == "cnn" ? 5e-4 : 0;
+  if (!o.augment_given) o.augment = o.model == "cnn";
   if (o.epochs <= 0) usage_error("--epochs must be positive");
   if (o.batch_size <= 0) usage_error("--batch-size must be positive");
   if (!(o.lr > 0)) usage_error("--lr must be positive");
-  if (o.optimizer != "sgd" && o.optimizer != "adam") usage_error("--optimizer must be sgd or adam");
+  if (!(o.weight_decay >= 0)) usage_error("--weight-decay must be >= 0");
+  if (o.optimizer != "sgd" && o.optimizer != "adam" && o.optimizer != "adamw")
+    usage_error("--optimizer must be sgd, adam or adamw");
   if (o.model != "mlp" && o.model != "cnn") usage_error("--model must be mlp or cnn");
   return o;
 }
@@ -227,31 +247,73 @@ int main(int argc, char** argv) {
     model.push_back(std::make_shared<nn::ReLU>());
     model.push_back(std::make_shared<nn::Linear>(128, 10, opt.seed * 4 + 4));
   }
-  std::unique_ptr<optim::SGD> sgd;
-  std::unique_ptr<optim::Adam> adam;
+  std::unique_ptr<optim::Optimizer> optimizer;
   if (opt.optimizer == "sgd")
-    sgd = std::make_unique<optim::SGD>(model.parameters(), opt.lr, 0.9);
+    optimizer = std::make_unique<optim::SGD>(model.parameters(),
+                                             optim::SGDOptions(opt.lr)
+                                                 .momentum(0.9)
+                                                 .nesterov(opt.model == "cnn")
+                                                 .weight_decay(opt.weight_decay));
+  else if (opt.optimizer == "adam")
+    optimizer = std::make_unique<optim::Adam>(
+        model.parameters(), optim::AdamOptions(opt.lr).weight_decay(opt.weight_decay));
   else
-    adam = std::make_unique<optim::Adam>(model.parameters(), opt.lr);
-  optim::Optimizer& optimizer = sgd ? static_cast<optim::Optimizer&>(*sgd) : *adam;
+    optimizer = std::make_unique<optim::AdamW>(
+        model.parameters(), optim::AdamWOptions(opt.lr).weight_decay(opt.weight_decay));
 
   data::BatchIterator batches(train_x, train.labels, opt.batch_size, true, opt.seed);
   const int64_t steps_per_epoch = batches.num_batches();
+  // The MLP's lr steps once an epoch; the CNN's once a batch, after a one-epoch warmup.
+  std::unique_ptr<optim::LRScheduler> schedule;
+  if (opt.model == "mlp")
+    schedule = std::make_unique<optim::CosineAnnealingLR>(*optimizer, opt.epochs);
+  else
+    schedule = std::make_unique<optim::CosineWarmupLR>(*optimizer, steps_per_epoch,
+                                                       steps_per_epoch * opt.epochs);
+  Generator augment_rng(opt.seed * 4 + 5);
+
+  // Everything a resumed run needs; written whole (or not at all) after every epoch.
+  ::mkdir(opt.out.c_str(), 0755);
+  const std::string checkpoint = opt.out + "/checkpoint.npz";
+  TrainingState state;
+  state.model = &model;
+  state.optimizer = optimizer.get();
+  state.scheduler = schedule.get();
+  state.generators = {{"augment", &augment_rng}};
   std::vector<double> losses, accuracies;
-  for (int epoch = 1; epoch <= opt.epochs; ++epoch) {
-    if (sgd)  // cosine decay over the whole run
-      sgd->lr = 0.5 * opt.lr * (1 + std::cos(M_PI * (epoch - 1) / opt.epochs));
+  if (!opt.resume.empty()) {
+    try {
+      load_checkpoint(opt.resume, state);
+    } catch (const Error& e) {
+      std::cerr << "fashion_mnist: cannot resume: " << e.what() << "\n";
+      return 1;
+    }
+    for (const char* key : {"losses", "accuracies"}) {
+      auto it = state.extra.find(key);
+      if (it == state.extra.end()) continue;
+      const Tensor v = it->second.to(DType::f64).contiguous();
+      auto& dst = std::string(key) == "losses" ? losses : accuracies;
+      dst.assign(v.data_ptr<double>(), v.data_ptr<double>() + v.numel());
+    }
+    std::cout << "resumed from " << opt.resume << " after epoch " << state.epoch << "\n";
+  }
+  for (int epoch = int(state.epoch) + 1; epoch <= opt.epochs; ++epoch) {
     model.train();
-    batches.start_epoch();
+    batches.start_epoch(epoch);
     const auto start = Clock::now();
     double loss_sum = 0;
     int64_t step = 0, seen = 0;
     Tensor x, y;
     while (batches.next(x, y)) {
+      if (opt.augment) {  // half the images mirrored left to right
+        const Tensor flip = augment_rng.bernoulli(0.5, {x.size(0), 1}) > 0.5;
+        x = where(flip, x.reshape({x.size(0), 28, 28}).flip({2}).reshape({x.size(0), 784}), x);
+      }
       Tensor loss = nn::cross_entropy(model(x), y);
-      optimizer.zero_grad();
+      optimizer->zero_grad();
       loss.backward();
-      optimizer.step();
+      optimizer->step();
+      if (opt.model == "cnn") schedule->step();
       loss_sum += loss.item();
       ++step;
       seen += x.shape()[0];
@@ -265,6 +327,7 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
       }
     }
+    if (opt.model == "mlp") schedule->step();
     const double secs = std::chrono::duration<double>(Clock::now() - start).count();
     model.eval();
     const double acc = accuracy(predict(model, test_x), test.labels);
@@ -274,6 +337,21 @@ int main(int argc, char** argv) {
     std::printf("epoch %2d/%d  train loss %.4f  test accuracy %.4f  %.2f s (%.0f samples/s)\n",
                 epoch, opt.epochs, loss_sum / step, acc, secs, seen / secs);
     std::fflush(stdout);
+    state.epoch = epoch;
+    state.step += step;
+    state.extra["losses"] = tensor(losses, {int64_t(losses.size())}, DType::f64);
+    state.extra["accuracies"] = tensor(accuracies, {int64_t(accuracies.size())}, DType::f64);
+    try {
+      save_checkpoint(checkpoint, state);
+    } catch (const Error& e) {
+      std::cerr << "fashion_mnist: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  if (losses.empty()) {
+    std::cerr << "fashion_mnist: nothing to train: the checkpoint is at epoch " << state.epoch
+              << " of " << opt.epochs << "\n";
+    return 1;
   }
 
   // Accuracy per class: the test predictions picked out by each class' boolean mask.
@@ -287,7 +365,6 @@ int main(int argc, char** argv) {
                          masked_select(test.labels, test.labels == c)));
   std::printf("\n");
 
-  ::mkdir(opt.out.c_str(), 0755);
   const std::string plot = opt.out + "/learning_curve.svg";
   const std::string params = opt.out + "/" + opt.model + ".npz";
   try {
@@ -298,7 +375,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << "learning curve: " << plot << "\n"
-            << "parameters: " << params << "\n";
+            << "parameters: " << params << "\n"
+            << "checkpoint: " << checkpoint << " (--resume it with more --epochs)\n";
   std::printf("test accuracy: %.4f\n", accuracies.back());
   return 0;
 }

@@ -57,6 +57,12 @@ class BatchIterator {
   int64_t num_samples() const { return n_; }
   // Begins a new epoch now (a new order when shuffling), dropping the rest of the current one.
   void start_epoch();
+  // Begins epoch number `epoch` now (counting the constructor's as 0): its order is a function
+  // of the seed and that number alone, so a resumed loop gets the order an uninterrupted one
+  // would have.
+  void start_epoch(int64_t epoch);
+  // The number of the epoch in progress.
+  int64_t epoch() const { return epoch_ - 1; }
   // The next batch; false, once, when the epoch is done, and the call after that begins the
   // next epoch.
   bool next(Tensor& inputs, Tensor& labels);

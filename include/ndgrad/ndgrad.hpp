@@ -1,6 +1,7 @@
 #pragma once
 // The umbrella header: everything lives in namespace ndgrad.
 #include "ndgrad/autograd.hpp"
+#include "ndgrad/checkpoint.hpp"
 #include "ndgrad/data.hpp"
 #include "ndgrad/dtype.hpp"
 #include "ndgrad/error.hpp"

@@ -173,6 +173,13 @@ class Module {
   // dtype first (an entry missing, one the module does not have, or another shape or dtype is
   // a ValueError naming it) and changes nothing then.
   void load_state_dict(const std::map<std::string, Tensor>& state);
+  // The checks of load_state_dict alone (a ValueError), changing nothing.
+  void check_state_dict(const std::map<std::string, Tensor>& state) const;
+
+  // The random generators of this module and its submodules (Dropout's), dotted names as
+  // parameters': a checkpoint saves their positions, so a resumed run draws what an
+  // uninterrupted one would.
+  std::vector<std::pair<std::string, Generator*>> named_generators();
 
   // An .npz file of the state_dict. save writes a temporary file and renames it over path;
   // load checks every name, shape and dtype before changing anything (an IOError naming it).
@@ -185,6 +192,8 @@ class Module {
   // Registers t (never requiring grad) under name; returns the stored handle, whose memory
   // forward may update in place.
   Tensor register_buffer(const std::string& name, Tensor t);
+  // This module's own generators (not its submodules').
+  virtual std::vector<std::pair<std::string, Generator*>> own_generators() { return {}; }
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
     add_child(name, module);
@@ -298,6 +307,11 @@ class Dropout : public Module {
   Tensor forward(const Tensor& x) override;
   double p;
   Generator generator;
+
+ protected:
+  std::vector<std::pair<std::string, Generator*>> own_generators() override {
+    return {{"generator", &generator}};
+  }
 };
 // batch_norm over channels (axis 1) of (B, C) or (B, C, L) inputs (BatchNorm1d) or (B, C, H, W)
 // (BatchNorm2d). weight (ones) and bias (zeros) when affine; buffers running_mean (zeros),

@@ -238,6 +238,14 @@ int64_t BatchIterator::num_batches() const {
   return n_ / batch_size_ + (n_ % batch_size_ != 0 ? 1 : 0);
 }
 
+void BatchIterator::start_epoch(int64_t epoch) {
+  if (epoch < 0)
+    throw ValueError("BatchIterator::start_epoch: epoch must be >= 0, got " +
+                     std::to_string(epoch));
+  epoch_ = epoch;
+  start_epoch();
+}
+
 void BatchIterator::start_epoch() {
   std::iota(order_.begin(), order_.end(), 0);
   if (shuffle_) {

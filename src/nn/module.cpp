@@ -92,8 +92,8 @@ namespace {
 // Every entry of state checked against the module's (what names the caller, where the source;
 // E the error type) before anything is written, then copied.
 template <class E>
-void load_checked(const Module& module, const std::map<std::string, Tensor>& state,
-                  const std::string& what, const std::string& where) {
+void check_entries(const Module& module, const std::map<std::string, Tensor>& state,
+                   const std::string& what, const std::string& where) {
   std::vector<std::pair<std::string, Tensor>> own = module.named_parameters();
   for (auto& b : module.named_buffers()) own.push_back(b);
   std::set<std::string> expected;
@@ -112,6 +112,14 @@ void load_checked(const Module& module, const std::map<std::string, Tensor>& sta
   for (const auto& [name, _] : state)
     if (!expected.count(name))
       throw E(what + ": " + where + " has an entry '" + name + "' that the module does not");
+}
+
+template <class E>
+void load_checked(const Module& module, const std::map<std::string, Tensor>& state,
+                  const std::string& what, const std::string& where) {
+  check_entries<E>(module, state, what, where);
+  std::vector<std::pair<std::string, Tensor>> own = module.named_parameters();
+  for (auto& b : module.named_buffers()) own.push_back(b);
   NoGradGuard no_grad;
   for (const auto& [name, t] : own) {
     Tensor dst = t;
@@ -123,6 +131,17 @@ void load_checked(const Module& module, const std::map<std::string, Tensor>& sta
 
 void Module::load_state_dict(const std::map<std::string, Tensor>& state) {
   load_checked<ValueError>(*this, state, "Module::load_state_dict", "the state");
+}
+
+void Module::check_state_dict(const std::map<std::string, Tensor>& state) const {
+  check_entries<ValueError>(*this, state, "Module::load_state_dict", "the state");
+}
+
+std::vector<std::pair<std::string, Generator*>> Module::named_generators() {
+  std::vector<std::pair<std::string, Generator*>> out = own_generators();
+  for (const auto& [name, child] : children_)
+    for (auto& [n, g] : child->named_generators()) out.emplace_back(name + "." + n, g);
+  return out;
 }
 
 void Module::save(const std::string& path) const { save_npz(path, state_dict()); }

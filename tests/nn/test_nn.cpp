@@ -265,9 +265,10 @@ TEST(Optim, Float32SgdRoundsEachOperationAsWritten) {
         (p * r).sum().backward();  // gradient r
         sgd.step();
         for (int64_t i = 0; i < n; ++i) {
-          // Without weight decay the library adds no decay term; adding 0 * p changes no value.
-          v[i] = step == 0 ? add(g[i], mul(decay, pv[i]))
-                           : add(add(mul(mu, v[i]), g[i]), mul(decay, pv[i]));
+          // PyTorch's order: d = g + decay p, then v = mu v + d. Without weight decay the
+          // library adds no decay term; adding 0 * p changes no value.
+          const float d = add(g[i], mul(decay, pv[i]));
+          v[i] = step == 0 ? d : add(mul(mu, v[i]), d);
           pv[i] = pv[i] - mul(lr, v[i]);
         }
         const std::vector<double> got = p.to_vector();

@@ -2245,3 +2245,162 @@ TEST(VsTorch, GradientClipping) {
   nd::nn::clip_grad_value_({x}, 1.5);
   EXPECT_EQ(x.grad().to_vector(), std::vector<double>(10, 1.5));
 }
+
+// Every optimizer and option against libtorch's: three f64 parameters in two groups (the second
+// with its own lr and weight decay), seven steps of random gradients, the lr and the momentum
+// changed between steps as a schedule would; a parameter without a gradient at one step.
+TEST(VsTorch, Optimizers) {
+  using Make = std::function<std::unique_ptr<nd::optim::Optimizer>(
+      std::vector<nd::optim::ParamGroup>)>;
+  using MakeT = std::function<std::unique_ptr<torch::optim::Optimizer>(
+      std::vector<torch::Tensor>, double lr, double wd, double momentum)>;
+  struct Case {
+    std::string name;
+    Make make;
+    MakeT make_torch;  // one a group: libtorch's options for the group's lr, weight decay, momentum
+    double lr, wd, momentum;
+  };
+  namespace o = nd::optim;
+  namespace to = torch::optim;
+  std::vector<Case> cases;
+  for (bool nesterov : {false, true})
+    for (double damp : {0.0, 0.3}) {
+      if (nesterov && damp != 0) continue;
+      cases.push_back(
+          {"SGD nesterov " + std::to_string(nesterov) + " dampening " + std::to_string(damp),
+           [=](auto g) {
+             return std::make_unique<o::SGD>(
+                 g, o::SGDOptions(0.1).momentum(0.9).dampening(damp).nesterov(nesterov));
+           },
+           [=](auto p, double lr, double wd, double mu) {
+             return std::make_unique<to::SGD>(p, to::SGDOptions(lr)
+                                                     .momentum(mu)
+                                                     .dampening(damp)
+                                                     .nesterov(nesterov)
+                                                     .weight_decay(wd));
+           },
+           0.1, 0.0, 0.9});
+    }
+  cases.push_back({"SGD plain", [](auto g) { return std::make_unique<o::SGD>(g, o::SGDOptions(0.2)); },
+                   [](auto p, double lr, double wd, double) {
+                     return std::make_unique<to::SGD>(p, to::SGDOptions(lr).weight_decay(wd));
+                   },
+                   0.2, 0.0, 0.0});
+  for (bool ams : {false, true}) {
+    cases.push_back(
+        {std::string("Adam amsgrad ") + (ams ? "on" : "off"),
+         [=](auto g) {
+           return std::make_unique<o::Adam>(
+               g, o::AdamOptions(0.01).beta2(0.99).eps(1e-6).weight_decay(0.05).amsgrad(ams));
+         },
+         [=](auto p, double lr, double wd, double b1) {
+           return std::make_unique<to::Adam>(p, to::AdamOptions(lr)
+                                                    .betas(std::make_tuple(b1, 0.99))
+                                                    .eps(1e-6)
+                                                    .weight_decay(wd)
+                                                    .amsgrad(ams));
+         },
+         0.01, 0.05, 0.9});
+    cases.push_back(
+        {std::string("AdamW amsgrad ") + (ams ? "on" : "off"),
+         [=](auto g) {
+           return std::make_unique<o::AdamW>(g, o::AdamWOptions(0.01).beta1(0.8).amsgrad(ams));
+         },
+         [=](auto p, double lr, double wd, double b1) {
+           return std::make_unique<to::AdamW>(p, to::AdamWOptions(lr)
+                                                     .betas(std::make_tuple(b1, 0.999))
+                                                     .weight_decay(wd)
+                                                     .amsgrad(ams));
+         },
+         0.01, 0.01, 0.8});
+  }
+  for (bool centered : {false, true})
+    for (double mu : {0.0, 0.5})
+      cases.push_back(
+          {"RMSprop centered " + std::to_string(centered) + " momentum " + std::to_string(mu),
+           [=](auto g) {
+             return std::make_unique<o::RMSprop>(g, o::RMSpropOptions(0.01)
+                                                        .alpha(0.9)
+                                                        .momentum(mu)
+                                                        .centered(centered)
+                                                        .weight_decay(0.1));
+           },
+           [=](auto p, double lr, double wd, double m) {
+             return std::make_unique<to::RMSprop>(p, to::RMSpropOptions(lr)
+                                                         .alpha(0.9)
+                                                         .momentum(m)
+                                                         .centered(centered)
+                                                         .weight_decay(wd));
+           },
+           0.01, 0.1, mu});
+  cases.push_back({"Adagrad",
+                   [](auto g) {
+                     return std::make_unique<o::Adagrad>(g, o::AdagradOptions(0.1)
+                                                                .lr_decay(0.01)
+                                                                .initial_accumulator_value(0.2)
+                                                                .weight_decay(0.02));
+                   },
+                   [](auto p, double lr, double wd, double) {
+                     return std::make_unique<to::Adagrad>(p, to::AdagradOptions(lr)
+                                                                 .lr_decay(0.01)
+                                                                 .initial_accumulator_value(0.2)
+                                                                 .weight_decay(wd));
+                   },
+                   0.1, 0.02, 0.0});
+  uint64_t seed = 15000;
+  for (const Case& c : cases) {
+    const std::vector<nd::Shape> shapes{{3, 4}, {5}, {2, 3}};
+    std::vector<nd::Tensor> ps;
+    std::vector<torch::Tensor> ts;
+    for (const auto& s : shapes) {
+      ps.push_back(nd::randn(s, ++seed, nd::DType::f64).requires_grad_());
+      ts.push_back(to_torch(ps.back()).requires_grad_(true));
+    }
+    // Group 1 (the last two) with its own lr and weight decay.
+    const double lr1 = c.lr * 0.5, wd1 = 0.03;
+    std::vector<o::ParamGroup> groups{o::ParamGroup({ps[0]})};
+    groups.push_back(o::ParamGroup({ps[1], ps[2]}, lr1));
+    groups[1].weight_decay = wd1;
+    auto opt = c.make(groups);
+    auto t0 = c.make_torch({ts[0]}, c.lr, c.wd, c.momentum);
+    auto t1 = c.make_torch({ts[1], ts[2]}, lr1, wd1, c.momentum);
+    for (int step = 0; step < 7; ++step) {
+      if (step == 3) {  // a schedule's changes: every group's lr, the momentum (beta1)
+        opt->param_groups()[0].lr = c.lr * 0.3;
+        static_cast<to::OptimizerOptions&>(t0->param_groups()[0].options()).set_lr(c.lr * 0.3);
+        if (c.momentum > 0 && c.name.rfind("Adagrad", 0) != 0) {
+          for (auto& g : opt->param_groups()) g.momentum = c.momentum * 0.9;
+          auto set_m = [&](torch::optim::Optimizer& t) {
+            auto& op = t.param_groups()[0].options();
+            if (auto* s = dynamic_cast<to::SGDOptions*>(&op)) s->momentum(c.momentum * 0.9);
+            if (auto* a = dynamic_cast<to::AdamOptions*>(&op))
+              a->betas(std::make_tuple(c.momentum * 0.9, std::get<1>(a->betas())));
+            if (auto* a = dynamic_cast<to::AdamWOptions*>(&op))
+              a->betas(std::make_tuple(c.momentum * 0.9, std::get<1>(a->betas())));
+            if (auto* r = dynamic_cast<to::RMSpropOptions*>(&op)) r->momentum(c.momentum * 0.9);
+          };
+          set_m(*t0);
+          set_m(*t1);
+        }
+      }
+      opt->zero_grad();
+      t0->zero_grad();
+      t1->zero_grad();
+      for (size_t i = 0; i < ps.size(); ++i) {
+        if (step == 2 && i == 1) {  // no gradient this step: skipped by both
+          ts[i].mutable_grad() = torch::Tensor();
+          continue;
+        }
+        const nd::Tensor r = nd::randn(shapes[i], ++seed, nd::DType::f64);
+        (ps[i] * r).sum().backward();
+        ts[i].mutable_grad() = to_torch(r);
+      }
+      opt->step();
+      t0->step();
+      t1->step();
+      for (size_t i = 0; i < ps.size(); ++i)
+        expect_same(ps[i], ts[i], c.name + ", step " + std::to_string(step) + ", parameter " +
+                                      std::to_string(i));
+    }
+  }
+}

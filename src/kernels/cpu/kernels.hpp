@@ -134,9 +134,20 @@ double softmax_cross_entropy(DType dtype, int64_t rows, int64_t cols, const char
 // overlap: a gradient accumulated in place.
 void accumulate(DType dtype, int64_t n, char* acc, const char* grad, bool subtract);
 // In-place optimizer updates on n contiguous elements (see ndgrad::optim for the formulas).
+// velocity null: no momentum. first_step: the velocity is set, not accumulated.
 void sgd_update(DType dtype, int64_t n, char* param, const char* grad, char* velocity, double lr,
-                double momentum, double weight_decay, bool first_step);
-void adam_update(DType dtype, int64_t n, char* param, const char* grad, char* m, char* v, double lr,
-                 double beta1, double beta2, double eps, int64_t step);
+                double momentum, double dampening, double weight_decay, bool nesterov,
+                bool first_step);
+// v_max null: no amsgrad. decoupled: AdamW's weight decay (else L2 added to the gradient).
+void adam_update(DType dtype, int64_t n, char* param, const char* grad, char* m, char* v,
+                 char* v_max, double lr, double beta1, double beta2, double eps,
+                 double weight_decay, bool decoupled, int64_t step);
+// grad_avg null: not centered; buffer null: no momentum.
+void rmsprop_update(DType dtype, int64_t n, char* param, const char* grad, char* square_avg,
+                    char* grad_avg, char* buffer, double lr, double alpha, double eps,
+                    double weight_decay, double momentum);
+// lr: this step's (decayed) rate.
+void adagrad_update(DType dtype, int64_t n, char* param, const char* grad, char* sum, double lr,
+                    double eps, double weight_decay);
 
 }  // namespace ndgrad::kernels
