@@ -249,11 +249,11 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<optim::Optimizer> optimizer;
   if (opt.optimizer == "sgd")
-    optimizer = std::make_unique<optim::SGD>(model.parameters(),
-                                             optim::SGDOptions(opt.lr)
-                                                 .momentum(0.9)
-                                                 .nesterov(opt.model == "cnn")
-                                                 .weight_decay(opt.weight_decay));
+    optimizer =
+        std::make_unique<optim::SGD>(model.parameters(), optim::SGDOptions(opt.lr)
+                                                             .momentum(0.9)
+                                                             .nesterov(opt.model == "cnn")
+                                                             .weight_decay(opt.weight_decay));
   else if (opt.optimizer == "adam")
     optimizer = std::make_unique<optim::Adam>(
         model.parameters(), optim::AdamOptions(opt.lr).weight_decay(opt.weight_decay));

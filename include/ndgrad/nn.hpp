@@ -1,5 +1,6 @@
 #pragma once
 // Neural-network building blocks: losses, modules, parameter registration, save/load.
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -181,6 +182,16 @@ class Module {
   // uninterrupted one would.
   std::vector<std::pair<std::string, Generator*>> named_generators();
 
+  // PyTorch interop. A model built of this library's modules in the order of a PyTorch model's
+  // has its state_dict's names (dotted paths: "0.weight", "1.running_mean"); the layouts are
+  // PyTorch's too (convolution weights (out, in / groups, k...), batch norm's buffers,
+  // embedding and layer norm weights) but for Linear's weight, (in, out) here and (out, in)
+  // there. torch_state_dict is the state_dict in PyTorch's layouts (what numpy.savez of a
+  // PyTorch state_dict holds); load_torch_state_dict loads such a state, with the checks of
+  // load_state_dict (dtypes included: a float64 array into float32 parameters is an error).
+  std::map<std::string, Tensor> torch_state_dict() const;
+  void load_torch_state_dict(const std::map<std::string, Tensor>& state);
+
   // An .npz file of the state_dict. save writes a temporary file and renames it over path;
   // load checks every name, shape and dtype before changing anything (an IOError naming it).
   void save(const std::string& path) const;
@@ -192,6 +203,12 @@ class Module {
   // Registers t (never requiring grad) under name; returns the stored handle, whose memory
   // forward may update in place.
   Tensor register_buffer(const std::string& name, Tensor t);
+  // One of this module's own parameters or buffers (name: its name here) in PyTorch's layout
+  // (to_torch) or back from it: the tensor itself but for layouts that differ (Linear's weight).
+  virtual Tensor torch_layout(const std::string& name, const Tensor& t, bool to_torch) const {
+    (void)name, (void)to_torch;
+    return t;
+  }
   // This module's own generators (not its submodules').
   virtual std::vector<std::pair<std::string, Generator*>> own_generators() { return {}; }
   template <class M>
@@ -205,6 +222,11 @@ class Module {
   void check_name(const std::string& what, const std::string& name) const;
   void collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out,
                bool buffers) const;
+  // Every parameter and buffer of this module and its submodules with the module that owns it
+  // and its own name there.
+  void walk(const std::string& prefix,
+            const std::function<void(const Module& owner, const std::string& name,
+                                     const std::string& path, const Tensor& t)>& f) const;
   std::vector<std::pair<std::string, Tensor>> params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
@@ -218,6 +240,10 @@ class Linear : public Module {
   Tensor forward(const Tensor& x) override;
   int64_t in_features, out_features;
   Tensor weight, bias;
+
+ protected:
+  // PyTorch's weight is (out, in): the transpose.
+  Tensor torch_layout(const std::string& name, const Tensor& t, bool to_torch) const override;
 };
 
 class ReLU : public Module {

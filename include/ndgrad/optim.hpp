@@ -18,11 +18,11 @@
 namespace ndgrad::optim {
 
 // Options in libtorch's style: SGDOptions(0.1).momentum(0.9).nesterov(true).
-#define NDGRAD_OPTION(T, name)                      \
-  auto& name(const T& value) {                      \
-    name##_ = value;                                \
-    return *this;                                   \
-  }                                                 \
+#define NDGRAD_OPTION(T, name)                       \
+  auto& name(const T& value) {                       \
+    name##_ = value;                                 \
+    return *this;                                    \
+  }                                                  \
   const T& name() const noexcept { return name##_; } \
   T name##_
 
@@ -262,7 +262,7 @@ class LRScheduler : public Scheduler {
   // The lr of group g at epoch t.
   virtual double lr_at(size_t g, int64_t t) const = 0;
   virtual void momentum_at(int64_t) {}  // one-cycle's momentum
-  void apply();  // sets the groups' lr (and momentum) for last_epoch_
+  void apply();                         // sets the groups' lr (and momentum) for last_epoch_
   std::vector<double> base_lrs_;
 };
 

@@ -144,6 +144,34 @@ std::vector<std::pair<std::string, Generator*>> Module::named_generators() {
   return out;
 }
 
+void Module::walk(const std::string& prefix,
+                  const std::function<void(const Module&, const std::string&, const std::string&,
+                                           const Tensor&)>& f) const {
+  for (const auto* list : {&params_, &buffers_})
+    for (const auto& [name, t] : *list) f(*this, name, prefix + name, t);
+  for (const auto& [name, child] : children_) child->walk(prefix + name + ".", f);
+}
+
+std::map<std::string, Tensor> Module::torch_state_dict() const {
+  std::map<std::string, Tensor> out;
+  walk("",
+       [&](const Module& owner, const std::string& name, const std::string& path, const Tensor& t) {
+         out[path] = owner.torch_layout(name, t.detach(), true).contiguous();
+       });
+  return out;
+}
+
+void Module::load_torch_state_dict(const std::map<std::string, Tensor>& state) {
+  std::map<std::string, Tensor> ours = state;  // entries the module lacks stay, to be named
+  walk("",
+       [&](const Module& owner, const std::string& name, const std::string& path, const Tensor&) {
+         auto it = ours.find(path);
+         if (it != ours.end() && it->second.defined())
+           it->second = owner.torch_layout(name, it->second, false);
+       });
+  load_state_dict(ours);
+}
+
 void Module::save(const std::string& path) const { save_npz(path, state_dict()); }
 
 void Module::load(const std::string& path) {
@@ -171,6 +199,10 @@ Tensor Linear::forward(const Tensor& x) {
                      " features in the last axis, got shape " + shape_str(x.shape()));
   Tensor xw = matmul(x, weight);
   return xw + bias.broadcast_to(xw.shape());  // explicit: allowed under strict broadcasting
+}
+
+Tensor Linear::torch_layout(const std::string& name, const Tensor& t, bool) const {
+  return name == "weight" && t.ndim() == 2 ? t.mT() : t;  // (a transpose both ways)
 }
 
 Tensor ReLU::forward(const Tensor& x) { return relu(x); }

@@ -73,8 +73,7 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, const char* name, double lr
       require(is_floating(p.dtype()), which + " is not floating");
       // A leaf: a frozen one (requires_grad false) gets no gradient and is skipped (PyTorch's);
       // a computed tensor is not a parameter.
-      require(p.is_leaf(),
-              which + " is not a leaf (a computed tensor; pass the parameter itself)");
+      require(p.is_leaf(), which + " is not a leaf (a computed tensor; pass the parameter itself)");
       require(p.is_contiguous(), which + " is not contiguous");
       for (const Tensor& q : params_)
         require(q.impl() != p.impl(), which + " appears twice (in one group or two)");
@@ -196,14 +195,13 @@ void Optimizer::check_state_dict(const std::map<std::string, Tensor>& state) con
     const Tensor& p = params_[i];
     if (name == "step") {
       const Tensor s = r.get(key, DType::i64, Shape{});
-      require(s.contiguous().data_ptr<int64_t>()[0] > 0,
-              who + ": '" + key + "' must be positive");
+      require(s.contiguous().data_ptr<int64_t>()[0] > 0, who + ": '" + key + "' must be positive");
     } else {
       require(std::find(names.begin(), names.end(), name) != names.end(),
               who + ": unexpected entry '" + key + "' (" + name_ + " keeps no '" + name + "')");
       r.get(key, update_dtype(p), p.shape());
-      require(r.has("state." + index + ".step"), who + ": '" + key + "' without 'state." +
-                                                     index + ".step'");
+      require(r.has("state." + index + ".step"),
+              who + ": '" + key + "' without 'state." + index + ".step'");
     }
   }
 }
@@ -261,10 +259,12 @@ Adam::Adam(std::vector<ParamGroup> groups, AdamOptions o, const char* name, bool
       options(o),
       decoupled_(decoupled) {
   const std::string who = name;
-  require(o.beta2() >= 0 && o.beta2() < 1, who + ": beta2 must be in [0, 1), got " + num(o.beta2()));
+  require(o.beta2() >= 0 && o.beta2() < 1,
+          who + ": beta2 must be in [0, 1), got " + num(o.beta2()));
   require(o.eps() > 0, who + ": eps must be positive, got " + num(o.eps()));
 }
-Adam::Adam(std::vector<ParamGroup> groups, AdamOptions o) : Adam(std::move(groups), o, "Adam", false) {}
+Adam::Adam(std::vector<ParamGroup> groups, AdamOptions o)
+    : Adam(std::move(groups), o, "Adam", false) {}
 Adam::Adam(std::vector<Tensor> params, AdamOptions o) : Adam(std::vector<ParamGroup>{params}, o) {}
 Adam::Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps)
     : Adam(std::vector<ParamGroup>{params}, AdamOptions(lr).beta1(beta1).beta2(beta2).eps(eps)) {}
@@ -287,7 +287,8 @@ AdamW::AdamW(std::vector<Tensor> params, AdamOptions o)
 
 RMSprop::RMSprop(std::vector<ParamGroup> groups, RMSpropOptions o)
     : Optimizer(std::move(groups), "RMSprop", o.lr(), o.weight_decay(), o.momentum()), options(o) {
-  require(o.alpha() >= 0 && o.alpha() <= 1, "RMSprop: alpha must be in [0, 1], got " + num(o.alpha()));
+  require(o.alpha() >= 0 && o.alpha() <= 1,
+          "RMSprop: alpha must be in [0, 1], got " + num(o.alpha()));
   require(o.eps() > 0, "RMSprop: eps must be positive, got " + num(o.eps()));
 }
 RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions o)
@@ -305,9 +306,9 @@ void RMSprop::update(Update& u) {
 Adagrad::Adagrad(std::vector<ParamGroup> groups, AdagradOptions o)
     : Optimizer(std::move(groups), "Adagrad", o.lr(), o.weight_decay(), 0), options(o) {
   require(o.lr_decay() >= 0, "Adagrad: lr_decay must be >= 0, got " + num(o.lr_decay()));
-  require(o.initial_accumulator_value() >= 0,
-          "Adagrad: initial_accumulator_value must be >= 0, got " +
-              num(o.initial_accumulator_value()));
+  require(
+      o.initial_accumulator_value() >= 0,
+      "Adagrad: initial_accumulator_value must be >= 0, got " + num(o.initial_accumulator_value()));
   require(o.eps() > 0, "Adagrad: eps must be positive, got " + num(o.eps()));
 }
 Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions o)

@@ -38,8 +38,8 @@ std::map<std::string, Tensor> Scheduler::state_dict() const {
 
 void Scheduler::visit(StateReader& r, bool apply) {
   const int64_t e = r.i64("last_epoch");
-  require(e >= 0, "Scheduler::load_state_dict: 'last_epoch' must be >= 0, got " +
-                      std::to_string(e));
+  require(e >= 0,
+          "Scheduler::load_state_dict: 'last_epoch' must be >= 0, got " + std::to_string(e));
   if (apply) last_epoch_ = e;
 }
 
@@ -88,7 +88,8 @@ void LRScheduler::visit(StateReader& r, bool apply) {
   Scheduler::visit(r, apply);
   const Tensor b = r.get("base_lrs", DType::f64, Shape{int64_t(base_lrs_.size())});
   if (apply)
-    for (size_t g = 0; g < base_lrs_.size(); ++g) base_lrs_[g] = b.contiguous().data_ptr<double>()[g];
+    for (size_t g = 0; g < base_lrs_.size(); ++g)
+      base_lrs_[g] = b.contiguous().data_ptr<double>()[g];
 }
 
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size_, double gamma_)
@@ -110,7 +111,8 @@ MultiStepLR::MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones_,
   apply();
 }
 double MultiStepLR::lr_at(size_t g, int64_t t) const {
-  const auto passed = std::upper_bound(milestones.begin(), milestones.end(), t) - milestones.begin();
+  const auto passed =
+      std::upper_bound(milestones.begin(), milestones.end(), t) - milestones.begin();
   return base_lrs_[g] * std::pow(gamma, double(passed));
 }
 
@@ -170,8 +172,7 @@ OneCycleLR::OneCycleLR(Optimizer& optimizer, OneCycleOptions o)
     require(optimizer.has_momentum(),
             "OneCycleLR: cycle_momentum needs an optimizer with momentum (SGD, RMSprop, Adam's "
             "beta1)");
-    require(o.base_momentum() >= 0 && o.base_momentum() <= o.max_momentum() &&
-                o.max_momentum() < 1,
+    require(o.base_momentum() >= 0 && o.base_momentum() <= o.max_momentum() && o.max_momentum() < 1,
             "OneCycleLR: need 0 <= base_momentum <= max_momentum < 1, got " +
                 num(o.base_momentum()) + " and " + num(o.max_momentum()));
   }
@@ -184,9 +185,9 @@ OneCycleLR::OneCycleLR(Optimizer& optimizer, OneCycleOptions o)
 }
 
 double OneCycleLR::anneal(int64_t t, double initial, double max, double min) const {
-  require(t <= options.total_steps(),
-          "OneCycleLR: stepped " + std::to_string(t) + " times, past total_steps " +
-              std::to_string(options.total_steps()));
+  require(t <= options.total_steps(), "OneCycleLR: stepped " + std::to_string(t) +
+                                          " times, past total_steps " +
+                                          std::to_string(options.total_steps()));
   const double values[3] = {initial, max, min};
   double start_step = 0;
   for (size_t i = 0; i < phases_.size(); ++i) {
@@ -194,8 +195,7 @@ double OneCycleLR::anneal(int64_t t, double initial, double max, double min) con
     if (double(t) <= ph.end_step || i + 1 == phases_.size()) {
       const double pct = (double(t) - start_step) / (ph.end_step - start_step);
       const double a = values[ph.start], b = values[ph.end];
-      return options.cos_anneal() ? b + (a - b) / 2 * (std::cos(kPi * pct) + 1)
-                                  : (b - a) * pct + a;
+      return options.cos_anneal() ? b + (a - b) / 2 * (std::cos(kPi * pct) + 1) : (b - a) * pct + a;
     }
     start_step = ph.end_step;
   }
@@ -210,8 +210,8 @@ double OneCycleLR::lr_at(size_t, int64_t t) const {
 void OneCycleLR::momentum_at(int64_t t) {
   if (!options.cycle_momentum()) return;
   // The momentum goes opposite to the lr: its "initial" and "min" are max_momentum.
-  const double m = anneal(t, options.max_momentum(), options.base_momentum(),
-                          options.max_momentum());
+  const double m =
+      anneal(t, options.max_momentum(), options.base_momentum(), options.max_momentum());
   for (auto& g : optimizer_.param_groups()) g.momentum = m;
 }
 
@@ -223,7 +223,8 @@ ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, ReduceLROnPlateauOpti
           "ReduceLROnPlateau: factor must be in [0, 1), got " + num(o.factor()));
   require(o.patience() >= 0 && o.cooldown() >= 0,
           "ReduceLROnPlateau: patience and cooldown must be >= 0");
-  require(o.threshold() >= 0, "ReduceLROnPlateau: threshold must be >= 0, got " + num(o.threshold()));
+  require(o.threshold() >= 0,
+          "ReduceLROnPlateau: threshold must be >= 0, got " + num(o.threshold()));
   require(o.min_lr() >= 0, "ReduceLROnPlateau: min_lr must be >= 0, got " + num(o.min_lr()));
   best_ = o.mode_max() ? -HUGE_VAL : HUGE_VAL;
 }

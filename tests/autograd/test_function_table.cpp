@@ -51,6 +51,8 @@ const std::set<std::string> kExempt = {
     "register_parameter",
     "buffers",
     "register_buffer",
+    // PyTorch interop's layout hook (a transpose or the tensor itself; tests/nn/test_training.cpp)
+    "torch_layout",
     // a dtype conversion, no math (the gradient table's rows_ShapeOps checks it)
     "to",
     // basic and advanced indexing: the CLI's subscripts x[...] (tools/expr.cpp), the gradient

@@ -2250,8 +2250,8 @@ TEST(VsTorch, GradientClipping) {
 // with its own lr and weight decay), seven steps of random gradients, the lr and the momentum
 // changed between steps as a schedule would; a parameter without a gradient at one step.
 TEST(VsTorch, Optimizers) {
-  using Make = std::function<std::unique_ptr<nd::optim::Optimizer>(
-      std::vector<nd::optim::ParamGroup>)>;
+  using Make =
+      std::function<std::unique_ptr<nd::optim::Optimizer>(std::vector<nd::optim::ParamGroup>)>;
   using MakeT = std::function<std::unique_ptr<torch::optim::Optimizer>(
       std::vector<torch::Tensor>, double lr, double wd, double momentum)>;
   struct Case {
@@ -2273,15 +2273,14 @@ TEST(VsTorch, Optimizers) {
                  g, o::SGDOptions(0.1).momentum(0.9).dampening(damp).nesterov(nesterov));
            },
            [=](auto p, double lr, double wd, double mu) {
-             return std::make_unique<to::SGD>(p, to::SGDOptions(lr)
-                                                     .momentum(mu)
-                                                     .dampening(damp)
-                                                     .nesterov(nesterov)
-                                                     .weight_decay(wd));
+             return std::make_unique<to::SGD>(
+                 p, to::SGDOptions(lr).momentum(mu).dampening(damp).nesterov(nesterov).weight_decay(
+                        wd));
            },
            0.1, 0.0, 0.9});
     }
-  cases.push_back({"SGD plain", [](auto g) { return std::make_unique<o::SGD>(g, o::SGDOptions(0.2)); },
+  cases.push_back({"SGD plain",
+                   [](auto g) { return std::make_unique<o::SGD>(g, o::SGDOptions(0.2)); },
                    [](auto p, double lr, double wd, double) {
                      return std::make_unique<to::SGD>(p, to::SGDOptions(lr).weight_decay(wd));
                    },
@@ -2301,52 +2300,47 @@ TEST(VsTorch, Optimizers) {
                                                     .amsgrad(ams));
          },
          0.01, 0.05, 0.9});
-    cases.push_back(
-        {std::string("AdamW amsgrad ") + (ams ? "on" : "off"),
-         [=](auto g) {
-           return std::make_unique<o::AdamW>(g, o::AdamWOptions(0.01).beta1(0.8).amsgrad(ams));
-         },
-         [=](auto p, double lr, double wd, double b1) {
-           return std::make_unique<to::AdamW>(p, to::AdamWOptions(lr)
-                                                     .betas(std::make_tuple(b1, 0.999))
-                                                     .weight_decay(wd)
-                                                     .amsgrad(ams));
-         },
-         0.01, 0.01, 0.8});
+    cases.push_back({std::string("AdamW amsgrad ") + (ams ? "on" : "off"),
+                     [=](auto g) {
+                       return std::make_unique<o::AdamW>(
+                           g, o::AdamWOptions(0.01).beta1(0.8).amsgrad(ams));
+                     },
+                     [=](auto p, double lr, double wd, double b1) {
+                       return std::make_unique<to::AdamW>(p, to::AdamWOptions(lr)
+                                                                 .betas(std::make_tuple(b1, 0.999))
+                                                                 .weight_decay(wd)
+                                                                 .amsgrad(ams));
+                     },
+                     0.01, 0.01, 0.8});
   }
   for (bool centered : {false, true})
     for (double mu : {0.0, 0.5})
       cases.push_back(
           {"RMSprop centered " + std::to_string(centered) + " momentum " + std::to_string(mu),
            [=](auto g) {
-             return std::make_unique<o::RMSprop>(g, o::RMSpropOptions(0.01)
-                                                        .alpha(0.9)
-                                                        .momentum(mu)
-                                                        .centered(centered)
-                                                        .weight_decay(0.1));
+             return std::make_unique<o::RMSprop>(
+                 g, o::RMSpropOptions(0.01).alpha(0.9).momentum(mu).centered(centered).weight_decay(
+                        0.1));
            },
            [=](auto p, double lr, double wd, double m) {
-             return std::make_unique<to::RMSprop>(p, to::RMSpropOptions(lr)
-                                                         .alpha(0.9)
-                                                         .momentum(m)
-                                                         .centered(centered)
-                                                         .weight_decay(wd));
+             return std::make_unique<to::RMSprop>(
+                 p,
+                 to::RMSpropOptions(lr).alpha(0.9).momentum(m).centered(centered).weight_decay(wd));
            },
            0.01, 0.1, mu});
-  cases.push_back({"Adagrad",
-                   [](auto g) {
-                     return std::make_unique<o::Adagrad>(g, o::AdagradOptions(0.1)
-                                                                .lr_decay(0.01)
-                                                                .initial_accumulator_value(0.2)
-                                                                .weight_decay(0.02));
-                   },
-                   [](auto p, double lr, double wd, double) {
-                     return std::make_unique<to::Adagrad>(p, to::AdagradOptions(lr)
-                                                                 .lr_decay(0.01)
-                                                                 .initial_accumulator_value(0.2)
-                                                                 .weight_decay(wd));
-                   },
-                   0.1, 0.02, 0.0});
+  cases.push_back(
+      {"Adagrad",
+       [](auto g) {
+         return std::make_unique<o::Adagrad>(
+             g, o::AdagradOptions(0.1).lr_decay(0.01).initial_accumulator_value(0.2).weight_decay(
+                    0.02));
+       },
+       [](auto p, double lr, double wd, double) {
+         return std::make_unique<to::Adagrad>(
+             p,
+             to::AdagradOptions(lr).lr_decay(0.01).initial_accumulator_value(0.2).weight_decay(wd));
+       },
+       0.1, 0.02, 0.0});
   uint64_t seed = 15000;
   for (const Case& c : cases) {
     const std::vector<nd::Shape> shapes{{3, 4}, {5}, {2, 3}};
@@ -2399,8 +2393,8 @@ TEST(VsTorch, Optimizers) {
       t0->step();
       t1->step();
       for (size_t i = 0; i < ps.size(); ++i)
-        expect_same(ps[i], ts[i], c.name + ", step " + std::to_string(step) + ", parameter " +
-                                      std::to_string(i));
+        expect_same(ps[i], ts[i],
+                    c.name + ", step " + std::to_string(step) + ", parameter " + std::to_string(i));
     }
   }
 }

@@ -88,8 +88,8 @@ NDGRAD_CLONES void sgd_cloned(int64_t n, double* p, const double* g, double* v, 
 
 template <class T>
 inline void adam_loop(int64_t n, T* __restrict p, const T* __restrict g, T* __restrict m,
-                      T* __restrict v, T* __restrict vmax, T b1, T b2, T step_size,
-                      T inv_sqrt_bc2, T eps, T wd, T decay) {
+                      T* __restrict v, T* __restrict vmax, T b1, T b2, T step_size, T inv_sqrt_bc2,
+                      T eps, T wd, T decay) {
   for (int64_t i = 0; i < n; ++i) {
     if (decay != 1) p[i] *= decay;
     const T gi = wd == 0 ? g[i] : g[i] + wd * p[i];
@@ -137,8 +137,8 @@ void adam_update(DType dtype, int64_t n, char* param, const char* grad, char* m1
     const T decay = decoupled ? T(1 - lr * weight_decay) : T(1);
     parallel_range(n, kUpdateGrain, [&](int64_t begin, int64_t end) {
       adam_loop(end - begin, p + begin, g + begin, m + begin, v + begin,
-                vmax ? vmax + begin : nullptr, T(beta1), T(beta2), step_size, inv_sqrt_bc2,
-                T(eps), wd, decay);
+                vmax ? vmax + begin : nullptr, T(beta1), T(beta2), step_size, inv_sqrt_bc2, T(eps),
+                wd, decay);
     });
   });
 }
