@@ -2112,6 +2112,8 @@ TEST(VsTorch, ConvolutionAndPoolingFloat32) {
         {{4, 12, 7, 8}, {20, 12, 1, 1}, 1, 0, 1, 1, true, true},   // pointwise: no columns
         {{2, 4, 8, 8}, {64, 4, 2, 2}, 2, 0, 1, 1, true, true},     // og > ck >= 16
         {{1, 16, 6, 5}, {8, 4, 3, 3}, 1, 2, 1, 4, true, true},     // one image, 4 groups
+        {{2, 5, 20, 37}, {7, 5, 3, 5}, 1, 2, 2, 1, true, true},    // dilation at stride 1
+        {{2, 5, 20, 37}, {7, 5, 3, 3}, 1, 2, 2, 1, true, true},    // the same, as wide as x
     };
     for (const Case& c : cases) {
       const std::string what =

@@ -76,11 +76,187 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) void plane_patches
     }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NDGRAD_CONV_AVX512 __attribute__((target("avx512f")))
+// The low count lanes of 16 (none for count <= 0).
+NDGRAD_CONV_AVX512 inline __mmask16 lanes_mask(int64_t count) {
+  return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
+}
+
+// plane_patches for float at column stride 1: a row piece is one masked load and store (or a
+// load, add and store back) per 16 columns, the columns outside the image masked off (a masked
+// load does not touch them). Rows are 7 to 28 columns in typical layers: a call per row piece
+// or the compiler's scalar loop tail cost more than the copy.
+template <bool kAccumulate>
+NDGRAD_CONV_AVX512 void plane_patches_avx512(const PatchGeometry& g, float* img, float* rows) {
+  const int64_t L = g.out_h * g.out_w;
+  for (int64_t ki = 0; ki < g.kernel_h; ++ki)
+    for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
+      float* row = rows + (ki * g.kernel_w + kj) * L;
+      int64_t w0, w1;
+      valid_range(kj * g.dilation_w, g.out_w, g.width, 1, g.pad_w, &w0, &w1);
+      for (int64_t oh = 0; oh < g.out_h; ++oh) {
+        float* r = row + oh * g.out_w;
+        const int64_t ih = oh * g.stride_h - g.pad_h + ki * g.dilation_h;
+        const bool inside = ih >= 0 && ih < g.height;
+        if (kAccumulate && !inside) continue;
+        float* src = img + (inside ? ih : 0) * g.width - g.pad_w + kj * g.dilation_w;  // + ow
+        for (int64_t j = 0; j < g.out_w; j += 16) {
+          const __mmask16 in = inside ? __mmask16(lanes_mask(w1 - j) & ~lanes_mask(w0 - j)) : 0;
+          if constexpr (kAccumulate) {
+            const __m512 sum =
+                _mm512_add_ps(_mm512_maskz_loadu_ps(in, src + j), _mm512_maskz_loadu_ps(in, r + j));
+            _mm512_mask_storeu_ps(src + j, in, sum);
+          } else {
+            _mm512_mask_storeu_ps(r + j, lanes_mask(g.out_w - j),
+                                  _mm512_maskz_loadu_ps(in, src + j));
+          }
+        }
+      }
+    }
+}
+#endif
+
+// At stride 1 with the output as wide as the image ("same" padding across), the patch block of
+// kernel position (ki, kj) is the image shifted by shift = (ki dh - ph) W + kj dw - pw over
+// whole rows: one contiguous copy (or add), long enough to vectorize, then the few entries that
+// wrapped around a row's end put right. Rows are 7 to 28 columns in typical layers, so a loop
+// per row piece spends more on its bounds than on the copy.
+bool same_width(const PatchGeometry& g) {
+  return g.stride_h == 1 && g.stride_w == 1 && g.out_w == g.width;
+}
+
+// The output rows [oh0, oh1) whose input row for kernel row ki is inside the image.
+void valid_rows(const PatchGeometry& g, int64_t ki, int64_t* oh0, int64_t* oh1) {
+  valid_range(ki * g.dilation_h, g.out_h, g.height, 1, g.pad_h, oh0, oh1);
+}
+
+template <class T>
+inline __attribute__((always_inline)) void shifted_columns(const PatchGeometry& g, const T* img,
+                                                           T* rows) {
+  const int64_t W = g.width, L = g.out_h * W, HW = g.height * W;
+  for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
+    int64_t oh0, oh1;
+    valid_rows(g, ki, &oh0, &oh1);
+    for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
+      T* r = rows + (ki * g.kernel_w + kj) * L;
+      const int64_t s = kj * g.dilation_w - g.pad_w;
+      const int64_t shift = (ki * g.dilation_h - g.pad_h) * W + s;
+      // Positions p read img[p + shift]; those outside [0, HW) are padding anyway.
+      const int64_t p0 = std::max(oh0 * W, -shift), p1 = std::min(oh1 * W, HW - shift);
+      for (int64_t p = 0; p < p0; ++p) r[p] = T(0);
+      for (int64_t p = p0; p < p1; ++p) r[p] = img[p + shift];
+      for (int64_t p = std::max(p0, p1); p < L; ++p) r[p] = T(0);
+      int64_t w0, w1;  // the columns inside the image; the others wrapped around: padding
+      valid_range(kj * g.dilation_w, g.out_w, W, 1, g.pad_w, &w0, &w1);
+      for (int64_t oh = oh0; oh < oh1; ++oh) {
+        for (int64_t ow = 0; ow < w0; ++ow) r[oh * W + ow] = T(0);
+        for (int64_t ow = w1; ow < W; ++ow) r[oh * W + ow] = T(0);
+      }
+    }
+  }
+}
+
+// The adjoint: rows (a scratch copy: its wrapped-around entries are zeroed here) added back
+// into img, the kernel row's kw blocks summed in one pass over the image where all of them
+// reach, each on its own at the ends.
+template <class T>
+inline __attribute__((always_inline)) void shifted_columns_back(const PatchGeometry& g, T* img,
+                                                                T* rows) {
+  const int64_t W = g.width, L = g.out_h * W, HW = g.height * W, kw = g.kernel_w;
+  for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
+    int64_t oh0, oh1;
+    valid_rows(g, ki, &oh0, &oh1);
+    if (oh0 >= oh1) continue;
+    const int64_t dh = (ki * g.dilation_h - g.pad_h) * W;
+    int64_t lo = 0, hi = HW;  // where every kj's block reaches
+    for (int64_t kj = 0; kj < kw; ++kj) {
+      T* r = rows + (ki * kw + kj) * L;
+      int64_t w0, w1;
+      valid_range(kj * g.dilation_w, g.out_w, W, 1, g.pad_w, &w0, &w1);
+      for (int64_t oh = oh0; oh < oh1; ++oh) {
+        for (int64_t ow = 0; ow < w0; ++ow) r[oh * W + ow] = T(0);
+        for (int64_t ow = w1; ow < W; ++ow) r[oh * W + ow] = T(0);
+      }
+      const int64_t shift = dh + kj * g.dilation_w - g.pad_w;
+      lo = std::max(lo, oh0 * W + shift);
+      hi = std::min(hi, oh1 * W + shift);
+    }
+    hi = std::max(lo, hi);
+    // The ends, block by block: q in this block's reach outside [lo, hi).
+    for (int64_t kj = 0; kj < kw; ++kj) {
+      const T* r = rows + (ki * kw + kj) * L;
+      const int64_t shift = dh + kj * g.dilation_w - g.pad_w;
+      const int64_t q0 = std::max<int64_t>(0, oh0 * W + shift),
+                    q1 = std::min<int64_t>(HW, oh1 * W + shift);
+      for (int64_t q = q0; q < std::min(q1, lo); ++q) img[q] += r[q - shift];
+      for (int64_t q = std::max(q0, hi); q < q1; ++q) img[q] += r[q - shift];
+    }
+    // The middle: each image element once, its kw terms added in order.
+    const T* base[16];
+    if (kw <= 16) {
+      for (int64_t kj = 0; kj < kw; ++kj)
+        base[kj] = rows + (ki * kw + kj) * L - (dh + kj * g.dilation_w - g.pad_w);
+      if (kw == 3) {
+        for (int64_t q = lo; q < hi; ++q) img[q] = img[q] + base[0][q] + base[1][q] + base[2][q];
+      } else {
+        for (int64_t q = lo; q < hi; ++q) {
+          T sum = img[q];
+          for (int64_t kj = 0; kj < kw; ++kj) sum += base[kj][q];
+          img[q] = sum;
+        }
+      }
+    } else {
+      for (int64_t kj = 0; kj < kw; ++kj) {
+        const T* r = rows + (ki * kw + kj) * L - (dh + kj * g.dilation_w - g.pad_w);
+        for (int64_t q = lo; q < hi; ++q) img[q] += r[q];
+      }
+    }
+  }
+}
+
+NDGRAD_CLONES void shifted_columns_f32(const PatchGeometry& g, const float* img, float* rows) {
+  shifted_columns(g, img, rows);
+}
+NDGRAD_CLONES void shifted_columns_back_f32(const PatchGeometry& g, float* img, float* rows) {
+  shifted_columns_back(g, img, rows);
+}
+
+// plane_patches by the fastest loop that applies. With kAccumulate, rows is scratch the call
+// may change (the shifted loop zeroes its padding entries).
+template <class T, bool kAccumulate>
+void plane_patches_fast(const PatchGeometry& g, T* img, T* rows) {
+  if (same_width(g)) {
+    if constexpr (std::is_same_v<T, float>) {
+      if constexpr (kAccumulate)
+        shifted_columns_back_f32(g, img, rows);
+      else
+        shifted_columns_f32(g, img, rows);
+    } else {
+      if constexpr (kAccumulate)
+        shifted_columns_back(g, img, rows);
+      else
+        shifted_columns(g, img, rows);
+    }
+    return;
+  }
+#ifdef NDGRAD_CONV_AVX512
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.stride_w == 1 && cpu().avx512) return plane_patches_avx512<kAccumulate>(g, img, rows);
+  }
+#endif
+  plane_patches<T, kAccumulate>(g, img, rows);
+}
+
 template <class T, bool kAccumulate>
 void patches(const PatchGeometry& g, T* image, T* cols) {
   const int64_t L = g.out_h * g.out_w, kk = g.kernel_h * g.kernel_w;
   parallel_for(g.batch * g.channels, [&](int64_t plane) {
-    plane_patches<T, kAccumulate>(g, image + plane * g.height * g.width, cols + plane * kk * L);
+    // (fold's columns are its input, read-only: the plain loop adds them back)
+    if constexpr (kAccumulate)
+      plane_patches<T, true>(g, image + plane * g.height * g.width, cols + plane * kk * L);
+    else
+      plane_patches_fast<T, false>(g, image + plane * g.height * g.width, cols + plane * kk * L);
   });
 }
 
@@ -223,7 +399,7 @@ const T* image_columns(const PatchGeometry& g, const T* image, T* cols) {
   if (pointwise(g)) return image;
   const int64_t plane = g.height * g.width, rows = g.kernel_h * g.kernel_w * g.out_h * g.out_w;
   for (int64_t ch = 0; ch < g.channels; ++ch)
-    plane_patches<T, false>(g, const_cast<T*>(image) + ch * plane, cols + ch * rows);
+    plane_patches_fast<T, false>(g, const_cast<T*>(image) + ch * plane, cols + ch * rows);
   return cols;
 }
 
@@ -296,7 +472,7 @@ void conv_backward(const ConvGeometry& c, const T* x, const T* w, const T* gy, T
         if (!pointwise(g)) {
           std::fill(gxb, gxb + g.channels * plane, T(0));
           for (int64_t ch = 0; ch < g.channels; ++ch)
-            plane_patches<T, true>(g, gxb + ch * plane, dc + ch * kk * L);
+            plane_patches_fast<T, true>(g, gxb + ch * plane, dc + ch * kk * L);
         }
       }
     }
@@ -325,12 +501,8 @@ void conv_backward(const ConvGeometry& c, const T* x, const T* w, const T* gy, T
     }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define NDGRAD_POOL_AVX512 __attribute__((target("avx512f")))
-// The low count lanes of 16 (none for count <= 0).
-NDGRAD_POOL_AVX512 inline __mmask16 lanes_mask(int64_t count) {
-  return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
-}
+#ifdef NDGRAD_CONV_AVX512
+#define NDGRAD_POOL_AVX512 NDGRAD_CONV_AVX512
 #endif
 
 // 2x2 windows at stride 2, every element inside the plane (the common pooling), a row of
