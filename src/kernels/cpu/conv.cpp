@@ -215,10 +215,13 @@ inline __attribute__((always_inline)) void shifted_columns_back(const PatchGeome
   }
 }
 
-NDGRAD_CLONES void shifted_columns_f32(const PatchGeometry& g, const float* img, float* rows) {
+// (The zero fills are a few elements: loops, not calls to memset.)
+NDGRAD_CLONES __attribute__((optimize("no-tree-loop-distribute-patterns"))) void
+shifted_columns_f32(const PatchGeometry& g, const float* img, float* rows) {
   shifted_columns(g, img, rows);
 }
-NDGRAD_CLONES void shifted_columns_back_f32(const PatchGeometry& g, float* img, float* rows) {
+NDGRAD_CLONES __attribute__((optimize("no-tree-loop-distribute-patterns"))) void
+shifted_columns_back_f32(const PatchGeometry& g, float* img, float* rows) {
   shifted_columns_back(g, img, rows);
 }
 
@@ -242,7 +245,9 @@ void plane_patches_fast(const PatchGeometry& g, T* img, T* rows) {
   }
 #ifdef NDGRAD_CONV_AVX512
   if constexpr (std::is_same_v<T, float>) {
-    if (g.stride_w == 1 && cpu().avx512) return plane_patches_avx512<kAccumulate>(g, img, rows);
+    // (Not to add back: a row piece's load would wait on the previous, overlapping one's store.)
+    if (!kAccumulate && g.stride_w == 1 && cpu().avx512)
+      return plane_patches_avx512<kAccumulate>(g, img, rows);
   }
 #endif
   plane_patches<T, kAccumulate>(g, img, rows);
