@@ -303,6 +303,14 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel_size, std::optional<Size2> strid
   const PoolColumns p = pool_columns("max_pool2d", b.x, kernel_size, st, padding, dilation,
                                      ceil_mode, -std::numeric_limits<double>::infinity());
   Tensor first_max = argmax(p.cols, 2, true);
+  {
+    // A window with NaN: its last NaN takes the gradient (libtorch's rule: a larger value or a
+    // NaN replaces the running maximum), where argmax would name the first.
+    const Tensor nan = p.cols.isnan();
+    const int64_t last = kernel_size.h * kernel_size.w - 1;
+    const Tensor last_nan = last - argmax(nan.flip({2}).to(DType::i64), 2, true);
+    first_max = where(nan.any({2}, true), last_nan, first_max);
+  }
   if (padding.h > 0 || padding.w > 0 || p.h.extra > 0 || p.w.extra > 0) {
     // A window whose values are all -inf ties with its padding: its first element inside the
     // input takes the gradient (libtorch's), not a padding one.
