@@ -121,10 +121,9 @@ void check_conv_dtypes(const char* op, const Tensor& x, const Tensor& weight, co
 }
 
 // Whether the single-op convolution and pooling (ops/conv.hpp) take these operands: float32 or
-// float64, nothing empty, and not the reference paths (which keep the compositions below, the
-// definitions the ops must agree with).
+// float64, nothing empty. (The reference paths run them too, on plain loops.) The compositions
+// below, the definitions the ops agree with, serve the rest.
 bool direct_path(std::initializer_list<const Tensor*> operands) {
-  if (kernels::reference_kernels()) return false;
   for (const Tensor* t : operands)
     if (t->defined() && ((t->dtype() != DType::f32 && t->dtype() != DType::f64) || t->numel() == 0))
       return false;

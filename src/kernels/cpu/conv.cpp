@@ -229,6 +229,7 @@ shifted_columns_back_f32(const PatchGeometry& g, float* img, float* rows) {
 // may change (the shifted loop zeroes its padding entries).
 template <class T, bool kAccumulate>
 void plane_patches_fast(const PatchGeometry& g, T* img, T* rows) {
+  if (reference_kernels()) return plane_patches<T, kAccumulate>(g, img, rows);
   if (same_width(g)) {
     if constexpr (std::is_same_v<T, float>) {
       if constexpr (kAccumulate)
@@ -442,9 +443,9 @@ void conv_backward(const ConvGeometry& c, const T* x, const T* w, const T* gy, T
   const int64_t plane = g.height * g.width, wsize = O * ck;
   const int64_t tasks = image_tasks<T>(g.batch);
   // The weight gradient a group at a time as (ck, og) += cols gy^T: the GEMM reads the columns
-  // in place and packs (transposes) only gy, the smaller operand when og <= ck. When og is the
-  // larger, as (og, ck) += gy cols^T, unless ck is narrower than a vector.
-  const bool transposed = og <= ck || ck < 16;
+  // in place and packs (transposes) only gy, the smaller operand when og <= ck; else as
+  // (og, ck) += gy cols^T.
+  const bool transposed = og <= ck;
   std::vector<T> wacc(gw ? size_t(tasks * wsize) : 0, T(0));
   std::vector<double> bacc(gb ? size_t(tasks * O) : 0, 0.0);
   auto images = [&](int64_t t) {
@@ -669,7 +670,7 @@ inline void pair_back_row_any(const double* g, const int64_t* idx, int64_t out_w
 template <class T>
 void pool_forward(const PoolGeometry& p, const T* x, T* y, int64_t* indices) {
   const int64_t plane = p.height * p.width, L = p.out_h * p.out_w;
-  const bool two = pairs(p);
+  const bool two = pairs(p) && !reference_kernels();
   parallel_range(p.planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(L, 1)),
                  [&](int64_t p0, int64_t p1) {
                    for (int64_t pl = p0; pl < p1; ++pl) {
@@ -712,7 +713,7 @@ void pool_forward(const PoolGeometry& p, const T* x, T* y, int64_t* indices) {
 template <class T>
 void pool_backward(const PoolGeometry& p, const T* gy, const int64_t* indices, T* gx) {
   const int64_t plane = p.height * p.width, L = p.out_h * p.out_w;
-  const bool two = pairs(p);
+  const bool two = pairs(p) && !reference_kernels();
   parallel_range(p.planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(plane, 1)),
                  [&](int64_t p0, int64_t p1) {
                    for (int64_t pl = p0; pl < p1; ++pl) {
