@@ -8,6 +8,7 @@
 #endif
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -361,20 +362,28 @@ int64_t image_tasks(int64_t batch) {
 template <class T>
 class Scratch {
  public:
-  Scratch(int slot, int64_t n) : v_(buffers()[slot]) {
-    if (int64_t(v_.size()) < n) v_.resize(size_t(n));
+  Scratch(int slot, int64_t n) : b_(buffers()[slot]) {
+    if (b_.size < n) {  // uninitialized: every use writes before it reads
+      b_.data.reset();
+      b_.data.reset(new T[size_t(n)]);
+      b_.size = n;
+    }
   }
   ~Scratch() {
-    if (v_.capacity() * sizeof(T) > (size_t(16) << 20)) std::vector<T>().swap(v_);
+    if (b_.size * int64_t(sizeof(T)) > (int64_t(16) << 20)) b_.data.reset(), b_.size = 0;
   }
-  T* data() { return v_.data(); }
+  T* data() { return b_.data.get(); }
 
  private:
-  static std::vector<T>* buffers() {
-    thread_local std::vector<T> b[2];
+  struct Buffer {
+    std::unique_ptr<T[]> data;
+    int64_t size = 0;
+  };
+  static Buffer* buffers() {
+    thread_local Buffer b[2];
     return b;
   }
-  std::vector<T>& v_;
+  Buffer& b_;
 };
 
 // The sum of n contiguous values: float in 16 running sums (a vector's lanes), double in order.
