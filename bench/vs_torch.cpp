@@ -443,8 +443,8 @@ void w2() {  // one SGD step of an MLP 784-256-128-10, batch 64
 }
 
 // One SGD step of the CNN conv(1->32, 3x3, pad 1)-relu-maxpool2-conv(32->64, 3x3, pad 1)-relu-
-// maxpool2-linear(3136->128)-relu-linear(10), batch 128 (about 3.3 GFLOP: 1.1 forward, twice
-// that backward). libtorch's convolution is oneDNN's.
+// maxpool2-linear(3136->128)-relu-linear(10), batch 128 (3.2 GFLOP of products: 1.1 forward,
+// about twice that backward). libtorch's convolution is oneDNN's.
 void w8() {
   auto block = [](int64_t in, int64_t out, uint64_t seed) {
     return std::make_shared<nd::nn::Conv2d>(in, out, 3, 1, 1, 1, 1, true, seed);
@@ -471,6 +471,12 @@ void w8() {
   torch::optim::SGD topt(tm->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
   torch::Tensor tx = torch::randn({128, 1, 28, 28});
   torch::Tensor ty = torch::randint(0, 10, {128}, torch::kLong);
+  // The step's products: each layer forward, the weight's gradient, and the input's gradient
+  // but for the first convolution's (its input needs none).
+  const double conv1 = 2.0 * 128 * 28 * 28 * 32 * 9, conv2 = 2.0 * 128 * 14 * 14 * 64 * 32 * 9;
+  const double fc = 2.0 * 128 * (3136.0 * 128 + 128 * 10);
+  const double flop = 2 * conv1 + 3 * conv2 + 3 * fc;
+  const std::optional<Limit> peak = sgemm_limit(flop, 0.45);
   compare(
       "W8 CNN step, batch 128",
       [&] {
@@ -483,7 +489,103 @@ void w8() {
         torch::nn::functional::cross_entropy(tm->forward(tx), ty).backward();
         topt.step();
       },
-      10, 1e3, "ms");
+      10, 1e3, "ms", "", peak ? &*peak : nullptr);
+  std::printf("   %.2f GFLOP a step: ndgrad %.1f GFLOP/s, libtorch %.1f GFLOP/s\n", flop / 1e9,
+              flop / rows.back().nd / 1e6, flop / rows.back().torch / 1e6);
+}
+
+// One convolution alone, forward and backward (the input's, the weight's and the bias's
+// gradients): x (64, 32, 28, 28), 64 channels out, 3x3, padding 1. Three products of
+// 2 * 64 * 784 * 64 * 288 flop each.
+void conv_row() {
+  nd::Tensor x = nd::randn({64, 32, 28, 28}, 40).requires_grad_(),
+             w = (nd::randn({64, 32, 3, 3}, 41) * 0.05).requires_grad_(),
+             b = nd::randn({64}, 42).requires_grad_();
+  nd::Tensor g = nd::randn({64, 64, 28, 28}, 43);
+  torch::Tensor tx = torch::randn({64, 32, 28, 28}).requires_grad_(true),
+                tw = (torch::randn({64, 32, 3, 3}) * 0.05).requires_grad_(true),
+                tb = torch::randn({64}).requires_grad_(true);
+  torch::Tensor tg = torch::randn({64, 64, 28, 28});
+  const double flop = 3 * 2.0 * 64 * 784 * 64 * 288;
+  const std::optional<Limit> peak = sgemm_limit(flop, 0.45);
+  compare(
+      "C1 conv2d 64x32x28x28->64 3x3 f+b",
+      [&] {
+        nd::nn::conv2d(x, w, b, 1, 1).backward(g);
+        x.zero_grad();
+        w.zero_grad();
+        b.zero_grad();
+      },
+      [&] {
+        torch::conv2d(tx, tw, tb, 1, 1).backward(tg);
+        tx.mutable_grad().reset();
+        tw.mutable_grad().reset();
+        tb.mutable_grad().reset();
+      },
+      20, 1e3, "ms", "", peak ? &*peak : nullptr);
+  rows.back().note = "ndgrad " + std::to_string(int(flop / rows.back().nd / 1e6)) +
+                     " GFLOP/s, libtorch " + std::to_string(int(flop / rows.back().torch / 1e6)) +
+                     " GFLOP/s";
+  std::printf("   %s\n", rows.back().note.c_str());
+}
+
+// Normalization forward and backward on 4M floats (an upstream gradient of the same size):
+// the least they move is x read by each pass, y written, the upstream gradient read and x's
+// gradient written (5 x 16 MB), against the triad's bandwidth.
+void norm_rows() {
+  constexpr int64_t n = 4096 * 1024;
+  const Limit triad = triad_limit(5.0 * 4 * n, 0.60);
+  {
+    nd::Tensor x = nd::randn({64, 64, 32, 32}, 44).requires_grad_(),
+               w = nd::randn({64}, 45).requires_grad_(), b = nd::randn({64}, 46).requires_grad_();
+    nd::Tensor rm = nd::zeros({64}), rv = nd::ones({64});
+    nd::Tensor g = nd::randn({64, 64, 32, 32}, 47);
+    torch::Tensor tx = torch::randn({64, 64, 32, 32}).requires_grad_(true),
+                  tw = torch::randn({64}).requires_grad_(true),
+                  tb = torch::randn({64}).requires_grad_(true);
+    torch::Tensor trm = torch::zeros({64}), trv = torch::ones({64});
+    torch::Tensor tg = torch::randn({64, 64, 32, 32});
+    compare(
+        "N1 batch_norm 4M (64x64x32x32) f+b",
+        [&] {
+          nd::nn::batch_norm(x, rm, rv, w, b, true, 0.1).backward(g);
+          x.zero_grad();
+          w.zero_grad();
+          b.zero_grad();
+        },
+        [&] {
+          torch::batch_norm(tx, tw, tb, trm, trv, true, 0.1, 1e-5, false).backward(tg);
+          tx.mutable_grad().reset();
+          tw.mutable_grad().reset();
+          tb.mutable_grad().reset();
+        },
+        30, 1e3, "ms", "", &triad);
+  }
+  {
+    nd::Tensor x = nd::randn({4096, 1024}, 48).requires_grad_(),
+               w = nd::randn({1024}, 49).requires_grad_(),
+               b = nd::randn({1024}, 50).requires_grad_();
+    nd::Tensor g = nd::randn({4096, 1024}, 51);
+    torch::Tensor tx = torch::randn({4096, 1024}).requires_grad_(true),
+                  tw = torch::randn({1024}).requires_grad_(true),
+                  tb = torch::randn({1024}).requires_grad_(true);
+    torch::Tensor tg = torch::randn({4096, 1024});
+    compare(
+        "N2 layer_norm 4M (4096x1024) f+b",
+        [&] {
+          nd::nn::layer_norm(x, {1024}, w, b).backward(g);
+          x.zero_grad();
+          w.zero_grad();
+          b.zero_grad();
+        },
+        [&] {
+          torch::layer_norm(tx, {1024}, tw, tb).backward(tg);
+          tx.mutable_grad().reset();
+          tw.mutable_grad().reset();
+          tb.mutable_grad().reset();
+        },
+        30, 1e3, "ms", "", &triad);
+  }
 }
 
 void w3() {  // ((X + b) * (X + b)).sum().backward(), X (4096,1024)
@@ -690,5 +792,7 @@ int main(int argc, char** argv) {
   if (want("W5")) w5();
   if (want("W7")) w7(data_dir);
   if (want("W8")) w8();
+  if (want("C1")) conv_row();
+  if (want("N1") || want("N2")) norm_rows();
   return 0;
 }

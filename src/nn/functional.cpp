@@ -7,6 +7,7 @@
 
 #include "ndgrad/autograd.hpp"
 #include "ndgrad/nn.hpp"
+#include "ops/conv.hpp"
 #include "ops/ops_common.hpp"
 
 namespace ndgrad::nn {
@@ -119,6 +120,16 @@ void check_conv_dtypes(const char* op, const Tensor& x, const Tensor& weight, co
                        " (convert one of them)");
 }
 
+// Whether the single-op convolution and pooling (ops/conv.hpp) take these operands: float32 or
+// float64, nothing empty. (The reference paths run them too, on plain loops.) The compositions
+// below, the definitions the ops agree with, serve the rest.
+bool direct_path(std::initializer_list<const Tensor*> operands) {
+  for (const Tensor* t : operands)
+    if (t->defined() && ((t->dtype() != DType::f32 && t->dtype() != DType::f64) || t->numel() == 0))
+      return false;
+  return true;
+}
+
 // f(), with the errors of the function it calls (unfold, fold, conv2d, the 2-d pools) named as
 // op's.
 template <class F>
@@ -178,6 +189,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
       pads = Size2(th / 2, tw / 2);
     }
   }
+  if (direct_path({&input, &weight, &bias}))
+    return unbatched(detail::conv2d_gemm(input, weight, bias, stride, pads, dilation, groups), b);
   const Tensor cols =  // (B, C k k, L)
       named_as("conv2d", [&] { return unfold(input, kernel, dilation, pads, stride); });
   const int64_t length = cols.size(2), kk = kernel.h * kernel.w;
@@ -277,9 +290,26 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel_size, std::optional<Size2> strid
     throw DTypeError(std::string("max_pool2d: expected a floating input, got ") +
                      dtype_name(x.dtype()));
   const Size2 st = stride.value_or(kernel_size);
+  if (direct_path({&b.x})) {
+    check_pool("max_pool2d", kernel_size, st, padding, dilation);
+    const Windows h =
+        windows("max_pool2d", b.x.size(2), kernel_size.h, st.h, padding.h, dilation.h, ceil_mode);
+    const Windows w =
+        windows("max_pool2d", b.x.size(3), kernel_size.w, st.w, padding.w, dilation.w, ceil_mode);
+    return unbatched(
+        detail::max_pool2d_direct(b.x, kernel_size, st, padding, dilation, h.out, w.out), b);
+  }
   const PoolColumns p = pool_columns("max_pool2d", b.x, kernel_size, st, padding, dilation,
                                      ceil_mode, -std::numeric_limits<double>::infinity());
   Tensor first_max = argmax(p.cols, 2, true);
+  {
+    // A window with NaN: its last NaN takes the gradient (libtorch's rule: a larger value or a
+    // NaN replaces the running maximum), where argmax would name the first.
+    const Tensor nan = p.cols.isnan();
+    const int64_t last = kernel_size.h * kernel_size.w - 1;
+    const Tensor last_nan = last - argmax(nan.flip({2}).to(DType::i64), 2, true);
+    first_max = where(nan.any({2}, true), last_nan, first_max);
+  }
   if (padding.h > 0 || padding.w > 0 || p.h.extra > 0 || p.w.extra > 0) {
     // A window whose values are all -inf ties with its padding: its first element inside the
     // input takes the gradient (libtorch's), not a padding one.

@@ -1,6 +1,9 @@
 // nn::unfold (a convolution's patches as columns) and nn::fold (its adjoint: columns summed back
 // into an image). Each one's derivative is the other, so convolution written with unfold and
-// matmul (nn/conv.cpp) is differentiable to any order.
+// matmul (nn/functional.cpp) is differentiable to any order. The convolution and max pooling
+// as single ops (conv.hpp) keep those formulas as their derivatives.
+#include "ops/conv.hpp"
+
 #include <algorithm>
 #include <string>
 
@@ -157,5 +160,132 @@ Tensor fold(const Tensor& cols, Size2 output_size, Size2 kernel_size, Size2 dila
   }
   return out;
 }
+
+namespace detail {
+
+namespace {
+
+// The convolution's gradients (x, weight[, bias]): by the kernel outside create_graph, else
+// the unfold/matmul formulas, so that they are differentiable again.
+struct Conv2dBackward final : SavingNode {
+  NDGRAD_OP_NAME("conv2d")
+  Tensor x, w;
+  kernels::ConvGeometry geo{};
+  Size2 kernel{1}, dilation{1}, padding{0}, stride{1};
+  bool has_bias = false;
+  void release_saved() override { x = w = Tensor(); }
+  GradList backward(const Tensor& g) override {
+    const kernels::PatchGeometry& p = geo.patches;
+    const bool need_x = needs(0), need_w = needs(1), need_b = has_bias && needs(2);
+    Tensor gx, gw, gb;
+    if (!grad_enabled_here()) {
+      const Tensor gc = raw_contiguous(g);
+      const Tensor xc = need_w ? raw_contiguous(x) : Tensor();
+      const Tensor wc = need_x ? raw_contiguous(w) : Tensor();
+      if (need_x) gx = make_tensor_of_valid_shape(edges[0].shape, g.dtype(), "conv2d");
+      if (need_w) gw = make_tensor_of_valid_shape(edges[1].shape, g.dtype(), "conv2d");
+      if (need_b) gb = make_tensor_of_valid_shape({geo.out_channels}, g.dtype(), "conv2d");
+      kernels::conv2d_backward(g.dtype(), geo, need_w ? xc.impl()->read_data() : nullptr,
+                               need_x ? wc.impl()->read_data() : nullptr, gc.impl()->read_data(),
+                               need_x ? gx.impl()->data() : nullptr,
+                               need_w ? gw.impl()->data() : nullptr,
+                               need_b ? gb.impl()->data() : nullptr);
+    } else {
+      const int64_t G = geo.groups, og = geo.out_channels / G, kk = kernel.h * kernel.w;
+      const int64_t ck = p.channels / G * kk, L = p.out_h * p.out_w;
+      const Tensor g4 = g.reshape({p.batch, G, og, L});
+      if (need_x)
+        gx = fold(matmul(w.reshape({G, og, ck}).mT(), g4).reshape({p.batch, p.channels * kk, L}),
+                  Size2(p.height, p.width), kernel, dilation, padding, stride);
+      if (need_w)
+        gw = matmul(g4,
+                    unfold(x, kernel, dilation, padding, stride).reshape({p.batch, G, ck, L}).mT())
+                 .sum({0})
+                 .reshape(Shape(edges[1].shape));
+      if (need_b) gb = g.sum({0, 2, 3});
+    }
+    if (has_bias) return grad_list(std::move(gx), std::move(gw), std::move(gb));
+    return grad_list(std::move(gx), std::move(gw));
+  }
+};
+
+// Max pooling's gradient: g scattered to the maxima's positions (by the kernel, or by
+// scatter_add under create_graph: its derivative in g is the gather back).
+struct MaxPool2dBackward final : Node {
+  NDGRAD_OP_NAME("max_pool2d")
+  Tensor indices;  // i64 (B, C, out_h, out_w): positions in each (H, W) plane
+  kernels::PoolGeometry geo{};
+  Shape shape;  // the input's
+  void release_saved() override { indices = Tensor(); }
+  GradList backward(const Tensor& g) override {
+    if (!grad_enabled_here()) {
+      const Tensor gc = raw_contiguous(g);
+      Tensor gx = make_tensor_of_valid_shape(shape, g.dtype(), "max_pool2d");
+      kernels::max_pool2d_backward(g.dtype(), geo, gc.impl()->read_data(),
+                                   reinterpret_cast<const int64_t*>(indices.impl()->read_data()),
+                                   gx.impl()->data());
+      return grad_list(std::move(gx));
+    }
+    const int64_t L = geo.out_h * geo.out_w;
+    // A window with no element inside the plane (index -1) is impossible under the caller's
+    // geometry; every index is a position in its plane.
+    const Tensor flat = zeros({geo.planes, geo.height * geo.width}, g.dtype());
+    return grad_list(
+        scatter_add(flat, 1, indices.reshape({geo.planes, L}), g.reshape({geo.planes, L}))
+            .reshape(shape));
+  }
+};
+
+}  // namespace
+
+Tensor conv2d_gemm(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride,
+                   Size2 padding, Size2 dilation, int64_t groups) {
+  const Dims& s = x.impl()->shape;
+  const Size2 kernel(weight.size(2), weight.size(3));
+  kernels::ConvGeometry geo{
+      geometry("conv2d", s[0], s[1], s[2], s[3], kernel, dilation, padding, stride), weight.size(0),
+      groups};
+  const Tensor xc = raw_contiguous(x), wc = raw_contiguous(weight);
+  const Tensor bc = bias.defined() ? raw_contiguous(bias) : Tensor();
+  Tensor out = make_tensor({s[0], geo.out_channels, geo.patches.out_h, geo.patches.out_w},
+                           x.dtype(), "conv2d");
+  kernels::conv2d_forward(x.dtype(), geo, xc.impl()->read_data(), wc.impl()->read_data(),
+                          bias.defined() ? bc.impl()->read_data() : nullptr, out.impl()->data());
+  Conv2dBackward* node = bias.defined() ? record<Conv2dBackward>(out, {&x, &weight, &bias})
+                                        : record<Conv2dBackward>(out, {&x, &weight});
+  if (node) {
+    node->geo = geo;
+    node->kernel = kernel;
+    node->dilation = dilation;
+    node->padding = padding;
+    node->stride = stride;
+    node->has_bias = bias.defined();
+    // Only what the rules read: x for the weight's gradient, the weight for x's.
+    if (node->needs(1)) node->x = node->save(x, "the input");
+    if (node->needs(0)) node->w = node->save(weight, "the weight");
+  }
+  return out;
+}
+
+Tensor max_pool2d_direct(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding, Size2 dilation,
+                         int64_t out_h, int64_t out_w) {
+  const Dims& s = x.impl()->shape;
+  const kernels::PoolGeometry geo{s[0] * s[1], s[2],     s[3],      kernel.h,  kernel.w,
+                                  stride.h,    stride.w, padding.h, padding.w, dilation.h,
+                                  dilation.w,  out_h,    out_w};
+  const Tensor xc = raw_contiguous(x);
+  Tensor out = make_tensor({s[0], s[1], out_h, out_w}, x.dtype(), "max_pool2d");
+  Tensor indices = make_tensor({s[0], s[1], out_h, out_w}, DType::i64, "max_pool2d");
+  kernels::max_pool2d_forward(x.dtype(), geo, xc.impl()->read_data(), out.impl()->data(),
+                              reinterpret_cast<int64_t*>(indices.impl()->data()));
+  if (auto node = record<MaxPool2dBackward>(out, {&x})) {
+    node->indices = std::move(indices);
+    node->geo = geo;
+    node->shape = x.shape();
+  }
+  return out;
+}
+
+}  // namespace detail
 
 }  // namespace ndgrad::nn

@@ -2071,6 +2071,172 @@ TEST(VsTorch, ConvolutionAndPoolingEdges) {
   EXPECT_EQ(cols, (std::vector<double>{0, 1, 2, 4, 5, 6, 8, 9, 10}));
 }
 
+// conv2d and max_pool2d in float32 run their own kernels (one GEMM an image, the own sgemm; a
+// vectorized 2x2 pooling): their values and gradients against libtorch's float64 on the same
+// float32 inputs, random upstream gradients, on one thread and two (the images split over
+// them), the input with and without a gradient (a first layer needs none).
+TEST(VsTorch, ConvolutionAndPoolingFloat32) {
+  uint64_t seed = 31000;
+  auto close = [](const nd::Tensor& a, const torch::Tensor& b, double tol,
+                  const std::string& what) {
+    ASSERT_TRUE(a.defined()) << what;
+    ASSERT_EQ(a.shape(), nd::Shape(b.sizes().begin(), b.sizes().end())) << what;
+    const torch::Tensor bc = b.contiguous().to(torch::kFloat64);
+    const std::vector<double> av = a.to_vector();
+    const double* bp = bc.data_ptr<double>();
+    double scale = 0;
+    for (size_t i = 0; i < av.size(); ++i)
+      if (std::isfinite(bp[i])) scale = std::max(scale, std::fabs(bp[i]));
+    for (size_t i = 0; i < av.size(); ++i) {
+      if (std::isnan(bp[i]) || std::isinf(bp[i])) {
+        ASSERT_TRUE(std::isnan(bp[i]) ? std::isnan(av[i]) : av[i] == bp[i])
+            << what << " at flat index " << i << ": " << av[i] << " vs " << bp[i];
+        continue;
+      }
+      ASSERT_NEAR(av[i], bp[i], tol * (1 + scale)) << what << " at flat index " << i;
+    }
+  };
+  const int threads_before = nd::get_num_threads();
+  for (int threads : {1, 2}) {
+    nd::set_num_threads(threads);
+    struct Case {
+      nd::Shape x, w;
+      int64_t stride, pad, dil, groups;
+      bool bias, x_grad;
+    };
+    const std::vector<Case> cases = {
+        {{5, 8, 9, 10}, {16, 8, 3, 3}, 1, 1, 1, 1, true, true},
+        {{5, 8, 9, 10}, {16, 8, 3, 3}, 1, 1, 1, 1, true, false},
+        {{3, 1, 12, 11}, {32, 1, 3, 3}, 1, 1, 1, 1, true, false},  // ck < 16
+        {{3, 6, 11, 9}, {4, 3, 3, 2}, 2, 1, 2, 2, false, true},    // groups, dilation, stride
+        {{4, 12, 7, 8}, {20, 12, 1, 1}, 1, 0, 1, 1, true, true},   // pointwise: no columns
+        {{2, 4, 8, 8}, {64, 4, 2, 2}, 2, 0, 1, 1, true, true},     // og > ck >= 16
+        {{1, 16, 6, 5}, {8, 4, 3, 3}, 1, 2, 1, 4, true, true},     // one image, 4 groups
+        {{2, 5, 20, 37}, {7, 5, 3, 5}, 1, 2, 2, 1, true, true},    // dilation at stride 1
+        {{2, 5, 20, 37}, {7, 5, 3, 3}, 1, 2, 2, 1, true, true},    // the same, as wide as x
+    };
+    for (const Case& c : cases) {
+      const std::string what =
+          "conv2d f32 x " + nd::shape_str(c.x) + " w " + nd::shape_str(c.w) + " stride " +
+          std::to_string(c.stride) + " padding " + std::to_string(c.pad) + " dilation " +
+          std::to_string(c.dil) + " groups " + std::to_string(c.groups) + ", " +
+          std::to_string(threads) + " thread(s)" + (c.x_grad ? "" : ", x without gradient");
+      nd::Tensor x = nd::randn(c.x, ++seed, nd::DType::f32),
+                 w = nd::randn(c.w, ++seed, nd::DType::f32),
+                 b = nd::randn({c.w[0]}, ++seed, nd::DType::f32);
+      if (c.x_grad) x.requires_grad_();
+      w.requires_grad_();
+      b.requires_grad_();
+      torch::Tensor tx = to_torch(x).requires_grad_(c.x_grad),
+                    tw = to_torch(w).requires_grad_(true), tb = to_torch(b).requires_grad_(true);
+      const nd::Tensor y =
+          nd::nn::conv2d(x, w, c.bias ? b : nd::Tensor(), c.stride, c.pad, c.dil, c.groups);
+      const torch::Tensor ty =
+          torch::conv2d(tx, tw, c.bias ? tb : torch::Tensor(), c.stride, c.pad, c.dil, c.groups);
+      close(y, ty, 1e-5, what + " forward");
+      const nd::Tensor u = nd::randn(y.shape(), ++seed, nd::DType::f32);
+      y.backward(u);
+      ty.backward(to_torch(u));
+      if (c.x_grad) close(x.grad(), tx.grad(), 1e-5, what + " gradient of x");
+      close(w.grad(), tw.grad(), 1e-5, what + " gradient of the weight");
+      if (c.bias) close(b.grad(), tb.grad(), 1e-5, what + " gradient of the bias");
+    }
+    // Max pooling: ties (small integers), NaN, -inf and +inf; rows of windows shorter and longer
+    // than a vector (7 and 37 windows) and a leftover row and column; the general windows too.
+    for (const nd::Shape& s :
+         std::vector<nd::Shape>{{3, 4, 15, 15}, {2, 3, 9, 75}, {2, 2, 28, 28}}) {
+      nd::Tensor x = nd::floor(nd::randn(s, ++seed, nd::DType::f32) * 2.0);
+      x.index_put_({0, 0, 0, 0}, NAN);
+      x.index_put_({0, 0, 1, 1}, NAN);
+      x.index_put_({0, 1, 2, 2}, -std::numeric_limits<double>::infinity());
+      x.index_put_({0, 1, 2, 3}, -std::numeric_limits<double>::infinity());
+      x.index_put_({0, 1, 3, 2}, -std::numeric_limits<double>::infinity());
+      x.index_put_({0, 1, 3, 3}, -std::numeric_limits<double>::infinity());
+      x.index_put_({1, 0, 4, 5}, std::numeric_limits<double>::infinity());
+      x.index_put_({1, 0, 5, 4}, NAN);
+      x = x.detach().requires_grad_();
+      struct Pool {
+        int64_t kernel, stride, pad, dil;
+        bool ceil;
+      };
+      for (const Pool& p : std::vector<Pool>{
+               {2, 2, 0, 1, false}, {2, 2, 0, 1, true}, {3, 2, 1, 1, true}, {3, 1, 1, 2, false}}) {
+        const std::string what = "max_pool2d f32 " + nd::shape_str(s) + " kernel " +
+                                 std::to_string(p.kernel) + " stride " + std::to_string(p.stride) +
+                                 " padding " + std::to_string(p.pad) + " dilation " +
+                                 std::to_string(p.dil) + (p.ceil ? " ceil" : "");
+        x.zero_grad();
+        torch::Tensor tx = to_torch(x).to(torch::kFloat32).requires_grad_(true);
+        const nd::Tensor y =
+            nd::nn::max_pool2d(x, p.kernel, nd::nn::Size2(p.stride), p.pad, p.dil, p.ceil);
+        const torch::Tensor ty = torch::max_pool2d(tx, p.kernel, p.stride, p.pad, p.dil, p.ceil);
+        close(y, ty, 0, what + " forward");
+        const nd::Tensor u = nd::randn(y.shape(), ++seed, nd::DType::f32);
+        y.backward(u);
+        ty.backward(to_torch(u).to(torch::kFloat32));
+        close(x.grad(), tx.grad(), 1e-6, what + " gradient");
+      }
+    }
+  }
+  nd::set_num_threads(threads_before);
+}
+
+// Second derivatives through conv2d and max_pool2d (their rules under create_graph are the
+// unfold/matmul formulas): against libtorch's double backward.
+TEST(VsTorch, ConvolutionAndPoolingSecondOrder) {
+  uint64_t seed = 32000;
+  auto rnd = [&](const nd::Shape& s) { return nd::randn(s, ++seed, nd::DType::f64); };
+  using V = std::vector<nd::Tensor>;
+  using TV = std::vector<torch::Tensor>;
+  const std::vector<std::tuple<std::string, std::function<nd::Tensor(const V&)>,
+                               std::function<torch::Tensor(const TV&)>, V>>
+      rows = {
+          {"conv2d groups 2 stride 2 padding 1 dilation 2",
+           [](const V& x) { return nd::nn::conv2d(x[0], x[1], x[2], 2, 1, 2, 2); },
+           [](const TV& x) { return torch::conv2d(x[0], x[1], x[2], 2, 1, 2, 2); },
+           {rnd({2, 4, 7, 6}), rnd({6, 2, 3, 2}), rnd({6})}},
+          {"conv2d padding same",
+           [](const V& x) { return nd::nn::conv2d(x[0], x[1], x[2], 1, "same"); },
+           [](const TV& x) { return at::conv2d(x[0], x[1], x[2], 1, "same"); },
+           {rnd({2, 3, 6, 5}), rnd({4, 3, 3, 3}), rnd({4})}},
+          {"max_pool2d 2 then 3 padding 1",
+           [](const V& x) {
+             return nd::nn::max_pool2d(nd::nn::max_pool2d(x[0] * x[0], 2), 3, nd::nn::Size2(1), 1);
+           },
+           [](const TV& x) {
+             return torch::max_pool2d(torch::max_pool2d(x[0] * x[0], 2), 3, 1, 1);
+           },
+           {rnd({2, 3, 8, 9})}},
+      };
+  for (const auto& [name, f, g, inputs] : rows) {
+    V xs;
+    TV ts;
+    for (const nd::Tensor& t : inputs) {
+      xs.push_back(t.detach().requires_grad_());
+      ts.push_back(to_torch(t).requires_grad_(true));
+    }
+    const nd::Tensor y = f(xs);
+    const torch::Tensor ty = g(ts);
+    const nd::Tensor u = rnd(y.shape());
+    const std::vector<nd::Tensor> gs = nd::grad(y, xs, u, /*create_graph=*/true);
+    const std::vector<torch::Tensor> tgs =
+        torch::autograd::grad({ty}, ts, {to_torch(u)}, /*retain_graph=*/true, true);
+    nd::Tensor r = nd::zeros({}, nd::DType::f64);
+    torch::Tensor tr = torch::zeros({}, torch::kFloat64);
+    for (size_t i = 0; i < xs.size(); ++i) {
+      expect_same(gs[i], tgs[i], name + " first order, input " + std::to_string(i));
+      const nd::Tensor v = rnd(xs[i].shape());
+      r = r + (gs[i] * v).sum();
+      tr = tr + (tgs[i] * to_torch(v)).sum();
+    }
+    r.backward();
+    tr.backward();
+    for (size_t i = 0; i < xs.size(); ++i)
+      if (ts[i].grad().defined())
+        expect_same(xs[i].grad(), ts[i].grad(), name + " second order, input " + std::to_string(i));
+  }
+}
+
 // The losses with their options against torch::nn::functional's: reductions, class weights,
 // ignore_index, label smoothing, N-d targets, pos_weight, beta/delta, log_target.
 TEST(VsTorch, Losses) {

@@ -93,6 +93,36 @@ void im2col(DType dtype, const PatchGeometry& g, const char* image, char* cols);
 // The image whose patches the columns hold, overlapping patches summed: im2col's adjoint. Not
 // for bool or the storage dtypes.
 void col2im(DType dtype, const PatchGeometry& g, const char* cols, char* image);
+// A 2-d convolution as one op: patches (the input (batch, channels, height, width) and the
+// kernel's geometry) and the output's channels, in groups. f32 or f64, every size positive.
+struct ConvGeometry {
+  PatchGeometry patches;
+  int64_t out_channels, groups;
+};
+// y (batch, out_channels, out_h, out_w) = each group's weights (out_channels / groups,
+// channels / groups * kh * kw) times its columns, plus bias (null: none). A GEMM an image,
+// straight into y's layout; the images split over the threads.
+void conv2d_forward(DType dtype, const ConvGeometry& c, const char* x, const char* w,
+                    const char* bias, char* y);
+// Its gradients from gy (y's layout), each only where its pointer is not null: gx (x's
+// layout) the columns' gradient W^T gy folded back, gw (w's) the sum over images of gy times
+// the columns transposed, gb the sum of gy over images and positions.
+void conv2d_backward(DType dtype, const ConvGeometry& c, const char* x, const char* w,
+                     const char* gy, char* gx, char* gw, char* gb);
+// Max pooling of planes (height, width), windows at (o * stride - pad + k * dilation), out_h x
+// out_w of them, each with at least one element inside the plane.
+struct PoolGeometry {
+  int64_t planes, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h,
+      dilation_w, out_h, out_w;
+};
+// y: each window's maximum (a NaN is the maximum; all -inf: -inf); indices: where in its plane
+// (row * width + column) it was, libtorch's choice: the first maximum, the last NaN, the first
+// element inside the plane when none is larger than -inf. f32 or f64.
+void max_pool2d_forward(DType dtype, const PoolGeometry& p, const char* x, char* y,
+                        int64_t* indices);
+// gx (planes, height, width) = gy scattered to indices (summed where windows share one).
+void max_pool2d_backward(DType dtype, const PoolGeometry& p, const char* gy, const int64_t* indices,
+                         char* gx);
 
 // Scans along the middle axis of a contiguous (outer, n, inner) block into a contiguous out of
 // the same layout and dtype: running sum, product, log-add-exp (floating), max or min. For max

@@ -256,6 +256,7 @@ struct Problem {
   int64_t bs0, bs1;
   float* c;
   int64_t ldc;
+  bool accumulate;
 };
 
 // Rows [r0, r1) by columns [c0, c1) of the product (c0 a multiple of 32), on this thread.
@@ -306,7 +307,7 @@ NDGRAD_AVX512 void run_block(const Problem& q, int64_t r0, int64_t r1, int64_t c
         for (int64_t j0 = 0; j0 < cols; j0 += kCols) {
           const int64_t nj = std::min<int64_t>(kCols, cols - j0);
           fs[(nj + 15) / 16 - 1](kc, at, lda, buf.b + j0 * kc, q.c + i0 * q.ldc + jc + j0, q.ldc,
-                                 nj, pc > 0, b_src + j0, q.bs0);
+                                 nj, pc > 0 || q.accumulate, b_src + j0, q.bs0);
         }
         i0 += r;
       }
@@ -319,8 +320,8 @@ NDGRAD_AVX512 void run_block(const Problem& q, int64_t r0, int64_t r1, int64_t c
 bool own_sgemm_available() { return cpu().avx512; }
 
 void own_sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t as0, int64_t as1,
-               const float* b, int64_t bs0, int64_t bs1, float* c, int64_t ldc) {
-  const Problem q{m, n, k, a, as0, as1, b, bs0, bs1, c, ldc};
+               const float* b, int64_t bs0, int64_t bs1, float* c, int64_t ldc, bool accumulate) {
+  const Problem q{m, n, k, a, as0, as1, b, bs0, bs1, c, ldc, accumulate};
   const int threads = get_num_threads();
   const int64_t panels = (n + kCols - 1) / kCols;
   if (threads <= 1 || 2.0 * double(m) * double(n) * double(k) < kParallelFlops) {
@@ -349,7 +350,7 @@ void own_sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t as0, int
 
 bool own_sgemm_available() { return false; }
 void own_sgemm(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t,
-               int64_t, float*, int64_t) {}
+               int64_t, float*, int64_t, bool) {}
 
 #endif
 
