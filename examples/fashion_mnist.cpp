@@ -49,7 +49,8 @@ const char* kUsage =
     "                      the lr decays on a cosine (cnn: per step, after a one-epoch warmup)\n"
     "  --weight-decay X    L2 (sgd, adam) or decoupled (adamw) decay (default 0 mlp, 5e-4 cnn)\n"
     "  --augment on|off    random horizontal flips of the training images (default: on for cnn)\n"
-    "  --resume FILE       go on from a checkpoint (OUT/checkpoint.npz is written every epoch)\n"
+    "  --resume FILE       go on from a checkpoint of an interrupted run with the same options\n"
+    "                      (OUT/checkpoint.npz is written after every epoch)\n"
     "  --seed N            initialization and shuffling seed (default 0)\n"
     "  --data DIR          directory with the IDX files (default "
     "/usr/share/datasets/fashion-mnist)\n"
@@ -295,6 +296,14 @@ int main(int argc, char** argv) {
       auto& dst = std::string(key) == "losses" ? losses : accuracies;
       dst.assign(v.data_ptr<double>(), v.data_ptr<double>() + v.numel());
     }
+    // The schedule spans the whole run: a resumed run must plan as many epochs.
+    auto planned = state.extra.find("epochs");
+    if (planned != state.extra.end() && int(planned->second.item()) != opt.epochs) {
+      std::cerr << "fashion_mnist: " << opt.resume << " is of a run of "
+                << int(planned->second.item()) << " epochs; resume it with --epochs "
+                << int(planned->second.item()) << " (the learning-rate schedule spans the run)\n";
+      return 1;
+    }
     std::cout << "resumed from " << opt.resume << " after epoch " << state.epoch << "\n";
   }
   for (int epoch = int(state.epoch) + 1; epoch <= opt.epochs; ++epoch) {
@@ -339,6 +348,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     state.epoch = epoch;
     state.step += step;
+    state.extra["epochs"] = scalar(opt.epochs, DType::i64);
     state.extra["losses"] = tensor(losses, {int64_t(losses.size())}, DType::f64);
     state.extra["accuracies"] = tensor(accuracies, {int64_t(accuracies.size())}, DType::f64);
     try {
@@ -376,7 +386,7 @@ int main(int argc, char** argv) {
   }
   std::cout << "learning curve: " << plot << "\n"
             << "parameters: " << params << "\n"
-            << "checkpoint: " << checkpoint << " (--resume it with more --epochs)\n";
+            << "checkpoint: " << checkpoint << "\n";
   std::printf("test accuracy: %.4f\n", accuracies.back());
   return 0;
 }
