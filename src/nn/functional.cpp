@@ -1,5 +1,7 @@
 // Convolution, pooling, dropout and normalization written with differentiable ops: unfold/fold
 // (ops/conv.cpp), matmul, the reductions. Every gradient, to any order, comes from theirs.
+// conv2d, max_pool2d, batch_norm and layer_norm hand float32/float64 work to ops of their own
+// (ops/conv.hpp, ops/norm.hpp) whose derivatives are these compositions'.
 #include <cmath>
 #include <cstring>
 #include <limits>

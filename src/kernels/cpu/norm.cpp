@@ -26,6 +26,10 @@ namespace {
 constexpr int kLanes = 8;  // eight double partial sums, one vector: the same order on every CPU
 
 // Eight elements as doubles (GCC's vector types: each clone below lowers them to its own ISA).
+// They never cross a call (the helpers are always inlined): no ABI to warn about.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 typedef float F8 __attribute__((vector_size(32), aligned(4)));
 typedef double D8 __attribute__((vector_size(64), aligned(8)));
 typedef double D8a __attribute__((vector_size(64)));
