@@ -1,5 +1,7 @@
 // Convolution, pooling, dropout and normalization written with differentiable ops: unfold/fold
 // (ops/conv.cpp), matmul, the reductions. Every gradient, to any order, comes from theirs.
+// conv2d, max_pool2d, batch_norm and layer_norm hand float32/float64 work to ops of their own
+// (ops/conv.hpp, ops/norm.hpp) whose derivatives are these compositions'.
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -8,6 +10,7 @@
 #include "ndgrad/autograd.hpp"
 #include "ndgrad/nn.hpp"
 #include "ops/conv.hpp"
+#include "ops/norm.hpp"
 #include "ops/ops_common.hpp"
 
 namespace ndgrad::nn {
@@ -462,6 +465,15 @@ Tensor per_channel(const Tensor& v, int64_t ndim) {
   return v.reshape(s);
 }
 
+// Whether a normalization runs as its own op: x, weight and bias (where defined) all float32 or
+// all float64, x not empty.
+bool fused_norm(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if ((x.dtype() != DType::f32 && x.dtype() != DType::f64) || x.numel() == 0) return false;
+  for (const Tensor* t : {&weight, &bias})
+    if (t->defined() && t->dtype() != x.dtype()) return false;
+  return true;
+}
+
 void check_channel_vector(const Tensor& v, int64_t channels, const char* op, const char* what) {
   if (v.defined() && (v.ndim() != 1 || v.size(0) != channels))
     throw ShapeError(std::string(op) + ": " + what + " must be (" + std::to_string(channels) +
@@ -493,13 +505,23 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   const int64_t n = channels ? x.numel() / channels : 0;
   const Tensor xs = in_f32_if_half(x);
   if (x.numel() == 0) return x * 1.0;  // nothing to normalize; the statistics stay
+  if (training && n <= 1)
+    throw ValueError(
+        "batch_norm: training needs more than one value a channel, got input "
+        "shape " +
+        shape_str(x.shape()));
+  if (!training && (!running_mean.defined() || !running_var.defined()))
+    throw ValueError(
+        "batch_norm: evaluation (training false) needs running_mean and "
+        "running_var");
+  // The op of its own (ops/norm.hpp) unless running statistics used in evaluation take part in
+  // autograd (their gradients come from the composition).
+  if (fused_norm(x, weight, bias) &&
+      (training || !(records_grad(running_mean) || records_grad(running_var))))
+    return detail::batch_norm_fused(x, running_mean, running_var, weight, bias, training, momentum,
+                                    eps);
   Tensor mean, var;
   if (training) {
-    if (n <= 1)
-      throw ValueError(
-          "batch_norm: training needs more than one value a channel, got input "
-          "shape " +
-          shape_str(x.shape()));
     mean = xs.mean(axes, true);
     var = xs.var(axes, 0.0, true);
     if (running_mean.defined() || running_var.defined()) {
@@ -512,10 +534,6 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                  (var.reshape({channels}) * (double(n) / double(n - 1))).to(rv.dtype()) * momentum);
     }
   } else {
-    if (!running_mean.defined() || !running_var.defined())
-      throw ValueError(
-          "batch_norm: evaluation (training false) needs running_mean and "
-          "running_var");
     mean = per_channel(running_mean.to(xs.dtype()), x.ndim());
     var = per_channel(running_var.to(xs.dtype()), x.ndim());
   }
@@ -544,6 +562,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   if (!is_floating(x.dtype()))
     throw DTypeError(std::string("layer_norm: expected a floating input, got ") +
                      dtype_name(x.dtype()));
+  if (fused_norm(x, weight, bias)) return detail::layer_norm_fused(x, k, weight, bias, eps);
   std::vector<int64_t> axes;
   for (int64_t d = x.ndim() - k; d < x.ndim(); ++d) axes.push_back(d);
   const Tensor xs = in_f32_if_half(x);

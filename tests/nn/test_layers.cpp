@@ -170,3 +170,29 @@ TEST(Layers, InitializersDrawFromTheirLaws) {
   EXPECT_TRUE(layer.weight.requires_grad());
   EXPECT_EQ(layer.weight.abs().sum().item(), 0);
 }
+
+// BatchNorm1d in float32 (the op of its own): two training steps update the running statistics
+// with momentum (the unbiased variance) and count them; evaluation then normalizes by them. The
+// expected values are the formulas in float64.
+TEST(Layers, BatchNormRunningStatisticsThroughItsOwnOp) {
+  nn::BatchNorm1d bn(3, 1e-5, 0.25);
+  const Tensor x1 = randn({6, 3, 5}, 11), x2 = randn({6, 3, 5}, 12) * 2.0 + 1.0;
+  Tensor rm = zeros({3}, DType::f64), rv = ones({3}, DType::f64);
+  for (const Tensor& x : {x1, x2}) {
+    const Tensor xd = x.to(DType::f64);
+    const Tensor y = bn(x);
+    const Tensor mean = xd.mean({0, 2}, true), var = xd.var({0, 2}, 0.0, true);
+    expect_close(y, (xd - mean) * rsqrt(var + 1e-5), 1e-4);
+    rm = rm * 0.75 + mean.reshape({3}) * 0.25;
+    rv = rv * 0.75 + xd.var({0, 2}, 1.0) * 0.25;
+  }
+  EXPECT_EQ(bn.num_batches_tracked.item(), 2);
+  expect_close(bn.running_mean, rm, 1e-5);
+  expect_close(bn.running_var, rv, 1e-5);
+  bn.eval();
+  const Tensor x3 = randn({4, 3, 5}, 13);
+  const Tensor expected =
+      (x3.to(DType::f64) - rm.reshape({1, 3, 1})) * rsqrt(rv.reshape({1, 3, 1}) + 1e-5);
+  expect_close(bn(x3), expected, 1e-4);
+  EXPECT_EQ(bn.num_batches_tracked.item(), 2);  // evaluation leaves them
+}

@@ -2564,3 +2564,193 @@ TEST(VsTorch, Optimizers) {
     }
   }
 }
+
+namespace {
+
+// a and b agree within tol of b's largest magnitude (1 at least): the scale of a sum's rounding.
+void expect_close(const nd::Tensor& a, const torch::Tensor& b, double tol,
+                  const std::string& what) {
+  ASSERT_TRUE(a.defined()) << what;
+  ASSERT_EQ(a.shape(), nd::Shape(b.sizes().begin(), b.sizes().end())) << what;
+  const torch::Tensor bd = b.detach().contiguous().to(torch::kFloat64);
+  const torch::Tensor ad = to_torch(a.detach());
+  const double scale = std::max(1.0, bd.abs().max().item<double>());
+  const double err = (ad - bd).abs().max().item<double>();
+  EXPECT_LE(err, tol * scale) << what << ": largest difference " << err << " at scale " << scale;
+}
+
+// Forward values and every input's gradient for a random upstream gradient, x possibly a
+// non-contiguous view, in x's dtype on both sides.
+void compare_norm(const std::string& name, const NdFn& f, const TorchFn& g,
+                  const std::vector<nd::Tensor>& inputs, uint64_t seed, double tol) {
+  std::vector<nd::Tensor> xs;
+  std::vector<torch::Tensor> ts;
+  for (const auto& x : inputs) {
+    xs.push_back(x.detach().requires_grad_());
+    ts.push_back(to_torch_as(x).requires_grad_(true));
+  }
+  nd::Tensor y = f(xs);
+  torch::Tensor ty = g(ts);
+  expect_close(y, ty, tol, name + " forward");
+  const nd::Tensor upstream = nd::randn(y.shape(), seed, y.dtype());
+  y.backward(upstream);
+  ty.backward(to_torch_as(upstream));
+  for (size_t i = 0; i < xs.size(); ++i)
+    expect_close(xs[i].grad(), ts[i].grad(), tol, name + " gradient of input " + std::to_string(i));
+}
+
+nd::Tensor randn_in(const nd::Shape& s, uint64_t seed, nd::DType dt, bool transposed) {
+  if (!transposed) return nd::randn(s, seed, dt) * 1.5 + 0.25;
+  nd::Shape t = s;  // the same values laid out with the first two axes swapped
+  std::swap(t[0], t[1]);
+  const nd::Tensor v = (nd::randn(t, seed, dt) * 1.5 + 0.25).transpose(0, 1);
+  if (s[0] > 1 && s[1] > 1) EXPECT_FALSE(v.is_contiguous());
+  return v;
+}
+
+}  // namespace
+
+// batch_norm and layer_norm as ops of their own (ops/norm.hpp): forward, input, weight and bias
+// gradients for random upstream gradients against libtorch's, float32 and float64, on 1 and 2
+// threads, with and without the affine, training (running statistics compared too) and
+// evaluation, odd sizes and non-contiguous inputs.
+TEST(VsTorch, FusedBatchAndLayerNorm) {
+  using V = std::vector<nd::Tensor>;
+  using TV = std::vector<torch::Tensor>;
+  const int threads_before = nd::get_num_threads();
+  uint64_t seed = 7000;
+  for (int threads : {1, 2}) {
+    nd::set_num_threads(threads);
+    for (nd::DType dt : {nd::DType::f32, nd::DType::f64}) {
+      const double tol = dt == nd::DType::f32 ? 2e-4 : 1e-10;
+      const std::string tag = std::string(nd::dtype_name(dt)) + ", " + std::to_string(threads) +
+                              " thread" + (threads > 1 ? "s " : " ");
+      std::vector<nd::Shape> bn_shapes = {{2, 3},       {4, 3},       {2, 3, 5},
+                                          {5, 7, 3, 3}, {3, 2, 1, 1}, {2, 4, 33, 17}};
+      if (dt == nd::DType::f32 && threads == 1) bn_shapes.push_back({64, 64, 32, 32});
+      for (const nd::Shape& s : bn_shapes)
+        for (bool affine : {true, false})
+          for (bool transposed : {false, true}) {
+            const int64_t c = s[1];
+            const std::string what = tag + nd::shape_str(s) + (affine ? " affine" : "") +
+                                     (transposed ? " transposed" : "");
+            const nd::Tensor rm = nd::randn({c}, ++seed, dt),
+                             rv = nd::abs(nd::randn({c}, ++seed, dt)) + 0.5;
+            nd::Tensor nd_rm = rm.clone(), nd_rv = rv.clone();
+            torch::Tensor t_rm = to_torch_as(rm), t_rv = to_torch_as(rv);
+            V in = {randn_in(s, ++seed, dt, transposed)};
+            if (affine)
+              in.push_back(nd::randn({c}, ++seed, dt)), in.push_back(nd::randn({c}, ++seed, dt));
+            auto nd_w = [affine](const V& x, size_t i) { return affine ? x[i] : nd::Tensor(); };
+            auto t_w = [affine](const TV& x, size_t i) { return affine ? x[i] : torch::Tensor(); };
+            compare_norm(
+                "batch_norm training " + what,
+                [&](const V& x) {
+                  return nd::nn::batch_norm(x[0], nd_rm, nd_rv, nd_w(x, 1), nd_w(x, 2), true, 0.2);
+                },
+                [&](const TV& x) {
+                  return torch::batch_norm(x[0], t_w(x, 1), t_w(x, 2), t_rm, t_rv, true, 0.2, 1e-5,
+                                           false);
+                },
+                in, ++seed, tol);
+            expect_close(nd_rm, t_rm, tol, "batch_norm running_mean " + what);
+            expect_close(nd_rv, t_rv, tol, "batch_norm running_var " + what);
+            compare_norm(
+                "batch_norm evaluation " + what,
+                [&](const V& x) {
+                  return nd::nn::batch_norm(x[0], rm, rv, nd_w(x, 1), nd_w(x, 2), false);
+                },
+                [&](const TV& x) {
+                  return torch::batch_norm(x[0], t_w(x, 1), t_w(x, 2), to_torch_as(rm),
+                                           to_torch_as(rv), false, 0.1, 1e-5, false);
+                },
+                in, ++seed, tol);
+          }
+      // Evaluation with one value a channel.
+      for (const nd::Shape& s : std::vector<nd::Shape>{{1, 3}, {1, 4, 1, 1}}) {
+        const nd::Tensor rm = nd::randn({s[1]}, ++seed, dt),
+                         rv = nd::abs(nd::randn({s[1]}, ++seed, dt)) + 0.5;
+        compare_norm(
+            "batch_norm evaluation " + tag + nd::shape_str(s),
+            [&](const V& x) { return nd::nn::batch_norm(x[0], rm, rv, x[1], x[2], false); },
+            [&](const TV& x) {
+              return torch::batch_norm(x[0], x[1], x[2], to_torch_as(rm), to_torch_as(rv), false,
+                                       0.1, 1e-5, false);
+            },
+            {nd::randn(s, ++seed, dt), nd::randn({s[1]}, ++seed, dt),
+             nd::randn({s[1]}, ++seed, dt)},
+            ++seed, tol);
+      }
+      // layer_norm: (shape, normalized axes) with weight and bias, weight only, neither.
+      std::vector<std::pair<nd::Shape, int64_t>> ln = {
+          {{2, 3, 4}, 2}, {{7, 1}, 1}, {{3, 5000}, 1}, {{5, 3}, 1}, {{17, 33}, 1}, {{4, 6, 5}, 1}};
+      if (dt == nd::DType::f32 && threads == 1) ln.push_back({{4096, 1024}, 1});
+      for (const auto& [s, k] : ln)
+        for (int affine : {2, 1, 0})
+          for (bool transposed : {false, true}) {
+            const nd::Shape norm(s.end() - k, s.end());
+            const std::string what = tag + nd::shape_str(s) + " over " + nd::shape_str(norm) +
+                                     (affine == 2 ? " weight and bias"
+                                      : affine    ? " weight"
+                                                  : "") +
+                                     (transposed ? " transposed" : "");
+            V in = {randn_in(s, ++seed, dt, transposed)};
+            for (int i = 0; i < affine; ++i) in.push_back(nd::randn(norm, ++seed, dt));
+            const std::vector<int64_t> tnorm(norm.begin(), norm.end());
+            compare_norm(
+                "layer_norm " + what,
+                [&](const V& x) {
+                  return nd::nn::layer_norm(x[0], norm, affine > 0 ? x[1] : nd::Tensor(),
+                                            affine > 1 ? x[2] : nd::Tensor());
+                },
+                [&](const TV& x) {
+                  return torch::layer_norm(x[0], tnorm, affine > 0 ? x[1] : torch::Tensor(),
+                                           affine > 1 ? x[2] : torch::Tensor());
+                },
+                in, ++seed, tol);
+          }
+    }
+  }
+  nd::set_num_threads(threads_before);
+}
+
+// Under create_graph the nodes write their gradients with differentiable ops: the gradient of
+// <grad_x, r> (x, weight and bias) equals libtorch's double backward.
+TEST(VsTorch, FusedNormSecondOrder) {
+  const nd::Tensor x0 = nd::randn({4, 3, 5}, 1, nd::DType::f64),
+                   w0 = nd::randn({3}, 2, nd::DType::f64), b0 = nd::randn({3}, 3, nd::DType::f64),
+                   u = nd::randn({4, 3, 5}, 4, nd::DType::f64),
+                   r = nd::randn({4, 3, 5}, 5, nd::DType::f64);
+  const nd::Tensor lw0 = nd::randn({5}, 6, nd::DType::f64), lb0 = nd::randn({5}, 7, nd::DType::f64);
+  for (int op = 0; op < 3; ++op) {
+    nd::Tensor x = x0.detach().requires_grad_(), w = (op == 2 ? lw0 : w0).detach().requires_grad_(),
+               b = (op == 2 ? lb0 : b0).detach().requires_grad_();
+    torch::Tensor tx = to_torch(x0).requires_grad_(true),
+                  tw = to_torch(op == 2 ? lw0 : w0).requires_grad_(true),
+                  tb = to_torch(op == 2 ? lb0 : b0).requires_grad_(true);
+    const nd::Tensor rm = nd::zeros({3}, nd::DType::f64), rv = nd::ones({3}, nd::DType::f64) * 2.0;
+    nd::Tensor y;
+    torch::Tensor ty;
+    if (op == 2) {
+      y = nd::nn::layer_norm(x, {5}, w, b);
+      ty = torch::layer_norm(tx, {5}, tw, tb);
+    } else {
+      y = nd::nn::batch_norm(x, rm, rv, w, b, op == 0);
+      ty = torch::batch_norm(tx, tw, tb, to_torch(rm), to_torch(rv), op == 0, 0.1, 1e-5, false);
+    }
+    const std::vector<nd::Tensor> g = nd::grad(y, {x, w}, u, true);
+    const nd::Tensor total = (g[0] * r).sum() + (g[1] * g[1]).sum();
+    const std::vector<nd::Tensor> h = nd::grad(total, {x, w, b});
+    const auto tg = torch::autograd::grad({ty}, {tx, tw}, {to_torch(u)}, true, true);
+    const torch::Tensor ttotal = (tg[0] * to_torch(r)).sum() + (tg[1] * tg[1]).sum();
+    const auto th = torch::autograd::grad({ttotal}, {tx, tw, tb}, {}, false, false, true);
+    const std::string what = op == 2 ? "layer_norm" : op ? "batch_norm evaluation" : "batch_norm";
+    for (size_t i = 0; i < 3; ++i) {
+      if (!th[i].defined()) {  // no path to this input: ndgrad's gradient is zeros
+        EXPECT_EQ(h[i].abs().max().item(), 0.0) << what << " second order, input " << i;
+        continue;
+      }
+      expect_close(h[i], th[i], 1e-9, what + " second order, input " + std::to_string(i));
+    }
+  }
+}

@@ -124,6 +124,33 @@ void max_pool2d_forward(DType dtype, const PoolGeometry& p, const char* x, char*
 void max_pool2d_backward(DType dtype, const PoolGeometry& p, const char* gy, const int64_t* indices,
                          char* gx);
 
+// Layer normalization of contiguous rows (rows, n), f32 or f64 (kernels/cpu/norm.cpp): y = (x -
+// mean) rstd w + b, w and b per column (null: none), the statistics in double; each row's mean
+// and rstd = 1 / sqrt(biased variance + eps) written out for the backward.
+void layer_norm_forward(DType dtype, int64_t rows, int64_t n, const char* x, const char* w,
+                        const char* b, double eps, char* y, char* mean, char* rstd);
+// Its gradients from gy, each only where its pointer is not null: gx = rstd (g w - mean(g w) -
+// xhat mean(g w xhat)) along each row, gw the column sums of g xhat, gb those of g.
+void layer_norm_backward(DType dtype, int64_t rows, int64_t n, const char* x, const char* w,
+                         const char* mean, const char* rstd, const char* gy, char* gx, char* gw,
+                         char* gb);
+// Batch normalization of contiguous x (batch, channels, inner) per channel, f32 or f64.
+struct NormGeometry {
+  int64_t batch, channels, inner;
+};
+// training: each channel's mean, rstd and biased variance written out (double sums);
+// otherwise mean and rstd are read (the running statistics'). y = (x - mean) rstd w + b (w and
+// b per channel, null: none).
+void batch_norm_forward(DType dtype, const NormGeometry& geo, const char* x, const char* w,
+                        const char* b, double eps, bool training, char* y, char* mean, char* rstd,
+                        char* var);
+// Its gradients, each only where its pointer is not null: gw = sum(g xhat), gb = sum(g) over
+// batch and inner positions; gx = w rstd (g - mean(g) - xhat mean(g xhat)) in training, w
+// rstd g in evaluation (the statistics constants).
+void batch_norm_backward(DType dtype, const NormGeometry& geo, const char* x, const char* w,
+                         const char* mean, const char* rstd, const char* gy, bool training,
+                         char* gx, char* gw, char* gb);
+
 // Scans along the middle axis of a contiguous (outer, n, inner) block into a contiguous out of
 // the same layout and dtype: running sum, product, log-add-exp (floating), max or min. For max
 // and min, indices (i64, same layout) gets where each running extreme was reached (the last of
