@@ -193,6 +193,12 @@ double OneCycleLR::anneal(int64_t t, double initial, double max, double min) con
   for (size_t i = 0; i < phases_.size(); ++i) {
     const Phase& ph = phases_[i];
     if (double(t) <= ph.end_step || i + 1 == phases_.size()) {
+      // A phase of no length (pct_start * total_steps == 1, or pct_start 1 at the last step):
+      // PyTorch's division by zero, not a NaN lr.
+      require(ph.end_step != start_step, "OneCycleLR: step " + std::to_string(t) +
+                                             " falls in a phase of no length (pct_start " +
+                                             num(options.pct_start()) + ", total_steps " +
+                                             std::to_string(options.total_steps()) + ")");
       const double pct = (double(t) - start_step) / (ph.end_step - start_step);
       const double a = values[ph.start], b = values[ph.end];
       return options.cos_anneal() ? b + (a - b) / 2 * (std::cos(kPi * pct) + 1) : (b - a) * pct + a;

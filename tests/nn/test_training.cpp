@@ -477,3 +477,19 @@ TEST(TorchInterop, APyTorchTrainedModelGivesItsLogits) {
     EXPECT_NE(std::string(e.what()).find("0.weight"), std::string::npos) << e.what();
   }
 }
+
+// A one-cycle phase of no length is PyTorch's ZeroDivisionError: a ValueError, never a NaN lr.
+TEST(Schedules, OneCycleEmptyPhaseIsAnErrorNotANaN) {
+  auto opt = sgd();
+  // pct_start * total_steps == 1: the warmup phase ends at step 0, where it starts.
+  EXPECT_THROW(optim::OneCycleLR(*opt, optim::OneCycleOptions(0.1, 10).pct_start(0.1)), ValueError);
+  // pct_start 1: the annealing phase is empty, reached at step total_steps.
+  optim::OneCycleLR one(*opt, optim::OneCycleOptions(0.1, 4).pct_start(1.0));
+  for (int i = 0; i < 3; ++i) one.step();
+  const double lr = opt->lr(), momentum = *opt->param_groups()[0].momentum;
+  EXPECT_THROW(one.step(), ValueError);
+  EXPECT_EQ(one.last_epoch(), 3);
+  EXPECT_EQ(opt->lr(), lr);
+  EXPECT_EQ(*opt->param_groups()[0].momentum, momentum);
+  EXPECT_TRUE(std::isfinite(lr));
+}
