@@ -155,17 +155,20 @@ class Adam : public Optimizer {
   bool decoupled_;
 };
 
-// Adam's options with weight_decay 1e-2 (a setter returns AdamOptions: AdamW takes them).
+// Adam's options with weight_decay 1e-2 (a setter returns AdamOptions: AdamW takes them, as
+// they are). AdamW's constructors take these, so an lr alone (AdamW(groups, 1e-3)) gets the
+// 1e-2, not AdamOptions' 0.
 struct AdamWOptions : AdamOptions {
   AdamWOptions(double lr = 1e-3) : AdamOptions(lr) { weight_decay(1e-2); }  // NOLINT: implicit
+  AdamWOptions(const AdamOptions& o) : AdamOptions(o) {}                    // NOLINT: implicit
 };
 
 // Adam with decoupled weight decay: p *= 1 - lr weight_decay before Adam's step (without the
 // L2 term).
 class AdamW : public Adam {
  public:
-  AdamW(std::vector<ParamGroup> groups, AdamOptions options = AdamWOptions());
-  AdamW(std::vector<Tensor> params, AdamOptions options = AdamWOptions());
+  AdamW(std::vector<ParamGroup> groups, AdamWOptions options = {});
+  AdamW(std::vector<Tensor> params, AdamWOptions options = {});
   AdamW(std::vector<Tensor> params, double lr) : AdamW(std::move(params), AdamWOptions(lr)) {}
 };
 

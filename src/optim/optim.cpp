@@ -278,9 +278,9 @@ void Adam::update(Update& u) {
                        decoupled_, u.step);
 }
 
-AdamW::AdamW(std::vector<ParamGroup> groups, AdamOptions o)
+AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions o)
     : Adam(std::move(groups), o, "AdamW", true) {}
-AdamW::AdamW(std::vector<Tensor> params, AdamOptions o)
+AdamW::AdamW(std::vector<Tensor> params, AdamWOptions o)
     : AdamW(std::vector<ParamGroup>{params}, o) {}
 
 // --- RMSprop, Adagrad ----------------------------------------------------------------------

@@ -493,3 +493,19 @@ TEST(Schedules, OneCycleEmptyPhaseIsAnErrorNotANaN) {
   EXPECT_EQ(*opt->param_groups()[0].momentum, momentum);
   EXPECT_TRUE(std::isfinite(lr));
 }
+
+// AdamW's default weight decay (1e-2) whatever form its parameters and lr come in; AdamOptions
+// given as they are keep theirs.
+TEST(Optim, AdamWKeepsItsWeightDecayWithAnLrAlone) {
+  Tensor p = zeros({1}).requires_grad_();
+  optim::AdamW a(std::vector<optim::ParamGroup>{optim::ParamGroup({p})}, 1e-3);
+  EXPECT_EQ(*a.param_groups()[0].weight_decay, 1e-2);
+  optim::AdamW b(std::vector<Tensor>{p}, 1e-3);
+  EXPECT_EQ(*b.param_groups()[0].weight_decay, 1e-2);
+  optim::AdamW c(std::vector<optim::ParamGroup>{optim::ParamGroup({p}, 0.5)});
+  EXPECT_EQ(*c.param_groups()[0].weight_decay, 1e-2);
+  optim::AdamW d(std::vector<Tensor>{p}, optim::AdamWOptions(1e-3).beta2(0.99));
+  EXPECT_EQ(*d.param_groups()[0].weight_decay, 1e-2);
+  optim::AdamW e(std::vector<Tensor>{p}, optim::AdamOptions(1e-3));
+  EXPECT_EQ(*e.param_groups()[0].weight_decay, 0);
+}
