@@ -84,8 +84,10 @@ class Optimizer {
   Optimizer(std::vector<ParamGroup> groups, const char* name, double lr, double weight_decay,
             double momentum);
   virtual void update(Update& u) = 0;
-  // The state names this optimizer may hold.
+  // The state names this optimizer may hold, and those a parameter with updates must hold
+  // (what its next update reads; one of another configuration, amsgrad's, is refused).
   virtual std::vector<std::string> state_names() const = 0;
+  virtual std::vector<std::string> required_state_names() const { return {}; }
   const char* name_;
 
  private:
@@ -150,6 +152,10 @@ class Adam : public Optimizer {
   std::vector<std::string> state_names() const override {
     return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
   }
+  std::vector<std::string> required_state_names() const override {
+    if (options.amsgrad()) return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+    return {"exp_avg", "exp_avg_sq"};
+  }
 
  private:
   bool decoupled_;
@@ -196,6 +202,10 @@ class RMSprop : public Optimizer {
   std::vector<std::string> state_names() const override {
     return {"square_avg", "momentum_buffer", "grad_avg"};
   }
+  std::vector<std::string> required_state_names() const override {
+    if (options.centered()) return {"square_avg", "grad_avg"};
+    return {"square_avg"};
+  }
 };
 
 struct AdagradOptions {
@@ -219,6 +229,7 @@ class Adagrad : public Optimizer {
  protected:
   void update(Update& u) override;
   std::vector<std::string> state_names() const override { return {"sum"}; }
+  std::vector<std::string> required_state_names() const override { return {"sum"}; }
 };
 
 // ---------------------------------------------------------------------------------------------
