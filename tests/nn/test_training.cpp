@@ -567,3 +567,12 @@ TEST(Optim, MalformedStatesAreRefused) {
     EXPECT_EQ(sched.base_lrs()[0], 0.1);
   }
 }
+
+// An epoch number the iterator cannot count past is refused, the iterator left as it was.
+TEST(Checkpoint, StartEpochRefusesTheLastInt64) {
+  data::BatchIterator it(arange(6).reshape({6, 1}), arange(6, DType::i64), 2, true, 7);
+  it.start_epoch(3);
+  EXPECT_THROW(it.start_epoch(std::numeric_limits<int64_t>::max()), ValueError);
+  EXPECT_THROW(it.start_epoch(-1), ValueError);
+  EXPECT_EQ(it.epoch(), 3);
+}
