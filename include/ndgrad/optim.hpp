@@ -84,8 +84,10 @@ class Optimizer {
   Optimizer(std::vector<ParamGroup> groups, const char* name, double lr, double weight_decay,
             double momentum);
   virtual void update(Update& u) = 0;
-  // The state names this optimizer may hold.
+  // The state names this optimizer may hold, and those a parameter with updates must hold
+  // (what its next update reads; one of another configuration, amsgrad's, is refused).
   virtual std::vector<std::string> state_names() const = 0;
+  virtual std::vector<std::string> required_state_names() const { return {}; }
   const char* name_;
 
  private:
@@ -150,22 +152,29 @@ class Adam : public Optimizer {
   std::vector<std::string> state_names() const override {
     return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
   }
+  std::vector<std::string> required_state_names() const override {
+    if (options.amsgrad()) return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+    return {"exp_avg", "exp_avg_sq"};
+  }
 
  private:
   bool decoupled_;
 };
 
-// Adam's options with weight_decay 1e-2 (a setter returns AdamOptions: AdamW takes them).
+// Adam's options with weight_decay 1e-2 (a setter returns AdamOptions: AdamW takes them, as
+// they are). AdamW's constructors take these, so an lr alone (AdamW(groups, 1e-3)) gets the
+// 1e-2, not AdamOptions' 0.
 struct AdamWOptions : AdamOptions {
   AdamWOptions(double lr = 1e-3) : AdamOptions(lr) { weight_decay(1e-2); }  // NOLINT: implicit
+  AdamWOptions(const AdamOptions& o) : AdamOptions(o) {}                    // NOLINT: implicit
 };
 
 // Adam with decoupled weight decay: p *= 1 - lr weight_decay before Adam's step (without the
 // L2 term).
 class AdamW : public Adam {
  public:
-  AdamW(std::vector<ParamGroup> groups, AdamOptions options = AdamWOptions());
-  AdamW(std::vector<Tensor> params, AdamOptions options = AdamWOptions());
+  AdamW(std::vector<ParamGroup> groups, AdamWOptions options = {});
+  AdamW(std::vector<Tensor> params, AdamWOptions options = {});
   AdamW(std::vector<Tensor> params, double lr) : AdamW(std::move(params), AdamWOptions(lr)) {}
 };
 
@@ -193,6 +202,10 @@ class RMSprop : public Optimizer {
   std::vector<std::string> state_names() const override {
     return {"square_avg", "momentum_buffer", "grad_avg"};
   }
+  std::vector<std::string> required_state_names() const override {
+    if (options.centered()) return {"square_avg", "grad_avg"};
+    return {"square_avg"};
+  }
 };
 
 struct AdagradOptions {
@@ -216,6 +229,7 @@ class Adagrad : public Optimizer {
  protected:
   void update(Update& u) override;
   std::vector<std::string> state_names() const override { return {"sum"}; }
+  std::vector<std::string> required_state_names() const override { return {"sum"}; }
 };
 
 // ---------------------------------------------------------------------------------------------

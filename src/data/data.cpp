@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <numeric>
 
 #include "core/random.hpp"
@@ -239,8 +240,9 @@ int64_t BatchIterator::num_batches() const {
 }
 
 void BatchIterator::start_epoch(int64_t epoch) {
-  if (epoch < 0)
-    throw ValueError("BatchIterator::start_epoch: epoch must be >= 0, got " +
+  // (below the int64 maximum: the epoch's number is counted on past it)
+  if (epoch < 0 || epoch == std::numeric_limits<int64_t>::max())
+    throw ValueError("BatchIterator::start_epoch: epoch must be in [0, 2^63 - 1), got " +
                      std::to_string(epoch));
   epoch_ = epoch;
   start_epoch();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 #include <string>
 
@@ -165,8 +166,10 @@ void Optimizer::check_state_dict(const std::map<std::string, Tensor>& state) con
     } catch (const ValueError& e) {
       throw ValueError(who + ": " + e.what());
     }
-    const Tensor idx = r.get(prefix + "params", DType::i64, Shape{int64_t(g.params.size())});
-    const int64_t* v = idx.contiguous().data_ptr<int64_t>();
+    // (held: a strided entry's contiguous copy must outlive v)
+    const Tensor idx =
+        r.get(prefix + "params", DType::i64, Shape{int64_t(g.params.size())}).contiguous();
+    const int64_t* v = idx.data_ptr<int64_t>();
     for (size_t j = 0; j < g.params.size(); ++j, ++k)
       if (v[j] != int64_t(k))
         throw ValueError(who + ": '" + prefix + "params' names other parameters than group " +
@@ -185,8 +188,10 @@ void Optimizer::check_state_dict(const std::map<std::string, Tensor>& state) con
     require(key.rfind("state.", 0) == 0, who + ": unexpected entry '" + key + "'");
     const size_t dot = key.find('.', 6);
     const std::string index = key.substr(6, dot == std::string::npos ? dot : dot - 6);
+    // Decimal as state_dict writes it: "01" would name parameter 1 beside "1".
     require(dot != std::string::npos && !index.empty() &&
-                index.find_first_not_of("0123456789") == std::string::npos && index.size() < 10,
+                index.find_first_not_of("0123456789") == std::string::npos && index.size() < 10 &&
+                (index.size() == 1 || index[0] != '0'),
             who + ": unexpected entry '" + key + "'");
     const size_t i = std::stoul(index);
     require(i < params_.size(), who + ": '" + key + "' is for parameter " + index +
@@ -195,7 +200,14 @@ void Optimizer::check_state_dict(const std::map<std::string, Tensor>& state) con
     const Tensor& p = params_[i];
     if (name == "step") {
       const Tensor s = r.get(key, DType::i64, Shape{});
-      require(s.contiguous().data_ptr<int64_t>()[0] > 0, who + ": '" + key + "' must be positive");
+      const int64_t steps = s.contiguous().data_ptr<int64_t>()[0];
+      // (the next update's number, steps + 1, must be an int64)
+      require(steps > 0 && steps < std::numeric_limits<int64_t>::max(),
+              who + ": '" + key + "' must be positive and below 2^63 - 1");
+      for (const std::string& needed : required_state_names())
+        require(r.has("state." + index + "." + needed), who + ": '" + key + "' without 'state." +
+                                                            index + "." + needed + "' (" + name_ +
+                                                            "'s update reads it)");
     } else {
       require(std::find(names.begin(), names.end(), name) != names.end(),
               who + ": unexpected entry '" + key + "' (" + name_ + " keeps no '" + name + "')");
@@ -278,9 +290,9 @@ void Adam::update(Update& u) {
                        decoupled_, u.step);
 }
 
-AdamW::AdamW(std::vector<ParamGroup> groups, AdamOptions o)
+AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions o)
     : Adam(std::move(groups), o, "AdamW", true) {}
-AdamW::AdamW(std::vector<Tensor> params, AdamOptions o)
+AdamW::AdamW(std::vector<Tensor> params, AdamWOptions o)
     : AdamW(std::vector<ParamGroup>{params}, o) {}
 
 // --- RMSprop, Adagrad ----------------------------------------------------------------------

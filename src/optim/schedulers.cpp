@@ -1,6 +1,7 @@
 // Learning-rate schedules: closed forms of epoch (or batch) t, and reduce-on-plateau.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "ndgrad/optim.hpp"
@@ -38,8 +39,10 @@ std::map<std::string, Tensor> Scheduler::state_dict() const {
 
 void Scheduler::visit(StateReader& r, bool apply) {
   const int64_t e = r.i64("last_epoch");
-  require(e >= 0,
-          "Scheduler::load_state_dict: 'last_epoch' must be >= 0, got " + std::to_string(e));
+  // (below the int64 maximum: step() adds one)
+  require(e >= 0 && e < std::numeric_limits<int64_t>::max(),
+          "Scheduler::load_state_dict: 'last_epoch' must be in [0, 2^63 - 1), got " +
+              std::to_string(e));
   if (apply) last_epoch_ = e;
 }
 
@@ -86,10 +89,14 @@ std::map<std::string, Tensor> LRScheduler::state_dict() const {
 
 void LRScheduler::visit(StateReader& r, bool apply) {
   Scheduler::visit(r, apply);
-  const Tensor b = r.get("base_lrs", DType::f64, Shape{int64_t(base_lrs_.size())});
+  const Tensor b = r.get("base_lrs", DType::f64, Shape{int64_t(base_lrs_.size())}).contiguous();
+  // (the groups' lr come from these: an optimizer refuses a negative or non-finite one)
+  for (size_t g = 0; g < base_lrs_.size(); ++g)
+    require(b.data_ptr<double>()[g] >= 0 && std::isfinite(b.data_ptr<double>()[g]),
+            "Scheduler::load_state_dict: 'base_lrs' must be finite and >= 0, got " +
+                num(b.data_ptr<double>()[g]));
   if (apply)
-    for (size_t g = 0; g < base_lrs_.size(); ++g)
-      base_lrs_[g] = b.contiguous().data_ptr<double>()[g];
+    for (size_t g = 0; g < base_lrs_.size(); ++g) base_lrs_[g] = b.data_ptr<double>()[g];
 }
 
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size_, double gamma_)
@@ -193,6 +200,12 @@ double OneCycleLR::anneal(int64_t t, double initial, double max, double min) con
   for (size_t i = 0; i < phases_.size(); ++i) {
     const Phase& ph = phases_[i];
     if (double(t) <= ph.end_step || i + 1 == phases_.size()) {
+      // A phase of no length (pct_start * total_steps == 1, or pct_start 1 at the last step):
+      // PyTorch's division by zero, not a NaN lr.
+      require(ph.end_step != start_step, "OneCycleLR: step " + std::to_string(t) +
+                                             " falls in a phase of no length (pct_start " +
+                                             num(options.pct_start()) + ", total_steps " +
+                                             std::to_string(options.total_steps()) + ")");
       const double pct = (double(t) - start_step) / (ph.end_step - start_step);
       const double a = values[ph.start], b = values[ph.end];
       return options.cos_anneal() ? b + (a - b) / 2 * (std::cos(kPi * pct) + 1) : (b - a) * pct + a;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -476,4 +477,102 @@ TEST(TorchInterop, APyTorchTrainedModelGivesItsLogits) {
   } catch (const ValueError& e) {
     EXPECT_NE(std::string(e.what()).find("0.weight"), std::string::npos) << e.what();
   }
+}
+
+// A one-cycle phase of no length is PyTorch's ZeroDivisionError: a ValueError, never a NaN lr.
+TEST(Schedules, OneCycleEmptyPhaseIsAnErrorNotANaN) {
+  auto opt = sgd();
+  // pct_start * total_steps == 1: the warmup phase ends at step 0, where it starts.
+  EXPECT_THROW(optim::OneCycleLR(*opt, optim::OneCycleOptions(0.1, 10).pct_start(0.1)), ValueError);
+  // pct_start 1: the annealing phase is empty, reached at step total_steps.
+  optim::OneCycleLR one(*opt, optim::OneCycleOptions(0.1, 4).pct_start(1.0));
+  for (int i = 0; i < 3; ++i) one.step();
+  const double lr = opt->lr(), momentum = *opt->param_groups()[0].momentum;
+  EXPECT_THROW(one.step(), ValueError);
+  EXPECT_EQ(one.last_epoch(), 3);
+  EXPECT_EQ(opt->lr(), lr);
+  EXPECT_EQ(*opt->param_groups()[0].momentum, momentum);
+  EXPECT_TRUE(std::isfinite(lr));
+}
+
+// AdamW's default weight decay (1e-2) whatever form its parameters and lr come in; AdamOptions
+// given as they are keep theirs.
+TEST(Optim, AdamWKeepsItsWeightDecayWithAnLrAlone) {
+  Tensor p = zeros({1}).requires_grad_();
+  optim::AdamW a(std::vector<optim::ParamGroup>{optim::ParamGroup({p})}, 1e-3);
+  EXPECT_EQ(*a.param_groups()[0].weight_decay, 1e-2);
+  optim::AdamW b(std::vector<Tensor>{p}, 1e-3);
+  EXPECT_EQ(*b.param_groups()[0].weight_decay, 1e-2);
+  optim::AdamW c(std::vector<optim::ParamGroup>{optim::ParamGroup({p}, 0.5)});
+  EXPECT_EQ(*c.param_groups()[0].weight_decay, 1e-2);
+  optim::AdamW d(std::vector<Tensor>{p}, optim::AdamWOptions(1e-3).beta2(0.99));
+  EXPECT_EQ(*d.param_groups()[0].weight_decay, 1e-2);
+  optim::AdamW e(std::vector<Tensor>{p}, optim::AdamOptions(1e-3));
+  EXPECT_EQ(*e.param_groups()[0].weight_decay, 0);
+}
+
+// Malformed optimizer states are refused before anything changes: an index written two ways
+// ("01" and "1"), a step at the end of int64 (the next update's number overflows), a parameter
+// with updates but without the state its update reads (Adam's moments), and a group's indices in
+// a strided view are read correctly.
+TEST(Optim, MalformedStatesAreRefused) {
+  Tensor p = randn({3}, 1).requires_grad_(), q = randn({3}, 2).requires_grad_();
+  optim::Adam a(std::vector<Tensor>{p, q}, optim::AdamOptions(0.1).amsgrad(true));
+  (p.sum() + (q * q).sum()).backward();
+  a.step();
+  const auto st = a.state_dict();
+  auto check_bad = [&](const std::map<std::string, Tensor>& s, const std::string& names) {
+    const auto before = a.state_dict();
+    try {
+      a.load_state_dict(s);
+      ADD_FAILURE() << "loaded a bad state (" << names << ")";
+    } catch (const ValueError& e) {
+      EXPECT_NE(std::string(e.what()).find(names), std::string::npos) << e.what();
+    }
+    const auto after = a.state_dict();
+    ASSERT_EQ(before.size(), after.size());
+    for (const auto& [k, v] : before) EXPECT_EQ(v.to_vector(), after.at(k).to_vector()) << k;
+  };
+  auto s1 = st;
+  s1["state.01.step"] = st.at("state.1.step");
+  s1["state.01.exp_avg"] = ones({3});
+  check_bad(s1, "state.01");
+  auto s2 = st;
+  Tensor last = zeros({}, DType::i64);
+  last.data_ptr<int64_t>()[0] = std::numeric_limits<int64_t>::max();
+  s2["state.0.step"] = last;
+  check_bad(s2, "state.0.step");
+  for (const char* name : {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}) {
+    auto s3 = st;
+    s3.erase(std::string("state.0.") + name);
+    check_bad(s3, std::string("state.0.") + name);
+  }
+  // The same state with its indices in a strided view loads.
+  auto s4 = st;
+  s4["param_groups.0.params"] =
+      tensor({0, -7, 1, -7}, {4}, DType::i64).slice(0, 0, std::nullopt, 2);
+  ASSERT_FALSE(s4["param_groups.0.params"].is_contiguous());
+  EXPECT_NO_THROW(a.load_state_dict(s4));
+  // A schedule's epoch at the end of int64: its next step would overflow.
+  optim::StepLR sched(a, 2);
+  auto s5 = sched.state_dict();
+  s5["last_epoch"] = last;
+  EXPECT_THROW(sched.load_state_dict(s5), ValueError);
+  EXPECT_EQ(sched.last_epoch(), 0);
+  // Its base lrs: the groups' lr after the next step, so never NaN or negative.
+  for (double bad : {std::nan(""), -1.0}) {
+    auto s6 = sched.state_dict();
+    s6["base_lrs"] = tensor({bad}, {1}, DType::f64);
+    EXPECT_THROW(sched.load_state_dict(s6), ValueError);
+    EXPECT_EQ(sched.base_lrs()[0], 0.1);
+  }
+}
+
+// An epoch number the iterator cannot count past is refused, the iterator left as it was.
+TEST(Checkpoint, StartEpochRefusesTheLastInt64) {
+  data::BatchIterator it(arange(6).reshape({6, 1}), arange(6, DType::i64), 2, true, 7);
+  it.start_epoch(3);
+  EXPECT_THROW(it.start_epoch(std::numeric_limits<int64_t>::max()), ValueError);
+  EXPECT_THROW(it.start_epoch(-1), ValueError);
+  EXPECT_EQ(it.epoch(), 3);
 }
