@@ -15,7 +15,9 @@
 
 namespace ndgrad {
 
-// What a checkpoint holds; any pointer may be null (that part is neither saved nor expected).
+// What a checkpoint holds; any pointer may be null: that part is not saved, and loading skips
+// it (a training checkpoint loads into a model alone, for evaluation). The parts named must all
+// be in the file.
 struct TrainingState {
   nn::Module* model = nullptr;
   optim::Optimizer* optimizer = nullptr;

@@ -48,7 +48,9 @@ std::vector<std::pair<std::string, Generator*>> all_generators(const TrainingSta
   if (s.model)
     for (auto& [name, g] : s.model->named_generators()) out.emplace_back("rng.model." + name, g);
   for (auto& [name, g] : s.generators) {
-    if (!g) throw ValueError("save_checkpoint: generator '" + name + "' is null");
+    if (!g) throw ValueError("checkpoint: generator '" + name + "' is null");
+    for (const auto& [key, _] : out)
+      if (key == "rng." + name) throw ValueError("checkpoint: two generators named '" + name + "'");
     if (name.empty() || name == "default" || name.rfind("model.", 0) == 0)
       throw ValueError("checkpoint: generator name '" + name +
                        "' is empty or taken (default, model.*)");
@@ -102,6 +104,11 @@ void load_checkpoint(const std::string& path, TrainingState& s) {
   for (auto& [key, g] : all_generators(s)) generators.emplace_back(g, read_generator(r, key));
   const std::map<std::string, Tensor> extra = part(all, "extra.");
   for (const auto& [k, _] : extra) r.mark("extra." + k);
+  // The parts the state does not name (a null optimizer: a model loaded for evaluation;
+  // generators not listed) are skipped; any other entry is not a checkpoint's.
+  for (const auto& [k, _] : all)
+    for (const char* prefix : {"model.", "optimizer.", "scheduler.", "rng."})
+      if (k.rfind(prefix, 0) == 0) r.mark(k);
   r.expect_all_used();
 
   if (s.model) s.model->load_state_dict(model);

@@ -431,6 +431,18 @@ TEST(Checkpoint, AnotherModelOrADamagedFileChangesNothing) {
   EXPECT_EQ(u.model.state_dict().at("1.running_mean").to_vector(),
             t.model.state_dict().at("1.running_mean").to_vector());
   EXPECT_EQ(u.shuffle.get_state().offset, t.shuffle.get_state().offset);
+  // A model alone, for evaluation: the optimizer's, schedule's and loop's entries are skipped.
+  Trainer v;
+  TrainingState model_only;
+  model_only.model = &v.model;
+  load_checkpoint(path, model_only);
+  EXPECT_EQ(v.model.state_dict().at("6.weight").to_vector(),
+            t.model.state_dict().at("6.weight").to_vector());
+  // Two generators of one name: refused, nothing written.
+  TrainingState dup = u.state();
+  dup.generators.push_back({"shuffle", &v.shuffle});
+  EXPECT_THROW(save_checkpoint(dir + "/d.npz", dup), ValueError);
+  EXPECT_NE(access((dir + "/d.npz").c_str(), F_OK), 0);
   for (const char* f : {"c.npz", "t.npz"}) std::remove((dir + "/" + f).c_str());
   rmdir(dir.c_str());
 }

@@ -97,7 +97,8 @@ inline void adam_loop(int64_t n, T* __restrict p, const T* __restrict g, T* __re
     v[i] = b2 * v[i] + (1 - b2) * gi * gi;
     T s = v[i];
     if (vmax) {
-      vmax[i] = vmax[i] > s ? vmax[i] : s;  // (NaN: kept from v, as torch.maximum)
+      // torch.maximum: a NaN on either side stays
+      vmax[i] = (vmax[i] > s || vmax[i] != vmax[i]) ? vmax[i] : s;
       s = vmax[i];
     }
     p[i] -= step_size * m[i] / (std::sqrt(s) * inv_sqrt_bc2 + eps);
