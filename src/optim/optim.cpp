@@ -18,16 +18,6 @@ namespace ndgrad::optim {
 
 namespace {
 
-void require(bool ok, const std::string& message) {
-  if (!ok) throw ValueError(message);
-}
-
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
 char* bytes(const Tensor& t) { return t.impl()->data(); }
 
 // The dtype the updates compute in: f32 for f16 and bf16 parameters (and their state).

@@ -13,16 +13,6 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-void require(bool ok, const std::string& message) {
-  if (!ok) throw ValueError(message);
-}
-
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
 }  // namespace
 
 // --- Scheduler -----------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // Saved state as named tensors (optimizers, schedules, checkpoints): scalars in and out, and a
 // reader that checks an entry's presence, dtype and shape, naming it in a ValueError.
 #pragma once
+#include <cstdio>
 #include <map>
 #include <set>
 #include <string>
@@ -9,6 +10,18 @@
 #include "ndgrad/tensor.hpp"
 
 namespace ndgrad::optim {
+
+// A ValueError with message unless ok.
+inline void require(bool ok, const std::string& message) {
+  if (!ok) throw ValueError(message);
+}
+
+// An option's value in a message: %g, so 1e-08 and 0.9 read as written.
+inline std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 inline Tensor f64_scalar(double v) { return scalar(v, DType::f64); }
 // Exact for every int64 (a double would round past 2^53).

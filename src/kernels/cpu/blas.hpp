@@ -2,6 +2,8 @@
 // BLAS, found at run time: ndgrad opens OpenBLAS itself on first use, so it can ask for the
 // AVX-512 kernels that OpenBLAS 0.3.21 fails to pick on CPUs it does not recognise, without
 // the user setting environment variables, and so that a machine without BLAS still runs.
+#include <cstdint>
+
 namespace ndgrad::kernels {
 
 struct Blas {
@@ -26,5 +28,20 @@ const Blas& blas();
 void blas_sync_threads();
 // OpenBLAS's name for the kernels it uses ("SkylakeX", "Haswell", ...), or "none".
 const char* blas_corename();
+
+// CBLAS's constants for a row-major product.
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+
+// How a rows x cols matrix with element strides (s0, s1), one of them 1, is described to BLAS:
+// transposed or not, and its leading dimension.
+struct Layout {
+  bool trans;
+  int64_t ld;
+};
+inline Layout layout_of(int64_t rows, int64_t cols, int64_t s0, int64_t s1) {
+  const int64_t c = cols > 1 ? cols : 1, r = rows > 1 ? rows : 1;
+  if ((cols == 1 || s1 == 1) && (rows == 1 || s0 >= c)) return {false, rows == 1 ? c : s0};
+  return {true, cols == 1 ? r : s1};
+}
 
 }  // namespace ndgrad::kernels

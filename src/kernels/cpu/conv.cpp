@@ -299,18 +299,6 @@ namespace {
 // c (m x n, row stride ldc) = a (m x k) b (k x n), or c += a b with accumulate; a's element
 // (i, p) at a[i * as0 + p * as1], b's (p, j) at b[p * bs0 + j * bs1], one of each pair of
 // strides 1. The own sgemm for float where the CPU has it, BLAS, else a plain loop.
-constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
-
-struct Layout {
-  bool trans;
-  int64_t ld;
-};
-Layout layout_of(int64_t rows, int64_t cols, int64_t s0, int64_t s1) {
-  if ((cols == 1 || s1 == 1) && (rows == 1 || s0 >= std::max<int64_t>(cols, 1)))
-    return {false, rows == 1 ? std::max<int64_t>(cols, 1) : s0};
-  return {true, cols == 1 ? std::max<int64_t>(rows, 1) : s1};
-}
-
 template <class T>
 void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t as0, int64_t as1, const T* b,
           int64_t bs0, int64_t bs1, T* c, int64_t ldc, bool accumulate) {
@@ -748,21 +736,11 @@ void pool_backward(const PoolGeometry& p, const T* gy, const int64_t* indices, T
                  });
 }
 
-template <class F>
-void floating(DType dtype, const char* op, F&& f) {
-  if (dtype == DType::f32)
-    f(float());
-  else if (dtype == DType::f64)
-    f(double());
-  else
-    throw DTypeError(std::string("internal: no ") + op + " kernel for " + dtype_name(dtype));
-}
-
 }  // namespace
 
 void conv2d_forward(DType dtype, const ConvGeometry& c, const char* x, const char* w,
                     const char* bias, char* y) {
-  floating(dtype, "conv2d", [&](auto tag) {
+  dispatch_f32_f64(dtype, "conv2d", [&](auto tag) {
     using T = decltype(tag);
     conv_forward<T>(c, reinterpret_cast<const T*>(x), reinterpret_cast<const T*>(w),
                     reinterpret_cast<const T*>(bias), reinterpret_cast<T*>(y));
@@ -771,7 +749,7 @@ void conv2d_forward(DType dtype, const ConvGeometry& c, const char* x, const cha
 
 void conv2d_backward(DType dtype, const ConvGeometry& c, const char* x, const char* w,
                      const char* gy, char* gx, char* gw, char* gb) {
-  floating(dtype, "conv2d backward", [&](auto tag) {
+  dispatch_f32_f64(dtype, "conv2d backward", [&](auto tag) {
     using T = decltype(tag);
     conv_backward<T>(c, reinterpret_cast<const T*>(x), reinterpret_cast<const T*>(w),
                      reinterpret_cast<const T*>(gy), reinterpret_cast<T*>(gx),
@@ -781,7 +759,7 @@ void conv2d_backward(DType dtype, const ConvGeometry& c, const char* x, const ch
 
 void max_pool2d_forward(DType dtype, const PoolGeometry& p, const char* x, char* y,
                         int64_t* indices) {
-  floating(dtype, "max_pool2d", [&](auto tag) {
+  dispatch_f32_f64(dtype, "max_pool2d", [&](auto tag) {
     using T = decltype(tag);
     pool_forward<T>(p, reinterpret_cast<const T*>(x), reinterpret_cast<T*>(y), indices);
   });
@@ -789,7 +767,7 @@ void max_pool2d_forward(DType dtype, const PoolGeometry& p, const char* x, char*
 
 void max_pool2d_backward(DType dtype, const PoolGeometry& p, const char* gy, const int64_t* indices,
                          char* gx) {
-  floating(dtype, "max_pool2d backward", [&](auto tag) {
+  dispatch_f32_f64(dtype, "max_pool2d backward", [&](auto tag) {
     using T = decltype(tag);
     pool_backward<T>(p, reinterpret_cast<const T*>(gy), indices, reinterpret_cast<T*>(gx));
   });

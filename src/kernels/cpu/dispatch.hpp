@@ -137,4 +137,16 @@ decltype(auto) dispatch_floating(DType dtype, F&& f) {
   return f(float{});
 }
 
+// f(float()) or f(double()); any other dtype is an internal error naming op (the ops of their
+// own that call such kernels keep other dtypes on their composed paths).
+template <class F>
+void dispatch_f32_f64(DType dtype, const char* op, F&& f) {
+  if (dtype == DType::f32)
+    f(float());
+  else if (dtype == DType::f64)
+    f(double());
+  else
+    throw DTypeError(std::string("internal: no ") + op + " kernel for " + dtype_name(dtype));
+}
+
 }  // namespace ndgrad::kernels

@@ -32,20 +32,6 @@ void portable_gemm(int64_t n, int64_t k, int64_t m, const T* a, int64_t as0, int
     }
 }
 
-constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
-
-// How a rows x cols matrix with element strides (s0, s1) is described to BLAS.
-struct Layout {
-  bool trans;
-  int64_t ld;
-};
-
-Layout layout_of(int64_t rows, int64_t cols, int64_t s0, int64_t s1) {
-  if ((cols == 1 || s1 == 1) && (rows == 1 || s0 >= std::max<int64_t>(cols, 1)))
-    return {false, rows == 1 ? std::max<int64_t>(cols, 1) : s0};
-  return {true, cols == 1 ? std::max<int64_t>(rows, 1) : s1};
-}
-
 template <class T>
 void gemm(int64_t n, int64_t k, int64_t m, const T* a, int64_t as0, int64_t as1, const T* b,
           int64_t bs0, int64_t bs1, T* c, bool use_blas) {

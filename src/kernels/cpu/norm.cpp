@@ -13,6 +13,7 @@
 
 #include "core/thread_pool.hpp"
 #include "kernels/cpu/clones.hpp"
+#include "kernels/cpu/dispatch.hpp"
 #include "kernels/cpu/kernels.hpp"
 #include "kernels/cpu/reference.hpp"
 #include "kernels/cpu/stream_store.hpp"
@@ -463,16 +464,6 @@ void bn_backward(const NormGeometry& geo, const T* x, const T* w, const T* mean,
       });
 }
 
-template <class F>
-void floating(DType dtype, const char* op, F&& f) {
-  if (dtype == DType::f32)
-    f(float());
-  else if (dtype == DType::f64)
-    f(double());
-  else
-    throw DTypeError(std::string("internal: no ") + op + " kernel for " + dtype_name(dtype));
-}
-
 template <class T>
 const T* cp(const char* p) {
   return reinterpret_cast<const T*>(p);
@@ -486,7 +477,7 @@ T* mp(char* p) {
 
 void layer_norm_forward(DType dtype, int64_t rows, int64_t n, const char* x, const char* w,
                         const char* b, double eps, char* y, char* mean, char* rstd) {
-  floating(dtype, "layer_norm", [&](auto tag) {
+  dispatch_f32_f64(dtype, "layer_norm", [&](auto tag) {
     using T = decltype(tag);
     ln_forward<T>(rows, n, cp<T>(x), cp<T>(w), cp<T>(b), eps, mp<T>(y), mp<T>(mean), mp<T>(rstd));
   });
@@ -495,7 +486,7 @@ void layer_norm_forward(DType dtype, int64_t rows, int64_t n, const char* x, con
 void layer_norm_backward(DType dtype, int64_t rows, int64_t n, const char* x, const char* w,
                          const char* mean, const char* rstd, const char* gy, char* gx, char* gw,
                          char* gb) {
-  floating(dtype, "layer_norm backward", [&](auto tag) {
+  dispatch_f32_f64(dtype, "layer_norm backward", [&](auto tag) {
     using T = decltype(tag);
     ln_backward<T>(rows, n, cp<T>(x), cp<T>(w), cp<T>(mean), cp<T>(rstd), cp<T>(gy), mp<T>(gx),
                    mp<T>(gw), mp<T>(gb));
@@ -505,7 +496,7 @@ void layer_norm_backward(DType dtype, int64_t rows, int64_t n, const char* x, co
 void batch_norm_forward(DType dtype, const NormGeometry& geo, const char* x, const char* w,
                         const char* b, double eps, bool training, char* y, char* mean, char* rstd,
                         char* var) {
-  floating(dtype, "batch_norm", [&](auto tag) {
+  dispatch_f32_f64(dtype, "batch_norm", [&](auto tag) {
     using T = decltype(tag);
     bn_forward<T>(geo, cp<T>(x), cp<T>(w), cp<T>(b), eps, training, mp<T>(y), mp<T>(mean),
                   mp<T>(rstd), mp<T>(var));
@@ -515,7 +506,7 @@ void batch_norm_forward(DType dtype, const NormGeometry& geo, const char* x, con
 void batch_norm_backward(DType dtype, const NormGeometry& geo, const char* x, const char* w,
                          const char* mean, const char* rstd, const char* gy, bool training,
                          char* gx, char* gw, char* gb) {
-  floating(dtype, "batch_norm backward", [&](auto tag) {
+  dispatch_f32_f64(dtype, "batch_norm backward", [&](auto tag) {
     using T = decltype(tag);
     bn_backward<T>(geo, cp<T>(x), cp<T>(w), cp<T>(mean), cp<T>(rstd), cp<T>(gy), training,
                    mp<T>(gx), mp<T>(gw), mp<T>(gb));
