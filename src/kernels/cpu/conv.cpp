@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -226,6 +227,80 @@ shifted_columns_back_f32(const PatchGeometry& g, float* img, float* rows) {
   shifted_columns_back(g, img, rows);
 }
 
+#ifdef NDGRAD_CONV_AVX512
+// The shifted copies of a "same width" geometry (same_width) for float with AVX-512, a whole
+// plane in 16-lane blocks with no per-row work: block b of kernel position k's row takes the
+// lanes forward[k][b] from the image shifted by shift[k] and zeros the others (the padding and
+// the entries that wrapped around a row's end); the adjoint adds, to block b of the image, the
+// lanes back[k][b] of every kernel position's row in turn (the plain loop's order of additions,
+// so the same sums). The masks are made once a call: a plane's are the same for all of them.
+class ShiftedPlanes {
+ public:
+  // for_back: the adjoint's masks (else the copy's).
+  ShiftedPlanes(const PatchGeometry& g, bool for_back)
+      : g_(g),
+        L_(g.out_h * g.out_w),
+        HW_(g.height * g.width),
+        kk_(g.kernel_h * g.kernel_w),
+        blocks_(((for_back ? HW_ : L_) + 15) / 16),
+        shift_(size_t(kk_)),
+        masks_(size_t(kk_ * blocks_), 0) {
+    const int64_t W = g.width;
+    for (int64_t ki = 0; ki < g.kernel_h; ++ki)
+      for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
+        const int64_t k = ki * g.kernel_w + kj;
+        const int64_t dh = ki * g.dilation_h - g.pad_h, dw = kj * g.dilation_w - g.pad_w;
+        shift_[size_t(k)] = dh * W + dw;
+        for (int64_t b = 0; b < blocks_; ++b) {
+          unsigned m = 0;
+          for (int lane = 0; lane < 16; ++lane) {
+            const int64_t pos = 16 * b + lane;
+            bool in;
+            if (for_back) {  // image position pos: its patch entry's output row and column
+              const int64_t oh = pos / W - dh, ow = pos % W - dw;
+              in = pos < HW_ && oh >= 0 && oh < g.out_h && ow >= 0 && ow < W;
+            } else {  // patch entry pos: its input row and column
+              const int64_t ih = pos / W + dh, iw = pos % W + dw;
+              in = pos < L_ && ih >= 0 && ih < g.height && iw >= 0 && iw < W;
+            }
+            if (in) m |= 1u << lane;
+          }
+          masks_[size_t(k * blocks_ + b)] = __mmask16(m);
+        }
+      }
+  }
+
+  NDGRAD_CONV_AVX512 void copy(const float* img, float* rows) const {
+    for (int64_t k = 0; k < kk_; ++k) {
+      float* r = rows + k * L_;
+      const float* src = img + shift_[size_t(k)];  // + p: read only in the masked lanes
+      const __mmask16* m = masks_.data() + k * blocks_;
+      for (int64_t b = 0; b < blocks_; ++b)
+        _mm512_mask_storeu_ps(r + 16 * b, lanes_mask(L_ - 16 * b),
+                              _mm512_maskz_loadu_ps(m[b], src + 16 * b));
+    }
+  }
+
+  NDGRAD_CONV_AVX512 void add_back(float* img, const float* rows) const {
+    for (int64_t b = 0; b < blocks_; ++b) {
+      const int64_t q = 16 * b;
+      const __mmask16 out = lanes_mask(HW_ - q);
+      __m512 sum = _mm512_maskz_loadu_ps(out, img + q);
+      for (int64_t k = 0; k < kk_; ++k)
+        sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(masks_[size_t(k * blocks_ + b)],
+                                                       rows + k * L_ + q - shift_[size_t(k)]));
+      _mm512_mask_storeu_ps(img + q, out, sum);
+    }
+  }
+
+ private:
+  PatchGeometry g_;
+  int64_t L_, HW_, kk_, blocks_;
+  std::vector<int64_t> shift_;
+  std::vector<__mmask16> masks_;
+};
+#endif
+
 // plane_patches by the fastest loop that applies. With kAccumulate, rows is scratch the call
 // may change (the shifted loop zeroes its padding entries).
 template <class T, bool kAccumulate>
@@ -255,15 +330,55 @@ void plane_patches_fast(const PatchGeometry& g, T* img, T* rows) {
   plane_patches<T, kAccumulate>(g, img, rows);
 }
 
+// plane_patches_fast with what it decides made once a call (the masked shifted planes' masks).
+template <class T, bool kAccumulate>
+class PlanePatches {
+ public:
+  explicit PlanePatches(const PatchGeometry& g) : g_(g) {
+#ifdef NDGRAD_CONV_AVX512
+    if constexpr (std::is_same_v<T, float>)
+      if (!reference_kernels() && same_width(g) && cpu().avx512) masked_.emplace(g, kAccumulate);
+#endif
+  }
+  // True when the rows are only read, also with kAccumulate.
+  bool rows_read_only() const { return !kAccumulate || masked_.has_value(); }
+  void operator()(T* img, T* rows) const {
+#ifdef NDGRAD_CONV_AVX512
+    if constexpr (std::is_same_v<T, float>) {
+      if (masked_) {
+        if constexpr (kAccumulate)
+          masked_->add_back(img, rows);
+        else
+          masked_->copy(img, rows);
+        return;
+      }
+    }
+#endif
+    plane_patches_fast<T, kAccumulate>(g_, img, rows);
+  }
+
+ private:
+  PatchGeometry g_;
+#ifdef NDGRAD_CONV_AVX512
+  std::optional<ShiftedPlanes> masked_;
+#else
+  std::optional<int> masked_;
+#endif
+};
+
 template <class T, bool kAccumulate>
 void patches(const PatchGeometry& g, T* image, T* cols) {
   const int64_t L = g.out_h * g.out_w, kk = g.kernel_h * g.kernel_w;
+  const PlanePatches<T, kAccumulate> fast(g);
   parallel_for(g.batch * g.channels, [&](int64_t plane) {
-    // (fold's columns are its input, read-only: the plain loop adds them back)
-    if constexpr (kAccumulate)
-      plane_patches<T, true>(g, image + plane * g.height * g.width, cols + plane * kk * L);
+    T* img = image + plane * g.height * g.width;
+    T* rows = cols + plane * kk * L;
+    // (fold's columns are its input, read-only: unless the fast loop only reads them, the plain
+    // loop adds them back)
+    if (fast.rows_read_only())
+      fast(img, rows);
     else
-      plane_patches_fast<T, false>(g, image + plane * g.height * g.width, cols + plane * kk * L);
+      plane_patches<T, true>(g, img, rows);
   });
 }
 
@@ -398,11 +513,12 @@ bool pointwise(const PatchGeometry& g) {
 }
 
 template <class T>
-const T* image_columns(const PatchGeometry& g, const T* image, T* cols) {
+const T* image_columns(const PatchGeometry& g, const PlanePatches<T, false>& copy, const T* image,
+                       T* cols) {
   if (pointwise(g)) return image;
   const int64_t plane = g.height * g.width, rows = g.kernel_h * g.kernel_w * g.out_h * g.out_w;
   for (int64_t ch = 0; ch < g.channels; ++ch)
-    plane_patches_fast<T, false>(g, const_cast<T*>(image) + ch * plane, cols + ch * rows);
+    copy(const_cast<T*>(image) + ch * plane, cols + ch * rows);
   return cols;
 }
 
@@ -412,10 +528,11 @@ void conv_forward(const ConvGeometry& c, const T* x, const T* w, const T* bias, 
   const int64_t L = g.out_h * g.out_w, G = c.groups, og = c.out_channels / G;
   const int64_t ck = g.channels / G * g.kernel_h * g.kernel_w;
   const int64_t tasks = image_tasks<T>(g.batch);
+  const PlanePatches<T, false> copy(g);
   auto images = [&](int64_t t) {
     Scratch<T> cols(0, pointwise(g) ? 0 : ck * G * L);
     for (int64_t b = g.batch * t / tasks; b < g.batch * (t + 1) / tasks; ++b) {
-      const T* cb = image_columns(g, x + b * g.channels * g.height * g.width, cols.data());
+      const T* cb = image_columns(g, copy, x + b * g.channels * g.height * g.width, cols.data());
       T* yb = y + b * c.out_channels * L;
       if (bias)  // the GEMM adds onto the bias
         for (int64_t o = 0; o < c.out_channels; ++o)
@@ -443,6 +560,8 @@ void conv_backward(const ConvGeometry& c, const T* x, const T* w, const T* gy, T
   // in place and packs (transposes) only gy, the smaller operand when og <= ck; else as
   // (og, ck) += gy cols^T.
   const bool transposed = og <= ck;
+  const PlanePatches<T, false> copy(g);
+  const PlanePatches<T, true> add_back(g);
   std::vector<T> wacc(gw ? size_t(tasks * wsize) : 0, T(0));
   std::vector<double> bacc(gb ? size_t(tasks * O) : 0, 0.0);
   auto images = [&](int64_t t) {
@@ -452,7 +571,7 @@ void conv_backward(const ConvGeometry& c, const T* x, const T* w, const T* gy, T
     for (int64_t b = g.batch * t / tasks; b < g.batch * (t + 1) / tasks; ++b) {
       const T* gyb = gy + b * O * L;
       if (gw) {
-        const T* cb = image_columns(g, x + b * g.channels * plane, cols.data());
+        const T* cb = image_columns(g, copy, x + b * g.channels * plane, cols.data());
         for (int64_t gi = 0; gi < G; ++gi) {
           if (transposed)
             gemm<T>(ck, og, L, cb + gi * ck * L, L, 1, gyb + gi * og * L, 1, L, aw + gi * og * ck,
@@ -474,8 +593,7 @@ void conv_backward(const ConvGeometry& c, const T* x, const T* w, const T* gy, T
                   false);
         if (!pointwise(g)) {
           std::fill(gxb, gxb + g.channels * plane, T(0));
-          for (int64_t ch = 0; ch < g.channels; ++ch)
-            plane_patches_fast<T, true>(g, gxb + ch * plane, dc + ch * kk * L);
+          for (int64_t ch = 0; ch < g.channels; ++ch) add_back(gxb + ch * plane, dc + ch * kk * L);
         }
       }
     }
