@@ -114,6 +114,16 @@ void check(const Geometry& geo, std::mt19937_64& rng, DType dt) {
                           reinterpret_cast<const char*>(w.data()), nullptr,
                           reinterpret_cast<char*>(y.data()));
   ASSERT_EQ(y, cols) << geo.what << " " << dtype_name(dt) << ": the convolution's columns";
+  // With a bias: each output the column entry plus its channel's bias, one rounding.
+  std::vector<T> bias(static_cast<size_t>(rows));
+  for (T& v : bias) v = T(normal(rng));
+  kernels::conv2d_forward(dt, c, reinterpret_cast<const char*>(image.data()),
+                          reinterpret_cast<const char*>(w.data()),
+                          reinterpret_cast<const char*>(bias.data()),
+                          reinterpret_cast<char*>(y.data()));
+  for (int64_t i = 0; i < int64_t(y.size()); ++i)
+    ASSERT_EQ(y[size_t(i)], T(cols[size_t(i)] + bias[size_t(i / L % rows)]))
+        << geo.what << " " << dtype_name(dt) << ": the convolution with a bias at " << i;
   kernels::conv2d_backward(dt, c, reinterpret_cast<const char*>(image.data()),
                            reinterpret_cast<const char*>(w.data()),
                            reinterpret_cast<const char*>(grads.data()),

@@ -413,15 +413,21 @@ namespace {
 
 // c (m x n, row stride ldc) = a (m x k) b (k x n), or c += a b with accumulate; a's element
 // (i, p) at a[i * as0 + p * as1], b's (p, j) at b[p * bs0 + j * bs1], one of each pair of
-// strides 1. The own sgemm for float where the CPU has it, BLAS, else a plain loop.
+// strides 1. Without accumulate, a non-null row_bias is added to each row (row_bias[i] + the
+// row's product). The own sgemm for float where the CPU has it, BLAS, else a plain loop.
 template <class T>
 void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t as0, int64_t as1, const T* b,
-          int64_t bs0, int64_t bs1, T* c, int64_t ldc, bool accumulate) {
+          int64_t bs0, int64_t bs1, T* c, int64_t ldc, bool accumulate,
+          const T* row_bias = nullptr) {
   if constexpr (std::is_same_v<T, float>) {
     if (own_sgemm_available() && !reference_kernels()) {
-      own_sgemm(m, n, k, a, as0, as1, b, bs0, bs1, c, ldc, accumulate);
+      own_sgemm(m, n, k, a, as0, as1, b, bs0, bs1, c, ldc, accumulate, row_bias);
       return;
     }
+  }
+  if (!accumulate && row_bias) {  // the product added onto the bias
+    for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, row_bias[i]);
+    accumulate = true;
   }
   const Blas& lib = blas();
   const Layout la = layout_of(m, k, as0, as1), lb = layout_of(k, n, bs0, bs1);
@@ -534,12 +540,9 @@ void conv_forward(const ConvGeometry& c, const T* x, const T* w, const T* bias, 
     for (int64_t b = g.batch * t / tasks; b < g.batch * (t + 1) / tasks; ++b) {
       const T* cb = image_columns(g, copy, x + b * g.channels * g.height * g.width, cols.data());
       T* yb = y + b * c.out_channels * L;
-      if (bias)  // the GEMM adds onto the bias
-        for (int64_t o = 0; o < c.out_channels; ++o)
-          std::fill(yb + o * L, yb + (o + 1) * L, bias[o]);
       for (int64_t gi = 0; gi < G; ++gi)
         gemm<T>(og, L, ck, w + gi * og * ck, ck, 1, cb + gi * ck * L, L, 1, yb + gi * og * L, L,
-                bias != nullptr);
+                false, bias ? bias + gi * og : nullptr);
     }
   };
   if (tasks > 1)

@@ -64,10 +64,12 @@ NDGRAD_AVX512 inline __mmask16 low_mask(int64_t count) {
 // right operand, so its reads from L3 overlap the products instead of a packing pass.
 // V < kVecs: a panel of at most 16 V columns (the last one, or a classifier's 10 outputs);
 // only the first 16 V floats of each packed row are written and read.
+// Without accumulate, a non-null bias adds bias[i] to row i (convolution's bias: no fill of c
+// first, no read of it back).
 template <int R, bool ROWS, bool PACK, int V>
 NDGRAD_AVX512 void tile(int64_t kc, const float* __restrict a, int64_t lda, float* __restrict bp,
                         float* c, int64_t ldc, int64_t nj, bool accumulate,
-                        const float* __restrict b_src, int64_t bs0) {
+                        const float* __restrict b_src, int64_t bs0, const float* bias) {
   __mmask16 m[V];
 #pragma GCC unroll 4
   for (int v = 0; v < V; ++v) m[v] = low_mask(nj - 16 * v);
@@ -105,13 +107,15 @@ NDGRAD_AVX512 void tile(int64_t kc, const float* __restrict a, int64_t lda, floa
     for (int v = 0; v < V; ++v) {
       if (accumulate)
         acc[i][v] = _mm512_add_ps(acc[i][v], _mm512_maskz_loadu_ps(m[v], row + 16 * v));
+      else if (bias)
+        acc[i][v] = _mm512_add_ps(acc[i][v], _mm512_set1_ps(bias[i]));
       _mm512_mask_storeu_ps(row + 16 * v, m[v], acc[i][v]);
     }
   }
 }
 
 using TileFn = void (*)(int64_t, const float*, int64_t, float*, float*, int64_t, int64_t, bool,
-                        const float*, int64_t);
+                        const float*, int64_t, const float*);
 
 template <bool ROWS, bool PACK, int V, int... I>
 constexpr std::array<TileFn, sizeof...(I)> tile_table(std::integer_sequence<int, I...>) {
@@ -257,6 +261,7 @@ struct Problem {
   float* c;
   int64_t ldc;
   bool accumulate;
+  const float* bias;
 };
 
 // Rows [r0, r1) by columns [c0, c1) of the product (c0 a multiple of 32), on this thread.
@@ -307,7 +312,8 @@ NDGRAD_AVX512 void run_block(const Problem& q, int64_t r0, int64_t r1, int64_t c
         for (int64_t j0 = 0; j0 < cols; j0 += kCols) {
           const int64_t nj = std::min<int64_t>(kCols, cols - j0);
           fs[(nj + 15) / 16 - 1](kc, at, lda, buf.b + j0 * kc, q.c + i0 * q.ldc + jc + j0, q.ldc,
-                                 nj, pc > 0 || q.accumulate, b_src + j0, q.bs0);
+                                 nj, pc > 0 || q.accumulate, b_src + j0, q.bs0,
+                                 q.bias ? q.bias + i0 : nullptr);
         }
         i0 += r;
       }
@@ -320,8 +326,10 @@ NDGRAD_AVX512 void run_block(const Problem& q, int64_t r0, int64_t r1, int64_t c
 bool own_sgemm_available() { return cpu().avx512; }
 
 void own_sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t as0, int64_t as1,
-               const float* b, int64_t bs0, int64_t bs1, float* c, int64_t ldc, bool accumulate) {
-  const Problem q{m, n, k, a, as0, as1, b, bs0, bs1, c, ldc, accumulate};
+               const float* b, int64_t bs0, int64_t bs1, float* c, int64_t ldc, bool accumulate,
+               const float* row_bias) {
+  const Problem q{
+      m, n, k, a, as0, as1, b, bs0, bs1, c, ldc, accumulate, accumulate ? nullptr : row_bias};
   const int threads = get_num_threads();
   const int64_t panels = (n + kCols - 1) / kCols;
   if (threads <= 1 || 2.0 * double(m) * double(n) * double(k) < kParallelFlops) {
@@ -350,7 +358,7 @@ void own_sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t as0, int
 
 bool own_sgemm_available() { return false; }
 void own_sgemm(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t,
-               int64_t, float*, int64_t, bool) {}
+               int64_t, float*, int64_t, bool, const float*) {}
 
 #endif
 
