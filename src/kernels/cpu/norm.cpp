@@ -60,8 +60,8 @@ template <class T>
     }
   else if (next_g)
     for (; i + kLanes <= n; i += kLanes) {
-      __builtin_prefetch(next_g + i);
-      __builtin_prefetch(next_x + i);
+      __builtin_prefetch(next_g + i, 0, 2);
+      __builtin_prefetch(next_x + i, 0, 2);
       const D8a gv = load8(g + i);
       a += gv;
       b += gv * (load8(x + i) - m);
@@ -82,7 +82,11 @@ template <class T>
 }
 // Adds the sums of p - shift and of its squares to s1 and s2 (one pass, in double: the shift, a
 // value of the data, keeps the variance's cancellation harmless), prefetching next's n
-// elements (the following strip of a channel; null: none).
+// elements (the following strip of a channel; null: none). The prefetches here ask for L2
+// (locality 2): a whole strip asked for into L1 (4 KiB, 64 lines, a line every 16 floats)
+// overran its miss buffers, and the strips of a channel are 4 KiB pages apart, where the
+// hardware prefetcher starts over each time (N1, batch_norm forward + backward of 4M floats,
+// 1 thread: 5.7 -> 4.5 ms, 0.56 -> 0.71 of the triad).
 template <class T>
 [[gnu::always_inline]] inline void shifted_sums_impl(const T* p, int64_t n, double shift,
                                                      const T* next, double* s1, double* s2) {
@@ -90,7 +94,7 @@ template <class T>
   const D8a k = D8a{} + shift;
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    if (next) __builtin_prefetch(next + i);
+    if (next) __builtin_prefetch(next + i, 0, 2);
     const D8a d = load8(p + i) - k;
     a += d;
     b += d * d;
@@ -121,7 +125,7 @@ NDGRAD_CLONES void shifted_sums(const float* p, int64_t n, double shift, const f
     const int64_t end = std::min(n, i + kBlock);
     F16a a = {}, b = {};
     for (; i + 16 <= end; i += 16) {
-      if (next) __builtin_prefetch(next + i);
+      if (next) __builtin_prefetch(next + i, 0, 2);
       const F16a d = *reinterpret_cast<const F16*>(p + i) - k;
       a += d;
       b += d * d;
@@ -150,7 +154,7 @@ NDGRAD_CLONES void grad_sums(const float* g, const float* w, const float* x, int
     const int64_t end = std::min(n, i + kBlock);
     F16a a = {}, b = {};
     for (; i + 16 <= end; i += 16) {
-      if (next_g) __builtin_prefetch(next_g + i), __builtin_prefetch(next_x + i);
+      if (next_g) __builtin_prefetch(next_g + i, 0, 2), __builtin_prefetch(next_x + i, 0, 2);
       const F16a gv = *reinterpret_cast<const F16*>(g + i);
       a += gv;
       b += gv * (*reinterpret_cast<const F16*>(x + i) - mf);
@@ -197,7 +201,7 @@ template <class T, bool kW, bool kAcc>
   const D8a mv = D8a{} + m, rv = D8a{} + rs;
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    if (prefetch_next) __builtin_prefetch(x + n + i), __builtin_prefetch(g + n + i);
+    if (prefetch_next) __builtin_prefetch(x + n + i, 0, 2), __builtin_prefetch(g + n + i, 0, 2);
     const D8a gv = load8(g + i), xc = load8(x + i) - mv;
     const D8a gwv = kW ? gv * load8(w + i) : gv;
     a += gwv;
