@@ -4,11 +4,13 @@
 // 1, the output as wide as the image) take the shifted copies, float32 on AVX-512 the masked
 // ones: each must give the plain loop's values, the sums in the same order (equal bits), in
 // the op (unfold, fold) and inside the convolution.
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "kernels/cpu/kernels.hpp"
+#include "ndgrad/threads.hpp"
 #include "test_util.hpp"
 
 using namespace ndgrad;
@@ -117,10 +119,9 @@ void check(const Geometry& geo, std::mt19937_64& rng, DType dt) {
   // With a bias: each output the column entry plus its channel's bias, one rounding.
   std::vector<T> bias(static_cast<size_t>(rows));
   for (T& v : bias) v = T(normal(rng));
-  kernels::conv2d_forward(dt, c, reinterpret_cast<const char*>(image.data()),
-                          reinterpret_cast<const char*>(w.data()),
-                          reinterpret_cast<const char*>(bias.data()),
-                          reinterpret_cast<char*>(y.data()));
+  kernels::conv2d_forward(
+      dt, c, reinterpret_cast<const char*>(image.data()), reinterpret_cast<const char*>(w.data()),
+      reinterpret_cast<const char*>(bias.data()), reinterpret_cast<char*>(y.data()));
   for (int64_t i = 0; i < int64_t(y.size()); ++i)
     ASSERT_EQ(y[size_t(i)], T(cols[size_t(i)] + bias[size_t(i / L % rows)]))
         << geo.what << " " << dtype_name(dt) << ": the convolution with a bias at " << i;
@@ -149,4 +150,87 @@ TEST(ConvKernel, PatchesAndTheirAdjointMatchPlainLoopsForEveryGeometry) {
   }
   EXPECT_GT(same, 200);  // the shifted copies were reached
   EXPECT_GT(other, 200);
+}
+
+// 3x3 convolutions at stride 1 with enough channels take Winograd's F(2x2, 3x3) in float32
+// (forward, and the input's gradient as the adjoint convolution): within a few float roundings
+// of the float64 direct convolution, measured against the sum of the products' magnitudes (an
+// index or a mask wrong by one is off by whole terms), for odd and even sizes, images smaller
+// than a tile, every padding 0-2, with and without a bias, on one thread and two (equal bits).
+TEST(ConvKernel, WinogradMatchesTheDirectConvolution) {
+  std::mt19937_64 rng(7);
+  auto pick = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  std::normal_distribution<double> normal;
+  const int threads_before = get_num_threads();
+  for (int trial = 0; trial < 150; ++trial) {
+    kernels::PatchGeometry g{};
+    g.batch = pick(1, 3);
+    g.channels = pick(16, 40);
+    g.height = trial < 4 ? trial + 1 : pick(1, 19);
+    g.width = trial < 4 ? 4 - trial : pick(1, 37);
+    g.kernel_h = g.kernel_w = 3;
+    g.dilation_h = g.dilation_w = g.stride_h = g.stride_w = 1;
+    g.pad_h = pick(0, 2);
+    g.pad_w = pick(0, 2);
+    g.out_h = g.height + 2 * g.pad_h - 2;
+    g.out_w = g.width + 2 * g.pad_w - 2;
+    if (g.out_h <= 0 || g.out_w <= 0) continue;
+    const kernels::ConvGeometry c{g, pick(16, 40), 1};
+    const bool with_bias = pick(0, 1);
+    const std::string what = "x " + std::to_string(g.batch) + "x" + std::to_string(g.channels) +
+                             "x" + std::to_string(g.height) + "x" + std::to_string(g.width) +
+                             " to " + std::to_string(c.out_channels) + " channels, padding " +
+                             std::to_string(g.pad_h) + "," + std::to_string(g.pad_w);
+    const int64_t nx = g.batch * g.channels * g.height * g.width,
+                  nw = c.out_channels * g.channels * 9,
+                  ny = g.batch * c.out_channels * g.out_h * g.out_w;
+    std::vector<double> x(static_cast<size_t>(nx)), w(static_cast<size_t>(nw)),
+        b(static_cast<size_t>(c.out_channels)), gy(static_cast<size_t>(ny));
+    for (auto* v : {&x, &w, &b, &gy})
+      for (double& e : *v) e = double(float(normal(rng)));
+    auto abs_of = [](std::vector<double> v) {
+      for (double& e : v) e = std::fabs(e);
+      return v;
+    };
+    auto f32 = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
+    auto chars = [](auto& v) { return reinterpret_cast<char*>(v.data()); };
+    // float64, direct: the values and the bounds (the same sums of magnitudes).
+    std::vector<double> y64(static_cast<size_t>(ny)), bound_y(static_cast<size_t>(ny)),
+        gx64(static_cast<size_t>(nx)), bound_gx(static_cast<size_t>(nx));
+    std::vector<double> ax = abs_of(x), aw = abs_of(w), ab = abs_of(b), agy = abs_of(gy);
+    kernels::conv2d_forward(DType::f64, c, chars(x), chars(w), with_bias ? chars(b) : nullptr,
+                            chars(y64));
+    kernels::conv2d_forward(DType::f64, c, chars(ax), chars(aw), with_bias ? chars(ab) : nullptr,
+                            chars(bound_y));
+    kernels::conv2d_backward(DType::f64, c, chars(x), chars(w), chars(gy), chars(gx64), nullptr,
+                             nullptr);
+    kernels::conv2d_backward(DType::f64, c, chars(ax), chars(aw), chars(agy), chars(bound_gx),
+                             nullptr, nullptr);
+    std::vector<float> xf = f32(x), wf = f32(w), bf = f32(b), gyf = f32(gy);
+    std::vector<float> y_first, gx_first;
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      std::vector<float> y(static_cast<size_t>(ny), -7.0f), gx(static_cast<size_t>(nx), -7.0f);
+      kernels::conv2d_forward(DType::f32, c, chars(xf), chars(wf), with_bias ? chars(bf) : nullptr,
+                              chars(y));
+      kernels::conv2d_backward(DType::f32, c, chars(xf), chars(wf), chars(gyf), chars(gx), nullptr,
+                               nullptr);
+      for (int64_t i = 0; i < ny; ++i)
+        ASSERT_NEAR(y[size_t(i)], y64[size_t(i)], 2e-6 * bound_y[size_t(i)] + 1e-30)
+            << what << ": output " << i << ", " << threads << " thread(s)";
+      for (int64_t i = 0; i < nx; ++i)
+        ASSERT_NEAR(gx[size_t(i)], gx64[size_t(i)], 2e-6 * bound_gx[size_t(i)] + 1e-30)
+            << what << ": input gradient " << i << ", " << threads << " thread(s)";
+      if (threads == 1) {
+        y_first = y;
+        gx_first = gx;
+      } else {
+        ASSERT_EQ(y, y_first) << what << ": one thread and two";
+        ASSERT_EQ(gx, gx_first) << what << ": one thread and two";
+      }
+    }
+  }
+  set_num_threads(threads_before);
 }

@@ -21,6 +21,7 @@
 #include "kernels/cpu/kernels.hpp"
 #include "kernels/cpu/reference.hpp"
 #include "kernels/cpu/sgemm.hpp"
+#include "kernels/cpu/winograd.hpp"
 #include "ndgrad/error.hpp"
 #include "ndgrad/threads.hpp"
 
@@ -530,6 +531,9 @@ const T* image_columns(const PatchGeometry& g, const PlanePatches<T, false>& cop
 
 template <class T>
 void conv_forward(const ConvGeometry& c, const T* x, const T* w, const T* bias, T* y) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (winograd_applies(c)) return winograd_conv3x3(c, x, w, bias, false, y);
+  }
   const PatchGeometry& g = c.patches;
   const int64_t L = g.out_h * g.out_w, G = c.groups, og = c.out_channels / G;
   const int64_t ck = g.channels / G * g.kernel_h * g.kernel_w;
@@ -565,6 +569,24 @@ void conv_backward(const ConvGeometry& c, const T* x, const T* w, const T* gy, T
   const bool transposed = og <= ck;
   const PlanePatches<T, false> copy(g);
   const PlanePatches<T, true> add_back(g);
+  if constexpr (std::is_same_v<T, float>) {
+    // The input's gradient as the adjoint convolution of gy (3x3 at stride 1: padding 2 - p),
+    // by Winograd where it applies.
+    if (gx && g.pad_h <= 2 && g.pad_w <= 2) {
+      ConvGeometry a{g, g.channels, 1};
+      a.patches.channels = O;
+      a.patches.height = g.out_h;
+      a.patches.width = g.out_w;
+      a.patches.pad_h = 2 - g.pad_h;
+      a.patches.pad_w = 2 - g.pad_w;
+      a.patches.out_h = g.height;
+      a.patches.out_w = g.width;
+      if (winograd_applies(c) && winograd_applies(a)) {
+        winograd_conv3x3(a, gy, w, nullptr, true, gx);
+        gx = nullptr;
+      }
+    }
+  }
   std::vector<T> wacc(gw ? size_t(tasks * wsize) : 0, T(0));
   std::vector<double> bacc(gb ? size_t(tasks * O) : 0, 0.0);
   auto images = [&](int64_t t) {
