@@ -274,7 +274,7 @@ NDGRAD_WINOGRAD_AVX512 void transform_outputs(const Plan& p, const float* M, con
   }
 }
 
-// Tiles [t0, t1) on this thread.
+// Tiles [t0, t1) on this thread, a chunk at a time in thread-local buffers.
 void run_tiles(const Plan& p, const float* x, const float* U, const float* bias, float* y,
                int64_t t0, int64_t t1) {
   thread_local std::vector<float> V, M;
@@ -288,6 +288,9 @@ void run_tiles(const Plan& p, const float* x, const float* U, const float* bias,
                 M.data() + xi * slab(p.O), kChunk);
     transform_outputs(p, M.data(), bias, first, count, y);
   }
+  // Kept for the next call (a training step converts the same shapes again) unless large.
+  for (std::vector<float>* buf : {&V, &M})
+    if (buf->size() * sizeof(float) > (size_t(16) << 20)) std::vector<float>().swap(*buf);
 }
 
 }  // namespace
