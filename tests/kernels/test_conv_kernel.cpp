@@ -153,7 +153,8 @@ TEST(ConvKernel, PatchesAndTheirAdjointMatchPlainLoopsForEveryGeometry) {
 }
 
 // 3x3 convolutions at stride 1 with enough channels take Winograd's F(2x2, 3x3) in float32
-// (forward, and the input's gradient as the adjoint convolution): within a few float roundings
+// (forward, and the input's gradient as the adjoint convolution; the weights' gradient stays
+// direct, checked here too): within a few float roundings
 // of the float64 direct convolution, measured against the sum of the products' magnitudes (an
 // index or a mask wrong by one is off by whole terms), for odd and even sizes, images smaller
 // than a tile, every padding 0-2, with and without a bias, on one thread and two (equal bits).
@@ -198,31 +199,36 @@ TEST(ConvKernel, WinogradMatchesTheDirectConvolution) {
     auto chars = [](auto& v) { return reinterpret_cast<char*>(v.data()); };
     // float64, direct: the values and the bounds (the same sums of magnitudes).
     std::vector<double> y64(static_cast<size_t>(ny)), bound_y(static_cast<size_t>(ny)),
-        gx64(static_cast<size_t>(nx)), bound_gx(static_cast<size_t>(nx));
+        gx64(static_cast<size_t>(nx)), bound_gx(static_cast<size_t>(nx)),
+        gw64(static_cast<size_t>(nw)), bound_gw(static_cast<size_t>(nw));
     std::vector<double> ax = abs_of(x), aw = abs_of(w), ab = abs_of(b), agy = abs_of(gy);
     kernels::conv2d_forward(DType::f64, c, chars(x), chars(w), with_bias ? chars(b) : nullptr,
                             chars(y64));
     kernels::conv2d_forward(DType::f64, c, chars(ax), chars(aw), with_bias ? chars(ab) : nullptr,
                             chars(bound_y));
-    kernels::conv2d_backward(DType::f64, c, chars(x), chars(w), chars(gy), chars(gx64), nullptr,
+    kernels::conv2d_backward(DType::f64, c, chars(x), chars(w), chars(gy), chars(gx64), chars(gw64),
                              nullptr);
     kernels::conv2d_backward(DType::f64, c, chars(ax), chars(aw), chars(agy), chars(bound_gx),
-                             nullptr, nullptr);
+                             chars(bound_gw), nullptr);
     std::vector<float> xf = f32(x), wf = f32(w), bf = f32(b), gyf = f32(gy);
     std::vector<float> y_first, gx_first;
     for (int threads : {1, 2}) {
       set_num_threads(threads);
-      std::vector<float> y(static_cast<size_t>(ny), -7.0f), gx(static_cast<size_t>(nx), -7.0f);
+      std::vector<float> y(static_cast<size_t>(ny), -7.0f), gx(static_cast<size_t>(nx), -7.0f),
+          gw(static_cast<size_t>(nw), -7.0f);
       kernels::conv2d_forward(DType::f32, c, chars(xf), chars(wf), with_bias ? chars(bf) : nullptr,
                               chars(y));
-      kernels::conv2d_backward(DType::f32, c, chars(xf), chars(wf), chars(gyf), chars(gx), nullptr,
-                               nullptr);
+      kernels::conv2d_backward(DType::f32, c, chars(xf), chars(wf), chars(gyf), chars(gx),
+                               chars(gw), nullptr);
       for (int64_t i = 0; i < ny; ++i)
         ASSERT_NEAR(y[size_t(i)], y64[size_t(i)], 2e-6 * bound_y[size_t(i)] + 1e-30)
             << what << ": output " << i << ", " << threads << " thread(s)";
       for (int64_t i = 0; i < nx; ++i)
         ASSERT_NEAR(gx[size_t(i)], gx64[size_t(i)], 2e-6 * bound_gx[size_t(i)] + 1e-30)
             << what << ": input gradient " << i << ", " << threads << " thread(s)";
+      for (int64_t i = 0; i < nw; ++i)
+        ASSERT_NEAR(gw[size_t(i)], gw64[size_t(i)], 2e-6 * bound_gw[size_t(i)] + 1e-30)
+            << what << ": weight gradient " << i << ", " << threads << " thread(s)";
       if (threads == 1) {
         y_first = y;
         gx_first = gx;
