@@ -532,7 +532,7 @@ const T* image_columns(const PatchGeometry& g, const PlanePatches<T, false>& cop
 template <class T>
 void conv_forward(const ConvGeometry& c, const T* x, const T* w, const T* bias, T* y) {
   if constexpr (std::is_same_v<T, float>) {
-    if (winograd_applies(c)) return winograd_conv3x3(c, x, w, bias, false, y);
+    if (winograd_applies(c) && winograd_conv3x3(c, x, w, bias, false, y)) return;
   }
   const PatchGeometry& g = c.patches;
   const int64_t L = g.out_h * g.out_w, G = c.groups, og = c.out_channels / G;
@@ -581,10 +581,9 @@ void conv_backward(const ConvGeometry& c, const T* x, const T* w, const T* gy, T
       a.patches.pad_w = 2 - g.pad_w;
       a.patches.out_h = g.height;
       a.patches.out_w = g.width;
-      if (winograd_applies(c) && winograd_applies(a)) {
-        winograd_conv3x3(a, gy, w, nullptr, true, gx);
+      if (winograd_applies(c) && winograd_applies(a) &&
+          winograd_conv3x3(a, gy, w, nullptr, true, gx))
         gx = nullptr;
-      }
     }
   }
   std::vector<T> wacc(gw ? size_t(tasks * wsize) : 0, T(0));

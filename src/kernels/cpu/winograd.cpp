@@ -11,6 +11,8 @@
 #include "kernels/cpu/winograd.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -141,8 +143,16 @@ NDGRAD_WINOGRAD_AVX512 inline void combine_columns(__m512 d0, __m512 d1, __m512 
   e[3] = _mm512_sub_ps(d1, d3);
 }
 
-// A stacked run's transformed inputs.
-NDGRAD_WINOGRAD_AVX512 void stacked_inputs(const Plan& p, const Stack& s, const Run& r,
+// A non-finite lane of v turns a lane of the running check (0 while all are finite) into NaN.
+NDGRAD_WINOGRAD_AVX512 inline __m512 check(__m512 sum, __m512 v) {
+  return _mm512_add_ps(sum, _mm512_sub_ps(v, v));
+}
+NDGRAD_WINOGRAD_AVX512 inline bool all_finite(__m512 sum) {
+  return _mm512_cmp_ps_mask(sum, sum, _CMP_UNORD_Q) == 0;
+}
+
+// A stacked run's transformed inputs; false when one of the values read is not finite.
+NDGRAD_WINOGRAD_AVX512 bool stacked_inputs(const Plan& p, const Stack& s, const Run& r,
                                            const float* x, float* V) {
   const int64_t plane = p.H * p.W, step = slab(p.C);
   const __mmask16 inside = span(p.pw, p.pw + p.W);  // of the 16 columns from -pw
@@ -156,6 +166,7 @@ NDGRAD_WINOGRAD_AVX512 void stacked_inputs(const Plan& p, const Stack& s, const 
     }
   const float* ch = x + r.b * p.C * plane;
   float* v = V + r.t;
+  __m512 sum = _mm512_setzero_ps();
   for (int64_t c = 0; c < p.C; ++c, ch += plane, v += kChunk) {
     __m512 e[4][4];
 #pragma GCC unroll 4
@@ -165,6 +176,7 @@ NDGRAD_WINOGRAD_AVX512 void stacked_inputs(const Plan& p, const Stack& s, const 
       for (int64_t q = 0; q < r.rows; ++q) {
         if (!in[q][i]) continue;
         const __m512 row = _mm512_maskz_loadu_ps(inside, ch + at[q][i]);
+        sum = check(sum, row);
 #pragma GCC unroll 4
         for (int j = 0; j < 4; ++j)
           d[j] = _mm512_mask_permutexvar_ps(d[j], s.rows[q], s.columns[q][j], row);
@@ -173,21 +185,25 @@ NDGRAD_WINOGRAD_AVX512 void stacked_inputs(const Plan& p, const Stack& s, const 
     }
     store_inputs(e, v, step, lanes(r.n));
   }
+  return all_finite(sum);
 }
 
-// V[xi * slab(C) + c * kChunk + t] for the chunk's tiles.
-NDGRAD_WINOGRAD_AVX512 void transform_inputs(const Plan& p, const float* x, int64_t first,
+// V[xi * slab(C) + c * kChunk + t] for the chunk's tiles; false when one of the values read is
+// not finite: the transforms mix a tile's 4x4 patch, so an infinity or NaN would reach all
+// four of its outputs, where the direct sum leaves it in the windows that hold it.
+NDGRAD_WINOGRAD_AVX512 bool transform_inputs(const Plan& p, const float* x, int64_t first,
                                              int64_t count, float* V) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
   const int64_t plane = p.H * p.W, step = slab(p.C);  // step: from one xi to the next
   Stack stack;
   if (p.stack > 1) make_stack(p, &stack);
+  __m512 sum = _mm512_setzero_ps();
   for (int64_t t = first; t < first + count;) {
     const Run r = run_at(p, t, first, count);
     t += r.n;
     if (r.rows > 1) {
-      stacked_inputs(p, stack, r, x, V);
+      if (!stacked_inputs(p, stack, r, x, V)) return false;
       continue;
     }
     const int64_t col = 2 * r.tw - p.pw;  // the first tile's first column
@@ -213,6 +229,7 @@ NDGRAD_WINOGRAD_AVX512 void transform_inputs(const Plan& p, const float* x, int6
         const float* q = base + i * p.W;
         const __m512 a0 = _mm512_maskz_loadu_ps(m0, q), a1 = _mm512_maskz_loadu_ps(m1, q + 16);
         const __m512 b0 = _mm512_maskz_loadu_ps(m2, q + 2), b1 = _mm512_maskz_loadu_ps(m3, q + 18);
+        sum = check(check(check(sum, a0), a1), b1);  // (b0's columns are a0's and a1's)
         const __m512 d0 = _mm512_permutex2var_ps(a0, even, a1),
                      d1 = _mm512_permutex2var_ps(a0, odd, a1),
                      d2 = _mm512_permutex2var_ps(b0, even, b1),
@@ -222,6 +239,7 @@ NDGRAD_WINOGRAD_AVX512 void transform_inputs(const Plan& p, const float* x, int6
       store_inputs(e, v, step, out);
     }
   }
+  return all_finite(sum);
 }
 
 // y's 2x2 outputs of the chunk's tiles from M[xi * slab(O) + o * kChunk + t], plus the bias: a
@@ -274,15 +292,20 @@ NDGRAD_WINOGRAD_AVX512 void transform_outputs(const Plan& p, const float* M, con
   }
 }
 
-// Tiles [t0, t1) on this thread, a chunk at a time in thread-local buffers.
-void run_tiles(const Plan& p, const float* x, const float* U, const float* bias, float* y,
+// Tiles [t0, t1) on this thread, a chunk at a time in thread-local buffers; false (and y
+// partly written) at the first chunk whose inputs are not all finite.
+bool run_tiles(const Plan& p, const float* x, const float* U, const float* bias, float* y,
                int64_t t0, int64_t t1) {
+  bool finite = true;
   thread_local std::vector<float> V, M;
   V.resize(size_t(16 * slab(p.C)));
   M.resize(size_t(16 * slab(p.O)));
   for (int64_t first = t0; first < t1; first += kChunk) {
     const int64_t count = std::min(kChunk, t1 - first);
-    transform_inputs(p, x, first, count, V.data());
+    if (!transform_inputs(p, x, first, count, V.data())) {
+      finite = false;
+      break;
+    }
     for (int64_t xi = 0; xi < 16; ++xi)
       own_sgemm(p.O, count, p.C, U + xi * p.O * p.C, p.C, 1, V.data() + xi * slab(p.C), kChunk, 1,
                 M.data() + xi * slab(p.O), kChunk);
@@ -291,6 +314,7 @@ void run_tiles(const Plan& p, const float* x, const float* U, const float* bias,
   // Kept for the next call (a training step converts the same shapes again) unless large.
   for (std::vector<float>* buf : {&V, &M})
     if (buf->size() * sizeof(float) > (size_t(16) << 20)) std::vector<float>().swap(*buf);
+  return finite;
 }
 
 }  // namespace
@@ -304,9 +328,11 @@ bool winograd_applies(const ConvGeometry& c) {
   return own_sgemm_available() && !reference_kernels();
 }
 
-void winograd_conv3x3(const ConvGeometry& c, const float* x, const float* w, const float* bias,
+bool winograd_conv3x3(const ConvGeometry& c, const float* x, const float* w, const float* bias,
                       bool adjoint, float* y) {
   const PatchGeometry& g = c.patches;
+  for (int64_t i = 0; i < c.out_channels * g.channels * 9; ++i)
+    if (!std::isfinite(w[i])) return false;
   Plan p{g.batch, g.channels, g.height, g.width, c.out_channels, g.out_h, g.out_w, g.pad_h, g.pad_w,
          0,       0,          0,        1};
   p.TH = (p.OH + 1) / 2;
@@ -319,20 +345,25 @@ void winograd_conv3x3(const ConvGeometry& c, const float* x, const float* w, con
   const int64_t tiles = p.batch * p.per_image, chunks = (tiles + kChunk - 1) / kChunk;
   const int threads = get_num_threads();
   const int64_t tasks = threads > 1 ? std::min<int64_t>(chunks, 4 * int64_t(threads)) : 1;
+  std::atomic<bool> finite{true};
   auto task = [&](int64_t t) {
-    run_tiles(p, x, U.data(), bias, y, std::min(tiles, chunks * t / tasks * kChunk),
-              std::min(tiles, chunks * (t + 1) / tasks * kChunk));
+    if (finite.load(std::memory_order_relaxed) &&
+        !run_tiles(p, x, U.data(), bias, y, std::min(tiles, chunks * t / tasks * kChunk),
+                   std::min(tiles, chunks * (t + 1) / tasks * kChunk)))
+      finite.store(false, std::memory_order_relaxed);
   };
   if (tasks > 1)
     parallel_for(tasks, task);
   else
     task(0);
+  return finite.load();
 }
 
 #else
 
 bool winograd_applies(const ConvGeometry&) { return false; }
-void winograd_conv3x3(const ConvGeometry&, const float*, const float*, const float*, bool, float*) {
+bool winograd_conv3x3(const ConvGeometry&, const float*, const float*, const float*, bool, float*) {
+  return false;
 }
 
 #endif

@@ -15,7 +15,9 @@ bool winograd_applies(const ConvGeometry& c);
 // width) with w, plus bias (null: none). w is (out_channels, channels, 3, 3); with adjoint it is
 // (channels, out_channels, 3, 3) used flipped: the convolution whose input is another one's
 // output gradient and whose output is that one's input gradient (padding 2 - its padding).
-void winograd_conv3x3(const ConvGeometry& c, const float* x, const float* w, const float* bias,
+// False, with y partly written, when x or w holds an infinity or a NaN: the transforms would
+// spread it to a tile's other outputs, so the caller sums directly instead.
+bool winograd_conv3x3(const ConvGeometry& c, const float* x, const float* w, const float* bias,
                       bool adjoint, float* y);
 
 }  // namespace ndgrad::kernels
