@@ -14,6 +14,8 @@ from ._core import Tensor, is_grad_enabled
 
 __version__ = "0.1.0"
 
+from . import nn, optim  # noqa: E402  (they import _core themselves)
+
 
 class _GradMode:
     """A context manager and decorator that sets grad mode on this thread while active."""

@@ -107,5 +107,6 @@ void register_errors(py::module_& m);
 void bind_dtype(py::module_& m);
 void bind_tensor(py::module_& m);
 void bind_functions(py::module_& m);
+void bind_nn_optim(py::module_& m);
 
 }  // namespace ndgrad::python

@@ -140,6 +140,7 @@ PYBIND11_MODULE(_core, m) {
   bind_dtype(m);
   bind_tensor(m);
   bind_functions(m);
+  bind_nn_optim(m);
 
   pybind11::class_<GradModeScope>(m, "_GradModeScope")
       .def(pybind11::init<bool>())

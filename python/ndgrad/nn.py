@@ -1,0 +1,229 @@
+"""Neural-network modules written in Python over ndgrad's tensors.
+
+A Module's parameters are found by attribute, as PyTorch's are: every attribute that is a
+tensor requiring grad is a parameter (``Parameter(data)`` makes one), every attribute that is a
+Module a submodule, and lists or tuples of either count too. Subclass Module and write
+``forward``. Linear keeps the library's layout: ``y = x @ weight + bias`` with weight (in, out).
+"""
+
+import builtins as _builtins
+from collections import OrderedDict as _OrderedDict
+
+from . import _core
+from ._core import Tensor
+
+
+def Parameter(data, dtype=None):
+    """A tensor that requires grad: what a Module counts as a parameter."""
+    t = _core.tensor(data, dtype=dtype)
+    if t.grad_fn is not None:
+        t = t.detach()
+    return t.requires_grad_()
+
+
+class Module:
+    """The base of every module: parameters and submodules found by attribute."""
+
+    def __init__(self):
+        object.__setattr__(self, "training", True)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # --- what a module holds, by attribute ---
+    def _items(self):
+        # Attributes in the order they were set; lists and tuples of modules or tensors are
+        # named "attr.0", "attr.1", ...
+        for name, value in vars(self).items():
+            if isinstance(value, (list, tuple)):
+                for i, v in enumerate(value):
+                    if isinstance(v, (Module, Tensor)):
+                        yield f"{name}.{i}", v
+            elif isinstance(value, (Module, Tensor)):
+                yield name, value
+
+    def named_children(self):
+        for name, value in self._items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self):
+        return [m for _, m in self.named_children()]
+
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return [m for _, m in self.named_modules()]
+
+    def named_parameters(self, prefix="", recurse=True):
+        """(dotted name, tensor) for every parameter, each tensor once."""
+        seen = set()
+        for path, module in self.named_modules(prefix) if recurse else [(prefix, self)]:
+            for name, value in module._items():
+                if isinstance(value, Tensor) and value.requires_grad and id(value) not in seen:
+                    seen.add(id(value))
+                    yield (f"{path}.{name}" if path else name), value
+
+    def parameters(self, recurse=True):
+        return [p for _, p in self.named_parameters(recurse=recurse)]
+
+    def state_dict(self):
+        """Every parameter by dotted name, detached (sharing memory)."""
+        return _OrderedDict((n, p.detach()) for n, p in self.named_parameters())
+
+    def load_state_dict(self, state):
+        """Copies the values of state (tensors or arrays by name) into the parameters.
+
+        Every name, shape and dtype is checked before anything is written."""
+        own = dict(self.named_parameters())
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise _core.ValueError(f"load_state_dict: missing {missing}, unexpected {unexpected}")
+        values = {}
+        for name, p in own.items():
+            v = _core.tensor(state[name])
+            if v.shape != p.shape or v.dtype != p.dtype:
+                raise _core.ValueError(
+                    f"load_state_dict: {name} is {v.shape} {v.dtype}, the parameter "
+                    f"{p.shape} {p.dtype}")
+            values[name] = v
+        with _core._GradModeScope(False):
+            for name, p in own.items():
+                p.copy_(values[name])
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode=True):
+        for m in self.modules():
+            object.__setattr__(m, "training", _builtins.bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def __repr__(self):
+        lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ")
+                 for name, child in self.named_children()]
+        inner = self.extra_repr()
+        if not lines:
+            return f"{type(self).__name__}({inner})"
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+    def extra_repr(self):
+        return ""
+
+
+class Linear(Module):
+    """y = x @ weight + bias, weight (in_features, out_features) drawn as the C++ Linear's."""
+
+    def __init__(self, in_features, out_features, bias=True, seed=0, dtype=None):
+        super().__init__()
+        weight, b = _core._linear_init(in_features, out_features, seed, dtype)
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = weight.requires_grad_()
+        self.bias = b.requires_grad_() if bias else None
+
+    def forward(self, x):
+        y = x @ self.weight
+        return y + self.bias if self.bias is not None else y
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return _core.relu(x)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return _core.tanh(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return _core.sigmoid(x)
+
+
+class Identity(Module):
+    def forward(self, x):
+        return x
+
+
+class Sequential(Module):
+    """Applies its modules in order; they are named "0", "1", ... (PyTorch's names)."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, not a Module")
+            setattr(self, str(i), m)
+
+    def __len__(self):
+        return len(list(self.named_children()))
+
+    def __getitem__(self, i):
+        return self.children()[i]
+
+    def forward(self, x):
+        for m in self.children():
+            x = m(x)
+        return x
+
+
+class ModuleList(Module):
+    """A list of modules, each a submodule ("0", "1", ...)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, m):
+        if not isinstance(m, Module):
+            raise TypeError(f"ModuleList: a {type(m).__name__} is not a Module")
+        setattr(self, str(len(self)), m)
+
+    def __len__(self):
+        return len(list(self.named_children()))
+
+    def __getitem__(self, i):
+        return self.children()[i]
+
+    def __iter__(self):
+        return iter(self.children())
+
+
+class functional:  # noqa: N801  (a namespace, as torch.nn.functional)
+    relu = staticmethod(_core.relu)
+    tanh = staticmethod(_core.tanh)
+    sigmoid = staticmethod(_core.sigmoid)
+    softmax = staticmethod(_core.softmax)
+    log_softmax = staticmethod(_core.log_softmax)
+    leaky_relu = staticmethod(_core.leaky_relu)
+    gelu = staticmethod(_core.gelu)
+
+    @staticmethod
+    def cross_entropy(logits, labels):
+        """The mean cross-entropy of logits (B, C) against integer labels (B,)."""
+        return _core._cross_entropy(logits, _core.tensor(labels))
+
+    @staticmethod
+    def mse_loss(prediction, target):
+        """The mean of the squared differences."""
+        return _core._mse_loss(prediction, _core.tensor(target))
+
+
+F = functional

@@ -1,0 +1,125 @@
+"""ndgrad.nn (modules found by attribute) and ndgrad.optim (the library's optimizers)."""
+import numpy as np
+import pytest
+
+import ndgrad as nd
+from ndgrad import nn, optim
+
+
+class TwoLayer(nn.Module):
+    def __init__(self, n_in, n_hidden, n_out):
+        super().__init__()
+        self.hidden = nn.Linear(n_in, n_hidden, seed=1)
+        self.out = nn.Linear(n_hidden, n_out, seed=2)
+        self.scale = nn.Parameter([1.0])
+        self.buffer = nd.ones(3)  # no grad: not a parameter
+        self.blocks = [nn.Linear(2, 2, seed=3)]
+
+    def forward(self, x):
+        return self.out(nd.tanh(self.hidden(x))) * self.scale
+
+
+def test_parameters_are_found_by_attribute():
+    m = TwoLayer(4, 8, 3)
+    names = [n for n, _ in m.named_parameters()]
+    # The module's own tensors first, then each submodule's, in the order they were set.
+    assert names == ["scale", "hidden.weight", "hidden.bias", "out.weight", "out.bias",
+                     "blocks.0.weight", "blocks.0.bias"]
+    assert m.hidden.weight.shape == (4, 8) and m.hidden.bias.shape == (8,)
+    assert len(m.parameters()) == 7
+    shared = nn.Linear(2, 2)
+    seq = nn.Sequential(shared, nn.ReLU(), shared)
+    assert [n for n, _ in seq.named_parameters()] == ["0.weight", "0.bias"]  # each tensor once
+    assert len(seq) == 3 and seq[1].__class__ is nn.ReLU
+    assert "Linear(in_features=2" in repr(seq)
+
+
+def test_a_module_trains_and_its_gradients_reach_every_parameter(rng):
+    m = TwoLayer(4, 16, 1)
+    x = nd.tensor(rng.standard_normal((32, 4)), dtype="float32")
+    y = nd.tensor(np.sin(x.numpy()).sum(1, keepdims=True))
+    opt = optim.Adam([p for n, p in m.named_parameters() if not n.startswith("blocks")], lr=0.02)
+    first = None
+    for _ in range(150):
+        loss = nn.functional.mse_loss(m(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = first if first is not None else loss.item()
+    assert loss.item() < 0.2 * first
+    assert m.blocks[0].weight.grad is None  # not used in forward
+    m.zero_grad()
+    assert all(p.grad is None for p in m.parameters())
+
+
+def test_state_dict_round_trip_checks_everything_first():
+    a, b = TwoLayer(3, 5, 2), TwoLayer(3, 5, 2)
+    with nd.no_grad():
+        b.hidden.weight += 1.0
+    b.load_state_dict(a.state_dict())
+    for (n, p), (m, q) in zip(a.named_parameters(), b.named_parameters()):
+        assert n == m
+        np.testing.assert_array_equal(p.numpy(), q.numpy())
+    bad = a.state_dict()
+    bad["out.bias"] = nd.zeros(3)
+    before = b.hidden.weight.numpy().copy()
+    with pytest.raises(ValueError, match="out.bias"):
+        b.load_state_dict(bad)
+    with pytest.raises(ValueError, match="missing"):
+        b.load_state_dict({})
+    np.testing.assert_array_equal(b.hidden.weight.numpy(), before)
+
+
+def test_mlp_classifier_with_cross_entropy_and_sgd(rng):
+    # Two blobs, one per class: an MLP trained with SGD + momentum separates them.
+    centers = np.array([[2.0, 0.0], [-2.0, 0.0]])
+    labels = rng.integers(0, 2, size=128)
+    x = nd.tensor(centers[labels] + rng.standard_normal((128, 2)) * 0.7, dtype="float32")
+    y = nd.tensor(labels)
+    model = nn.Sequential(nn.Linear(2, 16, seed=1), nn.ReLU(), nn.Linear(16, 2, seed=2))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(60):
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    accuracy = (model(x).argmax(axis=1).numpy() == labels).mean()
+    assert accuracy > 0.9
+    opt.lr = 0.01
+    assert opt.lr == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.05, momentum=0.9, weight_decay=0.01, nesterov=True)),
+    ("Adam", dict(lr=0.01)),
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.05)),
+])
+def test_optimizer_steps_match_pytorch(rng, name, kwargs):
+    torch = pytest.importorskip("torch")
+    w0 = rng.standard_normal((3, 4))
+    targets = [rng.standard_normal((3, 4)) for _ in range(5)]
+    tw = torch.tensor(w0, requires_grad=True)
+    nw = nd.tensor(w0, requires_grad=True)
+    topt = getattr(torch.optim, name)([tw], **kwargs)
+    nopt = getattr(optim, name)([nw], **kwargs)
+    for t in targets:  # a different gradient at each step
+        topt.zero_grad()
+        ((tw - torch.tensor(t)) ** 3).sum().backward()
+        topt.step()
+        nopt.zero_grad()
+        ((nw - nd.tensor(t)) ** 3).sum().backward()
+        nopt.step()
+    np.testing.assert_allclose(nw.numpy(), tw.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_bad_optimizer_arguments():
+    with pytest.raises(TypeError, match="tensors"):
+        optim.SGD([1.0], lr=0.1)
+    with pytest.raises(ValueError, match="empty"):
+        optim.SGD([], lr=0.1)
+    with pytest.raises(ValueError):
+        optim.SGD([nd.ones(2, requires_grad=True)], lr=-1.0)
+    with pytest.raises(TypeError, match="Module"):
+        nn.Sequential(nn.ReLU(), 3)
