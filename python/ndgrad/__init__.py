@@ -74,6 +74,19 @@ class set_grad_enabled(_GradMode):
         return wrapped
 
 
+def _rebuild(values, dtype, requires_grad):
+    return tensor(values, dtype=dtype, requires_grad=requires_grad)  # noqa: F405
+
+
+def _reduce(self):
+    # Pickled as a NumPy copy of the values (bfloat16 through float32, exact), the dtype's name
+    # and requires_grad; the graph and .grad are not kept (PyTorch keeps .grad).
+    return (_rebuild, (self.detach().numpy().copy(), str(self.dtype), self.requires_grad))
+
+
+Tensor.__reduce__ = _reduce
+
+
 def _as_tensor(x):
     return x if isinstance(x, Tensor) else tensor(x)  # noqa: F405
 

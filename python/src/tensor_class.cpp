@@ -188,8 +188,12 @@ np.asarray(t) shares the tensor's memory.)doc");
            })
       .def("__hash__", [](py::handle self) { return reinterpret_cast<intptr_t>(self.ptr()); })
       .def("__copy__", [](const Tensor& t) { return t; })
-      .def("__deepcopy__",
-           [](const Tensor& t, py::handle) { return nogil([&] { return t.clone(); }); });
+      .def("__deepcopy__", [](const Tensor& t, py::handle) {
+        // A leaf with memory of its own (clone() alone would record a graph back to t).
+        Tensor c = nogil([&] { return t.detach().clone(); });
+        if (t.requires_grad()) c.requires_grad_(true);
+        return c;
+      });
   // NumPy's ufuncs and binary operators defer to ours (ndarray + tensor is tensor.__radd__).
   cls.attr("__array_ufunc__") = py::none();
 

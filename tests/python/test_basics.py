@@ -133,3 +133,26 @@ def test_unsupported_numpy_dtypes_are_type_errors():
         nd.from_numpy([1, 2])  # not an array
     with pytest.raises(TypeError, match="unknown dtype"):
         nd.zeros(2, dtype="float128")
+
+
+def test_pickle_and_copies_keep_values_dtype_and_requires_grad(rng):
+    import copy
+    import pickle
+
+    for dtype in ("float32", "float64", "int64", "bool", "float16", "bfloat16", "uint8"):
+        t = nd.tensor(rng.uniform(-3, 3, size=(2, 3)), dtype=dtype)[:, ::-1]
+        back = pickle.loads(pickle.dumps(t))
+        assert back.dtype == t.dtype and back.shape == t.shape
+        np.testing.assert_array_equal(np.asarray(back), np.asarray(t))
+    w = nd.tensor([1.0, 2.0], requires_grad=True)
+    assert pickle.loads(pickle.dumps(w)).requires_grad
+    c = copy.deepcopy(w)
+    assert not np.shares_memory(np.asarray(c), np.asarray(w)) and c.tolist() == w.tolist()
+    assert c.requires_grad and c.is_leaf  # a parameter's copy is a parameter
+
+
+def test_tensor_of_tensors_and_arrays_in_lists():
+    rows = [nd.tensor([1.0, 2.0]), np.array([3.0, 4.0])]
+    np.testing.assert_array_equal(nd.tensor(rows).numpy(), [[1, 2], [3, 4]])
+    with pytest.raises(ValueError, match="ragged"):
+        nd.tensor([nd.tensor([1.0, 2.0]), nd.tensor([3.0])])
