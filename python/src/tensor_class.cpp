@@ -14,6 +14,21 @@ py::object number_of(const Tensor& t) {
   return to_numpy(t).attr("item")();
 }
 
+// A Python callable held by the library (a hook in a graph): released with the GIL, from
+// whichever thread drops the graph; left alone once the interpreter is gone.
+struct HeldCallable {
+  PyObject* fn;
+  explicit HeldCallable(py::handle f) : fn(f.inc_ref().ptr()) {}
+  HeldCallable(const HeldCallable&) = delete;
+  HeldCallable& operator=(const HeldCallable&) = delete;
+  ~HeldCallable() {
+    if (!Py_IsInitialized()) return;
+    PyGILState_STATE state = PyGILState_Ensure();
+    Py_DECREF(fn);
+    PyGILState_Release(state);
+  }
+};
+
 std::string repr(const Tensor& t) {
   std::ostringstream os;
   nogil([&] {
@@ -263,6 +278,19 @@ np.asarray(t) shares the tensor's memory.)doc");
           py::arg("create_graph") = false,
           "Accumulates d(self)/d(leaf) into every leaf's .grad; gradient: the upstream gradient "
           "(needed unless self has one element).")
+      .def(
+          "register_hook",
+          [](const Tensor& t, const py::function& fn) {
+            auto held = std::make_shared<HeldCallable>(fn);
+            t.register_hook([held](const Tensor& g) -> Tensor {
+              py::gil_scoped_acquire gil;  // backward runs with the GIL released
+              py::object r = py::reinterpret_borrow<py::function>(held->fn)(g);
+              return r.is_none() ? Tensor() : to_tensor(r);
+            });
+          },
+          py::arg("hook"),
+          "Calls hook(grad) with this tensor's total gradient in every backward pass; a tensor it "
+          "returns (same shape) replaces the gradient.")
       .def("detach", &Tensor::detach, "The same memory, without history.")
       .def("detach_", [](const Tensor& t) { return t.detach(); });
 

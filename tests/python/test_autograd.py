@@ -212,3 +212,28 @@ def test_gradients_match_pytorch(rng, name, f, shapes):
     out.backward(g)
     np.testing.assert_allclose(na.grad.numpy(), ta.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(nb.grad.numpy(), tb.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_hooks_see_and_replace_gradients(rng):
+    x = nd.tensor(rng.standard_normal(3), requires_grad=True)
+    h = x * 2.0
+    seen = []
+    h.register_hook(lambda g: seen.append(g.numpy().copy()))
+    x.register_hook(lambda g: g * 10.0)  # replaces the leaf's gradient
+    g = rng.standard_normal(3)
+    (h * h).backward(g)
+    np.testing.assert_allclose(seen[0], 2 * h.numpy() * g, rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), 10 * 2 * seen[0], rtol=1e-12)
+
+
+def test_an_exception_in_a_hook_reaches_the_caller():
+    x = nd.ones(2, requires_grad=True)
+
+    def bad(g):
+        raise KeyError("from the hook")
+
+    x.register_hook(bad)
+    with pytest.raises(KeyError, match="from the hook"):
+        (x * 3).sum().backward()
+    with pytest.raises(nd.AutogradError):
+        nd.ones(2).register_hook(bad)  # no grad: nothing to hook
