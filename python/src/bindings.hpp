@@ -102,6 +102,21 @@ Shape shape_from_args(const py::args& args, const char* op);
 // An index expression (t[...]) as the C++ API's entries.
 std::vector<TensorIndex> to_index(py::handle h);
 
+// A Python callable held by the library (a hook in a graph): released with the GIL, from
+// whichever thread drops the graph; left alone once the interpreter is gone.
+struct HeldCallable {
+  PyObject* fn;
+  explicit HeldCallable(py::handle f) : fn(f.inc_ref().ptr()) {}
+  HeldCallable(const HeldCallable&) = delete;
+  HeldCallable& operator=(const HeldCallable&) = delete;
+  ~HeldCallable() {
+    if (!Py_IsInitialized()) return;
+    PyGILState_STATE state = PyGILState_Ensure();
+    Py_DECREF(fn);
+    PyGILState_Release(state);
+  }
+};
+
 // The Python exception classes (module.cpp registers them).
 void register_errors(py::module_& m);
 void bind_dtype(py::module_& m);

@@ -355,6 +355,56 @@ kept (and the gradients differentiable) with create_graph=True.)doc");
       py::arg("f"), py::arg("x"),
       "The full-form derivative of f at x: shape f(x).shape + x.shape.");
 
+  py::class_<CustomOp>(m, "CustomOp", R"doc(A differentiable op written in Python.
+
+CustomOp(name, forward, backward): forward(*inputs) returns the output (run without recording a
+graph); backward(inputs, output, grad) returns one gradient per input (a tensor in the input's
+shape or one that broadcasts to it, or None). Written with ndgrad ops, backward is itself
+differentiable (create_graph works). Call the op on tensors: op(x, y).)doc")
+      .def(
+          py::init([](std::string name, const py::function& forward, const py::function& backward) {
+            auto f = std::make_shared<HeldCallable>(forward);
+            auto b = std::make_shared<HeldCallable>(backward);
+            CustomOp op;
+            op.name = std::move(name);
+            op.forward = [f](const std::vector<Tensor>& xs) {
+              py::gil_scoped_acquire gil;
+              py::tuple args(xs.size());
+              for (size_t i = 0; i < xs.size(); ++i) args[i] = py::cast(xs[i]);
+              return to_tensor(py::reinterpret_borrow<py::function>(f->fn)(*args));
+            };
+            op.backward = [b](const std::vector<Tensor>& xs, const Tensor& out, const Tensor& g) {
+              py::gil_scoped_acquire gil;
+              py::object r = py::reinterpret_borrow<py::function>(b->fn)(py::cast(xs), out, g);
+              std::vector<Tensor> grads;
+              if (py::isinstance<Tensor>(r)) {
+                grads.push_back(py::cast<Tensor>(r));
+                return grads;
+              }
+              for (py::handle h : py::iter(r))
+                grads.push_back(h.is_none() ? Tensor() : to_tensor(h));
+              return grads;
+            };
+            return op;
+          }),
+          py::arg("name"), py::arg("forward"), py::arg("backward"))
+      .def_readonly("name", &CustomOp::name)
+      .def("__call__", [](const CustomOp& op, const py::args& inputs) {
+        std::vector<Tensor> xs;
+        for (py::handle h : inputs) xs.push_back(to_tensor(h));
+        return nogil([&] { return op(xs); });
+      });
+
+  m.def(
+      "to_dot", [](const Tensor& output) { return to_dot(output); }, py::arg("output"),
+      "Graphviz DOT of the graph behind output: a node per op, edges labelled with shapes and "
+      "the axes a gradient is summed over.");
+  m.def(
+      "explain_broadcast",
+      [](py::handle a, py::handle b) { return explain_broadcast(to_shape(a), to_shape(b)).text; },
+      py::arg("a"), py::arg("b"),
+      "NumPy's broadcasting rules walked through for two shapes, and the sums backward applies.");
+
   py::class_<GradcheckResult>(m, "GradcheckResult")
       .def_readonly("ok", &GradcheckResult::ok)
       .def_readonly("max_abs_error", &GradcheckResult::max_abs_error)

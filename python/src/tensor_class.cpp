@@ -14,21 +14,6 @@ py::object number_of(const Tensor& t) {
   return to_numpy(t).attr("item")();
 }
 
-// A Python callable held by the library (a hook in a graph): released with the GIL, from
-// whichever thread drops the graph; left alone once the interpreter is gone.
-struct HeldCallable {
-  PyObject* fn;
-  explicit HeldCallable(py::handle f) : fn(f.inc_ref().ptr()) {}
-  HeldCallable(const HeldCallable&) = delete;
-  HeldCallable& operator=(const HeldCallable&) = delete;
-  ~HeldCallable() {
-    if (!Py_IsInitialized()) return;
-    PyGILState_STATE state = PyGILState_Ensure();
-    Py_DECREF(fn);
-    PyGILState_Release(state);
-  }
-};
-
 std::string repr(const Tensor& t) {
   std::ostringstream os;
   nogil([&] {

@@ -237,3 +237,53 @@ def test_an_exception_in_a_hook_reaches_the_caller():
         (x * 3).sum().backward()
     with pytest.raises(nd.AutogradError):
         nd.ones(2).register_hook(bad)  # no grad: nothing to hook
+
+
+def test_custom_op_written_in_python(rng):
+    softplus = nd.CustomOp(
+        "softplus",
+        lambda x: nd.log(1.0 + nd.exp(x)),
+        lambda inputs, output, grad: [grad * nd.sigmoid(inputs[0])],
+    )
+    a = rng.standard_normal((3, 4))
+    x = nd.tensor(a, requires_grad=True)
+    y = softplus(x)
+    assert y.grad_fn == "softplus" and softplus.name == "softplus"
+    np.testing.assert_allclose(y.numpy(), np.log1p(np.exp(a)), rtol=1e-12)
+    g = rng.standard_normal((3, 4))
+    y.backward(g)
+    np.testing.assert_allclose(x.grad.numpy(), g / (1 + np.exp(-a)), rtol=1e-12)
+    assert nd.gradcheck(lambda x: softplus(x), [nd.tensor(a)])
+    # Second order through the Python backward (written with ndgrad ops).
+    x2 = nd.tensor(a, requires_grad=True)
+    (g1,) = nd.grad(softplus(x2).sum(), x2, create_graph=True)
+    (g2,) = nd.grad(g1.sum(), x2)
+    s = 1 / (1 + np.exp(-a))
+    np.testing.assert_allclose(g2.numpy(), s * (1 - s), rtol=1e-10)
+
+
+def test_custom_op_with_two_inputs_a_broadcast_gradient_and_none():
+    scale = nd.CustomOp(
+        "scale",
+        lambda x, w: x * w,
+        lambda inputs, output, grad: (grad * inputs[1], None),  # no gradient for w
+    )
+    x = nd.ones(2, 3, requires_grad=True)
+    w = nd.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    scale(x, w).sum().backward()
+    assert x.grad.tolist() == [[1.0, 2.0, 3.0]] * 2 and w.grad is None
+    wrong = nd.CustomOp("wrong", lambda x: x * 2, lambda inputs, output, grad: [grad, grad])
+    with pytest.raises(nd.AutogradError, match="wrong"):
+        wrong(nd.ones(2, requires_grad=True)).sum().backward()
+    failing = nd.CustomOp("failing", lambda x: 1 / 0, lambda i, o, g: [g])
+    with pytest.raises(ZeroDivisionError):
+        failing(nd.ones(2))
+
+
+def test_explain_and_to_dot_name_the_sums_of_backward():
+    text = nd.explain_broadcast((3, 1), (1, 4))
+    assert "(3,1)" in text and "(1,4)" in text and "(3,4)" in text
+    a = nd.ones(3, 1, requires_grad=True)
+    b = nd.ones(1, 4, requires_grad=True)
+    dot = nd.to_dot((a + b).sum())
+    assert dot.startswith("digraph") and "add" in dot and "sum" in dot
