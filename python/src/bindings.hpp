@@ -123,5 +123,6 @@ void bind_dtype(py::module_& m);
 void bind_tensor(py::module_& m);
 void bind_functions(py::module_& m);
 void bind_nn_optim(py::module_& m);
+void bind_dlpack(py::module_& m);  // after bind_tensor
 
 }  // namespace ndgrad::python

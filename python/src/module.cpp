@@ -141,6 +141,7 @@ PYBIND11_MODULE(_core, m) {
   bind_tensor(m);
   bind_functions(m);
   bind_nn_optim(m);
+  bind_dlpack(m);
 
   pybind11::class_<GradModeScope>(m, "_GradModeScope")
       .def(pybind11::init<bool>())

@@ -140,7 +140,9 @@ np.asarray(t) shares the tensor's memory.)doc");
             return py::tuple(py::cast(s));
           },
           "Strides in bytes, as NumPy's.")
-      .def("stride", &Tensor::strides, "Strides in elements, as PyTorch's.")
+      .def(
+          "stride", [](const Tensor& t) { return py::tuple(py::cast(t.strides())); },
+          "Strides in elements, as PyTorch's.")
       .def("dim", &Tensor::ndim)
       .def("is_contiguous", &Tensor::is_contiguous)
       .def("item", &number_of, "The value of a one-element tensor as a Python number.")
