@@ -26,6 +26,20 @@ PyObject* new_error(py::module_& m, const char* name, std::initializer_list<PyOb
   return cls;
 }
 
+// A strict-broadcasting refusal names the C++ call site, which from Python is the binding:
+// the Python file and line that called into the library are named instead.
+std::string with_python_call_site(std::string message) {
+  if (strict_broadcast_level() == StrictBroadcast::off) return message;
+  const std::string before = ") at ", after = "; call broadcast_to";
+  const size_t at = message.find(before), end = message.find(after);
+  PyFrameObject* frame = PyEval_GetFrame();
+  if (at == std::string::npos || end == std::string::npos || end < at || !frame) return message;
+  py::handle f(reinterpret_cast<PyObject*>(frame));
+  const std::string site = py::cast<std::string>(f.attr("f_code").attr("co_filename")) + ":" +
+                           std::to_string(py::cast<int>(f.attr("f_lineno")));
+  return message.replace(at + before.size(), end - at - before.size(), site);
+}
+
 }  // namespace
 
 void register_errors(py::module_& m) {
@@ -51,7 +65,7 @@ void register_errors(py::module_& m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const ShapeError& e) {
-      PyErr_SetString(errors.shape, e.what());
+      PyErr_SetString(errors.shape, with_python_call_site(e.what()).c_str());
     } catch (const AxisError& e) {
       PyErr_SetString(errors.axis, e.what());
     } catch (const IndexError& e) {
@@ -129,6 +143,32 @@ class GradModeScope {
   std::unique_ptr<AutoGradMode> mode_;
 };
 
+// Strict broadcasting for a `with` block, on this thread; re-entrant (a stack of guards).
+class StrictScope {
+ public:
+  explicit StrictScope(const std::string& level) {
+    if (level == "no_implicit")
+      level_ = StrictBroadcast::no_implicit;
+    else if (level == "no_rank_promotion")
+      level_ = StrictBroadcast::no_rank_promotion;
+    else if (level == "off")
+      level_ = StrictBroadcast::off;
+    else
+      throw py::value_error(
+          "strict_broadcast: level must be 'no_implicit', "
+          "'no_rank_promotion' or 'off', got '" +
+          level + "'");
+  }
+  void enter() { guards_.push_back(std::make_unique<StrictBroadcastGuard>(level_)); }
+  void exit() {
+    if (!guards_.empty()) guards_.pop_back();
+  }
+
+ private:
+  StrictBroadcast level_;
+  std::vector<std::unique_ptr<StrictBroadcastGuard>> guards_;
+};
+
 }  // namespace
 
 }  // namespace ndgrad::python
@@ -147,6 +187,23 @@ PYBIND11_MODULE(_core, m) {
       .def(pybind11::init<bool>())
       .def("__enter__", [](GradModeScope& s) { s.enter(); })
       .def("__exit__", [](GradModeScope& s, pybind11::args) {
+        s.exit();
+        return false;
+      });
+  pybind11::class_<StrictScope>(m, "strict_broadcast",
+                                R"doc(Strict broadcasting inside a with block.
+
+level 'no_implicit' (default): every operand must already have the result's shape;
+'no_rank_promotion': operands must have equal ranks; 'off'. A refused op raises ShapeError naming
+the shapes and the Python file and line. 0-d operands, explicit broadcast_to, and the library's
+own broadcasting (backward, composites) are always allowed.)doc")
+      .def(pybind11::init<const std::string&>(), pybind11::arg("level") = "no_implicit")
+      .def("__enter__",
+           [](pybind11::object self) {
+             self.cast<StrictScope&>().enter();
+             return self;
+           })
+      .def("__exit__", [](StrictScope& s, pybind11::args) {
         s.exit();
         return false;
       });

@@ -86,3 +86,22 @@ def test_no_error_crashes_the_interpreter():
             call()
         assert isinstance(info.value, (nd.Error, TypeError, ValueError, IndexError, RuntimeError))
         assert str(info.value)  # a message
+
+
+def test_strict_broadcasting_names_the_python_line():
+    a, b = nd.ones(3, 4), nd.ones(4)
+    with nd.strict_broadcast():
+        with pytest.raises(nd.ShapeError) as info:
+            a + b  # the line named
+        line = info.traceback[-1].lineno + 1  # pytest counts from 0
+        assert f"test_errors.py:{line}" in str(info.value)
+        assert "(3,4)" in str(info.value) and "broadcast_to" in str(info.value)
+        assert (a + b.broadcast_to((3, 4))).shape == (3, 4)  # on purpose: allowed
+        assert (a * 2.0).shape == (3, 4)  # 0-d operands always broadcast
+    assert (a + b).shape == (3, 4)  # off again after the block
+    with nd.strict_broadcast("no_rank_promotion"):
+        assert (a + nd.ones(1, 4)).shape == (3, 4)
+        with pytest.raises(ValueError):
+            a + b
+    with pytest.raises(ValueError, match="level"):
+        nd.strict_broadcast("sometimes")
