@@ -14,7 +14,28 @@ from ._core import Tensor, is_grad_enabled
 
 __version__ = "0.1.0"
 
-from . import nn, optim  # noqa: E402  (they import _core themselves)
+from . import data, nn, optim  # noqa: E402  (they import _core themselves)
+
+
+class DotGraph(str):
+    """Graphviz DOT source (a str) that a notebook shows as the drawn graph when Graphviz's
+    ``dot`` is installed."""
+
+    def _repr_svg_(self):
+        import shutil
+        import subprocess
+
+        dot = shutil.which("dot")
+        if dot is None:
+            return None  # the notebook shows the text instead
+        return subprocess.run([dot, "-Tsvg"], input=self.encode(), capture_output=True,
+                              check=True).stdout.decode()
+
+
+def to_dot(output):
+    """The graph recorded behind output as Graphviz DOT: a node per op, each edge labelled with
+    the shape that flows along it and the axes a gradient is summed over."""
+    return DotGraph(_core.to_dot(output))
 
 
 class _GradMode:

@@ -1,5 +1,6 @@
-// What ndgrad.nn and ndgrad.optim use from the library: the fused losses, Linear's
-// initialization, and the optimizers (which update the tensors Python holds, in place).
+// What ndgrad.nn, ndgrad.optim and ndgrad.data use from the library: the fused losses, Linear's
+// initialization, the MNIST-format reader, and the optimizers (which update the tensors Python
+// holds, in place).
 #include "bindings.hpp"
 
 namespace ndgrad::python {
@@ -38,6 +39,23 @@ void bind_nn_optim(py::module_& m) {
         return py::make_tuple(layer.weight, layer.bias);
       },
       "The C++ Linear's initial weight (in, out) and bias (out,) for a seed.");
+
+  m.def(
+      "_load_mnist_like",
+      [](const std::string& dir, bool train) {
+        data::Dataset d = nogil([&] { return data::load_mnist_like(dir, train); });
+        return py::make_tuple(d.images, d.labels);
+      },
+      py::arg("dir"), py::arg("train"));
+  m.def(
+      "randperm",
+      [](int64_t n, py::handle seed) {
+        if (seed.is_none()) return nogil([&] { return randperm(n); });
+        Generator g(py::cast<uint64_t>(seed));
+        return nogil([&] { return g.permutation(n); });
+      },
+      py::arg("n"), py::kw_only(), py::arg("seed") = py::none(),
+      "0..n-1 in a random order (int64): from the default generator, or from a seed's own.");
 
   py::class_<optim::Optimizer>(m, "_Optimizer")
       .def(
