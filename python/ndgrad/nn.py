@@ -98,6 +98,14 @@ class Module:
             for name, p in own.items():
                 p.copy_(values[name])
 
+    def save(self, path):
+        """Saves the parameters as .npz, by dotted name (np.load reads it)."""
+        _core.save(path, dict(self.state_dict()))
+
+    def load(self, path):
+        """Loads parameters saved by save() (load_state_dict's checks)."""
+        self.load_state_dict(_core.load(path))
+
     def zero_grad(self):
         for p in self.parameters():
             p.grad = None
@@ -139,6 +147,64 @@ class Linear(Module):
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+class Conv2d(Module):
+    """2-d convolution (cross-correlation) of (B, C, H, W) images, PyTorch's weight layout
+    (out, in / groups, kh, kw), drawn as the C++ Conv2d's."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, seed=0, dtype=None):
+        super().__init__()
+        weight, b = _core._conv2d_init(in_channels, out_channels, kernel_size, groups, bias, seed,
+                                       dtype)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.dilation = _pair(kernel_size), stride, dilation
+        self.padding, self.groups = padding, groups
+        self.weight = weight.requires_grad_()
+        self.bias = b.requires_grad_() if b is not None else None
+
+    def forward(self, x):
+        return _core._conv2d(x, self.weight, self.bias, self.stride, self.padding,
+                             self.dilation, self.groups)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
+class MaxPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+        super().__init__()
+        self.args = (kernel_size, stride, padding, dilation, ceil_mode)
+
+    def forward(self, x):
+        return _core._max_pool2d(x, *self.args)
+
+
+class AvgPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
+        super().__init__()
+        self.args = (kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+    def forward(self, x):
+        return _core._avg_pool2d(x, *self.args)
+
+
+class Flatten(Module):
+    """Flattens the axes from start_dim on (the batch axis kept, by default)."""
+
+    def __init__(self, start_dim=1):
+        super().__init__()
+        self.start_dim = start_dim
+
+    def forward(self, x):
+        return x.reshape(*x.shape[:self.start_dim], -1)
 
 
 class ReLU(Module):
@@ -214,6 +280,9 @@ class functional:  # noqa: N801  (a namespace, as torch.nn.functional)
     log_softmax = staticmethod(_core.log_softmax)
     leaky_relu = staticmethod(_core.leaky_relu)
     gelu = staticmethod(_core.gelu)
+    conv2d = staticmethod(_core._conv2d)
+    max_pool2d = staticmethod(_core._max_pool2d)
+    avg_pool2d = staticmethod(_core._avg_pool2d)
 
     @staticmethod
     def cross_entropy(logits, labels):

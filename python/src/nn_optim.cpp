@@ -19,9 +19,110 @@ std::vector<Tensor> parameter_list(py::handle params, const char* op) {
   return out;
 }
 
+nn::Size2 size2(py::handle h, const char* what) {
+  if (is_integer(h)) return nn::Size2(to_int64(h));
+  Shape s = to_shape(h);
+  if (s.size() != 2) throw py::value_error(std::string(what) + " must be an int or a pair of ints");
+  return nn::Size2(s[0], s[1]);
+}
+
+std::optional<nn::Size2> optional_size2(py::handle h, const char* what) {
+  if (h.is_none()) return std::nullopt;
+  return size2(h, what);
+}
+
+nn::Padding padding_of(py::handle h) {
+  if (py::isinstance<py::str>(h)) {
+    const std::string mode = py::cast<std::string>(h);
+    return nn::Padding(mode.c_str());
+  }
+  return nn::Padding(size2(h, "padding"));
+}
+
+Tensor optional_tensor(py::handle h) { return h.is_none() ? Tensor() : to_tensor(h); }
+
 }  // namespace
 
 void bind_nn_optim(py::module_& m) {
+  m.def(
+      "_conv2d",
+      [](const Tensor& x, const Tensor& weight, py::handle bias, py::handle stride,
+         py::handle padding, py::handle dilation, int64_t groups) {
+        Tensor b = optional_tensor(bias);
+        nn::Size2 s = size2(stride, "stride"), d = size2(dilation, "dilation");
+        nn::Padding p = padding_of(padding);
+        return nogil([&] { return nn::conv2d(x, weight, b, s, p, d, groups); });
+      },
+      py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride") = 1,
+      py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1);
+  m.def(
+      "_max_pool2d",
+      [](const Tensor& x, py::handle kernel_size, py::handle stride, py::handle padding,
+         py::handle dilation, bool ceil_mode) {
+        nn::Size2 k = size2(kernel_size, "kernel_size"), p = size2(padding, "padding"),
+                  d = size2(dilation, "dilation");
+        std::optional<nn::Size2> s = optional_size2(stride, "stride");
+        return nogil([&] { return nn::max_pool2d(x, k, s, p, d, ceil_mode); });
+      },
+      py::arg("x"), py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
+      py::arg("dilation") = 1, py::arg("ceil_mode") = false);
+  m.def(
+      "_avg_pool2d",
+      [](const Tensor& x, py::handle kernel_size, py::handle stride, py::handle padding,
+         bool ceil_mode, bool count_include_pad) {
+        nn::Size2 k = size2(kernel_size, "kernel_size"), p = size2(padding, "padding");
+        std::optional<nn::Size2> s = optional_size2(stride, "stride");
+        return nogil([&] { return nn::avg_pool2d(x, k, s, p, ceil_mode, count_include_pad); });
+      },
+      py::arg("x"), py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
+      py::arg("ceil_mode") = false, py::arg("count_include_pad") = true);
+  m.def(
+      "_conv2d_init",
+      [](int64_t in, int64_t out, py::handle kernel_size, int64_t groups, bool bias, uint64_t seed,
+         py::handle dtype) {
+        nn::Conv2d layer(in, out, size2(kernel_size, "kernel_size"), 1, 0, 1, groups, bias, seed,
+                         to_optional_dtype(dtype).value_or(DType::f32));
+        return py::make_tuple(layer.weight,
+                              layer.bias.defined() ? py::cast(layer.bias) : py::none());
+      },
+      "The C++ Conv2d's initial weight (out, in / groups, kh, kw) and bias for a seed.");
+
+  // --- files: NumPy's .npy and .npz ---
+  m.def(
+      "save",
+      [](const std::string& path, py::handle value) {
+        if (py::isinstance<py::dict>(value)) {
+          std::map<std::string, Tensor> arrays;
+          for (auto item : py::reinterpret_borrow<py::dict>(value))
+            arrays[py::cast<std::string>(item.first)] = to_tensor(item.second);
+          nogil([&] {
+            save_npz(path, arrays);
+            return 0;
+          });
+          return;
+        }
+        Tensor t = to_tensor(value);
+        nogil([&] {
+          save_npy(path, t);
+          return 0;
+        });
+      },
+      py::arg("path"), py::arg("value"),
+      "Saves a tensor as .npy, or a dict of tensors (by name) as .npz: NumPy reads both.");
+  m.def(
+      "load",
+      [](const std::string& path) -> py::object {
+        const bool npz = path.size() >= 4 && path.compare(path.size() - 4, 4, ".npz") == 0;
+        if (npz) {
+          std::map<std::string, Tensor> arrays = nogil([&] { return load_npz(path); });
+          py::dict d;
+          for (auto& [k, v] : arrays) d[py::str(k)] = v;
+          return std::move(d);
+        }
+        return py::cast(nogil([&] { return load_npy(path); }));
+      },
+      py::arg("path"), "Loads a .npy file as a tensor, or a .npz file as a dict of tensors.");
+
   m.def(
       "_cross_entropy",
       [](const Tensor& logits, const Tensor& labels) {

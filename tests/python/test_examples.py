@@ -24,6 +24,17 @@ def test_fashion_mnist_mlp_learns_in_one_epoch():
 
 
 @pytest.mark.skipif(not HAS_FASHION_MNIST, reason="dataset-fashion-mnist is not installed")
+def test_fashion_mnist_cnn_learns_in_a_hundred_steps():
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(nd.__file__)))
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", "python", "fashion_mnist_cnn.py"),
+         "--epochs", "1", "--max-steps", "100", "--test-images", "2000"],
+        capture_output=True, text=True, env=env, check=True).stdout
+    accuracy = float(re.search(r"test accuracy ([0-9.]+)", out).group(1))
+    assert accuracy > 0.7, out
+
+
+@pytest.mark.skipif(not HAS_FASHION_MNIST, reason="dataset-fashion-mnist is not installed")
 def test_load_mnist_like_and_batches():
     x, y = data.load_mnist_like(train=False)
     assert x.shape == (10000, 784) and x.dtype == nd.float32 and y.dtype == nd.int64

@@ -123,3 +123,83 @@ def test_bad_optimizer_arguments():
         optim.SGD([nd.ones(2, requires_grad=True)], lr=-1.0)
     with pytest.raises(TypeError, match="Module"):
         nn.Sequential(nn.ReLU(), 3)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(stride=2, padding=1), dict(padding="same"),
+                                    dict(dilation=2, groups=2), dict(stride=(1, 2), padding=(2, 0))])
+def test_conv2d_values_and_gradients_match_pytorch(rng, kwargs):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((2, 4, 7, 6))
+    w = rng.standard_normal((6, 4 // kwargs.get("groups", 1), 3, 3))
+    b = rng.standard_normal(6)
+    tx, tw, tb = (torch.tensor(v, requires_grad=True) for v in (x, w, b))
+    expect = torch.nn.functional.conv2d(tx, tw, tb, **kwargs)
+    g = rng.standard_normal(tuple(expect.shape))
+    expect.backward(torch.tensor(g))
+    nx, nw, nb = (nd.tensor(v, requires_grad=True) for v in (x, w, b))
+    out = nn.functional.conv2d(nx, nw, nb, **kwargs)
+    np.testing.assert_allclose(out.numpy(), expect.detach().numpy(), rtol=1e-10, atol=1e-12)
+    out.backward(g)
+    for mine, theirs in ((nx, tx), (nw, tw), (nb, tb)):
+        np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_pooling_matches_pytorch(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((2, 3, 8, 7))
+    for name, kwargs in (("max_pool2d", dict(kernel_size=2)),
+                         ("max_pool2d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+                         ("avg_pool2d", dict(kernel_size=(2, 3), stride=1, padding=1))):
+        tx = torch.tensor(x, requires_grad=True)
+        expect = getattr(torch.nn.functional, name)(tx, **kwargs)
+        g = rng.standard_normal(tuple(expect.shape))
+        expect.backward(torch.tensor(g))
+        nx = nd.tensor(x, requires_grad=True)
+        out = getattr(nn.functional, name)(nx, **kwargs)
+        np.testing.assert_allclose(out.numpy(), expect.detach().numpy(), rtol=1e-12)
+        out.backward(g)
+        np.testing.assert_allclose(nx.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_a_small_cnn_trains(rng):
+    # Vertical against horizontal bars: a convnet learns to tell them apart.
+    images = np.zeros((64, 1, 8, 8), np.float32)
+    labels = rng.integers(0, 2, size=64)
+    for i, label in enumerate(labels):
+        k = rng.integers(1, 7)
+        if label:
+            images[i, 0, :, k] = 1
+        else:
+            images[i, 0, k, :] = 1
+    images += rng.standard_normal(images.shape).astype(np.float32) * 0.1
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, seed=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(4 * 4 * 4, 2, seed=2))
+    assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias", "4.weight",
+                                                        "4.bias"]
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    x, y = nd.tensor(images), nd.tensor(labels)
+    for _ in range(40):
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert (model(x).argmax(axis=1).numpy() == labels).mean() > 0.95
+
+
+def test_save_and_load_npy_npz_and_modules(tmp_path, rng):
+    a = rng.standard_normal((3, 4))
+    nd.save(str(tmp_path / "a.npy"), a)
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), a)  # NumPy reads it
+    np.testing.assert_array_equal(nd.load(str(tmp_path / "a.npy")).numpy(), a)
+    np.savez(tmp_path / "b.npz", x=a, y=np.arange(3))
+    loaded = nd.load(str(tmp_path / "b.npz"))
+    assert sorted(loaded) == ["x", "y"] and loaded["y"].tolist() == [0, 1, 2]
+    m1, m2 = TwoLayer(3, 4, 2), TwoLayer(3, 4, 2)
+    with nd.no_grad():
+        m1.out.bias += 1.0
+    m1.save(str(tmp_path / "m.npz"))
+    assert "hidden.weight" in np.load(tmp_path / "m.npz")
+    m2.load(str(tmp_path / "m.npz"))
+    np.testing.assert_array_equal(m2.out.bias.numpy(), m1.out.bias.numpy())
+    with pytest.raises(OSError):
+        nd.load(str(tmp_path / "missing.npy"))
