@@ -212,6 +212,30 @@ void bind_nn_optim(py::module_& m) {
           py::arg("betas") = std::make_pair(0.9, 0.999), py::arg("eps") = 1e-8,
           py::arg("weight_decay") = py::none(), py::arg("amsgrad") = false);
   }
+
+  // --- learning-rate schedules: each keeps its optimizer alive (py::keep_alive) ---
+  py::class_<optim::LRScheduler>(m, "_LRScheduler")
+      .def("step", &optim::LRScheduler::step,
+           "Advances one epoch (or batch) and sets every group's lr for it.")
+      .def_property_readonly("last_epoch", &optim::LRScheduler::last_epoch)
+      .def("get_last_lr", &optim::LRScheduler::get_last_lr)
+      .def_property_readonly("base_lrs", &optim::LRScheduler::base_lrs);
+  py::class_<optim::StepLR, optim::LRScheduler>(m, "_StepLR")
+      .def(py::init<optim::Optimizer&, int64_t, double>(), py::keep_alive<1, 2>(),
+           py::arg("optimizer"), py::arg("step_size"), py::arg("gamma") = 0.1);
+  py::class_<optim::MultiStepLR, optim::LRScheduler>(m, "_MultiStepLR")
+      .def(py::init<optim::Optimizer&, std::vector<int64_t>, double>(), py::keep_alive<1, 2>(),
+           py::arg("optimizer"), py::arg("milestones"), py::arg("gamma") = 0.1);
+  py::class_<optim::ExponentialLR, optim::LRScheduler>(m, "_ExponentialLR")
+      .def(py::init<optim::Optimizer&, double>(), py::keep_alive<1, 2>(), py::arg("optimizer"),
+           py::arg("gamma"));
+  py::class_<optim::CosineAnnealingLR, optim::LRScheduler>(m, "_CosineAnnealingLR")
+      .def(py::init<optim::Optimizer&, int64_t, double>(), py::keep_alive<1, 2>(),
+           py::arg("optimizer"), py::arg("T_max"), py::arg("eta_min") = 0.0);
+  py::class_<optim::CosineWarmupLR, optim::LRScheduler>(m, "_CosineWarmupLR")
+      .def(py::init<optim::Optimizer&, int64_t, int64_t, double, double>(), py::keep_alive<1, 2>(),
+           py::arg("optimizer"), py::arg("warmup_steps"), py::arg("total_steps"),
+           py::arg("eta_min") = 0.0, py::arg("start_factor") = 0.0);
 }
 
 }  // namespace ndgrad::python

@@ -203,3 +203,36 @@ def test_save_and_load_npy_npz_and_modules(tmp_path, rng):
     np.testing.assert_array_equal(m2.out.bias.numpy(), m1.out.bias.numpy())
     with pytest.raises(OSError):
         nd.load(str(tmp_path / "missing.npy"))
+
+
+@pytest.mark.parametrize("name, args", [("StepLR", dict(step_size=3, gamma=0.5)),
+                                        ("MultiStepLR", dict(milestones=[2, 5], gamma=0.3)),
+                                        ("ExponentialLR", dict(gamma=0.9)),
+                                        ("CosineAnnealingLR", dict(T_max=7, eta_min=0.01))])
+def test_schedules_match_pytorch(name, args):
+    torch = pytest.importorskip("torch")
+    tw = torch.zeros(2, requires_grad=True)
+    topt = torch.optim.SGD([tw], lr=0.5)
+    tsched = getattr(torch.optim.lr_scheduler, name)(topt, **args)
+    nopt = optim.SGD([nd.zeros(2, requires_grad=True)], lr=0.5)
+    nsched = getattr(optim.lr_scheduler, name)(nopt, **args)
+    for epoch in range(10):
+        assert nopt.lr == pytest.approx(topt.param_groups[0]["lr"], rel=1e-12), epoch
+        assert nsched.get_last_lr()[0] == pytest.approx(tsched.get_last_lr()[0], rel=1e-12)
+        topt.step()
+        nopt.step()
+        tsched.step()
+        nsched.step()
+    assert nsched.last_epoch == 10
+
+
+def test_a_schedule_keeps_its_optimizer_alive():
+    import gc
+
+    w = nd.zeros(2, requires_grad=True)
+    sched = optim.lr_scheduler.CosineWarmupLR(optim.SGD([w], lr=1.0), warmup_steps=2,
+                                              total_steps=10)
+    gc.collect()
+    for _ in range(3):
+        sched.step()  # the optimizer made in the call is still there
+    assert 0 < sched.get_last_lr()[0] <= 1.0

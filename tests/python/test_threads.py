@@ -36,11 +36,24 @@ def test_matmul_and_backward_release_the_gil():
     a = nd.tensor(rng.standard_normal((1200, 1200)), requires_grad=True)
     b = nd.tensor(rng.standard_normal((1200, 1200)))
     a @ b  # warm up (thread pools, caches)
-    # Each is one call into the library: holding the GIL would pause the loop for all of it.
-    duration, pause = longest_pause_of_a_python_loop_during(lambda: a @ b)
-    assert duration > 0.02
-    assert pause < 0.5 * duration, (pause, duration)
-    y = (a @ b).sum()
-    duration, pause = longest_pause_of_a_python_loop_during(lambda: y.backward())
-    assert duration > 0.02
-    assert pause < 0.5 * duration, (pause, duration)
+
+    def loop_goes_on(make_work):
+        # Each work is one call into the library: holding the GIL would pause the loop for all
+        # of it, every time. On a busy machine the loop may also wait for a core now and then:
+        # one of three tries must show it going on.
+        tries = []
+        for _ in range(3):
+            duration, pause = longest_pause_of_a_python_loop_during(make_work())
+            assert duration > 0.02
+            tries.append((pause, duration))
+            if pause < 0.5 * duration:
+                return True
+        raise AssertionError(f"(longest pause, duration) of each try: {tries}")
+
+    assert loop_goes_on(lambda: (lambda: a @ b))
+
+    def backward_work():
+        y = (a @ b).sum()
+        return lambda: y.backward()
+
+    assert loop_goes_on(backward_work)
