@@ -113,7 +113,10 @@ def _as_tensor(x):
 
 
 def as_tensor(data, dtype=None):
-    """A tensor sharing data's memory when it can (a Tensor as is, a NumPy array as from_numpy)."""
+    """data itself when it is a Tensor of that dtype, else a tensor sharing its memory when it
+    can (a NumPy array as from_numpy)."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == dtype):
+        return data
     return tensor(data, dtype=dtype)  # noqa: F405
 
 

@@ -275,7 +275,13 @@ Tensor from_numpy(py::handle h) {
   Shape strides(a.ndim());
   for (py::ssize_t i = 0; i < a.ndim(); ++i) strides[i] = a.strides(i) / size;
   void* data = a.size() == 0 ? nullptr : const_cast<void*>(a.data());
-  return from_blob(data, shape, strides, *dtype, keep_alive(a));
+  std::function<void()> release = keep_alive(a);
+  try {
+    return from_blob(data, shape, strides, *dtype, release);
+  } catch (...) {
+    release();  // from_blob took nothing: the reference is ours to drop
+    throw;
+  }
 }
 
 py::array to_numpy(const Tensor& t) {

@@ -48,13 +48,20 @@ void bind_functions(py::module_& m) {
   m.def(
       "tensor",
       [](py::handle data, py::handle dtype, bool requires_grad) {
+        // A tensor given: a new handle on its memory, without its history (as for arrays), so
+        // that requires_grad here leaves the original alone.
+        if (py::isinstance<Tensor>(data)) {
+          Tensor d = py::cast<Tensor>(data).detach();
+          return finish(to_tensor(py::cast(d), to_optional_dtype(dtype)), requires_grad);
+        }
         return finish(to_tensor(data, to_optional_dtype(dtype)), requires_grad);
       },
       py::arg("data"), py::arg("dtype") = py::none(), py::arg("requires_grad") = false,
       R"doc(A tensor from nested lists of numbers, a number, a NumPy array or a tensor.
 
 Lists: float32 for floats (int64 for ints, bool for bools) unless dtype says otherwise. A NumPy
-array of a supported dtype is shared, not copied (as from_numpy), when dtype is None or its own.)doc");
+array of a supported dtype is shared, not copied (as from_numpy), when dtype is None or its own;
+so is a tensor's memory (a new tensor without its history).)doc");
   m.def("from_numpy", &from_numpy, py::arg("array"),
         R"doc(A tensor over a NumPy array's memory (strides included; the array stays alive).
 

@@ -86,6 +86,11 @@ Tensor squeeze_arg(const Tensor& t, py::handle axis) {
     return nogil([&] { return t.reshape(kept); });
   }
   std::vector<int64_t> axes = to_axes(axis, "squeeze");
+  for (size_t i = 0; i < axes.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if ((axes[i] < 0 ? axes[i] + t.ndim() : axes[i]) ==
+          (axes[j] < 0 ? axes[j] + t.ndim() : axes[j]))
+        throw AxisError("squeeze: axis " + std::to_string(axes[i]) + " is given twice");
   std::sort(axes.begin(), axes.end(), [&](int64_t a, int64_t b) {
     const int64_t n = t.ndim();
     return (a < 0 ? a + n : a) > (b < 0 ? b + n : b);  // from the last, so earlier ones stay put
@@ -117,7 +122,11 @@ Make one with ndgrad.tensor(data), ndgrad.from_numpy(array), zeros, ones, arange
 np.asarray(t) shares the tensor's memory.)doc");
 
   cls.def(py::init([](py::handle data, py::handle dtype, bool requires_grad) {
-            Tensor t = to_tensor(data, to_optional_dtype(dtype));
+            // A tensor given: a new handle on its memory, without its history (as for arrays).
+            Tensor t =
+                py::isinstance<Tensor>(data)
+                    ? to_tensor(py::cast(py::cast<Tensor>(data).detach()), to_optional_dtype(dtype))
+                    : to_tensor(data, to_optional_dtype(dtype));
             if (requires_grad) t.requires_grad_(true);
             return t;
           }),

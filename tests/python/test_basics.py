@@ -156,3 +156,17 @@ def test_tensor_of_tensors_and_arrays_in_lists():
     np.testing.assert_array_equal(nd.tensor(rows).numpy(), [[1, 2], [3, 4]])
     with pytest.raises(ValueError, match="ragged"):
         nd.tensor([nd.tensor([1.0, 2.0]), nd.tensor([3.0])])
+
+
+def test_tensor_of_a_tensor_shares_memory_but_not_history():
+    x = nd.ones(3, requires_grad=True)
+    y = x * 2
+    t = nd.tensor(y, requires_grad=True)
+    assert t.is_leaf and t.requires_grad and y.grad_fn == "mul"
+    assert np.shares_memory(np.asarray(t), np.asarray(y))
+    w = nd.ones(2)
+    nd.tensor(w, requires_grad=True)
+    assert not w.requires_grad  # the original is left alone
+    assert nd.as_tensor(w) is w and nd.as_tensor(w, "float64").dtype == nd.float64
+    with pytest.raises(nd.AxisError, match="twice"):
+        nd.ones(1, 1, 3).squeeze((0, -3))
