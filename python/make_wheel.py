@@ -44,7 +44,7 @@ def main():
     package_dir = os.path.abspath(args.package_dir)
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
     files = sorted(f for f in os.listdir(package_dir)
-                   if f.endswith(".py") or f.endswith(suffix))
+                   if f.endswith((".py", ".pyi", suffix)) or f == "py.typed")
     if not any(f.endswith(suffix) for f in files):
         raise SystemExit(f"make_wheel: no extension *{suffix} in {package_dir}: build it first")
     version = version_of(package_dir)
