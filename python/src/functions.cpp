@@ -41,6 +41,13 @@ Tensor as_tensor_operand(const Operand& o) {
   return to_tensor(py::int_(o.i));
 }
 
+constexpr const char* kUnaryDoc =
+    "Elementwise: a row of the library's op table (include/ndgrad/op_table.def gives its dtype "
+    "rule and its derivative; docs/API.md the conventions). x: a tensor, array, list or number.";
+constexpr const char* kBinaryDoc =
+    "Elementwise with NumPy broadcasting: a row of the library's op table. A Python int counts as "
+    "an integer scalar and a float as a floating one (i + 2 keeps int64, i * 2.5 is float32).";
+
 }  // namespace
 
 void bind_functions(py::module_& m) {
@@ -74,21 +81,23 @@ ones; other dtypes are a TypeError.)doc");
         DType d = to_optional_dtype(dtype).value_or(DType::f32);
         return finish(zeros(shape_from_args(shape, "zeros"), d), requires_grad);
       },
-      py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+      py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false,
+      "zeros(*shape): float32 unless dtype says otherwise.");
   m.def(
       "ones",
       [](const py::args& shape, py::handle dtype, bool requires_grad) {
         DType d = to_optional_dtype(dtype).value_or(DType::f32);
         return finish(ones(shape_from_args(shape, "ones"), d), requires_grad);
       },
-      py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+      py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false,
+      "ones(*shape): float32 unless dtype says otherwise.");
   m.def(
       "empty",
       [](const py::args& shape, py::handle dtype) {
         return empty(shape_from_args(shape, "empty"),
                      to_optional_dtype(dtype).value_or(DType::f32));
       },
-      py::kw_only(), py::arg("dtype") = py::none());
+      py::kw_only(), py::arg("dtype") = py::none(), "empty(*shape): uninitialized values.");
   m.def(
       "full",
       [](py::handle shape, py::handle value, py::handle dtype, bool requires_grad) {
@@ -101,7 +110,8 @@ ones; other dtypes are a TypeError.)doc");
         return finish(full(s, py::cast<double>(value), d), requires_grad);
       },
       py::arg("shape"), py::arg("fill_value"), py::arg("dtype") = py::none(),
-      py::arg("requires_grad") = false);
+      py::arg("requires_grad") = false,
+      "full(shape, value): the dtype of value (bool, int64, float32) unless dtype says otherwise.");
   m.def(
       "arange",
       [](py::object start, py::object stop, py::object step, py::handle dtype, bool requires_grad) {
@@ -136,7 +146,8 @@ ones; other dtypes are a TypeError.)doc");
       [](int64_t n, py::handle dtype, bool requires_grad) {
         return finish(eye(n, to_optional_dtype(dtype).value_or(DType::f32)), requires_grad);
       },
-      py::arg("n"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+      py::arg("n"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false,
+      "The n x n identity matrix.");
   for (const char* name : {"randn", "rand"}) {
     const bool normal = name[4] == 'n';
     m.def(
@@ -170,7 +181,7 @@ ones; other dtypes are a TypeError.)doc");
         Tensor t = to_tensor(x);                       \
         return nogil([&] { return ndgrad::name(t); }); \
       },                                               \
-      py::arg("x"));
+      py::arg("x"), kUnaryDoc);
 #include <ndgrad/op_table.def>
 #define NDGRAD_BINARY_OP(name, ...)                                                         \
   m.def(                                                                                    \
@@ -179,7 +190,7 @@ ones; other dtypes are a TypeError.)doc");
         return call_binary([](const auto& x, const auto& y) { return ndgrad::name(x, y); }, \
                            operand(a, #name), operand(b, #name));                           \
       },                                                                                    \
-      py::arg("a"), py::arg("b"));
+      py::arg("a"), py::arg("b"), kBinaryDoc);
 #include <ndgrad/op_table.def>
   m.def(
       "where",
@@ -197,20 +208,22 @@ ones; other dtypes are a TypeError.)doc");
         return nogil(
             [&] { return x.kind == K::floating ? where(c, x.d, y.t) : where(c, x.i, y.t); });
       },
-      py::arg("condition"), py::arg("x"), py::arg("y"));
+      py::arg("condition"), py::arg("x"), py::arg("y"),
+      "x where condition holds, else y (NumPy broadcasting; numbers allowed).");
   m.def(
       "leaky_relu",
       [](const Tensor& t, double slope) { return nogil([&] { return leaky_relu(t, slope); }); },
-      py::arg("x"), py::arg("negative_slope") = 0.01);
+      py::arg("x"), py::arg("negative_slope") = 0.01, "x for x > 0, negative_slope x otherwise.");
   m.def(
       "elu", [](const Tensor& t, double alpha) { return nogil([&] { return elu(t, alpha); }); },
-      py::arg("x"), py::arg("alpha") = 1.0);
+      py::arg("x"), py::arg("alpha") = 1.0, "x for x > 0, alpha (e^x - 1) otherwise.");
   m.def(
       "hardtanh",
       [](const Tensor& t, double lo, double hi) {
         return nogil([&] { return hardtanh(t, lo, hi); });
       },
-      py::arg("x"), py::arg("min_val") = -1.0, py::arg("max_val") = 1.0);
+      py::arg("x"), py::arg("min_val") = -1.0, py::arg("max_val") = 1.0,
+      "x clamped to [min_val, max_val].");
   m.def(
       "gelu",
       [](const Tensor& t, const std::string& approximate) {
@@ -220,11 +233,11 @@ ones; other dtypes are a TypeError.)doc");
   m.def(
       "softmax",
       [](const Tensor& t, int64_t axis) { return nogil([&] { return nn::softmax(t, axis); }); },
-      py::arg("x"), py::arg("axis") = -1);
+      py::arg("x"), py::arg("axis") = -1, "exp(x) / sum(exp(x)) along axis, computed stably.");
   m.def(
       "log_softmax",
       [](const Tensor& t, int64_t axis) { return nogil([&] { return nn::log_softmax(t, axis); }); },
-      py::arg("x"), py::arg("axis") = -1);
+      py::arg("x"), py::arg("axis") = -1, "log(softmax(x)) along axis, computed stably.");
 
   // --- linear algebra ---
   m.def(
@@ -233,17 +246,24 @@ ones; other dtypes are a TypeError.)doc");
         Tensor x = to_tensor(a), y = to_tensor(b);
         return nogil([&] { return matmul(x, y); });
       },
-      py::arg("a"), py::arg("b"));
-  m.def("dot", [](const Tensor& a, const Tensor& b) { return nogil([&] { return dot(a, b); }); });
-  m.def("inner",
-        [](const Tensor& a, const Tensor& b) { return nogil([&] { return inner(a, b); }); });
-  m.def("outer",
-        [](const Tensor& a, const Tensor& b) { return nogil([&] { return outer(a, b); }); });
-  m.def("einsum", [](const std::string& subscripts, const py::args& operands) {
-    std::vector<Tensor> ts;
-    for (py::handle h : operands) ts.push_back(to_tensor(h));
-    return nogil([&] { return einsum(subscripts, ts); });
-  });
+      py::arg("a"), py::arg("b"), "NumPy's matmul: 1-d operands promoted, batch axes broadcast.");
+  m.def(
+      "dot", [](const Tensor& a, const Tensor& b) { return nogil([&] { return dot(a, b); }); },
+      "NumPy's dot.");
+  m.def(
+      "inner", [](const Tensor& a, const Tensor& b) { return nogil([&] { return inner(a, b); }); },
+      "The product summed over the last axes.");
+  m.def(
+      "outer", [](const Tensor& a, const Tensor& b) { return nogil([&] { return outer(a, b); }); },
+      "The outer product of both flattened.");
+  m.def(
+      "einsum",
+      [](const std::string& subscripts, const py::args& operands) {
+        std::vector<Tensor> ts;
+        for (py::handle h : operands) ts.push_back(to_tensor(h));
+        return nogil([&] { return einsum(subscripts, ts); });
+      },
+      "einsum(subscripts, *operands): NumPy's subscripts, contracted through the GEMM.");
 
   // --- joining, splitting, selecting ---
   for (const char* name : {"concatenate", "cat"})
@@ -253,14 +273,15 @@ ones; other dtypes are a TypeError.)doc");
           std::vector<Tensor> ts = to_tensors(tensors, "concatenate");
           return nogil([&] { return cat(ts, axis); });
         },
-        py::arg("tensors"), py::arg("axis") = 0);
+        py::arg("tensors"), py::arg("axis") = 0,
+        "Tensors joined along an existing axis (dtypes promoted).");
   m.def(
       "stack",
       [](py::handle tensors, int64_t axis) {
         std::vector<Tensor> ts = to_tensors(tensors, "stack");
         return nogil([&] { return stack(ts, axis); });
       },
-      py::arg("tensors"), py::arg("axis") = 0);
+      py::arg("tensors"), py::arg("axis") = 0, "Tensors of one shape joined along a new axis.");
   m.def(
       "split",
       [](const Tensor& t, py::handle size, int64_t axis) {
@@ -278,38 +299,59 @@ ones; other dtypes are a TypeError.)doc");
       [](const Tensor& t, int64_t chunks, int64_t axis) {
         return nogil([&] { return chunk(t, chunks, axis); });
       },
-      py::arg("x"), py::arg("chunks"), py::arg("axis") = 0);
+      py::arg("x"), py::arg("chunks"), py::arg("axis") = 0,
+      "At most `chunks` pieces of ceil(size / chunks) along axis (views).");
   m.def(
       "tril", [](const Tensor& t, int64_t k) { return nogil([&] { return tril(t, k); }); },
-      py::arg("x"), py::arg("k") = 0);
+      py::arg("x"), py::arg("k") = 0,
+      "The lower triangle of the last two axes (j - i <= k), zeros elsewhere.");
   m.def(
       "triu", [](const Tensor& t, int64_t k) { return nogil([&] { return triu(t, k); }); },
-      py::arg("x"), py::arg("k") = 0);
-  m.def("moveaxis", [](const Tensor& t, int64_t source, int64_t destination) {
-    return nogil([&] { return moveaxis(t, source, destination); });
-  });
-  m.def("swapaxes", [](const Tensor& t, int64_t a, int64_t b) {
-    return nogil([&] { return swapaxes(t, a, b); });
-  });
-  m.def("take", [](const Tensor& t, py::handle indices) {
-    Tensor i = to_tensor(indices);
-    return nogil([&] { return take(t, i); });
-  });
+      py::arg("x"), py::arg("k") = 0,
+      "The upper triangle of the last two axes (j - i >= k), zeros elsewhere.");
+  m.def(
+      "moveaxis",
+      [](const Tensor& t, int64_t source, int64_t destination) {
+        return nogil([&] { return moveaxis(t, source, destination); });
+      },
+      "A view with axis source moved to destination.");
+  m.def(
+      "swapaxes",
+      [](const Tensor& t, int64_t a, int64_t b) {
+        return nogil([&] { return swapaxes(t, a, b); });
+      },
+      "A view with two axes swapped.");
+  m.def(
+      "take",
+      [](const Tensor& t, py::handle indices) {
+        Tensor i = to_tensor(indices);
+        return nogil([&] { return take(t, i); });
+      },
+      "Elements at flat positions (in the indices' shape).");
   m.def(
       "take_along_axis",
       [](const Tensor& t, py::handle indices, int64_t axis) {
         Tensor i = to_tensor(indices);
         return nogil([&] { return take_along_axis(t, i, axis); });
       },
-      py::arg("x"), py::arg("indices"), py::arg("axis"));
-  m.def("nonzero", [](const Tensor& t) { return nogil([&] { return nonzero(t); }); });
-  m.def("masked_select", [](const Tensor& t, py::handle mask) {
-    Tensor k = to_tensor(mask);
-    return nogil([&] { return masked_select(t, k); });
-  });
-  m.def("broadcast_shapes", [](py::handle a, py::handle b) {
-    return py::tuple(py::cast(broadcast_shapes(to_shape(a), to_shape(b))));
-  });
+      py::arg("x"), py::arg("indices"), py::arg("axis"),
+      "NumPy's take_along_axis: indices broadcast with x.");
+  m.def(
+      "nonzero", [](const Tensor& t) { return nogil([&] { return nonzero(t); }); },
+      "The (count, ndim) int64 coordinates of the non-zero elements.");
+  m.def(
+      "masked_select",
+      [](const Tensor& t, py::handle mask) {
+        Tensor k = to_tensor(mask);
+        return nogil([&] { return masked_select(t, k); });
+      },
+      "The elements where the (broadcast) mask is true, as a 1-d tensor.");
+  m.def(
+      "broadcast_shapes",
+      [](py::handle a, py::handle b) {
+        return py::tuple(py::cast(broadcast_shapes(to_shape(a), to_shape(b))));
+      },
+      "The shape two shapes broadcast to (ShapeError when they do not).");
   m.def(
       "sum_to",
       [](const Tensor& t, py::handle shape) {

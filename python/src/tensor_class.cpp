@@ -152,8 +152,9 @@ np.asarray(t) shares the tensor's memory.)doc");
       .def(
           "stride", [](const Tensor& t) { return py::tuple(py::cast(t.strides())); },
           "Strides in elements, as PyTorch's.")
-      .def("dim", &Tensor::ndim)
-      .def("is_contiguous", &Tensor::is_contiguous)
+      .def("dim", &Tensor::ndim, "The number of axes (PyTorch's name for ndim).")
+      .def("is_contiguous", &Tensor::is_contiguous,
+           "Whether the elements lie row-major without gaps.")
       .def("item", &number_of, "The value of a one-element tensor as a Python number.")
       .def(
           "tolist", [](const Tensor& t) { return to_numpy(t).attr("tolist")(); },
@@ -209,29 +210,52 @@ np.asarray(t) shares the tensor's memory.)doc");
   cls.attr("__array_ufunc__") = py::none();
 
   // --- conversions and copies ---
-  cls.def("to",
+  cls.def(
+         "to",
+         [](const Tensor& t, py::handle dtype) {
+           DType d = to_dtype(dtype);
+           return nogil([&] { return t.to(d); });
+         },
+         "A copy converted to dtype (differentiable between float dtypes).")
+      .def(
+          "astype",
           [](const Tensor& t, py::handle dtype) {
             DType d = to_dtype(dtype);
             return nogil([&] { return t.to(d); });
-          })
-      .def("astype",
-           [](const Tensor& t, py::handle dtype) {
-             DType d = to_dtype(dtype);
-             return nogil([&] { return t.to(d); });
-           })
-      .def("float", [](const Tensor& t) { return nogil([&] { return t.to(DType::f32); }); })
-      .def("double", [](const Tensor& t) { return nogil([&] { return t.to(DType::f64); }); })
-      .def("long", [](const Tensor& t) { return nogil([&] { return t.to(DType::i64); }); })
-      .def("int", [](const Tensor& t) { return nogil([&] { return t.to(DType::i32); }); })
-      .def("bool", [](const Tensor& t) { return nogil([&] { return t.to(DType::boolean); }); })
-      .def("contiguous", [](const Tensor& t) { return nogil([&] { return t.contiguous(); }); })
-      .def("clone", [](const Tensor& t) { return nogil([&] { return t.clone(); }); })
-      .def("copy", [](const Tensor& t) { return nogil([&] { return t.clone(); }); })
-      .def("copy_", [](Tensor& t, py::handle src) {
-        Tensor s = to_tensor(src);
-        nogil([&] { return t.copy_(s); });
-        return t;
-      });
+          },
+          "NumPy's name for to(dtype).")
+      .def(
+          "float", [](const Tensor& t) { return nogil([&] { return t.to(DType::f32); }); },
+          "to(float32).")
+      .def(
+          "double", [](const Tensor& t) { return nogil([&] { return t.to(DType::f64); }); },
+          "to(float64).")
+      .def(
+          "long", [](const Tensor& t) { return nogil([&] { return t.to(DType::i64); }); },
+          "to(int64).")
+      .def(
+          "int", [](const Tensor& t) { return nogil([&] { return t.to(DType::i32); }); },
+          "to(int32).")
+      .def(
+          "bool", [](const Tensor& t) { return nogil([&] { return t.to(DType::boolean); }); },
+          "to(bool): != 0.")
+      .def(
+          "contiguous", [](const Tensor& t) { return nogil([&] { return t.contiguous(); }); },
+          "Itself when contiguous, else a row-major copy.")
+      .def(
+          "clone", [](const Tensor& t) { return nogil([&] { return t.clone(); }); },
+          "A copy in memory of its own (differentiable, as the identity).")
+      .def(
+          "copy", [](const Tensor& t) { return nogil([&] { return t.clone(); }); },
+          "NumPy's name for clone().")
+      .def(
+          "copy_",
+          [](Tensor& t, py::handle src) {
+            Tensor s = to_tensor(src);
+            nogil([&] { return t.copy_(s); });
+            return t;
+          },
+          "Copies src (broadcast, converted) into this tensor's memory, in place.");
 
   // --- autograd ---
   cls.def_property(
@@ -239,7 +263,7 @@ np.asarray(t) shares the tensor's memory.)doc");
          "Whether gradients flow to this tensor (settable on leaves).")
       .def(
           "requires_grad_", [](Tensor& t, bool on) { return t.requires_grad_(on); },
-          py::arg("requires_grad") = true)
+          py::arg("requires_grad") = true, "Sets requires_grad on a leaf; returns the tensor.")
       .def_property(
           "grad",
           [](const Tensor& t) -> py::object {
@@ -288,7 +312,9 @@ np.asarray(t) shares the tensor's memory.)doc");
           "Calls hook(grad) with this tensor's total gradient in every backward pass; a tensor it "
           "returns (same shape) replaces the gradient.")
       .def("detach", &Tensor::detach, "The same memory, without history.")
-      .def("detach_", [](const Tensor& t) { return t.detach(); });
+      .def(
+          "detach_", [](const Tensor& t) { return t.detach(); },
+          "detach() (a new handle; the tensor itself is unchanged).");
 
   // --- operators ---
 #define NDGRAD_PY_BINARY(pyname, rpyname, ipyname, fn)                                          \
@@ -369,29 +395,38 @@ np.asarray(t) shares the tensor's memory.)doc");
   cls.def("reshape", &reshape_args,
           "reshape(*shape) or reshape(shape); one -1 allowed. A view "
           "when the layout allows, else a copy.")
-      .def("view", &reshape_args)
-      .def("flatten", [](const Tensor& t) { return nogil([&] { return t.flatten(); }); })
-      .def("ravel", [](const Tensor& t) { return nogil([&] { return t.flatten(); }); })
+      .def("view", &reshape_args, "reshape(*shape): a view when the layout allows, else a copy.")
+      .def(
+          "flatten", [](const Tensor& t) { return nogil([&] { return t.flatten(); }); },
+          "The elements as a 1-d tensor (a view when contiguous).")
+      .def(
+          "ravel", [](const Tensor& t) { return nogil([&] { return t.flatten(); }); },
+          "NumPy's name for flatten().")
       .def("transpose", &transpose_args,
            "transpose() reverses the axes, transpose(axes) permutes them (NumPy), "
            "transpose(a, b) swaps two (PyTorch).")
-      .def("permute",
-           [](const Tensor& t, const py::args& args) {
-             Shape axes = shape_from_args(args, "permute");
-             return nogil([&] { return t.permute(axes); });
-           })
+      .def(
+          "permute",
+          [](const Tensor& t, const py::args& args) {
+            Shape axes = shape_from_args(args, "permute");
+            return nogil([&] { return t.permute(axes); });
+          },
+          "A view with the axes in the given order.")
       .def_property_readonly("T", [](const Tensor& t) { return nogil([&] { return t.T(); }); })
       .def_property_readonly("mT", [](const Tensor& t) { return nogil([&] { return t.mT(); }); })
-      .def("squeeze", &squeeze_arg, py::arg("axis") = py::none())
+      .def("squeeze", &squeeze_arg, py::arg("axis") = py::none(),
+           "Removes the given axes of size 1 (every one when axis is None).")
       .def(
           "unsqueeze",
           [](const Tensor& t, int64_t axis) { return nogil([&] { return t.unsqueeze(axis); }); },
-          py::arg("axis"))
-      .def("broadcast_to",
-           [](const Tensor& t, py::handle shape) {
-             Shape s = to_shape(shape);
-             return nogil([&] { return t.broadcast_to(s); });
-           })
+          py::arg("axis"), "A view with a new axis of size 1 at axis.")
+      .def(
+          "broadcast_to",
+          [](const Tensor& t, py::handle shape) {
+            Shape s = to_shape(shape);
+            return nogil([&] { return t.broadcast_to(s); });
+          },
+          "A view of this tensor broadcast to shape (stride 0 on the new axes).")
       .def(
           "expand",
           [](const Tensor& t, const py::args& args) {
@@ -405,19 +440,24 @@ np.asarray(t) shares the tensor's memory.)doc");
             return nogil([&] { return t.broadcast_to(s); });
           },
           "PyTorch's expand: broadcast_to, with -1 keeping an axis' size.")
-      .def("expand_as",
-           [](const Tensor& t, const Tensor& other) {
-             return nogil([&] { return t.broadcast_to(other.shape()); });
-           })
+      .def(
+          "expand_as",
+          [](const Tensor& t, const Tensor& other) {
+            return nogil([&] { return t.broadcast_to(other.shape()); });
+          },
+          "broadcast_to(other.shape).")
       .def(
           "flip",
           [](const Tensor& t, py::handle axis) {
             std::vector<int64_t> axes = to_axes(axis, "flip");
             return nogil([&] { return flip(t, axes); });
           },
-          py::arg("axis") = py::none())
-      .def("matmul",
-           [](const Tensor& a, const Tensor& b) { return nogil([&] { return matmul(a, b); }); });
+          py::arg("axis") = py::none(),
+          "A view with the elements reversed along the axes (every axis when None).")
+      .def(
+          "matmul",
+          [](const Tensor& a, const Tensor& b) { return nogil([&] { return matmul(a, b); }); },
+          "NumPy's matmul.");
 
   // --- reductions (NumPy's axis/keepdims, PyTorch's dim/keepdim) ---
 #define NDGRAD_PY_REDUCTION(name, expr)                                              \
@@ -431,7 +471,10 @@ np.asarray(t) shares the tensor's memory.)doc");
         return nogil([&] { return expr; });                                          \
       },                                                                             \
       py::arg("axis") = py::none(), py::arg("keepdims") = py::none(), py::kw_only(), \
-      py::arg("dim") = py::none(), py::arg("keepdim") = py::none());
+      py::arg("dim") = py::none(), py::arg("keepdim") = py::none(),                  \
+      "The " #name                                                                   \
+      " over axis (an int, a tuple, or None: all), keeping the reduced axes as "     \
+      "size 1 with keepdims (PyTorch's dim and keepdim work too).");
   NDGRAD_PY_REDUCTION(sum, t.sum(axes, keep))
   NDGRAD_PY_REDUCTION(mean, t.mean(axes, keep))
   NDGRAD_PY_REDUCTION(max, t.max(axes, keep))
@@ -463,7 +506,9 @@ np.asarray(t) shares the tensor's memory.)doc");
         },
         py::arg("axis") = py::none(), py::arg("ddof") = py::none(),
         py::arg("keepdims") = py::none(), py::kw_only(), py::arg("dim") = py::none(),
-        py::arg("correction") = py::none(), py::arg("keepdim") = py::none());
+        py::arg("correction") = py::none(), py::arg("keepdim") = py::none(),
+        "Variance (std: its square root) over axis, dividing by n - ddof; the default ddof 1 "
+        "is PyTorch's (NumPy's is 0).");
   }
   for (const char* name : {"argmax", "argmin"}) {
     const bool is_max = name[3] == 'm' && name[4] == 'a';
@@ -477,33 +522,41 @@ np.asarray(t) shares the tensor's memory.)doc");
           return nogil([&] { return is_max ? t.argmax(ax, keep) : t.argmin(ax, keep); });
         },
         py::arg("axis") = py::none(), py::arg("keepdims") = false, py::kw_only(),
-        py::arg("dim") = py::none(), py::arg("keepdim") = false);
+        py::arg("dim") = py::none(), py::arg("keepdim") = false,
+        "The int64 index of the first maximum (minimum) along axis; of the flattened tensor "
+        "when axis is None.");
   }
   cls.def(
          "cumsum",
          [](const Tensor& t, int64_t axis) { return nogil([&] { return t.cumsum(axis); }); },
-         py::arg("axis"))
+         py::arg("axis"), "The running sum along axis.")
       .def(
           "cumprod",
           [](const Tensor& t, int64_t axis) { return nogil([&] { return t.cumprod(axis); }); },
-          py::arg("axis"))
+          py::arg("axis"), "The running product along axis.")
       .def(
           "norm",
           [](const Tensor& t, double p, py::handle axis, bool keepdims) {
             std::vector<int64_t> axes = to_axes(axis, "norm");
             return nogil([&] { return t.norm(p, axes, keepdims); });
           },
-          py::arg("p") = 2.0, py::arg("axis") = py::none(), py::arg("keepdims") = false);
+          py::arg("p") = 2.0, py::arg("axis") = py::none(), py::arg("keepdims") = false,
+          "The p-norm over axis (all axes when None).");
 
   // --- elementwise methods: every unary row of the op table, and the named binary ones ---
-#define NDGRAD_UNARY_OP(name, ...) \
-  cls.def(#name, [](const Tensor& t) { return nogil([&] { return ndgrad::name(t); }); });
+#define NDGRAD_UNARY_OP(name, ...)                                                   \
+  cls.def(                                                                           \
+      #name, [](const Tensor& t) { return nogil([&] { return ndgrad::name(t); }); }, \
+      "Elementwise: ndgrad." #name "(self), a row of the library's op table.");
 #include <ndgrad/op_table.def>
-#define NDGRAD_BINARY_OP(name, ...)                                                               \
-  cls.def(#name, [](const Tensor& a, py::handle b) {                                              \
-    return binary_operator([](const auto& x, const auto& y) { return ndgrad::name(x, y); }, a, b, \
-                           false);                                                                \
-  });
+#define NDGRAD_BINARY_OP(name, ...)                                                                \
+  cls.def(                                                                                         \
+      #name,                                                                                       \
+      [](const Tensor& a, py::handle b) {                                                          \
+        return binary_operator([](const auto& x, const auto& y) { return ndgrad::name(x, y); }, a, \
+                               b, false);                                                          \
+      },                                                                                           \
+      "Elementwise with broadcasting: ndgrad." #name "(self, other), an op table row.");
 #include <ndgrad/op_table.def>
   cls.def(
       "clamp",
@@ -548,7 +601,8 @@ np.asarray(t) shares the tensor's memory.)doc");
         std::optional<double> l = num(lo), h = num(hi);
         return nogil([&] { return ndgrad::clamp(t, l, h); });
       },
-      py::arg("min") = py::none(), py::arg("max") = py::none());
+      py::arg("min") = py::none(), py::arg("max") = py::none(),
+      "Values limited to [min, max] (numbers or tensors; either may be None). clip is the same.");
   cls.attr("clip") = cls.attr("clamp");
 }
 

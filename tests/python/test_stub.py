@@ -41,3 +41,19 @@ def test_every_tensor_method_is_in_the_stub():
         "__doc__", "__module__", "__init__", "__repr__", "__str__", "__copy__", "__deepcopy__",
         "__array_ufunc__", "__reduce__", "__dict__", "__weakref__")}
     assert (public | dunder) - declared == set()
+
+
+def has_doc(obj):
+    # pybind11 puts the signature on the first line; the description follows.
+    lines = (obj.__doc__ or "").strip().splitlines()
+    return any(line.strip() for line in lines[1:])
+
+
+def test_every_function_and_method_has_a_docstring():
+    functions = [n for n in dir(core) if not n.startswith("_")
+                 and callable(getattr(core, n)) and not isinstance(getattr(core, n), type)]
+    assert [n for n in functions if not has_doc(getattr(core, n))] == []
+    methods = [n for n, v in vars(core.Tensor).items() if not n.startswith("_") and callable(v)]
+    assert [n for n in methods if not has_doc(getattr(core.Tensor, n))] == []
+    for name in ("Tensor", "dtype", "CustomOp", "strict_broadcast", "Error", "ShapeError"):
+        assert getattr(core, name).__doc__
