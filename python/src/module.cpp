@@ -40,6 +40,14 @@ std::string with_python_call_site(std::string message) {
   return message.replace(at + before.size(), end - at - before.size(), site);
 }
 
+// The C++ advice in a message, as Python spells it.
+std::string in_python_terms(std::string message) {
+  const std::string guard = "a NoGradGuard";
+  for (size_t at = message.find(guard); at != std::string::npos; at = message.find(guard, at))
+    message.replace(at, guard.size(), "`with ndgrad.no_grad():`");
+  return message;
+}
+
 }  // namespace
 
 void register_errors(py::module_& m) {
@@ -71,7 +79,7 @@ void register_errors(py::module_& m) {
     } catch (const IndexError& e) {
       PyErr_SetString(errors.index, e.what());
     } catch (const AutogradError& e) {
-      PyErr_SetString(errors.autograd, e.what());
+      PyErr_SetString(errors.autograd, in_python_terms(e.what()).c_str());
     } catch (const DTypeError& e) {
       PyErr_SetString(errors.dtype, e.what());
     } catch (const IOError& e) {

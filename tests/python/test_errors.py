@@ -105,3 +105,12 @@ def test_strict_broadcasting_names_the_python_line():
             a + b
     with pytest.raises(ValueError, match="level"):
         nd.strict_broadcast("sometimes")
+
+
+def test_autograd_advice_is_spelled_for_python():
+    w = nd.ones(2, requires_grad=True)
+    with pytest.raises(nd.AutogradError, match="with ndgrad.no_grad"):
+        w += 1
+    with nd.no_grad():
+        w += 1
+    assert w.tolist() == [2.0, 2.0] and w.is_leaf and w.requires_grad
