@@ -19,6 +19,48 @@ std::vector<Tensor> parameter_list(py::handle params, const char* op) {
   return out;
 }
 
+// An optimizer's parameters: an iterable of tensors (one group), or of dicts with "params" and
+// the group's own "lr", "weight_decay", "momentum" (PyTorch's parameter groups).
+std::vector<optim::ParamGroup> param_groups(py::handle params, const char* op) {
+  py::list items;
+  for (py::handle h : py::iter(params)) items.append(h);
+  if (items.size() == 0 || !py::isinstance<py::dict>(items[0]))
+    return {optim::ParamGroup(parameter_list(items, op))};
+  std::vector<optim::ParamGroup> groups;
+  for (py::handle h : items) {
+    if (!py::isinstance<py::dict>(h))
+      throw py::type_error(std::string(op) + ": parameter groups must all be dicts");
+    py::dict d = py::reinterpret_borrow<py::dict>(h);
+    if (!d.contains("params"))
+      throw py::value_error(std::string(op) + ": a parameter group needs \"params\"");
+    py::object ps = d["params"];
+    optim::ParamGroup g(py::isinstance<Tensor>(ps) ? std::vector<Tensor>{py::cast<Tensor>(ps)}
+                                                   : parameter_list(ps, op));
+    for (auto item : d) {
+      const std::string key = py::cast<std::string>(item.first);
+      if (key == "params") continue;
+      const double v = py::cast<double>(item.second);
+      if (key == "lr")
+        g.lr = v;
+      else if (key == "weight_decay")
+        g.weight_decay = v;
+      else if (key == "momentum")
+        g.momentum = v;
+      else
+        throw py::value_error(std::string(op) +
+                              ": a parameter group's options are lr, weight_decay and "
+                              "momentum, not \"" +
+                              key + "\"");
+    }
+    groups.push_back(std::move(g));
+  }
+  return groups;
+}
+
+py::object option(const std::optional<double>& v) {
+  return v ? py::object(py::float_(*v)) : py::object(py::none());
+}
+
 nn::Size2 size2(py::handle h, const char* what) {
   if (is_integer(h)) return nn::Size2(to_int64(h));
   Shape s = to_shape(h);
@@ -171,11 +213,39 @@ void bind_nn_optim(py::module_& m) {
       .def("zero_grad", &optim::Optimizer::zero_grad, "Clears every parameter's gradient.")
       .def_property("lr", &optim::Optimizer::lr, &optim::Optimizer::set_lr,
                     "The first group's learning rate; setting it sets every group's.")
-      .def_property_readonly("params", [](const optim::Optimizer& o) { return o.params(); });
+      .def_property_readonly("params", [](const optim::Optimizer& o) { return o.params(); })
+      .def_property_readonly(
+          "param_groups",
+          [](py::object self) {
+            auto& groups = self.cast<optim::Optimizer&>().param_groups();
+            py::list out;
+            for (auto& g : groups)
+              out.append(py::cast(&g, py::return_value_policy::reference_internal, self));
+            return out;
+          },
+          "The groups, each settable as PyTorch's: group[\"lr\"] = 0.01 (or group.lr).");
+  py::class_<optim::ParamGroup>(m, "ParamGroup")
+      .def_readonly("params", &optim::ParamGroup::params)
+      .def_property(
+          "lr", [](const optim::ParamGroup& g) { return option(g.lr); },
+          [](optim::ParamGroup& g, double v) { g.lr = v; })
+      .def_property(
+          "weight_decay", [](const optim::ParamGroup& g) { return option(g.weight_decay); },
+          [](optim::ParamGroup& g, double v) { g.weight_decay = v; })
+      .def_property(
+          "momentum", [](const optim::ParamGroup& g) { return option(g.momentum); },
+          [](optim::ParamGroup& g, double v) { g.momentum = v; })
+      .def("__getitem__",
+           [](py::object self, const std::string& key) { return self.attr(key.c_str()); })
+      .def("__setitem__", [](py::object self, const std::string& key, py::handle v) {
+        if (key != "lr" && key != "weight_decay" && key != "momentum") throw py::key_error(key);
+        self.attr(key.c_str()) = v;
+      });
+
   py::class_<optim::SGD, optim::Optimizer>(m, "_SGD").def(
       py::init([](py::handle params, double lr, double momentum, double dampening,
                   double weight_decay, bool nesterov) {
-        return std::make_unique<optim::SGD>(parameter_list(params, "SGD"),
+        return std::make_unique<optim::SGD>(param_groups(params, "SGD"),
                                             optim::SGDOptions(lr)
                                                 .momentum(momentum)
                                                 .dampening(dampening)
@@ -193,7 +263,7 @@ void bind_nn_optim(py::module_& m) {
       o.beta1(betas.first).beta2(betas.second).eps(eps).amsgrad(amsgrad);
       o.weight_decay(weight_decay.is_none() ? (decoupled ? 1e-2 : 0.0)
                                             : py::cast<double>(weight_decay));
-      std::vector<Tensor> ps = parameter_list(params, decoupled ? "AdamW" : "Adam");
+      std::vector<optim::ParamGroup> ps = param_groups(params, decoupled ? "AdamW" : "Adam");
       if (decoupled) return std::make_unique<optim::AdamW>(std::move(ps), optim::AdamWOptions(o));
       return std::make_unique<optim::Adam>(std::move(ps), o);
     };

@@ -236,3 +236,31 @@ def test_a_schedule_keeps_its_optimizer_alive():
     for _ in range(3):
         sched.step()  # the optimizer made in the call is still there
     assert 0 < sched.get_last_lr()[0] <= 1.0
+
+
+def test_parameter_groups_match_pytorch_and_can_be_changed(rng):
+    torch = pytest.importorskip("torch")
+    a0, b0 = rng.standard_normal((2, 3)), rng.standard_normal(3)
+    ta, tb = torch.tensor(a0, requires_grad=True), torch.tensor(b0, requires_grad=True)
+    na, nb = nd.tensor(a0, requires_grad=True), nd.tensor(b0, requires_grad=True)
+    topt = torch.optim.SGD([{"params": [ta]}, {"params": tb, "lr": 0.01, "momentum": 0.5}],
+                           lr=0.1, momentum=0.9)
+    nopt = optim.SGD([{"params": [na]}, {"params": nb, "lr": 0.01, "momentum": 0.5}],
+                     lr=0.1, momentum=0.9)
+    assert len(nopt.param_groups) == 2 and nopt.param_groups[1]["lr"] == 0.01
+    for step in range(6):
+        if step == 3:  # a schedule written by hand, as PyTorch users do
+            for tg, ng in zip(topt.param_groups, nopt.param_groups):
+                tg["lr"] *= 0.5
+                ng["lr"] *= 0.5
+        t = rng.standard_normal((2, 3))
+        for opt, a, b, lib in ((topt, ta, tb, torch), (nopt, na, nb, nd)):
+            opt.zero_grad()
+            ((a * lib.tensor(t)).sum() * (b ** 2).sum()).backward()
+            opt.step()
+    np.testing.assert_allclose(na.numpy(), ta.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(nb.numpy(), tb.detach().numpy(), rtol=1e-10)
+    with pytest.raises(ValueError, match="betas"):
+        optim.SGD([{"params": [na], "betas": 0.5}], lr=0.1)
+    with pytest.raises(KeyError):
+        nopt.param_groups[0]["nesterov"] = True
