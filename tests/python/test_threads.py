@@ -57,3 +57,33 @@ def test_matmul_and_backward_release_the_gil():
         return lambda: y.backward()
 
     assert loop_goes_on(backward_work)
+
+
+def test_python_threads_train_side_by_side_with_the_results_of_one():
+    # Each thread: its own small network and data, forward and backward many times, grad mode
+    # toggled (per thread) on the way. The results must be those of running alone.
+    def run(seed, out):
+        rng = np.random.default_rng(seed)
+        x = nd.tensor(rng.standard_normal((16, 8)))
+        w = nd.tensor(rng.standard_normal((8, 4)), requires_grad=True)
+        for _ in range(50):
+            with nd.no_grad():
+                assert not nd.is_grad_enabled()
+            loss = (nd.tanh(x @ w) ** 2).mean()
+            w.grad = None
+            loss.backward()
+            with nd.no_grad():
+                w -= 0.1 * w.grad
+        out[seed] = w.numpy().copy()
+
+    alone = {}
+    for seed in range(4):
+        run(seed, alone)
+    together = {}
+    threads = [threading.Thread(target=run, args=(seed, together)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for seed in range(4):
+        np.testing.assert_array_equal(together[seed], alone[seed])
