@@ -33,6 +33,19 @@ class Module:
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
+    def register_buffer(self, name, tensor):
+        """A tensor the module keeps and saves without training it (running statistics)."""
+        if "_buffer_names" not in vars(self):
+            object.__setattr__(self, "_buffer_names", [])
+        if name not in self._buffer_names:
+            self._buffer_names.append(name)
+        setattr(self, name, tensor)
+
+    def named_buffers(self, prefix=""):
+        for path, module in self.named_modules(prefix):
+            for name in vars(module).get("_buffer_names", []):
+                yield (f"{path}.{name}" if path else name), getattr(module, name)
+
     # --- what a module holds, by attribute ---
     def _items(self):
         # Attributes in the order they were set; lists and tuples of modules or tensors are
@@ -74,14 +87,16 @@ class Module:
         return [p for _, p in self.named_parameters(recurse=recurse)]
 
     def state_dict(self):
-        """Every parameter by dotted name, detached (sharing memory)."""
-        return _OrderedDict((n, p.detach()) for n, p in self.named_parameters())
+        """Every parameter and buffer by dotted name, detached (sharing memory)."""
+        entries = list(self.named_parameters()) + list(self.named_buffers())
+        return _OrderedDict((n, p.detach()) for n, p in entries)
 
     def load_state_dict(self, state):
         """Copies the values of state (tensors or arrays by name) into the parameters.
 
         Every name, shape and dtype is checked before anything is written."""
         own = dict(self.named_parameters())
+        own.update(self.named_buffers())
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
         if missing or unexpected:
@@ -207,6 +222,43 @@ class Flatten(Module):
         return x.reshape(*x.shape[:self.start_dim], -1)
 
 
+class _BatchNorm(Module):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, dtype=None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.weight = _core.ones(num_features, dtype=dtype, requires_grad=True) if affine else None
+        self.bias = _core.zeros(num_features, dtype=dtype, requires_grad=True) if affine else None
+        self.register_buffer("running_mean", _core.zeros(num_features, dtype=dtype))
+        self.register_buffer("running_var", _core.ones(num_features, dtype=dtype))
+
+    def forward(self, x):
+        return _core._batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                 self.training, self.momentum, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization of (B, C) or (B, C, L) inputs per channel; running statistics as
+    buffers (train(): the batch's, updating them; eval(): theirs)."""
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalization of (B, C, H, W) images per channel (see BatchNorm1d)."""
+
+
+class Dropout(Module):
+    """In training, zeroes each element with probability p and scales the rest by 1 / (1 - p)."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return _core._dropout(x, self.p, self.training)
+
+
 class ReLU(Module):
     def forward(self, x):
         return _core.relu(x)
@@ -282,6 +334,8 @@ class functional:  # noqa: N801  (a namespace, as torch.nn.functional)
     gelu = staticmethod(_core.gelu)
     conv2d = staticmethod(_core._conv2d)
     max_pool2d = staticmethod(_core._max_pool2d)
+    batch_norm = staticmethod(_core._batch_norm)
+    dropout = staticmethod(_core._dropout)
     avg_pool2d = staticmethod(_core._avg_pool2d)
 
     @staticmethod

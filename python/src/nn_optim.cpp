@@ -119,6 +119,27 @@ void bind_nn_optim(py::module_& m) {
       py::arg("x"), py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
       py::arg("ceil_mode") = false, py::arg("count_include_pad") = true);
   m.def(
+      "_batch_norm",
+      [](const Tensor& x, py::handle running_mean, py::handle running_var, py::handle weight,
+         py::handle bias, bool training, double momentum, double eps) {
+        Tensor rm = optional_tensor(running_mean), rv = optional_tensor(running_var),
+               w = optional_tensor(weight), b = optional_tensor(bias);
+        return nogil([&] { return nn::batch_norm(x, rm, rv, w, b, training, momentum, eps); });
+      },
+      py::arg("x"), py::arg("running_mean"), py::arg("running_var"), py::arg("weight") = py::none(),
+      py::arg("bias") = py::none(), py::arg("training") = false, py::arg("momentum") = 0.1,
+      py::arg("eps") = 1e-5,
+      "Normalizes per channel (axis 1): with the batch's statistics in training (updating the "
+      "running ones in place), with the running ones otherwise.");
+  m.def(
+      "_dropout",
+      [](const Tensor& x, double p, bool training) {
+        return nogil([&] { return nn::dropout(x, p, training); });
+      },
+      py::arg("x"), py::arg("p") = 0.5, py::arg("training") = true,
+      "In training, each element zeroed with probability p and the others scaled by 1 / (1 - p) "
+      "(the default generator: ndgrad.manual_seed); x itself otherwise.");
+  m.def(
       "_conv2d_init",
       [](int64_t in, int64_t out, py::handle kernel_size, int64_t groups, bool bias, uint64_t seed,
          py::handle dtype) {

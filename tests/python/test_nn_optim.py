@@ -264,3 +264,46 @@ def test_parameter_groups_match_pytorch_and_can_be_changed(rng):
         optim.SGD([{"params": [na], "betas": 0.5}], lr=0.1)
     with pytest.raises(KeyError):
         nopt.param_groups[0]["nesterov"] = True
+
+
+def test_batch_norm_in_training_and_evaluation_matches_pytorch(rng):
+    torch = pytest.importorskip("torch")
+    tbn = torch.nn.BatchNorm2d(3).double()
+    nbn = nn.BatchNorm2d(3, dtype="float64")
+    with torch.no_grad():
+        tbn.weight.copy_(torch.tensor(rng.standard_normal(3)))
+    nbn.load_state_dict({**nbn.state_dict(), "weight": tbn.weight.detach().numpy()})
+    for _ in range(3):  # training: batch statistics, running ones updated
+        x = rng.standard_normal((4, 3, 5, 5))
+        g = rng.standard_normal((4, 3, 5, 5))
+        tx, nx = torch.tensor(x, requires_grad=True), nd.tensor(x, requires_grad=True)
+        ty, ny = tbn(tx), nbn(nx)
+        np.testing.assert_allclose(ny.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+        ty.backward(torch.tensor(g))
+        ny.backward(g)
+        np.testing.assert_allclose(nx.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(nbn.running_mean.numpy(), tbn.running_mean.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(nbn.running_var.numpy(), tbn.running_var.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(nbn.weight.grad.numpy(), tbn.weight.grad.numpy(), rtol=1e-9)
+    tbn.eval()
+    nbn.eval()
+    x = rng.standard_normal((2, 3, 4, 4))
+    np.testing.assert_allclose(nbn(nd.tensor(x)).numpy(), tbn(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-10, atol=1e-12)
+    assert sorted(nbn.state_dict()) == ["bias", "running_mean", "running_var", "weight"]
+    assert [n for n, _ in nbn.named_parameters()] == ["weight", "bias"]
+
+
+def test_dropout_trains_and_evaluates():
+    d = nn.Dropout(0.25)
+    x = nd.ones(100000)
+    nd.manual_seed(1)
+    y = d(x).numpy()
+    kept = y != 0
+    assert abs(kept.mean() - 0.75) < 0.01
+    np.testing.assert_allclose(y[kept], 1 / 0.75, rtol=1e-6)
+    d.eval()
+    assert (d(x).numpy() == 1).all()
+    m = nn.Sequential(nn.Linear(2, 2), nn.Dropout())
+    m.eval()
+    assert not m[1].training and m.train()[1].training
