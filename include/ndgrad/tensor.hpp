@@ -262,6 +262,25 @@ Tensor arange(int64_t n, DType dtype = DType::f32);
 Tensor randn(Shape shape, uint64_t seed, DType dtype = DType::f32);
 Tensor rand(Shape shape, uint64_t seed, DType dtype = DType::f32);
 Tensor eye(int64_t n, DType dtype = DType::f32);
+// A tensor over memory the caller owns (a NumPy array's, another library's buffer), without a
+// copy. data: the address of element (0, ..., 0), aligned to the dtype's size; strides in
+// elements, any sign (0 repeats an element: such a tensor is refused as a write destination,
+// as broadcast views are). release (may be empty) is called exactly once, when the last
+// tensor or view over the memory is gone, on whichever thread drops it; it must not throw.
+// When from_blob itself throws (ValueError: a rank mismatch, a negative size, more elements or
+// bytes than 64 bits count, a null or misaligned data), release is not called and the memory
+// stays the caller's. Writes by the owner are not seen by the version counter. Pass it to ops
+// as a named tensor: a temporary (rvalue) operand lends its memory to the result (see the
+// operators), which would then be written over the caller's memory.
+Tensor from_blob(void* data, const Shape& shape, const Shape& strides, DType dtype,
+                 std::function<void()> release = {});
+// The address of t's element (0, ..., 0) for code outside the library that keeps reading or
+// writing the memory (a NumPy array over it): computes t's values if they are pending and
+// whatever pending computation reads them, and marks the memory so that no later op leaves a
+// computation pending over it (large elementwise results are otherwise computed lazily, reading
+// their inputs when used). from_blob's memory is marked so from the start. Writes from outside
+// are not seen by the version counter.
+void* expose_memory(const Tensor& t);
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 

@@ -190,6 +190,14 @@ void release_cached_storage() {
 Storage::~Storage() {
   // Non-zero only while pending: a storage that pending computations read is kept alive by them.
   if (hooks.load(std::memory_order_acquire) != 0) discard_pending(*this);
+  if (external_release) {
+    try {
+      if (*external_release) (*external_release)();
+    } catch (...) {  // a destructor cannot report it; the owner's callback should not throw
+    }
+    delete external_release;
+    return;
+  }
   if (!data || capacity == 0) return;  // nothing, or the inline space
   if (reserved)
     std::free(data);  // never written: not worth a place in the cache

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "ndgrad/memory.hpp"
@@ -25,6 +26,13 @@ struct Storage final : Counted {
   // gradient from values overwritten since the forward pass.
   std::atomic<uint32_t> version{0};
   void bump_version() { version.fetch_add(1, std::memory_order_relaxed); }
+  // Memory the caller owns (from_blob): handed back through this callback when the storage
+  // goes, never freed or cached here. Null for the library's own memory.
+  std::function<void()>* external_release = nullptr;
+  // Set when code outside the library may read or write the memory at any time (from_blob,
+  // expose_memory): no computation is left pending over it, since it would read the values
+  // later than the op was called.
+  std::atomic<bool> exposed{false};
   // Up to kInlineBytes of values (an 8x8 float matrix) live in the storage object itself,
   // 64-byte aligned inside it: a small tensor's memory then costs one pooled block, not a
   // header and a separate data block.

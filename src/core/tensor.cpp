@@ -84,6 +84,59 @@ Tensor make_view(const Tensor& t, Dims shape, Dims strides, int64_t offset) {
   return Tensor(std::move(impl));
 }
 
+Tensor from_blob(void* data, const Shape& shape, const Shape& strides, DType dtype,
+                 std::function<void()> release) {
+  const char* op = "from_blob";
+  if (strides.size() != shape.size())
+    throw ValueError(std::string(op) + ": " + std::to_string(strides.size()) +
+                     " strides for a shape of " + std::to_string(shape.size()) + " dimensions " +
+                     shape_str(shape));
+  const int64_t n = checked_numel(Dims(shape), op);
+  const int64_t size = itemsize(dtype);
+  if (n > 0 && data == nullptr)
+    throw ValueError(std::string(op) + ": null data for a tensor of shape " + shape_str(shape));
+  if (reinterpret_cast<uintptr_t>(data) % static_cast<uintptr_t>(size) != 0)
+    throw ValueError(std::string(op) + ": data is not aligned to its " + dtype_name(dtype) +
+                     " elements");
+  // The storage starts at the lowest element the view reaches (negative strides reach below
+  // data) and spans to the highest.
+  int64_t low = 0, high = 0;
+  if (n > 0)
+    for (size_t i = 0; i < shape.size(); ++i) {
+      int64_t reach;
+      if (__builtin_mul_overflow(strides[i], shape[i] - 1, &reach) ||
+          __builtin_add_overflow(reach < 0 ? low : high, reach, reach < 0 ? &low : &high))
+        throw ValueError(std::string(op) + ": strides " + shape_str(strides) + " of shape " +
+                         shape_str(shape) + " reach past 64 bits");
+    }
+  int64_t span = 0;
+  if (n > 0 && (__builtin_sub_overflow(high, low, &span) || span >= INT64_MAX / size))
+    throw ValueError(std::string(op) + ": strides " + shape_str(strides) + " of shape " +
+                     shape_str(shape) + " reach past 64 bits");
+  auto impl = make_ref<TensorImpl>();
+  auto storage = make_ref<Storage>();
+  storage->data = n > 0 ? static_cast<char*>(data) + low * size : static_cast<char*>(data);
+  storage->nbytes = n > 0 ? static_cast<size_t>((span + 1) * size) : 0;
+  storage->capacity = 0;  // never freed or cached here: external_release gives it back
+  storage->exposed.store(true, std::memory_order_relaxed);
+  storage->external_release =
+      new std::function<void()>(std::move(release));  // last: no throw after
+  impl->storage = std::move(storage);
+  impl->shape = Dims(shape);
+  impl->strides = Dims(strides);
+  impl->offset = -low;
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
+void* expose_memory(const Tensor& t) {
+  if (!t.defined()) require_defined_arg(t, "expose_memory", "the tensor");
+  TensorImpl& impl = *t.impl();
+  // Marked first: an op on another thread that starts after this sees the mark.
+  impl.storage->exposed.store(true, std::memory_order_release);
+  return impl.data();  // a write access: runs what is pending over the memory
+}
+
 namespace {
 
 inline void require_defined(const Tensor& t, const char* op) {

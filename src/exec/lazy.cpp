@@ -241,6 +241,10 @@ bool enabled() { return lazy_on.load(); }
 
 namespace {
 
+// Memory that code outside the library may write at any time (expose_memory, from_blob): a
+// pending computation would read it later than the op was called, so ops over it run now.
+bool exposed(const Tensor& t) { return t.impl()->storage->exposed.load(std::memory_order_acquire); }
+
 // One new program: add(builder) appends its ops (false when they do not fit).
 template <class F>
 Tensor build(const Dims& shape, DType dt, const char* name, F&& add) {
@@ -259,6 +263,7 @@ Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Dims
               const char* name) {
   const int fused = kernels::fused_index(op);
   if (fused < 0 || !eligible(dt, shape) || a.dtype() != dt || b.dtype() != dt) return Tensor();
+  if (exposed(a) || exposed(b)) return Tensor();
   return build(shape, dt, name, [&](Builder& builder) {
     const int x = builder.operand(a);
     const int y = builder.operand(b);
@@ -269,7 +274,7 @@ Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Dims
 Tensor unary(kernels::UnaryOp op, const Tensor& x, const char* name) {
   const int fused = kernels::fused_index(op);
   const Dims& shape = x.impl()->shape;
-  if (fused < 0 || !eligible(x.dtype(), shape)) return Tensor();
+  if (fused < 0 || !eligible(x.dtype(), shape) || exposed(x)) return Tensor();
   return build(shape, x.dtype(), name, [&](Builder& builder) {
     return builder.op(static_cast<FusedOp>(fused), builder.operand(x), 0, true) >= 0;
   });

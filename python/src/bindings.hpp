@@ -1,0 +1,128 @@
+#pragma once
+// The Python module's shared pieces: conversions between Python objects and tensors, and the
+// helpers every binding file uses.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <ndgrad/ndgrad.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ndgrad::python {
+
+namespace py = pybind11;
+
+// Runs f with the GIL released (the op's arguments are converted already): other Python threads
+// go on while a kernel runs. Tensors that f drops may hand NumPy memory back; that path takes
+// the GIL itself (convert.cpp).
+template <class F>
+auto nogil(F&& f) {
+  py::gil_scoped_release release;
+  return f();
+}
+
+// A dtype as Python sees it: ndgrad.float32, ...; compares equal to its name, its short name
+// and the NumPy dtype.
+struct PyDType {
+  DType dtype;
+};
+
+// 'float32', 'float64', 'int64', 'bool', 'int32', 'uint8', 'int8', 'float16', 'bfloat16'.
+const char* py_dtype_name(DType dtype);
+// A dtype from a PyDType, a name ('float32', 'f32', 'float', 'double', 'long', ...), a NumPy
+// dtype or scalar type (np.float32); TypeError for anything else.
+DType to_dtype(py::handle h);
+std::optional<DType> to_optional_dtype(py::handle h);  // None gives nothing
+
+// The NumPy dtype of a tensor dtype (bf16 has none: TypeError).
+py::dtype numpy_dtype(DType dtype);
+
+// A tensor from a Python value: a Tensor (as is, or converted to dtype), a NumPy array (memory
+// shared when the dtype is kept and the array is writeable and aligned: from_numpy), a NumPy
+// scalar, a bool, int or float, or nested lists/tuples of those. Ragged nesting and other types
+// are ValueError and TypeError naming what was found.
+Tensor to_tensor(py::handle h, std::optional<DType> dtype = std::nullopt);
+// The NumPy array over a tensor's memory (strides included; pending values computed first); it
+// keeps the memory alive. bf16 has no NumPy dtype: a float32 copy.
+py::array to_numpy(const Tensor& t);
+// A tensor over a NumPy array's memory when it can be shared, else over a copy.
+Tensor from_numpy(py::handle array);
+
+// One operand of a binary op: a tensor or a Python number (kept as a number, so that it counts
+// by its kind as in the C++ API: an int keeps an integer tensor's dtype).
+struct Operand {
+  enum class Kind { tensor, floating, integer } kind = Kind::tensor;
+  Tensor t;
+  double d = 0;
+  int64_t i = 0;
+};
+// nullopt when h is not something an operator takes (the operator returns NotImplemented).
+std::optional<Operand> to_operand(py::handle h);
+// An int as int64, or a ValueError naming its value when it does not fit.
+int64_t to_int64(py::handle h);
+// Whether h is a Python or NumPy integer (not bool).
+bool is_integer(py::handle h);
+
+// Calls f(a, b) with the operands' C++ types (Tensor, double, int64_t), the GIL released. Two
+// numbers: the first becomes a 0-d tensor.
+template <class F>
+Tensor call_binary(F&& f, const Operand& a, const Operand& b) {
+  using K = Operand::Kind;
+  auto with_b = [&](const auto& x) -> Tensor {
+    switch (b.kind) {
+      case K::tensor:
+        return nogil([&] { return f(x, b.t); });
+      case K::floating:
+        return nogil([&] { return f(x, b.d); });
+      default:
+        return nogil([&] { return f(x, b.i); });
+    }
+  };
+  switch (a.kind) {
+    case K::tensor:
+      return with_b(a.t);
+    case K::floating:
+      if (b.kind == K::tensor) return nogil([&] { return f(a.d, b.t); });
+      return with_b(scalar(a.d));
+    default:
+      if (b.kind == K::tensor) return nogil([&] { return f(a.i, b.t); });
+      return with_b(to_tensor(py::int_(a.i)));
+  }
+}
+
+// Axes of a reduction: None (all), an int or a sequence of ints. An empty sequence is a
+// ValueError (NumPy reduces over no axes there; the C++ API reads {} as all axes).
+std::vector<int64_t> to_axes(py::handle axis, const char* op);
+// A shape from a tuple/list of ints, or from *args (several ints, or one sequence).
+Shape to_shape(py::handle h);
+Shape shape_from_args(const py::args& args, const char* op);
+// An index expression (t[...]) as the C++ API's entries.
+std::vector<TensorIndex> to_index(py::handle h);
+
+// A Python callable held by the library (a hook in a graph): released with the GIL, from
+// whichever thread drops the graph; left alone once the interpreter is gone.
+struct HeldCallable {
+  PyObject* fn;
+  explicit HeldCallable(py::handle f) : fn(f.inc_ref().ptr()) {}
+  HeldCallable(const HeldCallable&) = delete;
+  HeldCallable& operator=(const HeldCallable&) = delete;
+  ~HeldCallable() {
+    if (!Py_IsInitialized()) return;
+    PyGILState_STATE state = PyGILState_Ensure();
+    Py_DECREF(fn);
+    PyGILState_Release(state);
+  }
+};
+
+// The Python exception classes (module.cpp registers them).
+void register_errors(py::module_& m);
+void bind_dtype(py::module_& m);
+void bind_tensor(py::module_& m);
+void bind_functions(py::module_& m);
+void bind_nn_optim(py::module_& m);
+void bind_dlpack(py::module_& m);  // after bind_tensor
+
+}  // namespace ndgrad::python

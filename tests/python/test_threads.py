@@ -1,0 +1,89 @@
+"""The GIL is released while the library computes: other Python threads go on."""
+import threading
+import time
+
+import numpy as np
+
+import ndgrad as nd
+
+
+def longest_pause_of_a_python_loop_during(work):
+    # Runs work() on a thread while this one loops in Python, and returns (the work's duration,
+    # the longest time between two iterations of the loop while the work ran).
+    done = threading.Event()
+    times = {}
+
+    def run():
+        start = time.perf_counter()
+        work()
+        times["work"] = time.perf_counter() - start
+        done.set()
+
+    thread = threading.Thread(target=run)
+    last = time.perf_counter()
+    longest = 0.0
+    thread.start()
+    while not done.is_set():
+        now = time.perf_counter()
+        longest = max(longest, now - last)
+        last = now
+    thread.join()
+    return times["work"], longest
+
+
+def test_matmul_and_backward_release_the_gil():
+    rng = np.random.default_rng(0)
+    a = nd.tensor(rng.standard_normal((1200, 1200)), requires_grad=True)
+    b = nd.tensor(rng.standard_normal((1200, 1200)))
+    a @ b  # warm up (thread pools, caches)
+
+    def loop_goes_on(make_work):
+        # Each work is one call into the library: holding the GIL would pause the loop for all
+        # of it, every time. On a busy machine the loop may also wait for a core now and then:
+        # one of three tries must show it going on.
+        tries = []
+        for _ in range(3):
+            duration, pause = longest_pause_of_a_python_loop_during(make_work())
+            assert duration > 0.02
+            tries.append((pause, duration))
+            if pause < 0.5 * duration:
+                return True
+        raise AssertionError(f"(longest pause, duration) of each try: {tries}")
+
+    assert loop_goes_on(lambda: (lambda: a @ b))
+
+    def backward_work():
+        y = (a @ b).sum()
+        return lambda: y.backward()
+
+    assert loop_goes_on(backward_work)
+
+
+def test_python_threads_train_side_by_side_with_the_results_of_one():
+    # Each thread: its own small network and data, forward and backward many times, grad mode
+    # toggled (per thread) on the way. The results must be those of running alone.
+    def run(seed, out):
+        rng = np.random.default_rng(seed)
+        x = nd.tensor(rng.standard_normal((16, 8)))
+        w = nd.tensor(rng.standard_normal((8, 4)), requires_grad=True)
+        for _ in range(50):
+            with nd.no_grad():
+                assert not nd.is_grad_enabled()
+            loss = (nd.tanh(x @ w) ** 2).mean()
+            w.grad = None
+            loss.backward()
+            with nd.no_grad():
+                w -= 0.1 * w.grad
+        out[seed] = w.numpy().copy()
+
+    alone = {}
+    for seed in range(4):
+        run(seed, alone)
+    together = {}
+    threads = [threading.Thread(target=run, args=(seed, together)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for seed in range(4):
+        np.testing.assert_array_equal(together[seed], alone[seed])
