@@ -37,10 +37,13 @@ constexpr uint8_t kLent = 1, kTemporary = 2;
 
 // Whether t is a donated gradient that an op's result (shape, dtype) can be written over:
 // nothing else holds it or its memory, it is laid out as the result and already computed.
+// Memory the caller owns or was handed (from_blob, expose_memory) is never written over: its
+// owner reads it outside the library.
 inline bool can_take(const Tensor& t, const Dims& shape, DType dtype) {
   const TensorImpl& impl = *t.impl();
   // (A leaf that requires grad is the target of its consumers' edges: never taken.)
   return impl.donated && t.impl().unique() && impl.storage.unique() &&
+         !impl.storage->exposed.load(std::memory_order_acquire) &&
          !(impl.requires_grad && !impl.grad_fn) && impl.dtype == dtype && impl.shape == shape &&
          is_contiguous(impl.shape, impl.strides) && !lazy::pending(t);
 }

@@ -70,3 +70,24 @@ TEST(ExposeMemory, ComputesPendingValuesFirst) {
   EXPECT_EQ(p[0], 2.0f);
   EXPECT_EQ(p[n - 1], 2.0f);
 }
+
+TEST(FromBlob, OpsNeverWriteTheirResultOverTheCallersMemory) {
+  // Ops write their result over a temporary operand's memory when nothing else holds it; a
+  // from_blob tensor's memory is its owner's, temporary or not, small or large, any op form.
+  for (int64_t n : {int64_t(6), int64_t(1) << 21}) {
+    std::vector<float> memory(static_cast<size_t>(n), 1.0f);
+    auto blob = [&] { return from_blob(memory.data(), {n}, {1}, DType::f32); };
+    Tensor sum = blob() + 1.0f;
+    Tensor product = 2.0f * blob();
+    Tensor both = blob() * blob();
+    Tensor negated = -blob();
+    Tensor e = exp(blob());
+    for (const Tensor* r : {&sum, &product, &both, &negated, &e}) (void)r->to_vector();
+    for (float v : memory) ASSERT_EQ(v, 1.0f) << "n = " << n;
+    EXPECT_EQ(sum[n - 1].item(), 2.0);
+    EXPECT_EQ(product[0].item(), 2.0);
+    EXPECT_EQ(negated[0].item(), -1.0);
+    EXPECT_FLOAT_EQ(float(e[0].item()), 2.7182817f);
+    EXPECT_EQ(both[0].item(), 1.0);
+  }
+}
