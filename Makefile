@@ -92,7 +92,8 @@ fuzz: fuzz-build
 	done
 
 # The benchmarks: machine limits, kernel microbenchmarks, and ndgrad against libtorch (Debian's
-# libtorch-dev) on W1-W7, interleaved in one process, on 1 and 2 threads.
+# libtorch-dev) on W1-W8, interleaved in one process, on 1 and 2 threads; then W9 and W10, the
+# Python module against PyTorch from Python (python3-torch) and against C++.
 bench:
 	@NDGRAD_EXTRA_PACKAGES="libbenchmark-dev libtorch-dev dataset-fashion-mnist" bash tools/install_deps.sh
 	@$(MAKE) --no-print-directory configure
@@ -103,6 +104,10 @@ bench:
 	./$(BUILD_DIR)/bench/bench_kernels --benchmark_min_time=0.2
 	./$(BUILD_DIR)/bench/vs_torch --threads 1
 	./$(BUILD_DIR)/bench/vs_torch --threads 2
+	@if cmake --build $(BUILD_DIR) -j$(JOBS) --target ndgrad_python ndgrad_bench_native; then \
+	  for t in 1 2; do PYTHONPATH=$(BUILD_DIR)/python:$(BUILD_DIR)/bench/python \
+	    /usr/bin/python3 bench/python/python_vs_torch.py --threads $$t; done; \
+	else echo "bench: no Python module (docs/PYTHON.md): W9, W10 skipped"; fi
 
 install: build
 	cmake --install $(BUILD_DIR)

@@ -339,8 +339,8 @@ Tensor to_tensor(py::handle h, std::optional<DType> dtype) {
 
 std::optional<Operand> to_operand(py::handle h) {
   Operand o;
-  if (py::isinstance<Tensor>(h)) {
-    o.t = py::cast<Tensor>(h);
+  if (py::detail::make_caster<Tensor> tensor; tensor.load(h, false)) {  // (one type lookup)
+    o.t = py::detail::cast_op<const Tensor&>(tensor);
     return o;
   }
   if (py::isinstance<py::bool_>(h) || py::isinstance(h, numpy_types().bool_)) {

@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "bindings.hpp"
+#include "ndgrad/threads.hpp"
 
 namespace ndgrad::python {
 
@@ -217,4 +218,15 @@ own broadcasting (backward, composites) are always allowed.)doc")
       });
   m.def("is_grad_enabled", &ndgrad::is_grad_enabled,
         "Whether ops on this thread record a graph now.");
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        pybind11::gil_scoped_release release;  // (the workers start here)
+        ndgrad::set_num_threads(n);
+      },
+      pybind11::arg("n"),
+      "Use n threads (1 to 1024) in large kernels and BLAS; ValueError outside that range, "
+      "MemoryError when the system cannot start the workers (the previous count stays).");
+  m.def("get_num_threads", &ndgrad::get_num_threads,
+        "How many threads large kernels use (the hardware's unless set_num_threads said).");
 }

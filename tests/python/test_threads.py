@@ -3,6 +3,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 import ndgrad as nd
 
@@ -87,3 +88,18 @@ def test_python_threads_train_side_by_side_with_the_results_of_one():
         t.join()
     for seed in range(4):
         np.testing.assert_array_equal(together[seed], alone[seed])
+
+
+def test_thread_count_set_and_read_back():
+    before = nd.get_num_threads()
+    try:
+        nd.set_num_threads(1)
+        assert nd.get_num_threads() == 1
+        nd.set_num_threads(2)
+        assert nd.get_num_threads() == 2
+        for bad in (0, -3, 1025):
+            with pytest.raises(ValueError):
+                nd.set_num_threads(bad)
+        assert nd.get_num_threads() == 2  # a refused count changes nothing
+    finally:
+        nd.set_num_threads(before)
