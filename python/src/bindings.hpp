@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <exception>
 #include <ndgrad/ndgrad.hpp>
 #include <optional>
 #include <string>
@@ -151,6 +152,11 @@ struct HeldCallable {
 
 // The Python exception classes (module.cpp registers them).
 void register_errors(py::module_& m);
+// Sets the Python exception for a C++ one the library threw (rethrows any other).
+void raise_python_error(std::exception_ptr p);
+// Inside a catch: the Python exception for the exception being handled, whatever it is; returns
+// nullptr, a C-API function's failure (for code outside pybind11's dispatch).
+PyObject* set_python_error() noexcept;
 void bind_dtype(py::module_& m);
 void bind_tensor(py::module_& m);
 void bind_functions(py::module_& m);

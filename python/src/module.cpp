@@ -70,7 +70,11 @@ void register_errors(py::module_& m) {
                             "A matrix that cannot be factored (singular, not definite).");
   errors.memory = new_error(m, "MemoryError", {errors.error, PyExc_MemoryError},
                             "Memory that cannot be had (names the call, shape and bytes).");
-  py::register_exception_translator([](std::exception_ptr p) {
+  py::register_exception_translator(raise_python_error);
+}
+
+void raise_python_error(std::exception_ptr p) {
+  {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const ShapeError& e) {
@@ -94,7 +98,24 @@ void register_errors(py::module_& m) {
     } catch (const Error& e) {
       PyErr_SetString(errors.error, e.what());
     }
-  });
+  }
+}
+
+PyObject* set_python_error() noexcept {
+  try {
+    raise_python_error(std::current_exception());  // the library's errors
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (const py::builtin_exception& e) {
+    e.set_error();
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  } catch (...) {
+    PyErr_SetString(PyExc_RuntimeError, "unknown C++ exception");
+  }
+  return nullptr;
 }
 
 void bind_dtype(py::module_& m) {

@@ -194,3 +194,61 @@ def test_inplace_operators_write_into_the_same_memory(rng):
         i += 0.5  # float result into an int64 tensor
     with pytest.raises(ValueError, match="shape"):
         t += nd.ones(2, 3, 4)
+
+
+@pytest.mark.parametrize("op, method, reflected", [
+    (operator.add, "__add__", "__radd__"), (operator.sub, "__sub__", "__rsub__"),
+    (operator.mul, "__mul__", "__rmul__"), (operator.truediv, "__truediv__", "__rtruediv__")])
+def test_operators_fast_route_agrees_with_the_bound_methods(rng, op, method, reflected):
+    # + - * / go straight to the library for tensor-tensor and tensor-(float or int) operands;
+    # every operand kind must give what the bound methods give (value, dtype, errors).
+    t = nd.tensor(rand(rng, (3, 4), np.float32))
+    i = nd.tensor(rng.integers(1, 5, size=(3, 4)))
+    others = [nd.tensor(rand(rng, (4,), np.float32)), 2.5, 3, True, np.float32(1.5),
+              rand(rng, (3, 1)), [1.0, 2.0, 3.0, 4.0], 2 ** 40]
+    for x in (t, i):
+        for other in others:
+            direct = op(x, other)
+            bound = getattr(x, method)(other)
+            assert direct.dtype == bound.dtype and direct.shape == bound.shape
+            np.testing.assert_array_equal(direct.numpy(), bound.numpy())
+            if not isinstance(other, (nd.Tensor, np.ndarray)):
+                back = op(other, x)
+                bound_back = getattr(x, reflected)(other)
+                assert back.dtype == bound_back.dtype
+                np.testing.assert_array_equal(back.numpy(), bound_back.numpy())
+    with pytest.raises(nd.ShapeError):
+        op(t, nd.tensor(rand(rng, (5,), np.float32)))
+    with pytest.raises(TypeError):
+        op(t, object())
+    with pytest.raises(TypeError):
+        op(object(), t)
+    with pytest.raises((ValueError, OverflowError)):
+        op(i, 2 ** 70)  # past int64: the bound method's error
+
+
+def test_operators_reach_a_subclass_methods():
+    class Logged(nd.Tensor):
+        calls = []
+
+        def __add__(self, other):
+            Logged.calls.append("add")
+            return nd.Tensor.__add__(self, other)
+
+        def __radd__(self, other):
+            Logged.calls.append("radd")
+            return nd.Tensor.__radd__(self, other)
+
+    s = Logged(nd.tensor([1.0, 2.0]))
+    assert (s + 1).tolist() == [2.0, 3.0] and (1 + s).tolist() == [2.0, 3.0]
+    assert Logged.calls == ["add", "radd"]
+
+
+def test_operators_record_gradients_on_every_route(rng):
+    a = rand(rng, (3, 4))
+    x = nd.tensor(a, requires_grad=True)
+    g = rand(rng, (3, 4))
+    y = (2.0 * x - 1) / 3 + x * x - 0.5 / (x + 4)
+    y.backward(nd.tensor(g))
+    expected = g * (2.0 / 3 + 2 * a + 0.5 / (a + 4) ** 2)
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12)
