@@ -252,6 +252,12 @@ void bind_training(py::module_& m) {
       [](optim::Optimizer& o, const std::map<std::string, Tensor>& s) { o.load_state_dict(s); },
       "Restores _flat_state_dict().");
 
+  add_method(
+      m, "_Optimizer", "_check_flat_state_dict",
+      [](const optim::Optimizer& o, const std::map<std::string, Tensor>& s) {
+        o.check_state_dict(s);
+      },
+      "load_state_dict's checks of a flat state alone (a ValueError), changing nothing.");
   // --- schedules ---
   py::class_<optim::OneCycleLR, optim::LRScheduler>(m, "_OneCycleLR")
       .def(
@@ -332,6 +338,36 @@ void bind_training(py::module_& m) {
             s.load_state_dict(scheduler_state_from_python(state));
           },
           "Restores a state_dict() (checked first).");
+
+  // The library's flat state of a schedule (what a checkpoint file holds), for either kind.
+  add_method(
+      m, "_LRScheduler", "_flat_state_dict",
+      [](const optim::LRScheduler& s) { return s.state_dict(); }, "The flat state.");
+  add_method(
+      m, "_LRScheduler", "_load_flat_state_dict",
+      [](optim::LRScheduler& s, const std::map<std::string, Tensor>& st) { s.load_state_dict(st); },
+      "Restores _flat_state_dict().");
+  add_method(
+      m, "_LRScheduler", "_check_flat_state_dict",
+      [](const optim::LRScheduler& s, const std::map<std::string, Tensor>& st) {
+        s.check_state_dict(st);
+      },
+      "The checks alone.");
+  add_method(
+      m, "_ReduceLROnPlateau", "_flat_state_dict",
+      [](const optim::ReduceLROnPlateau& s) { return s.state_dict(); }, "The flat state.");
+  add_method(
+      m, "_ReduceLROnPlateau", "_load_flat_state_dict",
+      [](optim::ReduceLROnPlateau& s, const std::map<std::string, Tensor>& st) {
+        s.load_state_dict(st);
+      },
+      "Restores _flat_state_dict().");
+  add_method(
+      m, "_ReduceLROnPlateau", "_check_flat_state_dict",
+      [](const optim::ReduceLROnPlateau& s, const std::map<std::string, Tensor>& st) {
+        s.check_state_dict(st);
+      },
+      "The checks alone.");
 
   // --- layers' functions ---
   m.def(

@@ -220,3 +220,115 @@ def test_scheduler_state_dicts_restore_the_schedule(rng):
     r2.load_state_dict(r.state_dict())
     assert r2.best == r.best == 2.0 and r2.num_bad_epochs == r.num_bad_epochs
     assert r2.state_dict() == r.state_dict()
+
+
+# --- resumable training: save_checkpoint / load_checkpoint ---
+TRAIN_SCRIPT = r'''
+import sys
+import numpy as np
+import ndgrad as nd
+from ndgrad import nn, optim, data
+
+mode, ckpt, out = sys.argv[1], sys.argv[2], sys.argv[3]
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 8, seed=1), nn.Tanh(), nn.Linear(8, 8, seed=2))
+        self.norm = nn.BatchNorm1d(8)
+        self.head = nn.Linear(8, 1, seed=3)
+    def forward(self, x):
+        return self.head(nd.relu(self.norm(self.body(x))))
+
+r = np.random.default_rng(5)
+x = nd.tensor(r.standard_normal((40, 4)), dtype="float32")
+y = nd.tensor(r.standard_normal((40, 1)), dtype="float32")
+model = Net()
+opt = optim.Adam(model.parameters(), lr=0.01)
+sched = optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+
+def epoch(e, step):
+    for xb, yb in data.batches(x, y, 8, seed=7, epoch=e):
+        loss = nn.functional.mse_loss(model(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        step += 1
+    return step
+
+step = 0
+if mode == "straight":
+    step = epoch(0, step)
+    step = epoch(1, step)
+elif mode == "first":
+    step = epoch(0, step)
+    nd.save_checkpoint(ckpt, model, opt, sched, epoch=1, step=step, extra={"best": 0.5})
+    sys.exit(0)
+else:
+    info = nd.load_checkpoint(ckpt, model, opt, sched)
+    assert info["epoch"] == 1 and info["step"] == 5 and info["extra"] == {"best": 0.5}, info
+    step = epoch(info["epoch"], info["step"])
+state = {"model." + k: v for k, v in model.state_dict().items()}
+state.update({"opt." + k: v for k, v in opt._flat_state_dict().items()})
+state.update({"sched." + k: v for k, v in sched._flat_state_dict().items()})
+nd.save(out, state)
+'''
+
+
+def test_two_epochs_straight_equal_one_save_load_in_a_fresh_process_and_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "train.py"
+    script.write_text(TRAIN_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(nd.__file__)))
+    ckpt = str(tmp_path / "ckpt.npz")
+
+    def run(mode, out):
+        subprocess.run([sys.executable, str(script), mode, ckpt, str(tmp_path / out)], env=env,
+                       check=True, capture_output=True, text=True)
+        return np.load(tmp_path / out) if mode != "first" else None
+
+    straight = run("straight", "straight.npz")
+    run("first", "unused.npz")
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".checkpoint-")]
+    resumed = run("resume", "resumed.npz")
+    assert sorted(straight.files) == sorted(resumed.files)
+    assert any(k.startswith("opt.state.") for k in straight.files)
+    assert any(k.startswith("model.norm.running_mean") for k in straight.files)
+    for k in straight.files:
+        assert straight[k].dtype == resumed[k].dtype, k
+        np.testing.assert_array_equal(straight[k], resumed[k], err_msg=k)
+
+
+def test_load_checkpoint_checks_everything_before_changing_anything(tmp_path):
+    from ndgrad import nn
+    model = nn.Sequential(nn.Linear(3, 2, seed=1))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = optim.lr_scheduler.StepLR(opt, 2)
+    path = str(tmp_path / "c.npz")
+    nd.save_checkpoint(path, model, opt, sched, epoch=3, step=30)
+    other = nn.Sequential(nn.Linear(3, 2, seed=2))
+    other_opt = optim.SGD(other.parameters(), lr=0.5, momentum=0.9)
+    before = other[0].weight.numpy().copy()
+    with pytest.raises(ValueError, match="scheduler"):
+        nd.load_checkpoint(path, other, other_opt)  # the checkpoint has a schedule
+    bigger = nn.Sequential(nn.Linear(3, 4, seed=2))
+    with pytest.raises(ValueError, match="weight"):
+        nd.load_checkpoint(path, bigger, optim.SGD(bigger.parameters(), lr=0.5, momentum=0.9),
+                           optim.lr_scheduler.StepLR(other_opt, 2))
+    # A model that fits and an optimizer that does not (another number of groups): the model
+    # is left alone.
+    two_groups = optim.SGD([{"params": [other[0].weight]}, {"params": [other[0].bias]}], lr=0.5)
+    with pytest.raises(ValueError):
+        nd.load_checkpoint(path, other, two_groups, optim.lr_scheduler.StepLR(two_groups, 2))
+    np.testing.assert_array_equal(other[0].weight.numpy(), before)
+    info = nd.load_checkpoint(path, other, other_opt, optim.lr_scheduler.StepLR(other_opt, 2))
+    assert info == {"epoch": 3, "step": 30, "extra": {}}
+    np.testing.assert_array_equal(other[0].weight.numpy(), model[0].weight.numpy())
+    assert other_opt.lr == 0.1
+    with pytest.raises(ValueError, match=".npz"):
+        nd.save_checkpoint(str(tmp_path / "c.ckpt"), model)
+    with pytest.raises(TypeError):
+        nd.save_checkpoint(path, model, epoch=1.5)
