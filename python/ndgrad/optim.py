@@ -81,3 +81,5 @@ for _cls, _name in ((RMSprop, "RMSprop"), (Adagrad, "Adagrad"),
     _cls.__name__ = _name
     _cls.__qualname__ = _name
 del _cls, _name
+
+del OneCycleLR  # (lr_scheduler.OneCycleLR, as torch.optim.lr_scheduler)
