@@ -378,7 +378,8 @@ class Conv1d(Module):
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv1d: groups {groups} must divide in_channels {in_channels} "
                              f"and out_channels {out_channels}")
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = kernel_size
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
         self.weight, self.bias = _conv_params((out_channels, in_channels // groups, kernel_size),
                                               in_channels // groups * kernel_size, bias, seed,
@@ -706,10 +707,14 @@ class utils:  # noqa: N801  (a namespace, as torch.nn.utils)
     @staticmethod
     def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
         """Scales every gradient by max_norm / (total norm + 1e-6) when that is below 1;
-        returns the total norm before clipping (a float). norm_type: a p, or inf."""
-        return _core._clip_grad_norm_(parameters, max_norm, norm_type)
+        returns the total norm before clipping (a float; 0.0 for no parameters, as PyTorch).
+        norm_type: a p, or inf."""
+        params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+        return _core._clip_grad_norm_(params, max_norm, norm_type) if params else 0.0
 
     @staticmethod
     def clip_grad_value_(parameters, clip_value):
         """Clamps every gradient element to [-clip_value, clip_value], in place."""
-        _core._clip_grad_value_(parameters, clip_value)
+        params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+        if params:
+            _core._clip_grad_value_(params, clip_value)

@@ -279,3 +279,28 @@ def test_clip_grad_norm_and_value_match_torch(rng, norm_type):
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-12, atol=1e-12)
     with pytest.raises(TypeError):
         nn.utils.clip_grad_norm_([1, 2], 1.0)
+
+
+def test_bad_input_is_a_clear_type_or_value_error():
+    w = nd.ones(5, 3)
+    with pytest.raises(IndexError, match="out of range"):
+        F.embedding(nd.tensor([1, 7]), w)
+    with pytest.raises(TypeError, match="integers"):
+        F.embedding(nd.tensor([1.0, 2.0]), w)
+    with pytest.raises(ValueError, match="normalized_shape"):
+        F.layer_norm(nd.ones(2, 4), (3,))
+    with pytest.raises(TypeError):
+        F.conv1d([[1.0]], w)
+    with pytest.raises(ValueError, match="num_groups"):
+        F.group_norm(nd.ones(2, 4, 3), 3)
+    with pytest.raises(ValueError, match="out of range"):
+        F.cross_entropy(nd.ones(2, 3), nd.tensor([0, 5]))
+    with pytest.raises(ValueError, match="reduction"):
+        F.nll_loss(nd.ones(2, 3), nd.tensor([0, 1]), reduction="batchmean")
+    with pytest.raises(ValueError, match="output_padding"):
+        F.conv_transpose2d(nd.ones(1, 2, 3, 3), nd.ones(2, 1, 3, 3), output_padding=3)
+    assert nn.utils.clip_grad_norm_([], 1.0) == 0.0  # PyTorch's answer for no parameters
+    p = nd.ones(3, requires_grad=True)
+    (p * 4).sum().backward()
+    assert nn.utils.clip_grad_norm_(p, 1.0) == pytest.approx(math.sqrt(48), rel=1e-6)
+    assert np.linalg.norm(p.grad.numpy()) == pytest.approx(1.0, rel=1e-5)

@@ -130,7 +130,7 @@ def test_optimizer_load_state_dict_refuses_bad_input(rng):
     np.testing.assert_array_equal(p.numpy(), before)
 
 
-def torch_pair(rng, torch, momentum=0.9):
+def torch_pair(rng, torch):
     a = rng.standard_normal(3)
     return ([nd.tensor(a, requires_grad=True)], [torch.tensor(a, requires_grad=True)])
 
@@ -163,6 +163,31 @@ def test_one_cycle_matches_torch(rng, kwargs):
         optim.lr_scheduler.OneCycleLR(o, max_lr=[0.5], total_steps=10)
 
 
+def test_one_cycle_cycles_adams_beta1_as_torch(rng):
+    torch = pytest.importorskip("torch")
+    ours, theirs = torch_pair(rng, torch)
+    o = optim.Adam(ours, lr=0.1)
+    t = torch.optim.Adam(theirs, lr=0.1)
+    s = optim.lr_scheduler.OneCycleLR(o, max_lr=0.3, total_steps=12)
+    ts = torch.optim.lr_scheduler.OneCycleLR(t, max_lr=0.3, total_steps=12)
+    for _ in range(11):
+        assert o.param_groups[0].momentum == pytest.approx(t.param_groups[0]["betas"][0],
+                                                           rel=1e-12)
+        for p, q in zip(ours, theirs):
+            g = rng.standard_normal(3)
+            (p * nd.tensor(g)).sum().backward()
+            q.grad = torch.tensor(g)
+        o.step()
+        t.step()
+        o.zero_grad()
+        s.step()
+        ts.step()
+        np.testing.assert_allclose(ours[0].numpy(), theirs[0].detach().numpy(), rtol=1e-12,
+                                   atol=1e-12)
+    with pytest.raises(ValueError):
+        optim.lr_scheduler.OneCycleLR(optim.Adagrad(ours), max_lr=0.3, total_steps=12)
+
+
 @pytest.mark.parametrize("kwargs", [
     {"patience": 2}, {"mode": "max", "patience": 1, "cooldown": 2, "factor": 0.5},
     {"threshold_mode": "abs", "threshold": 0.1, "patience": 0, "min_lr": 0.003}])
@@ -173,7 +198,7 @@ def test_reduce_lr_on_plateau_matches_torch(rng, kwargs):
     t = torch.optim.SGD(theirs, lr=0.1)
     s = optim.lr_scheduler.ReduceLROnPlateau(o, **kwargs)
     ts = torch.optim.lr_scheduler.ReduceLROnPlateau(t, **kwargs)
-    metrics = np.round(rng.uniform(0, 1, 30) + np.linspace(1, 0, 30) * 0, 1)
+    metrics = np.round(rng.uniform(0, 1, 30), 1)  # rounded: ties, and plateaus
     changed = 0
     for m in metrics:
         before = o.lr
