@@ -3,9 +3,8 @@ schedule's state, and the epoch and step, in one .npz file (NumPy reads it), wri
 
 The model is a Python ndgrad.nn.Module, so this works over state_dicts (the C++ checkpoint.hpp
 works on C++ Modules). Entries: ``model.<name>``, ``optimizer.<library's flat name>``,
-``scheduler.<name>``, ``epoch``, ``step`` and ``extra.<name>`` (numbers the caller adds).
-The default random generator's position is not saved (the library does not expose it): draw
-from seeds of your own (data.batches(seed=, epoch=), Dropout through a seed) to resume exactly.
+``scheduler.<name>``, ``epoch``, ``step``, ``rng.default`` (the default generator's seed and
+position: Dropout and ndgrad.rand* draw from it) and ``extra.<name>`` (numbers the caller adds).
 """
 
 import numbers as _numbers
@@ -23,8 +22,10 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, step=0
     for name, v in (("epoch", epoch), ("step", step)):
         if not isinstance(v, _numbers.Integral) or isinstance(v, bool):
             raise TypeError(f"save_checkpoint: {name} must be an int, got {type(v).__name__}")
+    seed, offset = _core._default_generator_state()
     arrays = {"epoch": _core.tensor(int(epoch), dtype="int64"),
-              "step": _core.tensor(int(step), dtype="int64")}
+              "step": _core.tensor(int(step), dtype="int64"),
+              "rng.default": _core.tensor([_signed(seed), _signed(offset)], dtype="int64")}
     for name, t in model.state_dict().items():
         arrays["model." + name] = t
     if optimizer is not None:
@@ -56,16 +57,20 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None):
     any is changed (a ValueError naming the entry); a checkpoint with an optimizer or scheduler
     part that is not given one, or the other way round, is a ValueError."""
     arrays = _core.load(str(path))
-    parts = {"model": {}, "optimizer": {}, "scheduler": {}, "extra": {}}
+    parts = {"model": {}, "optimizer": {}, "scheduler": {}, "extra": {}, "rng": {}}
     for key, t in arrays.items():
         head, _, rest = key.partition(".")
         if head in parts and rest:
             parts[head][rest] = t
         elif key not in ("epoch", "step"):
             raise ValueError(f"load_checkpoint: {path}: unexpected entry {key!r}")
-    for key in ("epoch", "step"):
+    for key in ("epoch", "step", "rng.default"):
         if key not in arrays:
             raise ValueError(f"load_checkpoint: {path}: no {key!r} entry")
+    rng = arrays["rng.default"]
+    if set(parts["rng"]) != {"default"} or rng.shape != (2,) or rng.dtype != "int64":
+        raise ValueError(f"load_checkpoint: {path}: 'rng.default' must be the only rng entry, "
+                         "two int64")
     for name, obj in (("optimizer", optimizer), ("scheduler", scheduler)):
         if (obj is None) != (not parts[name]):
             raise ValueError(f"load_checkpoint: {path} has {'a' if parts[name] else 'no'} "
@@ -81,10 +86,17 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None):
         optimizer._load_flat_state_dict(parts["optimizer"])
     if scheduler is not None:
         scheduler._load_flat_state_dict(parts["scheduler"])
+    seed, offset = (int(v) % 2**64 for v in rng.numpy())
+    _core._set_default_generator_state(seed, offset)
     extra = {k: (int(v.item()) if v.dtype == "int64" else v.item())
              for k, v in parts["extra"].items()}
     return {"epoch": int(arrays["epoch"].item()), "step": int(arrays["step"].item()),
             "extra": extra}
+
+
+def _signed(u):
+    # a uint64 as the int64 of the same bits (the .npz holds int64)
+    return u - 2**64 if u >= 2**63 else u
 
 
 def _check_model(model, state):

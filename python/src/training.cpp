@@ -572,6 +572,21 @@ void bind_training(py::module_& m) {
       py::arg("mode") = "fan_in", py::arg("seed") = py::none());
   m.def("_kaiming_slope", &slope_of);
 
+  // --- the default generator's position (a checkpoint saves it) ---
+  m.def(
+      "_default_generator_state",
+      [] {
+        const Generator::State s = default_generator().get_state();
+        return py::make_tuple(s.seed, s.offset);
+      },
+      "(seed, offset): the default generator's key and the blocks it has used.");
+  m.def(
+      "_set_default_generator_state",
+      [](uint64_t seed, uint64_t offset) {
+        default_generator().set_state({seed, offset});
+      },
+      py::arg("seed"), py::arg("offset"), "Puts the default generator back at a saved position.");
+
   // --- gradient clipping ---
   m.def(
       "_clip_grad_norm_",

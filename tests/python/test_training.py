@@ -261,9 +261,10 @@ class Net(nn.Module):
         super().__init__()
         self.body = nn.Sequential(nn.Linear(4, 8, seed=1), nn.Tanh(), nn.Linear(8, 8, seed=2))
         self.norm = nn.BatchNorm1d(8)
+        self.drop = nn.Dropout(0.3)  # draws from the default generator
         self.head = nn.Linear(8, 1, seed=3)
     def forward(self, x):
-        return self.head(nd.relu(self.norm(self.body(x))))
+        return self.head(self.drop(nd.relu(self.norm(self.body(x)))))
 
 r = np.random.default_rng(5)
 x = nd.tensor(r.standard_normal((40, 4)), dtype="float32")
@@ -291,6 +292,7 @@ elif mode == "first":
     nd.save_checkpoint(ckpt, model, opt, sched, epoch=1, step=step, extra={"best": 0.5})
     sys.exit(0)
 else:
+    nd.manual_seed(99)  # the checkpoint's position must win over this
     info = nd.load_checkpoint(ckpt, model, opt, sched)
     assert info["epoch"] == 1 and info["step"] == 5 and info["extra"] == {"best": 0.5}, info
     step = epoch(info["epoch"], info["step"])
