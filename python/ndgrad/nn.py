@@ -718,3 +718,37 @@ class utils:  # noqa: N801  (a namespace, as torch.nn.utils)
         params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
         if params:
             _core._clip_grad_value_(params, clip_value)
+
+
+# --- PyTorch's layouts: torch_state_dict / load_torch_state_dict ---
+
+def _torch_entries(module):
+    """(name, tensor, transposed): the state_dict's entries, Linear's weight marked (its layout is
+    (in, out) here and (out, in) in PyTorch; every other layout is PyTorch's)."""
+    modules = dict(module.named_modules())
+    for name, t in module.state_dict().items():
+        owner, _, own = name.rpartition(".")
+        yield name, t, isinstance(modules.get(owner), Linear) and own == "weight"
+
+
+def _torch_state_dict(self):
+    """The state_dict in PyTorch's layouts (Linear's weight transposed to (out, in)): what a
+    PyTorch model of the same structure loads (after torch.from_numpy of each array)."""
+    return _OrderedDict((n, t.T.contiguous() if tr else t) for n, t, tr in _torch_entries(self))
+
+
+def _load_torch_state_dict(self, state):
+    """Loads a PyTorch state_dict (tensors or NumPy arrays by name, e.g. {k: v.numpy()}), with
+    load_state_dict's checks (names, shapes, dtypes) on the converted values."""
+    converted = dict(state)
+    for name, _, transposed in _torch_entries(self):
+        if transposed and name in converted:
+            v = _core.tensor(converted[name])
+            if v.ndim != 2:
+                raise _core.ValueError(f"load_torch_state_dict: {name} is {v.shape}, not a matrix")
+            converted[name] = v.T.contiguous()
+    self.load_state_dict(converted)
+
+
+Module.torch_state_dict = _torch_state_dict
+Module.load_torch_state_dict = _load_torch_state_dict

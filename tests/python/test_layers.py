@@ -304,3 +304,29 @@ def test_bad_input_is_a_clear_type_or_value_error():
     (p * 4).sum().backward()
     assert nn.utils.clip_grad_norm_(p, 1.0) == pytest.approx(math.sqrt(48), rel=1e-6)
     assert np.linalg.norm(p.grad.numpy()) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_torch_state_dict_round_trips_with_a_torch_model(rng):
+    ours = nn.Sequential(nn.Conv1d(2, 3, 3, dtype="float64"), nn.Flatten(),
+                         nn.Linear(3 * 4, 5, seed=1, dtype="float64"), nn.Tanh(),
+                         nn.Linear(5, 2, seed=2, dtype="float64"))
+    theirs = torch.nn.Sequential(torch.nn.Conv1d(2, 3, 3), torch.nn.Flatten(),
+                                 torch.nn.Linear(12, 5), torch.nn.Tanh(),
+                                 torch.nn.Linear(5, 2)).double()
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy())
+                            for k, v in ours.torch_state_dict().items()})
+    x = rng.standard_normal((4, 2, 6))
+    np.testing.assert_allclose(ours(nd.tensor(x)).numpy(),
+                               theirs(torch.tensor(x)).detach().numpy(), rtol=1e-12, atol=1e-12)
+    # and back: torch's weights (changed) into ours
+    with torch.no_grad():
+        for p in theirs.parameters():
+            p.add_(torch.tensor(rng.standard_normal(tuple(p.shape))))
+    ours.load_torch_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    np.testing.assert_allclose(ours(nd.tensor(x)).numpy(),
+                               theirs(torch.tensor(x)).detach().numpy(), rtol=1e-12, atol=1e-12)
+    assert ours[2].weight.shape == (12, 5)
+    bad = {k: v.numpy() for k, v in theirs.state_dict().items()}
+    bad["2.weight"] = bad["2.weight"].T  # our layout where torch's is expected
+    with pytest.raises(ValueError, match="2.weight"):
+        ours.load_torch_state_dict(bad)
