@@ -2,7 +2,7 @@
 // schedules' state as Python dicts (PyTorch's layout), OneCycleLR and ReduceLROnPlateau, the
 // remaining layers' functions (conv1d, conv_transpose2d, pooling, normalization, embedding), the
 // losses with their options, the initializers and gradient clipping.
-#include <cmath>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -542,30 +542,26 @@ void bind_training(py::module_& m) {
         Tensor& x = checked(t, "nn.init");
         Generator own;
         Generator* g = gen(seed, own);
-        py::gil_scoped_release release;
-        if (kind == "zeros")
-          nn::init::zeros_(x);
-        else if (kind == "ones")
-          nn::init::ones_(x);
-        else if (kind == "constant")
-          nn::init::constant_(x, a);
-        else if (kind == "uniform")
-          nn::init::uniform_(x, a, b, g);
-        else if (kind == "normal")
-          nn::init::normal_(x, a, b, g);
-        else if (kind == "xavier_uniform")
-          nn::init::xavier_uniform_(x, a, g);
-        else if (kind == "xavier_normal")
-          nn::init::xavier_normal_(x, a, g);
-        else if (kind == "kaiming_uniform")
-          nn::init::kaiming_uniform_(x, a, fan_mode(mode), g);
-        else if (kind == "kaiming_normal")
-          nn::init::kaiming_normal_(x, a, fan_mode(mode), g);
-        else if (kind == "orthogonal")
-          nn::init::orthogonal_(x, a, g);
-        else
-          throw py::value_error("nn.init: no initializer '" + kind + "'");
-        py::gil_scoped_acquire acquire;
+        const nn::init::FanMode fm = fan_mode(mode);
+        using Init = std::function<void()>;
+        const std::map<std::string, Init> inits = {
+            {"zeros", [&] { nn::init::zeros_(x); }},
+            {"ones", [&] { nn::init::ones_(x); }},
+            {"constant", [&] { nn::init::constant_(x, a); }},
+            {"uniform", [&] { nn::init::uniform_(x, a, b, g); }},
+            {"normal", [&] { nn::init::normal_(x, a, b, g); }},
+            {"xavier_uniform", [&] { nn::init::xavier_uniform_(x, a, g); }},
+            {"xavier_normal", [&] { nn::init::xavier_normal_(x, a, g); }},
+            {"kaiming_uniform", [&] { nn::init::kaiming_uniform_(x, a, fm, g); }},
+            {"kaiming_normal", [&] { nn::init::kaiming_normal_(x, a, fm, g); }},
+            {"orthogonal", [&] { nn::init::orthogonal_(x, a, g); }},
+        };
+        auto it = inits.find(kind);
+        if (it == inits.end()) throw py::value_error("nn.init: no initializer '" + kind + "'");
+        nogil([&] {
+          it->second();
+          return 0;
+        });
         return py::reinterpret_borrow<py::object>(t);
       },
       py::arg("kind"), py::arg("tensor"), py::arg("a") = 0.0, py::arg("b") = 0.0,
