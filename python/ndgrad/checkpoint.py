@@ -4,7 +4,8 @@ schedule's state, and the epoch and step, in one .npz file (NumPy reads it), wri
 The model is a Python ndgrad.nn.Module, so this works over state_dicts (the C++ checkpoint.hpp
 works on C++ Modules). Entries: ``model.<name>``, ``optimizer.<library's flat name>``,
 ``scheduler.<name>``, ``epoch``, ``step``, ``rng.default`` (the default generator's seed and
-position: Dropout and ndgrad.rand* draw from it) and ``extra.<name>`` (numbers the caller adds).
+position: Dropout and ndgrad.rand* draw from it), ``rng.model.<path>`` (the generators of
+layers with their own, Dropout(seed=)) and ``extra.<name>`` (numbers the caller adds).
 """
 
 import numbers as _numbers
@@ -34,6 +35,10 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, step=0
     if scheduler is not None:
         for name, t in scheduler._flat_state_dict().items():
             arrays["scheduler." + name] = t
+    for where, gen in _generators(model):
+        seed, offset = gen.get_state()
+        arrays["rng.model." + where] = _core.tensor([_signed(seed), _signed(offset)],
+                                                    dtype="int64")
     for name, v in (extra or {}).items():
         if not isinstance(v, _numbers.Number) or isinstance(v, bool):
             raise TypeError(f"save_checkpoint: extra[{name!r}] must be a number")
@@ -67,10 +72,15 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None):
     for key in ("epoch", "step", "rng.default"):
         if key not in arrays:
             raise ValueError(f"load_checkpoint: {path}: no {key!r} entry")
+    gens = dict(_generators(model))
+    expected = {"default"} | {"model." + w for w in gens}
+    if set(parts["rng"]) != expected:
+        raise ValueError(f"load_checkpoint: {path}: generator entries "
+                         f"{sorted(parts['rng'])}, the model's {sorted(expected)}")
+    for name, t in parts["rng"].items():
+        if t.shape != (2,) or t.dtype != "int64":
+            raise ValueError(f"load_checkpoint: {path}: rng.{name} must be two int64")
     rng = arrays["rng.default"]
-    if set(parts["rng"]) != {"default"} or rng.shape != (2,) or rng.dtype != "int64":
-        raise ValueError(f"load_checkpoint: {path}: 'rng.default' must be the only rng entry, "
-                         "two int64")
     for name, obj in (("optimizer", optimizer), ("scheduler", scheduler)):
         if (obj is None) != (not parts[name]):
             raise ValueError(f"load_checkpoint: {path} has {'a' if parts[name] else 'no'} "
@@ -88,10 +98,20 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None):
         scheduler._load_flat_state_dict(parts["scheduler"])
     seed, offset = (int(v) % 2**64 for v in rng.numpy())
     _core._set_default_generator_state(seed, offset)
+    for where, gen in gens.items():
+        gen.set_state(*(int(v) % 2**64 for v in parts["rng"]["model." + where].numpy()))
     extra = {k: (int(v.item()) if v.dtype == "int64" else v.item())
              for k, v in parts["extra"].items()}
     return {"epoch": int(arrays["epoch"].item()), "step": int(arrays["step"].item()),
             "extra": extra}
+
+
+def _generators(model):
+    # (module path, generator) of the layers with a generator of their own (Dropout(seed=))
+    for path, m in model.named_modules():
+        gen = vars(m).get("_generator")
+        if gen is not None:
+            yield path, gen
 
 
 def _signed(u):

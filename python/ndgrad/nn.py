@@ -249,13 +249,18 @@ class BatchNorm2d(_BatchNorm):
 
 
 class Dropout(Module):
-    """In training, zeroes each element with probability p and scales the rest by 1 / (1 - p)."""
+    """In training, zeroes each element with probability p and scales the rest by 1 / (1 - p);
+    draws from the default generator, or from one of its own made from seed (whose position
+    save_checkpoint keeps)."""
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, seed=None):
         super().__init__()
         self.p = p
+        self._generator = None if seed is None else _core._Generator(seed)
 
     def forward(self, x):
+        if self._generator is not None:
+            return _core._dropout_with(x, self.p, self.training, self._generator)
         return _core._dropout(x, self.p, self.training)
 
 

@@ -583,6 +583,24 @@ void bind_training(py::module_& m) {
       },
       py::arg("seed"), py::arg("offset"), "Puts the default generator back at a saved position.");
 
+  // --- a generator of a layer's own (Dropout(seed=)): its position saved by checkpoints ---
+  py::class_<Generator>(m, "_Generator")
+      .def(py::init<uint64_t>(), py::arg("seed"))
+      .def("get_state",
+           [](const Generator& g) {
+             const Generator::State s = g.get_state();
+             return py::make_tuple(s.seed, s.offset);
+           })
+      .def("set_state", [](Generator& g, uint64_t seed, uint64_t offset) {
+        g.set_state({seed, offset});
+      });
+  m.def(
+      "_dropout_with",
+      [](const Tensor& x, double p, bool training, Generator& g) {
+        return nogil([&] { return nn::dropout(x, p, training, &g); });
+      },
+      py::arg("x"), py::arg("p"), py::arg("training"), py::arg("generator"));
+
   // --- gradient clipping ---
   m.def(
       "_clip_grad_norm_",

@@ -262,9 +262,10 @@ class Net(nn.Module):
         self.body = nn.Sequential(nn.Linear(4, 8, seed=1), nn.Tanh(), nn.Linear(8, 8, seed=2))
         self.norm = nn.BatchNorm1d(8)
         self.drop = nn.Dropout(0.3)  # draws from the default generator
+        self.own = nn.Dropout(0.2, seed=11)  # from a generator of its own
         self.head = nn.Linear(8, 1, seed=3)
     def forward(self, x):
-        return self.head(self.drop(nd.relu(self.norm(self.body(x)))))
+        return self.head(self.own(self.drop(nd.relu(self.norm(self.body(x))))))
 
 r = np.random.default_rng(5)
 x = nd.tensor(r.standard_normal((40, 4)), dtype="float32")
@@ -314,12 +315,12 @@ def test_two_epochs_straight_equal_one_save_load_in_a_fresh_process_and_one(tmp_
 
     def run(mode, out):
         subprocess.run([sys.executable, str(script), mode, ckpt, str(tmp_path / out)], env=env,
-                       check=True, capture_output=True, text=True)
+                       check=True, capture_output=True, text=True, cwd=tmp_path)
         return np.load(tmp_path / out) if mode != "first" else None
 
     straight = run("straight", "straight.npz")
     run("first", "unused.npz")
-    assert not [f for f in os.listdir(tmp_path) if f.startswith(".checkpoint-")]
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.npz", "straight.npz", "train.py"]
     resumed = run("resume", "resumed.npz")
     assert sorted(straight.files) == sorted(resumed.files)
     assert any(k.startswith("opt.state.") for k in straight.files)
@@ -359,3 +360,18 @@ def test_load_checkpoint_checks_everything_before_changing_anything(tmp_path):
         nd.save_checkpoint(str(tmp_path / "c.ckpt"), model)
     with pytest.raises(TypeError):
         nd.save_checkpoint(path, model, epoch=1.5)
+
+
+def test_dropout_with_a_seed_draws_from_its_own_generator():
+    from ndgrad import nn
+    x = nd.ones(64, 64)
+    a, b, c = nn.Dropout(0.5, seed=3), nn.Dropout(0.5, seed=3), nn.Dropout(0.5, seed=4)
+    nd.manual_seed(1)
+    ya = a(x).numpy()
+    nd.manual_seed(2)  # the default generator does not matter
+    np.testing.assert_array_equal(ya, b(x).numpy())
+    assert not np.array_equal(ya, c(x).numpy())
+    assert not np.array_equal(ya, a(x).numpy())  # the generator moved on
+    assert set(np.unique(ya)) == {0.0, 2.0}
+    a.eval()
+    np.testing.assert_array_equal(a(x).numpy(), 1.0)
