@@ -375,3 +375,27 @@ def test_dropout_with_a_seed_draws_from_its_own_generator():
     assert set(np.unique(ya)) == {0.0, 2.0}
     a.eval()
     np.testing.assert_array_equal(a(x).numpy(), 1.0)
+
+
+def test_a_checkpoint_holds_a_plateau_schedule_and_extra_numbers(tmp_path):
+    from ndgrad import nn
+    model = nn.Linear(2, 2, seed=1)
+    opt = optim.RMSprop(model.parameters(), lr=0.1)
+    sched = optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0, factor=0.5)
+    for m in (1.0, 0.5, 0.7, 0.8):
+        sched.step(m)
+    assert opt.lr == 0.025  # two reductions, exact in binary
+    path = str(tmp_path / "p.npz")
+    nd.save_checkpoint(path, model, opt, sched, epoch=4, step=9, extra={"loss": 0.125, "n": 3})
+    model2 = nn.Linear(2, 2, seed=2)
+    opt2 = optim.RMSprop(model2.parameters(), lr=0.1)
+    sched2 = optim.lr_scheduler.ReduceLROnPlateau(opt2, patience=0, factor=0.5)
+    info = nd.load_checkpoint(path, model2, opt2, sched2)
+    assert info == {"epoch": 4, "step": 9, "extra": {"loss": 0.125, "n": 3}}
+    assert isinstance(info["extra"]["n"], int)
+    assert sched2.state_dict() == sched.state_dict() and opt2.lr == opt.lr
+    sched.step(0.9)
+    sched2.step(0.9)
+    assert opt2.lr == opt.lr == 0.0125
+    with pytest.raises(TypeError):
+        nd.save_checkpoint(path, model, extra={"flag": True})
