@@ -14,7 +14,8 @@ from ._core import Tensor, is_grad_enabled
 
 __version__ = "0.1.0"
 
-from . import data, nn, optim  # noqa: E402  (they import _core themselves)
+from . import checkpoint, data, nn, optim  # noqa: E402  (they import _core themselves)
+from .checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 
 
 class DotGraph(str):

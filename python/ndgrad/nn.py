@@ -249,13 +249,18 @@ class BatchNorm2d(_BatchNorm):
 
 
 class Dropout(Module):
-    """In training, zeroes each element with probability p and scales the rest by 1 / (1 - p)."""
+    """In training, zeroes each element with probability p and scales the rest by 1 / (1 - p);
+    draws from the default generator, or from one of its own made from seed (whose position
+    save_checkpoint keeps)."""
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, seed=None):
         super().__init__()
         self.p = p
+        self._generator = None if seed is None else _core._Generator(seed)
 
     def forward(self, x):
+        if self._generator is not None:
+            return _core._dropout_with(x, self.p, self.training, self._generator)
         return _core._dropout(x, self.p, self.training)
 
 
@@ -350,3 +355,405 @@ class functional:  # noqa: N801  (a namespace, as torch.nn.functional)
 
 
 F = functional
+
+
+# --- the remaining layers, losses, initializers and gradient clipping (training.cpp) ---
+
+def _seeded(shape, dtype, kind, a=0.0, b=0.0, seed=0):
+    t = _core.zeros(*shape, dtype=dtype)
+    return _core._init(kind, t, a, b, "fan_in", seed)
+
+
+def _conv_params(weight_shape, fan_in, bias, seed, dtype):
+    # The library's draw for convolutions: W ~ U(-sqrt(6 / fan_in), sqrt(6 / fan_in)),
+    # bias ~ U(-1 / sqrt(fan_in), 1 / sqrt(fan_in)); weight and bias from seeds of their own.
+    w = _seeded(weight_shape, dtype, "kaiming_uniform", seed=seed)
+    bound = 1.0 / fan_in ** 0.5
+    b = _seeded((weight_shape[0] if bias is True else bias,), dtype, "uniform", -bound, bound,
+                seed + 0x9E3779B9) if bias else None
+    return w.requires_grad_(), (b.requires_grad_() if b is not None else None)
+
+
+class Conv1d(Module):
+    """1-d convolution (cross-correlation) of (B, C, L) inputs; weight (out, in / groups, k)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, seed=0, dtype=None):
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv1d: groups {groups} must divide in_channels {in_channels} "
+                             f"and out_channels {out_channels}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = kernel_size
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.weight, self.bias = _conv_params((out_channels, in_channels // groups, kernel_size),
+                                              in_channels // groups * kernel_size, bias, seed,
+                                              dtype)
+
+    def forward(self, x):
+        return _core._conv1d(x, self.weight, self.bias, self.stride, self.padding,
+                             self.dilation, self.groups)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
+class ConvTranspose2d(Module):
+    """conv2d's gradient as a layer: weight (in, out / groups, kh, kw), PyTorch's layout."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, seed=0, dtype=None):
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"ConvTranspose2d: groups {groups} must divide in_channels "
+                             f"{in_channels} and out_channels {out_channels}")
+        kh, kw = _pair(kernel_size)
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, (kh, kw)
+        self.stride, self.padding, self.output_padding = stride, padding, output_padding
+        self.groups, self.dilation = groups, dilation
+        self.weight, _ = _conv_params((in_channels, out_channels // groups, kh, kw),
+                                      out_channels // groups * kh * kw, False, seed, dtype)
+        self.bias = None
+        if bias:
+            bound = 1.0 / (out_channels // groups * kh * kw) ** 0.5
+            self.bias = _seeded((out_channels,), dtype, "uniform", -bound, bound,
+                                seed + 0x9E3779B9).requires_grad_()
+
+    def forward(self, x):
+        return _core._conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                       self.output_padding, self.groups, self.dilation)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+
+
+class AdaptiveAvgPool2d(Module):
+    """Averages (B, C, H, W) into (B, C) + output_size cells (PyTorch's windows)."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return _core._adaptive_avg_pool2d(x, self.output_size)
+
+
+class MaxPool1d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+        super().__init__()
+        self.args = (kernel_size, stride, padding, dilation, ceil_mode)
+
+    def forward(self, x):
+        return _core._max_pool1d(x, *self.args)
+
+
+class AvgPool1d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
+        super().__init__()
+        self.args = (kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+    def forward(self, x):
+        return _core._avg_pool1d(x, *self.args)
+
+
+class LayerNorm(Module):
+    """Normalizes over the last axes (normalized_shape); weight ones, bias zeros."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, dtype=None):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(
+            normalized_shape)
+        self.normalized_shape, self.eps = shape, eps
+        self.weight = _core.ones(*shape, dtype=dtype, requires_grad=True) if elementwise_affine \
+            else None
+        self.bias = _core.zeros(*shape, dtype=dtype, requires_grad=True) if elementwise_affine \
+            else None
+
+    def forward(self, x):
+        return _core._layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}"
+
+
+class GroupNorm(Module):
+    """Normalizes (B, C, ...) over groups of C / num_groups channels; per-channel affine."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=None):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_groups {num_groups} must divide num_channels "
+                             f"{num_channels}")
+        self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
+        self.weight = _core.ones(num_channels, dtype=dtype, requires_grad=True) if affine else None
+        self.bias = _core.zeros(num_channels, dtype=dtype, requires_grad=True) if affine else None
+
+    def forward(self, x):
+        return _core._group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}"
+
+
+class Embedding(Module):
+    """Rows of weight (num_embeddings, embedding_dim) ~ N(0, 1) by index; the padding_idx row
+    starts at zero and gets no gradient."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, seed=0, dtype=None):
+        super().__init__()
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"Embedding: padding_idx {padding_idx} is outside "
+                                 f"[-{num_embeddings}, {num_embeddings})")
+            padding_idx %= num_embeddings
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = padding_idx
+        w = _seeded((num_embeddings, embedding_dim), dtype, "normal", 0.0, 1.0, seed)
+        if padding_idx is not None:
+            w[padding_idx] = 0
+        self.weight = w.requires_grad_()
+
+    def forward(self, indices):
+        return _core._embedding(indices, self.weight, self.padding_idx)
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}, padding_idx={self.padding_idx}"
+
+
+def _cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                   label_smoothing=0.0):
+    """Cross-entropy of logits (B, C) or (B, C, d...) against class indices (PyTorch's options:
+    weight per class, ignore_index, reduction 'none'/'mean'/'sum', label_smoothing)."""
+    if weight is None and ignore_index == -100 and reduction == "mean" and not label_smoothing \
+            and input.ndim == 2:
+        return _core._cross_entropy(input, _core.tensor(target))  # the fused path
+    return _core._cross_entropy_full(input, target, weight, ignore_index, reduction,
+                                     label_smoothing)
+
+
+def _mse_loss(input, target, reduction="mean"):
+    """The squared differences, reduced ('none', 'mean', 'sum'); a target that requires grad
+    gets its gradient (ndgrad.tensor(target) would detach it)."""
+    return _core._mse_loss_full(input, target, reduction)
+
+
+functional.cross_entropy = staticmethod(_cross_entropy)
+functional.mse_loss = staticmethod(_mse_loss)
+functional.nll_loss = staticmethod(_core._nll_loss)
+functional.binary_cross_entropy = staticmethod(_core._binary_cross_entropy)
+functional.binary_cross_entropy_with_logits = staticmethod(
+    _core._binary_cross_entropy_with_logits)
+functional.l1_loss = staticmethod(_core._l1_loss)
+functional.smooth_l1_loss = staticmethod(_core._smooth_l1_loss)
+functional.huber_loss = staticmethod(_core._huber_loss)
+functional.kl_div = staticmethod(_core._kl_div)
+functional.conv1d = staticmethod(_core._conv1d)
+functional.conv_transpose2d = staticmethod(_core._conv_transpose2d)
+functional.adaptive_avg_pool2d = staticmethod(_core._adaptive_avg_pool2d)
+functional.max_pool1d = staticmethod(_core._max_pool1d)
+functional.avg_pool1d = staticmethod(_core._avg_pool1d)
+functional.layer_norm = staticmethod(_core._layer_norm)
+functional.group_norm = staticmethod(_core._group_norm)
+functional.embedding = staticmethod(_core._embedding)
+
+
+class _Loss(Module):
+    _fn = None
+
+    def __init__(self, reduction="mean", **options):
+        super().__init__()
+        if reduction not in ("none", "mean", "sum") + (
+                ("batchmean",) if type(self).__name__ == "KLDivLoss" else ()):
+            raise ValueError(f"{type(self).__name__}: reduction must be 'none', 'mean' or 'sum', "
+                             f"got {reduction!r}")
+        self.reduction, self.options = reduction, options
+
+    def forward(self, input, target):
+        return type(self)._fn(input, target, reduction=self.reduction, **self.options)
+
+
+class CrossEntropyLoss(_Loss):
+    _fn = staticmethod(_cross_entropy)
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        super().__init__(reduction, ignore_index=ignore_index, label_smoothing=label_smoothing)
+        self.weight = weight  # a tensor without grad: not a parameter
+
+    def forward(self, input, target):
+        return _cross_entropy(input, target, self.weight, reduction=self.reduction,
+                              **self.options)
+
+
+class NLLLoss(_Loss):
+    _fn = staticmethod(_core._nll_loss)
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
+        super().__init__(reduction, ignore_index=ignore_index)
+        self.weight = weight
+
+    def forward(self, input, target):
+        return _core._nll_loss(input, target, self.weight, reduction=self.reduction,
+                               **self.options)
+
+
+class MSELoss(_Loss):
+    _fn = staticmethod(_mse_loss)
+
+
+class L1Loss(_Loss):
+    _fn = staticmethod(_core._l1_loss)
+
+
+class SmoothL1Loss(_Loss):
+    _fn = staticmethod(_core._smooth_l1_loss)
+
+    def __init__(self, reduction="mean", beta=1.0):
+        super().__init__(reduction, beta=beta)
+
+
+class HuberLoss(_Loss):
+    _fn = staticmethod(_core._huber_loss)
+
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__(reduction, delta=delta)
+
+
+class KLDivLoss(_Loss):
+    _fn = staticmethod(_core._kl_div)
+
+    def __init__(self, reduction="mean", log_target=False):
+        super().__init__(reduction, log_target=log_target)
+
+
+class BCELoss(_Loss):
+    _fn = staticmethod(_core._binary_cross_entropy)
+
+    def __init__(self, weight=None, reduction="mean"):
+        super().__init__(reduction)
+        self.weight = weight
+
+    def forward(self, input, target):
+        return _core._binary_cross_entropy(input, target, self.weight, self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    _fn = staticmethod(_core._binary_cross_entropy_with_logits)
+
+    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+        super().__init__(reduction)
+        self.weight, self.pos_weight = weight, pos_weight
+
+    def forward(self, input, target):
+        return _core._binary_cross_entropy_with_logits(input, target, self.weight,
+                                                       self.reduction, self.pos_weight)
+
+
+def _check_tensor(t, op):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"nn.init.{op}: expected a tensor, got a {type(t).__name__}")
+    return t
+
+
+class init:  # noqa: N801  (a namespace, as torch.nn.init)
+    """torch.nn.init's initializers, in place (not recorded by autograd); seed=None draws from
+    the default generator (ndgrad.manual_seed), an int from a generator of that seed. fan_in of
+    a 2-d tensor is its number of rows (Linear's (in, out) layout; PyTorch's (out, in) has it
+    in the columns); of a convolution weight (out, in, k...), in * k...."""
+
+    @staticmethod
+    def zeros_(tensor):
+        return _core._init("zeros", _check_tensor(tensor, "zeros_"))
+
+    @staticmethod
+    def ones_(tensor):
+        return _core._init("ones", _check_tensor(tensor, "ones_"))
+
+    @staticmethod
+    def constant_(tensor, val):
+        return _core._init("constant", _check_tensor(tensor, "constant_"), float(val))
+
+    @staticmethod
+    def uniform_(tensor, a=0.0, b=1.0, seed=None):
+        return _core._init("uniform", _check_tensor(tensor, "uniform_"), a, b, seed=seed)
+
+    @staticmethod
+    def normal_(tensor, mean=0.0, std=1.0, seed=None):
+        return _core._init("normal", _check_tensor(tensor, "normal_"), mean, std, seed=seed)
+
+    @staticmethod
+    def xavier_uniform_(tensor, gain=1.0, seed=None):
+        return _core._init("xavier_uniform", _check_tensor(tensor, "xavier_uniform_"), gain,
+                           seed=seed)
+
+    @staticmethod
+    def xavier_normal_(tensor, gain=1.0, seed=None):
+        return _core._init("xavier_normal", _check_tensor(tensor, "xavier_normal_"), gain,
+                           seed=seed)
+
+    @staticmethod
+    def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", seed=None):
+        return _core._init("kaiming_uniform", _check_tensor(tensor, "kaiming_uniform_"),
+                           _core._kaiming_slope(nonlinearity, a), mode=mode, seed=seed)
+
+    @staticmethod
+    def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", seed=None):
+        return _core._init("kaiming_normal", _check_tensor(tensor, "kaiming_normal_"),
+                           _core._kaiming_slope(nonlinearity, a), mode=mode, seed=seed)
+
+    @staticmethod
+    def orthogonal_(tensor, gain=1.0, seed=None):
+        return _core._init("orthogonal", _check_tensor(tensor, "orthogonal_"), gain, seed=seed)
+
+
+class utils:  # noqa: N801  (a namespace, as torch.nn.utils)
+    @staticmethod
+    def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
+        """Scales every gradient by max_norm / (total norm + 1e-6) when that is below 1;
+        returns the total norm before clipping (a float; 0.0 for no parameters, as PyTorch).
+        norm_type: a p, or inf."""
+        params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+        return _core._clip_grad_norm_(params, max_norm, norm_type) if params else 0.0
+
+    @staticmethod
+    def clip_grad_value_(parameters, clip_value):
+        """Clamps every gradient element to [-clip_value, clip_value], in place."""
+        params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+        if params:
+            _core._clip_grad_value_(params, clip_value)
+
+
+# --- PyTorch's layouts: torch_state_dict / load_torch_state_dict ---
+
+def _torch_entries(module):
+    """(name, tensor, transposed): the state_dict's entries, Linear's weight marked (its layout is
+    (in, out) here and (out, in) in PyTorch; every other layout is PyTorch's)."""
+    modules = dict(module.named_modules())
+    for name, t in module.state_dict().items():
+        owner, _, own = name.rpartition(".")
+        yield name, t, isinstance(modules.get(owner), Linear) and own == "weight"
+
+
+def _torch_state_dict(self):
+    """The state_dict in PyTorch's layouts (Linear's weight transposed to (out, in)): what a
+    PyTorch model of the same structure loads (after torch.from_numpy of each array)."""
+    return _OrderedDict((n, t.T.contiguous() if tr else t) for n, t, tr in _torch_entries(self))
+
+
+def _load_torch_state_dict(self, state):
+    """Loads a PyTorch state_dict (tensors or NumPy arrays by name, e.g. {k: v.numpy()}), with
+    load_state_dict's checks (names, shapes, dtypes) on the converted values."""
+    converted = dict(state)
+    for name, _, transposed in _torch_entries(self):
+        if transposed and name in converted:
+            v = _core.tensor(converted[name])
+            if v.ndim != 2:
+                raise _core.ValueError(f"load_torch_state_dict: {name} is {v.shape}, not a matrix")
+            converted[name] = v.T.contiguous()
+    self.load_state_dict(converted)
+
+
+Module.torch_state_dict = _torch_state_dict
+Module.load_torch_state_dict = _load_torch_state_dict

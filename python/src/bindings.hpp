@@ -163,4 +163,19 @@ void bind_functions(py::module_& m);
 void bind_nn_optim(py::module_& m);
 void bind_dlpack(py::module_& m);  // after bind_tensor
 
+// Shared by the nn/optim binding files (nn_optim.cpp defines them). A parameter list: an
+// iterable of tensors (TypeError otherwise, ValueError when empty); an optimizer's parameters: an
+// iterable of tensors or of dicts with "params" and the group's lr, weight_decay, momentum.
+std::vector<Tensor> parameter_list(py::handle params, const char* op);
+std::vector<optim::ParamGroup> param_groups(py::handle params, const char* op);
+// An int or a pair of ints (what: the argument's name, for the ValueError); None gives nothing.
+nn::Size2 size2(py::handle h, const char* what);
+std::optional<nn::Size2> optional_size2(py::handle h, const char* what);
+// A convolution's padding: an int, a pair, or "same" / "valid".
+nn::Padding padding_of(py::handle h);
+// None gives an undefined tensor.
+Tensor optional_tensor(py::handle h);
+
+void bind_training(py::module_& m);
+
 }  // namespace ndgrad::python

@@ -5,8 +5,6 @@
 
 namespace ndgrad::python {
 
-namespace {
-
 std::vector<Tensor> parameter_list(py::handle params, const char* op) {
   std::vector<Tensor> out;
   for (py::handle h : py::iter(params)) {
@@ -57,10 +55,6 @@ std::vector<optim::ParamGroup> param_groups(py::handle params, const char* op) {
   return groups;
 }
 
-py::object option(const std::optional<double>& v) {
-  return v ? py::object(py::float_(*v)) : py::object(py::none());
-}
-
 nn::Size2 size2(py::handle h, const char* what) {
   if (is_integer(h)) return nn::Size2(to_int64(h));
   Shape s = to_shape(h);
@@ -82,6 +76,12 @@ nn::Padding padding_of(py::handle h) {
 }
 
 Tensor optional_tensor(py::handle h) { return h.is_none() ? Tensor() : to_tensor(h); }
+
+namespace {
+
+py::object option(const std::optional<double>& v) {
+  return v ? py::object(py::float_(*v)) : py::object(py::none());
+}
 
 }  // namespace
 
