@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ndgrad/tensor.hpp"
@@ -55,12 +56,18 @@ class Optimizer {
   virtual bool has_momentum() const { return true; }
 
   // "param_groups.G.lr", ".weight_decay", ".momentum" (f64, 0-d), "param_groups.G.params" (the
-  // indices of its parameters, i64), "state.K.step" (i64, 0-d: the updates parameter K had)
-  // and "state.K.NAME" (its state tensors, PyTorch's names: momentum_buffer, exp_avg,
-  // exp_avg_sq, max_exp_avg_sq, square_avg, grad_avg, sum), K counting parameters over groups.
+  // indices of its parameters, i64), "options.NAME" (f64, 0-d: the optimizer-wide options, flags
+  // as 0 or 1: SGD's dampening and nesterov; Adam's beta2, eps, amsgrad and decoupled (AdamW: 1);
+  // RMSprop's alpha, eps, centered; Adagrad's lr_decay, initial_accumulator_value, eps),
+  // "state.K.step" (i64, 0-d: the updates parameter K had) and "state.K.NAME" (its state
+  // tensors, PyTorch's names: momentum_buffer, exp_avg, exp_avg_sq, max_exp_avg_sq, square_avg,
+  // grad_avg, sum), K counting parameters over groups.
   std::map<std::string, Tensor> state_dict() const;
   // Checks everything first (the groups, every name, shape and dtype: a ValueError naming the
-  // entry) and changes nothing then; the tensors are copied.
+  // entry) and changes nothing then; the tensors are copied. The groups' options are restored;
+  // the optimizer-wide ones must equal this optimizer's (a ValueError naming the option: an
+  // optimizer made with other options would update differently from the saved one; a state
+  // without "options." entries, as written before they existed, is taken as it is).
   void load_state_dict(const std::map<std::string, Tensor>& state);
   void check_state_dict(const std::map<std::string, Tensor>& state) const;
 
@@ -88,6 +95,8 @@ class Optimizer {
   // (what its next update reads; one of another configuration, amsgrad's, is refused).
   virtual std::vector<std::string> state_names() const = 0;
   virtual std::vector<std::string> required_state_names() const { return {}; }
+  // The optimizer-wide options by name (flags as 0 or 1), as state_dict writes them.
+  virtual std::vector<std::pair<std::string, double>> option_values() const { return {}; }
   const char* name_;
 
  private:
@@ -123,6 +132,9 @@ class SGD : public Optimizer {
  protected:
   void update(Update& u) override;
   std::vector<std::string> state_names() const override { return {"momentum_buffer"}; }
+  std::vector<std::pair<std::string, double>> option_values() const override {
+    return {{"dampening", options.dampening()}, {"nesterov", options.nesterov() ? 1.0 : 0.0}};
+  }
 };
 
 struct AdamOptions {
@@ -155,6 +167,12 @@ class Adam : public Optimizer {
   std::vector<std::string> required_state_names() const override {
     if (options.amsgrad()) return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
     return {"exp_avg", "exp_avg_sq"};
+  }
+  std::vector<std::pair<std::string, double>> option_values() const override {
+    return {{"beta2", options.beta2()},
+            {"eps", options.eps()},
+            {"amsgrad", options.amsgrad() ? 1.0 : 0.0},
+            {"decoupled", decoupled_ ? 1.0 : 0.0}};
   }
 
  private:
@@ -206,6 +224,11 @@ class RMSprop : public Optimizer {
     if (options.centered()) return {"square_avg", "grad_avg"};
     return {"square_avg"};
   }
+  std::vector<std::pair<std::string, double>> option_values() const override {
+    return {{"alpha", options.alpha()},
+            {"eps", options.eps()},
+            {"centered", options.centered() ? 1.0 : 0.0}};
+  }
 };
 
 struct AdagradOptions {
@@ -230,6 +253,11 @@ class Adagrad : public Optimizer {
   void update(Update& u) override;
   std::vector<std::string> state_names() const override { return {"sum"}; }
   std::vector<std::string> required_state_names() const override { return {"sum"}; }
+  std::vector<std::pair<std::string, double>> option_values() const override {
+    return {{"lr_decay", options.lr_decay()},
+            {"initial_accumulator_value", options.initial_accumulator_value()},
+            {"eps", options.eps()}};
+  }
 };
 
 // ---------------------------------------------------------------------------------------------

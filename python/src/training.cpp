@@ -41,11 +41,22 @@ int64_t index_of(const std::string& s, const char* op) {
   throw py::value_error(std::string(op) + ": '" + s + "' is not an index");
 }
 
-// The library's flat state ("param_groups.G.lr", "state.K.exp_avg") as PyTorch's dict:
-// {"state": {K: {"step": int, name: tensor}}, "param_groups": [{"params": [K...], "lr": ...}]}.
+// The optimizer-wide options that are flags (the state holds them as 0 or 1).
+bool flag_option(const std::string& name) {
+  return name == "nesterov" || name == "amsgrad" || name == "centered" || name == "decoupled";
+}
+
+// The library's flat state ("param_groups.G.lr", "options.eps", "state.K.exp_avg") as PyTorch's
+// dict: {"state": {K: {"step": int, name: tensor}}, "param_groups": [{"params": [K...], "lr":
+// ..., "eps": ...}]}: as in PyTorch, every group lists the optimizer-wide options too.
 py::dict optimizer_state_to_python(const std::map<std::string, Tensor>& flat) {
   std::map<int64_t, py::dict> groups, states;
+  std::vector<std::pair<std::string, double>> options;
   for (const auto& [key, t] : flat) {
+    if (key.rfind("options.", 0) == 0) {
+      options.emplace_back(key.substr(8), t.item());
+      continue;
+    }
     auto [top, rest] = head(key);
     auto [index, name] = head(rest);
     const int64_t k = index_of(index, "Optimizer.state_dict");
@@ -69,7 +80,15 @@ py::dict optimizer_state_to_python(const std::map<std::string, Tensor>& flat) {
     }
   }
   py::list group_list;
-  for (auto& [k, g] : groups) group_list.append(g);
+  for (auto& [k, g] : groups) {
+    for (const auto& [name, value] : options) {
+      if (flag_option(name))
+        g[py::str(name)] = py::bool_(value != 0);
+      else
+        g[py::str(name)] = value;
+    }
+    group_list.append(g);
+  }
   py::dict state;
   for (auto& [k, s] : states) state[py::int_(k)] = s;
   py::dict out;
@@ -104,9 +123,21 @@ std::map<std::string, Tensor> optimizer_state_from_python(py::handle h) {
         flat[prefix + key] =
             tensor(std::vector<double>(ids.begin(), ids.end()), {int64_t(ids.size())}, DType::i64);
       } else {
-        if (!py::isinstance<py::float_>(item.second) && !is_integer(item.second))
+        const bool flag = py::isinstance<py::bool_>(item.second);
+        if (!flag && !py::isinstance<py::float_>(item.second) && !is_integer(item.second))
           throw py::type_error(std::string(op) + ": a group's '" + key + "' must be a number");
-        flat[prefix + key] = f64_scalar(py::cast<double>(item.second));
+        const double value =
+            flag ? (item.second.cast<bool>() ? 1.0 : 0.0) : py::cast<double>(item.second);
+        if (key == "lr" || key == "weight_decay" || key == "momentum") {
+          flat[prefix + key] = f64_scalar(value);
+          continue;
+        }
+        // An optimizer-wide option: one value in every group.
+        auto it = flat.find("options." + key);
+        if (it != flat.end() && !(it->second.item() == value))
+          throw py::value_error(std::string(op) + ": the groups disagree on '" + key +
+                                "', an option of the whole optimizer");
+        flat["options." + key] = f64_scalar(value);
       }
     }
   }

@@ -132,6 +132,7 @@ std::map<std::string, Tensor> Optimizer::state_dict() const {
     for (size_t j = 0; j < g.params.size(); ++j) idx.push_back(double(k++));
     out[prefix + "params"] = tensor(idx, {int64_t(idx.size())}, DType::i64);
   }
+  for (const auto& [name, value] : option_values()) out["options." + name] = f64_scalar(value);
   for (size_t i = 0; i < state_.size(); ++i) {
     if (state_[i].step == 0) continue;
     const std::string prefix = "state." + std::to_string(i) + ".";
@@ -170,9 +171,22 @@ void Optimizer::check_state_dict(const std::map<std::string, Tensor>& state) con
           who + ": the state has more parameter groups than the optimizer's " +
               std::to_string(groups_.size()));
   const std::vector<std::string> names = state_names();
+  const std::vector<std::pair<std::string, double>> options = option_values();
   for (const auto& [key, t] : state) {
     if (key.rfind("param_groups.", 0) == 0) {
       r.expect_used(key);
+      continue;
+    }
+    if (key.rfind("options.", 0) == 0) {
+      const std::string name = key.substr(8);
+      auto it = std::find_if(options.begin(), options.end(),
+                             [&](const auto& o) { return o.first == name; });
+      require(it != options.end(), who + ": unexpected entry '" + key + "' (" + name_ +
+                                       " has no option '" + name + "')");
+      const double saved = r.f64(key);
+      if (!(saved == it->second))
+        throw ValueError(who + ": '" + key + "' is " + num(saved) + ", this " + name_ + "'s is " +
+                         num(it->second) + " (make the optimizer with the saved options)");
       continue;
     }
     require(key.rfind("state.", 0) == 0, who + ": unexpected entry '" + key + "'");

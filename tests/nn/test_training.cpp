@@ -588,3 +588,60 @@ TEST(Checkpoint, StartEpochRefusesTheLastInt64) {
   EXPECT_THROW(it.start_epoch(-1), ValueError);
   EXPECT_EQ(it.epoch(), 3);
 }
+
+// The optimizer-wide options travel in the state_dict ("options.NAME"): a state saved by an
+// optimizer with other options (another eps, amsgrad, nesterov; Adam's into AdamW) is refused
+// naming the option, where it would otherwise update differently without a word; a state
+// without them (written before they existed) still loads.
+TEST(Optim, StateDictOptionsMustMatch) {
+  auto params = [] {
+    Tensor w = randn({3, 2}, 11).requires_grad_();
+    return std::vector<Tensor>{w};
+  };
+  auto stepped = [](optim::Optimizer& opt) {
+    Tensor w = opt.params()[0];
+    (w * w).sum().backward();
+    opt.step();
+    return opt.state_dict();
+  };
+  auto refused = [](optim::Optimizer& opt, const std::map<std::string, Tensor>& state,
+                    const std::string& option) {
+    const std::map<std::string, Tensor> before = opt.state_dict();
+    try {
+      opt.load_state_dict(state);
+      ADD_FAILURE() << "loaded a state with another '" << option << "'";
+    } catch (const ValueError& e) {
+      EXPECT_NE(std::string(e.what()).find("options." + option), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(opt.state_dict().size(), before.size());  // nothing changed
+  };
+  optim::Adam adam(params(), optim::AdamOptions(1e-2).eps(1e-6));
+  const auto adam_state = stepped(adam);
+  ASSERT_EQ(adam_state.count("options.eps"), 1u);
+  EXPECT_EQ(adam_state.at("options.eps").item(), 1e-6);
+  optim::Adam other_eps(params(), optim::AdamOptions(1e-2).eps(1e-8));
+  refused(other_eps, adam_state, "eps");
+  optim::Adam ams(params(), optim::AdamOptions(1e-2).eps(1e-6).amsgrad(true));
+  refused(ams, adam_state, "amsgrad");
+  optim::AdamW adamw(params(), optim::AdamWOptions(1e-2).eps(1e-6));
+  refused(adamw, adam_state, "decoupled");
+  optim::Adam same(params(), optim::AdamOptions(1e-2).eps(1e-6));
+  same.load_state_dict(adam_state);  // the same options: loads
+  std::map<std::string, Tensor> old = adam_state;
+  for (auto it = old.begin(); it != old.end();)
+    it = it->first.rfind("options.", 0) == 0 ? old.erase(it) : std::next(it);
+  other_eps.load_state_dict(old);  // no options recorded: taken as it is
+
+  optim::SGD sgd(params(), optim::SGDOptions(0.1).momentum(0.9).nesterov(true));
+  optim::SGD plain(params(), optim::SGDOptions(0.1).momentum(0.9));
+  refused(plain, stepped(sgd), "nesterov");
+  optim::RMSprop rms(params(), optim::RMSpropOptions(0.01).alpha(0.9));
+  optim::RMSprop rms2(params(), optim::RMSpropOptions(0.01));
+  refused(rms2, stepped(rms), "alpha");
+  optim::Adagrad ada(params(), optim::AdagradOptions(0.1).lr_decay(0.01));
+  optim::Adagrad ada2(params(), optim::AdagradOptions(0.1));
+  refused(ada2, stepped(ada), "lr_decay");
+  std::map<std::string, Tensor> unknown = adam_state;
+  unknown["options.betas"] = scalar(0.5, DType::f64);
+  refused(same, unknown, "betas");
+}
