@@ -88,6 +88,16 @@ py::capsule to_dlpack(const Tensor& t) {
   e->tensor = t;
   e->shape = t.shape();
   e->strides = t.strides();
+  // PyTorch (1.13) aborts the interpreter on a capsule with a negative stride, and NumPy's own
+  // export hands such capsules out too: refused here, as the array API allows (BufferError).
+  for (size_t i = 0; i < e->shape.size(); ++i) {
+    if (e->strides[i] >= 0) continue;
+    if (e->shape[i] > 1)
+      throw py::buffer_error("__dlpack__: a view with negative strides " + shape_str(t.strides()) +
+                             " cannot be exported (PyTorch has no negative strides); "
+                             "t.contiguous() is a copy that can");
+    e->strides[i] = 1;  // a size-1 axis: the stride is never used
+  }
   void* data = t.numel() == 0 ? nullptr : nogil([&] { return expose_memory(t); });
   DLTensor& d = e->managed.dl_tensor;
   d.data = data;
