@@ -74,7 +74,7 @@ std::function<void()> keep_alive(py::handle array) {
   PyObject* obj = array.ptr();
   Py_INCREF(obj);
   return [obj] {
-    if (!Py_IsInitialized()) return;
+    if (python_exiting()) return;
     PyGILState_STATE state = PyGILState_Ensure();
     Py_DECREF(obj);
     PyGILState_Release(state);

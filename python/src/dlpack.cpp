@@ -160,7 +160,7 @@ Tensor from_dlpack(py::handle obj) {
   // producer's deleter runs when the last view goes.
   // Some producers' deleters drop Python references (NumPy's): called with the GIL.
   Tensor t = from_blob(data, shape, strides, *dtype, [m] {
-    if (!m->deleter || !Py_IsInitialized()) return;
+    if (!m->deleter || python_exiting()) return;
     PyGILState_STATE state = PyGILState_Ensure();
     m->deleter(m);
     PyGILState_Release(state);

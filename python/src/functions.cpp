@@ -417,12 +417,14 @@ differentiable (create_graph works). Call the op on tensors: op(x, y).)doc")
             CustomOp op;
             op.name = std::move(name);
             op.forward = [f](const std::vector<Tensor>& xs) {
+              park_if_python_exiting();
               py::gil_scoped_acquire gil;
               py::tuple args(xs.size());
               for (size_t i = 0; i < xs.size(); ++i) args[i] = py::cast(xs[i]);
               return to_tensor(py::reinterpret_borrow<py::function>(f->fn)(*args));
             };
             op.backward = [b](const std::vector<Tensor>& xs, const Tensor& out, const Tensor& g) {
+              park_if_python_exiting();
               py::gil_scoped_acquire gil;
               py::object r = py::reinterpret_borrow<py::function>(b->fn)(py::cast(xs), out, g);
               std::vector<Tensor> grads;

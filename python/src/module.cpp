@@ -221,7 +221,7 @@ own broadcasting (backward, composites) are always allowed.)doc")
   m.def(
       "set_num_threads",
       [](int n) {
-        pybind11::gil_scoped_release release;  // (the workers start here)
+        GilRelease release;  // (the workers start here)
         ndgrad::set_num_threads(n);
       },
       pybind11::arg("n"),

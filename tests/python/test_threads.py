@@ -103,3 +103,35 @@ def test_thread_count_set_and_read_back():
         assert nd.get_num_threads() == 2  # a refused count changes nothing
     finally:
         nd.set_num_threads(before)
+
+
+@pytest.mark.parametrize("work", ["small", "matmul", "backward", "hook", "numpy"])
+def test_the_interpreter_exits_cleanly_while_a_daemon_thread_is_in_the_library(work):
+    # At exit Python ends a daemon thread that wants the GIL back by unwinding its stack: a
+    # call that gave the GIL up must let that unwinding through (it aborted the process).
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import threading, time, numpy as np, ndgrad as nd\n"
+        "w = nd.randn(200, 200, requires_grad=True)\n"
+        "a = np.ones((200, 200), np.float32)\n"
+        f"work = {work!r}\n"
+        "def loop():\n"
+        "    while True:\n"
+        "        if work == 'small': w[0] + 1\n"
+        "        elif work == 'matmul': w @ w\n"
+        "        elif work == 'backward': (w @ w).sum().backward()\n"
+        "        elif work == 'hook':\n"
+        "            y = w * 2\n"
+        "            y.register_hook(lambda g: g)\n"
+        "            y.sum().backward()\n"
+        "        else: (nd.from_numpy(a) @ w).detach()\n"
+        "for _ in range(2):\n"
+        "    threading.Thread(target=loop, daemon=True).start()\n"
+        "time.sleep(0.3)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    for _ in range(3):
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                env=env, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
