@@ -114,3 +114,14 @@ def test_autograd_advice_is_spelled_for_python():
     with nd.no_grad():
         w += 1
     assert w.tolist() == [2.0, 2.0] and w.is_leaf and w.requires_grad
+
+
+@pytest.mark.parametrize("returned", ["text", None, 3, [1.0, 2.0, 3.0]])
+def test_a_function_that_returns_no_tensor_is_a_type_error_naming_it(returned):
+    # jacobian and gradcheck call f from C++: what f returns was cast as a Tensor, and a
+    # failed cast surfaced as pybind11's RuntimeError "Unable to cast Python instance".
+    x = nd.zeros(3, requires_grad=True)
+    with pytest.raises(TypeError, match=f"jacobian: f must return a tensor, got a {type(returned).__name__}"):
+        nd.jacobian(lambda v: returned, x)
+    with pytest.raises(TypeError, match=f"gradcheck: f must return a tensor, got a {type(returned).__name__}"):
+        nd.gradcheck(lambda v: returned, [x])
