@@ -93,6 +93,10 @@ void register_errors(py::module_& m) {
       PyErr_SetString(errors.value, e.what());
     } catch (const Error& e) {
       PyErr_SetString(errors.error, e.what());
+    } catch (const py::cast_error& e) {
+      // An argument converted inside a binding (py::cast): a wrong type, as Python's TypeError
+      // (pybind11 raises its RuntimeError).
+      PyErr_SetString(PyExc_TypeError, e.what());
     }
   });
 }

@@ -125,3 +125,20 @@ def test_a_function_that_returns_no_tensor_is_a_type_error_naming_it(returned):
         nd.jacobian(lambda v: returned, x)
     with pytest.raises(TypeError, match=f"gradcheck: f must return a tensor, got a {type(returned).__name__}"):
         nd.gradcheck(lambda v: returned, [x])
+
+
+@pytest.mark.parametrize("call", [
+    lambda: nd.full((2,), "a"),
+    lambda: nd.full((2,), None),
+    lambda: nd.arange("a", 2, 1),
+    lambda: nd.randn(2, seed="a"),
+    lambda: nd.randn(2, seed=1.5),
+    lambda: nd.ones(3).sum(keepdims="yes"),
+    lambda: nd.ones(3).var(correction="a"),
+    lambda: nd.optim.SGD([{"params": [nd.ones(2, requires_grad=True)], "lr": "x"}], lr=0.1),
+])
+def test_an_argument_of_the_wrong_type_is_a_type_error_naming_its_type(call):
+    # Arguments converted inside a binding (py::cast) failed with pybind11's RuntimeError
+    # "Unable to cast Python instance to C++ type", naming neither the type nor the target.
+    with pytest.raises(TypeError, match="Unable to cast Python instance of type"):
+        call()
