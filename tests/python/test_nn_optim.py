@@ -345,3 +345,11 @@ def test_a_module_graph_with_cycles_and_shared_submodules_lists_each_module_once
     net.load_state_dict(net.state_dict())
     net(nd.ones(4, 3)).sum().backward()
     assert all(p.grad is not None for p in net.parameters())
+
+
+def test_batches_of_inputs_and_labels_of_different_lengths_is_a_value_error():
+    # It indexed the labels past their end, as an IndexError from inside the generator.
+    with pytest.raises(ValueError, match="4 inputs and 3 labels"):
+        list(nd.data.batches(nd.ones(4, 2), nd.zeros(3).long(), 2))
+    with pytest.raises(ValueError, match="batch_size"):
+        list(nd.data.batches(nd.ones(4, 2), nd.zeros(4).long(), 0))
