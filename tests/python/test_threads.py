@@ -135,3 +135,20 @@ def test_the_interpreter_exits_cleanly_while_a_daemon_thread_is_in_the_library(w
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                 env=env, timeout=120)
         assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_an_elementwise_op_releases_the_gil_by_its_broadcast_result_not_its_operands():
+    # Operands of 3000 elements each (each below the 2^14 from which the GIL is given up)
+    # broadcast to 9 million: the op runs long, and other threads must go on meanwhile.
+    # int32: computed by the call itself (float results this large may be left pending).
+    a = nd.ones(1, 3000).int()
+    b = nd.ones(3000, 1).int()
+    with nd.no_grad():
+        a + b  # warm up
+    tries = []
+    for _ in range(3):
+        duration, pause = longest_pause_of_a_python_loop_during(lambda: (a + b).numpy())
+        tries.append((pause, duration))
+        if duration > 0.005 and pause < 0.5 * duration:
+            return
+    raise AssertionError(f"(longest pause, duration) of each try: {tries}")
