@@ -26,9 +26,13 @@ inline bool python_exiting() { return !Py_IsInitialized() || _Py_IsFinalizing();
 [[noreturn]] inline void park() {
   for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
 }
-// The GIL taken back by a callback (a hook, a custom op) called from the library.
+// The thread that started the interpreter: it finalizes it too (running __del__ methods then),
+// so it is never parked (module.cpp sets it at import).
+inline unsigned long main_thread_ident = 0;
+// The GIL taken back by a callback (a hook, a custom op) called from the library, or by
+// GilRelease: any thread but the main one waits for the end while the interpreter exits.
 inline void park_if_python_exiting() {
-  if (python_exiting()) park();
+  if (python_exiting() && PyThread_get_thread_ident() != main_thread_ident) park();
 }
 
 // The GIL given up for a scope. Unlike py::gil_scoped_release, taking it back is safe while

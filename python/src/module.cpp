@@ -189,6 +189,8 @@ class StrictScope {
 PYBIND11_MODULE(_core, m) {
   using namespace ndgrad::python;
   m.doc() = "ndgrad's C++ core: tensors with NumPy broadcasting and reverse-mode autodiff.";
+  main_thread_ident = pybind11::cast<unsigned long>(
+      pybind11::module_::import("threading").attr("main_thread")().attr("ident"));
   register_errors(m);
   bind_dtype(m);
   bind_tensor(m);

@@ -152,3 +152,25 @@ def test_an_elementwise_op_releases_the_gil_by_its_broadcast_result_not_its_oper
         if duration > 0.005 and pause < 0.5 * duration:
             return
     raise AssertionError(f"(longest pause, duration) of each try: {tries}")
+
+
+def test_a_finalizer_that_calls_the_library_at_exit_runs_and_does_not_hang():
+    # The main thread finalizes the interpreter and runs __del__ methods then: only the other
+    # threads are parked when they want the GIL back during exit, never the finalizing one.
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import ndgrad as nd\n"
+        "class Saver:\n"
+        "    def __init__(self):\n"
+        "        self.w = nd.randn(300, 300, requires_grad=True)\n"
+        "    def __del__(self):\n"
+        "        (self.w @ self.w).sum().backward()\n"
+        "        print('finalizer ran', self.w.grad.shape, flush=True)\n"
+        "keep = Saver()\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=30)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "finalizer ran (300, 300)" in result.stdout
