@@ -142,3 +142,20 @@ def test_an_argument_of_the_wrong_type_is_a_type_error_naming_its_type(call):
     # "Unable to cast Python instance to C++ type", naming neither the type nor the target.
     with pytest.raises(TypeError, match="Unable to cast Python instance of type"):
         call()
+
+
+def test_advice_in_messages_is_spelled_for_python():
+    # The C++ messages advise `.to(DType::i64)` and `retain_graph=true`: from Python they read
+    # `.to(ndgrad.int64)` and `retain_graph=True`.
+    with pytest.raises(nd.ValueError) as info:
+        nd.ones(2).to("uint8") + 300
+    assert ".to(ndgrad.int64)" in str(info.value) and "DType::" not in str(info.value)
+    w = nd.ones(2, requires_grad=True)
+    loss = (w * w).sum()
+    loss.backward()
+    with pytest.raises(nd.AutogradError) as info:
+        loss.backward()
+    assert "retain_graph=True" in str(info.value) and "retain_graph=true" not in str(info.value)
+    with pytest.raises(nd.DTypeError) as info:
+        -nd.tensor([True])
+    assert ".to(ndgrad.float32)" in str(info.value)
