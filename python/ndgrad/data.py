@@ -16,6 +16,10 @@ def load_mnist_like(directory=DEFAULT_FASHION_MNIST, train=True):
 def batches(inputs, labels, batch_size, shuffle=True, seed=0, epoch=0):
     """The (inputs, labels) batches of one epoch, in a shuffled order of its own per epoch."""
     n = inputs.shape[0]
+    if labels.shape[0] != n:
+        raise _core.ValueError(f"batches: {n} inputs and {labels.shape[0]} labels")
+    if batch_size < 1:
+        raise _core.ValueError(f"batches: batch_size must be positive, got {batch_size}")
     if shuffle:
         order = _core.randperm(n, seed=seed * 1_000_003 + epoch)
     else:

@@ -6,7 +6,9 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
+#include <thread>
 #include <ndgrad/ndgrad.hpp>
 #include <optional>
 #include <string>
@@ -17,12 +19,46 @@ namespace ndgrad::python {
 
 namespace py = pybind11;
 
+// Whether the interpreter is exiting (or gone). Python then ends a daemon thread that asks for
+// the GIL by unwinding its stack (pthread_exit), and an unwinding through a noexcept frame (a
+// destructor, the library's) aborts the process: the callbacks that only drop a reference leave
+// it, and a thread that needs the GIL back waits for the process to end instead (park).
+inline bool python_exiting() { return !Py_IsInitialized() || _Py_IsFinalizing(); }
+[[noreturn]] inline void park() {
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+// The thread that started the interpreter: it finalizes it too (running __del__ methods then),
+// so it is never parked (module.cpp sets it at import).
+inline unsigned long main_thread_ident = 0;
+// The GIL taken back by a callback (a hook, a custom op) called from the library, or by
+// GilRelease: any thread but the main one waits for the end while the interpreter exits.
+inline void park_if_python_exiting() {
+  if (python_exiting() && PyThread_get_thread_ident() != main_thread_ident) park();
+}
+
+// The GIL given up for a scope. Unlike py::gil_scoped_release, taking it back is safe while
+// the interpreter exits (see python_exiting); should Python still end the thread there, the
+// destructor lets the unwinding through (noexcept(false)).
+class GilRelease {
+ public:
+  GilRelease() : state_(PyEval_SaveThread()) {}
+  GilRelease(const GilRelease&) = delete;
+  GilRelease& operator=(const GilRelease&) = delete;
+  ~GilRelease() noexcept(false) {
+    park_if_python_exiting();
+    PyEval_RestoreThread(state_);
+  }
+
+ private:
+  PyThreadState* state_;
+};
+
 // Runs f with the GIL released (the op's arguments are converted already): other Python threads
 // go on while a kernel runs. Tensors that f drops may hand NumPy memory back; that path takes
 // the GIL itself (convert.cpp).
 template <class F>
 auto nogil(F&& f) {
-  py::gil_scoped_release release;
+  GilRelease release;
   return f();
 }
 
@@ -73,7 +109,7 @@ bool is_integer(py::handle h);
 template <class F>
 auto nogil_if(bool release, F&& f) {
   if (!release) return f();
-  py::gil_scoped_release gil;
+  GilRelease gil;
   return f();
 }
 
@@ -143,7 +179,7 @@ struct HeldCallable {
   HeldCallable(const HeldCallable&) = delete;
   HeldCallable& operator=(const HeldCallable&) = delete;
   ~HeldCallable() {
-    if (!Py_IsInitialized()) return;
+    if (python_exiting()) return;
     PyGILState_STATE state = PyGILState_Ensure();
     Py_DECREF(fn);
     PyGILState_Release(state);

@@ -74,7 +74,7 @@ std::function<void()> keep_alive(py::handle array) {
   PyObject* obj = array.ptr();
   Py_INCREF(obj);
   return [obj] {
-    if (!Py_IsInitialized()) return;
+    if (python_exiting()) return;
     PyGILState_STATE state = PyGILState_Ensure();
     Py_DECREF(obj);
     PyGILState_Release(state);
@@ -83,6 +83,9 @@ std::function<void()> keep_alive(py::handle array) {
 
 // Python number kinds, in promotion order.
 enum class Kind { none, boolean, integer, floating };
+
+// The most dimensions a tensor has (the library's kMaxDims).
+constexpr size_t kMaxNesting = 32;
 
 // A nested sequence's shape and values, checked for raggedness and element types.
 struct Nested {
@@ -100,6 +103,12 @@ struct Nested {
   void find_shape(py::handle top) {
     py::object h = py::reinterpret_borrow<py::object>(top);
     while (is_sequence(h)) {
+      // A list that contains itself nests without end: stopped past what a tensor can have.
+      if (shape.size() == kMaxNesting)
+        throw py::value_error("tensor: nested sequences deeper than " +
+                              std::to_string(kMaxNesting) +
+                              " levels (the most dimensions a tensor has; a list that contains "
+                              "itself?)");
       const auto n = static_cast<int64_t>(py::len(h));
       shape.push_back(n);
       if (n == 0) break;

@@ -88,6 +88,16 @@ py::capsule to_dlpack(const Tensor& t) {
   e->tensor = t;
   e->shape = t.shape();
   e->strides = t.strides();
+  // PyTorch (1.13) aborts the interpreter on a capsule with a negative stride, and NumPy's own
+  // export hands such capsules out too: refused here, as the array API allows (BufferError).
+  for (size_t i = 0; i < e->shape.size(); ++i) {
+    if (e->strides[i] >= 0) continue;
+    if (e->shape[i] > 1)
+      throw py::buffer_error("__dlpack__: a view with negative strides " + shape_str(t.strides()) +
+                             " cannot be exported (PyTorch has no negative strides); "
+                             "t.contiguous() is a copy that can");
+    e->strides[i] = 1;  // a size-1 axis: the stride is never used
+  }
   void* data = t.numel() == 0 ? nullptr : nogil([&] { return expose_memory(t); });
   DLTensor& d = e->managed.dl_tensor;
   d.data = data;
@@ -150,7 +160,7 @@ Tensor from_dlpack(py::handle obj) {
   // producer's deleter runs when the last view goes.
   // Some producers' deleters drop Python references (NumPy's): called with the GIL.
   Tensor t = from_blob(data, shape, strides, *dtype, [m] {
-    if (!m->deleter || !Py_IsInitialized()) return;
+    if (!m->deleter || python_exiting()) return;
     PyGILState_STATE state = PyGILState_Ensure();
     m->deleter(m);
     PyGILState_Release(state);

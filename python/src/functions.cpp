@@ -6,6 +6,15 @@ namespace ndgrad::python {
 
 namespace {
 
+// What a Python function called by the library returned, which must be a tensor: a TypeError
+// naming what it was otherwise (a failed cast is pybind11's RuntimeError, naming nothing).
+Tensor returned_tensor(const py::object& r, const char* op) {
+  if (!py::isinstance<Tensor>(r))
+    throw py::type_error(std::string(op) + ": f must return a tensor, got a " +
+                         py::cast<std::string>(py::type::handle_of(r).attr("__name__")));
+  return py::cast<Tensor>(r);
+}
+
 std::vector<Tensor> to_tensors(py::handle seq, const char* op) {
   if (py::isinstance<Tensor>(seq) || !py::isinstance<py::sequence>(seq))
     throw py::type_error(std::string(op) + ": expected a sequence of tensors");
@@ -399,7 +408,7 @@ kept (and the gradients differentiable) with create_graph=True.)doc");
       "jacobian",
       [](const py::function& f, const Tensor& x) {
         // f is Python: the GIL stays held (ops inside f release it themselves).
-        return jacobian([&](const Tensor& v) { return py::cast<Tensor>(f(v)); }, x);
+        return jacobian([&](const Tensor& v) { return returned_tensor(f(v), "jacobian"); }, x);
       },
       py::arg("f"), py::arg("x"),
       "The full-form derivative of f at x: shape f(x).shape + x.shape.");
@@ -417,12 +426,14 @@ differentiable (create_graph works). Call the op on tensors: op(x, y).)doc")
             CustomOp op;
             op.name = std::move(name);
             op.forward = [f](const std::vector<Tensor>& xs) {
+              park_if_python_exiting();
               py::gil_scoped_acquire gil;
               py::tuple args(xs.size());
               for (size_t i = 0; i < xs.size(); ++i) args[i] = py::cast(xs[i]);
               return to_tensor(py::reinterpret_borrow<py::function>(f->fn)(*args));
             };
             op.backward = [b](const std::vector<Tensor>& xs, const Tensor& out, const Tensor& g) {
+              park_if_python_exiting();
               py::gil_scoped_acquire gil;
               py::object r = py::reinterpret_borrow<py::function>(b->fn)(py::cast(xs), out, g);
               std::vector<Tensor> grads;
@@ -475,7 +486,7 @@ differentiable (create_graph works). Call the op on tensors: op(x, y).)doc")
             [&](const std::vector<Tensor>& xs) {
               py::tuple args(xs.size());
               for (size_t i = 0; i < xs.size(); ++i) args[i] = py::cast(xs[i]);
-              return py::cast<Tensor>(f(*args));
+              return returned_tensor(f(*args), "gradcheck");
             },
             ins, eps, atol, rtol);
       },

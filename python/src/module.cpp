@@ -43,9 +43,26 @@ std::string with_python_call_site(std::string message) {
 
 // The C++ advice in a message, as Python spells it.
 std::string in_python_terms(std::string message) {
-  const std::string guard = "a NoGradGuard";
-  for (size_t at = message.find(guard); at != std::string::npos; at = message.find(guard, at))
-    message.replace(at, guard.size(), "`with ndgrad.no_grad():`");
+  static const std::pair<const char*, const char*> kSpellings[] = {
+      {"a NoGradGuard", "`with ndgrad.no_grad():`"},
+      {"retain_graph=true", "retain_graph=True"},
+      {"create_graph=true", "create_graph=True"},
+      {"DType::f32", "ndgrad.float32"},
+      {"DType::f64", "ndgrad.float64"},
+      {"DType::i64", "ndgrad.int64"},
+      {"DType::boolean", "ndgrad.bool"},
+      {"DType::i32", "ndgrad.int32"},
+      {"DType::u8", "ndgrad.uint8"},
+      {"DType::i8", "ndgrad.int8"},
+      {"DType::f16", "ndgrad.float16"},
+      {"DType::bf16", "ndgrad.bfloat16"},
+  };
+  for (const auto& [cpp, python] : kSpellings) {
+    const std::string from = cpp, to = python;
+    for (size_t at = message.find(from); at != std::string::npos;
+         at = message.find(from, at + to.size()))
+      message.replace(at, from.size(), to);
+  }
   return message;
 }
 
@@ -78,25 +95,29 @@ void raise_python_error(std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const ShapeError& e) {
-      PyErr_SetString(errors.shape, with_python_call_site(e.what()).c_str());
+      PyErr_SetString(errors.shape, in_python_terms(with_python_call_site(e.what())).c_str());
     } catch (const AxisError& e) {
-      PyErr_SetString(errors.axis, e.what());
+      PyErr_SetString(errors.axis, in_python_terms(e.what()).c_str());
     } catch (const IndexError& e) {
-      PyErr_SetString(errors.index, e.what());
+      PyErr_SetString(errors.index, in_python_terms(e.what()).c_str());
     } catch (const AutogradError& e) {
       PyErr_SetString(errors.autograd, in_python_terms(e.what()).c_str());
     } catch (const DTypeError& e) {
-      PyErr_SetString(errors.dtype, e.what());
+      PyErr_SetString(errors.dtype, in_python_terms(e.what()).c_str());
     } catch (const IOError& e) {
-      PyErr_SetString(errors.io, e.what());
+      PyErr_SetString(errors.io, in_python_terms(e.what()).c_str());
     } catch (const LinAlgError& e) {
-      PyErr_SetString(errors.linalg, e.what());
+      PyErr_SetString(errors.linalg, in_python_terms(e.what()).c_str());
     } catch (const MemoryError& e) {
-      PyErr_SetString(errors.memory, e.what());
+      PyErr_SetString(errors.memory, in_python_terms(e.what()).c_str());
     } catch (const ValueError& e) {
-      PyErr_SetString(errors.value, e.what());
+      PyErr_SetString(errors.value, in_python_terms(e.what()).c_str());
     } catch (const Error& e) {
-      PyErr_SetString(errors.error, e.what());
+      PyErr_SetString(errors.error, in_python_terms(e.what()).c_str());
+    } catch (const py::cast_error& e) {
+      // An argument converted inside a binding (py::cast): a wrong type, as Python's TypeError
+      // (pybind11 raises its RuntimeError).
+      PyErr_SetString(PyExc_TypeError, e.what());
     }
   }
 }
@@ -206,6 +227,8 @@ class StrictScope {
 PYBIND11_MODULE(_core, m) {
   using namespace ndgrad::python;
   m.doc() = "ndgrad's C++ core: tensors with NumPy broadcasting and reverse-mode autodiff.";
+  main_thread_ident = pybind11::cast<unsigned long>(
+      pybind11::module_::import("threading").attr("main_thread")().attr("ident"));
   register_errors(m);
   bind_dtype(m);
   bind_tensor(m);
@@ -243,7 +266,7 @@ own broadcasting (backward, composites) are always allowed.)doc")
   m.def(
       "set_num_threads",
       [](int n) {
-        pybind11::gil_scoped_release release;  // (the workers start here)
+        GilRelease release;  // (the workers start here)
         ndgrad::set_num_threads(n);
       },
       pybind11::arg("n"),

@@ -431,6 +431,7 @@ np.asarray(t) shares the tensor's memory.)doc");
           [](const Tensor& t, const py::function& fn) {
             auto held = std::make_shared<HeldCallable>(fn);
             t.register_hook([held](const Tensor& g) -> Tensor {
+              park_if_python_exiting();
               py::gil_scoped_acquire gil;  // backward runs with the GIL released
               py::object r = py::reinterpret_borrow<py::function>(held->fn)(g);
               return r.is_none() ? Tensor() : to_tensor(r);

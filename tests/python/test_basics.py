@@ -170,3 +170,17 @@ def test_tensor_of_a_tensor_shares_memory_but_not_history():
     assert nd.as_tensor(w) is w and nd.as_tensor(w, "float64").dtype == nd.float64
     with pytest.raises(nd.AxisError, match="twice"):
         nd.ones(1, 1, 3).squeeze((0, -3))
+
+
+def test_a_list_that_contains_itself_is_a_value_error_not_a_hang():
+    # Its nesting never ends: the shape search stops past the 32 dimensions a tensor can have
+    # (it looped, growing the shape, until memory ran out).
+    cycle = []
+    cycle.append(cycle)
+    with pytest.raises(ValueError, match="32"):
+        nd.tensor(cycle)
+    deep = [1]
+    for _ in range(40):
+        deep = [deep]
+    with pytest.raises(ValueError, match="32"):
+        nd.tensor(deep)

@@ -52,3 +52,29 @@ def test_an_unconsumed_capsule_frees_its_memory_reference():
     for _ in range(100):
         t.__dlpack__()  # dropped at once: the capsule's destructor gives the handle back
     assert t.__dlpack_device__() == (1, 0)
+
+
+def run_isolated(code):
+    # Code that could abort the interpreter runs in a child: a crash fails the test, not pytest.
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_a_view_with_negative_strides_is_refused_not_a_crash_of_torch():
+    # PyTorch has no negative strides: torch 1.13 aborts the interpreter on such a capsule
+    # (NumPy's own export does the same). The export refuses them with BufferError.
+    result = run_isolated(
+        "import ndgrad as nd, torch\n"
+        "t = nd.arange(0, 6, 1).float().reshape(2, 3)[::-1, ::2]\n"
+        "try:\n"
+        "    torch.from_dlpack(t)\n"
+        "except BufferError as e:\n"
+        "    print('refused:', e)\n"
+        "print(torch.from_dlpack(t.contiguous()).tolist())\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "refused:" in result.stdout and "negative strides" in result.stdout
+    assert "[[3.0, 5.0], [0.0, 2.0]]" in result.stdout

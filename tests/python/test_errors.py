@@ -114,3 +114,48 @@ def test_autograd_advice_is_spelled_for_python():
     with nd.no_grad():
         w += 1
     assert w.tolist() == [2.0, 2.0] and w.is_leaf and w.requires_grad
+
+
+@pytest.mark.parametrize("returned", ["text", None, 3, [1.0, 2.0, 3.0]])
+def test_a_function_that_returns_no_tensor_is_a_type_error_naming_it(returned):
+    # jacobian and gradcheck call f from C++: what f returns was cast as a Tensor, and a
+    # failed cast surfaced as pybind11's RuntimeError "Unable to cast Python instance".
+    x = nd.zeros(3, requires_grad=True)
+    with pytest.raises(TypeError, match=f"jacobian: f must return a tensor, got a {type(returned).__name__}"):
+        nd.jacobian(lambda v: returned, x)
+    with pytest.raises(TypeError, match=f"gradcheck: f must return a tensor, got a {type(returned).__name__}"):
+        nd.gradcheck(lambda v: returned, [x])
+
+
+@pytest.mark.parametrize("call", [
+    lambda: nd.full((2,), "a"),
+    lambda: nd.full((2,), None),
+    lambda: nd.arange("a", 2, 1),
+    lambda: nd.randn(2, seed="a"),
+    lambda: nd.randn(2, seed=1.5),
+    lambda: nd.ones(3).sum(keepdims="yes"),
+    lambda: nd.ones(3).var(correction="a"),
+    lambda: nd.optim.SGD([{"params": [nd.ones(2, requires_grad=True)], "lr": "x"}], lr=0.1),
+])
+def test_an_argument_of_the_wrong_type_is_a_type_error_naming_its_type(call):
+    # Arguments converted inside a binding (py::cast) failed with pybind11's RuntimeError
+    # "Unable to cast Python instance to C++ type", naming neither the type nor the target.
+    with pytest.raises(TypeError, match="Unable to cast Python instance of type"):
+        call()
+
+
+def test_advice_in_messages_is_spelled_for_python():
+    # The C++ messages advise `.to(DType::i64)` and `retain_graph=true`: from Python they read
+    # `.to(ndgrad.int64)` and `retain_graph=True`.
+    with pytest.raises(nd.ValueError) as info:
+        nd.ones(2).to("uint8") + 300
+    assert ".to(ndgrad.int64)" in str(info.value) and "DType::" not in str(info.value)
+    w = nd.ones(2, requires_grad=True)
+    loss = (w * w).sum()
+    loss.backward()
+    with pytest.raises(nd.AutogradError) as info:
+        loss.backward()
+    assert "retain_graph=True" in str(info.value) and "retain_graph=true" not in str(info.value)
+    with pytest.raises(nd.DTypeError) as info:
+        -nd.tensor([True])
+    assert ".to(ndgrad.float32)" in str(info.value)

@@ -307,3 +307,49 @@ def test_dropout_trains_and_evaluates():
     m = nn.Sequential(nn.Linear(2, 2), nn.Dropout())
     m.eval()
     assert not m[1].training and m.train()[1].training
+
+
+def test_a_module_graph_with_cycles_and_shared_submodules_lists_each_module_once():
+    # A child that keeps its parent (or a module itself) made named_modules recurse without
+    # end; a submodule set under two names was visited twice. As PyTorch: each module once,
+    # under the first name it was found by.
+    class Head(nn.Module):
+        def __init__(self, owner):
+            super().__init__()
+            self.owner = owner
+            self.out = nn.Linear(2, 1, seed=3)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Linear(3, 2, seed=1)
+            self.me = self
+            self.alias = self.body
+            self.head = Head(self)
+            self.norm = nn.BatchNorm1d(2)
+            self.norm_again = self.norm
+
+        def forward(self, x):
+            return self.head.out(self.norm(self.body(x)))
+
+    net = Net()
+    names = [name for name, _ in net.named_modules()]
+    assert names == ["", "body", "head", "head.out", "norm"]
+    assert [n for n, _ in net.named_parameters()] == [
+        "body.weight", "body.bias", "head.out.weight", "head.out.bias", "norm.weight",
+        "norm.bias"]
+    assert [n for n, _ in net.named_buffers()] == ["norm.running_mean", "norm.running_var"]
+    assert len(net.modules()) == 5 and len(net.state_dict()) == 8
+    net.eval()
+    assert not net.head.training and not net.norm.training
+    net.load_state_dict(net.state_dict())
+    net(nd.ones(4, 3)).sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+
+
+def test_batches_of_inputs_and_labels_of_different_lengths_is_a_value_error():
+    # It indexed the labels past their end, as an IndexError from inside the generator.
+    with pytest.raises(ValueError, match="4 inputs and 3 labels"):
+        list(nd.data.batches(nd.ones(4, 2), nd.zeros(3).long(), 2))
+    with pytest.raises(ValueError, match="batch_size"):
+        list(nd.data.batches(nd.ones(4, 2), nd.zeros(4).long(), 0))

@@ -103,3 +103,74 @@ def test_thread_count_set_and_read_back():
         assert nd.get_num_threads() == 2  # a refused count changes nothing
     finally:
         nd.set_num_threads(before)
+
+
+@pytest.mark.parametrize("work", ["small", "matmul", "backward", "hook", "numpy"])
+def test_the_interpreter_exits_cleanly_while_a_daemon_thread_is_in_the_library(work):
+    # At exit Python ends a daemon thread that wants the GIL back by unwinding its stack: a
+    # call that gave the GIL up must let that unwinding through (it aborted the process).
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import threading, time, numpy as np, ndgrad as nd\n"
+        "w = nd.randn(200, 200, requires_grad=True)\n"
+        "a = np.ones((200, 200), np.float32)\n"
+        f"work = {work!r}\n"
+        "def loop():\n"
+        "    while True:\n"
+        "        if work == 'small': w[0] + 1\n"
+        "        elif work == 'matmul': w @ w\n"
+        "        elif work == 'backward': (w @ w).sum().backward()\n"
+        "        elif work == 'hook':\n"
+        "            y = w * 2\n"
+        "            y.register_hook(lambda g: g)\n"
+        "            y.sum().backward()\n"
+        "        else: (nd.from_numpy(a) @ w).detach()\n"
+        "for _ in range(2):\n"
+        "    threading.Thread(target=loop, daemon=True).start()\n"
+        "time.sleep(0.3)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    for _ in range(3):
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                env=env, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_an_elementwise_op_releases_the_gil_by_its_broadcast_result_not_its_operands():
+    # Operands of 3000 elements each (each below the 2^14 from which the GIL is given up)
+    # broadcast to 9 million: the op runs long, and other threads must go on meanwhile.
+    # int32: computed by the call itself (float results this large may be left pending).
+    a = nd.ones(1, 3000).int()
+    b = nd.ones(3000, 1).int()
+    with nd.no_grad():
+        a + b  # warm up
+    tries = []
+    for _ in range(3):
+        duration, pause = longest_pause_of_a_python_loop_during(lambda: (a + b).numpy())
+        tries.append((pause, duration))
+        if duration > 0.005 and pause < 0.5 * duration:
+            return
+    raise AssertionError(f"(longest pause, duration) of each try: {tries}")
+
+
+def test_a_finalizer_that_calls_the_library_at_exit_runs_and_does_not_hang():
+    # The main thread finalizes the interpreter and runs __del__ methods then: only the other
+    # threads are parked when they want the GIL back during exit, never the finalizing one.
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import ndgrad as nd\n"
+        "class Saver:\n"
+        "    def __init__(self):\n"
+        "        self.w = nd.randn(300, 300, requires_grad=True)\n"
+        "    def __del__(self):\n"
+        "        (self.w @ self.w).sum().backward()\n"
+        "        print('finalizer ran', self.w.grad.shape, flush=True)\n"
+        "keep = Saver()\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=30)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "finalizer ran (300, 300)" in result.stdout
