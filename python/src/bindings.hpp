@@ -8,10 +8,10 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
-#include <thread>
 #include <ndgrad/ndgrad.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 

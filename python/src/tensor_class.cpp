@@ -1,4 +1,6 @@
 // ndgrad.Tensor: inspection, NumPy exchange, operators, indexing, autograd and the methods.
+#include <cxxabi.h>
+
 #include <sstream>
 
 #include "bindings.hpp"
@@ -195,6 +197,8 @@ struct FastSlot {
   static PyObject* run(bool release, const A& a, const B& b) {
     try {
       return wrap(nogil_if(release, [&] { return apply(a, b); }));
+    } catch (abi::__forced_unwind&) {  // Python ending this thread at exit: let it through
+      throw;
     } catch (...) {
       return set_python_error();
     }
