@@ -1,0 +1,101 @@
+"""Scans, sorting and selection as module functions: values against NumPy, gradients against
+torch with random inputs and upstream gradients, (values, indices) tuples."""
+import numpy as np
+import pytest
+
+import ndgrad
+
+
+def test_sort_argsort_topk_kthvalue(rng):
+    x = rng.standard_normal((4, 7))
+    v, i = ndgrad.sort(x, 1)
+    np.testing.assert_array_equal(v.numpy(), np.sort(x, axis=1))
+    np.testing.assert_array_equal(i.numpy(), np.argsort(x, axis=1, kind="stable"))
+    assert i.dtype == ndgrad.int64
+    vd, _ = ndgrad.sort(x, 0, descending=True)
+    np.testing.assert_array_equal(vd.numpy(), -np.sort(-x, axis=0))
+    np.testing.assert_array_equal(ndgrad.argsort(x, 0).numpy(), np.argsort(x, axis=0, kind="stable"))
+    tv, ti = ndgrad.topk(x, 3)
+    np.testing.assert_array_equal(tv.numpy(), -np.sort(-x, axis=1)[:, :3])
+    np.testing.assert_array_equal(np.take_along_axis(x, ti.numpy(), 1), tv.numpy())
+    sv, _ = ndgrad.topk(x, 2, 0, largest=False)
+    np.testing.assert_array_equal(sv.numpy(), np.sort(x, axis=0)[:2])
+    kv, ki = ndgrad.kthvalue(x, 3, 1, keepdims=True)
+    assert kv.shape == (4, 1)
+    np.testing.assert_array_equal(kv.numpy()[:, 0], np.sort(x, axis=1)[:, 2])
+    np.testing.assert_array_equal(np.take_along_axis(x, ki.numpy(), 1), kv.numpy())
+    with pytest.raises(TypeError, match="k"):
+        ndgrad.topk(x, 1.5)
+    with pytest.raises(TypeError, match="axis"):
+        ndgrad.sort(x, 0.0)
+
+
+def test_median_quantile(rng):
+    x = rng.standard_normal((5, 6))
+    m = ndgrad.median(x)
+    assert m.shape == ()
+    np.testing.assert_array_equal(m.numpy(), np.sort(x.ravel())[(x.size - 1) // 2])
+    mv, mi = ndgrad.median(x, 1)
+    np.testing.assert_array_equal(mv.numpy(), np.sort(x, axis=1)[:, (6 - 1) // 2])
+    np.testing.assert_array_equal(np.take_along_axis(x, mi.numpy()[:, None], 1)[:, 0], mv.numpy())
+    y = x.copy()
+    y[0, 0] = np.nan
+    y[2, 3] = np.nan
+    nv, _ = ndgrad.nanmedian(y, 1)
+    exp = [np.sort(r[~np.isnan(r)])[(np.count_nonzero(~np.isnan(r)) - 1) // 2] for r in y]
+    np.testing.assert_array_equal(nv.numpy(), exp)
+    for method in ("linear", "lower", "higher", "nearest", "midpoint"):
+        np.testing.assert_allclose(ndgrad.quantile(x, 0.3, 0, interpolation=method).numpy(),
+                                   np.quantile(x, 0.3, axis=0, method=method), rtol=1e-12)
+    q = [0.1, 0.5, 0.9]
+    np.testing.assert_allclose(ndgrad.quantile(x, q, 1, keepdims=True).numpy(),
+                               np.quantile(x, q, axis=1, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(ndgrad.quantile(x, 0.75).numpy(), np.quantile(x, 0.75), rtol=1e-12)
+    np.testing.assert_allclose(ndgrad.nanquantile(y, 0.4, 1).numpy(),
+                               np.nanquantile(y, 0.4, axis=1), rtol=1e-12)
+    assert np.isnan(ndgrad.quantile(y, 0.4, 1).numpy()[0])
+
+
+def test_scans_and_diff(rng):
+    x = rng.standard_normal((3, 8))
+    v, i = ndgrad.cummax(x, 1)
+    np.testing.assert_array_equal(v.numpy(), np.maximum.accumulate(x, axis=1))
+    np.testing.assert_array_equal(np.take_along_axis(x, i.numpy(), 1), v.numpy())
+    v, i = ndgrad.cummin(x, 0)
+    np.testing.assert_array_equal(v.numpy(), np.minimum.accumulate(x, axis=0))
+    np.testing.assert_allclose(ndgrad.logcumsumexp(x, 1).numpy(),
+                               np.log(np.cumsum(np.exp(x), axis=1)), rtol=1e-12)
+    for n in (1, 2, 3):
+        np.testing.assert_array_equal(ndgrad.diff(x, n).numpy(), np.diff(x, n))
+    pre, app = rng.standard_normal((1, 8)), rng.standard_normal((2, 8))
+    np.testing.assert_array_equal(ndgrad.diff(x, 1, 0, prepend=pre, append=app).numpy(),
+                                  np.diff(x, 1, axis=0, prepend=pre, append=app))
+
+
+def test_gradients_match_torch(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((4, 6))
+    cases = [
+        ("sort", lambda t: ndgrad.sort(t, 1, descending=True)[0],
+         lambda t: torch.sort(t, 1, descending=True)[0]),
+        ("topk", lambda t: ndgrad.topk(t, 3, 0)[0], lambda t: torch.topk(t, 3, 0)[0]),
+        ("kthvalue", lambda t: ndgrad.kthvalue(t, 2, 1)[0], lambda t: torch.kthvalue(t, 2, 1)[0]),
+        ("median", lambda t: ndgrad.median(t, 0)[0], lambda t: torch.median(t, 0)[0]),
+        ("median_all", ndgrad.median, torch.median),
+        ("quantile", lambda t: ndgrad.quantile(t, [0.2, 0.7], 1),
+         lambda t: torch.quantile(t, torch.tensor([0.2, 0.7], dtype=t.dtype), 1)),
+        ("cummax", lambda t: ndgrad.cummax(t, 1)[0], lambda t: torch.cummax(t, 1)[0]),
+        ("cummin", lambda t: ndgrad.cummin(t, 0)[0], lambda t: torch.cummin(t, 0)[0]),
+        ("logcumsumexp", lambda t: ndgrad.logcumsumexp(t, 1), lambda t: torch.logcumsumexp(t, 1)),
+        ("diff", lambda t: ndgrad.diff(t, 2, 0), lambda t: torch.diff(t, 2, 0)),
+    ]
+    for name, ours, theirs in cases:
+        a = ndgrad.tensor(x, requires_grad=True)
+        b = torch.tensor(x, requires_grad=True)
+        y, ty = ours(a), theirs(b)
+        np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12, err_msg=name)
+        g = rng.standard_normal(tuple(ty.shape))
+        y.backward(ndgrad.tensor(g))
+        ty.backward(torch.tensor(g))
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-12,
+                                   err_msg=name)
