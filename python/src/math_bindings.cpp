@@ -54,6 +54,50 @@ Tensor quantile_of(F&& scalar_q, G&& tensor_q, py::handle x, py::handle q, py::h
   return nogil([&] { return tensor_q(t, qt, ax, keepdims, interpolation); });
 }
 
+// np.pad's pad_width: an int (every side), a (before, after) pair (every axis), or one pair
+// per axis.
+std::vector<std::pair<int64_t, int64_t>> pad_widths(py::handle w, int64_t ndim) {
+  auto pair_of = [](py::handle h) -> std::pair<int64_t, int64_t> {
+    if (is_integer(h)) return {to_int64(h), to_int64(h)};
+    if (py::isinstance<py::sequence>(h) && !py::isinstance<py::str>(h) && py::len(h) == 2 &&
+        is_integer(h[py::int_(0)]) && is_integer(h[py::int_(1)]))
+      return {to_int64(h[py::int_(0)]), to_int64(h[py::int_(1)])};
+    throw py::type_error(
+        "pad: pad_width must be an int, a (before, after) pair of ints, or one "
+        "such pair per axis");
+  };
+  std::vector<std::pair<int64_t, int64_t>> out;
+  if (py::isinstance<py::sequence>(w) && !py::isinstance<py::str>(w) && py::len(w) > 0 &&
+      !is_integer(w[py::int_(0)])) {
+    for (py::handle h : w) out.push_back(pair_of(h));
+    if (out.size() == 1) out.resize(size_t(ndim), out[0]);
+    if (int64_t(out.size()) != ndim)
+      throw py::value_error("pad: pad_width has " + std::to_string(out.size()) +
+                            " pairs for a tensor of " + std::to_string(ndim) + " axes");
+    return out;
+  }
+  return std::vector<std::pair<int64_t, int64_t>>(size_t(ndim), pair_of(w));
+}
+
+PadMode pad_mode(const std::string& mode) {
+  if (mode == "constant") return PadMode::constant;
+  if (mode == "reflect") return PadMode::reflect;
+  if (mode == "edge" || mode == "replicate") return PadMode::edge;
+  if (mode == "wrap" || mode == "circular") return PadMode::wrap;
+  throw py::value_error(
+      "pad: mode must be 'constant', 'reflect', 'edge' ('replicate') or 'wrap' "
+      "('circular'), got '" +
+      mode + "'");
+}
+
+std::vector<Tensor> tensor_list(py::handle seq, const char* op) {
+  if (py::isinstance<Tensor>(seq) || !py::isinstance<py::sequence>(seq))
+    throw py::type_error(std::string(op) + ": expected a sequence of tensors");
+  std::vector<Tensor> out;
+  for (py::handle h : seq) out.push_back(to_tensor(h));
+  return out;
+}
+
 }  // namespace
 
 void bind_math(py::module_& m) {
@@ -319,6 +363,128 @@ void bind_math(py::module_& m) {
       py::arg("x"), py::arg("n") = 1, py::arg("axis") = -1, py::arg("prepend") = py::none(),
       py::arg("append") = py::none(),
       "The n-th forward difference along axis (NumPy's diff), prepend/append joined first.");
+  // --- joining, padding and indexing functions ---
+  m.def(
+      "pad",
+      [](py::handle x, py::handle pad_width, const std::string& mode, double constant_values) {
+        Tensor t = to_tensor(x);
+        auto widths = pad_widths(pad_width, int64_t(t.shape().size()));
+        const PadMode pm = pad_mode(mode);
+        return nogil([&] { return pad(t, widths, pm, constant_values); });
+      },
+      py::arg("x"), py::arg("pad_width"), py::arg("mode") = "constant",
+      py::arg("constant_values") = 0.0,
+      "NumPy's np.pad: pad_width an int, a (before, after) pair or one per axis (negative "
+      "crops); mode 'constant', 'reflect', 'edge' or 'wrap'.");
+  m.def(
+      "hstack", [](py::handle ts) { return hstack(tensor_list(ts, "hstack")); }, py::arg("tensors"),
+      "Joined along axis 1 (axis 0 for 1-d tensors), NumPy's.");
+  m.def(
+      "vstack", [](py::handle ts) { return vstack(tensor_list(ts, "vstack")); }, py::arg("tensors"),
+      "Joined along axis 0, 1-d tensors taken as rows, NumPy's.");
+  m.def(
+      "roll",
+      [](py::handle x, py::handle shift, py::handle axis) {
+        Tensor t = to_tensor(x);
+        const int64_t s = int_arg(shift, "roll", "shift");
+        std::optional<int64_t> a = optional_axis(axis, "roll");
+        return nogil([&] { return roll(t, s, a); });
+      },
+      py::arg("x"), py::arg("shift"), py::arg("axis") = py::none(),
+      "Elements shifted by shift along axis, wrapping around (None: of the flattened tensor).");
+  m.def(
+      "tile",
+      [](py::handle x, py::handle reps) {
+        Tensor t = to_tensor(x);
+        Shape r = is_integer(reps) ? Shape{to_int64(reps)} : to_shape(reps);
+        return nogil([&] { return tile(t, r); });
+      },
+      py::arg("x"), py::arg("reps"), "NumPy's tile: x repeated reps times along each axis.");
+  m.def(
+      "index_select",
+      [](py::handle x, py::handle axis, py::handle index) {
+        Tensor t = to_tensor(x), i = to_tensor(index);
+        const int64_t a = int_arg(axis, "index_select", "axis");
+        return nogil([&] { return index_select(t, a, i); });
+      },
+      py::arg("x"), py::arg("axis"), py::arg("index"),
+      "The slices at index (0-d or 1-d integers) along axis.");
+  m.def(
+      "gather",
+      [](py::handle x, py::handle axis, py::handle index) {
+        Tensor t = to_tensor(x), i = to_tensor(index);
+        const int64_t a = int_arg(axis, "gather", "axis");
+        return nogil([&] { return gather(t, a, i); });
+      },
+      py::arg("x"), py::arg("axis"), py::arg("index"),
+      "PyTorch's gather: out[i][j] = x[i][index[i][j]] for axis 1.");
+  m.def(
+      "index_add",
+      [](py::handle x, py::handle axis, py::handle index, py::handle source) {
+        Tensor t = to_tensor(x), i = to_tensor(index), src = to_tensor(source);
+        const int64_t a = int_arg(axis, "index_add", "axis");
+        return nogil([&] { return index_add(t, a, i, src); });
+      },
+      py::arg("x"), py::arg("axis"), py::arg("index"), py::arg("source"),
+      "A new tensor: x with source's slices added at index along axis (repeats accumulate).");
+  m.def(
+      "scatter_add",
+      [](py::handle x, py::handle axis, py::handle index, py::handle source) {
+        Tensor t = to_tensor(x), i = to_tensor(index), src = to_tensor(source);
+        const int64_t a = int_arg(axis, "scatter_add", "axis");
+        return nogil([&] { return scatter_add(t, a, i, src); });
+      },
+      py::arg("x"), py::arg("axis"), py::arg("index"), py::arg("source"),
+      "A new tensor: source[i][j] added at x[i][index[i][j]] for axis 1 (PyTorch's).");
+  m.def(
+      "scatter",
+      [](py::handle x, py::handle axis, py::handle index, py::handle source) {
+        Tensor t = to_tensor(x), i = to_tensor(index);
+        const int64_t a = int_arg(axis, "scatter", "axis");
+        if (!py::isinstance<py::bool_>(source) &&
+            (is_integer(source) || py::isinstance<py::float_>(source))) {
+          const double v = py::cast<double>(source);
+          return nogil([&] { return scatter(t, a, i, v); });
+        }
+        Tensor src = to_tensor(source);
+        return nogil([&] { return scatter(t, a, i, src); });
+      },
+      py::arg("x"), py::arg("axis"), py::arg("index"), py::arg("source"),
+      "A new tensor: source[i][j] (or the number source) written at x[i][index[i][j]] for axis "
+      "1 (PyTorch's; the last write stays).");
+  m.def(
+      "tensordot",
+      [](py::handle a, py::handle b, py::handle axes) {
+        Tensor ta = to_tensor(a), tb = to_tensor(b);
+        if (is_integer(axes)) {
+          const int64_t d = to_int64(axes);
+          return nogil([&] { return tensordot(ta, tb, d); });
+        }
+        if (!py::isinstance<py::sequence>(axes) || py::isinstance<py::str>(axes) ||
+            py::len(axes) != 2)
+          throw py::type_error("tensordot: axes must be an int or a pair of axis sequences");
+        auto seq = [](py::handle h) {
+          return is_integer(h) ? std::vector<int64_t>{to_int64(h)} : to_axes(h, "tensordot");
+        };
+        std::vector<int64_t> xa = seq(axes[py::int_(0)]), xb = seq(axes[py::int_(1)]);
+        return nogil([&] { return tensordot(ta, tb, xa, xb); });
+      },
+      py::arg("a"), py::arg("b"), py::arg("axes") = 2,
+      "NumPy's tensordot: the last axes of a against the first of b, or the listed pairs.");
+  m.def(
+      "vdot",
+      [](py::handle a, py::handle b) {
+        Tensor ta = to_tensor(a), tb = to_tensor(b);
+        return nogil([&] { return vdot(ta, tb); });
+      },
+      py::arg("a"), py::arg("b"), "The dot product of both flattened.");
+  m.def(
+      "kron",
+      [](py::handle a, py::handle b) {
+        Tensor ta = to_tensor(a), tb = to_tensor(b);
+        return nogil([&] { return kron(ta, tb); });
+      },
+      py::arg("a"), py::arg("b"), "The Kronecker product (the shorter shape padded with ones).");
 }
 
 }  // namespace ndgrad::python

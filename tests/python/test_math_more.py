@@ -99,3 +99,72 @@ def test_gradients_match_torch(rng):
         ty.backward(torch.tensor(g))
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-12,
                                    err_msg=name)
+
+
+def test_pad_modes(rng):
+    x = rng.standard_normal((3, 4))
+    for mode in ("constant", "reflect", "edge", "wrap"):
+        np.testing.assert_array_equal(ndgrad.pad(x, ((1, 2), (2, 0)), mode).numpy(),
+                                      np.pad(x, ((1, 2), (2, 0)), mode))
+    np.testing.assert_array_equal(ndgrad.pad(x, 1, constant_values=2.5).numpy(),
+                                  np.pad(x, 1, constant_values=2.5))
+    np.testing.assert_array_equal(ndgrad.pad(x, (2, 1), "edge").numpy(), np.pad(x, (2, 1), "edge"))
+    np.testing.assert_array_equal(ndgrad.pad(x, ((1, 1),), "replicate").numpy(),
+                                  np.pad(x, 1, "edge"))
+    with pytest.raises(ValueError, match="mode"):
+        ndgrad.pad(x, 1, "mean")
+    with pytest.raises(ValueError, match="pairs"):
+        ndgrad.pad(x, ((1, 1), (1, 1), (1, 1)))
+    with pytest.raises(TypeError, match="pad_width"):
+        ndgrad.pad(x, "wide")
+
+
+def test_joining_and_products(rng):
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((2, 5))
+    np.testing.assert_array_equal(ndgrad.hstack([a, b]).numpy(), np.hstack([a, b]))
+    np.testing.assert_array_equal(ndgrad.vstack([a, a[0]]).numpy(), np.vstack([a, a[0]]))
+    np.testing.assert_array_equal(ndgrad.roll(b, 2, 1).numpy(), np.roll(b, 2, 1))
+    np.testing.assert_array_equal(ndgrad.roll(b, -3).numpy(), np.roll(b, -3))
+    np.testing.assert_array_equal(ndgrad.tile(a, (2, 1, 3)).numpy(), np.tile(a, (2, 1, 3)))
+    np.testing.assert_array_equal(ndgrad.tile(a, 2).numpy(), np.tile(a, 2))
+    c, d = rng.standard_normal((3, 4, 5)), rng.standard_normal((4, 5, 2))
+    np.testing.assert_allclose(ndgrad.tensordot(c, d).numpy(), np.tensordot(c, d), rtol=1e-12)
+    np.testing.assert_allclose(ndgrad.tensordot(c, d, ([1], [0])).numpy(),
+                               np.tensordot(c, d, ([1], [0])), rtol=1e-12)
+    np.testing.assert_allclose(ndgrad.tensordot(c, d, (2, 1)).numpy(),
+                               np.tensordot(c, d, (2, 1)), rtol=1e-12)
+    with pytest.raises(TypeError, match="axes"):
+        ndgrad.tensordot(c, d, "ij")
+    np.testing.assert_allclose(ndgrad.vdot(a, a).numpy(), np.vdot(a, a), rtol=1e-12)
+    np.testing.assert_allclose(ndgrad.kron(a, b[:1]).numpy(), np.kron(a, b[:1]), rtol=1e-12)
+
+
+def test_indexing_functions_match_torch(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((4, 5))
+    idx = rng.integers(0, 5, size=(4, 3))
+    rows = rng.integers(0, 4, size=6)
+    src = rng.standard_normal((4, 3))
+    cases = [
+        ("index_select", lambda m, t: m.index_select(t, 0, m.tensor(rows))),
+        ("gather", lambda m, t: m.gather(t, 1, m.tensor(idx))),
+        ("index_add", lambda m, t: m.index_add(t, 0, m.tensor(rows), m.tensor(
+            np.ones((6, 5)) * np.arange(6)[:, None]))),
+        ("scatter_add", lambda m, t: m.scatter_add(t, 1, m.tensor(idx), m.tensor(src))),
+        ("scatter_value", lambda m, t: m.scatter(t, 1, m.tensor(np.argsort(x, 1)[:, :2]), 1.5)),
+        ("pad", lambda m, t: m.pad(t, ((1, 2), (2, 1)), "reflect") if m is ndgrad
+         else torch.nn.functional.pad(t[None], (2, 1, 1, 2), "reflect")[0]),
+        ("kron", lambda m, t: m.kron(t, m.tensor(src))),
+        ("tensordot", lambda m, t: m.tensordot(t, m.tensor(x.T.copy()), 1)),
+        ("roll", lambda m, t: m.roll(t, 2, 1)),
+    ]
+    for name, f in cases:
+        a = ndgrad.tensor(x, requires_grad=True)
+        b = torch.tensor(x, requires_grad=True)
+        y, ty = f(ndgrad, a), f(torch, b)
+        np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12, err_msg=name)
+        g = rng.standard_normal(tuple(ty.shape))
+        y.backward(ndgrad.tensor(g))
+        ty.backward(torch.tensor(g))
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-12, atol=1e-12,
+                                   err_msg=name)
