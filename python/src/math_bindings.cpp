@@ -485,6 +485,112 @@ void bind_math(py::module_& m) {
         return nogil([&] { return kron(ta, tb); });
       },
       py::arg("a"), py::arg("b"), "The Kronecker product (the shorter shape padded with ones).");
+  // --- ndgrad.Generator: the class that Dropout(seed=) already holds (_Generator), public ---
+  auto gen = py::reinterpret_borrow<py::class_<Generator>>(m.attr("_Generator"));
+  gen.attr("__name__") = "Generator";
+  gen.attr("__qualname__") = "Generator";
+  gen.doc() =
+      "A seeded Philox4x32-10 generator: every value a pure function of (seed, position), the "
+      "same on every platform; calls from several threads each get values of their own.";
+  auto dtype_or = [](py::handle d, DType fallback) {
+    return to_optional_dtype(d).value_or(fallback);
+  };
+  gen.def("manual_seed", &Generator::manual_seed, py::arg("seed"),
+          "Restarts the stream of seed; returns None.")
+      .def("initial_seed", &Generator::initial_seed, "The seed (the Philox key).")
+      .def("split", &Generator::split,
+           "A generator of its own whose seed is drawn from this one's stream.")
+      .def(
+          "rand",
+          [dtype_or](Generator& g, const py::args& shape, py::handle dtype) {
+            Shape s = shape_from_args(shape, "Generator.rand");
+            const DType d = dtype_or(dtype, DType::f32);
+            return nogil([&] { return g.rand(s, d); });
+          },
+          py::kw_only(), py::arg("dtype") = py::none(), "U[0, 1) in the given shape.")
+      .def(
+          "randn",
+          [dtype_or](Generator& g, const py::args& shape, py::handle dtype) {
+            Shape s = shape_from_args(shape, "Generator.randn");
+            const DType d = dtype_or(dtype, DType::f32);
+            return nogil([&] { return g.randn(s, d); });
+          },
+          py::kw_only(), py::arg("dtype") = py::none(), "N(0, 1) in the given shape.")
+      .def(
+          "uniform",
+          [dtype_or](Generator& g, double low, double high, py::handle size, py::handle dtype) {
+            Shape s = to_shape(size);
+            const DType d = dtype_or(dtype, DType::f32);
+            return nogil([&] { return g.uniform(low, high, s, d); });
+          },
+          py::arg("low"), py::arg("high"), py::arg("size"), py::kw_only(),
+          py::arg("dtype") = py::none(), "U[low, high) in shape size.")
+      .def(
+          "normal",
+          [dtype_or](Generator& g, py::handle mean, py::handle std, py::handle size,
+                     py::handle dtype) -> Tensor {
+            auto number = [](py::handle h) {
+              return !py::isinstance<py::bool_>(h) &&
+                     (is_integer(h) || py::isinstance<py::float_>(h));
+            };
+            if (number(mean) && number(std)) {
+              if (size.is_none())
+                throw py::type_error(
+                    "Generator.normal: size is needed when mean and std are numbers");
+              Shape s = to_shape(size);
+              const double m = py::cast<double>(mean), sd = py::cast<double>(std);
+              const DType d = dtype_or(dtype, DType::f32);
+              return nogil([&] { return g.normal(m, sd, s, d); });
+            }
+            if (!size.is_none())
+              throw py::type_error("Generator.normal: size is for number mean and std only");
+            Tensor m = to_tensor(mean);
+            if (number(std)) {
+              const double sd = py::cast<double>(std);
+              return nogil([&] { return g.normal(m, sd); });
+            }
+            Tensor sd = to_tensor(std);
+            return nogil([&] { return g.normal(m, sd); });
+          },
+          py::arg("mean"), py::arg("std"), py::arg("size") = py::none(), py::kw_only(),
+          py::arg("dtype") = py::none(),
+          "mean + std * N(0, 1): numbers with a size, or tensors (differentiable in both).")
+      .def(
+          "randint",
+          [dtype_or](Generator& g, int64_t low, int64_t high, py::handle size, py::handle dtype) {
+            Shape s = to_shape(size);
+            const DType d = dtype_or(dtype, DType::i64);
+            return nogil([&] { return g.randint(low, high, s, d); });
+          },
+          py::arg("low"), py::arg("high"), py::arg("size"), py::kw_only(),
+          py::arg("dtype") = py::none(), "Integers uniform in [low, high), without bias.")
+      .def(
+          "bernoulli",
+          [](Generator& g, py::handle p) {
+            Tensor t = to_tensor(p);
+            return nogil([&] { return g.bernoulli(t); });
+          },
+          py::arg("p"), "1 with probability p (each element's), else 0, in p's dtype.")
+      .def(
+          "permutation",
+          [](Generator& g, py::handle x) {
+            if (is_integer(x)) {
+              const int64_t n = to_int64(x);
+              return nogil([&] { return g.permutation(n); });
+            }
+            Tensor t = to_tensor(x);
+            return nogil([&] { return g.permutation(t); });
+          },
+          py::arg("x"), "An int n: 0..n-1 in a random order; a tensor: its first axis shuffled.")
+      .def(
+          "multinomial",
+          [](Generator& g, py::handle probs, int64_t num_samples, bool replacement) {
+            Tensor p = to_tensor(probs);
+            return nogil([&] { return g.multinomial(p, num_samples, replacement); });
+          },
+          py::arg("probs"), py::arg("num_samples"), py::arg("replacement") = false,
+          "Category indices drawn with probabilities proportional to the weights.");
+  m.attr("Generator") = gen;
 }
 
 }  // namespace ndgrad::python

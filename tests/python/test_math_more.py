@@ -168,3 +168,45 @@ def test_indexing_functions_match_torch(rng):
         ty.backward(torch.tensor(g))
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-12, atol=1e-12,
                                    err_msg=name)
+
+
+def test_generator_is_reproducible_and_splits(rng):
+    seed = int(rng.integers(0, 2**63))
+    g, h = ndgrad.Generator(seed), ndgrad.Generator(seed)
+    assert g.initial_seed() == seed
+    a = g.randn(3, 4, dtype=ndgrad.float64)
+    assert a.shape == (3, 4) and a.dtype == ndgrad.float64
+    np.testing.assert_array_equal(a.numpy(), h.randn((3, 4), dtype=ndgrad.float64).numpy())
+    assert g.get_state()[1] > 0
+    b = g.rand(1000)
+    assert b.dtype == ndgrad.float32 and 0 <= b.numpy().min() and b.numpy().max() < 1
+    assert not np.array_equal(b.numpy()[:12], a.numpy().ravel().astype(np.float32))
+    state = g.get_state()
+    u1 = g.uniform(-2.0, 3.0, (500,)).numpy()
+    g.set_state(*state)
+    np.testing.assert_array_equal(g.uniform(-2.0, 3.0, (500,)).numpy(), u1)
+    assert -2 <= u1.min() and u1.max() < 3
+    g.manual_seed(seed)
+    np.testing.assert_array_equal(g.randn(3, 4, dtype=ndgrad.float64).numpy(), a.numpy())
+    s1, s2 = g.split(), g.split()
+    assert s1.initial_seed() != s2.initial_seed()
+    r = g.randint(5, 9, (200,)).numpy()
+    assert r.dtype == np.int64 and r.min() >= 5 and r.max() < 9
+    p = g.permutation(20).numpy()
+    np.testing.assert_array_equal(np.sort(p), np.arange(20))
+    x = rng.standard_normal((6, 2))
+    shuffled = g.permutation(x).numpy()
+    np.testing.assert_array_equal(shuffled[np.argsort(shuffled[:, 0])], x[np.argsort(x[:, 0])])
+    bern = g.bernoulli(np.full(300, 0.5)).numpy()
+    assert set(np.unique(bern)) <= {0.0, 1.0} and 0 < bern.sum() < 300
+    m = g.multinomial(np.array([0.0, 1.0, 0.0, 2.0]), 2).numpy()
+    np.testing.assert_array_equal(np.sort(m), [1, 3])
+    n = g.normal(2.0, 0.5, (4000,), dtype=ndgrad.float64).numpy()
+    assert abs(n.mean() - 2.0) < 0.05 and abs(n.std() - 0.5) < 0.05
+    mean = ndgrad.tensor(rng.standard_normal(5), requires_grad=True)
+    y = g.normal(mean, 0.0)
+    np.testing.assert_array_equal(y.numpy(), mean.numpy())
+    y.sum().backward()
+    np.testing.assert_array_equal(mean.grad.numpy(), np.ones(5))
+    with pytest.raises(TypeError, match="size"):
+        g.normal(0.0, 1.0)
