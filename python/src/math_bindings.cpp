@@ -591,6 +591,110 @@ void bind_math(py::module_& m) {
           py::arg("probs"), py::arg("num_samples"), py::arg("replacement") = false,
           "Category indices drawn with probabilities proportional to the weights.");
   m.attr("Generator") = gen;
+  // --- the rest of tensor.hpp's joining, indexing and diagonal functions ---
+  m.def(
+      "unbind",
+      [](py::handle x, py::handle axis) {
+        Tensor t = to_tensor(x);
+        const int64_t a = int_arg(axis, "unbind", "axis");
+        return py::cast(nogil([&] { return unbind(t, a); })).cast<py::tuple>();
+      },
+      py::arg("x"), py::arg("axis") = 0, "A tuple of the views x.select(axis, i), each i.");
+  m.def(
+      "tensor_split",
+      [](py::handle x, py::handle sections, py::handle axis) {
+        Tensor t = to_tensor(x);
+        const int64_t a = int_arg(axis, "tensor_split", "axis");
+        std::vector<Tensor> parts;
+        if (is_integer(sections)) {
+          const int64_t n = to_int64(sections);
+          parts = nogil([&] { return tensor_split(t, n, a); });
+        } else {
+          std::vector<int64_t> idx = to_axes(sections, "tensor_split");
+          parts = nogil([&] { return tensor_split(t, idx, a); });
+        }
+        return py::cast(parts).cast<py::tuple>();
+      },
+      py::arg("x"), py::arg("indices_or_sections"), py::arg("axis") = 0,
+      "NumPy's array_split: n nearly equal parts, or the parts between the given indices.");
+  m.def(
+      "argwhere",
+      [](py::handle x) {
+        Tensor t = to_tensor(x);
+        return nogil([&] { return argwhere(t); });
+      },
+      py::arg("x"), "The coordinates of the non-zero elements, (count, ndim) int64.");
+  m.def(
+      "masked_fill",
+      [](py::handle x, py::handle mask, py::handle value) {
+        Tensor t = to_tensor(x), mk = to_tensor(mask);
+        if (py::isinstance<Tensor>(value)) {
+          Tensor v = py::cast<Tensor>(value);
+          return nogil([&] { return masked_fill(t, mk, v); });
+        }
+        const double v = py::cast<double>(value);
+        return nogil([&] { return masked_fill(t, mk, v); });
+      },
+      py::arg("x"), py::arg("mask"), py::arg("value"),
+      "value (a number or a 0-d tensor) where mask is true, x elsewhere; a new tensor.");
+  m.def(
+      "put_along_axis",
+      [](py::handle x, py::handle indices, py::handle values, py::handle axis) {
+        Tensor t = to_tensor(x), i = to_tensor(indices), v = to_tensor(values);
+        const int64_t a = int_arg(axis, "put_along_axis", "axis");
+        return nogil([&] { return put_along_axis(t, i, v, a); });
+      },
+      py::arg("x"), py::arg("indices"), py::arg("values"), py::arg("axis"),
+      "NumPy's put_along_axis, functionally: a new tensor with values written where "
+      "take_along_axis would read.");
+  m.def(
+      "repeat_interleave",
+      [](py::handle x, py::handle repeats, py::handle axis) {
+        Tensor t = to_tensor(x);
+        std::optional<int64_t> a = optional_axis(axis, "repeat_interleave");
+        if (is_integer(repeats)) {
+          const int64_t r = to_int64(repeats);
+          return nogil([&] { return repeat_interleave(t, r, a); });
+        }
+        Tensor r = to_tensor(repeats);
+        return nogil([&] { return repeat_interleave(t, r, a); });
+      },
+      py::arg("x"), py::arg("repeats"), py::arg("axis") = py::none(),
+      "Each element repeated (NumPy's repeat): repeats an int or one per element along axis.");
+  m.def(
+      "diagonal",
+      [](py::handle x, int64_t offset, int64_t axis1, int64_t axis2) {
+        Tensor t = to_tensor(x);
+        return nogil([&] { return diagonal(t, offset, axis1, axis2); });
+      },
+      py::arg("x"), py::arg("offset") = 0, py::arg("axis1") = 0, py::arg("axis2") = 1,
+      "NumPy's diagonal: the diagonal of axes axis1 and axis2 as the last axis.");
+  m.def(
+      "diag",
+      [](py::handle x, int64_t k) {
+        Tensor t = to_tensor(x);
+        return nogil([&] { return diag(t, k); });
+      },
+      py::arg("x"), py::arg("k") = 0,
+      "NumPy's diag: a 1-d x as the k-th diagonal of a matrix, a 2-d x's k-th diagonal.");
+  m.def(
+      "trace",
+      [](py::handle x, int64_t offset, int64_t axis1, int64_t axis2) {
+        Tensor t = to_tensor(x);
+        return nogil([&] { return trace(t, offset, axis1, axis2); });
+      },
+      py::arg("x"), py::arg("offset") = 0, py::arg("axis1") = 0, py::arg("axis2") = 1,
+      "The sum of the diagonal (NumPy's trace).");
+  m.def(
+      "meshgrid",
+      [](const py::args& tensors, const std::string& indexing) {
+        std::vector<Tensor> ts = tensor_list(
+            tensors.size() == 1 && !py::isinstance<Tensor>(tensors[0]) ? tensors[0] : tensors,
+            "meshgrid");
+        return py::cast(nogil([&] { return meshgrid(ts, indexing); })).cast<py::tuple>();
+      },
+      py::kw_only(), py::arg("indexing") = "xy",
+      "NumPy's meshgrid of 1-d tensors (indexing 'xy' or 'ij'), as a tuple.");
 }
 
 }  // namespace ndgrad::python

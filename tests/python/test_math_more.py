@@ -210,3 +210,39 @@ def test_generator_is_reproducible_and_splits(rng):
     np.testing.assert_array_equal(mean.grad.numpy(), np.ones(5))
     with pytest.raises(TypeError, match="size"):
         g.normal(0.0, 1.0)
+
+
+def test_more_joining_indexing_and_diagonals(rng):
+    x = rng.standard_normal((4, 5))
+    parts = ndgrad.unbind(x, 1)
+    assert isinstance(parts, tuple) and len(parts) == 5
+    np.testing.assert_array_equal(parts[2].numpy(), x[:, 2])
+    for spec in (3, [1, 3]):
+        got = ndgrad.tensor_split(x, spec, 1)
+        exp = np.array_split(x, spec, 1)
+        assert len(got) == len(exp)
+        for g, e in zip(got, exp):
+            np.testing.assert_array_equal(g.numpy(), e)
+    mask = x > 0.3
+    np.testing.assert_array_equal(ndgrad.argwhere(mask).numpy(), np.argwhere(mask))
+    np.testing.assert_array_equal(ndgrad.masked_fill(x, mask, -1.5).numpy(), np.where(mask, -1.5, x))
+    idx = np.argsort(x, 1)[:, :2]
+    vals = rng.standard_normal((4, 2))
+    exp = x.copy()
+    np.put_along_axis(exp, idx, vals, 1)
+    np.testing.assert_array_equal(ndgrad.put_along_axis(x, idx, vals, 1).numpy(), exp)
+    np.testing.assert_array_equal(ndgrad.repeat_interleave(x, 2, 0).numpy(), np.repeat(x, 2, 0))
+    reps = rng.integers(0, 3, size=5)
+    np.testing.assert_array_equal(ndgrad.repeat_interleave(x, reps, 1).numpy(), np.repeat(x, reps, 1))
+    np.testing.assert_array_equal(ndgrad.repeat_interleave(x, 3).numpy(), np.repeat(x, 3))
+    c = rng.standard_normal((3, 4, 5))
+    np.testing.assert_array_equal(ndgrad.diagonal(c, 1, 1, 2).numpy(), np.diagonal(c, 1, 1, 2))
+    np.testing.assert_array_equal(ndgrad.diag(x, -1).numpy(), np.diag(x, -1))
+    np.testing.assert_array_equal(ndgrad.diag(x[0], 2).numpy(), np.diag(x[0], 2))
+    np.testing.assert_allclose(ndgrad.trace(x, 1).numpy(), np.trace(x, 1), rtol=1e-12)
+    a, b = rng.standard_normal(3), rng.standard_normal(4)
+    for indexing in ("xy", "ij"):
+        got = ndgrad.meshgrid(a, b, indexing=indexing)
+        for g, e in zip(got, np.meshgrid(a, b, indexing=indexing)):
+            np.testing.assert_array_equal(g.numpy(), e)
+    assert len(ndgrad.meshgrid([a, b])) == 2
