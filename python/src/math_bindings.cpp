@@ -695,6 +695,29 @@ void bind_math(py::module_& m) {
       },
       py::kw_only(), py::arg("indexing") = "xy",
       "NumPy's meshgrid of 1-d tensors (indexing 'xy' or 'ij'), as a tuple.");
+  // --- generator= on the module's sampling functions: overloads taken when it is given ---
+  for (const char* name : {"randn", "rand"}) {
+    const bool normal = name[4] == 'n';
+    m.def(
+        name,
+        [normal, name](const py::args& shape, Generator& generator, py::handle dtype,
+                       bool requires_grad) {
+          Shape s = shape_from_args(shape, name);
+          const DType d = to_optional_dtype(dtype).value_or(DType::f32);
+          Tensor t = nogil([&] { return normal ? generator.randn(s, d) : generator.rand(s, d); });
+          if (requires_grad) t.requires_grad_(true);
+          return t;
+        },
+        py::kw_only(), py::arg("generator"), py::arg("dtype") = py::none(),
+        py::arg("requires_grad") = false, "The same, drawn from generator (an ndgrad.Generator).");
+  }
+  m.def(
+      "randperm",
+      [](int64_t n, Generator& generator) {
+        return nogil([&] { return generator.permutation(n); });
+      },
+      py::arg("n"), py::kw_only(), py::arg("generator"),
+      "0..n-1 in a random order (int64), drawn from generator.");
 }
 
 }  // namespace ndgrad::python

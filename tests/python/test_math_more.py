@@ -246,3 +246,22 @@ def test_more_joining_indexing_and_diagonals(rng):
         for g, e in zip(got, np.meshgrid(a, b, indexing=indexing)):
             np.testing.assert_array_equal(g.numpy(), e)
     assert len(ndgrad.meshgrid([a, b])) == 2
+
+
+def test_sampling_functions_take_a_generator(rng):
+    seed = int(rng.integers(0, 2**63))
+    g = ndgrad.Generator(seed)
+    a = ndgrad.randn(2, 3, generator=g, dtype=ndgrad.float64, requires_grad=True)
+    assert a.requires_grad and a.dtype == ndgrad.float64
+    np.testing.assert_array_equal(a.detach().numpy(),
+                                  ndgrad.Generator(seed).randn(2, 3, dtype=ndgrad.float64).numpy())
+    b = ndgrad.rand((4,), generator=g)
+    assert b.dtype == ndgrad.float32
+    h = ndgrad.Generator(seed)
+    h.randn(2, 3, dtype=ndgrad.float64)
+    np.testing.assert_array_equal(b.numpy(), h.rand(4).numpy())
+    p = ndgrad.randperm(10, generator=g).numpy()
+    np.testing.assert_array_equal(p, h.permutation(10).numpy())
+    np.testing.assert_array_equal(ndgrad.randn(3, seed=seed).shape, (3,))
+    with pytest.raises(TypeError):
+        ndgrad.randn(3, generator=seed)
