@@ -718,6 +718,16 @@ void bind_math(py::module_& m) {
       },
       py::arg("n"), py::kw_only(), py::arg("generator"),
       "0..n-1 in a random order (int64), drawn from generator.");
+  m.def(
+      "index_put",
+      [](py::handle x, py::handle indices, py::handle values, bool accumulate) {
+        Tensor t = to_tensor(x), v = to_tensor(values);
+        std::vector<TensorIndex> idx = to_index(indices);
+        return nogil([&] { return index_put(t, idx, v, accumulate); });
+      },
+      py::arg("x"), py::arg("indices"), py::arg("values"), py::arg("accumulate") = false,
+      "Functional x[indices] = values (indices as for x[...]): a new tensor, differentiable in "
+      "x and values; accumulate adds, repeated indices then summing.");
 }
 
 }  // namespace ndgrad::python

@@ -265,3 +265,27 @@ def test_sampling_functions_take_a_generator(rng):
     np.testing.assert_array_equal(ndgrad.randn(3, seed=seed).shape, (3,))
     with pytest.raises(TypeError):
         ndgrad.randn(3, generator=seed)
+
+
+def test_index_put_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((4, 5))
+    rows = np.array([0, 2, 2, 3])
+    vals = rng.standard_normal((4, 5))
+    for accumulate in (False, True):
+        a = ndgrad.tensor(x, requires_grad=True)
+        b = torch.tensor(x, requires_grad=True)
+        va = ndgrad.tensor(vals, requires_grad=True)
+        vb = torch.tensor(vals, requires_grad=True)
+        y = ndgrad.index_put(a, (ndgrad.tensor(rows),), va, accumulate)
+        ty = torch.index_put(b, (torch.tensor(rows),), vb, accumulate)
+        np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12)
+        g = rng.standard_normal((4, 5))
+        y.backward(ndgrad.tensor(g))
+        ty.backward(torch.tensor(g))
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-12)
+        if accumulate:  # without it the overwritten row's gradient is unspecified in torch
+            np.testing.assert_allclose(va.grad.numpy(), vb.grad.numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(ndgrad.index_put(x, (slice(None), 1), 7.0).numpy()[:, 1],
+                                  np.full(4, 7.0))
+    assert x[0, 1] != 7.0
