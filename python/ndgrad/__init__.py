@@ -179,3 +179,10 @@ __all__ = [
     and _n not in ("IndexError", "ValueError", "MemoryError", "IOError", "bool", "sum", "max",
                    "min", "any", "all", "abs", "round")
 ]
+
+# ndgrad.linalg is the core's submodule; registered so that `import ndgrad.linalg` finds it.
+import sys as _sys  # noqa: E402
+
+from ._core import linalg  # noqa: E402,F401
+
+_sys.modules[__name__ + ".linalg"] = linalg

@@ -213,5 +213,6 @@ nn::Padding padding_of(py::handle h);
 Tensor optional_tensor(py::handle h);
 
 void bind_training(py::module_& m);
+void bind_math(py::module_& m);
 
 }  // namespace ndgrad::python

@@ -236,6 +236,7 @@ PYBIND11_MODULE(_core, m) {
   bind_nn_optim(m);
   bind_dlpack(m);
   bind_training(m);
+  bind_math(m);
 
   pybind11::class_<GradModeScope>(m, "_GradModeScope")
       .def(pybind11::init<bool>())
