@@ -6,10 +6,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <sstream>
+#include <thread>
 
 #include "core/tensor_impl.hpp"
 #include "exec/lazy.hpp"
@@ -234,6 +237,45 @@ TEST(Threads, AFailureToStartThreadsLeavesAWorkingPoolAndATypedError) {
     if ((big * 2.0).sum().item() != double(1 << 23)) return 6;
     return 0;
   }));
+}
+
+// Run by AProcessExitsWhileOtherThreadsAreInsideBlas in a process of its own: threads call
+// BLAS and LAPACK (float64 products, float32 ones on the reference path, solves) without end
+// while the main thread exits the process.
+TEST(ExitChild, ThreadsInsideBlas) {
+  if (!std::getenv("NDGRAD_TEST_EXIT_CHILD"))
+    GTEST_SKIP() << "run by Threads.AProcessExitsWhileOtherThreadsAreInsideBlas";
+  set_num_threads(2);
+  const Tensor a = randn({400, 400}, 1, DType::f64), b = randn({400, 400}, 2, DType::f32);
+  std::thread([a] {
+    for (;;) matmul(a, a);
+  }).detach();
+  std::thread([b] {
+    for (;;) matmul(b, b);
+  }).detach();
+  std::thread([a] {
+    for (;;) linalg::solve(a, a);
+  }).detach();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::fflush(nullptr);
+  std::exit(0);
+}
+
+// OpenBLAS's shutdown at exit waits forever for a worker that was inside a call: the exit
+// waits for the calls in flight first and sends later ones to the portable paths.
+TEST(Threads, AProcessExitsWhileOtherThreadsAreInsideBlas) {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  ASSERT_GT(n, 0);
+  buf[n] = 0;
+  const std::string cmd = std::string("NDGRAD_TEST_EXIT_CHILD=1 timeout -k 5 120 '") + buf +
+                          "' --gtest_filter=ExitChild.ThreadsInsideBlas > /dev/null 2>&1";
+  for (int i = 0; i < 3; ++i) {
+    const int status = std::system(cmd.c_str());
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "run " << i << ": the child ended with status " << status
+        << (WIFEXITED(status) && WEXITSTATUS(status) == 124 ? " (hung at exit)" : "");
+  }
 }
 
 // ---- in-place writes to what a graph saved for backward ----

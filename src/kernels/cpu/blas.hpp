@@ -22,10 +22,26 @@ struct Blas {
 // Loaded once, thread-safely; loaded() is false when no BLAS was found (or NDGRAD_NO_BLAS is
 // set, or the build disabled it).
 const Blas& blas();
-// Gives OpenBLAS ndgrad's thread count (set_num_threads) when it changed since the last call:
-// called before each BLAS product, so that the thread pool (in core) never calls up into
-// the kernels. A program that never multiplies matrices never loads OpenBLAS or its threads.
-void blas_sync_threads();
+
+// One call (or a few) into the BLAS library, admitted by begin() and held until destroyed.
+// At exit ndgrad waits for the calls held on other threads before OpenBLAS's own shutdown runs
+// (that shutdown hangs forever when a call is in flight: its worker finishes the call and then
+// sleeps through the stop), and admits no new ones: the caller then takes its portable path.
+// begin() also gives OpenBLAS ndgrad's thread count when it changed since the last call, so
+// that the thread pool (in core) never calls up into the kernels. A program that never
+// multiplies matrices never loads OpenBLAS or its threads.
+class BlasCall {
+ public:
+  BlasCall() = default;
+  BlasCall(const BlasCall&) = delete;
+  BlasCall& operator=(const BlasCall&) = delete;
+  ~BlasCall();
+  // True when BLAS is loaded and may be called now; false once the process is exiting.
+  bool begin();
+
+ private:
+  bool held_ = false;
+};
 // OpenBLAS's name for the kernels it uses ("SkylakeX", "Haswell", ...), or "none".
 const char* blas_corename();
 

@@ -432,8 +432,8 @@ void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t as0, int64_t as1,
   }
   const Blas& lib = blas();
   const Layout la = layout_of(m, k, as0, as1), lb = layout_of(k, n, bs0, bs1);
-  if (lib.loaded() && std::max({m, n, k, la.ld, lb.ld, ldc}) <= INT32_MAX) {
-    blas_sync_threads();
+  BlasCall call;
+  if (lib.loaded() && std::max({m, n, k, la.ld, lb.ld, ldc}) <= INT32_MAX && call.begin()) {
     const int ta = la.trans ? kTrans : kNoTrans, tb = lb.trans ? kTrans : kNoTrans;
     if constexpr (std::is_same_v<T, float>)
       lib.sgemm(kRowMajor, ta, tb, int(m), int(n), int(k), 1.0f, a, int(la.ld), b, int(lb.ld),

@@ -48,13 +48,14 @@ Lapack<T> load_lapack() {
   return l;
 }
 
-// LAPACK for a matrix of order n, when it is there and worth a call.
+// LAPACK for a matrix of order n, when it is there and worth a call, admitted for as long as
+// `call` lives.
 template <class T>
-const Lapack<T>* lapack(int64_t n) {
+const Lapack<T>* lapack(BlasCall& call, int64_t n) {
   static const Lapack<T> l = load_lapack<T>();
-  if (n < kLapackMin || n > (int64_t(1) << 30) || !l.loaded() || reference_kernels())
+  if (n < kLapackMin || n > (int64_t(1) << 30) || !l.loaded() || reference_kernels() ||
+      !call.begin())
     return nullptr;
-  blas_sync_threads();
   return &l;
 }
 
@@ -78,7 +79,8 @@ void from_columns(int64_t n, int64_t k, const std::vector<T>& c, T* b) {
 // then getrs with 'T' solves A X = B.
 template <class T>
 int64_t lu_solve_in_place(int64_t n, int64_t k, T* a, T* b) {
-  if (const Lapack<T>* l = lapack<T>(n)) {
+  BlasCall call;
+  if (const Lapack<T>* l = lapack<T>(call, n)) {
     const int ni = static_cast<int>(n), ki = static_cast<int>(k);
     std::vector<int> ipiv(static_cast<size_t>(n));
     int info = 0;
@@ -100,7 +102,8 @@ int64_t lu_solve_in_place(int64_t n, int64_t k, T* a, T* b) {
 template <class T>
 int64_t lu_sign_log(int64_t n, T* a, T* sign, T* logabs) {
   int64_t swaps = 0, singular = 0;
-  if (const Lapack<T>* l = lapack<T>(n)) {  // det(A^T) = det(A)
+  BlasCall call;
+  if (const Lapack<T>* l = lapack<T>(call, n)) {  // det(A^T) = det(A)
     const int ni = static_cast<int>(n);
     std::vector<int> ipiv(static_cast<size_t>(n));
     int info = 0;
@@ -162,7 +165,8 @@ void lu_solve(int64_t n, int64_t k, const T* lu, const int64_t* piv, T* b) {
 
 template <class T>
 int64_t cholesky(int64_t n, T* a) {
-  if (const Lapack<T>* l = lapack<T>(n)) {
+  BlasCall call;
+  if (const Lapack<T>* l = lapack<T>(call, n)) {
     // Column-major upper U with A = U^T U is, read row-major, the lower L with A = L L^T.
     const int ni = static_cast<int>(n);
     int info = 0;
@@ -191,7 +195,8 @@ int64_t cholesky(int64_t n, T* a) {
 
 template <class T>
 void triangular_solve(int64_t n, int64_t k, const T* t, T* b, bool upper, bool unit) {
-  if (const Lapack<T>* l = lapack<T>(n); l && k > 0) {
+  BlasCall call;
+  if (const Lapack<T>* l = lapack<T>(call, n); l && k > 0) {
     // Row-major t is column-major t^T, whose triangle is the other one: solve with 'T'.
     const int ni = static_cast<int>(n), ki = static_cast<int>(k);
     int info = 0;

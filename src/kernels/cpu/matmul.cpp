@@ -48,8 +48,8 @@ void gemm(int64_t n, int64_t k, int64_t m, const T* a, int64_t as0, int64_t as1,
   }
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
     const Blas& lib = blas();
-    if (use_blas && lib.loaded()) {
-      blas_sync_threads();
+    BlasCall call;
+    if (use_blas && lib.loaded() && call.begin()) {
       Layout la = layout_of(n, k, as0, as1), lb = layout_of(k, m, bs0, bs1);
       const int ta = la.trans ? kTrans : kNoTrans, tb = lb.trans ? kTrans : kNoTrans;
       const int N = int(n), M = int(m), K = int(k);

@@ -56,12 +56,11 @@ Spectral<T> load_spectral() {
 
 // LAPACK for matrices whose larger side is `size`, when it is there and worth a call.
 template <class T>
-const Spectral<T>* spectral(int64_t size, int64_t other) {
+const Spectral<T>* spectral(BlasCall& call, int64_t size, int64_t other) {
   static const Spectral<T> l = load_spectral<T>();
   if (size < kLapackMin || size > (int64_t(1) << 30) || other > (int64_t(1) << 30) ||
-      reference_kernels())
+      reference_kernels() || !call.begin())
     return nullptr;
-  blas_sync_threads();
   return &l;
 }
 
@@ -316,7 +315,8 @@ void qr(int64_t count, int64_t m, int64_t n, T* a, T* q, T* r, int64_t stride, b
         bool want_q) {
   const int64_t k = std::min(m, n), qc = complete ? m : k, rr = complete ? m : k;
   std::vector<T> tau(static_cast<size_t>(std::max<int64_t>(k, 1))), w, cm;
-  const Spectral<T>* l = spectral<T>(std::max(m, n), std::min(m, n));
+  BlasCall call;
+  const Spectral<T>* l = spectral<T>(call, std::max(m, n), std::min(m, n));
   if (l && !(l->geqrf && l->orgqr)) l = nullptr;
   const int mi = static_cast<int>(m), ni = static_cast<int>(n), ki = static_cast<int>(k);
   std::vector<T> work;
@@ -372,7 +372,8 @@ T scale_to_unit(int64_t size, T* a) {
 template <class T>
 Failure eigh(int64_t count, int64_t n, T* a, T* w, T* v, int64_t stride, bool lower, bool want_v) {
   Failure failed;
-  const Spectral<T>* l = spectral<T>(n, n);
+  BlasCall call;
+  const Spectral<T>* l = spectral<T>(call, n, n);
   if (l && !l->syevd) l = nullptr;
   const int ni = static_cast<int>(n);
   // Row-major lower is column-major upper.
@@ -437,7 +438,8 @@ Failure svd(int64_t count, int64_t m, int64_t n, T* a, T* u, T* s, T* vh, int64_
             bool want_uv) {
   const int64_t k = std::min(m, n);
   const int64_t uc = full ? m : k, vr = full ? n : k;
-  const Spectral<T>* l = spectral<T>(std::max(m, n), k);
+  BlasCall call;
+  const Spectral<T>* l = spectral<T>(call, std::max(m, n), k);
   if (l && !l->gesdd) l = nullptr;
   // LAPACK sees the row-major A as the column-major A^T (n x m) = U' S V'^T: A = V' S U'^T,
   // and its column-major V'^T and U' are, read row-major, A's U and Vh.
