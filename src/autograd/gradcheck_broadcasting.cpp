@@ -187,7 +187,13 @@ GradcheckBroadcastingResult run(const AxesFn& f, const std::vector<Shape>& shape
             line.precision(3);
             line << label << ": max abs error "
                  << (std::isnan(g.max_abs_error) ? NAN : g.max_abs_error) << "\n";
-            r.message += line.str() + indented(g.report, "  ");
+            // gradcheck saw this input alone, as its input 0.
+            std::string report = g.report;
+            const std::string from = "input 0 ", to = "input " + std::to_string(i) + " ";
+            for (size_t at = report.find(from); at != std::string::npos;
+                 at = report.find(from, at + to.size()))
+              report.replace(at, from.size(), to);
+            r.message += line.str() + indented(report, "  ");
           }
         } catch (const Error& e) {  // backward raised (a gradient of the wrong shape, ...)
           r.max_abs_error = r.max_rel_error = NAN;

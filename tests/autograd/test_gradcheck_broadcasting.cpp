@@ -180,6 +180,10 @@ TEST(GradcheckBroadcasting, CatchesABugOnlyASizeOneAxisShows) {
         v.kind.find("drops") != std::string::npos)
       EXPECT_EQ(v.status, Status::passed) << v.kind;
   EXPECT_NE(r.report.find("FAILED shapes (2,3), (2,1)"), std::string::npos) << r.report;
+  // gradcheck's own lines name the input by its place in f's inputs.
+  EXPECT_NE(r.report.find("    input 1 (2,1): 2 elements, 2 MISMATCHED"), std::string::npos)
+      << r.report;
+  EXPECT_EQ(r.report.find("input 0 (2,1)"), std::string::npos) << r.report;
 }
 
 // a + b whose backward for b aligns b's axes with the gradient's from the left: right while
