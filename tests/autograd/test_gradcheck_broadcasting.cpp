@@ -112,9 +112,10 @@ TEST(GradcheckBroadcasting, AxesFormCoversKeepdimsAndNegativeAxes) {
   }
   EXPECT_TRUE(neg_keep && pos_plain && lower_rank);
   // Axis 0 of (2,3,4) is -3: a variant of rank 2 has no such axis and leaves that set out.
-  for (const auto& v : r.variants)
-    if (std::max(v.shapes[0].size(), v.shapes[1].size()) == 2)
-      for (int64_t a : v.axes.axes) EXPECT_TRUE(a == -2 || a == -1 || a == 0 || a == 1);
+  for (const auto& v : r.variants) {
+    if (std::max(v.shapes[0].size(), v.shapes[1].size()) != 2) continue;
+    for (int64_t a : v.axes.axes) EXPECT_TRUE(a == -2 || a == -1 || a == 0 || a == 1);
+  }
   expect_error<AxisError>(
       [&] {
         gradcheck_broadcasting(f, {{2, 3}}, {{2}});
@@ -175,10 +176,12 @@ TEST(GradcheckBroadcasting, CatchesABugOnlyASizeOneAxisShows) {
   }
   for (const auto* v : with_status(r, Status::passed))
     EXPECT_TRUE(v->shapes[1].size() < 2 || v->shapes[1][1] != 1 || v->shapes[0][1] == 1) << v->kind;
-  for (const auto& v : r.variants)
+  for (const auto& v : r.variants) {
     if (v.kind == "as given" || v.kind == "distinct sizes" || v.kind == "equal sizes" ||
-        v.kind.find("drops") != std::string::npos)
+        v.kind.find("drops") != std::string::npos) {
       EXPECT_EQ(v.status, Status::passed) << v.kind;
+    }
+  }
   EXPECT_NE(r.report.find("FAILED shapes (2,3), (2,1)"), std::string::npos) << r.report;
   // gradcheck's own lines name the input by its place in f's inputs.
   EXPECT_NE(r.report.find("    input 1 (2,1): 2 elements, 2 MISMATCHED"), std::string::npos)
@@ -205,7 +208,9 @@ TEST(GradcheckBroadcasting, CatchesABugOnlyADroppedLeadingAxisShows) {
     EXPECT_EQ(v->failing_inputs, std::vector<size_t>{1});
   }
   for (const auto& v : r.variants)
-    if (v.shapes[0].size() == v.shapes[1].size()) EXPECT_EQ(v.status, Status::passed) << v.kind;
+    if (v.shapes[0].size() == v.shapes[1].size()) {
+      EXPECT_EQ(v.status, Status::passed) << v.kind;
+    }
   EXPECT_NE(r.report.find("FAILED shapes (2,3,4), (3,1) [input 1 drops 1 leading axis]"),
             std::string::npos)
       << r.report;
