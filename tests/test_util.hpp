@@ -153,16 +153,13 @@ inline const std::vector<Shape>& table_shapes() {
   return shapes;
 }
 
-// Every pair of table_shapes() that broadcasts together.
+// Every pair of table_shapes() that broadcasts together (the library's
+// broadcasting_combinations, which gradcheck_broadcasting's users share).
 inline const std::vector<std::pair<Shape, Shape>>& broadcast_pairs() {
   static const std::vector<std::pair<Shape, Shape>> pairs = [] {
     std::vector<std::pair<Shape, Shape>> out;
-    for (const Shape& a : table_shapes())
-      for (const Shape& b : table_shapes()) try {
-          broadcast_shapes(a, b);
-          out.emplace_back(a, b);
-        } catch (const ShapeError&) {
-        }
+    for (const std::vector<Shape>& p : broadcasting_combinations(table_shapes(), 2))
+      out.emplace_back(p[0], p[1]);
     return out;
   }();
   return pairs;

@@ -3,6 +3,7 @@
 //   ndgrad explain "x[1:3, 0] * y" --shape x=4,3 --shape y=3,1
 //   ndgrad gradcheck "sum(tanh(x @ w + b), 1)" --shape x=3,4 --shape w=4,2 --shape b=2
 //   ndgrad jacobian "x * b" --shape x=2,3 --shape b=3
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <new>
@@ -228,9 +229,25 @@ int explain(const std::vector<std::string>& args) {
   });
 }
 
-int gradcheck_command(const std::vector<std::string>& args) {
+// Names the inputs a gradcheck report numbers: "input 0 " becomes "input 0 'x' ".
+std::string with_input_names(std::string report, const std::vector<std::string>& names) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string key = "input " + std::to_string(i) + " ";
+    for (size_t at = report.find(key); at != std::string::npos; at = report.find(key, at + 1))
+      report.insert(at + key.size() - 1, " '" + names[i] + "'");
+  }
+  return report;
+}
+
+int gradcheck_command(std::vector<std::string> args) {
   const std::string usage =
-      std::string("usage: ndgrad gradcheck EXPR --shape NAME=DIMS ...\n") + expr_help();
+      std::string("usage: ndgrad gradcheck EXPR --shape NAME=DIMS ... [--broadcasting]\n") +
+      expr_help() +
+      "  --broadcasting         check every broadcast-compatible variant of the shapes (size-1\n"
+      "                         axes, dropped leading axes, distinct and equal sizes)\n";
+  const auto flag = std::find(args.begin(), args.end(), "--broadcasting");
+  const bool broadcasting = flag != args.end() && flag != args.begin();
+  if (broadcasting) args.erase(flag);
   Problem p;
   if (int rc = parse_problem(args, usage, p); rc >= 0) return rc;
   if (p.names.empty()) return usage_error("EXPR has no inputs to differentiate", usage.c_str());
@@ -239,6 +256,20 @@ int gradcheck_command(const std::vector<std::string>& args) {
     for (size_t i = 0; i < xs.size(); ++i) vars[p.names[i]] = xs[i];
     return cli::evaluate(*p.expr, vars);
   };
+  if (broadcasting)
+    return run_problem(p, [&] {
+      std::vector<Shape> shapes;
+      for (const auto& n : p.names) shapes.push_back(p.inputs.at(n).shape());
+      GradcheckBroadcastingOptions o;
+      o.make_input = [](const Shape& s, size_t, uint64_t seed) {
+        return rand(s, seed, DType::f64) + 0.5;  // as the plain check's inputs
+      };
+      const GradcheckBroadcastingResult r = gradcheck_broadcasting(f, shapes, o);
+      std::cout << "expression: " << p.text << "\ninputs: " << input_list(p)
+                << " (uniform in [0.5, 1.5))\n"
+                << with_input_names(r.report, p.names);
+      return r.ok ? 0 : 1;
+    });
   std::vector<Tensor> xs;
   for (const auto& n : p.names) xs.push_back(p.inputs.at(n).detach().requires_grad_());
   return run_problem(p, [&] {
@@ -252,13 +283,7 @@ int gradcheck_command(const std::vector<std::string>& args) {
       std::cout << " d/d" << p.names[i] << " " << shape_str(xs[i].grad().shape());
     std::cout << "\n";
     GradcheckResult r = gradcheck(f, xs);
-    std::string report = r.report;  // name the inputs the report numbers
-    for (size_t i = 0; i < p.names.size(); ++i) {
-      const std::string key = "input " + std::to_string(i) + " ";
-      for (size_t at = report.find(key); at != std::string::npos; at = report.find(key, at + 1))
-        report.insert(at + key.size() - 1, " '" + p.names[i] + "'");
-    }
-    std::cout << report;
+    std::cout << with_input_names(r.report, p.names);
     return r.ok ? 0 : 1;
   });
 }

@@ -462,6 +462,35 @@ class GradcheckResult:
 def gradcheck(f: Callable[..., Tensor], inputs: Union[Tensor, Sequence[Tensor]],
               eps: builtins.float = 1e-6, atol: builtins.float = 1e-5, rtol: builtins.float = 1e-3) -> GradcheckResult: ...
 
+class BroadcastVariantResult:
+    shapes: list[Tuple[builtins.int, ...]]
+    kind: str
+    axis: Optional[Tuple[builtins.int, ...]]
+    keepdims: Optional[builtins.bool]
+    status: str  # "passed", "failed" or "skipped"
+    max_abs_error: builtins.float
+    max_rel_error: builtins.float
+    failing_inputs: list[builtins.int]
+    message: str
+
+class GradcheckBroadcastingResult:
+    ok: builtins.bool
+    variants: list[BroadcastVariantResult]
+    passed: builtins.int
+    failed: builtins.int
+    skipped: builtins.int
+    left_out: builtins.int
+    report: str
+    def __bool__(self) -> builtins.bool: ...
+
+def gradcheck_broadcasting(f: Callable[..., Tensor], shapes: Sequence[Sequence[builtins.int]],
+                           axes: Optional[Sequence[Union[builtins.int, Sequence[builtins.int]]]] = None,
+                           eps: builtins.float = 1e-6, atol: builtins.float = 1e-5,
+                           rtol: builtins.float = 1e-3, max_variants: builtins.int = 64,
+                           seed: builtins.int = 0) -> GradcheckBroadcastingResult: ...
+def broadcast_variants(shapes: Sequence[Sequence[builtins.int]], max_variants: builtins.int = 1024
+                       ) -> list[Tuple[list[Tuple[builtins.int, ...]], str]]: ...
+
 class CustomOp:
     name: str
     def __init__(self, name: str, forward: Callable[..., Tensor],
