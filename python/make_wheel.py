@@ -10,6 +10,7 @@ import argparse
 import base64
 import hashlib
 import os
+import subprocess
 import sys
 import sysconfig
 import zipfile
@@ -18,11 +19,15 @@ NAME = "ndgrad"
 
 
 def version_of(package_dir):
-    with open(os.path.join(package_dir, "__init__.py"), encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("__version__"):
-                return line.split("=", 1)[1].strip().strip("\"'")
-    raise SystemExit(f"make_wheel: no __version__ in {package_dir}/__init__.py")
+    """The built package's ndgrad.__version__ (the C++ library's, from CMake's project VERSION)."""
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(package_dir))
+    result = subprocess.run([sys.executable, "-c", "import ndgrad; print(ndgrad.__version__)"],
+                            capture_output=True, text=True, env=env,
+                            cwd=os.path.dirname(package_dir))
+    if result.returncode != 0 or not result.stdout.strip():
+        raise SystemExit(f"make_wheel: cannot import ndgrad from {package_dir} for its "
+                         f"__version__:\n{result.stderr}")
+    return result.stdout.strip()
 
 
 def tag():

@@ -14,3 +14,4 @@
 #include "ndgrad/random.hpp"
 #include "ndgrad/tensor.hpp"
 #include "ndgrad/threads.hpp"
+#include "ndgrad/version.hpp"

@@ -12,7 +12,7 @@ from . import _core
 from ._core import *  # noqa: F401,F403  (Tensor, dtypes, errors, factories, op-table functions)
 from ._core import Tensor, is_grad_enabled
 
-__version__ = "0.1.0"
+__version__ = _core.__version__  # the C++ library's: project(VERSION) in CMakeLists.txt
 
 from . import checkpoint, data, nn, optim  # noqa: E402  (they import _core themselves)
 from .checkpoint import load_checkpoint, save_checkpoint  # noqa: E402

@@ -5,6 +5,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union, ov
 
 import numpy as np
 
+__version__: str  # the C++ library's version, "MAJOR.MINOR.PATCH"
+
 class dtype:
     """A tensor's element type; equal to its name ('float32'), short name and NumPy dtype."""
     def __init__(self, spec: DTypeLike) -> None: ...

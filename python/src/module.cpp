@@ -3,6 +3,7 @@
 
 #include "bindings.hpp"
 #include "ndgrad/threads.hpp"
+#include "ndgrad/version.hpp"
 
 namespace ndgrad::python {
 
@@ -227,6 +228,7 @@ class StrictScope {
 PYBIND11_MODULE(_core, m) {
   using namespace ndgrad::python;
   m.doc() = "ndgrad's C++ core: tensors with NumPy broadcasting and reverse-mode autodiff.";
+  m.attr("__version__") = ndgrad::version();  // the library's, from project(VERSION) in CMake
   main_thread_ident = pybind11::cast<unsigned long>(
       pybind11::module_::import("threading").attr("main_thread")().attr("ident"));
   register_errors(m);

@@ -1,6 +1,7 @@
 // Compiles against the public API only (the umbrella header) and checks a few results.
 #include <iostream>
 #include <ndgrad/ndgrad.hpp>
+#include <string>
 
 bool api_contract();
 
@@ -18,6 +19,9 @@ int main() {
   GradcheckResult r = gradcheck([](const std::vector<Tensor>& x) { return tanh(x[0]).sum({0}); },
                                 {randn({3, 2}, 3)});
   ok = ok && r.ok && api_contract();
+  // The headers and the library linked come from the same ndgrad.
+  ok = ok && std::string(version()) == NDGRAD_VERSION;
+  std::cout << "ndgrad " << NDGRAD_VERSION << " (library " << version() << ")\n";
   std::cout << (ok ? "consumer ok" : "consumer FAILED") << "\n";
   return ok ? 0 : 1;
 }
