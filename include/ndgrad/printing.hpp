@@ -25,8 +25,9 @@ struct PrintOptions {
   std::optional<bool> sci_mode = std::nullopt;
 };
 // Replaces every option (fields left out of a braced initializer take the defaults above; to
-// change one, edit get_printoptions()'s copy). ValueError for a negative precision, threshold
-// or edgeitems, or a linewidth below 1; the options stay as they were. Process-wide.
+// change one, edit get_printoptions()'s copy). ValueError for a precision outside [0, 64], a
+// negative threshold or edgeitems, or a linewidth below 1; the options stay as they were.
+// Process-wide (the Python module's ndgrad.set_printoptions sets the same options).
 void set_printoptions(const PrintOptions& options);
 PrintOptions get_printoptions();
 

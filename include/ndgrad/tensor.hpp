@@ -177,10 +177,10 @@ class Tensor {
   Tensor count_nonzero(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
   // One integer axis in place of the list (x.sum(1), x.mean(-1, true), x.var(0), x.norm(2, 1)):
   // the same as {axis}; x.sum() and x.sum({...}) are the list forms (see detail::if_axis).
-#define NDGRAD_AXIS_FORM(name)                                          \
-  template <class I, detail::if_axis<I> = 0>                            \
-  Tensor name(I axis, bool keepdims = false) const {                    \
-    return name(detail::one_axis(axis), keepdims);                      \
+#define NDGRAD_AXIS_FORM(name)                       \
+  template <class I, detail::if_axis<I> = 0>         \
+  Tensor name(I axis, bool keepdims = false) const { \
+    return name(detail::one_axis(axis), keepdims);   \
   }
   NDGRAD_AXIS_FORM(sum)
   NDGRAD_AXIS_FORM(max)
@@ -313,11 +313,11 @@ Tensor tensor(const std::vector<int8_t>& values);
 Tensor tensor(const std::vector<uint8_t>& values);
 namespace detail {
 template <class T>
-using if_element = std::enable_if_t<
-    std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, int32_t> ||
-        std::is_same_v<T, int64_t> || std::is_same_v<T, long long> || std::is_same_v<T, bool> ||
-        std::is_same_v<T, int8_t> || std::is_same_v<T, uint8_t>,
-    int>;
+using if_element = std::enable_if_t<std::is_same_v<T, float> || std::is_same_v<T, double> ||
+                                        std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t> ||
+                                        std::is_same_v<T, long long> || std::is_same_v<T, bool> ||
+                                        std::is_same_v<T, int8_t> || std::is_same_v<T, uint8_t>,
+                                    int>;
 template <class T>
 using element_t = std::conditional_t<std::is_same_v<T, long long>, int64_t, T>;
 // rows' lengths checked equal (ValueError naming the row); returns the common length.
@@ -351,8 +351,8 @@ Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<
   }
   const size_t rows = detail::check_rows(outer, "block");
   const size_t n = detail::check_rows(inner, "row");
-  return tensor(flat).reshape({static_cast<int64_t>(blocks.size()), static_cast<int64_t>(rows),
-                               static_cast<int64_t>(n)});
+  return tensor(flat).reshape(
+      {static_cast<int64_t>(blocks.size()), static_cast<int64_t>(rows), static_cast<int64_t>(n)});
 }
 Tensor scalar(double value, DType dtype = DType::f32);
 Tensor empty(Shape shape, DType dtype = DType::f32);  // uninitialized contents
