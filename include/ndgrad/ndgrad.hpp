@@ -11,6 +11,7 @@
 #include "ndgrad/memory.hpp"
 #include "ndgrad/nn.hpp"
 #include "ndgrad/optim.hpp"
+#include "ndgrad/printing.hpp"
 #include "ndgrad/random.hpp"
 #include "ndgrad/tensor.hpp"
 #include "ndgrad/threads.hpp"

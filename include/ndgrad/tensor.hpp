@@ -2,6 +2,7 @@
 // The Tensor handle and every tensor operation of the public API.
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -41,6 +42,14 @@ namespace detail {
 template <class S>
 using if_bound =
     std::enable_if_t<std::is_arithmetic_v<S> || std::is_same_v<S, std::nullopt_t>, int>;
+// One axis given as an integer (x.sum(1)): a template, so that a braced list (x.sum({}),
+// x.sum({1})) cannot deduce it and keeps meaning the list of axes.
+template <class I>
+using if_axis = std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>, int>;
+template <class I>
+std::vector<int64_t> one_axis(I axis) {
+  return {static_cast<int64_t>(axis)};
+}
 }  // namespace detail
 
 // A handle: shape, strides and offset over shared storage, plus autograd state.
@@ -66,6 +75,9 @@ class Tensor {
   bool is_contiguous() const;
   std::vector<double> to_vector() const;  // row-major copy of the logical values
   double item() const;
+  // The element at index (one integer per axis, negative ones counting from the end), read
+  // alone; IndexError naming the axis for an index out of range or a count that is not ndim.
+  double item(const std::vector<int64_t>& index) const;
   Tensor to(DType dtype) const;
   Tensor contiguous() const;
   // A contiguous copy in memory of its own (always a copy); differentiable, as the identity.
@@ -163,6 +175,42 @@ class Tensor {
   Tensor any(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
   Tensor all(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
   Tensor count_nonzero(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
+  // One integer axis in place of the list (x.sum(1), x.mean(-1, true), x.var(0), x.norm(2, 1)):
+  // the same as {axis}; x.sum() and x.sum({...}) are the list forms (see detail::if_axis).
+#define NDGRAD_AXIS_FORM(name)                       \
+  template <class I, detail::if_axis<I> = 0>         \
+  Tensor name(I axis, bool keepdims = false) const { \
+    return name(detail::one_axis(axis), keepdims);   \
+  }
+  NDGRAD_AXIS_FORM(sum)
+  NDGRAD_AXIS_FORM(max)
+  NDGRAD_AXIS_FORM(min)
+  NDGRAD_AXIS_FORM(prod)
+  NDGRAD_AXIS_FORM(mean)
+  NDGRAD_AXIS_FORM(logsumexp)
+  NDGRAD_AXIS_FORM(nansum)
+  NDGRAD_AXIS_FORM(nanmean)
+  NDGRAD_AXIS_FORM(any)
+  NDGRAD_AXIS_FORM(all)
+  NDGRAD_AXIS_FORM(count_nonzero)
+#undef NDGRAD_AXIS_FORM
+  template <class I, detail::if_axis<I> = 0>
+  Tensor var(I axis, double correction = 1.0, bool keepdims = false) const {
+    return var(detail::one_axis(axis), correction, keepdims);
+  }
+  template <class I, detail::if_axis<I> = 0>
+  Tensor std(I axis, double correction = 1.0, bool keepdims = false) const {
+    return std(detail::one_axis(axis), correction, keepdims);
+  }
+  // The order comes first, as in the list form: x.norm(1) is the 1-norm, x.norm(2, 1) over axis 1.
+  template <class I, detail::if_axis<I> = 0>
+  Tensor norm(double p, I axis, bool keepdims = false) const {
+    return norm(p, detail::one_axis(axis), keepdims);
+  }
+  template <class I, detail::if_axis<I> = 0>
+  Tensor norm(const std::string& ord, I axis, bool keepdims = false) const {
+    return norm(ord, detail::one_axis(axis), keepdims);
+  }
   Tensor median() const;
   ValuesIndices median(int64_t axis, bool keepdims = false) const;
   Tensor nanmedian() const;
@@ -251,6 +299,61 @@ class TensorIndex {
 
 // --- construction ---
 Tensor tensor(std::vector<double> values, Shape shape, DType dtype = DType::f32);
+// 1-d tensors of the values, the dtype from the element type: float f32, double f64, int i32,
+// int64_t i64, bool boolean (also int8_t i8, uint8_t u8). Braced lists, nested for more axes,
+// take the type of their elements: tensor({1.5, 2.0}) is f64, tensor({{1, 2}, {3, 4}}) a (2,2)
+// i32 (mixing types in one list does not compile; write 1.0 for a double). A ragged list
+// (rows of different lengths) is a ValueError naming the row.
+Tensor tensor(const std::vector<float>& values);
+Tensor tensor(const std::vector<double>& values);
+Tensor tensor(const std::vector<int32_t>& values);
+Tensor tensor(const std::vector<int64_t>& values);
+Tensor tensor(const std::vector<bool>& values);
+Tensor tensor(const std::vector<int8_t>& values);
+Tensor tensor(const std::vector<uint8_t>& values);
+namespace detail {
+template <class T>
+using if_element = std::enable_if_t<std::is_same_v<T, float> || std::is_same_v<T, double> ||
+                                        std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t> ||
+                                        std::is_same_v<T, long long> || std::is_same_v<T, bool> ||
+                                        std::is_same_v<T, int8_t> || std::is_same_v<T, uint8_t>,
+                                    int>;
+template <class T>
+using element_t = std::conditional_t<std::is_same_v<T, long long>, int64_t, T>;
+// rows' lengths checked equal (ValueError naming the row); returns the common length.
+size_t check_rows(const std::vector<size_t>& lengths, const char* what);
+}  // namespace detail
+template <class T, detail::if_element<T> = 0>
+Tensor tensor(std::initializer_list<T> values) {
+  return tensor(std::vector<detail::element_t<T>>(values.begin(), values.end()));
+}
+template <class T, detail::if_element<T> = 0>
+Tensor tensor(std::initializer_list<std::initializer_list<T>> rows) {
+  std::vector<size_t> lengths;
+  std::vector<detail::element_t<T>> flat;
+  for (const auto& row : rows) {
+    lengths.push_back(row.size());
+    flat.insert(flat.end(), row.begin(), row.end());
+  }
+  const size_t n = detail::check_rows(lengths, "row");
+  return tensor(flat).reshape({static_cast<int64_t>(rows.size()), static_cast<int64_t>(n)});
+}
+template <class T, detail::if_element<T> = 0>
+Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<T>>> blocks) {
+  std::vector<size_t> outer, inner;
+  std::vector<detail::element_t<T>> flat;
+  for (const auto& block : blocks) {
+    outer.push_back(block.size());
+    for (const auto& row : block) {
+      inner.push_back(row.size());
+      flat.insert(flat.end(), row.begin(), row.end());
+    }
+  }
+  const size_t rows = detail::check_rows(outer, "block");
+  const size_t n = detail::check_rows(inner, "row");
+  return tensor(flat).reshape(
+      {static_cast<int64_t>(blocks.size()), static_cast<int64_t>(rows), static_cast<int64_t>(n)});
+}
 Tensor scalar(double value, DType dtype = DType::f32);
 Tensor empty(Shape shape, DType dtype = DType::f32);  // uninitialized contents
 Tensor zeros(Shape shape, DType dtype = DType::f32);
@@ -274,6 +377,8 @@ Tensor eye(int64_t n, DType dtype = DType::f32);
 // operators), which would then be written over the caller's memory.
 Tensor from_blob(void* data, const Shape& shape, const Shape& strides, DType dtype,
                  std::function<void()> release = {});
+// The same over contiguous (row-major) memory.
+Tensor from_blob(void* data, const Shape& shape, DType dtype, std::function<void()> release = {});
 // The address of t's element (0, ..., 0) for code outside the library that keeps reading or
 // writing the memory (a NumPy array over it): computes t's values if they are pending and
 // whatever pending computation reads them, and marks the memory so that no later op leaves a
@@ -321,6 +426,21 @@ NDGRAD_ARITHMETIC_OPERATOR(/)
 #undef NDGRAD_ARITHMETIC_OPERATOR
 Tensor operator-(const Tensor& a);
 Tensor operator-(Tensor&& a);
+// In place: a = a op b written into a's memory (views of a see it), b broadcast to a's shape
+// (a's shape never changes: a b that does not broadcast to it is a ShapeError). The result's
+// dtype must be a's (i64 += 1.5 is a DTypeError; / of integers gives f32, so only a floating a
+// takes /=). Not recorded: while grad mode is on it is refused (AutogradError) when a requires
+// grad (as copy_) or b does. Bumps a's version, so a backward pass that saved a refuses to run.
+// Bad input changes nothing.
+#define NDGRAD_INPLACE_OPERATOR(symbol)                \
+  Tensor& operator symbol(Tensor& a, const Tensor& b); \
+  Tensor& operator symbol(Tensor& a, double b);        \
+  Tensor& operator symbol(Tensor& a, int64_t b);
+NDGRAD_INPLACE_OPERATOR(+=)
+NDGRAD_INPLACE_OPERATOR(-=)
+NDGRAD_INPLACE_OPERATOR(*=)
+NDGRAD_INPLACE_OPERATOR(/=)
+#undef NDGRAD_INPLACE_OPERATOR
 
 // The op table's functions: one per row of ndgrad/op_table.def, which gives each its dtype
 // rule and its derivative (the rows are the list; `ndgrad gradcheck --help` prints them).
@@ -563,6 +683,16 @@ NDGRAD_RVALUE_SCALAR_FORMS(-, "sub")
 NDGRAD_RVALUE_SCALAR_FORMS(*, "mul")
 NDGRAD_RVALUE_SCALAR_FORMS(/, "div")
 #undef NDGRAD_RVALUE_SCALAR_FORMS
+#define NDGRAD_INPLACE_SCALAR_FORMS(symbol, name) \
+  template <class S, detail::if_scalar<S> = 0>    \
+  Tensor& operator symbol(Tensor& a, S b) {       \
+    return a symbol detail::scalar_arg(b, name);  \
+  }
+NDGRAD_INPLACE_SCALAR_FORMS(+=, "add")
+NDGRAD_INPLACE_SCALAR_FORMS(-=, "sub")
+NDGRAD_INPLACE_SCALAR_FORMS(*=, "mul")
+NDGRAD_INPLACE_SCALAR_FORMS(/=, "div")
+#undef NDGRAD_INPLACE_SCALAR_FORMS
 template <class S, detail::if_scalar<S> = 0>
 Tensor where(const Tensor& condition, const Tensor& a, S b) {
   return where(condition, a, detail::scalar_arg(b, "where"));
@@ -651,6 +781,48 @@ Tensor norm(const Tensor& t, double p = 2.0, const std::vector<int64_t>& axes = 
             bool keepdims = false);
 Tensor norm(const Tensor& t, const std::string& ord, const std::vector<int64_t>& axes = {},
             bool keepdims = false);
+// One integer axis in place of the list (sum(t, 1), mean(t, -1, true)), as the members.
+#define NDGRAD_AXIS_FORM(name)                                  \
+  template <class I, detail::if_axis<I> = 0>                    \
+  Tensor name(const Tensor& t, I axis, bool keepdims = false) { \
+    return name(t, detail::one_axis(axis), keepdims);           \
+  }
+NDGRAD_AXIS_FORM(sum)
+NDGRAD_AXIS_FORM(max)
+NDGRAD_AXIS_FORM(min)
+NDGRAD_AXIS_FORM(prod)
+NDGRAD_AXIS_FORM(mean)
+NDGRAD_AXIS_FORM(logsumexp)
+NDGRAD_AXIS_FORM(nansum)
+NDGRAD_AXIS_FORM(nanmean)
+NDGRAD_AXIS_FORM(any)
+NDGRAD_AXIS_FORM(all)
+NDGRAD_AXIS_FORM(count_nonzero)
+#undef NDGRAD_AXIS_FORM
+template <class I, detail::if_axis<I> = 0>
+Tensor sum(const Tensor& t, I axis, bool keepdims, DType dtype) {
+  return sum(t, detail::one_axis(axis), keepdims, dtype);
+}
+template <class I, detail::if_axis<I> = 0>
+Tensor mean(const Tensor& t, I axis, bool keepdims, DType dtype) {
+  return mean(t, detail::one_axis(axis), keepdims, dtype);
+}
+template <class I, detail::if_axis<I> = 0>
+Tensor var(const Tensor& t, I axis, double correction = 1.0, bool keepdims = false) {
+  return var(t, detail::one_axis(axis), correction, keepdims);
+}
+template <class I, detail::if_axis<I> = 0>
+Tensor std(const Tensor& t, I axis, double correction = 1.0, bool keepdims = false) {
+  return std(t, detail::one_axis(axis), correction, keepdims);
+}
+template <class I, detail::if_axis<I> = 0>
+Tensor norm(const Tensor& t, double p, I axis, bool keepdims = false) {
+  return norm(t, p, detail::one_axis(axis), keepdims);
+}
+template <class I, detail::if_axis<I> = 0>
+Tensor norm(const Tensor& t, const std::string& ord, I axis, bool keepdims = false) {
+  return norm(t, ord, detail::one_axis(axis), keepdims);
+}
 
 // --- scans along one axis (negative axes count from the end) ---
 // cumsum, cumprod: bool gives i64, other dtypes keep theirs. logcumsumexp: floating, computed

@@ -215,5 +215,6 @@ Tensor optional_tensor(py::handle h);
 void bind_training(py::module_& m);
 void bind_math(py::module_& m);
 void bind_gradcheck_broadcasting(py::module_& m);  // gradcheck_broadcasting.cpp
+void bind_printing(py::module_& m);
 
 }  // namespace ndgrad::python

@@ -240,6 +240,7 @@ PYBIND11_MODULE(_core, m) {
   bind_training(m);
   bind_math(m);
   bind_gradcheck_broadcasting(m);
+  bind_printing(m);
 
   pybind11::class_<GradModeScope>(m, "_GradModeScope")
       .def(pybind11::init<bool>())

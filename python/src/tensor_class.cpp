@@ -17,19 +17,30 @@ py::object number_of(const Tensor& t) {
 }
 
 std::string repr(const Tensor& t) {
-  std::ostringstream os;
-  nogil([&] {
-    os << t;
-    return 0;
-  });
-  std::string s = os.str();
-  // The C++ printing ends with its own ", dtype=f32..." suffix: replaced by Python's names.
-  const size_t suffix = s.rfind(", dtype=");
-  if (suffix != std::string::npos) s.resize(suffix);
-  s += std::string(", dtype=") + py_dtype_name(t.dtype());
-  if (t.requires_grad()) s += ", requires_grad=True";
-  if (const char* fn = t.grad_fn_name()) s += std::string(", grad_fn=") + fn;
-  return s + ")";
+  std::string extra;
+  if (t.requires_grad()) extra += ", requires_grad=True";
+  if (const char* fn = t.grad_fn_name()) extra += std::string(", grad_fn=") + fn;
+  // The C++ printing (ndgrad.set_printoptions), with Python's dtype names.
+  return nogil([&] { return tensor_repr(t, py_dtype_name(t.dtype()), extra); });
+}
+
+// t.item(), t.item(i, j) or t.item((i, j)) (NumPy's): one element as a Python number; negative
+// indices count from the end.
+py::object item_at(const Tensor& t, const py::args& args) {
+  if (args.size() == 0) return number_of(t);
+  std::vector<int64_t> index;
+  if (args.size() == 1 && !is_integer(args[0]))
+    for (py::handle h : py::iterable(args[0])) index.push_back(to_int64(h));
+  else
+    for (py::handle h : args) index.push_back(to_int64(h));
+  const double value = nogil([&] { return t.item(index); });  // checks the index
+  if (is_floating(t.dtype())) return py::float_(value);
+  Tensor element = t.detach();
+  for (size_t d = 0; d < index.size(); ++d) {
+    const int64_t i = index[d], n = element.size(0);
+    element = element.select(0, i < 0 ? i + n : i);
+  }
+  return number_of(element);  // exact for int64 values past 2^53
 }
 
 // A binary operator: NotImplemented for an operand it does not take (Python then tries the
@@ -287,7 +298,9 @@ np.asarray(t) shares the tensor's memory.)doc");
       .def("dim", &Tensor::ndim, "The number of axes (PyTorch's name for ndim).")
       .def("is_contiguous", &Tensor::is_contiguous,
            "Whether the elements lie row-major without gaps.")
-      .def("item", &number_of, "The value of a one-element tensor as a Python number.")
+      .def("item", &item_at,
+           "The value of a one-element tensor, or of the element at the given indices "
+           "(item(i, j) or item((i, j))), as a Python number.")
       .def(
           "tolist", [](const Tensor& t) { return to_numpy(t).attr("tolist")(); },
           "Nested lists of Python numbers.")

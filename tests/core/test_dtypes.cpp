@@ -539,7 +539,7 @@ TEST(DTypes, Printing) {
   os << tensor({1, 255}, {2}, DType::u8) << " " << tensor({-1.5, 1.0 / 3}, {2}, DType::f16) << " "
      << tensor({2}, {1}, DType::bf16);
   EXPECT_EQ(os.str(),
-            "tensor([  1 255], dtype=u8) tensor([  -1.5 0.3333], dtype=f16) "
+            "tensor([  1 255], dtype=u8) tensor([-1.5     0.3333], dtype=f16) "
             "tensor([2.], dtype=bf16)");
 }
 

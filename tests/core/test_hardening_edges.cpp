@@ -571,5 +571,5 @@ TEST(HardeningPrinting, HugeViewsPrintWithoutMaterializing) {
   EXPECT_GT(count_of(eight, "2."), 0u);
   // Too many axes for even one value per edge: the shape instead of the values.
   EXPECT_EQ(printed(scalar(2.0).broadcast_to(Shape(32, 3))),
-            "tensor([...], shape=" + shape_str(Shape(32, 3)) + ", dtype=f32)");
+            "tensor([...], shape=" + shape_str(Shape(32, 3)) + ",\n       dtype=f32)");
 }

@@ -330,7 +330,7 @@ TEST(Printing, LooksLikeNumpy) {
   EXPECT_EQ(os.str(), "tensor([[0. 1. 2.]\n        [3. 4. 5.]], dtype=f32)");
   std::ostringstream os2;
   os2 << tensor({0.5, -1.25}, {2}, DType::f64);
-  EXPECT_EQ(os2.str(), "tensor([  0.5 -1.25], dtype=f64)");
+  EXPECT_EQ(os2.str(), "tensor([ 0.5  -1.25], dtype=f64)");  // NumPy pads the fraction too
   std::ostringstream os3;
   os3 << (arange(3) > 0.5) << " " << arange(2, DType::i64) << " " << scalar(3);
   EXPECT_EQ(
