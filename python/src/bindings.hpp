@@ -214,5 +214,6 @@ Tensor optional_tensor(py::handle h);
 
 void bind_training(py::module_& m);
 void bind_math(py::module_& m);
+void bind_explain_grad(py::module_& m);
 
 }  // namespace ndgrad::python

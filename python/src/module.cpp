@@ -237,6 +237,7 @@ PYBIND11_MODULE(_core, m) {
   bind_dlpack(m);
   bind_training(m);
   bind_math(m);
+  bind_explain_grad(m);
 
   pybind11::class_<GradModeScope>(m, "_GradModeScope")
       .def(pybind11::init<bool>())
