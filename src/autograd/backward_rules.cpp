@@ -2,6 +2,7 @@
 // The op table's rows give their own derivative column (the formula the node runs, so it
 // cannot drift); the other ops have a line here, and a test checks that every op a node
 // registers has one (tests/autograd/test_explain_grad.cpp).
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
@@ -27,7 +28,7 @@ const std::map<std::string, Rules>& rule_table() {
   t[#name] = {"dx = " #derivative "   (g, y = " #name "(x, axes) with keepdims)"};
 #include "ndgrad/op_table.def"
     const std::pair<const char*, Rules> others[] = {
-        {"matmul", {"da = g @ b.mT", "db = a.mT @ g"}},
+        {"matmul", {"da = g @ b.mT   (y = a @ b)", "db = a.mT @ g   (y = a @ b)"}},
         {"broadcast_to", {"dx = g summed over the broadcast axes (np.sum(g, axes) to x.shape)"}},
         {"to", {"dx = g.astype(x.dtype)"}},
         {"contiguous", {"dx = g"}},
@@ -91,7 +92,24 @@ std::string backward_rule(const std::string& op, size_t input) {
   auto it = table.find(op);
   if (it == table.end() || it->second.empty()) return "";
   const Rules& r = it->second;
-  return r[std::min(input, r.size() - 1)];
+  std::string rule = r[std::min(input, r.size() - 1)];
+  // The helpers the op table's derivatives call, spelled out.
+  static const std::pair<const char*, const char*> glossary[] = {
+      {"tanh_backward(g, y)", "g * (1 - y**2)"},
+      {"sigmoid_backward(g, y)", "g * y * (1 - y)"},
+      {"relu_backward(g, x)", "np.where(x > 0, g, 0)"},
+      {"pow_base_grad(g, a, b)", "g * b * a**(b - 1)"},
+      {"pow_exponent_grad(g, a, b, y)", "g * y * log(a)"},
+      {"select_grad(", "g where this operand is the one chosen, else 0"},
+      {"extreme_grad(", "g shared among the elements of x equal to y"},
+      {"prod_grad(", "g * y / x, computed without dividing by zeros"},
+      {"logit_grad(x)", "1 / (x * (1 - x))"},
+  };
+  for (const auto& [helper, meaning] : glossary)
+    if (rule.find(helper) != std::string::npos)
+      rule += std::string("; ") + (helper[std::strlen(helper) - 1] == '(' ? "that is, " : helper) +
+              (helper[std::strlen(helper) - 1] == '(' ? "" : " = ") + meaning;
+  return rule;
 }
 
 }  // namespace ndgrad
