@@ -532,6 +532,17 @@ int explain_grad_command(const std::vector<std::string>& args) {
       return 0;
     }
     std::cout << explain_grad(y, vars.at(p.wrt)).text;
+    // Subscripts: where each element of g goes, element by element (explain EXPR's account).
+    bool subscripts = false;
+    for (std::vector<const cli::Expr*> todo{p.expr.get()}; !todo.empty() && !subscripts;) {
+      const cli::Expr* e = todo.back();
+      todo.pop_back();
+      subscripts = e->kind == cli::Expr::Kind::index;
+      for (const auto& a : e->args) todo.push_back(a.get());
+    }
+    if (subscripts)
+      std::cout << "\nElement by element, as 'ndgrad explain EXPR' tells it:\n"
+                << cli::explain_expression(*p.expr, p.text, p.inputs);
     return 0;
   });
 }
