@@ -240,7 +240,8 @@ int parse_problem(const std::vector<std::string>& args, const std::string& usage
                              " elements; the ndgrad command takes at most " +
                              std::to_string(kMaxElements) + " per input",
                          usage.c_str());
-    // Values in [0.5, 1.5): away from the kinks of relu/abs and inside log's and sqrt's domain.
+    // Random values default to [0.5, 1.5): away from the kinks of relu/abs and inside log's and
+    // sqrt's domain.
     try {
       ++k;
       if (given != values.end()) {
