@@ -61,4 +61,53 @@ StrictBroadcast strict_broadcast_level();
 // the axes it sums.
 std::string to_dot(const Tensor& output);
 
+// to_dot with gradients: it runs a backward pass of its own over the graph (which must still be
+// there: before backward, or after backward with retain_graph), seeded with upstream (ones of
+// output's shape when undefined), and labels each edge with ||g||, the Frobenius norm of the
+// gradient that edge hands to its input (after any broadcast sum). Edges where broadcasting was
+// undone are drawn bold red, with the norm before and after the sum. No .grad changes, no hook
+// runs.
+struct DotOptions {
+  bool gradients = false;
+  Tensor upstream;
+};
+std::string to_dot(const Tensor& output, const DotOptions& options);
+
+// The backward rule of a recorded op, in NumPy notation, for its input `input` ("" for an op
+// with none, as a user's CustomOp). The op table's rows give their derivative column itself;
+// every other op has a line in src/autograd/backward_rules.cpp (a test checks each has one).
+std::string backward_rule(const std::string& op, size_t input = 0);
+
+// The chain rule for one leaf, edge by edge: every edge on every path from loss to leaf, in
+// the order backward runs them. Like to_dot with gradients, it runs a pass of its own over the
+// recorded graph (which must still be there), seeded with upstream (ones when undefined); no
+// .grad changes and no hook runs.
+struct GradEdge {
+  int step = 0;          // 1-based, in the order backward runs them
+  std::string op;        // the op whose rule runs
+  size_t input = 0;      // which of the op's inputs the gradient goes to
+  std::string rule;      // backward_rule(op, input)
+  Shape upstream_shape;  // g: the gradient of the op's output
+  Shape rule_shape;      // the shape the rule gives (the broadcast shape, for broadcasting ops)
+  Shape shape;           // the input's shape
+  std::vector<int64_t> summed_axes;  // axes of rule_shape summed to undo broadcasting
+  int64_t values_summed = 1;         // values summed into each element there
+  // Indexing ops (index, take, masked_select, diagonal): how many elements of the input get
+  // no element of g, exactly one, several (accumulated); -1 for other ops.
+  int64_t scatter_zero = -1, scatter_one = -1, scatter_many = -1;
+  int to_step = 0;  // the step that runs the input's op next, 0 when the input is the leaf
+  int joins = 1;    // how many edges on the paths carry a gradient into the same input
+  Tensor upstream;  // the values: g, and what this edge adds to the input's gradient
+  Tensor grad;
+};
+struct GradExplanation {
+  Shape loss_shape, leaf_shape;
+  std::vector<GradEdge> edges;
+  double paths = 0;  // distinct paths from loss to leaf
+  Tensor grad;       // the leaf's total gradient: what backward(upstream) adds to leaf.grad()
+  std::string text;
+};
+GradExplanation explain_grad(const Tensor& loss, const Tensor& leaf,
+                             const Tensor& upstream = Tensor());
+
 }  // namespace ndgrad

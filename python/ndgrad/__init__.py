@@ -33,9 +33,17 @@ class DotGraph(str):
                               check=True).stdout.decode()
 
 
-def to_dot(output):
+def to_dot(output, gradients=False, upstream=None):
     """The graph recorded behind output as Graphviz DOT: a node per op, each edge labelled with
-    the shape that flows along it and the axes a gradient is summed over."""
+    the shape that flows along it and the axes a gradient is summed over.
+
+    gradients=True runs a backward pass of its own over the graph (which must still be there:
+    before backward, or after backward(retain_graph=True)), seeded with upstream (ones when
+    None), and labels each edge with ||g||, the norm of the gradient it hands its input; edges
+    where broadcasting is undone are red, with the norm before and after the sum. No .grad
+    changes."""
+    if gradients:
+        return DotGraph(_core._to_dot_gradients(output, upstream))
     return DotGraph(_core.to_dot(output))
 
 

@@ -1,7 +1,7 @@
 """Types of ndgrad's C++ core (ndgrad._core), for editors and type checkers."""
 
 import builtins
-from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union, overload
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 
@@ -508,6 +508,34 @@ class strict_broadcast:
 
 def to_dot(output: Tensor) -> str: ...
 def explain_broadcast(a: Sequence[builtins.int], b: Sequence[builtins.int]) -> str: ...
+
+class GradEdge:
+    step: builtins.int
+    op: str
+    input: builtins.int
+    rule: str
+    upstream_shape: Tuple[builtins.int, ...]
+    rule_shape: Tuple[builtins.int, ...]
+    shape: Tuple[builtins.int, ...]
+    summed_axes: List[builtins.int]
+    values_summed: builtins.int
+    scatter_zero: builtins.int
+    scatter_one: builtins.int
+    scatter_many: builtins.int
+    to_step: builtins.int
+    joins: builtins.int
+    upstream: Optional[Tensor]
+    grad: Optional[Tensor]
+
+class GradExplanation:
+    loss_shape: Tuple[builtins.int, ...]
+    leaf_shape: Tuple[builtins.int, ...]
+    edges: List[GradEdge]
+    paths: builtins.float
+    grad: Tensor
+    text: str
+
+def explain_grad(loss: Tensor, leaf: Tensor, upstream: Optional[Tensor] = None) -> GradExplanation: ...
 
 class ParamGroup:
     """One group of an optimizer's parameters with its own options (None: the optimizer's)."""

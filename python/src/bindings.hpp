@@ -216,5 +216,6 @@ void bind_training(py::module_& m);
 void bind_math(py::module_& m);
 void bind_gradcheck_broadcasting(py::module_& m);  // gradcheck_broadcasting.cpp
 void bind_printing(py::module_& m);
+void bind_explain_grad(py::module_& m);
 
 }  // namespace ndgrad::python

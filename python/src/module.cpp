@@ -241,6 +241,7 @@ PYBIND11_MODULE(_core, m) {
   bind_math(m);
   bind_gradcheck_broadcasting(m);
   bind_printing(m);
+  bind_explain_grad(m);
 
   pybind11::class_<GradModeScope>(m, "_GradModeScope")
       .def(pybind11::init<bool>())

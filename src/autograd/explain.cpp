@@ -1,10 +1,12 @@
 // explain_broadcast and the backward graph as DOT (strict broadcasting: ops/strict.cpp).
 #include "ndgrad/explain.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <sstream>
 
+#include "autograd/grad_trace.hpp"
 #include "core/shape.hpp"
 #include "graph/node.hpp"
 
@@ -83,8 +85,29 @@ BroadcastExplanation explain_broadcast(const Shape& a, const Shape& b) {
   return e;
 }
 
-std::string to_dot(const Tensor& output) {
+namespace {
+
+// The Frobenius norm, in double, as a label shows it.
+std::string norm_text(const Tensor& g) {
+  double sum = 0;
+  for (double v : g.to_vector()) sum += v * v;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", std::sqrt(sum));
+  return buf;
+}
+
+}  // namespace
+
+std::string to_dot(const Tensor& output) { return to_dot(output, DotOptions()); }
+
+std::string to_dot(const Tensor& output, const DotOptions& options) {
   require_defined_arg(output, "to_dot", "the output");
+  GradTrace trace;
+  if (options.gradients) trace = trace_backward(output, options.upstream, "to_dot");
+  const std::string seed_norm =
+      options.gradients ? "\\n||g|| " + norm_text(options.upstream.defined() ? options.upstream
+                                                                             : ones(output.shape()))
+                        : "";
   std::ostringstream dot;
   dot << "digraph backward {\n  rankdir=BT;\n  node [fontname=\"Helvetica\", fontsize=11];\n"
       << "  edge [fontname=\"Helvetica\", fontsize=10];\n";
@@ -92,7 +115,8 @@ std::string to_dot(const Tensor& output) {
   Node* root = output.impl()->grad_fn.get();
   if (!root) {
     dot << "  leaf0 [label=\"" << (output.requires_grad() ? "leaf " : "constant ")
-        << shape_str(output.shape()) << "\", shape=ellipse];\n  leaf0 -> output;\n}\n";
+        << shape_str(output.shape()) << "\", shape=ellipse];\n  leaf0 -> output"
+        << (seed_norm.empty() ? "" : " [label=\"" + seed_norm.substr(2) + "\"]") << ";\n}\n";
     return dot.str();
   }
   // Ids in discovery order; a node's output shape is what its consumers' edges record.
@@ -113,7 +137,8 @@ std::string to_dot(const Tensor& output) {
   for (const Node* n : order) {
     const int id = ids[n];
     dot << "  n" << id << " [label=\"" << n->name() << "\", shape=box, style=rounded];\n";
-    for (const auto& e : n->edges) {
+    for (size_t i = 0; i < n->edges.size(); ++i) {
+      const Node::Edge& e = n->edges[i];
       std::string source;
       if (e.fn) {
         source = "n" + std::to_string(ids[e.fn.get()]);
@@ -121,8 +146,10 @@ std::string to_dot(const Tensor& output) {
         auto it = leaves.find(e.leaf.get());
         if (it == leaves.end()) {
           it = leaves.emplace(e.leaf.get(), static_cast<int>(leaves.size())).first;
-          dot << "  leaf" << it->second << " [label=\"leaf " << shape_str(e.shape)
-              << "\", shape=ellipse];\n";
+          dot << "  leaf" << it->second << " [label=\"leaf " << shape_str(e.shape);
+          auto total = trace.leaf_grads.find(e.leaf.get());
+          if (total != trace.leaf_grads.end()) dot << "\\ngrad ||g|| " << norm_text(total->second);
+          dot << "\", shape=ellipse];\n";
         }
         source = "leaf" + std::to_string(it->second);
       } else {
@@ -132,19 +159,32 @@ std::string to_dot(const Tensor& output) {
       }
       std::string label = shape_str(e.shape);
       const int core = n->broadcast_core_dims();
+      bool summed = false;
       if (core >= 0 && e.active()) {
         int64_t leading = 0;
         std::vector<int64_t> axes;
         if (unbroadcast_axes(out_shape[n], e.shape, core, axes, leading) && !axes.empty()) {
           label += "\\ngrad: sum axes " + axes_str(axes);
           if (leading) label += ", drop " + std::to_string(leading) + " leading";
+          summed = true;
         }
       }
-      dot << "  " << source << " -> n" << id << " [label=\"" << label << "\""
-          << (e.active() ? "" : ", style=dashed, color=gray60") << "];\n";
+      std::string style = e.active() ? "" : ", style=dashed, color=gray60";
+      if (options.gradients && e.active()) {
+        const GradTrace::EdgeFlow& f = trace.flows[n][i];
+        if (!f.summed.defined()) {
+          label += "\\nno gradient";
+        } else if (summed) {
+          label += "\\n||g|| " + norm_text(f.raw) + " summed to " + norm_text(f.summed);
+          style = ", color=red3, fontcolor=red3, penwidth=2";
+        } else {
+          label += "\\n||g|| " + norm_text(f.summed);
+        }
+      }
+      dot << "  " << source << " -> n" << id << " [label=\"" << label << "\"" << style << "];\n";
     }
   }
-  dot << "  n0 -> output [label=\"" << shape_str(output.shape()) << "\"];\n}\n";
+  dot << "  n0 -> output [label=\"" << shape_str(output.shape()) << seed_norm << "\"];\n}\n";
   return dot.str();
 }
 
