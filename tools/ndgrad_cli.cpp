@@ -431,15 +431,11 @@ int gradcheck_command(std::vector<std::string> args) {
   const std::string usage =
       std::string(
           "usage: ndgrad gradcheck EXPR --shape NAME=DIMS ... [--value NAME=V,...] "
-          "[--range NAME=LO:HI] [--strict] [--broadcasting]
-") +
+          "[--range NAME=LO:HI] [--strict] [--broadcasting]\n") +
       expr_help() + kValueOptions +
-      "  --broadcasting         check every broadcast-compatible variant of the shapes (size-1
-"
-      "                         axes, dropped leading axes, distinct and equal sizes) on random
-"
-      "                         inputs
-";
+      "  --broadcasting         check every broadcast-compatible variant of the shapes (size-1\n"
+      "                         axes, dropped leading axes, distinct and equal sizes) on random\n"
+      "                         inputs\n";
   const auto flag = std::find(args.begin(), args.end(), "--broadcasting");
   const bool broadcasting = flag != args.end() && flag != args.begin();
   if (broadcasting) args.erase(flag);
