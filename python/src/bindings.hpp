@@ -197,7 +197,8 @@ void bind_dtype(py::module_& m);
 void bind_tensor(py::module_& m);
 void bind_functions(py::module_& m);
 void bind_nn_optim(py::module_& m);
-void bind_dlpack(py::module_& m);  // after bind_tensor
+void bind_dlpack(py::module_& m);
+void bind_audit(py::module_& m);  // broadcast_audit, and the Python call site  // after bind_tensor
 
 // Shared by the nn/optim binding files (nn_optim.cpp defines them). A parameter list: an
 // iterable of tensors (TypeError otherwise, ValueError when empty); an optimizer's parameters: an
