@@ -91,6 +91,7 @@ struct LeafSummation {
   };
   std::vector<Contribution> contributions;  // in the order backward delivered them
   int64_t max_factor() const;
+  bool of(const Tensor& t) const;  // whether this is t's
 };
 
 class BroadcastAudit {

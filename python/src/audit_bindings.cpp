@@ -9,7 +9,8 @@ namespace ndgrad::python {
 
 namespace {
 
-std::string package_dir;  // ".../ndgrad/": frames of the package's own Python code are skipped
+// ".../ndgrad/": frames of the package's own Python code are skipped (guarded by the GIL).
+std::string package_dir;
 
 // The Python file:line that called into the library. Ops run with the GIL released: it is
 // taken for the look (the library calls this only for a violation or an audit record).
@@ -18,6 +19,13 @@ std::string python_call_site() {
   const PyGILState_STATE state = PyGILState_Ensure();
   std::string site;
   try {
+    if (package_dir.empty()) {  // the package's directory, once it is imported
+      py::object package = py::module_::import("sys").attr("modules").attr("get")("ndgrad");
+      if (!package.is_none() && py::hasattr(package, "__file__"))
+        package_dir = py::cast<std::string>(py::module_::import("os.path").attr("dirname")(
+                          package.attr("__file__"))) +
+                      "/";
+    }
     PyObject* current = reinterpret_cast<PyObject*>(PyEval_GetFrame());  // borrowed
     for (py::object f = py::reinterpret_borrow<py::object>(current); f.ptr() && !f.is_none();
          f = f.attr("f_back")) {
@@ -27,7 +35,7 @@ std::string python_call_site() {
         break;
       }
     }
-  } catch (const py::error_already_set&) {
+  } catch (const std::exception&) {  // py::error_already_set, py::cast_error
     site.clear();
   }
   PyGILState_Release(state);
@@ -98,9 +106,6 @@ class AuditScope {
 }  // namespace
 
 void bind_audit(py::module_& m) {
-  package_dir =
-      py::cast<std::string>(py::module_::import("os.path").attr("dirname")(m.attr("__file__")));
-  package_dir += "/";
   set_call_site_hook(&python_call_site);
   py::class_<AuditScope>(m, "broadcast_audit",
                          R"doc(Records every implicit broadcast in a with block.
@@ -145,7 +150,7 @@ the library's own broadcasting are not recorded. What was recorded stays readabl
           "leaf",
           [](const AuditScope& s, const Tensor& t) -> py::object {
             for (const LeafSummation& l : s.leaves())
-              if (l.leaf == t.impl().get()) return leaf_dict(l);
+              if (l.of(t)) return leaf_dict(l);
             return py::none();
           },
           py::arg("tensor"),

@@ -237,6 +237,8 @@ int64_t LeafSummation::max_factor() const {
   return m;
 }
 
+bool LeafSummation::of(const Tensor& t) const { return t.defined() && t.impl().get() == leaf; }
+
 BroadcastAudit::BroadcastAudit() : state_(std::make_shared<State>()) { attach(state_); }
 BroadcastAudit::~BroadcastAudit() { detach(state_); }
 
