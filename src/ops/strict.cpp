@@ -5,6 +5,7 @@
 
 #include <cxxabi.h>
 #include <dlfcn.h>
+#include <sys/stat.h>
 #include <unwind.h>
 
 #include <cstdint>
@@ -112,12 +113,24 @@ std::string qualified_name(std::string name) {
 }
 
 #ifdef NDGRAD_SOURCE_DIR
+// Whether file is one of the library's sources: under its source tree's src/, include/ndgrad/
+// or python/src/. A relative path (a build that rewrote them, as ccache's base directory does)
+// counts when, without its leading "../", it names a file there.
 bool library_file(const std::string& file) {
   static const std::string root = NDGRAD_SOURCE_DIR;
-  if (file.size() <= root.size() || file.compare(0, root.size(), root) != 0) return false;
-  const std::string rest = file.substr(root.size());
-  return starts_with(rest, "/src/") || starts_with(rest, "/include/ndgrad/") ||
-         starts_with(rest, "/python/src/");
+  std::string rest;
+  if (file.size() > root.size() && file.compare(0, root.size() + 1, root + "/") == 0) {
+    rest = file.substr(root.size() + 1);
+  } else if (!file.empty() && file[0] != '/') {
+    rest = file;
+    while (starts_with(rest, "../") || starts_with(rest, "./")) rest.erase(0, rest.find('/') + 1);
+    struct stat st {};
+    if (::stat((root + "/" + rest).c_str(), &st) != 0) return false;
+  } else {
+    return false;
+  }
+  return starts_with(rest, "src/") || starts_with(rest, "include/ndgrad/") ||
+         starts_with(rest, "python/src/");
 }
 #else
 bool library_file(const std::string&) { return false; }
