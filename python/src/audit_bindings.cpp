@@ -15,7 +15,9 @@ std::string package_dir;
 // The Python file:line that called into the library. Ops run with the GIL released: it is
 // taken for the look (the library calls this only for a violation or an audit record).
 std::string python_call_site() {
-  if (python_exiting()) return "";
+  // A thread Python never ran on (the library's own workers) has no Python call site, and
+  // taking the GIL there could wait on a Python thread that waits for it.
+  if (python_exiting() || !PyGILState_GetThisThreadState()) return "";
   const PyGILState_STATE state = PyGILState_Ensure();
   std::string site;
   try {
