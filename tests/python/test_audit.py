@@ -120,3 +120,14 @@ def test_environment_variable_reports_at_exit(tmp_path):
                           timeout=120)
     assert done.returncode == 0 and "ndgrad broadcast audit" not in done.stderr
     assert "SUSPICIOUS sub (3,1) with (3,) -> (3,3)  x1" in out.read_text()
+
+
+def test_a_call_from_the_packages_python_code_names_the_users_line():
+    layer = nd.nn.Linear(4, 3, seed=1)
+    x = nd.tensor(np.random.default_rng(3).standard_normal((16, 4)))
+    with nd.broadcast_audit() as a:
+        loss = layer(x).sum(); line = lineno()  # noqa: E702
+        loss.backward()
+    adds = [r for r in a.records() if r["op"] == "add"]
+    assert adds and all(r["call_site"] == f"{__file__}:{line}" for r in adds), a.report()
+    assert a.leaf(layer.bias)["max_factor"] == 16
