@@ -197,8 +197,7 @@ void bind_dtype(py::module_& m);
 void bind_tensor(py::module_& m);
 void bind_functions(py::module_& m);
 void bind_nn_optim(py::module_& m);
-void bind_dlpack(py::module_& m);
-void bind_audit(py::module_& m);  // broadcast_audit, and the Python call site  // after bind_tensor
+void bind_dlpack(py::module_& m);  // after bind_tensor
 
 // Shared by the nn/optim binding files (nn_optim.cpp defines them). A parameter list: an
 // iterable of tensors (TypeError otherwise, ValueError when empty); an optimizer's parameters: an
@@ -216,5 +215,6 @@ Tensor optional_tensor(py::handle h);
 void bind_training(py::module_& m);
 void bind_math(py::module_& m);
 void bind_gradcheck_broadcasting(py::module_& m);  // gradcheck_broadcasting.cpp
+void bind_audit(py::module_& m);  // broadcast_audit, and the Python call site (audit_bindings.cpp)
 
 }  // namespace ndgrad::python
