@@ -1,6 +1,9 @@
 #pragma once
 // Making broadcasting visible: a step-by-step explanation of NumPy's rules and of the
 // reductions backward applies, strict broadcasting scopes, and the backward graph as DOT.
+#include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +44,7 @@ enum class StrictBroadcast {
   off,
   no_rank_promotion,  // (3,4) + (4,) is refused: operands must have equal ranks
   no_implicit,        // every operand must already have the result's shape
+  warn,  // as no_implicit, but a warning on stderr (once per call site and op) and the op runs
 };
 
 class StrictBroadcastGuard {
@@ -55,6 +59,64 @@ class StrictBroadcastGuard {
 };
 
 StrictBroadcast strict_broadcast_level();
+
+// Broadcast audit: while a BroadcastAudit is alive, every implicit broadcast on any thread is
+// recorded instead of refused (the same broadcasts no_implicit refuses: 0-d operands, a plain
+// matrix against matmul's batch, broadcast_to and the library's own broadcasting inside backward
+// and composites are not recorded). Records are grouped by call site (the innermost frame
+// outside the library and the standard library), op and shapes. A backward pass run while an
+// audit is alive also records, per leaf, over how many values each gradient element was summed.
+// NDGRAD_BROADCAST_AUDIT=1 audits the whole process and prints the report to stderr at exit;
+// NDGRAD_BROADCAST_AUDIT=PATH writes it to that file.
+struct BroadcastRecord {
+  std::string op;
+  std::vector<Shape> operands;                  // 2 (3 for where; matmul: the batch dims)
+  Shape result;                                 // the broadcast shape (matmul: the batch dims)
+  std::vector<std::vector<int64_t>> stretched;  // per operand: the result's axes it was
+                                                // stretched along (extent 1 or absent -> n > 1)
+  std::string call_site;  // file:line (in function), or function+offset without -g
+  int64_t count = 0;      // how many times this site broadcast these shapes
+  // An outer-product broadcast: at least two operands stretched and the result at least twice
+  // the size of the largest operand, as (n,1) with (n,) -> (n,n).
+  bool suspicious = false;
+};
+
+struct LeafSummation {
+  const void* leaf = nullptr;  // the leaf's identity (its implementation), for matching
+  Shape shape;
+  struct Contribution {
+    std::string op;      // the op whose gradient reached the leaf
+    Shape gradient;      // the gradient's shape before it was summed to the leaf's
+    int64_t factor = 1;  // values summed into each element: numel(gradient) / numel(shape)
+  };
+  std::vector<Contribution> contributions;  // in the order backward delivered them
+  int64_t max_factor() const;
+  bool of(const Tensor& t) const;  // whether this is t's
+};
+
+class BroadcastAudit {
+ public:
+  BroadcastAudit();
+  ~BroadcastAudit();
+  BroadcastAudit(const BroadcastAudit&) = delete;
+  BroadcastAudit& operator=(const BroadcastAudit&) = delete;
+
+  std::vector<BroadcastRecord> records() const;              // in the order first seen
+  std::vector<LeafSummation> leaves() const;                 // in the order first reached
+  std::optional<LeafSummation> leaf(const Tensor& t) const;  // t's, if backward reached it
+  std::string report() const;  // records grouped per call site, then leaves
+  void clear();
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// Front ends name their own language's call site (the Python module: the Python file:line).
+// The hook returns "" where it has none; nullptr removes it.
+using CallSiteHook = std::string (*)();
+void set_call_site_hook(CallSiteHook hook);
 
 // Graphviz DOT of the graph recorded behind output: a node per op, each edge labelled with the
 // shape that flows along it and, where the engine sums a gradient down to a smaller shape,

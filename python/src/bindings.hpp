@@ -217,5 +217,6 @@ void bind_math(py::module_& m);
 void bind_gradcheck_broadcasting(py::module_& m);  // gradcheck_broadcasting.cpp
 void bind_printing(py::module_& m);
 void bind_explain_grad(py::module_& m);
+void bind_audit(py::module_& m);  // broadcast_audit, and the Python call site (audit_bindings.cpp)
 
 }  // namespace ndgrad::python

@@ -203,12 +203,14 @@ class StrictScope {
       level_ = StrictBroadcast::no_implicit;
     else if (level == "no_rank_promotion")
       level_ = StrictBroadcast::no_rank_promotion;
+    else if (level == "warn")
+      level_ = StrictBroadcast::warn;
     else if (level == "off")
       level_ = StrictBroadcast::off;
     else
       throw py::value_error(
           "strict_broadcast: level must be 'no_implicit', "
-          "'no_rank_promotion' or 'off', got '" +
+          "'no_rank_promotion', 'warn' or 'off', got '" +
           level + "'");
   }
   void enter() { guards_.push_back(std::make_unique<StrictBroadcastGuard>(level_)); }
@@ -242,6 +244,7 @@ PYBIND11_MODULE(_core, m) {
   bind_gradcheck_broadcasting(m);
   bind_printing(m);
   bind_explain_grad(m);
+  bind_audit(m);
 
   pybind11::class_<GradModeScope>(m, "_GradModeScope")
       .def(pybind11::init<bool>())
@@ -254,7 +257,8 @@ PYBIND11_MODULE(_core, m) {
                                 R"doc(Strict broadcasting inside a with block.
 
 level 'no_implicit' (default): every operand must already have the result's shape;
-'no_rank_promotion': operands must have equal ranks; 'off'. A refused op raises ShapeError naming
+'no_rank_promotion': operands must have equal ranks; 'warn': as 'no_implicit', but a warning on
+stderr (once per call site and op) and the op runs; 'off'. A refused op raises ShapeError naming
 the shapes and the Python file and line. 0-d operands, explicit broadcast_to, and the library's
 own broadcasting (backward, composites) are always allowed.)doc")
       .def(pybind11::init<const std::string&>(), pybind11::arg("level") = "no_implicit")

@@ -527,8 +527,8 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
                            b.impl()->shape, "where");
   checked_numel(shape, "where");
   const void* site = __builtin_return_address(0);
-  check_strict_broadcast("where", condition.impl()->shape, a.impl()->shape, shape, site);
-  check_strict_broadcast("where", a.impl()->shape, b.impl()->shape, shape, site);
+  check_strict_broadcast_where(condition.impl()->shape, a.impl()->shape, b.impl()->shape, shape,
+                               site);
   const DType dt = promote_types(a.dtype(), b.dtype());
   Tensor a_cast, b_cast;
   Tensor out = make_tensor(shape, dt, "where");
