@@ -48,5 +48,30 @@ int main() {
     std::cout << "sum_ij G[i,j] J[i,j,:] = " << compact << " = G.sum({0}) = " << G.sum({0}) << "\n";
     // end doc:full_form
   }
+  std::cout << "-- an audit of a training step\n";
+  {
+    // doc:audit
+    BroadcastAudit audit;  // records every implicit broadcast while it lives
+    Tensor pred = tensor({1, 2, 3, 4, 5}, {5, 1}).requires_grad_();  // a model's (5,1) output
+    Tensor target = tensor({1, 2, 3, 4, 5}, {5});                    // labels of shape (5,)
+    Tensor bias = zeros({3}).requires_grad_();
+    Tensor diff = pred - target;     // meant elementwise: (5,1) - (5,) is (5,5)
+    Tensor h = ones({5, 3}) + bias;  // a bias over a batch of 5: meant
+    Tensor loss = (diff * diff).mean() + h.sum();
+    loss.backward();
+    for (const BroadcastRecord& r : audit.records()) {
+      std::cout << r.op << ":";
+      for (const Shape& s : r.operands) std::cout << " " << shape_str(s);
+      std::cout << " -> " << shape_str(r.result) << ", " << r.count << " time(s)"
+                << (r.suspicious ? ", SUSPICIOUS (an outer product)" : "") << "\n";
+    }
+    for (const Tensor* t : {&pred, &bias})
+      if (auto l = audit.leaf(*t))
+        std::cout << "leaf " << shape_str(l->shape) << ": each gradient element summed over "
+                  << l->max_factor() << " values\n";
+    std::cout << "loss = " << loss.item()
+              << " (not 0: the differences of every pred with every target)\n";
+    // end doc:audit
+  }
   return 0;
 }
