@@ -43,9 +43,15 @@ struct BroadcastAudit::State {
   std::vector<std::pair<SiteKey, int64_t>> order;  // (key, count), first seen first
   std::vector<LeafSummation> leaves;
   std::map<const void*, size_t> leaf_index;
+  // The leaves reached, held so that no other tensor takes their address while the audit lives
+  // (their identity); past kMaxLeaves further leaves are only counted.
+  std::vector<Ref<TensorImpl>> held;
+  int64_t untracked_leaves = 0;
 };
 
 namespace {
+
+constexpr size_t kMaxLeaves = 4096;
 
 // The live audits. One lock for all: recording is for diagnosis, not speed. Never destroyed,
 // so that threads still running at exit may record while the process-wide report is written.
@@ -106,7 +112,7 @@ BroadcastRecord make_record(const SiteKey& key, int64_t count) {
 }
 
 std::string report_of(const std::vector<BroadcastRecord>& records,
-                      const std::vector<LeafSummation>& leaves) {
+                      const std::vector<LeafSummation>& leaves, int64_t untracked_leaves) {
   std::ostringstream os;
   int64_t total = 0, suspicious = 0;
   std::vector<std::string> sites;
@@ -153,6 +159,9 @@ std::string report_of(const std::vector<BroadcastRecord>& records,
     }
     os << "\n";
   }
+  if (untracked_leaves > 0)
+    os << "  (" << untracked_leaves << " more leaves reached past the first " << kMaxLeaves
+       << " were not tracked)\n";
   return os.str();
 }
 
@@ -169,14 +178,16 @@ void report_process_audit() {
   // The keys copied under the lock, symbolized outside it (other threads may still record).
   std::vector<std::pair<SiteKey, int64_t>> order;
   std::vector<LeafSummation> leaves;
+  int64_t untracked = 0;
   {
     std::lock_guard<std::mutex> hold(registry().lock);
     order = p->state->order;
     leaves = p->state->leaves;
+    untracked = p->state->untracked_leaves;
   }
   std::vector<BroadcastRecord> records;
   for (const auto& [key, count] : order) records.push_back(make_record(key, count));
-  const std::string text = report_of(records, leaves);
+  const std::string text = report_of(records, leaves, untracked);
   if (p->path == "1") {
     std::fputs(text.c_str(), stderr);
     std::fflush(stderr);
@@ -220,13 +231,22 @@ void audit_broadcast(const char* op, const Dims* const* operands, int n, const D
   }
 }
 
-void audit_leaf_sum(const void* leaf, const Dims& shape, const Dims& grad_shape, const char* op) {
+void audit_leaf_sum(const Ref<TensorImpl>& leaf, const Dims& shape, const Dims& grad_shape,
+                    const char* op) {
   const int64_t n = numel_of(shape);
   LeafSummation::Contribution c{op, grad_shape, n > 0 ? numel_of(grad_shape) / n : 0};
   std::lock_guard<std::mutex> hold(registry().lock);
   for (const auto& s : registry().live) {
-    auto [it, fresh] = s->leaf_index.emplace(leaf, s->leaves.size());
-    if (fresh) s->leaves.push_back(LeafSummation{leaf, shape, {}});
+    auto it = s->leaf_index.find(leaf.get());
+    if (it == s->leaf_index.end()) {
+      if (s->leaves.size() >= kMaxLeaves) {
+        ++s->untracked_leaves;
+        continue;
+      }
+      it = s->leaf_index.emplace(leaf.get(), s->leaves.size()).first;
+      s->leaves.push_back(LeafSummation{leaf.get(), shape, {}});
+      s->held.push_back(leaf);
+    }
     s->leaves[it->second].contributions.push_back(c);
   }
 }
@@ -266,14 +286,24 @@ std::optional<LeafSummation> BroadcastAudit::leaf(const Tensor& t) const {
   return state_->leaves[it->second];
 }
 
-std::string BroadcastAudit::report() const { return report_of(records(), leaves()); }
+std::string BroadcastAudit::report() const {
+  int64_t untracked = 0;
+  {
+    std::lock_guard<std::mutex> hold(registry().lock);
+    untracked = state_->untracked_leaves;
+  }
+  return report_of(records(), leaves(), untracked);
+}
 
 void BroadcastAudit::clear() {
+  std::vector<Ref<TensorImpl>> released;  // dropped after the lock
   std::lock_guard<std::mutex> hold(registry().lock);
+  released.swap(state_->held);
   state_->counts.clear();
   state_->order.clear();
   state_->leaves.clear();
   state_->leaf_index.clear();
+  state_->untracked_leaves = 0;
 }
 
 }  // namespace ndgrad

@@ -173,6 +173,26 @@ TEST(Audit, NothingRecordedInsideBackwardAndLeafSummationFactors) {
   EXPECT_EQ(audit.leaf(a53), std::nullopt);  // no gradient reached it
 }
 
+// Leaves made and dropped one after another (as gradcheck and jacobian do) often get the same
+// address: each stays its own leaf in the audit, with its own shape and contribution.
+TEST(Audit, LeavesThatDieAreNeverMergedWithLaterOnes) {
+  BroadcastAudit audit;
+  const Tensor row = randn({1, 4}, 1);
+  for (int i = 0; i < 40; ++i) {
+    Tensor leaf = randn({i % 2 ? 3 : 2, 1}, uint64_t(10 + i)).requires_grad_();
+    (leaf + row).sum().backward();
+  }
+  const std::vector<LeafSummation> leaves = audit.leaves();
+  ASSERT_EQ(leaves.size(), 40u) << audit.report();
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    EXPECT_EQ(leaves[i].shape, (Shape{i % 2 ? 3 : 2, 1}));
+    ASSERT_EQ(leaves[i].contributions.size(), 1u) << audit.report();
+    EXPECT_EQ(leaves[i].contributions[0].factor, 4);
+  }
+  audit.clear();
+  EXPECT_TRUE(audit.leaves().empty());
+}
+
 TEST(Audit, NoRecordWithoutAnAuditAndAfterItEnds) {
   const Tensor x = randn({3, 4}, 1), r = randn({4}, 2);
   std::vector<BroadcastRecord> after;
