@@ -104,9 +104,11 @@ struct Problem {
   std::shared_ptr<cli::Expr> expr;
   std::map<std::string, Tensor> inputs;
   std::vector<std::string> names;
-  std::map<std::string, std::string> origin;  // how each input's values were chosen
-  bool strict = false, grad = false;          // --strict; --grad (dot)
-  std::string wrt, svg;                       // --wrt (explain-grad); --svg (dot)
+  std::map<std::string, std::string> origin;                // how each input's values were chosen
+  bool strict = false, grad = false;                        // --strict; --grad (dot)
+  std::string wrt, svg;                                     // --wrt (explain-grad); --svg (dot)
+  std::map<std::string, std::pair<double, double>> ranges;  // --range
+  uint64_t seed = 0;                                        // --seed
 };
 
 // Which options a command takes beyond --shape and --seed.
@@ -217,6 +219,8 @@ int parse_problem(const std::vector<std::string>& args, const std::string& usage
       return usage_error("unknown option '" + a + "'", usage.c_str());
     }
   }
+  p.ranges = ranges;
+  p.seed = seed;
   uint64_t k = seed * 1000;
   const std::set<std::string> variables = cli::variables_of(*p.expr);
   for (const auto& [name, v] : values)
@@ -356,7 +360,10 @@ std::string outer_product_warning(const BroadcastExplanation& e) {
   if (!e.compatible || e.grad_a.summed_axes.empty() || e.grad_b.summed_axes.empty()) return "";
   const int64_t na = numel_of(e.a), nb = numel_of(e.b), nr = numel_of(e.result);
   const int64_t larger = std::max(na, nb);
-  if (larger == 0 || nr < 10 * larger) return "";
+  // The library's rule (equal element counts, the audit's "suspicious"), or any outer product
+  // ten times larger than its operands.
+  const bool mistake = is_outer_product_broadcast({e.a, e.b}, e.result);
+  if (larger == 0 || (!mistake && nr < 10 * larger)) return "";
   std::ostringstream w;
   w << "\nWarning: this is an outer product: both operands are stretched, and the result "
     << shape_str(e.result) << " has " << nr << " elements, " << nr / larger
@@ -447,20 +454,37 @@ int gradcheck_command(std::vector<std::string> args) {
     for (size_t i = 0; i < xs.size(); ++i) vars[p.names[i]] = xs[i];
     return cli::evaluate(*p.expr, vars);
   };
-  if (broadcasting)
+  if (broadcasting) {
+    for (const auto& n : p.names)
+      if (p.origin[n] == "given")
+        return usage_error("--value " + n +
+                               " fixes the values of one shape, and --broadcasting varies the "
+                               "shapes: use --range " +
+                               n + "=LO:HI",
+                           usage.c_str());
     return run_problem(p, [&] {
       std::vector<Shape> shapes;
       for (const auto& n : p.names) shapes.push_back(p.inputs.at(n).shape());
       GradcheckBroadcastingOptions o;
-      o.make_input = [](const Shape& s, size_t, uint64_t seed) {
-        return rand(s, seed, DType::f64) + 0.5;  // as the plain check's inputs
+      o.seed = p.seed;
+      o.make_input = [&](const Shape& s, size_t i, uint64_t seed) {
+        auto range = p.ranges.find(p.names[i]);  // as the plain check's inputs
+        const double lo = range == p.ranges.end() ? 0.5 : range->second.first;
+        const double hi = range == p.ranges.end() ? 1.5 : range->second.second;
+        return rand(s, seed, DType::f64) * (hi - lo) + lo;
       };
       const GradcheckBroadcastingResult r = gradcheck_broadcasting(f, shapes, o);
-      std::cout << "expression: " << p.text << "\ninputs: " << input_list(p)
-                << " (uniform in [0.5, 1.5))\n"
-                << with_input_names(r.report, p.names);
+      std::cout << "expression: " << p.text << "\ninputs: " << input_list(p) << "\nvalues:";
+      for (const auto& n : p.names) {
+        auto range = p.ranges.find(n);
+        std::cout << " " << n << " uniform in ["
+                  << (range == p.ranges.end() ? 0.5 : range->second.first) << ", "
+                  << (range == p.ranges.end() ? 1.5 : range->second.second) << ")";
+      }
+      std::cout << ", seed " << p.seed << "\n" << with_input_names(r.report, p.names);
       return r.ok ? 0 : 1;
     });
+  }
   std::vector<Tensor> xs;
   for (const auto& n : p.names) xs.push_back(p.inputs.at(n).detach().requires_grad_());
   return run_problem(p, [&] {

@@ -76,22 +76,29 @@ struct BroadcastRecord {
                                                 // stretched along (extent 1 or absent -> n > 1)
   std::string call_site;  // file:line (in function), or function+offset without -g
   int64_t count = 0;      // how many times this site broadcast these shapes
-  // An outer-product broadcast: at least two operands stretched and the result at least twice
-  // the size of the largest operand, as (n,1) with (n,) -> (n,n).
+  // An outer-product broadcast (is_outer_product_broadcast), as (n,1) with (n,) -> (n,n).
   bool suspicious = false;
 };
 
+// The broadcast that is most often a mistake: two operands with the same number of elements,
+// both stretched, into a result at least twice as large as the largest operand ((n,1) with
+// (n,) -> (n,n), meant elementwise). A column plus a row of other lengths is not flagged.
+bool is_outer_product_broadcast(const std::vector<Shape>& operands, const Shape& result);
+
+// A leaf is told apart by its address and shape; the audit holds no tensor, so a leaf freed and
+// made again with the same shape at the same address (a fresh input each step) counts as one.
 struct LeafSummation {
-  const void* leaf = nullptr;  // the leaf's identity (its implementation), for matching
+  const void* leaf = nullptr;  // the leaf's implementation's address, for matching
   Shape shape;
   struct Contribution {
     std::string op;      // the op whose gradient reached the leaf
     Shape gradient;      // the gradient's shape before it was summed to the leaf's
     int64_t factor = 1;  // values summed into each element: numel(gradient) / numel(shape)
+    int64_t count = 1;   // how many times backward delivered this (op, gradient, factor)
   };
-  std::vector<Contribution> contributions;  // in the order backward delivered them
+  std::vector<Contribution> contributions;  // distinct ones, in the order first delivered
   int64_t max_factor() const;
-  bool of(const Tensor& t) const;  // whether this is t's
+  bool of(const Tensor& t) const;  // whether this is t's (its address and shape)
 };
 
 class BroadcastAudit {

@@ -77,6 +77,7 @@ class Tensor {
   double item() const;
   // The element at index (one integer per axis, negative ones counting from the end), read
   // alone; IndexError naming the axis for an index out of range or a count that is not ndim.
+  // One integer on a tensor of other than one axis is a flat row-major index, as NumPy's item.
   double item(const std::vector<int64_t>& index) const;
   Tensor to(DType dtype) const;
   Tensor contiguous() const;

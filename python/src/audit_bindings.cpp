@@ -68,6 +68,7 @@ py::dict leaf_dict(const LeafSummation& l) {
     d["op"] = c.op;
     d["gradient"] = shape_tuple(c.gradient);
     d["factor"] = c.factor;
+    d["count"] = c.count;
     contributions.append(d);
   }
   py::dict d;
@@ -97,6 +98,12 @@ class AuditScope {
   std::vector<BroadcastRecord> records() const { return audit_ ? audit_->records() : records_; }
   std::vector<LeafSummation> leaves() const { return audit_ ? audit_->leaves() : leaves_; }
   std::string report() const { return audit_ ? audit_->report() : report_; }
+  void clear() {
+    if (audit_) audit_->clear();
+    records_.clear();
+    leaves_.clear();
+    report_.clear();
+  }
 
  private:
   std::unique_ptr<BroadcastAudit> audit_;
@@ -113,9 +120,9 @@ void bind_audit(py::module_& m) {
                          R"doc(Records every implicit broadcast in a with block.
 
 Inside the block, broadcasts from any thread are recorded instead of refused, grouped by the
-Python file:line that made them, the op and the shapes; an outer-product broadcast (at least two
-operands stretched and a result at least twice the largest operand, as (n,1) with (n,)) is
-flagged suspicious. A backward pass inside the block records, per leaf, over how many values each
+Python file:line that made them, the op and the shapes; an outer-product broadcast (two stretched
+operands of the same element count and a result at least twice the largest, as (n,1) with (n,))
+is flagged suspicious. A backward pass inside the block records, per leaf, over how many values each
 gradient element was summed. 0-d operands, broadcast_to, a plain matrix against matmul's batch and
 the library's own broadcasting are not recorded. What was recorded stays readable after the block.)doc")
       .def(py::init<>())
@@ -157,6 +164,7 @@ the library's own broadcasting are not recorded. What was recorded stays readabl
           },
           py::arg("tensor"),
           "leaves()'s dict for this tensor, or None if backward did not reach it.")
+      .def("clear", &AuditScope::clear, "Forgets what was recorded so far.")
       .def("report", &AuditScope::report,
            "The records grouped per call site, then the per-leaf summation factors, as text.");
 }

@@ -28,20 +28,6 @@ PyObject* new_error(py::module_& m, const char* name, std::initializer_list<PyOb
   return cls;
 }
 
-// A strict-broadcasting refusal names the C++ call site, which from Python is the binding:
-// the Python file and line that called into the library are named instead.
-std::string with_python_call_site(std::string message) {
-  if (strict_broadcast_level() == StrictBroadcast::off) return message;
-  const std::string before = ") at ", after = "; call broadcast_to";
-  const size_t at = message.find(before), end = message.find(after);
-  PyFrameObject* frame = PyEval_GetFrame();
-  if (at == std::string::npos || end == std::string::npos || end < at || !frame) return message;
-  py::handle f(reinterpret_cast<PyObject*>(frame));
-  const std::string site = py::cast<std::string>(f.attr("f_code").attr("co_filename")) + ":" +
-                           std::to_string(py::cast<int>(f.attr("f_lineno")));
-  return message.replace(at + before.size(), end - at - before.size(), site);
-}
-
 // The C++ advice in a message, as Python spells it.
 std::string in_python_terms(std::string message) {
   static const std::pair<const char*, const char*> kSpellings[] = {
@@ -96,7 +82,7 @@ void raise_python_error(std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const ShapeError& e) {
-      PyErr_SetString(errors.shape, in_python_terms(with_python_call_site(e.what())).c_str());
+      PyErr_SetString(errors.shape, in_python_terms(e.what()).c_str());
     } catch (const AxisError& e) {
       PyErr_SetString(errors.axis, in_python_terms(e.what()).c_str());
     } catch (const IndexError& e) {

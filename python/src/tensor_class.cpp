@@ -34,6 +34,15 @@ py::object item_at(const Tensor& t, const py::args& args) {
   else
     for (py::handle h : args) index.push_back(to_int64(h));
   const double value = nogil([&] { return t.item(index); });  // checks the index
+  if (index.size() == 1 && t.ndim() != 1) {  // a flat index (NumPy's): the same element's place
+    int64_t i = index[0], n = t.numel();
+    if (i < 0) i += n;
+    index.assign(static_cast<size_t>(t.ndim()), 0);
+    for (size_t d = index.size(); d-- > 0;) {
+      index[d] = i % t.size(static_cast<int64_t>(d));
+      i /= t.size(static_cast<int64_t>(d));
+    }
+  }
   if (is_floating(t.dtype())) return py::float_(value);
   Tensor element = t.detach();
   for (size_t d = 0; d < index.size(); ++d) {

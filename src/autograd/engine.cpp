@@ -215,7 +215,7 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
   auto to_leaf = [&](const Ref<TensorImpl>& leaf, Tensor g, const Dims& shape, DType dtype,
                      const char* op) {
     if (inputs && !capture_leaf.count(leaf.get())) return;
-    if (broadcast_audit_on()) audit_leaf_sum(leaf, shape, g.impl()->shape, op);
+    if (broadcast_audit_on()) audit_leaf_sum(leaf.get(), shape, g.impl()->shape, op);
     leaves.add(leaf, std::move(g), shape, dtype, op);
   };
   const Ref<Node>& root_fn = root.impl()->grad_fn;

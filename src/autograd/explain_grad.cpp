@@ -12,11 +12,14 @@
 #include "ndgrad/autograd.hpp"
 #include "ndgrad/explain.hpp"
 #include "ops/grad_sums.hpp"
+#include "ops/strict.hpp"
 
 namespace ndgrad {
 
 GradTrace trace_backward(const Tensor& output, const Tensor& upstream, const char* what) {
   require_defined_arg(output, what, "the output");
+  // The rules' own broadcasting, as in the engine: never refused by strict mode or audited.
+  StrictExemptScope library_broadcasting;
   Tensor seed = upstream;
   if (!seed.defined()) {
     seed = ones(output.shape(), output.dtype());

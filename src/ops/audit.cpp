@@ -42,10 +42,11 @@ struct BroadcastAudit::State {
   std::map<SiteKey, int64_t> counts;               // -> index into order
   std::vector<std::pair<SiteKey, int64_t>> order;  // (key, count), first seen first
   std::vector<LeafSummation> leaves;
-  std::map<const void*, size_t> leaf_index;
-  // The leaves reached, held so that no other tensor takes their address while the audit lives
-  // (their identity); past kMaxLeaves further leaves are only counted.
-  std::vector<Ref<TensorImpl>> held;
+  // A leaf is its address and shape (nothing is held: a process-wide audit must not keep the
+  // program's tensors alive). A leaf freed and made again with the same shape at the same
+  // address, as a fresh input each step often is, counts as the same one. Past kMaxLeaves,
+  // further leaves are only counted.
+  std::map<std::pair<const void*, Shape>, size_t> leaf_index;
   int64_t untracked_leaves = 0;
 };
 
@@ -107,7 +108,7 @@ BroadcastRecord make_record(const SiteKey& key, int64_t count) {
     if (!r.stretched.back().empty()) ++stretched;
     largest = std::max(largest, numel_or_one(s));
   }
-  r.suspicious = stretched >= 2 && numel_or_one(r.result) >= 2 * largest;
+  r.suspicious = is_outer_product_broadcast(r.operands, r.result);
   return r;
 }
 
@@ -156,6 +157,7 @@ std::string report_of(const std::vector<BroadcastRecord>& records,
       const auto& c = l.contributions[i];
       os << (i ? "," : "") << " " << c.factor << " value" << (c.factor == 1 ? "" : "s") << " (from "
          << c.op << " " << shape_str(c.gradient) << ")";
+      if (c.count > 1) os << " x" << c.count;
     }
     os << "\n";
   }
@@ -231,23 +233,29 @@ void audit_broadcast(const char* op, const Dims* const* operands, int n, const D
   }
 }
 
-void audit_leaf_sum(const Ref<TensorImpl>& leaf, const Dims& shape, const Dims& grad_shape,
-                    const char* op) {
+void audit_leaf_sum(const void* leaf, const Dims& shape, const Dims& grad_shape, const char* op) {
   const int64_t n = numel_of(shape);
-  LeafSummation::Contribution c{op, grad_shape, n > 0 ? numel_of(grad_shape) / n : 0};
+  LeafSummation::Contribution c{op, grad_shape, n > 0 ? numel_of(grad_shape) / n : 0, 1};
+  std::pair<const void*, Shape> key{leaf, shape};
   std::lock_guard<std::mutex> hold(registry().lock);
   for (const auto& s : registry().live) {
-    auto it = s->leaf_index.find(leaf.get());
+    auto it = s->leaf_index.find(key);
     if (it == s->leaf_index.end()) {
       if (s->leaves.size() >= kMaxLeaves) {
         ++s->untracked_leaves;
         continue;
       }
-      it = s->leaf_index.emplace(leaf.get(), s->leaves.size()).first;
-      s->leaves.push_back(LeafSummation{leaf.get(), shape, {}});
-      s->held.push_back(leaf);
+      it = s->leaf_index.emplace(key, s->leaves.size()).first;
+      s->leaves.push_back(LeafSummation{leaf, shape, {}});
     }
-    s->leaves[it->second].contributions.push_back(c);
+    auto& cs = s->leaves[it->second].contributions;  // the same summation again: counted
+    auto same = std::find_if(cs.begin(), cs.end(), [&](const LeafSummation::Contribution& o) {
+      return o.op == c.op && o.gradient == c.gradient && o.factor == c.factor;
+    });
+    if (same != cs.end())
+      ++same->count;
+    else
+      cs.push_back(c);
   }
 }
 
@@ -257,7 +265,27 @@ int64_t LeafSummation::max_factor() const {
   return m;
 }
 
-bool LeafSummation::of(const Tensor& t) const { return t.defined() && t.impl().get() == leaf; }
+bool LeafSummation::of(const Tensor& t) const {
+  return t.defined() && t.impl().get() == leaf && t.shape() == shape;
+}
+
+bool is_outer_product_broadcast(const std::vector<Shape>& operands, const Shape& result) {
+  // The (n,1) with (n,) -> (n,n) mistake: two operands of the same element count, each
+  // stretched, into a result at least twice as large as either (a column plus a row of other
+  // lengths is a broadcast made on purpose more often than not).
+  int64_t largest = 0;
+  std::vector<int64_t> stretched_sizes;
+  for (const Shape& s : operands) {
+    largest = std::max(largest, numel_or_one(s));
+    if (!s.empty() && !stretched_axes(s, result).empty())
+      stretched_sizes.push_back(numel_or_one(s));
+  }
+  if (numel_or_one(result) < 2 * largest) return false;
+  for (size_t i = 0; i < stretched_sizes.size(); ++i)
+    for (size_t j = i + 1; j < stretched_sizes.size(); ++j)
+      if (stretched_sizes[i] == stretched_sizes[j] && stretched_sizes[i] > 1) return true;
+  return false;
+}
 
 BroadcastAudit::BroadcastAudit() : state_(std::make_shared<State>()) { attach(state_); }
 BroadcastAudit::~BroadcastAudit() { detach(state_); }
@@ -281,7 +309,7 @@ std::vector<LeafSummation> BroadcastAudit::leaves() const {
 std::optional<LeafSummation> BroadcastAudit::leaf(const Tensor& t) const {
   if (!t.defined()) return std::nullopt;
   std::lock_guard<std::mutex> hold(registry().lock);
-  auto it = state_->leaf_index.find(t.impl().get());
+  auto it = state_->leaf_index.find({t.impl().get(), t.shape()});
   if (it == state_->leaf_index.end()) return std::nullopt;
   return state_->leaves[it->second];
 }
@@ -296,9 +324,7 @@ std::string BroadcastAudit::report() const {
 }
 
 void BroadcastAudit::clear() {
-  std::vector<Ref<TensorImpl>> released;  // dropped after the lock
   std::lock_guard<std::mutex> hold(registry().lock);
-  released.swap(state_->held);
   state_->counts.clear();
   state_->order.clear();
   state_->leaves.clear();

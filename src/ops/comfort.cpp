@@ -53,9 +53,33 @@ Tensor from_blob(void* data, const Shape& shape, DType dtype, std::function<void
   return from_blob(data, shape, strides, dtype, std::move(release));
 }
 
-double Tensor::item(const std::vector<int64_t>& index) const {
+namespace {
+
+// NumPy's item(i) on a tensor of other than one axis: i is a flat (row-major) index.
+std::vector<int64_t> unravel_flat_index(int64_t i, const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  if (i < -n || i >= n)
+    throw IndexError("item: flat index " + std::to_string(i) +
+                     " is out of bounds for a tensor of " + std::to_string(n) +
+                     " elements, shape " + shape_str(s));
+  if (i < 0) i += n;
+  std::vector<int64_t> index(s.size());
+  for (size_t d = s.size(); d-- > 0;) {
+    index[d] = i % s[d];
+    i /= s[d];
+  }
+  return index;
+}
+
+}  // namespace
+
+double Tensor::item(const std::vector<int64_t>& flat_or_index) const {
   if (!defined()) throw ValueError("item: the tensor is undefined");
   const Shape s = shape();
+  const std::vector<int64_t> index = flat_or_index.size() == 1 && s.size() != 1
+                                         ? unravel_flat_index(flat_or_index[0], s)
+                                         : flat_or_index;
   if (index.size() != s.size())
     throw IndexError("item: " + std::to_string(index.size()) + " indices for a tensor of shape " +
                      shape_str(s) + " (one per axis)");

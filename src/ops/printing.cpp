@@ -31,21 +31,25 @@ constexpr int64_t kMaxPrinted = int64_t(1) << 16;
 // edge item per axis would print more than kMaxPrinted values.
 std::vector<std::vector<int64_t>> printed_indices(const Dims& shape, const PrintOptions& o) {
   const bool summarize = numel_of(shape) > o.threshold;
-  std::vector<int64_t> edge(shape.size(), o.edgeitems);
+  std::vector<int64_t> edge(shape.size());
+  for (size_t d = 0; d < shape.size(); ++d) edge[d] = std::min(o.edgeitems, shape[d]);
+  // Whether axis d is summarized (written without 2 * edge, which could overflow).
+  auto elided = [&](size_t d) { return summarize && shape[d] - edge[d] > edge[d]; };
   auto count = [&] {
     double c = 1;  // a double: 6^32 overflows int64
     for (size_t d = 0; d < shape.size(); ++d)
-      c *= summarize && shape[d] > 2 * edge[d] ? 2 * edge[d] + 0.0 : shape[d] + 0.0;
+      c *= elided(d) ? 2.0 * double(edge[d]) : double(shape[d]);
     return c;
   };
   // Fewer edge items, outer axes first, until the values printed are few enough.
   for (int64_t e = std::min<int64_t>(o.edgeitems, 64) - 1;
        summarize && e >= 1 && count() > kMaxPrinted; --e)
-    for (size_t d = 0; d < shape.size() && count() > kMaxPrinted; ++d) edge[d] = e;
+    for (size_t d = 0; d < shape.size() && count() > kMaxPrinted; ++d)
+      edge[d] = std::min(edge[d], e);
   if (count() > kMaxPrinted) return {};
   std::vector<std::vector<int64_t>> indices(shape.size());
   for (size_t d = 0; d < shape.size(); ++d) {
-    if (summarize && shape[d] > 2 * edge[d]) {
+    if (elided(d)) {
       for (int64_t i = 0; i < edge[d]; ++i) indices[d].push_back(i);
       indices[d].push_back(-1);
       for (int64_t i = shape[d] - edge[d]; i < shape[d]; ++i) indices[d].push_back(i);

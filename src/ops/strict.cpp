@@ -117,7 +117,7 @@ std::string qualified_name(std::string name) {
 // or python/src/. A relative path (a build that rewrote them, as ccache's base directory does)
 // counts when, without its leading "../", it names a file there.
 bool library_file(const std::string& file) {
-  static const std::string root = NDGRAD_SOURCE_DIR;
+  static const std::string& root = *new std::string(NDGRAD_SOURCE_DIR);  // used at exit
   std::string rest;
   if (file.size() > root.size() && file.compare(0, root.size() + 1, root + "/") == 0) {
     rest = file.substr(root.size() + 1);
@@ -338,22 +338,22 @@ void set_call_site_hook(CallSiteHook hook) { call_site_hook.store(hook); }
 void check_strict_broadcast(const char* op, const Dims& a, const Dims& b, const Dims& result,
                             const void* call_site) {
   if (strict_exempt_depth > 0) return;
-  check_pair(op, a, b, result, call_site);
-  if (broadcast_audit_on()) {
+  if (broadcast_audit_on()) {  // first: a broadcast that strict mode refuses is recorded too
     const Dims* operands[] = {&a, &b};
     audit_broadcast(op, operands, 2, result, call_site);
   }
+  check_pair(op, a, b, result, call_site);
 }
 
 void check_strict_broadcast_where(const Dims& condition, const Dims& a, const Dims& b,
                                   const Dims& result, const void* call_site) {
   if (strict_exempt_depth > 0) return;
-  check_pair("where", condition, a, result, call_site);
-  check_pair("where", a, b, result, call_site);
   if (broadcast_audit_on() && !(condition == result && a == result && b == result)) {
     const Dims* operands[] = {&condition, &a, &b};
     audit_broadcast("where", operands, 3, result, call_site);
   }
+  check_pair("where", condition, a, result, call_site);
+  check_pair("where", a, b, result, call_site);
 }
 
 CallSiteKey call_site_key(const void* return_address) {

@@ -4,7 +4,6 @@
 #include <string>
 
 #include "core/dims.hpp"
-#include "core/tensor_impl.hpp"
 #include "ndgrad/explain.hpp"
 
 namespace ndgrad {
@@ -56,8 +55,7 @@ inline bool broadcast_audit_on() {
 void audit_broadcast(const char* op, const Dims* const* operands, int n, const Dims& result,
                      const void* call_site);
 // Records that backward summed a gradient of grad_shape to leaf's shape (the engine, while an
-// audit is alive). The audit holds the leaf, so that its address names it while the audit lives.
-void audit_leaf_sum(const Ref<TensorImpl>& leaf, const Dims& shape, const Dims& grad_shape,
-                    const char* op);
+// audit is alive).
+void audit_leaf_sum(const void* leaf, const Dims& shape, const Dims& grad_shape, const char* op);
 
 }  // namespace ndgrad

@@ -102,7 +102,8 @@ TEST(Audit, FlagsOuterProductBroadcastsOnly) {
   BroadcastAudit audit;
   (void)(column - vector);  // (n,1) with (n,) -> (n,n): every pair
   (void)(wide + bias);      // (n,4) with (4,): a bias, the result no larger than wide
-  (void)(randn({1, 2}, 8) * randn({2, 1}, 9));  // (1,2) with (2,1) -> (2,2): 2x the largest
+  (void)(randn({1, 2}, 8) * randn({2, 1}, 9));    // (1,2) with (2,1) -> (2,2): 2x the largest
+  (void)(randn({3, 1}, 10) + randn({1, 4}, 11));  // a column plus a row of other lengths
   const auto records = audit.records();
   const BroadcastRecord* outer = find(records, "sub", {{n, 1}, {n}});
   ASSERT_NE(outer, nullptr) << audit.report();
@@ -115,9 +116,16 @@ TEST(Audit, FlagsOuterProductBroadcastsOnly) {
   const BroadcastRecord* small = find(records, "mul", {{1, 2}, {2, 1}});
   ASSERT_NE(small, nullptr);
   EXPECT_TRUE(small->suspicious);
+  const BroadcastRecord* grid = find(records, "add", {{3, 1}, {1, 4}});
+  ASSERT_NE(grid, nullptr);
+  EXPECT_FALSE(grid->suspicious);
+  EXPECT_TRUE(is_outer_product_broadcast({{5, 1}, {5}}, {5, 5}));
+  EXPECT_FALSE(is_outer_product_broadcast({{5, 1}, {1, 6}}, {5, 6}));
+  EXPECT_FALSE(is_outer_product_broadcast({{5, 4}, {4}}, {5, 4}));
+  EXPECT_FALSE(is_outer_product_broadcast({{1, 1}, {1}}, {1, 1}));
   const std::string report = audit.report();
   EXPECT_NE(report.find("SUSPICIOUS sub (7,1) with (7,) -> (7,7)"), std::string::npos) << report;
-  EXPECT_NE(report.find("at 3 call sites, 2 suspicious"), std::string::npos) << report;
+  EXPECT_NE(report.find("at 4 call sites, 2 suspicious"), std::string::npos) << report;
 }
 
 TEST(Audit, WhereAndMatmulBatchDims) {
@@ -173,24 +181,52 @@ TEST(Audit, NothingRecordedInsideBackwardAndLeafSummationFactors) {
   EXPECT_EQ(audit.leaf(a53), std::nullopt);  // no gradient reached it
 }
 
-// Leaves made and dropped one after another (as gradcheck and jacobian do) often get the same
-// address: each stays its own leaf in the audit, with its own shape and contribution.
-TEST(Audit, LeavesThatDieAreNeverMergedWithLaterOnes) {
+// Leaves are told apart by address and shape, and hold nothing: leaves of other shapes made one
+// after another (often at one address) stay apart; the same summation again is counted, not
+// listed again (a training loop's report stays one line a leaf).
+TEST(Audit, LeavesAreToldApartByShapeAndRepeatsAreCounted) {
   BroadcastAudit audit;
   const Tensor row = randn({1, 4}, 1);
   for (int i = 0; i < 40; ++i) {
     Tensor leaf = randn({i % 2 ? 3 : 2, 1}, uint64_t(10 + i)).requires_grad_();
     (leaf + row).sum().backward();
   }
+  Tensor kept = randn({2, 1}, 99).requires_grad_();
+  for (int i = 0; i < 5; ++i) (kept + row).sum().backward();
   const std::vector<LeafSummation> leaves = audit.leaves();
-  ASSERT_EQ(leaves.size(), 40u) << audit.report();
-  for (size_t i = 0; i < leaves.size(); ++i) {
-    EXPECT_EQ(leaves[i].shape, (Shape{i % 2 ? 3 : 2, 1}));
-    ASSERT_EQ(leaves[i].contributions.size(), 1u) << audit.report();
-    EXPECT_EQ(leaves[i].contributions[0].factor, 4);
+  ASSERT_GE(leaves.size(), 2u) << audit.report();
+  int64_t passes = 0;
+  for (const LeafSummation& l : leaves) {
+    ASSERT_EQ(l.contributions.size(), 1u) << audit.report();
+    EXPECT_EQ(l.contributions[0].factor, 4);
+    EXPECT_EQ(l.contributions[0].gradient, (Shape{l.shape[0], 4}));
+    passes += l.contributions[0].count;
   }
+  EXPECT_EQ(passes, 45);
+  const auto k = audit.leaf(kept);
+  ASSERT_TRUE(k.has_value());
+  EXPECT_GE(k->contributions[0].count, 5);
+  EXPECT_FALSE(audit.leaf(randn({2, 2}, 5)).has_value());
   audit.clear();
   EXPECT_TRUE(audit.leaves().empty());
+}
+
+// Under strict mode the refused broadcast is recorded too; explain_grad's own pass is the
+// library's broadcasting: never refused, never recorded.
+TEST(Audit, StrictRefusalsAreRecordedAndExplainGradIsNot) {
+  const Tensor column = randn({4, 1}, 1), vector = randn({4}, 2);
+  Tensor x = randn({2, 3}, 3).requires_grad_();
+  Tensor loss = nn::softmax(x, 1).sum();  // softmax's backward broadcasts (2,3) against (2,1)
+  BroadcastAudit audit;
+  {
+    StrictBroadcastGuard strict;
+    EXPECT_THROW((void)(column - vector), ShapeError);
+    const GradExplanation e = explain_grad(loss, x);
+    EXPECT_EQ(e.grad.shape(), (Shape{2, 3}));
+  }
+  const auto records = audit.records();
+  ASSERT_EQ(records.size(), 1u) << audit.report();
+  EXPECT_EQ(records[0].op, "sub");
 }
 
 TEST(Audit, NoRecordWithoutAnAuditAndAfterItEnds) {

@@ -191,6 +191,9 @@ TEST(Comfort, TensorsFromVectorsAndBracedListsTakeTheirDTypeFromTheElements) {
   EXPECT_EQ(cube.shape(), (Shape{2, 2, 2}));
   EXPECT_EQ(cube.dtype(), DType::f64);
   EXPECT_EQ(cube.item({1, 0, 1}), 6);
+  for (int64_t k = -8; k < 8; ++k)  // one integer on another rank: a flat index, as NumPy's
+    EXPECT_EQ(cube.item({k}), double(k < 0 ? k + 9 : k + 1));
+  expect_error<IndexError>([&] { (void)cube.item({8}); }, {"flat index 8", "(2,2,2)"});
   // The shaped form is unchanged: values as doubles, a shape, f32 by default.
   const Tensor shaped = tensor({1, 2, 3, 4}, {2, 2});
   EXPECT_EQ(shaped.dtype(), DType::f32);
@@ -246,7 +249,8 @@ TEST(Comfort, ItemReadsOneElementWithNegativeIndices) {
   EXPECT_EQ(scalar(7.0).broadcast_to({int64_t(1) << 20, int64_t(1) << 20}).item({-1, 5}), 7);
   expect_error<IndexError>([&] { (void)x.item({3, 0}); }, {"item", "axis 0", "3", "size 3"});
   expect_error<IndexError>([&] { (void)x.item({0, -5}); }, {"item", "axis 1", "-5", "size 4"});
-  expect_error<IndexError>([&] { (void)x.item({0}); }, {"item", "(3,4)"});
+  EXPECT_EQ(x.item({5}), v[5]);  // one integer on a 2-d tensor: a flat index (NumPy's)
+  expect_error<IndexError>([&] { (void)x.item({0, 0, 0}); }, {"item", "(3,4)"});
 }
 
 TEST(Comfort, ShapesPrintAsTuples) {

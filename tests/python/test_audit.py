@@ -57,7 +57,7 @@ def test_leaf_summation_factors_and_nothing_recorded_in_backward():
     assert [r["count"] for r in a.records()] == before and len(before) == 4, a.report()
     b = a.leaf(bias)
     assert b["shape"] == (4,) and b["max_factor"] == 128
-    assert b["contributions"] == [{"op": "add", "gradient": (128, 4), "factor": 128}]
+    assert b["contributions"] == [{"op": "add", "gradient": (128, 4), "factor": 128, "count": 1}]
     assert sorted(c["factor"] for c in a.leaf(p)["contributions"]) == [5, 10]
     assert a.leaf(p)["max_factor"] == 10
     assert a.leaf(x)["max_factor"] == 1
@@ -131,3 +131,51 @@ def test_a_call_from_the_packages_python_code_names_the_users_line():
     adds = [r for r in a.records() if r["op"] == "add"]
     assert adds and all(r["call_site"] == f"{__file__}:{line}" for r in adds), a.report()
     assert a.leaf(layer.bias)["max_factor"] == 16
+
+
+def test_a_strict_refusal_inside_the_package_names_the_users_line():
+    import pytest
+    layer = nd.nn.Linear(3, 2)
+    x = nd.randn(4, 3)
+    with nd.strict_broadcast():
+        line = lineno() + 2
+        try:
+            layer(x)
+        except nd.ShapeError as e:
+            message = str(e)
+        else:
+            pytest.skip("Linear broadcasts its bias explicitly: nothing to refuse")
+    assert f"test_audit.py:{line}" in message, message
+    assert "ndgrad/nn.py" not in message and "ndgrad/__init__.py" not in message
+
+
+def test_strict_refusals_are_recorded_and_explain_grad_is_library_broadcasting():
+    import pytest
+    x = nd.randn(2, 3, requires_grad=True)
+    loss = nd.nn.functional.softmax(x, 1).sum()
+    with nd.broadcast_audit() as a:
+        with nd.strict_broadcast():
+            with pytest.raises(nd.ShapeError):
+                nd.ones(4, 1) - nd.ones(4)
+            e = nd.explain_grad(loss, x)  # its own backward pass broadcasts: allowed
+            assert e.grad.shape == (2, 3)
+            nd.to_dot(loss, gradients=True)
+    ops = [r["op"] for r in a.records()]
+    assert ops.count("sub") == 1, a.report()
+    assert all(r["call_site"].startswith(__file__) for r in a.records()), a.report()
+
+
+def test_repeated_summations_are_counted_and_clear_forgets():
+    w = nd.randn(3, requires_grad=True)
+    batch = nd.randn(5, 3)
+    with nd.broadcast_audit() as a:
+        for _ in range(7):
+            (batch * w).sum().backward()
+        leaf = a.leaf(w)
+        assert leaf["contributions"] == [
+            {"op": "mul", "gradient": (5, 3), "factor": 5, "count": 7}], leaf
+        assert "5 values (from mul (5,3)) x7" in a.report()
+        a.clear()
+        assert a.records() == [] and a.leaves() == []
+        batch + w
+    assert len(a.records()) == 1

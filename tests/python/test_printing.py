@@ -118,3 +118,8 @@ def test_item_takes_indices():
         t.item(0, 4)
     with pytest.raises(IndexError, match="axis 0"):
         t.item(-4, 0)
+    for k in range(-12, 12):  # one integer on a 2-d tensor: a flat index, as NumPy's
+        assert t.item(k) == a.item(k)
+    assert big.item(-2) == 2**62 + 1 and nd.tensor(2.5).item(0) == 2.5
+    with pytest.raises(IndexError, match="flat index 12"):
+        t.item(12)
