@@ -178,22 +178,15 @@ class Tensor {
   Tensor count_nonzero(const std::vector<int64_t>& axes = {}, bool keepdims = false) const;
   // One integer axis in place of the list (x.sum(1), x.mean(-1, true), x.var(0), x.norm(2, 1)):
   // the same as {axis}; x.sum() and x.sum({...}) are the list forms (see detail::if_axis).
+#define NDGRAD_AXIS_REDUCTIONS(X) \
+  X(sum)                          \
+  X(max) X(min) X(prod) X(mean) X(logsumexp) X(nansum) X(nanmean) X(any) X(all) X(count_nonzero)
 #define NDGRAD_AXIS_FORM(name)                       \
   template <class I, detail::if_axis<I> = 0>         \
   Tensor name(I axis, bool keepdims = false) const { \
     return name(detail::one_axis(axis), keepdims);   \
   }
-  NDGRAD_AXIS_FORM(sum)
-  NDGRAD_AXIS_FORM(max)
-  NDGRAD_AXIS_FORM(min)
-  NDGRAD_AXIS_FORM(prod)
-  NDGRAD_AXIS_FORM(mean)
-  NDGRAD_AXIS_FORM(logsumexp)
-  NDGRAD_AXIS_FORM(nansum)
-  NDGRAD_AXIS_FORM(nanmean)
-  NDGRAD_AXIS_FORM(any)
-  NDGRAD_AXIS_FORM(all)
-  NDGRAD_AXIS_FORM(count_nonzero)
+  NDGRAD_AXIS_REDUCTIONS(NDGRAD_AXIS_FORM)
 #undef NDGRAD_AXIS_FORM
   template <class I, detail::if_axis<I> = 0>
   Tensor var(I axis, double correction = 1.0, bool keepdims = false) const {
@@ -788,18 +781,9 @@ Tensor norm(const Tensor& t, const std::string& ord, const std::vector<int64_t>&
   Tensor name(const Tensor& t, I axis, bool keepdims = false) { \
     return name(t, detail::one_axis(axis), keepdims);           \
   }
-NDGRAD_AXIS_FORM(sum)
-NDGRAD_AXIS_FORM(max)
-NDGRAD_AXIS_FORM(min)
-NDGRAD_AXIS_FORM(prod)
-NDGRAD_AXIS_FORM(mean)
-NDGRAD_AXIS_FORM(logsumexp)
-NDGRAD_AXIS_FORM(nansum)
-NDGRAD_AXIS_FORM(nanmean)
-NDGRAD_AXIS_FORM(any)
-NDGRAD_AXIS_FORM(all)
-NDGRAD_AXIS_FORM(count_nonzero)
+NDGRAD_AXIS_REDUCTIONS(NDGRAD_AXIS_FORM)
 #undef NDGRAD_AXIS_FORM
+#undef NDGRAD_AXIS_REDUCTIONS
 template <class I, detail::if_axis<I> = 0>
 Tensor sum(const Tensor& t, I axis, bool keepdims, DType dtype) {
   return sum(t, detail::one_axis(axis), keepdims, dtype);

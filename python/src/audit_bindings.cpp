@@ -44,8 +44,6 @@ std::string python_call_site() {
   return site;
 }
 
-py::tuple shape_tuple(const Shape& s) { return py::cast(std::vector<int64_t>(s)); }
-
 py::dict record_dict(const BroadcastRecord& r) {
   py::list operands, stretched;
   for (const Shape& s : r.operands) operands.append(shape_tuple(s));

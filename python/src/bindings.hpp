@@ -211,6 +211,8 @@ std::optional<nn::Size2> optional_size2(py::handle h, const char* what);
 nn::Padding padding_of(py::handle h);
 // None gives an undefined tensor.
 Tensor optional_tensor(py::handle h);
+// A shape as a tuple of ints (nn_optim.cpp).
+py::tuple shape_tuple(const Shape& s);
 
 void bind_training(py::module_& m);
 void bind_math(py::module_& m);

@@ -3,17 +3,7 @@
 
 namespace ndgrad::python {
 
-namespace {
-
-py::tuple shape_tuple(const Shape& s) {
-  py::tuple t(s.size());
-  for (size_t i = 0; i < s.size(); ++i) t[i] = py::int_(s[i]);
-  return t;
-}
-
-Tensor optional_tensor(const py::object& h) { return h.is_none() ? Tensor() : to_tensor(h); }
-
-}  // namespace
+namespace {}  // namespace
 
 void bind_explain_grad(py::module_& m) {
   py::class_<GradEdge>(m, "GradEdge")

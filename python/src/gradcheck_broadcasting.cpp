@@ -6,12 +6,6 @@ namespace ndgrad::python {
 
 namespace {
 
-py::tuple shape_tuple(const Shape& s) {
-  py::tuple t(s.size());
-  for (size_t i = 0; i < s.size(); ++i) t[i] = py::int_(s[i]);
-  return t;
-}
-
 py::list shapes_list(const std::vector<Shape>& shapes) {
   py::list out;
   for (const Shape& s : shapes) out.append(shape_tuple(s));

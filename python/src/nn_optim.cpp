@@ -77,6 +77,8 @@ nn::Padding padding_of(py::handle h) {
 
 Tensor optional_tensor(py::handle h) { return h.is_none() ? Tensor() : to_tensor(h); }
 
+py::tuple shape_tuple(const Shape& s) { return py::cast(std::vector<int64_t>(s)); }
+
 namespace {
 
 py::object option(const std::optional<double>& v) {
