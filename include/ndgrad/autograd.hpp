@@ -37,6 +37,13 @@ class AutoGradMode {
 // Whether ops on this thread record a graph now.
 bool is_grad_enabled();
 
+// Runs callback once the backward pass running on this thread (the innermost, when a rule or
+// hook runs one of its own) has delivered every gradient and run every hook; callbacks run in
+// the order queued, and one may queue another. Not run when the pass fails. For a hook that
+// starts work the pass's end must wait for (data-parallel gradient reduction). AutogradError
+// outside a backward pass.
+void queue_callback(std::function<void()> callback);
+
 // A differentiable op defined by the user (as libtorch's autograd::Function or JAX's custom_vjp):
 // its result takes part in backward, grad(), create_graph, explain/to_dot and gradcheck like a
 // built-in op's.

@@ -58,6 +58,9 @@ class Tensor;
 // A gradient hook: called with a tensor's gradient; a defined tensor it returns (of the same
 // shape) replaces the gradient, an undefined one keeps it.
 using GradHook = std::function<Tensor(const Tensor&)>;
+// A hook run on a leaf right after a backward pass has added the leaf's gradient of the pass to
+// its .grad (the argument is the leaf: read .grad() from it).
+using PostAccumulateGradHook = std::function<void(const Tensor&)>;
 
 class Tensor {
  public:
@@ -109,6 +112,12 @@ class Tensor {
   // on to the op that produced it. Hooks run in the order registered, each seeing the last
   // one's result. AutogradError unless the tensor requires grad.
   void register_hook(GradHook hook) const;
+  // Calls hook(leaf) as soon as a backward pass has accumulated this leaf's whole gradient of
+  // the pass into .grad: during the pass, once the last op that uses the leaf has run, not at
+  // its end (the moment to start communicating it, as data-parallel training does). Not called
+  // by grad(), nor in a pass that gives the leaf no gradient. Hooks run in the order
+  // registered. AutogradError unless this is a leaf that requires grad.
+  void register_post_accumulate_grad_hook(PostAccumulateGradHook hook) const;
 
   // --- shape ops (views where NumPy gives views) ---
   Tensor broadcast_to(const Shape& shape) const;

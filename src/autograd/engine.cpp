@@ -69,20 +69,24 @@ void make_owned(Tensor& t) {
   if (!unshared(t)) t = copy_of(t);
 }
 
-// Gives each leaf its total gradient of the pass: to the hooks, then to grad()'s results or
-// added to .grad. What is handed out owns its memory: a gradient must not change when another
-// tensor is written.
-void deliver(std::vector<std::pair<Ref<TensorImpl>, Tensor>> totals,
-             const std::unordered_map<const TensorImpl*, size_t>& capture_leaf,
-             std::vector<Tensor>* results, bool create_graph) {
-  for (auto& [leaf, g] : totals) {
-    if (leaf->hooks) g = run_hooks(*leaf->hooks, std::move(g), "a leaf");
-    if (results) {
-      Tensor& r = (*results)[capture_leaf.at(leaf.get())];
-      r = accumulate(std::move(r), std::move(g));
-      make_owned(r);
-      continue;
-    }
+// Any leaf has ever had a post-accumulate hook: until then, passes skip counting the edges
+// into leaves.
+std::atomic<bool> post_hooks_registered{false};
+
+// Gives a leaf its total gradient of the pass: to the hooks, then to grad()'s results or added
+// to .grad (then the post-accumulate hooks run). What is handed out owns its memory: a gradient
+// must not change when another tensor is written.
+void deliver_one(const Ref<TensorImpl>& leaf, Tensor g,
+                 const std::unordered_map<const TensorImpl*, size_t>& capture_leaf,
+                 std::vector<Tensor>* results, bool create_graph) {
+  if (leaf->hooks) g = run_hooks(*leaf->hooks, std::move(g), "a leaf");
+  if (results) {
+    Tensor& r = (*results)[capture_leaf.at(leaf.get())];
+    r = accumulate(std::move(r), std::move(g));
+    make_owned(r);
+    return;
+  }
+  {
     std::lock_guard<GradLock> lock(grad_lock(leaf.get()));
     const refcount::DrainHold hold;  // no queued destructors run under the lock
     if (leaf->grad.defined()) {
@@ -97,7 +101,53 @@ void deliver(std::vector<std::pair<Ref<TensorImpl>, Tensor>> totals,
       make_owned(leaf->grad);
     }
   }
+  if (leaf->post_hooks) {
+    const Tensor self(leaf);
+    // By index, over the hooks there were: a hook may register another.
+    for (size_t i = 0, n = leaf->post_hooks->size(); i < n; ++i) {
+      const PostAccumulateGradHook hook = (*leaf->post_hooks)[i];
+      hook(self);
+    }
+  }
 }
+
+void deliver(std::vector<std::pair<Ref<TensorImpl>, Tensor>> totals,
+             const std::unordered_map<const TensorImpl*, size_t>& capture_leaf,
+             std::vector<Tensor>* results, bool create_graph) {
+  for (auto& [leaf, g] : totals)
+    deliver_one(leaf, std::move(g), capture_leaf, results, create_graph);
+}
+
+// The callbacks queued (queue_callback) for each backward pass running on this thread.
+thread_local std::vector<std::vector<std::function<void()>>*> pass_callbacks;
+
+// While alive: the callbacks queued for this pass go to its list; run() runs them.
+class CallbackScope {
+ public:
+  CallbackScope() { pass_callbacks.push_back(&list_); }
+  ~CallbackScope() {
+    if (!popped_) pass_callbacks.pop_back();
+  }
+  CallbackScope(const CallbackScope&) = delete;
+  CallbackScope& operator=(const CallbackScope&) = delete;
+  // The pass is done: its callbacks run in order (one may queue another, run after it).
+  void run() {
+    pass_callbacks.pop_back();
+    popped_ = true;
+    for (size_t i = 0; i < list_.size(); ++i) {
+      pass_callbacks.push_back(&list_);  // a callback's queue_callback goes to this pass
+      struct Pop {
+        ~Pop() { pass_callbacks.pop_back(); }
+      } pop;
+      const std::function<void()> f = std::move(list_[i]);
+      f();
+    }
+  }
+
+ private:
+  std::vector<std::function<void()>> list_;
+  bool popped_ = false;
+};
 
 // The passes running on this thread, innermost last. A rule or a hook may run a pass of its own
 // (reentrant backward): over a graph of its own (recomputing, as checkpointing does) or over
@@ -211,6 +261,7 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
         capture_leaf[impl.get()] = i;
     }
   }
+  CallbackScope callbacks;
   LeafSums leaves(!create_graph && !inputs);
   auto to_leaf = [&](const Ref<TensorImpl>& leaf, Tensor g, const Dims& shape, DType dtype,
                      const char* op) {
@@ -221,10 +272,18 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
   const Ref<Node>& root_fn = root.impl()->grad_fn;
   if (!root_fn) {
     to_leaf(root.impl(), root_grad, root.impl()->shape, root.impl()->dtype, "backward");
-    return deliver(leaves.finish(), capture_leaf, results, create_graph);
+    deliver(leaves.finish(), capture_leaf, results, create_graph);
+    return callbacks.run();
   }
   Pass pass(root_fn);
   const std::vector<const Ref<Node>*>& nodes = pass.nodes;
+  // Leaves with post-accumulate hooks, each with the edges into it that have yet to run: when
+  // the last has, its total is final and is delivered then, in the middle of the pass.
+  std::unordered_map<const TensorImpl*, int> eager;
+  if (!inputs && post_hooks_registered.load(std::memory_order_relaxed))
+    for (const auto* n : nodes)
+      for (const auto& e : (*n)->edges)
+        if (!e.fn && e.leaf && e.leaf->post_hooks) ++eager[e.leaf.get()];
   root_fn->grad_buffer = root_grad;
   std::vector<const Ref<Node>*> ready{&root_fn};
   while (!ready.empty()) {
@@ -252,8 +311,16 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
               accumulate(std::move(e.fn->grad_buffer),
                          sum_to_input(std::move(grads[i]), e.shape, e.dtype, n->name()));
         if (--e.fn->pending == 0) ready.push_back(&e.fn);
-      } else if (flows) {
-        to_leaf(e.leaf, std::move(grads[i]), e.shape, e.dtype, n->name());
+      } else if (e.leaf) {
+        if (flows) to_leaf(e.leaf, std::move(grads[i]), e.shape, e.dtype, n->name());
+        if (!eager.empty()) {
+          auto it = eager.find(e.leaf.get());
+          if (it != eager.end() && --it->second == 0) {
+            Tensor total = leaves.take(e.leaf.get());
+            if (total.defined())
+              deliver_one(e.leaf, std::move(total), capture_leaf, results, create_graph);
+          }
+        }
       }
     }
     if (!retain_graph) {
@@ -269,6 +336,14 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
         (void)r.impl()->read_data();  // values now, not a deferred computation
         make_owned(r);
       }
+  callbacks.run();
+}
+
+void queue_callback(std::function<void()> callback) {
+  if (pass_callbacks.empty())
+    throw AutogradError("queue_callback: no backward pass is running on this thread");
+  if (!callback) throw ValueError("queue_callback: the callback is empty");
+  pass_callbacks.back()->push_back(std::move(callback));
 }
 
 // ---- the autograd half of Tensor's interface ----
@@ -302,6 +377,25 @@ void Tensor::register_hook(GradHook hook) const {
   auto& list = impl_->grad_fn ? impl_->grad_fn->hooks : impl_->hooks;
   if (!list) list = std::make_unique<std::vector<GradHook>>();
   list->push_back(std::move(hook));
+}
+
+void Tensor::register_post_accumulate_grad_hook(PostAccumulateGradHook hook) const {
+  if (!impl_)
+    throw AutogradError(std::string("register_post_accumulate_grad_hook: the tensor is undefined") +
+                        kUndefinedCause);
+  if (impl_->grad_fn)
+    throw AutogradError(std::string("register_post_accumulate_grad_hook: the tensor is produced "
+                                    "by ") +
+                        impl_->grad_fn->name() + ", not a leaf: only leaves accumulate a .grad");
+  if (!impl_->requires_grad)
+    throw AutogradError(
+        "register_post_accumulate_grad_hook: the tensor does not require grad, so no gradient "
+        "reaches it");
+  if (!hook) throw ValueError("register_post_accumulate_grad_hook: the hook is empty");
+  if (!impl_->post_hooks)
+    impl_->post_hooks = std::make_unique<std::vector<PostAccumulateGradHook>>();
+  impl_->post_hooks->push_back(std::move(hook));
+  post_hooks_registered.store(true, std::memory_order_relaxed);
 }
 
 Tensor Tensor::grad() const {

@@ -31,6 +31,8 @@ struct TensorImpl final : Counted {
   Tensor grad;        // accumulated gradient (leaves only)
   // A leaf's gradient hooks (Tensor::register_hook); a non-leaf's live on its grad_fn.
   std::unique_ptr<std::vector<GradHook>> hooks;
+  // A leaf's post-accumulate hooks (Tensor::register_post_accumulate_grad_hook).
+  std::unique_ptr<std::vector<PostAccumulateGradHook>> post_hooks;
 
   // The first element, for writing (or reading and writing): every deferred computation over
   // this memory runs first.

@@ -73,6 +73,29 @@ void LeafSums::add(const Ref<TensorImpl>& leaf, Tensor g, const Dims& shape, DTy
   t.sum = accumulate(std::move(t.sum), sum_to_input(std::move(g), shape, dtype, op));
 }
 
+Tensor LeafSums::take(const TensorImpl* leaf) {
+  size_t at = totals_.size();
+  if (auto it = index_.find(leaf); it != index_.end()) {
+    at = it->second;
+    index_.erase(it);
+  } else {
+    for (size_t i = 0; i < totals_.size(); ++i)
+      if (totals_[i].leaf.get() == leaf) at = i;
+  }
+  if (at == totals_.size()) return Tensor();
+  Total& t = totals_[at];
+  if (t.pending.defined()) {
+    const std::vector<int64_t> axes = unbroadcast_or_throw(t.pending.impl()->shape, t.shape, t.op);
+    t.sum = accumulate(std::move(t.sum), sum_axes_to(t.pending, axes, t.shape));
+    t.pending = Tensor();
+  }
+  Tensor sum = std::move(t.sum);
+  t.sum = Tensor();
+  t.leaf = Ref<TensorImpl>();  // taken: finish() passes over it
+  lazy::compute(sum);
+  return sum;
+}
+
 std::vector<std::pair<Ref<TensorImpl>, Tensor>> LeafSums::finish() {
   for (Total& t : totals_) {
     if (!t.pending.defined()) continue;
@@ -92,7 +115,8 @@ std::vector<std::pair<Ref<TensorImpl>, Tensor>> LeafSums::finish() {
   std::vector<std::pair<Ref<TensorImpl>, Tensor>> out;
   out.reserve(totals_.size());
   for (Total& t : totals_) {
-    lazy::compute(t.sum);  // the caller gets values
+    if (!t.leaf) continue;  // taken
+    lazy::compute(t.sum);   // the caller gets values
     out.emplace_back(std::move(t.leaf), std::move(t.sum));
   }
   totals_.clear();

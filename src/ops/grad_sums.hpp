@@ -42,6 +42,9 @@ class LeafSums {
   void add(const Ref<TensorImpl>& leaf, Tensor g, const Dims& shape, DType dtype, const char* op);
   // Each leaf's total in its shape and dtype, computed, in the order the leaves first came.
   std::vector<std::pair<Ref<TensorImpl>, Tensor>> finish();
+  // One leaf's total now, computed (undefined when nothing was added to it); finish() leaves it
+  // out after. No contribution to it may follow.
+  Tensor take(const TensorImpl* leaf);
 
  private:
   struct Total {
