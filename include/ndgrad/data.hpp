@@ -50,11 +50,31 @@ struct Batch {
 // when start_epoch() is called between epochs (which keeps working). A range-for left early
 // (break) leaves the rest of its epoch to the next next() or range-for. Not thread-safe: one
 // iterator serves one loop at a time.
+//
+// Sharded (data-parallel training, one iterator per rank, no communication): batch_size is
+// the per-rank batch, G = batch_size * world_size the global one. Every rank computes the
+// order a single process with the same seed would, epoch by epoch; at each step rank r takes
+// rows [floor(r * L / W), floor((r + 1) * L / W)) of the next L = min(G, rows left) rows of
+// that order (W = world_size). So the ranks' batches of a step, concatenated by rank, are the
+// single process's batch of size G, and each row of an epoch goes to exactly one rank, except
+// that when the last batch has fewer rows than there are ranks, a rank whose part would be
+// empty gets one repeated row instead, row (cursor + r) mod n of the order (cursor: where the
+// batch begins), wrapping to the epoch's start like PyTorch's DistributedSampler padding.
+// Every rank has ceil(n / G) steps per epoch, none empty (for n > 0).
+struct Shard {
+  int64_t rank = 0;
+  int64_t world_size = 1;
+};
+
 class BatchIterator {
  public:
   BatchIterator(Tensor inputs, Tensor labels, int64_t batch_size, bool shuffle, uint64_t seed);
-  int64_t num_batches() const;  // per epoch
-  int64_t num_samples() const { return n_; }
+  // This rank's shard of the batches (above); ValueError unless 0 <= rank < world_size.
+  BatchIterator(Tensor inputs, Tensor labels, int64_t batch_size, bool shuffle, uint64_t seed,
+                Shard shard);
+  int64_t num_batches() const;                // per epoch, the same on every rank
+  int64_t num_samples() const { return n_; }  // all ranks' together
+  Shard shard() const { return shard_; }
   // Begins a new epoch now (a new order when shuffling), dropping the rest of the current one.
   void start_epoch();
   // Begins epoch number `epoch` now (counting the constructor's as 0): its order is a function
@@ -99,6 +119,8 @@ class BatchIterator {
  private:
   Tensor inputs_, labels_;
   int64_t n_, batch_size_, cursor_ = 0, epoch_ = 0;
+  int64_t global_batch_;  // min(batch_size_ * world_size, max(n_, 1)), without overflow
+  Shard shard_;
   bool epoch_done_ = false;  // next() has returned false for the current epoch
   bool shuffle_;
   uint64_t seed_;

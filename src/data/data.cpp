@@ -3,6 +3,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -211,11 +212,20 @@ std::pair<double, double> mean_std(const Tensor& x) {
 
 BatchIterator::BatchIterator(Tensor inputs, Tensor labels, int64_t batch_size, bool shuffle,
                              uint64_t seed)
+    : BatchIterator(std::move(inputs), std::move(labels), batch_size, shuffle, seed, Shard{}) {}
+
+BatchIterator::BatchIterator(Tensor inputs, Tensor labels, int64_t batch_size, bool shuffle,
+                             uint64_t seed, Shard shard)
     : inputs_(std::move(inputs)),
       labels_(std::move(labels)),
       batch_size_(batch_size),
+      shard_(shard),
       shuffle_(shuffle),
       seed_(seed) {
+  if (shard.world_size < 1 || shard.rank < 0 || shard.rank >= shard.world_size)
+    throw ValueError(
+        "BatchIterator: a shard needs world_size >= 1 and 0 <= rank < world_size, got rank " +
+        std::to_string(shard.rank) + " and world_size " + std::to_string(shard.world_size));
   require_defined_arg(inputs_, "BatchIterator", "inputs");
   require_defined_arg(labels_, "BatchIterator", "labels");
   if (inputs_.ndim() == 0 || labels_.ndim() == 0)
@@ -228,6 +238,9 @@ BatchIterator::BatchIterator(Tensor inputs, Tensor labels, int64_t batch_size, b
     throw ValueError("BatchIterator: batch_size must be positive, got " +
                      std::to_string(batch_size));
   n_ = inputs_.shape()[0];
+  // The global batch, capped at the rows there are: batch_size * world_size may overflow.
+  const int64_t cap = std::max<int64_t>(n_, 1);
+  global_batch_ = batch_size_ > cap / shard_.world_size ? cap : batch_size_ * shard_.world_size;
   inputs_ = inputs_.detach().contiguous();
   labels_ = labels_.detach().contiguous();
   order_.resize(static_cast<size_t>(n_));
@@ -236,7 +249,7 @@ BatchIterator::BatchIterator(Tensor inputs, Tensor labels, int64_t batch_size, b
 
 // Without n_ + batch_size_ - 1, which overflows for a batch size near INT64_MAX.
 int64_t BatchIterator::num_batches() const {
-  return n_ / batch_size_ + (n_ % batch_size_ != 0 ? 1 : 0);
+  return n_ / global_batch_ + (n_ % global_batch_ != 0 ? 1 : 0);
 }
 
 void BatchIterator::start_epoch(int64_t epoch) {
@@ -267,9 +280,17 @@ bool BatchIterator::next(Tensor& inputs, Tensor& labels) {
     epoch_done_ = true;
     return false;
   }
-  // Compared without cursor_ + batch_size_, which may overflow.
-  const int64_t end = batch_size_ >= n_ - cursor_ ? n_ : cursor_ + batch_size_;
-  const std::vector<int64_t> rows(order_.begin() + cursor_, order_.begin() + end);
+  // Compared without cursor_ + global_batch_, which may overflow.
+  const int64_t end = global_batch_ >= n_ - cursor_ ? n_ : cursor_ + global_batch_;
+  // This rank's part of the global batch [cursor_, end): rows [lo, hi) of it.
+  const int64_t len = end - cursor_, r = shard_.rank, w = shard_.world_size;
+  auto split = [&](int64_t k) { return static_cast<int64_t>(static_cast<__int128>(k) * len / w); };
+  const int64_t lo = split(r), hi = split(r + 1);
+  std::vector<int64_t> rows;
+  if (lo < hi)
+    rows.assign(order_.begin() + cursor_ + lo, order_.begin() + cursor_ + hi);
+  else  // fewer rows than ranks: one repeated row, so that every rank steps with the others
+    rows.push_back(order_[static_cast<size_t>((static_cast<__int128>(cursor_) + r) % n_)]);
   inputs = gather_rows(inputs_, rows);
   labels = gather_rows(labels_, rows);
   cursor_ = end;
