@@ -1,5 +1,6 @@
 # make test  : installs missing Debian packages (as root), builds (Release, -j2), runs ctest
 # make demo  : installs the Fashion-MNIST data set, builds, trains the MLP on it
+# make demo-distributed: the same, data-parallel on 2 MPI ranks (RANKS=N for another count)
 # make test-reference: the whole suite again on the plain reference paths (NDGRAD_REFERENCE_KERNELS)
 # make test-sanitize, make test-tsan, make fuzz [FUZZ_SECONDS=60]: the reliability checks
 # make bench : the benchmarks (bench/NOTES.md explains them)
@@ -12,7 +13,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build test test-reference demo demo-cnn walkthrough install clean test-sanitize test-tsan fuzz fuzz-build bench
+.PHONY: all deps configure build test test-reference demo demo-cnn demo-distributed walkthrough install clean test-sanitize test-tsan fuzz fuzz-build bench
 
 CCACHE_LAUNCHER = $$(command -v ccache >/dev/null 2>&1 && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 # Tests that build other projects or load uninstrumented libtorch are left to `make test`.
@@ -54,13 +55,23 @@ demo-cnn:
 	@$(MAKE) --no-print-directory build
 	./$(BUILD_DIR)/examples/fashion_mnist --model cnn --out $(BUILD_DIR)/fashion_mnist_cnn
 
+# The MLP trained data-parallel: RANKS processes under mpirun (docs/DISTRIBUTED.md), each a
+# shard of every global batch (128 a rank), gradients averaged by ndgrad::distributed.
+RANKS ?= 2
+demo-distributed:
+	@NDGRAD_EXTRA_PACKAGES=dataset-fashion-mnist bash tools/install_deps.sh
+	@$(MAKE) --no-print-directory build
+	OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np $(RANKS) \
+	  ./$(BUILD_DIR)/examples/fashion_mnist --distributed --out $(BUILD_DIR)/fashion_mnist_distributed
+
 # The founding examples walked through: shapes, values, gradients, a Jacobian, a gradcheck.
 walkthrough: build
 	./$(BUILD_DIR)/examples/founding_walkthrough
 
 # Every test under AddressSanitizer + UndefinedBehaviorSanitizer, LeakSanitizer on.
 test-sanitize: deps
-	cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNDGRAD_SANITIZE=ON $(CCACHE_LAUNCHER)
+	cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNDGRAD_SANITIZE=ON \
+	  -DNDGRAD_DISTRIBUTED=OFF $(CCACHE_LAUNCHER)
 	cmake --build build-sanitize -j$(JOBS)
 	cd build-sanitize && ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

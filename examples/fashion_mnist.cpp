@@ -1,7 +1,8 @@
 // Trains an MLP 784-256-128-10 (ReLU) on Fashion-MNIST, the founding texts' two-layer network
 // grown up, or (--model cnn) a small convolutional network. Progress bar on a terminal, plain lines
 // otherwise; a checkpoint every epoch (--resume goes on from one), and a learning-curve SVG and the
-// trained parameters (.npz) at the end.
+// trained parameters (.npz) at the end. --distributed (under mpirun) trains data-parallel: each
+// rank a shard of every global batch, gradients averaged by ndgrad::distributed.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,9 @@
 #include <string>
 
 #include "ndgrad/ndgrad.hpp"
+#ifdef NDGRAD_HAVE_DISTRIBUTED
+#include "ndgrad/distributed.hpp"
+#endif
 
 using namespace ndgrad;
 using Clock = std::chrono::steady_clock;
@@ -29,6 +33,7 @@ struct Options {
   double lr = 0.05;
   double weight_decay = -1;  // the model's default when not given: 0 for the MLP, 5e-4 the CNN
   bool augment = false, augment_given = false;
+  bool distributed = false;
   std::string optimizer = "sgd";
   std::string resume;
   std::string model = "mlp";
@@ -43,7 +48,7 @@ const char* kUsage =
     "  --model NAME        mlp: 784-256-128-10 (ReLU); cnn: conv(32, 3x3)-relu-maxpool-\n"
     "                      conv(64, 3x3)-relu-maxpool-linear(128)-relu-linear(10) (default mlp)\n"
     "  --epochs N          passes over the training set (default 15)\n"
-    "  --batch-size N      samples per step (default 128)\n"
+    "  --batch-size N      samples per step (default 128); with --distributed, per rank\n"
     "  --lr X              learning rate (default 0.05 for sgd, use ~0.001 for adam/adamw)\n"
     "  --optimizer NAME    sgd (momentum 0.9; nesterov for cnn), adam or adamw (default sgd);\n"
     "                      the lr decays on a cosine (cnn: per step, after a one-epoch warmup)\n"
@@ -55,6 +60,8 @@ const char* kUsage =
     "  --data DIR          directory with the IDX files (default "
     "/usr/share/datasets/fashion-mnist)\n"
     "  --out DIR           where the plot and the parameters go (default fashion_mnist_out)\n"
+    "  --distributed       data-parallel over the ranks of mpirun (global batch = batch size x\n"
+    "                      ranks); rank 0 prints and writes the outputs\n"
     "  --help              this text\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -77,6 +84,10 @@ Options parse(int argc, char** argv) {
     if (flag == "--help" || flag == "-h") {
       std::cout << kUsage;
       std::exit(0);
+    }
+    if (flag == "--distributed") {
+      o.distributed = true;
+      continue;
     }
     if (i + 1 >= argc)
       usage_error(flag.rfind("--", 0) == 0 ? "missing value for " + flag
@@ -205,7 +216,22 @@ void write_text_file(const std::string& path, const std::string& text) {
 
 int main(int argc, char** argv) {
   const Options opt = parse(argc, argv);
-  const bool tty = isatty(STDOUT_FILENO);
+  int rank = 0, world = 1;
+#ifdef NDGRAD_HAVE_DISTRIBUTED
+  std::unique_ptr<distributed::Environment> env;
+  if (opt.distributed) {
+    env = std::make_unique<distributed::Environment>(&argc, &argv);
+    rank = env->rank();
+    world = env->world_size();
+  }
+#else
+  if (opt.distributed)
+    usage_error("--distributed: this build has no ndgrad::distributed (MPI was not found)");
+#endif
+  // Rank 0 speaks for the job; the others print only errors.
+  if (rank != 0) std::cout.setstate(std::ios::failbit);
+  const bool lead = rank == 0;
+  const bool tty = lead && isatty(STDOUT_FILENO);
   data::Dataset train, test;
   try {
     train = data::load_mnist_like(opt.data, true);
@@ -225,8 +251,11 @@ int main(int argc, char** argv) {
             << (opt.model == "mlp" ? "MLP 784-256-128-10 (ReLU)"
                                    : "CNN conv(32, 3x3)-relu-maxpool-conv(64, 3x3)-relu-maxpool-"
                                      "linear(128)-relu-linear(10)")
-            << ", " << opt.optimizer << " lr " << opt.lr << ", batch " << opt.batch_size << ", "
-            << opt.epochs << " epochs, seed " << opt.seed << "\n";
+            << ", " << opt.optimizer << " lr " << opt.lr << ", batch " << opt.batch_size * world
+            << (world > 1 ? " (" + std::to_string(opt.batch_size) + " on each of " +
+                                std::to_string(world) + " ranks)"
+                          : std::string())
+            << ", " << opt.epochs << " epochs, seed " << opt.seed << "\n";
 
   nn::Sequential model;
   if (opt.model == "mlp") {
@@ -262,7 +291,19 @@ int main(int argc, char** argv) {
     optimizer = std::make_unique<optim::AdamW>(
         model.parameters(), optim::AdamWOptions(opt.lr).weight_decay(opt.weight_decay));
 
-  data::BatchIterator batches(train_x, train.labels, opt.batch_size, true, opt.seed);
+  // Every rank gets its shard of each global batch (the batches one process with the global
+  // batch size would take, in the same order).
+  data::BatchIterator batches(train_x, train.labels, opt.batch_size, true, opt.seed,
+                              data::Shard{rank, world});
+  // The model trained: data-parallel, the gradients averaged over the ranks in backward.
+  nn::Module* trained = &model;
+#ifdef NDGRAD_HAVE_DISTRIBUTED
+  std::unique_ptr<distributed::DistributedDataParallel> ddp;
+  if (opt.distributed) {
+    ddp = std::make_unique<distributed::DistributedDataParallel>(model);
+    trained = ddp.get();
+  }
+#endif
   const int64_t steps_per_epoch = batches.num_batches();
   // The MLP's lr steps once an epoch; the CNN's once a batch, after a one-epoch warmup.
   std::unique_ptr<optim::LRScheduler> schedule;
@@ -271,7 +312,7 @@ int main(int argc, char** argv) {
   else
     schedule = std::make_unique<optim::CosineWarmupLR>(*optimizer, steps_per_epoch,
                                                        steps_per_epoch * opt.epochs);
-  Generator augment_rng(opt.seed * 4 + 5);
+  Generator augment_rng(opt.seed * 4 + 5 + uint64_t(rank) * 1000003);  // its own flips a rank
 
   // Everything a resumed run needs; written whole (or not at all) after every epoch.
   ::mkdir(opt.out.c_str(), 0755);
@@ -318,14 +359,14 @@ int main(int argc, char** argv) {
         const Tensor flip = augment_rng.bernoulli(0.5, {x.size(0), 1}) > 0.5;
         x = where(flip, x.reshape({x.size(0), 28, 28}).flip({2}).reshape({x.size(0), 784}), x);
       }
-      Tensor loss = nn::cross_entropy(model(x), y);
+      Tensor loss = nn::cross_entropy((*trained)(x), y);
       optimizer->zero_grad();
       loss.backward();
       optimizer->step();
       if (opt.model == "cnn") schedule->step();
       loss_sum += loss.item();
       ++step;
-      seen += x.shape()[0];
+      seen += x.shape()[0] * world;
       if (tty && (step % 10 == 0 || step == steps_per_epoch)) {
         const double secs = std::chrono::duration<double>(Clock::now() - start).count();
         const int filled = static_cast<int>(30 * step / steps_per_epoch);
@@ -337,14 +378,22 @@ int main(int argc, char** argv) {
       }
     }
     if (opt.model == "mlp") schedule->step();
+#ifdef NDGRAD_HAVE_DISTRIBUTED
+    if (ddp) {  // the training loss over every rank's shard
+      Tensor total = scalar(loss_sum, DType::f64);
+      distributed::all_reduce(total, distributed::ReduceOp::mean);
+      loss_sum = total.item();
+    }
+#endif
     const double secs = std::chrono::duration<double>(Clock::now() - start).count();
     model.eval();
     const double acc = accuracy(predict(model, test_x), test.labels);
     losses.push_back(loss_sum / step);
     accuracies.push_back(acc);
     if (tty) std::printf("\r%*s\r", 100, "");
-    std::printf("epoch %2d/%d  train loss %.4f  test accuracy %.4f  %.2f s (%.0f samples/s)\n",
-                epoch, opt.epochs, loss_sum / step, acc, secs, seen / secs);
+    if (lead)
+      std::printf("epoch %2d/%d  train loss %.4f  test accuracy %.4f  %.2f s (%.0f samples/s)\n",
+                  epoch, opt.epochs, loss_sum / step, acc, secs, seen / secs);
     std::fflush(stdout);
     state.epoch = epoch;
     state.step += step;
@@ -368,6 +417,7 @@ int main(int argc, char** argv) {
   static const char* kClasses[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   const Tensor predicted = predict(model, test_x);
+  if (!lead) return 0;  // rank 0 writes the outputs
   std::printf("per class:");
   for (int64_t c = 0; c < 10; ++c)
     std::printf("%s %s %.2f", c == 0 ? "" : ",", kClasses[c],

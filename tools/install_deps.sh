@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(cmake g++ make libgtest-dev libopenblas-dev zlib1g-dev ccache python3-numpy
           python3-dev pybind11-dev python3-pybind11 python3-pytest
-          python3-venv python3-pip pkg-config)
+          python3-venv python3-pip pkg-config libopenmpi-dev openmpi-bin openssh-client)
 [ "${NDGRAD_EXTRA_PACKAGES:-}" ] && packages+=(${NDGRAD_EXTRA_PACKAGES})
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

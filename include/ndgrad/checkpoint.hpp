@@ -28,7 +28,15 @@ struct TrainingState {
   int64_t epoch = 0, step = 0;
   // Anything else the loop keeps (metrics so far), saved and restored as they are.
   std::map<std::string, Tensor> extra;
+  // In a distributed job only rank 0 writes (every rank holds the same model): save_checkpoint
+  // on another rank returns without writing, unless this is true.
+  bool every_rank = false;
 };
+
+// This process's rank in a distributed job, for save_checkpoint (distributed::Environment sets
+// it while it lives; 0 otherwise).
+void set_process_rank(int rank);
+int process_rank();
 
 // Entries: "checkpoint_version" (1), "epoch", "step", "model.NAME", "optimizer.KEY",
 // "scheduler.KEY" (their state_dict()s), "rng.default", "rng.model.NAME", "rng.NAME" (a

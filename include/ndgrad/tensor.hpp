@@ -102,6 +102,10 @@ class Tensor {
   // the same leaf at once; grad() and zero_grad() may run meanwhile (each sees or drops a whole
   // gradient).
   Tensor grad() const;
+  // Replaces the accumulated gradient (an undefined tensor clears it), as assigning .grad in
+  // PyTorch: g is kept as given (detached), and must have this tensor's shape and dtype
+  // (ShapeError, DTypeError). For code that reduces or edits gradients outside backward.
+  void set_grad(const Tensor& g) const;
   void zero_grad();
   void backward() const;
   void backward(const Tensor& gradient, bool retain_graph = false, bool create_graph = false) const;

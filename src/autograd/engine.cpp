@@ -404,6 +404,24 @@ Tensor Tensor::grad() const {
   return impl_->grad;
 }
 
+void Tensor::set_grad(const Tensor& g) const {
+  if (!impl_)
+    throw AutogradError(std::string("set_grad: the tensor is undefined") + kUndefinedCause);
+  Tensor value;
+  if (g.defined()) {
+    if (g.impl()->shape != impl_->shape)
+      throw ShapeError("set_grad: a gradient of shape " + shape_str(g.impl()->shape) +
+                       " for a tensor of shape " + shape_str(impl_->shape));
+    if (g.impl()->dtype != impl_->dtype)
+      throw DTypeError(std::string("set_grad: a gradient of dtype ") + dtype_name(g.impl()->dtype) +
+                       " for a tensor of dtype " + dtype_name(impl_->dtype));
+    value = g.detach();
+  }
+  std::lock_guard<GradLock> lock(grad_lock(impl_.get()));
+  const refcount::DrainHold hold;
+  std::swap(value, impl_->grad);  // the old one is freed after the lock is released
+}
+
 void Tensor::zero_grad() {
   if (!impl_) return;
   Tensor old;  // freed after the lock is released

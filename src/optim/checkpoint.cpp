@@ -2,6 +2,7 @@
 // counters in one .npz, checked whole before anything is restored.
 #include "ndgrad/checkpoint.hpp"
 
+#include <atomic>
 #include <cstring>
 
 #include "ndgrad/io.hpp"
@@ -61,7 +62,15 @@ std::vector<std::pair<std::string, Generator*>> all_generators(const TrainingSta
 
 }  // namespace
 
+namespace {
+std::atomic<int> this_process_rank{0};
+}  // namespace
+
+void set_process_rank(int rank) { this_process_rank.store(rank, std::memory_order_relaxed); }
+int process_rank() { return this_process_rank.load(std::memory_order_relaxed); }
+
 void save_checkpoint(const std::string& path, const TrainingState& s) {
+  if (!s.every_rank && process_rank() != 0) return;
   std::map<std::string, Tensor> out;
   out["checkpoint_version"] = optim::i64_scalar(kVersion);
   out["epoch"] = optim::i64_scalar(s.epoch);

@@ -1,0 +1,349 @@
+// DistributedDataParallel: gradients averaged over the ranks in buckets, each sent (a
+// non-blocking all-reduce) from the post-accumulate hook that finishes it, all waited for by a
+// callback at the end of the backward pass.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "distributed/mpi_util.hpp"
+#include "ndgrad/autograd.hpp"
+#include "ndgrad/distributed.hpp"
+
+namespace ndgrad::distributed {
+
+using detail::check_mpi;
+using detail::require;
+
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The dtype a gradient is reduced in: f16 and bf16 in f32 (rounded back once).
+DType bucket_dtype(DType d) { return d == DType::f64 ? DType::f64 : DType::f32; }
+
+// A hash of the names, shapes and dtypes of the parameters, to compare models across ranks.
+int64_t model_signature(const std::vector<std::pair<std::string, Tensor>>& named) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+  for (const auto& [name, t] : named) {
+    for (char c : name) mix(uint64_t(uint8_t(c)));
+    mix(uint64_t(t.dtype()));
+    for (int64_t s : t.shape()) mix(uint64_t(s));
+    mix(uint64_t(t.requires_grad()));
+  }
+  return int64_t(h >> 1);
+}
+
+}  // namespace
+
+struct DistributedDataParallel::Impl {
+  struct Bucket {
+    std::vector<size_t> params;  // indices into Impl::params
+    std::vector<int64_t> offsets;
+    int64_t numel = 0;  // gradient elements; one flag a parameter follows them
+    DType dtype = DType::f32;
+    Tensor buffer;
+    int pending = 0;
+    bool launched = false, done = false;
+    MPI_Request request = MPI_REQUEST_NULL;
+    double sent_at = 0;
+  };
+
+  DDPOptions options;
+  int world = 1;
+  std::vector<Tensor> params;
+  std::vector<std::string> names;
+  std::vector<size_t> bucket_of;  // per parameter
+  std::vector<size_t> slot_of;    // its position in its bucket
+  std::vector<Bucket> buckets;
+  std::vector<char> ready;
+  size_t next = 0;  // the first bucket not yet sent
+  bool in_step = false, sync = true;
+  DDPStats stats;
+
+  ~Impl() { wait_all(false); }
+
+  void build(const std::vector<std::pair<std::string, Tensor>>& named) {
+    for (const auto& [name, t] : named) {
+      if (!t.requires_grad()) continue;
+      params.push_back(t);
+      names.push_back(name);
+    }
+    bucket_of.assign(params.size(), 0);
+    slot_of.assign(params.size(), 0);
+    ready.assign(params.size(), 0);
+    // Reverse registration order: the order backward finishes the gradients in.
+    std::vector<long> open(kNumDTypes, -1);
+    for (size_t k = params.size(); k-- > 0;) {
+      const DType d = bucket_dtype(params[k].dtype());
+      long& b = open[size_t(d)];
+      if (b >= 0) {
+        const double cap = (size_t(b) == 0 ? options.first_bucket_cap_mb : options.bucket_cap_mb) *
+                           1024.0 * 1024.0;
+        const Bucket& cur = buckets[size_t(b)];
+        if (double((cur.numel + params[k].numel()) * itemsize(d)) > cap) b = -1;
+      }
+      if (b < 0) {
+        b = long(buckets.size());
+        buckets.emplace_back();
+        buckets.back().dtype = d;
+      }
+      Bucket& bucket = buckets[size_t(b)];
+      bucket_of[k] = size_t(b);
+      slot_of[k] = bucket.params.size();
+      bucket.params.push_back(k);
+      bucket.offsets.push_back(bucket.numel);
+      bucket.numel += params[k].numel();
+    }
+    for (Bucket& b : buckets) {
+      b.buffer = zeros({b.numel + int64_t(b.params.size())}, b.dtype);
+      if (b.numel + int64_t(b.params.size()) > int64_t(std::numeric_limits<int>::max()))
+        throw ValueError("DistributedDataParallel: a bucket of " + std::to_string(b.numel) +
+                         " elements is more than one MPI call takes; lower bucket_cap_mb");
+    }
+  }
+
+  void begin_step(const std::shared_ptr<Impl>& self) {
+    in_step = true;
+    next = 0;
+    std::fill(ready.begin(), ready.end(), 0);
+    for (Bucket& b : buckets) {
+      b.pending = int(b.params.size());
+      b.launched = b.done = false;
+    }
+    std::weak_ptr<Impl> weak = self;
+    queue_callback([weak] {
+      if (auto s = weak.lock()) s->finish();
+    });
+  }
+
+  // Parameter k's gradient is final: into its bucket; a bucket complete is sent (in order).
+  void on_ready(size_t k, const std::shared_ptr<Impl>& self) {
+    if (!sync) return;
+    if (!in_step) begin_step(self);
+    if (ready[k]) return;
+    ready[k] = 1;
+    Bucket& b = buckets[bucket_of[k]];
+    const size_t j = slot_of[k];
+    const Tensor g = params[k].grad();
+    const Tensor src = (g.dtype() == b.dtype ? g : g.to(b.dtype)).contiguous();
+    copy_in(b, j, src, true);
+    if (--b.pending == 0)
+      launch_ready();
+    else
+      progress();
+  }
+
+  void copy_in(Bucket& b, size_t j, const Tensor& src, bool used) {
+    const int64_t n = params[b.params[j]].numel(), off = b.offsets[j];
+    if (b.dtype == DType::f64) {
+      double* p = b.buffer.data_ptr<double>();
+      if (used)
+        std::memcpy(p + off, src.data_ptr<double>(), size_t(n) * sizeof(double));
+      else
+        std::fill(p + off, p + off + n, 0.0);
+      p[b.numel + int64_t(j)] = used ? 1.0 : 0.0;
+    } else {
+      float* p = b.buffer.data_ptr<float>();
+      if (used)
+        std::memcpy(p + off, src.data_ptr<float>(), size_t(n) * sizeof(float));
+      else
+        std::fill(p + off, p + off + n, 0.0f);
+      p[b.numel + int64_t(j)] = used ? 1.0f : 0.0f;
+    }
+  }
+
+  void launch_ready() {
+    detail::State& s = require("DistributedDataParallel");
+    while (next < buckets.size() && buckets[next].pending == 0) {
+      Bucket& b = buckets[next++];
+      std::unique_lock<std::mutex> lock = s.mpi_lock();
+      void* data = b.dtype == DType::f64 ? static_cast<void*>(b.buffer.data_ptr<double>())
+                                         : static_cast<void*>(b.buffer.data_ptr<float>());
+      check_mpi(MPI_Iallreduce(MPI_IN_PLACE, data, int(b.buffer.numel()), detail::mpi_type(b.dtype),
+                               MPI_SUM, MPI_COMM_WORLD, &b.request),
+                "DistributedDataParallel");
+      b.launched = true;
+      b.sent_at = now_seconds();
+      ++stats.buckets;
+      stats.bytes += b.numel * itemsize(b.dtype);
+    }
+  }
+
+  // Lets MPI advance the reductions in flight (progress happens inside MPI calls).
+  void progress() {
+    detail::State& s = require("DistributedDataParallel");
+    for (size_t i = 0; i < next; ++i) {
+      Bucket& b = buckets[i];
+      if (!b.launched || b.done) continue;
+      int flag = 0;
+      std::unique_lock<std::mutex> lock = s.mpi_lock();
+      check_mpi(MPI_Test(&b.request, &flag, MPI_STATUS_IGNORE), "DistributedDataParallel");
+      if (flag) {
+        b.done = true;
+        stats.reduce_seconds += now_seconds() - b.sent_at;
+      }
+    }
+  }
+
+  void wait_all(bool watched) {
+    if (!detail::state) return;
+    detail::State& s = *detail::state;
+    for (size_t i = 0; i < next && i < buckets.size(); ++i) {
+      Bucket& b = buckets[i];
+      if (!b.launched || b.done) continue;
+      std::unique_ptr<detail::Watch> watch;
+      if (watched)
+        watch = std::make_unique<detail::Watch>("DistributedDataParallel's gradient all_reduce",
+                                                &b.buffer,
+                                                ("(bucket " + std::to_string(i) + ")").c_str());
+      std::unique_lock<std::mutex> lock = s.mpi_lock();
+      const int code = MPI_Wait(&b.request, MPI_STATUS_IGNORE);
+      b.done = true;
+      stats.reduce_seconds += now_seconds() - b.sent_at;
+      if (watched) check_mpi(code, "DistributedDataParallel");
+    }
+  }
+
+  // The end of the backward pass: the buckets not complete (parameters without a gradient on
+  // this rank count as zero) are sent, every reduction is waited for, and the averages go into
+  // the gradients.
+  void finish() {
+    in_step = false;
+    for (Bucket& b : buckets) {
+      if (b.pending == 0) continue;
+      for (size_t j = 0; j < b.params.size(); ++j)
+        if (!ready[b.params[j]]) copy_in(b, j, Tensor(), false);
+      b.pending = 0;
+    }
+    launch_ready();
+    const double start = now_seconds();
+    wait_all(true);
+    stats.wait_seconds += now_seconds() - start;
+    ++stats.steps;
+    for (Bucket& b : buckets) {
+      for (size_t j = 0; j < b.params.size(); ++j) {
+        const Tensor& p = params[b.params[j]];
+        const int64_t n = p.numel(), off = b.offsets[j];
+        const double used = b.buffer.item({b.numel + int64_t(j)});
+        if (!(used > 0)) continue;  // no rank gave it a gradient: .grad stays as it was
+        Tensor g = p.grad();
+        if (g.defined() && g.dtype() == b.dtype && g.is_contiguous()) {
+          if (b.dtype == DType::f64) {
+            const double* src = b.buffer.data_ptr<double>() + off;
+            double* dst = g.data_ptr<double>();
+            for (int64_t e = 0; e < n; ++e) dst[e] = src[e] / world;
+          } else {
+            const float* src = b.buffer.data_ptr<float>() + off;
+            float* dst = g.data_ptr<float>();
+            const float w = float(world);
+            for (int64_t e = 0; e < n; ++e) dst[e] = src[e] / w;
+          }
+        } else {
+          NoGradGuard no_grad;
+          Tensor avg = b.buffer.slice(0, off, off + n).reshape(p.shape()) / double(world);
+          p.set_grad(avg.dtype() == p.dtype() ? avg.contiguous() : avg.to(p.dtype()));
+        }
+      }
+    }
+  }
+};
+
+DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> module,
+                                                 DDPOptions options)
+    : module_(std::move(module)) {
+  if (!module_) throw ValueError("DistributedDataParallel: the module is null");
+  init(options);
+}
+
+DistributedDataParallel::DistributedDataParallel(nn::Module& module, DDPOptions options)
+    : module_(std::shared_ptr<nn::Module>(&module, [](nn::Module*) {})) {
+  init(options);
+}
+
+DistributedDataParallel::~DistributedDataParallel() = default;
+
+void DistributedDataParallel::init(DDPOptions options) {
+  detail::State& s = require("DistributedDataParallel");
+  if (!(options.bucket_cap_mb > 0) || !(options.first_bucket_cap_mb > 0))
+    throw ValueError("DistributedDataParallel: bucket caps must be positive, got " +
+                     std::to_string(options.bucket_cap_mb) + " and " +
+                     std::to_string(options.first_bucket_cap_mb) + " MB");
+  register_module("module", module_);
+  // Every rank must hold the same model: compared before anything is sent.
+  const auto named = module_->named_parameters();
+  {
+    int64_t mine[2] = {int64_t(named.size()), model_signature(named)};
+    std::vector<int64_t> all(size_t(2 * s.world));
+    detail::Watch watch("DistributedDataParallel's model check", nullptr, nullptr);
+    check_mpi(MPI_Allgather(mine, 2, MPI_INT64_T, all.data(), 2, MPI_INT64_T, MPI_COMM_WORLD),
+              "DistributedDataParallel");
+    for (int r = 1; r < s.world; ++r)
+      if (all[size_t(2 * r)] != all[0] || all[size_t(2 * r + 1)] != all[1]) {
+        std::string text =
+            "DistributedDataParallel: the ranks' models differ (parameter names, shapes, dtypes "
+            "or requires_grad):";
+        for (int q = 0; q < s.world; ++q)
+          text += std::string(q ? ";" : "") + " rank " + std::to_string(q) + " has " +
+                  std::to_string(all[size_t(2 * q)]) + " parameters (signature " +
+                  std::to_string(all[size_t(2 * q + 1)]) + ")";
+        throw DistributedError(text);
+      }
+  }
+  broadcast_parameters(*module_, 0);
+  impl_ = std::make_shared<Impl>();
+  impl_->options = options;
+  impl_->world = s.world;
+  impl_->build(named);
+  std::weak_ptr<Impl> weak = impl_;
+  for (size_t k = 0; k < impl_->params.size(); ++k)
+    impl_->params[k].register_post_accumulate_grad_hook([weak, k](const Tensor&) {
+      if (auto impl = weak.lock()) impl->on_ready(k, impl);
+    });
+}
+
+Tensor DistributedDataParallel::forward(const Tensor& x) {
+  if (impl_->options.broadcast_buffers && module_->is_training() && impl_->world > 1) {
+    NoGradGuard no_grad;
+    for (auto& [name, b] : module_->named_buffers()) {
+      Tensor t = b;
+      broadcast(t, 0);
+    }
+  }
+  return module_->forward(x);
+}
+
+void DistributedDataParallel::set_gradient_sync(bool on) { impl_->sync = on; }
+bool DistributedDataParallel::gradient_sync() const { return impl_->sync; }
+
+std::vector<std::vector<std::string>> DistributedDataParallel::bucket_names() const {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& b : impl_->buckets) {
+    out.emplace_back();
+    for (size_t k : b.params) out.back().push_back("module." + impl_->names[k]);
+  }
+  return out;
+}
+
+DDPStats DistributedDataParallel::stats() const { return impl_->stats; }
+void DistributedDataParallel::reset_stats() { impl_->stats = DDPStats(); }
+
+void broadcast_parameters(nn::Module& module, int root) {
+  NoGradGuard no_grad;
+  for (auto& [name, p] : module.named_parameters()) {
+    Tensor t = p;
+    broadcast(t, root);
+  }
+  for (auto& [name, b] : module.named_buffers()) {
+    Tensor t = b;
+    broadcast(t, root);
+  }
+}
+
+}  // namespace ndgrad::distributed
