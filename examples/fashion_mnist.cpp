@@ -305,13 +305,15 @@ int main(int argc, char** argv) {
   }
 #endif
   const int64_t steps_per_epoch = batches.num_batches();
-  // The MLP's lr steps once an epoch; the CNN's once a batch, after a one-epoch warmup.
+  // The MLP's lr steps once an epoch; the CNN's once a batch, after a one-epoch warmup (half
+  // the run when it is one epoch long).
   std::unique_ptr<optim::LRScheduler> schedule;
   if (opt.model == "mlp")
     schedule = std::make_unique<optim::CosineAnnealingLR>(*optimizer, opt.epochs);
   else
-    schedule = std::make_unique<optim::CosineWarmupLR>(*optimizer, steps_per_epoch,
-                                                       steps_per_epoch * opt.epochs);
+    schedule = std::make_unique<optim::CosineWarmupLR>(
+        *optimizer, std::min(steps_per_epoch, steps_per_epoch * opt.epochs / 2),
+        steps_per_epoch * opt.epochs);
   Generator augment_rng(opt.seed * 4 + 5 + uint64_t(rank) * 1000003);  // its own flips a rank
 
   // Everything a resumed run needs; written whole (or not at all) after every epoch.

@@ -45,6 +45,9 @@ struct Options {
   // small all-gather): a difference is a DistributedError on every rank naming each rank's
   // tensor, where MPI would hang or read out of bounds. NDGRAD_DISTRIBUTED_CHECK=1 turns it on.
   bool check = false;
+  // ndgrad's threads in this process (set_num_threads) when the Environment starts; 0: the
+  // machine's cores divided by the ranks on it (at least 1), so ranks do not fight for cores.
+  int num_threads = 0;
 };
 
 // RAII: initializes MPI (threads supported: MPI_THREAD_MULTIPLE when MPI provides it) and

@@ -234,7 +234,9 @@ Environment::Environment(int* argc, char*** argv, Options options) {
     MPI_Comm_size(local, &s->local_size);
     MPI_Comm_free(&local);
   }
-  if (s->local_size > 1 && !std::getenv("NDGRAD_NUM_THREADS")) {
+  if (options.num_threads > 0) {
+    set_num_threads(options.num_threads);
+  } else if (s->local_size > 1) {
     const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
     set_num_threads(std::max(1, cores / s->local_size));
   }
