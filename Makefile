@@ -115,6 +115,8 @@ bench:
 	./$(BUILD_DIR)/bench/bench_kernels --benchmark_min_time=0.2
 	./$(BUILD_DIR)/bench/vs_torch --threads 1
 	./$(BUILD_DIR)/bench/vs_torch --threads 2
+	@if cmake --build $(BUILD_DIR) -j$(JOBS) --target bench_distributed; then \
+	  bash bench/distributed.sh; else echo "bench_distributed: not built (no MPI)"; fi
 	@if cmake --build $(BUILD_DIR) -j$(JOBS) --target ndgrad_python ndgrad_bench_native; then \
 	  for t in 1 2; do PYTHONPATH=$(BUILD_DIR)/python:$(BUILD_DIR)/bench/python \
 	    /usr/bin/python3 bench/python/python_vs_torch.py --threads $$t; done; \

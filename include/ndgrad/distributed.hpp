@@ -127,7 +127,8 @@ struct DDPStats {
 // Wraps a model for data-parallel training: makes every rank's parameters and buffers rank 0's
 // (at construction), then in every backward pass averages each parameter's gradient over the
 // ranks: a bucket of gradients is reduced (non-blocking MPI) as soon as backward has finished
-// all of its gradients, overlapping the rest of backward; the pass waits for every bucket
+// all of its gradients, overlapping the rest of backward (the last bucket, complete only when
+// backward is, with the blocking call, which is faster); the pass waits for every bucket
 // before it returns, so optimizer.step() sees the averaged gradients and makes the same update
 // on every rank. Parameters that get no gradient in a step on one rank count as zero there; a
 // parameter no rank gave a gradient keeps its .grad as it was. Buckets are sent in the same

@@ -135,7 +135,7 @@ struct DistributedDataParallel::Impl {
     const Tensor src = (g.dtype() == b.dtype ? g : g.to(b.dtype)).contiguous();
     copy_in(b, j, src, true);
     if (--b.pending == 0)
-      launch_ready();
+      launch_ready(false);
     else
       progress();
   }
@@ -159,13 +159,32 @@ struct DistributedDataParallel::Impl {
     }
   }
 
-  void launch_ready() {
+  // The last bucket is sent only at the end of backward (at_end), with the blocking call:
+  // nothing is left to overlap it with, and OpenMPI's non-blocking schedule is slower.
+  void launch_ready(bool at_end) {
     detail::State& s = require("DistributedDataParallel");
-    while (next < buckets.size() && buckets[next].pending == 0) {
+    if (buckets.empty()) return;
+    const size_t limit = at_end ? buckets.size() : buckets.size() - 1;
+    while (next < limit && buckets[next].pending == 0) {
       Bucket& b = buckets[next++];
-      std::unique_lock<std::mutex> lock = s.mpi_lock();
       void* data = b.dtype == DType::f64 ? static_cast<void*>(b.buffer.data_ptr<double>())
                                          : static_cast<void*>(b.buffer.data_ptr<float>());
+      if (at_end && next == buckets.size()) {
+        wait_all(true);  // the earlier buckets first: the same order on every rank
+        std::unique_ptr<detail::Watch> watch = std::make_unique<detail::Watch>(
+            "DistributedDataParallel's gradient all_reduce", &b.buffer, "(last bucket)");
+        std::unique_lock<std::mutex> lock = s.mpi_lock();
+        const double t0 = now_seconds();
+        check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, int(b.buffer.numel()),
+                                detail::mpi_type(b.dtype), MPI_SUM, MPI_COMM_WORLD),
+                  "DistributedDataParallel");
+        b.launched = b.done = true;
+        stats.reduce_seconds += now_seconds() - t0;
+        ++stats.buckets;
+        stats.bytes += b.numel * itemsize(b.dtype);
+        continue;
+      }
+      std::unique_lock<std::mutex> lock = s.mpi_lock();
       check_mpi(MPI_Iallreduce(MPI_IN_PLACE, data, int(b.buffer.numel()), detail::mpi_type(b.dtype),
                                MPI_SUM, MPI_COMM_WORLD, &b.request),
                 "DistributedDataParallel");
@@ -222,8 +241,8 @@ struct DistributedDataParallel::Impl {
         if (!ready[b.params[j]]) copy_in(b, j, Tensor(), false);
       b.pending = 0;
     }
-    launch_ready();
     const double start = now_seconds();
+    launch_ready(true);
     wait_all(true);
     stats.wait_seconds += now_seconds() - start;
     ++stats.steps;
@@ -301,6 +320,7 @@ void DistributedDataParallel::init(DDPOptions options) {
   impl_->options = options;
   impl_->world = s.world;
   impl_->build(named);
+  if (s.world == 1) return;  // one rank: its gradients are the average already
   std::weak_ptr<Impl> weak = impl_;
   for (size_t k = 0; k < impl_->params.size(); ++k)
     impl_->params[k].register_post_accumulate_grad_hook([weak, k](const Tensor&) {
