@@ -217,12 +217,13 @@ void bench_w11(int64_t batch, int steps, bool plain) {
 }
 
 // ---- c: overlap ----
-void bench_overlap(int64_t batch, int reps, double first_cap_mb) {
+void bench_overlap(int64_t batch, int reps, double first_cap_mb, bool progress_thread) {
   Batches data(batch, 1);
   auto plain = mlp();
   auto wrapped = mlp();
   dist::DDPOptions o;
   if (first_cap_mb > 0) o.first_bucket_cap_mb = first_cap_mb;
+  o.progress_thread = progress_thread;
   dist::DistributedDataParallel ddp(wrapped, o);
   const auto names = ddp.bucket_names();
   // The blocking reductions of the same bytes: one flat tensor, and one per bucket (DDP's
@@ -279,8 +280,10 @@ void bench_overlap(int64_t batch, int reps, double first_cap_mb) {
     for (size_t j = 0; j < b.size(); ++j) bucket_text += (j ? " " : "") + b[j];
     bucket_text += "]";
   }
-  say("overlap batch %lld, %d ranks, first_bucket_cap_mb %.2f, %zu bucket(s):%s\n",
-      (long long)batch, g_world, o.first_bucket_cap_mb, names.size(), bucket_text.c_str());
+  say("overlap batch %lld, %d ranks, first_bucket_cap_mb %.2f, progress thread %s, %zu "
+      "bucket(s):%s\n",
+      (long long)batch, g_world, o.first_bucket_cap_mb, o.progress_thread ? "on" : "off",
+      names.size(), bucket_text.c_str());
   say("  (i) backward alone %.1f us, (ii) all_reduce of %lld floats %.1f us (per bucket %.1f "
       "us), (iii) backward with DDP %.1f us: hidden %.2f (per-bucket baseline %.2f)\n",
       i * 1e6, (long long)total, ii * 1e6, iib * 1e6, iii * 1e6, hidden(ii), hidden(iib));
@@ -328,8 +331,9 @@ int main(int argc, char** argv) {
   if (want("overlap")) {
     if (g_world > 1) {
       for (int64_t b : {int64_t(64), int64_t(128)}) {
-        bench_overlap(b, reps * 20, 0);
-        bench_overlap(b, reps * 20, 0.25);
+        bench_overlap(b, reps * 20, 0, false);
+        bench_overlap(b, reps * 20, 0.25, false);
+        bench_overlap(b, reps * 20, 0.25, true);
       }
     } else {
       say("overlap: skipped with 1 rank\n");

@@ -40,4 +40,7 @@ endif()
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "${ndgrad_depends}")
 # OpenBLAS is dlopened at run time for fast matrix products; without it ndgrad's own GEMM runs.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libopenblas0")
+if(NDGRAD_WITH_DISTRIBUTED)  # libndgrad_distributed.a needs MPI's headers and libraries
+  set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libopenblas0, libopenmpi-dev")
+endif()
 include(CPack)

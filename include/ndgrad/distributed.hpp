@@ -113,6 +113,12 @@ struct DDPOptions {
   // Rank 0's buffers (batch norm's running statistics) are sent to every rank before each
   // forward while the model is in training mode, so that every rank holds the same model.
   bool broadcast_buffers = true;
+  // MPI advances a non-blocking reduction only inside MPI calls: without help a bucket sent
+  // during backward moves only when a later gradient hook runs. This thread calls into MPI
+  // (yielding between calls) while buckets are in flight, so they move while backward's
+  // products run. It takes CPU time while it polls: for ranks with a core to spare. Needs
+  // MPI_THREAD_MULTIPLE (ignored otherwise).
+  bool progress_thread = false;
 };
 
 // What the last steps' reductions cost, summed since construction (or reset_stats()).

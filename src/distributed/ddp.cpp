@@ -3,10 +3,13 @@
 // callback at the end of the backward pass.
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "distributed/mpi_util.hpp"
@@ -67,7 +70,51 @@ struct DistributedDataParallel::Impl {
   bool in_step = false, sync = true;
   DDPStats stats;
 
-  ~Impl() { wait_all(false); }
+  // The progress thread (DDPOptions::progress_thread) and the buckets in flight it serves.
+  std::thread progress_thread;
+  std::mutex progress_mutex;
+  std::condition_variable progress_cv;
+  bool progress_stop = false;
+  int in_flight = 0;
+
+  ~Impl() {
+    if (progress_thread.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        progress_stop = true;
+      }
+      progress_cv.notify_one();
+      progress_thread.join();
+    }
+    wait_all(false);
+  }
+
+  void start_progress_thread() {
+    progress_thread = std::thread([this] {
+      std::unique_lock<std::mutex> lock(progress_mutex);
+      while (!progress_stop) {
+        if (in_flight == 0) {
+          progress_cv.wait(lock);
+          continue;
+        }
+        lock.unlock();
+        // Any MPI call runs MPI's progress engine, which advances every non-blocking
+        // collective; a probe on this process's own communicator touches nothing else.
+        int flag = 0;
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_SELF, &flag, MPI_STATUS_IGNORE);
+        std::this_thread::yield();
+        lock.lock();
+      }
+    });
+  }
+  void set_in_flight(int n) {
+    if (!progress_thread.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(progress_mutex);
+      in_flight = n;
+    }
+    progress_cv.notify_one();
+  }
 
   void build(const std::vector<std::pair<std::string, Tensor>>& named) {
     for (const auto& [name, t] : named) {
@@ -190,6 +237,7 @@ struct DistributedDataParallel::Impl {
                 "DistributedDataParallel");
       b.launched = true;
       b.sent_at = now_seconds();
+      set_in_flight(in_flight + 1);
       ++stats.buckets;
       stats.bytes += b.numel * itemsize(b.dtype);
     }
@@ -228,6 +276,7 @@ struct DistributedDataParallel::Impl {
       stats.reduce_seconds += now_seconds() - b.sent_at;
       if (watched) check_mpi(code, "DistributedDataParallel");
     }
+    set_in_flight(0);
   }
 
   // The end of the backward pass: the buckets not complete (parameters without a gradient on
@@ -321,6 +370,8 @@ void DistributedDataParallel::init(DDPOptions options) {
   impl_->world = s.world;
   impl_->build(named);
   if (s.world == 1) return;  // one rank: its gradients are the average already
+  if (options.progress_thread && s.thread_level >= MPI_THREAD_MULTIPLE)
+    impl_->start_progress_thread();
   std::weak_ptr<Impl> weak = impl_;
   for (size_t k = 0; k < impl_->params.size(); ++k)
     impl_->params[k].register_post_accumulate_grad_hook([weak, k](const Tensor&) {

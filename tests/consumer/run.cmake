@@ -38,6 +38,12 @@ function(build_consumer build_dir)
       ${ARGN} ${launcher})
   run(${CMAKE_COMMAND} --build ${build_dir} -j2)
   run_consumer(${build_dir}/consumer)
+  if(EXPECT_DISTRIBUTED)  # the package holds ndgrad::distributed: a program links it
+    if(NOT EXISTS ${build_dir}/consumer_distributed)
+      message(FATAL_ERROR "the package has no ndgrad::distributed")
+    endif()
+    run(${build_dir}/consumer_distributed)
+  endif()
 endfunction()
 
 if(MODE STREQUAL "package")

@@ -271,6 +271,24 @@ TEST(DDP, ABucketIsSentWhileBackwardStillRuns) {
   EXPECT_GE(sent_before_first_layer, 1);  // the first bucket went out before backward's end
 }
 
+TEST(DDP, AProgressThreadGivesTheSameBits) {
+  const int me = dist::rank();
+  std::vector<std::vector<double>> grads[2];
+  for (bool thread : {false, true}) {
+    auto model = mlp(31);
+    dist::DDPOptions options;
+    options.first_bucket_cap_mb = 0.0003;  // two buckets at least: one is sent mid-backward
+    options.progress_thread = thread;
+    dist::DistributedDataParallel ddp(model, options);
+    for (int step = 0; step < 3; ++step)
+      (ddp(randn({8, 6}, 90 + uint64_t(me * 7 + step))) * randn({8, 4}, 95 + uint64_t(step)))
+          .sum()
+          .backward();
+    for (const Tensor& p : model->parameters()) grads[thread].push_back(p.grad().to_vector());
+  }
+  EXPECT_EQ(grads[0], grads[1]);
+}
+
 TEST(DDP, TrainingMatchesOneProcessWithTheGlobalBatchAndStaysBitIdentical) {
   const int w = dist::world_size(), me = dist::rank();
   const Data d = dataset(203, 11);  // 203: the last global batch is short
