@@ -108,6 +108,7 @@ TEST(PostAccumulateHook, RunsUnderCreateGraphAndForALeafRoot) {
   EXPECT_EQ(calls, 1);
   w.backward(randn({3}, 2));
   EXPECT_EQ(calls, 2);
+  w.set_grad(Tensor());  // create_graph left a gradient whose graph holds w: broken here
 }
 
 TEST(PostAccumulateHook, RefusesNonLeavesAndTensorsWithoutGrad) {
@@ -149,4 +150,18 @@ TEST(QueueCallback, RefusedOutsideAPassAndNotRunWhenThePassFails) {
   const Tensor u = randn({3}, 3).requires_grad_();
   (w * u).sum().backward();
   EXPECT_TRUE(ran);
+}
+
+TEST(SetGrad, ReplacesClearsAndChecksShapeAndDtype) {
+  const Tensor w = randn({2, 3}, 1).requires_grad_();
+  const Tensor g = randn({2, 3}, 2);
+  w.set_grad(g);
+  expect_close(w.grad(), g, 0);
+  (w * 2.0).sum().backward();  // accumulates onto what was set
+  expect_close(w.grad(), g + 2.0, 1e-6);
+  EXPECT_THROW(w.set_grad(randn({3, 2}, 3)), ShapeError);
+  EXPECT_THROW(w.set_grad(randn({2, 3}, 3, DType::f64)), DTypeError);
+  expect_close(w.grad(), g + 2.0, 1e-6);  // a refused value changes nothing
+  w.set_grad(Tensor());
+  EXPECT_FALSE(w.grad().defined());
 }
