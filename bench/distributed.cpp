@@ -11,6 +11,8 @@
 //              all-reduce that DDP hides, with the default buckets and with a 0.25 MB first
 //              bucket.
 // Every rank runs the same sequence; timings are rank 0's, each piece started after a barrier.
+#include "ndgrad/distributed.hpp"
+
 #include <mpi.h>
 
 #include <algorithm>
@@ -22,7 +24,6 @@
 #include <string>
 #include <vector>
 
-#include "ndgrad/distributed.hpp"
 #include "ndgrad/ndgrad.hpp"
 
 namespace nd = ndgrad;
@@ -31,8 +32,7 @@ namespace dist = ndgrad::distributed;
 namespace {
 
 double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 double median(std::vector<double> v) {
@@ -179,7 +179,8 @@ void bench_w11(int64_t batch, int steps, bool plain) {
     MPI_Allreduce(&local, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     say("w11 plain (no DDP, no communication), %d ranks, batch %lld: %.1f us/step on the slowest "
         "rank, %.0f samples/s for the job\n",
-        g_world, (long long)batch, slowest / steps * 1e6, double(batch) * g_world * steps / slowest);
+        g_world, (long long)batch, slowest / steps * 1e6,
+        double(batch) * g_world * steps / slowest);
   }
   auto model = mlp();
   dist::DistributedDataParallel ddp(model);
@@ -204,16 +205,18 @@ void bench_w11(int64_t batch, int steps, bool plain) {
   MPI_Barrier(MPI_COMM_WORLD);
   const double dt = now() - t0;
   const dist::DDPStats st = ddp.stats();
+  // One rank reduces nothing (DDP registers no hooks): per-step figures of 0, not 0 / 0.
+  const double reduced_steps = double(std::max<int64_t>(st.steps, 1));
   say("w11 ddp, %d ranks, batch %lld per rank, %d steps, synthetic data, 1 thread per rank: "
       "%.1f us/step, %.0f samples/s\n",
       g_world, (long long)batch, steps, dt / steps * 1e6, double(batch) * g_world * steps / dt);
   say("  rank 0: %lld buckets, %.0f KB a step, wait %.1f us/step, reduce %.1f us/step, last "
       "loss %.4f\n",
-      (long long)st.buckets, double(st.bytes) / double(st.steps) / 1024,
-      st.wait_seconds / double(st.steps) * 1e6, st.reduce_seconds / double(st.steps) * 1e6, loss);
+      (long long)st.buckets, double(st.bytes) / reduced_steps / 1024,
+      st.wait_seconds / reduced_steps * 1e6, st.reduce_seconds / reduced_steps * 1e6, loss);
   // Parsed by bench/distributed.sh.
   say("W11_SAMPLES_PER_S %.1f\nW11_US_PER_STEP %.2f\nW11_BYTES_PER_STEP %.0f\n",
-      double(batch) * g_world * steps / dt, dt / steps * 1e6, double(st.bytes) / double(st.steps));
+      double(batch) * g_world * steps / dt, dt / steps * 1e6, double(st.bytes) / reduced_steps);
 }
 
 // ---- c: overlap ----

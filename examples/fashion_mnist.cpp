@@ -3,13 +3,13 @@
 // otherwise; a checkpoint every epoch (--resume goes on from one), and a learning-curve SVG and the
 // trained parameters (.npz) at the end. --distributed (under mpirun) trains data-parallel: each
 // rank a shard of every global batch, gradients averaged by ndgrad::distributed.
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -317,7 +317,14 @@ int main(int argc, char** argv) {
   Generator augment_rng(opt.seed * 4 + 5 + uint64_t(rank) * 1000003);  // its own flips a rank
 
   // Everything a resumed run needs; written whole (or not at all) after every epoch.
-  ::mkdir(opt.out.c_str(), 0755);
+  {  // before any training: a directory that cannot be made fails now, not after an epoch
+    std::error_code error;
+    std::filesystem::create_directories(opt.out, error);
+    if (error) {
+      std::cerr << "fashion_mnist: cannot create '" << opt.out << "': " << error.message() << "\n";
+      return 1;
+    }
+  }
   const std::string checkpoint = opt.out + "/checkpoint.npz";
   TrainingState state;
   state.model = &model;

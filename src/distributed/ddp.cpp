@@ -187,23 +187,31 @@ struct DistributedDataParallel::Impl {
       progress();
   }
 
-  void copy_in(Bucket& b, size_t j, const Tensor& src, bool used) {
+  // Parameter j of bucket b's gradient into the bucket (zeros when unused), and its flag.
+  template <class T>
+  void copy_in_as(Bucket& b, size_t j, const Tensor& src, bool used) {
     const int64_t n = params[b.params[j]].numel(), off = b.offsets[j];
-    if (b.dtype == DType::f64) {
-      double* p = b.buffer.data_ptr<double>();
-      if (used)
-        std::memcpy(p + off, src.data_ptr<double>(), size_t(n) * sizeof(double));
-      else
-        std::fill(p + off, p + off + n, 0.0);
-      p[b.numel + int64_t(j)] = used ? 1.0 : 0.0;
-    } else {
-      float* p = b.buffer.data_ptr<float>();
-      if (used)
-        std::memcpy(p + off, src.data_ptr<float>(), size_t(n) * sizeof(float));
-      else
-        std::fill(p + off, p + off + n, 0.0f);
-      p[b.numel + int64_t(j)] = used ? 1.0f : 0.0f;
-    }
+    T* p = b.buffer.data_ptr<T>();
+    if (used)
+      std::memcpy(p + off, src.data_ptr<T>(), size_t(n) * sizeof(T));
+    else
+      std::fill(p + off, p + off + n, T(0));
+    p[b.numel + int64_t(j)] = used ? T(1) : T(0);
+  }
+  void copy_in(Bucket& b, size_t j, const Tensor& src, bool used) {
+    if (b.dtype == DType::f64)
+      copy_in_as<double>(b, j, src, used);
+    else
+      copy_in_as<float>(b, j, src, used);
+  }
+
+  // The bucket's sums over the ranks, divided by their number, into the gradient g.
+  template <class T>
+  void average_into(const Bucket& b, int64_t off, int64_t n, const Tensor& g) const {
+    const T* src = b.buffer.data_ptr<T>() + off;
+    T* dst = g.data_ptr<T>();
+    const T w = T(world);
+    for (int64_t e = 0; e < n; ++e) dst[e] = src[e] / w;
   }
 
   // The last bucket is sent only at the end of backward (at_end), with the blocking call:
@@ -303,16 +311,10 @@ struct DistributedDataParallel::Impl {
         if (!(used > 0)) continue;  // no rank gave it a gradient: .grad stays as it was
         Tensor g = p.grad();
         if (g.defined() && g.dtype() == b.dtype && g.is_contiguous()) {
-          if (b.dtype == DType::f64) {
-            const double* src = b.buffer.data_ptr<double>() + off;
-            double* dst = g.data_ptr<double>();
-            for (int64_t e = 0; e < n; ++e) dst[e] = src[e] / world;
-          } else {
-            const float* src = b.buffer.data_ptr<float>() + off;
-            float* dst = g.data_ptr<float>();
-            const float w = float(world);
-            for (int64_t e = 0; e < n; ++e) dst[e] = src[e] / w;
-          }
+          if (b.dtype == DType::f64)
+            average_into<double>(b, off, n, g);
+          else
+            average_into<float>(b, off, n, g);
         } else {
           NoGradGuard no_grad;
           Tensor avg = b.buffer.slice(0, off, off + n).reshape(p.shape()) / double(world);
