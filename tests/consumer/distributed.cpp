@@ -1,9 +1,8 @@
 // Links ndgrad::distributed from the installed package; run without mpirun: no Environment,
 // one process, and a collective names the missing Environment.
+#include <cstdio>
 #include <ndgrad/distributed.hpp>
 #include <ndgrad/ndgrad.hpp>
-
-#include <cstdio>
 
 int main() {
   namespace dist = ndgrad::distributed;
