@@ -139,7 +139,10 @@ struct DDPStats {
 // on every rank. Parameters that get no gradient in a step on one rank count as zero there; a
 // parameter no rank gave a gradient keeps its .grad as it was. Buckets are sent in the same
 // order on every rank whatever order backward finishes them in.
-// Its forward is the model's (after the buffers' broadcast); its parameters() are the model's,
+// A backward pass that fails (an exception) leaves its gradients unaveraged; the next forward
+// through this object waits for what that pass sent and starts afresh. Run the model through this
+// object. Its forward is the model's (after the buffers' broadcast); its parameters() are the
+// model's,
 // named "module.<name>" as PyTorch's. The model must be built the same way on every rank (same
 // parameters, shapes and dtypes: checked at construction).
 class DistributedDataParallel : public nn::Module {

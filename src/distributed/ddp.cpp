@@ -170,6 +170,15 @@ struct DistributedDataParallel::Impl {
     });
   }
 
+  // A backward pass that failed after its first hook left its step open (its callback never
+  // runs): the reductions it sent are waited for (every rank that failed alike sent the same)
+  // and the step is dropped, so the next pass starts a step of its own.
+  void abandon_step() {
+    if (!in_step) return;
+    wait_all(true);
+    in_step = false;
+  }
+
   // Parameter k's gradient is final: into its bucket; a bucket complete is sent (in order).
   void on_ready(size_t k, const std::shared_ptr<Impl>& self) {
     if (!sync) return;
@@ -382,6 +391,7 @@ void DistributedDataParallel::init(DDPOptions options) {
 }
 
 Tensor DistributedDataParallel::forward(const Tensor& x) {
+  impl_->abandon_step();
   if (impl_->options.broadcast_buffers && module_->is_training() && impl_->world > 1) {
     NoGradGuard no_grad;
     for (auto& [name, b] : module_->named_buffers()) {

@@ -289,6 +289,30 @@ TEST(DDP, AProgressThreadGivesTheSameBits) {
   EXPECT_EQ(grads[0], grads[1]);
 }
 
+TEST(DDP, AFailedBackwardDoesNotLeaveTheNextStepUnreduced) {
+  const int w = dist::world_size(), me = dist::rank();
+  auto model = mlp(41);
+  dist::DDPOptions options;
+  options.first_bucket_cap_mb = 0.0003;  // bucket 0 goes out before the first layer is done
+  dist::DistributedDataParallel ddp(model, options);
+  bool fail = true;
+  model->parameters().front().register_post_accumulate_grad_hook([&](const Tensor&) {
+    if (fail) throw ValueError("a hook fails on every rank");
+  });
+  EXPECT_THROW((ddp(randn({4, 6}, 1)) * randn({4, 4}, 2)).sum().backward(), ValueError);
+  fail = false;
+  model->zero_grad();
+  auto loss_of = [&](nn::Module& m, int r) {
+    return (m(randn({4, 6}, 500 + uint64_t(r))) * randn({4, 4}, 600 + uint64_t(r))).sum();
+  };
+  loss_of(ddp, me).backward();
+  auto copy = mlp(41);
+  Tensor want = zeros(copy->parameters()[2].shape());
+  for (int r = 0; r < w; ++r) want = want + grad(loss_of(*copy, r), {copy->parameters()[2]})[0];
+  const auto got = model->parameters()[2].grad().to_vector(), e = (want / double(w)).to_vector();
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], e[i], 1e-5);
+}
+
 TEST(DDP, TrainingMatchesOneProcessWithTheGlobalBatchAndStaysBitIdentical) {
   const int w = dist::world_size(), me = dist::rank();
   const Data d = dataset(203, 11);  // 203: the last global batch is short
