@@ -27,9 +27,6 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// The dtype a gradient is reduced in: f16 and bf16 in f32 (rounded back once).
-DType bucket_dtype(DType d) { return d == DType::f64 ? DType::f64 : DType::f32; }
-
 // A hash of the names, shapes and dtypes of the parameters, to compare models across ranks.
 int64_t model_signature(const std::vector<std::pair<std::string, Tensor>>& named) {
   uint64_t h = 1469598103934665603ull;
@@ -128,7 +125,7 @@ struct DistributedDataParallel::Impl {
     // Reverse registration order: the order backward finishes the gradients in.
     std::vector<long> open(kNumDTypes, -1);
     for (size_t k = params.size(); k-- > 0;) {
-      const DType d = bucket_dtype(params[k].dtype());
+      const DType d = detail::reduction_dtype(params[k].dtype());
       long& b = open[size_t(d)];
       if (b >= 0) {
         const double cap = (size_t(b) == 0 ? options.first_bucket_cap_mb : options.bucket_cap_mb) *

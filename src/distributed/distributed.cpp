@@ -335,11 +335,10 @@ void bump(const Tensor& t) { t.impl()->storage->bump_version(); }
 
 // t's values as a contiguous tensor of dtype (t itself when it is one already).
 Tensor as_contiguous(const Tensor& t, DType dtype) {
-  Tensor c = t.dtype() == dtype ? t.contiguous() : t.to(dtype).contiguous();
-  return c;
+  return (t.dtype() == dtype ? t : t.to(dtype)).contiguous();
 }
 
-void* raw(const Tensor& t) { return const_cast<char*>(t.impl()->data()); }
+void* raw(const Tensor& t) { return t.impl()->data(); }
 
 int64_t op_code(const char* name, int64_t extra) {
   int64_t h = 0;
@@ -358,7 +357,7 @@ void all_reduce(Tensor& t, ReduceOp op) {
                      dtype_name(t.dtype()));
   detail::handshake(name, t, op_code(name, int64_t(op)));
   // f16/bf16: reduced in f32, rounded once.
-  const DType work = (t.dtype() == DType::f16 || t.dtype() == DType::bf16) ? DType::f32 : t.dtype();
+  const DType work = detail::reduction_dtype(t.dtype());
   Tensor buf = as_contiguous(t, work);
   const bool in_place = buf.impl()->storage == t.impl()->storage;
   const int64_t n = buf.numel(), item = itemsize(work);
@@ -447,7 +446,7 @@ Tensor reduce_scatter(const Tensor& t, ReduceOp op) {
     throw DTypeError(std::string("reduce_scatter: mean needs a floating dtype, got ") +
                      dtype_name(t.dtype()));
   detail::handshake(name, t, op_code(name, int64_t(op)));
-  const DType work = (t.dtype() == DType::f16 || t.dtype() == DType::bf16) ? DType::f32 : t.dtype();
+  const DType work = detail::reduction_dtype(t.dtype());
   const Tensor src = as_contiguous(t.detach(), work);
   Shape shape = t.shape();
   shape[0] /= s.world;

@@ -44,6 +44,11 @@ State& require(const char* op);
 // A DistributedError naming op with MPI's message, unless code is MPI_SUCCESS.
 void check_mpi(int code, const char* op);
 MPI_Datatype mpi_type(DType dtype);  // MPI_DATATYPE_NULL for f16 and bf16
+// The dtype a reduction runs in: f16 and bf16 in f32 (MPI has no arithmetic on them), rounded
+// back once; every other dtype as it is.
+inline DType reduction_dtype(DType d) {
+  return d == DType::f16 || d == DType::bf16 ? DType::f32 : d;
+}
 MPI_Op mpi_op(ReduceOp op, DType dtype);
 // Checking mode: every rank's op code, dtype and shape compared (one all-gather); a difference
 // is a DistributedError on every rank naming each rank's tensor. Nothing when checking is off.

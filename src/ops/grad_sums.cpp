@@ -84,11 +84,7 @@ Tensor LeafSums::take(const TensorImpl* leaf) {
   }
   if (at == totals_.size()) return Tensor();
   Total& t = totals_[at];
-  if (t.pending.defined()) {
-    const std::vector<int64_t> axes = unbroadcast_or_throw(t.pending.impl()->shape, t.shape, t.op);
-    t.sum = accumulate(std::move(t.sum), sum_axes_to(t.pending, axes, t.shape));
-    t.pending = Tensor();
-  }
+  reduce_pending(t);
   Tensor sum = std::move(t.sum);
   t.sum = Tensor();
   t.leaf = Ref<TensorImpl>();  // taken: finish() passes over it
@@ -96,22 +92,23 @@ Tensor LeafSums::take(const TensorImpl* leaf) {
   return sum;
 }
 
+void LeafSums::reduce_pending(Total& t) {
+  if (!t.pending.defined()) return;
+  const std::vector<int64_t> axes = unbroadcast_or_throw(t.pending.impl()->shape, t.shape, t.op);
+  // Another leaf whose total has these very values (X's, for b in X + b) is computed in the
+  // same pass as this reduction: one read of the inputs for both.
+  Tensor reduced;
+  for (Total& other : totals_)
+    if (&other != &t && other.sum.defined() && other.sum.impl()->shape == t.pending.impl()->shape &&
+        (reduced = lazy::sum_computing(t.pending, axes, other.sum)).defined())
+      break;
+  reduced = reduced.defined() ? reduced.reshape(t.shape) : sum_axes_to(t.pending, axes, t.shape);
+  t.pending = Tensor();
+  t.sum = accumulate(std::move(t.sum), std::move(reduced));
+}
+
 std::vector<std::pair<Ref<TensorImpl>, Tensor>> LeafSums::finish() {
-  for (Total& t : totals_) {
-    if (!t.pending.defined()) continue;
-    const std::vector<int64_t> axes = unbroadcast_or_throw(t.pending.impl()->shape, t.shape, t.op);
-    // Another leaf whose total has these very values (X's, for b in X + b) is computed in the
-    // same pass as this reduction: one read of the inputs for both.
-    Tensor reduced;
-    for (Total& other : totals_)
-      if (&other != &t && other.sum.defined() &&
-          other.sum.impl()->shape == t.pending.impl()->shape &&
-          (reduced = lazy::sum_computing(t.pending, axes, other.sum)).defined())
-        break;
-    reduced = reduced.defined() ? reduced.reshape(t.shape) : sum_axes_to(t.pending, axes, t.shape);
-    t.pending = Tensor();
-    t.sum = accumulate(std::move(t.sum), std::move(reduced));
-  }
+  for (Total& t : totals_) reduce_pending(t);
   std::vector<std::pair<Ref<TensorImpl>, Tensor>> out;
   out.reserve(totals_.size());
   for (Total& t : totals_) {

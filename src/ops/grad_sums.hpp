@@ -55,6 +55,9 @@ class LeafSums {
     Tensor sum;      // in the leaf's shape
     Tensor pending;  // reassociated: pending contributions in one broadcast shape, unreduced
   };
+  // t's pending contributions summed down into t.sum (with another leaf's total of the same
+  // values where the evaluator can compute both in one pass).
+  void reduce_pending(Total& t);
   static constexpr size_t kScanned = 16;
   bool reassociate_;
   std::vector<Total> totals_;
